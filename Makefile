@@ -1,0 +1,38 @@
+# Salon — the two set-up commands are `make run` and `make test`.
+GO       ?= go
+BIN      := bin/salon
+PKGS     := ./...
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-go vet web bench fuzz clean
+
+all: build
+
+build: web
+	$(GO) build -o $(BIN) ./cmd/salon
+
+# The web client bundle is embedded in the binary; web/build.sh installs
+# Node packages with `npm ci` when they are missing.
+web:
+	@if [ -x web/build.sh ]; then web/build.sh; fi
+
+run: build
+	$(BIN) serve
+
+vet:
+	$(GO) vet $(PKGS)
+
+test-go:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+test: vet test-go
+	@if [ -x web/test.sh ]; then web/test.sh; fi
+
+bench:
+	./scripts/bench.sh
+
+fuzz:
+	./scripts/fuzz.sh
+
+clean:
+	rm -rf bin

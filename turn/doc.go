@@ -1,0 +1,2 @@
+// Package turn is Salon's embedded TURN relay on pion/turn/v2.
+package turn
