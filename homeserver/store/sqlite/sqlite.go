@@ -1,0 +1,185 @@
+// Package sqlite is Salon's embedded default backend: SQLite through
+// modernc.org/sqlite (pure Go, no cgo) in WAL mode, with every write
+// transaction going through one connection and reads on a pool beside it.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/salonhq/salon/homeserver/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the database.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: "full" (default: an
+	// acknowledged write survives a power cut) or "normal" (survives a crash
+	// of the process, not of the machine).
+	Synchronous string
+}
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string, opts Options) (*sqlstore.Store, error) {
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := sqlstore.Migrate(ctx, db, migrations, "migrations"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return sqlstore.New(db), nil
+}
+
+type db struct {
+	writer *sql.DB // one connection: SQLite has one writer, so we queue here, not on SQLITE_BUSY
+	reader *sql.DB
+	// rewritten caches $N → ?N translations of query texts.
+	rewritten sync.Map
+}
+
+func openDB(path string, opts Options) (*db, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	sync := strings.ToUpper(opts.Synchronous)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, fmt.Errorf("sqlite synchronous must be full or normal, not %q", opts.Synchronous)
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(ON)&_pragma=synchronous(" + sync + ")"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(ON)")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &db{writer: w, reader: r}, nil
+}
+
+// q translates $N placeholders to SQLite's ?N.
+func (d *db) q(query string) string {
+	if v, ok := d.rewritten.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	b.Grow(len(query))
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c == '$' && i+1 < len(query) && query[i+1] >= '0' && query[i+1] <= '9' {
+			c = '?'
+		}
+		b.WriteByte(c)
+	}
+	s := b.String()
+	d.rewritten.Store(query, s)
+	return s
+}
+
+type querier struct {
+	d  *db
+	db interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}
+}
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, q.d.q(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, q.d.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return q.db.QueryRowContext(ctx, q.d.q(query), args...)
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+func (d *db) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return querier{d, d.writer}.Exec(ctx, query, args...)
+}
+
+func (d *db) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	return querier{d, d.reader}.Query(ctx, query, args...)
+}
+
+func (d *db) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return querier{d, d.reader}.QueryRow(ctx, query, args...)
+}
+
+func (d *db) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
+	tx, err := d.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(querier{d, tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (d *db) IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func (d *db) IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+func (d *db) Ping(ctx context.Context) error { return d.reader.PingContext(ctx) }
+
+func (d *db) Close() error {
+	return errors.Join(d.reader.Close(), d.writer.Close())
+}

@@ -1,0 +1,43 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/homeserver/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "salon.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "salon.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, store.Account{Localpart: "a", UserID: "@a:t", CreatedTS: 1}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Opening again runs the migrations again: they must be skipped.
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Account(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+}
