@@ -180,8 +180,12 @@ func Write(w http.ResponseWriter, log *slog.Logger, err error) {
 	for k, v := range me.Fields {
 		body[k] = v
 	}
-	body["errcode"] = me.Code
-	body["error"] = me.Message
+	// A user-interactive auth challenge carries no errcode until a stage
+	// has failed.
+	if me.Code != "" {
+		body["errcode"] = me.Code
+		body["error"] = me.Message
+	}
 	for k, vs := range me.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)

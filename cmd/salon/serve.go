@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/salonhq/salon/homeserver"
+)
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("salon serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(ctx, cfg, ln, newLogger(cfg.Log, stderr))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "Salon is running: open %s in a browser (server name %s)\n", cfg.BaseURL(ln.Addr().String()), cfg.ServerName)
+	return srv.run(ctx)
+}
+
+// server is a wired Salon: every component, its HTTP front and the order
+// in which they stop.
+type server struct {
+	cfg   Config
+	log   *slog.Logger
+	ln    net.Listener
+	http  *http.Server
+	hs    *homeserver.Homeserver
+	close []func() error // run in reverse order at shutdown
+}
+
+func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logger) (*server, error) {
+	s := &server{cfg: cfg, log: log, ln: ln}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	s.close = append(s.close, st.Close)
+	key, err := homeserver.LoadOrCreateSigningKey(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hs, err := homeserver.New(cfg.Config, homeserver.Deps{
+		Store: st, Logger: log, Registerer: reg, SigningKey: key, Listen: ln.Addr().String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hs = hs
+
+	mux := http.NewServeMux()
+	mux.Handle("/", hs.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := st.Ping(ctx); err != nil {
+			log.Warn("health check: database unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "database unreachable"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	})
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ok = true
+	return s, nil
+}
+
+// run serves until ctx ends, then drains requests in flight and closes
+// the components in reverse order of their start.
+func (s *server) run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- s.hs.Run(runCtx) }()
+	go func() {
+		if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	var first error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: draining requests", "timeout", s.cfg.ShutdownTimeout)
+	case first = <-errc:
+		s.log.Error("component stopped", "err", first)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer scancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown: requests still running were cut", "err", err)
+		_ = s.http.Close()
+	}
+	cancel()
+	for i := 0; i < 2; i++ {
+		if first != nil && i == 1 {
+			break
+		}
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := s.closeAll(); err != nil && first == nil {
+		first = err
+	}
+	s.log.Info("stopped")
+	return first
+}
+
+func (s *server) closeAll() error {
+	var errs []error
+	for i := len(s.close) - 1; i >= 0; i-- {
+		errs = append(errs, s.close[i]())
+	}
+	s.close = nil
+	return errors.Join(errs...)
+}

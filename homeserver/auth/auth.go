@@ -1,0 +1,319 @@
+// Package auth owns accounts, devices, access tokens and login flows. It
+// checks passwords, issues and revokes tokens, and answers "who is this
+// token?" for every request. It never lists rooms or reads content.
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// Params are what a Service needs.
+type Params struct {
+	Store      store.Store
+	ServerName string
+	Logger     *slog.Logger
+	Now        func() time.Time // time.Now when nil
+	// MinPasswordLength refuses shorter new passwords (M_WEAK_PASSWORD).
+	MinPasswordLength int
+}
+
+// Service is the account and session authority.
+type Service struct {
+	p      Params
+	hashes chan struct{} // bounds concurrent argon2 work (19 MiB each)
+
+	mu    sync.Mutex
+	cache map[[32]byte]cached
+
+	uiaOnce sync.Once
+	uia     uiaStore
+}
+
+type cached struct {
+	dev     store.Device
+	expires time.Time
+}
+
+// cacheTTL bounds how long a token revoked by another process (the salon
+// CLI) can still be used by this one. Revocations by this process take
+// effect at once.
+const cacheTTL = 10 * time.Second
+
+// New returns a Service.
+func New(p Params) *Service {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{p: p, hashes: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), cache: map[[32]byte]cached{}}
+}
+
+// Session is a new login.
+type Session struct {
+	UserID      string
+	DeviceID    string
+	AccessToken Token
+}
+
+// UserID returns the full user ID of a local localpart.
+func (s *Service) UserID(localpart string) string { return "@" + localpart + ":" + s.p.ServerName }
+
+// Localpart returns the localpart of a user ID given in full or as a bare
+// localpart, and whether it belongs to this server.
+func (s *Service) Localpart(user string) (string, bool) {
+	if !strings.HasPrefix(user, "@") {
+		return strings.ToLower(user), true
+	}
+	lp, server, ok := strings.Cut(user[1:], ":")
+	if !ok || server != s.p.ServerName {
+		return "", false
+	}
+	return lp, true
+}
+
+// ValidLocalpart is the grammar for new user IDs: lower-case letters,
+// digits and ._=-/+, at most 255 characters in the full ID.
+func (s *Service) ValidLocalpart(lp string) bool {
+	if lp == "" || len(s.UserID(lp)) > 255 {
+		return false
+	}
+	for i := 0; i < len(lp); i++ {
+		c := lp[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("._=-/+", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// HashPassword hashes pw, waiting its turn when many hashes run at once.
+func (s *Service) HashPassword(ctx context.Context, pw string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer func() { <-s.hashes }()
+	return hashPassword(pw)
+}
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.hashes <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CheckPasswordStrength refuses passwords shorter than the configured
+// minimum.
+func (s *Service) CheckPasswordStrength(pw string) error {
+	if len([]rune(pw)) < s.p.MinPasswordLength {
+		return mxerr.New(mxerr.WeakPassword, "Password must be at least %d characters", s.p.MinPasswordLength)
+	}
+	if len(pw) > 512 {
+		return mxerr.New(mxerr.WeakPassword, "Password is too long")
+	}
+	return nil
+}
+
+var errForbiddenLogin = mxerr.Forbid("Invalid username or password")
+
+// VerifyPassword checks a user's password. It returns the account, or
+// M_FORBIDDEN (also for unknown users, so it does not tell which exist),
+// or M_USER_DEACTIVATED.
+func (s *Service) VerifyPassword(ctx context.Context, localpart, pw string) (store.Account, error) {
+	acc, err := s.p.Store.Account(ctx, localpart)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the same time as a real check, so timing does not tell
+		// which accounts exist.
+		_, _ = s.HashPassword(ctx, pw)
+		return acc, errForbiddenLogin
+	}
+	if err != nil {
+		return acc, err
+	}
+	if acc.Deactivated {
+		return acc, mxerr.New(mxerr.UserDeactivated, "This account has been deactivated")
+	}
+	if acc.PasswordHash == "" {
+		return acc, errForbiddenLogin
+	}
+	if err := s.acquire(ctx); err != nil {
+		return acc, err
+	}
+	ok, err := checkPassword(acc.PasswordHash, pw)
+	<-s.hashes
+	if err != nil {
+		s.p.Logger.Error("stored password hash unreadable", "user", acc.UserID, "err", err)
+		return acc, errForbiddenLogin
+	}
+	if !ok {
+		return acc, errForbiddenLogin
+	}
+	return acc, nil
+}
+
+// CreateAccount registers a local account.
+func (s *Service) CreateAccount(ctx context.Context, localpart, password string, admin bool) (store.Account, error) {
+	if !s.ValidLocalpart(localpart) {
+		return store.Account{}, mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	}
+	hash := ""
+	if password != "" {
+		var err error
+		if hash, err = s.HashPassword(ctx, password); err != nil {
+			return store.Account{}, err
+		}
+	}
+	acc := store.Account{
+		Localpart:    localpart,
+		UserID:       s.UserID(localpart),
+		PasswordHash: hash,
+		Admin:        admin,
+		CreatedTS:    s.p.Now().UnixMilli(),
+	}
+	err := s.p.Store.CreateAccount(ctx, acc, localpart)
+	if errors.Is(err, store.ErrExists) {
+		return acc, mxerr.New(mxerr.UserInUse, "User ID already taken")
+	}
+	return acc, err
+}
+
+// NewSession logs a user in on a device: an existing device ID gets a new
+// token (its old one stops working), an empty one gets a new device.
+func (s *Service) NewSession(ctx context.Context, userID, deviceID, displayName, ip string) (Session, error) {
+	if deviceID == "" {
+		deviceID = newDeviceID()
+	}
+	if old, err := s.p.Store.Device(ctx, userID, deviceID); err == nil {
+		s.forget(old.TokenHash)
+	}
+	tok := newToken("salon_")
+	now := s.p.Now().UnixMilli()
+	err := s.p.Store.UpsertDevice(ctx, store.Device{
+		UserID: userID, DeviceID: deviceID, DisplayName: displayName,
+		TokenHash: HashToken(string(tok)), LastSeenIP: ip, LastSeenTS: now, CreatedTS: now,
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{UserID: userID, DeviceID: deviceID, AccessToken: tok}, nil
+}
+
+// Authenticate returns the device an access token belongs to, or
+// M_UNKNOWN_TOKEN.
+func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Device, error) {
+	if token == "" {
+		return store.Device{}, mxerr.New(mxerr.MissingToken, "Missing access token")
+	}
+	h := HashToken(token)
+	key := [32]byte(h)
+	now := s.p.Now()
+	s.mu.Lock()
+	c, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.dev, nil
+	}
+	dev, err := s.p.Store.DeviceByToken(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return dev, mxerr.New(mxerr.UnknownToken, "Unknown or expired access token").With("soft_logout", false)
+	}
+	if err != nil {
+		return dev, err
+	}
+	// Record last-seen at most every five minutes per device.
+	if now.UnixMilli()-dev.LastSeenTS > 5*60*1000 || dev.LastSeenIP != ip {
+		if err := s.p.Store.TouchDevice(ctx, dev.UserID, dev.DeviceID, ip, now.UnixMilli()); err != nil {
+			s.p.Logger.Warn("record device last seen", "err", err)
+		}
+		dev.LastSeenIP, dev.LastSeenTS = ip, now.UnixMilli()
+	}
+	s.mu.Lock()
+	if len(s.cache) > 100_000 {
+		clear(s.cache)
+	}
+	s.cache[key] = cached{dev: dev, expires: now.Add(cacheTTL)}
+	s.mu.Unlock()
+	return dev, nil
+}
+
+func (s *Service) forget(tokenHash []byte) {
+	if len(tokenHash) != 32 {
+		return
+	}
+	s.mu.Lock()
+	delete(s.cache, [32]byte(tokenHash))
+	s.mu.Unlock()
+}
+
+func (s *Service) forgetUser(userID string) {
+	s.mu.Lock()
+	for k, c := range s.cache {
+		if c.dev.UserID == userID {
+			delete(s.cache, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// DeleteDevices logs out the listed devices (ids nil: all but keep).
+func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string, keep string) error {
+	_, err := s.p.Store.DeleteDevices(ctx, userID, ids, keep)
+	s.forgetUser(userID)
+	return err
+}
+
+// SetPassword changes a password and, when logoutOthers, logs out every
+// device but keep.
+func (s *Service) SetPassword(ctx context.Context, localpart, pw string, logoutOthers bool, keep string) error {
+	if err := s.CheckPasswordStrength(pw); err != nil {
+		return err
+	}
+	hash, err := s.HashPassword(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if err := s.p.Store.SetPasswordHash(ctx, localpart, hash); err != nil {
+		return err
+	}
+	if logoutOthers {
+		return s.DeleteDevices(ctx, s.UserID(localpart), nil, keep)
+	}
+	return nil
+}
+
+// Deactivate closes an account for good: its devices are logged out, its
+// password and profile cleared, and its user ID never given out again.
+func (s *Service) Deactivate(ctx context.Context, localpart string) error {
+	err := s.p.Store.DeactivateAccount(ctx, localpart)
+	s.forgetUser(s.UserID(localpart))
+	return err
+}
+
+// CreateLoginToken issues a single-use m.login.token for userID (used by
+// SSO to hand a login to the client).
+func (s *Service) CreateLoginToken(ctx context.Context, userID string, ttl time.Duration) (Token, error) {
+	tok := newToken("salon_lt_")
+	return tok, s.p.Store.CreateLoginToken(ctx, HashToken(string(tok)), userID, s.p.Now().Add(ttl).UnixMilli())
+}
+
+// ConsumeLoginToken redeems an m.login.token, once.
+func (s *Service) ConsumeLoginToken(ctx context.Context, token string) (string, error) {
+	u, err := s.p.Store.ConsumeLoginToken(ctx, HashToken(token), s.p.Now().UnixMilli())
+	if errors.Is(err, store.ErrNotFound) {
+		return "", mxerr.Forbid("Invalid or expired login token")
+	}
+	return u, err
+}

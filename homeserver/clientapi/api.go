@@ -1,0 +1,266 @@
+// Package clientapi serves the Matrix Client-Server API: it decodes
+// requests, calls the homeserver's components and encodes their answers.
+// It holds no state of its own and never touches storage backends.
+package clientapi
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/ratelimit"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// Config is what the Client-Server API needs to know of the homeserver's
+// configuration.
+type Config struct {
+	ServerName        string
+	BaseURL           string
+	RegistrationMode  string // open, token, closed
+	RegistrationToken string
+	MaxRequestBytes   int64
+	TrustedProxies    []netip.Prefix
+	LoginPerIP        ratelimit.Rule
+	LoginPerAccount   ratelimit.Rule
+	RegisterPerIP     ratelimit.Rule
+}
+
+// Params are the API's dependencies.
+type Params struct {
+	Config     Config
+	Auth       *auth.Service
+	Store      store.Store
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// ServerKeys answers GET /_matrix/key/v2/server with signed JSON.
+	ServerKeys func() ([]byte, error)
+	// WellKnown adds members to /.well-known/matrix/client (MatrixRTC foci).
+	WellKnown func() map[string]any
+	// ProfileChanged is called after a user changes their profile.
+	ProfileChanged ProfileListener
+}
+
+// API is the Client-Server API handler.
+type API struct {
+	p   Params
+	log *slog.Logger
+	mux *http.ServeMux
+
+	loginIP, loginAccount, registerIP *ratelimit.Limiter
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the API and registers its routes and metrics.
+func New(p Params) *API {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{
+		p:            p,
+		log:          p.Logger,
+		mux:          http.NewServeMux(),
+		loginIP:      ratelimit.New(p.Config.LoginPerIP, nil),
+		loginAccount: ratelimit.New(p.Config.LoginPerAccount, nil),
+		registerIP:   ratelimit.New(p.Config.RegisterPerIP, nil),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salon_http_requests_total",
+			Help: "HTTP requests served, by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "salon_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern (long-polls included).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
+		}, []string{"route"}),
+	}
+	if p.Registerer != nil {
+		p.Registerer.MustRegister(a.requests, a.duration)
+	}
+	a.routes()
+	return a
+}
+
+// handlerFunc is a handler that reports failure by returning an error,
+// which the router writes as a Matrix error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// authedFunc is a handler for a request with a valid access token.
+type authedFunc func(w http.ResponseWriter, r *http.Request, dev store.Device) error
+
+// methods maps HTTP methods to handlers for one path.
+type methods map[string]handlerFunc
+
+// handle registers path for the given methods; other methods get 405
+// M_UNRECOGNIZED, OPTIONS gets the CORS preflight answer.
+func (a *API) handle(path string, ms methods) {
+	allowed := make([]string, 0, len(ms)+1)
+	for m := range ms {
+		allowed = append(allowed, m)
+	}
+	allowed = append(allowed, http.MethodOptions)
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
+	route := path
+	a.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				a.log.Error("panic serving request", "route", route, "panic", v, "stack", string(debug.Stack()))
+				if !sw.wrote {
+					mxerr.Write(sw, nil, mxerr.New(mxerr.Unknown, "Internal server error"))
+				}
+			}
+			a.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+			a.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}()
+		if r.Method == http.MethodOptions {
+			sw.Header().Set("Allow", allow)
+			sw.WriteHeader(http.StatusOK)
+			return
+		}
+		h, ok := ms[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = ms[http.MethodGet]
+		}
+		if !ok {
+			sw.Header().Set("Allow", allow)
+			mxerr.Write(sw, a.log, mxerr.New(mxerr.Unrecognized, "Method %s not allowed on this endpoint", r.Method).WithStatus(http.StatusMethodNotAllowed))
+			return
+		}
+		if err := h(sw, r); err != nil {
+			if sw.wrote {
+				a.log.Warn("error after response started", "route", route, "err", err)
+				return
+			}
+			if ctxErr := r.Context().Err(); ctxErr != nil && err == ctxErr {
+				return // the client went away
+			}
+			mxerr.Write(sw, a.log.With("route", route), err)
+		}
+	})
+}
+
+// authed wraps h so it runs only with a valid access token.
+func (a *API) authed(h authedFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		dev, err := a.p.Auth.Authenticate(r.Context(), accessToken(r), a.clientIP(r))
+		if err != nil {
+			return err
+		}
+		return h(w, r, dev)
+	}
+}
+
+// accessToken reads the Authorization header or the deprecated
+// access_token query parameter.
+func accessToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+// clientIP is the caller's address, believing X-Forwarded-For only from a
+// trusted proxy.
+func (a *API) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	trusted := false
+	for _, p := range a.p.Config.TrustedProxies {
+		if p.Contains(addr.Unmap()) {
+			trusted = true
+			break
+		}
+	}
+	if !trusted {
+		return addr.Unmap().String()
+	}
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		// The last address is the one our trusted proxy saw.
+		parts := strings.Split(xff, ",")
+		if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+			return a.Unmap().String()
+		}
+	}
+	return addr.Unmap().String()
+}
+
+// Handler is the whole API with CORS and the unknown-endpoint answer.
+func (a *API) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// CORS for web clients on other origins (Client-Server API, "Web
+		// Browser Clients").
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		a.mux.ServeHTTP(w, r)
+	})
+}
+
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	a.requests.WithLabelValues("unknown", r.Method, "404").Inc()
+	mxerr.Write(w, a.log, mxerr.New(mxerr.Unrecognized, "Unrecognized request"))
+}
+
+// statusWriter remembers the status for metrics and whether the response
+// has started.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// reply writes v as JSON with status 200.
+func reply(w http.ResponseWriter, v any) error {
+	mxerr.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// empty is the {} most endpoints answer.
+var empty = struct{}{}
+
+func rateLimited(wait time.Duration) error { return mxerr.RateLimited(wait.Milliseconds()) }
+

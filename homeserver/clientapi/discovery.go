@@ -1,0 +1,56 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// versions lists the spec versions whose endpoints Salon serves and the
+// unstable features it implements.
+func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
+	return reply(w, map[string]any{
+		"versions": []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"},
+		"unstable_features": map[string]bool{
+			"org.matrix.msc4140": false,
+		},
+	})
+}
+
+func (a *API) wellKnown(w http.ResponseWriter, r *http.Request) error {
+	body := map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}}
+	if a.p.WellKnown != nil {
+		for k, v := range a.p.WellKnown() {
+			body[k] = v
+		}
+	}
+	return reply(w, body)
+}
+
+func (a *API) capabilities(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	return reply(w, map[string]any{"capabilities": map[string]any{
+		"m.change_password": map[string]bool{"enabled": true},
+		"m.room_versions": map[string]any{
+			"default":   "10",
+			"available": map[string]string{"10": "stable", "11": "stable"},
+		},
+		"m.set_displayname":     map[string]bool{"enabled": true},
+		"m.set_avatar_url":      map[string]bool{"enabled": true},
+		"m.3pid_changes":        map[string]bool{"enabled": false},
+		"m.get_login_token":     map[string]bool{"enabled": false},
+	}})
+}
+
+func (a *API) serverKeys(w http.ResponseWriter, r *http.Request) error {
+	if a.p.ServerKeys == nil {
+		return mxerr.NotFoundf("No signing key")
+	}
+	b, err := a.p.ServerKeys()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+	return nil
+}

@@ -1,0 +1,42 @@
+package clientapi
+
+import "net/http"
+
+const (
+	v3 = "/_matrix/client/v3"
+	v1 = "/_matrix/client/v1"
+)
+
+func (a *API) routes() {
+	a.mux.HandleFunc("/", a.notFound)
+
+	// Discovery.
+	a.handle("/_matrix/client/versions", methods{http.MethodGet: a.versions})
+	a.handle("/.well-known/matrix/client", methods{http.MethodGet: a.wellKnown})
+	a.handle(v3+"/capabilities", methods{http.MethodGet: a.authed(a.capabilities)})
+	a.handle("/_matrix/key/v2/server", methods{http.MethodGet: a.serverKeys})
+
+	// Accounts and sessions.
+	a.handle(v3+"/login", methods{http.MethodGet: a.loginFlows, http.MethodPost: a.login})
+	a.handle(v3+"/register", methods{http.MethodPost: a.register})
+	a.handle(v3+"/register/available", methods{http.MethodGet: a.registerAvailable})
+	a.handle(v1+"/register/m.login.registration_token/validity", methods{http.MethodGet: a.registrationTokenValidity})
+	a.handle(v3+"/logout", methods{http.MethodPost: a.authed(a.logout)})
+	a.handle(v3+"/logout/all", methods{http.MethodPost: a.authed(a.logoutAll)})
+	a.handle(v3+"/account/whoami", methods{http.MethodGet: a.authed(a.whoami)})
+	a.handle(v3+"/account/password", methods{http.MethodPost: a.authed(a.changePassword)})
+	a.handle(v3+"/account/deactivate", methods{http.MethodPost: a.authed(a.deactivate)})
+
+	// Devices.
+	a.handle(v3+"/devices", methods{http.MethodGet: a.authed(a.listDevices)})
+	a.handle(v3+"/devices/{deviceId}", methods{
+		http.MethodGet:    a.authed(a.getDevice),
+		http.MethodPut:    a.authed(a.putDevice),
+		http.MethodDelete: a.authed(a.deleteDevice),
+	})
+	a.handle(v3+"/delete_devices", methods{http.MethodPost: a.authed(a.deleteDevices)})
+
+	// Profiles.
+	a.handle(v3+"/profile/{userId}", methods{http.MethodGet: a.getProfile})
+	a.handle(v3+"/profile/{userId}/{field}", methods{http.MethodGet: a.getProfileField, http.MethodPut: a.authed(a.putProfileField)})
+}

@@ -1,0 +1,152 @@
+package homeserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/ratelimit"
+)
+
+// Config is the homeserver's part of salon.yaml. A zero value of any field
+// means its default (Defaults fills them); Validate reports every problem.
+type Config struct {
+	// ServerName is the domain in user and room IDs (@alice:SERVER). It can
+	// never change once users exist.
+	ServerName string `yaml:"server_name"`
+	// PublicBaseURL is the address clients reach the server at. Every URL
+	// the server hands out derives from it. Default: http://LISTEN.
+	PublicBaseURL string `yaml:"public_base_url"`
+
+	Registration RegistrationConfig `yaml:"registration"`
+	RateLimits   RateLimitConfig    `yaml:"rate_limits"`
+	HTTP         HTTPConfig         `yaml:"http"`
+	Passwords    PasswordConfig     `yaml:"passwords"`
+}
+
+// RegistrationConfig says who may create an account.
+type RegistrationConfig struct {
+	// Mode is "open", "token" (a registration token is needed) or "closed"
+	// (accounts are made with `salon user create` or SSO only).
+	Mode string `yaml:"mode"`
+	// Token is the registration token when Mode is "token".
+	Token Secret `yaml:"token"`
+}
+
+// RateLimitConfig holds the token buckets. Defaults let a lecture hall
+// behind one NAT address (300 people) register and log in within a minute
+// while stopping password guessing against one account.
+type RateLimitConfig struct {
+	LoginPerIP       ratelimit.Rule `yaml:"login_per_ip"`
+	LoginPerAccount  ratelimit.Rule `yaml:"login_per_account"`
+	RegisterPerIP    ratelimit.Rule `yaml:"register_per_ip"`
+	MessagesPerUser  ratelimit.Rule `yaml:"messages_per_user"`
+}
+
+// HTTPConfig tunes the HTTP front.
+type HTTPConfig struct {
+	// MaxRequestBytes caps JSON request bodies (media uploads have their own
+	// limit).
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// (the reverse proxy in front of Salon).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// PasswordConfig is the password policy.
+type PasswordConfig struct {
+	MinLength int `yaml:"min_length"`
+}
+
+// Secret is a configured secret; it prints as REDACTED.
+type Secret string
+
+// String hides the secret in logs and errors.
+func (Secret) String() string { return "REDACTED" }
+
+// Defaults returns the built-in configuration.
+func Defaults() Config {
+	return Config{
+		ServerName:   "localhost",
+		Registration: RegistrationConfig{Mode: "open"},
+		RateLimits: RateLimitConfig{
+			LoginPerIP:      ratelimit.Rule{PerSecond: 10, Burst: 300},
+			LoginPerAccount: ratelimit.Rule{PerSecond: 0.1, Burst: 10},
+			RegisterPerIP:   ratelimit.Rule{PerSecond: 10, Burst: 300},
+			MessagesPerUser: ratelimit.Rule{PerSecond: 20, Burst: 100},
+		},
+		HTTP: HTTPConfig{
+			MaxRequestBytes: 1 << 20,
+			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
+		},
+		Passwords: PasswordConfig{MinLength: 8},
+	}
+}
+
+// Validate checks the whole config and reports every problem, each naming
+// its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.ServerName == "" || !events.ValidServerName(c.ServerName) {
+		bad("server_name", "%q is not a valid server name (a host name, optionally with :port)", c.ServerName)
+	}
+	if c.PublicBaseURL != "" {
+		u, err := url.Parse(c.PublicBaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("public_base_url", "%q must be an http or https URL such as https://matrix.example.org", c.PublicBaseURL)
+		}
+	}
+	switch c.Registration.Mode {
+	case "open", "closed":
+	case "token":
+		if len(c.Registration.Token) < 8 {
+			bad("registration.token", "must be at least 8 characters when registration.mode is token")
+		}
+	default:
+		bad("registration.mode", "%q must be open, token or closed", c.Registration.Mode)
+	}
+	for key, r := range map[string]ratelimit.Rule{
+		"rate_limits.login_per_ip":      c.RateLimits.LoginPerIP,
+		"rate_limits.login_per_account": c.RateLimits.LoginPerAccount,
+		"rate_limits.register_per_ip":   c.RateLimits.RegisterPerIP,
+		"rate_limits.messages_per_user": c.RateLimits.MessagesPerUser,
+	} {
+		if r.PerSecond < 0 || r.Burst < 0 || (r.PerSecond > 0 && r.Burst < 1) {
+			bad(key, "per_second must be ≥ 0 and burst ≥ 1 (per_second 0 disables the limit)")
+		}
+	}
+	if c.HTTP.MaxRequestBytes < 70_000 || c.HTTP.MaxRequestBytes > 100<<20 {
+		bad("http.max_request_bytes", "%d must be between 70000 (an event is up to 65536 bytes) and 104857600", c.HTTP.MaxRequestBytes)
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "%q is not a CIDR prefix", p)
+		}
+	}
+	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
+		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	return errors.Join(errs...)
+}
+
+// BaseURL is the public base URL, defaulting to http://listen.
+func (c *Config) BaseURL(listen string) string {
+	if c.PublicBaseURL != "" {
+		return strings.TrimSuffix(c.PublicBaseURL, "/")
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

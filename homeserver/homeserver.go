@@ -1,0 +1,112 @@
+// Package homeserver is Salon's Matrix homeserver: New builds it from its
+// configuration and storage, Handler serves the Client-Server API, Run runs
+// its background work until the context ends.
+package homeserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/clientapi"
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/store/postgres"
+	"github.com/salonhq/salon/homeserver/store/sqlite"
+)
+
+// Deps are the homeserver's dependencies, made by the caller.
+type Deps struct {
+	Store      store.Store
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	SigningKey events.SigningKey
+	// Listen is the address the HTTP server listens on; public URLs default
+	// to it.
+	Listen string
+	// WellKnown adds members to /.well-known/matrix/client.
+	WellKnown func() map[string]any
+}
+
+// Homeserver is the running Matrix server.
+type Homeserver struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	Auth *auth.Service
+	api  *clientapi.API
+	keys *serverKeys
+}
+
+// New builds a homeserver. cfg must have passed Validate.
+func New(cfg Config, deps Deps) (*Homeserver, error) {
+	if deps.Store == nil {
+		return nil, errors.New("homeserver: no store")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Homeserver{cfg: cfg, deps: deps, log: deps.Logger}
+	h.Auth = auth.New(auth.Params{
+		Store: deps.Store, ServerName: cfg.ServerName, Logger: deps.Logger.With("component", "auth"),
+		MinPasswordLength: cfg.Passwords.MinLength,
+	})
+	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
+	var proxies []netip.Prefix
+	for _, p := range cfg.HTTP.TrustedProxies {
+		proxies = append(proxies, netip.MustParsePrefix(p))
+	}
+	h.api = clientapi.New(clientapi.Params{
+		Config: clientapi.Config{
+			ServerName:        cfg.ServerName,
+			BaseURL:           cfg.BaseURL(deps.Listen),
+			RegistrationMode:  cfg.Registration.Mode,
+			RegistrationToken: string(cfg.Registration.Token),
+			MaxRequestBytes:   cfg.HTTP.MaxRequestBytes,
+			TrustedProxies:    proxies,
+			LoginPerIP:        cfg.RateLimits.LoginPerIP,
+			LoginPerAccount:   cfg.RateLimits.LoginPerAccount,
+			RegisterPerIP:     cfg.RateLimits.RegisterPerIP,
+		},
+		Auth:       h.Auth,
+		Store:      deps.Store,
+		Logger:     deps.Logger.With("component", "clientapi"),
+		Registerer: deps.Registerer,
+		ServerKeys: h.keys.json,
+		WellKnown:  deps.WellKnown,
+	})
+	return h, nil
+}
+
+// Handler serves the Client-Server API and the server key endpoint.
+func (h *Homeserver) Handler() http.Handler { return h.api.Handler() }
+
+// Run runs background work until ctx ends.
+func (h *Homeserver) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// OpenStore opens the database named by a --database value: "sqlite:PATH"
+// (relative paths are inside dataDir) or a postgres:// URL.
+func OpenStore(ctx context.Context, database, dataDir, sqliteSync string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
+		return postgres.Open(ctx, database)
+	case strings.HasPrefix(database, "sqlite:"):
+		path := strings.TrimPrefix(database, "sqlite:")
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dataDir, path)
+		}
+		return sqlite.Open(ctx, path, sqlite.Options{Synchronous: sqliteSync})
+	}
+	return nil, fmt.Errorf("database %q must be sqlite:PATH or a postgres:// URL", database)
+}
