@@ -263,4 +263,3 @@ func reply(w http.ResponseWriter, v any) error {
 var empty = struct{}{}
 
 func rateLimited(wait time.Duration) error { return mxerr.RateLimited(wait.Milliseconds()) }
-

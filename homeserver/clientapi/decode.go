@@ -86,4 +86,3 @@ func (a *API) decode(r *http.Request, v any, allowEmpty bool) error {
 func missing(param string) error {
 	return mxerr.New(mxerr.MissingParam, "Missing parameter %s", param)
 }
-

@@ -35,10 +35,10 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request, dev store.Dev
 			"default":   "10",
 			"available": map[string]string{"10": "stable", "11": "stable"},
 		},
-		"m.set_displayname":     map[string]bool{"enabled": true},
-		"m.set_avatar_url":      map[string]bool{"enabled": true},
-		"m.3pid_changes":        map[string]bool{"enabled": false},
-		"m.get_login_token":     map[string]bool{"enabled": false},
+		"m.set_displayname": map[string]bool{"enabled": true},
+		"m.set_avatar_url":  map[string]bool{"enabled": true},
+		"m.3pid_changes":    map[string]bool{"enabled": false},
+		"m.get_login_token": map[string]bool{"enabled": false},
 	}})
 }
 

@@ -158,4 +158,3 @@ func (s *Store) mapErr(err error) error {
 	}
 	return err
 }
-
