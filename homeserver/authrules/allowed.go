@@ -1,6 +1,7 @@
 package authrules
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -36,11 +37,11 @@ func Allowed(ev *events.Event, st AuthState) error {
 	}
 
 	// 3: m.federate false keeps other servers' users out.
-	var cc struct {
-		Federate *bool `json:"m.federate"`
-	}
+	// Only a JSON false counts; a decode into *bool would also set it for
+	// a mistyped value such as "false".
+	var cc map[string]json.RawMessage
 	_ = json.Unmarshal(create.Content, &cc)
-	if cc.Federate != nil && !*cc.Federate && serverName(ev.Sender) != serverName(create.Sender) {
+	if string(bytes.TrimSpace(cc["m.federate"])) == "false" && serverName(ev.Sender) != serverName(create.Sender) {
 		return forbid("the room does not federate and %s is not on the creator's server", ev.Sender)
 	}
 

@@ -53,20 +53,24 @@ type AllowRule struct {
 // dropped: the spec makes a restricted room with no usable condition
 // effectively invite-only.
 func JoinRule(content json.RawMessage) (rule string, allow []AllowRule) {
-	var c struct {
-		JoinRule json.RawMessage   `json:"join_rule"`
-		Allow    []json.RawMessage `json:"allow"`
-	}
-	if len(content) == 0 || json.Unmarshal(content, &c) != nil {
+	// Each key is decoded on its own, so that a bad "allow" cannot hide a
+	// good "join_rule".
+	var c map[string]json.RawMessage
+	if json.Unmarshal(content, &c) != nil || c == nil {
 		return JoinRuleInvite, nil
 	}
+	raw, ok := c["join_rule"]
 	switch {
-	case c.JoinRule == nil:
+	case !ok:
 		rule = JoinRuleInvite
-	case json.Unmarshal(c.JoinRule, &rule) != nil:
+	case json.Unmarshal(raw, &rule) != nil:
 		rule = "" // present but not a string: a rule nobody satisfies
 	}
-	for _, raw := range c.Allow {
+	var list []json.RawMessage
+	if json.Unmarshal(c["allow"], &list) != nil {
+		return rule, nil
+	}
+	for _, raw := range list {
 		var a struct {
 			Type   *string `json:"type"`
 			RoomID *string `json:"room_id"`
