@@ -12,11 +12,11 @@ import (
 // auth_events (CheckAuthEvents). Each method returns nil when that state
 // is absent. Only these five kinds of state take part in authorization.
 type AuthState interface {
-	Create() *events.Event
-	PowerLevels() *events.Event
-	JoinRules() *events.Event
-	Member(userID string) *events.Event
-	ThirdPartyInvite(token string) *events.Event
+	Create() *events.Event                       // m.room.create
+	PowerLevels() *events.Event                  // m.room.power_levels
+	JoinRules() *events.Event                    // m.room.join_rules
+	Member(userID string) *events.Event          // m.room.member of userID
+	ThirdPartyInvite(token string) *events.Event // m.room.third_party_invite keyed by token
 }
 
 // StateMap is room state keyed by state tuple, the shape the rooms layer
@@ -25,6 +25,8 @@ type AuthState interface {
 type StateMap map[events.StateTuple]*events.Event
 
 var _ AuthState = StateMap(nil)
+
+// The AuthState methods of StateMap look up the tuple each one names.
 
 func (m StateMap) Create() *events.Event      { return m[events.StateTuple{Type: typeCreate}] }
 func (m StateMap) PowerLevels() *events.Event { return m[events.StateTuple{Type: typePowerLevels}] }
