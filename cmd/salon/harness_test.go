@@ -14,10 +14,10 @@ import (
 )
 
 // backends lists the databases every end-to-end test runs against.
-func backends(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "salon.db") },
-		"postgres": func(t *testing.T) string { return pgtest.URL(t) },
+func backends(testing.TB) map[string]func(t testing.TB) string {
+	return map[string]func(t testing.TB) string{
+		"sqlite":   func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "salon.db") },
+		"postgres": func(t testing.TB) string { return pgtest.URL(t) },
 	}
 }
 
@@ -36,7 +36,7 @@ type testServer struct {
 
 // startServer runs the real server (the same wiring as `salon serve`) on a
 // loopback port until the test ends.
-func startServer(t *testing.T, database string, edit ...func(*Config)) *testServer {
+func startServer(t testing.TB, database string, edit ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
