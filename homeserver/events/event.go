@@ -91,8 +91,3 @@ type StateTuple struct {
 // Tuple is the event's state tuple; meaningful only for state events.
 func (e *Event) Tuple() StateTuple { return StateTuple{e.Type, e.StateKeyOrEmpty()} }
 
-// ValidServerName is a placeholder until the grammar check lands.
-func ValidServerName(s string) bool { return s != "" }
-
-// ValidUserID is a placeholder until the grammar check lands.
-func ValidUserID(s string) bool { return len(s) > 3 && s[0] == '@' }

@@ -89,6 +89,8 @@ type Store interface {
 	Accounts
 	Devices
 	LoginTokens
+	Rooms
+	UserData
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

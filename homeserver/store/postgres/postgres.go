@@ -38,7 +38,12 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return sqlstore.New(d), nil
+	s, err := sqlstore.Open(ctx, d)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 type db struct{ pool *pgxpool.Pool }

@@ -43,7 +43,12 @@ func Open(ctx context.Context, path string, opts Options) (*sqlstore.Store, erro
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db), nil
+	s, err := sqlstore.Open(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 type db struct {

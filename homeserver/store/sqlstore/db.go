@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -135,10 +137,21 @@ func Migrate(ctx context.Context, db DB, fsys fs.FS, dir string) error {
 // Store is the shared implementation of store.Store.
 type Store struct {
 	db DB
+
+	// posMu makes stream writes one writer: positions are handed out and
+	// committed in order.
+	posMu sync.Mutex
+	pos   atomic.Int64
 }
 
-// New returns a Store over db. The caller has run Migrate.
-func New(db DB) *Store { return &Store{db: db} }
+// Open returns a Store over db. The caller has run Migrate.
+func Open(ctx context.Context, db DB) (*Store, error) {
+	s := &Store{db: db}
+	if err := s.loadPos(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }

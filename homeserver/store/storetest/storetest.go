@@ -31,6 +31,10 @@ func Run(t *testing.T, open Opener) {
 		{"Deactivate", testDeactivate},
 		{"LoginTokens", testLoginTokens},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"RoomEvents", testRoomEvents},
+		{"Aliases", testAliases},
+		{"UserData", testUserData},
+		{"StreamOrder", testStreamOrder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,161 @@
+package store
+
+import "context"
+
+// Positions: every write to the server's persisted streams (room events,
+// receipts, account data) gets the next position of one counter, assigned
+// by the store inside the write's transaction, and transactions commit in
+// position order (one writer). So "everything after position P" is a
+// complete, stable answer across restarts, which /sync and /messages
+// tokens rely on.
+
+// Room is a room hosted here.
+type Room struct {
+	RoomID    string
+	Version   string
+	Creator   string
+	RoomType  string // creation_content.type: "", "m.space", "org.matrix.msc3417.call"
+	CreatedTS int64
+	Published bool // listed in the public room directory
+}
+
+// EventRow is a stored event.
+type EventRow struct {
+	Pos      int64 // assigned by the store
+	EventID  string
+	RoomID   string
+	Type     string
+	StateKey *string
+	Sender   string
+	// JSON is the PDU as stored: redacted once a redaction applied.
+	JSON []byte
+	// RedactedBy is the event ID of the redaction applied to this event.
+	RedactedBy string
+	// RelType and RelatesTo index m.relates_to (threads, edits,
+	// reactions, replies are not relations).
+	RelType   string
+	RelatesTo string
+	// SenderDevice and TxnID identify the local request that sent it, so
+	// the sending device sees unsigned.transaction_id.
+	SenderDevice string
+	TxnID        string
+	// Membership is content.membership for m.room.member events.
+	Membership string
+}
+
+// Membership is one user's current membership in one room.
+type Membership struct {
+	RoomID     string
+	UserID     string
+	Membership string
+	EventID    string
+	Pos        int64
+	Forgotten  bool
+}
+
+// Redaction rewrites a stored event to its redacted form.
+type Redaction struct {
+	EventID      string
+	RedactedJSON []byte
+	By           string
+}
+
+// EventBatch is what one send persists atomically.
+type EventBatch struct {
+	// NewRoom is stored first when the batch creates a room.
+	NewRoom *Room
+	Events  []EventRow
+	// Redactions apply to already stored events.
+	Redactions []Redaction
+}
+
+// Rooms stores rooms, their events and state.
+type Rooms interface {
+	// PersistEvents stores the batch in one transaction: each event gets the
+	// next position (written into b.Events[i].Pos); state events replace the
+	// room's current state; member events update memberships. It returns
+	// the last position used. A duplicate event ID is ErrExists.
+	PersistEvents(ctx context.Context, b *EventBatch) (int64, error)
+	// CurrentPos is the last committed position of every stream.
+	CurrentPos() int64
+
+	Room(ctx context.Context, roomID string) (Room, error)
+	SetPublished(ctx context.Context, roomID string, published bool) error
+	// PublishedRooms lists rooms in the public directory.
+	PublishedRooms(ctx context.Context) ([]string, error)
+
+	Event(ctx context.Context, eventID string) (EventRow, error)
+	// TxnEvent returns the event a device sent with a transaction ID.
+	TxnEvent(ctx context.Context, userID, deviceID, txnID string) (EventRow, error)
+	// CurrentState is the room's state now.
+	CurrentState(ctx context.Context, roomID string) ([]EventRow, error)
+	// StateAt is the room's state after every event at or before pos.
+	StateAt(ctx context.Context, roomID string, pos int64) ([]EventRow, error)
+	// RoomEvents returns up to limit events of the room with
+	// after < Pos < before, newest first when desc, else oldest first.
+	RoomEvents(ctx context.Context, roomID string, after, before int64, limit int, desc bool) ([]EventRow, error)
+	// LastEvent is the room's newest event.
+	LastEvent(ctx context.Context, roomID string) (EventRow, error)
+	// MemberEvents lists a user's m.room.member events in a room, oldest
+	// first (the membership history that decides what they may read).
+	MemberEvents(ctx context.Context, roomID, userID string) ([]EventRow, error)
+	// Relations lists events relating to eventID (rel_type and event
+	// type filters optional), newest first, with Pos < before (0: no bound).
+	Relations(ctx context.Context, roomID, eventID, relType, evType string, before int64, limit int) ([]EventRow, error)
+
+	// UserMemberships lists every room a user has a membership in.
+	UserMemberships(ctx context.Context, userID string) ([]Membership, error)
+	// RoomMemberships lists a room's memberships.
+	RoomMemberships(ctx context.Context, roomID string) ([]Membership, error)
+	// Forget hides a room the user has left from their sync and lists.
+	Forget(ctx context.Context, roomID, userID string) error
+	// RoomPositions returns every room's newest event position.
+	RoomPositions(ctx context.Context) (map[string]int64, error)
+
+	// Aliases map #alias:server to room IDs.
+	CreateAlias(ctx context.Context, alias, roomID, creator string) error
+	Alias(ctx context.Context, alias string) (roomID, creator string, err error)
+	DeleteAlias(ctx context.Context, alias string) error
+	RoomAliases(ctx context.Context, roomID string) ([]string, error)
+}
+
+// AccountDataRow is one piece of a user's account data (RoomID "" for
+// global).
+type AccountDataRow struct {
+	UserID  string
+	RoomID  string
+	Type    string
+	Content []byte
+	Pos     int64
+}
+
+// Receipt is a read receipt.
+type Receipt struct {
+	RoomID   string
+	UserID   string
+	Type     string // m.read, m.read.private
+	EventID  string
+	ThreadID string // "" for unthreaded
+	TS       int64
+	Pos      int64
+}
+
+// UserData stores per-user data that syncs: account data, receipts, filters.
+type UserData interface {
+	// PutAccountData stores content and returns its position.
+	PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) (int64, error)
+	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
+	// AccountDataSince lists the user's account data changed in (since, to].
+	AccountDataSince(ctx context.Context, userID string, since, to int64) ([]AccountDataRow, error)
+
+	// PutReceipt stores a receipt (replacing the user's previous one of the
+	// same type and thread in the room) and returns its position.
+	PutReceipt(ctx context.Context, r Receipt) (int64, error)
+	// ReceiptsSince lists receipts in the rooms changed in (since, to].
+	ReceiptsSince(ctx context.Context, roomIDs []string, since, to int64) ([]Receipt, error)
+	// UserReceipt is the user's receipt of a type in a room.
+	UserReceipt(ctx context.Context, roomID, userID, typ string) (Receipt, error)
+
+	PutFilter(ctx context.Context, userID string, filter []byte) (string, error)
+	Filter(ctx context.Context, userID, filterID string) ([]byte, error)
+}

@@ -1,0 +1,389 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+var _ store.Rooms = (*Store)(nil)
+var _ store.UserData = (*Store)(nil)
+
+// loadPos sets the stream head from what the database holds.
+func (s *Store) loadPos(ctx context.Context) error {
+	var pos int64
+	for _, q := range []string{
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM events`,
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM account_data`,
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM receipts`,
+	} {
+		var p int64
+		if err := s.db.QueryRow(ctx, q).Scan(&p); err != nil {
+			return err
+		}
+		pos = max(pos, p)
+	}
+	s.pos.Store(pos)
+	return nil
+}
+
+// CurrentPos is the last committed stream position.
+func (s *Store) CurrentPos() int64 { return s.pos.Load() }
+
+// streamTx runs fn in a write transaction holding the stream lock; next
+// hands out positions. The head moves only when the transaction commits,
+// so readers never see a position whose data is not there yet.
+func (s *Store) streamTx(ctx context.Context, fn func(q Querier, next func() int64) error) (int64, error) {
+	s.posMu.Lock()
+	defer s.posMu.Unlock()
+	last := s.pos.Load()
+	err := s.db.Tx(ctx, func(q Querier) error {
+		last = s.pos.Load()
+		return fn(q, func() int64 { last++; return last })
+	})
+	if err != nil {
+		return 0, s.mapErr(err)
+	}
+	s.pos.Store(last)
+	return last, nil
+}
+
+const eventCols = `stream_pos, event_id, room_id, type, state_key, sender, json, redacted_by, rel_type, relates_to, sender_device, txn_id, membership`
+
+func scanEvent(r Row) (store.EventRow, error) {
+	var e store.EventRow
+	var js string
+	err := r.Scan(&e.Pos, &e.EventID, &e.RoomID, &e.Type, &e.StateKey, &e.Sender, &js, &e.RedactedBy,
+		&e.RelType, &e.RelatesTo, &e.SenderDevice, &e.TxnID, &e.Membership)
+	e.JSON = []byte(js)
+	return e, err
+}
+
+func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store.EventRow, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.EventRow
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, error) {
+	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		if r := b.NewRoom; r != nil {
+			if _, err := q.Exec(ctx, `INSERT INTO rooms (room_id, version, creator, room_type, created_ts, published)
+				VALUES ($1, $2, $3, $4, $5, $6)`, r.RoomID, r.Version, r.Creator, r.RoomType, r.CreatedTS, r.Published); err != nil {
+				return err
+			}
+		}
+		for i := range b.Events {
+			e := &b.Events[i]
+			e.Pos = next()
+			if _, err := q.Exec(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				e.Pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, string(e.JSON), e.RedactedBy,
+				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership); err != nil {
+				return err
+			}
+			if e.StateKey == nil {
+				continue
+			}
+			if _, err := q.Exec(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, stream_pos = excluded.stream_pos`,
+				e.RoomID, e.Type, *e.StateKey, e.EventID, e.Pos); err != nil {
+				return err
+			}
+			if e.Type == "m.room.member" {
+				if _, err := q.Exec(ctx, `INSERT INTO memberships (room_id, user_id, membership, event_id, stream_pos, forgotten) VALUES ($1, $2, $3, $4, $5, $6)
+					ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership, event_id = excluded.event_id,
+						stream_pos = excluded.stream_pos, forgotten = excluded.forgotten`,
+					e.RoomID, *e.StateKey, e.Membership, e.EventID, e.Pos, false); err != nil {
+					return err
+				}
+			}
+		}
+		for _, r := range b.Redactions {
+			if _, err := q.Exec(ctx, `UPDATE events SET json = $2, redacted_by = $3 WHERE event_id = $1`, r.EventID, string(r.RedactedJSON), r.By); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
+	var r store.Room
+	err := s.db.QueryRow(ctx, `SELECT room_id, version, creator, room_type, created_ts, published FROM rooms WHERE room_id = $1`, roomID).
+		Scan(&r.RoomID, &r.Version, &r.Creator, &r.RoomType, &r.CreatedTS, &r.Published)
+	return r, s.mapErr(err)
+}
+
+func (s *Store) SetPublished(ctx context.Context, roomID string, published bool) error {
+	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx, `UPDATE rooms SET published = $2 WHERE room_id = $1`, roomID, published)
+		if err == nil && n == 0 {
+			return errNotFound
+		}
+		return err
+	}))
+}
+
+func (s *Store) PublishedRooms(ctx context.Context) ([]string, error) {
+	return s.queryStrings(ctx, `SELECT room_id FROM rooms WHERE published ORDER BY created_ts, room_id`)
+}
+
+func (s *Store) queryStrings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Event(ctx context.Context, eventID string) (store.EventRow, error) {
+	e, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE event_id = $1`, eventID))
+	return e, s.mapErr(err)
+}
+
+func (s *Store) TxnEvent(ctx context.Context, userID, deviceID, txnID string) (store.EventRow, error) {
+	e, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE sender = $1 AND sender_device = $2 AND txn_id = $3`,
+		userID, deviceID, txnID))
+	return e, s.mapErr(err)
+}
+
+func (s *Store) CurrentState(ctx context.Context, roomID string) ([]store.EventRow, error) {
+	return s.queryEvents(ctx, `SELECT `+prefixed("e.", eventCols)+` FROM current_state c JOIN events e ON e.stream_pos = c.stream_pos
+		WHERE c.room_id = $1 ORDER BY e.stream_pos`, roomID)
+}
+
+func (s *Store) StateAt(ctx context.Context, roomID string, pos int64) ([]store.EventRow, error) {
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE stream_pos IN (
+		SELECT MAX(stream_pos) FROM events WHERE room_id = $1 AND state_key IS NOT NULL AND stream_pos <= $2 GROUP BY type, state_key)
+		ORDER BY stream_pos`, roomID, pos)
+}
+
+func (s *Store) RoomEvents(ctx context.Context, roomID string, after, before int64, limit int, desc bool) ([]store.EventRow, error) {
+	order := "ASC"
+	if desc {
+		order = "DESC"
+	}
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3
+		ORDER BY stream_pos `+order+` LIMIT $4`, roomID, after, before, limit)
+}
+
+func (s *Store) LastEvent(ctx context.Context, roomID string) (store.EventRow, error) {
+	e, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 ORDER BY stream_pos DESC LIMIT 1`, roomID))
+	return e, s.mapErr(err)
+}
+
+func (s *Store) MemberEvents(ctx context.Context, roomID, userID string) ([]store.EventRow, error) {
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2
+		ORDER BY stream_pos`, roomID, userID)
+}
+
+func (s *Store) Relations(ctx context.Context, roomID, eventID, relType, evType string, before int64, limit int) ([]store.EventRow, error) {
+	if before <= 0 {
+		before = 1 << 62
+	}
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE relates_to = $1 AND room_id = $2
+		AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR type = $4) AND stream_pos < $5
+		ORDER BY stream_pos DESC LIMIT $6`, eventID, roomID, relType, evType, before, limit)
+}
+
+const membershipCols = `room_id, user_id, membership, event_id, stream_pos, forgotten`
+
+func (s *Store) queryMemberships(ctx context.Context, q string, args ...any) ([]store.Membership, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Membership
+	for rows.Next() {
+		var m store.Membership
+		if err := rows.Scan(&m.RoomID, &m.UserID, &m.Membership, &m.EventID, &m.Pos, &m.Forgotten); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) UserMemberships(ctx context.Context, userID string) ([]store.Membership, error) {
+	return s.queryMemberships(ctx, `SELECT `+membershipCols+` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`, userID)
+}
+
+func (s *Store) RoomMemberships(ctx context.Context, roomID string) ([]store.Membership, error) {
+	return s.queryMemberships(ctx, `SELECT `+membershipCols+` FROM memberships WHERE room_id = $1 ORDER BY stream_pos`, roomID)
+}
+
+func (s *Store) Forget(ctx context.Context, roomID, userID string) error {
+	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx, `UPDATE memberships SET forgotten = $3 WHERE room_id = $1 AND user_id = $2`, roomID, userID, true)
+		if err == nil && n == 0 {
+			return errNotFound
+		}
+		return err
+	}))
+}
+
+func (s *Store) RoomPositions(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.db.Query(ctx, `SELECT room_id, MAX(stream_pos) FROM events GROUP BY room_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var p int64
+		if err := rows.Scan(&id, &p); err != nil {
+			return nil, err
+		}
+		out[id] = p
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) CreateAlias(ctx context.Context, alias, roomID, creator string) error {
+	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO room_aliases (alias, room_id, creator) VALUES ($1, $2, $3)`, alias, roomID, creator)
+		return err
+	}))
+}
+
+func (s *Store) Alias(ctx context.Context, alias string) (string, string, error) {
+	var roomID, creator string
+	err := s.db.QueryRow(ctx, `SELECT room_id, creator FROM room_aliases WHERE alias = $1`, alias).Scan(&roomID, &creator)
+	return roomID, creator, s.mapErr(err)
+}
+
+func (s *Store) DeleteAlias(ctx context.Context, alias string) error {
+	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx, `DELETE FROM room_aliases WHERE alias = $1`, alias)
+		if err == nil && n == 0 {
+			return errNotFound
+		}
+		return err
+	}))
+}
+
+func (s *Store) RoomAliases(ctx context.Context, roomID string) ([]string, error) {
+	return s.queryStrings(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID)
+}
+
+func (s *Store) PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) (int64, error) {
+	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		_, err := q.Exec(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
+			userID, roomID, typ, string(content), next())
+		return err
+	})
+}
+
+func (s *Store) AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
+	var c string
+	err := s.db.QueryRow(ctx, `SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3`, userID, roomID, typ).Scan(&c)
+	return []byte(c), s.mapErr(err)
+}
+
+func (s *Store) AccountDataSince(ctx context.Context, userID string, since, to int64) ([]store.AccountDataRow, error) {
+	rows, err := s.db.Query(ctx, `SELECT user_id, room_id, type, content, stream_pos FROM account_data
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, since, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.AccountDataRow
+	for rows.Next() {
+		var a store.AccountDataRow
+		var c string
+		if err := rows.Scan(&a.UserID, &a.RoomID, &a.Type, &c, &a.Pos); err != nil {
+			return nil, err
+		}
+		a.Content = []byte(c)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+const receiptCols = `room_id, user_id, type, event_id, thread_id, ts, stream_pos`
+
+func (s *Store) PutReceipt(ctx context.Context, r store.Receipt) (int64, error) {
+	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		_, err := q.Exec(ctx, `INSERT INTO receipts (`+receiptCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (room_id, user_id, type, thread_id) DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts,
+				stream_pos = excluded.stream_pos`,
+			r.RoomID, r.UserID, r.Type, r.EventID, r.ThreadID, r.TS, next())
+		return err
+	})
+}
+
+func (s *Store) ReceiptsSince(ctx context.Context, roomIDs []string, since, to int64) ([]store.Receipt, error) {
+	var out []store.Receipt
+	for _, id := range roomIDs {
+		rows, err := s.db.Query(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1 AND stream_pos > $2 AND stream_pos <= $3
+			ORDER BY stream_pos`, id, since, to)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r store.Receipt
+			if err := rows.Scan(&r.RoomID, &r.UserID, &r.Type, &r.EventID, &r.ThreadID, &r.TS, &r.Pos); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) UserReceipt(ctx context.Context, roomID, userID, typ string) (store.Receipt, error) {
+	var r store.Receipt
+	err := s.db.QueryRow(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`,
+		roomID, userID, typ).Scan(&r.RoomID, &r.UserID, &r.Type, &r.EventID, &r.ThreadID, &r.TS, &r.Pos)
+	return r, s.mapErr(err)
+}
+
+func (s *Store) PutFilter(ctx context.Context, userID string, filter []byte) (string, error) {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	id := base64.RawURLEncoding.EncodeToString(b)
+	err := s.db.Tx(ctx, func(q Querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO filters (user_id, filter_id, json) VALUES ($1, $2, $3)`, userID, id, string(filter))
+		return err
+	})
+	return id, s.mapErr(err)
+}
+
+func (s *Store) Filter(ctx context.Context, userID, filterID string) ([]byte, error) {
+	var j string
+	err := s.db.QueryRow(ctx, `SELECT json FROM filters WHERE user_id = $1 AND filter_id = $2`, userID, filterID).Scan(&j)
+	return []byte(j), s.mapErr(err)
+}
+
+func prefixed(p, cols string) string { return p + strings.ReplaceAll(cols, ", ", ", "+p) }

@@ -1,0 +1,266 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+func sk(s string) *string { return &s }
+
+func ev(room, id, typ string, stateKey *string, sender string) store.EventRow {
+	return store.EventRow{EventID: id, RoomID: room, Type: typ, StateKey: stateKey, Sender: sender,
+		JSON: []byte(fmt.Sprintf(`{"event_id":%q,"type":%q}`, id, typ))}
+}
+
+func member(room, id, user, membership string) store.EventRow {
+	e := ev(room, id, "m.room.member", sk(user), user)
+	e.Membership = membership
+	return e
+}
+
+func testRoomEvents(t *testing.T, s store.Store) {
+	start := s.CurrentPos()
+	b := &store.EventBatch{
+		NewRoom: &store.Room{RoomID: "!r:test", Version: "10", Creator: "@a:test", CreatedTS: 1},
+		Events: []store.EventRow{
+			ev("!r:test", "$create", "m.room.create", sk(""), "@a:test"),
+			member("!r:test", "$join-a", "@a:test", "join"),
+			ev("!r:test", "$name1", "m.room.name", sk(""), "@a:test"),
+		},
+	}
+	last, err := s.PersistEvents(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != start+3 || b.Events[0].Pos != start+1 || b.Events[2].Pos != last || s.CurrentPos() != last {
+		t.Fatalf("positions: last %d, events %d..%d, current %d (start %d)", last, b.Events[0].Pos, b.Events[2].Pos, s.CurrentPos(), start)
+	}
+	msg := ev("!r:test", "$msg1", "m.room.message", nil, "@a:test")
+	msg.SenderDevice, msg.TxnID = "DEV", "txn1"
+	name2 := ev("!r:test", "$name2", "m.room.name", sk(""), "@a:test")
+	react := ev("!r:test", "$react", "m.reaction", nil, "@a:test")
+	react.RelType, react.RelatesTo = "m.annotation", "$msg1"
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{Events: []store.EventRow{msg, name2, react, member("!r:test", "$join-b", "@b:test", "join")}}); err != nil {
+		t.Fatal(err)
+	}
+	// Duplicate IDs are refused and change nothing.
+	before := s.CurrentPos()
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{Events: []store.EventRow{ev("!r:test", "$msg1", "m.room.message", nil, "@a:test")}}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate event: %v", err)
+	}
+	if s.CurrentPos() != before {
+		t.Fatal("failed write moved the stream head")
+	}
+
+	r, err := s.Room(ctx, "!r:test")
+	if err != nil || r.Creator != "@a:test" || r.Version != "10" {
+		t.Fatalf("room = %+v, %v", r, err)
+	}
+	state, err := s.CurrentState(ctx, "!r:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, e := range state {
+		ids[e.EventID] = true
+	}
+	if len(state) != 4 || !ids["$name2"] || ids["$name1"] || !ids["$join-b"] {
+		t.Fatalf("current state = %v", ids)
+	}
+	// State as it was after the first name.
+	old, err := s.StateAt(ctx, "!r:test", last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = map[string]bool{}
+	for _, e := range old {
+		ids[e.EventID] = true
+	}
+	if len(old) != 3 || !ids["$name1"] {
+		t.Fatalf("state at %d = %v", last, ids)
+	}
+	asc, _ := s.RoomEvents(ctx, "!r:test", 0, 1<<62, 100, false)
+	desc, _ := s.RoomEvents(ctx, "!r:test", 0, 1<<62, 2, true)
+	if len(asc) != 7 || asc[0].EventID != "$create" || len(desc) != 2 || desc[0].EventID != "$join-b" {
+		t.Fatalf("room events asc %d desc %v", len(asc), desc)
+	}
+	if e, err := s.LastEvent(ctx, "!r:test"); err != nil || e.EventID != "$join-b" {
+		t.Fatalf("last event %v %v", e.EventID, err)
+	}
+	got, err := s.TxnEvent(ctx, "@a:test", "DEV", "txn1")
+	if err != nil || got.EventID != "$msg1" {
+		t.Fatalf("txn event = %v, %v", got.EventID, err)
+	}
+	if _, err := s.TxnEvent(ctx, "@a:test", "OTHER", "txn1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("txn of another device: %v", err)
+	}
+	rel, err := s.Relations(ctx, "!r:test", "$msg1", "m.annotation", "", 0, 10)
+	if err != nil || len(rel) != 1 || rel[0].EventID != "$react" {
+		t.Fatalf("relations = %v %v", rel, err)
+	}
+	if rel, _ := s.Relations(ctx, "!r:test", "$msg1", "m.replace", "", 0, 10); len(rel) != 0 {
+		t.Fatal("rel_type filter ignored")
+	}
+
+	// Redaction rewrites the stored JSON.
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{
+		Events:     []store.EventRow{ev("!r:test", "$redact", "m.room.redaction", nil, "@a:test")},
+		Redactions: []store.Redaction{{EventID: "$msg1", RedactedJSON: []byte(`{"redacted":true}`), By: "$redact"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Event(ctx, "$msg1")
+	if err != nil || string(m.JSON) != `{"redacted":true}` || m.RedactedBy != "$redact" {
+		t.Fatalf("redacted event = %+v %v", m, err)
+	}
+	if _, err := s.Event(ctx, "$nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing event: %v", err)
+	}
+
+	// Memberships.
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{Events: []store.EventRow{member("!r:test", "$leave-b", "@b:test", "leave")}}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.UserMemberships(ctx, "@b:test")
+	if err != nil || len(ms) != 1 || ms[0].Membership != "leave" || ms[0].EventID != "$leave-b" {
+		t.Fatalf("memberships of b = %+v %v", ms, err)
+	}
+	hist, _ := s.MemberEvents(ctx, "!r:test", "@b:test")
+	if len(hist) != 2 || hist[0].EventID != "$join-b" {
+		t.Fatalf("member history = %v", hist)
+	}
+	if err := s.Forget(ctx, "!r:test", "@b:test"); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ = s.RoomMemberships(ctx, "!r:test")
+	for _, m := range ms {
+		if m.UserID == "@b:test" && !m.Forgotten {
+			t.Fatal("forget not kept")
+		}
+	}
+	pos, err := s.RoomPositions(ctx)
+	if err != nil || pos["!r:test"] != s.CurrentPos() {
+		t.Fatalf("room positions = %v (current %d)", pos, s.CurrentPos())
+	}
+
+	// Directory.
+	if err := s.SetPublished(ctx, "!r:test", true); err != nil {
+		t.Fatal(err)
+	}
+	if pub, _ := s.PublishedRooms(ctx); len(pub) != 1 {
+		t.Fatalf("published = %v", pub)
+	}
+	if err := s.SetPublished(ctx, "!nope:test", true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("publish unknown room: %v", err)
+	}
+}
+
+func testAliases(t *testing.T, s store.Store) {
+	if err := s.CreateAlias(ctx, "#a:test", "!r:test", "@u:test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAlias(ctx, "#a:test", "!other:test", "@u:test"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate alias: %v", err)
+	}
+	if r, c, err := s.Alias(ctx, "#a:test"); err != nil || r != "!r:test" || c != "@u:test" {
+		t.Fatalf("alias = %q %q %v", r, c, err)
+	}
+	_ = s.CreateAlias(ctx, "#b:test", "!r:test", "@u:test")
+	if as, _ := s.RoomAliases(ctx, "!r:test"); len(as) != 2 {
+		t.Fatalf("aliases = %v", as)
+	}
+	if err := s.DeleteAlias(ctx, "#a:test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Alias(ctx, "#a:test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted alias: %v", err)
+	}
+	if err := s.DeleteAlias(ctx, "#a:test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+func testUserData(t *testing.T, s store.Store) {
+	p0 := s.CurrentPos()
+	p1, err := s.PutAccountData(ctx, "@u:test", "", "m.direct", []byte(`{"@v:test":["!r:test"]}`))
+	if err != nil || p1 != p0+1 {
+		t.Fatalf("put account data: %d %v", p1, err)
+	}
+	p2, _ := s.PutAccountData(ctx, "@u:test", "!r:test", "m.tag", []byte(`{"tags":{}}`))
+	p3, _ := s.PutAccountData(ctx, "@u:test", "", "m.direct", []byte(`{}`))
+	if c, err := s.AccountData(ctx, "@u:test", "", "m.direct"); err != nil || string(c) != `{}` {
+		t.Fatalf("account data = %s %v", c, err)
+	}
+	since, _ := s.AccountDataSince(ctx, "@u:test", p1, p3)
+	if len(since) != 2 || since[0].Pos != p2 || since[1].Type != "m.direct" {
+		t.Fatalf("since = %+v", since)
+	}
+	if _, err := s.AccountData(ctx, "@u:test", "", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing account data: %v", err)
+	}
+
+	rp, err := s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read", EventID: "$1", TS: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp2, _ := s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read", EventID: "$2", TS: 6})
+	rs, _ := s.ReceiptsSince(ctx, []string{"!r:test"}, rp-1, rp2)
+	if len(rs) != 1 || rs[0].EventID != "$2" || rs[0].Pos != rp2 {
+		t.Fatalf("receipts = %+v", rs)
+	}
+	if r, err := s.UserReceipt(ctx, "!r:test", "@u:test", "m.read"); err != nil || r.EventID != "$2" {
+		t.Fatalf("user receipt = %+v %v", r, err)
+	}
+
+	id, err := s.PutFilter(ctx, "@u:test", []byte(`{"room":{}}`))
+	if err != nil || id == "" {
+		t.Fatal(err)
+	}
+	if f, err := s.Filter(ctx, "@u:test", id); err != nil || string(f) != `{"room":{}}` {
+		t.Fatalf("filter = %s %v", f, err)
+	}
+	if _, err := s.Filter(ctx, "@other:test", id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another user's filter: %v", err)
+	}
+}
+
+// testStreamOrder: concurrent writers to the stream get distinct positions
+// and the head only shows committed writes.
+func testStreamOrder(t *testing.T, s store.Store) {
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{NewRoom: &store.Room{RoomID: "!o:test", Version: "10", Creator: "@a:test"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%2 == 0 {
+				_, _ = s.PersistEvents(ctx, &store.EventBatch{Events: []store.EventRow{ev("!o:test", fmt.Sprintf("$o%d", i), "m.room.message", nil, "@a:test")}})
+			} else {
+				_, _ = s.PutAccountData(ctx, "@a:test", "", fmt.Sprintf("t%d", i), []byte(`{}`))
+			}
+		}(i)
+	}
+	wg.Wait()
+	evs, _ := s.RoomEvents(ctx, "!o:test", 0, 1<<62, 100, false)
+	ad, _ := s.AccountDataSince(ctx, "@a:test", 0, s.CurrentPos())
+	seen := map[int64]bool{}
+	for _, e := range evs {
+		seen[e.Pos] = true
+	}
+	for _, a := range ad {
+		if seen[a.Pos] {
+			t.Fatalf("position %d used twice", a.Pos)
+		}
+		seen[a.Pos] = true
+	}
+	if len(evs) != n/2 || len(seen) != n {
+		t.Fatalf("%d events, %d positions", len(evs), len(seen))
+	}
+}
