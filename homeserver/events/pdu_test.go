@@ -653,3 +653,58 @@ func TestClientJSON(t *testing.T) {
 		t.Error("unencodable unsigned: want error")
 	}
 }
+
+// TestEscapedKeys runs keys and values that need escaping through every
+// path that splits and re-joins objects.
+func TestEscapedKeys(t *testing.T) {
+	key := testKey(t)
+	content := `{"q\"uote":"\u0001\\","new\nline":{"t\tab":"\/"},"\u006dembership":"join","é":"😀"}`
+	for _, v := range []RoomVersion{RoomV10, RoomV11} {
+		e, err := Build(protoFor("m.room.member", strp("@alice:example.org"), content), v, "example.org", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"membership":"join","new\nline":{"t\tab":"/"},"q\"uote":"\u0001\\","é":"😀"}`
+		if string(e.Content) != want {
+			t.Errorf("content %s, want %s", e.Content, want)
+		}
+		if e.Membership() != "join" {
+			t.Errorf("membership %q", e.Membership())
+		}
+		var m map[string]any
+		if err := json.Unmarshal(e.Content, &m); err != nil || m["q\"uote"] != "\x01\\" || m["new\nline"] == nil {
+			t.Errorf("content decodes to %v, %v", m, err)
+		}
+		p, err := Parse(v, e.JSON)
+		if err != nil || p.ID != e.ID {
+			t.Fatalf("Parse: %v", err)
+		}
+		if err := CheckContentHash(p); err != nil {
+			t.Error(err)
+		}
+		r, err := p.Redacted()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Content) != `{"membership":"join"}` {
+			t.Errorf("redacted content %s", r.Content)
+		}
+		if _, err := p.ClientJSON(map[string]any{"k\"": "<&>"}); err != nil {
+			t.Error(err)
+		}
+	}
+
+	signed, err := SignJSON([]byte(`{"sig\\natures":1,"un\"signed":{"\u0000":2}}`), "ser\"ver", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"signatures":{"ser\"ver":{"ed25519:test":`; !strings.HasPrefix(string(signed), `{"sig\\natures":1,`+want[1:]) {
+		t.Errorf("signed %s", signed)
+	}
+	if err := VerifyJSON(signed, "ser\"ver", key.ID, key.Public()); err != nil {
+		t.Error(err)
+	}
+	if key.PublicBase64() != EncodeBase64(key.Public()) || len(key.PublicBase64()) != 43 {
+		t.Errorf("PublicBase64 %q", key.PublicBase64())
+	}
+}
