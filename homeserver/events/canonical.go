@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -45,7 +46,10 @@ func CanonicalJSON(b []byte) ([]byte, error) {
 // which JSON libraries read as 0), as Synapse does for events in room
 // versions 6 and later.
 func canonicalize(b []byte, strict bool) ([]byte, error) {
-	c := canonicalizer{in: b, strict: strict, out: make([]byte, 0, len(b))}
+	c := scratch.Get().(*canonicalizer)
+	defer c.release()
+	c.in, c.pos, c.strict, c.depth = b, 0, strict, 0
+	c.out = make([]byte, 0, len(b))
 	if err := c.value(); err != nil {
 		return nil, err
 	}
@@ -54,6 +58,24 @@ func canonicalize(b []byte, strict bool) ([]byte, error) {
 		return nil, c.errorf("unexpected data after top-level value")
 	}
 	return c.out, nil
+}
+
+// scratch recycles canonicalizers: their key, member and reordering buffers
+// would otherwise be regrown for every event, and garbage collection was
+// most of the cost of canonicalising a typical event.
+var scratch = sync.Pool{New: func() any { return new(canonicalizer) }}
+
+// maxScratch caps the buffers kept for reuse, so one huge input does not pin
+// its memory.
+const maxScratch = 64 << 10
+
+func (c *canonicalizer) release() {
+	c.in, c.out = nil, nil
+	if cap(c.keys) > maxScratch || cap(c.tmp) > maxScratch || cap(c.members) > maxScratch/32 {
+		return
+	}
+	c.keys, c.members, c.tmp = c.keys[:0], c.members[:0], c.tmp[:0]
+	scratch.Put(c)
 }
 
 type canonicalizer struct {
@@ -271,24 +293,34 @@ func (c *canonicalizer) reorder(base int, ms []pendingMember) error {
 // canonical form; for an object key it also appends the decoded bytes to
 // c.keys.
 func (c *canonicalizer) str(isKey bool) error {
-	in := c.in
-	c.out = append(c.out, '"')
+	// Work on local copies of the buffers: storing into c on every append
+	// costs a GC write barrier each time.
+	in, out, keys := c.in, c.out, c.keys
+	out = append(out, '"')
 	i := c.pos
+	start := i
 	for {
-		// Copy the longest run of bytes that need no attention.
-		start := i
+		// Scan the longest run of bytes that are copied as they are.
 		for i < len(in) {
 			b := in[i]
-			if b < 0x20 || b == '"' || b == '\\' || b >= utf8.RuneSelf {
-				break
+			if b >= 0x20 && b != '"' && b != '\\' && b < utf8.RuneSelf {
+				i++
+				continue
 			}
-			i++
+			if b >= utf8.RuneSelf {
+				r, size := utf8.DecodeRune(in[i:])
+				if r == utf8.RuneError && size <= 1 {
+					c.pos = i
+					return c.errorf("invalid UTF-8 in string")
+				}
+				i += size
+				continue
+			}
+			break
 		}
-		if i > start {
-			c.out = append(c.out, in[start:i]...)
-			if isKey {
-				c.keys = append(c.keys, in[start:i]...)
-			}
+		out = append(out, in[start:i]...)
+		if isKey {
+			keys = append(keys, in[start:i]...)
 		}
 		if i >= len(in) {
 			c.pos = i
@@ -296,33 +328,22 @@ func (c *canonicalizer) str(isKey bool) error {
 		}
 		switch b := in[i]; {
 		case b == '"':
-			c.out = append(c.out, '"')
-			c.pos = i + 1
+			c.out, c.keys, c.pos = append(out, '"'), keys, i+1
 			return nil
 		case b < 0x20:
 			c.pos = i
 			return c.errorf("unescaped control character in string")
-		case b >= utf8.RuneSelf:
-			r, size := utf8.DecodeRune(in[i:])
-			if r == utf8.RuneError && size <= 1 {
-				c.pos = i
-				return c.errorf("invalid UTF-8 in string")
-			}
-			c.out = append(c.out, in[i:i+size]...)
-			if isKey {
-				c.keys = append(c.keys, in[i:i+size]...)
-			}
-			i += size
 		default: // backslash
-			c.pos = i
 			r, n, problem := decodeEscape(in[i:])
 			if problem != "" {
+				c.pos = i
 				return c.errorf("%s", problem)
 			}
 			i += n
-			c.out = appendStringRune(c.out, r)
+			start = i
+			out = appendStringRune(out, r)
 			if isKey {
-				c.keys = utf8.AppendRune(c.keys, r)
+				keys = utf8.AppendRune(keys, r)
 			}
 		}
 	}

@@ -2,7 +2,9 @@ package events
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -192,5 +194,36 @@ func TestCanonicalizeStrictNumbers(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCanonicalJSONConcurrent guards the recycled scratch buffers: calls
+// running at once, some failing half-way, must not see each other's state.
+func TestCanonicalJSONConcurrent(t *testing.T) {
+	inputs := []struct{ in, want string }{
+		{`{"b":{"d":1,"c":2},"a":[3]}`, `{"a":[3],"b":{"c":2,"d":1}}`},
+		{`{"z":"\u00e9","y":{"x":{"w":null}}}`, `{"y":{"x":{"w":null}},"z":"é"}`},
+		{`{"b":1,"a":{"d":1,"c":`, ``}, // fails with members pending
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				tc := inputs[(g+i)%len(inputs)]
+				got, err := CanonicalJSON([]byte(tc.in))
+				if (err == nil) != (tc.want != "") || string(got) != tc.want {
+					errs <- fmt.Sprintf("CanonicalJSON(%s) = %s, %v", tc.in, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -33,7 +33,7 @@ type Proto struct {
 	Type           string
 	StateKey       *string
 	Content        json.RawMessage
-	Redacts        string // v10: top-level "redacts"; v11 keeps it in content as well
+	Redacts        string // v10: top-level "redacts"; v11: content.redacts only (MSC2174)
 	OriginServerTS int64
 	PrevEvents     []string
 	AuthEvents     []string
@@ -51,7 +51,7 @@ type Event struct {
 	Type           string
 	StateKey       *string
 	Content        json.RawMessage
-	Redacts        string
+	Redacts        string // an m.room.redaction's target (v10: top level, v11: content); else ""
 	OriginServerTS int64
 	PrevEvents     []string
 	AuthEvents     []string

@@ -184,12 +184,16 @@ func SignJSON(obj []byte, serverName string, key SigningKey) ([]byte, error) {
 // "signatures". Events sign their redacted form but carry the signature on
 // the full event, hence two field sets.
 func signFields(signed, out []field, serverName string, key SigningKey) ([]byte, error) {
+	return signPayload(joinObject(nil, without(signed, "signatures", "unsigned")), out, serverName, key)
+}
+
+// signPayload signs payload and returns out, as canonical JSON, with the
+// signature merged into its "signatures".
+func signPayload(payload []byte, out []field, serverName string, key SigningKey) ([]byte, error) {
 	if !utf8.ValidString(serverName) {
 		return nil, fmt.Errorf("%w: server name is not UTF-8", ErrBadKey)
 	}
-	payload := joinObject(nil, without(signed, "signatures", "unsigned"))
 	sig := ed25519.Sign(key.Priv, payload)
-
 	existing, _ := lookup(out, "signatures")
 	sigs, err := addSignature(existing, serverName, key.ID, EncodeBase64(sig))
 	if err != nil {

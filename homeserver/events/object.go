@@ -43,6 +43,9 @@ func objectFields(b []byte) ([]field, error) {
 		if err != nil {
 			return nil, err
 		}
+		if end == i {
+			return nil, fmt.Errorf("%w: malformed canonical object", ErrBadJSON)
+		}
 		fields = append(fields, field{key: key, value: b[i:end]})
 		if end >= len(b) {
 			return nil, fmt.Errorf("%w: malformed canonical object", ErrBadJSON)
