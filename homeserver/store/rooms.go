@@ -41,6 +41,10 @@ type EventRow struct {
 	TxnID        string
 	// Membership is content.membership for m.room.member events.
 	Membership string
+	// Unsigned is what the server knew when it stored the event and
+	// clients want in "unsigned": prev_content, replaces_state,
+	// prev_sender for state events (JSON object, or nil).
+	Unsigned []byte
 }
 
 // Membership is one user's current membership in one room.

@@ -19,7 +19,8 @@ CREATE TABLE events (
 	relates_to    TEXT NOT NULL DEFAULT '',
 	sender_device TEXT NOT NULL DEFAULT '',
 	txn_id        TEXT NOT NULL DEFAULT '',
-	membership    TEXT NOT NULL DEFAULT ''
+	membership    TEXT NOT NULL DEFAULT '',
+	unsigned      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_room ON events (room_id, stream_pos);
 CREATE INDEX events_state ON events (room_id, type, state_key, stream_pos) WHERE state_key IS NOT NULL;
