@@ -100,9 +100,9 @@ type Rooms interface {
 	RoomEvents(ctx context.Context, roomID string, after, before int64, limit int, desc bool) ([]EventRow, error)
 	// LastEvent is the room's newest event.
 	LastEvent(ctx context.Context, roomID string) (EventRow, error)
-	// MemberEvents lists a user's m.room.member events in a room, oldest
-	// first (the membership history that decides what they may read).
-	MemberEvents(ctx context.Context, roomID, userID string) ([]EventRow, error)
+	// StateHistory lists every event of one state tuple in a room, oldest
+	// first: a user's membership history, the history visibility changes.
+	StateHistory(ctx context.Context, roomID, typ, stateKey string) ([]EventRow, error)
 	// Relations lists events relating to eventID (rel_type and event
 	// type filters optional), newest first, with Pos < before (0: no bound).
 	Relations(ctx context.Context, roomID, eventID, relType, evType string, before int64, limit int) ([]EventRow, error)

@@ -198,9 +198,9 @@ func (s *Store) LastEvent(ctx context.Context, roomID string) (store.EventRow, e
 	return e, s.mapErr(err)
 }
 
-func (s *Store) MemberEvents(ctx context.Context, roomID, userID string) ([]store.EventRow, error) {
-	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2
-		ORDER BY stream_pos`, roomID, userID)
+func (s *Store) StateHistory(ctx context.Context, roomID, typ, stateKey string) ([]store.EventRow, error) {
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3
+		ORDER BY stream_pos`, roomID, typ, stateKey)
 }
 
 func (s *Store) Relations(ctx context.Context, roomID, eventID, relType, evType string, before int64, limit int) ([]store.EventRow, error) {

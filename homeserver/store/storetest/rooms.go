@@ -129,7 +129,7 @@ func testRoomEvents(t *testing.T, s store.Store) {
 	if err != nil || len(ms) != 1 || ms[0].Membership != "leave" || ms[0].EventID != "$leave-b" {
 		t.Fatalf("memberships of b = %+v %v", ms, err)
 	}
-	hist, _ := s.MemberEvents(ctx, "!r:test", "@b:test")
+	hist, _ := s.StateHistory(ctx, "!r:test", "m.room.member", "@b:test")
 	if len(hist) != 2 || hist[0].EventID != "$join-b" {
 		t.Fatalf("member history = %v", hist)
 	}
