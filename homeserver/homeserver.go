@@ -18,6 +18,7 @@ import (
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/postgres"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
@@ -34,16 +35,19 @@ type Deps struct {
 	Listen string
 	// WellKnown adds members to /.well-known/matrix/client.
 	WellKnown func() map[string]any
+	// Notifier wakes /sync long-polls after writes (nil: none).
+	Notifier rooms.Notifier
 }
 
 // Homeserver is the running Matrix server.
 type Homeserver struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	Auth *auth.Service
-	api  *clientapi.API
-	keys *serverKeys
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	Auth  *auth.Service
+	api   *clientapi.API
+	keys  *serverKeys
+	Rooms *rooms.Service
 }
 
 // New builds a homeserver. cfg must have passed Validate.
@@ -60,6 +64,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		MinPasswordLength: cfg.Passwords.MinLength,
 	})
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
+	h.Rooms = rooms.New(rooms.Params{
+		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
+		Notifier: deps.Notifier, Logger: deps.Logger.With("component", "rooms"),
+	})
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -75,6 +83,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			LoginPerIP:        cfg.RateLimits.LoginPerIP,
 			LoginPerAccount:   cfg.RateLimits.LoginPerAccount,
 			RegisterPerIP:     cfg.RateLimits.RegisterPerIP,
+			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
+		},
+		Rooms: h.Rooms,
+		ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
+			h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
 		},
 		Auth:       h.Auth,
 		Store:      deps.Store,

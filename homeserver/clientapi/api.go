@@ -19,6 +19,7 @@ import (
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/ratelimit"
+	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -34,6 +35,7 @@ type Config struct {
 	LoginPerIP        ratelimit.Rule
 	LoginPerAccount   ratelimit.Rule
 	RegisterPerIP     ratelimit.Rule
+	MessagesPerUser   ratelimit.Rule
 }
 
 // Params are the API's dependencies.
@@ -49,6 +51,8 @@ type Params struct {
 	WellKnown func() map[string]any
 	// ProfileChanged is called after a user changes their profile.
 	ProfileChanged ProfileListener
+	// Rooms is the rooms authority (nil: no room endpoints).
+	Rooms *rooms.Service
 }
 
 // API is the Client-Server API handler.
@@ -57,7 +61,7 @@ type API struct {
 	log *slog.Logger
 	mux *http.ServeMux
 
-	loginIP, loginAccount, registerIP *ratelimit.Limiter
+	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -75,6 +79,7 @@ func New(p Params) *API {
 		loginIP:      ratelimit.New(p.Config.LoginPerIP, nil),
 		loginAccount: ratelimit.New(p.Config.LoginPerAccount, nil),
 		registerIP:   ratelimit.New(p.Config.RegisterPerIP, nil),
+		sendLimit:    ratelimit.New(p.Config.MessagesPerUser, nil),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salon_http_requests_total",
 			Help: "HTTP requests served, by route pattern, method and status.",

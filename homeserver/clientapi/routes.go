@@ -39,4 +39,6 @@ func (a *API) routes() {
 	// Profiles.
 	a.handle(v3+"/profile/{userId}", methods{http.MethodGet: a.getProfile})
 	a.handle(v3+"/profile/{userId}/{field}", methods{http.MethodGet: a.getProfileField, http.MethodPut: a.authed(a.putProfileField)})
+
+	a.roomRoutes()
 }

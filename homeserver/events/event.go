@@ -90,4 +90,3 @@ type StateTuple struct {
 
 // Tuple is the event's state tuple; meaningful only for state events.
 func (e *Event) Tuple() StateTuple { return StateTuple{e.Type, e.StateKeyOrEmpty()} }
-

@@ -1,0 +1,263 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+func (a *API) aliasParam(r *http.Request) (string, error) {
+	alias := r.PathValue("roomAlias")
+	if !events.ValidRoomAlias(alias) {
+		return "", mxerr.InvalidParamf("Invalid room alias")
+	}
+	return alias, nil
+}
+
+func (a *API) getAlias(w http.ResponseWriter, r *http.Request) error {
+	alias, err := a.aliasParam(r)
+	if err != nil {
+		return err
+	}
+	id, _, err := a.p.Store.Alias(r.Context(), alias)
+	if errors.Is(err, store.ErrNotFound) {
+		return mxerr.NotFoundf("Room alias not found")
+	}
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]any{"room_id": id, "servers": []string{a.p.Config.ServerName}})
+}
+
+func (a *API) putAlias(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	alias, err := a.aliasParam(r)
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(alias, ":"+a.p.Config.ServerName) {
+		return mxerr.InvalidParamf("Aliases must be on this server")
+	}
+	var req struct {
+		RoomID string `json:"room_id"`
+	}
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	if !events.ValidRoomID(req.RoomID) {
+		return mxerr.InvalidParamf("Invalid room_id")
+	}
+	// Only members of a room may give it an alias.
+	members, err := a.p.Rooms.Members(r.Context(), req.RoomID, "join")
+	if err != nil {
+		return err
+	}
+	if !contains(members, dev.UserID) {
+		return mxerr.Forbid("You are not in this room")
+	}
+	err = a.p.Store.CreateAlias(r.Context(), alias, req.RoomID, dev.UserID)
+	if errors.Is(err, store.ErrExists) {
+		return mxerr.New(mxerr.Unknown, "Room alias already exists").WithStatus(http.StatusConflict)
+	}
+	if err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) deleteAlias(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	alias, err := a.aliasParam(r)
+	if err != nil {
+		return err
+	}
+	_, creator, err := a.p.Store.Alias(r.Context(), alias)
+	if errors.Is(err, store.ErrNotFound) {
+		return mxerr.NotFoundf("Room alias not found")
+	}
+	if err != nil {
+		return err
+	}
+	if creator != dev.UserID {
+		return mxerr.Forbid("Only the alias's creator may delete it")
+	}
+	if err := a.p.Store.DeleteAlias(r.Context(), alias); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) roomAliases(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	if _, _, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID); err != nil {
+		return err
+	}
+	as, err := a.p.Store.RoomAliases(r.Context(), roomID)
+	if err != nil {
+		return err
+	}
+	if as == nil {
+		as = []string{}
+	}
+	return reply(w, map[string]any{"aliases": as})
+}
+
+func (a *API) getVisibility(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	room, err := a.p.Store.Room(r.Context(), roomID)
+	if errors.Is(err, store.ErrNotFound) {
+		return mxerr.NotFoundf("Unknown room")
+	}
+	if err != nil {
+		return err
+	}
+	vis := "private"
+	if room.Published {
+		vis = "public"
+	}
+	return reply(w, map[string]string{"visibility": vis})
+}
+
+// putVisibility publishes a room in the directory: room moderators (who may
+// change m.room.canonical_alias) decide, never the server's operator.
+func (a *API) putVisibility(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Visibility string `json:"visibility"`
+	}
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Visibility != "public" && req.Visibility != "private" {
+		return mxerr.InvalidParamf("visibility must be public or private")
+	}
+	ok, err := a.p.Rooms.CanSendState(r.Context(), roomID, dev.UserID, "m.room.canonical_alias")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return mxerr.Forbid("You may not change this room's directory visibility")
+	}
+	if err := a.p.Store.SetPublished(r.Context(), roomID, req.Visibility == "public"); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) publicRooms(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return mxerr.InvalidParamf("limit must be a non-negative integer")
+		}
+		limit = n
+	}
+	if s := q.Get("server"); s != "" && s != a.p.Config.ServerName {
+		return mxerr.New(mxerr.Unknown, "Federation is not enabled").WithStatus(http.StatusBadRequest)
+	}
+	return a.listPublicRooms(w, r, limit, q.Get("since"), "")
+}
+
+func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var req struct {
+		Limit  int    `json:"limit"`
+		Since  string `json:"since"`
+		Filter struct {
+			GenericSearchTerm string `json:"generic_search_term"`
+		} `json:"filter"`
+	}
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	if req.Limit < 0 {
+		return mxerr.InvalidParamf("limit must be non-negative")
+	}
+	return a.listPublicRooms(w, r, req.Limit, req.Since, req.Filter.GenericSearchTerm)
+}
+
+func (a *API) listPublicRooms(w http.ResponseWriter, r *http.Request, limit int, since, term string) error {
+	if limit == 0 || limit > 500 {
+		limit = min(max(limit, 100), 500)
+	}
+	offset := 0
+	if since != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(since, "o"))
+		if err != nil || n < 0 {
+			return mxerr.InvalidParamf("Invalid since token")
+		}
+		offset = n
+	}
+	ids, err := a.p.Store.PublishedRooms(r.Context())
+	if err != nil {
+		return err
+	}
+	var chunk []map[string]any
+	for _, id := range ids {
+		info, err := a.p.Rooms.PublicInfo(r.Context(), id)
+		if err != nil {
+			continue
+		}
+		if term != "" && !matchesTerm(info, term) {
+			continue
+		}
+		chunk = append(chunk, info)
+	}
+	sort.SliceStable(chunk, func(i, j int) bool {
+		return chunk[i]["num_joined_members"].(int) > chunk[j]["num_joined_members"].(int)
+	})
+	total := len(chunk)
+	out := map[string]any{"total_room_count_estimate": total}
+	if offset > total {
+		offset = total
+	}
+	end := min(offset+limit, total)
+	page := chunk[offset:end]
+	if page == nil {
+		page = []map[string]any{}
+	}
+	out["chunk"] = page
+	if end < total {
+		out["next_batch"] = "o" + strconv.Itoa(end)
+	}
+	if offset > 0 {
+		out["prev_batch"] = "o" + strconv.Itoa(max(0, offset-limit))
+	}
+	return reply(w, out)
+}
+
+func matchesTerm(info map[string]any, term string) bool {
+	term = strings.ToLower(term)
+	for _, k := range []string{"name", "topic", "canonical_alias"} {
+		if s, ok := info[k].(string); ok && strings.Contains(strings.ToLower(s), term) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = json.Marshal

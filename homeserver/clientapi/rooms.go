@@ -1,0 +1,617 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+func (a *API) roomRoutes() {
+	if a.p.Rooms == nil {
+		return
+	}
+	a.handle(v3+"/createRoom", methods{http.MethodPost: a.authed(a.createRoom)})
+	a.handle(v3+"/join/{roomIdOrAlias}", methods{http.MethodPost: a.authed(a.joinRoom)})
+	a.handle(v3+"/knock/{roomIdOrAlias}", methods{http.MethodPost: a.authed(a.knockRoom)})
+	a.handle(v3+"/rooms/{roomId}/join", methods{http.MethodPost: a.authed(a.joinRoom)})
+	for _, op := range []string{"invite", "leave", "forget", "kick", "ban", "unban"} {
+		a.handle(v3+"/rooms/{roomId}/"+op, methods{http.MethodPost: a.authed(a.membershipOp(op))})
+	}
+	a.handle(v3+"/joined_rooms", methods{http.MethodGet: a.authed(a.joinedRooms)})
+	a.handle(v3+"/rooms/{roomId}/members", methods{http.MethodGet: a.authed(a.members)})
+	a.handle(v3+"/rooms/{roomId}/joined_members", methods{http.MethodGet: a.authed(a.joinedMembers)})
+	a.handle(v3+"/rooms/{roomId}/send/{eventType}/{txnId}", methods{http.MethodPut: a.authed(a.sendEvent)})
+	a.handle(v3+"/rooms/{roomId}/state", methods{http.MethodGet: a.authed(a.getState)})
+	a.handle(v3+"/rooms/{roomId}/state/{eventType}", methods{http.MethodGet: a.authed(a.getStateEvent), http.MethodPut: a.authed(a.putState)})
+	a.handle(v3+"/rooms/{roomId}/state/{eventType}/{stateKey...}", methods{http.MethodGet: a.authed(a.getStateEvent), http.MethodPut: a.authed(a.putState)})
+	a.handle(v3+"/rooms/{roomId}/redact/{eventId}/{txnId}", methods{http.MethodPut: a.authed(a.redact)})
+	a.handle(v3+"/rooms/{roomId}/event/{eventId}", methods{http.MethodGet: a.authed(a.getEvent)})
+	a.handle(v3+"/rooms/{roomId}/messages", methods{http.MethodGet: a.authed(a.messages)})
+	a.handle(v1+"/rooms/{roomId}/relations/{eventId}", methods{http.MethodGet: a.authed(a.relations)})
+	a.handle(v1+"/rooms/{roomId}/relations/{eventId}/{relType}", methods{http.MethodGet: a.authed(a.relations)})
+	a.handle(v1+"/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", methods{http.MethodGet: a.authed(a.relations)})
+	a.handle(v3+"/directory/room/{roomAlias}", methods{
+		http.MethodGet: a.getAlias, http.MethodPut: a.authed(a.putAlias), http.MethodDelete: a.authed(a.deleteAlias),
+	})
+	a.handle(v3+"/rooms/{roomId}/aliases", methods{http.MethodGet: a.authed(a.roomAliases)})
+	a.handle(v3+"/directory/list/room/{roomId}", methods{http.MethodGet: a.getVisibility, http.MethodPut: a.authed(a.putVisibility)})
+	a.handle(v3+"/publicRooms", methods{http.MethodGet: a.publicRooms, http.MethodPost: a.authed(a.publicRoomsPost)})
+}
+
+// profile adapts the account store for the rooms layer.
+func (a *API) profile(ctx context.Context, userID string) (string, string) {
+	p, err := a.p.Store.Profile(ctx, userID)
+	if err != nil {
+		return "", ""
+	}
+	return p.DisplayName, p.AvatarURL
+}
+
+func (a *API) createRoom(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var req rooms.CreateRequest
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	id, alias, err := a.p.Rooms.Create(r.Context(), dev.UserID, req, a.profile)
+	if err != nil {
+		return err
+	}
+	out := map[string]string{"room_id": id}
+	if alias != "" {
+		out["room_alias"] = alias
+	}
+	return reply(w, out)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+	UserID string `json:"user_id"`
+}
+
+func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var req reasonBody
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	target := r.PathValue("roomIdOrAlias")
+	if target == "" {
+		target = r.PathValue("roomId")
+	}
+	id, err := a.p.Rooms.Join(r.Context(), target, dev.UserID, req.Reason, a.profile)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"room_id": id})
+}
+
+func (a *API) knockRoom(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var req reasonBody
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	id, err := a.p.Rooms.Knock(r.Context(), r.PathValue("roomIdOrAlias"), dev.UserID, req.Reason, a.profile)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"room_id": id})
+}
+
+func roomIDParam(r *http.Request) (string, error) {
+	id := r.PathValue("roomId")
+	if !events.ValidRoomID(id) {
+		return "", mxerr.InvalidParamf("Invalid room ID")
+	}
+	return id, nil
+}
+
+func (a *API) membershipOp(op string) authedFunc {
+	return func(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+		roomID, err := roomIDParam(r)
+		if err != nil {
+			return err
+		}
+		var req reasonBody
+		if err := a.decode(r, &req, op == "leave" || op == "forget"); err != nil {
+			return err
+		}
+		needsTarget := op != "leave" && op != "forget"
+		if needsTarget && req.UserID == "" {
+			return missing("user_id")
+		}
+		if needsTarget && !events.ValidUserID(req.UserID) {
+			return mxerr.InvalidParamf("Invalid user_id")
+		}
+		ctx := r.Context()
+		rs := a.p.Rooms
+		switch op {
+		case "invite":
+			err = rs.Invite(ctx, roomID, dev.UserID, req.UserID, req.Reason, a.profile)
+		case "leave":
+			err = rs.Leave(ctx, roomID, dev.UserID, req.Reason)
+		case "forget":
+			err = rs.Forget(ctx, roomID, dev.UserID)
+		case "kick":
+			err = rs.Kick(ctx, roomID, dev.UserID, req.UserID, req.Reason)
+		case "ban":
+			err = rs.Ban(ctx, roomID, dev.UserID, req.UserID, req.Reason)
+		case "unban":
+			err = rs.Unban(ctx, roomID, dev.UserID, req.UserID, req.Reason)
+		}
+		if err != nil {
+			return err
+		}
+		return reply(w, empty)
+	}
+}
+
+func (a *API) joinedRooms(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	ids, err := a.p.Rooms.JoinedRooms(r.Context(), dev.UserID)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]any{"joined_rooms": ids})
+}
+
+// clientEvents turns stored events into client-format events.
+func clientEvents(v events.RoomVersion, rows []store.EventRow, dev store.Device) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(rows))
+	for _, row := range rows {
+		b, err := clientEvent(v, row, dev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func clientEvent(v events.RoomVersion, row store.EventRow, dev store.Device) (json.RawMessage, error) {
+	ev, err := events.Parse(v, row.JSON)
+	if err != nil {
+		return nil, err
+	}
+	unsigned := map[string]any{}
+	if len(row.Unsigned) > 0 {
+		_ = json.Unmarshal(row.Unsigned, &unsigned)
+	}
+	if row.TxnID != "" && row.SenderDevice == dev.DeviceID && row.Sender == dev.UserID {
+		unsigned["transaction_id"] = row.TxnID
+	}
+	if row.RedactedBy != "" {
+		unsigned["redacted_because"] = map[string]string{"event_id": row.RedactedBy, "type": "m.room.redaction"}
+	}
+	return ev.ClientJSON(unsigned)
+}
+
+func (a *API) members(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var rows []store.EventRow
+	var v events.RoomVersion
+	if at := q.Get("at"); at != "" {
+		pos, err := parsePos(at)
+		if err != nil {
+			return err
+		}
+		rows, v, err = a.p.Rooms.StateAtPos(r.Context(), dev.UserID, roomID, pos)
+		if err != nil {
+			return err
+		}
+	} else if rows, v, err = a.p.Rooms.State(r.Context(), dev.UserID, roomID); err != nil {
+		return err
+	}
+	want, not := q.Get("membership"), q.Get("not_membership")
+	var chunk []store.EventRow
+	for _, row := range rows {
+		if row.Type != "m.room.member" || (want != "" && row.Membership != want) || (not != "" && row.Membership == not) {
+			continue
+		}
+		chunk = append(chunk, row)
+	}
+	evs, err := clientEvents(v, chunk, dev)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]any{"chunk": evs})
+}
+
+func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	rows, _, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID)
+	if err != nil {
+		return err
+	}
+	joined := map[string]any{}
+	for _, row := range rows {
+		if row.Type != "m.room.member" || row.Membership != "join" {
+			continue
+		}
+		var ev struct {
+			Content struct {
+				DisplayName string `json:"displayname"`
+				AvatarURL   string `json:"avatar_url"`
+			} `json:"content"`
+		}
+		_ = json.Unmarshal(row.JSON, &ev)
+		m := map[string]string{}
+		if ev.Content.DisplayName != "" {
+			m["display_name"] = ev.Content.DisplayName
+		}
+		if ev.Content.AvatarURL != "" {
+			m["avatar_url"] = ev.Content.AvatarURL
+		}
+		joined[*row.StateKey] = m
+	}
+	return reply(w, map[string]any{"joined": joined})
+}
+
+// readContent reads an event content body: a JSON object.
+func (a *API) readContent(r *http.Request) (json.RawMessage, error) {
+	b, err := readBody(r, a.p.Config.MaxRequestBytes)
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]json.RawMessage
+	if err := decodeJSON(b, &obj, false); err != nil {
+		return nil, err
+	}
+	if len(b) > events.MaxEventBytes {
+		return nil, mxerr.New(mxerr.TooLarge, "Event is larger than 65536 bytes")
+	}
+	return b, nil
+}
+
+func validEventType(t string) error {
+	if t == "" || len(t) > 255 {
+		return mxerr.InvalidParamf("Invalid event type")
+	}
+	return nil
+}
+
+func (a *API) sendEvent(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	typ, txn := r.PathValue("eventType"), r.PathValue("txnId")
+	if err := validEventType(typ); err != nil {
+		return err
+	}
+	if txn == "" || len(txn) > 255 {
+		return mxerr.InvalidParamf("Invalid transaction ID")
+	}
+	content, err := a.readContent(r)
+	if err != nil {
+		return err
+	}
+	if ok, wait := a.sendLimit.Allow(dev.UserID); !ok {
+		return rateLimited(wait)
+	}
+	e := rooms.Event{Type: typ, Content: content, Device: dev.DeviceID, TxnID: txn}
+	if typ == "m.room.redaction" {
+		var c struct {
+			Redacts string `json:"redacts"`
+		}
+		_ = json.Unmarshal(content, &c)
+		e.Redacts = c.Redacts
+	}
+	id, err := a.p.Rooms.Send(r.Context(), roomID, dev.UserID, e)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"event_id": id})
+}
+
+func (a *API) putState(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	typ, key := r.PathValue("eventType"), r.PathValue("stateKey")
+	if err := validEventType(typ); err != nil {
+		return err
+	}
+	content, err := a.readContent(r)
+	if err != nil {
+		return err
+	}
+	// A user's membership is theirs: changing it goes through the
+	// membership endpoints, which check the transition.
+	if typ == "m.room.member" && key != dev.UserID {
+		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
+	}
+	id, err := a.p.Rooms.Send(r.Context(), roomID, dev.UserID, rooms.Event{Type: typ, StateKey: &key, Content: content})
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"event_id": id})
+}
+
+func (a *API) getState(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	rows, v, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID)
+	if err != nil {
+		return err
+	}
+	evs, err := clientEvents(v, rows, dev)
+	if err != nil {
+		return err
+	}
+	return reply(w, evs)
+}
+
+func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	typ, key := r.PathValue("eventType"), r.PathValue("stateKey")
+	rows, v, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID)
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		if row.Type == typ && row.StateKey != nil && *row.StateKey == key {
+			if r.URL.Query().Get("format") == "event" {
+				b, err := clientEvent(v, row, dev)
+				if err != nil {
+					return err
+				}
+				return reply(w, b)
+			}
+			ev, err := events.Parse(v, row.JSON)
+			if err != nil {
+				return err
+			}
+			return reply(w, ev.Content)
+		}
+	}
+	return mxerr.NotFoundf("State event not found")
+}
+
+func (a *API) redact(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	c := map[string]any{}
+	if req.Reason != "" {
+		c["reason"] = req.Reason
+	}
+	target := r.PathValue("eventId")
+	v, err := a.p.Rooms.Version(r.Context(), roomID)
+	if err != nil {
+		return err
+	}
+	if v == events.RoomV11 {
+		c["redacts"] = target
+	}
+	content, _ := json.Marshal(c)
+	id, err := a.p.Rooms.Send(r.Context(), roomID, dev.UserID, rooms.Event{
+		Type: "m.room.redaction", Content: content, Redacts: target, Device: dev.DeviceID, TxnID: "redact:" + r.PathValue("txnId"),
+	})
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"event_id": id})
+}
+
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	row, v, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, r.PathValue("eventId"))
+	if err != nil {
+		return err
+	}
+	b, err := clientEvent(v, row, dev)
+	if err != nil {
+		return err
+	}
+	return reply(w, b)
+}
+
+// parsePos reads a pagination token: "t123", "s123_4" or "123".
+func parsePos(tok string) (int64, error) {
+	t := strings.TrimLeft(tok, "ts")
+	if i := strings.IndexByte(t, '_'); i >= 0 {
+		t = t[:i]
+	}
+	p, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || p < 0 {
+		return 0, mxerr.InvalidParamf("Invalid pagination token")
+	}
+	return p, nil
+}
+
+func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	dir := q.Get("dir")
+	if dir == "" {
+		dir = "b"
+	}
+	if dir != "b" && dir != "f" {
+		return mxerr.InvalidParamf("dir must be b or f")
+	}
+	limit := 10
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return mxerr.InvalidParamf("limit must be a non-negative integer")
+		}
+		limit = min(max(n, 1), 1000)
+	}
+	// A token tP names the gap just before position P: paging back from
+	// it returns positions < P, paging forward positions >= P.
+	backwards := dir == "b"
+	after, before := int64(0), a.p.Store.CurrentPos()+1
+	if f := q.Get("from"); f != "" {
+		p, err := parsePos(f)
+		if err != nil {
+			return err
+		}
+		if backwards {
+			before = p
+		} else {
+			after = p - 1
+		}
+	} else if !backwards {
+		after = 0
+	}
+	if t := q.Get("to"); t != "" {
+		p, err := parsePos(t)
+		if err != nil {
+			return err
+		}
+		if backwards {
+			after = max(after, p-1)
+		} else {
+			before = min(before, p)
+		}
+	}
+	var keep func(store.EventRow) bool
+	if f := q.Get("filter"); f != "" {
+		flt, err := parseRoomEventFilter([]byte(f))
+		if err != nil {
+			return err
+		}
+		keep = flt.match
+	}
+	page, err := a.p.Rooms.Messages(r.Context(), dev.UserID, roomID, after, before, backwards, limit, keep)
+	if err != nil {
+		return err
+	}
+	evs, err := clientEvents(page.Version, page.Events, dev)
+	if err != nil {
+		return err
+	}
+	start := q.Get("from")
+	if start == "" {
+		if backwards {
+			start = "t" + strconv.FormatInt(before, 10)
+		} else {
+			start = "t1"
+		}
+	}
+	out := map[string]any{"chunk": evs, "start": start}
+	if page.Last != 0 {
+		if backwards {
+			out["end"] = "t" + strconv.FormatInt(page.Last, 10)
+		} else {
+			out["end"] = "t" + strconv.FormatInt(page.Last+1, 10)
+		}
+	}
+	return reply(w, out)
+}
+
+// roomEventFilter is the subset of RoomEventFilter /messages applies.
+type roomEventFilter struct {
+	Types      []string `json:"types"`
+	NotTypes   []string `json:"not_types"`
+	Senders    []string `json:"senders"`
+	NotSenders []string `json:"not_senders"`
+}
+
+func parseRoomEventFilter(b []byte) (roomEventFilter, error) {
+	var f roomEventFilter
+	if err := decodeJSON(b, &f, false); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func globMatch(pat, s string) bool {
+	if p, ok := strings.CutSuffix(pat, "*"); ok {
+		return strings.HasPrefix(s, p)
+	}
+	return pat == s
+}
+
+func anyMatch(pats []string, s string) bool {
+	for _, p := range pats {
+		if globMatch(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f roomEventFilter) match(row store.EventRow) bool {
+	if f.Types != nil && !anyMatch(f.Types, row.Type) {
+		return false
+	}
+	if anyMatch(f.NotTypes, row.Type) {
+		return false
+	}
+	if f.Senders != nil && !anyMatch(f.Senders, row.Sender) {
+		return false
+	}
+	return !anyMatch(f.NotSenders, row.Sender)
+}
+
+func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit := 50
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return mxerr.InvalidParamf("limit must be a non-negative integer")
+		}
+		limit = min(max(n, 1), 1000)
+	}
+	var before int64
+	if f := q.Get("from"); f != "" {
+		if before, err = parsePos(f); err != nil {
+			return err
+		}
+	}
+	// The parent must be readable by the caller.
+	parent := r.PathValue("eventId")
+	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, parent); err != nil {
+		return err
+	}
+	rows, v, err := a.p.Rooms.Relations(r.Context(), dev.UserID, roomID, parent, r.PathValue("relType"), r.PathValue("eventType"), before, limit)
+	if err != nil {
+		return err
+	}
+	evs, err := clientEvents(v, rows, dev)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"chunk": evs}
+	if len(rows) == limit {
+		out["next_batch"] = "t" + strconv.FormatInt(rows[len(rows)-1].Pos, 10)
+	}
+	return reply(w, out)
+}

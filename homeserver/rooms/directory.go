@@ -1,0 +1,72 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/salonhq/salon/homeserver/authrules"
+	"github.com/salonhq/salon/homeserver/events"
+)
+
+// PublicInfo is a published room's directory entry (PublicRoomsChunk).
+func (s *Service) PublicInfo(ctx context.Context, roomID string) (map[string]any, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	str := func(typ, key string) string {
+		ev, ok := r.state[events.StateTuple{Type: typ}]
+		if !ok {
+			return ""
+		}
+		var c map[string]any
+		_ = json.Unmarshal(ev.Content, &c)
+		v, _ := c[key].(string)
+		return v
+	}
+	joined := 0
+	for t, ev := range r.state {
+		if t.Type == "m.room.member" && ev.Membership() == "join" {
+			joined++
+		}
+	}
+	joinRule := str("m.room.join_rules", "join_rule")
+	info := map[string]any{
+		"room_id":            roomID,
+		"num_joined_members": joined,
+		"world_readable":     str("m.room.history_visibility", "history_visibility") == "world_readable",
+		"guest_can_join":     str("m.room.guest_access", "guest_access") == "can_join",
+		"join_rule":          joinRule,
+	}
+	for k, v := range map[string]string{
+		"name": str("m.room.name", "name"), "topic": str("m.room.topic", "topic"),
+		"canonical_alias": str("m.room.canonical_alias", "alias"), "avatar_url": str("m.room.avatar", "url"),
+		"room_type": r.info.RoomType,
+	} {
+		if v != "" {
+			info[k] = v
+		}
+	}
+	return info, nil
+}
+
+// CanSendState reports whether a joined user's power level allows a state
+// event of the given type.
+func (s *Service) CanSendState(ctx context.Context, roomID, userID, evType string) (bool, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.membership(userID) != "join" {
+		return false, nil
+	}
+	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	if err != nil {
+		return false, err
+	}
+	return pl.UserLevel(userID) >= pl.EventLevel(evType, true), nil
+}

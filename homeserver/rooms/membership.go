@@ -1,0 +1,203 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// ResolveRoom turns a room ID or a local alias into a room ID.
+func (s *Service) ResolveRoom(ctx context.Context, idOrAlias string) (string, error) {
+	switch {
+	case events.ValidRoomID(idOrAlias):
+		return idOrAlias, nil
+	case events.ValidRoomAlias(idOrAlias):
+		id, _, err := s.p.Store.Alias(ctx, idOrAlias)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", mxerr.NotFoundf("Room alias not found")
+		}
+		return id, err
+	}
+	return "", mxerr.InvalidParamf("Invalid room ID or alias")
+}
+
+func (s *Service) member(ctx context.Context, roomID, sender, target, membership, reason string, extra map[string]any) (string, error) {
+	if !events.ValidUserID(target) {
+		return "", mxerr.InvalidParamf("Invalid user ID")
+	}
+	c := map[string]any{"membership": membership}
+	for k, v := range extra {
+		c[k] = v
+	}
+	if reason != "" {
+		if len(reason) > 1024 {
+			return "", mxerr.InvalidParamf("reason is too long")
+		}
+		c["reason"] = reason
+	}
+	return s.Send(ctx, roomID, sender, Event{Type: "m.room.member", StateKey: &target, Content: mustJSON(c)})
+}
+
+func (s *Service) profileFields(ctx context.Context, profile Profile, userID string) map[string]any {
+	out := map[string]any{}
+	if profile == nil {
+		return out
+	}
+	if dn, av := profile(ctx, userID); true {
+		if dn != "" {
+			out["displayname"] = dn
+		}
+		if av != "" {
+			out["avatar_url"] = av
+		}
+	}
+	return out
+}
+
+// Join joins userID to a room (by ID or alias) and returns the room ID.
+func (s *Service) Join(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, idOrAlias)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.member(ctx, roomID, userID, userID, "join", reason, s.profileFields(ctx, profile, userID)); err != nil {
+		return "", err
+	}
+	return roomID, nil
+}
+
+// Invite invites target to a room.
+func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason string, profile Profile) error {
+	if ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target}); err != nil {
+		return err
+	} else if ev != nil && ev.Membership() == "join" {
+		return mxerr.Forbid("%s is already in the room", target)
+	}
+	extra := s.profileFields(ctx, profile, target)
+	_, err := s.member(ctx, roomID, sender, target, "invite", reason, extra)
+	return err
+}
+
+// Leave leaves a room (also rejects an invite or withdraws a knock).
+func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) error {
+	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: userID})
+	if err != nil {
+		return err
+	}
+	if ev == nil || ev.Membership() == "leave" {
+		return nil // nothing to leave: idempotent, as the spec allows
+	}
+	_, err = s.member(ctx, roomID, userID, userID, "leave", reason, nil)
+	return err
+}
+
+// Kick removes target from a room.
+func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason string) error {
+	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target})
+	if err != nil {
+		return err
+	}
+	if ev == nil || (ev.Membership() != "join" && ev.Membership() != "invite" && ev.Membership() != "knock") {
+		return mxerr.Forbid("%s is not in the room", target)
+	}
+	_, err = s.member(ctx, roomID, sender, target, "leave", reason, nil)
+	return err
+}
+
+// Ban bans target from a room.
+func (s *Service) Ban(ctx context.Context, roomID, sender, target, reason string) error {
+	_, err := s.member(ctx, roomID, sender, target, "ban", reason, nil)
+	return err
+}
+
+// Unban lifts a ban.
+func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason string) error {
+	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target})
+	if err != nil {
+		return err
+	}
+	if ev == nil || ev.Membership() != "ban" {
+		return mxerr.Forbid("%s is not banned", target)
+	}
+	_, err = s.member(ctx, roomID, sender, target, "leave", reason, nil)
+	return err
+}
+
+// Knock asks to join a room whose join rule allows knocking.
+func (s *Service) Knock(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, idOrAlias)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.member(ctx, roomID, userID, userID, "knock", reason, s.profileFields(ctx, profile, userID)); err != nil {
+		return "", err
+	}
+	return roomID, nil
+}
+
+// Forget hides a room the user has left.
+func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
+	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: userID})
+	if err != nil {
+		return err
+	}
+	if ev == nil {
+		return mxerr.NotFoundf("You have never been in this room")
+	}
+	if m := ev.Membership(); m == "join" || m == "invite" || m == "knock" {
+		return mxerr.New(mxerr.Unknown, "You must leave the room before forgetting it").WithStatus(400)
+	}
+	return s.p.Store.Forget(ctx, roomID, userID)
+}
+
+// JoinedRooms lists the rooms a user is joined to.
+func (s *Service) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
+	ms, err := s.p.Store.UserMemberships(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, m := range ms {
+		if m.Membership == "join" {
+			out = append(out, m.RoomID)
+		}
+	}
+	return out, nil
+}
+
+// UpdateProfile sends new member events with a user's new profile into
+// every room they are joined to.
+func (s *Service) UpdateProfile(ctx context.Context, userID, displayName, avatarURL string) {
+	rooms, err := s.JoinedRooms(ctx, userID)
+	if err != nil {
+		s.log.Warn("profile propagation: list rooms", "err", err)
+		return
+	}
+	for _, roomID := range rooms {
+		ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: userID})
+		if err != nil || ev == nil {
+			continue
+		}
+		var c map[string]any
+		_ = json.Unmarshal(ev.Content, &c)
+		if c == nil {
+			c = map[string]any{}
+		}
+		c["membership"] = "join"
+		delete(c, "displayname")
+		delete(c, "avatar_url")
+		if displayName != "" {
+			c["displayname"] = displayName
+		}
+		if avatarURL != "" {
+			c["avatar_url"] = avatarURL
+		}
+		if _, err := s.Send(ctx, roomID, userID, Event{Type: "m.room.member", StateKey: &userID, Content: mustJSON(c)}); err != nil {
+			s.log.Warn("profile propagation", "room", roomID, "err", err)
+		}
+	}
+}

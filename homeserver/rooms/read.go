@@ -1,0 +1,141 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// Event returns one event if the user may read it (M_NOT_FOUND otherwise,
+// so hidden events look like missing ones).
+func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (store.EventRow, events.RoomVersion, error) {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return store.EventRow{}, "", err
+	}
+	row, err := s.p.Store.Event(ctx, eventID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (row.RoomID != roomID || !rd.CanRead(row))) {
+		return store.EventRow{}, "", mxerr.NotFoundf("Event not found")
+	}
+	if err != nil {
+		return row, "", err
+	}
+	v, err := s.Version(ctx, roomID)
+	return row, v, err
+}
+
+// State returns the room state the user may see: current when joined or
+// world_readable, otherwise as it was when they left.
+func (s *Service) State(ctx context.Context, userID, roomID string) ([]store.EventRow, events.RoomVersion, error) {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := s.Version(ctx, roomID)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.p.Store.CurrentPos()
+	bound := rd.StateBound(now)
+	if bound == now {
+		rows, err := s.p.Store.CurrentState(ctx, roomID)
+		return rows, v, err
+	}
+	if bound == 0 {
+		return nil, "", mxerr.Forbid("You are not allowed to read this room's state")
+	}
+	rows, err := s.p.Store.StateAt(ctx, roomID, bound)
+	return rows, v, err
+}
+
+// StateAtPos returns the room state at a position, bounded by what the
+// user may see.
+func (s *Service) StateAtPos(ctx context.Context, userID, roomID string, pos int64) ([]store.EventRow, events.RoomVersion, error) {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := s.Version(ctx, roomID)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.p.Store.CurrentPos()
+	pos = min(pos, rd.StateBound(now))
+	rows, err := s.p.Store.StateAt(ctx, roomID, pos)
+	return rows, v, err
+}
+
+// Page is one page of /messages.
+type Page struct {
+	Events  []store.EventRow
+	Version events.RoomVersion
+	// Last is the position of the last event looked at, 0 when the range
+	// was exhausted (no more pages).
+	Last int64
+}
+
+// Messages pages through a room's history as the user may read it: events
+// with after < pos < before, newest first when desc, up to limit events.
+func (s *Service) Messages(ctx context.Context, userID, roomID string, after, before int64, desc bool, limit int, keep func(store.EventRow) bool) (Page, error) {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return Page{}, err
+	}
+	v, err := s.Version(ctx, roomID)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Version: v}
+	const scanCap = 10 // batches of unreadable events scanned before giving up
+	for scans := 0; scans < scanCap; scans++ {
+		rows, err := s.p.Store.RoomEvents(ctx, roomID, after, before, limit, desc)
+		if err != nil {
+			return page, err
+		}
+		for _, row := range rows {
+			if desc {
+				before = row.Pos
+			} else {
+				after = row.Pos
+			}
+			page.Last = row.Pos
+			if rd.CanRead(row) && (keep == nil || keep(row)) {
+				page.Events = append(page.Events, row)
+				if len(page.Events) == limit {
+					return page, nil
+				}
+			}
+		}
+		if len(rows) < limit {
+			page.Last = 0 // reached the end of the range
+			return page, nil
+		}
+	}
+	return page, nil
+}
+
+// Relations lists the readable events relating to a parent event.
+func (s *Service) Relations(ctx context.Context, userID, roomID, parent, relType, evType string, before int64, limit int) ([]store.EventRow, events.RoomVersion, error) {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := s.Version(ctx, roomID)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := s.p.Store.Relations(ctx, roomID, parent, relType, evType, before, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	out := rows[:0]
+	for _, row := range rows {
+		if rd.CanRead(row) {
+			out = append(out, row)
+		}
+	}
+	return out, v, nil
+}

@@ -1,0 +1,416 @@
+// Package rooms owns what happens in rooms: creating them, sending events
+// (built, authorised against the room's current state, signed, stored),
+// membership, aliases, the public directory, and who may read what
+// (history visibility). After every committed write it tells a Notifier
+// which users must wake. It knows nothing of HTTP.
+package rooms
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/authrules"
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// Notifier is told, after each committed write, the new stream position,
+// the room, and the users who must wake (their /sync long-polls).
+type Notifier interface {
+	Notify(pos int64, roomID string, userIDs []string)
+}
+
+// Params are the service's dependencies.
+type Params struct {
+	Store      store.Store
+	ServerName string
+	Key        events.SigningKey
+	Notifier   Notifier
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// DefaultVersion is the room version of new rooms.
+	DefaultVersion events.RoomVersion
+}
+
+// Service is the rooms authority.
+type Service struct {
+	p   Params
+	log *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+// New returns a Service.
+func New(p Params) *Service {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.DefaultVersion == "" {
+		p.DefaultVersion = events.DefaultRoomVersion
+	}
+	return &Service{p: p, log: p.Logger, rooms: map[string]*room{}}
+}
+
+// room is the in-memory image of one room's current state. Its mutex
+// serialises sends into the room: each new event's prev_events, depth and
+// authorisation are computed against the state the previous send left.
+type room struct {
+	mu      sync.Mutex
+	id      string
+	info    store.Room
+	version events.RoomVersion
+	state   authrules.StateMap
+	last    *events.Event
+}
+
+// ErrUnknownRoom is returned for rooms this server does not have.
+var errUnknownRoom = mxerr.NotFoundf("Unknown room")
+
+// load returns the room's cache entry, reading it from the store the first
+// time. It returns M_NOT_FOUND for rooms that do not exist.
+func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
+	s.mu.Lock()
+	r, ok := s.rooms[roomID]
+	if !ok {
+		r = &room{id: roomID}
+		s.rooms[roomID] = r
+	}
+	s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != nil {
+		return r, nil
+	}
+	info, err := s.p.Store.Room(ctx, roomID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.mu.Lock()
+		if s.rooms[roomID] == r {
+			delete(s.rooms, roomID)
+		}
+		s.mu.Unlock()
+		return nil, errUnknownRoom
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := events.RoomVersion(info.Version)
+	rows, err := s.p.Store.CurrentState(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	st := authrules.StateMap{}
+	for _, row := range rows {
+		ev, err := events.Parse(v, row.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("room %s: stored state event %s: %w", roomID, row.EventID, err)
+		}
+		st[ev.Tuple()] = ev
+	}
+	lastRow, err := s.p.Store.LastEvent(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	last, err := events.Parse(v, lastRow.JSON)
+	if err != nil {
+		return nil, err
+	}
+	r.info, r.version, r.state, r.last = info, v, st, last
+	return r, nil
+}
+
+// newRoomID makes a room ID: 18 random letters at this server.
+func (s *Service) newRoomID() string {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return "!" + string(b) + ":" + s.p.ServerName
+}
+
+// Event is one event to send.
+type Event struct {
+	Type     string
+	StateKey *string
+	Content  json.RawMessage
+	Redacts  string
+	// Device and TxnID identify the client request (idempotence).
+	Device string
+	TxnID  string
+}
+
+// pending is an event built and authorised against a room's evolving
+// in-memory state but not stored yet.
+type pending struct {
+	ev  *events.Event
+	row store.EventRow
+}
+
+// build makes, authorises and applies one event to r's in-memory state
+// (the caller stores the batch and rolls the state back on failure).
+func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch) (*events.Event, error) {
+	var stateKey *string
+	if e.StateKey != nil {
+		k := *e.StateKey
+		stateKey = &k
+	}
+	var authIDs []string
+	for _, t := range authrules.AuthEventTuples(e.Type, stateKey, sender, e.Content) {
+		if a, ok := r.state[t]; ok {
+			authIDs = append(authIDs, a.ID)
+		}
+	}
+	proto := events.Proto{
+		RoomID: r.id, Sender: sender, Type: e.Type, StateKey: stateKey, Content: e.Content, Redacts: e.Redacts,
+		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs,
+	}
+	if r.last != nil {
+		proto.PrevEvents = []string{r.last.ID}
+		proto.Depth = r.last.Depth + 1
+	} else {
+		proto.Depth = 1
+	}
+	ev, err := events.Build(proto, r.version, s.p.ServerName, s.p.Key)
+	if err != nil {
+		switch {
+		case errors.Is(err, events.ErrTooLarge):
+			return nil, mxerr.New(mxerr.TooLarge, "Event is larger than 65536 bytes")
+		case errors.Is(err, events.ErrBadJSON), errors.Is(err, events.ErrBadEvent):
+			return nil, mxerr.BadJSONf("Invalid event: %v", err)
+		}
+		return nil, err
+	}
+	if err := authrules.Allowed(ev, r.state); err != nil {
+		if errors.Is(err, authrules.ErrForbidden) || errors.Is(err, authrules.ErrInvalidPowerLevels) {
+			return nil, mxerr.Forbid("%v", err)
+		}
+		return nil, err
+	}
+	row := store.EventRow{
+		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
+		SenderDevice: e.Device, TxnID: e.TxnID,
+	}
+	var rel struct {
+		RelatesTo struct {
+			RelType string `json:"rel_type"`
+			EventID string `json:"event_id"`
+		} `json:"m.relates_to"`
+	}
+	if json.Unmarshal(ev.Content, &rel) == nil && rel.RelatesTo.RelType != "" && rel.RelatesTo.EventID != "" {
+		row.RelType, row.RelatesTo = rel.RelatesTo.RelType, rel.RelatesTo.EventID
+	}
+	if ev.Type == "m.room.member" {
+		row.Membership = ev.Membership()
+	}
+	if ev.IsState() {
+		if old, ok := r.state[ev.Tuple()]; ok {
+			row.Unsigned, _ = json.Marshal(map[string]any{
+				"prev_content": old.Content, "replaces_state": old.ID, "prev_sender": old.Sender,
+			})
+		}
+		r.state[ev.Tuple()] = ev
+	}
+	r.last = ev
+	batch.Events = append(batch.Events, row)
+	return ev, nil
+}
+
+// commit stores a batch built against r, and on failure restores r's state
+// from the store on next use.
+func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, wake ...string) (int64, error) {
+	pos, err := s.p.Store.PersistEvents(ctx, batch)
+	if err != nil {
+		r.state = nil // reload from the store next time
+		if errors.Is(err, store.ErrExists) && batch.NewRoom != nil {
+			return 0, mxerr.New(mxerr.RoomInUse, "Room already exists")
+		}
+		return 0, err
+	}
+	if s.p.Notifier != nil {
+		s.p.Notifier.Notify(pos, r.id, append(r.interested(), wake...))
+	}
+	return pos, nil
+}
+
+// interested lists the users who hear about new events in the room: those
+// joined, invited or knocking.
+func (r *room) interested() []string {
+	var out []string
+	for t, ev := range r.state {
+		if t.Type != "m.room.member" {
+			continue
+		}
+		switch ev.Membership() {
+		case "join", "invite", "knock":
+			out = append(out, t.StateKey)
+		}
+	}
+	return out
+}
+
+// membership is the user's current membership of r ("" for none).
+func (r *room) membership(userID string) string {
+	if ev, ok := r.state[events.StateTuple{Type: "m.room.member", StateKey: userID}]; ok {
+		return ev.Membership()
+	}
+	return ""
+}
+
+// Send sends one event into a room as sender. A repeated (device, txnID)
+// returns the first event's ID; the same txnID with other content is
+// M_INVALID_PARAM.
+func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (string, error) {
+	r, err := s.load(ctx, roomID)
+	if err == errUnknownRoom {
+		// The same answer as for a room the sender is not in: whether a
+		// room exists is not for outsiders to learn.
+		return "", mxerr.Forbid("You are not joined to this room")
+	}
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == nil {
+		r.mu.Unlock()
+		r, err = s.load(ctx, roomID)
+		r.mu.Lock()
+		if err != nil {
+			return "", err
+		}
+	}
+	if e.TxnID != "" {
+		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, e.TxnID); err == nil {
+			if prev.RoomID == roomID && prev.Type == e.Type && sameContent(r.version, prev.JSON, e.Content) {
+				return prev.EventID, nil
+			}
+			return "", mxerr.InvalidParamf("Transaction ID %q was already used for another event", e.TxnID)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	if e.StateKey == nil && r.membership(sender) != "join" {
+		return "", mxerr.Forbid("You are not joined to this room")
+	}
+	batch := &store.EventBatch{}
+	var target *store.EventRow
+	if e.Type == "m.room.redaction" {
+		t, err := s.redactionTarget(ctx, r, sender, e)
+		if err != nil {
+			return "", err
+		}
+		target = t
+	}
+	ev, err := s.build(r, sender, e, batch)
+	if err != nil {
+		r.state = nil
+		return "", err
+	}
+	if target != nil && target.RedactedBy == "" {
+		red, err := events.Redact(r.version, target.JSON)
+		if err != nil {
+			r.state = nil
+			return "", err
+		}
+		batch.Redactions = append(batch.Redactions, store.Redaction{EventID: target.EventID, RedactedJSON: red, By: ev.ID})
+		if target.StateKey != nil {
+			if cur, ok := r.state[events.StateTuple{Type: target.Type, StateKey: *target.StateKey}]; ok && cur.ID == target.EventID {
+				if rev, err := events.Parse(r.version, red); err == nil {
+					r.state[cur.Tuple()] = rev
+				}
+			}
+		}
+	}
+	var wake []string
+	if ev.Type == "m.room.member" {
+		wake = append(wake, *ev.StateKey)
+	}
+	if _, err := s.commit(ctx, r, batch, wake...); err != nil {
+		return "", err
+	}
+	return ev.ID, nil
+}
+
+func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e Event) (*store.EventRow, error) {
+	if !events.ValidEventID(e.Redacts) {
+		return nil, mxerr.InvalidParamf("Invalid event ID to redact")
+	}
+	t, err := s.p.Store.Event(ctx, e.Redacts)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && t.RoomID != r.id) {
+		return nil, mxerr.NotFoundf("Event not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	orig, err := events.Parse(r.version, t.JSON)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	if err != nil {
+		return nil, err
+	}
+	if err := authrules.CanRedact(sender, orig, pl); err != nil {
+		return nil, mxerr.Forbid("You may not redact this event")
+	}
+	return &t, nil
+}
+
+func sameContent(v events.RoomVersion, stored []byte, content json.RawMessage) bool {
+	ev, err := events.Parse(v, stored)
+	if err != nil {
+		return false
+	}
+	a, err1 := events.CanonicalJSON(ev.Content)
+	b, err2 := events.CanonicalJSON(content)
+	return err1 == nil && err2 == nil && string(a) == string(b)
+}
+
+// Version is a room's version.
+func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersion, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	return r.version, nil
+}
+
+// Members returns the users with a given membership now.
+func (s *Service) Members(ctx context.Context, roomID string, membership string) ([]string, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for t, ev := range r.state {
+		if t.Type == "m.room.member" && ev.Membership() == membership {
+			out = append(out, t.StateKey)
+		}
+	}
+	return out, nil
+}
+
+// CurrentStateEvent returns one piece of current state (nil when absent).
+func (s *Service) currentStateEvent(ctx context.Context, roomID string, t events.StateTuple) (*events.Event, *room, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state[t], r, nil
+}

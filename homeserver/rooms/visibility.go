@@ -1,0 +1,140 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// Reader answers whether one user may read each event of one room, by the
+// history-visibility rules of the Client-Server API ("History
+// visibility"): with the room's history_visibility and the user's
+// membership as they were when the event was sent.
+type Reader struct {
+	UserID  string
+	RoomID  string
+	members []store.EventRow // the user's membership events, oldest first
+	vis     []store.EventRow // history_visibility events, oldest first
+	// Bound is the position after which nothing is readable (the user
+	// left and never came back, and the room is not world_readable), or 0.
+	Bound int64
+}
+
+// NewReader loads what is needed to judge a user's reads in a room. It
+// returns M_FORBIDDEN when the user can read nothing there, so a room's
+// existence is not revealed.
+func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader, error) {
+	if _, err := s.load(ctx, roomID); err != nil {
+		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
+			return nil, mxerr.Forbid("You are not allowed to read this room")
+		}
+		return nil, err
+	}
+	mem, err := s.p.Store.StateHistory(ctx, roomID, "m.room.member", userID)
+	if err != nil {
+		return nil, err
+	}
+	vis, err := s.p.Store.StateHistory(ctx, roomID, "m.room.history_visibility", "")
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{UserID: userID, RoomID: roomID, members: mem, vis: vis}
+	if !r.everReadable() {
+		return nil, mxerr.Forbid("You are not allowed to read this room")
+	}
+	return r, nil
+}
+
+func visibilityOf(row store.EventRow) string {
+	var ev struct {
+		Content struct {
+			V string `json:"history_visibility"`
+		} `json:"content"`
+	}
+	_ = json.Unmarshal(row.JSON, &ev)
+	switch v := ev.Content.V; v {
+	case "world_readable", "shared", "invited", "joined":
+		return v
+	}
+	return "shared"
+}
+
+// at returns the last row before pos in rows sorted by position, or nil.
+func at(rows []store.EventRow, pos int64) *store.EventRow {
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].Pos >= pos })
+	if i == 0 {
+		return nil
+	}
+	return &rows[i-1]
+}
+
+// CurrentMembership is the user's membership now.
+func (r *Reader) CurrentMembership() string {
+	if len(r.members) == 0 {
+		return ""
+	}
+	return r.members[len(r.members)-1].Membership
+}
+
+func (r *Reader) everReadable() bool {
+	for _, v := range r.vis {
+		if visibilityOf(v) == "world_readable" {
+			return true
+		}
+	}
+	for _, m := range r.members {
+		if m.Membership == "join" || m.Membership == "invite" {
+			return true
+		}
+	}
+	return false
+}
+
+// CanRead reports whether the user may read the event at pos (of the
+// given sender and state key).
+func (r *Reader) CanRead(ev store.EventRow) bool {
+	vis := "shared"
+	if v := at(r.vis, ev.Pos); v != nil {
+		vis = visibilityOf(*v)
+	}
+	if vis == "world_readable" {
+		return true
+	}
+	mem := ""
+	if m := at(r.members, ev.Pos); m != nil {
+		mem = m.Membership
+	}
+	// Users always see their own membership changes.
+	if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == r.UserID {
+		return true
+	}
+	if mem == "join" {
+		return true
+	}
+	if vis == "shared" {
+		for _, m := range r.members {
+			if m.Pos > ev.Pos && m.Membership == "join" {
+				return true
+			}
+		}
+	}
+	return vis == "invited" && mem == "invite"
+}
+
+// StateBound is the position whose state the user may see: now when joined
+// (or the room is world_readable), else the moment they left.
+func (r *Reader) StateBound(now int64) int64 {
+	if r.CurrentMembership() == "join" {
+		return now
+	}
+	if v := at(r.vis, now+1); v != nil && visibilityOf(*v) == "world_readable" {
+		return now
+	}
+	if len(r.members) > 0 {
+		return r.members[len(r.members)-1].Pos
+	}
+	return 0
+}
