@@ -30,11 +30,7 @@ func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (st
 // State returns the room state the user may see: current when joined or
 // world_readable, otherwise as it was when they left.
 func (s *Service) State(ctx context.Context, userID, roomID string) ([]store.EventRow, events.RoomVersion, error) {
-	rd, err := s.NewReader(ctx, roomID, userID)
-	if err != nil {
-		return nil, "", err
-	}
-	v, err := s.Version(ctx, roomID)
+	rd, v, err := s.reader(ctx, roomID, userID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -54,11 +50,7 @@ func (s *Service) State(ctx context.Context, userID, roomID string) ([]store.Eve
 // StateAtPos returns the room state at a position, bounded by what the
 // user may see.
 func (s *Service) StateAtPos(ctx context.Context, userID, roomID string, pos int64) ([]store.EventRow, events.RoomVersion, error) {
-	rd, err := s.NewReader(ctx, roomID, userID)
-	if err != nil {
-		return nil, "", err
-	}
-	v, err := s.Version(ctx, roomID)
+	rd, v, err := s.reader(ctx, roomID, userID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -80,11 +72,7 @@ type Page struct {
 // Messages pages through a room's history as the user may read it: events
 // with after < pos < before, newest first when desc, up to limit events.
 func (s *Service) Messages(ctx context.Context, userID, roomID string, after, before int64, desc bool, limit int, keep func(store.EventRow) bool) (Page, error) {
-	rd, err := s.NewReader(ctx, roomID, userID)
-	if err != nil {
-		return Page{}, err
-	}
-	v, err := s.Version(ctx, roomID)
+	rd, v, err := s.reader(ctx, roomID, userID)
 	if err != nil {
 		return Page{}, err
 	}
@@ -119,11 +107,7 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 
 // Relations lists the readable events relating to a parent event.
 func (s *Service) Relations(ctx context.Context, userID, roomID, parent, relType, evType string, before int64, limit int) ([]store.EventRow, events.RoomVersion, error) {
-	rd, err := s.NewReader(ctx, roomID, userID)
-	if err != nil {
-		return nil, "", err
-	}
-	v, err := s.Version(ctx, roomID)
+	rd, v, err := s.reader(ctx, roomID, userID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -138,4 +122,14 @@ func (s *Service) Relations(ctx context.Context, userID, roomID, parent, relType
 		}
 	}
 	return out, v, nil
+}
+
+// reader is NewReader with the room's version.
+func (s *Service) reader(ctx context.Context, roomID, userID string) (*Reader, events.RoomVersion, error) {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := s.Version(ctx, roomID)
+	return rd, v, err
 }
