@@ -248,3 +248,39 @@ func TestDiscovery(t *testing.T) {
 		t.Fatal("metrics lack request counters or runtime metrics")
 	}
 }
+
+func TestDevicesAndLoginToken(t *testing.T) {
+	srv := startServer(t, backends(t)["sqlite"](t))
+	alice := mxtest.Register(t, srv.URL, "alice", "password one")
+	laptop := mxtest.Login(t, srv.URL, "alice", "password one")
+	p := "/_matrix/client/v3/devices/" + laptop.DeviceID
+	alice.Must(200, "PUT", p, map[string]any{"display_name": "Portable"})
+	if got := alice.Must(200, "GET", p, nil).Str("display_name"); got != "Portable" {
+		t.Fatalf("display_name = %q", got)
+	}
+	// Another user's device is not found, not "forbidden".
+	bob := mxtest.Register(t, srv.URL, "bob", "password two")
+	bob.MustErr(404, "M_NOT_FOUND", "GET", p, nil)
+	bob.MustErr(404, "M_NOT_FOUND", "DELETE", p, map[string]any{})
+	ch := alice.Must(401, "DELETE", p, map[string]any{})
+	alice.Must(200, "DELETE", p, map[string]any{"auth": map[string]any{
+		"type": "m.login.password", "session": ch.Str("session"), "user": "alice", "password": "password one"}})
+	laptop.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/client/v3/account/whoami", nil)
+	// A UIA session is bound to its request: reusing it for another one starts over.
+	ch2 := alice.Must(401, "POST", "/_matrix/client/v3/delete_devices", map[string]any{"devices": []string{"X"}})
+	r := alice.Do("POST", "/_matrix/client/v3/account/password", map[string]any{"new_password": "password three",
+		"auth": map[string]any{"type": "m.login.dummy", "session": ch2.Str("session")}})
+	if r.Status != 401 {
+		t.Fatalf("UIA session reused across requests: %d %s", r.Status, r.Raw)
+	}
+
+	// m.login.token: single use.
+	hs := srv // the token is issued by the auth service, as SSO will do
+	_ = hs
+	flows := mxtest.New(t, srv.URL).Must(200, "GET", "/_matrix/client/v3/login", nil)
+	if !strings.Contains(string(flows.Raw), "m.login.token") {
+		t.Fatalf("flows = %s", flows.Raw)
+	}
+	c := mxtest.New(t, srv.URL)
+	c.MustErr(403, "M_FORBIDDEN", "POST", "/_matrix/client/v3/login", map[string]any{"type": "m.login.token", "token": "salon_lt_forged"})
+}
