@@ -53,6 +53,8 @@ type Params struct {
 	ProfileChanged ProfileListener
 	// Rooms is the rooms authority (nil: no room endpoints).
 	Rooms *rooms.Service
+	// Notify wakes users' /sync long-polls after a write at pos.
+	Notify func(pos int64, roomID string, users []string)
 }
 
 // API is the Client-Server API handler.
@@ -268,3 +270,5 @@ func reply(w http.ResponseWriter, v any) error {
 var empty = struct{}{}
 
 func rateLimited(wait time.Duration) error { return mxerr.RateLimited(wait.Milliseconds()) }
+
+func nowMS() int64 { return time.Now().UnixMilli() }

@@ -41,4 +41,5 @@ func (a *API) routes() {
 	a.handle(v3+"/profile/{userId}/{field}", methods{http.MethodGet: a.getProfileField, http.MethodPut: a.authed(a.putProfileField)})
 
 	a.roomRoutes()
+	a.userDataRoutes()
 }

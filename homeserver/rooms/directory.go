@@ -70,3 +70,29 @@ func (s *Service) CanSendState(ctx context.Context, roomID, userID, evType strin
 	}
 	return pl.UserLevel(userID) >= pl.EventLevel(evType, true), nil
 }
+
+// PublicJoinRooms lists the rooms published in the directory whose join
+// rule is public: the rooms whose members the user directory may show to
+// everyone.
+func (s *Service) PublicJoinRooms(ctx context.Context) ([]string, error) {
+	ids, err := s.p.Store.PublishedRooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		r, err := s.load(ctx, id)
+		if err != nil {
+			continue
+		}
+		r.mu.Lock()
+		jr := r.state[events.StateTuple{Type: "m.room.join_rules"}]
+		r.mu.Unlock()
+		if jr != nil {
+			if rule, _ := authrules.JoinRule(jr.Content); rule == "public" {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,374 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+func (a *API) userDataRoutes() {
+	if a.p.Rooms == nil {
+		return
+	}
+	a.handle(v3+"/user/{userId}/account_data/{type}", methods{http.MethodGet: a.authed(a.getAccountData), http.MethodPut: a.authed(a.putAccountData)})
+	a.handle(v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", methods{http.MethodGet: a.authed(a.getAccountData), http.MethodPut: a.authed(a.putAccountData)})
+	a.handle(v3+"/user/{userId}/rooms/{roomId}/tags", methods{http.MethodGet: a.authed(a.getTags)})
+	a.handle(v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", methods{http.MethodPut: a.authed(a.putTag), http.MethodDelete: a.authed(a.deleteTag)})
+	a.handle(v3+"/rooms/{roomId}/receipt/{receiptType}/{eventId}", methods{http.MethodPost: a.authed(a.postReceipt)})
+	a.handle(v3+"/rooms/{roomId}/read_markers", methods{http.MethodPost: a.authed(a.readMarkers)})
+	a.handle(v3+"/rooms/{roomId}/context/{eventId}", methods{http.MethodGet: a.authed(a.eventContext)})
+	a.handle(v3+"/user_directory/search", methods{http.MethodPost: a.authed(a.userDirectory)})
+}
+
+// notify wakes users' long-polls after a write at pos.
+func (a *API) notify(pos int64, roomID string, users ...string) {
+	if a.p.Notify != nil {
+		a.p.Notify(pos, roomID, users)
+	}
+}
+
+// ownData checks the path's user is the caller and reads the optional room.
+func ownData(r *http.Request, dev store.Device) (roomID string, err error) {
+	if r.PathValue("userId") != dev.UserID {
+		return "", mxerr.Forbid("You can only access your own account data")
+	}
+	roomID = r.PathValue("roomId")
+	if roomID != "" && !events.ValidRoomID(roomID) {
+		return "", mxerr.InvalidParamf("Invalid room ID")
+	}
+	return roomID, nil
+}
+
+// serverManaged account data types cannot be written directly.
+func serverManaged(typ string) bool { return typ == "m.fully_read" || typ == "m.push_rules" }
+
+func (a *API) getAccountData(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := ownData(r, dev)
+	if err != nil {
+		return err
+	}
+	b, err := a.p.Store.AccountData(r.Context(), dev.UserID, roomID, r.PathValue("type"))
+	if errors.Is(err, store.ErrNotFound) {
+		return mxerr.NotFoundf("Account data not found")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+	return nil
+}
+
+func (a *API) putAccountData(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := ownData(r, dev)
+	if err != nil {
+		return err
+	}
+	typ := r.PathValue("type")
+	if typ == "" || len(typ) > 255 {
+		return mxerr.InvalidParamf("Invalid account data type")
+	}
+	if serverManaged(typ) {
+		return mxerr.BadJSONf("%s is managed by the server", typ).WithStatus(http.StatusMethodNotAllowed)
+	}
+	content, err := a.readContent(r)
+	if err != nil {
+		return err
+	}
+	pos, err := a.p.Store.PutAccountData(r.Context(), dev.UserID, roomID, typ, content)
+	if err != nil {
+		return err
+	}
+	a.notify(pos, "", dev.UserID)
+	return reply(w, empty)
+}
+
+func (a *API) tags(r *http.Request, dev store.Device) (string, map[string]json.RawMessage, error) {
+	roomID, err := ownData(r, dev)
+	if err != nil {
+		return "", nil, err
+	}
+	var c struct {
+		Tags map[string]json.RawMessage `json:"tags"`
+	}
+	b, err := a.p.Store.AccountData(r.Context(), dev.UserID, roomID, "m.tag")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", nil, err
+	}
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &c)
+	}
+	if c.Tags == nil {
+		c.Tags = map[string]json.RawMessage{}
+	}
+	return roomID, c.Tags, nil
+}
+
+func (a *API) getTags(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	_, tags, err := a.tags(r, dev)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]any{"tags": tags})
+}
+
+func (a *API) saveTags(w http.ResponseWriter, r *http.Request, dev store.Device, roomID string, tags map[string]json.RawMessage) error {
+	b, _ := json.Marshal(map[string]any{"tags": tags})
+	pos, err := a.p.Store.PutAccountData(r.Context(), dev.UserID, roomID, "m.tag", b)
+	if err != nil {
+		return err
+	}
+	a.notify(pos, "", dev.UserID)
+	return reply(w, empty)
+}
+
+func (a *API) putTag(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, tags, err := a.tags(r, dev)
+	if err != nil {
+		return err
+	}
+	tag := r.PathValue("tag")
+	if tag == "" || len(tag) > 255 {
+		return mxerr.InvalidParamf("Invalid tag")
+	}
+	var body struct {
+		Order *float64 `json:"order"`
+	}
+	raw, err := a.readContent(r)
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(raw, &body, false); err != nil {
+		return err
+	}
+	if len(tags) >= 100 {
+		return mxerr.InvalidParamf("Too many tags")
+	}
+	tags[tag] = raw
+	return a.saveTags(w, r, dev, roomID, tags)
+}
+
+func (a *API) deleteTag(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, tags, err := a.tags(r, dev)
+	if err != nil {
+		return err
+	}
+	delete(tags, r.PathValue("tag"))
+	return a.saveTags(w, r, dev, roomID, tags)
+}
+
+// receipt stores one receipt of a readable event in a joined room.
+func (a *API) receipt(r *http.Request, dev store.Device, roomID, typ, eventID, threadID string) error {
+	switch typ {
+	case "m.read", "m.read.private":
+	case "m.fully_read":
+		return a.fullyRead(r, dev, roomID, eventID)
+	default:
+		return mxerr.InvalidParamf("Unknown receipt type %q", typ)
+	}
+	members, err := a.p.Rooms.Members(r.Context(), roomID, "join")
+	if err != nil {
+		return err
+	}
+	if !contains(members, dev.UserID) {
+		return mxerr.Forbid("You are not joined to this room")
+	}
+	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, eventID); err != nil {
+		return err
+	}
+	pos, err := a.p.Store.PutReceipt(r.Context(), store.Receipt{RoomID: roomID, UserID: dev.UserID, Type: typ,
+		EventID: eventID, ThreadID: threadID, TS: nowMS()})
+	if err != nil {
+		return err
+	}
+	if typ == "m.read.private" {
+		a.notify(pos, roomID, dev.UserID)
+	} else {
+		a.notify(pos, roomID, members...)
+	}
+	return nil
+}
+
+func (a *API) fullyRead(r *http.Request, dev store.Device, roomID, eventID string) error {
+	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, eventID); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(map[string]string{"event_id": eventID})
+	pos, err := a.p.Store.PutAccountData(r.Context(), dev.UserID, roomID, "m.fully_read", b)
+	if err != nil {
+		return err
+	}
+	a.notify(pos, "", dev.UserID)
+	return nil
+}
+
+func (a *API) postReceipt(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		ThreadID string `json:"thread_id"`
+	}
+	if err := a.decode(r, &body, true); err != nil {
+		return err
+	}
+	if body.ThreadID != "" && body.ThreadID != "main" && !events.ValidEventID(body.ThreadID) {
+		return mxerr.InvalidParamf("Invalid thread_id")
+	}
+	if err := a.receipt(r, dev, roomID, r.PathValue("receiptType"), r.PathValue("eventId"), body.ThreadID); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) readMarkers(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var body map[string]string
+	if err := a.decode(r, &body, true); err != nil {
+		return err
+	}
+	for _, typ := range []string{"m.fully_read", "m.read", "m.read.private"} {
+		if id := body[typ]; id != "" {
+			if err := a.receipt(r, dev, roomID, typ, id, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return reply(w, empty)
+}
+
+func (a *API) eventContext(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	limit := 10
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return mxerr.InvalidParamf("limit must be a non-negative integer")
+		}
+		limit = min(n, 100)
+	}
+	ctx := r.Context()
+	row, v, err := a.p.Rooms.Event(ctx, dev.UserID, roomID, r.PathValue("eventId"))
+	if err != nil {
+		return err
+	}
+	half := max(limit/2, 1)
+	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, 0, row.Pos, true, half, nil)
+	if err != nil {
+		return err
+	}
+	after, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, row.Pos, a.p.Store.CurrentPos()+1, false, max(limit-half, 1), nil)
+	if err != nil {
+		return err
+	}
+	state, _, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, row.Pos)
+	if err != nil {
+		return err
+	}
+	ev, err := clientEvent(v, row, dev)
+	if err != nil {
+		return err
+	}
+	b, err := clientEvents(v, before.Events, dev)
+	if err != nil {
+		return err
+	}
+	f, err := clientEvents(v, after.Events, dev)
+	if err != nil {
+		return err
+	}
+	st, err := clientEvents(v, state, dev)
+	if err != nil {
+		return err
+	}
+	start, end := row.Pos, row.Pos+1
+	if n := len(before.Events); n > 0 {
+		start = before.Events[n-1].Pos
+	}
+	if n := len(after.Events); n > 0 {
+		end = after.Events[n-1].Pos + 1
+	}
+	return reply(w, map[string]any{
+		"event": ev, "events_before": b, "events_after": f, "state": st,
+		"start": "t" + strconv.FormatInt(start, 10), "end": "t" + strconv.FormatInt(end, 10),
+	})
+}
+
+// userDirectory finds users who share a room with the searcher or sit in a
+// public room — never anyone else (a privacy promise).
+func (a *API) userDirectory(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var req struct {
+		SearchTerm string `json:"search_term"`
+		Limit      int    `json:"limit"`
+	}
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Limit <= 0 || req.Limit > 50 {
+		req.Limit = min(max(req.Limit, 10), 50)
+	}
+	term := strings.ToLower(strings.TrimSpace(req.SearchTerm))
+	if term == "" {
+		return reply(w, map[string]any{"results": []any{}, "limited": false})
+	}
+	ctx := r.Context()
+	candidates := map[string]bool{}
+	addRoom := func(roomID string) error {
+		ms, err := a.p.Rooms.Members(ctx, roomID, "join")
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			candidates[m] = true
+		}
+		return nil
+	}
+	mine, err := a.p.Rooms.JoinedRooms(ctx, dev.UserID)
+	if err != nil {
+		return err
+	}
+	public, err := a.p.Rooms.PublicJoinRooms(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range append(mine, public...) {
+		if err := addRoom(id); err != nil {
+			return err
+		}
+	}
+	type result struct {
+		UserID      string `json:"user_id"`
+		DisplayName string `json:"display_name,omitempty"`
+		AvatarURL   string `json:"avatar_url,omitempty"`
+	}
+	var results []result
+	for u := range candidates {
+		p, _ := a.p.Store.Profile(ctx, u)
+		if strings.Contains(strings.ToLower(u), term) || strings.Contains(strings.ToLower(p.DisplayName), term) {
+			results = append(results, result{u, p.DisplayName, p.AvatarURL})
+		}
+	}
+	sort.Slice(results, func(i, j int) bool { return results[i].UserID < results[j].UserID })
+	limited := len(results) > req.Limit
+	if limited {
+		results = results[:req.Limit]
+	}
+	if results == nil {
+		results = []result{}
+	}
+	return reply(w, map[string]any{"results": results, "limited": limited})
+}
