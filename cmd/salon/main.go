@@ -28,6 +28,8 @@ const usage = `usage:
   salon user create NAME [--admin] [--password-file FILE]
   salon user deactivate NAME
   salon user reset-password NAME [--password-file FILE]
+  salon bench messaging [--url URL] [--clients N] [--rooms N] [--rate R] [--duration D]
+                                       load a running server on loopback (see docs/PERFORMANCE.md)
   salon version
 `
 
@@ -83,6 +85,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		return cmdUser(ctx, args[1], args[2:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "salon", version)
 		return nil

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// cmdBench is `salon bench messaging`: a load generator that talks to a
+// running Salon over real HTTP. It registers users, creates rooms, keeps
+// long-polling /sync clients open and sends messages at a fixed rate,
+// measuring send→/sync delivery latency, initial sync time and the
+// server's memory (from its /metrics).
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "messaging" {
+		return errUsage
+	}
+	fs := flag.NewFlagSet("salon bench messaging", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", "http://127.0.0.1:8008", "server to load (loopback only)")
+	clients := fs.Int("clients", 1000, "long-polling /sync clients (one user each)")
+	rooms := fs.Int("rooms", 500, "rooms the clients are spread over")
+	rate := fs.Float64("rate", 200, "messages per second")
+	dur := fs.Duration("duration", 60*time.Second, "how long to send")
+	bigRooms := fs.Int("initial-sync-rooms", 200, "rooms of the user whose initial /sync is timed (0: skip)")
+	prefix := fs.String("prefix", fmt.Sprintf("b%d", time.Now().Unix()%100000), "user name prefix")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(*base, "http://127.") && !strings.HasPrefix(*base, "http://localhost") && !strings.HasPrefix(*base, "http://[::1]") {
+		return errors.New("bench only loads servers on this machine's loopback")
+	}
+	lg := &loadgen{base: strings.TrimSuffix(*base, "/"), hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + 64, MaxConnsPerHost: 0}}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	say := func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) }
+
+	say("setup: %d users, %d rooms", *clients, *rooms)
+	users := make([]*lgUser, *clients)
+	if err := lg.parallel(*clients, 16, func(i int) error {
+		u, err := lg.register(ctx, fmt.Sprintf("%s_%d", *prefix, i))
+		users[i] = u
+		return err
+	}); err != nil {
+		return err
+	}
+	roomIDs := make([]string, *rooms)
+	if err := lg.parallel(*rooms, 8, func(i int) error {
+		id, err := users[i%len(users)].createRoom(ctx, lg, "public_chat")
+		roomIDs[i] = id
+		return err
+	}); err != nil {
+		return err
+	}
+	// Each user joins one room; rooms get clients/rooms members each.
+	userRoom := make([]string, len(users))
+	if err := lg.parallel(len(users), 16, func(i int) error {
+		userRoom[i] = roomIDs[i%len(roomIDs)]
+		return users[i].join(ctx, lg, userRoom[i])
+	}); err != nil {
+		return err
+	}
+	idle := lg.rss(ctx)
+	say("server RSS at idle: %.1f MiB", idle/(1<<20))
+
+	if *bigRooms > 0 {
+		u, err := lg.register(ctx, *prefix+"_many")
+		if err != nil {
+			return err
+		}
+		if err := lg.parallel(*bigRooms, 8, func(i int) error {
+			id, err := u.createRoom(ctx, lg, "private_chat")
+			if err == nil {
+				_, err = u.send(ctx, lg, id, "hello")
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+		var times []time.Duration
+		for i := 0; i < 5; i++ {
+			t0 := time.Now()
+			if _, err := u.sync(ctx, lg, "", 0); err != nil {
+				return err
+			}
+			times = append(times, time.Since(t0))
+		}
+		say("initial /sync of a user in %d rooms: median %s (5 runs)", *bigRooms, median(times))
+	}
+
+	// Long-pollers.
+	var lat latencies
+	var delivered atomic.Int64
+	var wg sync.WaitGroup
+	for _, u := range users {
+		since, err := u.sync(ctx, lg, "", 0)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func(u *lgUser, since string) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				next, evs, err := u.syncEvents(ctx, lg, since, 30_000)
+				if err != nil {
+					if ctx.Err() == nil {
+						time.Sleep(100 * time.Millisecond)
+					}
+					continue
+				}
+				since = next
+				now := time.Now().UnixNano()
+				for _, sent := range evs {
+					lat.add(time.Duration(now - sent))
+					delivered.Add(1)
+				}
+			}
+		}(u, since)
+	}
+	time.Sleep(time.Second)
+	say("load: %.0f messages/s for %s to %d long-polling clients", *rate, *dur, len(users))
+	var sent atomic.Int64
+	var sendErrs atomic.Int64
+	var peak float64
+	tick := time.NewTicker(time.Duration(float64(time.Second) / *rate))
+	stop := time.After(*dur)
+	sample := time.NewTicker(5 * time.Second)
+	var sendWG sync.WaitGroup
+loop:
+	for {
+		select {
+		case <-tick.C:
+			i := rand.IntN(len(users))
+			sendWG.Add(1)
+			go func(u *lgUser, room string) {
+				defer sendWG.Done()
+				if _, err := u.send(ctx, lg, room, strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+					sendErrs.Add(1)
+					return
+				}
+				sent.Add(1)
+			}(users[i], userRoom[i])
+		case <-sample.C:
+			r := lg.rss(ctx)
+			peak = max(peak, r)
+			say("  t+%s sent %d delivered %d RSS %.1f MiB", time.Duration(sent.Load())*time.Second/time.Duration(max(*rate, 1)), sent.Load(), delivered.Load(), r/(1<<20))
+		case <-stop:
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	tick.Stop()
+	sendWG.Wait()
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	p50, p99 := lat.percentile(50), lat.percentile(99)
+	say("result: sent %d (%d errors), %.0f msg/s sustained; deliveries %d; send→sync latency p50 %s p99 %s; RSS idle %.1f MiB peak %.1f MiB",
+		sent.Load(), sendErrs.Load(), float64(sent.Load())/dur.Seconds(), delivered.Load(), p50, p99, idle/(1<<20), peak/(1<<20))
+	return nil
+}
+
+type loadgen struct {
+	base string
+	hc   *http.Client
+}
+
+type lgUser struct {
+	id, token string
+	txn       atomic.Int64
+}
+
+func (lg *loadgen) parallel(n, width int, fn func(i int) error) error {
+	sem := make(chan struct{}, width)
+	errc := make(chan error, n)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem }()
+			errc <- fn(i)
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (lg *loadgen) do(ctx context.Context, method, path, token string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, lg.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := lg.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (lg *loadgen) register(ctx context.Context, name string) (*lgUser, error) {
+	var out struct {
+		UserID      string `json:"user_id"`
+		AccessToken string `json:"access_token"`
+	}
+	err := lg.do(ctx, "POST", "/_matrix/client/v3/register", "", map[string]any{
+		"username": name, "password": "load test password", "auth": map[string]string{"type": "m.login.dummy"},
+	}, &out)
+	if err != nil {
+		// The first step is a 401 carrying the session; go round once.
+		var first struct {
+			Session string `json:"session"`
+		}
+		req, _ := http.NewRequestWithContext(ctx, "POST", lg.base+"/_matrix/client/v3/register", strings.NewReader(`{}`))
+		res, err2 := lg.hc.Do(req)
+		if err2 != nil {
+			return nil, err2
+		}
+		_ = json.NewDecoder(res.Body).Decode(&first)
+		res.Body.Close()
+		if err := lg.do(ctx, "POST", "/_matrix/client/v3/register", "", map[string]any{
+			"username": name, "password": "load test password",
+			"auth": map[string]string{"type": "m.login.dummy", "session": first.Session},
+		}, &out); err != nil {
+			return nil, err
+		}
+	}
+	return &lgUser{id: out.UserID, token: out.AccessToken}, nil
+}
+
+func (u *lgUser) createRoom(ctx context.Context, lg *loadgen, preset string) (string, error) {
+	var out struct {
+		RoomID string `json:"room_id"`
+	}
+	err := lg.do(ctx, "POST", "/_matrix/client/v3/createRoom", u.token, map[string]any{"preset": preset}, &out)
+	return out.RoomID, err
+}
+
+func (u *lgUser) join(ctx context.Context, lg *loadgen, room string) error {
+	return lg.do(ctx, "POST", "/_matrix/client/v3/join/"+room, u.token, map[string]any{}, nil)
+}
+
+func (u *lgUser) send(ctx context.Context, lg *loadgen, room, body string) (string, error) {
+	var out struct {
+		EventID string `json:"event_id"`
+	}
+	txn := strconv.FormatInt(u.txn.Add(1), 10)
+	err := lg.do(ctx, "PUT", "/_matrix/client/v3/rooms/"+room+"/send/m.room.message/"+txn, u.token,
+		map[string]any{"msgtype": "m.text", "body": body}, &out)
+	return out.EventID, err
+}
+
+func (u *lgUser) sync(ctx context.Context, lg *loadgen, since string, timeout int) (string, error) {
+	next, _, err := u.syncEvents(ctx, lg, since, timeout)
+	return next, err
+}
+
+// syncEvents long-polls and returns the send times carried by the bodies
+// of messages from other users.
+func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, timeout int) (string, []int64, error) {
+	q := "?timeout=" + strconv.Itoa(timeout)
+	if since != "" {
+		q += "&since=" + since
+	}
+	var out struct {
+		NextBatch string `json:"next_batch"`
+		Rooms     struct {
+			Join map[string]struct {
+				Timeline struct {
+					Events []struct {
+						Type    string `json:"type"`
+						Sender  string `json:"sender"`
+						Content struct {
+							Body string `json:"body"`
+						} `json:"content"`
+					} `json:"events"`
+				} `json:"timeline"`
+			} `json:"join"`
+		} `json:"rooms"`
+	}
+	if err := lg.do(ctx, "GET", "/_matrix/client/v3/sync"+q, u.token, nil, &out); err != nil {
+		return since, nil, err
+	}
+	var sent []int64
+	if since != "" {
+		for _, r := range out.Rooms.Join {
+			for _, e := range r.Timeline.Events {
+				if e.Type == "m.room.message" && e.Sender != u.id {
+					if ns, err := strconv.ParseInt(e.Content.Body, 10, 64); err == nil {
+						sent = append(sent, ns)
+					}
+				}
+			}
+		}
+	}
+	return out.NextBatch, sent, nil
+}
+
+// rss reads the server's resident memory from its Prometheus metrics.
+func (lg *loadgen) rss(ctx context.Context) float64 {
+	req, _ := http.NewRequestWithContext(ctx, "GET", lg.base+"/metrics", nil)
+	res, err := lg.hc.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) percentile(p float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	return l.d[min(len(l.d)-1, int(float64(len(l.d))*p/100))]
+}
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
