@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -48,6 +49,8 @@ type Homeserver struct {
 	api   *clientapi.API
 	keys  *serverKeys
 	Rooms *rooms.Service
+
+	cleanupEvery time.Duration
 }
 
 // New builds a homeserver. cfg must have passed Validate.
@@ -58,7 +61,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Homeserver{cfg: cfg, deps: deps, log: deps.Logger}
+	h := &Homeserver{cfg: cfg, deps: deps, log: deps.Logger, cleanupEvery: 30 * time.Second}
 	h.Auth = auth.New(auth.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Logger: deps.Logger.With("component", "auth"),
 		MinPasswordLength: cfg.Passwords.MinLength,
@@ -67,6 +70,14 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
 		Notifier: deps.Notifier, Logger: deps.Logger.With("component", "rooms"),
+		UserExists: func(ctx context.Context, userID string) bool {
+			lp, ok := h.Auth.Localpart(userID)
+			if !ok {
+				return false
+			}
+			acc, err := deps.Store.Account(ctx, lp)
+			return err == nil && !acc.Deactivated
+		},
 	})
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
@@ -86,6 +97,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
 		},
 		Rooms: h.Rooms,
+		Deactivated: func(ctx context.Context, userID string) {
+			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
+				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)
+			}
+		},
 		ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
 			h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
 		},
@@ -102,10 +118,41 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 // Handler serves the Client-Server API and the server key endpoint.
 func (h *Homeserver) Handler() http.Handler { return h.api.Handler() }
 
-// Run runs background work until ctx ends.
+// Run runs background work until ctx ends: it makes deactivated accounts
+// leave their rooms (also those deactivated by `salon user deactivate`,
+// which cannot write room events itself while the server runs).
 func (h *Homeserver) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	t := time.NewTicker(h.cleanupEvery)
+	defer t.Stop()
+	for {
+		h.leaveDeactivated(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// LeaveDeactivated makes every deactivated account still in a room leave
+// it now (Run does it every 30 seconds).
+func (h *Homeserver) LeaveDeactivated(ctx context.Context) { h.leaveDeactivated(ctx) }
+
+func (h *Homeserver) leaveDeactivated(ctx context.Context) {
+	users, err := h.deps.Store.DeactivatedMembers(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("list deactivated members", "err", err)
+		}
+		return
+	}
+	for _, u := range users {
+		if err := h.Rooms.LeaveAll(ctx, u); err != nil {
+			h.log.Warn("deactivated user leaving rooms", "user", u, "err", err)
+		} else {
+			h.log.Info("deactivated user left their rooms", "user", u)
+		}
+	}
 }
 
 // OpenStore opens the database named by a --database value: "sqlite:PATH"

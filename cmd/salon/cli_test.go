@@ -41,6 +41,9 @@ func TestUserCommands(t *testing.T) {
 
 	srv := startServer(t, "sqlite:"+filepath.Join(dir, "salon.db"), func(c *Config) { c.DataDir = dir })
 	c := mxtest.Login(t, srv.URL, "prof", "operator chose this")
+	st := mxtest.Login(t, srv.URL, "student", strings.TrimSpace(strings.SplitN(out, "password: ", 2)[1]))
+	room := c.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+	st.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 
 	if err := os.WriteFile(pw, []byte("a brand new one\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -55,7 +58,12 @@ func TestUserCommands(t *testing.T) {
 	}
 	mxtest.New(t, srv.URL).MustErr(403, "M_USER_DEACTIVATED", "POST", "/_matrix/client/v3/login",
 		map[string]any{"type": "m.login.password", "user": "prof", "password": "a brand new one"})
-	_ = c
+	// The running server makes the deactivated account leave its rooms.
+	srv.srv.hs.LeaveDeactivated(context.Background())
+	jm := st.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/joined_members", room), nil)
+	if _, still := jm.Body["joined"].(map[string]any)["@prof:localhost"]; still {
+		t.Fatalf("deactivated user still in the room: %s", jm.Raw)
+	}
 	if code, _, _ := runCLI(t, "user", "list"); code != 2 {
 		t.Fatal("`salon user list` exists: the operator must not be able to enumerate content")
 	}

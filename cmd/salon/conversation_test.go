@@ -147,6 +147,8 @@ func TestRoomBadInput(t *testing.T) {
 	alice.MustErr(400, "M_INVALID_PARAM", "GET", path("/_matrix/client/v3/rooms/%s/messages?from=garbage", room), nil)
 	alice.MustErr(400, "M_UNSUPPORTED_ROOM_VERSION", "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_version": "1"})
 	alice.MustErr(400, "M_INVALID_PARAM", "POST", "/_matrix/client/v3/createRoom", map[string]any{"invite": []string{"not-a-user"}})
+	alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v3/createRoom", map[string]any{"invite": []string{"@ghost:localhost"}})
+	alice.MustErr(403, "M_FORBIDDEN", "POST", path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": "@someone:elsewhere.org"})
 	huge := alice.Must(200, "GET", path("/_matrix/client/v3/rooms/%s/messages?limit=100000000", room), nil)
 	if huge.Body["chunk"] == nil {
 		t.Fatal("huge limit not clamped")

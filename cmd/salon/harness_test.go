@@ -30,6 +30,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, database string)) {
 
 type testServer struct {
 	URL    string
+	srv    *server
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -63,7 +64,7 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 		cancel()
 		t.Fatal(err)
 	}
-	ts := &testServer{URL: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	ts := &testServer{URL: "http://" + ln.Addr().String(), srv: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { ts.done <- srv.run(ctx) }()
 	t.Cleanup(ts.Stop)
 	return ts

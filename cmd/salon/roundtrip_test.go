@@ -95,10 +95,17 @@ func TestPasswordChangeAndDeactivate(t *testing.T) {
 		"auth": map[string]any{"type": "m.login.password", "session": del.Str("session"), "user": "alice", "password": "second password"}})
 	third.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/client/v3/account/whoami", nil)
 
+	friend := mxtest.Register(t, srv.URL, "friend", "password friend")
+	room := friend.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+	alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 	d := alice.Must(401, "POST", "/_matrix/client/v3/account/deactivate", map[string]any{})
 	alice.Must(200, "POST", "/_matrix/client/v3/account/deactivate", map[string]any{
 		"auth": map[string]any{"type": "m.login.password", "session": d.Str("session"), "user": "@alice:localhost", "password": "second password"}})
 	alice.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/client/v3/account/whoami", nil)
+	jm := friend.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/joined_members", room), nil)
+	if len(jm.Body["joined"].(map[string]any)) != 1 {
+		t.Fatalf("deactivated account still joined: %s", jm.Raw)
+	}
 	c := mxtest.New(t, srv.URL)
 	c.MustErr(403, "M_USER_DEACTIVATED", "POST", "/_matrix/client/v3/login", map[string]any{
 		"type": "m.login.password", "user": "alice", "password": "second password"})

@@ -340,5 +340,8 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request, dev store.Devic
 		return err
 	}
 	a.log.Info("account deactivated by its owner", "user", dev.UserID)
+	if a.p.Deactivated != nil {
+		a.p.Deactivated(ctx, dev.UserID)
+	}
 	return reply(w, map[string]string{"id_server_unbind_result": "no-support"})
 }

@@ -4,6 +4,7 @@
 package clientapi
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,6 +50,8 @@ type Params struct {
 	ServerKeys func() ([]byte, error)
 	// WellKnown adds members to /.well-known/matrix/client (MatrixRTC foci).
 	WellKnown func() map[string]any
+	// Deactivated is called after a user deactivates their account.
+	Deactivated func(ctx context.Context, userID string)
 	// ProfileChanged is called after a user changes their profile.
 	ProfileChanged ProfileListener
 	// Rooms is the rooms authority (nil: no room endpoints).

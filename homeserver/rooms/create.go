@@ -88,8 +88,8 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		return "", "", mxerr.New(mxerr.BadJSON, "visibility must be public or private")
 	}
 	for _, u := range req.Invite {
-		if !events.ValidUserID(u) {
-			return "", "", mxerr.InvalidParamf("Invalid user ID to invite: %q", u)
+		if err := s.checkInvitee(ctx, u); err != nil {
+			return "", "", err
 		}
 	}
 	if len(req.Invite) > 100 || len(req.InitialState) > 100 {

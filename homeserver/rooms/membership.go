@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -76,6 +78,9 @@ func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason str
 		return err
 	} else if ev != nil && ev.Membership() == "join" {
 		return mxerr.Forbid("%s is already in the room", target)
+	}
+	if err := s.checkInvitee(ctx, target); err != nil {
+		return err
 	}
 	extra := s.profileFields(ctx, profile, target)
 	_, err := s.member(ctx, roomID, sender, target, "invite", reason, extra)
@@ -200,4 +205,38 @@ func (s *Service) UpdateProfile(ctx context.Context, userID, displayName, avatar
 			s.log.Warn("profile propagation", "room", roomID, "err", err)
 		}
 	}
+}
+
+// checkInvitee refuses invites to users who cannot receive them: remote
+// users (no federation) and local users who do not exist.
+func (s *Service) checkInvitee(ctx context.Context, userID string) error {
+	if !events.ValidUserID(userID) {
+		return mxerr.InvalidParamf("Invalid user ID %q", userID)
+	}
+	if !strings.HasSuffix(userID, ":"+s.p.ServerName) {
+		return mxerr.Forbid("Federation is not enabled: %s cannot be invited", userID)
+	}
+	if s.p.UserExists != nil && !s.p.UserExists(ctx, userID) {
+		return mxerr.NotFoundf("Unknown user %s", userID)
+	}
+	return nil
+}
+
+// LeaveAll makes a user leave (or decline) every room they are joined to,
+// invited to or knocking on: what deactivating an account does.
+func (s *Service) LeaveAll(ctx context.Context, userID string) error {
+	ms, err := s.p.Store.UserMemberships(ctx, userID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range ms {
+		switch m.Membership {
+		case "join", "invite", "knock":
+			if err := s.Leave(ctx, m.RoomID, userID, "Account deactivated"); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", m.RoomID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -37,6 +37,9 @@ type Params struct {
 	Now        func() time.Time
 	// DefaultVersion is the room version of new rooms.
 	DefaultVersion events.RoomVersion
+	// UserExists reports whether a local user exists and is active (invites
+	// to anyone else are refused: there is no federation).
+	UserExists func(ctx context.Context, userID string) bool
 }
 
 // Service is the rooms authority.
@@ -313,9 +316,9 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 		}
 		target = t
 	}
+	// build changes nothing when it fails: no state to restore.
 	ev, err := s.build(r, sender, e, batch)
 	if err != nil {
-		r.state = nil
 		return "", err
 	}
 	if target != nil && target.RedactedBy == "" {

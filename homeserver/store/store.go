@@ -54,6 +54,9 @@ type Accounts interface {
 	// DeactivateAccount marks the account deactivated, clears its password
 	// and profile, and deletes all its devices in one transaction.
 	DeactivateAccount(ctx context.Context, localpart string) error
+	// DeactivatedMembers lists deactivated users still joined to, invited
+	// to or knocking on a room (the server makes them leave).
+	DeactivatedMembers(ctx context.Context) ([]string, error)
 	Profile(ctx context.Context, userID string) (Profile, error)
 	SetDisplayName(ctx context.Context, userID, name string) error
 	SetAvatarURL(ctx context.Context, userID, url string) error

@@ -87,3 +87,8 @@ func (s *Store) updateProfile(ctx context.Context, q, userID, v string) error {
 		return err
 	}))
 }
+
+func (s *Store) DeactivatedMembers(ctx context.Context) ([]string, error) {
+	return s.queryStrings(ctx, `SELECT DISTINCT m.user_id FROM memberships m JOIN accounts a ON a.user_id = m.user_id
+		WHERE a.deactivated AND m.membership IN ('join', 'invite', 'knock') ORDER BY m.user_id`)
+}
