@@ -2,6 +2,7 @@ package turn
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,8 @@ type relayConn struct {
 	traffic   trafficCounters
 
 	lifetime *time.Timer
+	udp      udpReader // the PacketConn, when it is a *net.UDPConn
+	peers    addrCache // used by the single reader
 
 	readerSeen atomic.Bool
 	readDone   chan struct{}
@@ -43,6 +46,7 @@ func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user, client strin
 		transport:  ss.transport,
 		readDone:   make(chan struct{}),
 	}
+	r.udp, _ = pc.(udpReader)
 	for d := range directionCount {
 		r.limit[d] = newRateLimiter(s.cfg.AllocationBytesPerSecond)
 		r.limited = r.limited || r.limit[d] != nil || s.total[d] != nil
@@ -90,7 +94,7 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		r.readerSeen.Store(true)
 	}
 	for {
-		n, addr, err := r.PacketConn.ReadFrom(p)
+		n, addr, err := r.readFrom(p)
 		if err != nil {
 			r.readOnce.Do(func() { close(r.readDone) })
 			return n, addr, err
@@ -100,6 +104,17 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return n, addr, nil
 		}
 	}
+}
+
+func (r *relayConn) readFrom(p []byte) (int, net.Addr, error) {
+	if r.udp == nil {
+		return r.PacketConn.ReadFrom(p)
+	}
+	n, ap, err := r.udp.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, r.peers.addr(ap), nil
 }
 
 // WriteTo sends a client's packet to a peer, or drops it over a cap
@@ -152,4 +167,26 @@ func (r *relayConn) waitReader() {
 	if r.readerSeen.Load() {
 		<-r.readDone
 	}
+}
+
+// addrCache turns the source of a datagram into a net.Addr without
+// allocating while it stays the same (one peer per relay is the common
+// case; one client per UDP read is common under load too). The cached
+// *net.UDPAddr is never modified, so pion may keep it (it does, in an
+// allocation's 5-tuple). Use from one goroutine only.
+type addrCache struct {
+	last     netip.AddrPort
+	lastAddr *net.UDPAddr
+}
+
+func (c *addrCache) addr(ap netip.AddrPort) *net.UDPAddr {
+	if c.lastAddr == nil || ap != c.last {
+		c.last, c.lastAddr = ap, net.UDPAddrFromAddrPort(ap)
+	}
+	return c.lastAddr
+}
+
+// udpReader is the part of *net.UDPConn the caches need.
+type udpReader interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,6 +212,7 @@ func (s *Server) listen(p Params) error {
 func (s *Server) serveUDP(c net.PacketConn) error {
 	sess := s.newSession(transportUDP)
 	lc := &loopConn{PacketConn: c, done: s.loopWG.Done}
+	lc.udp, _ = c.(udpReader)
 	s.loopWG.Add(1)
 	ps, err := pionturn.NewServer(sess.serverConfig(lc))
 	if err != nil {
@@ -271,12 +273,24 @@ func (s *Server) serveStream(c net.Conn, t transport) {
 // on it has ended.
 type loopConn struct {
 	net.PacketConn
-	once sync.Once
-	done func()
+	udp     udpReader // the PacketConn, when it is a *net.UDPConn
+	clients addrCache // used by pion's single read loop
+	once    sync.Once
+	done    func()
 }
 
 func (c *loopConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(p)
+	var n int
+	var addr net.Addr
+	var err error
+	if c.udp != nil {
+		var ap netip.AddrPort
+		if n, ap, err = c.udp.ReadFromUDPAddrPort(p); err == nil {
+			addr = c.clients.addr(ap)
+		}
+	} else {
+		n, addr, err = c.PacketConn.ReadFrom(p)
+	}
 	if err != nil {
 		c.once.Do(c.done)
 	}
