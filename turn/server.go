@@ -173,8 +173,11 @@ func (s *Server) listen(p Params) error {
 			return fmt.Errorf("turn: listen_udp: %w", err)
 		}
 	}
-	for _, c := range udp {
+	for i, c := range udp {
 		if err := s.serveUDP(c); err != nil {
+			for _, rest := range udp[i+1:] {
+				rest.Close()
+			}
 			closeGiven(Params{TCPListener: p.TCPListener, TLSListener: p.TLSListener})
 			return err
 		}
