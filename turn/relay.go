@@ -1,0 +1,192 @@
+package turn
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// relayConn is an allocation's relay socket as pion sees it. It counts
+// traffic and applies the bandwidth caps on the packet path with atomics
+// only, and its Close is where the server learns that an allocation ended.
+//
+// pion calls WriteTo for client-to-peer traffic (from the session's read
+// loop) and ReadFrom for peer-to-client traffic (from the allocation's own
+// goroutine).
+type relayConn struct {
+	net.PacketConn
+	srv       *Server
+	sess      *session
+	user      string
+	client    string
+	transport transport
+	limit     [directionCount]*rateLimiter // per allocation; nil: no cap
+	limited   bool                         // any cap at all, this or total
+	traffic   trafficCounters
+
+	lifetime *time.Timer
+	udp      udpReader // the PacketConn, when it is a *net.UDPConn
+	peers    addrCache // used by the single reader
+
+	readerSeen atomic.Bool
+	readDone   chan struct{}
+	readOnce   sync.Once
+	closeOnce  sync.Once
+}
+
+func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user, client string) *relayConn {
+	r := &relayConn{
+		PacketConn: pc,
+		srv:        s,
+		sess:       ss,
+		user:       user,
+		client:     client,
+		transport:  ss.transport,
+		readDone:   make(chan struct{}),
+	}
+	r.udp, _ = pc.(udpReader)
+	for d := range directionCount {
+		r.limit[d] = newRateLimiter(s.cfg.AllocationBytesPerSecond)
+		r.limited = r.limited || r.limit[d] != nil || s.total[d] != nil
+	}
+	return r
+}
+
+// startLifetime arms the max_allocation_lifetime cap: closing the relay
+// socket makes pion delete the allocation.
+func (r *relayConn) startLifetime() {
+	if d := r.srv.cfg.MaxAllocationLifetime; d > 0 {
+		r.lifetime = time.AfterFunc(d, func() {
+			r.srv.refuse(refusalLifetimeCap)
+			r.sess.log.Info("TURN allocation reached its lifetime cap", "user", r.user, "client", r.client, "cap", d)
+			r.close(false)
+		})
+	}
+}
+
+// admit applies the caps to an n-byte packet.
+func (r *relayConn) admit(d direction, n int) bool {
+	if !r.limited {
+		return true
+	}
+	now := monotonicNow()
+	if l := r.limit[d]; l != nil && !l.allow(now, n) {
+		r.traffic.dropped[d][capAllocation].Add(1)
+		return false
+	}
+	if l := r.srv.total[d]; l != nil && !l.allow(now, n) {
+		r.traffic.dropped[d][capTotal].Add(1)
+		return false
+	}
+	return true
+}
+
+func (r *relayConn) count(d direction, n int) {
+	r.traffic.packets[d].Add(1)
+	r.traffic.bytes[d].Add(uint64(n))
+}
+
+// ReadFrom returns the next packet from a peer that the caps let through.
+func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if !r.readerSeen.Load() {
+		r.readerSeen.Store(true)
+	}
+	for {
+		n, addr, err := r.readFrom(p)
+		if err != nil {
+			r.readOnce.Do(func() { close(r.readDone) })
+			return n, addr, err
+		}
+		if r.admit(peerToClient, n) {
+			r.count(peerToClient, n)
+			return n, addr, nil
+		}
+	}
+}
+
+func (r *relayConn) readFrom(p []byte) (int, net.Addr, error) {
+	if r.udp == nil {
+		return r.PacketConn.ReadFrom(p)
+	}
+	n, ap, err := r.udp.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, r.peers.addr(ap), nil
+}
+
+// WriteTo sends a client's packet to a peer, or drops it over a cap
+// (reporting success, as a router would: pion treats a short write as an
+// error).
+func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if !r.admit(clientToPeer, len(p)) {
+		return len(p), nil
+	}
+	n, err := r.PacketConn.WriteTo(p, addr)
+	if err == nil {
+		r.count(clientToPeer, n)
+	}
+	return n, err
+}
+
+// Close ends the allocation's relay socket. pion calls it when the
+// allocation is deleted or expires; the server calls it at the lifetime cap
+// and on shutdown.
+func (r *relayConn) Close() error { return r.close(true) }
+
+// close is Close; the lifetime timer's own call does not touch the timer,
+// which may still be being assigned.
+func (r *relayConn) close(stopTimer bool) error {
+	err := net.ErrClosed
+	r.closeOnce.Do(func() {
+		if stopTimer && r.lifetime != nil {
+			r.lifetime.Stop()
+		}
+		err = r.PacketConn.Close()
+		r.sess.forget(r)
+		s := r.srv
+		s.mu.Lock()
+		if _, ok := s.relays[r]; ok {
+			delete(s.relays, r)
+			r.traffic.addTo(&s.retired)
+		}
+		s.releaseUser(r.user)
+		s.mu.Unlock()
+	})
+	if err == net.ErrClosed {
+		return nil // already closed: pion closes, then deletes and closes again
+	}
+	return err
+}
+
+// waitReader waits for pion's goroutine reading this relay to see the
+// close, if one started reading.
+func (r *relayConn) waitReader() {
+	if r.readerSeen.Load() {
+		<-r.readDone
+	}
+}
+
+// addrCache turns the source of a datagram into a net.Addr without
+// allocating while it stays the same (one peer per relay is the common
+// case; one client per UDP read is common under load too). The cached
+// *net.UDPAddr is never modified, so pion may keep it (it does, in an
+// allocation's 5-tuple). Use from one goroutine only.
+type addrCache struct {
+	last     netip.AddrPort
+	lastAddr *net.UDPAddr
+}
+
+func (c *addrCache) addr(ap netip.AddrPort) *net.UDPAddr {
+	if c.lastAddr == nil || ap != c.last {
+		c.last, c.lastAddr = ap, net.UDPAddrFromAddrPort(ap)
+	}
+	return c.lastAddr
+}
+
+// udpReader is the part of *net.UDPConn the caches need.
+type udpReader interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+}
