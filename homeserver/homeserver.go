@@ -38,7 +38,15 @@ type Deps struct {
 	WellKnown func() map[string]any
 	// Notifier wakes /sync long-polls after writes (nil: none).
 	Notifier rooms.Notifier
+	// TURN hands out relay credentials for /voip/turnServer (nil: none).
+	TURN TURNCredentials
 }
+
+// TURNAnswer is what /voip/turnServer returns.
+type TURNAnswer = clientapi.TURNAnswer
+
+// TURNCredentials makes TURN credentials for a user.
+type TURNCredentials = func(userID string) (TURNAnswer, bool)
 
 // Homeserver is the running Matrix server.
 type Homeserver struct {
@@ -97,6 +105,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
 		},
 		Rooms: h.Rooms,
+		TURN:  deps.TURN,
 		Deactivated: func(ctx context.Context, userID string) {
 			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
 				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/turn"
 )
 
 // Config is salon.yaml. Each component owns its section; this file only
@@ -31,6 +32,10 @@ type Config struct {
 	Log             LogConfig     `yaml:"log"`
 
 	homeserver.Config `yaml:",inline"`
+
+	// TURN is the embedded relay for calls (and where clients are sent
+	// for an external coturn).
+	TURN turn.Config `yaml:"turn"`
 }
 
 // LogConfig sets up log/slog.
@@ -49,6 +54,7 @@ func Defaults() Config {
 		ShutdownTimeout:   15 * time.Second,
 		Log:               LogConfig{Level: "info", Format: "text"},
 		Config:            homeserver.Defaults(),
+		TURN:              turn.Defaults(),
 	}
 }
 
@@ -108,6 +114,15 @@ func (c *Config) Validate() error {
 		bad("log.format", "%q must be text or json", c.Log.Format)
 	}
 	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	t := c.TURN
+	t.Realm = c.ServerName
+	if t.SharedSecret == "" {
+		// Generated in the data directory at start; validate the rest.
+		t.SharedSecret = "placeholder-for-validation-only"
+	}
+	if err := t.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -44,6 +44,8 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 	cfg.Database = database
 	cfg.SQLiteSynchronous = "normal"
 	cfg.Listen = "127.0.0.1:0"
+	// Tests run side by side: the relay takes free ports.
+	cfg.TURN.ListenUDP, cfg.TURN.ListenTCP, cfg.TURN.UDPSockets = "127.0.0.1:0", "127.0.0.1:0", 1
 	for _, e := range edit {
 		e(&cfg)
 	}

@@ -23,6 +23,7 @@ import (
 
 const usage = `usage:
   salon serve [--config FILE] [--listen ADDR] [--server-name NAME] [--data-dir DIR] [--database DSN]
+              [--turn-allow-peer CIDR ...]
   salon config example                 print a commented example configuration
   salon config check --config FILE     validate a configuration file
   salon user create NAME [--admin] [--password-file FILE]
@@ -101,7 +102,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // accepts; they override the configuration file.
 type commonFlags struct {
 	config, listen, serverName, dataDir, database string
+	turnAllowPeers                                stringList
 }
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint(*l) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "configuration file (YAML)")
@@ -109,6 +117,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.serverName, "server-name", "", "server name (overrides server_name)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "data directory (overrides data_dir)")
 	fs.StringVar(&c.database, "database", "", "sqlite:PATH or postgres:// URL (overrides database)")
+	fs.Var(&c.turnAllowPeers, "turn-allow-peer", "CIDR the TURN relay may reach although private (repeatable; labs and tests)")
 }
 
 // load reads the file, applies the flags and validates the result.
@@ -129,6 +138,7 @@ func (c *commonFlags) load() (Config, error) {
 	if c.database != "" {
 		cfg.Database = c.database
 	}
+	cfg.TURN.AllowPeers = append(cfg.TURN.AllowPeers, c.turnAllowPeers...)
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
 	}

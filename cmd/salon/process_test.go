@@ -64,7 +64,12 @@ type process struct {
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
 	addr := freePort(t)
-	cmd := exec.Command(salonBinary(t), append([]string{"serve", "--listen", addr}, args...)...)
+	// The relay takes free ports so tests and a local coturn do not collide.
+	conf := filepath.Join(t.TempDir(), "salon.yaml")
+	if err := os.WriteFile(conf, []byte("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(salonBinary(t), append([]string{"serve", "--config", conf, "--listen", addr}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

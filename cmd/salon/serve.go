@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/turn"
+	"github.com/salonhq/salon/turn/credential"
 )
 
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {
@@ -70,6 +74,7 @@ type server struct {
 	ln    net.Listener
 	http  *http.Server
 	hs    *homeserver.Homeserver
+	turn  *turn.Server
 	close []func() error // run in reverse order at shutdown
 }
 
@@ -95,8 +100,13 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	turnCreds, err := s.startTURN(cfg, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("turn: %w", err)
+	}
 	hs, err := homeserver.New(cfg.Config, homeserver.Deps{
 		Store: st, Logger: log, Registerer: reg, SigningKey: key, Listen: ln.Addr().String(),
+		TURN: turnCreds,
 	})
 	if err != nil {
 		return nil, err
@@ -170,6 +180,62 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return first
+}
+
+// startTURN starts the embedded relay (unless disabled) and returns what
+// /voip/turnServer hands out: the embedded relay's credentials, or an
+// external coturn's when turn.external is set.
+func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Registerer) (homeserver.TURNCredentials, error) {
+	host := turnHost(cfg)
+	if ext := cfg.TURN.External; len(ext.URIs) > 0 {
+		secret := []byte(ext.SharedSecret)
+		ttl := cfg.TURN.CredentialTTL
+		if ttl == 0 {
+			ttl = turn.Defaults().CredentialTTL
+		}
+		return func(userID string) (homeserver.TURNAnswer, bool) {
+			u, p := credential.Generate(secret, userID, ttl, time.Now())
+			return homeserver.TURNAnswer{Username: u, Password: p, URIs: ext.URIs, TTL: ttl}, true
+		}, nil
+	}
+	if !cfg.TURN.Enabled {
+		return nil, nil
+	}
+	tc := cfg.TURN
+	tc.Realm = cfg.ServerName
+	if tc.SharedSecret == "" {
+		secret, err := turn.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "turn_shared_secret"))
+		if err != nil {
+			return nil, err
+		}
+		tc.SharedSecret = turn.Secret(secret)
+	}
+	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	s.close = append(s.close, ts.Close)
+	s.turn = ts
+	uris := ts.URIs(host)
+	return func(userID string) (homeserver.TURNAnswer, bool) {
+		u, p, ttl := ts.Credentials(userID, time.Now())
+		return homeserver.TURNAnswer{Username: u, Password: p, URIs: uris, TTL: ttl}, true
+	}, nil
+}
+
+// turnHost is the host name put in TURN URIs: the public base URL's host,
+// or the address Salon listens on.
+func turnHost(cfg Config) string {
+	if cfg.PublicBaseURL != "" {
+		if u, err := url.Parse(cfg.PublicBaseURL); err == nil && u.Hostname() != "" {
+			return u.Hostname()
+		}
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1"
+	}
+	return host
 }
 
 func (s *server) closeAll() error {

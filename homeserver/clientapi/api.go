@@ -58,6 +58,16 @@ type Params struct {
 	Rooms *rooms.Service
 	// Notify wakes users' /sync long-polls after a write at pos.
 	Notify func(pos int64, roomID string, users []string)
+	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
+	TURN func(userID string) (TURNAnswer, bool)
+}
+
+// TURNAnswer is the body of /voip/turnServer.
+type TURNAnswer struct {
+	Username string
+	Password string
+	URIs     []string
+	TTL      time.Duration
 }
 
 // API is the Client-Server API handler.

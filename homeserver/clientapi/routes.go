@@ -1,6 +1,10 @@
 package clientapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/salonhq/salon/homeserver/store"
+)
 
 const (
 	v3 = "/_matrix/client/v3"
@@ -40,6 +44,23 @@ func (a *API) routes() {
 	a.handle(v3+"/profile/{userId}", methods{http.MethodGet: a.getProfile})
 	a.handle(v3+"/profile/{userId}/{field}", methods{http.MethodGet: a.getProfileField, http.MethodPut: a.authed(a.putProfileField)})
 
+	a.handle(v3+"/voip/turnServer", methods{http.MethodGet: a.authed(a.turnServer)})
+
 	a.roomRoutes()
 	a.userDataRoutes()
+}
+
+// turnServer hands a logged-in user TURN credentials (TURN REST API form,
+// the same as coturn's use-auth-secret), or {} when no relay is set up.
+func (a *API) turnServer(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	if a.p.TURN == nil {
+		return reply(w, empty)
+	}
+	t, ok := a.p.TURN(dev.UserID)
+	if !ok {
+		return reply(w, empty)
+	}
+	return reply(w, map[string]any{
+		"username": t.Username, "password": t.Password, "uris": t.URIs, "ttl": int64(t.TTL.Seconds()),
+	})
 }
