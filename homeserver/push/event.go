@@ -167,19 +167,21 @@ func splitPath(key string) []string {
 // scanner is a validating recursive-descent JSON reader that records the
 // wanted properties into slots. It accepts exactly what encoding/json
 // accepts; a duplicated member replaces the earlier one, as there.
+//
+// slots is a parameter rather than a field so that escape analysis can keep
+// the caller's slot array on its stack.
 type scanner struct {
 	data  []byte
 	pos   int
 	depth int
-	slots []value
 }
 
 // readEvent records the properties of event wanted by tree into slots
 // (which must be zero and tree.slots long). It reports false for invalid
 // JSON, leaving slots in an unspecified state.
 func readEvent(event []byte, root *pathNode, slots []value) bool {
-	s := scanner{data: event, slots: slots}
-	if _, ok := s.value(root, false); !ok {
+	s := scanner{data: event}
+	if _, ok := s.value(root, false, slots); !ok {
 		return false
 	}
 	s.space()
@@ -200,7 +202,7 @@ func (s *scanner) space() {
 // value reads one value. It records it into n's slot if n has one; it
 // decodes a string if it records it or keep is set. Objects and arrays come
 // back without their members, an array with its raw text.
-func (s *scanner) value(n *pathNode, keep bool) (value, bool) {
+func (s *scanner) value(n *pathNode, keep bool, slots []value) (value, bool) {
 	s.space()
 	if s.pos >= len(s.data) {
 		return value{}, false
@@ -210,7 +212,7 @@ func (s *scanner) value(n *pathNode, keep bool) (value, bool) {
 	var v value
 	switch c := s.data[s.pos]; {
 	case c == '{':
-		if !s.object(n) {
+		if !s.object(n, slots) {
 			return value{}, false
 		}
 		v.kind = kindObject
@@ -247,12 +249,12 @@ func (s *scanner) value(n *pathNode, keep bool) (value, bool) {
 		v = numberValue(s.data[start:s.pos])
 	}
 	if record {
-		s.slots[n.slot] = v
+		slots[n.slot] = v
 	}
 	return v, true
 }
 
-func (s *scanner) object(n *pathNode) bool {
+func (s *scanner) object(n *pathNode, slots []value) bool {
 	s.pos++ // '{'
 	if s.depth++; s.depth > maxDepth {
 		return false
@@ -283,9 +285,9 @@ func (s *scanner) object(n *pathNode) bool {
 		}
 		s.pos++
 		if c != nil {
-			clear(s.slots[c.lo:c.hi]) // a repeated member replaces the earlier
+			clear(slots[c.lo:c.hi]) // a repeated member replaces the earlier
 		}
-		if _, ok := s.value(c, false); !ok {
+		if _, ok := s.value(c, false, slots); !ok {
 			return false
 		}
 		s.space()
@@ -317,7 +319,7 @@ func (s *scanner) array() bool {
 		return true
 	}
 	for {
-		if _, ok := s.value(nil, false); !ok {
+		if _, ok := s.value(nil, false, nil); !ok {
 			return false
 		}
 		s.space()
@@ -347,6 +349,10 @@ func (s *scanner) string(decode bool) ([]byte, bool) {
 	plain := true
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			s.pos++ // the common case, kept out of the switch
+			continue
+		}
 		switch {
 		case c == '"':
 			s.pos++
@@ -385,8 +391,6 @@ func (s *scanner) string(decode bool) ([]byte, bool) {
 			}
 		case c < 0x20:
 			return nil, false
-		case c < utf8.RuneSelf:
-			s.pos++
 		default:
 			r, size := utf8.DecodeRune(s.data[s.pos:])
 			if r == utf8.RuneError && size == 1 {
@@ -480,7 +484,7 @@ func numberValue(tok []byte) value {
 // ±(2^53-1), a boolean or null, and nothing else.
 func parseScalar(raw json.RawMessage) (value, bool) {
 	s := scanner{data: raw}
-	v, ok := s.value(nil, true)
+	v, ok := s.value(nil, true, nil)
 	if !ok {
 		return value{}, false
 	}
@@ -503,7 +507,7 @@ func arrayContains(raw []byte, want value) bool {
 		return false
 	}
 	for {
-		v, ok := s.value(nil, want.kind == kindString)
+		v, ok := s.value(nil, want.kind == kindString, nil)
 		if !ok {
 			return false
 		}

@@ -156,9 +156,16 @@ func (g *glob) close(set []uint64) {
 // starting and ending at word boundaries. lit is taken literally: the
 // display name "a*b" matches only "a*b".
 func containsWord(s []byte, lit string) bool {
+	// When lit starts with an ASCII byte, only an equal byte (either case)
+	// or a non-ASCII character, which may fold to it, can start a match.
+	var first byte
+	quick := lit != "" && lit[0] < utf8.RuneSelf
+	if quick {
+		first = lowerASCII(lit[0])
+	}
 	prevWord := false
 	for i := 0; i <= len(s); {
-		if !prevWord {
+		if !prevWord && (!quick || i < len(s) && (s[i] >= utf8.RuneSelf || lowerASCII(s[i]) == first)) {
 			if end, ok := prefixFold(s[i:], lit); ok {
 				if end += i; end == len(s) || !isWordByte(s[end]) {
 					return true
@@ -168,8 +175,13 @@ func containsWord(s []byte, lit string) bool {
 		if i == len(s) {
 			return false
 		}
+		if c := s[i]; c < utf8.RuneSelf {
+			prevWord = isWordByte(c)
+			i++
+			continue
+		}
 		_, size := utf8.DecodeRune(s[i:])
-		prevWord = size == 1 && isWordByte(s[i])
+		prevWord = false
 		i += size
 	}
 	return false
