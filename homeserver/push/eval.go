@@ -251,6 +251,8 @@ func parseMemberCount(is string) (cmp string, n int64, ok bool) {
 
 // Evaluate runs the compiled rules against event, a client-format event
 // (type, sender, content, state_key, room_id), for the user ec describes.
+// The event must carry room_id, which /sync's timeline format leaves out:
+// without it no room rule applies.
 // It returns whether the event notifies the user, whether it highlights
 // (a notifying rule whose highlight tweak is true or has no value), and the
 // actions of the rule that matched, without the historical dont_notify and

@@ -131,7 +131,8 @@ func (rs *Ruleset) lists() [5]*[]Rule {
 // apply depends on Kind: event_match uses Key and Pattern,
 // event_property_is and event_property_contains use Key and Value,
 // room_member_count uses Is, sender_notification_permission uses Key, and
-// contains_display_name takes none.
+// contains_display_name takes none. A condition of an unknown kind keeps
+// only these fields.
 type Condition struct {
 	Kind    string `json:"kind"`
 	Key     string `json:"key,omitempty"`
