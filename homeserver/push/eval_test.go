@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -420,4 +421,26 @@ func TestCompileSkipsDisabledAndBroken(t *testing.T) {
 		{"message disabled", message(carol, `{"body":"hi"}`), noRule, nil},
 		{"1:1 still notifies", message(carol, `{"body":"hi"}`), notifies(".m.rule.room_one_to_one"), members(2)},
 	})
+}
+
+// A Compiled is shared by every /sync of its user: evaluation must not
+// write to it. Run with -race.
+func TestCompiledConcurrentUse(t *testing.T) {
+	c := Compile(fuzzRules())
+	events := []string{
+		message(carol, `{"body":"alice: the cake is a lie"}`),
+		message(bob, `{"body":"@room","m.mentions":{"room":true}}`),
+		event("m.room.encrypted", carol, nil, `{"tags":[7]}`),
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				for _, ev := range events {
+					c.Evaluate(json.RawMessage(ev), aliceContext())
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
