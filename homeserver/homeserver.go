@@ -19,6 +19,7 @@ import (
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/postgres"
@@ -57,6 +58,7 @@ type Homeserver struct {
 	api   *clientapi.API
 	keys  *serverKeys
 	Rooms *rooms.Service
+	Push  *pushrules.Service
 
 	cleanupEvery time.Duration
 }
@@ -87,6 +89,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			return err == nil && !acc.Deactivated
 		},
 	})
+	h.Push = pushrules.New(deps.Store, h.Rooms)
+	if deps.Notifier != nil {
+		h.Push.Notify = func(pos int64, userID string) { deps.Notifier.Notify(pos, "", []string{userID}) }
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -104,8 +110,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			RegisterPerIP:     cfg.RateLimits.RegisterPerIP,
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
 		},
-		Rooms: h.Rooms,
-		TURN:  deps.TURN,
+		Rooms:     h.Rooms,
+		TURN:      deps.TURN,
+		PushRules: h.Push,
 		Deactivated: func(ctx context.Context, userID string) {
 			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
 				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)

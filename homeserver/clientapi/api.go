@@ -19,6 +19,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -58,8 +59,16 @@ type Params struct {
 	Rooms *rooms.Service
 	// Notify wakes users' /sync long-polls after a write at pos.
 	Notify func(pos int64, roomID string, users []string)
+	// PushRules keeps users' push rules (nil: no push rule endpoints).
+	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID string) (TURNAnswer, bool)
+}
+
+// PushRules is what the push rule endpoints call.
+type PushRules interface {
+	Rules(ctx context.Context, userID string) (push.Ruleset, error)
+	Update(ctx context.Context, userID string, change func(*push.Overrides) error) error
 }
 
 // TURNAnswer is the body of /voip/turnServer.

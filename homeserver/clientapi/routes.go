@@ -48,6 +48,7 @@ func (a *API) routes() {
 
 	a.roomRoutes()
 	a.userDataRoutes()
+	a.pushRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

@@ -96,3 +96,25 @@ func (s *Service) PublicJoinRooms(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// MemberCount is the number of joined members of a room.
+func (s *Service) MemberCount(ctx context.Context, roomID string) (int, error) {
+	m, err := s.Members(ctx, roomID, "join")
+	return len(m), err
+}
+
+// PowerLevels returns lookups of a room's current power levels: a user's
+// level and a notification key's level.
+func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) int64, func(string) int64, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	r.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pl.UserLevel, pl.Notification, nil
+}
