@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/ratelimit"
@@ -26,6 +27,15 @@ type Config struct {
 	RateLimits   RateLimitConfig    `yaml:"rate_limits"`
 	HTTP         HTTPConfig         `yaml:"http"`
 	Passwords    PasswordConfig     `yaml:"passwords"`
+	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
+}
+
+// MatrixRTCConfig tunes what calls need from the homeserver.
+type MatrixRTCConfig struct {
+	// MaxDelay is the longest delay a delayed event (MSC4140) may ask for.
+	MaxDelay time.Duration `yaml:"max_delay"`
+	// MaxDelayedPerUser caps one user's pending delayed events.
+	MaxDelayedPerUser int `yaml:"max_delayed_per_user"`
 }
 
 // RegistrationConfig says who may create an account.
@@ -84,6 +94,7 @@ func Defaults() Config {
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
 		Passwords: PasswordConfig{MinLength: 8},
+		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
 	}
 }
 
@@ -129,6 +140,12 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "%q is not a CIDR prefix", p)
 		}
+	}
+	if c.MatrixRTC.MaxDelay < time.Second || c.MatrixRTC.MaxDelay > 30*24*time.Hour {
+		bad("matrixrtc.max_delay", "%s must be between 1s and 720h", c.MatrixRTC.MaxDelay)
+	}
+	if c.MatrixRTC.MaxDelayedPerUser < 1 || c.MatrixRTC.MaxDelayedPerUser > 10_000 {
+		bad("matrixrtc.max_delayed_per_user", "%d must be between 1 and 10000", c.MatrixRTC.MaxDelayedPerUser)
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/clientapi"
+	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
@@ -41,6 +42,9 @@ type Deps struct {
 	Notifier rooms.Notifier
 	// TURN hands out relay credentials for /voip/turnServer (nil: none).
 	TURN TURNCredentials
+	// LiveKitServiceURL is the MatrixRTC JWT service advertised as the
+	// call focus ("" when calls are off).
+	LiveKitServiceURL string
 }
 
 // TURNAnswer is what /voip/turnServer returns.
@@ -59,6 +63,8 @@ type Homeserver struct {
 	keys  *serverKeys
 	Rooms *rooms.Service
 	Push  *pushrules.Service
+	// Delayed runs MSC4140 delayed events.
+	Delayed *delayed.Scheduler
 
 	cleanupEvery time.Duration
 }
@@ -89,6 +95,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			return err == nil && !acc.Deactivated
 		},
 	})
+	h.Delayed = delayed.New(delayed.Params{
+		Store: deps.Store, Rooms: h.Rooms, MaxDelay: cfg.MatrixRTC.MaxDelay, PerUser: cfg.MatrixRTC.MaxDelayedPerUser,
+		Logger: deps.Logger.With("component", "delayed"),
+	})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	if deps.Notifier != nil {
 		h.Push.Notify = func(pos int64, userID string) { deps.Notifier.Notify(pos, "", []string{userID}) }
@@ -109,7 +119,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			LoginPerAccount:   cfg.RateLimits.LoginPerAccount,
 			RegisterPerIP:     cfg.RateLimits.RegisterPerIP,
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
+			LiveKitServiceURL: deps.LiveKitServiceURL,
 		},
+		Delayed:   h.Delayed,
 		Rooms:     h.Rooms,
 		TURN:      deps.TURN,
 		PushRules: h.Push,
@@ -138,6 +150,12 @@ func (h *Homeserver) Handler() http.Handler { return h.api.Handler() }
 // leave their rooms (also those deactivated by `salon user deactivate`,
 // which cannot write room events itself while the server runs).
 func (h *Homeserver) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.Delayed.Run(ctx)
+	}()
+	defer func() { <-done }()
 	t := time.NewTicker(h.cleanupEvery)
 	defer t.Stop()
 	for {

@@ -317,3 +317,20 @@ func (s *Service) ConsumeLoginToken(ctx context.Context, token string) (string, 
 	}
 	return u, err
 }
+
+// CreateOpenIDToken issues an OpenID token (stored hashed) that proves to
+// a third party — Salon's own JWT service, or a widget — who the user is.
+func (s *Service) CreateOpenIDToken(ctx context.Context, userID string, ttl time.Duration) (Token, error) {
+	tok := newToken("salon_oid_")
+	return tok, s.p.Store.CreateOpenIDToken(ctx, HashToken(string(tok)), userID, s.p.Now().Add(ttl).UnixMilli())
+}
+
+// OpenIDUser returns the user an unexpired OpenID token belongs to, or
+// M_UNKNOWN_TOKEN.
+func (s *Service) OpenIDUser(ctx context.Context, token string) (string, error) {
+	u, err := s.p.Store.OpenIDToken(ctx, HashToken(token), s.p.Now().UnixMilli())
+	if errors.Is(err, store.ErrNotFound) {
+		return "", mxerr.New(mxerr.UnknownToken, "Unknown or expired OpenID token")
+	}
+	return u, err
+}

@@ -38,6 +38,9 @@ type Config struct {
 	LoginPerAccount   ratelimit.Rule
 	RegisterPerIP     ratelimit.Rule
 	MessagesPerUser   ratelimit.Rule
+	// LiveKitServiceURL is the MatrixRTC JWT service clients are sent to
+	// ("" when calls are off).
+	LiveKitServiceURL string
 }
 
 // Params are the API's dependencies.
@@ -59,6 +62,8 @@ type Params struct {
 	Rooms *rooms.Service
 	// Notify wakes users' /sync long-polls after a write at pos.
 	Notify func(pos int64, roomID string, users []string)
+	// Delayed schedules MSC4140 delayed events (nil: not supported).
+	Delayed Delayed
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).

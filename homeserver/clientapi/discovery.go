@@ -13,13 +13,17 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, map[string]any{
 		"versions": []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"},
 		"unstable_features": map[string]bool{
-			"org.matrix.msc4140": false,
+			"org.matrix.msc4140": a.p.Delayed != nil,
+			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
 		},
 	})
 }
 
 func (a *API) wellKnown(w http.ResponseWriter, r *http.Request) error {
 	body := map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}}
+	if f := a.foci(); len(f) > 0 {
+		body["org.matrix.msc4143.rtc_foci"] = f
+	}
 	if a.p.WellKnown != nil {
 		for k, v := range a.p.WellKnown() {
 			body[k] = v

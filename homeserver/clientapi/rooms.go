@@ -300,6 +300,11 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request, dev store.Device
 	if ok, wait := a.sendLimit.Allow(dev.UserID); !ok {
 		return rateLimited(wait)
 	}
+	if ms, ok, err := delayOf(r); err != nil {
+		return err
+	} else if ok {
+		return a.scheduleDelayed(w, r, dev, roomID, typ, nil, content, ms)
+	}
 	e := rooms.Event{Type: typ, Content: content, Device: dev.DeviceID, TxnID: txn}
 	if typ == "m.room.redaction" {
 		var c struct {
@@ -332,6 +337,11 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, dev store.Device)
 	// membership endpoints, which check the transition.
 	if typ == "m.room.member" && key != dev.UserID {
 		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
+	}
+	if ms, ok, err := delayOf(r); err != nil {
+		return err
+	} else if ok {
+		return a.scheduleDelayed(w, r, dev, roomID, typ, &key, content, ms)
 	}
 	id, err := a.p.Rooms.Send(r.Context(), roomID, dev.UserID, rooms.Event{Type: typ, StateKey: &key, Content: content})
 	if err != nil {

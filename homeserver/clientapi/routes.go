@@ -49,6 +49,7 @@ func (a *API) routes() {
 	a.roomRoutes()
 	a.userDataRoutes()
 	a.pushRoutes()
+	a.rtcRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

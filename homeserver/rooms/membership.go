@@ -240,3 +240,12 @@ func (s *Service) LeaveAll(ctx context.Context, userID string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Membership is a user's current membership of a room ("" for none).
+func (s *Service) Membership(ctx context.Context, roomID, userID string) (string, error) {
+	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: userID})
+	if err != nil || ev == nil {
+		return "", err
+	}
+	return ev.Membership(), nil
+}

@@ -307,6 +307,9 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if e.StateKey == nil && r.membership(sender) != "join" {
 		return "", mxerr.Forbid("You are not joined to this room")
 	}
+	if IsCallMemberType(e.Type) && e.StateKey != nil && !OwnsCallMemberKey(sender, *e.StateKey) {
+		return "", mxerr.Forbid("A call membership's state key must name its sender")
+	}
 	batch := &store.EventBatch{}
 	var target *store.EventRow
 	if e.Type == "m.room.redaction" {

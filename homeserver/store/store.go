@@ -85,6 +85,10 @@ type LoginTokens interface {
 	// ConsumeLoginToken deletes the token and returns its user; ErrNotFound
 	// when it does not exist or expired before nowTS. A token works once.
 	ConsumeLoginToken(ctx context.Context, tokenHash []byte, nowTS int64) (string, error)
+	// CreateOpenIDToken stores an OpenID token (hashed) for a user.
+	CreateOpenIDToken(ctx context.Context, tokenHash []byte, userID string, expiresTS int64) error
+	// OpenIDToken returns the user of an unexpired OpenID token.
+	OpenIDToken(ctx context.Context, tokenHash []byte, nowTS int64) (string, error)
 }
 
 // Store is everything the homeserver keeps.
@@ -94,6 +98,7 @@ type Store interface {
 	LoginTokens
 	Rooms
 	UserData
+	Delayed
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -264,3 +264,55 @@ func testStreamOrder(t *testing.T, s store.Store) {
 		t.Fatalf("%d events, %d positions", len(evs), len(seen))
 	}
 }
+
+func testDelayed(t *testing.T, s store.Store) {
+	key := "_@a:test_DEV_m.call"
+	d := store.DelayedEvent{DelayID: "d1", UserID: "@a:test", DeviceID: "DEV", RoomID: "!r:test", Type: "org.matrix.msc3401.call.member",
+		StateKey: &key, Content: []byte(`{}`), DelayMS: 8000, RunningSince: 1000, FireTS: 9000}
+	if err := s.AddDelayed(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDelayed(ctx, d); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate delay id: %v", err)
+	}
+	d2 := d
+	d2.DelayID, d2.StateKey, d2.FireTS, d2.Type = "d2", nil, 5000, "m.room.message"
+	_ = s.AddDelayed(ctx, d2)
+	next, err := s.NextDelayed(ctx, 10)
+	if err != nil || len(next) != 2 || next[0].DelayID != "d2" || next[1].StateKey == nil || *next[1].StateKey != key {
+		t.Fatalf("next = %+v %v", next, err)
+	}
+	if err := s.RestartDelayed(ctx, "d2", 3000, 11000); err != nil {
+		t.Fatal(err)
+	}
+	next, _ = s.NextDelayed(ctx, 1)
+	if next[0].DelayID != "d1" {
+		t.Fatalf("restart did not reorder: %+v", next)
+	}
+	if n, _ := s.CountUserDelayed(ctx, "@a:test"); n != 2 {
+		t.Fatalf("count = %d", n)
+	}
+	if err := s.DeleteDelayed(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDelayed(ctx, "d1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := s.RestartDelayed(ctx, "d1", 1, 2); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("restart deleted: %v", err)
+	}
+	if got, err := s.DelayedEvent(ctx, "d2"); err != nil || got.FireTS != 11000 || got.RunningSince != 3000 {
+		t.Fatalf("d2 = %+v %v", got, err)
+	}
+
+	h := []byte("0123456789abcdef0123456789abcdef")
+	if err := s.CreateOpenIDToken(ctx, h, "@a:test", 5000); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.OpenIDToken(ctx, h, 4000); err != nil || u != "@a:test" {
+		t.Fatalf("openid = %q %v", u, err)
+	}
+	if _, err := s.OpenIDToken(ctx, h, 6000); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired openid token: %v", err)
+	}
+}

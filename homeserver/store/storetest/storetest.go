@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"Aliases", testAliases},
 		{"UserData", testUserData},
 		{"StreamOrder", testStreamOrder},
+		{"Delayed", testDelayed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

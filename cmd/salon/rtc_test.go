@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+func callKey(c *mxtest.Client) string { return "_" + c.UserID + "_" + c.DeviceID + "_m.call" }
+
+func callMember(c *mxtest.Client) map[string]any {
+	return map[string]any{"application": "m.call", "call_id": "", "scope": "m.room", "device_id": c.DeviceID,
+		"expires": 14400000, "focus_active": map[string]any{"type": "livekit", "focus_selection": "oldest_membership"},
+		"foci_preferred": []any{}, "created_ts": time.Now().UnixMilli()}
+}
+
+// waitState polls a state event until cond holds or the deadline passes.
+func waitState(t *testing.T, c *mxtest.Client, path string, within time.Duration, cond func(mxtest.Response) bool) mxtest.Response {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r := c.Do("GET", path, nil)
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: condition not met within %s; last %d %s", path, within, r.Status, r.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCallMembershipAndDelayedEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		state := func(key string) string {
+			return mxtest.Path("/_matrix/client/v3/rooms/%s/state/org.matrix.msc3401.call.member/%s", room, key)
+		}
+
+		// A member (power level 0) joins the call; nobody can write another's membership.
+		bob.Must(200, "PUT", state(callKey(bob)), callMember(bob))
+		for _, forged := range []string{callKey(alice), "_" + alice.UserID + "_X_m.call", alice.UserID + "_" + alice.DeviceID + "_m.call", alice.UserID, "_@alice:localhost.evil_D_m.call"} {
+			bob.MustErr(403, "M_FORBIDDEN", "PUT", state(forged), map[string]any{})
+		}
+		// Bob schedules his own leave (delayed), as Element Call does.
+		v := bob.Must(200, "GET", "/_matrix/client/versions", nil)
+		if v.Body["unstable_features"].(map[string]any)["org.matrix.msc4140"] != true {
+			t.Fatalf("msc4140 not advertised: %s", v.Raw)
+		}
+		d := bob.Must(200, "PUT", state(callKey(bob))+"?org.matrix.msc4140.delay=600", map[string]any{})
+		delayID := d.Str("delay_id")
+		if delayID == "" || d.Body["event_id"] != nil {
+			t.Fatalf("delayed answer = %s", d.Raw)
+		}
+		list := bob.Must(200, "GET", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events", nil)
+		if !strings.Contains(string(list.Raw), delayID) {
+			t.Fatalf("list = %s", list.Raw)
+		}
+		// Heartbeats keep it from firing.
+		for i := 0; i < 4; i++ {
+			time.Sleep(250 * time.Millisecond)
+			bob.Must(200, "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+delayID, map[string]any{"action": "restart"})
+		}
+		if r := alice.Must(200, "GET", state(callKey(bob)), nil); r.Str("application") != "m.call" {
+			t.Fatalf("membership gone while heartbeating: %s", r.Raw)
+		}
+		// Alice cannot touch Bob's delayed event.
+		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+delayID, map[string]any{"action": "cancel"})
+		// The heartbeat stops (client crashed): the leave fires.
+		start := time.Now()
+		waitState(t, alice, state(callKey(bob)), 5*time.Second, func(r mxtest.Response) bool { return r.Status == 200 && len(r.Body) == 0 })
+		if el := time.Since(start); el < 300*time.Millisecond {
+			t.Fatalf("fired after %s, before its delay", el)
+		}
+		bob.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+delayID, map[string]any{"action": "restart"})
+
+		// cancel and send.
+		msgPath := mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/", room)
+		c := bob.Must(200, "PUT", msgPath+"d1?org.matrix.msc4140.delay=300", map[string]any{"msgtype": "m.text", "body": "annulé"}).Str("delay_id")
+		bob.Must(200, "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+c, map[string]any{"action": "cancel"})
+		s := bob.Must(200, "PUT", msgPath+"d2?org.matrix.msc4140.delay=3600000", map[string]any{"msgtype": "m.text", "body": "envoyé"}).Str("delay_id")
+		bob.Must(200, "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+s+"/send", map[string]any{})
+		time.Sleep(500 * time.Millisecond)
+		got := strings.Join(bodies(alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?limit=20", room), nil)), "|")
+		if got != "envoyé" {
+			t.Fatalf("messages = %q", got)
+		}
+
+		// Bad delays.
+		for _, q := range []string{"0", "-5", "abc", "1.5", ""} {
+			bob.MustErr(400, "M_INVALID_PARAM", "PUT", msgPath+"bad?org.matrix.msc4140.delay="+q, map[string]any{"body": "x"})
+		}
+		r := bob.MustErr(400, "M_MAX_DELAY_EXCEEDED", "PUT", msgPath+"huge?org.matrix.msc4140.delay=999999999999", map[string]any{"body": "x"})
+		if r.Body["org.matrix.msc4140.max_delay"] == nil {
+			t.Fatalf("no max_delay: %s", r.Raw)
+		}
+		bob.MustErr(400, "M_INVALID_PARAM", "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+s, map[string]any{"action": "explode"})
+		eve := mxtest.Register(t, srv.URL, "eve", "password eve")
+		eve.MustErr(403, "M_FORBIDDEN", "PUT", msgPath+"e1?org.matrix.msc4140.delay=1000", map[string]any{"body": "x"})
+	})
+}
+
+func TestDelayedEventCap(t *testing.T) {
+	srv := startServer(t, backends(t)["sqlite"](t), func(c *Config) { c.MatrixRTC.MaxDelayedPerUser = 5 })
+	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{}).Str("room_id")
+	p := mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/", room)
+	for i := 0; i < 5; i++ {
+		alice.Must(200, "PUT", fmt.Sprintf("%sc%d?org.matrix.msc4140.delay=3600000", p, i), map[string]any{"body": "x"})
+	}
+	alice.MustErr(429, "M_LIMIT_EXCEEDED", "PUT", p+"c6?org.matrix.msc4140.delay=3600000", map[string]any{"body": "x"})
+}
+
+// TestDelayedEventsSurviveRestart: a delayed event whose time passed while
+// the server was down fires at start; one still pending fires on time.
+func TestDelayedEventsSurviveRestart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := t.TempDir()
+		p := startProcess(t, "--data-dir", dir, "--database", db)
+		alice := mxtest.Register(t, p.url, "alice", "password alice")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{}).Str("room_id")
+		msg := mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/", room)
+		alice.Must(200, "PUT", msg+"a?org.matrix.msc4140.delay=800", map[string]any{"msgtype": "m.text", "body": "pendant la panne"})
+		alice.Must(200, "PUT", msg+"b?org.matrix.msc4140.delay=6000", map[string]any{"msgtype": "m.text", "body": "après le redémarrage"})
+		scheduled := time.Now()
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		time.Sleep(time.Second)
+		p2 := startProcess(t, "--data-dir", dir, "--database", db)
+		alice.Base = p2.url
+		path := mxtest.Path("/_matrix/client/v3/rooms/%s/messages?limit=20", room)
+		r := waitState(t, alice, path, 3*time.Second, func(r mxtest.Response) bool { return len(bodies(r)) == 1 })
+		if bodies(r)[0] != "pendant la panne" {
+			t.Fatalf("first fired: %v", bodies(r))
+		}
+		waitState(t, alice, path, 10*time.Second, func(r mxtest.Response) bool { return len(bodies(r)) == 2 })
+		if el := time.Since(scheduled); el < 6*time.Second {
+			t.Fatalf("second fired after %s, before its 6 s delay", el)
+		}
+	})
+}
+
+func TestOpenID(t *testing.T) {
+	srv := startServer(t, backends(t)["sqlite"](t))
+	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+	bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+	tok := alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/user/%s/openid/request_token", alice.UserID), map[string]any{})
+	if tok.Str("token_type") != "Bearer" || tok.Str("matrix_server_name") != "localhost" || tok.Body["expires_in"].(float64) <= 0 {
+		t.Fatalf("openid = %s", tok.Raw)
+	}
+	anon := mxtest.New(t, srv.URL)
+	info := anon.Must(200, "GET", "/_matrix/federation/v1/openid/userinfo?access_token="+tok.Str("access_token"), nil)
+	if info.Str("sub") != alice.UserID {
+		t.Fatalf("userinfo = %s", info.Raw)
+	}
+	anon.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/federation/v1/openid/userinfo?access_token=salon_oid_forged", nil)
+	anon.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/federation/v1/openid/userinfo?access_token="+alice.Token, nil)
+	bob.MustErr(403, "M_FORBIDDEN", "POST", mxtest.Path("/_matrix/client/v3/user/%s/openid/request_token", alice.UserID), map[string]any{})
+}

@@ -1,0 +1,161 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/delayed"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+const (
+	msc4140 = "/_matrix/client/unstable/org.matrix.msc4140"
+	msc4143 = "/_matrix/client/unstable/org.matrix.msc4143"
+	// delayParam is the query parameter that turns a send into a delayed
+	// event (MSC4140).
+	delayParam = "org.matrix.msc4140.delay"
+)
+
+// Delayed is what the delayed-event endpoints call.
+type Delayed interface {
+	Schedule(ctx context.Context, r delayed.Request) (string, error)
+	Act(ctx context.Context, userID, delayID, action string) error
+	List(ctx context.Context, userID string) ([]store.DelayedEvent, error)
+}
+
+func (a *API) rtcRoutes() {
+	a.handle(v3+"/user/{userId}/openid/request_token", methods{http.MethodPost: a.authed(a.openIDRequest)})
+	a.handle("/_matrix/federation/v1/openid/userinfo", methods{http.MethodGet: a.openIDUserInfo})
+	a.handle(msc4143+"/rtc/transports", methods{http.MethodGet: a.authed(a.rtcTransports)})
+	if a.p.Delayed != nil {
+		for _, base := range []string{msc4140, v1} {
+			a.handle(base+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed)})
+			a.handle(base+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
+			a.handle(base+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
+		}
+	}
+}
+
+// delayOf reads ?org.matrix.msc4140.delay=MS; ok is false when absent.
+func delayOf(r *http.Request) (ms int64, ok bool, err error) {
+	v, present := r.URL.Query()[delayParam]
+	if !present {
+		return 0, false, nil
+	}
+	if len(v) != 1 {
+		return 0, true, mxerr.InvalidParamf("%s given more than once", delayParam)
+	}
+	ms, perr := strconv.ParseInt(v[0], 10, 64)
+	if perr != nil || ms <= 0 {
+		return 0, true, mxerr.InvalidParamf("%s must be a positive integer number of milliseconds", delayParam)
+	}
+	return ms, true, nil
+}
+
+// scheduleDelayed turns a send or state request into a delayed event.
+func (a *API) scheduleDelayed(w http.ResponseWriter, r *http.Request, dev store.Device, roomID, typ string, stateKey *string, content json.RawMessage, ms int64) error {
+	if a.p.Delayed == nil {
+		return mxerr.New(mxerr.Unrecognized, "Delayed events are not enabled")
+	}
+	id, err := a.p.Delayed.Schedule(r.Context(), delayed.Request{
+		UserID: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: typ, StateKey: stateKey, Content: content, DelayMS: ms,
+	})
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"delay_id": id})
+}
+
+func (a *API) actDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	action := r.PathValue("action")
+	if action == "" {
+		var body struct {
+			Action string `json:"action"`
+		}
+		if err := a.decode(r, &body, false); err != nil {
+			return err
+		}
+		action = body.Action
+	} else if err := a.decode(r, &struct{}{}, true); err != nil {
+		return err
+	}
+	switch action {
+	case "restart", "cancel", "send":
+	case "":
+		return missing("action")
+	default:
+		return mxerr.InvalidParamf("action must be restart, cancel or send")
+	}
+	if err := a.p.Delayed.Act(r.Context(), dev.UserID, r.PathValue("delayId"), action); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) listDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	list, err := a.p.Delayed.List(r.Context(), dev.UserID)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, d := range list {
+		e := map[string]any{
+			"delay_id": d.DelayID, "room_id": d.RoomID, "type": d.Type, "delay": d.DelayMS,
+			"running_since": d.RunningSince, "content": json.RawMessage(d.Content),
+		}
+		if d.StateKey != nil {
+			e["state_key"] = *d.StateKey
+		}
+		out = append(out, e)
+	}
+	return reply(w, map[string]any{"delayed_events": out, "scheduled": out, "finalised": []any{}})
+}
+
+// openIDTTL is how long an OpenID token is valid: long enough to fetch an
+// SFU token, short enough to be useless if it leaks.
+const openIDTTL = time.Hour
+
+func (a *API) openIDRequest(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	if r.PathValue("userId") != dev.UserID {
+		return mxerr.Forbid("You can only request OpenID tokens for yourself")
+	}
+	if err := a.decode(r, &struct{}{}, true); err != nil {
+		return err
+	}
+	tok, err := a.p.Auth.CreateOpenIDToken(r.Context(), dev.UserID, openIDTTL)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]any{
+		"access_token": tok, "token_type": "Bearer", "matrix_server_name": a.p.Config.ServerName,
+		"expires_in": int64(openIDTTL.Seconds()),
+	})
+}
+
+func (a *API) openIDUserInfo(w http.ResponseWriter, r *http.Request) error {
+	tok := r.URL.Query().Get("access_token")
+	if tok == "" {
+		return mxerr.New(mxerr.MissingToken, "Missing access_token")
+	}
+	u, err := a.p.Auth.OpenIDUser(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"sub": u})
+}
+
+func (a *API) rtcTransports(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	return reply(w, map[string]any{"rtc_transports": a.foci()})
+}
+
+// foci are the MatrixRTC media foci this server advertises.
+func (a *API) foci() []map[string]string {
+	if a.p.Config.LiveKitServiceURL == "" {
+		return []map[string]string{}
+	}
+	return []map[string]string{{"type": "livekit", "livekit_service_url": a.p.Config.LiveKitServiceURL}}
+}

@@ -1,0 +1,212 @@
+// Package delayed runs MSC4140 delayed events: events a user schedules to
+// be sent after a delay unless they restart (heartbeat) or cancel it. A
+// MatrixRTC client schedules its own "leave the call" this way, so a
+// crashed client drops out of the call. Delayed events are stored, so they
+// survive a restart and fire on time after it (those whose time passed
+// while the server was down fire at start).
+package delayed
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// Sender sends an event as a user (the rooms service).
+type Sender interface {
+	Send(ctx context.Context, roomID, sender string, e rooms.Event) (string, error)
+	Membership(ctx context.Context, roomID, userID string) (string, error)
+}
+
+// Params configure a Scheduler.
+type Params struct {
+	Store    store.Store
+	Rooms    Sender
+	MaxDelay time.Duration // longest delay accepted
+	PerUser  int           // most delayed events one user may have pending
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Scheduler keeps delayed events and sends them when due.
+type Scheduler struct {
+	p    Params
+	wake chan struct{}
+}
+
+// New returns a Scheduler; Run must run for events to fire.
+func New(p Params) *Scheduler {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{p: p, wake: make(chan struct{}, 1)}
+}
+
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Request is one event to schedule.
+type Request struct {
+	UserID, DeviceID, RoomID, Type string
+	StateKey                       *string
+	Content                        json.RawMessage
+	DelayMS                        int64
+}
+
+// Schedule stores a delayed event and returns its delay_id.
+func (s *Scheduler) Schedule(ctx context.Context, r Request) (string, error) {
+	max := s.p.MaxDelay.Milliseconds()
+	if r.DelayMS <= 0 {
+		return "", mxerr.InvalidParamf("org.matrix.msc4140.delay must be a positive number of milliseconds")
+	}
+	if r.DelayMS > max {
+		return "", mxerr.New(mxerr.MaxDelayExceeded, "The requested delay exceeds the allowed maximum").
+			With("max_delay", max).With("org.matrix.msc4140.max_delay", max)
+	}
+	if m, err := s.p.Rooms.Membership(ctx, r.RoomID, r.UserID); err != nil || m != "join" {
+		return "", mxerr.Forbid("You are not joined to this room")
+	}
+	n, err := s.p.Store.CountUserDelayed(ctx, r.UserID)
+	if err != nil {
+		return "", err
+	}
+	if n >= s.p.PerUser {
+		e := mxerr.RateLimited(1000)
+		e.Message = "The maximum number of delayed events has been reached"
+		return "", e
+	}
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	now := s.p.Now().UnixMilli()
+	d := store.DelayedEvent{
+		DelayID: "syd_" + base64.RawURLEncoding.EncodeToString(b), UserID: r.UserID, DeviceID: r.DeviceID,
+		RoomID: r.RoomID, Type: r.Type, StateKey: r.StateKey, Content: r.Content,
+		DelayMS: r.DelayMS, RunningSince: now, FireTS: now + r.DelayMS,
+	}
+	if err := s.p.Store.AddDelayed(ctx, d); err != nil {
+		return "", err
+	}
+	s.poke()
+	return d.DelayID, nil
+}
+
+var errUnknownDelay = mxerr.NotFoundf("Unknown delayed event")
+
+// Act restarts, cancels or sends now one of the user's delayed events.
+// Another user's delayed event answers as if it did not exist.
+func (s *Scheduler) Act(ctx context.Context, userID, delayID, action string) error {
+	d, err := s.p.Store.DelayedEvent(ctx, delayID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID != userID) {
+		return errUnknownDelay
+	}
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "restart":
+		now := s.p.Now().UnixMilli()
+		if err := s.p.Store.RestartDelayed(ctx, delayID, now, now+d.DelayMS); errors.Is(err, store.ErrNotFound) {
+			return errUnknownDelay
+		} else if err != nil {
+			return err
+		}
+		s.poke()
+		return nil
+	case "cancel":
+		if err := s.p.Store.DeleteDelayed(ctx, delayID); errors.Is(err, store.ErrNotFound) {
+			return errUnknownDelay
+		} else if err != nil {
+			return err
+		}
+		s.poke()
+		return nil
+	case "send":
+		return s.fire(ctx, d)
+	}
+	return mxerr.InvalidParamf("action must be restart, cancel or send")
+}
+
+// List returns the user's pending delayed events.
+func (s *Scheduler) List(ctx context.Context, userID string) ([]store.DelayedEvent, error) {
+	return s.p.Store.UserDelayed(ctx, userID)
+}
+
+// fire claims a delayed event (deleting it, so it is sent once) and sends it.
+func (s *Scheduler) fire(ctx context.Context, d store.DelayedEvent) error {
+	if err := s.p.Store.DeleteDelayed(ctx, d.DelayID); errors.Is(err, store.ErrNotFound) {
+		return errUnknownDelay
+	} else if err != nil {
+		return err
+	}
+	_, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, rooms.Event{
+		Type: d.Type, StateKey: d.StateKey, Content: d.Content, Device: d.DeviceID,
+	})
+	if err != nil {
+		s.p.Logger.Info("delayed event could not be sent", "delay_id", d.DelayID, "room", d.RoomID, "err", err)
+	}
+	return err
+}
+
+// Run sends delayed events when they are due, until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := s.fireDue(ctx)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// fireDue sends every due event and returns how long until the next.
+func (s *Scheduler) fireDue(ctx context.Context) time.Duration {
+	for ctx.Err() == nil {
+		next, err := s.p.Store.NextDelayed(ctx, 32)
+		if err != nil {
+			s.p.Logger.Warn("delayed events: read", "err", err)
+			return 5 * time.Second
+		}
+		if len(next) == 0 {
+			return time.Hour
+		}
+		now := s.p.Now().UnixMilli()
+		fired := 0
+		for _, d := range next {
+			if d.FireTS > now {
+				if fired == 0 {
+					return time.Duration(d.FireTS-now) * time.Millisecond
+				}
+				break
+			}
+			_ = s.fire(ctx, d)
+			fired++
+		}
+	}
+	return time.Hour
+}

@@ -1,0 +1,109 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/events"
+)
+
+// MatrixRTC call membership (MSC3401/MSC4143). In standard room versions a
+// state key that does not start with '@' is not owned by anyone, and rooms
+// let members send call memberships (power level 0), so without a check
+// here one member could write — or erase — another's membership.
+
+// IsCallMemberType reports whether typ is a call membership event type.
+func IsCallMemberType(typ string) bool {
+	return typ == CallMemberEventType || typ == "m.rtc.member"
+}
+
+// OwnsCallMemberKey reports whether a call membership state key belongs to
+// sender: the sender's ID alone (the first MSC3401 form), or
+// "_@user:server_DEVICE..." and "@user:server_DEVICE..." (the per-device
+// forms matrix-js-sdk sends). Server names cannot hold '_', so the prefix
+// names exactly one user.
+func OwnsCallMemberKey(sender, key string) bool {
+	return key == sender || strings.HasPrefix(key, "_"+sender+"_") || strings.HasPrefix(key, sender+"_")
+}
+
+// CallMember is one device present in a room's call.
+type CallMember struct {
+	UserID   string
+	DeviceID string
+	StateKey string
+	Expires  time.Time // zero: no expiry given
+}
+
+// callMemberContent is the part of a membership the server reads.
+type callMemberContent struct {
+	Application string `json:"application"`
+	DeviceID    string `json:"device_id"`
+	CreatedTS   int64  `json:"created_ts"`
+	Expires     int64  `json:"expires"`    // ms after created_ts (or after origin_server_ts)
+	ExpiresTS   int64  `json:"expires_ts"` // absolute, older clients
+	Memberships []struct {
+		DeviceID  string `json:"device_id"`
+		Expires   int64  `json:"expires"`
+		ExpiresTS int64  `json:"expires_ts"`
+		CreatedTS int64  `json:"created_ts"`
+	} `json:"memberships"`
+}
+
+// CallMembers lists the devices in a room's call now: memberships that are
+// not empty (left) and not expired.
+func (s *Service) CallMembers(ctx context.Context, roomID string) ([]CallMember, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.p.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []CallMember
+	for t, ev := range r.state {
+		if !IsCallMemberType(t.Type) {
+			continue
+		}
+		out = append(out, activeCallMembers(ev, now)...)
+	}
+	return out, nil
+}
+
+func activeCallMembers(ev *events.Event, now time.Time) []CallMember {
+	var c callMemberContent
+	if json.Unmarshal(ev.Content, &c) != nil {
+		return nil
+	}
+	expiry := func(created, expires, expiresTS int64) (time.Time, bool) {
+		if expiresTS > 0 {
+			t := time.UnixMilli(expiresTS)
+			return t, now.Before(t)
+		}
+		if expires > 0 {
+			if created == 0 {
+				created = ev.OriginServerTS
+			}
+			t := time.UnixMilli(created + expires)
+			return t, now.Before(t)
+		}
+		return time.Time{}, true
+	}
+	var out []CallMember
+	if len(c.Memberships) > 0 { // the first MSC3401 form: one event per user
+		for _, m := range c.Memberships {
+			if exp, live := expiry(m.CreatedTS, m.Expires, m.ExpiresTS); live {
+				out = append(out, CallMember{UserID: ev.Sender, DeviceID: m.DeviceID, StateKey: ev.StateKeyOrEmpty(), Expires: exp})
+			}
+		}
+		return out
+	}
+	if c.Application == "" && c.DeviceID == "" {
+		return nil // {} or {"leave_reason": ...}: left
+	}
+	if exp, live := expiry(c.CreatedTS, c.Expires, c.ExpiresTS); live {
+		out = append(out, CallMember{UserID: ev.Sender, DeviceID: c.DeviceID, StateKey: ev.StateKeyOrEmpty(), Expires: exp})
+	}
+	return out
+}
