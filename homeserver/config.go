@@ -28,6 +28,15 @@ type Config struct {
 	HTTP         HTTPConfig         `yaml:"http"`
 	Passwords    PasswordConfig     `yaml:"passwords"`
 	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
+	Spaces       SpacesConfig       `yaml:"spaces"`
+}
+
+// SpacesConfig says what rooms inherit from their space.
+type SpacesConfig struct {
+	// InheritPowerLevels: "on" (default) gives a room created inside a
+	// space the space's moderators (users above the space's default level)
+	// and its kick, ban and redact thresholds; "off" does not.
+	InheritPowerLevels string `yaml:"inherit_power_levels"`
 }
 
 // MatrixRTCConfig tunes what calls need from the homeserver.
@@ -95,6 +104,7 @@ func Defaults() Config {
 		},
 		Passwords: PasswordConfig{MinLength: 8},
 		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
+		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
 	}
 }
 
@@ -146,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MatrixRTC.MaxDelayedPerUser < 1 || c.MatrixRTC.MaxDelayedPerUser > 10_000 {
 		bad("matrixrtc.max_delayed_per_user", "%d must be between 1 and 10000", c.MatrixRTC.MaxDelayedPerUser)
+	}
+	if c.Spaces.InheritPowerLevels != "on" && c.Spaces.InheritPowerLevels != "off" {
+		bad("spaces.inherit_power_levels", "%q must be on or off", c.Spaces.InheritPowerLevels)
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)

@@ -86,6 +86,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
 		Notifier: deps.Notifier, Logger: deps.Logger.With("component", "rooms"),
+		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
 		UserExists: func(ctx context.Context, userID string) bool {
 			lp, ok := h.Auth.Localpart(userID)
 			if !ok {

@@ -50,6 +50,7 @@ func (a *API) routes() {
 	a.userDataRoutes()
 	a.pushRoutes()
 	a.rtcRoutes()
+	a.spaceRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

@@ -135,6 +135,27 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 	if roomType == "m.space" {
 		pl["events_default"] = 100
 	}
+	if s.p.InheritSpacePowerLevels {
+		for _, st := range req.InitialState {
+			if st.Type != "m.space.parent" || !events.ValidRoomID(st.StateKey) {
+				continue
+			}
+			inherited, err := s.SpacePowerLevels(ctx, st.StateKey, creator)
+			if err != nil {
+				continue // not a space the creator is in: nothing to inherit
+			}
+			for u, l := range inherited["users"].(map[string]any) {
+				if u != creator {
+					users[u] = l
+				}
+			}
+			for _, k := range []string{"kick", "ban", "redact"} {
+				if v, ok := inherited[k]; ok {
+					pl[k] = v
+				}
+			}
+		}
+	}
 	if len(req.PowerLevelContentOverride) > 0 && string(req.PowerLevelContentOverride) != "null" {
 		var over map[string]any
 		if err := json.Unmarshal(req.PowerLevelContentOverride, &over); err != nil {

@@ -118,3 +118,17 @@ func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) 
 	}
 	return pl.UserLevel, pl.Notification, nil
 }
+
+func (s *Service) kickLevel(ctx context.Context, roomID string) (int64, error) {
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	if err != nil {
+		return 0, err
+	}
+	return pl.Kick(), nil
+}

@@ -66,7 +66,18 @@ func (s *Service) Join(ctx context.Context, idOrAlias, userID, reason string, pr
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.member(ctx, roomID, userID, userID, "join", reason, s.profileFields(ctx, profile, userID)); err != nil {
+	extra := s.profileFields(ctx, profile, userID)
+	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
+	if err != nil {
+		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
+			return "", mxerr.Forbid("You are not allowed to join this room")
+		}
+		return "", err
+	}
+	if authoriser != "" {
+		extra["join_authorised_via_users_server"] = authoriser
+	}
+	if _, err := s.member(ctx, roomID, userID, userID, "join", reason, extra); err != nil {
 		return "", err
 	}
 	return roomID, nil

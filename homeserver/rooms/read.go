@@ -36,15 +36,16 @@ func (s *Service) State(ctx context.Context, userID, roomID string) ([]store.Eve
 	}
 	now := s.p.Store.CurrentPos()
 	bound := rd.StateBound(now)
-	if bound == now {
-		rows, err := s.p.Store.CurrentState(ctx, roomID)
-		return rows, v, err
-	}
 	if bound == 0 {
 		return nil, "", mxerr.Forbid("You are not allowed to read this room's state")
 	}
-	rows, err := s.p.Store.StateAt(ctx, roomID, bound)
-	return rows, v, err
+	var rows []store.EventRow
+	if bound == now {
+		rows, err = s.p.Store.CurrentState(ctx, roomID)
+	} else {
+		rows, err = s.p.Store.StateAt(ctx, roomID, bound)
+	}
+	return rd.FilterState(rows), v, err
 }
 
 // StateAtPos returns the room state at a position, bounded by what the
@@ -57,7 +58,7 @@ func (s *Service) StateAtPos(ctx context.Context, userID, roomID string, pos int
 	now := s.p.Store.CurrentPos()
 	pos = min(pos, rd.StateBound(now))
 	rows, err := s.p.Store.StateAt(ctx, roomID, pos)
-	return rows, v, err
+	return rd.FilterState(rows), v, err
 }
 
 // Page is one page of /messages.

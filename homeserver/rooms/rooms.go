@@ -40,6 +40,10 @@ type Params struct {
 	// UserExists reports whether a local user exists and is active (invites
 	// to anyone else are refused: there is no federation).
 	UserExists func(ctx context.Context, userID string) bool
+	// InheritSpacePowerLevels makes a room created inside a space (its
+	// initial_state names an m.space.parent the creator is joined to)
+	// start with the space's moderators and moderation thresholds.
+	InheritSpacePowerLevels bool
 }
 
 // Service is the rooms authority.

@@ -18,9 +18,9 @@ type Reader struct {
 	RoomID  string
 	members []store.EventRow // the user's membership events, oldest first
 	vis     []store.EventRow // history_visibility events, oldest first
-	// Bound is the position after which nothing is readable (the user
-	// left and never came back, and the room is not world_readable), or 0.
-	Bound int64
+	// Moderator is true for users whose power level lets them kick: they
+	// see knocks, which other members do not.
+	Moderator bool
 }
 
 // NewReader loads what is needed to judge a user's reads in a room. It
@@ -44,6 +44,11 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 	r := &Reader{UserID: userID, RoomID: roomID, members: mem, vis: vis}
 	if !r.everReadable() {
 		return nil, mxerr.Forbid("You are not allowed to read this room")
+	}
+	if userPL, _, err := s.PowerLevels(ctx, roomID); err == nil {
+		if kick, err := s.kickLevel(ctx, roomID); err == nil {
+			r.Moderator = userPL(userID) >= kick
+		}
 	}
 	return r, nil
 }
@@ -111,6 +116,9 @@ func (r *Reader) CanRead(ev store.EventRow) bool {
 	if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == r.UserID {
 		return true
 	}
+	if !r.SeesKnock(ev) {
+		return false
+	}
 	if mem == "join" {
 		return true
 	}
@@ -137,4 +145,24 @@ func (r *Reader) StateBound(now int64) int64 {
 		return r.members[len(r.members)-1].Pos
 	}
 	return 0
+}
+
+// SeesKnock is false for another user's knock when the reader is not a
+// moderator: knocks are for the people who can answer them.
+func (r *Reader) SeesKnock(ev store.EventRow) bool {
+	if ev.Type != "m.room.member" || ev.Membership != "knock" || ev.StateKey == nil || *ev.StateKey == r.UserID {
+		return true
+	}
+	return r.Moderator
+}
+
+// FilterState drops what the reader may not see from a state list.
+func (r *Reader) FilterState(rows []store.EventRow) []store.EventRow {
+	out := rows[:0]
+	for _, row := range rows {
+		if r.SeesKnock(row) {
+			out = append(out, row)
+		}
+	}
+	return out
 }

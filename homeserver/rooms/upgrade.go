@@ -1,0 +1,193 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+)
+
+// upgradeCopied are the state types a room upgrade carries over.
+var upgradeCopied = []string{
+	"m.room.join_rules", "m.room.history_visibility", "m.room.guest_access", "m.room.name", "m.room.topic",
+	"m.room.avatar", "m.room.encryption", "m.room.server_acl", "m.room.canonical_alias", "m.space.parent", "m.space.child",
+	"m.room.pinned_events",
+}
+
+// Upgrade replaces a room by a new one at another room version: the new
+// room gets the old one's state, local aliases move, the old room gets a
+// tombstone and is closed to new messages, and spaces that list the old
+// room list the new one instead.
+func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string, profile Profile) (string, error) {
+	v := events.RoomVersion(newVersion)
+	if !v.Supported() {
+		return "", mxerr.New(mxerr.UnsupportedRoomVer, "Room version %q is not supported (10 and 11 are)", newVersion)
+	}
+	ok, err := s.CanSendState(ctx, roomID, userID, "m.room.tombstone")
+	if err != nil {
+		if me, isMx := err.(*mxerr.Error); isMx && me.Code == mxerr.NotFound {
+			return "", mxerr.Forbid("You are not joined to this room")
+		}
+		return "", err
+	}
+	if !ok {
+		return "", mxerr.Forbid("You may not upgrade this room")
+	}
+	r, err := s.load(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	oldType := r.info.RoomType
+	lastID := r.last.ID
+	var initial []StateEvent
+	var parents []string
+	var plContent json.RawMessage
+	for t, ev := range r.state {
+		switch {
+		case t.Type == "m.room.power_levels":
+			plContent = ev.Content
+		case contains(upgradeCopied, t.Type):
+			if string(ev.Content) == "{}" {
+				continue
+			}
+			initial = append(initial, StateEvent{Type: t.Type, StateKey: t.StateKey, Content: ev.Content})
+			if t.Type == "m.space.parent" {
+				parents = append(parents, t.StateKey)
+			}
+		}
+	}
+	r.mu.Unlock()
+
+	// The new room's power levels are the old ones; the upgrader keeps at
+	// least the level that let them upgrade.
+	var pl map[string]any
+	_ = json.Unmarshal(plContent, &pl)
+	if pl == nil {
+		pl = map[string]any{}
+	}
+	creation := map[string]any{"predecessor": map[string]string{"room_id": roomID, "event_id": lastID}}
+	if oldType != "" {
+		creation["type"] = oldType
+	}
+	newID, _, err := s.Create(ctx, userID, CreateRequest{
+		Preset: "private_chat", RoomVersion: newVersion, InitialState: initial,
+		CreationContent: mustJSON(creation), PowerLevelContentOverride: mustJSON(pl),
+	}, profile)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.Send(ctx, roomID, userID, Event{Type: "m.room.tombstone", StateKey: strp(""), Content: mustJSON(map[string]string{
+		"body": "This room has been replaced", "replacement_room": newID,
+	})}); err != nil {
+		return "", err
+	}
+	// Close the old room to ordinary members.
+	s.restrictOldRoom(ctx, roomID, userID, pl)
+	if aliases, err := s.p.Store.RoomAliases(ctx, roomID); err == nil {
+		for _, a := range aliases {
+			_, creator, err := s.p.Store.Alias(ctx, a)
+			if err != nil {
+				continue
+			}
+			if s.p.Store.DeleteAlias(ctx, a) == nil {
+				_ = s.p.Store.CreateAlias(ctx, a, newID, creator)
+			}
+		}
+	}
+	for _, space := range parents {
+		s.relinkChild(ctx, space, roomID, newID, userID)
+	}
+	return newID, nil
+}
+
+func (s *Service) restrictOldRoom(ctx context.Context, roomID, userID string, pl map[string]any) {
+	restricted := map[string]any{}
+	for k, v := range pl {
+		restricted[k] = v
+	}
+	level := int64(50)
+	if u, ok := pl["users_default"].(float64); ok && int64(u)+1 > level {
+		level = int64(u) + 1
+	}
+	for _, k := range []string{"events_default", "invite"} {
+		cur, _ := pl[k].(float64)
+		if int64(cur) < level {
+			restricted[k] = level
+		}
+	}
+	if _, err := s.Send(ctx, roomID, userID, Event{Type: "m.room.power_levels", StateKey: strp(""), Content: mustJSON(restricted)}); err != nil {
+		s.log.Info("upgrade: could not restrict the old room", "room", roomID, "err", err)
+	}
+}
+
+// relinkChild replaces oldID by newID among a space's children, when the
+// upgrader may edit the space.
+func (s *Service) relinkChild(ctx context.Context, spaceID, oldID, newID, userID string) {
+	ev, _, err := s.currentStateEvent(ctx, spaceID, events.StateTuple{Type: "m.space.child", StateKey: oldID})
+	if err != nil || ev == nil {
+		return
+	}
+	if ok, err := s.CanSendState(ctx, spaceID, userID, "m.space.child"); err != nil || !ok {
+		s.log.Info("upgrade: cannot update the space's children", "space", spaceID)
+		return
+	}
+	if _, err := s.Send(ctx, spaceID, userID, Event{Type: "m.space.child", StateKey: &newID, Content: ev.Content}); err != nil {
+		s.log.Info("upgrade: add the new room to the space", "space", spaceID, "err", err)
+		return
+	}
+	_, _ = s.Send(ctx, spaceID, userID, Event{Type: "m.space.child", StateKey: &oldID, Content: json.RawMessage(`{}`)})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SpacePowerLevels returns the users a space's power levels raise above
+// its default, and its moderation thresholds: what a room created in the
+// space inherits when inheritance is on.
+func (s *Service) SpacePowerLevels(ctx context.Context, spaceID, userID string) (map[string]any, error) {
+	r, err := s.load(ctx, spaceID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.info.RoomType != "m.space" || r.membership(userID) != "join" {
+		return nil, mxerr.Forbid("Not a space you are in")
+	}
+	ev := r.state[events.StateTuple{Type: "m.room.power_levels"}]
+	if ev == nil {
+		return nil, errors.New("space without power levels")
+	}
+	var pl struct {
+		Users        map[string]int64 `json:"users"`
+		UsersDefault int64            `json:"users_default"`
+		Kick         *int64           `json:"kick"`
+		Ban          *int64           `json:"ban"`
+		Redact       *int64           `json:"redact"`
+	}
+	if err := json.Unmarshal(ev.Content, &pl); err != nil {
+		return nil, err
+	}
+	users := map[string]any{}
+	for u, l := range pl.Users {
+		if l > pl.UsersDefault {
+			users[u] = l
+		}
+	}
+	out := map[string]any{"users": users}
+	for k, v := range map[string]*int64{"kick": pl.Kick, "ban": pl.Ban, "redact": pl.Redact} {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out, nil
+}
