@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Deactivate", testDeactivate},
 		{"LoginTokens", testLoginTokens},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"Media", testMedia},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
