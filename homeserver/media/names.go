@@ -99,12 +99,45 @@ func disposition(contentType, filename string) string {
 	if filename == "" {
 		return kind
 	}
-	// FormatMediaType quotes the name, or writes filename*=utf-8''… for
-	// names that are not plain ASCII.
-	if s := mime.FormatMediaType(kind, map[string]string{"filename": filename}); s != "" {
-		return s
+	return kind + "; " + filenameParam(filename)
+}
+
+// filenameParam writes filename="…" for printable ASCII names (quoted, as
+// the spec's examples are) and RFC 6266's filename*=utf-8''… otherwise.
+func filenameParam(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] >= 0x7f {
+			ascii = false
+			break
+		}
 	}
-	return kind
+	var b strings.Builder
+	if ascii {
+		b.WriteString(`filename="`)
+		for i := 0; i < len(name); i++ {
+			if name[i] == '"' || name[i] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(name[i])
+		}
+		b.WriteByte('"')
+		return b.String()
+	}
+	b.WriteString("filename*=utf-8''")
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		// RFC 5987 attr-char
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
 }
 
 // maxNameBytes bounds a stored file name.
