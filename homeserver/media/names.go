@@ -103,7 +103,7 @@ func disposition(contentType, filename string) string {
 }
 
 // filenameParam writes filename="…" for printable ASCII names (quoted, as
-// the spec's examples are) and RFC 6266's filename*=utf-8''… otherwise.
+// the spec's examples are) and RFC 6266's filename*=utf-8”… otherwise.
 func filenameParam(name string) string {
 	ascii := true
 	for i := 0; i < len(name); i++ {
