@@ -387,6 +387,7 @@ func resize(img image.Image, src sourceImage, plan thumbPlan) image.Image {
 		y0 := b.Min.Y + (b.Dy()-ch)/2
 		srcRect = image.Rect(x0, y0, x0+cw, y0+ch)
 	}
+	img, srcRect = preShrink(img, srcRect, ow, oh)
 	dst := image.NewRGBA(image.Rect(0, 0, ow, oh))
 	if srcRect.Dx() == ow && srcRect.Dy() == oh {
 		draw.Draw(dst, dst.Bounds(), img, srcRect.Min, draw.Src)

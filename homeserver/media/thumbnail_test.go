@@ -406,3 +406,45 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestPreShrink checks the box pre-step keeps colours to the edges for
+// each pixel layout it handles.
+func TestPreShrink(t *testing.T) {
+	const w, h = 1001, 803 // odd sizes: partial blocks at the edges
+	ycc := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	for i := range ycc.Y {
+		ycc.Y[i] = 200
+	}
+	for i := range ycc.Cb {
+		ycc.Cb[i], ycc.Cr[i] = 90, 160
+	}
+	gray := image.NewGray(image.Rect(0, 0, w, h))
+	rgba := image.NewRGBA(image.Rect(0, 0, w, h))
+	nrgba := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range gray.Pix {
+		gray.Pix[i] = 77
+	}
+	for i := 0; i < len(rgba.Pix); i += 4 {
+		copy(rgba.Pix[i:], []byte{10, 20, 30, 255})
+		copy(nrgba.Pix[i:], []byte{40, 50, 60, 128})
+	}
+	for _, img := range []image.Image{ycc, gray, rgba, nrgba} {
+		out, rect := preShrink(img, image.Rect(100, 50, 900, 650), 96, 96)
+		if out == img {
+			t.Fatalf("%T not shrunk", img)
+		}
+		// f = min(800/192, 600/192) = 3
+		if b := out.Bounds(); b.Dx() != w/3 || b.Dy() != h/3 || rect != image.Rect(33, 16, 300, 216) {
+			t.Fatalf("%T: bounds %v, rect %v", img, b, rect)
+		}
+		for _, p := range []image.Point{{0, 0}, {out.Bounds().Dx() - 1, out.Bounds().Dy() - 1}, {100, 100}} {
+			if got, want := out.At(p.X, p.Y), img.At(p.X*3, p.Y*3); got != want {
+				t.Fatalf("%T at %v: %v, want %v", img, p, got, want)
+			}
+		}
+	}
+	// Small reductions are left to the kernel.
+	if out, _ := preShrink(rgba, rgba.Bounds(), 600, 500); out != image.Image(rgba) {
+		t.Fatal("shrunk although the output is more than half the source")
+	}
+}
