@@ -104,7 +104,7 @@ func TestAsyncUploadLimits(t *testing.T) {
 	// An expired reservation is gone.
 	later := time.Now().Add(25 * time.Hour)
 	c, _ := e.create(bob)
-	e.clock = &later
+	e.clock.Store(&later)
 	mustErr(t, e.req("PUT", putPath(c), bob, strings.NewReader("late")), 404, "M_NOT_FOUND")
 	mustErr(t, e.req("GET", download(c)+"?timeout_ms=0", bob, nil), 404, "M_NOT_FOUND")
 	if tmp := e.files("tmp"); len(tmp) != 0 {

@@ -82,8 +82,8 @@ func BenchmarkThumbnail12MP(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 	})
 	b.Run("uncached", func(b *testing.B) {
-		e.repo.noThumbCache = true
-		defer func() { e.repo.noThumbCache = false }()
+		e.repo.noThumbCache.Store(true)
+		defer e.repo.noThumbCache.Store(false)
 		b.ResetTimer()
 		start := time.Now()
 		for i := 0; i < b.N; i++ {

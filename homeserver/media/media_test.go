@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ type env struct {
 	repo  *Repo
 	srv   *httptest.Server
 	reg   *prometheus.Registry
-	clock *time.Time // nil: real time
+	clock atomic.Pointer[time.Time] // nil: real time
 }
 
 func newEnv(t testing.TB, edit ...func(*Config)) *env {
@@ -74,8 +75,8 @@ func newEnv(t testing.TB, edit ...func(*Config)) *env {
 		Auth:       fakeAuth{alice: "@alice:test", bob: "@bob:test"},
 		Registerer: e.reg,
 		Now: func() time.Time {
-			if e.clock != nil {
-				return *e.clock
+			if c := e.clock.Load(); c != nil {
+				return *c
 			}
 			return time.Now()
 		},

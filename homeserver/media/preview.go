@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,7 +40,7 @@ type previewer struct {
 	r      *Repo
 	client *http.Client
 	// allow decides which addresses may be dialled (tests widen it).
-	allow func(netip.Addr) bool
+	allow atomic.Pointer[func(netip.Addr) bool]
 
 	mu    sync.Mutex
 	cache map[string]cachedPreview
@@ -52,11 +53,12 @@ type cachedPreview struct {
 }
 
 func newPreviewer(r *Repo) *previewer {
-	p := &previewer{r: r, allow: publicAddr, cache: map[string]cachedPreview{}}
+	p := &previewer{r: r, cache: map[string]cachedPreview{}}
+	p.setAllow(publicAddr)
 	timeout := r.cfg.URLPreview.Timeout.D()
 	dialer := &net.Dialer{
 		Timeout: timeout,
-		Control: guardedControl(func(ip netip.Addr) bool { return p.allow(ip) }),
+		Control: guardedControl(func(ip netip.Addr) bool { return (*p.allow.Load())(ip) }),
 	}
 	p.client = &http.Client{
 		Transport: &http.Transport{
@@ -81,6 +83,8 @@ func newPreviewer(r *Repo) *previewer {
 	}
 	return p
 }
+
+func (p *previewer) setAllow(f func(netip.Addr) bool) { p.allow.Store(&f) }
 
 // GET /_matrix/client/v1/media/preview_url
 func (r *Repo) previewURL(w http.ResponseWriter, req *http.Request, _ string) error {

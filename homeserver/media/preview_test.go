@@ -148,7 +148,7 @@ func TestURLPreview(t *testing.T) {
 	o := origin(t)
 	// Let the test origin through: 127.0.0.1 only, so 127.0.0.2 (the
 	// redirect target) stays refused.
-	e.repo.preview.allow = func(ip netip.Addr) bool { return ip == netip.MustParseAddr("127.0.0.1") }
+	e.repo.preview.setAllow(func(ip netip.Addr) bool { return ip == netip.MustParseAddr("127.0.0.1") })
 
 	og := mustJSON(t, e.req("GET", previewPath(o.URL+"/page#frag"), alice, nil))
 	if og["og:title"] != "Lecture 5" || og["og:description"] != "Sorting algorithms" ||

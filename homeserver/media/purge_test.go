@@ -12,7 +12,7 @@ import (
 func TestPurge(t *testing.T) {
 	e := newEnv(t)
 	old := time.Now().Add(-100 * 24 * time.Hour)
-	e.clock = &old
+	e.clock.Store(&old)
 	shared := []byte("shared by an old and a new upload")
 	oldOnly := e.upload(alice, "text/plain", "", []byte("old and forgotten"))
 	oldShared := e.upload(alice, "text/plain", "", shared)
@@ -21,7 +21,7 @@ func TestPurge(t *testing.T) {
 	e.getThumb(thumbPath(oldThumbed, 32, 32, "crop"))
 	e.getThumb(thumbPath(oldThumbed, 96, 96, "crop"))
 	pending, _ := e.create(bob)
-	e.clock = nil
+	e.clock.Store(nil)
 	newShared := e.upload(bob, "text/plain", "", shared)
 	fresh := e.upload(bob, "text/plain", "", []byte("fresh"))
 
@@ -69,12 +69,12 @@ func TestPurge(t *testing.T) {
 func TestPurgeManyBatches(t *testing.T) {
 	e := newEnv(t)
 	old := time.Now().Add(-time.Hour)
-	e.clock = &old
+	e.clock.Store(&old)
 	const n = purgeBatch + 17
 	for i := 0; i < n; i++ {
 		e.upload(alice, "text/plain", "", []byte(fmt.Sprint(i)))
 	}
-	e.clock = nil
+	e.clock.Store(nil)
 	got, _, err := e.repo.Purge(bg, time.Minute)
 	if err != nil || got != n {
 		t.Fatalf("purged %d, %v; want %d", got, err, n)
@@ -108,12 +108,12 @@ func TestReferencedURIs(t *testing.T) {
 func TestUploadEventDownload(t *testing.T) {
 	e := newEnv(t)
 	old := time.Now().Add(-200 * 24 * time.Hour)
-	e.clock = &old
+	e.clock.Store(&old)
 	img := pngBytes(t, 640, 480)
 	imgID := e.upload(alice, "image/png", "graph.png", img)
 	pdf := []byte("%PDF-1.7 syllabus")
 	pdfID := e.upload(alice, "application/pdf", "syllabus.pdf", pdf)
-	e.clock = nil
+	e.clock.Store(nil)
 	events := []map[string]any{
 		{"msgtype": "m.image", "body": "graph.png", "url": "mxc://test/" + imgID,
 			"info": map[string]any{"mimetype": "image/png", "w": 640, "h": 480, "size": len(img)}},

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +85,7 @@ type Repo struct {
 	preview *previewer
 
 	// noThumbCache makes every thumbnail request generate (benchmarks).
-	noThumbCache bool
+	noThumbCache atomic.Bool
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec

@@ -84,7 +84,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 		serve(w, req, user, key, time.UnixMilli(m.UploadedTS), f)
 		return nil
 	}
-	if !r.noThumbCache {
+	if !r.noThumbCache.Load() {
 		list, err := r.p.Store.MediaThumbnails(req.Context(), m.SHA256)
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ func testMedia(t *testing.T, s store.Store) {
 		{"Thumbnails", testMediaThumbnails},
 		{"Referenced", testMediaReferenced},
 		{"ConcurrentSameContent", testMediaConcurrent},
+		{"PurgeRacingUpload", testMediaPurgeRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Each subtest purges everything it made, so they can share
@@ -393,4 +394,72 @@ func testMediaConcurrent(t *testing.T, m store.Media) {
 	if r.Media != n || r.Blobs != 1 {
 		t.Fatalf("purge = %+v, want %d media sharing 1 blob", r, n)
 	}
+}
+
+// blobSet stands in for the blob files: place puts, remove deletes.
+type blobSet struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+func (b *blobSet) place(sha []byte) func() error {
+	return func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.set[string(sha)] = true
+		return nil
+	}
+}
+
+func (b *blobSet) remove(sha []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.set, string(sha))
+	return nil
+}
+
+func (b *blobSet) has(sha []byte) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.set[string(sha)]
+}
+
+// testMediaPurgeRace purges old media while the same content is uploaded
+// again: the new upload must never be left pointing at a removed blob.
+func testMediaPurgeRace(t *testing.T, m store.Media) {
+	blobs := &blobSet{set: map[string]bool{}}
+	for i := 0; i < 30; i++ {
+		content := fmt.Sprintf("the same file, round %d", i)
+		old := upload(fmt.Sprintf("old%d", i), "@a:test", content, 1)
+		if err := m.CommitMedia(ctx, old, 0, blobs.place(old.SHA256)); err != nil {
+			t.Fatal(err)
+		}
+		fresh := upload(fmt.Sprintf("new%d", i), "@b:test", content, 100)
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := m.PurgeMedia(ctx, 10, 0, 100, blobs.remove)
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			errs <- m.CommitMedia(ctx, fresh, 0, blobs.place(fresh.SHA256))
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := m.MediaMeta(ctx, fresh.MediaID); err != nil {
+			t.Fatal(err)
+		}
+		if !blobs.has(fresh.SHA256) {
+			t.Fatalf("round %d: the purge removed the blob of an upload that committed meanwhile", i)
+		}
+	}
+	purgeAll(t, m)
 }
