@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/ratelimit"
 )
 
@@ -29,6 +30,7 @@ type Config struct {
 	Passwords    PasswordConfig     `yaml:"passwords"`
 	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
 	Spaces       SpacesConfig       `yaml:"spaces"`
+	Media        media.Config       `yaml:"media"`
 }
 
 // SpacesConfig says what rooms inherit from their space.
@@ -105,6 +107,7 @@ func Defaults() Config {
 		Passwords: PasswordConfig{MinLength: 8},
 		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
 		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
+		Media:     media.Defaults(),
 	}
 }
 
@@ -162,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	if err := c.Media.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

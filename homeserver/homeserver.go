@@ -5,6 +5,7 @@ package homeserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -45,6 +47,8 @@ type Deps struct {
 	// LiveKitServiceURL is the MatrixRTC JWT service advertised as the
 	// call focus ("" when calls are off).
 	LiveKitServiceURL string
+	// DataDir holds media/ (uploaded content and thumbnails).
+	DataDir string
 }
 
 // TURNAnswer is what /voip/turnServer returns.
@@ -65,6 +69,8 @@ type Homeserver struct {
 	Push  *pushrules.Service
 	// Delayed runs MSC4140 delayed events.
 	Delayed *delayed.Scheduler
+	// Media is the media repository.
+	Media *media.Repo
 
 	cleanupEvery time.Duration
 }
@@ -87,6 +93,17 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
 		Notifier: deps.Notifier, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
+		EventStored: func(ctx context.Context, content json.RawMessage) {
+			var c map[string]any
+			if json.Unmarshal(content, &c) != nil || h.Media == nil {
+				return
+			}
+			if uris := media.ReferencedURIs(c); len(uris) > 0 {
+				if err := h.Media.MarkReferenced(ctx, uris); err != nil {
+					h.log.Warn("mark media referenced", "err", err)
+				}
+			}
+		},
 		UserExists: func(ctx context.Context, userID string) bool {
 			lp, ok := h.Auth.Localpart(userID)
 			if !ok {
@@ -141,11 +158,39 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ServerKeys: h.keys.json,
 		WellKnown:  deps.WellKnown,
 	})
+	m, err := media.New(media.Params{
+		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
+		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
+		ClientIP: h.api.ClientIP,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	h.Media = m
 	return h, nil
 }
 
-// Handler serves the Client-Server API and the server key endpoint.
-func (h *Homeserver) Handler() http.Handler { return h.api.Handler() }
+// Handler serves the Client-Server API, the media repository and the
+// server key endpoint.
+func (h *Homeserver) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h.api.Handler())
+	mh := h.Media.Handler()
+	mux.Handle("/_matrix/media/", mh)
+	mux.Handle("/_matrix/client/v1/media/", mh)
+	return mux
+}
+
+// mediaAuth gives the media repository the user of an access token.
+type mediaAuth struct{ a *auth.Service }
+
+func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, error) {
+	dev, err := m.a.Authenticate(ctx, token, ip)
+	if err != nil {
+		return "", err
+	}
+	return dev.UserID, nil
+}
 
 // Run runs background work until ctx ends: it makes deactivated accounts
 // leave their rooms (also those deactivated by `salon user deactivate`,

@@ -7,6 +7,7 @@
 //	salon user create NAME [--admin] [--password-file F]
 //	salon user deactivate NAME
 //	salon user reset-password NAME [--password-file F]
+//	salon media purge [--older-than 90d]
 //
 // There is no command that lists rooms or reads messages: the operator
 // administers accounts, never content.
@@ -31,6 +32,7 @@ const usage = `usage:
   salon user reset-password NAME [--password-file FILE]
   salon bench messaging [--url URL] [--clients N] [--rooms N] [--rate R] [--duration D]
                                        load a running server on loopback (see docs/PERFORMANCE.md)
+  salon media purge [--older-than 90d]  delete unreferenced media older than that
   salon version
 `
 
@@ -88,6 +90,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdUser(ctx, args[1], args[2:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "media":
+		return cmdMedia(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "salon", version)
 		return nil

@@ -49,7 +49,7 @@ func TestSpaces(t *testing.T) {
 		addChild(t, prof, space, restricted, map[string]any{"order": "a", "suggested": true})
 		addChild(t, prof, space, private, nil)
 		addChild(t, prof, space, voice, nil)
-		addChild(t, prof, sub, space, nil)                   // a loop
+		addChild(t, prof, sub, space, nil)                     // a loop
 		addChild(t, prof, sub, "!doesnotexist:localhost", nil) // a dangling child
 		prof.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.space.child/%s", sub, "!junk:localhost"), map[string]any{"via": "not a list"})
 

@@ -299,3 +299,7 @@ var empty = struct{}{}
 func rateLimited(wait time.Duration) error { return mxerr.RateLimited(wait.Milliseconds()) }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
+
+// ClientIP is the caller's address as the API sees it (X-Forwarded-For
+// believed only from trusted proxies).
+func (a *API) ClientIP(r *http.Request) string { return a.clientIP(r) }

@@ -44,6 +44,9 @@ type Params struct {
 	// initial_state names an m.space.parent the creator is joined to)
 	// start with the space's moderators and moderation thresholds.
 	InheritSpacePowerLevels bool
+	// EventStored hears the content of each event stored (the media
+	// repository marks the files it references).
+	EventStored func(ctx context.Context, content json.RawMessage)
 }
 
 // Service is the rooms authority.
@@ -247,6 +250,13 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	}
 	if s.p.Notifier != nil {
 		s.p.Notifier.Notify(pos, r.id, append(r.interested(), wake...))
+	}
+	if s.p.EventStored != nil {
+		for _, e := range batch.Events {
+			if ev, err := events.Parse(r.version, e.JSON); err == nil && len(ev.Content) > 2 {
+				s.p.EventStored(ctx, ev.Content)
+			}
+		}
 	}
 	return pos, nil
 }

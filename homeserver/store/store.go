@@ -99,6 +99,7 @@ type Store interface {
 	Rooms
 	UserData
 	Delayed
+	Media
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"UserData", testUserData},
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
+		{"Media", testMedia},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

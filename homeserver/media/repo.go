@@ -1,0 +1,378 @@
+// Package media is Salon's media repository (Client-Server API, "Content
+// repository"): uploads, authenticated and legacy downloads, thumbnails,
+// URL previews and the purge of unreferenced media.
+//
+// Bytes are stored by SHA-256 behind the BlobStore interface (local disk by
+// default), metadata through MetaStore. Uploads stream to a temporary blob
+// and become visible only once complete and recorded; nothing is held
+// whole in memory except thumbnails being made. The package never treats a
+// user's file name or media ID as a path, never serves user content in a
+// way a browser would run, and never fetches a non-public address for a
+// URL preview. It must not import clientapi.
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// MetaStore is the metadata storage the repository needs.
+type MetaStore interface {
+	store.Media
+}
+
+// Authenticator answers "who is this access token?". Its errors should be
+// *mxerr.Error values (M_UNKNOWN_TOKEN, M_MISSING_TOKEN, ...).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token, ip string) (userID string, err error)
+}
+
+// Params are the repository's dependencies.
+type Params struct {
+	Config     Config
+	ServerName string
+	// DataDir holds media/ when Blobs is nil.
+	DataDir string
+	Store   MetaStore
+	// Blobs stores the bytes; nil means local disk under DataDir/media.
+	Blobs BlobStore
+	// Auth is needed by Handler; Purge and MarkReferenced work without it.
+	Auth       Authenticator
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// ClientIP returns the caller's address (for the authenticator's
+	// last-seen record); nil means the connection's remote address.
+	ClientIP func(*http.Request) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Repo is the media repository.
+type Repo struct {
+	cfg   Config
+	p     Params
+	log   *slog.Logger
+	blobs BlobStore
+	mux   *http.ServeMux
+
+	sizes    []ThumbnailSize
+	thumbSem chan struct{} // bounds thumbnails decoded at once (memory)
+	thumbs   singleflight.Group
+
+	waitMu  sync.Mutex
+	waiters map[string]*waiter // by media ID
+
+	preview *previewer
+
+	// noThumbCache makes every thumbnail request generate (benchmarks).
+	noThumbCache atomic.Bool
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	upBytes  prometheus.Counter
+	made     prometheus.Counter
+}
+
+// New builds the repository. cfg must have passed Validate.
+func New(p Params) (*Repo, error) {
+	if p.Store == nil {
+		return nil, errors.New("media: no store")
+	}
+	if p.ServerName == "" {
+		return nil, errors.New("media: no server name")
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Repo{
+		cfg:      p.Config,
+		p:        p,
+		log:      p.Logger,
+		blobs:    p.Blobs,
+		mux:      http.NewServeMux(),
+		thumbSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		waiters:  map[string]*waiter{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salon_media_requests_total",
+			Help: "Media repository requests, by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "salon_media_request_duration_seconds",
+			Help:    "Time to answer media requests (uploads and downloads include the transfer).",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 10, 60, 300},
+		}, []string{"route"}),
+		upBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salon_media_uploaded_bytes_total",
+			Help: "Bytes of completed uploads.",
+		}),
+		made: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salon_media_thumbnails_generated_total",
+			Help: "Thumbnails generated (each size of each content once, unless purged).",
+		}),
+	}
+	if r.blobs == nil {
+		if p.DataDir == "" {
+			return nil, errors.New("media: no data directory and no blob store")
+		}
+		l, err := NewLocalBlobs(filepath.Join(p.DataDir, "media"))
+		if err != nil {
+			return nil, fmt.Errorf("media directory: %w", err)
+		}
+		r.blobs = l
+	}
+	r.sizes = append([]ThumbnailSize(nil), p.Config.Thumbnails.Sizes...)
+	r.preview = newPreviewer(r)
+	if p.Registerer != nil {
+		p.Registerer.MustRegister(r.requests, r.duration, r.upBytes, r.made)
+	}
+	r.routes()
+	return r, nil
+}
+
+const (
+	mediaV3  = "/_matrix/media/v3"
+	mediaV1  = "/_matrix/media/v1"
+	clientV1 = "/_matrix/client/v1/media"
+)
+
+func (r *Repo) routes() {
+	r.mux.HandleFunc("/", r.unknown)
+
+	r.handle(mediaV3+"/upload", methods{http.MethodPost: r.authed(r.upload)})
+	r.handle(mediaV1+"/create", methods{http.MethodPost: r.authed(r.create)})
+	r.handle(mediaV3+"/upload/{serverName}/{mediaId}", methods{http.MethodPut: r.authed(r.uploadTo)})
+
+	r.handle(clientV1+"/download/{serverName}/{mediaId}", methods{http.MethodGet: r.authed(r.download)})
+	r.handle(clientV1+"/download/{serverName}/{mediaId}/{fileName}", methods{http.MethodGet: r.authed(r.download)})
+	r.handle(clientV1+"/thumbnail/{serverName}/{mediaId}", methods{http.MethodGet: r.authed(r.thumbnail)})
+	r.handle(clientV1+"/config", methods{http.MethodGet: r.authed(r.config)})
+	r.handle(clientV1+"/preview_url", methods{http.MethodGet: r.authed(r.previewURL)})
+
+	// Deprecated since Matrix 1.11; downloads and thumbnails there need no
+	// access token.
+	r.handle(mediaV3+"/download/{serverName}/{mediaId}", methods{http.MethodGet: r.legacy(r.anonymous(r.download))})
+	r.handle(mediaV3+"/download/{serverName}/{mediaId}/{fileName}", methods{http.MethodGet: r.legacy(r.anonymous(r.download))})
+	r.handle(mediaV3+"/thumbnail/{serverName}/{mediaId}", methods{http.MethodGet: r.legacy(r.anonymous(r.thumbnail))})
+	r.handle(mediaV3+"/config", methods{http.MethodGet: r.legacy(r.authed(r.config))})
+	r.handle(mediaV3+"/preview_url", methods{http.MethodGet: r.legacy(r.authed(r.previewURL))})
+}
+
+// handlerFunc reports failure by returning an error, written as a Matrix
+// error unless the response has started.
+type handlerFunc func(w http.ResponseWriter, req *http.Request) error
+
+// userFunc is a handler that knows its caller ("" on unauthenticated
+// legacy endpoints).
+type userFunc func(w http.ResponseWriter, req *http.Request, userID string) error
+
+type methods map[string]handlerFunc
+
+func (r *Repo) handle(path string, ms methods) {
+	allowed := make([]string, 0, len(ms)+2)
+	for m := range ms {
+		allowed = append(allowed, m)
+		if m == http.MethodGet {
+			allowed = append(allowed, http.MethodHead)
+		}
+	}
+	allowed = append(allowed, http.MethodOptions)
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
+	route := path
+	r.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				r.log.Error("panic serving media request", "route", route, "panic", v, "stack", string(debug.Stack()))
+				if !sw.wrote {
+					mxerr.Write(sw, nil, mxerr.New(mxerr.Unknown, "Internal server error"))
+				}
+			}
+			r.requests.WithLabelValues(route, req.Method, strconv.Itoa(sw.status)).Inc()
+			r.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}()
+		if req.Method == http.MethodOptions {
+			sw.Header().Set("Allow", allow)
+			sw.WriteHeader(http.StatusOK)
+			return
+		}
+		h, ok := ms[req.Method]
+		if !ok && req.Method == http.MethodHead {
+			h, ok = ms[http.MethodGet]
+		}
+		if !ok {
+			sw.Header().Set("Allow", allow)
+			mxerr.Write(sw, r.log, mxerr.New(mxerr.Unrecognized, "Method %s not allowed on this endpoint", req.Method).WithStatus(http.StatusMethodNotAllowed))
+			return
+		}
+		if err := h(sw, req); err != nil {
+			if sw.wrote {
+				r.log.Warn("error after response started", "route", route, "err", err)
+				return
+			}
+			if ctxErr := req.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				return // the client went away
+			}
+			mxerr.Write(sw, r.log.With("route", route), err)
+		}
+	})
+}
+
+// Handler serves every media path under /_matrix/media/ and
+// /_matrix/client/v1/media/, with CORS and the security headers every
+// media response carries.
+func (r *Repo) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		// The spec's recommended policy plus media-src: even a file served
+		// straight to a browser tab can run no script and load nothing.
+		h.Set("Content-Security-Policy", "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; style-src 'unsafe-inline'; media-src 'self'; object-src 'self';")
+		h.Set("X-Content-Type-Options", "nosniff")
+		r.mux.ServeHTTP(w, req)
+	})
+}
+
+func (r *Repo) unknown(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	r.requests.WithLabelValues("unknown", req.Method, "404").Inc()
+	mxerr.Write(w, r.log, mxerr.New(mxerr.Unrecognized, "Unrecognized request"))
+}
+
+// authed runs h with the caller's user ID, refusing requests without a
+// valid access token.
+func (r *Repo) authed(h userFunc) handlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) error {
+		if r.p.Auth == nil {
+			return errors.New("media: no authenticator configured")
+		}
+		tok := accessToken(req)
+		if tok == "" {
+			return mxerr.New(mxerr.MissingToken, "Missing access token")
+		}
+		user, err := r.p.Auth.Authenticate(req.Context(), tok, r.clientIP(req))
+		if err != nil {
+			return err
+		}
+		return h(w, req, user)
+	}
+}
+
+// anonymous runs h without asking for a token (legacy downloads).
+func (r *Repo) anonymous(h userFunc) handlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) error { return h(w, req, "") }
+}
+
+// legacy answers 404 when the deprecated endpoints are switched off
+// ("frozen", Client-Server API "Client behaviour" of the content
+// repository).
+func (r *Repo) legacy(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) error {
+		if !r.cfg.LegacyEndpoints {
+			return mxerr.NotFoundf("Unauthenticated media is disabled on this server: use /_matrix/client/v1/media")
+		}
+		return h(w, req)
+	}
+}
+
+// accessToken reads the Authorization header or the access_token query
+// parameter.
+func accessToken(req *http.Request) string {
+	if h := req.Header.Get("Authorization"); h != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return req.URL.Query().Get("access_token")
+}
+
+func (r *Repo) clientIP(req *http.Request) string {
+	if r.p.ClientIP != nil {
+		return r.p.ClientIP(req)
+	}
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
+
+// statusWriter remembers the status for metrics and whether the response
+// has started. Unwrap lets http.ResponseController and sendfile reach the
+// connection.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+		// 1xx responses are not the final answer.
+		w.wrote = code >= 200
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps net/http's sendfile path for downloads.
+func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.wrote = true
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+}
+
+func (r *Repo) config(w http.ResponseWriter, _ *http.Request, _ string) error {
+	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"m.upload.size": r.cfg.MaxUploadBytes})
+	return nil
+}
+
+func (r *Repo) now() time.Time { return r.p.Now() }
+
+func (r *Repo) mxc(id string) string { return "mxc://" + r.p.ServerName + "/" + id }
