@@ -5,7 +5,7 @@
 # The thumbnail benchmarks are Go benchmarks that `make bench` runs:
 #   go test -run '^$' -bench Thumbnail12MP -benchtime 3s ./homeserver/media/
 # SALON_BENCH_MEDIA_BYTES changes the size. Figures go into
-# docs/PERFORMANCE-media.md by hand, with the machine and date.
+# docs/PERFORMANCE.md by hand, with the machine and date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
