@@ -44,6 +44,7 @@ type Engine struct {
 
 	versions gosync.Map // room ID → events.RoomVersion
 	cache    eventCache
+	mc       memCache
 }
 
 // Request is one /sync call, decoded by the handler.

@@ -36,6 +36,10 @@ type Notifier struct {
 	gapAt    int64
 	rooms    map[string]int64 // room ID → newest notified position
 	reseed   bool             // a gap was skipped: room positions may be stale
+	// watch holds, for the users whose memberships the engine caches, the
+	// rooms the cache knows: a write naming the user in another room
+	// (an invite, a join) makes the cache stale.
+	watch map[string]*memWatch
 
 	// mu guards the listeners.
 	mu      gosync.Mutex
@@ -65,6 +69,7 @@ func NewNotifier() *Notifier {
 		log:     slog.New(slog.DiscardHandler),
 		pending: map[int64]struct{}{},
 		rooms:   map[string]int64{},
+		watch:   map[string]*memWatch{},
 		streams: map[string]*userStream{},
 	}
 }
@@ -83,14 +88,14 @@ func (n *Notifier) Notify(pos int64, roomID string, userIDs []string) {
 // (an event batch: b.Events[0].Pos to the position PersistEvents
 // returned).
 func (n *Notifier) NotifyRange(first, last int64, roomID string, userIDs []string) {
-	n.advance(first, last, roomID)
+	n.advance(first, last, roomID, userIDs, false)
 	n.Wake(userIDs)
 }
 
 // NotifyAll reports a committed write at pos that concerns everyone and
 // wakes every waiting request. It is for rare server-wide changes.
 func (n *Notifier) NotifyAll(pos int64) {
-	n.advance(pos, pos, "")
+	n.advance(pos, pos, "", nil, true)
 	n.mu.Lock()
 	for id, s := range n.streams {
 		close(s.ch)
@@ -115,7 +120,10 @@ func (n *Notifier) Wake(userIDs []string) {
 	n.mu.Unlock()
 }
 
-func (n *Notifier) advance(first, last int64, roomID string) {
+// advance records a notified write. The room position and the cache
+// invalidation are made visible together with the watermark, under one
+// lock: a sync that reads up to the write also sees what it changed.
+func (n *Notifier) advance(first, last int64, roomID string, userIDs []string, all bool) {
 	if last < first {
 		first, last = last, first
 	}
@@ -123,6 +131,17 @@ func (n *Notifier) advance(first, last int64, roomID string) {
 	defer n.posMu.Unlock()
 	if roomID != "" && n.rooms[roomID] < last {
 		n.rooms[roomID] = last
+	}
+	if all {
+		for _, w := range n.watch {
+			w.dirty = true
+		}
+	} else if roomID != "" && len(n.watch) > 0 {
+		for _, u := range userIDs {
+			if w := n.watch[u]; w != nil && !w.dirty && !w.rooms[roomID] {
+				w.dirty = true
+			}
+		}
 	}
 	if !n.seeded {
 		// Remember positions until seed learns the store's head, so a
@@ -154,6 +173,61 @@ func (n *Notifier) advance(first, last int64, roomID string) {
 	}
 }
 
+// memWatch is one user's membership-cache registration.
+type memWatch struct {
+	rooms map[string]bool // nil until the memberships were read
+	dirty bool
+}
+
+// watchUser starts a new watch for userID, replacing any earlier one. Call
+// it before reading the user's memberships; until setRooms, any write that
+// names the user marks the watch dirty.
+func (n *Notifier) watchUser(userID string) *memWatch {
+	w := &memWatch{}
+	n.posMu.Lock()
+	n.watch[userID] = w
+	n.posMu.Unlock()
+	return w
+}
+
+// setRooms records the rooms the memberships read for w contain.
+func (n *Notifier) setRooms(w *memWatch, rooms map[string]bool) {
+	n.posMu.Lock()
+	w.rooms = rooms
+	n.posMu.Unlock()
+}
+
+// watchValid reports whether w is still userID's watch and nothing made it
+// dirty.
+func (n *Notifier) watchValid(userID string, w *memWatch) bool {
+	n.posMu.RLock()
+	defer n.posMu.RUnlock()
+	return n.watch[userID] == w && !w.dirty
+}
+
+// unwatch drops userID's watch if it is w.
+func (n *Notifier) unwatch(userID string, w *memWatch) {
+	n.posMu.Lock()
+	if n.watch[userID] == w {
+		delete(n.watch, userID)
+	}
+	n.posMu.Unlock()
+}
+
+// roomsAfter lists the rooms whose newest notified position is after the
+// position given for them.
+func (n *Notifier) roomsAfter(known map[string]int64) []string {
+	var out []string
+	n.posMu.RLock()
+	for id, p := range known {
+		if n.rooms[id] > p {
+			out = append(out, id)
+		}
+	}
+	n.posMu.RUnlock()
+	return out
+}
+
 // seed starts the stream bookkeeping at the store's head, with the rooms'
 // newest positions read after it.
 func (n *Notifier) seed(head int64, rooms map[string]int64, log *slog.Logger) {
@@ -172,6 +246,9 @@ func (n *Notifier) seed(head int64, rooms map[string]int64, log *slog.Logger) {
 	}
 	n.seeded = true
 	n.reseed = false
+	for _, w := range n.watch {
+		w.dirty = true
+	}
 	for p := range n.pending {
 		if p <= n.upTo {
 			delete(n.pending, p)
@@ -234,6 +311,21 @@ func (n *Notifier) skipGapLocked(to int64) {
 	}
 	n.gapSince = time.Time{}
 	n.reseed = true
+	// The skipped writes may have changed memberships.
+	for _, w := range n.watch {
+		w.dirty = true
+	}
+}
+
+// Forgotten tells the engine that userID forgot a room (store.Forget,
+// which uses no stream position), so its cached memberships are read
+// again.
+func (n *Notifier) Forgotten(userID string) {
+	n.posMu.Lock()
+	if w := n.watch[userID]; w != nil {
+		w.dirty = true
+	}
+	n.posMu.Unlock()
 }
 
 // needsReseed reports (and clears) that a gap was skipped, so room

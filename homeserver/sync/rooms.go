@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	gosync "sync"
+	"sync/atomic"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -36,6 +38,7 @@ type syncer struct {
 	initial bool
 	since   StreamToken // zero for an initial sync
 	to      StreamToken
+	mu      gosync.Mutex // guards resp while rooms are built concurrently
 	resp    *Response
 
 	hist       map[string][]store.EventRow       // room → the user's member events
@@ -61,10 +64,9 @@ type roomAt struct {
 // run is the rooms provider followed by the receipts, typing and account
 // data providers, which add to the rooms it chose.
 func (s *syncer) run(ctx context.Context) error {
-	st := s.e.p.Store
-	mems, err := st.UserMemberships(ctx, s.req.UserID)
+	mems, err := s.e.userMemberships(ctx, s.req.UserID, !s.initial)
 	if err != nil {
-		return fmt.Errorf("sync: memberships: %w", err)
+		return err
 	}
 	var existing, fresh []string
 	var invites, knocks, leaves []roomAt
@@ -139,15 +141,17 @@ func (s *syncer) run(ctx context.Context) error {
 	}
 	s.snapshotTyping(existing, fresh)
 
-	for _, id := range fresh {
-		if err := s.addJoined(ctx, id, true, true); err != nil {
-			return err
-		}
+	err = s.forEach(ctx, fresh, func(ctx context.Context, id string) error {
+		return s.addJoined(ctx, id, true, true)
+	})
+	if err != nil {
+		return err
 	}
-	for _, id := range existing {
-		if err := s.addJoined(ctx, id, false, changed[id]); err != nil {
-			return err
-		}
+	err = s.forEach(ctx, existing, func(ctx context.Context, id string) error {
+		return s.addJoined(ctx, id, false, changed[id])
+	})
+	if err != nil {
+		return err
 	}
 	for _, r := range invites {
 		ev, err := s.strippedState(ctx, r)
@@ -348,8 +352,65 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 			jr.UnreadNotifications = &UnreadCounts{NotificationCount: n, HighlightCount: h}
 		}
 	}
+	s.mu.Lock()
 	s.resp.Rooms.Join[roomID] = jr
+	s.mu.Unlock()
 	return nil
+}
+
+// Rooms are built by a few goroutines when there are many: the queries of
+// one room wait on the database, not on each other.
+const (
+	roomWorkers     = 4
+	parallelMinimum = 8
+)
+
+// forEach calls fn for every room, concurrently when there are many. The
+// first error cancels the rest and is returned; every goroutine has ended
+// when forEach returns.
+func (s *syncer) forEach(ctx context.Context, ids []string, fn func(ctx context.Context, id string) error) error {
+	if len(ids) < parallelMinimum {
+		for _, id := range ids {
+			if err := fn(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    gosync.WaitGroup
+		next  atomic.Int64
+		mu    gosync.Mutex
+		first error
+	)
+	for range min(roomWorkers, len(ids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ids) || ctx.Err() != nil {
+					return
+				}
+				if err := fn(ctx, ids[i]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // addLeft builds a room of rooms.leave: the timeline up to the user's
@@ -493,12 +554,35 @@ func (s *syncer) filterState(ctx context.Context, roomID string, rows, tl []stor
 
 // summary is the room summary. fullState is the state at the timeline's
 // start when the sync has it (then the room name is read from it and the
-// timeline), nil otherwise. It also returns the heroes.
+// timeline), nil otherwise; with an unfiltered timeline the two make the
+// room's whole state at to, and the members are counted from them instead
+// of being read again. It also returns the heroes.
 func (s *syncer) summary(ctx context.Context, roomID string, fullState, tl []store.EventRow) (Summary, []string, error) {
 	st := s.e.p.Store
-	mems, err := st.RoomMemberships(ctx, roomID)
-	if err != nil {
-		return Summary{}, nil, fmt.Errorf("sync: room memberships: %w", err)
+	var mems []store.Membership
+	if fullState != nil && s.timelineComplete(roomID) {
+		latest := map[string]int{}
+		for _, rows := range [][]store.EventRow{fullState, tl} {
+			for i := range rows {
+				r := &rows[i]
+				if r.Type != typeMember || r.StateKey == nil {
+					continue
+				}
+				m := store.Membership{RoomID: roomID, UserID: *r.StateKey, Membership: r.Membership, EventID: r.EventID, Pos: r.Pos}
+				if j, ok := latest[m.UserID]; ok {
+					mems[j] = m
+				} else {
+					latest[m.UserID] = len(mems)
+					mems = append(mems, m)
+				}
+			}
+		}
+		slices.SortFunc(mems, func(a, b store.Membership) int { return cmp.Compare(a.Pos, b.Pos) })
+	} else {
+		var err error
+		if mems, err = st.RoomMemberships(ctx, roomID); err != nil {
+			return Summary{}, nil, fmt.Errorf("sync: room memberships: %w", err)
+		}
 	}
 	joined, invited := 0, 0
 	for _, m := range mems {
@@ -561,6 +645,14 @@ func (s *syncer) summary(ctx context.Context, roomID string, fullState, tl []sto
 	}
 	sum.Heroes = heroes
 	return sum, heroes, nil
+}
+
+// timelineComplete reports whether the timeline filter lets every event of
+// the room through.
+func (s *syncer) timelineComplete(roomID string) bool {
+	f := &s.f.Room.Timeline
+	return f.AllowsRoom(roomID) && f.Types == nil && f.NotTypes == nil && f.Senders == nil &&
+		f.NotSenders == nil && f.ContainsURL == nil
 }
 
 // contentString reads content[key] of a stored event as a string.
