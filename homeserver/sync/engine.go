@@ -45,6 +45,7 @@ type Engine struct {
 	versions gosync.Map // room ID → events.RoomVersion
 	cache    eventCache
 	mc       memCache
+	lazy     lazyCache
 }
 
 // Request is one /sync call, decoded by the handler.
@@ -107,6 +108,10 @@ func (e *Engine) Sync(ctx context.Context, req Request) (*Response, error) {
 		}
 		since = &t
 	}
+	var lazy *lazyDevice
+	if sf := &req.Filter.Room.State; sf.LazyLoadMembers && !sf.IncludeRedundantMembers && req.DeviceID != "" {
+		lazy = e.lazy.begin(req.UserID, req.DeviceID, req.Since)
+	}
 	wait := since != nil && req.Timeout > 0 && !req.FullState
 	var timer *time.Timer
 	for {
@@ -115,10 +120,13 @@ func (e *Engine) Sync(ctx context.Context, req Request) (*Response, error) {
 			// Register before reading: see Listener.
 			l = e.p.Notifier.Listen(req.UserID)
 		}
-		resp, err := e.build(ctx, &req, since)
+		resp, sent, err := e.build(ctx, &req, since, lazy)
 		if err != nil || !wait || !resp.empty() {
 			if l != nil {
 				l.Stop()
+			}
+			if err == nil && lazy != nil {
+				e.lazy.commit(lazy, resp.NextBatch, sent)
 			}
 			return resp, err
 		}
@@ -131,6 +139,9 @@ func (e *Engine) Sync(ctx context.Context, req Request) (*Response, error) {
 			l.Stop()
 		case <-timer.C:
 			l.Stop()
+			if lazy != nil {
+				e.lazy.commit(lazy, resp.NextBatch, sent)
+			}
 			return resp, nil
 		case <-ctx.Done():
 			l.Stop()
@@ -140,13 +151,13 @@ func (e *Engine) Sync(ctx context.Context, req Request) (*Response, error) {
 }
 
 // build reads one consistent snapshot and makes the response.
-func (e *Engine) build(ctx context.Context, req *Request, since *StreamToken) (*Response, error) {
+func (e *Engine) build(ctx context.Context, req *Request, since *StreamToken, lazy *lazyDevice) (*Response, map[string]*lazyRoom, error) {
 	if e.p.Notifier.needsReseed() {
 		e.reseedMu.Lock()
 		err := e.seed(ctx)
 		e.reseedMu.Unlock()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	now := e.p.Now()
@@ -159,6 +170,7 @@ func (e *Engine) build(ctx context.Context, req *Request, since *StreamToken) (*
 		resp:    newResponse(),
 		hist:    map[string][]store.EventRow{},
 		roomAD:  map[string][]store.AccountDataRow{},
+		lazy:    lazy,
 	}
 	s.to.Pos = e.p.Notifier.Watermark(e.p.Store.CurrentPos(), now)
 	if since != nil {
@@ -168,8 +180,8 @@ func (e *Engine) build(ctx context.Context, req *Request, since *StreamToken) (*
 		}
 	}
 	if err := s.run(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.resp.NextBatch = s.to.String()
-	return s.resp, nil
+	return s.resp, s.lazyOut, nil
 }

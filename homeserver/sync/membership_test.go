@@ -213,3 +213,85 @@ func TestRoomFilterAndTimelineFilter(t *testing.T) {
 		t.Fatalf("filtered state %v", got)
 	}
 }
+
+func TestLazyLoadRedundantMembers(t *testing.T) {
+	h := newHarness(t, openSQLite(t))
+	r := h.createRoom("!room:test", alice)
+	for _, u := range []string{bob, carol, dave} {
+		h.join(r.id, u)
+	}
+	h.send(r.id, alice, ev{typ: "m.room.name", stateKey: sk(""), content: map[string]any{"name": "Named"}})
+	h.msg(r.id, alice, "one")
+	h.msg(r.id, alice, "two")
+	h.msg(r.id, carol, "hi")
+	f := timelineFilter(3)
+	f.Room.State.LazyLoadMembers = true
+	members := func(js syncJSON) []string {
+		var out []string
+		for _, e := range js.Rooms.Join[r.id].State.Events {
+			if e.Type == typeMember {
+				out = append(out, *e.StateKey)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	syncLL := func(since string, f Filter) (string, []string) {
+		t.Helper()
+		resp, js := h.sync(Request{UserID: bob, DeviceID: "D", Since: since, Filter: f})
+		return resp.NextBatch, members(js)
+	}
+	t0, got := syncLL("", f)
+	if !slices.Equal(got, []string{alice, bob, carol}) {
+		t.Fatalf("initial %v", got)
+	}
+	// Carol again: the device holds her member event.
+	h.msg(r.id, carol, "again")
+	t1, got := syncLL(t0, f)
+	if len(got) != 0 {
+		t.Fatalf("redundant members sent: %v", got)
+	}
+	// Dave is new to the device.
+	h.msg(r.id, dave, "hello")
+	t2, got := syncLL(t1, f)
+	if !slices.Equal(got, []string{dave}) {
+		t.Fatalf("new sender %v", got)
+	}
+	// The response to t1 may have been lost: a retry with t1 sends dave
+	// again, as he was only pending.
+	if _, got := syncLL(t1, f); !slices.Equal(got, []string{dave}) {
+		t.Fatalf("retry %v", got)
+	}
+	h.msg(r.id, dave, "hello again")
+	t3, got := syncLL(t2, f)
+	if len(got) != 0 {
+		t.Fatalf("confirmed dave sent again: %v", got)
+	}
+	// include_redundant_members sends them anyway.
+	fr := f
+	fr.Room.State.IncludeRedundantMembers = true
+	h.msg(r.id, dave, "third")
+	if _, got := syncLL(t3, fr); !slices.Equal(got, []string{dave}) {
+		t.Fatalf("include_redundant_members %v", got)
+	}
+	// A change in the gap of a limited sync is always sent.
+	h.send(r.id, carol, ev{typ: typeMember, stateKey: sk(carol), content: map[string]any{"membership": "join", "displayname": "Carol"}})
+	for range 4 {
+		h.msg(r.id, carol, "filler")
+	}
+	if _, got := syncLL(t3, f); !slices.Contains(got, carol) {
+		t.Fatalf("gap member change missing: %v", got)
+	}
+	// An unknown since starts the device over.
+	if _, got := syncLL(t0, f); !slices.Contains(got, carol) {
+		t.Fatalf("unknown since: %v", got)
+	}
+	// A filtered timeline cannot vouch for what the client holds.
+	ft := f
+	ft.Room.Timeline.Types = []string{"m.room.message"}
+	ta, _ := syncLL("", ft)
+	h.msg(r.id, carol, "filtered")
+	if _, got := syncLL(ta, ft); !slices.Equal(got, []string{carol}) {
+		t.Fatalf("filtered timeline %v", got)
+	}
+}

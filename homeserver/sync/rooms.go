@@ -38,7 +38,7 @@ type syncer struct {
 	initial bool
 	since   StreamToken // zero for an initial sync
 	to      StreamToken
-	mu      gosync.Mutex // guards resp while rooms are built concurrently
+	mu      gosync.Mutex // guards resp and lazyOut while rooms are built concurrently
 	resp    *Response
 
 	hist       map[string][]store.EventRow       // room → the user's member events
@@ -46,6 +46,12 @@ type syncer struct {
 	rcpts      map[string][]store.Receipt        // room → receipts to send
 	typing     map[string]typingState            // room → typing users
 	typingFull bool                              // since's typing part is from another run
+
+	// lazy is the device's lazy-loading record, nil when the filter does
+	// not lazy-load or wants redundant members; lazyOut is what this
+	// response sends (guarded by mu).
+	lazy    *lazyDevice
+	lazyOut map[string]*lazyRoom
 }
 
 // memAt is the user's membership at some position.
@@ -481,9 +487,9 @@ func hasMember(rows []store.EventRow) bool {
 // filterState applies the state filter. With lazy_load_members it keeps
 // only the member events of the timeline's senders (as of the timeline's
 // start), the heroes', and the user's own when full; member events that
-// changed in a limited sync's gap are always kept (spec: /sync). Member
-// events are sent again even if an earlier sync sent them
-// (include_redundant_members behaviour, which the spec allows).
+// changed in a limited sync's gap are always kept (spec: /sync). Unless
+// include_redundant_members is set, a sender's member event that the
+// device already holds (see lazyCache) is not sent again.
 func (s *syncer) filterState(ctx context.Context, roomID string, rows, tl []store.EventRow, startPos int64, full bool, heroes []string) ([]store.EventRow, error) {
 	sf := &s.f.Room.State
 	if !sf.AllowsRoom(roomID) {
@@ -512,6 +518,7 @@ func (s *syncer) filterState(ctx context.Context, roomID string, rows, tl []stor
 	}
 	var out []store.EventRow
 	have := map[string]bool{}
+	var sent []string
 	for i := range rows {
 		r := &rows[i]
 		if r.Type == typeMember && full && !need[*r.StateKey] {
@@ -523,12 +530,21 @@ func (s *syncer) filterState(ctx context.Context, roomID string, rows, tl []stor
 		out = append(out, *r)
 		if r.Type == typeMember {
 			have[*r.StateKey] = true
+			sent = append(sent, *r.StateKey)
+		}
+	}
+	// The client can only be trusted to hold members while it sees every
+	// change to them in complete timelines.
+	complete := s.timelineComplete(roomID)
+	for i := range tl {
+		if tl[i].Type == typeMember {
+			sent = append(sent, *tl[i].StateKey)
 		}
 	}
 	if !full && sf.AllowsType(typeMember) {
 		missing := make([]string, 0, len(need))
 		for u := range need {
-			if !have[u] {
+			if !have[u] && !(complete && s.lazy != nil && s.e.lazy.holds(s.lazy, roomID, u)) {
 				missing = append(missing, u)
 			}
 		}
@@ -542,11 +558,17 @@ func (s *syncer) filterState(ctx context.Context, roomID string, rows, tl []stor
 				if h[i].Pos <= startPos {
 					if sf.allowsEvent(&h[i]) {
 						out = append(out, h[i])
+						sent = append(sent, u)
 					}
 					break
 				}
 			}
 		}
+	}
+	if complete {
+		s.lazySent(roomID, full, sent)
+	} else {
+		s.lazySent(roomID, true, nil)
 	}
 	slices.SortFunc(out, func(a, b store.EventRow) int { return cmp.Compare(a.Pos, b.Pos) })
 	return out, nil
