@@ -134,6 +134,9 @@ func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.Raw
 
 // redactionJSON is the redaction event with ID id in client format.
 func (s *syncer) redactionJSON(ctx context.Context, id string) (json.RawMessage, error) {
+	if ev, ok := s.e.cache.get(id); ok {
+		return ev.ClientJSON(nil)
+	}
 	row, err := s.e.p.Store.Event(ctx, id)
 	if err != nil {
 		return nil, err

@@ -722,14 +722,17 @@ func (s *syncer) strippedState(ctx context.Context, r roomAt) ([]json.RawMessage
 		}
 		ev, err := s.strippedEvent(ctx, row)
 		if err != nil {
-			return nil, err
+			s.e.log.Error("sync: cannot format stored event", "event_id", row.EventID, "err", err)
+			continue
 		}
 		out = append(out, ev)
 	}
 	return out, nil
 }
 
-// format formats stored events for the client.
+// format formats stored events for the client. An event that cannot be
+// formatted (a stored PDU that no longer parses) is logged and left out
+// rather than failing every sync of the room.
 func (s *syncer) format(ctx context.Context, rows []store.EventRow) ([]json.RawMessage, error) {
 	if len(rows) == 0 {
 		return nil, nil
@@ -738,7 +741,11 @@ func (s *syncer) format(ctx context.Context, rows []store.EventRow) ([]json.RawM
 	for i := range rows {
 		ev, err := s.clientEvent(ctx, &rows[i])
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			s.e.log.Error("sync: cannot format stored event", "event_id", rows[i].EventID, "err", err)
+			continue
 		}
 		out = append(out, ev)
 	}
