@@ -248,3 +248,38 @@ func TestUnsigned(t *testing.T) {
 		t.Fatalf("event_fields %s", evs[0])
 	}
 }
+
+func TestTypingPositions(t *testing.T) {
+	n := NewNotifier()
+	ty := NewTyping(n)
+	defer ty.Close()
+	l := n.Listen("@m:t")
+	defer l.Stop()
+	start := ty.current()
+	ty.Set("!r1", "@a:t", true, time.Minute, []string{"@m:t"})
+	select {
+	case <-l.C:
+	default:
+		t.Fatal("typing start did not wake the member")
+	}
+	ty.Set("!r2", "@b:t", true, time.Minute, []string{"@x:t"})
+	ty.Set("!r1", "@c:t", true, 0, nil) // default timeout, members kept
+	cur, st := ty.snapshot([]string{"!r1", "!r2", "!r3"})
+	if cur != start+3 || !slices.Equal(st["!r1"].users, []string{"@a:t", "@c:t"}) || st["!r1"].pos != start+3 ||
+		st["!r2"].pos != start+2 {
+		t.Fatalf("snapshot %d %+v", cur, st)
+	}
+	if _, ok := st["!r3"]; ok {
+		t.Fatal("untouched room in snapshot")
+	}
+	ty.Set("!r1", "@a:t", false, 0, nil)
+	ty.Set("!r1", "@a:t", false, 0, nil) // no change
+	ty.Set("!r9", "@a:t", false, 0, nil) // no room, no change
+	cur, st = ty.snapshot([]string{"!r1"})
+	if cur != start+4 || !slices.Equal(st["!r1"].users, []string{"@c:t"}) {
+		t.Fatalf("after stop %d %+v", cur, st)
+	}
+	if !ty.fromThisRun(start, cur) || ty.fromThisRun(start-1, cur) || ty.fromThisRun(cur+1, cur) {
+		t.Fatal("fromThisRun")
+	}
+}

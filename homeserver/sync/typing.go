@@ -23,9 +23,11 @@ type Typing struct {
 	now  func() time.Time
 	base int64
 
-	mu    gosync.Mutex
-	pos   int64
-	rooms map[string]*typingRoom
+	mu     gosync.Mutex
+	pos    int64
+	rooms  map[string]*typingRoom // every room typed in this run
+	active map[string]*typingRoom // the rooms where someone types
+	next   time.Time              // the janitor's next expiry check
 
 	kick      chan struct{}
 	done      chan struct{}
@@ -56,13 +58,14 @@ func NewTyping(n *Notifier) *Typing {
 func newTyping(n *Notifier, now func() time.Time) *Typing {
 	base := now().UnixMicro()
 	t := &Typing{
-		n:     n,
-		now:   now,
-		base:  base,
-		pos:   base,
-		rooms: map[string]*typingRoom{},
-		kick:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		n:      n,
+		now:    now,
+		base:   base,
+		pos:    base,
+		rooms:  map[string]*typingRoom{},
+		active: map[string]*typingRoom{},
+		kick:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
 	t.wg.Add(1)
 	go t.janitor()
@@ -94,11 +97,18 @@ func (t *Typing) Set(roomID, userID string, typing bool, timeout time.Duration, 
 		r = &typingRoom{users: map[string]time.Time{}}
 		t.rooms[roomID] = r
 	}
-	changed := false
+	changed, kick := false, false
 	if typing {
 		exp, ok := r.users[userID]
 		changed = !ok || !exp.After(now)
-		r.users[userID] = now.Add(timeout)
+		exp = now.Add(timeout)
+		r.users[userID] = exp
+		t.active[roomID] = r
+		if t.next.IsZero() || exp.Before(t.next) {
+			// The janitor sleeps past this expiry: wake it.
+			t.next = exp
+			kick = true
+		}
 	} else if _, ok := r.users[userID]; ok {
 		delete(r.users, userID)
 		changed = true
@@ -112,13 +122,14 @@ func (t *Typing) Set(roomID, userID string, typing bool, timeout time.Duration, 
 	}
 	if len(r.users) == 0 {
 		r.members = nil
+		delete(t.active, roomID)
 	}
 	wake := r.members
 	if len(wake) == 0 {
 		wake = members
 	}
 	t.mu.Unlock()
-	if typing {
+	if kick {
 		select {
 		case t.kick <- struct{}{}:
 		default:
@@ -169,7 +180,7 @@ func (t *Typing) expire() time.Time {
 	var next time.Time
 	var wake []string
 	t.mu.Lock()
-	for _, r := range t.rooms {
+	for id, r := range t.active {
 		changed := false
 		for u, exp := range r.users {
 			if !exp.After(now) {
@@ -185,9 +196,11 @@ func (t *Typing) expire() time.Time {
 			wake = append(wake, r.members...)
 			if len(r.users) == 0 {
 				r.members = nil
+				delete(t.active, id)
 			}
 		}
 	}
+	t.next = next
 	t.mu.Unlock()
 	if len(wake) > 0 && t.n != nil {
 		t.n.Wake(wake)
