@@ -339,3 +339,64 @@ func TestTypingCloseNoLeak(t *testing.T) {
 		t.Fatal("second Close")
 	}
 }
+
+// TestNotifyWakesOnlyNamedUsers: 1,000 waiting users in 500 rooms of 20;
+// a message wakes its room's 20 members and nobody else.
+func TestNotifyWakesOnlyNamedUsers(t *testing.T) {
+	n := NewNotifier()
+	n.seed(0, nil, nil)
+	const users, rooms, per = 1000, 500, 20
+	ls := make([]*Listener, users)
+	for i := range ls {
+		ls[i] = n.Listen(fmt.Sprintf("@u%d:t", i))
+	}
+	members := func(room int) []string {
+		out := make([]string, per)
+		for j := range out {
+			out[j] = fmt.Sprintf("@u%d:t", (room*7+j*50)%users)
+		}
+		return out
+	}
+	named := map[string]bool{}
+	for _, u := range members(42) {
+		named[u] = true
+	}
+	n.Notify(1, "!r42", members(42))
+	woken := 0
+	for i, l := range ls {
+		select {
+		case <-l.C:
+			woken++
+			if !named[fmt.Sprintf("@u%d:t", i)] {
+				t.Fatalf("woke @u%d:t", i)
+			}
+		default:
+		}
+		l.Stop()
+	}
+	if woken != per {
+		t.Fatalf("woke %d, want %d", woken, per)
+	}
+	if n.waiting() != 0 {
+		t.Fatal("streams left")
+	}
+}
+
+// BenchmarkNotify: one message's Notify with 1,000 users waiting, 20 of
+// them in the room.
+func BenchmarkNotify(b *testing.B) {
+	n := NewNotifier()
+	n.seed(0, nil, nil)
+	for i := range 1000 {
+		n.Listen(fmt.Sprintf("@u%d:t", i))
+	}
+	room := make([]string, 20)
+	for j := range room {
+		room[j] = fmt.Sprintf("@x%d:t", j) // not waiting: no re-listen needed
+	}
+	pos := int64(0)
+	for b.Loop() {
+		pos++
+		n.Notify(pos, "!r", room)
+	}
+}
