@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -21,15 +22,17 @@ const server = "test"
 // tiny rooms layer that builds real signed events and persists them the
 // way homeserver/rooms will: PersistEvents, then Notify.
 type harness struct {
-	t     testing.TB
-	ctx   context.Context
-	st    store.Store
-	n     *Notifier
-	ty    *Typing
-	e     *Engine
-	key   events.SigningKey
+	t   testing.TB
+	ctx context.Context
+	st  store.Store
+	n   *Notifier
+	ty  *Typing
+	e   *Engine
+	key events.SigningKey
+	// mu guards the rooms' bookkeeping, not the writes: concurrent sends
+	// persist and notify concurrently, as the rooms layer will.
+	mu    gosync.Mutex
 	rooms map[string]*testRoom
-	clock *fakeClock
 }
 
 type testRoom struct {
@@ -63,8 +66,6 @@ func backends(t *testing.T, fn func(t *testing.T, h *harness)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newHarness(t, openSQLite(t))) })
 	t.Run("postgres", func(t *testing.T) { fn(t, newHarness(t, openPostgres(t))) })
 }
-
-type fakeClock struct{ now time.Time }
 
 func newHarness(t testing.TB, st store.Store) *harness {
 	t.Helper()
@@ -106,6 +107,7 @@ type ev struct {
 // build makes and signs an event of the room without persisting it.
 func (h *harness) build(r *testRoom, sender string, e ev) (*events.Event, store.EventRow) {
 	h.t.Helper()
+	h.mu.Lock()
 	prev := []string{}
 	if r.last != "" {
 		prev = []string{r.last}
@@ -114,6 +116,8 @@ func (h *harness) build(r *testRoom, sender string, e ev) (*events.Event, store.
 	if auth == nil {
 		auth = []string{}
 	}
+	depth := r.depth + 1
+	h.mu.Unlock()
 	pe, err := events.Build(events.Proto{
 		RoomID:         r.id,
 		Sender:         sender,
@@ -124,7 +128,7 @@ func (h *harness) build(r *testRoom, sender string, e ev) (*events.Event, store.
 		OriginServerTS: time.Now().UnixMilli(),
 		PrevEvents:     prev,
 		AuthEvents:     auth,
-		Depth:          r.depth + 1,
+		Depth:          depth,
 	}, r.version, server, h.key)
 	if err != nil {
 		h.t.Fatal(err)
@@ -147,6 +151,7 @@ func (h *harness) persist(r *testRoom, b *store.EventBatch) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.mu.Lock()
 	wake := map[string]bool{}
 	for u, m := range r.members {
 		if m == join {
@@ -165,6 +170,7 @@ func (h *harness) persist(r *testRoom, b *store.EventBatch) {
 	for u := range wake {
 		users = append(users, u)
 	}
+	h.mu.Unlock()
 	h.n.NotifyRange(b.Events[0].Pos, last, r.id, users)
 }
 
@@ -189,16 +195,19 @@ func (h *harness) createRoom(id, creator string) *testRoom {
 	add(ev{typ: "m.room.join_rules", stateKey: sk(""), content: map[string]any{"join_rule": "public"}})
 	// persist counts depth again; undo the local bookkeeping first.
 	r.last, r.depth = "", 0
+	h.mu.Lock()
 	h.rooms[id] = r
+	h.mu.Unlock()
 	h.persist(r, &store.EventBatch{NewRoom: &store.Room{RoomID: id, Version: "10", Creator: creator, CreatedTS: 1}, Events: rows})
-	r.depth = int64(len(rows))
 	return r
 }
 
 // send persists one event and returns its row (with Pos).
 func (h *harness) send(roomID, sender string, e ev) store.EventRow {
 	h.t.Helper()
+	h.mu.Lock()
 	r := h.rooms[roomID]
+	h.mu.Unlock()
 	_, row := h.build(r, sender, e)
 	b := &store.EventBatch{Events: []store.EventRow{row}}
 	if e.typ == "m.room.redaction" {
