@@ -172,7 +172,7 @@ func (e *Engine) build(ctx context.Context, req *Request, since *StreamToken, la
 		roomAD:  map[string][]store.AccountDataRow{},
 		lazy:    lazy,
 	}
-	s.to.Pos = e.p.Notifier.Watermark(e.p.Store.CurrentPos(), now)
+	s.to.Pos = e.p.Notifier.watermark(e.p.Store.CurrentPos(), now)
 	if since != nil {
 		s.since = *since
 		if s.since.Pos > s.to.Pos {

@@ -258,28 +258,28 @@ func TestNotifierWatermark(t *testing.T) {
 	n.seed(10, map[string]int64{"!a": 10}, nil)
 	now := time.Unix(1000, 0)
 	n.Notify(12, "!b", nil)
-	if got := n.Watermark(12, now); got != 10 {
+	if got := n.watermark(12, now); got != 10 {
 		t.Fatalf("watermark %d with 11 missing", got)
 	}
 	n.Notify(11, "!a", nil)
-	if got := n.Watermark(12, now); got != 12 {
+	if got := n.watermark(12, now); got != 12 {
 		t.Fatalf("watermark %d after the gap filled", got)
 	}
 	if ch := n.changedRooms([]string{"!a", "!b", "!c"}, 10); !ch["!a"] || !ch["!b"] || ch["!c"] {
 		t.Fatalf("changed rooms %v", ch)
 	}
 	n.NotifyRange(13, 15, "!a", nil)
-	if got := n.Watermark(15, now); got != 15 {
+	if got := n.watermark(15, now); got != 15 {
 		t.Fatalf("range: %d", got)
 	}
 	// 16 is committed but never notified.
-	if got := n.Watermark(16, now); got != 15 {
+	if got := n.watermark(16, now); got != 15 {
 		t.Fatalf("unnotified head: %d", got)
 	}
-	if got := n.Watermark(16, now.Add(gapGrace/2)); got != 15 {
+	if got := n.watermark(16, now.Add(gapGrace/2)); got != 15 {
 		t.Fatalf("within grace: %d", got)
 	}
-	if got := n.Watermark(16, now.Add(gapGrace+time.Millisecond)); got != 16 {
+	if got := n.watermark(16, now.Add(gapGrace+time.Millisecond)); got != 16 {
 		t.Fatalf("after grace: %d", got)
 	}
 	if !n.needsReseed() || n.needsReseed() {
@@ -309,7 +309,7 @@ func TestNotifierConcurrent(t *testing.T) {
 			defer wg.Done()
 			for range per {
 				l := n.Listen("@u:t")
-				_ = n.Watermark(pos.Load(), time.Now())
+				_ = n.watermark(pos.Load(), time.Now())
 				select {
 				case <-l.C:
 				default:
@@ -319,7 +319,7 @@ func TestNotifierConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := n.Watermark(writers*per, time.Now()); got != writers*per {
+	if got := n.watermark(writers*per, time.Now()); got != writers*per {
 		t.Fatalf("watermark %d", got)
 	}
 	if n.waiting() != 0 {

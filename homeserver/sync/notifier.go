@@ -263,12 +263,12 @@ func (n *Notifier) seed(head int64, rooms map[string]int64, log *slog.Logger) {
 	}
 }
 
-// Watermark is the position a sync may read up to, given the store's
+// watermark is the position a sync may read up to, given the store's
 // head: the highest position up to which every write was notified, never
 // more than head. A gap that stays open longer than gapGrace is skipped
 // (and logged): the writer that left it forgot to call Notify, and the
 // rooms it touched are found again through a reseed (see needsReseed).
-func (n *Notifier) Watermark(head int64, now time.Time) int64 {
+func (n *Notifier) watermark(head int64, now time.Time) int64 {
 	n.posMu.RLock()
 	upTo := n.upTo
 	n.posMu.RUnlock()
