@@ -17,7 +17,7 @@
 //
 // Every write that uses stream positions must be reported to the Notifier
 // once it has committed, or syncs stall for two seconds at its position
-// (see Notifier.watermark):
+// (see the Notifier type):
 //
 //   - rooms, after store.PersistEvents: NotifyRange(b.Events[0].Pos, last,
 //     roomID, users), users being the room's joined members plus the target
