@@ -1,0 +1,187 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// CountsFunc returns a room's unread notification counts for a user (push
+// rules live elsewhere). sincePos is the sync's since position, 0 for an
+// initial sync.
+type CountsFunc func(ctx context.Context, userID, roomID string, sincePos int64) (notifications, highlights int, err error)
+
+// Params are what an Engine needs.
+type Params struct {
+	Store    store.Store
+	Notifier *Notifier
+	// Typing is optional: without it no m.typing is sent.
+	Typing *Typing
+	Logger *slog.Logger
+	// Counts is optional: without it unread_notifications is left out.
+	Counts CountsFunc
+	// Now is time.Now when nil.
+	Now func() time.Time
+}
+
+// Engine answers /sync requests.
+type Engine struct {
+	p   Params
+	log *slog.Logger
+
+	// startPos is the stream head when the room positions were last read
+	// from the store. Room positions come from events only, so a token
+	// from before it may have missed receipts: such a sync reads the
+	// receipts of every joined room once.
+	startPos atomic.Int64
+	reseedMu gosync.Mutex
+
+	versions gosync.Map // room ID → events.RoomVersion
+	cache    eventCache
+	mc       memCache
+	lazy     lazyCache
+}
+
+// Request is one /sync call, decoded by the handler.
+type Request struct {
+	UserID   string
+	DeviceID string
+	// Since is the since parameter, "" for an initial sync.
+	Since string
+	// Timeout is how long to wait for something to report; 0 answers at
+	// once.
+	Timeout time.Duration
+	// FullState sends every joined room's full state (and never waits).
+	FullState bool
+	Filter    Filter
+	// SetPresence is accepted and ignored until presence lands.
+	SetPresence string
+}
+
+// New returns an Engine. It reads every room's newest position from the
+// store to seed the Notifier.
+func New(ctx context.Context, p Params) (*Engine, error) {
+	if p.Store == nil || p.Notifier == nil {
+		return nil, errors.New("sync: Store and Notifier are required")
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	e := &Engine{p: p, log: p.Logger}
+	e.cache.size = eventCacheSize
+	if err := e.seed(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) seed(ctx context.Context) error {
+	head := e.p.Store.CurrentPos()
+	rooms, err := e.p.Store.RoomPositions(ctx)
+	if err != nil {
+		return fmt.Errorf("sync: reading room positions: %w", err)
+	}
+	e.p.Notifier.seed(head, rooms, e.log)
+	e.startPos.Store(head)
+	return nil
+}
+
+// Sync answers one /sync request. With a since token and a timeout it
+// waits until something the user should see happens, the timeout passes
+// (an empty response, whose next_batch is then at least since), or ctx ends
+// (ctx.Err()). A malformed since is ErrBadToken (M_INVALID_PARAM).
+func (e *Engine) Sync(ctx context.Context, req Request) (*Response, error) {
+	var since *StreamToken
+	if req.Since != "" {
+		t, err := ParseStreamToken(req.Since)
+		if err != nil {
+			return nil, err
+		}
+		since = &t
+	}
+	var lazy *lazyDevice
+	if sf := &req.Filter.Room.State; sf.LazyLoadMembers && !sf.IncludeRedundantMembers && req.DeviceID != "" {
+		lazy = e.lazy.begin(req.UserID, req.DeviceID, req.Since)
+	}
+	wait := since != nil && req.Timeout > 0 && !req.FullState
+	var timer *time.Timer
+	for {
+		var l *Listener
+		if wait {
+			// Register before reading: see Listener.
+			l = e.p.Notifier.Listen(req.UserID)
+		}
+		resp, sent, err := e.build(ctx, &req, since, lazy)
+		if err != nil || !wait || !resp.empty() {
+			if l != nil {
+				l.Stop()
+			}
+			if err == nil && lazy != nil {
+				e.lazy.commit(lazy, resp.NextBatch, sent)
+			}
+			return resp, err
+		}
+		if timer == nil {
+			timer = time.NewTimer(req.Timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-l.C:
+			l.Stop()
+		case <-timer.C:
+			l.Stop()
+			if lazy != nil {
+				e.lazy.commit(lazy, resp.NextBatch, sent)
+			}
+			return resp, nil
+		case <-ctx.Done():
+			l.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// build reads one consistent snapshot and makes the response.
+func (e *Engine) build(ctx context.Context, req *Request, since *StreamToken, lazy *lazyDevice) (*Response, map[string]*lazyRoom, error) {
+	if e.p.Notifier.needsReseed() {
+		e.reseedMu.Lock()
+		err := e.seed(ctx)
+		e.reseedMu.Unlock()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	now := e.p.Now()
+	s := &syncer{
+		e:       e,
+		req:     req,
+		f:       &req.Filter,
+		nowMS:   now.UnixMilli(),
+		initial: since == nil,
+		resp:    newResponse(),
+		hist:    map[string][]store.EventRow{},
+		roomAD:  map[string][]store.AccountDataRow{},
+		lazy:    lazy,
+	}
+	s.to.Pos = e.p.Notifier.watermark(e.p.Store.CurrentPos(), now)
+	if since != nil {
+		s.since = *since
+		if s.since.Pos > s.to.Pos {
+			s.since.Pos = s.to.Pos
+		}
+	}
+	if err := s.run(ctx); err != nil {
+		return nil, nil, err
+	}
+	s.resp.NextBatch = s.to.String()
+	return s.resp, s.lazyOut, nil
+}

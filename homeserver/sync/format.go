@@ -1,0 +1,263 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	gosync "sync"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/store"
+)
+
+// eventCache keeps parsed events, so an event sent to many members is
+// parsed once. It has two generations: when the current one is full it
+// becomes the old one and the previous old one is dropped.
+type eventCache struct {
+	mu       gosync.Mutex
+	cur, old map[string]*events.Event
+	size     int
+}
+
+const eventCacheSize = 20_000
+
+func (c *eventCache) get(key string) (*events.Event, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev, ok := c.cur[key]; ok {
+		return ev, true
+	}
+	if ev, ok := c.old[key]; ok {
+		c.putLocked(key, ev)
+		return ev, true
+	}
+	return nil, false
+}
+
+func (c *eventCache) put(key string, ev *events.Event) {
+	c.mu.Lock()
+	c.putLocked(key, ev)
+	c.mu.Unlock()
+}
+
+func (c *eventCache) putLocked(key string, ev *events.Event) {
+	if c.cur == nil || len(c.cur) >= c.size {
+		c.old, c.cur = c.cur, make(map[string]*events.Event, 1024)
+	}
+	c.cur[key] = ev
+}
+
+// roomVersion is the room's version, cached (it never changes).
+func (e *Engine) roomVersion(ctx context.Context, roomID string) (events.RoomVersion, error) {
+	if v, ok := e.versions.Load(roomID); ok {
+		return v.(events.RoomVersion), nil
+	}
+	r, err := e.p.Store.Room(ctx, roomID)
+	if err != nil {
+		return "", fmt.Errorf("sync: room %s: %w", roomID, err)
+	}
+	v := events.RoomVersion(r.Version)
+	e.versions.Store(roomID, v)
+	return v, nil
+}
+
+// parse returns the stored event parsed, from the cache when it can. The
+// key includes RedactedBy: a redaction rewrites the stored JSON.
+func (e *Engine) parse(ctx context.Context, row *store.EventRow) (*events.Event, error) {
+	key := row.EventID
+	if row.RedactedBy != "" {
+		key += "\x00" + row.RedactedBy
+	}
+	if ev, ok := e.cache.get(key); ok {
+		return ev, nil
+	}
+	v, err := e.roomVersion(ctx, row.RoomID)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := events.Parse(v, row.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("sync: stored event %s: %w", row.EventID, err)
+	}
+	// The stored ID is the one the event was accepted under.
+	ev.ID = row.EventID
+	e.cache.put(key, ev)
+	return ev, nil
+}
+
+// clientEvent formats a stored event for this request: the client format
+// (or the PDU with event_format federation), with unsigned holding the
+// stored prev_content and friends, age, the transaction ID for the device
+// that sent it, and redacted_because for redacted events.
+func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.RawMessage, error) {
+	ev, err := s.e.parse(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	unsigned := make(map[string]any, 4)
+	if len(row.Unsigned) > 0 {
+		var u map[string]json.RawMessage
+		if err := json.Unmarshal(row.Unsigned, &u); err == nil {
+			for k, v := range u {
+				unsigned[k] = v
+			}
+		}
+	}
+	if age := s.nowMS - ev.OriginServerTS; age >= 0 {
+		unsigned["age"] = age
+	}
+	if row.TxnID != "" && row.Sender == s.req.UserID && row.SenderDevice == s.req.DeviceID && s.req.DeviceID != "" {
+		unsigned["transaction_id"] = row.TxnID
+	}
+	if row.RedactedBy != "" {
+		if because, err := s.redactionJSON(ctx, row.RedactedBy); err == nil {
+			unsigned["redacted_because"] = because
+		} else {
+			s.e.log.Warn("sync: redaction event unavailable", "event_id", row.RedactedBy, "err", err)
+		}
+	}
+	var out []byte
+	if s.req.Filter.EventFormat == "federation" {
+		out, err = withUnsigned(ev.JSON, unsigned)
+	} else {
+		out, err = ev.ClientJSON(unsigned)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(s.req.Filter.EventFields) > 0 {
+		out = projectFields(out, s.req.Filter.EventFields)
+	}
+	return out, nil
+}
+
+// redactionJSON is the redaction event with ID id in client format.
+func (s *syncer) redactionJSON(ctx context.Context, id string) (json.RawMessage, error) {
+	if ev, ok := s.e.cache.get(id); ok {
+		return ev.ClientJSON(nil)
+	}
+	row, err := s.e.p.Store.Event(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := s.e.parse(ctx, &row)
+	if err != nil {
+		return nil, err
+	}
+	return ev.ClientJSON(nil)
+}
+
+// withUnsigned adds "unsigned" to a PDU object (which has none).
+func withUnsigned(pdu []byte, unsigned map[string]any) ([]byte, error) {
+	if len(unsigned) == 0 {
+		return pdu, nil
+	}
+	u, err := json.Marshal(unsigned)
+	if err != nil {
+		return nil, err
+	}
+	end := strings.LastIndexByte(string(pdu), '}')
+	if end < 0 {
+		return nil, fmt.Errorf("sync: PDU is not an object")
+	}
+	out := make([]byte, 0, len(pdu)+len(u)+13)
+	out = append(out, pdu[:end]...)
+	if end > 1 {
+		out = append(out, ',')
+	}
+	out = append(out, `"unsigned":`...)
+	out = append(out, u...)
+	return append(out, '}'), nil
+}
+
+// strippedEvent is a stripped state event (spec: Stripped state).
+func (s *syncer) strippedEvent(ctx context.Context, row *store.EventRow) (json.RawMessage, error) {
+	ev, err := s.e.parse(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(struct {
+		Content  json.RawMessage `json:"content"`
+		Sender   string          `json:"sender"`
+		StateKey string          `json:"state_key"`
+		Type     string          `json:"type"`
+	}{ev.Content, ev.Sender, ev.StateKeyOrEmpty(), ev.Type})
+}
+
+// basicEvent is an event with only type and content (account data,
+// ephemeral events).
+func basicEvent(typ string, content json.RawMessage) (json.RawMessage, error) {
+	if len(content) == 0 {
+		content = json.RawMessage("{}")
+	}
+	return json.Marshal(struct {
+		Content json.RawMessage `json:"content"`
+		Type    string          `json:"type"`
+	}{content, typ})
+}
+
+// projectFields keeps only the listed fields of an event (event_fields:
+// dot-separated paths, '\.' for a literal dot, '\\' for a backslash). The
+// spec lets a server return more fields than asked; an event that is not
+// an object is returned unchanged.
+func projectFields(js []byte, paths []string) []byte {
+	var obj map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	dec.UseNumber()
+	if dec.Decode(&obj) != nil {
+		return js
+	}
+	out := map[string]any{}
+	for _, p := range paths {
+		keys := splitPath(p)
+		if len(keys) == 0 {
+			continue
+		}
+		copyPath(out, obj, keys)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return js
+	}
+	return b
+}
+
+func splitPath(p string) []string {
+	var keys []string
+	var cur strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && i+1 < len(p) && (p[i+1] == '.' || p[i+1] == '\\'):
+			cur.WriteByte(p[i+1])
+			i++
+		case c == '.':
+			keys = append(keys, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return append(keys, cur.String())
+}
+
+func copyPath(dst, src map[string]any, keys []string) {
+	v, ok := src[keys[0]]
+	if !ok {
+		return
+	}
+	if len(keys) == 1 {
+		dst[keys[0]] = v
+		return
+	}
+	sub, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	d, ok := dst[keys[0]].(map[string]any)
+	if !ok {
+		d = map[string]any{}
+		dst[keys[0]] = d
+	}
+	copyPath(d, sub, keys[1:])
+}

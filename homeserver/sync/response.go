@@ -1,0 +1,124 @@
+package sync
+
+import "encoding/json"
+
+// Response is a /sync response body; json.Marshal gives the spec's shape
+// (data/api/client-server/sync.yaml), with empty sections present as empty
+// objects and arrays rather than null.
+type Response struct {
+	NextBatch                    string         `json:"next_batch"`
+	Rooms                        Rooms          `json:"rooms"`
+	Presence                     EventList      `json:"presence"`
+	AccountData                  EventList      `json:"account_data"`
+	ToDevice                     EventList      `json:"to_device"`
+	DeviceLists                  DeviceLists    `json:"device_lists"`
+	DeviceOneTimeKeysCount       map[string]int `json:"device_one_time_keys_count"`
+	DeviceUnusedFallbackKeyTypes []string       `json:"device_unused_fallback_key_types"`
+}
+
+// Rooms maps room IDs to what changed in them, by the user's membership.
+type Rooms struct {
+	Join   map[string]*JoinedRoom  `json:"join"`
+	Invite map[string]*InvitedRoom `json:"invite"`
+	Leave  map[string]*LeftRoom    `json:"leave"`
+	Knock  map[string]*KnockedRoom `json:"knock"`
+}
+
+// EventList is an object with an "events" array ("state", "ephemeral",
+// "account_data", ...). Events are already encoded.
+type EventList struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// MarshalJSON writes a nil list as [].
+func (l EventList) MarshalJSON() ([]byte, error) {
+	if len(l.Events) == 0 {
+		return []byte(`{"events":[]}`), nil
+	}
+	type plain EventList
+	return json.Marshal(plain(l))
+}
+
+// JoinedRoom is a room in rooms.join.
+type JoinedRoom struct {
+	Summary             Summary       `json:"summary"`
+	State               EventList     `json:"state"`
+	Timeline            Timeline      `json:"timeline"`
+	Ephemeral           EventList     `json:"ephemeral"`
+	AccountData         EventList     `json:"account_data"`
+	UnreadNotifications *UnreadCounts `json:"unread_notifications,omitempty"`
+}
+
+// Summary is a joined room's summary; fields that did not change since the
+// token are left out.
+type Summary struct {
+	Heroes             []string `json:"m.heroes,omitempty"`
+	JoinedMemberCount  *int     `json:"m.joined_member_count,omitempty"`
+	InvitedMemberCount *int     `json:"m.invited_member_count,omitempty"`
+}
+
+// UnreadCounts is unread_notifications.
+type UnreadCounts struct {
+	NotificationCount int `json:"notification_count"`
+	HighlightCount    int `json:"highlight_count"`
+}
+
+// Timeline is a room's timeline batch.
+type Timeline struct {
+	Events    []json.RawMessage `json:"events"`
+	Limited   bool              `json:"limited"`
+	PrevBatch string            `json:"prev_batch,omitempty"`
+}
+
+// MarshalJSON writes a nil event list as [].
+func (t Timeline) MarshalJSON() ([]byte, error) {
+	type plain Timeline
+	if t.Events == nil {
+		t.Events = []json.RawMessage{}
+	}
+	return json.Marshal(plain(t))
+}
+
+// InvitedRoom is a room in rooms.invite.
+type InvitedRoom struct {
+	InviteState EventList `json:"invite_state"`
+}
+
+// KnockedRoom is a room in rooms.knock.
+type KnockedRoom struct {
+	KnockState EventList `json:"knock_state"`
+}
+
+// LeftRoom is a room in rooms.leave.
+type LeftRoom struct {
+	State       EventList `json:"state"`
+	Timeline    Timeline  `json:"timeline"`
+	AccountData EventList `json:"account_data"`
+}
+
+// DeviceLists is device_lists (empty until end-to-end encryption lands).
+type DeviceLists struct {
+	Changed []string `json:"changed"`
+	Left    []string `json:"left"`
+}
+
+func newResponse() *Response {
+	return &Response{
+		Rooms: Rooms{
+			Join:   map[string]*JoinedRoom{},
+			Invite: map[string]*InvitedRoom{},
+			Leave:  map[string]*LeftRoom{},
+			Knock:  map[string]*KnockedRoom{},
+		},
+		DeviceLists:                  DeviceLists{Changed: []string{}, Left: []string{}},
+		DeviceOneTimeKeysCount:       map[string]int{"signed_curve25519": 0},
+		DeviceUnusedFallbackKeyTypes: []string{},
+	}
+}
+
+// empty reports whether the response tells the client nothing new.
+func (r *Response) empty() bool {
+	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 &&
+		len(r.Rooms.Knock) == 0 && len(r.AccountData.Events) == 0 && len(r.Presence.Events) == 0 &&
+		len(r.ToDevice.Events) == 0
+}

@@ -1,0 +1,105 @@
+package sync
+
+import (
+	"strconv"
+	"strings"
+)
+
+// StreamToken is a /sync since and next_batch token: a position in each of
+// the streams a sync reads.
+//
+// Pos is the store's persistent stream position, shared by room events,
+// receipts and account data (store.Rooms.CurrentPos): "everything at or
+// before Pos has been sent". Typing is the in-memory typing counter, which
+// restarts with the process; see Typing for how a counter from an earlier
+// run is recognised.
+//
+// The text form is "s{Pos}_{Typing}". ParseStreamToken also accepts
+// "s{Pos}" and the /messages form "t{P}" (see MessagesBound): both carry no
+// typing part and so get the full typing state.
+type StreamToken struct {
+	Pos    int64
+	Typing int64
+}
+
+// String is the token's text form, "s{Pos}_{Typing}".
+func (t StreamToken) String() string {
+	b := make([]byte, 0, 24)
+	b = append(b, 's')
+	b = strconv.AppendInt(b, t.Pos, 10)
+	b = append(b, '_')
+	b = strconv.AppendInt(b, t.Typing, 10)
+	return string(b)
+}
+
+// ParseStreamToken reads a since token. Anything this server did not make
+// is ErrBadToken (M_INVALID_PARAM).
+func ParseStreamToken(s string) (StreamToken, error) {
+	if len(s) < 2 || len(s) > 64 {
+		return StreamToken{}, badToken(s)
+	}
+	switch s[0] {
+	case 't':
+		p, ok := parseUint(s[1:])
+		if !ok || p < 1 {
+			return StreamToken{}, badToken(s)
+		}
+		// "t{P}" sits just before position P.
+		return StreamToken{Pos: p - 1}, nil
+	case 's':
+		rest := s[1:]
+		posPart, typingPart, hasTyping := strings.Cut(rest, "_")
+		p, ok := parseUint(posPart)
+		if !ok {
+			return StreamToken{}, badToken(s)
+		}
+		t := StreamToken{Pos: p}
+		if hasTyping {
+			if t.Typing, ok = parseUint(typingPart); !ok {
+				return StreamToken{}, badToken(s)
+			}
+		}
+		return t, nil
+	}
+	return StreamToken{}, badToken(s)
+}
+
+// PrevBatchToken is the prev_batch of a timeline whose oldest event is at
+// stream position first: "t{first}". Paginating /messages backwards from
+// it returns the events before that one.
+func PrevBatchToken(first int64) string { return "t" + strconv.FormatInt(first, 10) }
+
+// MessagesBound reads a /messages from or to token, either a prev_batch
+// ("t{P}") or a next_batch ("s{N}_{T}", "s{N}"), as the stream position
+// the token sits just before: going backwards from it returns events with
+// Pos < bound, going forwards events with Pos >= bound. "t{P}" is P and
+// "s{N}..." is N+1 (a next_batch follows everything up to N).
+func MessagesBound(s string) (int64, error) {
+	if len(s) >= 2 && s[0] == 't' {
+		p, ok := parseUint(s[1:])
+		if !ok || p < 1 {
+			return 0, badToken(s)
+		}
+		return p, nil
+	}
+	t, err := ParseStreamToken(s)
+	if err != nil {
+		return 0, err
+	}
+	return t.Pos + 1, nil
+}
+
+// parseUint accepts only ASCII digits (no sign, no spaces) that fit in an
+// int64 with room for +1.
+func parseUint(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
+}
