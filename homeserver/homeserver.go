@@ -22,11 +22,13 @@ import (
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/media"
+	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/postgres"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/homeserver/sync"
 )
 
 // Deps are the homeserver's dependencies, made by the caller.
@@ -40,8 +42,6 @@ type Deps struct {
 	Listen string
 	// WellKnown adds members to /.well-known/matrix/client.
 	WellKnown func() map[string]any
-	// Notifier wakes /sync long-polls after writes (nil: none).
-	Notifier rooms.Notifier
 	// TURN hands out relay credentials for /voip/turnServer (nil: none).
 	TURN TURNCredentials
 	// LiveKitServiceURL is the MatrixRTC JWT service advertised as the
@@ -71,6 +71,10 @@ type Homeserver struct {
 	Delayed *delayed.Scheduler
 	// Media is the media repository.
 	Media *media.Repo
+	// Sync answers /sync; Notifier wakes its long-polls after writes.
+	Sync     *sync.Engine
+	Notifier *sync.Notifier
+	Typing   *sync.Typing
 
 	cleanupEvery time.Duration
 }
@@ -89,9 +93,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		MinPasswordLength: cfg.Passwords.MinLength,
 	})
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
+	h.Notifier = sync.NewNotifier()
+	h.Typing = sync.NewTyping(h.Notifier)
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
-		Notifier: deps.Notifier, Logger: deps.Logger.With("component", "rooms"),
+		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
 		EventStored: func(ctx context.Context, content json.RawMessage) {
 			var c map[string]any
@@ -118,9 +124,15 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Logger: deps.Logger.With("component", "delayed"),
 	})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
-	if deps.Notifier != nil {
-		h.Push.Notify = func(pos int64, userID string) { deps.Notifier.Notify(pos, "", []string{userID}) }
+	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
+	engine, err := sync.New(context.Background(), sync.Params{
+		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
+		Counts: h.Push.Counts, Visibility: h.visibility,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
 	}
+	h.Sync = engine
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -140,6 +152,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			LiveKitServiceURL: deps.LiveKitServiceURL,
 		},
 		Delayed:   h.Delayed,
+		Sync:      syncAPI{h},
 		Rooms:     h.Rooms,
 		TURN:      deps.TURN,
 		PushRules: h.Push,
@@ -181,6 +194,39 @@ func (h *Homeserver) Handler() http.Handler {
 	return mux
 }
 
+// visibility gives the sync engine the read rules of a user in a room; a
+// room the user can read nothing of yields a reader that denies all.
+func (h *Homeserver) visibility(ctx context.Context, userID, roomID string) (sync.Visibility, error) {
+	rd, err := h.Rooms.NewReader(ctx, roomID, userID)
+	var me *mxerr.Error
+	if errors.As(err, &me) && me.Code == mxerr.Forbidden {
+		return denyAll{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+type denyAll struct{}
+
+func (denyAll) CanRead(store.EventRow) bool   { return false }
+func (denyAll) SeesKnock(store.EventRow) bool { return false }
+
+// syncAPI is what the Client-Server API's sync-related endpoints call.
+type syncAPI struct{ h *Homeserver }
+
+func (s syncAPI) Sync(ctx context.Context, req sync.Request) (*sync.Response, error) {
+	return s.h.Sync.Sync(ctx, req)
+}
+func (s syncAPI) Notify(pos int64, roomID string, users []string) {
+	s.h.Notifier.Notify(pos, roomID, users)
+}
+func (s syncAPI) Forgotten(userID string) { s.h.Notifier.Forgotten(userID) }
+func (s syncAPI) SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string) {
+	s.h.Typing.Set(roomID, userID, typing, timeout, members)
+}
+
 // mediaAuth gives the media repository the user of an access token.
 type mediaAuth struct{ a *auth.Service }
 
@@ -191,6 +237,13 @@ func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, 
 	}
 	return dev.UserID, nil
 }
+
+// Drain ends the /sync long-polls in flight: call it when shutdown
+// begins (http.Server.RegisterOnShutdown).
+func (h *Homeserver) Drain() { h.api.Drain() }
+
+// Close stops the homeserver's timers (typing expiry).
+func (h *Homeserver) Close() error { return h.Typing.Close() }
 
 // Run runs background work until ctx ends: it makes deactivated accounts
 // leave their rooms (also those deactivated by `salon user deactivate`,

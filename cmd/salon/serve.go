@@ -112,6 +112,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 		return nil, err
 	}
 	s.hs = hs
+	s.close = append(s.close, hs.Close)
 
 	mux := http.NewServeMux()
 	mux.Handle("/", hs.Handler())
@@ -135,6 +136,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(hs.Drain)
 	ok = true
 	return s, nil
 }

@@ -60,8 +60,8 @@ type Params struct {
 	ProfileChanged ProfileListener
 	// Rooms is the rooms authority (nil: no room endpoints).
 	Rooms *rooms.Service
-	// Notify wakes users' /sync long-polls after a write at pos.
-	Notify func(pos int64, roomID string, users []string)
+	// Sync answers /sync and wakes long-polls after writes.
+	Sync SyncService
 	// Delayed schedules MSC4140 delayed events (nil: not supported).
 	Delayed Delayed
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
@@ -92,6 +92,11 @@ type API struct {
 
 	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter
 
+	presence presence
+	// drainCtx is cancelled when the server shuts down.
+	drainCtx context.Context
+	drain    context.CancelFunc
+
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -119,6 +124,7 @@ func New(p Params) *API {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
 		}, []string{"route"}),
 	}
+	a.drainCtx, a.drain = context.WithCancel(context.Background())
 	if p.Registerer != nil {
 		p.Registerer.MustRegister(a.requests, a.duration)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/sync"
 )
 
 func (a *API) roomRoutes() {
@@ -136,7 +137,9 @@ func (a *API) membershipOp(op string) authedFunc {
 		case "leave":
 			err = rs.Leave(ctx, roomID, dev.UserID, req.Reason)
 		case "forget":
-			err = rs.Forget(ctx, roomID, dev.UserID)
+			if err = rs.Forget(ctx, roomID, dev.UserID); err == nil && a.p.Sync != nil {
+				a.p.Sync.Forgotten(dev.UserID)
+			}
 		case "kick":
 			err = rs.Kick(ctx, roomID, dev.UserID, req.UserID, req.Reason)
 		case "ban":
@@ -203,7 +206,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request, dev store.Device) 
 		if err != nil {
 			return err
 		}
-		rows, v, err = a.p.Rooms.StateAtPos(r.Context(), dev.UserID, roomID, pos)
+		rows, v, err = a.p.Rooms.StateAtPos(r.Context(), dev.UserID, roomID, pos-1)
 		if err != nil {
 			return err
 		}
@@ -444,14 +447,12 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, dev store.Device)
 	return reply(w, b)
 }
 
-// parsePos reads a pagination token: "t123", "s123_4" or "123".
+// parsePos reads a pagination token: "tP" from /messages and prev_batch
+// (the gap just before position P), or a /sync next_batch "sN_T" (the gap
+// just after N, so P = N+1).
 func parsePos(tok string) (int64, error) {
-	t := strings.TrimLeft(tok, "ts")
-	if i := strings.IndexByte(t, '_'); i >= 0 {
-		t = t[:i]
-	}
-	p, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || p < 0 {
+	p, err := sync.MessagesBound(tok)
+	if err != nil {
 		return 0, mxerr.InvalidParamf("Invalid pagination token")
 	}
 	return p, nil

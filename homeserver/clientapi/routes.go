@@ -51,6 +51,7 @@ func (a *API) routes() {
 	a.pushRoutes()
 	a.rtcRoutes()
 	a.spaceRoutes()
+	a.syncRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

@@ -29,8 +29,8 @@ func (a *API) userDataRoutes() {
 
 // notify wakes users' long-polls after a write at pos.
 func (a *API) notify(pos int64, roomID string, users ...string) {
-	if a.p.Notify != nil {
-		a.p.Notify(pos, roomID, users)
+	if a.p.Sync != nil {
+		a.p.Sync.Notify(pos, roomID, users)
 	}
 }
 

@@ -110,8 +110,12 @@ func (s *Service) Update(ctx context.Context, userID string, change func(*push.O
 	if err != nil {
 		return err
 	}
-	if _, err := s.st.PutAccountData(ctx, userID, "", overridesType, b); err != nil {
+	opos, err := s.st.PutAccountData(ctx, userID, "", overridesType, b)
+	if err != nil {
 		return err
+	}
+	if s.Notify != nil {
+		s.Notify(opos, userID)
 	}
 	s.mu.Lock()
 	delete(s.compiled, userID)

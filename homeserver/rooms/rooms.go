@@ -21,10 +21,10 @@ import (
 	"github.com/salonhq/salon/homeserver/store"
 )
 
-// Notifier is told, after each committed write, the new stream position,
-// the room, and the users who must wake (their /sync long-polls).
+// Notifier is told, after each committed write, the stream positions it
+// used, the room, and the users who must wake (their /sync long-polls).
 type Notifier interface {
-	Notify(pos int64, roomID string, userIDs []string)
+	NotifyRange(first, last int64, roomID string, userIDs []string)
 }
 
 // Params are the service's dependencies.
@@ -248,8 +248,8 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 		}
 		return 0, err
 	}
-	if s.p.Notifier != nil {
-		s.p.Notifier.Notify(pos, r.id, append(r.interested(), wake...))
+	if s.p.Notifier != nil && len(batch.Events) > 0 {
+		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
 	}
 	if s.p.EventStored != nil {
 		for _, e := range batch.Events {

@@ -28,6 +28,19 @@ type Params struct {
 	Counts CountsFunc
 	// Now is time.Now when nil.
 	Now func() time.Time
+	// Visibility is optional: it answers, per user and room, which events
+	// the user may read (history visibility) and which state they may see
+	// (knocks are for moderators). Without it every event is readable.
+	Visibility func(ctx context.Context, userID, roomID string) (Visibility, error)
+}
+
+// Visibility judges one user's reads in one room.
+type Visibility interface {
+	// CanRead reports whether a timeline event may be sent to the user.
+	CanRead(store.EventRow) bool
+	// SeesKnock is false for state the user may not see (another user's
+	// knock, for a non-moderator).
+	SeesKnock(store.EventRow) bool
 }
 
 // Engine answers /sync requests.

@@ -42,6 +42,7 @@ type syncer struct {
 	resp    *Response
 
 	hist       map[string][]store.EventRow       // room → the user's member events
+	vis        map[string]Visibility             // room → the user's read rules (guarded by mu)
 	roomAD     map[string][]store.AccountDataRow // room → changed room account data
 	rcpts      map[string][]store.Receipt        // room → receipts to send
 	typing     map[string]typingState            // room → typing users
@@ -247,9 +248,13 @@ scan:
 		if err != nil {
 			return nil, false, fmt.Errorf("sync: room events: %w", err)
 		}
+		vis, err := s.visibility(ctx, roomID)
+		if err != nil {
+			return nil, false, err
+		}
 		for i := range batch {
 			scanned++
-			if !f.allowsEvent(&batch[i]) {
+			if !f.allowsEvent(&batch[i]) || (vis != nil && !vis.CanRead(batch[i])) {
 				continue
 			}
 			if len(out) == limit {
@@ -327,6 +332,17 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		jr.Summary, heroes = sum, h
 	}
 
+	if vis, err := s.visibility(ctx, roomID); err != nil {
+		return err
+	} else if vis != nil {
+		kept := stateRows[:0:0]
+		for _, r := range stateRows {
+			if vis.SeesKnock(r) {
+				kept = append(kept, r)
+			}
+		}
+		stateRows = kept
+	}
 	state, err := s.filterState(ctx, roomID, stateRows, tl, startPos, full, heroes)
 	if err != nil {
 		return err
@@ -750,4 +766,29 @@ func (s *syncer) format(ctx context.Context, rows []store.EventRow) ([]json.RawM
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// visibility returns (and caches for this sync) the user's read rules in
+// a room, nil when the engine has none.
+func (s *syncer) visibility(ctx context.Context, roomID string) (Visibility, error) {
+	if s.e.p.Visibility == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	v, ok := s.vis[roomID]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := s.e.p.Visibility(ctx, s.req.UserID, roomID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.vis == nil {
+		s.vis = map[string]Visibility{}
+	}
+	s.vis[roomID] = v
+	s.mu.Unlock()
+	return v, nil
 }

@@ -1,0 +1,242 @@
+package clientapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/sync"
+)
+
+// SyncService is what /sync, /typing, /filter and the writers that wake
+// long-polls call.
+type SyncService interface {
+	Sync(ctx context.Context, req sync.Request) (*sync.Response, error)
+	Notify(pos int64, roomID string, users []string)
+	Forgotten(userID string)
+	SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string)
+}
+
+// maxSyncTimeout caps a long-poll: proxies in front cut idle requests.
+const maxSyncTimeout = 5 * time.Minute
+
+func (a *API) syncRoutes() {
+	if a.p.Sync == nil {
+		return
+	}
+	a.handle(v3+"/sync", methods{http.MethodGet: a.authed(a.sync)})
+	a.handle(v3+"/rooms/{roomId}/typing/{userId}", methods{http.MethodPut: a.authed(a.typing)})
+	a.handle(v3+"/user/{userId}/filter", methods{http.MethodPost: a.authed(a.postFilter)})
+	a.handle(v3+"/user/{userId}/filter/{filterId}", methods{http.MethodGet: a.authed(a.getFilter)})
+	a.handle(v3+"/presence/{userId}/status", methods{http.MethodGet: a.authed(a.getPresence), http.MethodPut: a.authed(a.putPresence)})
+}
+
+func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	q := r.URL.Query()
+	req := sync.Request{UserID: dev.UserID, DeviceID: dev.DeviceID, Since: q.Get("since"), SetPresence: q.Get("set_presence")}
+	if t := q.Get("timeout"); t != "" {
+		ms, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || ms < 0 {
+			return mxerr.InvalidParamf("timeout must be a non-negative integer of milliseconds")
+		}
+		req.Timeout = min(time.Duration(ms)*time.Millisecond, maxSyncTimeout)
+	}
+	switch q.Get("full_state") {
+	case "", "false":
+	case "true":
+		req.FullState = true
+	default:
+		return mxerr.InvalidParamf("full_state must be true or false")
+	}
+	switch req.SetPresence {
+	case "", "online", "offline", "unavailable":
+	default:
+		return mxerr.InvalidParamf("set_presence must be online, offline or unavailable")
+	}
+	if f := q.Get("filter"); f != "" {
+		raw := []byte(f)
+		if !strings.HasPrefix(strings.TrimSpace(f), "{") {
+			stored, err := a.p.Store.Filter(r.Context(), dev.UserID, f)
+			if errors.Is(err, store.ErrNotFound) {
+				return mxerr.NotFoundf("Unknown filter")
+			}
+			if err != nil {
+				return err
+			}
+			raw = stored
+		}
+		flt, err := sync.ParseFilter(raw)
+		if err != nil {
+			return err
+		}
+		req.Filter = flt
+	}
+	a.presence.seen(dev.UserID, req.SetPresence)
+	// A long-poll ends early when the server shuts down, so SIGTERM does
+	// not wait out every client's timeout.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(a.drainCtx, cancel)
+	defer stop()
+	resp, err := a.p.Sync.Sync(ctx, req)
+	if err != nil && a.drainCtx.Err() != nil && r.Context().Err() == nil && req.Since != "" {
+		// Nothing new: the client comes back with the same token.
+		return reply(w, map[string]any{"next_batch": req.Since})
+	}
+	if err != nil {
+		return err
+	}
+	return reply(w, resp)
+}
+
+// Drain ends the long-polls in flight (at shutdown).
+func (a *API) Drain() { a.drain() }
+
+func (a *API) typing(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	if r.PathValue("userId") != dev.UserID {
+		return mxerr.Forbid("You can only set your own typing state")
+	}
+	var req struct {
+		Typing  *bool `json:"typing"`
+		Timeout int64 `json:"timeout"`
+	}
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Typing == nil {
+		return missing("typing")
+	}
+	members, err := a.p.Rooms.Members(r.Context(), roomID, "join")
+	if err != nil {
+		return mxerr.Forbid("You are not joined to this room")
+	}
+	if !contains(members, dev.UserID) {
+		return mxerr.Forbid("You are not joined to this room")
+	}
+	a.p.Sync.SetTyping(roomID, dev.UserID, *req.Typing, time.Duration(req.Timeout)*time.Millisecond, members)
+	return reply(w, empty)
+}
+
+func (a *API) postFilter(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	if r.PathValue("userId") != dev.UserID {
+		return mxerr.Forbid("You can only create filters for yourself")
+	}
+	b, err := readBody(r, 64<<10)
+	if err != nil {
+		return err
+	}
+	var probe map[string]any
+	if err := decodeJSON(b, &probe, false); err != nil {
+		return err
+	}
+	if err := sync.ValidateFilterJSON(b); err != nil {
+		return err
+	}
+	id, err := a.p.Store.PutFilter(r.Context(), dev.UserID, b)
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"filter_id": id})
+}
+
+func (a *API) getFilter(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	if r.PathValue("userId") != dev.UserID {
+		return mxerr.Forbid("You can only read your own filters")
+	}
+	b, err := a.p.Store.Filter(r.Context(), dev.UserID, r.PathValue("filterId"))
+	if errors.Is(err, store.ErrNotFound) {
+		return mxerr.NotFoundf("Unknown filter")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+	return nil
+}
+
+// presence keeps, in memory, each user's chosen presence and when they
+// were last active. Presence is not sent in /sync yet; GET answers it.
+type presence struct {
+	mu    gosync.Mutex
+	users map[string]presenceState
+}
+
+type presenceState struct {
+	state, msg string
+	active     time.Time
+}
+
+func (p *presence) seen(userID, state string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.users == nil {
+		p.users = map[string]presenceState{}
+	}
+	ps := p.users[userID]
+	ps.active = time.Now()
+	if state != "" {
+		ps.state = state
+	} else if ps.state == "" {
+		ps.state = "online"
+	}
+	p.users[userID] = ps
+}
+
+func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	userID := r.PathValue("userId")
+	if !events.ValidUserID(userID) {
+		return mxerr.InvalidParamf("Invalid user ID")
+	}
+	a.presence.mu.Lock()
+	ps, ok := a.presence.users[userID]
+	a.presence.mu.Unlock()
+	if !ok {
+		return reply(w, map[string]any{"presence": "offline"})
+	}
+	out := map[string]any{"presence": ps.state, "last_active_ago": time.Since(ps.active).Milliseconds(),
+		"currently_active": ps.state == "online" && time.Since(ps.active) < 5*time.Minute}
+	if ps.msg != "" {
+		out["status_msg"] = ps.msg
+	}
+	return reply(w, out)
+}
+
+func (a *API) putPresence(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	if r.PathValue("userId") != dev.UserID {
+		return mxerr.Forbid("You can only set your own presence")
+	}
+	var req struct {
+		Presence  string `json:"presence"`
+		StatusMsg string `json:"status_msg"`
+	}
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	switch req.Presence {
+	case "online", "offline", "unavailable":
+	default:
+		return mxerr.InvalidParamf("presence must be online, offline or unavailable")
+	}
+	if len(req.StatusMsg) > 1024 {
+		return mxerr.InvalidParamf("status_msg is too long")
+	}
+	a.presence.seen(dev.UserID, req.Presence)
+	a.presence.mu.Lock()
+	ps := a.presence.users[dev.UserID]
+	ps.msg = req.StatusMsg
+	a.presence.users[dev.UserID] = ps
+	a.presence.mu.Unlock()
+	return reply(w, empty)
+}
