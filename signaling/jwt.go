@@ -9,6 +9,7 @@ package signaling
 // answer is MSC4195's: 403 M_FORBIDDEN.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -234,7 +235,7 @@ func (s *JWTService) serveToken(ep endpoint) http.HandlerFunc {
 		req, jerr := decodeTokenRequest(ep, r, w)
 		if jerr == nil {
 			var resp *tokenResponse
-			resp, jerr = s.issue(r, req)
+			resp, jerr = s.issue(r.Context(), req)
 			if jerr == nil {
 				s.counters.issued[ep].Add(1)
 				_ = json.NewEncoder(w).Encode(resp)
@@ -355,8 +356,7 @@ func validRoomID(id string) bool {
 }
 
 // issue decides and signs. Nothing changes on a refusal but a counter.
-func (s *JWTService) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *jwtError) {
-	ctx := r.Context()
+func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenResponse, *jwtError) {
 	// Salon speaks no federation: only its own users' tokens can be
 	// checked, and MSC4195 refuses a user of another server with 403.
 	if req.openID.MatrixServerName != s.serverName {
