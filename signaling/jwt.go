@@ -175,8 +175,9 @@ type (
 		ClaimedDeviceID string `json:"claimed_device_id"`
 	}
 	// delayDelegation is lk-jwt-service's optional hand-over of the
-	// client's delayed leave event. Accepted in the shape, refused in
-	// substance (see issue).
+	// client's delayed leave event (MSC4140). The fields are accepted by
+	// the decoder, and a complete set is then refused by
+	// JWTService.issue: Salon does not take delayed leaves over.
 	delayDelegation struct {
 		DelayID       string `json:"delay_id"`
 		DelayTimeout  int    `json:"delay_timeout"`
