@@ -1,0 +1,136 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"time"
+)
+
+// JWTConfigSection is the key of the JWTConfig section in salon.yaml; it
+// prefixes the keys Validate names.
+const JWTConfigSection = "livekit"
+
+// JWTConfig is the `livekit:` section of salon.yaml: where the MatrixRTC JWT
+// service sends clients, and how it signs their LiveKit access tokens.
+// Decode it strictly over JWTDefaults(); a zero value in any field also
+// means its default.
+//
+// With the External* fields empty the focus is Salon's embedded SFU, and
+// tokens are signed with the keys in KeysFile. With them set, the focus is
+// a LiveKit deployment Salon does not run: tokens are signed with its API
+// key and secret and clients are sent to ExternalURL.
+type JWTConfig struct {
+	// ExternalURL is the WebSocket URL (ws:// or wss://) of an external
+	// LiveKit deployment, handed to clients as is.
+	ExternalURL string `yaml:"external_url"`
+	// ExternalKey and ExternalSecret are that deployment's API key and
+	// secret (livekit.yaml `keys:`). The secret is at least 32 bytes, as
+	// livekit-server requires.
+	ExternalKey    string    `yaml:"external_key"`
+	ExternalSecret APISecret `yaml:"external_secret"`
+
+	// TokenTTL is how long an issued access token may be used to connect.
+	// (LiveKit checks expiry when a client connects, not afterwards.)
+	// At most KeyGrace, so a token outlives no key rotation.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+
+	// KeysFile holds the embedded SFU's API keys, generated at first
+	// start; a relative path is taken in the data directory.
+	KeysFile string `yaml:"keys_file"`
+}
+
+// JWTDefaults returns the configuration a fresh install runs with.
+func JWTDefaults() JWTConfig {
+	return JWTConfig{
+		TokenTTL: time.Hour,
+		KeysFile: "livekit_keys",
+	}
+}
+
+// withDefaults fills zero values from JWTDefaults().
+func (c JWTConfig) withDefaults() JWTConfig {
+	d := JWTDefaults()
+	if c.TokenTTL == 0 {
+		c.TokenTTL = d.TokenTTL
+	}
+	if c.KeysFile == "" {
+		c.KeysFile = d.KeysFile
+	}
+	return c
+}
+
+// External reports whether the focus is an external LiveKit deployment.
+func (c JWTConfig) External() bool {
+	return c.ExternalURL != ""
+}
+
+// KeysPath is where the embedded SFU's keys are kept: KeysFile, taken in
+// dataDir when relative.
+func (c JWTConfig) KeysPath(dataDir string) string {
+	f := c.withDefaults().KeysFile
+	if filepath.IsAbs(f) {
+		return f
+	}
+	return filepath.Join(dataDir, f)
+}
+
+const (
+	// minAPISecretLen is livekit-server's minimum secret length.
+	minAPISecretLen = 32
+	minTokenTTL     = time.Minute
+)
+
+// Validate checks the configuration, with zero values taken as defaults,
+// and reports every problem at once, each with its key.
+func (c JWTConfig) Validate() error {
+	c = c.withDefaults()
+	var problems []error
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s.%s: %s", JWTConfigSection, key, fmt.Sprintf(format, args...)))
+	}
+
+	anyExternal := c.ExternalURL != "" || c.ExternalKey != "" || c.ExternalSecret != ""
+	if anyExternal {
+		if c.ExternalURL == "" {
+			bad("external_url", "must be set when %s.external_key or %s.external_secret is", JWTConfigSection, JWTConfigSection)
+		} else if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			bad("external_url", "%q must be a ws:// or wss:// URL such as wss://livekit.example.org", c.ExternalURL)
+		} else if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			bad("external_url", "%q must not carry credentials, a query or a fragment", c.ExternalURL)
+		}
+		if c.ExternalKey == "" {
+			bad("external_key", "must be set when %s.external_url is (the API key in livekit.yaml `keys:`)", JWTConfigSection)
+		}
+		if c.ExternalSecret == "" {
+			bad("external_secret", "must be set when %s.external_url is (the API secret in livekit.yaml `keys:`)", JWTConfigSection)
+		} else if len(c.ExternalSecret) < minAPISecretLen {
+			bad("external_secret", "must be at least %d bytes, got %d", minAPISecretLen, len(c.ExternalSecret))
+		}
+	}
+	if c.TokenTTL < minTokenTTL || c.TokenTTL > KeyGrace {
+		bad("token_ttl", "must be between %v and %v, got %v", minTokenTTL, KeyGrace, c.TokenTTL)
+	}
+	return errors.Join(problems...)
+}
+
+// APISecret is a LiveKit API secret from the configuration. It prints,
+// logs and marshals as REDACTED; convert it with string(s) to use it.
+type APISecret string
+
+const redacted = "REDACTED"
+
+// LogValue implements slog.LogValuer.
+func (APISecret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// String implements fmt.Stringer.
+func (APISecret) String() string { return redacted }
+
+// GoString implements fmt.GoStringer, for %#v.
+func (APISecret) GoString() string { return redacted }
+
+// MarshalText implements encoding.TextMarshaler, so a configuration dumped
+// as YAML or JSON does not carry the secret. (Decoding reads the string.)
+func (APISecret) MarshalText() ([]byte, error) { return []byte(redacted), nil }

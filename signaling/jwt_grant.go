@@ -1,0 +1,68 @@
+package signaling
+
+import (
+	"context"
+
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+)
+
+// Authority answers for the homeserver. The homeserver implements it; the
+// JWT service imports nothing of the homeserver's.
+type Authority interface {
+	// OpenIDUser validates a Matrix OpenID access token issued by this
+	// homeserver (the in-process equivalent of GET
+	// /_matrix/federation/v1/openid/userinfo) and returns its user ID; an
+	// error wrapping ErrBadOpenIDToken when unknown or expired. Any other
+	// error is the homeserver's failure (500 M_UNKNOWN).
+	OpenIDUser(ctx context.Context, token string) (userID string, err error)
+	// CallPermissions says whether the user is joined to the Matrix room
+	// now and what the room's power levels let them do in its call. A room
+	// the homeserver does not know is Joined: false, not an error.
+	CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error)
+}
+
+// CallPermissions is what one user may do in a room's call, read from the
+// room's membership and power levels at the moment a token is asked for.
+type CallPermissions struct {
+	// Joined: the user's membership in the room is "join" now.
+	Joined bool
+	// PublishAudio lets the user send a microphone track, PublishVideo a
+	// camera track, PublishScreen a screen share (and its audio).
+	PublishAudio, PublishVideo, PublishScreen bool
+	// PublishData lets the user send on LiveKit's data channels.
+	PublishData bool
+	// Moderate makes the user a LiveKit room admin: they may mute and
+	// remove other participants of the call.
+	Moderate bool
+}
+
+// videoGrant turns a joined user's permissions into the LiveKit grant for
+// one room. Every member may subscribe; publishing is limited to the
+// sources the permissions name (LiveKit's canPublishSources), and a user
+// who may publish none gets canPublish false.
+func videoGrant(room string, p CallPermissions) *auth.VideoGrant {
+	g := &auth.VideoGrant{
+		RoomJoin:  true,
+		Room:      room,
+		RoomAdmin: p.Moderate,
+	}
+	var sources []livekit.TrackSource
+	if p.PublishAudio {
+		sources = append(sources, livekit.TrackSource_MICROPHONE)
+	}
+	if p.PublishVideo {
+		sources = append(sources, livekit.TrackSource_CAMERA)
+	}
+	if p.PublishScreen {
+		sources = append(sources, livekit.TrackSource_SCREEN_SHARE, livekit.TrackSource_SCREEN_SHARE_AUDIO)
+	}
+	g.SetCanSubscribe(true)
+	g.SetCanPublish(len(sources) > 0)
+	if len(sources) > 0 {
+		g.SetCanPublishSources(sources)
+	}
+	g.SetCanPublishData(p.PublishData)
+	g.SetCanUpdateOwnMetadata(true)
+	return g
+}
