@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	// TURN is the embedded relay for calls (and where clients are sent
 	// for an external coturn).
 	TURN turn.Config `yaml:"turn"`
+	// LiveKit is the MatrixRTC JWT service: the embedded SFU, or an
+	// external LiveKit deployment.
+	LiveKit signaling.JWTConfig `yaml:"livekit"`
 }
 
 // LogConfig sets up log/slog.
@@ -55,6 +59,7 @@ func Defaults() Config {
 		Log:               LogConfig{Level: "info", Format: "text"},
 		Config:            homeserver.Defaults(),
 		TURN:              turn.Defaults(),
+		LiveKit:           signaling.JWTDefaults(),
 	}
 }
 
@@ -123,6 +128,9 @@ func (c *Config) Validate() error {
 		t.SharedSecret = "placeholder-for-validation-only"
 	}
 	if err := t.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.LiveKit.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

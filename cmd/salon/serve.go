@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 	"github.com/salonhq/salon/turn/credential"
 )
@@ -69,13 +70,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // server is a wired Salon: every component, its HTTP front and the order
 // in which they stop.
 type server struct {
-	cfg   Config
-	log   *slog.Logger
-	ln    net.Listener
-	http  *http.Server
-	hs    *homeserver.Homeserver
-	turn  *turn.Server
-	close []func() error // run in reverse order at shutdown
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	http *http.Server
+	hs   *homeserver.Homeserver
+	turn *turn.Server
+	// livekitKeys sign and verify the SFU's access tokens (nil with an
+	// external LiveKit).
+	livekitKeys *signaling.KeySet
+	close       []func() error // run in reverse order at shutdown
 }
 
 func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logger) (*server, error) {
@@ -104,9 +108,10 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("turn: %w", err)
 	}
+	base := cfg.BaseURL(ln.Addr().String())
 	hs, err := homeserver.New(cfg.Config, homeserver.Deps{
 		Store: st, Logger: log, Registerer: reg, SigningKey: key, Listen: ln.Addr().String(),
-		TURN: turnCreds, DataDir: cfg.DataDir,
+		TURN: turnCreds, DataDir: cfg.DataDir, LiveKitServiceURL: base + jwtPath,
 	})
 	if err != nil {
 		return nil, err
@@ -116,6 +121,9 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 
 	mux := http.NewServeMux()
 	mux.Handle("/", hs.Handler())
+	if err := s.startJWT(cfg, base, log, reg, mux); err != nil {
+		return nil, err
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

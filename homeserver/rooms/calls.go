@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
 )
 
@@ -106,4 +107,77 @@ func activeCallMembers(ev *events.Event, now time.Time) []CallMember {
 		out = append(out, CallMember{UserID: ev.Sender, DeviceID: c.DeviceID, StateKey: ev.StateKeyOrEmpty(), Expires: exp})
 	}
 	return out
+}
+
+// CallPermissions is what a user may do in a room's call, derived from the
+// room's power levels. Rooms can raise the level needed to publish each
+// kind of media with the pseudo event types below in the power levels'
+// "events" (teaching mode raises camera and screen to the moderators').
+type CallPermissions struct {
+	Joined                                    bool
+	PublishAudio, PublishVideo, PublishScreen bool
+	PublishData, Moderate                     bool
+}
+
+// Power-level keys (in "events") for call publishing; default: the level
+// needed to send a call membership (0 in rooms Salon creates).
+const (
+	CallPublishAudio  = "org.salonhq.call.publish.audio"
+	CallPublishVideo  = "org.salonhq.call.publish.video"
+	CallPublishScreen = "org.salonhq.call.publish.screen"
+)
+
+// CallPermissions says whether a user is joined to a room now and what the
+// power levels let them publish; moderators (who may kick) also moderate
+// the call.
+func (s *Service) CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error) {
+	r, err := s.load(ctx, roomID)
+	if err == errUnknownRoom {
+		return CallPermissions{}, nil
+	}
+	if err != nil {
+		return CallPermissions{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.membership(userID) != "join" {
+		return CallPermissions{}, nil
+	}
+	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	if err != nil {
+		return CallPermissions{}, err
+	}
+	lvl := pl.UserLevel(userID)
+	member := pl.EventLevel(CallMemberEventType, true)
+	may := func(key string) bool {
+		need := member
+		if _, ok := explicitEventLevel(r, key); ok {
+			need = pl.EventLevel(key, false)
+		}
+		return lvl >= need
+	}
+	return CallPermissions{
+		Joined:        true,
+		PublishAudio:  may(CallPublishAudio),
+		PublishVideo:  may(CallPublishVideo),
+		PublishScreen: may(CallPublishScreen),
+		PublishData:   lvl >= member,
+		Moderate:      lvl >= pl.Kick(),
+	}, nil
+}
+
+// explicitEventLevel reports whether the power levels name key in "events".
+func explicitEventLevel(r *room, key string) (int64, bool) {
+	ev := r.state[events.StateTuple{Type: "m.room.power_levels"}]
+	if ev == nil {
+		return 0, false
+	}
+	var c struct {
+		Events map[string]int64 `json:"events"`
+	}
+	if json.Unmarshal(ev.Content, &c) != nil {
+		return 0, false
+	}
+	v, ok := c.Events[key]
+	return v, ok
 }

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/signaling"
+)
+
+// callAuthority answers the JWT service's questions from the homeserver:
+// who an OpenID token belongs to, and what a user may do in a room's call.
+type callAuthority struct{ hs *homeserver.Homeserver }
+
+func (a callAuthority) OpenIDUser(ctx context.Context, token string) (string, error) {
+	u, err := a.hs.Auth.OpenIDUser(ctx, token)
+	var me *mxerr.Error
+	if errors.As(err, &me) && me.Code == mxerr.UnknownToken {
+		return "", fmt.Errorf("%w: %v", signaling.ErrBadOpenIDToken, err)
+	}
+	return u, err
+}
+
+func (a callAuthority) CallPermissions(ctx context.Context, userID, roomID string) (signaling.CallPermissions, error) {
+	p, err := a.hs.Rooms.CallPermissions(ctx, userID, roomID)
+	if err != nil {
+		return signaling.CallPermissions{}, err
+	}
+	return signaling.CallPermissions{
+		Joined: p.Joined, PublishAudio: p.PublishAudio, PublishVideo: p.PublishVideo,
+		PublishScreen: p.PublishScreen, PublishData: p.PublishData, Moderate: p.Moderate,
+	}, nil
+}
+
+// jwtPath is where the MatrixRTC JWT service is mounted; sfuPath is the
+// embedded SFU's WebSocket.
+const (
+	jwtPath = "/livekit/jwt"
+	sfuPath = "/livekit/sfu"
+)
+
+// sfuURL is the SFU's WebSocket URL as clients reach it.
+func sfuURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + sfuPath
+	return u.String()
+}
+
+// startJWT builds the MatrixRTC JWT service and mounts it.
+func (s *server) startJWT(cfg Config, base string, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) error {
+	var keys *signaling.KeySet
+	if !cfg.LiveKit.External() {
+		var err error
+		if keys, err = signaling.LoadOrCreateKeys(cfg.LiveKit.KeysPath(cfg.DataDir)); err != nil {
+			return fmt.Errorf("livekit keys: %w", err)
+		}
+	}
+	s.livekitKeys = keys
+	svc, err := signaling.NewJWTService(signaling.JWTParams{
+		Config: cfg.LiveKit, Keys: keys, Authority: callAuthority{s.hs},
+		SFUURL:     func() string { return sfuURL(base) },
+		ServerName: cfg.ServerName, Logger: log.With("component", "jwt"), Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("livekit: %w", err)
+	}
+	mux.Handle(jwtPath+"/", http.StripPrefix(jwtPath, svc.Handler()))
+	return nil
+}
