@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Messaging load (issue: rooms and messaging): `salon bench messaging`
+# against a freshly started `salon serve`, on SQLite and on PostgreSQL.
+# Loopback only; bounded by DURATION. Figures go into docs/PERFORMANCE.md.
+#   CLIENTS=1000 ROOMS=500 RATE=200 DURATION=120s scripts/bench-messaging.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLIENTS=${CLIENTS:-1000} ROOMS=${ROOMS:-500} RATE=${RATE:-200} DURATION=${DURATION:-120s}
+PG=${SALON_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+BACKENDS=${BACKENDS:-sqlite postgres}
+bin=$(mktemp -d)/salon
+go build -o "$bin" ./cmd/salon
+for backend in $BACKENDS; do
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	dir=$(mktemp -d)
+	cat > "$dir/salon.yaml" <<YAML
+listen: 127.0.0.1:$port
+data_dir: $dir
+log: {level: warn}
+rate_limits:
+  register_per_ip: {per_second: 1000, burst: 100000}
+  login_per_ip: {per_second: 1000, burst: 100000}
+  messages_per_user: {per_second: 100, burst: 1000}
+turn: {enabled: false}
+YAML
+	db="sqlite:salon.db"
+	if [ "$backend" = postgres ]; then
+		schema=salon_bench_$$
+		psql "$PG" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null
+		case "$PG" in *\?*) db="$PG&search_path=$schema" ;; *) db="$PG?search_path=$schema" ;; esac
+	fi
+	"$bin" serve --config "$dir/salon.yaml" --database "$db" > "$dir/out.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+	if ! kill -0 "$pid" 2>/dev/null; then cat "$dir/out.log"; exit 1; fi
+	echo "== $backend ($(nproc) cores, $(date -u +%FT%TZ))"
+	"$bin" bench messaging --url "http://127.0.0.1:$port" --clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" || true
+	kill "$pid"; wait "$pid" || true
+	if [ "$backend" = postgres ]; then psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null; fi
+	rm -rf "$dir"
+done
