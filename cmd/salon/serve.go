@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -58,7 +59,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	srv, err := newServer(ctx, cfg, ln, newLogger(cfg.Log, stderr))
+	log := newLogger(cfg.Log, stderr)
+	if addr := os.Getenv("SALON_PPROF_LISTEN"); addr != "" {
+		startPprof(ctx, addr, log)
+	}
+	srv, err := newServer(ctx, cfg, ln, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -255,4 +260,27 @@ func (s *server) closeAll() error {
 	}
 	s.close = nil
 	return errors.Join(errs...)
+}
+
+// startPprof serves Go's profiler on a separate address (loopback only, for
+// diagnosing a live server; set SALON_PPROF_LISTEN=127.0.0.1:6060). It
+// stops with ctx.
+func startPprof(ctx context.Context, addr string, log *slog.Logger) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		log.Warn("SALON_PPROF_LISTEN must be a loopback address; profiler not started", "addr", addr)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("profiler", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	log.Info("profiler listening", "addr", addr)
 }

@@ -167,9 +167,31 @@ func (s *Store) Event(ctx context.Context, eventID string) (store.EventRow, erro
 	return e, s.mapErr(err)
 }
 
+// txnEventQuery names txn_id <> '' so the partial index events_txn
+// applies: without it SQLite scans every event on every send.
+const txnEventQuery = `SELECT ` + eventCols + ` FROM events WHERE sender = $1 AND sender_device = $2 AND txn_id = $3 AND txn_id <> ''`
+
+// relationsQuery likewise names relates_to <> '' for events_rel.
+const relationsQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = $1 AND relates_to <> '' AND room_id = $2
+		AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR type = $4) AND stream_pos < $5
+		ORDER BY stream_pos DESC LIMIT $6`
+
+// HotQueries are the queries run on every send or sync, with sample
+// arguments, so a backend test can check that each uses an index.
+func HotQueries() map[string][]any {
+	return map[string][]any{
+		txnEventQuery:  {"@a:t", "DEV", "txn"},
+		relationsQuery: {"$e", "!r:t", "", "", int64(10), 10},
+		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3 ORDER BY stream_pos DESC LIMIT $4`: {"!r:t", int64(0), int64(10), 10},
+		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`: {"!r:t", "m.room.member", "@a:t"},
+		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`: {"$e"},
+		`SELECT ` + receiptCols + ` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`: {"!r:t", "@a:t", "m.read"},
+		`SELECT ` + membershipCols + ` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`: {"@a:t"},
+	}
+}
+
 func (s *Store) TxnEvent(ctx context.Context, userID, deviceID, txnID string) (store.EventRow, error) {
-	e, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE sender = $1 AND sender_device = $2 AND txn_id = $3`,
-		userID, deviceID, txnID))
+	e, err := scanEvent(s.db.QueryRow(ctx, txnEventQuery, userID, deviceID, txnID))
 	return e, s.mapErr(err)
 }
 
@@ -207,9 +229,7 @@ func (s *Store) Relations(ctx context.Context, roomID, eventID, relType, evType 
 	if before <= 0 {
 		before = 1 << 62
 	}
-	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE relates_to = $1 AND room_id = $2
-		AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR type = $4) AND stream_pos < $5
-		ORDER BY stream_pos DESC LIMIT $6`, eventID, roomID, relType, evType, before, limit)
+	return s.queryEvents(ctx, relationsQuery, eventID, roomID, relType, evType, before, limit)
 }
 
 const membershipCols = `room_id, user_id, membership, event_id, stream_pos, forgotten`

@@ -1,0 +1,46 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/store/sqlstore"
+)
+
+// TestHotQueriesUseIndexes: no query on the send or sync path scans a
+// whole table. (TxnEvent once did, on every send: a partial index that the
+// query's WHERE did not imply.)
+func TestHotQueriesUseIndexes(t *testing.T) {
+	d, err := openDB(filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	if err := sqlstore.Migrate(ctx, d, migrations, "migrations"); err != nil {
+		t.Fatal(err)
+	}
+	for q, args := range sqlstore.HotQueries() {
+		rows, err := d.Query(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, p := range plan {
+			if strings.HasPrefix(p, "SCAN ") && !strings.Contains(p, "USING") {
+				t.Errorf("full scan %q in plan of\n%s\n%v", p, q, plan)
+			}
+		}
+	}
+}
