@@ -4,6 +4,8 @@ import { t } from "../i18n";
 import { useClient } from "../hooks";
 import { composeMessage } from "../markdown";
 import { displayName } from "../matrix";
+import { plainText } from "./Timeline";
+import { Icon } from "./icons";
 
 interface Props {
   room: Room;
@@ -177,7 +179,7 @@ export function Composer(props: Props) {
       {context && (
         <div class="composer-context">
           <span>{context}</span>
-          {props.replyTo && !props.editing && <q class="muted">{String(props.replyTo.getContent().body ?? "").slice(0, 120)}</q>}
+          {props.replyTo && !props.editing && <q class="muted">{plainText(props.replyTo).slice(0, 120)}</q>}
           <button
             type="button"
             class="link"
@@ -210,7 +212,7 @@ export function Composer(props: Props) {
       )}
       <div class="composer-row">
         <button type="button" class="icon" aria-label={t("composer.attach")} title={t("composer.attach")} onClick={() => fileInput.current?.click()}>
-          📎
+          <Icon name="attach" />
         </button>
         <input
           ref={fileInput}

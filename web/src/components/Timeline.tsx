@@ -8,18 +8,23 @@ import {
   MatrixEvent,
   MatrixEventEvent,
   MsgType,
+  NotificationCountType,
   RelationType,
   RoomEvent,
   RoomMemberEvent,
   type MatrixClient,
   type Room,
 } from "matrix-js-sdk";
+import { Fragment } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatBytes, formatDay, formatTime, t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
 import { linkify, sanitizeHtml, stripReplyFallback } from "../markdown";
 import { displayName, downloadMedia, mediaBlobUrl } from "../matrix";
 import { AuthImage, Avatar, Dialog } from "./common";
+import { Icon } from "./icons";
+
+const none: string[] = [];
 
 export const quickReactions = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
@@ -106,25 +111,65 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     if (el && el.scrollHeight <= el.clientHeight + 50 && !atStart && !loading) void paginate();
   });
 
-  // Read receipts: the newest event of someone else, once it is seen.
-  const last = [...events].reverse().find((e) => e.getId() && !e.getId()!.startsWith("~") && e.status === null);
-  useEffect(() => {
-    if (!last || document.visibilityState !== "visible" || !atBottom.current) return;
+  // Read receipts: for the newest event the server has, shown or not (an
+  // edit or a reaction counts too), once the person is at the bottom.
+  const all = live.getEvents();
+  let last: MatrixEvent | undefined;
+  for (let i = all.length - 1; i >= 0 && !last; i--) {
+    const e = all[i];
+    if (e && e.status === null && e.getId() && !e.getId()!.startsWith("~")) last = e;
+  }
+  const markRead = () => {
     const me = client.getUserId() ?? "";
-    if (last.getSender() === me) return;
+    if (!last || document.visibilityState !== "visible" || !atBottom.current) return;
     if (room.hasUserReadEvent(me, last.getId() ?? "")) return;
-    void client.sendReadReceipt(last).catch(() => undefined);
-  }, [last?.getId()]);
+    const target = last;
+    client.sendReadReceipt(target).then(
+      () => {
+        // Everything is read: clear the badge now rather than at the
+        // server's next count.
+        if (room.getLiveTimeline().getEvents().at(-1) === target) {
+          room.setUnreadNotificationCount(NotificationCountType.Total, 0);
+          room.setUnreadNotificationCount(NotificationCountType.Highlight, 0);
+        }
+      },
+      () => undefined,
+    );
+  };
+  useEffect(markRead, [last?.getId()]);
+  useEffect(() => {
+    document.addEventListener("visibilitychange", markRead);
+    return () => document.removeEventListener("visibilitychange", markRead);
+  });
 
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     if (el.scrollTop < 300) void paginate();
-    if (atBottom.current && last && last.getSender() !== client.getUserId() && !room.hasUserReadEvent(client.getUserId() ?? "", last.getId() ?? "")) {
-      void client.sendReadReceipt(last).catch(() => undefined);
-    }
+    markRead();
   };
+
+  // Each person's read receipt shows on the newest shown event at or
+  // before the one it points to (it may point to an edit or a reaction).
+  const readers = new Map<string, string[]>();
+  {
+    const me = client.getUserId();
+    let lastShown: MatrixEvent | null = null;
+    for (const ev of all) {
+      if (shown(ev)) lastShown = ev;
+      if (!lastShown) continue;
+      const target = lastShown;
+      for (const r of room.getReceiptsForEvent(ev)) {
+        if (r.type !== "m.read" && r.type !== "m.read.private") continue;
+        if (r.userId === me || r.userId === target.getSender()) continue;
+        const id = target.getId() ?? "";
+        const list = readers.get(id) ?? [];
+        if (!list.includes(r.userId)) list.push(r.userId);
+        readers.set(id, list);
+      }
+    }
+  }
 
   let prev: MatrixEvent | undefined;
   const tiles = events.map((ev) => {
@@ -133,15 +178,18 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     const day = new Date(ev.getTs()).toDateString();
     const newDay = !p || new Date(p.getTs()).toDateString() !== day;
     const continuation = !newDay && p !== undefined && p.getSender() === ev.getSender() && p.getType() === EventType.RoomMessage && ev.getTs() - p.getTs() < 5 * 60_000;
+    // Local echoes keep their transaction ID as key, so a tile is not
+    // remounted when the server's event ID arrives.
+    const key = ev.getTxnId() ?? ev.getId() ?? "";
     return (
-      <>
+      <Fragment key={key}>
         {newDay && (
-          <li class="day" role="separator" key={`day-${day}`}>
+          <li class="day" role="separator">
             {formatDay(ev.getTs())}
           </li>
         )}
-        <EventTile key={ev.getId() ?? ev.getTxnId()} ev={ev} room={room} continuation={continuation} actions={props.actions} />
-      </>
+        <EventTile ev={ev} room={room} continuation={continuation} actions={props.actions} readers={readers.get(ev.getId() ?? "") ?? none} />
+      </Fragment>
     );
   });
 
@@ -249,7 +297,7 @@ function Media(props: { ev: MatrixEvent }) {
           <AuthImage mxc={info.thumbnail_url} alt={t("msg.play")} width={w} height={h} class="thumb" onClick={() => void play()} />
         ) : (
           <button type="button" class="play" onClick={() => void play()}>
-            ▶ {t("msg.play")}
+            <Icon name="play" /> {t("msg.play")}
           </button>
         )}
         {error && <p class="error">{error}</p>}
@@ -259,7 +307,7 @@ function Media(props: { ev: MatrixEvent }) {
   return (
     <div class="file-card">
       <span class="file-icon" aria-hidden="true">
-        📄
+        <Icon name="file" />
       </span>
       <span class="file-meta">
         <span class="file-name">{name}</span>
@@ -299,12 +347,23 @@ function ReplyQuote(props: { room: Room; eventId: string }) {
     return <blockquote class="reply-quote muted">{ev === null ? t("msg.originalUnavailable") : t("app.loading")}</blockquote>;
   }
   const user = displayName(props.room, ev.getSender() ?? "");
-  const body = ev.isRedacted() ? t("msg.deleted") : String(ev.getContent().body ?? "");
+  const body = ev.isRedacted() ? t("msg.deleted") : plainText(ev);
   return (
     <blockquote class="reply-quote" aria-label={t("msg.inReplyTo", { user })}>
       <span class="sender">{user}</span> <span class="quote-body">{body.length > 200 ? `${body.slice(0, 200)}…` : body}</span>
     </blockquote>
   );
+}
+
+/** An event's text without formatting, for quotes. */
+export function plainText(ev: MatrixEvent): string {
+  const c = ev.getContent();
+  if (c.format === "org.matrix.custom.html" && typeof c.formatted_body === "string") {
+    const doc = new DOMParser().parseFromString(sanitizeHtml(c.formatted_body), "text/html");
+    return doc.body.textContent ?? "";
+  }
+  const body = typeof c.body === "string" ? c.body : "";
+  return ev.replyEventId ? stripReplyFallback(body) : body;
 }
 
 function Reactions(props: { room: Room; ev: MatrixEvent }) {
@@ -352,27 +411,20 @@ export function react(client: MatrixClient, room: Room, ev: MatrixEvent, key: st
   } as never);
 }
 
-function Receipts(props: { room: Room; ev: MatrixEvent }) {
-  const client = useClient();
-  const me = client.getUserId();
-  const users = props.room
-    .getReceiptsForEvent(props.ev)
-    .filter((r) => r.type === "m.read" || r.type === "m.read.private")
-    .map((r) => r.userId)
-    .filter((u, i, a) => u !== me && u !== props.ev.getSender() && a.indexOf(u) === i);
-  if (users.length === 0) return null;
-  const names = users.map((u) => displayName(props.room, u));
+function Receipts(props: { room: Room; users: string[] }) {
+  if (props.users.length === 0) return null;
+  const names = props.users.map((u) => displayName(props.room, u)).join(", ");
   return (
-    <div class="receipts" title={t("room.seenBy", { users: names.join(", ") })} aria-label={t("room.seenBy", { users: names.join(", ") })}>
-      {users.slice(0, 4).map((u) => (
+    <div class="receipts" role="img" title={t("room.seenBy", { users: names })} aria-label={t("room.seenBy", { users: names })}>
+      {props.users.slice(0, 4).map((u) => (
         <Avatar key={u} id={u} name={displayName(props.room, u)} size={16} />
       ))}
-      {users.length > 4 && <small>+{users.length - 4}</small>}
+      {props.users.length > 4 && <small>+{props.users.length - 4}</small>}
     </div>
   );
 }
 
-function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; actions: TimelineActions }) {
+function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; actions: TimelineActions; readers: string[] }) {
   const client = useClient();
   const { ev, room } = props;
   const [picker, setPicker] = useState(false);
@@ -387,7 +439,7 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
     return (
       <li class="event state" data-event-id={ev.getId()}>
         <span class="muted">{stateText(room, ev)}</span>
-        <Receipts room={room} ev={ev} />
+        <Receipts room={room} users={props.readers} />
       </li>
     );
   }
@@ -445,19 +497,19 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
       {sent && !redacted && (
         <div class="event-actions" role="toolbar" aria-label={t("msg.actions")}>
           <button type="button" class="icon small" aria-label={t("msg.react")} title={t("msg.react")} aria-expanded={picker} onClick={() => setPicker((v) => !v)}>
-            ☺
+            <Icon name="smile" />
           </button>
           <button type="button" class="icon small" aria-label={t("msg.reply")} title={t("msg.reply")} onClick={() => props.actions.onReply(ev)}>
-            ↩
+            <Icon name="reply" />
           </button>
           {editable && (
             <button type="button" class="icon small" aria-label={t("msg.edit")} title={t("msg.edit")} onClick={() => props.actions.onEdit(ev)}>
-              ✎
+              <Icon name="edit" />
             </button>
           )}
           {canRedact && (
             <button type="button" class="icon small" aria-label={t("msg.delete")} title={t("msg.delete")} onClick={() => setConfirmDelete(true)}>
-              🗑
+              <Icon name="trash" />
             </button>
           )}
           {picker && (
@@ -500,7 +552,7 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
           </div>
         </Dialog>
       )}
-      <Receipts room={room} ev={ev} />
+      <Receipts room={room} users={props.readers} />
     </li>
   );
 }
