@@ -4,6 +4,7 @@ import { t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
 import { Avatar } from "./common";
 import { moveFocus } from "./RoomList";
+import { Icon } from "./icons";
 
 function MemberRow(props: { m: RoomMember }) {
   return (
@@ -32,7 +33,7 @@ export function MembersPanel(props: { room: Room; onClose: () => void; onInvite:
       <header class="panel-head">
         <h2 id="members-title">{t("room.members")}</h2>
         <button type="button" class="icon" aria-label={t("room.hideMembers")} onClick={props.onClose}>
-          ✕
+          <Icon name="close" />
         </button>
       </header>
       <button type="button" class="small primary" onClick={props.onInvite}>

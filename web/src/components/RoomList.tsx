@@ -13,6 +13,7 @@ import { t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
 import { acceptInvite, canSendState, directRoomIds, isDirect, isJoinedOrInvited, spaceChildren, type SpaceChild } from "../matrix";
 import { Avatar, Badge } from "./common";
+import { Icon } from "./icons";
 
 interface Props {
   spaceId: string | null;
@@ -117,13 +118,13 @@ function RoomItem(props: {
       {props.reorder && (
         <span class="reorder">
           <button type="button" class="icon small" aria-label={t("space.moveUp", { name })} disabled={!props.reorder.up} onClick={props.reorder.up ?? undefined}>
-            ↑
+            <Icon name="up" />
           </button>
           <button type="button" class="icon small" aria-label={t("space.moveDown", { name })} disabled={!props.reorder.down} onClick={props.reorder.down ?? undefined}>
-            ↓
+            <Icon name="down" />
           </button>
           <button type="button" class="icon small" aria-label={t("space.remove", { name })} onClick={props.reorder.remove}>
-            ✕
+            <Icon name="close" />
           </button>
         </span>
       )}
@@ -247,7 +248,7 @@ export function RoomList(props: Props) {
           <h2 id="list-people" class="list-section">
             {t("rooms.people")}
             <button type="button" class="icon small" aria-label={t("rooms.startChat")} title={t("rooms.startChat")} onClick={props.onStartChat}>
-              +
+              <Icon name="plus" />
             </button>
           </h2>
           <ul>

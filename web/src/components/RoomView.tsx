@@ -7,6 +7,7 @@ import { sendFile, uploadLimit, type UploadProgress } from "../upload";
 import { Avatar } from "./common";
 import { Composer } from "./Composer";
 import { Timeline } from "./Timeline";
+import { Icon } from "./icons";
 
 interface Props {
   room: Room;
@@ -101,7 +102,7 @@ export function RoomView(props: Props) {
         <header class="room-head">
           {props.narrow && (
             <button type="button" class="icon back" aria-label={t("nav.back")} onClick={props.onBack}>
-              ←
+              <Icon name="back" />
             </button>
           )}
           <h1 id="room-title">{t("room.invitedTitle", { name })}</h1>
@@ -145,7 +146,7 @@ export function RoomView(props: Props) {
       <header class="room-head">
         {props.narrow && (
           <button type="button" class="icon back" aria-label={t("nav.back")} onClick={props.onBack}>
-            ←
+            <Icon name="back" />
           </button>
         )}
         <Avatar id={room.roomId} name={name} mxc={room.getMxcAvatarUrl()} size={36} />
@@ -161,7 +162,7 @@ export function RoomView(props: Props) {
             {props.membersShown ? t("room.hideMembers") : t("room.showMembers")}
           </button>
           <button type="button" class="icon small" aria-label={t("room.settings")} title={t("room.settings")} onClick={props.onSettings}>
-            ⚙
+            <Icon name="gear" />
           </button>
           <button type="button" class="small" onClick={props.onLeave}>
             {t("room.leave")}
@@ -178,7 +179,7 @@ export function RoomView(props: Props) {
                 <>
                   <span role="alert">{u.error}</span>
                   <button type="button" class="icon small" aria-label={t("dialog.close")} onClick={() => setUploads((x) => x.filter((y) => y.id !== u.id))}>
-                    ✕
+                    <Icon name="close" />
                   </button>
                 </>
               ) : (

@@ -13,6 +13,7 @@ import { RoomList } from "./RoomList";
 import { RoomView } from "./RoomView";
 import { SpaceHome } from "./SpaceHome";
 import { SpacesBar } from "./SpacesBar";
+import { Icon } from "./icons";
 
 interface Props {
   session: Session;
@@ -120,7 +121,7 @@ export function Shell({ session, onSignOut }: Props) {
       <main class="main empty" aria-label={t("app.name")}>
         {narrow && (
           <button type="button" class="icon back" aria-label={t("nav.back")} onClick={() => setRoomId(null)}>
-            ←
+            <Icon name="back" />
           </button>
         )}
         <p>{roomId && !synced ? t("app.loading") : t("room.select")}</p>

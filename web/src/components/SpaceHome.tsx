@@ -6,6 +6,7 @@ import { t } from "../i18n";
 import { useAsync, useClient, useEmitterTick } from "../hooks";
 import { canSendState } from "../matrix";
 import { Avatar } from "./common";
+import { Icon } from "./icons";
 
 interface Props {
   space: Room;
@@ -55,7 +56,7 @@ export function SpaceHome(props: Props) {
       <header class="room-head">
         {props.narrow && (
           <button type="button" class="icon back" aria-label={t("nav.back")} onClick={props.onBack}>
-            ←
+            <Icon name="back" />
           </button>
         )}
         <Avatar id={space.roomId} name={space.name} mxc={space.getMxcAvatarUrl()} size={48} />

@@ -5,6 +5,7 @@ import { isJoinedOrInvited, spaceChildren } from "../matrix";
 import type { Session } from "../session";
 import { Avatar } from "./common";
 import { moveFocus } from "./RoomList";
+import { Icon } from "./icons";
 
 interface Props {
   session: Session;
@@ -57,7 +58,7 @@ export function SpacesBar(props: Props) {
             onClick={() => props.onSelect(null)}
           >
             <span class="avatar home" aria-hidden="true">
-              ⌂
+              <Icon name="home" />
             </span>
           </button>
         </li>
@@ -84,14 +85,14 @@ export function SpacesBar(props: Props) {
         <li>
           <button type="button" class="space-button add" aria-label={t("nav.createSpace")} title={t("nav.createSpace")} onClick={props.onCreateSpace}>
             <span class="avatar plain" aria-hidden="true">
-              +
+              <Icon name="plus" />
             </span>
           </button>
         </li>
         <li>
           <button type="button" class="space-button" aria-label={t("nav.explore")} title={t("nav.explore")} onClick={props.onExplore}>
             <span class="avatar plain" aria-hidden="true">
-              ⌕
+              <Icon name="search" />
             </span>
           </button>
         </li>

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient } from "../hooks";
 import { mediaBlobUrl } from "../matrix";
+import { Icon } from "./icons";
 
 function hue(id: string): number {
   let h = 0;
@@ -84,7 +85,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
       <header class="dialog-head">
         <h2 id={titleId}>{props.title}</h2>
         <button type="button" class="icon" aria-label={t("dialog.close")} onClick={() => ref.current?.close()}>
-          ✕
+          <Icon name="close" />
         </button>
       </header>
       <div class="dialog-body">{props.children}</div>
