@@ -9,10 +9,39 @@ import {
   type MatrixEvent,
   type Room,
 } from "matrix-js-sdk";
+import { logger as sdkLogger, type Logger } from "matrix-js-sdk/lib/logger";
 import type { Session } from "./session";
+
+// The SDK logs every step of sync at debug and info level; that costs
+// time in the hundreds-of-rooms case. Warnings and errors only, unless
+// localStorage["salon.debug"] is set (or in the Vite dev server).
+const verbose = import.meta.env.DEV || (() => {
+  try {
+    return localStorage.getItem("salon.debug") !== null;
+  } catch {
+    return false;
+  }
+})();
+
+function quietLogger(prefix: string): Logger {
+  const noop = () => undefined;
+  const p = prefix ? [prefix] : [];
+  return {
+    trace: noop,
+    debug: verbose ? (...m: unknown[]) => console.debug(...p, ...m) : noop,
+    info: verbose ? (...m: unknown[]) => console.info(...p, ...m) : noop,
+    warn: (...m: unknown[]) => console.warn(...p, ...m),
+    error: (...m: unknown[]) => console.error(...p, ...m),
+    getChild: (ns: string) => quietLogger(prefix ? `${prefix} ${ns}` : ns),
+  };
+}
+
+// Modules of the SDK that log through its global logger (loglevel).
+(sdkLogger as unknown as { setLevel?: (level: string) => void }).setLevel?.(verbose ? "debug" : "warn");
 
 export function clientFor(s: Session): MatrixClient {
   return createClient({
+    logger: quietLogger("matrix"),
     baseUrl: s.homeserver,
     accessToken: s.accessToken,
     userId: s.userId,
