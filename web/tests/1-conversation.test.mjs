@@ -29,9 +29,9 @@ after(async () => {
   await stack?.stop();
 });
 
-/** The message tile whose text contains `text`. */
+/** The message tile whose own text (not a quoted reply) contains `text`. */
 function message(page, text) {
-  return page.locator("li.event.message").filter({ hasText: text });
+  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
 }
 
 test("scenario 1: a private room in a new space, invitation, reply, edit, reaction", { timeout: 180_000 }, async (t) => {
@@ -91,6 +91,10 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
     assert.equal(await hello.locator(".body strong").innerText(), "Bob");
     assert.equal(await hello.locator('.body a[href="https://example.org/plan"]').getAttribute("rel"), "noopener noreferrer nofollow");
 
+    // Bob's read receipt reaches Alice.
+    const bobLocal = b.user_id.slice(1).split(":")[0];
+    await message(A, "Hello Bob").getByRole("img", { name: new RegExp(`Seen by .*${bobLocal}`) }).waitFor();
+
     // Typing notifications.
     await B.getByLabel("Message", { exact: true }).fill("Hi");
     await A.locator(".typing", { hasText: "is typing" }).waitFor();
@@ -104,7 +108,6 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
     const reply = message(A, "glad to be here");
     await reply.waitFor();
     await reply.locator(".reply-quote", { hasText: "Hello" }).waitFor();
-    await A.locator(".typing", { hasText: "is typing" }).waitFor({ state: "detached" }).catch(() => undefined);
 
     // Alice edits her message.
     const mine = message(A, "Hello Bob");

@@ -134,9 +134,9 @@ export function launchBrowser() {
  * A browser context for one person, traced from the start. Page errors and
  * Content-Security-Policy violations are collected: a scenario fails on them.
  */
-export async function newPerson(browser, name, { locale = "en-US", viewport = { width: 1280, height: 800 } } = {}) {
+export async function newPerson(browser, name, { locale = "en-US", viewport = { width: 1280, height: 800 }, trace = true } = {}) {
   const context = await browser.newContext({ locale, viewport, acceptDownloads: true });
-  await context.tracing.start({ screenshots: true, snapshots: true, title: name });
+  if (trace) await context.tracing.start({ screenshots: true, snapshots: true, title: name });
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
