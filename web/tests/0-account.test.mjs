@@ -91,3 +91,34 @@ test("scenario 0: register, reload, sign out, sign in", { timeout: 120_000 }, as
     assert.notEqual(again.accessToken, stored.accessToken, "a new session");
   });
 });
+
+test("scenario 0b: registration that needs a token", { timeout: 120_000 }, async (t) => {
+  if (process.env.SALON_TEST_HOMESERVER) {
+    t.skip("needs a salon configured by the test");
+    return;
+  }
+  const token = "salon-web-test-token";
+  const tokenStack = await startStack({ config: `registration:\n  mode: token\n  token: ${token}\n` });
+  try {
+    const bob = await newPerson(browser, "bob");
+    const { page } = bob;
+    const username = uniqueName("bob");
+    const password = "correct horse battery staple";
+    await scenario("scenario-0b-registration-token", [bob], async () => {
+      await page.goto(tokenStack.url);
+      await page.getByRole("button", { name: "Create an account" }).click();
+      await page.getByLabel("Registration token").waitFor();
+      await page.getByLabel("Username").fill(username);
+      await page.getByLabel("Password", { exact: true }).fill(password);
+      await page.getByLabel("Confirm the password").fill(password);
+      await page.getByLabel("Registration token").fill("not-the-token");
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByRole("alert").filter({ hasText: "This registration token is not valid." }).waitFor();
+      await page.getByLabel("Registration token").fill(token);
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByRole("button", { name: `@${username}:localhost: settings and sign out` }).waitFor();
+    });
+  } finally {
+    await tokenStack.stop();
+  }
+});

@@ -5,7 +5,7 @@
 // web/test.sh sets SALON_BIN (the salon binary) and SALON_WEB_PROXY (the
 // devproxy binary, used only while salon does not serve the client itself).
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,17 +78,24 @@ function stopChild(child) {
  * Starts salon on a fresh data directory. url serves the web client: salon
  * itself once cmd/salon mounts web.Handler(), else devproxy in front of it.
  */
-export async function startStack() {
+export async function startStack({ config } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "salon-web-test-"));
   let salon;
   if (process.env.SALON_TEST_HOMESERVER) {
+    if (config) throw new Error("a configured salon cannot be replaced by SALON_TEST_HOMESERVER");
     // Another homeserver already running, to check the client against a
     // reference implementation; it gets devproxy in front.
     salon = { url: process.env.SALON_TEST_HOMESERVER.replace(/\/$/, ""), child: null, stderr: () => "" };
   } else {
     const bin = process.env.SALON_BIN;
     if (!bin) throw new Error("SALON_BIN is not set; run the scenarios through web/test.sh");
-    salon = await startPrinting(bin, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], "salon serve");
+    const args = ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"];
+    if (config) {
+      const file = path.join(dataDir, "salon.yaml");
+      writeFileSync(file, config);
+      args.push("--config", file);
+    }
+    salon = await startPrinting(bin, args, "salon serve");
   }
   const stack = { api: salon.url, url: salon.url, children: salon.child ? [salon.child] : [], dataDir, salonStderr: salon.stderr };
   const home = await fetch(`${salon.url}/`).then(
