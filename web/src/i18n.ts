@@ -67,6 +67,7 @@ const en = {
   "space.joined": "Joined",
   "space.open": "Open",
   "space.members": "{count} members",
+  "space.member": "1 member",
   "space.nothing": "This space has no rooms you can see.",
 
   "room.select": "Choose a room in the list, or create one.",
@@ -248,6 +249,7 @@ const fr: Dict = {
   "space.joined": "Rejoint",
   "space.open": "Ouvrir",
   "space.members": "{count} membres",
+  "space.member": "1 membre",
   "space.nothing": "Cet espace ne contient aucun salon visible pour vous.",
 
   "room.select": "Choisissez un salon dans la liste, ou créez-en un.",

@@ -3,7 +3,7 @@
 // session on the server) and signs back in.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launchBrowser, newPerson, scenario, startStack, uniqueName } from "./harness.mjs";
+import { launchBrowser, newPerson, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -28,6 +28,7 @@ test("scenario 0: register, reload, sign out, sign in", { timeout: 120_000 }, as
   await scenario("scenario-0-account", [alice], async () => {
     await page.goto(stack.url);
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    assert.deepEqual(await unlabelledControls(page), [], "every control has an accessible name");
 
     // The bundle is served with the policy that allows only this origin.
     const res = await page.request.get(stack.url);
@@ -59,6 +60,7 @@ test("scenario 0: register, reload, sign out, sign in", { timeout: 120_000 }, as
     const settings = page.getByRole("dialog", { name: "Settings" });
     await settings.waitFor();
     await settings.getByText(userId).waitFor();
+    assert.deepEqual(await unlabelledControls(page), [], "every control has an accessible name");
     await settings.getByLabel("Language").selectOption("fr");
     await page.getByRole("dialog", { name: "Paramètres" }).waitFor();
     await page.keyboard.press("Escape");

@@ -1,13 +1,15 @@
 // Scenario 1: two people in two browser contexts. Alice creates a space
 // and a private room in it and invites Bob, found by his user ID; Bob
 // accepts; they exchange messages with Markdown, typing notifications, a
-// reply, an edit and a reaction, and both see all of them.
+// reply, an edit and a reaction, and both see all of them. Bob is on a
+// phone-sized screen with a French browser, so the one-pane layout and the
+// French strings are exercised too.
 //
 // Skipped, and says so, only while the server answers 404 M_UNRECOGNIZED
 // on /sync or /createRoom: it then starts running by itself.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName } from "./harness.mjs";
+import { lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -43,7 +45,7 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
   const a = await registerApi(stack.api, uniqueName("alice"), password);
   const b = await registerApi(stack.api, uniqueName("bob"), password);
   const alice = await newPerson(browser, "alice");
-  const bob = await newPerson(browser, "bob");
+  const bob = await newPerson(browser, "bob", { locale: "fr-FR", viewport: { width: 390, height: 844 } });
   const A = alice.page;
   const B = bob.page;
   const spaceName = `Lab ${uniqueName("")}`;
@@ -79,8 +81,10 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
 
     // Bob accepts the invitation from his room list.
     const invited = B.locator(".room-item", { has: B.locator(".room-button", { hasText: roomName }) });
-    await invited.getByRole("button", { name: "Accept" }).click();
+    await invited.getByRole("button", { name: "Accepter" }).click();
     await B.locator("#room-title", { hasText: roomName }).waitFor();
+    // One pane at a time on a phone: the room replaces the list.
+    assert.equal(await B.locator(".room-list").count(), 0);
     await A.locator("li.event.state", { hasText: "joined" }).last().waitFor();
 
     // Alice writes in Markdown; Bob sees it formatted.
@@ -101,8 +105,8 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
 
     // Bob replies.
     await hello.hover();
-    await hello.getByRole("button", { name: "Reply" }).click();
-    await B.locator(".composer-context", { hasText: "Replying to" }).waitFor();
+    await hello.getByRole("button", { name: "Répondre" }).click();
+    await B.locator(".composer-context", { hasText: "Réponse à" }).waitFor();
     await B.getByLabel("Message", { exact: true }).fill("Hi Alice, glad to be here");
     await B.keyboard.press("Enter");
     const reply = message(A, "glad to be here");
@@ -124,17 +128,25 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
 
     // Bob reacts to it.
     await edited.hover();
-    await edited.getByRole("button", { name: "React", exact: true }).click();
-    await edited.getByRole("button", { name: "React with 👍" }).click();
+    await edited.getByRole("button", { name: "Réagir", exact: true }).click();
+    await edited.getByRole("button", { name: "Réagir avec 👍" }).click();
     const reaction = message(A, "welcome to the plan").locator("button.reaction", { hasText: "👍" });
     await reaction.waitFor();
     assert.equal(await reaction.locator(".count").innerText(), "1");
     await message(B, "welcome to the plan").locator("button.reaction.mine", { hasText: "👍" }).waitFor();
+
+    // Everything on both screens can be announced by a screen reader.
+    for (const p of [A, B]) assert.deepEqual(await unlabelledControls(p), [], "every control has an accessible name");
 
     // Both see the whole conversation.
     for (const p of [A, B]) {
       await message(p, "welcome to the plan").waitFor();
       await message(p, "glad to be here").locator(".reply-quote").waitFor();
     }
+    await edited.getByText("(modifié)").waitFor();
+
+    // Bob goes back to his room list.
+    await B.getByRole("button", { name: "Retour à la liste des salons" }).click();
+    await B.locator(".room-list .room-button", { hasText: roomName }).waitFor();
   });
 });

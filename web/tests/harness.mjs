@@ -227,3 +227,25 @@ export async function loginUI(page, url, username, password) {
 export function uniqueName(prefix) {
   return `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 }
+
+/**
+ * Controls on the page that have no accessible name (a label, an
+ * aria-label or text): each one is a button or field a screen reader
+ * cannot announce. Returns short descriptions of the offenders.
+ */
+export function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const named = (el) => {
+      if (el.getAttribute("aria-label")?.trim()) return true;
+      const by = el.getAttribute("aria-labelledby");
+      if (by && by.split(/\s+/).some((id) => document.getElementById(id)?.textContent?.trim())) return true;
+      if (el.labels && el.labels.length > 0 && [...el.labels].some((l) => l.textContent?.trim())) return true;
+      if (el.tagName === "BUTTON" && el.textContent?.trim()) return true;
+      return false;
+    };
+    return [...document.querySelectorAll("button, input, select, textarea, a[href]")]
+      .filter((el) => !(el instanceof HTMLInputElement && el.type === "hidden"))
+      .filter((el) => (el.tagName === "A" ? !el.textContent?.trim() && !el.getAttribute("aria-label") : !named(el)))
+      .map((el) => el.outerHTML.slice(0, 120));
+  });
+}

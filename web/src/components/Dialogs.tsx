@@ -318,7 +318,7 @@ function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) 
               <div class="card-text">
                 <strong>{name}</strong>
                 {r.topic && <p class="muted">{r.topic}</p>}
-                <small class="muted">{t("space.members", { count: r.num_joined_members })}</small>
+                <small class="muted">{r.num_joined_members === 1 ? t("space.member") : t("space.members", { count: r.num_joined_members })}</small>
               </div>
               <div class="card-actions">
                 {joined ? (

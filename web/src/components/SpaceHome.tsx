@@ -116,7 +116,7 @@ export function SpaceHome(props: Props) {
                 <div class="card-text">
                   <strong>{name}</strong>
                   {r.topic && <p class="muted">{r.topic}</p>}
-                  <small class="muted">{t("space.members", { count: r.num_joined_members })}</small>
+                  <small class="muted">{r.num_joined_members === 1 ? t("space.member") : t("space.members", { count: r.num_joined_members })}</small>
                 </div>
                 <div class="card-actions">
                   {isSpace && (
