@@ -1,7 +1,7 @@
 // Hooks that re-render views from the SDK's state when it changes.
 import type { MatrixClient } from "matrix-js-sdk";
 import { createContext } from "preact";
-import { useContext, useEffect, useRef, useState } from "preact/hooks";
+import { useContext, useEffect, useState } from "preact/hooks";
 
 export const ClientContext = createContext<MatrixClient | null>(null);
 
@@ -16,6 +16,24 @@ interface Emitter {
   off(event: string, fn: (...args: never[]) => void): unknown;
 }
 
+// One animation frame for every view that has something to redraw: their
+// updates then reach Preact together, which renders each component once,
+// parents first, instead of once per listener (a 200-room sync touches
+// every view).
+const due = new Set<() => void>();
+let frame = 0;
+
+function redrawNextFrame(fn: () => void): void {
+  due.add(fn);
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    const fns = [...due];
+    due.clear();
+    for (const f of fns) f();
+  });
+}
+
 /**
  * Re-renders the component, at most once a frame, when the emitter emits
  * any of the events. The SDK keeps the state; views read it while
@@ -23,21 +41,17 @@ interface Emitter {
  */
 export function useEmitterTick(emitter: Emitter | null | undefined, events: readonly string[]): number {
   const [tick, setTick] = useState(0);
-  const pending = useRef(false);
   useEffect(() => {
     if (!emitter) return;
     let alive = true;
-    const bump = () => {
-      if (pending.current) return;
-      pending.current = true;
-      requestAnimationFrame(() => {
-        pending.current = false;
-        if (alive) setTick((n) => n + 1);
-      });
+    const redraw = () => {
+      if (alive) setTick((n) => n + 1);
     };
+    const bump = () => redrawNextFrame(redraw);
     for (const e of events) emitter.on(e, bump);
     return () => {
       alive = false;
+      due.delete(redraw);
       for (const e of events) emitter.off(e, bump);
     };
     // The event list is a constant at every call site.

@@ -36,15 +36,11 @@ export function Avatar(props: { id: string; name: string; mxc?: string | null | 
       alive = false;
     };
   }, [client, props.mxc, size]);
-  // Sizes and colours go through CSS custom properties set with the CSSOM,
-  // which the style-src 'self' policy allows (unlike style="" markup).
-  const ref = useRef<HTMLSpanElement>(null);
-  useEffect(() => {
-    ref.current?.style.setProperty("--size", `${size}px`);
-    ref.current?.style.setProperty("--hue", String(hue(props.id)));
-  }, [size, props.id]);
+  // Sizes and colours are CSS custom properties: Preact sets them through
+  // the CSSOM (style.setProperty), which the style-src 'self' policy
+  // allows, unlike style="" in markup.
   return (
-    <span class="avatar" ref={ref} aria-hidden="true">
+    <span class="avatar" style={{ "--size": `${size}px`, "--hue": String(hue(props.id)) }} aria-hidden="true">
       {src ? <img src={src} alt="" /> : initial(props.name)}
     </span>
   );
@@ -119,23 +115,17 @@ export function AuthImage(props: {
       alive = false;
     };
   }, [client, props.mxc, props.thumb?.w, props.thumb?.h]);
-  const ref = useRef<HTMLElement>(null);
-  useEffect(() => {
-    // The box keeps the image's proportions before it loads, so the
-    // timeline does not jump.
-    if (props.width && props.height) {
-      ref.current?.style.setProperty("--w", String(props.width));
-      ref.current?.style.setProperty("--h", String(props.height));
-    }
-  }, [props.width, props.height]);
+  // The box keeps the image's proportions before it loads, so the
+  // timeline does not jump.
+  const style = props.width && props.height ? { "--w": String(props.width), "--h": String(props.height) } : undefined;
   if (failed) return <span class="media-failed">{props.alt}</span>;
   const img = src ? <img src={src} alt={props.alt} class={props.class} /> : <span class="media-loading" aria-label={t("app.loading")} />;
   return props.onClick ? (
-    <button type="button" class="media-box" ref={ref as never} onClick={props.onClick} aria-label={props.alt}>
+    <button type="button" class="media-box" style={style} onClick={props.onClick} aria-label={props.alt}>
       {img}
     </button>
   ) : (
-    <span class="media-box" ref={ref as never}>
+    <span class="media-box" style={style}>
       {img}
     </span>
   );
