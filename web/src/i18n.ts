@@ -163,6 +163,7 @@ const en = {
   "directory.search": "Search public rooms",
   "directory.none": "No public room found.",
   "directory.join": "Join {name}",
+  "directory.more": "More rooms",
 
   "addToSpace.title": "Add rooms to {name}",
   "addToSpace.none": "All your rooms are already in this space.",
@@ -345,6 +346,7 @@ const fr: Dict = {
   "directory.search": "Chercher un salon public",
   "directory.none": "Aucun salon public trouvé.",
   "directory.join": "Rejoindre {name}",
+  "directory.more": "Plus de salons",
 
   "addToSpace.title": "Ajouter des salons à {name}",
   "addToSpace.none": "Tous vos salons sont déjà dans cet espace.",

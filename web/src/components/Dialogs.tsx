@@ -57,7 +57,7 @@ export function Dialogs(props: Props) {
     case "startChat":
       return <InviteDialog roomId={null} onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;
     case "directory":
-      return <DirectoryDialog onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;
+      return <DirectoryDialog onClose={props.onClose} onOpenRoom={props.onOpenRoom} onOpenSpace={props.onOpenSpace} />;
     case "settings":
       return <SettingsDialog session={props.session} onClose={props.onClose} onSignOut={props.onSignOut} />;
     case "roomSettings":
@@ -274,7 +274,7 @@ function InviteDialog(props: { roomId: string | null; onClose: () => void; onOpe
   );
 }
 
-function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) => void }) {
+function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) => void; onOpenSpace: (id: string) => void }) {
   const client = useClient();
   const [term, setTerm] = useState("");
   const [q, setQ] = useState("");
@@ -284,12 +284,27 @@ function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) 
     return () => clearTimeout(h);
   }, [term]);
   const res = useAsync(() => client.publicRooms(q ? { limit: 30, filter: { generic_search_term: q } } : { limit: 30 }), [q]);
+  // Further pages, fetched with next_batch when asked for.
+  const [more, setMore] = useState<{ rooms: IPublicRoomsChunkRoom[]; next: string | undefined } | null>(null);
+  useEffect(() => setMore(null), [q]);
+  const next = more ? more.next : res.value?.next_batch;
+  const rooms = [...(res.value?.chunk ?? []), ...(more?.rooms ?? [])];
+  const loadMore = async () => {
+    if (!next) return;
+    try {
+      const page = await client.publicRooms(q ? { limit: 30, since: next, filter: { generic_search_term: q } } : { limit: 30, since: next });
+      setMore({ rooms: [...(more?.rooms ?? []), ...page.chunk], next: page.next_batch });
+    } catch (err) {
+      setError(errText(err));
+    }
+  };
 
   const join = async (r: IPublicRoomsChunkRoom) => {
     setError(null);
     try {
       const room = await client.joinRoom(r.canonical_alias ?? r.room_id);
-      props.onOpenRoom(room.roomId);
+      if (r.room_type === "m.space") props.onOpenSpace(room.roomId);
+      else props.onOpenRoom(room.roomId);
     } catch (err) {
       setError(errText(err));
     }
@@ -309,7 +324,7 @@ function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) 
       {res.error !== null && <p class="error">{errText(res.error)}</p>}
       {res.value && res.value.chunk.length === 0 && <p class="muted">{t("directory.none")}</p>}
       <ul class="cards">
-        {(res.value?.chunk ?? []).map((r) => {
+        {rooms.map((r) => {
           const name = r.name ?? r.canonical_alias ?? r.room_id;
           const joined = client.getRoom(r.room_id)?.getMyMembership() === KnownMembership.Join;
           return (
@@ -322,7 +337,7 @@ function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) 
               </div>
               <div class="card-actions">
                 {joined ? (
-                  <button type="button" class="small" onClick={() => props.onOpenRoom(r.room_id)}>
+                  <button type="button" class="small" onClick={() => (r.room_type === "m.space" ? props.onOpenSpace(r.room_id) : props.onOpenRoom(r.room_id))}>
                     {t("space.open")}
                   </button>
                 ) : (
@@ -335,6 +350,11 @@ function DirectoryDialog(props: { onClose: () => void; onOpenRoom: (id: string) 
           );
         })}
       </ul>
+      {next && (
+        <button type="button" class="small" onClick={() => void loadMore()}>
+          {t("directory.more")}
+        </button>
+      )}
     </Dialog>
   );
 }

@@ -79,6 +79,10 @@ export function Shell({ session, onSignOut }: Props) {
 
   const banner = syncBanner(client);
   const room = roomId ? client.getRoom(roomId) : null;
+  // A space opened as a room (a link, the address bar) shows as a space.
+  useEffect(() => {
+    if (room?.isSpaceRoom()) selectSpace(room.roomId);
+  }, [room, room?.isSpaceRoom(), selectSpace]);
   const space = spaceId ? client.getRoom(spaceId) : null;
   // On a phone the list or the main pane shows, never both.
   const mainSelected = roomId !== null || (spaceHome && space !== null);

@@ -119,10 +119,18 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     const e = all[i];
     if (e && e.status === null && e.getId() && !e.getId()!.startsWith("~")) last = e;
   }
+  const receiptSentFor = useRef<string | null>(null);
   const markRead = () => {
     const me = client.getUserId() ?? "";
     if (!last || document.visibilityState !== "visible" || !atBottom.current) return;
-    if (room.hasUserReadEvent(me, last.getId() ?? "")) return;
+    // Our own latest event counts as read, but the server may still
+    // count notifications before it (an invitation, say): a receipt then
+    // resets them.
+    const unread = room.getUnreadNotificationCount(NotificationCountType.Total) > 0;
+    if (room.hasUserReadEvent(me, last.getId() ?? "") && !unread) return;
+    // One receipt per event, whatever the server's counts say afterwards.
+    if (receiptSentFor.current === last.getId()) return;
+    receiptSentFor.current = last.getId() ?? null;
     const target = last;
     client.sendReadReceipt(target).then(
       () => {
@@ -136,7 +144,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
       () => undefined,
     );
   };
-  useEffect(markRead, [last?.getId()]);
+  useEffect(markRead, [last?.getId(), room.getUnreadNotificationCount(NotificationCountType.Total)]);
   useEffect(() => {
     document.addEventListener("visibilitychange", markRead);
     return () => document.removeEventListener("visibilitychange", markRead);
