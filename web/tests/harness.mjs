@@ -33,10 +33,19 @@ export const chromiumArgs = [
   "--allow-loopback-in-peer-connection",
 ];
 
+// Servers still running when node exits (a crash, a forgotten stop) are
+// killed with it, never left behind.
+const live = new Set();
+process.on("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+
 /** Starts a process and resolves with the first http:// URL it prints. */
 function startPrinting(cmd, args, name) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    live.add(child);
+    child.on("exit", () => live.delete(child));
     let out = "";
     let err = "";
     const timer = setTimeout(() => {
