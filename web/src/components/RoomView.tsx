@@ -1,0 +1,217 @@
+import { EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
+import { useEffect, useState } from "preact/hooks";
+import { formatBytes, t } from "../i18n";
+import { useClient, useEmitterTick } from "../hooks";
+import { acceptInvite, displayName } from "../matrix";
+import { sendFile, uploadLimit, type UploadProgress } from "../upload";
+import { Avatar } from "./common";
+import { Composer } from "./Composer";
+import { Timeline } from "./Timeline";
+import { Icon } from "./icons";
+
+interface Props {
+  room: Room;
+  narrow: boolean;
+  membersShown: boolean;
+  onBack: () => void;
+  onToggleMembers: () => void;
+  onInvite: () => void;
+  onSettings: () => void;
+  onLeave: () => void;
+}
+
+function Typing(props: { room: Room }) {
+  const client = useClient();
+  useEmitterTick(client, [RoomMemberEvent.Typing]);
+  const me = client.getUserId();
+  const who = props.room
+    .getMembers()
+    .filter((m) => m.typing && m.userId !== me)
+    .map((m) => m.name);
+  let text = "";
+  if (who.length === 1) text = t("room.typing1", { a: who[0] ?? "" });
+  else if (who.length === 2) text = t("room.typing2", { a: who[0] ?? "", b: who[1] ?? "" });
+  else if (who.length > 2) text = t("room.typingMany");
+  return (
+    <div class="typing" aria-live="polite">
+      {text}
+    </div>
+  );
+}
+
+export function RoomView(props: Props) {
+  const client = useClient();
+  const { room } = props;
+  useEmitterTick(room, [RoomEvent.Name, RoomEvent.MyMembership, RoomStateEvent.Events]);
+  const [replyTo, setReplyTo] = useState<MatrixEvent | null>(null);
+  const [editing, setEditing] = useState<MatrixEvent | null>(null);
+  const [uploads, setUploads] = useState<UploadProgress[]>([]);
+  const [dragging, setDragging] = useState(false);
+
+  useEffect(() => {
+    void room.loadMembersIfNeeded().catch(() => undefined);
+  }, [room]);
+
+  const topic = room.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic as string | undefined;
+  const name = room.name || t("rooms.empty");
+
+  const sendFiles = async (files: File[]) => {
+    const limit = await uploadLimit(client);
+    for (const file of files) {
+      if (limit !== null && file.size > limit) {
+        setUploads((u) => [...u, { id: -Date.now(), name: file.name, loaded: 0, total: file.size, error: t("upload.tooLarge", { name: file.name, max: formatBytes(limit) }) }]);
+        continue;
+      }
+      const relatesTo = replyTo ? { "m.in_reply_to": { event_id: replyTo.getId() } } : undefined;
+      setReplyTo(null);
+      let id = 0;
+      try {
+        await sendFile(
+          client,
+          room.roomId,
+          file,
+          (p) => {
+            id = p.id;
+            setUploads((u) => [...u.filter((x) => x.id !== p.id), p]);
+          },
+          relatesTo,
+        );
+        setUploads((u) => u.filter((x) => x.id !== id));
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        setUploads((u) => u.map((x) => (x.id === id ? { ...x, error: t("upload.failed", { name: file.name, message }) } : x)));
+      }
+    }
+  };
+
+  const editLast = () => {
+    const me = client.getUserId();
+    const evs = room.getLiveTimeline().getEvents();
+    for (let i = evs.length - 1; i >= 0; i--) {
+      const ev = evs[i];
+      if (ev && ev.getSender() === me && ev.getType() === EventType.RoomMessage && !ev.isRedacted() && !ev.isRelation() && ev.getContent().msgtype === MsgType.Text) {
+        setEditing(ev);
+        return;
+      }
+    }
+  };
+
+  if (room.getMyMembership() === KnownMembership.Invite) {
+    return (
+      <main class="main room invited" aria-labelledby="room-title">
+        <header class="room-head">
+          {props.narrow && (
+            <button type="button" class="icon back" aria-label={t("nav.back")} onClick={props.onBack}>
+              <Icon name="back" />
+            </button>
+          )}
+          <h1 id="room-title">{t("room.invitedTitle", { name })}</h1>
+        </header>
+        <div class="invite-screen">
+          <Avatar id={room.roomId} name={name} mxc={room.getMxcAvatarUrl()} size={72} />
+          <p>{room.getDMInviter() ? t("rooms.invitedBy", { user: displayName(room, room.getDMInviter() ?? "") }) : ""}</p>
+          <div class="dialog-actions">
+            <button type="button" class="primary" onClick={() => void acceptInvite(client, room)}>
+              {t("rooms.accept")}
+            </button>
+            <button type="button" onClick={() => void client.leave(room.roomId).then(props.onBack)}>
+              {t("rooms.decline")}
+            </button>
+          </div>
+        </div>
+      </main>
+    );
+  }
+
+  return (
+    <main
+      class={`main room${dragging ? " dragging" : ""}`}
+      aria-labelledby="room-title"
+      onDragOver={(e) => {
+        if (e.dataTransfer?.types.includes("Files")) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        const files = Array.from(e.dataTransfer?.files ?? []);
+        if (files.length) void sendFiles(files);
+      }}
+    >
+      <header class="room-head">
+        {props.narrow && (
+          <button type="button" class="icon back" aria-label={t("nav.back")} onClick={props.onBack}>
+            <Icon name="back" />
+          </button>
+        )}
+        <Avatar id={room.roomId} name={name} mxc={room.getMxcAvatarUrl()} size={36} />
+        <div class="room-title">
+          <h1 id="room-title">{name}</h1>
+          {topic && <p class="topic">{topic}</p>}
+        </div>
+        <div class="room-tools">
+          <button type="button" class="small" onClick={props.onInvite}>
+            {t("room.invite")}
+          </button>
+          <button type="button" class="small" aria-pressed={props.membersShown} onClick={props.onToggleMembers}>
+            {props.membersShown ? t("room.hideMembers") : t("room.showMembers")}
+          </button>
+          <button type="button" class="icon small" aria-label={t("room.settings")} title={t("room.settings")} onClick={props.onSettings}>
+            <Icon name="gear" />
+          </button>
+          <button type="button" class="small" onClick={props.onLeave}>
+            {t("room.leave")}
+          </button>
+        </div>
+      </header>
+      <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
+      <Typing room={room} />
+      {uploads.length > 0 && (
+        <ul class="uploads" aria-label={t("composer.attach")}>
+          {uploads.map((u) => (
+            <li key={u.id} class={u.error ? "error" : ""}>
+              {u.error ? (
+                <>
+                  <span role="alert">{u.error}</span>
+                  <button type="button" class="icon small" aria-label={t("dialog.close")} onClick={() => setUploads((x) => x.filter((y) => y.id !== u.id))}>
+                    <Icon name="close" />
+                  </button>
+                </>
+              ) : (
+                <label>
+                  {t("upload.progress", { name: u.name })}
+                  <progress max={u.total || 1} value={u.loaded} />
+                </label>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <Composer
+        room={room}
+        replyTo={replyTo}
+        editing={editing}
+        onCancel={() => {
+          setReplyTo(null);
+          setEditing(null);
+        }}
+        onSent={() => {
+          setReplyTo(null);
+          setEditing(null);
+        }}
+        onEditLast={editLast}
+        onFiles={(f) => void sendFiles(f)}
+      />
+      {dragging && (
+        <div class="drop-overlay" aria-hidden="true">
+          {t("room.dropHere")}
+        </div>
+      )}
+    </main>
+  );
+}

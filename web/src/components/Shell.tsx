@@ -1,0 +1,189 @@
+// The signed-in layout, as people know it from Element: spaces down the
+// left edge, the selected space's rooms and the direct conversations in a
+// list, the conversation in the middle, members on demand. On a phone-sized
+// screen one pane shows at a time.
+import { ClientEvent, MatrixError, SyncState, type MatrixClient } from "matrix-js-sdk";
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { t } from "../i18n";
+import { useClient, useEmitterTick, useNarrow } from "../hooks";
+import type { Session } from "../session";
+import { Dialogs, type DialogState } from "./Dialogs";
+import { MembersPanel } from "./MembersPanel";
+import { RoomList } from "./RoomList";
+import { RoomView } from "./RoomView";
+import { SpaceHome } from "./SpaceHome";
+import { SpacesBar } from "./SpacesBar";
+import { Icon } from "./icons";
+
+interface Props {
+  session: Session;
+  onSignOut: () => void;
+}
+
+/** The room in the address (#/room/!id:server), so reloads and links keep it. */
+function roomFromHash(): string | null {
+  const m = /^#\/room\/(.+)$/.exec(window.location.hash);
+  return m?.[1] ? decodeURIComponent(m[1]) : null;
+}
+
+function syncBanner(client: MatrixClient): string | null {
+  const state = client.getSyncState();
+  if (state === null) return t("app.connecting");
+  if (state === SyncState.Error) {
+    const err = client.getSyncStateData()?.error;
+    if (err instanceof MatrixError && err.httpStatus === 404) return t("app.syncUnsupported");
+    return t("app.syncError");
+  }
+  if (state === SyncState.Reconnecting) return t("app.syncError");
+  return null;
+}
+
+export function Shell({ session, onSignOut }: Props) {
+  const client = useClient();
+  useEmitterTick(client, [ClientEvent.Sync]);
+  const narrow = useNarrow();
+  const [spaceId, setSpaceId] = useState<string | null>(() => localStorage.getItem("salon.space"));
+  const [roomId, setRoomIdState] = useState<string | null>(roomFromHash);
+  const [showMembers, setShowMembers] = useState(false);
+  const [spaceHome, setSpaceHome] = useState(false);
+  const [dialog, setDialog] = useState<DialogState | null>(null);
+
+  const setRoomId = useCallback((id: string | null) => {
+    setRoomIdState(id);
+    const hash = id ? `#/room/${encodeURIComponent(id)}` : "";
+    if (window.location.hash !== hash) {
+      window.history.pushState(null, "", window.location.pathname + window.location.search + hash);
+    }
+  }, []);
+
+  useEffect(() => {
+    const h = () => setRoomIdState(roomFromHash());
+    window.addEventListener("popstate", h);
+    window.addEventListener("hashchange", h);
+    return () => {
+      window.removeEventListener("popstate", h);
+      window.removeEventListener("hashchange", h);
+    };
+  }, []);
+
+  const selectSpace = useCallback(
+    (id: string | null) => {
+      setSpaceId(id);
+      setSpaceHome(false);
+      if (id) localStorage.setItem("salon.space", id);
+      else localStorage.removeItem("salon.space");
+      setRoomId(null);
+    },
+    [setRoomId],
+  );
+
+  const banner = syncBanner(client);
+  const room = roomId ? client.getRoom(roomId) : null;
+  // A space opened as a room (a link, the address bar) shows as a space.
+  useEffect(() => {
+    if (room?.isSpaceRoom()) selectSpace(room.roomId);
+  }, [room, room?.isSpaceRoom(), selectSpace]);
+  const space = spaceId ? client.getRoom(spaceId) : null;
+  // On a phone the list or the main pane shows, never both.
+  const mainSelected = roomId !== null || (spaceHome && space !== null);
+  const showList = !narrow || !mainSelected;
+  const showMain = !narrow || mainSelected;
+  const synced = client.getSyncState() === SyncState.Prepared || client.getSyncState() === SyncState.Syncing;
+
+  let main = null;
+  if (room) {
+    main = (
+      <RoomView
+        key={room.roomId}
+        room={room}
+        narrow={narrow}
+        membersShown={showMembers}
+        onBack={() => setRoomId(null)}
+        onToggleMembers={() => setShowMembers((v) => !v)}
+        onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })}
+        onSettings={() => setDialog({ kind: "roomSettings", roomId: room.roomId })}
+        onLeave={() => setDialog({ kind: "leave", roomId: room.roomId })}
+      />
+    );
+  } else if (space && !roomId) {
+    main = (
+      <SpaceHome
+        key={space.roomId}
+        space={space}
+        narrow={narrow}
+        onBack={() => setSpaceHome(false)}
+        onOpen={setRoomId}
+        onSelectSpace={selectSpace}
+        onCreateRoom={() => setDialog({ kind: "createRoom", space: space.roomId })}
+        onCreateSubspace={() => setDialog({ kind: "createSpace", parent: space.roomId })}
+        onAddRooms={() => setDialog({ kind: "addToSpace", space: space.roomId })}
+        onInvite={() => setDialog({ kind: "invite", roomId: space.roomId })}
+      />
+    );
+  } else {
+    main = (
+      <main class="main empty" aria-label={t("app.name")}>
+        {narrow && (
+          <button type="button" class="icon back" aria-label={t("nav.back")} onClick={() => setRoomId(null)}>
+            <Icon name="back" />
+          </button>
+        )}
+        <p>{roomId && !synced ? t("app.loading") : t("room.select")}</p>
+      </main>
+    );
+  }
+
+  return (
+    <div class={`shell${narrow ? " narrow" : ""}${showMembers && room ? " with-members" : ""}`}>
+      {banner && (
+        <div class="banner" role="status">
+          {banner}
+        </div>
+      )}
+      {showList && (
+        <SpacesBar
+          session={session}
+          selected={spaceId}
+          onSelect={selectSpace}
+          onCreateSpace={() => setDialog({ kind: "createSpace", parent: null })}
+          onExplore={() => setDialog({ kind: "directory" })}
+          onSettings={() => setDialog({ kind: "settings" })}
+        />
+      )}
+      {showList && (
+        <RoomList
+          spaceId={spaceId}
+          selected={roomId}
+          onSelect={setRoomId}
+          onSelectSpace={selectSpace}
+          onSpaceHome={() => {
+            setRoomId(null);
+            setSpaceHome(true);
+          }}
+          onCreateRoom={() => setDialog({ kind: "createRoom", space: spaceId })}
+          onStartChat={() => setDialog({ kind: "startChat" })}
+          onAddRooms={space ? () => setDialog({ kind: "addToSpace", space: space.roomId }) : undefined}
+          synced={synced}
+        />
+      )}
+      {showMain && main}
+      {room && showMembers && (
+        <MembersPanel room={room} onClose={() => setShowMembers(false)} onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })} />
+      )}
+      <Dialogs
+        state={dialog}
+        session={session}
+        onClose={() => setDialog(null)}
+        onOpenRoom={(id) => {
+          setDialog(null);
+          setRoomId(id || null);
+        }}
+        onOpenSpace={(id) => {
+          setDialog(null);
+          selectSpace(id);
+        }}
+        onSignOut={onSignOut}
+      />
+    </div>
+  );
+}
