@@ -26,6 +26,7 @@ import (
 	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 	"github.com/salonhq/salon/turn/credential"
+	"github.com/salonhq/salon/web"
 )
 
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {
@@ -125,7 +126,9 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	s.close = append(s.close, hs.Close)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", hs.Handler())
+	mux.Handle("/_matrix/", hs.Handler())
+	mux.Handle("/.well-known/matrix/", hs.Handler())
+	mux.Handle("/", web.Handler())
 	if err := s.startJWT(cfg, base, log, reg, mux); err != nil {
 		return nil, err
 	}
