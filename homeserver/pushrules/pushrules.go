@@ -37,6 +37,18 @@ type Service struct {
 
 	mu       sync.Mutex
 	compiled map[string]*compiled
+	counts   map[countKey]countState
+}
+
+type countKey struct{ user, room string }
+
+// countState is a room's counts for a user as of position upto, counted
+// from position after (their read receipt): a later sync only evaluates
+// the events since upto.
+type countState struct {
+	after, upto      int64
+	notif, highlight int
+	scanned          int
 }
 
 type compiled struct {
@@ -46,7 +58,7 @@ type compiled struct {
 
 // New returns a Service.
 func New(st store.Store, rooms RoomInfo) *Service {
-	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}}
+	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}, counts: map[countKey]countState{}}
 }
 
 func localpart(userID string) string {
@@ -119,6 +131,11 @@ func (s *Service) Update(ctx context.Context, userID string, change func(*push.O
 	}
 	s.mu.Lock()
 	delete(s.compiled, userID)
+	for k := range s.counts {
+		if k.user == userID {
+			delete(s.counts, k)
+		}
+	}
 	s.mu.Unlock()
 	rs, err := s.Rules(ctx, userID)
 	if err != nil {
@@ -169,9 +186,41 @@ func (s *Service) Counts(ctx context.Context, userID, roomID string, _ int64) (n
 			}
 		}
 	}
-	rows, err := s.st.RoomEvents(ctx, roomID, after, s.st.CurrentPos()+1, countScan, false)
-	if err != nil || len(rows) == 0 {
+	key := countKey{userID, roomID}
+	s.mu.Lock()
+	prev, ok := s.counts[key]
+	s.mu.Unlock()
+	from := after
+	if ok && prev.after == after {
+		from = prev.upto // only the events since the last count
+		notifications, highlights = prev.notif, prev.highlight
+	} else {
+		prev = countState{after: after}
+	}
+	head := s.st.CurrentPos()
+	if prev.scanned >= countScan {
+		return notifications, highlights, nil
+	}
+	rows, err := s.st.RoomEvents(ctx, roomID, from, head+1, countScan-prev.scanned, false)
+	if err != nil {
 		return 0, 0, err
+	}
+	defer func() {
+		if err == nil {
+			upto := from
+			if len(rows) > 0 {
+				upto = rows[len(rows)-1].Pos
+			}
+			s.mu.Lock()
+			if len(s.counts) > 200_000 {
+				clear(s.counts)
+			}
+			s.counts[key] = countState{after: after, upto: upto, notif: notifications, highlight: highlights, scanned: prev.scanned + len(rows)}
+			s.mu.Unlock()
+		}
+	}()
+	if len(rows) == 0 {
+		return notifications, highlights, nil
 	}
 	c, err := s.get(ctx, userID)
 	if err != nil {

@@ -82,6 +82,10 @@ type room struct {
 	version events.RoomVersion
 	state   authrules.StateMap
 	last    *events.Event
+	// readers caches each user's Reader; stateGen counts state changes,
+	// which invalidate them (memberships, history visibility, power).
+	readers  map[string]*Reader
+	stateGen uint64
 }
 
 // ErrUnknownRoom is returned for rooms this server does not have.
@@ -247,6 +251,17 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 			return 0, mxerr.New(mxerr.RoomInUse, "Room already exists")
 		}
 		return 0, err
+	}
+	for _, e := range batch.Events {
+		if e.StateKey != nil {
+			r.stateGen++
+			r.readers = nil
+			break
+		}
+	}
+	if len(batch.Redactions) > 0 {
+		r.stateGen++
+		r.readers = nil
 	}
 	if s.p.Notifier != nil && len(batch.Events) > 0 {
 		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))

@@ -27,12 +27,37 @@ type Reader struct {
 // returns M_FORBIDDEN when the user can read nothing there, so a room's
 // existence is not revealed.
 func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader, error) {
-	if _, err := s.load(ctx, roomID); err != nil {
+	room, err := s.load(ctx, roomID)
+	if err != nil {
 		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
 			return nil, mxerr.Forbid("You are not allowed to read this room")
 		}
 		return nil, err
 	}
+	room.mu.Lock()
+	cached, gen := room.readers[userID], room.stateGen
+	room.mu.Unlock()
+	if cached != nil {
+		return cached, nil
+	}
+	rd, err := s.newReader(ctx, roomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	room.mu.Lock()
+	if room.stateGen == gen {
+		if room.readers == nil {
+			room.readers = map[string]*Reader{}
+		}
+		if len(room.readers) < 10_000 {
+			room.readers[userID] = rd
+		}
+	}
+	room.mu.Unlock()
+	return rd, nil
+}
+
+func (s *Service) newReader(ctx context.Context, roomID, userID string) (*Reader, error) {
 	mem, err := s.p.Store.StateHistory(ctx, roomID, "m.room.member", userID)
 	if err != nil {
 		return nil, err
