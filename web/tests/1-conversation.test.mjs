@@ -118,6 +118,8 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
     await mine.hover();
     await mine.getByRole("button", { name: "Edit" }).click();
     const composer = A.getByLabel("Message", { exact: true });
+    // The composer fills in after a render: wait for it, then compare.
+    for (let i = 0; i < 100 && (await composer.inputValue()) === ""; i++) await A.waitForTimeout(50);
     assert.equal(await composer.inputValue(), "Hello **Bob**, see https://example.org/plan");
     await composer.fill("Hello **Bob**, welcome to the plan");
     await A.keyboard.press("Enter");

@@ -99,11 +99,15 @@ export async function startStack({ config } = {}) {
     const bin = process.env.SALON_BIN;
     if (!bin) throw new Error("SALON_BIN is not set; run the scenarios through web/test.sh");
     const args = ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"];
-    if (config) {
-      const file = path.join(dataDir, "salon.yaml");
-      writeFileSync(file, config);
-      args.push("--config", file);
+    // The TURN relay takes free ports, so scenarios (and a local coturn)
+    // never collide on 3478, unless the scenario configures it itself.
+    let yaml = config || "";
+    if (!/^turn:/m.test(yaml)) {
+      yaml += "\nturn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n";
     }
+    const file = path.join(dataDir, "salon.yaml");
+    writeFileSync(file, yaml);
+    args.push("--config", file);
     salon = await startPrinting(bin, args, "salon serve");
   }
   const stack = { api: salon.url, url: salon.url, children: salon.child ? [salon.child] : [], dataDir, salonStderr: salon.stderr };
