@@ -128,6 +128,10 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	mux := http.NewServeMux()
 	mux.Handle("/_matrix/", hs.Handler())
 	mux.Handle("/.well-known/matrix/", hs.Handler())
+	// Admin paths other servers have get the Matrix 404, not the web
+	// client: there is no admin API for content here.
+	mux.Handle("/_synapse/", hs.Handler())
+	mux.Handle("/_dendrite/", hs.Handler())
 	mux.Handle("/", web.Handler())
 	if err := s.startJWT(cfg, base, log, reg, mux); err != nil {
 		return nil, err
