@@ -1,5 +1,5 @@
 #!/bin/sh
-# Web client measurements (figures go to web/PERFORMANCE-web.md):
+# Web client measurements (figures go to docs/PERFORMANCE.md):
 #   1. bundle size: gzip -9 of every JS and CSS file in web/dist, lazy chunks included;
 #   2. time from "Sign in" to an interactive room list with 200 rooms, in
 #      Chromium against a fresh salon (skipped while the server lacks /sync).
