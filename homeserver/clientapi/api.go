@@ -9,9 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime/debug"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -88,7 +86,7 @@ type TURNAnswer struct {
 type API struct {
 	p   Params
 	log *slog.Logger
-	mux *http.ServeMux
+	router *route.Router
 
 	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter
 
@@ -109,7 +107,6 @@ func New(p Params) *API {
 	a := &API{
 		p:            p,
 		log:          p.Logger,
-		mux:          http.NewServeMux(),
 		loginIP:      ratelimit.New(p.Config.LoginPerIP, nil),
 		loginAccount: ratelimit.New(p.Config.LoginPerAccount, nil),
 		registerIP:   ratelimit.New(p.Config.RegisterPerIP, nil),
@@ -124,6 +121,7 @@ func New(p Params) *API {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
 		}, []string{"route"}),
 	}
+	a.router = route.New(p.Logger, a.requests, a.duration)
 	a.drainCtx, a.drain = context.WithCancel(context.Background())
 	if p.Registerer != nil {
 		p.Registerer.MustRegister(a.requests, a.duration)
@@ -134,86 +132,26 @@ func New(p Params) *API {
 
 // handlerFunc is a handler that reports failure by returning an error,
 // which the router writes as a Matrix error.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+type handlerFunc = route.HandlerFunc
 
 // authedFunc is a handler for a request with a valid access token.
 type authedFunc func(w http.ResponseWriter, r *http.Request, dev store.Device) error
 
 // methods maps HTTP methods to handlers for one path.
-type methods map[string]handlerFunc
+type methods = route.Methods
 
-// handle registers path for the given methods; other methods get 405
-// M_UNRECOGNIZED, OPTIONS gets the CORS preflight answer.
-func (a *API) handle(path string, ms methods) {
-	allowed := make([]string, 0, len(ms)+1)
-	for m := range ms {
-		allowed = append(allowed, m)
-	}
-	allowed = append(allowed, http.MethodOptions)
-	sort.Strings(allowed)
-	allow := strings.Join(allowed, ", ")
-	route := path
-	a.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if v := recover(); v != nil {
-				a.log.Error("panic serving request", "route", route, "panic", v, "stack", string(debug.Stack()))
-				if !sw.wrote {
-					mxerr.Write(sw, nil, mxerr.New(mxerr.Unknown, "Internal server error"))
-				}
-			}
-			a.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
-			a.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		}()
-		if r.Method == http.MethodOptions {
-			sw.Header().Set("Allow", allow)
-			sw.WriteHeader(http.StatusOK)
-			return
-		}
-		h, ok := ms[r.Method]
-		if !ok && r.Method == http.MethodHead {
-			h, ok = ms[http.MethodGet]
-		}
-		if !ok {
-			sw.Header().Set("Allow", allow)
-			mxerr.Write(sw, a.log, mxerr.New(mxerr.Unrecognized, "Method %s not allowed on this endpoint", r.Method).WithStatus(http.StatusMethodNotAllowed))
-			return
-		}
-		if err := h(sw, r); err != nil {
-			if sw.wrote {
-				a.log.Warn("error after response started", "route", route, "err", err)
-				return
-			}
-			if ctxErr := r.Context().Err(); ctxErr != nil && err == ctxErr {
-				return // the client went away
-			}
-			mxerr.Write(sw, a.log.With("route", route), err)
-		}
-	})
-}
+// handle registers path for the given methods (see route.Router.Handle).
+func (a *API) handle(path string, ms methods) { a.router.Handle(path, ms) }
 
 // authed wraps h so it runs only with a valid access token.
 func (a *API) authed(h authedFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		dev, err := a.p.Auth.Authenticate(r.Context(), accessToken(r), a.clientIP(r))
+		dev, err := a.p.Auth.Authenticate(r.Context(), route.AccessToken(r), a.clientIP(r))
 		if err != nil {
 			return err
 		}
 		return h(w, r, dev)
 	}
-}
-
-// accessToken reads the Authorization header or the deprecated
-// access_token query parameter.
-func accessToken(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
-		}
-		return ""
-	}
-	return r.URL.Query().Get("access_token")
 }
 
 // clientIP is the caller's address, believing X-Forwarded-For only from a
@@ -250,48 +188,10 @@ func (a *API) clientIP(r *http.Request) string {
 // Handler is the whole API with CORS and the unknown-endpoint answer.
 func (a *API) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// CORS for web clients on other origins (Client-Server API, "Web
-		// Browser Clients").
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
-		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-		a.mux.ServeHTTP(w, r)
+		route.CORS(w.Header())
+		a.router.ServeHTTP(w, r)
 	})
 }
-
-func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	a.requests.WithLabelValues("unknown", r.Method, "404").Inc()
-	mxerr.Write(w, a.log, mxerr.New(mxerr.Unrecognized, "Unrecognized request"))
-}
-
-// statusWriter remembers the status for metrics and whether the response
-// has started.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status = code
-		w.wrote = true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // reply writes v as JSON with status 200.
 func reply(w http.ResponseWriter, v any) error {

@@ -12,7 +12,6 @@ const (
 )
 
 func (a *API) routes() {
-	a.mux.HandleFunc("/", a.notFound)
 
 	// Discovery.
 	a.handle("/_matrix/client/versions", methods{http.MethodGet: a.versions})

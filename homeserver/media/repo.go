@@ -15,16 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +28,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -73,7 +69,6 @@ type Repo struct {
 	p     Params
 	log   *slog.Logger
 	blobs BlobStore
-	mux   *http.ServeMux
 
 	sizes    []ThumbnailSize
 	thumbSem chan struct{} // bounds thumbnails decoded at once (memory)
@@ -87,6 +82,7 @@ type Repo struct {
 	// noThumbCache makes every thumbnail request generate (benchmarks).
 	noThumbCache atomic.Bool
 
+	router   *route.Router
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	upBytes  prometheus.Counter
@@ -115,7 +111,6 @@ func New(p Params) (*Repo, error) {
 		p:        p,
 		log:      p.Logger,
 		blobs:    p.Blobs,
-		mux:      http.NewServeMux(),
 		thumbSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		waiters:  map[string]*waiter{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -151,6 +146,7 @@ func New(p Params) (*Repo, error) {
 	if p.Registerer != nil {
 		p.Registerer.MustRegister(r.requests, r.duration, r.upBytes, r.made)
 	}
+	r.router = route.New(r.log, r.requests, r.duration)
 	r.routes()
 	return r, nil
 }
@@ -162,7 +158,6 @@ const (
 )
 
 func (r *Repo) routes() {
-	r.mux.HandleFunc("/", r.unknown)
 
 	r.handle(mediaV3+"/upload", methods{http.MethodPost: r.authed(r.upload)})
 	r.handle(mediaV1+"/create", methods{http.MethodPost: r.authed(r.create)})
@@ -185,68 +180,15 @@ func (r *Repo) routes() {
 
 // handlerFunc reports failure by returning an error, written as a Matrix
 // error unless the response has started.
-type handlerFunc func(w http.ResponseWriter, req *http.Request) error
+type handlerFunc = route.HandlerFunc
 
 // userFunc is a handler that knows its caller ("" on unauthenticated
 // legacy endpoints).
 type userFunc func(w http.ResponseWriter, req *http.Request, userID string) error
 
-type methods map[string]handlerFunc
+type methods = route.Methods
 
-func (r *Repo) handle(path string, ms methods) {
-	allowed := make([]string, 0, len(ms)+2)
-	for m := range ms {
-		allowed = append(allowed, m)
-		if m == http.MethodGet {
-			allowed = append(allowed, http.MethodHead)
-		}
-	}
-	allowed = append(allowed, http.MethodOptions)
-	sort.Strings(allowed)
-	allow := strings.Join(allowed, ", ")
-	route := path
-	r.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				r.log.Error("panic serving media request", "route", route, "panic", v, "stack", string(debug.Stack()))
-				if !sw.wrote {
-					mxerr.Write(sw, nil, mxerr.New(mxerr.Unknown, "Internal server error"))
-				}
-			}
-			r.requests.WithLabelValues(route, req.Method, strconv.Itoa(sw.status)).Inc()
-			r.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		}()
-		if req.Method == http.MethodOptions {
-			sw.Header().Set("Allow", allow)
-			sw.WriteHeader(http.StatusOK)
-			return
-		}
-		h, ok := ms[req.Method]
-		if !ok && req.Method == http.MethodHead {
-			h, ok = ms[http.MethodGet]
-		}
-		if !ok {
-			sw.Header().Set("Allow", allow)
-			mxerr.Write(sw, r.log, mxerr.New(mxerr.Unrecognized, "Method %s not allowed on this endpoint", req.Method).WithStatus(http.StatusMethodNotAllowed))
-			return
-		}
-		if err := h(sw, req); err != nil {
-			if sw.wrote {
-				r.log.Warn("error after response started", "route", route, "err", err)
-				return
-			}
-			if ctxErr := req.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-				return // the client went away
-			}
-			mxerr.Write(sw, r.log.With("route", route), err)
-		}
-	})
-}
+func (r *Repo) handle(path string, ms methods) { r.router.Handle(path, ms) }
 
 // Handler serves every media path under /_matrix/media/ and
 // /_matrix/client/v1/media/, with CORS and the security headers every
@@ -254,25 +196,13 @@ func (r *Repo) handle(path string, ms methods) {
 func (r *Repo) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
-		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		route.CORS(h)
 		// The spec's recommended policy plus media-src: even a file served
 		// straight to a browser tab can run no script and load nothing.
 		h.Set("Content-Security-Policy", "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; style-src 'unsafe-inline'; media-src 'self'; object-src 'self';")
 		h.Set("X-Content-Type-Options", "nosniff")
-		r.mux.ServeHTTP(w, req)
+		r.router.ServeHTTP(w, req)
 	})
-}
-
-func (r *Repo) unknown(w http.ResponseWriter, req *http.Request) {
-	if req.Method == http.MethodOptions {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	r.requests.WithLabelValues("unknown", req.Method, "404").Inc()
-	mxerr.Write(w, r.log, mxerr.New(mxerr.Unrecognized, "Unrecognized request"))
 }
 
 // authed runs h with the caller's user ID, refusing requests without a
@@ -282,7 +212,7 @@ func (r *Repo) authed(h userFunc) handlerFunc {
 		if r.p.Auth == nil {
 			return errors.New("media: no authenticator configured")
 		}
-		tok := accessToken(req)
+		tok := route.AccessToken(req)
 		if tok == "" {
 			return mxerr.New(mxerr.MissingToken, "Missing access token")
 		}
@@ -311,18 +241,6 @@ func (r *Repo) legacy(h handlerFunc) handlerFunc {
 	}
 }
 
-// accessToken reads the Authorization header or the access_token query
-// parameter.
-func accessToken(req *http.Request) string {
-	if h := req.Header.Get("Authorization"); h != "" {
-		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
-		}
-		return ""
-	}
-	return req.URL.Query().Get("access_token")
-}
-
 func (r *Repo) clientIP(req *http.Request) string {
 	if r.p.ClientIP != nil {
 		return r.p.ClientIP(req)
@@ -332,40 +250,6 @@ func (r *Repo) clientIP(req *http.Request) string {
 		return req.RemoteAddr
 	}
 	return host
-}
-
-// statusWriter remembers the status for metrics and whether the response
-// has started. Unwrap lets http.ResponseController and sendfile reach the
-// connection.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status = code
-		// 1xx responses are not the final answer.
-		w.wrote = code >= 200
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// ReadFrom keeps net/http's sendfile path for downloads.
-func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	w.wrote = true
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
 }
 
 func (r *Repo) config(w http.ResponseWriter, _ *http.Request, _ string) error {

@@ -1,0 +1,180 @@
+// Package route is the HTTP routing both of the homeserver's APIs (the
+// Client-Server API and the media repository) use: handlers that return
+// errors written as Matrix errors, per-path method tables with 405
+// M_UNRECOGNIZED and CORS preflight answers, panic recovery, and request
+// metrics. It knows nothing of what the handlers do.
+package route
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salonhq/salon/homeserver/mxerr"
+)
+
+// HandlerFunc is a handler that reports failure by returning an error,
+// which the router writes as a Matrix error unless the response started.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Methods maps HTTP methods to the handlers of one path.
+type Methods map[string]HandlerFunc
+
+// Router is a ServeMux of method tables.
+type Router struct {
+	mux      *http.ServeMux
+	log      *slog.Logger
+	requests *prometheus.CounterVec // labels: route, method, status
+	duration *prometheus.HistogramVec // label: route
+}
+
+// New returns a Router whose unknown paths answer 404 M_UNRECOGNIZED.
+// requests (route, method, status) and duration (route) may be nil.
+func New(log *slog.Logger, requests *prometheus.CounterVec, duration *prometheus.HistogramVec) *Router {
+	rt := &Router{mux: http.NewServeMux(), log: log, requests: requests, duration: duration}
+	rt.mux.HandleFunc("/", rt.notFound)
+	return rt
+}
+
+// ServeHTTP routes a request.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+
+// Handle registers path for the given methods; HEAD follows GET, other
+// methods get 405 M_UNRECOGNIZED, OPTIONS gets the CORS preflight answer.
+func (rt *Router) Handle(path string, ms Methods) {
+	allowed := make([]string, 0, len(ms)+2)
+	for m := range ms {
+		allowed = append(allowed, m)
+		if m == http.MethodGet {
+			allowed = append(allowed, http.MethodHead)
+		}
+	}
+	allowed = append(allowed, http.MethodOptions)
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
+	route := path
+	rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &StatusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				rt.log.Error("panic serving request", "route", route, "panic", v, "stack", string(debug.Stack()))
+				if !sw.wrote {
+					mxerr.Write(sw, nil, mxerr.New(mxerr.Unknown, "Internal server error"))
+				}
+			}
+			if rt.requests != nil {
+				rt.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+			}
+			if rt.duration != nil {
+				rt.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			}
+		}()
+		if r.Method == http.MethodOptions {
+			sw.Header().Set("Allow", allow)
+			sw.WriteHeader(http.StatusOK)
+			return
+		}
+		h, ok := ms[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = ms[http.MethodGet]
+		}
+		if !ok {
+			sw.Header().Set("Allow", allow)
+			mxerr.Write(sw, rt.log, mxerr.New(mxerr.Unrecognized, "Method %s not allowed on this endpoint", r.Method).WithStatus(http.StatusMethodNotAllowed))
+			return
+		}
+		if err := h(sw, r); err != nil {
+			if sw.wrote {
+				rt.log.Warn("error after response started", "route", route, "err", err)
+				return
+			}
+			if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				return // the client went away
+			}
+			mxerr.Write(sw, rt.log.With("route", route), err)
+		}
+	})
+}
+
+func (rt *Router) notFound(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if rt.requests != nil {
+		rt.requests.WithLabelValues("unknown", r.Method, "404").Inc()
+	}
+	mxerr.Write(w, rt.log, mxerr.New(mxerr.Unrecognized, "Unrecognized request"))
+}
+
+// CORS sets the headers the Client-Server API asks for, so web clients on
+// other origins work ("Web Browser Clients").
+func CORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+}
+
+// AccessToken reads the Authorization header, or the deprecated
+// access_token query parameter.
+func AccessToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+// StatusWriter remembers the status for metrics and whether the response
+// has started.
+type StatusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+// WriteHeader records the status.
+func (w *StatusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+		// 1xx responses are not the final answer.
+		w.wrote = code >= 200
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the underlying writer (flushing,
+// deadlines, sendfile through ReadFrom).
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps net/http's sendfile path (media downloads).
+func (w *StatusWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.wrote = true
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+}
+
+// Wrote reports whether the response has started.
+func (w *StatusWriter) Wrote() bool { return w.wrote }
