@@ -1,0 +1,303 @@
+package participant
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/salonhq/salon/sfu/forward"
+)
+
+var errCodecNotNegotiated = errors.New("participant: subscriber did not accept the track's codec")
+
+// DownTrack is one published track as one subscriber receives it. It is
+// the webrtc.TrackLocal on the subscriber's connection; the publisher's
+// reader goroutines call writeRTP for every packet.
+type DownTrack struct {
+	track    *MediaTrack
+	sub      *Participant
+	streamID string
+	log      *slog.Logger
+	counters *Counters
+	budget   uint32
+
+	mu       sync.Mutex
+	fwd      forward.Forwarder
+	req      forward.Request
+	layerBuf [MaxLayers]forward.Layer
+
+	bound     atomic.Bool
+	ssrc      uint32
+	pt        uint8
+	writer    webrtc.TrackLocalWriter
+	redToOpus bool
+
+	// scratch is per layer: each layer has its own reader goroutine, so
+	// each slot has a single writer and needs no lock.
+	scratch [MaxLayers]struct {
+		hdr rtp.Header
+		buf []byte
+	}
+
+	sender       *webrtc.RTPSender
+	transceiver  *webrtc.RTPTransceiver
+	rtcpDone     chan struct{}
+	fractionLost atomic.Uint32 // last RR fraction lost, 0–255
+}
+
+func newDownTrack(t *MediaTrack, sub *Participant) *DownTrack {
+	d := &DownTrack{
+		track:    t,
+		sub:      sub,
+		streamID: t.owner.SID() + "|" + t.sid,
+		log:      sub.log.With("track", t.sid),
+		counters: sub.params.Counters,
+		budget:   sub.params.MaxSubscriberBitrate,
+		req:      forward.Request{MaxLayer: MaxLayers - 1},
+	}
+	d.fwd.Reset(t.codec, t.clockRate)
+	for i := range d.scratch {
+		d.scratch[i].hdr.Extensions = make([]rtp.Extension, 0, 4)
+		if t.codec == forward.CodecVP8 {
+			d.scratch[i].buf = make([]byte, 1500)
+		}
+	}
+	d.SelectLayer(time.Now())
+	return d
+}
+
+// ID is the track SID: livekit-client reads the subscribed track's SID
+// from the MediaStreamTrack ID.
+func (d *DownTrack) ID() string { return d.track.sid }
+
+// RID is empty: a subscriber receives one stream.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID is "PA_…|TR_…", the pair livekit-client unpacks to find the
+// publishing participant.
+func (d *DownTrack) StreamID() string { return d.streamID }
+
+// Kind is the media kind.
+func (d *DownTrack) Kind() webrtc.RTPCodecType {
+	if d.track.kind == livekit.TrackType_AUDIO {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// Track is the published track this down track forwards.
+func (d *DownTrack) Track() *MediaTrack { return d.track }
+
+// Bind is called by pion once the subscriber's answer fixes the codec.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var chosen *webrtc.RTPCodecParameters
+	var opus *webrtc.RTPCodecParameters
+	for i, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, d.track.mime) && chosen == nil {
+			chosen = &ctx.CodecParameters()[i]
+		}
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) && opus == nil {
+			opus = &ctx.CodecParameters()[i]
+		}
+	}
+	if chosen == nil && d.track.codec == forward.CodecRED && opus != nil {
+		chosen = opus
+		d.redToOpus = true
+	}
+	if chosen == nil {
+		return webrtc.RTPCodecParameters{}, errCodecNotNegotiated
+	}
+	d.ssrc = uint32(ctx.SSRC())
+	d.pt = uint8(chosen.PayloadType)
+	d.writer = ctx.WriteStream()
+	d.bound.Store(true)
+	d.track.RequestKeyframe(d.TargetLayer())
+	return *chosen, nil
+}
+
+// Unbind stops writing.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.bound.Store(false)
+	return nil
+}
+
+// TargetLayer is the simulcast layer this subscriber should receive.
+func (d *DownTrack) TargetLayer() int8 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fwd.TargetLayer()
+}
+
+// CurrentLayer is the simulcast layer being forwarded, forward.NoLayer if
+// none yet.
+func (d *DownTrack) CurrentLayer() int8 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fwd.CurrentLayer()
+}
+
+// UpdateSettings applies a subscriber's UpdateTrackSettings.
+func (d *DownTrack) UpdateSettings(s *livekit.UpdateTrackSettings) {
+	d.mu.Lock()
+	d.req.Disabled = s.Disabled
+	d.req.Width, d.req.Height = s.Width, s.Height
+	d.req.MaxLayer = MaxLayers - 1
+	if s.Width == 0 && s.Height == 0 && s.Quality != livekit.VideoQuality_HIGH {
+		if s.Quality == livekit.VideoQuality_OFF {
+			d.req.Disabled = true
+		} else {
+			d.req.MaxLayer = int8(s.Quality)
+		}
+	}
+	d.mu.Unlock()
+	d.SelectLayer(time.Now())
+}
+
+// SelectLayer re-evaluates the layer to forward from the subscriber's
+// request and which layers the publisher is sending. The room calls it
+// periodically, so a layer that stops (dynacast, publisher bandwidth) is
+// left for one that flows.
+func (d *DownTrack) SelectLayer(now time.Time) {
+	t := d.track
+	d.mu.Lock()
+	layers := d.layerBuf[:t.nlayers]
+	t.fillLayers(layers, now)
+	var target int8
+	if d.req.Disabled {
+		target = forward.NoLayer
+	} else if !t.simulcst {
+		target = 0
+	} else {
+		target = forward.SelectLayer(layers, d.req, d.budget)
+		if target == forward.NoLayer {
+			// Nothing active yet: aim at what was asked for, so the first
+			// keyframe of that layer starts the stream.
+			target = forward.SelectLayer(allActive(layers), d.req, d.budget)
+		}
+	}
+	changed := target != d.fwd.TargetLayer() || (target != forward.NoLayer && d.fwd.Paused())
+	needKey := false
+	if changed {
+		needKey = d.fwd.SetTargetLayer(target)
+	}
+	d.mu.Unlock()
+	if needKey && d.bound.Load() {
+		t.RequestKeyframe(target)
+	}
+}
+
+func allActive(in []forward.Layer) []forward.Layer {
+	var out [MaxLayers]forward.Layer
+	n := copy(out[:], in)
+	for i := range out[:n] {
+		out[i].Active = true
+	}
+	return out[:n]
+}
+
+// writeRTP is the per-packet, per-subscriber step of the hot path.
+func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet) {
+	if !d.bound.Load() {
+		return
+	}
+	d.mu.Lock()
+	dec := d.fwd.Forward(p)
+	target := d.fwd.TargetLayer()
+	d.mu.Unlock()
+	if !dec.Forward {
+		if dec.NeedKeyframe {
+			d.track.RequestKeyframe(target)
+		}
+		return
+	}
+	s := &d.scratch[p.Layer]
+	h := &s.hdr
+	h.Version = 2
+	h.Padding = false
+	h.Marker = in.Marker
+	h.PayloadType = d.pt
+	h.SequenceNumber = dec.SequenceNumber
+	h.Timestamp = dec.Timestamp
+	h.SSRC = d.ssrc
+	h.CSRC = nil
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = h.Extensions[:0]
+	out := payload
+	if dec.RewriteVP8 && s.buf != nil && len(payload) <= len(s.buf) {
+		n := copy(s.buf, payload)
+		out = s.buf[:n]
+		forward.RewriteVP8(out, &p.VP8, dec.PictureID, dec.TL0PICIDX)
+	}
+	if d.redToOpus {
+		out = redPrimary(out)
+		if out == nil {
+			return
+		}
+	}
+	if _, err := d.writer.WriteRTP(h, out); err != nil {
+		return
+	}
+	d.counters.PacketsOut.Add(1)
+	d.counters.BytesOut.Add(uint64(len(out) + 12))
+}
+
+// redPrimary returns the primary (last) block of an RFC 2198 payload.
+func redPrimary(p []byte) []byte {
+	i, skip := 0, 0
+	for {
+		if i >= len(p) {
+			return nil
+		}
+		if p[i]&0x80 == 0 {
+			i++ // last header: one byte
+			break
+		}
+		if i+4 > len(p) {
+			return nil
+		}
+		skip += int(p[i+2]&0x03)<<8 | int(p[i+3])
+		i += 4
+	}
+	if i+skip > len(p) {
+		return nil
+	}
+	return p[i+skip:]
+}
+
+// readRTCP answers the subscriber's feedback: keyframe requests go to the
+// publisher (rate-limited there), receiver reports feed quality. NACKs are
+// answered by the NACK responder interceptor from its packet cache before
+// they get here.
+func (d *DownTrack) readRTCP() {
+	defer close(d.rtcpDone)
+	for {
+		pkts, _, err := d.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.track.RequestKeyframe(d.CurrentLayer())
+			case *rtcp.ReceiverReport:
+				for _, r := range p.Reports {
+					if r.SSRC == d.ssrc {
+						d.fractionLost.Store(uint32(r.FractionLost))
+					}
+				}
+			}
+		}
+	}
+}
+
+// FractionLost is the subscriber's last reported loss on this track, 0–1.
+func (d *DownTrack) FractionLost() float64 { return float64(d.fractionLost.Load()) / 256 }
