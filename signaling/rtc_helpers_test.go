@@ -51,6 +51,13 @@ func testLogger() *slog.Logger {
 
 func startServer(t testing.TB, cfg sfu.Config) *server {
 	t.Helper()
+	sv := startServerNoCleanup(t, cfg)
+	t.Cleanup(sv.close)
+	return sv
+}
+
+func startServerNoCleanup(t testing.TB, cfg sfu.Config) *server {
+	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +88,6 @@ func startServer(t testing.TB, cfg sfu.Config) *server {
 		http: srv.URL + "/livekit/sfu",
 		sfu:  s, rtc: rtc, srv: srv,
 	}
-	t.Cleanup(sv.close)
 	return sv
 }
 
@@ -111,13 +117,19 @@ func token(t testing.TB, room, identity string, opts ...tokenOpt) string {
 
 func connect(t testing.TB, s *server, room, identity string) *lktest.Client {
 	t.Helper()
+	c := connectNoCleanup(t, s, room, identity)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func connectNoCleanup(t testing.TB, s *server, room, identity string) *lktest.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := lktest.Connect(ctx, s.base, token(t, room, identity), lktest.Options{AutoSubscribe: true, KeepMessages: true})
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
 	}
-	t.Cleanup(c.Close)
 	return c
 }
 

@@ -197,56 +197,63 @@ func (t *MediaTrack) readLoop(remote *webrtc.TrackRemote, idx int8) {
 	buf := make([]byte, 1500)
 	var hdr rtp.Header
 	var pkt forward.Packet
-	l := &t.layers[idx]
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
 			return
 		}
-		hl, err := hdr.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		end := n
-		if hdr.Padding && end > hl {
-			pad := int(buf[end-1])
-			if pad > end-hl {
-				continue
-			}
-			end -= pad
-		}
-		payload := buf[hl:end]
-		now := time.Now().UnixNano()
-		l.lastPacket.Store(now)
-		t.counters.PacketsIn.Add(1)
-		t.counters.BytesIn.Add(uint64(n))
-		t.account(l, hdr.SequenceNumber)
+		t.handlePacket(buf[:n], idx, &hdr, &pkt, time.Now().UnixNano())
+	}
+}
 
-		pkt = forward.Packet{
-			Layer:          idx,
-			SequenceNumber: hdr.SequenceNumber,
-			Timestamp:      hdr.Timestamp,
-			ArrivalNanos:   now,
-			PayloadSize:    len(payload),
+// handlePacket is the per-packet work of the hot path: parse, account,
+// inspect the payload and hand the packet to every down track. It
+// allocates nothing.
+func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forward.Packet, now int64) {
+	n := len(b)
+	hl, err := hdr.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	end := n
+	if hdr.Padding && end > hl {
+		pad := int(b[end-1])
+		if pad > end-hl {
+			return
 		}
-		switch t.codec {
-		case forward.CodecVP8:
-			pkt.VP8, pkt.HasVP8 = forward.ParseVP8(payload)
-			pkt.Keyframe = pkt.HasVP8 && pkt.VP8.Keyframe
-		case forward.CodecOpus, forward.CodecRED:
-			if t.audioLevelID != 0 {
-				if ext := hdr.GetExtension(t.audioLevelID); len(ext) > 0 {
-					t.observeLevel(ext[0] & 0x7f)
-				}
+		end -= pad
+	}
+	payload := b[hl:end]
+	l := &t.layers[idx]
+	l.lastPacket.Store(now)
+	t.counters.PacketsIn.Add(1)
+	t.counters.BytesIn.Add(uint64(n))
+	t.account(l, hdr.SequenceNumber)
+
+	*pkt = forward.Packet{
+		Layer:          idx,
+		SequenceNumber: hdr.SequenceNumber,
+		Timestamp:      hdr.Timestamp,
+		ArrivalNanos:   now,
+		PayloadSize:    len(payload),
+	}
+	switch t.codec {
+	case forward.CodecVP8:
+		pkt.VP8, pkt.HasVP8 = forward.ParseVP8(payload)
+		pkt.Keyframe = pkt.HasVP8 && pkt.VP8.Keyframe
+	case forward.CodecOpus, forward.CodecRED:
+		if t.audioLevelID != 0 {
+			if ext := hdr.GetExtension(t.audioLevelID); len(ext) > 0 {
+				t.observeLevel(ext[0] & 0x7f)
 			}
-		default:
-			if t.codec.IsVideo() {
-				pkt.Keyframe = forward.IsKeyframe(t.codec, payload)
-			}
 		}
-		for _, d := range *t.downs.Load() {
-			d.writeRTP(&hdr, payload, &pkt)
+	default:
+		if t.codec.IsVideo() {
+			pkt.Keyframe = forward.IsKeyframe(t.codec, payload)
 		}
+	}
+	for _, d := range *t.downs.Load() {
+		d.writeRTP(hdr, payload, pkt)
 	}
 }
 

@@ -766,15 +766,26 @@ func (p *Participant) Subscribe(t *MediaTrack) {
 		if p.isClosed() {
 			return
 		}
-		tr, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
+		// AddTrack reuses the media section of a removed track, so the
+		// subscriber SDP does not grow with every publication in a long
+		// call.
+		sender, err := p.sub.AddTrack(d)
+		var tr *webrtc.RTPTransceiver
+		if err == nil {
+			for _, x := range p.sub.GetTransceivers() {
+				if x.Sender() == sender {
+					tr = x
+				}
+			}
+		}
+		if err != nil || tr == nil {
 			p.log.Warn("cannot add down track", "track", t.sid, "err", err)
 			p.mu.Lock()
 			delete(p.subscribed, t.sid)
 			p.mu.Unlock()
 			return
 		}
-		d.transceiver, d.sender = tr, tr.Sender()
+		d.transceiver, d.sender = tr, sender
 		p.preferCodec(tr, t)
 		d.rtcpDone = make(chan struct{})
 		p.workers.Add(1)

@@ -1,0 +1,164 @@
+package participant
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/salonhq/salon/sfu/forward"
+)
+
+// nullWriter stands in for pion's SRTP writer: it counts and drops.
+type nullWriter struct{ packets, bytes int }
+
+func (w *nullWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.packets++
+	w.bytes += len(payload)
+	return len(payload), nil
+}
+
+func (w *nullWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func testParticipant(sid string) *Participant {
+	return &Participant{
+		params: Params{SID: sid, Counters: &Counters{}, KeyframeInterval: time.Second},
+		log:    slog.New(slog.DiscardHandler),
+	}
+}
+
+// fanout builds a published VP8 (or Opus) track with n bound subscribers.
+func fanout(tb testing.TB, codec webrtc.RTPCodecParameters, kind livekit.TrackType, layers []*livekit.VideoLayer, n int) (*MediaTrack, *nullWriter) {
+	pub := testParticipant("PA_pub")
+	t := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_x", Type: kind, Layers: layers}, codec)
+	w := &nullWriter{}
+	for i := 0; i < n; i++ {
+		d := newDownTrack(t, testParticipant("PA_sub"))
+		d.ssrc, d.pt, d.writer = 1000+uint32(i), 96, w
+		d.bound.Store(true)
+		t.addDownTrack(d)
+	}
+	return t, w
+}
+
+func vp8Packet(seq uint16, ts uint32, pic uint16, key bool) []byte {
+	h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 42, Marker: true}
+	b, _ := h.Marshal()
+	payload := make([]byte, 1100)
+	payload[0], payload[1], payload[2], payload[3], payload[4] = 0x90, 0xc0, 0x80|byte(pic>>8), byte(pic), 1
+	if !key {
+		payload[5] = 1
+	}
+	return append(b, payload...)
+}
+
+func TestHandlePacketForwardsToEverySubscriber(t *testing.T) {
+	tr, w := fanout(t, VideoCodecs[0], livekit.TrackType_VIDEO, nil, 3)
+	var hdr rtp.Header
+	var pkt forward.Packet
+	tr.handlePacket(vp8Packet(1, 3000, 7, false), 0, &hdr, &pkt, 1)
+	if w.packets != 0 {
+		t.Fatal("forwarded a delta frame before any keyframe")
+	}
+	tr.handlePacket(vp8Packet(2, 6000, 8, true), 0, &hdr, &pkt, 2)
+	tr.handlePacket(vp8Packet(3, 9000, 9, false), 0, &hdr, &pkt, 3)
+	if w.packets != 6 {
+		t.Fatalf("forwarded %d packets, want 6", w.packets)
+	}
+}
+
+func TestSimulcastDownTrackSwitchesOnSettings(t *testing.T) {
+	layers := []*livekit.VideoLayer{
+		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
+		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
+		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720},
+	}
+	tr, w := fanout(t, VideoCodecs[0], livekit.TrackType_VIDEO, layers, 1)
+	d := tr.DownTracks()[0]
+	var hdr rtp.Header
+	var pkt forward.Packet
+	now := time.Now()
+	send := func(layer int8, seq uint16, key bool) {
+		tr.handlePacket(vp8Packet(seq, uint32(seq)*3000, seq, key), layer, &hdr, &pkt, now.UnixNano())
+	}
+	for i := int8(0); i < 3; i++ {
+		send(i, uint16(100*int(i)+1), true)
+	}
+	d.SelectLayer(now)
+	if d.TargetLayer() != 2 {
+		t.Fatalf("target %d, want 2", d.TargetLayer())
+	}
+	send(2, 202, true)
+	if d.CurrentLayer() != 2 {
+		t.Fatalf("current %d", d.CurrentLayer())
+	}
+	d.UpdateSettings(&livekit.UpdateTrackSettings{Width: 320, Height: 180})
+	if d.TargetLayer() != 0 {
+		t.Fatalf("target %d after a small size, want 0", d.TargetLayer())
+	}
+	before := w.packets
+	send(0, 2, false) // delta: no switch yet
+	send(2, 203, false)
+	send(0, 3, true) // keyframe: switch
+	if d.CurrentLayer() != 0 || w.packets != before+2 {
+		t.Fatalf("current %d, forwarded %d", d.CurrentLayer(), w.packets-before)
+	}
+}
+
+func TestRedPrimary(t *testing.T) {
+	// One redundant block (F=1, PT 111, offset, length 3) then the primary.
+	red := []byte{0x80 | 111, 0x00, 0x10, 0x03, 0x00 | 111, 'o', 'l', 'd', 'n', 'e', 'w'}
+	if got := string(redPrimary(red)); got != "new" {
+		t.Fatalf("%q", got)
+	}
+	if redPrimary([]byte{0x80, 0, 0}) != nil {
+		t.Fatal("truncated header accepted")
+	}
+}
+
+// BenchmarkFanout is the SFU's per-packet cost: one incoming VP8 packet
+// parsed and forwarded (decided, rewritten, handed to the writer) to n
+// subscribers. The writer is a stand-in, so SRTP and the socket are not
+// counted here.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(itoa(n)+"subs", func(b *testing.B) {
+			tr, w := fanout(b, VideoCodecs[0], livekit.TrackType_VIDEO, nil, n)
+			var hdr rtp.Header
+			var pkt forward.Packet
+			pkts := make([][]byte, 256)
+			for i := range pkts {
+				pkts[i] = vp8Packet(uint16(i), uint32(i)*3000, uint16(i), i == 0)
+			}
+			tr.handlePacket(pkts[0], 0, &hdr, &pkt, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := pkts[1+i%255]
+				// advance sequence numbers so every packet is new
+				seq := uint16(i + 1)
+				p[2], p[3] = byte(seq>>8), byte(seq)
+				tr.handlePacket(p, 0, &hdr, &pkt, int64(i))
+			}
+			b.StopTimer()
+			if w.packets < b.N*n {
+				b.Fatalf("forwarded %d of %d", w.packets, b.N*n)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/forwarded")
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
