@@ -35,6 +35,9 @@ const ServerVersion = "1.9.0"
 // ProtocolVersion is the LiveKit signal protocol version Salon speaks.
 const ProtocolVersion = 16
 
+// udpBufferBytes is the socket buffer asked for on the media socket.
+const udpBufferBytes = 8 << 20
+
 // Params are what New needs.
 type Params struct {
 	Config     Config
@@ -101,6 +104,17 @@ func New(p Params) (*SFU, error) {
 			return nil, fmt.Errorf("sfu.tcp_port: %w", err)
 		}
 		tcp = l
+	}
+
+	// One socket carries every call's media: give it room to absorb bursts
+	// while the reader is descheduled (the kernel caps this at
+	// net.core.rmem_max / wmem_max; raise those on a busy server).
+	if b, ok := udp.(interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}); ok {
+		_ = b.SetReadBuffer(udpBufferBytes)
+		_ = b.SetWriteBuffer(udpBufferBytes)
 	}
 
 	lf := pionlog.Factory{Logger: log}

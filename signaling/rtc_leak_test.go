@@ -27,7 +27,9 @@ func TestNoLeaksAfterJoinPublishLeaveCycles(t *testing.T) {
 		cycles = v
 	}
 	s := startServerNoCleanup(t, sfu.Config{})
+	defer s.close()
 	listener := connectNoCleanup(t, s, "call", "listener")
+	defer listener.Close()
 
 	cycle := func(i int) {
 		ctx := ctxT(t, 20*time.Second)
@@ -88,8 +90,6 @@ func TestNoLeaksAfterJoinPublishLeaveCycles(t *testing.T) {
 	if heap1 > heap0+8<<20 {
 		t.Errorf("heap %d → %d", heap0, heap1)
 	}
-	listener.Close()
-	s.close()
 }
 
 func usage() (goroutines, fds int, heap uint64) {

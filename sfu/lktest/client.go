@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 	"google.golang.org/protobuf/proto"
@@ -44,9 +46,9 @@ type Options struct {
 
 // Client is one participant.
 type Client struct {
-	opts Options
-	ws   *websocket.Conn
-	api  *webrtc.API
+	opts  Options
+	ws    *websocket.Conn
+	socks []net.PacketConn
 
 	Join      *livekit.JoinResponse
 	Reconnect *livekit.ReconnectResponse
@@ -71,6 +73,7 @@ type Client struct {
 	data       []*livekit.DataPacket
 	closeCode  int
 	closeText  string
+	offers     int
 	readerDone chan struct{}
 	closed     atomic.Bool
 
@@ -107,13 +110,8 @@ type RemoteTrack struct {
 // token and sets up both peer connections; it returns once the join (or
 // reconnect) response arrived.
 func Connect(ctx context.Context, baseURL, token string, opts Options) (*Client, error) {
-	api, err := newAPI()
-	if err != nil {
-		return nil, err
-	}
 	c := &Client{
 		opts:       opts,
-		api:        api,
 		notify:     make(chan struct{}),
 		published:  map[string]chan *livekit.TrackInfo{},
 		answers:    make(chan *livekit.SessionDescription, 4),
@@ -126,6 +124,9 @@ func Connect(ctx context.Context, baseURL, token string, opts Options) (*Client,
 	}
 	if err := c.setupPCs(); err != nil {
 		_ = c.ws.Close()
+		for _, s := range c.socks {
+			_ = s.Close()
+		}
 		return nil, err
 	}
 	go c.readLoop()
@@ -212,7 +213,17 @@ func (c *Client) readOne(ctx context.Context) (*livekit.SignalResponse, error) {
 	return msg, proto.Unmarshal(data, msg)
 }
 
-func newAPI() (*webrtc.API, error) {
+// quiet keeps pion's logs (errors on close, mostly) out of test output.
+var quiet = func() *logging.DefaultLoggerFactory {
+	f := logging.NewDefaultLoggerFactory()
+	f.DefaultLogLevel = logging.LogLevelDisabled
+	return f
+}()
+
+// newAPI returns an API whose connections use sock for all ICE traffic.
+// Each peer connection gets its own socket: the SFU tells connections
+// apart by remote address.
+func newAPI(sock net.PacketConn) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -232,20 +243,40 @@ func newAPI() (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: quiet}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	if sock != nil {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(quiet.NewLogger("udpmux"), sock))
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func (c *Client) newPC() (*webrtc.PeerConnection, error) {
+	sock, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := sock.(*net.UDPConn); ok {
+		_ = b.SetReadBuffer(2 << 20)
+		_ = b.SetWriteBuffer(2 << 20)
+	}
+	c.socks = append(c.socks, sock)
+	api, err := newAPI(sock)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewPeerConnection(webrtc.Configuration{})
 }
 
 func (c *Client) setupPCs() error {
 	var err error
-	if c.pub, err = c.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.pub, err = c.newPC(); err != nil {
 		return err
 	}
-	if c.sub, err = c.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.sub, err = c.newPC(); err != nil {
 		return err
 	}
 	ordered := true
@@ -382,8 +413,14 @@ func (c *Client) handle(msg *livekit.SignalResponse) {
 
 func (c *Client) answerSubscriber(sd *livekit.SessionDescription) {
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp}); err != nil {
+		c.mu.Lock()
+		c.offers = -1000
+		c.mu.Unlock()
 		return
 	}
+	c.mu.Lock()
+	c.offers++
+	c.mu.Unlock()
 	ans, err := c.sub.CreateAnswer(nil)
 	if err != nil {
 		return
@@ -560,6 +597,15 @@ func (c *Client) Closed() (code int, text string, closed bool) {
 	return c.closeCode, c.closeText, c.closeCode != 0
 }
 
+// Debug describes the client's connection states, for failure messages.
+func (c *Client) Debug() string {
+	c.mu.Lock()
+	offers := c.offers
+	c.mu.Unlock()
+	return fmt.Sprintf("sub %s/%s/%s, pub %s/%s, offers answered %d", c.sub.SignalingState(), c.sub.ICEConnectionState(), c.sub.ConnectionState(),
+		c.pub.SignalingState(), c.pub.ConnectionState(), offers)
+}
+
 // SubscriberState is the subscriber connection's state.
 func (c *Client) SubscriberState() webrtc.PeerConnectionState { return c.sub.ConnectionState() }
 
@@ -620,5 +666,8 @@ func (c *Client) Close() {
 	c.rtcpReaders.Wait()
 	_ = c.pub.Close()
 	_ = c.sub.Close()
+	for _, s := range c.socks {
+		_ = s.Close()
+	}
 	c.workers.Wait()
 }

@@ -45,11 +45,18 @@ type Source struct {
 	stopped chan struct{}
 	done    chan struct{}
 	sent    atomic.Uint64
+	layer   [3]atomic.Uint64 // packets sent per simulcast layer
 	keyReq  [3]atomic.Bool
+	// dtx makes a silent audio source send comfort noise only (one packet
+	// per 400 ms), as Opus DTX does.
+	dtx atomic.Bool
 }
 
 // Sent is the number of RTP packets written.
 func (s *Source) Sent() uint64 { return s.sent.Load() }
+
+// SentOnLayer is the number of RTP packets written on one simulcast layer.
+func (s *Source) SentOnLayer(i int) uint64 { return s.layer[i].Load() }
 
 // Stop ends the source and waits for its goroutines.
 func (s *Source) Stop() {
@@ -103,6 +110,7 @@ func (c *Client) PublishAudio(ctx context.Context, cid string, speaking *atomic.
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Timestamp: 1}, Payload: payload}
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
+		n := 0
 		for {
 			select {
 			case <-s.stopped:
@@ -111,8 +119,13 @@ func (c *Client) PublishAudio(ctx context.Context, cid string, speaking *atomic.
 				return
 			case <-tick.C:
 			}
+			n++
+			if s.dtx.Load() && (speaking == nil || !speaking.Load()) && n%20 != 0 {
+				pkt.Timestamp += 960
+				continue
+			}
 			pkt.SequenceNumber++
-			pkt.Timestamp += 960
+			pkt.Timestamp += 960 // 20 ms at 48 kHz
 			pkt.Header.Extensions = pkt.Header.Extensions[:0]
 			pkt.Header.Extension = false
 			if levelID != 0 {
@@ -301,6 +314,7 @@ func (c *Client) PublishVideo(ctx context.Context, cid string, layers []VideoLay
 					}
 					if tracks[i].WriteRTP(&x.pkt) == nil {
 						s.sent.Add(1)
+						s.layer[i].Add(1)
 					}
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -112,6 +113,7 @@ type Participant struct {
 	pubCandidates []webrtc.ICECandidateInit
 
 	// subscriber negotiation, touched only on the ops goroutine
+	subConnected     atomic.Bool
 	subOfferID       uint32
 	negotiating      bool
 	pendingNegotiate bool
@@ -188,6 +190,9 @@ func New(p Params) (*Participant, error) {
 		part.log.Debug("subscriber connection", "state", s.String())
 		if s == webrtc.PeerConnectionStateConnected {
 			part.setActive()
+			if !part.subConnected.Swap(true) {
+				part.enqueue(part.flushNegotiation)
+			}
 		}
 	})
 	part.workers.Add(1)
@@ -863,7 +868,9 @@ func (p *Participant) negotiateSubscriber(iceRestart bool) {
 	if p.isClosed() {
 		return
 	}
-	if p.negotiating {
+	// Renegotiating before the first connection is up races the client's
+	// ICE start (pion clients restart ICE on it): hold changes until then.
+	if p.negotiating || (p.subOfferID > 0 && !iceRestart && !p.subConnected.Load()) {
 		p.pendingNegotiate = true
 		p.pendingRestart = p.pendingRestart || iceRestart
 		return
@@ -891,6 +898,16 @@ func (p *Participant) negotiateSubscriber(iceRestart bool) {
 	}}})
 }
 
+// flushNegotiation sends the offer held back while the subscriber
+// connection was coming up.
+func (p *Participant) flushNegotiation() {
+	if p.pendingNegotiate && !p.negotiating {
+		restart := p.pendingRestart
+		p.pendingNegotiate, p.pendingRestart = false, false
+		p.negotiateSubscriber(restart)
+	}
+}
+
 func (p *Participant) handleSubscriberAnswer(sd *livekit.SessionDescription) {
 	if sd == nil || sd.Type != "answer" || !p.negotiating {
 		return
@@ -914,11 +931,7 @@ func (p *Participant) handleSubscriberAnswer(sd *livekit.SessionDescription) {
 		_ = p.sub.AddICECandidate(c)
 	}
 	p.subCandidates = nil
-	if p.pendingNegotiate {
-		restart := p.pendingRestart
-		p.pendingNegotiate, p.pendingRestart = false, false
-		p.negotiateSubscriber(restart)
-	}
+	p.flushNegotiation()
 }
 
 func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {

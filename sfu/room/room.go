@@ -172,10 +172,11 @@ func (r *Room) Join(p *participant.Participant, joinResponse func(room *livekit.
 		tracks = append(tracks, o.PublishedTracks()...)
 	}
 	r.participants[p.Identity()] = p
-	info := r.toProtoLocked()
+	// The join response must be the first message: queue it before any
+	// broadcast can see p (Send only queues).
+	p.Send(joinResponse(r.toProtoLocked(), others))
 	r.mu.Unlock()
 
-	p.Send(joinResponse(info, others))
 	if old != nil {
 		r.log.Info("participant replaced by a new session", "identity", p.Identity())
 	}
