@@ -490,16 +490,38 @@ type Stats struct {
 	Rooms, Participants                      int
 	PacketsIn, BytesIn, PacketsOut, BytesOut uint64
 	KeyframeRequests                         uint64
+	// VideoLayers counts published video tracks by how many layers
+	// (simulcast streams) are arriving: index 0 none, 1, 2 or 3.
+	VideoLayers [4]int
 }
 
 // Stats returns the current counters.
 func (s *SFU) Stats() Stats {
 	s.mu.Lock()
 	st := Stats{Rooms: len(s.rooms)}
+	rooms := make([]*room.Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
-		st.Participants += len(r.Participants())
+		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
+	now := time.Now()
+	for _, r := range rooms {
+		for _, p := range r.Participants() {
+			st.Participants++
+			for _, t := range p.PublishedTracks() {
+				if t.Kind() != livekit.TrackType_VIDEO {
+					continue
+				}
+				n := 0
+				for _, l := range t.Layers(now) {
+					if l.Active {
+						n++
+					}
+				}
+				st.VideoLayers[min(n, 3)]++
+			}
+		}
+	}
 	st.PacketsIn = s.counters.PacketsIn.Load()
 	st.BytesIn = s.counters.BytesIn.Load()
 	st.PacketsOut = s.counters.PacketsOut.Load()

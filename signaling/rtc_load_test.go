@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"strconv"
@@ -53,6 +54,10 @@ func serveForLoad() {
 	srv := &http.Server{Handler: mux}
 	srv.RegisterOnShutdown(rtc.Close)
 	go func() { _ = srv.Serve(l) }()
+	if f := os.Getenv("SALON_LOADTEST_PROFILE"); f != "" {
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/heap", pprof.Handler("heap").ServeHTTP)
+	}
 	fmt.Printf("ADDR %s\n", l.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -140,6 +145,21 @@ func TestLoad(t *testing.T) {
 		if d, err := time.ParseDuration(os.Getenv("SALON_LOADTEST_DURATION")); err == nil {
 			sc.Duration = d
 		}
+		if os.Getenv("SALON_LOADTEST_PROFILE") != "" {
+			go func() {
+				time.Sleep(8 * time.Second)
+				for _, kind := range []string{"profile?seconds=8", "heap"} {
+					res, err := http.Get("http://" + p.addr + "/debug/pprof/" + kind)
+					if err != nil {
+						continue
+					}
+					f, _ := os.Create(fmt.Sprintf("/tmp/sfu-%s-%s.pprof", sc.Name, strings.SplitN(kind, "?", 2)[0]))
+					_, _ = io.Copy(f, res.Body)
+					f.Close()
+					res.Body.Close()
+				}
+			}()
+		}
 		var cpu0, cpu1 time.Duration
 		var st0, st1 sfu.Stats
 		var rss float64
@@ -162,6 +182,7 @@ func TestLoad(t *testing.T) {
 		t.Logf("%s server: %.0f forwarded packets/s, %.1f Mbit/s out, %.0f packets/s in; CPU %.2f cores (%.0f%% of one); %.0f forwarded packets/s per core; %.1f µs CPU per forwarded packet; RSS %.0f MiB; %d participants",
 			sc.Name, fwd/win, float64(st1.BytesOut-st0.BytesOut)*8/win/1e6, float64(st1.PacketsIn-st0.PacketsIn)/win,
 			cpu/win, cpu/win*100, fwd/cpu, cpu/fwd*1e6, rss, st1.Participants)
+		t.Logf("%s video tracks by active layers (0,1,2,3): %v", sc.Name, st1.VideoLayers)
 		// Let the call empty before the next scenario.
 		time.Sleep(2 * time.Second)
 	}

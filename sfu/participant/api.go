@@ -38,7 +38,9 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 
 // NewMediaEngine registers the codecs, header extensions and interceptors
 // every peer connection of the SFU uses: NACK generation towards
-// publishers and NACK answers from a packet cache towards subscribers,
+// publishers (NACKs from subscribers are answered by the down tracks from
+// one packet cache per published stream, not by an interceptor that would
+// copy every packet once per subscriber),
 // RTCP sender and receiver reports, and transport-wide congestion control
 // feedback in both directions.
 func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
@@ -78,11 +80,6 @@ func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 		return nil, nil, err
 	}
 	ir.Add(gen)
-	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(512))
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(resp)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, nil, err

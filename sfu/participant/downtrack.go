@@ -13,10 +13,24 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/salonhq/salon/sfu/buffer"
 	"github.com/salonhq/salon/sfu/forward"
 )
 
 var errCodecNotNegotiated = errors.New("participant: subscriber did not accept the track's codec")
+
+const sentSize = 512
+
+type sentPacket struct {
+	valid   bool
+	rewrite bool
+	layer   int8
+	outSeq  uint16
+	inSeq   uint16
+	ts      uint32
+	pic     uint16
+	tl0     uint8
+}
 
 // DownTrack is one published track as one subscriber receives it. It is
 // the webrtc.TrackLocal on the subscriber's connection; the publisher's
@@ -47,6 +61,13 @@ type DownTrack struct {
 		buf []byte
 	}
 
+	// sent maps the last sentSize outgoing sequence numbers back to the
+	// cached incoming packet, for NACKs; guarded by mu. Video only.
+	sent []sentPacket
+	// rtx* belong to the RTCP goroutine.
+	rtxBuf []byte
+	rtxHdr rtp.Header
+
 	sender       *webrtc.RTPSender
 	transceiver  *webrtc.RTPTransceiver
 	rtcpDone     chan struct{}
@@ -64,6 +85,11 @@ func newDownTrack(t *MediaTrack, sub *Participant) *DownTrack {
 		req:      forward.Request{MaxLayer: MaxLayers - 1},
 	}
 	d.fwd.Reset(t.codec, t.clockRate)
+	if t.codec.IsVideo() {
+		d.sent = make([]sentPacket, sentSize)
+		d.rtxBuf = make([]byte, buffer.MaxPacket)
+		d.rtxHdr.Extensions = make([]rtp.Extension, 0, 4)
+	}
 	for i := range d.scratch {
 		d.scratch[i].hdr.Extensions = make([]rtp.Extension, 0, 4)
 		if t.codec == forward.CodecVP8 {
@@ -211,6 +237,12 @@ func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet) 
 	d.mu.Lock()
 	dec := d.fwd.Forward(p)
 	target := d.fwd.TargetLayer()
+	if dec.Forward && d.sent != nil {
+		d.sent[dec.SequenceNumber%sentSize] = sentPacket{
+			valid: true, rewrite: dec.RewriteVP8, layer: p.Layer, outSeq: dec.SequenceNumber, inSeq: p.SequenceNumber,
+			ts: dec.Timestamp, pic: dec.PictureID, tl0: dec.TL0PICIDX,
+		}
+	}
 	d.mu.Unlock()
 	if !dec.Forward {
 		if dec.NeedKeyframe {
@@ -273,10 +305,62 @@ func redPrimary(p []byte) []byte {
 	return p[i+skip:]
 }
 
-// readRTCP answers the subscriber's feedback: keyframe requests go to the
-// publisher (rate-limited there), receiver reports feed quality. NACKs are
-// answered by the NACK responder interceptor from its packet cache before
-// they get here.
+// retransmit resends one packet a subscriber reported lost, from the
+// publisher stream's cache, rewritten as it was first sent. Runs on the
+// RTCP goroutine.
+func (d *DownTrack) retransmit(seq uint16) {
+	if d.sent == nil || !d.bound.Load() {
+		return
+	}
+	d.counters.NACKed.Add(1)
+	d.mu.Lock()
+	e := d.sent[seq%sentSize]
+	d.mu.Unlock()
+	if !e.valid || e.outSeq != seq || e.layer < 0 || int(e.layer) >= MaxLayers {
+		return
+	}
+	cache := d.track.layers[e.layer].cache
+	if cache == nil {
+		return
+	}
+	n := cache.Get(e.inSeq, d.rtxBuf)
+	if n == 0 {
+		return
+	}
+	h := &d.rtxHdr
+	hl, err := h.Unmarshal(d.rtxBuf[:n])
+	if err != nil {
+		return
+	}
+	end := n
+	if h.Padding && end > hl {
+		if pad := int(d.rtxBuf[end-1]); pad <= end-hl {
+			end -= pad
+		}
+	}
+	payload := d.rtxBuf[hl:end]
+	if e.rewrite {
+		if vp8, ok := forward.ParseVP8(payload); ok {
+			forward.RewriteVP8(payload, &vp8, e.pic, e.tl0)
+		}
+	}
+	h.Padding = false
+	h.PayloadType = d.pt
+	h.SequenceNumber = e.outSeq
+	h.Timestamp = e.ts
+	h.SSRC = d.ssrc
+	h.CSRC = nil
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = h.Extensions[:0]
+	if _, err := d.writer.WriteRTP(h, payload); err == nil {
+		d.counters.Retransmitted.Add(1)
+	}
+}
+
+// readRTCP answers the subscriber's feedback: NACKs from the publisher's
+// packet cache, keyframe requests to the publisher (rate-limited there),
+// receiver reports into quality.
 func (d *DownTrack) readRTCP() {
 	defer close(d.rtcpDone)
 	for {
@@ -286,6 +370,13 @@ func (d *DownTrack) readRTCP() {
 		}
 		for _, p := range pkts {
 			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						d.retransmit(seq)
+						return true
+					})
+				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.track.RequestKeyframe(d.CurrentLayer())
 			case *rtcp.ReceiverReport:

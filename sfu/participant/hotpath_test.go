@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/salonhq/salon/sfu/buffer"
 	"github.com/salonhq/salon/sfu/forward"
 )
 
@@ -161,4 +162,45 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+type recordingWriter struct {
+	seqs     []uint16
+	payloads [][]byte
+}
+
+func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.seqs = append(w.seqs, h.SequenceNumber)
+	w.payloads = append(w.payloads, append([]byte(nil), payload...))
+	return len(payload), nil
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
+	pub := testParticipant("PA_pub")
+	tr := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_x", Type: livekit.TrackType_VIDEO}, VideoCodecs[0])
+	tr.layers[0].cache = buffer.New(cacheSize)
+	d := newDownTrack(tr, testParticipant("PA_sub"))
+	w := &recordingWriter{}
+	d.ssrc, d.pt, d.writer = 1, 96, w
+	d.bound.Store(true)
+	tr.addDownTrack(d)
+	var hdr rtp.Header
+	var pkt forward.Packet
+	for i := uint16(0); i < 5; i++ {
+		tr.handlePacket(vp8Packet(100+i, 3000*uint32(i), i, i == 0), 0, &hdr, &pkt, int64(i))
+	}
+	if len(w.seqs) != 5 {
+		t.Fatalf("forwarded %d", len(w.seqs))
+	}
+	orig := w.payloads[2]
+	d.retransmit(w.seqs[2])
+	if len(w.seqs) != 6 || w.seqs[5] != w.seqs[2] || string(w.payloads[5]) != string(orig) {
+		t.Fatalf("retransmission: seqs %v", w.seqs)
+	}
+	d.retransmit(w.seqs[4] + 10) // never sent
+	if len(w.seqs) != 6 {
+		t.Fatal("answered a NACK for a packet never sent")
+	}
 }

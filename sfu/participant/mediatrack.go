@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/salonhq/salon/sfu/buffer"
 	"github.com/salonhq/salon/sfu/forward"
 )
 
@@ -24,6 +25,10 @@ const MaxLayers = 3
 // last packet.
 const layerActiveFor = 1500 * time.Millisecond
 
+// cacheSize is how many packets of each video stream are kept for
+// retransmission: about 1.5 s of a 1.7 Mbit/s layer.
+const cacheSize = 512
+
 // Counters are process-wide media counters, updated without locks.
 type Counters struct {
 	PacketsIn       atomic.Uint64
@@ -31,9 +36,14 @@ type Counters struct {
 	PacketsOut      atomic.Uint64
 	BytesOut        atomic.Uint64
 	KeyframeRequest atomic.Uint64
+	NACKed          atomic.Uint64 // packets subscribers asked again for
+	Retransmitted   atomic.Uint64 // of those, resent from the cache
 }
 
 type layer struct {
+	// cache keeps recent packets for retransmission (video only); set
+	// before the layer's reader starts.
+	cache      *buffer.Cache
 	ssrc       atomic.Uint32
 	lastPacket atomic.Int64 // unix nanos
 	lastPLI    atomic.Int64
@@ -173,6 +183,9 @@ func (t *MediaTrack) addLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		idx = 0
 	}
 	t.layers[idx].ssrc.Store(uint32(remote.SSRC()))
+	if t.codec.IsVideo() && t.layers[idx].cache == nil {
+		t.layers[idx].cache = buffer.New(cacheSize)
+	}
 	if t.kind == livekit.TrackType_AUDIO {
 		for _, e := range receiver.GetParameters().HeaderExtensions {
 			if e.URI == audioLevelURI {
@@ -225,6 +238,9 @@ func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forw
 	}
 	payload := b[hl:end]
 	l := &t.layers[idx]
+	if l.cache != nil {
+		l.cache.Add(hdr.SequenceNumber, b)
+	}
 	l.lastPacket.Store(now)
 	t.counters.PacketsIn.Add(1)
 	t.counters.BytesIn.Add(uint64(n))
