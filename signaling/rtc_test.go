@@ -83,6 +83,18 @@ func TestCallEndToEnd(t *testing.T) {
 	if g := vt.Gaps.Load(); g > 2 {
 		t.Errorf("%d sequence gaps across the layer switch", g)
 	}
+	// Dynacast: nobody wants the high layer any more, so after a hold the
+	// publisher is told to stop encoding it.
+	if _, err := a.WaitMessage(ctx, "subscribed quality update", func(m *livekit.SignalResponse) bool {
+		u := m.GetSubscribedQualityUpdate()
+		if u.GetTrackSid() != video.Info.Sid || len(u.SubscribedCodecs) != 1 || u.SubscribedCodecs[0].Codec != "vp8" {
+			return false
+		}
+		q := u.SubscribedCodecs[0].Qualities
+		return len(q) == 3 && q[0].Enabled && !q[2].Enabled
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// And back up through the quality field.
 	if err := b.UpdateTrackSettings(&livekit.UpdateTrackSettings{TrackSids: []string{video.Info.Sid}, Quality: livekit.VideoQuality_MEDIUM}); err != nil {
 		t.Fatal(err)

@@ -220,6 +220,23 @@ func (d *DownTrack) SelectLayer(now time.Time) {
 	}
 }
 
+// DesiredLayer is the layer this subscriber would take if every layer
+// were flowing (NoLayer: none), what dynacast keeps the publisher sending.
+func (d *DownTrack) DesiredLayer() int8 {
+	t := d.track
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.req.Disabled {
+		return forward.NoLayer
+	}
+	if !t.simulcst {
+		return 0
+	}
+	var layers [MaxLayers]forward.Layer
+	t.fillLayers(layers[:t.nlayers], time.Time{})
+	return forward.SelectLayer(allActive(layers[:t.nlayers]), d.req, d.budget)
+}
+
 func allActive(in []forward.Layer) []forward.Layer {
 	var out [MaxLayers]forward.Layer
 	n := copy(out[:], in)

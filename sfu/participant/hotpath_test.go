@@ -204,3 +204,40 @@ func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
 		t.Fatal("answered a NACK for a packet never sent")
 	}
 }
+
+func TestDynacast(t *testing.T) {
+	layers := []*livekit.VideoLayer{
+		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
+		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
+		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720},
+	}
+	tr, _ := fanout(t, VideoCodecs[0], livekit.TrackType_VIDEO, layers, 1)
+	d := tr.DownTracks()[0]
+	now := time.Now()
+	if u := tr.Dynacast(now); u != nil {
+		t.Fatalf("update with nothing changed: %v", u)
+	}
+	d.UpdateSettings(&livekit.UpdateTrackSettings{Width: 300, Height: 170})
+	if u := tr.Dynacast(now); u != nil {
+		t.Fatal("layers turned off without waiting")
+	}
+	u := tr.Dynacast(now.Add(4 * time.Second))
+	if u == nil || len(u.SubscribedCodecs) != 1 || u.SubscribedCodecs[0].Codec != "vp8" {
+		t.Fatalf("update: %v", u)
+	}
+	for _, q := range u.SubscribedQualities {
+		if q.Enabled != (q.Quality == livekit.VideoQuality_LOW) {
+			t.Fatalf("qualities %v", u.SubscribedQualities)
+		}
+	}
+	d.UpdateSettings(&livekit.UpdateTrackSettings{Width: 1280, Height: 720})
+	u = tr.Dynacast(now.Add(5 * time.Second))
+	if u == nil || !u.SubscribedQualities[2].Enabled {
+		t.Fatalf("high layer not turned back on at once: %v", u)
+	}
+	tr.removeDownTrack(d)
+	tr.Dynacast(now.Add(6 * time.Second))
+	if u := tr.Dynacast(now.Add(10 * time.Second)); u == nil || u.SubscribedQualities[0].Enabled {
+		t.Fatalf("no subscriber, still publishing: %v", u)
+	}
+}

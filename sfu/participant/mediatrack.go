@@ -3,6 +3,7 @@ package participant
 import (
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,10 @@ type MediaTrack struct {
 	levelCount   atomic.Uint32
 
 	readers sync.WaitGroup
+
+	// dynacast state, touched only by the room's periodic work
+	dynMax        int8
+	dynLowerSince time.Time
 }
 
 func newMediaTrack(owner *Participant, info *livekit.TrackInfo, codec webrtc.RTPCodecParameters) *MediaTrack {
@@ -113,6 +118,7 @@ func newMediaTrack(owner *Participant, info *livekit.TrackInfo, codec webrtc.RTP
 	}
 	t.nlayers = n
 	t.simulcst = n > 1
+	t.dynMax = int8(n - 1) // the publisher starts with every layer on
 	for _, l := range info.Layers {
 		q := int(l.Quality)
 		if !t.simulcst {
@@ -403,4 +409,53 @@ func (t *MediaTrack) close() []*DownTrack {
 	t.downs.Store(&empty)
 	t.mu.Unlock()
 	return downs
+}
+
+// dynacastHold is how long a lower demand must last before layers are
+// turned off at the publisher, so a resize or a subscriber's brief absence
+// does not make it flap.
+const dynacastHold = 3 * time.Second
+
+// Dynacast works out which simulcast layers subscribers need and, when
+// that changed, returns the SubscribedQualityUpdate for the publisher:
+// unneeded layers are switched off at the encoder. Layers come back at
+// once when wanted, go away only after dynacastHold. nil: no change.
+func (t *MediaTrack) Dynacast(now time.Time) *livekit.SubscribedQualityUpdate {
+	if !t.simulcst {
+		return nil
+	}
+	want := forward.NoLayer
+	for _, d := range t.DownTracks() {
+		if l := d.DesiredLayer(); l > want {
+			want = l
+		}
+	}
+	switch {
+	case want > t.dynMax:
+		t.dynMax, t.dynLowerSince = want, time.Time{}
+	case want < t.dynMax:
+		if t.dynLowerSince.IsZero() {
+			t.dynLowerSince = now
+			return nil
+		}
+		if now.Sub(t.dynLowerSince) < dynacastHold {
+			return nil
+		}
+		t.dynMax, t.dynLowerSince = want, time.Time{}
+	default:
+		t.dynLowerSince = time.Time{}
+		return nil
+	}
+	qualities := make([]*livekit.SubscribedQuality, 0, MaxLayers)
+	for q := livekit.VideoQuality_LOW; q <= livekit.VideoQuality_HIGH; q++ {
+		qualities = append(qualities, &livekit.SubscribedQuality{Quality: q, Enabled: int8(q) <= t.dynMax})
+	}
+	// livekit-client matches the codec against its own lower-case name
+	// ("vp8"); anything else reads as a backup codec to start.
+	codec := strings.ToLower(t.mime[strings.IndexByte(t.mime, '/')+1:])
+	return &livekit.SubscribedQualityUpdate{
+		TrackSid:            t.sid,
+		SubscribedQualities: qualities,
+		SubscribedCodecs:    []*livekit.SubscribedCodec{{Codec: codec, Qualities: qualities}},
+	}
 }

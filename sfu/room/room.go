@@ -423,6 +423,14 @@ func (r *Room) run() {
 					d.SelectLayer(now)
 				}
 			}
+			// Dynacast: tell publishers which simulcast layers anyone needs.
+			for _, p := range r.Participants() {
+				for _, t := range p.PublishedTracks() {
+					if u := t.Dynacast(now); u != nil {
+						p.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{SubscribedQualityUpdate: u}})
+					}
+				}
+			}
 		}
 	}
 }
