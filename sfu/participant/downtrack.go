@@ -43,10 +43,14 @@ type DownTrack struct {
 	counters *Counters
 	budget   uint32
 
-	mu       sync.Mutex
-	fwd      forward.Forwarder
-	req      forward.Request
-	layerBuf [MaxLayers]forward.Layer
+	mu  sync.Mutex
+	fwd forward.Forwarder
+	req forward.Request
+	// congestion: the best layer the subscriber's reported loss allows
+	lossCap    int8
+	badReports int
+	capSince   time.Time
+	layerBuf   [MaxLayers]forward.Layer
 
 	bound     atomic.Bool
 	ssrc      uint32
@@ -83,6 +87,7 @@ func newDownTrack(t *MediaTrack, sub *Participant) *DownTrack {
 		counters: sub.params.Counters,
 		budget:   sub.params.MaxSubscriberBitrate,
 		req:      forward.Request{MaxLayer: MaxLayers - 1},
+		lossCap:  MaxLayers - 1,
 	}
 	d.fwd.Reset(t.codec, t.clockRate)
 	if t.codec.IsVideo() {
@@ -202,11 +207,13 @@ func (d *DownTrack) SelectLayer(now time.Time) {
 	} else if !t.simulcst {
 		target = 0
 	} else {
-		target = forward.SelectLayer(layers, d.req, d.budget)
+		req := d.req
+		req.MaxLayer = min(req.MaxLayer, d.lossCap)
+		target = forward.SelectLayer(layers, req, d.budget)
 		if target == forward.NoLayer {
 			// Nothing active yet: aim at what was asked for, so the first
 			// keyframe of that layer starts the stream.
-			target = forward.SelectLayer(allActive(layers), d.req, d.budget)
+			target = forward.SelectLayer(allActive(layers), req, d.budget)
 		}
 	}
 	changed := target != d.fwd.TargetLayer() || (target != forward.NoLayer && d.fwd.Paused())
@@ -400,10 +407,52 @@ func (d *DownTrack) readRTCP() {
 				for _, r := range p.Reports {
 					if r.SSRC == d.ssrc {
 						d.fractionLost.Store(uint32(r.FractionLost))
+						d.onReceiverReport(float64(r.FractionLost)/256, time.Now())
 					}
 				}
 			}
 		}
+	}
+}
+
+// Loss thresholds for stepping a subscriber's simulcast layer (RTCP
+// receiver reports come about once a second).
+const (
+	lossDown     = 0.10 // two reports above this: one layer down
+	lossUp       = 0.02 // below this for lossRecovery: one layer back up
+	lossRecovery = 10 * time.Second
+)
+
+// onReceiverReport adapts the layer to the loss the subscriber reports: a
+// congested downlink gets a smaller layer instead of a broken picture.
+func (d *DownTrack) onReceiverReport(fraction float64, now time.Time) {
+	if !d.track.simulcst {
+		return
+	}
+	d.mu.Lock()
+	changed := false
+	switch {
+	case fraction > lossDown:
+		d.badReports++
+		if d.badReports >= 2 && d.lossCap > 0 {
+			d.lossCap--
+			d.badReports = 0
+			d.capSince = now
+			changed = true
+		}
+	case fraction < lossUp:
+		d.badReports = 0
+		if d.lossCap < MaxLayers-1 && now.Sub(d.capSince) >= lossRecovery {
+			d.lossCap++
+			d.capSince = now
+			changed = true
+		}
+	default:
+		d.badReports = 0
+	}
+	d.mu.Unlock()
+	if changed {
+		d.SelectLayer(now)
 	}
 }
 

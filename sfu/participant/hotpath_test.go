@@ -241,3 +241,41 @@ func TestDynacast(t *testing.T) {
 		t.Fatalf("no subscriber, still publishing: %v", u)
 	}
 }
+
+func TestLossStepsLayerDownAndBackUp(t *testing.T) {
+	layers := []*livekit.VideoLayer{
+		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
+		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
+		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720},
+	}
+	tr, _ := fanout(t, VideoCodecs[0], livekit.TrackType_VIDEO, layers, 1)
+	d := tr.DownTracks()[0]
+	now := time.Now()
+	for i := range tr.layers {
+		tr.layers[i].lastPacket.Store(now.UnixNano())
+	}
+	d.SelectLayer(now)
+	if d.TargetLayer() != 2 {
+		t.Fatalf("start %d", d.TargetLayer())
+	}
+	d.onReceiverReport(0.3, now)
+	if d.TargetLayer() != 2 {
+		t.Fatal("one bad report is enough to step down")
+	}
+	d.onReceiverReport(0.3, now.Add(time.Second))
+	if d.TargetLayer() != 1 {
+		t.Fatalf("after two bad reports: %d", d.TargetLayer())
+	}
+	d.onReceiverReport(0.0, now.Add(2*time.Second))
+	if d.TargetLayer() != 1 {
+		t.Fatal("stepped back up at once")
+	}
+	later := now.Add(13 * time.Second)
+	for i := range tr.layers {
+		tr.layers[i].lastPacket.Store(later.UnixNano())
+	}
+	d.onReceiverReport(0.0, later)
+	if d.TargetLayer() != 2 {
+		t.Fatalf("after recovery: %d", d.TargetLayer())
+	}
+}
