@@ -180,6 +180,10 @@ func (s *SFU) closeMuxes() {
 	}
 }
 
+// PingTimeout is how long a client may stay silent on its signal
+// connection, as told to clients in the join response.
+func (s *SFU) PingTimeout() time.Duration { return s.cfg.PingTimeout }
+
 // Close ends every call and closes the media sockets.
 func (s *SFU) Close() error {
 	s.mu.Lock()

@@ -44,7 +44,7 @@ type RTCParams struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// PingTimeout is how long a connection may stay silent before it is
-	// dropped; default 15 s plus slack (clients ping every 5 s).
+	// dropped; default: the SFU's sfu.ping_timeout (what clients are told).
 	PingTimeout time.Duration
 }
 
@@ -68,8 +68,11 @@ func NewRTC(p RTCParams) *RTC {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
+	if p.PingTimeout <= 0 && p.SFU != nil {
+		p.PingTimeout = p.SFU.PingTimeout()
+	}
 	if p.PingTimeout <= 0 {
-		p.PingTimeout = 20 * time.Second
+		p.PingTimeout = 15 * time.Second
 	}
 	return &RTC{
 		p:   p,
@@ -342,6 +345,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 	defer r.metrics.sessions.Dec()
 
 	end := c.readLoop(sess, r.p.PingTimeout)
+	log.Debug("signal connection ended", "reason", end.reason)
 	switch end.kind {
 	case endLeft, endViolation:
 		if end.kind == endViolation {

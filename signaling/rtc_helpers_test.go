@@ -57,6 +57,10 @@ func startServer(t testing.TB, cfg sfu.Config) *server {
 }
 
 func startServerNoCleanup(t testing.TB, cfg sfu.Config) *server {
+	return startServerOpts(t, cfg, 0)
+}
+
+func startServerOpts(t testing.TB, cfg sfu.Config, pingTimeout time.Duration) *server {
 	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -71,9 +75,10 @@ func startServerNoCleanup(t testing.TB, cfg sfu.Config) *server {
 		t.Fatal(err)
 	}
 	rtc := signaling.NewRTC(signaling.RTCParams{
-		SFU:    s,
-		Keys:   keys{testKey: testSecret},
-		Logger: testLogger(),
+		SFU:         s,
+		Keys:        keys{testKey: testSecret},
+		Logger:      testLogger(),
+		PingTimeout: pingTimeout,
 		ICEServers: func(identity string) []*livekit.ICEServer {
 			return []*livekit.ICEServer{{Urls: []string{"turn:127.0.0.1:3478?transport=udp"}, Username: "1:" + identity, Credential: "x"}}
 		},

@@ -549,3 +549,35 @@ func TestActiveSpeaker(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestSilentClientDropped: a WebSocket that goes quiet (no pings, a dead
+// network) is closed after the ping timeout; the participant is kept for
+// the resume window, then leaves, and the others hear of it.
+func TestSilentClientDropped(t *testing.T) {
+	s := startServer(t, sfu.Config{PingInterval: time.Second, PingTimeout: 2 * time.Second, ResumeWindow: 500 * time.Millisecond})
+	b := connect(t, s, "call", "bob")
+	ctx := ctxT(t, 10*time.Second)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, s.base+"/rtc?access_token="+url.QueryEscape(token(t, "call", "zombie")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	// Read (the server must not block on us) but never send.
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	if _, err := b.WaitMessage(ctx, "zombie gone", func(r *livekit.SignalResponse) bool {
+		for _, p := range r.GetUpdate().GetParticipants() {
+			if p.Identity == "zombie" && p.State == livekit.ParticipantInfo_DISCONNECTED {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -130,7 +130,27 @@ func Connect(ctx context.Context, baseURL, token string, opts Options) (*Client,
 		return nil, err
 	}
 	go c.readLoop()
+	if iv := c.Join.GetPingInterval(); iv > 0 {
+		c.workers.Add(1)
+		go c.pinger(time.Duration(iv) * time.Second)
+	}
 	return c, nil
+}
+
+// pinger sends ping_req every interval, as livekit-client does; the SFU
+// drops a connection silent for longer than its ping timeout.
+func (c *Client) pinger(interval time.Duration) {
+	defer c.workers.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_PingReq{PingReq: &livekit.Ping{Timestamp: time.Now().UnixMilli()}}})
+		}
+	}
 }
 
 func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) error {
@@ -161,7 +181,9 @@ func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) 
 		}
 		return err
 	}
+	c.writeMu.Lock()
 	c.ws = ws
+	c.writeMu.Unlock()
 	first, err := c.readOne(ctx)
 	if err != nil {
 		_ = ws.Close()
