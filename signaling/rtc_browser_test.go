@@ -105,6 +105,7 @@ window.state = {connected: false, error: null, events: []};
   room.on(L.RoomEvent.Disconnected, (r) => window.state.events.push('disconnected ' + r));
   room.on(L.RoomEvent.TrackMuted, (pub, p) => window.state.events.push('muted ' + p.identity + ' ' + pub.kind));
   room.on(L.RoomEvent.DataReceived, (payload, p) => window.state.events.push('data ' + (p && p.identity) + ' ' + new TextDecoder().decode(payload)));
+  room.on(L.RoomEvent.Reconnected, () => window.state.events.push('reconnected'));
   room.on(L.RoomEvent.ParticipantDisconnected, (p) => window.state.events.push('left ' + p.identity));
   room.on(L.RoomEvent.ActiveSpeakersChanged, (ps) => { for (const p of ps) window.state.events.push('speaking ' + p.identity); });
   await room.connect('ws://' + location.host + '/livekit/sfu', tok);
@@ -171,6 +172,18 @@ const base = process.argv[2], n = parseInt(process.argv[3]);
       if (Object.values(checks).every(Boolean)) break;
       await new Promise(r => setTimeout(r, 500));
     }
+    // A network change on p1: the signal connection drops and resumes.
+    const p1 = pages[1].page;
+    const frames = () => p1.evaluate(() => document.getElementById('v-p0-video').getVideoPlaybackQuality().totalVideoFrames);
+    await p1.evaluate(() => window.room.simulateScenario('signal-reconnect'));
+    const until2 = Date.now() + 20000;
+    while (Date.now() < until2 && !checks.resumed) {
+      checks.resumed = (await p1.evaluate(() => window.state.events)).includes('reconnected');
+      await new Promise(r => setTimeout(r, 500));
+    }
+    const f0 = await frames();
+    await new Promise(r => setTimeout(r, 2000));
+    checks.videoAfterResume = (await frames()) > f0;
     ok = Object.entries(checks).every(([k, v]) => v || k === 'speakers');
   }
   await browser.close();
