@@ -581,3 +581,99 @@ func TestSilentClientDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestICETCP: a client whose network blocks UDP reaches the SFU over its
+// one ICE-TCP port, publishes, and a UDP client receives.
+func TestICETCP(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	b := connect(t, s, "call", "bob")
+	ctx := ctxT(t, 20*time.Second)
+	a, err := lktest.Connect(ctx, s.base, token(t, "call", "alice"), lktest.Options{AutoSubscribe: true, KeepMessages: true, TCPOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.WaitFor(ctx, "subscriber connected over TCP", func() bool { return a.SubscriberState().String() == "connected" }); err != nil {
+		t.Fatalf("%v (%s)", err, a.Debug())
+	}
+	audio, err := a.PublishAudio(ctx, "mic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audio.Stop()
+	if err := b.WaitFor(ctx, "audio from the TCP client", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 10 }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNAT1To1: behind a 1:1 NAT the SFU advertises the public address in
+// its candidates, never the private one.
+func TestNAT1To1(t *testing.T) {
+	s := startServer(t, sfu.Config{NAT1To1IPs: []string{"203.0.113.7"}})
+	c := connect(t, s, "call", "alice")
+	ctx := ctxT(t, 10*time.Second)
+	m, err := c.WaitMessage(ctx, "a server candidate", func(r *livekit.SignalResponse) bool { return r.GetTrickle() != nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand := m.GetTrickle().CandidateInit
+	if !strings.Contains(cand, "203.0.113.7") || strings.Contains(cand, "127.0.0.1") {
+		t.Fatalf("candidate %s", cand)
+	}
+}
+
+// TestUnsupportedCodec: an offer whose only codec the SFU does not forward
+// gets an answer that rejects the section (or, if unusable, a disconnect
+// with a reason); the call goes on for everyone else.
+func TestUnsupportedCodec(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	a := connect(t, s, "call", "alice")
+	b := connect(t, s, "call", "bob")
+	m := connect(t, s, "call", "mallory")
+	ctx := ctxT(t, 20*time.Second)
+	audio, err := a.PublishAudio(ctx, "mic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audio.Stop()
+	if err := b.WaitFor(ctx, "audio on B", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddTrack(ctx, &livekit.AddTrackRequest{Cid: "h265", Type: livekit.TrackType_VIDEO, Source: livekit.TrackSource_CAMERA}); err != nil {
+		t.Fatal(err)
+	}
+	sdp := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 120\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n" +
+		"a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n" +
+		"a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n" +
+		"a=setup:actpass\r\na=rtpmap:120 H265/90000\r\na=msid:s h265\r\n"
+	if err := m.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: sdp, Id: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	var outcome string
+	if err := m.WaitFor(ctx, "answer or disconnect", func() bool {
+		if _, text, closed := m.Closed(); closed {
+			outcome = "disconnected: " + text
+			return true
+		}
+		ans, _ := m.WaitMessage(ctxT(t, 10*time.Millisecond), "answer", func(r *livekit.SignalResponse) bool { return r.GetAnswer() != nil })
+		if ans != nil {
+			outcome = "answered"
+			if !strings.Contains(ans.GetAnswer().Sdp, "m=video 0") && strings.Contains(ans.GetAnswer().Sdp, "H265") {
+				outcome = "accepted H265"
+			}
+			return true
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("unsupported codec: %s", outcome)
+	if outcome == "accepted H265" {
+		t.Fatal("the answer accepts a codec the SFU does not forward")
+	}
+	before := b.Track(audio.Info.Sid).Packets.Load()
+	if err := b.WaitFor(ctx, "audio still flowing", func() bool { return b.Track(audio.Info.Sid).Packets.Load() > before+10 }); err != nil {
+		t.Fatal(err)
+	}
+}

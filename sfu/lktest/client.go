@@ -42,6 +42,9 @@ type Options struct {
 	ParticipantSID string
 	// Dialer overrides the WebSocket dialer.
 	Dialer *websocket.Dialer
+	// TCPOnly makes both peer connections use ICE-TCP (active candidates
+	// towards the SFU's TCP port), as on a network that blocks UDP.
+	TCPOnly bool
 }
 
 // Client is one participant.
@@ -242,6 +245,24 @@ var quiet = func() *logging.DefaultLoggerFactory {
 	return f
 }()
 
+// newTCPAPI returns an API whose connections use active ICE-TCP only.
+func newTCPAPI() (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: quiet}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
 // newAPI returns an API whose connections use sock for all ICE traffic.
 // Each peer connection gets its own socket: the SFU tells connections
 // apart by remote address.
@@ -277,6 +298,13 @@ func newAPI(sock net.PacketConn) (*webrtc.API, error) {
 }
 
 func (c *Client) newPC() (*webrtc.PeerConnection, error) {
+	if c.opts.TCPOnly {
+		api, err := newTCPAPI()
+		if err != nil {
+			return nil, err
+		}
+		return api.NewPeerConnection(webrtc.Configuration{})
+	}
 	sock, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
