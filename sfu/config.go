@@ -43,6 +43,13 @@ type Config struct {
 	// receives of one video track when choosing simulcast layers.
 	MaxSubscriberBitrate int `yaml:"max_subscriber_bitrate"`
 
+	// BandwidthEstimation is "gcc" (send-side estimate from each
+	// subscriber's TWCC feedback, pion/interceptor's Google Congestion
+	// Control, stepping simulcast layers down when the link congests) or
+	// "off" (layers follow requested size, loss and caps only; saves a
+	// little CPU per forwarded packet).
+	BandwidthEstimation string `yaml:"bandwidth_estimation"`
+
 	// PingInterval and PingTimeout are sent to clients in the join
 	// response: clients ping every interval and give up on the signal
 	// connection after timeout without a message.
@@ -70,6 +77,7 @@ func Defaults() Config {
 		MaxTracksPerParticipant: 16,
 		MaxBitrate:              -1,
 		MaxSubscriberBitrate:    -1,
+		BandwidthEstimation:     "gcc",
 		PingInterval:            5 * time.Second,
 		PingTimeout:             15 * time.Second,
 		ResumeWindow:            15 * time.Second,
@@ -83,6 +91,9 @@ func (c Config) WithDefaults() Config {
 	d := Defaults()
 	if c.ListenHost == "" {
 		c.ListenHost = d.ListenHost
+	}
+	if c.BandwidthEstimation == "" {
+		c.BandwidthEstimation = d.BandwidthEstimation
 	}
 	setInt := func(v *int, def int) {
 		if *v == 0 {
@@ -129,6 +140,9 @@ func (c Config) Validate() error {
 		if a, err := netip.ParseAddr(ip); err != nil || a.IsUnspecified() {
 			bad("nat_1to1_ips", "%q is not a usable IP address", ip)
 		}
+	}
+	if c.BandwidthEstimation != "gcc" && c.BandwidthEstimation != "off" {
+		bad("bandwidth_estimation", "must be \"gcc\" or \"off\", got %q", c.BandwidthEstimation)
 	}
 	limit := func(key string, v int) {
 		if v == 0 || v < -1 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -57,6 +58,7 @@ type SFU struct {
 	cfg      Config
 	log      *slog.Logger
 	api      *webrtc.API
+	se       webrtc.SettingEngine
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 	counters *participant.Counters
@@ -150,6 +152,7 @@ func New(p Params) (*SFU, error) {
 		return nil, err
 	}
 	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+	s.se = se
 	s.metrics = newMetrics(s, p.Registerer)
 	log.Info("sfu listening", "udp", udp.LocalAddr().String(), "tcp", addrString(tcp))
 	return s, nil
@@ -286,7 +289,16 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 			return nil, err
 		}
 		ss := &Session{sfu: s, room: r, sink: req.Sink}
+		var subAPI *webrtc.API
+		var bwe func() cc.BandwidthEstimator
+		if s.cfg.BandwidthEstimation == "gcc" {
+			if subAPI, bwe, err = participant.NewSubscriberAPI(s.se); err != nil {
+				return nil, err
+			}
+		}
 		p, err := participant.New(participant.Params{
+			SubscriberAPI:        subAPI,
+			BWE:                  bwe,
 			SID:                  sid,
 			Identity:             req.Identity,
 			Name:                 req.Name,

@@ -2,8 +2,11 @@ package participant
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -36,6 +39,59 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 45},
 }
 
+// NewSubscriberAPI returns an API for one participant's subscriber
+// connection: the SFU's codecs and interceptors plus a send-side
+// bandwidth estimator (Google Congestion Control over the subscriber's
+// TWCC feedback, pion/interceptor's gcc). The estimator of the connection
+// the API creates is returned by the second result once it exists. No
+// pacer: packets leave when forwarded.
+func NewSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, func() cc.BandwidthEstimator, error) {
+	var get func() cc.BandwidthEstimator
+	me, ir, err := newEngine(func(ir *interceptor.Registry) error {
+		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(
+				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				gcc.SendSideBWEInitialBitrate(bweInitial),
+				gcc.SendSideBWEMinBitrate(bweMin),
+				gcc.SendSideBWEMaxBitrate(bweMax),
+				gcc.WithLoggerFactory(se.LoggerFactory),
+			)
+		})
+		if err != nil {
+			return err
+		}
+		var (
+			mu  sync.Mutex
+			est cc.BandwidthEstimator
+		)
+		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
+			mu.Lock()
+			est = e
+			mu.Unlock()
+		})
+		ir.Add(f)
+		get = func() cc.BandwidthEstimator {
+			mu.Lock()
+			defer mu.Unlock()
+			return est
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, nil
+}
+
+// Bandwidth estimator bounds (bit/s). It starts high enough for the best
+// layer of a camera, so subscribers start on the layer they asked for and
+// step down only when congestion is seen.
+const (
+	bweInitial = 3_000_000
+	bweMin     = 100_000
+	bweMax     = 100_000_000
+)
+
 // NewMediaEngine registers the codecs, header extensions and interceptors
 // every peer connection of the SFU uses: NACK generation towards
 // publishers (NACKs from subscribers are answered by the down tracks from
@@ -44,6 +100,13 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 // RTCP sender and receiver reports, and transport-wide congestion control
 // feedback in both directions.
 func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	return newEngine(nil)
+}
+
+// newEngine builds the media engine and interceptors; extra, when set,
+// adds interceptors that must see packets before the TWCC header
+// extension is stamped (the bandwidth estimator).
+func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range AudioCodecs {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
@@ -90,6 +153,11 @@ func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 		return nil, nil, err
 	}
 	ir.Add(sr)
+	if extra != nil {
+		if err := extra(ir); err != nil {
+			return nil, nil, err
+		}
+	}
 	fb, err := twcc.NewSenderInterceptor()
 	if err != nil {
 		return nil, nil, err

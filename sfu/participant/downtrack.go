@@ -50,7 +50,11 @@ type DownTrack struct {
 	lossCap    int8
 	badReports int
 	capSince   time.Time
-	layerBuf   [MaxLayers]forward.Layer
+	// bandwidth: the best layer the connection's estimate allows
+	bwCap    int8
+	bwSince  time.Time
+	bwRetry  time.Duration
+	layerBuf [MaxLayers]forward.Layer
 
 	bound     atomic.Bool
 	ssrc      uint32
@@ -88,6 +92,8 @@ func newDownTrack(t *MediaTrack, sub *Participant) *DownTrack {
 		budget:   sub.params.MaxSubscriberBitrate,
 		req:      forward.Request{MaxLayer: MaxLayers - 1},
 		lossCap:  MaxLayers - 1,
+		bwCap:    MaxLayers - 1,
+		bwRetry:  bweRetry,
 	}
 	d.fwd.Reset(t.codec, t.clockRate)
 	if t.codec.IsVideo() {
@@ -208,7 +214,7 @@ func (d *DownTrack) SelectLayer(now time.Time) {
 		target = 0
 	} else {
 		req := d.req
-		req.MaxLayer = min(req.MaxLayer, d.lossCap)
+		req.MaxLayer = min(req.MaxLayer, d.lossCap, d.bwCap)
 		target = forward.SelectLayer(layers, req, d.budget)
 		if target == forward.NoLayer {
 			// Nothing active yet: aim at what was asked for, so the first
@@ -413,6 +419,60 @@ func (d *DownTrack) readRTCP() {
 			}
 		}
 	}
+}
+
+// defaultLayerBitrate stands in for a layer whose bitrate the publisher
+// did not announce (livekit-client's camera presets, roughly).
+var defaultLayerBitrate = [MaxLayers]uint64{150_000, 500_000, 1_700_000}
+
+// targetBitrate is what the layer this subscriber is aimed at costs.
+func (d *DownTrack) targetBitrate() uint64 {
+	d.mu.Lock()
+	l := d.fwd.TargetLayer()
+	d.mu.Unlock()
+	if l < 0 || int(l) >= MaxLayers {
+		return 0
+	}
+	if b := d.track.layers[l].bitrate; b > 0 {
+		return uint64(b)
+	}
+	return defaultLayerBitrate[l]
+}
+
+// capBandwidth steps the subscriber one layer down for lack of bandwidth.
+func (d *DownTrack) capBandwidth(now time.Time) {
+	d.mu.Lock()
+	cur := d.fwd.TargetLayer()
+	changed := false
+	if cur > 0 && d.bwCap >= cur {
+		d.bwCap = cur - 1
+		// An attempt to go up that congested the link: wait longer next time.
+		if !d.bwSince.IsZero() && now.Sub(d.bwSince) < 2*bweRetry && d.bwRetry < bweRetryMax {
+			d.bwRetry *= 2
+		}
+		d.bwSince = now
+		changed = true
+	}
+	d.mu.Unlock()
+	if changed {
+		d.SelectLayer(now)
+	}
+}
+
+// uncapBandwidth lets a capped subscriber try one layer up once the retry
+// time has passed. It reports whether it did.
+func (d *DownTrack) uncapBandwidth(now time.Time) bool {
+	d.mu.Lock()
+	ok := d.bwCap < MaxLayers-1 && now.Sub(d.bwSince) >= d.bwRetry
+	if ok {
+		d.bwCap++
+		d.bwSince = now
+	}
+	d.mu.Unlock()
+	if ok {
+		d.SelectLayer(now)
+	}
+	return ok
 }
 
 // Loss thresholds for stepping a subscriber's simulcast layer (RTCP

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
@@ -277,5 +280,73 @@ func TestLossStepsLayerDownAndBackUp(t *testing.T) {
 	d.onReceiverReport(0.0, later)
 	if d.TargetLayer() != 2 {
 		t.Fatalf("after recovery: %d", d.TargetLayer())
+	}
+}
+
+type fakeBWE struct {
+	rate  int
+	state string
+}
+
+func (f *fakeBWE) AddStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return w
+}
+func (f *fakeBWE) WriteRTCP([]rtcp.Packet, interceptor.Attributes) error { return nil }
+func (f *fakeBWE) GetTargetBitrate() int                                 { return f.rate }
+func (f *fakeBWE) OnTargetBitrateChange(func(int))                       {}
+func (f *fakeBWE) GetStats() map[string]interface{} {
+	return map[string]interface{}{"state": f.state, "usage": "normal", "averageLoss": 0.0}
+}
+func (f *fakeBWE) Close() error { return nil }
+
+func TestBandwidthEstimateStepsLayers(t *testing.T) {
+	layers := []*livekit.VideoLayer{
+		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180, Bitrate: 150_000},
+		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360, Bitrate: 500_000},
+		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720, Bitrate: 1_700_000},
+	}
+	tr, _ := fanout(t, VideoCodecs[0], livekit.TrackType_VIDEO, layers, 1)
+	d := tr.DownTracks()[0]
+	sub := d.sub
+	bwe := &fakeBWE{rate: 5_000_000}
+	sub.params.BWE = func() cc.BandwidthEstimator { return bwe }
+	sub.subscribed = map[string]*DownTrack{tr.sid: d}
+	now := time.Now()
+	live := func(at time.Time) {
+		for i := range tr.layers {
+			tr.layers[i].lastPacket.Store(at.UnixNano())
+		}
+	}
+	live(now)
+	d.SelectLayer(now)
+	sub.AdaptToBandwidth(now)
+	if d.TargetLayer() != 2 {
+		t.Fatalf("plenty of bandwidth: layer %d", d.TargetLayer())
+	}
+	bwe.rate = 600_000
+	sub.AdaptToBandwidth(now)
+	if d.TargetLayer() != 2 {
+		t.Fatal("stepped down on a low estimate without congestion")
+	}
+	bwe.state = "decrease"
+	sub.AdaptToBandwidth(now)
+	if d.TargetLayer() != 1 {
+		t.Fatalf("600 kbit/s: layer %d, want 1", d.TargetLayer())
+	}
+	bwe.rate = 200_000
+	sub.AdaptToBandwidth(now.Add(time.Second))
+	if d.TargetLayer() != 0 {
+		t.Fatalf("200 kbit/s: layer %d, want 0", d.TargetLayer())
+	}
+	bwe.rate, bwe.state = 5_000_000, "increase"
+	sub.AdaptToBandwidth(now.Add(2 * time.Second))
+	if d.TargetLayer() != 0 {
+		t.Fatal("went back up without waiting")
+	}
+	later := now.Add(time.Minute)
+	live(later)
+	sub.AdaptToBandwidth(later)
+	if d.TargetLayer() != 1 {
+		t.Fatalf("after the retry time: layer %d, want 1", d.TargetLayer())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 	"google.golang.org/protobuf/proto"
@@ -69,11 +70,16 @@ type Params struct {
 	Permission *livekit.ParticipantPermission
 	ClientInfo *livekit.ClientInfo
 
-	API      *webrtc.API
-	Sink     Sink
-	Listener Listener
-	Logger   *slog.Logger
-	Counters *Counters
+	API *webrtc.API
+	// SubscriberAPI, when set, creates the subscriber connection (one API
+	// per participant, carrying its bandwidth estimator, see
+	// NewSubscriberAPI); BWE returns that estimator.
+	SubscriberAPI *webrtc.API
+	BWE           func() cc.BandwidthEstimator
+	Sink          Sink
+	Listener      Listener
+	Logger        *slog.Logger
+	Counters      *Counters
 
 	AutoSubscribe        bool
 	MaxTracks            int    // -1: no limit
@@ -162,7 +168,11 @@ func New(p Params) (*Participant, error) {
 	if part.pub, err = p.API.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return nil, fmt.Errorf("publisher connection: %w", err)
 	}
-	if part.sub, err = p.API.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	subAPI := p.API
+	if p.SubscriberAPI != nil {
+		subAPI = p.SubscriberAPI
+	}
+	if part.sub, err = subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		_ = part.pub.Close()
 		return nil, fmt.Errorf("subscriber connection: %w", err)
 	}
@@ -1084,4 +1094,74 @@ func (p Params) codecs(kind livekit.TrackType) []webrtc.RTPCodecParameters {
 		return AudioCodecs
 	}
 	return VideoCodecs
+}
+
+// Bandwidth adaptation: how much headroom to keep under the estimate,
+// and how long to wait before trying a better layer again (doubling after
+// each attempt that congested the link, up to bweRetryMax).
+const (
+	bweRetry    = 10 * time.Second
+	bweRetryMax = 80 * time.Second
+)
+
+// AdaptToBandwidth fits the simulcast layers this participant receives
+// into its connection's bandwidth estimate: when the estimator sees
+// congestion and what the chosen layers need exceeds its estimate, the
+// most expensive video steps down one layer; after a while without congestion, one capped video is allowed a
+// layer back (which, with no probing, is how a better estimate is found).
+// Called periodically by the room.
+func (p *Participant) AdaptToBandwidth(now time.Time) {
+	if p.params.BWE == nil {
+		return
+	}
+	est := p.params.BWE()
+	if est == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	downs := make([]*DownTrack, 0, len(p.subscribed))
+	for _, d := range p.subscribed {
+		if d.track.simulcst {
+			downs = append(downs, d)
+		}
+	}
+	p.mu.Unlock()
+	if len(downs) == 0 {
+		return
+	}
+	// The estimate without probing only climbs towards what is sent, so it
+	// is acted on only when it reports congestion (delay overuse, a
+	// decrease, or loss), not merely for being low.
+	congested := false
+	if st := est.GetStats(); st != nil {
+		loss, _ := st["averageLoss"].(float64)
+		congested = st["usage"] == "overuse" || st["state"] == "decrease" || loss > 0.1
+	}
+	target := uint64(est.GetTargetBitrate())
+	var need uint64
+	var top *DownTrack
+	var topRate uint64
+	for _, d := range downs {
+		r := d.targetBitrate()
+		need += r
+		if r > topRate {
+			top, topRate = d, r
+		}
+	}
+	if congested && need > target && top != nil {
+		top.capBandwidth(now)
+		return
+	}
+	if congested {
+		return
+	}
+	for _, d := range downs {
+		if d.uncapBandwidth(now) {
+			return // one step at a time
+		}
+	}
 }

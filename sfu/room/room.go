@@ -419,6 +419,7 @@ func (r *Room) run() {
 			r.updateQuality()
 		case now := <-layers.C:
 			for _, p := range r.Participants() {
+				p.AdaptToBandwidth(now)
 				for _, d := range p.Subscriptions() {
 					d.SelectLayer(now)
 				}
