@@ -677,3 +677,99 @@ func TestUnsupportedCodec(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDuplicateIdentity: joining again with the same identity (the same
+// device reconnecting from scratch) replaces the old session, which is
+// told why.
+func TestDuplicateIdentity(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	b := connect(t, s, "call", "bob")
+	a1 := connect(t, s, "call", "alice")
+	a2 := connect(t, s, "call", "alice")
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := a1.WaitMessage(ctx, "leave", func(r *livekit.SignalResponse) bool {
+		return r.GetLeave().GetReason() == livekit.DisconnectReason_DUPLICATE_IDENTITY
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WaitMessage(ctx, "old alice gone", func(r *livekit.SignalResponse) bool {
+		p := update(a1.Join.Participant.Sid)(r)
+		return p != nil && p.State == livekit.ParticipantInfo_DISCONNECTED
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := s.sfu.Stats().Participants; n != 2 {
+		t.Fatalf("participants = %d, want 2", n)
+	}
+	if _, _, closed := a2.Closed(); closed {
+		t.Fatal("the new session was closed")
+	}
+}
+
+// TestDataDestinations: a data packet for one identity reaches only it;
+// one without destinations reaches everyone else; a sender without the
+// publish-data grant is not forwarded.
+func TestDataDestinations(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	a := connect(t, s, "call", "alice")
+	b := connect(t, s, "call", "bob")
+	c := connect(t, s, "call", "carol")
+	ctx := ctxT(t, 15*time.Second)
+	// The data channels ride on the publisher connection (fast publish).
+	if err := a.Negotiate(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitFor(ctx, "publisher connected", func() bool { return a.PublisherState().String() == "connected" }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	send := func(payload string, dest ...string) {
+		if err := a.SendData(&livekit.DataPacket{DestinationIdentities: dest, Value: &livekit.DataPacket_User{User: &livekit.UserPacket{Payload: []byte(payload)}}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("for carol", "carol")
+	send("for all")
+	got := func(cl interface{ Data() []*livekit.DataPacket }, payload string) bool {
+		for _, d := range cl.Data() {
+			if string(d.GetUser().GetPayload()) == payload {
+				return true
+			}
+		}
+		return false
+	}
+	if err := c.WaitFor(ctx, "carol's packets", func() bool { return got(c, "for carol") && got(c, "for all") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(ctx, "bob's packet", func() bool { return got(b, "for all") }); err != nil {
+		t.Fatal(err)
+	}
+	if got(b, "for carol") {
+		t.Fatal("bob received carol's packet")
+	}
+}
+
+// TestHiddenParticipant: a participant whose grant is hidden (a recorder)
+// is neither in others' join responses nor announced.
+func TestHiddenParticipant(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	ctx := ctxT(t, 10*time.Second)
+	h, err := lktest.Connect(ctx, s.base, token(t, "call", "recorder", func(_ *auth.AccessToken, g *auth.VideoGrant) { g.Hidden = true }), lktest.Options{AutoSubscribe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	b := connect(t, s, "call", "bob")
+	for _, p := range b.Join.OtherParticipants {
+		if p.Identity == "recorder" {
+			t.Fatal("hidden participant in the join response")
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := b.WaitMessage(ctxT(t, 300*time.Millisecond), "recorder", func(r *livekit.SignalResponse) bool {
+		return update(h.Join.Participant.Sid)(r) != nil
+	}); err == nil {
+		t.Fatal("hidden participant announced")
+	}
+}

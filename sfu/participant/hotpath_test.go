@@ -2,6 +2,7 @@ package participant
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -348,5 +349,16 @@ func TestBandwidthEstimateStepsLayers(t *testing.T) {
 	sub.AdaptToBandwidth(later)
 	if d.TargetLayer() != 1 {
 		t.Fatalf("after the retry time: layer %d, want 1", d.TargetLayer())
+	}
+}
+
+func TestCapVideoBitrate(t *testing.T) {
+	in := "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\nb=AS:9999\r\na=mid:1\r\n"
+	out := capVideoBitrate(in, 2_500_000)
+	if !strings.Contains(out, "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\nb=AS:2500\r\nb=TIAS:2500000\r\na=mid:1") {
+		t.Fatalf("%q", out)
+	}
+	if strings.Count(out, "b=AS") != 1 || strings.Contains(out, "9999") {
+		t.Fatalf("audio touched or old cap kept: %q", out)
 	}
 }

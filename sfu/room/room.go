@@ -168,8 +168,11 @@ func (r *Room) Join(p *participant.Participant, joinResponse func(room *livekit.
 		if o == old {
 			continue
 		}
-		others = append(others, o.ToProto())
 		tracks = append(tracks, o.PublishedTracks()...)
+		if o.Permission().Hidden {
+			continue // recorders and the like are not announced
+		}
+		others = append(others, o.ToProto())
 	}
 	r.participants[p.Identity()] = p
 	// The join response must be the first message: queue it before any
@@ -259,8 +262,12 @@ func (r *Room) Empty() bool {
 	return len(r.participants) == 0
 }
 
-// broadcastUpdate sends a participant update about from to everyone else.
+// broadcastUpdate sends a participant update about from to everyone else
+// (nobody, for a hidden participant).
 func (r *Room) broadcastUpdate(from *participant.Participant, info *livekit.ParticipantInfo) {
+	if info.GetPermission().GetHidden() {
+		return
+	}
 	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_Update{Update: &livekit.ParticipantUpdate{
 		Participants: []*livekit.ParticipantInfo{info},
 	}}}
