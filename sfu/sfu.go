@@ -590,6 +590,20 @@ var (
 	ErrProtocol = errors.New("sfu: protocol violation")
 )
 
+// Permission is the participant's current grant (changed live by
+// UpdatePermissions).
+func (ss *Session) Permission() Permission {
+	pp := ss.p.Permission()
+	return Permission{
+		CanPublish:        pp.CanPublish,
+		CanPublishSources: pp.CanPublishSources,
+		CanSubscribe:      pp.CanSubscribe,
+		CanPublishData:    pp.CanPublishData,
+		CanUpdateMetadata: pp.CanUpdateMetadata,
+		Hidden:            pp.Hidden,
+	}
+}
+
 // Leave removes the participant from the call now.
 func (ss *Session) Leave() {
 	ss.mu.Lock()

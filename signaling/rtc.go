@@ -46,6 +46,11 @@ type RTCParams struct {
 	// PingTimeout is how long a connection may stay silent before it is
 	// dropped; default: the SFU's sfu.ping_timeout (what clients are told).
 	PingTimeout time.Duration
+	// TokenRefresh is how often a connected client is sent a fresh access
+	// token (same identity and room, its current grant, the original
+	// token's lifetime), so that it can resume or rejoin after the one it
+	// joined with has expired; default 5 minutes, like LiveKit.
+	TokenRefresh time.Duration
 }
 
 // RTC serves the LiveKit client protocol's signal WebSocket (/rtc) and its
@@ -73,6 +78,9 @@ func NewRTC(p RTCParams) *RTC {
 	}
 	if p.PingTimeout <= 0 {
 		p.PingTimeout = 15 * time.Second
+	}
+	if p.TokenRefresh <= 0 {
+		p.TokenRefresh = 5 * time.Minute
 	}
 	return &RTC{
 		p:   p,
@@ -140,6 +148,9 @@ func (r *RTC) Close() {
 
 // joinClaims is a verified access token.
 type joinClaims struct {
+	apiKey     string
+	validFor   time.Duration
+	grant      auth.VideoGrant
 	room       string
 	identity   string
 	name       string
@@ -182,7 +193,7 @@ func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
 	if !ok || secret == "" {
 		return nil, refuse(http.StatusUnauthorized, "invalid API key: %s", v.APIKey())
 	}
-	_, grants, err := v.Verify(secret)
+	registered, grants, err := v.Verify(secret)
 	if err != nil {
 		return nil, refuse(http.StatusUnauthorized, "invalid token: %v", err)
 	}
@@ -206,7 +217,20 @@ func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
 	if len(vg.CanPublishSources) > 0 {
 		perm.CanPublishSources = vg.GetCanPublishSources()
 	}
+	validFor := time.Hour
+	if registered != nil && registered.ExpiresAt != nil {
+		from := registered.IssuedAt
+		if from == nil {
+			from = registered.NotBefore
+		}
+		if from != nil && registered.ExpiresAt.Sub(from.Time) > 0 {
+			validFor = registered.ExpiresAt.Sub(from.Time)
+		}
+	}
 	return &joinClaims{
+		apiKey:     v.APIKey(),
+		validFor:   validFor,
+		grant:      *vg,
 		room:       vg.Room,
 		identity:   grants.Identity,
 		name:       grants.Name,
@@ -341,6 +365,16 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	log = log.With("participant", sess.ParticipantSID())
+	c.refresh = func() *livekit.SignalResponse {
+		tok, err := r.refreshToken(claims, sess.Permission())
+		if err != nil {
+			log.Warn("token refresh", "err", err)
+			return nil
+		}
+		return &livekit.SignalResponse{Message: &livekit.SignalResponse_RefreshToken{RefreshToken: tok}}
+	}
+	c.refreshEvery = r.p.TokenRefresh
+	c.startRefresh()
 	r.metrics.sessions.Inc()
 	defer r.metrics.sessions.Dec()
 
@@ -390,4 +424,27 @@ func clientInfo(get func(string) string) *livekit.ClientInfo {
 		ci.Sdk = livekit.ClientInfo_REACT_NATIVE
 	}
 	return ci
+}
+
+// refreshToken mints the token a connected client resumes with: the same
+// key, identity and room, the participant's current grant.
+func (r *RTC) refreshToken(c *joinClaims, p sfu.Permission) (string, error) {
+	secret, ok := r.p.Keys.Secret(c.apiKey)
+	if !ok {
+		return "", fmt.Errorf("API key %s withdrawn", c.apiKey)
+	}
+	g := c.grant
+	g.SetCanPublish(p.CanPublish)
+	g.SetCanSubscribe(p.CanSubscribe)
+	g.SetCanPublishData(p.CanPublishData)
+	if len(p.CanPublishSources) > 0 {
+		g.SetCanPublishSources(p.CanPublishSources)
+	}
+	at := auth.NewAccessToken(c.apiKey, secret).
+		SetIdentity(c.identity).SetName(c.name).SetMetadata(c.metadata).
+		SetValidFor(c.validFor).SetVideoGrant(&g)
+	if len(c.attributes) > 0 {
+		at.SetAttributes(c.attributes)
+	}
+	return at.ToJWT()
 }

@@ -56,18 +56,24 @@ type rtcConn struct {
 	closeText  string
 	writerDone chan struct{}
 	readDone   chan struct{}
-	readFailed bool
+	// refresh, set before the first refresh is due, builds a refresh
+	// token message; the writer sends one every refreshEvery.
+	refresh      func() *livekit.SignalResponse
+	refreshEvery time.Duration
+	refreshReady chan struct{}
+	readFailed   bool
 }
 
 func newRTCConn(ws *websocket.Conn, log *slog.Logger, m *rtcMetrics) *rtcConn {
 	return &rtcConn{
-		ws:         ws,
-		log:        log,
-		metrics:    m,
-		out:        make(chan []byte, outQueue),
-		closeReq:   make(chan struct{}),
-		writerDone: make(chan struct{}),
-		readDone:   make(chan struct{}),
+		ws:           ws,
+		log:          log,
+		metrics:      m,
+		out:          make(chan []byte, outQueue),
+		closeReq:     make(chan struct{}),
+		writerDone:   make(chan struct{}),
+		readDone:     make(chan struct{}),
+		refreshReady: make(chan struct{}),
 	}
 }
 
@@ -136,11 +142,31 @@ func (c *rtcConn) write(b []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, b)
 }
 
+// startRefresh arms the token refresh (after refresh and refreshEvery are
+// set).
+func (c *rtcConn) startRefresh() { close(c.refreshReady) }
+
 func (c *rtcConn) writeLoop() {
 	defer close(c.writerDone)
 	defer c.ws.Close()
+	var refresh <-chan time.Time
+	ready := c.refreshReady
 	for {
 		select {
+		case <-ready:
+			ready = nil
+			if c.refresh != nil && c.refreshEvery > 0 {
+				t := time.NewTicker(c.refreshEvery)
+				defer t.Stop()
+				refresh = t.C
+			}
+		case <-refresh:
+			if msg := c.refresh(); msg != nil {
+				if b, err := proto.Marshal(msg); err == nil && c.write(b) != nil {
+					c.closeWith(websocket.CloseAbnormalClosure, "write failed")
+					return
+				}
+			}
 		case b := <-c.out:
 			if err := c.write(b); err != nil {
 				c.closeWith(websocket.CloseAbnormalClosure, "write failed")

@@ -57,10 +57,17 @@ func startServer(t testing.TB, cfg sfu.Config) *server {
 }
 
 func startServerNoCleanup(t testing.TB, cfg sfu.Config) *server {
-	return startServerOpts(t, cfg, 0)
+	return startServerOpts(t, cfg, nil)
 }
 
-func startServerOpts(t testing.TB, cfg sfu.Config, pingTimeout time.Duration) *server {
+func startServerWith(t testing.TB, cfg sfu.Config, opt func(*signaling.RTCParams)) *server {
+	t.Helper()
+	sv := startServerOpts(t, cfg, opt)
+	t.Cleanup(sv.close)
+	return sv
+}
+
+func startServerOpts(t testing.TB, cfg sfu.Config, opt func(*signaling.RTCParams)) *server {
 	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -74,15 +81,18 @@ func startServerOpts(t testing.TB, cfg sfu.Config, pingTimeout time.Duration) *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtc := signaling.NewRTC(signaling.RTCParams{
-		SFU:         s,
-		Keys:        keys{testKey: testSecret},
-		Logger:      testLogger(),
-		PingTimeout: pingTimeout,
+	params := signaling.RTCParams{
+		SFU:    s,
+		Keys:   keys{testKey: testSecret},
+		Logger: testLogger(),
 		ICEServers: func(identity string) []*livekit.ICEServer {
 			return []*livekit.ICEServer{{Urls: []string{"turn:127.0.0.1:3478?transport=udp"}, Username: "1:" + identity, Credential: "x"}}
 		},
-	})
+	}
+	if opt != nil {
+		opt(&params)
+	}
+	rtc := signaling.NewRTC(params)
 	mux := http.NewServeMux()
 	mux.Handle("/livekit/sfu/", http.StripPrefix("/livekit/sfu", rtc.Handler()))
 	srv := httptest.NewUnstartedServer(mux)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/sfu/lktest"
+	"github.com/salonhq/salon/signaling"
 )
 
 // TestCallEndToEnd: two pion clients speaking the LiveKit protocol join a
@@ -771,5 +772,57 @@ func TestHiddenParticipant(t *testing.T) {
 		return update(h.Join.Participant.Sid)(r) != nil
 	}); err == nil {
 		t.Fatal("hidden participant announced")
+	}
+}
+
+// TestTokenRefresh: a connected client is sent fresh tokens that carry
+// its current grant, so it can resume after its first token expired.
+func TestTokenRefresh(t *testing.T) {
+	s := startServerWith(t, sfu.Config{}, func(p *signaling.RTCParams) { p.TokenRefresh = 200 * time.Millisecond })
+	a := connect(t, s, "call", "alice")
+	ctx := ctxT(t, 10*time.Second)
+	verify := func(tok string) *auth.ClaimGrants {
+		v, err := auth.ParseAPIToken(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, g, err := v.Verify(testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	m, err := a.WaitMessage(ctx, "refresh token", func(r *livekit.SignalResponse) bool { return r.GetRefreshToken() != "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := verify(m.GetRefreshToken())
+	if g.Identity != "alice" || g.Video.Room != "call" || !g.Video.RoomJoin || !g.Video.GetCanPublish() {
+		t.Fatalf("refreshed grant: %+v %+v", g, g.Video)
+	}
+	s.rtc.UpdatePermissions("call", "alice", signaling.Permission{CanSubscribe: true})
+	if _, err := a.WaitMessage(ctx, "refresh token without publish", func(r *livekit.SignalResponse) bool {
+		return r.GetRefreshToken() != "" && !verify(r.GetRefreshToken()).Video.GetCanPublish()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrackSubscribedSentToPublisher: the publisher hears when its track
+// gets its first subscriber.
+func TestTrackSubscribedSentToPublisher(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	a := connect(t, s, "call", "alice")
+	connect(t, s, "call", "bob")
+	ctx := ctxT(t, 10*time.Second)
+	audio, err := a.PublishAudio(ctx, "mic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audio.Stop()
+	if _, err := a.WaitMessage(ctx, "track subscribed", func(r *livekit.SignalResponse) bool {
+		return r.GetTrackSubscribed().GetTrackSid() == audio.Info.Sid
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

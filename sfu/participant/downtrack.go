@@ -157,6 +157,10 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.writer = ctx.WriteStream()
 	d.bound.Store(true)
 	d.track.RequestKeyframe(d.TargetLayer())
+	if !d.track.subscribedOnce.Swap(true) {
+		// livekit-client raises LocalTrackSubscribed on this.
+		d.track.owner.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackSubscribed{TrackSubscribed: &livekit.TrackSubscribed{TrackSid: d.track.sid}}})
+	}
 	return *chosen, nil
 }
 

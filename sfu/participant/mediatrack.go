@@ -88,6 +88,8 @@ type MediaTrack struct {
 
 	readers sync.WaitGroup
 
+	subscribedOnce atomic.Bool
+
 	// dynacast state, touched only by the room's periodic work
 	dynMax        int8
 	dynLowerSince time.Time
