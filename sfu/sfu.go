@@ -130,7 +130,9 @@ func New(p Params) (*SFU, error) {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
+	// The SFU only listens: no mDNS sockets, no outgoing (active) ICE-TCP.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.DisableActiveTCP(true)
 	// Host candidates on the listening address only (ICE-TCP gathers from
 	// interfaces; the mux accepts only on its own address).
 	listenIP := hostIP(udp.LocalAddr(), host)

@@ -62,13 +62,6 @@ type DownTrack struct {
 	writer    webrtc.TrackLocalWriter
 	redToOpus bool
 
-	// scratch is per layer: each layer has its own reader goroutine, so
-	// each slot has a single writer and needs no lock.
-	scratch [MaxLayers]struct {
-		hdr rtp.Header
-		buf []byte
-	}
-
 	// sent maps the last sentSize outgoing sequence numbers back to the
 	// cached incoming packet, for NACKs; guarded by mu. Video only.
 	sent []sentPacket
@@ -100,12 +93,6 @@ func newDownTrack(t *MediaTrack, sub *Participant) *DownTrack {
 		d.sent = make([]sentPacket, sentSize)
 		d.rtxBuf = make([]byte, buffer.MaxPacket)
 		d.rtxHdr.Extensions = make([]rtp.Extension, 0, 4)
-	}
-	for i := range d.scratch {
-		d.scratch[i].hdr.Extensions = make([]rtp.Extension, 0, 4)
-		if t.codec == forward.CodecVP8 {
-			d.scratch[i].buf = make([]byte, 1500)
-		}
 	}
 	d.SelectLayer(time.Now())
 	return d
@@ -263,8 +250,20 @@ func allActive(in []forward.Layer) []forward.Layer {
 	return out[:n]
 }
 
-// writeRTP is the per-packet, per-subscriber step of the hot path.
-func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet) {
+// scratch is a reader goroutine's own space for building outgoing
+// packets: the hot path writes through it without allocating or sharing.
+type scratch struct {
+	hdr rtp.Header
+	buf []byte
+}
+
+func newScratch() *scratch {
+	return &scratch{hdr: rtp.Header{Extensions: make([]rtp.Extension, 0, 4)}, buf: make([]byte, buffer.MaxPacket)}
+}
+
+// writeRTP is the per-packet, per-subscriber step of the hot path. s
+// belongs to the calling reader goroutine.
+func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet, s *scratch) {
 	if !d.bound.Load() {
 		return
 	}
@@ -284,7 +283,6 @@ func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet) 
 		}
 		return
 	}
-	s := &d.scratch[p.Layer]
 	h := &s.hdr
 	h.Version = 2
 	h.Padding = false
@@ -298,7 +296,7 @@ func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet) 
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
 	out := payload
-	if dec.RewriteVP8 && s.buf != nil && len(payload) <= len(s.buf) {
+	if dec.RewriteVP8 && len(payload) <= len(s.buf) {
 		n := copy(s.buf, payload)
 		out = s.buf[:n]
 		forward.RewriteVP8(out, &p.VP8, dec.PictureID, dec.TL0PICIDX)

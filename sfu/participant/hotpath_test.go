@@ -64,12 +64,13 @@ func TestHandlePacketForwardsToEverySubscriber(t *testing.T) {
 	tr, w := fanout(t, VideoCodecs[0], livekit.TrackType_VIDEO, nil, 3)
 	var hdr rtp.Header
 	var pkt forward.Packet
-	tr.handlePacket(vp8Packet(1, 3000, 7, false), 0, &hdr, &pkt, 1)
+	sc := newScratch()
+	tr.handlePacket(vp8Packet(1, 3000, 7, false), 0, &hdr, &pkt, sc, 1)
 	if w.packets != 0 {
 		t.Fatal("forwarded a delta frame before any keyframe")
 	}
-	tr.handlePacket(vp8Packet(2, 6000, 8, true), 0, &hdr, &pkt, 2)
-	tr.handlePacket(vp8Packet(3, 9000, 9, false), 0, &hdr, &pkt, 3)
+	tr.handlePacket(vp8Packet(2, 6000, 8, true), 0, &hdr, &pkt, sc, 2)
+	tr.handlePacket(vp8Packet(3, 9000, 9, false), 0, &hdr, &pkt, sc, 3)
 	if w.packets != 6 {
 		t.Fatalf("forwarded %d packets, want 6", w.packets)
 	}
@@ -85,9 +86,10 @@ func TestSimulcastDownTrackSwitchesOnSettings(t *testing.T) {
 	d := tr.DownTracks()[0]
 	var hdr rtp.Header
 	var pkt forward.Packet
+	sc := newScratch()
 	now := time.Now()
 	send := func(layer int8, seq uint16, key bool) {
-		tr.handlePacket(vp8Packet(seq, uint32(seq)*3000, seq, key), layer, &hdr, &pkt, now.UnixNano())
+		tr.handlePacket(vp8Packet(seq, uint32(seq)*3000, seq, key), layer, &hdr, &pkt, sc, now.UnixNano())
 	}
 	for i := int8(0); i < 3; i++ {
 		send(i, uint16(100*int(i)+1), true)
@@ -134,11 +136,12 @@ func BenchmarkFanout(b *testing.B) {
 			tr, w := fanout(b, VideoCodecs[0], livekit.TrackType_VIDEO, nil, n)
 			var hdr rtp.Header
 			var pkt forward.Packet
+			sc := newScratch()
 			pkts := make([][]byte, 256)
 			for i := range pkts {
 				pkts[i] = vp8Packet(uint16(i), uint32(i)*3000, uint16(i), i == 0)
 			}
-			tr.handlePacket(pkts[0], 0, &hdr, &pkt, 1)
+			tr.handlePacket(pkts[0], 0, &hdr, &pkt, sc, 1)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -146,7 +149,7 @@ func BenchmarkFanout(b *testing.B) {
 				// advance sequence numbers so every packet is new
 				seq := uint16(i + 1)
 				p[2], p[3] = byte(seq>>8), byte(seq)
-				tr.handlePacket(p, 0, &hdr, &pkt, int64(i))
+				tr.handlePacket(p, 0, &hdr, &pkt, sc, int64(i))
 			}
 			b.StopTimer()
 			if w.packets < b.N*n {
@@ -192,8 +195,9 @@ func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
 	tr.addDownTrack(d)
 	var hdr rtp.Header
 	var pkt forward.Packet
+	sc := newScratch()
 	for i := uint16(0); i < 5; i++ {
-		tr.handlePacket(vp8Packet(100+i, 3000*uint32(i), i, i == 0), 0, &hdr, &pkt, int64(i))
+		tr.handlePacket(vp8Packet(100+i, 3000*uint32(i), i, i == 0), 0, &hdr, &pkt, sc, int64(i))
 	}
 	if len(w.seqs) != 5 {
 		t.Fatalf("forwarded %d", len(w.seqs))

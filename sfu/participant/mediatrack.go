@@ -218,19 +218,20 @@ func (t *MediaTrack) readLoop(remote *webrtc.TrackRemote, idx int8) {
 	buf := make([]byte, 1500)
 	var hdr rtp.Header
 	var pkt forward.Packet
+	sc := newScratch()
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
 			return
 		}
-		t.handlePacket(buf[:n], idx, &hdr, &pkt, time.Now().UnixNano())
+		t.handlePacket(buf[:n], idx, &hdr, &pkt, sc, time.Now().UnixNano())
 	}
 }
 
 // handlePacket is the per-packet work of the hot path: parse, account,
 // inspect the payload and hand the packet to every down track. It
 // allocates nothing.
-func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forward.Packet, now int64) {
+func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forward.Packet, sc *scratch, now int64) {
 	n := len(b)
 	hl, err := hdr.Unmarshal(b)
 	if err != nil {
@@ -277,7 +278,7 @@ func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forw
 		}
 	}
 	for _, d := range *t.downs.Load() {
-		d.writeRTP(hdr, payload, pkt)
+		d.writeRTP(hdr, payload, pkt, sc)
 	}
 }
 
