@@ -318,10 +318,18 @@ func (p *Participant) Start() {
 	p.enqueue(func() { p.negotiateSubscriber(false) })
 }
 
-// Resumed is called after a resume: restart ICE on the subscriber
-// connection (livekit-client restarts the publisher side itself).
+// Resumed is called after a resume. If the subscriber connection did not
+// survive (a network change), restart ICE on it; livekit-client restarts
+// the publisher side itself. A signal-only drop leaves media alone:
+// restarting ICE on a working connection only interrupts it.
 func (p *Participant) Resumed() {
-	p.enqueue(func() { p.negotiateSubscriber(true) })
+	p.enqueue(func() {
+		if p.sub.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			p.flushNegotiation()
+			return
+		}
+		p.negotiateSubscriber(true)
+	})
 }
 
 // HandleRequest acts on one request from the client. An error wrapping
