@@ -30,6 +30,14 @@ const (
 // splits larger payloads into data streams.
 const maxDataMessage = 64 << 10
 
+// A participant may send dataRate bytes/s of data packets on average, in
+// bursts of dataBurst; beyond that packets are dropped rather than
+// multiplied to everyone in the call.
+const (
+	dataRate  = 2 << 20
+	dataBurst = 4 << 20
+)
+
 var (
 	// ErrLeft: the client sent a leave request.
 	ErrLeft = errors.New("participant: left")
@@ -114,6 +122,9 @@ type Participant struct {
 	subscribed  map[string]*DownTrack         // by track sid
 	refusedAdds int
 	closed      bool
+	dataTokens  float64
+	dataLast    time.Time
+	dataDropped uint64
 
 	pubRemoteSet  bool
 	pubCandidates []webrtc.ICECandidateInit
@@ -541,6 +552,10 @@ func (p *Participant) handleAddTrack(req *livekit.AddTrackRequest) error {
 		}
 		info.Codecs = append(info.Codecs, &livekit.SimulcastCodecInfo{MimeType: mimeFor(req.Type, sc.Codec), Cid: sc.Cid, Layers: sc.Layers, VideoLayerMode: sc.VideoLayerMode})
 	}
+	p.log.Debug("add track", "cid", req.Cid, "type", req.Type.String(), "source", req.Source.String(), "width", req.Width, "height", req.Height, "layers", len(req.Layers))
+	for _, l := range req.Layers {
+		p.log.Debug("layer", "quality", l.Quality.String(), "width", l.Width, "height", l.Height, "bitrate", l.Bitrate, "rid", l.Rid)
+	}
 	p.mu.Lock()
 	p.pending[req.Cid] = info
 	out := proto.Clone(info).(*livekit.TrackInfo)
@@ -662,6 +677,7 @@ func (p *Participant) handleMute(m *livekit.MuteTrackRequest) {
 }
 
 func (p *Participant) handleTrackSettings(s *livekit.UpdateTrackSettings) {
+	p.log.Debug("track settings", "tracks", s.TrackSids, "disabled", s.Disabled, "width", s.Width, "height", s.Height, "quality", s.Quality.String())
 	for _, sid := range s.TrackSids {
 		p.mu.Lock()
 		d := p.subscribed[sid]
@@ -967,7 +983,7 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 			return
 		}
 		p.mu.Lock()
-		allowed := p.permission.CanPublishData
+		allowed := p.permission.CanPublishData && p.takeDataTokensLocked(len(msg.Data))
 		p.mu.Unlock()
 		if !allowed {
 			return
@@ -987,6 +1003,26 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 		dp.Kind = kind
 		p.params.Listener.OnDataPacket(p, kind, dp)
 	})
+}
+
+// takeDataTokensLocked charges n bytes to the data rate limit.
+func (p *Participant) takeDataTokensLocked(n int) bool {
+	now := time.Now()
+	if p.dataLast.IsZero() {
+		p.dataTokens = dataBurst
+	} else {
+		p.dataTokens = min(dataBurst, p.dataTokens+now.Sub(p.dataLast).Seconds()*dataRate)
+	}
+	p.dataLast = now
+	if p.dataTokens < float64(n) {
+		p.dataDropped++
+		if p.dataDropped == 1 || p.dataDropped%1000 == 0 {
+			p.log.Warn("data packets over the rate limit dropped", "dropped", p.dataDropped)
+		}
+		return false
+	}
+	p.dataTokens -= float64(n)
+	return true
 }
 
 // SendData sends an encoded DataPacket over the subscriber connection's
