@@ -826,3 +826,39 @@ func TestTrackSubscribedSentToPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnsubscribeResubscribe: a subscriber drops a track and takes it
+// again at once; media comes back.
+func TestUnsubscribeResubscribe(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	a := connect(t, s, "call", "alice")
+	b := connect(t, s, "call", "bob")
+	ctx := ctxT(t, 20*time.Second)
+	audio, err := a.PublishAudio(ctx, "mic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audio.Stop()
+	if err := b.WaitFor(ctx, "audio", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+		t.Fatal(err)
+	}
+	sub := func(on bool) {
+		if err := b.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Subscription{Subscription: &livekit.UpdateSubscription{TrackSids: []string{audio.Info.Sid}, Subscribe: on}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub(false)
+	sub(true)
+	time.Sleep(500 * time.Millisecond)
+	if s.sfu.Stats().PacketsOut == 0 {
+		t.Fatal("nothing forwarded")
+	}
+	tr := b.Track(audio.Info.Sid)
+	before := tr.Packets.Load()
+	if err := b.WaitFor(ctx, "audio after resubscribing", func() bool {
+		tr = b.Track(audio.Info.Sid)
+		return tr != nil && tr.Packets.Load() > before+10
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

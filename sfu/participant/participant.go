@@ -867,6 +867,8 @@ func (p *Participant) preferCodec(tr *webrtc.RTPTransceiver, t *MediaTrack) {
 func (p *Participant) Unsubscribe(trackSID string) {
 	p.mu.Lock()
 	d := p.subscribed[trackSID]
+	// Forget it now, so that a subscribe right behind finds no stale entry.
+	delete(p.subscribed, trackSID)
 	p.mu.Unlock()
 	if d != nil {
 		d.track.removeDownTrack(d)
