@@ -1,0 +1,723 @@
+// Package lktest is a LiveKit-protocol client on pion: a signal WebSocket
+// and the two peer connections (publisher, subscriber), with synthetic
+// Opus and simulcast VP8 sources. Salon's end-to-end tests and `salon
+// loadtest` drive the SFU through it exactly as livekit-client would.
+//
+// It shares no code with the SFU's forwarding path on purpose: it checks
+// the SFU from the outside.
+package lktest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// Options tune a client.
+type Options struct {
+	// AutoSubscribe asks the SFU to subscribe to every track (default in
+	// livekit-client).
+	AutoSubscribe bool
+	// KeepMessages keeps every signal response for WaitFor (tests). A
+	// load generator leaves it off.
+	KeepMessages bool
+	// Reconnect resumes the session of ParticipantSID.
+	Reconnect      bool
+	ParticipantSID string
+	// Dialer overrides the WebSocket dialer.
+	Dialer *websocket.Dialer
+	// TCPOnly makes both peer connections use ICE-TCP (active candidates
+	// towards the SFU's TCP port), as on a network that blocks UDP.
+	TCPOnly bool
+}
+
+// Client is one participant.
+type Client struct {
+	opts  Options
+	ws    *websocket.Conn
+	socks []net.PacketConn
+
+	Join      *livekit.JoinResponse
+	Reconnect *livekit.ReconnectResponse
+
+	pub *webrtc.PeerConnection
+	sub *webrtc.PeerConnection
+
+	writeMu sync.Mutex
+
+	mu         sync.Mutex
+	msgs       []*livekit.SignalResponse
+	notify     chan struct{}
+	pubRemote  bool
+	subRemote  bool
+	pubQueue   []webrtc.ICECandidateInit
+	subQueue   []webrtc.ICECandidateInit
+	published  map[string]chan *livekit.TrackInfo // cid → reply
+	answers    chan *livekit.SessionDescription
+	negotiate  sync.Mutex
+	offerID    uint32
+	tracks     map[string]*RemoteTrack // by track SID
+	data       []*livekit.DataPacket
+	closeCode  int
+	closeText  string
+	offers     int
+	readerDone chan struct{}
+	closed     atomic.Bool
+
+	pubReliable *webrtc.DataChannel
+	pubLossy    *webrtc.DataChannel
+
+	workers sync.WaitGroup
+	stop    chan struct{}
+	// simulcast RTCP readers are ended before the connection closes:
+	// pion's RTPSender.Stop races with ReadSimulcast.
+	rtcpReaders sync.WaitGroup
+	rtcpStops   []func()
+}
+
+// RemoteTrack counts what arrives on one subscribed track.
+type RemoteTrack struct {
+	SID      string
+	StreamID string
+	Kind     webrtc.RTPCodecType
+	Mime     string
+	Packets  atomic.Uint64
+	Bytes    atomic.Uint64
+	// LastLayer is the layer marker of the last synthetic VP8 packet
+	// (see VideoSource), -1 before one arrives.
+	LastLayer atomic.Int32
+	// LayerPackets counts packets per layer marker.
+	LayerPackets [3]atomic.Uint64
+	Gaps         atomic.Uint64 // sequence-number gaps seen
+	lastSeq      uint16
+	seen         bool
+}
+
+// Connect opens the signal connection to baseURL (ws://host/prefix) with
+// token and sets up both peer connections; it returns once the join (or
+// reconnect) response arrived.
+func Connect(ctx context.Context, baseURL, token string, opts Options) (*Client, error) {
+	c := &Client{
+		opts:       opts,
+		notify:     make(chan struct{}),
+		published:  map[string]chan *livekit.TrackInfo{},
+		answers:    make(chan *livekit.SessionDescription, 4),
+		tracks:     map[string]*RemoteTrack{},
+		readerDone: make(chan struct{}),
+		stop:       make(chan struct{}),
+	}
+	if err := c.dial(ctx, baseURL, token, opts); err != nil {
+		return nil, err
+	}
+	if err := c.setupPCs(); err != nil {
+		_ = c.ws.Close()
+		for _, s := range c.socks {
+			_ = s.Close()
+		}
+		return nil, err
+	}
+	go c.readLoop()
+	if iv := c.Join.GetPingInterval(); iv > 0 {
+		c.workers.Add(1)
+		go c.pinger(time.Duration(iv) * time.Second)
+	}
+	return c, nil
+}
+
+// pinger sends ping_req every interval, as livekit-client does; the SFU
+// drops a connection silent for longer than its ping timeout.
+func (c *Client) pinger(interval time.Duration) {
+	defer c.workers.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_PingReq{PingReq: &livekit.Ping{Timestamp: time.Now().UnixMilli()}}})
+		}
+	}
+}
+
+func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) error {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return err
+	}
+	u.Path = u.Path + "/rtc"
+	q := u.Query()
+	q.Set("access_token", token)
+	q.Set("auto_subscribe", map[bool]string{true: "1", false: "0"}[opts.AutoSubscribe])
+	q.Set("sdk", "go")
+	q.Set("protocol", "16")
+	q.Set("version", "salon-lktest")
+	if opts.Reconnect {
+		q.Set("reconnect", "1")
+		q.Set("sid", opts.ParticipantSID)
+	}
+	u.RawQuery = q.Encode()
+	d := opts.Dialer
+	if d == nil {
+		d = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	}
+	ws, resp, err := d.DialContext(ctx, u.String(), nil)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		return err
+	}
+	c.writeMu.Lock()
+	c.ws = ws
+	c.writeMu.Unlock()
+	first, err := c.readOne(ctx)
+	if err != nil {
+		_ = ws.Close()
+		return err
+	}
+	switch m := first.Message.(type) {
+	case *livekit.SignalResponse_Join:
+		c.Join = m.Join
+	case *livekit.SignalResponse_Reconnect:
+		c.Reconnect = m.Reconnect
+	case *livekit.SignalResponse_Leave:
+		_ = ws.Close()
+		return fmt.Errorf("lktest: refused with leave request: %s", m.Leave.Reason)
+	default:
+		_ = ws.Close()
+		return fmt.Errorf("lktest: first message is %T, want join", first.Message)
+	}
+	return nil
+}
+
+// Dial returns the HTTP status and body /rtc answers for a token that is
+// refused (tests of forged, expired or wrong-room tokens).
+func Dial(ctx context.Context, baseURL, token string) (status int, body string, err error) {
+	u := baseURL + "/rtc?access_token=" + url.QueryEscape(token)
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
+	if err == nil {
+		_ = ws.Close()
+		return http.StatusSwitchingProtocols, "", nil
+	}
+	if resp == nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var b [512]byte
+	n, _ := resp.Body.Read(b[:])
+	return resp.StatusCode, string(b[:n]), nil
+}
+
+func (c *Client) readOne(ctx context.Context) (*livekit.SignalResponse, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.ws.SetReadDeadline(dl)
+		defer c.ws.SetReadDeadline(time.Time{})
+	}
+	_, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	msg := &livekit.SignalResponse{}
+	return msg, proto.Unmarshal(data, msg)
+}
+
+// quiet keeps pion's logs (errors on close, mostly) out of test output.
+var quiet = func() *logging.DefaultLoggerFactory {
+	f := logging.NewDefaultLoggerFactory()
+	f.DefaultLogLevel = logging.LogLevelDisabled
+	return f
+}()
+
+// newTCPAPI returns an API whose connections use active ICE-TCP only.
+func newTCPAPI() (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: quiet}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// newAPI returns an API whose connections use sock for all ICE traffic.
+// Each peer connection gets its own socket: the SFU tells connections
+// apart by remote address.
+func newAPI(sock net.PacketConn) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	for _, e := range []struct {
+		uri  string
+		kind webrtc.RTPCodecType
+	}{
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio}, {"urn:ietf:params:rtp-hdrext:ssrc-audio-level", webrtc.RTPCodecTypeAudio},
+	} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
+			return nil, err
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: quiet}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	if sock != nil {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(quiet.NewLogger("udpmux"), sock))
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func (c *Client) newPC() (*webrtc.PeerConnection, error) {
+	if c.opts.TCPOnly {
+		api, err := newTCPAPI()
+		if err != nil {
+			return nil, err
+		}
+		return api.NewPeerConnection(webrtc.Configuration{})
+	}
+	sock, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := sock.(*net.UDPConn); ok {
+		_ = b.SetReadBuffer(2 << 20)
+		_ = b.SetWriteBuffer(2 << 20)
+	}
+	c.socks = append(c.socks, sock)
+	api, err := newAPI(sock)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewPeerConnection(webrtc.Configuration{})
+}
+
+func (c *Client) setupPCs() error {
+	var err error
+	if c.pub, err = c.newPC(); err != nil {
+		return err
+	}
+	if c.sub, err = c.newPC(); err != nil {
+		return err
+	}
+	ordered := true
+	if c.pubReliable, err = c.pub.CreateDataChannel("_reliable", &webrtc.DataChannelInit{Ordered: &ordered}); err != nil {
+		return err
+	}
+	unordered, zero := false, uint16(0)
+	if c.pubLossy, err = c.pub.CreateDataChannel("_lossy", &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}); err != nil {
+		return err
+	}
+	c.pub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_PUBLISHER) })
+	c.sub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_SUBSCRIBER) })
+	c.sub.OnTrack(c.onTrack)
+	c.sub.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			dp := &livekit.DataPacket{}
+			if proto.Unmarshal(m.Data, dp) == nil {
+				c.mu.Lock()
+				c.data = append(c.data, dp)
+				c.mu.Unlock()
+				c.wake()
+			}
+		})
+	})
+	return nil
+}
+
+func (c *Client) trickle(ic *webrtc.ICECandidate, target livekit.SignalTarget) {
+	if ic == nil {
+		return
+	}
+	b, _ := json.Marshal(ic.ToJSON())
+	_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Trickle{Trickle: &livekit.TrickleRequest{CandidateInit: string(b), Target: target}}})
+}
+
+// Send writes one request.
+func (c *Client) Send(req *livekit.SignalRequest) error {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	return c.SendRaw(websocket.BinaryMessage, b)
+}
+
+// SendRaw writes one frame as is (tests of malformed input).
+func (c *Client) SendRaw(messageType int, b []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(messageType, b)
+}
+
+func (c *Client) readLoop() {
+	defer close(c.readerDone)
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			c.mu.Lock()
+			if errors.As(err, &ce) {
+				c.closeCode, c.closeText = ce.Code, ce.Text
+			} else if c.closeCode == 0 {
+				c.closeCode = -1
+			}
+			c.mu.Unlock()
+			c.wake()
+			return
+		}
+		msg := &livekit.SignalResponse{}
+		if proto.Unmarshal(data, msg) != nil {
+			continue
+		}
+		c.handle(msg)
+		if c.opts.KeepMessages {
+			c.mu.Lock()
+			c.msgs = append(c.msgs, msg)
+			c.mu.Unlock()
+		}
+		c.wake()
+	}
+}
+
+func (c *Client) wake() {
+	c.mu.Lock()
+	close(c.notify)
+	c.notify = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *Client) handle(msg *livekit.SignalResponse) {
+	switch m := msg.Message.(type) {
+	case *livekit.SignalResponse_Offer:
+		c.answerSubscriber(m.Offer)
+	case *livekit.SignalResponse_Answer:
+		select {
+		case c.answers <- m.Answer:
+		default:
+		}
+	case *livekit.SignalResponse_Trickle:
+		var ic webrtc.ICECandidateInit
+		if json.Unmarshal([]byte(m.Trickle.CandidateInit), &ic) != nil {
+			return
+		}
+		c.mu.Lock()
+		if m.Trickle.Target == livekit.SignalTarget_PUBLISHER {
+			if !c.pubRemote {
+				c.pubQueue = append(c.pubQueue, ic)
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			_ = c.pub.AddICECandidate(ic)
+			return
+		}
+		if !c.subRemote {
+			c.subQueue = append(c.subQueue, ic)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		_ = c.sub.AddICECandidate(ic)
+	case *livekit.SignalResponse_TrackPublished:
+		c.mu.Lock()
+		ch := c.published[m.TrackPublished.Cid]
+		c.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- m.TrackPublished.Track:
+			default:
+			}
+		}
+	}
+}
+
+func (c *Client) answerSubscriber(sd *livekit.SessionDescription) {
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp}); err != nil {
+		c.mu.Lock()
+		c.offers = -1000
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	c.offers++
+	c.mu.Unlock()
+	ans, err := c.sub.CreateAnswer(nil)
+	if err != nil {
+		return
+	}
+	if err := c.sub.SetLocalDescription(ans); err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.subRemote = true
+	q := c.subQueue
+	c.subQueue = nil
+	c.mu.Unlock()
+	for _, ic := range q {
+		_ = c.sub.AddICECandidate(ic)
+	}
+	_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Answer{Answer: &livekit.SessionDescription{Type: "answer", Sdp: ans.SDP, Id: sd.Id}}})
+}
+
+// Negotiate sends a publisher offer and applies the answer.
+func (c *Client) Negotiate(ctx context.Context, iceRestart bool) error {
+	c.negotiate.Lock()
+	defer c.negotiate.Unlock()
+	offer, err := c.pub.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	if err != nil {
+		return err
+	}
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	c.offerID++
+	if err := c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: c.offerID}}}); err != nil {
+		return err
+	}
+	select {
+	case ans := <-c.answers:
+		if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.Sdp}); err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	c.pubRemote = true
+	q := c.pubQueue
+	c.pubQueue = nil
+	c.mu.Unlock()
+	for _, ic := range q {
+		_ = c.pub.AddICECandidate(ic)
+	}
+	return nil
+}
+
+// AddTrack announces a track and waits for its TrackInfo.
+func (c *Client) AddTrack(ctx context.Context, req *livekit.AddTrackRequest) (*livekit.TrackInfo, error) {
+	ch := make(chan *livekit.TrackInfo, 1)
+	c.mu.Lock()
+	c.published[req.Cid] = ch
+	c.mu.Unlock()
+	if err := c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: req}}); err != nil {
+		return nil, err
+	}
+	select {
+	case ti := <-ch:
+		return ti, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lktest: no track published response for %s: %w", req.Cid, ctx.Err())
+	}
+}
+
+func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	rt := &RemoteTrack{SID: remote.ID(), StreamID: remote.StreamID(), Kind: remote.Kind(), Mime: remote.Codec().MimeType}
+	rt.LastLayer.Store(-1)
+	c.mu.Lock()
+	c.tracks[rt.SID] = rt
+	c.mu.Unlock()
+	c.wake()
+	c.workers.Add(1)
+	go func() {
+		defer c.workers.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := remote.Read(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			seq := uint16(buf[2])<<8 | uint16(buf[3])
+			if rt.seen && seq != rt.lastSeq+1 && int16(seq-rt.lastSeq) > 0 {
+				rt.Gaps.Add(1)
+			}
+			if !rt.seen || int16(seq-rt.lastSeq) > 0 {
+				rt.lastSeq, rt.seen = seq, true
+			}
+			rt.Packets.Add(1)
+			rt.Bytes.Add(uint64(n))
+			if l := layerMarker(buf[:n]); l >= 0 {
+				rt.LastLayer.Store(int32(l))
+				rt.LayerPackets[l].Add(1)
+			}
+		}
+	}()
+}
+
+// Track returns what arrived on a subscribed track so far, or nil.
+func (c *Client) Track(sid string) *RemoteTrack {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tracks[sid]
+}
+
+// Data returns the data packets received so far.
+func (c *Client) Data() []*livekit.DataPacket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*livekit.DataPacket(nil), c.data...)
+}
+
+// SendData sends a data packet over the publisher's reliable or lossy
+// channel.
+func (c *Client) SendData(dp *livekit.DataPacket, lossy bool) error {
+	b, err := proto.Marshal(dp)
+	if err != nil {
+		return err
+	}
+	if lossy {
+		return c.pubLossy.Send(b)
+	}
+	return c.pubReliable.Send(b)
+}
+
+// WaitFor waits until cond holds, checking whenever something arrives.
+func (c *Client) WaitFor(ctx context.Context, what string, cond func() bool) error {
+	for {
+		c.mu.Lock()
+		ch := c.notify
+		c.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("lktest: waiting for %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// WaitMessage waits for a signal response matching match (KeepMessages
+// must be on) and returns it.
+func (c *Client) WaitMessage(ctx context.Context, what string, match func(*livekit.SignalResponse) bool) (*livekit.SignalResponse, error) {
+	var found *livekit.SignalResponse
+	err := c.WaitFor(ctx, what, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, m := range c.msgs {
+			if match(m) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found, err
+}
+
+// Closed reports the WebSocket close code and text once the server closed
+// the connection (code -1: dropped without a close frame).
+func (c *Client) Closed() (code int, text string, closed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode, c.closeText, c.closeCode != 0
+}
+
+// Debug describes the client's connection states, for failure messages.
+func (c *Client) Debug() string {
+	c.mu.Lock()
+	offers := c.offers
+	c.mu.Unlock()
+	return fmt.Sprintf("sub %s/%s/%s, pub %s/%s, offers answered %d", c.sub.SignalingState(), c.sub.ICEConnectionState(), c.sub.ConnectionState(),
+		c.pub.SignalingState(), c.pub.ConnectionState(), offers)
+}
+
+// SubscriberState is the subscriber connection's state.
+func (c *Client) SubscriberState() webrtc.PeerConnectionState { return c.sub.ConnectionState() }
+
+// PublisherState is the publisher connection's state.
+func (c *Client) PublisherState() webrtc.PeerConnectionState { return c.pub.ConnectionState() }
+
+// Leave sends a leave request and closes everything.
+func (c *Client) Leave() {
+	_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Leave{Leave: &livekit.LeaveRequest{
+		Reason: livekit.DisconnectReason_CLIENT_INITIATED, Action: livekit.LeaveRequest_DISCONNECT,
+	}}})
+	c.Close()
+}
+
+// DropSignal closes the WebSocket without a leave, as a network change
+// does, keeping the peer connections for a resume.
+func (c *Client) DropSignal() {
+	_ = c.ws.Close()
+	<-c.readerDone
+}
+
+// Resume opens a new signal connection for the same session
+// (reconnect=1) after DropSignal, and restarts ICE on the publisher, as
+// livekit-client does; the SFU restarts ICE on the subscriber.
+func (c *Client) Resume(ctx context.Context, baseURL, token string) error {
+	opts := c.opts
+	opts.Reconnect, opts.ParticipantSID = true, c.Join.Participant.Sid
+	c.mu.Lock()
+	c.closeCode, c.closeText = 0, ""
+	c.readerDone = make(chan struct{})
+	c.mu.Unlock()
+	if err := c.dial(ctx, baseURL, token, opts); err != nil {
+		close(c.readerDone)
+		return err
+	}
+	go c.readLoop()
+	if c.pub.RemoteDescription() != nil {
+		return c.Negotiate(ctx, true)
+	}
+	return nil
+}
+
+// Close ends the client: WebSocket, peer connections, media sources and
+// reader goroutines.
+func (c *Client) Close() {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(c.stop)
+	_ = c.ws.Close()
+	<-c.readerDone
+	c.mu.Lock()
+	stops := c.rtcpStops
+	c.mu.Unlock()
+	for _, f := range stops {
+		f()
+	}
+	c.rtcpReaders.Wait()
+	_ = c.pub.Close()
+	_ = c.sub.Close()
+	for _, s := range c.socks {
+		_ = s.Close()
+	}
+	c.workers.Wait()
+}

@@ -1,0 +1,234 @@
+package lktest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+)
+
+// Scenario is one shape of call for a load run.
+type Scenario struct {
+	Name string
+	// Participants per room; Rooms rooms run side by side.
+	Participants int
+	Rooms        int
+	// The first AudioPublishers participants publish a microphone, of
+	// which the first Talking send continuously (the rest send DTX comfort
+	// noise, a packet every 400 ms).
+	AudioPublishers int
+	Talking         int
+	// The first VideoPublishers participants publish a camera, with three
+	// simulcast layers when Simulcast is set.
+	VideoPublishers int
+	Simulcast       bool
+	// LowViewers of the subscribers ask for the low layer (small tiles).
+	LowViewers int
+	// Duration is how long media flows once everyone has joined.
+	Duration time.Duration
+	// JoinConcurrency caps simultaneous joins.
+	JoinConcurrency int
+}
+
+// Scenarios are the benchmark's standard calls.
+var Scenarios = []Scenario{
+	{Name: "audio", Participants: 50, Rooms: 1, AudioPublishers: 50, Talking: 5, Duration: 20 * time.Second, JoinConcurrency: 10},
+	{Name: "lecture", Participants: 201, Rooms: 1, AudioPublishers: 1, Talking: 1, VideoPublishers: 1, Simulcast: true, LowViewers: 100, Duration: 20 * time.Second, JoinConcurrency: 10},
+	{Name: "video", Participants: 10, Rooms: 1, AudioPublishers: 10, Talking: 1, VideoPublishers: 10, Simulcast: true, LowViewers: 0, Duration: 20 * time.Second, JoinConcurrency: 5},
+}
+
+// Result is what the clients saw.
+type Result struct {
+	Scenario                  string
+	Joined                    int
+	JoinP50, JoinP95, JoinMax time.Duration
+	// Media window: packets and bytes all clients received, and what the
+	// publishers sent (times the subscribers each packet should reach,
+	// for the loss estimate).
+	Window          time.Duration
+	PacketsReceived uint64
+	BytesReceived   uint64
+	PacketsSent     uint64
+	Expected        uint64
+	Loss            float64
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%s: %d joined (p50 %s, p95 %s, max %s); %s window: received %d packets (%.0f/s, %.1f Mbit/s), sent %d, expected %d, loss %.2f%%",
+		r.Scenario, r.Joined, r.JoinP50.Round(time.Millisecond), r.JoinP95.Round(time.Millisecond), r.JoinMax.Round(time.Millisecond),
+		r.Window.Round(time.Millisecond), r.PacketsReceived, float64(r.PacketsReceived)/r.Window.Seconds(),
+		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100)
+}
+
+// LowLayerOnly is a single-layer spec for video without simulcast.
+var LowLayerOnly = []VideoLayerSpec{{RID: "", Quality: livekit.VideoQuality_HIGH, Width: 640, Height: 360, PacketsPerFrame: 2, PacketSize: 1000}}
+
+// Run plays sc against the SFU at baseURL; token mints a token for a room
+// and identity. measure, when set, is called at the start and end of the
+// media window (for server-side counters). Every client is closed before
+// Run returns.
+func Run(ctx context.Context, baseURL string, token func(room, identity string) string, sc Scenario, measure func(start bool)) (Result, error) {
+	if sc.Rooms <= 0 {
+		sc.Rooms = 1
+	}
+	if sc.JoinConcurrency <= 0 {
+		sc.JoinConcurrency = 8
+	}
+	res := Result{Scenario: sc.Name}
+	type member struct {
+		c       *Client
+		sources []*Source
+		join    time.Duration
+	}
+	var (
+		mu       sync.Mutex
+		members  []*member
+		firstErr error
+	)
+	defer func() {
+		for _, m := range members {
+			for _, s := range m.sources {
+				s.Stop()
+			}
+			m.c.Close()
+		}
+	}()
+	sem := make(chan struct{}, sc.JoinConcurrency)
+	var wg sync.WaitGroup
+	for r := 0; r < sc.Rooms; r++ {
+		room := fmt.Sprintf("load-%s-%d", sc.Name, r)
+		for i := 0; i < sc.Participants; i++ {
+			i := i
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				start := time.Now()
+				jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				c, err := Connect(jctx, baseURL, token(room, fmt.Sprintf("u%03d", i)), Options{AutoSubscribe: true})
+				if err == nil {
+					err = c.WaitFor(jctx, "subscriber connected", func() bool { return c.SubscriberState().String() == "connected" })
+					if err != nil {
+						err = fmt.Errorf("%w (%s)", err, c.Debug())
+					}
+				}
+				m := &member{c: c, join: time.Since(start)}
+				if err == nil && i < sc.AudioPublishers {
+					var speaking atomic.Bool
+					speaking.Store(i < sc.Talking)
+					var s *Source
+					if s, err = c.PublishAudio(jctx, "mic", &speaking); err == nil {
+						if i >= sc.Talking {
+							s.dtx.Store(true)
+						}
+						m.sources = append(m.sources, s)
+					}
+				}
+				if err == nil && i < sc.VideoPublishers {
+					layers := LowLayerOnly
+					if sc.Simulcast {
+						layers = DefaultSimulcast
+					}
+					var s *Source
+					if s, err = c.PublishVideo(jctx, "cam", layers); err == nil {
+						m.sources = append(m.sources, s)
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if c != nil {
+						c.Close()
+					}
+					if firstErr == nil {
+						firstErr = fmt.Errorf("participant %d: %w", i, err)
+					}
+					return
+				}
+				members = append(members, m)
+			}()
+		}
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	res.Joined = len(members)
+	joins := make([]time.Duration, 0, len(members))
+	for _, m := range members {
+		joins = append(joins, m.join)
+	}
+	sort.Slice(joins, func(i, j int) bool { return joins[i] < joins[j] })
+	res.JoinP50, res.JoinP95, res.JoinMax = joins[len(joins)/2], joins[len(joins)*95/100], joins[len(joins)-1]
+
+	// Small tiles for LowViewers subscribers (adaptive stream).
+	n := 0
+	for _, m := range members {
+		if len(m.sources) > 0 && sc.LowViewers > 0 {
+			continue
+		}
+		if n >= sc.LowViewers {
+			break
+		}
+		n++
+		for _, o := range members {
+			for _, s := range o.sources {
+				if s.Info.Type == livekit.TrackType_VIDEO {
+					_ = m.c.UpdateTrackSettings(&livekit.UpdateTrackSettings{TrackSids: []string{s.Info.Sid}, Width: 320, Height: 180})
+				}
+			}
+		}
+	}
+	// Let subscriptions settle, then measure.
+	time.Sleep(3 * time.Second)
+	// lowSubs: how many subscribers take the low layer of each simulcast
+	// track; the rest take the high one.
+	lowSubs := float64(n)
+	subs := float64(len(members) - 1)
+	snap := func() (rx, bytes, sent uint64, expected float64) {
+		for _, m := range members {
+			m.c.mu.Lock()
+			for _, t := range m.c.tracks {
+				rx += t.Packets.Load()
+				bytes += t.Bytes.Load()
+			}
+			m.c.mu.Unlock()
+			for _, s := range m.sources {
+				sent += s.Sent()
+				switch {
+				case s.Info.Type == livekit.TrackType_VIDEO && sc.Simulcast:
+					expected += float64(s.SentOnLayer(0))*lowSubs + float64(s.SentOnLayer(2))*(subs-lowSubs)
+				default:
+					expected += float64(s.Sent()) * subs
+				}
+			}
+		}
+		return
+	}
+	if measure != nil {
+		measure(true)
+	}
+	rx0, b0, s0, e0 := snap()
+	t0 := time.Now()
+	select {
+	case <-time.After(sc.Duration):
+	case <-ctx.Done():
+	}
+	rx1, b1, s1, e1 := snap()
+	res.Window = time.Since(t0)
+	if measure != nil {
+		measure(false)
+	}
+	res.Expected = uint64(e1 - e0)
+	res.PacketsReceived, res.BytesReceived, res.PacketsSent = rx1-rx0, b1-b0, s1-s0
+	if res.Expected > 0 && res.PacketsReceived < res.Expected {
+		res.Loss = 1 - float64(res.PacketsReceived)/float64(res.Expected)
+	}
+	return res, nil
+}

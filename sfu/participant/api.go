@@ -1,0 +1,172 @@
+package participant
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+)
+
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: webrtc.TypeRTCPFBTransportCC},
+	{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"}, {Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+}
+
+// AudioCodecs are the audio codecs the SFU receives and forwards: Opus
+// (with in-band FEC and DTX left to the publisher) and RED (RFC 2198)
+// carrying Opus, which Chrome and livekit-client use by default.
+var AudioCodecs = []webrtc.RTPCodecParameters{
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}, PayloadType: 111},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},
+}
+
+// VideoCodecs are the video codecs the SFU forwards without decoding.
+var VideoCodecs = []webrtc.RTPCodecParameters{
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback}, PayloadType: 98},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: videoFeedback}, PayloadType: 100},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFeedback}, PayloadType: 102},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFeedback}, PayloadType: 104},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f", RTCPFeedback: videoFeedback}, PayloadType: 106},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032", RTCPFeedback: videoFeedback}, PayloadType: 108},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 45},
+}
+
+// NewSubscriberAPI returns an API for one participant's subscriber
+// connection: the SFU's codecs and interceptors plus a send-side
+// bandwidth estimator (Google Congestion Control over the subscriber's
+// TWCC feedback, pion/interceptor's gcc). The estimator of the connection
+// the API creates is returned by the second result once it exists. No
+// pacer: packets leave when forwarded.
+func NewSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, func() cc.BandwidthEstimator, error) {
+	var get func() cc.BandwidthEstimator
+	me, ir, err := newEngine(func(ir *interceptor.Registry) error {
+		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(
+				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				gcc.SendSideBWEInitialBitrate(bweInitial),
+				gcc.SendSideBWEMinBitrate(bweMin),
+				gcc.SendSideBWEMaxBitrate(bweMax),
+				gcc.WithLoggerFactory(se.LoggerFactory),
+			)
+		})
+		if err != nil {
+			return err
+		}
+		var (
+			mu  sync.Mutex
+			est cc.BandwidthEstimator
+		)
+		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
+			mu.Lock()
+			est = e
+			mu.Unlock()
+		})
+		ir.Add(f)
+		get = func() cc.BandwidthEstimator {
+			mu.Lock()
+			defer mu.Unlock()
+			return est
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, nil
+}
+
+// Bandwidth estimator bounds (bit/s). It starts high enough for the best
+// layer of a camera, so subscribers start on the layer they asked for and
+// step down only when congestion is seen.
+const (
+	bweInitial = 3_000_000
+	bweMin     = 100_000
+	bweMax     = 100_000_000
+)
+
+// NewMediaEngine registers the codecs, header extensions and interceptors
+// every peer connection of the SFU uses: NACK generation towards
+// publishers (NACKs from subscribers are answered by the down tracks from
+// one packet cache per published stream, not by an interceptor that would
+// copy every packet once per subscriber),
+// RTCP sender and receiver reports, and transport-wide congestion control
+// feedback in both directions.
+func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	return newEngine(nil)
+}
+
+// newEngine builds the media engine and interceptors; extra, when set,
+// adds interceptors that must see packets before the TWCC header
+// extension is stamped (the bandwidth estimator).
+func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	me := &webrtc.MediaEngine{}
+	for _, c := range AudioCodecs {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+	}
+	for _, c := range VideoCodecs {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+	}
+	exts := []struct {
+		uri  string
+		kind webrtc.RTPCodecType
+		dir  []webrtc.RTPTransceiverDirection
+	}{
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio, nil},
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo, nil},
+		{audioLevelURI, webrtc.RTPCodecTypeAudio, []webrtc.RTPTransceiverDirection{webrtc.RTPTransceiverDirectionRecvonly}},
+		{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo, []webrtc.RTPTransceiverDirection{webrtc.RTPTransceiverDirectionRecvonly}},
+		{sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo, []webrtc.RTPTransceiverDirection{webrtc.RTPTransceiverDirectionRecvonly}},
+		{sdp.TransportCCURI, webrtc.RTPCodecTypeAudio, nil},
+		{sdp.TransportCCURI, webrtc.RTPCodecTypeVideo, nil},
+	}
+	for _, e := range exts {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind, e.dir...); err != nil {
+			return nil, nil, fmt.Errorf("register %s: %w", e.uri, err)
+		}
+	}
+
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(rr)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(sr)
+	if extra != nil {
+		if err := extra(ir); err != nil {
+			return nil, nil, err
+		}
+	}
+	fb, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(fb)
+	hdr, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(hdr)
+	return me, ir, nil
+}

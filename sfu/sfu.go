@@ -1,0 +1,665 @@
+// Package sfu is the media plane: an embedded selective forwarding unit on
+// pion/webrtc that forwards RTP without decoding, for calls driven by the
+// LiveKit client protocol (spoken by package signaling). It owns the call
+// registry and the ICE sockets; it knows nothing of Matrix.
+//
+// Subpackages: room (a call), participant (one member's peer connections
+// and tracks), forward (per-subscriber forwarding decisions, pure).
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/webrtc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salonhq/salon/sfu/internal/pionlog"
+	"github.com/salonhq/salon/sfu/participant"
+	"github.com/salonhq/salon/sfu/room"
+)
+
+// ServerVersion is the LiveKit server version Salon reports. livekit-client
+// gates features on it: it must be set, and at or below 1.13.6 VP9 and AV1
+// are published as SVC in one stream, which the SFU forwards whole.
+const ServerVersion = "1.9.0"
+
+// ProtocolVersion is the LiveKit signal protocol version Salon speaks.
+const ProtocolVersion = 16
+
+// udpBufferBytes is the socket buffer asked for on the media socket.
+const udpBufferBytes = 8 << 20
+
+// Params are what New needs.
+type Params struct {
+	Config     Config
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// UDPConn, when set, is used instead of listening on
+	// ListenHost:UDPPort (tests pass a socket on port 0). The SFU closes
+	// it on Close.
+	UDPConn net.PacketConn
+	// TCPListener, when set, is used instead of listening on
+	// ListenHost:TCPPort. The SFU closes it on Close.
+	TCPListener net.Listener
+}
+
+// SFU is the registry of calls and the sockets their media flows through.
+type SFU struct {
+	cfg      Config
+	log      *slog.Logger
+	api      *webrtc.API
+	se       webrtc.SettingEngine
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	counters *participant.Counters
+	metrics  *metrics
+
+	mu       sync.Mutex
+	rooms    map[string]*room.Room
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+// New opens the media sockets and returns a running SFU.
+func New(p Params) (*SFU, error) {
+	cfg := p.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "sfu")
+	s := &SFU{
+		cfg:      cfg,
+		log:      log,
+		counters: &participant.Counters{},
+		rooms:    map[string]*room.Room{},
+		sessions: map[*Session]struct{}{},
+	}
+	host, _ := netip.ParseAddr(cfg.ListenHost)
+
+	udp := p.UDPConn
+	if udp == nil {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.UDPPort)))
+		if err != nil {
+			return nil, fmt.Errorf("sfu.udp_port: %w", err)
+		}
+		udp = c
+	}
+	tcp := p.TCPListener
+	if tcp == nil && cfg.TCPPort > 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.TCPPort)))
+		if err != nil {
+			_ = udp.Close()
+			return nil, fmt.Errorf("sfu.tcp_port: %w", err)
+		}
+		tcp = l
+	}
+
+	// One socket carries every call's media: give it room to absorb bursts
+	// while the reader is descheduled (the kernel caps this at
+	// net.core.rmem_max / wmem_max; raise those on a busy server).
+	if b, ok := udp.(interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}); ok {
+		_ = b.SetReadBuffer(udpBufferBytes)
+		_ = b.SetWriteBuffer(udpBufferBytes)
+	}
+
+	lf := pionlog.Factory{Logger: log}
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	s.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), udp)
+	se.SetICEUDPMux(s.udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if tcp != nil {
+		s.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("tcpmux"), tcp, 16)
+		se.SetICETCPMux(s.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	// The SFU only listens: no mDNS sockets, no outgoing (active) ICE-TCP.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.DisableActiveTCP(true)
+	// Host candidates on the listening address only (ICE-TCP gathers from
+	// interfaces; the mux accepts only on its own address).
+	listenIP := hostIP(udp.LocalAddr(), host)
+	if listenIP.IsValid() && !listenIP.IsUnspecified() {
+		se.SetIPFilter(func(ip net.IP) bool {
+			a, ok := netip.AddrFromSlice(ip)
+			return ok && a.Unmap() == listenIP.Unmap()
+		})
+		if listenIP.IsLoopback() {
+			se.SetIncludeLoopbackCandidate(true)
+		}
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	me, ir, err := participant.NewMediaEngine()
+	if err != nil {
+		s.closeMuxes()
+		return nil, err
+	}
+	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+	s.se = se
+	s.metrics = newMetrics(s, p.Registerer)
+	log.Info("sfu listening", "udp", udp.LocalAddr().String(), "tcp", addrString(tcp))
+	return s, nil
+}
+
+func hostIP(a net.Addr, fallback netip.Addr) netip.Addr {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ua.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return fallback
+}
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return "off"
+	}
+	return l.Addr().String()
+}
+
+func (s *SFU) closeMuxes() {
+	if s.udpMux != nil {
+		_ = s.udpMux.Close()
+	}
+	if s.tcpMux != nil {
+		_ = s.tcpMux.Close()
+	}
+}
+
+// PingTimeout is how long a client may stay silent on its signal
+// connection, as told to clients in the join response.
+func (s *SFU) PingTimeout() time.Duration { return s.cfg.PingTimeout }
+
+// Close ends every call and closes the media sockets.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*room.Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.rooms = map[string]*room.Room{}
+	sessions := make([]*Session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range sessions {
+		ss.stopTimer()
+	}
+	for _, r := range rooms {
+		r.Close()
+	}
+	s.closeMuxes()
+	s.metrics.unregister()
+	return nil
+}
+
+// Permission is what a participant may do in a call, from its token's
+// video grant; UpdatePermissions changes it live.
+type Permission struct {
+	CanPublish        bool
+	CanPublishSources []livekit.TrackSource // empty: every source
+	CanSubscribe      bool
+	CanPublishData    bool
+	CanUpdateMetadata bool
+	Hidden            bool
+}
+
+func (p Permission) proto() *livekit.ParticipantPermission {
+	return &livekit.ParticipantPermission{
+		CanPublish:        p.CanPublish,
+		CanPublishSources: p.CanPublishSources,
+		CanSubscribe:      p.CanSubscribe,
+		CanPublishData:    p.CanPublishData,
+		CanUpdateMetadata: p.CanUpdateMetadata,
+		Hidden:            p.Hidden,
+	}
+}
+
+// SignalSink is the signal connection of one session, implemented by
+// package signaling. SendSignal queues and never blocks.
+type SignalSink interface {
+	SendSignal(*livekit.SignalResponse) bool
+	CloseSignal(reason string)
+}
+
+// JoinRequest is a verified request to join a call.
+type JoinRequest struct {
+	Room          string
+	Identity      string
+	Name          string
+	Metadata      string
+	Attributes    map[string]string
+	Permission    Permission
+	AutoSubscribe bool
+	ClientInfo    *livekit.ClientInfo
+	ICEServers    []*livekit.ICEServer
+	Sink          SignalSink
+}
+
+// CheckJoin reports whether identity could join roomName now, for
+// /rtc/validate and before upgrading a WebSocket.
+func (s *SFU) CheckJoin(roomName, identity string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	r := s.rooms[roomName]
+	s.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	if err := r.CheckJoin(identity); err != nil && errors.Is(err, room.ErrFull) {
+		return fmt.Errorf("%w: %v", ErrRoomFull, err)
+	}
+	return nil
+}
+
+// Join admits a participant, creating the call on first join. The join
+// response is the first message sent to req.Sink. A previous session of
+// the same identity in the call is disconnected.
+func (s *SFU) Join(req JoinRequest) (*Session, error) {
+	sid := participant.NewID("PA_")
+	for attempt := 0; attempt < 3; attempt++ {
+		r, err := s.room(req.Room)
+		if err != nil {
+			return nil, err
+		}
+		ss := &Session{sfu: s, room: r, sink: req.Sink}
+		var subAPI *webrtc.API
+		var bwe func() cc.BandwidthEstimator
+		if s.cfg.BandwidthEstimation == "gcc" {
+			if subAPI, bwe, err = participant.NewSubscriberAPI(s.se); err != nil {
+				return nil, err
+			}
+		}
+		p, err := participant.New(participant.Params{
+			SubscriberAPI:        subAPI,
+			BWE:                  bwe,
+			SID:                  sid,
+			Identity:             req.Identity,
+			Name:                 req.Name,
+			Metadata:             req.Metadata,
+			Attributes:           req.Attributes,
+			Permission:           req.Permission.proto(),
+			ClientInfo:           req.ClientInfo,
+			API:                  s.api,
+			Sink:                 req.Sink,
+			Listener:             r,
+			Logger:               s.log,
+			Counters:             s.counters,
+			AutoSubscribe:        req.AutoSubscribe,
+			MaxTracks:            s.cfg.MaxTracksPerParticipant,
+			MaxBitrate:           positive(s.cfg.MaxBitrate),
+			MaxSubscriberBitrate: positive(s.cfg.MaxSubscriberBitrate),
+			KeyframeInterval:     s.cfg.KeyframeInterval,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ss.p = p
+		old, err := r.Join(p, func(info *livekit.Room, others []*livekit.ParticipantInfo) *livekit.SignalResponse {
+			return s.joinResponse(req, p, info, others)
+		})
+		if errors.Is(err, room.ErrClosed) {
+			p.Close()
+			s.dropRoom(r)
+			continue
+		}
+		if err != nil {
+			p.Close()
+			if errors.Is(err, room.ErrFull) {
+				return nil, fmt.Errorf("%w: %v", ErrRoomFull, err)
+			}
+			return nil, err
+		}
+		s.track(ss)
+		if old != nil {
+			s.kick(r, old, livekit.DisconnectReason_DUPLICATE_IDENTITY)
+		}
+		return ss, nil
+	}
+	return nil, ErrClosed
+}
+
+func positive(v int) uint32 {
+	if v <= 0 {
+		return 0
+	}
+	return uint32(v)
+}
+
+func (s *SFU) joinResponse(req JoinRequest, p *participant.Participant, info *livekit.Room, others []*livekit.ParticipantInfo) *livekit.SignalResponse {
+	self := p.ToProto()
+	return &livekit.SignalResponse{Message: &livekit.SignalResponse_Join{Join: &livekit.JoinResponse{
+		Room:              info,
+		Participant:       self,
+		OtherParticipants: others,
+		ServerVersion:     ServerVersion,
+		IceServers:        req.ICEServers,
+		// The subscriber connection carries the data channels and is
+		// offered by the SFU at once; livekit-client waits for it.
+		SubscriberPrimary: req.Permission.CanSubscribe,
+		// Negotiate the publisher connection at join, so the first
+		// publication does not wait for ICE.
+		FastPublish:  req.Permission.CanPublish,
+		PingInterval: int32(s.cfg.PingInterval / time.Second),
+		PingTimeout:  int32(s.cfg.PingTimeout / time.Second),
+		ServerInfo: &livekit.ServerInfo{
+			Edition:  livekit.ServerInfo_Standard,
+			Version:  ServerVersion,
+			Protocol: ProtocolVersion,
+			NodeId:   "salon",
+		},
+		ClientConfiguration: &livekit.ClientConfiguration{ResumeConnection: livekit.ClientConfigSetting_ENABLED},
+		EnabledPublishCodecs: []*livekit.Codec{
+			{Mime: "audio/opus"}, {Mime: "audio/red"}, {Mime: "video/VP8"}, {Mime: "video/VP9"}, {Mime: "video/H264"}, {Mime: "video/AV1"},
+		},
+	}}}
+}
+
+func (s *SFU) room(name string) (*room.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if r := s.rooms[name]; r != nil {
+		return r, nil
+	}
+	r := room.New(room.Params{
+		Name:            name,
+		Limits:          room.Limits{MaxParticipants: s.cfg.MaxParticipants, MaxPublishers: s.cfg.MaxPublishers},
+		Logger:          s.log,
+		Listener:        s,
+		SpeakerInterval: s.cfg.SpeakerInterval,
+	})
+	s.rooms[name] = r
+	s.log.Info("call opened", "room", name)
+	return r, nil
+}
+
+// OnRoomEmpty drops a call once its last participant left.
+func (s *SFU) OnRoomEmpty(r *room.Room) {
+	s.dropRoom(r)
+	s.log.Info("call closed", "room", r.Name())
+}
+
+func (s *SFU) dropRoom(r *room.Room) {
+	s.mu.Lock()
+	if s.rooms[r.Name()] == r {
+		delete(s.rooms, r.Name())
+	}
+	s.mu.Unlock()
+}
+
+func (s *SFU) track(ss *Session) {
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *SFU) untrack(ss *Session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+}
+
+// kick ends a participant's session with a leave request.
+func (s *SFU) kick(r *room.Room, p *participant.Participant, reason livekit.DisconnectReason) {
+	sink := p.SetSink(nil)
+	if sink != nil {
+		sink.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+			Reason: reason, Action: livekit.LeaveRequest_DISCONNECT,
+		}}})
+		sink.CloseSignal(reason.String())
+	}
+	s.mu.Lock()
+	for ss := range s.sessions {
+		if ss.p == p {
+			delete(s.sessions, ss)
+			ss.mu.Lock()
+			ss.closed = true
+			ss.mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	r.Leave(p)
+}
+
+// Resume reattaches a client whose signal connection dropped (the
+// reconnect=1 query). The first message sent to sink is the reconnect
+// response.
+func (s *SFU) Resume(roomName, identity, participantSID string, sink SignalSink, iceServers []*livekit.ICEServer) (*Session, error) {
+	s.mu.Lock()
+	var found *Session
+	for ss := range s.sessions {
+		if ss.room.Name() == roomName && ss.p.Identity() == identity && ss.p.SID() == participantSID && !ss.isClosed() {
+			found = ss
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return nil, ErrNoSession
+	}
+	found.stopTimer()
+	found.mu.Lock()
+	old := found.sink
+	found.sink = sink
+	found.mu.Unlock()
+	found.p.SetSink(sink)
+	if old != nil && old != sink {
+		old.CloseSignal("resumed elsewhere")
+	}
+	sink.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{
+		IceServers:          iceServers,
+		ClientConfiguration: &livekit.ClientConfiguration{ResumeConnection: livekit.ClientConfigSetting_ENABLED},
+		ServerInfo:          &livekit.ServerInfo{Edition: livekit.ServerInfo_Standard, Version: ServerVersion, Protocol: ProtocolVersion, NodeId: "salon"},
+	}}})
+	// What changed while the client was away.
+	for _, o := range found.room.Participants() {
+		if o != found.p {
+			sink.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Update{Update: &livekit.ParticipantUpdate{Participants: []*livekit.ParticipantInfo{o.ToProto()}}}})
+		}
+	}
+	found.p.Resumed()
+	return found, nil
+}
+
+// UpdatePermissions applies a grant change to a connected participant.
+// It reports whether the participant was found.
+func (s *SFU) UpdatePermissions(roomName, identity string, p Permission) bool {
+	s.mu.Lock()
+	r := s.rooms[roomName]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	return r.UpdatePermission(identity, p.proto())
+}
+
+// Stats are process-wide forwarding counters.
+type Stats struct {
+	Rooms, Participants                      int
+	PacketsIn, BytesIn, PacketsOut, BytesOut uint64
+	KeyframeRequests                         uint64
+	// VideoLayers counts published video tracks by how many layers
+	// (simulcast streams) are arriving: index 0 none, 1, 2 or 3.
+	VideoLayers [4]int
+}
+
+// Stats returns the current counters.
+func (s *SFU) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Rooms: len(s.rooms)}
+	rooms := make([]*room.Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	for _, r := range rooms {
+		for _, p := range r.Participants() {
+			st.Participants++
+			for _, t := range p.PublishedTracks() {
+				if t.Kind() != livekit.TrackType_VIDEO {
+					continue
+				}
+				n := 0
+				for _, l := range t.Layers(now) {
+					if l.Active {
+						n++
+					}
+				}
+				st.VideoLayers[min(n, 3)]++
+			}
+		}
+	}
+	st.PacketsIn = s.counters.PacketsIn.Load()
+	st.BytesIn = s.counters.BytesIn.Load()
+	st.PacketsOut = s.counters.PacketsOut.Load()
+	st.BytesOut = s.counters.BytesOut.Load()
+	st.KeyframeRequests = s.counters.KeyframeRequest.Load()
+	return st
+}
+
+// Session is one participant's presence in a call, as its signal
+// connection sees it.
+type Session struct {
+	sfu  *SFU
+	room *room.Room
+	p    *participant.Participant
+
+	mu     sync.Mutex
+	sink   SignalSink
+	timer  *time.Timer
+	closed bool
+}
+
+// ParticipantSID is the participant's server ID.
+func (ss *Session) ParticipantSID() string { return ss.p.SID() }
+
+// Room is the call's name.
+func (ss *Session) Room() string { return ss.room.Name() }
+
+// Identity is the participant's identity.
+func (ss *Session) Identity() string { return ss.p.Identity() }
+
+// HandleRequest acts on one signal request. An error ends the session:
+// participant.ErrLeft for a leave, an ErrProtocol-wrapped one for a
+// client that broke the protocol.
+func (ss *Session) HandleRequest(req *livekit.SignalRequest) error {
+	err := ss.p.HandleRequest(req)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, participant.ErrLeft):
+		return ErrLeft
+	case errors.Is(err, participant.ErrProtocol):
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return err
+}
+
+// Errors HandleRequest wraps.
+var (
+	ErrLeft     = errors.New("sfu: participant left")
+	ErrProtocol = errors.New("sfu: protocol violation")
+)
+
+// Permission is the participant's current grant (changed live by
+// UpdatePermissions).
+func (ss *Session) Permission() Permission {
+	pp := ss.p.Permission()
+	return Permission{
+		CanPublish:        pp.CanPublish,
+		CanPublishSources: pp.CanPublishSources,
+		CanSubscribe:      pp.CanSubscribe,
+		CanPublishData:    pp.CanPublishData,
+		CanUpdateMetadata: pp.CanUpdateMetadata,
+		Hidden:            pp.Hidden,
+	}
+}
+
+// Leave removes the participant from the call now.
+func (ss *Session) Leave() {
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return
+	}
+	ss.closed = true
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	ss.mu.Unlock()
+	ss.sfu.untrack(ss)
+	ss.p.SetSink(nil)
+	ss.room.Leave(ss.p)
+}
+
+// SignalLost detaches sink (if it is still the session's) and keeps the
+// participant for the resume window before it leaves.
+func (ss *Session) SignalLost(sink SignalSink) {
+	ss.mu.Lock()
+	if ss.closed || ss.sink != sink {
+		ss.mu.Unlock()
+		return
+	}
+	ss.sink = nil
+	ss.p.SetSink(nil)
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	ss.timer = time.AfterFunc(ss.sfu.cfg.ResumeWindow, ss.resumeExpired)
+	ss.mu.Unlock()
+}
+
+func (ss *Session) resumeExpired() {
+	ss.mu.Lock()
+	detached := ss.sink == nil
+	ss.mu.Unlock()
+	if detached {
+		ss.Leave()
+	}
+}
+
+func (ss *Session) stopTimer() {
+	ss.mu.Lock()
+	if ss.timer != nil {
+		ss.timer.Stop()
+		ss.timer = nil
+	}
+	ss.mu.Unlock()
+}
+
+func (ss *Session) isClosed() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.closed
+}

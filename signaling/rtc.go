@@ -1,0 +1,450 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salonhq/salon/sfu"
+)
+
+// KeyProvider gives the secret of a LiveKit API key; the JWT service's key
+// set implements it.
+type KeyProvider interface {
+	Secret(apiKey string) (string, bool)
+}
+
+// Permission is a participant's grant as the homeserver decides it.
+type Permission struct {
+	CanPublish bool
+	// CanPublishSources limits what may be published (camera, microphone,
+	// screen share, screen share audio); empty allows every source.
+	CanPublishSources []livekit.TrackSource
+	CanSubscribe      bool
+	CanPublishData    bool
+}
+
+// RTCParams configures the LiveKit signalling endpoint.
+type RTCParams struct {
+	SFU  *sfu.SFU
+	Keys KeyProvider
+	// ICEServers returns the STUN/TURN servers a participant is told
+	// about (Salon's TURN with fresh credentials); nil for none.
+	ICEServers func(identity string) []*livekit.ICEServer
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// PingTimeout is how long a connection may stay silent before it is
+	// dropped; default: the SFU's sfu.ping_timeout (what clients are told).
+	PingTimeout time.Duration
+	// TokenRefresh is how often a connected client is sent a fresh access
+	// token (same identity and room, its current grant, the original
+	// token's lifetime), so that it can resume or rejoin after the one it
+	// joined with has expired; default 5 minutes, like LiveKit.
+	TokenRefresh time.Duration
+}
+
+// RTC serves the LiveKit client protocol's signal WebSocket (/rtc) and its
+// companion /rtc/validate. Mount it under a prefix with
+// http.StripPrefix; the client URL is then ws(s)://HOST/PREFIX.
+type RTC struct {
+	p        RTCParams
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	metrics  *rtcMetrics
+
+	mu     sync.Mutex
+	conns  map[*rtcConn]struct{}
+	closed bool
+	active sync.WaitGroup
+}
+
+// NewRTC returns the signalling endpoint.
+func NewRTC(p RTCParams) *RTC {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.PingTimeout <= 0 && p.SFU != nil {
+		p.PingTimeout = p.SFU.PingTimeout()
+	}
+	if p.PingTimeout <= 0 {
+		p.PingTimeout = 15 * time.Second
+	}
+	if p.TokenRefresh <= 0 {
+		p.TokenRefresh = 5 * time.Minute
+	}
+	return &RTC{
+		p:   p,
+		log: p.Logger.With("component", "rtc"),
+		upgrader: websocket.Upgrader{
+			ReadBufferSize:  4096,
+			WriteBufferSize: 4096,
+			// Any origin: Element Call and other web clients are hosted
+			// elsewhere; the access token is the credential.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		metrics: newRTCMetrics(p.Registerer),
+		conns:   map[*rtcConn]struct{}{},
+	}
+}
+
+// Handler serves /rtc and /rtc/validate. /rtc/v1 (livekit-client's
+// single-peer-connection mode) answers 404, which makes the client fall
+// back to /rtc.
+func (r *RTC) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/rtc", r.serveRTC)
+	mux.HandleFunc("/rtc/validate", r.serveValidate)
+	mux.HandleFunc("/rtc/v1", r.serveV1)
+	mux.HandleFunc("/rtc/v1/validate", r.serveV1)
+	return mux
+}
+
+func (r *RTC) serveV1(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	http.Error(w, "single peer connection signalling is not supported by this server; use /rtc", http.StatusNotFound)
+}
+
+// UpdatePermissions changes a connected participant's grant without a
+// rejoin. It reports whether the participant was found.
+func (r *RTC) UpdatePermissions(room, identity string, p Permission) bool {
+	return r.p.SFU.UpdatePermissions(room, identity, sfu.Permission{
+		CanPublish:        p.CanPublish,
+		CanPublishSources: p.CanPublishSources,
+		CanSubscribe:      p.CanSubscribe,
+		CanPublishData:    p.CanPublishData,
+	})
+}
+
+// Close tells every connected client the server is going away and closes
+// the connections, waiting for their handlers. Hook it to
+// http.Server.RegisterOnShutdown: Shutdown does not wait for hijacked
+// connections.
+func (r *RTC) Close() {
+	r.mu.Lock()
+	r.closed = true
+	conns := make([]*rtcConn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+			CanReconnect: true, Reason: livekit.DisconnectReason_SERVER_SHUTDOWN, Action: livekit.LeaveRequest_RECONNECT,
+		}}})
+		c.CloseSignal("server shutting down")
+	}
+	r.active.Wait()
+}
+
+// joinClaims is a verified access token.
+type joinClaims struct {
+	apiKey     string
+	validFor   time.Duration
+	grant      auth.VideoGrant
+	room       string
+	identity   string
+	name       string
+	metadata   string
+	attributes map[string]string
+	permission sfu.Permission
+}
+
+// authError is a refusal with the HTTP status /rtc/validate answers.
+type authError struct {
+	status int
+	msg    string
+}
+
+func (e *authError) Error() string { return e.msg }
+
+func refuse(status int, format string, args ...any) error {
+	return &authError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// verify checks the access token (signature with the key's secret,
+// expiry, join grant, room) as LiveKit's server does.
+func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
+	token := req.URL.Query().Get("access_token")
+	if h := req.Header.Get("Authorization"); h != "" {
+		t, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return nil, refuse(http.StatusUnauthorized, "invalid authorization header: must start with Bearer")
+		}
+		token = t
+	}
+	if token == "" {
+		return nil, refuse(http.StatusUnauthorized, "missing access token")
+	}
+	v, err := auth.ParseAPIToken(token)
+	if err != nil {
+		return nil, refuse(http.StatusUnauthorized, "invalid token: not a JWT")
+	}
+	secret, ok := r.p.Keys.Secret(v.APIKey())
+	if !ok || secret == "" {
+		return nil, refuse(http.StatusUnauthorized, "invalid API key: %s", v.APIKey())
+	}
+	registered, grants, err := v.Verify(secret)
+	if err != nil {
+		return nil, refuse(http.StatusUnauthorized, "invalid token: %v", err)
+	}
+	if grants.Video == nil || !grants.Video.RoomJoin || grants.Video.Room == "" {
+		return nil, refuse(http.StatusUnauthorized, "permissions denied: the token does not grant joining a room")
+	}
+	if q := req.URL.Query().Get("room"); q != "" && q != grants.Video.Room {
+		return nil, refuse(http.StatusUnauthorized, "permissions denied: the token is for another room")
+	}
+	if grants.Identity == "" {
+		return nil, refuse(http.StatusBadRequest, "participant identity cannot be empty")
+	}
+	vg := grants.Video
+	perm := sfu.Permission{
+		CanPublish:        vg.GetCanPublish(),
+		CanSubscribe:      vg.GetCanSubscribe(),
+		CanPublishData:    vg.GetCanPublishData(),
+		CanUpdateMetadata: vg.GetCanUpdateOwnMetadata(),
+		Hidden:            vg.Hidden,
+	}
+	if len(vg.CanPublishSources) > 0 {
+		perm.CanPublishSources = vg.GetCanPublishSources()
+	}
+	validFor := time.Hour
+	if registered != nil && registered.ExpiresAt != nil {
+		from := registered.IssuedAt
+		if from == nil {
+			from = registered.NotBefore
+		}
+		if from != nil && registered.ExpiresAt.Sub(from.Time) > 0 {
+			validFor = registered.ExpiresAt.Sub(from.Time)
+		}
+	}
+	return &joinClaims{
+		apiKey:     v.APIKey(),
+		validFor:   validFor,
+		grant:      *vg,
+		room:       vg.Room,
+		identity:   grants.Identity,
+		name:       grants.Name,
+		metadata:   grants.Metadata,
+		attributes: grants.Attributes,
+		permission: perm,
+	}, nil
+}
+
+// check verifies the request and whether the call admits it.
+func (r *RTC) check(req *http.Request) (*joinClaims, error) {
+	claims, err := r.verify(req)
+	if err != nil {
+		return nil, err
+	}
+	if req.URL.Query().Get("reconnect") == "1" {
+		return claims, nil
+	}
+	if err := r.p.SFU.CheckJoin(claims.room, claims.identity); err != nil {
+		if errors.Is(err, sfu.ErrRoomFull) {
+			return nil, refuse(http.StatusForbidden, "%v", err)
+		}
+		return nil, refuse(http.StatusServiceUnavailable, "%v", err)
+	}
+	return claims, nil
+}
+
+// serveValidate answers what livekit-client asks after a failed connect:
+// 200 "success", or the status and reason /rtc refused it with.
+func (r *RTC) serveValidate(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if _, err := r.check(req); err != nil {
+		r.writeRefusal(w, err)
+		return
+	}
+	_, _ = w.Write([]byte("success"))
+}
+
+func (r *RTC) writeRefusal(w http.ResponseWriter, err error) {
+	var ae *authError
+	if errors.As(err, &ae) {
+		r.metrics.refused(ae.status)
+		http.Error(w, ae.msg, ae.status)
+		return
+	}
+	r.log.Error("rtc request failed", "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
+	if !websocket.IsWebSocketUpgrade(req) {
+		http.Error(w, "the signal endpoint speaks WebSocket", http.StatusNotFound)
+		return
+	}
+	claims, err := r.check(req)
+	if err != nil {
+		r.writeRefusal(w, err)
+		return
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	r.active.Add(1)
+	r.mu.Unlock()
+	defer r.active.Done()
+
+	ws, err := r.upgrader.Upgrade(w, req, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	q := req.URL.Query()
+	log := r.log.With("room", claims.room, "identity", claims.identity)
+	c := newRTCConn(ws, log, r.metrics)
+	r.mu.Lock()
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.conns, c)
+		r.mu.Unlock()
+	}()
+	c.start()
+	defer c.wait()
+	reading := true
+	stopReading := func() {
+		if reading {
+			reading = false
+			c.finishReading(time.Second)
+		}
+	}
+	defer stopReading()
+
+	var ice []*livekit.ICEServer
+	if r.p.ICEServers != nil {
+		ice = r.p.ICEServers(claims.identity)
+	}
+	var sess *sfu.Session
+	if q.Get("reconnect") == "1" {
+		sess, err = r.p.SFU.Resume(claims.room, claims.identity, q.Get("sid"), c, ice)
+		if err != nil {
+			// The SFU lost the session (restart, resume window over): the
+			// client must join afresh.
+			c.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+				CanReconnect: true, Reason: livekit.DisconnectReason_STATE_MISMATCH, Action: livekit.LeaveRequest_RECONNECT,
+			}}})
+			c.CloseSignal("unknown session")
+			return
+		}
+	} else {
+		sess, err = r.p.SFU.Join(sfu.JoinRequest{
+			Room:          claims.room,
+			Identity:      claims.identity,
+			Name:          claims.name,
+			Metadata:      claims.metadata,
+			Attributes:    claims.attributes,
+			Permission:    claims.permission,
+			AutoSubscribe: q.Get("auto_subscribe") != "0",
+			ClientInfo:    clientInfo(q.Get),
+			ICEServers:    ice,
+			Sink:          c,
+		})
+		if err != nil {
+			reason := livekit.DisconnectReason_JOIN_FAILURE
+			c.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+				Reason: reason, Action: livekit.LeaveRequest_DISCONNECT,
+			}}})
+			c.CloseSignal(err.Error())
+			return
+		}
+	}
+	log = log.With("participant", sess.ParticipantSID())
+	c.refresh = func() *livekit.SignalResponse {
+		tok, err := r.refreshToken(claims, sess.Permission())
+		if err != nil {
+			log.Warn("token refresh", "err", err)
+			return nil
+		}
+		return &livekit.SignalResponse{Message: &livekit.SignalResponse_RefreshToken{RefreshToken: tok}}
+	}
+	c.refreshEvery = r.p.TokenRefresh
+	c.startRefresh()
+	r.metrics.sessions.Inc()
+	defer r.metrics.sessions.Dec()
+
+	end := c.readLoop(sess, r.p.PingTimeout)
+	log.Debug("signal connection ended", "reason", end.reason)
+	switch end.kind {
+	case endLeft, endViolation:
+		if end.kind == endViolation {
+			log.Warn("client disconnected for breaking the protocol", "reason", end.reason)
+			c.SendSignal(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+				Reason: livekit.DisconnectReason_UNKNOWN_REASON, Action: livekit.LeaveRequest_DISCONNECT,
+			}}})
+			c.closeWith(websocket.ClosePolicyViolation, end.reason)
+		} else {
+			c.CloseSignal("left")
+		}
+		stopReading()
+		sess.Leave()
+	default:
+		// The connection dropped, or the server closed it: keep the
+		// participant for a resume.
+		c.CloseSignal(end.reason)
+		stopReading()
+		sess.SignalLost(c)
+	}
+}
+
+func clientInfo(get func(string) string) *livekit.ClientInfo {
+	ci := &livekit.ClientInfo{
+		Version:        get("version"),
+		Os:             get("os"),
+		OsVersion:      get("os_version"),
+		Browser:        get("browser"),
+		BrowserVersion: get("browser_version"),
+		DeviceModel:    get("device_model"),
+		Network:        get("network"),
+	}
+	if v, err := strconv.Atoi(get("protocol")); err == nil {
+		ci.Protocol = int32(v)
+	}
+	switch get("sdk") {
+	case "js":
+		ci.Sdk = livekit.ClientInfo_JS
+	case "go":
+		ci.Sdk = livekit.ClientInfo_GO
+	case "reactnative":
+		ci.Sdk = livekit.ClientInfo_REACT_NATIVE
+	}
+	return ci
+}
+
+// refreshToken mints the token a connected client resumes with: the same
+// key, identity and room, the participant's current grant.
+func (r *RTC) refreshToken(c *joinClaims, p sfu.Permission) (string, error) {
+	secret, ok := r.p.Keys.Secret(c.apiKey)
+	if !ok {
+		return "", fmt.Errorf("API key %s withdrawn", c.apiKey)
+	}
+	g := c.grant
+	g.SetCanPublish(p.CanPublish)
+	g.SetCanSubscribe(p.CanSubscribe)
+	g.SetCanPublishData(p.CanPublishData)
+	if len(p.CanPublishSources) > 0 {
+		g.SetCanPublishSources(p.CanPublishSources)
+	}
+	at := auth.NewAccessToken(c.apiKey, secret).
+		SetIdentity(c.identity).SetName(c.name).SetMetadata(c.metadata).
+		SetValidFor(c.validFor).SetVideoGrant(&g)
+	if len(c.attributes) > 0 {
+		at.SetAttributes(c.attributes)
+	}
+	return at.ToJWT()
+}

@@ -1,0 +1,32 @@
+package signaling
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type rtcMetrics struct {
+	sessions   prometheus.Gauge
+	refusals   *prometheus.CounterVec
+	violations *prometheus.CounterVec
+}
+
+func newRTCMetrics(reg prometheus.Registerer) *rtcMetrics {
+	m := &rtcMetrics{
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "salon", Subsystem: "rtc", Name: "sessions",
+			Help: "Signal connections with a participant in a call."}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "salon", Subsystem: "rtc", Name: "refused_total",
+			Help: "Join attempts and validations refused, by HTTP status."}, []string{"status"}),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "salon", Subsystem: "rtc", Name: "disconnects_total",
+			Help: "Clients disconnected for breaking the protocol, by kind."}, []string{"kind"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.sessions, m.refusals, m.violations} {
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+func (m *rtcMetrics) refused(status int) { m.refusals.WithLabelValues(strconv.Itoa(status)).Inc() }
