@@ -22,6 +22,7 @@ rate_limits:
   login_per_ip: {per_second: 1000, burst: 100000}
   messages_per_user: {per_second: 100, burst: 1000}
 turn: {enabled: false}
+sfu: {udp_port: $(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'), tcp_port: -1}
 YAML
 	db="sqlite:salon.db"
 	if [ "$backend" = postgres ]; then

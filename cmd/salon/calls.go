@@ -9,10 +9,12 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/livekit/protocol/livekit"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/homeserver"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
 )
 
@@ -82,5 +84,35 @@ func (s *server) startJWT(cfg Config, base string, log *slog.Logger, reg prometh
 		return fmt.Errorf("livekit: %w", err)
 	}
 	mux.Handle(jwtPath+"/", http.StripPrefix(jwtPath, svc.Handler()))
+	if cfg.LiveKit.External() {
+		return nil
+	}
+	return s.startSFU(cfg, log, reg, mux)
+}
+
+// startSFU starts the embedded SFU and mounts its signalling WebSocket at
+// sfuPath; participants are told about Salon's TURN relay.
+func (s *server) startSFU(cfg Config, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) error {
+	media, err := sfu.New(sfu.Params{Config: cfg.SFU, Logger: log.With("component", "sfu"), Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("sfu: %w", err)
+	}
+	s.close = append(s.close, media.Close)
+	turnCreds := s.turnCreds
+	rtc := signaling.NewRTC(signaling.RTCParams{
+		SFU: media, Keys: s.livekitKeys, Logger: log.With("component", "rtc"), Registerer: reg,
+		ICEServers: func(identity string) []*livekit.ICEServer {
+			if turnCreds == nil {
+				return nil
+			}
+			t, ok := turnCreds(identity)
+			if !ok {
+				return nil
+			}
+			return []*livekit.ICEServer{{Urls: t.URIs, Username: t.Username, Credential: t.Password}}
+		},
+	})
+	s.rtc = rtc
+	mux.Handle(sfuPath+"/", http.StripPrefix(sfuPath, rtc.Handler()))
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	// LiveKit is the MatrixRTC JWT service: the embedded SFU, or an
 	// external LiveKit deployment.
 	LiveKit signaling.JWTConfig `yaml:"livekit"`
+	// SFU is the embedded media server for group calls (unused when
+	// livekit.external_url points at an external LiveKit).
+	SFU sfu.Config `yaml:"sfu"`
 }
 
 // LogConfig sets up log/slog.
@@ -60,6 +64,7 @@ func Defaults() Config {
 		Config:            homeserver.Defaults(),
 		TURN:              turn.Defaults(),
 		LiveKit:           signaling.JWTDefaults(),
+		SFU:               sfu.Defaults(),
 	}
 }
 
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.LiveKit.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.SFU.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

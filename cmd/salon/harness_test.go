@@ -46,6 +46,7 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 	cfg.Listen = "127.0.0.1:0"
 	// Tests run side by side: the relay takes free ports.
 	cfg.TURN.ListenUDP, cfg.TURN.ListenTCP, cfg.TURN.UDPSockets = "127.0.0.1:0", "127.0.0.1:0", 1
+	cfg.SFU.UDPPort, cfg.SFU.TCPPort = freeUDPPort(t), -1
 	for _, e := range edit {
 		e(&cfg)
 	}
@@ -84,4 +85,16 @@ func (s *testServer) Stop() {
 	case <-time.After(30 * time.Second):
 		panic("server did not stop within 30s")
 	}
+}
+
+// freeUDPPort finds a UDP port free right now on loopback (the SFU wants a
+// fixed port; tests run side by side).
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -111,3 +111,23 @@ func TestMatrixRTCTokens(t *testing.T) {
 		t.Fatalf("claimed another user: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestSFUAcceptsSalonTokens: the token the JWT service hands a member is
+// accepted by the embedded SFU at the URL it names; a forged one is not.
+func TestSFUAcceptsSalonTokens(t *testing.T) {
+	srv := startServer(t, backends(t)["sqlite"](t))
+	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{}).Str("room_id")
+	r := getToken(alice, room, openIDToken(t, alice))
+	if r.Status != 200 {
+		t.Fatalf("get_token: %d %s", r.Status, r.Raw)
+	}
+	sfuHTTP := strings.Replace(r.Str("url"), "ws://", "http://", 1)
+	anon := mxtest.New(t, "")
+	if v := anon.Do("GET", sfuHTTP+"/rtc/validate?access_token="+r.Str("jwt"), nil); v.Status != 200 {
+		t.Fatalf("SFU refuses Salon's token: %d %s", v.Status, v.Raw)
+	}
+	if v := anon.Do("GET", sfuHTTP+"/rtc/validate?access_token=forged.token.value", nil); v.Status != 401 {
+		t.Fatalf("SFU accepts a forged token: %d %s", v.Status, v.Raw)
+	}
+}

@@ -66,7 +66,8 @@ func startProcess(t *testing.T, args ...string) *process {
 	addr := freePort(t)
 	// The relay takes free ports so tests and a local coturn do not collide.
 	conf := filepath.Join(t.TempDir(), "salon.yaml")
-	if err := os.WriteFile(conf, []byte("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n"), 0o600); err != nil {
+	yaml := fmt.Sprintf("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\nsfu:\n  udp_port: %d\n  tcp_port: -1\n", freeUDPPort(t))
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(salonBinary(t), append([]string{"serve", "--config", conf, "--listen", addr}, args...)...)

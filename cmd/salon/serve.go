@@ -85,6 +85,10 @@ type server struct {
 	// livekitKeys sign and verify the SFU's access tokens (nil with an
 	// external LiveKit).
 	livekitKeys *signaling.KeySet
+	// turnCreds makes TURN credentials (nil without a relay); rtc is the
+	// SFU's signalling endpoint (nil with an external LiveKit).
+	turnCreds homeserver.TURNCredentials
+	rtc       *signaling.RTC
 	close       []func() error // run in reverse order at shutdown
 }
 
@@ -114,6 +118,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("turn: %w", err)
 	}
+	s.turnCreds = turnCreds
 	base := cfg.BaseURL(ln.Addr().String())
 	hs, err := homeserver.New(cfg.Config, homeserver.Deps{
 		Store: st, Logger: log, Registerer: reg, SigningKey: key, Listen: ln.Addr().String(),
@@ -157,6 +162,10 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(hs.Drain)
+	if s.rtc != nil {
+		// Shutdown does not wait for hijacked WebSockets: close them.
+		s.http.RegisterOnShutdown(s.rtc.Close)
+	}
 	ok = true
 	return s, nil
 }

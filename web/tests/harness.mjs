@@ -105,6 +105,9 @@ export async function startStack({ config } = {}) {
     if (!/^turn:/m.test(yaml)) {
       yaml += "\nturn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n";
     }
+    if (!/^sfu:/m.test(yaml)) {
+      yaml += `\nsfu:\n  udp_port: ${await freeUDPPort()}\n  tcp_port: -1\n`;
+    }
     const file = path.join(dataDir, "salon.yaml");
     writeFileSync(file, yaml);
     args.push("--config", file);
@@ -261,4 +264,14 @@ export function unlabelledControls(page) {
       .filter((el) => (el.tagName === "A" ? !el.textContent?.trim() && !el.getAttribute("aria-label") : !named(el)))
       .map((el) => el.outerHTML.slice(0, 120));
   });
+}
+
+/** A UDP port free right now on loopback (the SFU wants a fixed one). */
+async function freeUDPPort() {
+  const { createSocket } = await import("node:dgram");
+  const sock = createSocket("udp4");
+  await new Promise((resolve) => sock.bind(0, "127.0.0.1", resolve));
+  const port = sock.address().port;
+  await new Promise((resolve) => sock.close(resolve));
+  return port;
 }
