@@ -9,6 +9,7 @@
 set -eu
 cd "$(dirname "$0")"
 web=$(pwd)
+given=$#
 
 # Debian's Chromium; never a browser downloaded by a test tool.
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
@@ -45,3 +46,12 @@ fi
 # machine has two cores.
 SALON_BIN="$tmp/salon" SALON_WEB_PROXY="$tmp/devproxy" SALON_TEST_RESULTS="$web/test-results" \
 	node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "$@"
+
+# Group calls: three Chromium pages with the npm livekit-client join a call
+# on Salon's SFU and must each decode the other two's video
+# (signaling.TestBrowserCall).
+if [ "$given" -eq 0 ] || [ "${SALON_BROWSER_CALL:-}" = 1 ]; then
+	echo "web: livekit-client browser call against the embedded SFU"
+	(cd .. && SALON_BROWSER_TEST=1 LIVEKIT_CLIENT_UMD="$web/node_modules/livekit-client/dist/livekit-client.umd.js" \
+		NODE_PATH="$web/node_modules" go test -count=1 -run '^TestBrowserCall$' ./signaling/)
+fi
