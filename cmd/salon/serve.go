@@ -89,7 +89,7 @@ type server struct {
 	// SFU's signalling endpoint (nil with an external LiveKit).
 	turnCreds homeserver.TURNCredentials
 	rtc       *signaling.RTC
-	close       []func() error // run in reverse order at shutdown
+	close     []func() error // run in reverse order at shutdown
 }
 
 func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logger) (*server, error) {

@@ -18,8 +18,8 @@ import (
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
-	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -84,8 +84,8 @@ type TURNAnswer struct {
 
 // API is the Client-Server API handler.
 type API struct {
-	p   Params
-	log *slog.Logger
+	p      Params
+	log    *slog.Logger
 	router *route.Router
 
 	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter

@@ -32,7 +32,7 @@ type Methods map[string]HandlerFunc
 type Router struct {
 	mux      *http.ServeMux
 	log      *slog.Logger
-	requests *prometheus.CounterVec // labels: route, method, status
+	requests *prometheus.CounterVec   // labels: route, method, status
 	duration *prometheus.HistogramVec // label: route
 }
 

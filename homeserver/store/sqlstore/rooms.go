@@ -167,11 +167,11 @@ func (s *Store) Event(ctx context.Context, eventID string) (store.EventRow, erro
 	return e, s.mapErr(err)
 }
 
-// txnEventQuery names txn_id <> '' so the partial index events_txn
+// txnEventQuery names txn_id <> ” so the partial index events_txn
 // applies: without it SQLite scans every event on every send.
 const txnEventQuery = `SELECT ` + eventCols + ` FROM events WHERE sender = $1 AND sender_device = $2 AND txn_id = $3 AND txn_id <> ''`
 
-// relationsQuery likewise names relates_to <> '' for events_rel.
+// relationsQuery likewise names relates_to <> ” for events_rel.
 const relationsQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = $1 AND relates_to <> '' AND room_id = $2
 		AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR type = $4) AND stream_pos < $5
 		ORDER BY stream_pos DESC LIMIT $6`
@@ -183,10 +183,10 @@ func HotQueries() map[string][]any {
 		txnEventQuery:  {"@a:t", "DEV", "txn"},
 		relationsQuery: {"$e", "!r:t", "", "", int64(10), 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3 ORDER BY stream_pos DESC LIMIT $4`: {"!r:t", int64(0), int64(10), 10},
-		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`: {"!r:t", "m.room.member", "@a:t"},
-		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`: {"$e"},
-		`SELECT ` + receiptCols + ` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`: {"!r:t", "@a:t", "m.read"},
-		`SELECT ` + membershipCols + ` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`: {"@a:t"},
+		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`:                      {"!r:t", "m.room.member", "@a:t"},
+		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`:                                                                          {"$e"},
+		`SELECT ` + receiptCols + ` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`:                     {"!r:t", "@a:t", "m.read"},
+		`SELECT ` + membershipCols + ` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`:                                             {"@a:t"},
 	}
 }
 
