@@ -27,7 +27,11 @@ func getToken(c *mxtest.Client, room string, oid map[string]any) mxtest.Response
 // which gives a LiveKit token only to members of the room, with grants from
 // the room's power levels.
 func TestMatrixRTCTokens(t *testing.T) {
-	srv := startServer(t, backends(t)["sqlite"](t))
+	forEachBackend(t, testMatrixRTCTokens)
+}
+
+func testMatrixRTCTokens(t *testing.T, db string) {
+	srv := startServer(t, db)
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 	bob := mxtest.Register(t, srv.URL, "bob", "password bob")
 	eve := mxtest.Register(t, srv.URL, "eve", "password eve")

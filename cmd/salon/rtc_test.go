@@ -108,7 +108,11 @@ func TestCallMembershipAndDelayedEvents(t *testing.T) {
 }
 
 func TestDelayedEventCap(t *testing.T) {
-	srv := startServer(t, backends(t)["sqlite"](t), func(c *Config) { c.MatrixRTC.MaxDelayedPerUser = 5 })
+	forEachBackend(t, testDelayedEventCap)
+}
+
+func testDelayedEventCap(t *testing.T, db string) {
+	srv := startServer(t, db, func(c *Config) { c.MatrixRTC.MaxDelayedPerUser = 5 })
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{}).Str("room_id")
 	p := mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/", room)
@@ -148,7 +152,11 @@ func TestDelayedEventsSurviveRestart(t *testing.T) {
 }
 
 func TestOpenID(t *testing.T) {
-	srv := startServer(t, backends(t)["sqlite"](t))
+	forEachBackend(t, testOpenID)
+}
+
+func testOpenID(t *testing.T, db string) {
+	srv := startServer(t, db)
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 	bob := mxtest.Register(t, srv.URL, "bob", "password bob")
 	tok := alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/user/%s/openid/request_token", alice.UserID), map[string]any{})
