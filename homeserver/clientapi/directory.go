@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,7 +59,7 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request, dev store.Device)
 	if err != nil {
 		return err
 	}
-	if !contains(members, dev.UserID) {
+	if !slices.Contains(members, dev.UserID) {
 		return mxerr.Forbid("You are not in this room")
 	}
 	err = a.p.Store.CreateAlias(r.Context(), alias, req.RoomID, dev.UserID)
@@ -245,15 +246,6 @@ func matchesTerm(info map[string]any, term string) bool {
 	term = strings.ToLower(term)
 	for _, k := range []string{"name", "topic", "canonical_alias"} {
 		if s, ok := info[k].(string); ok && strings.Contains(strings.ToLower(s), term) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -121,7 +122,7 @@ func (a *API) typing(w http.ResponseWriter, r *http.Request, dev store.Device) e
 	if err != nil {
 		return mxerr.Forbid("You are not joined to this room")
 	}
-	if !contains(members, dev.UserID) {
+	if !slices.Contains(members, dev.UserID) {
 		return mxerr.Forbid("You are not joined to this room")
 	}
 	a.p.Sync.SetTyping(roomID, dev.UserID, *req.Typing, time.Duration(req.Timeout)*time.Millisecond, members)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -177,7 +178,7 @@ func (a *API) receipt(r *http.Request, dev store.Device, roomID, typ, eventID, t
 	if err != nil {
 		return err
 	}
-	if !contains(members, dev.UserID) {
+	if !slices.Contains(members, dev.UserID) {
 		return mxerr.Forbid("You are not joined to this room")
 	}
 	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, eventID); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -49,7 +50,7 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 		switch {
 		case t.Type == "m.room.power_levels":
 			plContent = ev.Content
-		case contains(upgradeCopied, t.Type):
+		case slices.Contains(upgradeCopied, t.Type):
 			if string(ev.Content) == "{}" {
 				continue
 			}
@@ -139,15 +140,6 @@ func (s *Service) relinkChild(ctx context.Context, spaceID, oldID, newID, userID
 		return
 	}
 	_, _ = s.Send(ctx, spaceID, userID, Event{Type: "m.space.child", StateKey: &oldID, Content: json.RawMessage(`{}`)})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // SpacePowerLevels returns the users a space's power levels raise above
