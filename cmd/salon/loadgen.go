@@ -40,7 +40,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(*base, "http://127.") && !strings.HasPrefix(*base, "http://localhost") && !strings.HasPrefix(*base, "http://[::1]") {
+	if !loopbackURL(*base) {
 		return errors.New("bench only loads servers on this machine's loopback")
 	}
 	lg := &loadgen{base: strings.TrimSuffix(*base, "/"), hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + 64, MaxConnsPerHost: 0}}}

@@ -8,6 +8,8 @@
 //	salon user deactivate NAME
 //	salon user reset-password NAME [--password-file F]
 //	salon media purge [--older-than 90d]
+//	salon bench messaging [--url URL] ...
+//	salon loadtest [--url URL] [--data-dir DIR] [--scenario NAMES] [--duration D]
 //
 // There is no command that lists rooms or reads messages: the operator
 // administers accounts, never content.
@@ -32,6 +34,8 @@ const usage = `usage:
   salon user reset-password NAME [--password-file FILE]
   salon bench messaging [--url URL] [--clients N] [--rooms N] [--rate R] [--duration D]
                                        load a running server on loopback (see docs/PERFORMANCE.md)
+  salon loadtest [--url URL] [--data-dir DIR] [--scenario audio,lecture,video|all] [--duration D]
+                                       load a running server's SFU with pion clients (see docs/PERFORMANCE.md)
   salon media purge [--older-than 90d]  delete unreferenced media older than that
   salon version
 `
@@ -90,6 +94,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdUser(ctx, args[1], args[2:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "loadtest":
+		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "media":
 		return cmdMedia(ctx, args[1:], stdout, stderr)
 	case "version":

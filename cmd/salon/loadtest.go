@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+
+	"github.com/salonhq/salon/sfu/lktest"
+	"github.com/salonhq/salon/signaling"
+)
+
+// cmdLoadtest is `salon loadtest`: the SFU benchmark. Pion clients that
+// speak the LiveKit client protocol (sfu/lktest, which shares no code with
+// the forwarding path) join calls on a running Salon's embedded SFU, play
+// a scenario and report what they received; the server's side (CPU,
+// forwarded packets, RSS) is read from its /metrics before and after the
+// media window, so the figures are the server process's own.
+//
+// Tokens are minted with the server's LiveKit API key (the keys file in its
+// data directory), so the load tool needs no Matrix accounts: what is
+// measured is the media plane.
+func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("salon loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", "http://127.0.0.1:8008", "the Salon server (its SFU is at URL/livekit/sfu; loopback only)")
+	dataDir := fs.String("data-dir", "./data", "the server's data directory (for its LiveKit keys)")
+	keysFile := fs.String("keys", "", "the server's LiveKit keys file (default: DATA_DIR/livekit_keys)")
+	which := fs.String("scenario", "all", "scenarios to run: audio, lecture, video (comma-separated) or all")
+	dur := fs.Duration("duration", 20*time.Second, "media window of each scenario")
+	rooms := fs.Int("rooms", 0, "calls of each scenario side by side (0: the scenario's own)")
+	participants := fs.Int("participants", 0, "participants per call (0: the scenario's own; publishers are capped to it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	*base = strings.TrimSuffix(*base, "/")
+	if !loopbackURL(*base) {
+		return errors.New("loadtest only loads servers on this machine's loopback")
+	}
+	scenarios, err := pickScenarios(*which)
+	if err != nil {
+		return err
+	}
+	path := *keysFile
+	if path == "" {
+		path = signaling.JWTConfig{}.KeysPath(*dataDir)
+	}
+	keys := &signaling.KeySet{}
+	if err := keys.Reload(path); err != nil {
+		return fmt.Errorf("the server's LiveKit keys: %w (start the server once, or pass --keys)", err)
+	}
+	key, secret := keys.Current()
+	mint := func(room, identity string) string {
+		at := auth.NewAccessToken(key, secret)
+		g := &auth.VideoGrant{RoomJoin: true, Room: room}
+		g.SetCanPublish(true)
+		g.SetCanSubscribe(true)
+		g.SetCanPublishData(true)
+		at.SetIdentity(identity).SetName(identity).SetValidFor(time.Hour).SetVideoGrant(g)
+		j, _ := at.ToJWT()
+		return j
+	}
+	ws := "ws" + strings.TrimPrefix(*base, "http") + sfuPath
+	say := func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) }
+	for i, sc := range scenarios {
+		sc.Duration = *dur
+		if *rooms > 0 {
+			sc.Rooms = *rooms
+		}
+		if *participants > 0 {
+			sc.Participants = *participants
+			sc.AudioPublishers = min(sc.AudioPublishers, *participants)
+			sc.Talking = min(sc.Talking, *participants)
+			sc.VideoPublishers = min(sc.VideoPublishers, *participants)
+			sc.LowViewers = min(sc.LowViewers, *participants/2)
+		}
+		if i > 0 {
+			// Let the previous calls empty before the next scenario.
+			time.Sleep(2 * time.Second)
+		}
+		var m0, m1 serverMetrics
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute+sc.Duration)
+		res, err := lktest.Run(rctx, ws, mint, sc, func(start bool) {
+			m, err := scrapeServer(rctx, *base)
+			if err != nil {
+				say("%s: reading the server's metrics: %v", sc.Name, err)
+			}
+			if start {
+				m0 = m
+			} else {
+				m1 = m
+			}
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		say("%s", res)
+		win := res.Window.Seconds()
+		cpu := m1.cpuSeconds - m0.cpuSeconds
+		fwd := m1.forwarded - m0.forwarded
+		perCore, perPacket := 0.0, 0.0
+		if cpu > 0 && fwd > 0 {
+			perCore, perPacket = fwd/cpu, cpu/fwd*1e6
+		}
+		say("%s server: %.0f forwarded packets/s, %.1f Mbit/s out, %.0f packets/s in; CPU %.2f cores; %.0f forwarded packets/s per core; %.1f µs CPU per forwarded packet; RSS %.0f MiB",
+			sc.Name, fwd/win, (m1.forwardedBytes-m0.forwardedBytes)*8/win/1e6, (m1.received-m0.received)/win,
+			cpu/win, perCore, perPacket, m1.rss/(1<<20))
+	}
+	return nil
+}
+
+// pickScenarios selects lktest's standard scenarios by name.
+func pickScenarios(which string) ([]lktest.Scenario, error) {
+	var out []lktest.Scenario
+	want := map[string]bool{}
+	for _, n := range strings.Split(which, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	for _, sc := range lktest.Scenarios {
+		if want["all"] || want[sc.Name] {
+			out = append(out, sc)
+			delete(want, sc.Name)
+		}
+	}
+	delete(want, "all")
+	for n := range want {
+		return nil, fmt.Errorf("unknown scenario %q (audio, lecture, video or all)", n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no scenario chosen")
+	}
+	return out, nil
+}
+
+// loopbackURL reports whether base is an http URL on loopback: the load
+// tools never aim at someone else's server.
+func loopbackURL(base string) bool {
+	for _, p := range []string{"http://127.", "http://localhost", "http://[::1]"} {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// serverMetrics are the counters the load tool reads from the server.
+type serverMetrics struct {
+	cpuSeconds, rss                     float64
+	forwarded, forwardedBytes, received float64
+}
+
+// scrapeServer reads the SFU counters and the process's CPU and memory from
+// the server's Prometheus endpoint.
+func scrapeServer(ctx context.Context, base string) (serverMetrics, error) {
+	var m serverMetrics
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return m, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return m, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return m, fmt.Errorf("GET /metrics: %s", res.Status)
+	}
+	fields := map[string]*float64{
+		"process_cpu_seconds_total":             &m.cpuSeconds,
+		"process_resident_memory_bytes":         &m.rss,
+		"salon_sfu_rtp_packets_forwarded_total": &m.forwarded,
+		"salon_sfu_rtp_bytes_forwarded_total":   &m.forwardedBytes,
+		"salon_sfu_rtp_packets_received_total":  &m.received,
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		if p, found := fields[name]; found {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+				*p = v
+			}
+		}
+	}
+	return m, sc.Err()
+}
