@@ -105,6 +105,7 @@ type RemoteTrack struct {
 	// LayerPackets counts packets per layer marker.
 	LayerPackets [3]atomic.Uint64
 	Gaps         atomic.Uint64 // sequence-number gaps seen
+	Missing      atomic.Uint64 // packets missing in those gaps
 	lastSeq      uint16
 	seen         bool
 }
@@ -562,6 +563,7 @@ func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			seq := uint16(buf[2])<<8 | uint16(buf[3])
 			if rt.seen && seq != rt.lastSeq+1 && int16(seq-rt.lastSeq) > 0 {
 				rt.Gaps.Add(1)
+				rt.Missing.Add(uint64(int16(seq-rt.lastSeq)) - 1)
 			}
 			if !rt.seen || int16(seq-rt.lastSeq) > 0 {
 				rt.lastSeq, rt.seen = seq, true

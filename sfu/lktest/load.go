@@ -55,13 +55,22 @@ type Result struct {
 	PacketsSent     uint64
 	Expected        uint64
 	Loss            float64
+	// Missing is packets absent from the sequence numbers subscribers
+	// received (the SFU rewrites them to run on across layer switches,
+	// so a gap is a packet dropped on the way); SeqLoss is its share.
+	// Loss above also counts a subscriber moved to a lower simulcast
+	// layer (bandwidth estimation) as loss; SeqLoss does not.
+	Missing uint64
+	SeqLoss float64
+	// LayerPackets are the video packets received per simulcast layer.
+	LayerPackets [3]uint64
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%s: %d joined (p50 %s, p95 %s, max %s); %s window: received %d packets (%.0f/s, %.1f Mbit/s), sent %d, expected %d, loss %.2f%%",
+	return fmt.Sprintf("%s: %d joined (p50 %s, p95 %s, max %s); %s window: received %d packets (%.0f/s, %.1f Mbit/s), sent %d, expected %d, loss %.2f%% (sequence gaps %.2f%%; video packets by layer q/h/f %v)",
 		r.Scenario, r.Joined, r.JoinP50.Round(time.Millisecond), r.JoinP95.Round(time.Millisecond), r.JoinMax.Round(time.Millisecond),
 		r.Window.Round(time.Millisecond), r.PacketsReceived, float64(r.PacketsReceived)/r.Window.Seconds(),
-		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100)
+		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100, r.SeqLoss*100, r.LayerPackets)
 }
 
 // LowLayerOnly is a single-layer spec for video without simulcast.
@@ -191,12 +200,16 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 	// track; the rest take the high one.
 	lowSubs := float64(n)
 	subs := float64(len(members) - 1)
-	snap := func() (rx, bytes, sent uint64, expected float64) {
+	snap := func() (rx, bytes, sent, missing uint64, layers [3]uint64, expected float64) {
 		for _, m := range members {
 			m.c.mu.Lock()
 			for _, t := range m.c.tracks {
 				rx += t.Packets.Load()
 				bytes += t.Bytes.Load()
+				missing += t.Missing.Load()
+				for l := range layers {
+					layers[l] += t.LayerPackets[l].Load()
+				}
 			}
 			m.c.mu.Unlock()
 			for _, s := range m.sources {
@@ -214,19 +227,26 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 	if measure != nil {
 		measure(true)
 	}
-	rx0, b0, s0, e0 := snap()
+	rx0, b0, s0, m0, l0, e0 := snap()
 	t0 := time.Now()
 	select {
 	case <-time.After(sc.Duration):
 	case <-ctx.Done():
 	}
-	rx1, b1, s1, e1 := snap()
+	rx1, b1, s1, m1, l1, e1 := snap()
 	res.Window = time.Since(t0)
 	if measure != nil {
 		measure(false)
 	}
 	res.Expected = uint64(e1 - e0)
 	res.PacketsReceived, res.BytesReceived, res.PacketsSent = rx1-rx0, b1-b0, s1-s0
+	res.Missing = m1 - m0
+	if n := res.PacketsReceived + res.Missing; n > 0 {
+		res.SeqLoss = float64(res.Missing) / float64(n)
+	}
+	for l := range res.LayerPackets {
+		res.LayerPackets[l] = l1[l] - l0[l]
+	}
 	if res.Expected > 0 && res.PacketsReceived < res.Expected {
 		res.Loss = 1 - float64(res.PacketsReceived)/float64(res.Expected)
 	}
