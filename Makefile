@@ -23,6 +23,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 test-go:
+	@./scripts/test-deps.sh
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 test: vet test-go

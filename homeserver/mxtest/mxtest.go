@@ -117,7 +117,14 @@ func (c *Client) MustErr(status int, errcode, method, path string, body any) Res
 // Register creates an account with m.login.dummy and logs it in.
 func Register(t testing.TB, base, user, password string) *Client {
 	t.Helper()
-	c := New(t, base)
+	return New(t, base).Register(user, password)
+}
+
+// Register creates an account with m.login.dummy through c (and its HTTP
+// client) and logs c in as it.
+func (c *Client) Register(user, password string) *Client {
+	t := c.T
+	t.Helper()
 	first := c.Do("POST", "/_matrix/client/v3/register", map[string]any{"username": user, "password": password})
 	if first.Status != 401 {
 		t.Fatalf("register %s: first step status %d: %s", user, first.Status, first.Raw)
