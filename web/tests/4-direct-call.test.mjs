@@ -7,6 +7,7 @@
 // ends' selected candidate pair must use a relay candidate: the media went
 // through Salon's TURN. Bob mutes his microphone from the keyboard; Alice
 // hangs up; both see the call ended and their peer connections closed.
+// Then Bob declines a voice call from the banner, and Alice is told.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -158,7 +159,7 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
     await banner.getByRole("button", { name: "Répondre" }).click();
     const bobCall = B.locator("section.dmcall");
     await bobCall.waitFor();
-    assert.equal(await banner.count(), 0, "the banner goes once the call is answered");
+    await banner.waitFor({ state: "detached" }); // the banner goes once the call is answered
 
     await aliceCall.locator(".dmcall-status", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
     await bobCall.locator(".dmcall-status", { hasText: "En communication" }).waitFor({ timeout: 20_000 });
@@ -209,9 +210,28 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
     }
     // The ended call is dismissed; the DM is there again, ready for another call.
     await aliceCall.getByRole("button", { name: "Close" }).click();
-    assert.equal(await aliceCall.count(), 0);
+    await aliceCall.waitFor({ state: "detached" });
     assert.equal(await A.getByRole("button", { name: "Video call" }).isEnabled(), true);
     await bobCall.getByRole("button", { name: "Fermer" }).click();
-    assert.equal(await bobCall.count(), 0);
+    await bobCall.waitFor({ state: "detached" });
+
+    // A voice call Bob declines from the banner: Alice is told, and
+    // nothing is left open on either side.
+    await A.getByRole("button", { name: "Voice call" }).click();
+    await aliceCall.locator(".dmcall-status", { hasText: "Calling" }).waitFor();
+    assert.equal(await aliceCall.locator("video.dmcall-local").count(), 0, "no camera in a voice call");
+    assert.equal(await aliceCall.getByRole("button", { name: "Turn the camera off" }).count(), 0);
+    await banner.getByRole("heading", { name: /^Appel audio de / }).waitFor({ timeout: 20_000 });
+    await B.screenshot({ path: path.join(resultsDir, "scenario-4-incoming-bob.png") });
+    await banner.getByRole("button", { name: "Refuser" }).click();
+    await banner.waitFor({ state: "detached" });
+    await aliceCall.locator(".dmcall-status", { hasText: "Call declined" }).waitFor({ timeout: 20_000 });
+    for (const [who, p] of [["alice", A], ["bob", B]]) {
+      const states = await p.evaluate(() => window.__salonPCs.map((pc) => pc.signalingState));
+      assert.equal(states.length, 2, `${who}: one peer connection per call`);
+      assert.deepEqual(states, ["closed", "closed"], `${who}: every peer connection is closed`);
+    }
+    await aliceCall.getByRole("button", { name: "Close" }).click();
+    await aliceCall.waitFor({ state: "detached" });
   });
 });

@@ -8,7 +8,7 @@
 // that rings until it is accepted or declined. The views read it and
 // re-render on "change".
 import { KnownMembership, type MatrixClient, type Room } from "matrix-js-sdk";
-import { CallDirection, CallErrorCode, CallEvent, CallState, CallType, createNewMatrixCall, type MatrixCall } from "matrix-js-sdk/lib/webrtc/call";
+import { CallDirection, CallErrorCode, CallEvent, CallParty, CallState, CallType, createNewMatrixCall, type MatrixCall } from "matrix-js-sdk/lib/webrtc/call";
 import { CallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/callEventHandler";
 
 /** What the person is told about a call. */
@@ -35,9 +35,15 @@ export function phaseOf(call: MatrixCall): CallPhase {
 }
 
 /** Why a call ended, in the few cases worth telling apart. */
-export type EndReason = "hangup" | "noAnswer" | "busy" | "failed" | "noMedia" | "elsewhere";
+export type EndReason = "hangup" | "declined" | "noAnswer" | "busy" | "failed" | "noMedia" | "elsewhere";
 
-export function endReasonOf(call: MatrixCall): EndReason {
+/**
+ * Why the call ended. before is its state just before it ended: an
+ * outgoing call the other side ended while it rang was declined
+ * (m.call.reject, or a plain hangup from older clients).
+ */
+export function endReasonOf(call: MatrixCall, before?: CallState): EndReason {
+  if (before === CallState.InviteSent && call.hangupParty === CallParty.Remote && call.hangupReason === CallErrorCode.UserHangup) return "declined";
   switch (call.hangupReason) {
     case CallErrorCode.InviteTimeout:
       return "noAnswer";
@@ -102,6 +108,8 @@ export class DirectCalls {
   error: string | null = null;
   /** The other person of each call, by call ID (an outgoing call knows it before the answer). */
   private partners = new Map<string, string>();
+  /** The state each ended call was in when it ended. */
+  private endedFrom = new Map<string, CallState>();
   /** Seconds since each call connected. */
   private lengths = new Map<string, number>();
   private listeners = new Set<Listener>();
@@ -143,6 +151,10 @@ export class DirectCalls {
     return call.getOpponentMember()?.userId ?? this.partners.get(call.callId) ?? call.invitee ?? null;
   }
 
+  endReason(call: MatrixCall): EndReason {
+    return endReasonOf(call, this.endedFrom.get(call.callId));
+  }
+
   lengthOf(call: MatrixCall): number {
     return this.lengths.get(call.callId) ?? 0;
   }
@@ -154,7 +166,10 @@ export class DirectCalls {
   private watch(call: MatrixCall): void {
     if (this.watched.has(call)) return;
     this.watched.add(call);
-    call.on(CallEvent.State, this.changed);
+    call.on(CallEvent.State, (state, old) => {
+      if (state === CallState.Ended) this.endedFrom.set(call.callId, old);
+      this.changed();
+    });
     call.on(CallEvent.FeedsChanged, this.changed);
     call.on(CallEvent.LengthChanged, (seconds) => {
       this.lengths.set(call.callId, seconds);
@@ -248,6 +263,7 @@ export class DirectCalls {
     if (this.current?.state === CallState.Ended) {
       this.partners.delete(this.current.callId);
       this.lengths.delete(this.current.callId);
+      this.endedFrom.delete(this.current.callId);
       this.current = null;
       this.error = null;
       this.changed();

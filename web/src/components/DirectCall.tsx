@@ -7,7 +7,7 @@ import type { Room } from "matrix-js-sdk";
 import type { MatrixCall } from "matrix-js-sdk/lib/webrtc/call";
 import type { JSX } from "preact";
 import { useEffect, useRef } from "preact/hooks";
-import { callPartner, closeDirectCalls, directCallsFor, endReasonOf, phaseOf, type DirectCalls, type EndReason } from "../calls/direct";
+import { callPartner, closeDirectCalls, directCallsFor, phaseOf, type DirectCalls, type EndReason } from "../calls/direct";
 import { t, type MessageKey } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
 import { displayName } from "../matrix";
@@ -101,6 +101,7 @@ function duration(seconds: number): string {
 
 const endMessages: Record<EndReason, MessageKey> = {
   hangup: "dmcall.ended",
+  declined: "dmcall.endedDeclined",
   noAnswer: "dmcall.endedNoAnswer",
   busy: "dmcall.endedBusy",
   failed: "dmcall.endedFailed",
@@ -119,7 +120,7 @@ function statusText(calls: DirectCalls, call: MatrixCall, name: string): string 
     case "connected":
       return call.isRemoteOnHold() ? t("dmcall.onHold") : t("dmcall.connected", { time: duration(calls.lengthOf(call)) });
     case "ended":
-      return t(endMessages[endReasonOf(call)]);
+      return t(endMessages[calls.endReason(call)]);
   }
 }
 
