@@ -90,6 +90,9 @@ function mediaFacts(page) {
       localType: local?.candidateType ?? null,
       remoteType: remote?.candidateType ?? null,
       relayProtocol: local?.relayProtocol ?? null,
+      relayServer: local?.url ?? null,
+      local: local ? `${local.address}:${local.port}` : null,
+      remote: remote ? `${remote.address}:${remote.port}` : null,
     };
   });
 }
@@ -136,6 +139,9 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
 
   await scenario("scenario-4-direct-call", [alice, bob], async () => {
     await Promise.all([loginUI(A, stack.url, a.user_id, password), loginUI(B, stack.url, b.user_id, password)]);
+    // Bob's first sync is done (the SDK listens for calls only after it):
+    // his DM with Alice is listed.
+    await B.locator(".room-list .room-button", { hasText: a.user_id.slice(1).split(":")[0] }).waitFor();
 
     await open(A, notes);
     await A.locator("#room-title", { hasText: "Notes" }).waitFor();
@@ -173,8 +179,12 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
       assert.equal(f.policy, "relay", `${who}: forceTURN sets iceTransportPolicy relay`);
       assert.ok(f.iceServers.some((u) => /^turn:127\.0\.0\.1:\d+\?transport=udp$/.test(u)), `${who}: Salon's TURN from /voip/turnServer: ${f.iceServers}`);
       assert.equal(f.localType, "relay", `${who}: the selected pair's local candidate is a relay`);
-      assert.equal(f.remoteType, "relay", `${who}: the other end's candidate is a relay too`);
+      assert.ok(f.iceServers.includes(f.relayServer), `${who}: relayed by ${f.relayServer}, one of Salon's`);
     }
+    // Each end talks to the other's relayed address (the remote candidate
+    // may be peer-reflexive: checks can arrive before the candidate event).
+    assert.equal(fa.remote, fb.local, "alice reaches bob's relayed address");
+    assert.equal(fb.remote, fa.local, "bob reaches alice's relayed address");
     // The large video plays the other person's camera; the small one ours.
     for (const p of [A, B]) {
       await p.waitForFunction(() => document.querySelector("video.dmcall-remote")?.videoWidth > 0);

@@ -35,12 +35,13 @@ export function phaseOf(call: MatrixCall): CallPhase {
 }
 
 /** Why a call ended, in the few cases worth telling apart. */
-export type EndReason = "hangup" | "declined" | "noAnswer" | "busy" | "failed" | "noMedia" | "elsewhere";
+export type EndReason = "hangup" | "declined" | "noAnswer" | "busy" | "failed" | "lost" | "noMedia" | "elsewhere";
 
 /**
  * Why the call ended. before is its state just before it ended: an
  * outgoing call the other side ended while it rang was declined
- * (m.call.reject, or a plain hangup from older clients).
+ * (m.call.reject, or a plain hangup from older clients); a connected call
+ * whose connection failed was lost.
  */
 export function endReasonOf(call: MatrixCall, before?: CallState): EndReason {
   if (before === CallState.InviteSent && call.hangupParty === CallParty.Remote && call.hangupReason === CallErrorCode.UserHangup) return "declined";
@@ -50,6 +51,7 @@ export function endReasonOf(call: MatrixCall, before?: CallState): EndReason {
     case CallErrorCode.UserBusy:
       return "busy";
     case CallErrorCode.IceFailed:
+      return before === CallState.Connected ? "lost" : "failed";
     case CallErrorCode.LocalOfferFailed:
     case CallErrorCode.CreateOffer:
     case CallErrorCode.CreateAnswer:

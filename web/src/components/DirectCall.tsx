@@ -105,6 +105,7 @@ const endMessages: Record<EndReason, MessageKey> = {
   noAnswer: "dmcall.endedNoAnswer",
   busy: "dmcall.endedBusy",
   failed: "dmcall.endedFailed",
+  lost: "dmcall.endedLost",
   noMedia: "dmcall.endedNoMedia",
   elsewhere: "dmcall.endedElsewhere",
 };
