@@ -6,6 +6,7 @@ import { acceptInvite, displayName } from "../matrix";
 import { sendFile, uploadLimit, type UploadProgress } from "../upload";
 import { Avatar } from "./common";
 import { Composer } from "./Composer";
+import { DirectCallButtons } from "./DirectCall";
 import { Timeline } from "./Timeline";
 import { Icon } from "./icons";
 
@@ -155,6 +156,7 @@ export function RoomView(props: Props) {
           {topic && <p class="topic">{topic}</p>}
         </div>
         <div class="room-tools">
+          <DirectCallButtons room={room} />
           <button type="button" class="small" onClick={props.onInvite}>
             {t("room.invite")}
           </button>

@@ -8,6 +8,7 @@ import { t } from "../i18n";
 import { useClient, useEmitterTick, useNarrow } from "../hooks";
 import type { Session } from "../session";
 import { Dialogs, type DialogState } from "./Dialogs";
+import { DirectCallLayer } from "./DirectCall";
 import { MembersPanel } from "./MembersPanel";
 import { RoomList } from "./RoomList";
 import { RoomView } from "./RoomView";
@@ -184,6 +185,7 @@ export function Shell({ session, onSignOut }: Props) {
         }}
         onSignOut={onSignOut}
       />
+      <DirectCallLayer />
     </div>
   );
 }
