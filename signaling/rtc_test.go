@@ -730,8 +730,6 @@ func TestDataDestinations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send("for carol", "carol")
-	send("for all")
 	got := func(cl interface{ Data() []*livekit.DataPacket }, payload string) bool {
 		for _, d := range cl.Data() {
 			if string(d.GetUser().GetPayload()) == payload {
@@ -740,8 +738,21 @@ func TestDataDestinations(t *testing.T) {
 		}
 		return false
 	}
-	if err := c.WaitFor(ctx, "carol's packets", func() bool { return got(c, "for carol") && got(c, "for all") }); err != nil {
-		t.Fatal(err)
+	// A subscriber's data channel may open a moment after its connection
+	// (more so on a loaded machine), and the SFU does not hold packets for
+	// a channel not yet open: send until both arrive.
+	for {
+		send("for carol", "carol")
+		send("for all")
+		wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		err := c.WaitFor(wctx, "carol's packets", func() bool { return got(c, "for carol") && got(c, "for all") })
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := b.WaitFor(ctx, "bob's packet", func() bool { return got(b, "for all") }); err != nil {
 		t.Fatal(err)
