@@ -4,7 +4,8 @@ package signaling
 // does beside a LiveKit deployment, answering the same requests with the
 // same shapes, error codes, room names and identities, with one
 // difference: a token goes only to a user who is joined to the room now,
-// and its grant follows the room's power levels (see Authority). Where
+// and its grant follows the room's power levels and teaching mode (see
+// Authority); RTC.RoomChanged keeps it following them during the call. Where
 // lk-jwt-service has no rule (another server's user, a non-member) the
 // answer is MSC4195's: 403 M_FORBIDDEN.
 
