@@ -9,6 +9,7 @@ import (
 
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v3"
 
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/sfu/lktest"
@@ -66,7 +67,17 @@ func connectWith(t *testing.T, s *server, tok string) *lktest.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	subscriberUp(t, ctx, c)
 	return c
+}
+
+// subscriberUp waits for the subscriber connection the SFU offers at join
+// (closing a client while pion still starts it is a race inside pion).
+func subscriberUp(t *testing.T, ctx context.Context, c *lktest.Client) {
+	t.Helper()
+	if err := c.WaitFor(ctx, "subscriber connected", func() bool { return c.SubscriberState() == webrtc.PeerConnectionStateConnected }); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // flush returns once everything the server queued for c before now has
@@ -241,6 +252,7 @@ func TestLiveGrantRevokesAnnouncedTrack(t *testing.T) {
 	s := startServer(t, sfu.Config{})
 	a := connect(t, s, "call", "alice")
 	ctx := ctxT(t, 10*time.Second)
+	subscriberUp(t, ctx, a)
 	info, err := a.AddTrack(ctx, &livekit.AddTrackRequest{Cid: "cam", Type: livekit.TrackType_VIDEO, Source: livekit.TrackSource_CAMERA})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v3"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
 	"github.com/salonhq/salon/sfu/lktest"
@@ -25,6 +26,9 @@ func joinCall(t *testing.T, ctx context.Context, c *mxtest.Client, room, slot st
 		t.Fatalf("%s joins the call: %v", c.UserID, err)
 	}
 	t.Cleanup(lk.Close)
+	if err := lk.WaitFor(ctx, "subscriber connected", func() bool { return lk.SubscriberState() == webrtc.PeerConnectionStateConnected }); err != nil {
+		t.Fatal(err)
+	}
 	return lk
 }
 
