@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -257,5 +258,37 @@ func TestCallGrantsRunCoalesces(t *testing.T) {
 	}
 	if left := s.grants.take(); len(left) != 0 {
 		t.Fatalf("left queued: %v", left)
+	}
+}
+
+// BenchmarkCallPermissionsTeaching: one participant's grant decided from a
+// room of 500 members in teaching mode with 20 speakers (what RoomChanged
+// pays per participant, beside the room lock).
+func BenchmarkCallPermissionsTeaching(b *testing.B) {
+	st := authrules.StateMap{}
+	put := func(typ, key string, content any) {
+		c, _ := json.Marshal(content)
+		k := key
+		ev := &events.Event{Type: typ, StateKey: &k, Sender: "@t:hs", Content: c}
+		st[ev.Tuple()] = ev
+	}
+	put("m.room.create", "", map[string]any{"creator": "@t:hs"})
+	var speakers []string
+	for i := 0; i < 500; i++ {
+		u := fmt.Sprintf("@u%d:hs", i)
+		put("m.room.member", u, map[string]any{"membership": "join"})
+		if i < 20 {
+			speakers = append(speakers, u)
+		}
+	}
+	put("m.room.member", "@student:hs", map[string]any{"membership": "join"})
+	put("m.room.power_levels", "", map[string]any{"users": map[string]any{"@t:hs": 100}, "kick": 50,
+		"events": map[string]any{CallPublishVideo: 0}})
+	put(CallTeachingEventType, "", map[string]any{"enabled": true, "speakers": speakers})
+	b.ReportAllocs()
+	for b.Loop() {
+		if p, err := callPermissions(events.RoomV10, st, "@student:hs"); err != nil || p.PublishAudio {
+			b.Fatal(p, err)
+		}
 	}
 }
