@@ -4,7 +4,8 @@ package signaling
 // does beside a LiveKit deployment, answering the same requests with the
 // same shapes, error codes, room names and identities, with one
 // difference: a token goes only to a user who is joined to the room now,
-// and its grant follows the room's power levels (see Authority). Where
+// and its grant follows the room's power levels and teaching mode (see
+// Authority); RTC.RoomChanged keeps it following them during the call. Where
 // lk-jwt-service has no rule (another server's user, a non-member) the
 // answer is MSC4195's: 403 M_FORBIDDEN.
 
@@ -57,6 +58,7 @@ type JWTService struct {
 	external   *externalRooms // nil: the embedded SFU
 	counters   jwtCounters
 	handler    http.Handler
+	slots      slotLog
 }
 
 // NewJWTService checks p and returns the service.
@@ -419,6 +421,7 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 				msg: "Unable to create room on SFU", cause: err})
 		}
 	}
+	s.slots.note(req.roomID, req.slotID)
 	s.log.Debug("token issued", "endpoint", req.endpoint.String(), "user", userID, "matrix_room", req.roomID,
 		"slot", req.slotID, "room", room, "identity", identity, "moderator", perms.Moderate)
 	return &tokenResponse{URL: url, JWT: jwt}, nil

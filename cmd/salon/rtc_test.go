@@ -132,8 +132,10 @@ func TestDelayedEventsSurviveRestart(t *testing.T) {
 		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{}).Str("room_id")
 		msg := mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/", room)
 		alice.Must(200, "PUT", msg+"a?org.matrix.msc4140.delay=800", map[string]any{"msgtype": "m.text", "body": "pendant la panne"})
+		// The server counts the delay from when it got the request, in
+		// whole milliseconds: no earlier than this.
+		scheduled := time.Now().Truncate(time.Millisecond)
 		alice.Must(200, "PUT", msg+"b?org.matrix.msc4140.delay=6000", map[string]any{"msgtype": "m.text", "body": "après le redémarrage"})
-		scheduled := time.Now()
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
 		time.Sleep(time.Second)

@@ -732,19 +732,30 @@ func (p *Participant) handleUpdateMetadata(m *livekit.UpdateParticipantMetadata)
 func (p *Participant) SetPermission(perm *livekit.ParticipantPermission) (unpublished []*MediaTrack) {
 	p.mu.Lock()
 	p.permission = proto.Clone(perm).(*livekit.ParticipantPermission)
+	revoked := func(src livekit.TrackSource) bool {
+		return !perm.CanPublish || (len(perm.CanPublishSources) > 0 && !slices.Contains(perm.CanPublishSources, src))
+	}
 	for sid, t := range p.published {
-		src := t.Info().Source
-		if !perm.CanPublish || (len(perm.CanPublishSources) > 0 && !slices.Contains(perm.CanPublishSources, src)) {
+		if revoked(t.Info().Source) {
 			unpublished = append(unpublished, t)
 			delete(p.published, sid)
 			delete(p.publishedBy, t.cid)
 		}
 	}
-	if !perm.CanPublish {
-		clear(p.pending)
+	// Tracks announced (the client has their TrackPublished) whose media
+	// has not arrived yet go too, or they would be published on arrival.
+	var announced []string
+	for cid, info := range p.pending {
+		if revoked(info.Source) {
+			announced = append(announced, info.Sid)
+			delete(p.pending, cid)
+		}
 	}
 	p.bumpLocked()
 	p.mu.Unlock()
+	for _, sid := range announced {
+		p.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackUnpublished{TrackUnpublished: &livekit.TrackUnpublishedResponse{TrackSid: sid}}})
+	}
 	for _, t := range unpublished {
 		for _, d := range t.close() {
 			d.sub.RemoveSubscription(d)
