@@ -151,6 +151,8 @@ export class GroupCall implements OngoingCall {
       RoomEvent.MediaDevicesChanged,
       RoomEvent.ActiveDeviceChanged,
       RoomEvent.ParticipantNameChanged,
+      RoomEvent.Reconnecting,
+      RoomEvent.Reconnected,
     ] as const) {
       this.lk.on(ev, emit);
     }
