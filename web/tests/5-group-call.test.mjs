@@ -8,7 +8,8 @@
 // mute indicator on her tile. Carol is on a phone-sized screen in French.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { api, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
+import path from "node:path";
+import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -80,7 +81,6 @@ test("scenario 5: a group call with three people in a voice channel", { timeout:
   const bob = await newPerson(browser, "bob", { trace: false });
   const carol = await newPerson(browser, "carol", { trace: false, locale: "fr-FR", viewport: { width: 390, height: 844 } });
   const people = [alice, bob, carol];
-  bob.page.on("console", (m) => { if (m.type() === "warning" || m.type() === "error") console.log("# bob console:", m.text().slice(0, 300)); });
 
   await scenario("scenario-5-group-call", people, async () => {
     await Promise.all(people.map((p, i) => loginUI(p.page, stack.url, users[i].user_id, password)));
@@ -151,6 +151,9 @@ test("scenario 5: a group call with three people in a voice channel", { timeout:
     // Bob's and Carol's microphones stay on.
     await alice.page.locator(`.call-tile[data-user="${b.user_id}"][data-mic="on"]`).waitFor();
 
+    // The call as each person sees it now (the final screenshots come
+    // after some have left).
+    for (const p of people) await p.page.screenshot({ path: path.join(resultsDir, `scenario-5-in-call-${p.name}.png`) });
     // Every control in the call has a name a screen reader announces.
     for (const p of people) assert.deepEqual(await unlabelledControls(p.page), [], `${p.name}: unlabelled controls`);
 
@@ -159,9 +162,8 @@ test("scenario 5: a group call with three people in a voice channel", { timeout:
     await carol.page.locator(".call.lobby").waitFor();
     await alice.page.locator(`.call-tile[data-user="${c.user_id}"]`).waitFor({ state: "detached", timeout: 20_000 });
     await alice.page.locator(".call-head .call-count", { hasText: "2 in call" }).waitFor({ timeout: 20_000 });
+    // Bob still sees Alice.
     await bob.page.locator(`.call-tile[data-user="${c.user_id}"]`).waitFor({ state: "detached", timeout: 20_000 });
-    await new Promise((r) => setTimeout(r, 3000));
-    console.log("# DEBUG bob", await bob.page.evaluate(() => JSON.stringify({ tiles: [...document.querySelectorAll(".call-tile")].map((t) => t.dataset.user), rp: [...window.salonCall.lk.remoteParticipants.values()].map((p) => p.name) })));
     await bob.page.locator(`.call-tile[data-user="${a.user_id}"][data-source="camera"] video`).waitFor();
   });
 });

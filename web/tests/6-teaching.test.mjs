@@ -12,7 +12,8 @@
 // a participant's permission when the room's teaching event changes).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { api, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
+import path from "node:path";
+import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -132,6 +133,9 @@ test("scenario 6: teaching mode, a raised hand, let speak, stop", { timeout: 150
     const heard = await until("Alice receiving Bob's audio", () => audioFrom(A, b.user_id));
     console.log(`# Alice receives Bob's microphone: ${JSON.stringify(heard)}`);
 
+    // The call as each person sees it now (the final screenshots come
+    // after some have left).
+    for (const p of [alice, bob]) await p.page.screenshot({ path: path.join(resultsDir, `scenario-6-speaking-${p.name}.png`) });
     for (const p of [alice, bob]) assert.deepEqual(await unlabelledControls(p.page), [], `${p.name}: unlabelled controls`);
 
     // Alice takes the floor back: Bob's microphone is disabled again and

@@ -236,6 +236,7 @@ export class GroupCall implements OngoingCall {
       );
       this.phase = "connected";
       this.emit();
+      // A handle for the browser tests and for debugging from the console.
       (window as unknown as { salonCall?: GroupCall }).salonCall = this;
       if (opts.audio && this.mayPublish(Track.Source.Microphone)) await this.setMic(true);
       if (opts.video && this.mayPublish(Track.Source.Camera)) await this.setCamera(true);
