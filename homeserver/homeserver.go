@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +50,15 @@ type Deps struct {
 	LiveKitServiceURL string
 	// DataDir holds media/ (uploaded content and thumbnails).
 	DataDir string
+	// CallGrants hears, from Run's goroutines, of rooms whose call
+	// permissions may have changed (power levels, teaching mode,
+	// membership); nil: nobody listens.
+	CallGrants CallGrantsListener
 }
+
+// CallGrantsListener hears of rooms whose call permissions may have
+// changed; see rooms.CallGrantsListener.
+type CallGrantsListener = rooms.CallGrantsListener
 
 // TURNAnswer is what /voip/turnServer returns.
 type TURNAnswer = clientapi.TURNAnswer
@@ -99,6 +108,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
 		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
+		CallGrants:              deps.CallGrants,
 		EventStored: func(ctx context.Context, content json.RawMessage) {
 			var c map[string]any
 			if json.Unmarshal(content, &c) != nil || h.Media == nil {
@@ -245,16 +255,23 @@ func (h *Homeserver) Drain() { h.api.Drain() }
 // Close stops the homeserver's timers (typing expiry).
 func (h *Homeserver) Close() error { return h.Typing.Close() }
 
-// Run runs background work until ctx ends: it makes deactivated accounts
-// leave their rooms (also those deactivated by `salon user deactivate`,
-// which cannot write room events itself while the server runs).
+// Run runs background work until ctx ends: delayed events, call-grant
+// changes to Deps.CallGrants, and making deactivated accounts leave their
+// rooms (also those deactivated by `salon user deactivate`, which cannot
+// write room events itself while the server runs). It returns once all of
+// it has stopped.
 func (h *Homeserver) Run(ctx context.Context) error {
-	done := make(chan struct{})
+	var wg stdsync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		_ = h.Delayed.Run(ctx)
 	}()
-	defer func() { <-done }()
+	go func() {
+		defer wg.Done()
+		_ = h.Rooms.Run(ctx)
+	}()
+	defer wg.Wait()
 	t := time.NewTicker(h.cleanupEvery)
 	defer t.Stop()
 	for {

@@ -249,8 +249,12 @@ type SignalSink interface {
 
 // JoinRequest is a verified request to join a call.
 type JoinRequest struct {
-	Room          string
-	Identity      string
+	Room     string
+	Identity string
+	// Subject is whom the participant acts for, as the token's issuer
+	// named them (signaling puts the Matrix user ID here). The SFU only
+	// keeps it with the session: clients never see or change it.
+	Subject       string
 	Name          string
 	Metadata      string
 	Attributes    map[string]string
@@ -290,7 +294,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 		if err != nil {
 			return nil, err
 		}
-		ss := &Session{sfu: s, room: r, sink: req.Sink}
+		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject}
 		var subAPI *webrtc.API
 		var bwe func() cc.BandwidthEstimator
 		if s.cfg.BandwidthEstimation == "gcc" {
@@ -503,6 +507,24 @@ func (s *SFU) UpdatePermissions(roomName, identity string, p Permission) bool {
 	return r.UpdatePermission(identity, p.proto())
 }
 
+// Sessions lists the sessions of the participants of a call now,
+// including those waiting for their client to resume; none when the call
+// does not exist.
+func (s *SFU) Sessions(roomName string) []*Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[roomName] == nil {
+		return nil
+	}
+	var out []*Session
+	for ss := range s.sessions {
+		if ss.room.Name() == roomName && !ss.isClosed() {
+			out = append(out, ss)
+		}
+	}
+	return out
+}
+
 // Stats are process-wide forwarding counters.
 type Stats struct {
 	Rooms, Participants                      int
@@ -551,9 +573,10 @@ func (s *SFU) Stats() Stats {
 // Session is one participant's presence in a call, as its signal
 // connection sees it.
 type Session struct {
-	sfu  *SFU
-	room *room.Room
-	p    *participant.Participant
+	sfu     *SFU
+	room    *room.Room
+	p       *participant.Participant
+	subject string
 
 	mu     sync.Mutex
 	sink   SignalSink
@@ -569,6 +592,31 @@ func (ss *Session) Room() string { return ss.room.Name() }
 
 // Identity is the participant's identity.
 func (ss *Session) Identity() string { return ss.p.Identity() }
+
+// Subject is JoinRequest.Subject.
+func (ss *Session) Subject() string { return ss.subject }
+
+// SetPermission applies a grant change as UpdatePermissions does: the
+// participant gets a ParticipantUpdate with its new permission, and
+// tracks of sources it may no longer publish are unpublished. It reports
+// false when the session has ended.
+func (ss *Session) SetPermission(p Permission) bool {
+	if ss.isClosed() || ss.room.Participant(ss.p.Identity()) != ss.p {
+		return false
+	}
+	return ss.room.UpdatePermission(ss.p.Identity(), p.proto())
+}
+
+// Remove takes the participant out of the call now: its client gets a
+// leave request (reason, action DISCONNECT: no reconnecting) and the
+// signal connection is closed.
+func (ss *Session) Remove(reason livekit.DisconnectReason) {
+	if ss.isClosed() {
+		return
+	}
+	ss.stopTimer()
+	ss.sfu.kick(ss.room, ss.p, reason)
+}
 
 // HandleRequest acts on one signal request. An error ends the session:
 // participant.ErrLeft for a leave, an ErrProtocol-wrapped one for a

@@ -57,6 +57,7 @@ type JWTService struct {
 	external   *externalRooms // nil: the embedded SFU
 	counters   jwtCounters
 	handler    http.Handler
+	slots      slotLog
 }
 
 // NewJWTService checks p and returns the service.
@@ -419,6 +420,7 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 				msg: "Unable to create room on SFU", cause: err})
 		}
 	}
+	s.slots.note(req.roomID, req.slotID)
 	s.log.Debug("token issued", "endpoint", req.endpoint.String(), "user", userID, "matrix_room", req.roomID,
 		"slot", req.slotID, "room", room, "identity", identity, "moderator", perms.Moderate)
 	return &tokenResponse{URL: url, JWT: jwt}, nil

@@ -10,15 +10,22 @@ import (
 // Authority answers for the homeserver. The homeserver implements it; the
 // JWT service imports nothing of the homeserver's.
 type Authority interface {
+	CallPolicy
 	// OpenIDUser validates a Matrix OpenID access token issued by this
 	// homeserver (the in-process equivalent of GET
 	// /_matrix/federation/v1/openid/userinfo) and returns its user ID; an
 	// error wrapping ErrBadOpenIDToken when unknown or expired. Any other
 	// error is the homeserver's failure (500 M_UNKNOWN).
 	OpenIDUser(ctx context.Context, token string) (userID string, err error)
+}
+
+// CallPolicy is the part of Authority the signal endpoint needs to apply
+// a room's changes to the participants of its call.
+type CallPolicy interface {
 	// CallPermissions says whether the user is joined to the Matrix room
-	// now and what the room's power levels let them do in its call. A room
-	// the homeserver does not know is Joined: false, not an error.
+	// now and what the room's power levels and teaching mode let them do
+	// in its call. A room the homeserver does not know is Joined: false,
+	// not an error.
 	CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error)
 }
 
@@ -47,6 +54,19 @@ func videoGrant(room string, p CallPermissions) *auth.VideoGrant {
 		Room:      room,
 		RoomAdmin: p.Moderate,
 	}
+	sources := publishSources(p)
+	g.SetCanSubscribe(true)
+	g.SetCanPublish(len(sources) > 0)
+	if len(sources) > 0 {
+		g.SetCanPublishSources(sources)
+	}
+	g.SetCanPublishData(p.PublishData)
+	g.SetCanUpdateOwnMetadata(true)
+	return g
+}
+
+// publishSources lists the track sources p lets a user publish.
+func publishSources(p CallPermissions) []livekit.TrackSource {
 	var sources []livekit.TrackSource
 	if p.PublishAudio {
 		sources = append(sources, livekit.TrackSource_MICROPHONE)
@@ -57,12 +77,5 @@ func videoGrant(room string, p CallPermissions) *auth.VideoGrant {
 	if p.PublishScreen {
 		sources = append(sources, livekit.TrackSource_SCREEN_SHARE, livekit.TrackSource_SCREEN_SHARE_AUDIO)
 	}
-	g.SetCanSubscribe(true)
-	g.SetCanPublish(len(sources) > 0)
-	if len(sources) > 0 {
-		g.SetCanPublishSources(sources)
-	}
-	g.SetCanPublishData(p.PublishData)
-	g.SetCanUpdateOwnMetadata(true)
-	return g
+	return sources
 }

@@ -51,6 +51,13 @@ type RTCParams struct {
 	// token's lifetime), so that it can resume or rejoin after the one it
 	// joined with has expired; default 5 minutes, like LiveKit.
 	TokenRefresh time.Duration
+	// Authority decides participants' grants again when RoomChanged is
+	// called (nil: RoomChanged does nothing).
+	Authority CallPolicy
+	// Slots lists the MatrixRTC slot IDs of a Matrix room whose LiveKit
+	// rooms RoomChanged looks at (JWTService.Slots); nil: LegacySlotID
+	// only.
+	Slots func(matrixRoomID string) []string
 }
 
 // RTC serves the LiveKit client protocol's signal WebSocket (/rtc) and its
@@ -346,6 +353,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		sess, err = r.p.SFU.Join(sfu.JoinRequest{
 			Room:          claims.room,
 			Identity:      claims.identity,
+			Subject:       claims.name,
 			Name:          claims.name,
 			Metadata:      claims.metadata,
 			Attributes:    claims.attributes,
@@ -365,8 +373,10 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	log = log.With("participant", sess.ParticipantSID())
+	c.admin.Store(claims.grant.RoomAdmin)
+	c.setSession(sess)
 	c.refresh = func() *livekit.SignalResponse {
-		tok, err := r.refreshToken(claims, sess.Permission())
+		tok, err := r.refreshToken(claims, sess.Permission(), c.admin.Load())
 		if err != nil {
 			log.Warn("token refresh", "err", err)
 			return nil
@@ -428,12 +438,13 @@ func clientInfo(get func(string) string) *livekit.ClientInfo {
 
 // refreshToken mints the token a connected client resumes with: the same
 // key, identity and room, the participant's current grant.
-func (r *RTC) refreshToken(c *joinClaims, p sfu.Permission) (string, error) {
+func (r *RTC) refreshToken(c *joinClaims, p sfu.Permission, admin bool) (string, error) {
 	secret, ok := r.p.Keys.Secret(c.apiKey)
 	if !ok {
 		return "", fmt.Errorf("API key %s withdrawn", c.apiKey)
 	}
 	g := c.grant
+	g.RoomAdmin = admin
 	g.SetCanPublish(p.CanPublish)
 	g.SetCanSubscribe(p.CanSubscribe)
 	g.SetCanPublishData(p.CanPublishData)

@@ -42,6 +42,19 @@ func (a callAuthority) CallPermissions(ctx context.Context, userID, roomID strin
 	}, nil
 }
 
+// liveGrants hears from the homeserver of rooms whose call permissions
+// may have changed and applies them to the embedded SFU's participants
+// (the homeserver imports nothing of signaling).
+type liveGrants struct{ s *server }
+
+func (g liveGrants) CallGrantsChanged(ctx context.Context, roomID string) {
+	// s.rtc is set while the server is wired, before the homeserver runs
+	// (and calls this); nil with an external LiveKit.
+	if rtc := g.s.rtc; rtc != nil {
+		rtc.RoomChanged(ctx, roomID)
+	}
+}
+
 // jwtPath is where the MatrixRTC JWT service is mounted; sfuPath is the
 // embedded SFU's WebSocket.
 const (
@@ -87,12 +100,12 @@ func (s *server) startJWT(cfg Config, base string, log *slog.Logger, reg prometh
 	if cfg.LiveKit.External() {
 		return nil
 	}
-	return s.startSFU(cfg, log, reg, mux)
+	return s.startSFU(cfg, svc, log, reg, mux)
 }
 
 // startSFU starts the embedded SFU and mounts its signalling WebSocket at
 // sfuPath; participants are told about Salon's TURN relay.
-func (s *server) startSFU(cfg Config, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) error {
+func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) error {
 	media, err := sfu.New(sfu.Params{Config: cfg.SFU, Logger: log.With("component", "sfu"), Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("sfu: %w", err)
@@ -101,6 +114,8 @@ func (s *server) startSFU(cfg Config, log *slog.Logger, reg prometheus.Registere
 	turnCreds := s.turnCreds
 	rtc := signaling.NewRTC(signaling.RTCParams{
 		SFU: media, Keys: s.livekitKeys, Logger: log.With("component", "rtc"), Registerer: reg,
+		// Changes of a Matrix room reach its call's participants live.
+		Authority: callAuthority{s.hs}, Slots: jwt.Slots,
 		ICEServers: func(identity string) []*livekit.ICEServer {
 			if turnCreds == nil {
 				return nil

@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,9 +111,9 @@ func activeCallMembers(ev *events.Event, now time.Time) []CallMember {
 }
 
 // CallPermissions is what a user may do in a room's call, derived from the
-// room's power levels. Rooms can raise the level needed to publish each
-// kind of media with the pseudo event types below in the power levels'
-// "events" (teaching mode raises camera and screen to the moderators').
+// room's power levels and its teaching mode. Rooms can raise the level
+// needed to publish each kind of media with the pseudo event types below
+// in the power levels' "events".
 type CallPermissions struct {
 	Joined                                    bool
 	PublishAudio, PublishVideo, PublishScreen bool
@@ -127,9 +128,46 @@ const (
 	CallPublishScreen = "org.salonhq.call.publish.screen"
 )
 
+// CallTeachingEventType is the state event (state key "") that turns a
+// room's call into a class: while its content says {"enabled": true}, only
+// moderators and the users listed in "speakers" may publish microphone,
+// camera or screen; everyone else listens (and may still send data).
+// Sending it needs the power level for its type (state_default: the
+// moderators' in rooms Salon creates).
+const CallTeachingEventType = "org.salonhq.call.teaching"
+
+// TeachingMode is the content of a room's CallTeachingEventType event.
+type TeachingMode struct {
+	Enabled  bool     `json:"enabled"`
+	Speakers []string `json:"speakers"`
+}
+
+// ParseTeachingMode reads a teaching-mode event's content. It fails
+// closed: "enabled" is on only when it is the JSON true, and a malformed
+// "speakers" (not a list, entries that are not strings) names nobody
+// rather than turning the mode off.
+func ParseTeachingMode(content json.RawMessage) TeachingMode {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(content, &raw) != nil {
+		return TeachingMode{}
+	}
+	var tm TeachingMode
+	_ = json.Unmarshal(raw["enabled"], &tm.Enabled)
+	var list []json.RawMessage
+	if json.Unmarshal(raw["speakers"], &list) == nil {
+		for _, e := range list {
+			var id string
+			if json.Unmarshal(e, &id) == nil && id != "" {
+				tm.Speakers = append(tm.Speakers, id)
+			}
+		}
+	}
+	return tm
+}
+
 // CallPermissions says whether a user is joined to a room now and what the
-// power levels let them publish; moderators (who may kick) also moderate
-// the call.
+// power levels and teaching mode let them publish; moderators (who may
+// kick) also moderate the call.
 func (s *Service) CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error) {
 	r, err := s.load(ctx, roomID)
 	if err == errUnknownRoom {
@@ -140,10 +178,15 @@ func (s *Service) CallPermissions(ctx context.Context, userID, roomID string) (C
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.membership(userID) != "join" {
+	return callPermissions(r.version, r.state, userID)
+}
+
+// callPermissions decides CallPermissions from a room's current state.
+func callPermissions(v events.RoomVersion, st authrules.StateMap, userID string) (CallPermissions, error) {
+	if ev := st[events.StateTuple{Type: "m.room.member", StateKey: userID}]; ev == nil || ev.Membership() != "join" {
 		return CallPermissions{}, nil
 	}
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	pl, err := authrules.CurrentPowerLevels(v, st)
 	if err != nil {
 		return CallPermissions{}, err
 	}
@@ -151,24 +194,30 @@ func (s *Service) CallPermissions(ctx context.Context, userID, roomID string) (C
 	member := pl.EventLevel(CallMemberEventType, true)
 	may := func(key string) bool {
 		need := member
-		if _, ok := explicitEventLevel(r, key); ok {
+		if _, ok := explicitEventLevel(st, key); ok {
 			need = pl.EventLevel(key, false)
 		}
 		return lvl >= need
 	}
-	return CallPermissions{
+	p := CallPermissions{
 		Joined:        true,
 		PublishAudio:  may(CallPublishAudio),
 		PublishVideo:  may(CallPublishVideo),
 		PublishScreen: may(CallPublishScreen),
 		PublishData:   lvl >= member,
 		Moderate:      lvl >= pl.Kick(),
-	}, nil
+	}
+	if ev := st[events.StateTuple{Type: CallTeachingEventType}]; ev != nil && !p.Moderate {
+		if tm := ParseTeachingMode(ev.Content); tm.Enabled && !slices.Contains(tm.Speakers, userID) {
+			p.PublishAudio, p.PublishVideo, p.PublishScreen = false, false, false
+		}
+	}
+	return p, nil
 }
 
 // explicitEventLevel reports whether the power levels name key in "events".
-func explicitEventLevel(r *room, key string) (int64, bool) {
-	ev := r.state[events.StateTuple{Type: "m.room.power_levels"}]
+func explicitEventLevel(st authrules.StateMap, key string) (int64, bool) {
+	ev := st[events.StateTuple{Type: "m.room.power_levels"}]
 	if ev == nil {
 		return 0, false
 	}

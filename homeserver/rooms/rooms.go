@@ -47,6 +47,9 @@ type Params struct {
 	// EventStored hears the content of each event stored (the media
 	// repository marks the files it references).
 	EventStored func(ctx context.Context, content json.RawMessage)
+	// CallGrants hears of rooms whose call permissions may have changed
+	// (delivered by Run); nil: nobody listens.
+	CallGrants CallGrantsListener
 }
 
 // Service is the rooms authority.
@@ -56,6 +59,8 @@ type Service struct {
 
 	mu    sync.Mutex
 	rooms map[string]*room
+
+	grants *grantQueue
 }
 
 // New returns a Service.
@@ -69,7 +74,7 @@ func New(p Params) *Service {
 	if p.DefaultVersion == "" {
 		p.DefaultVersion = events.DefaultRoomVersion
 	}
-	return &Service{p: p, log: p.Logger, rooms: map[string]*room{}}
+	return &Service{p: p, log: p.Logger, rooms: map[string]*room{}, grants: newGrantQueue()}
 }
 
 // room is the in-memory image of one room's current state. Its mutex
@@ -262,6 +267,9 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	if len(batch.Redactions) > 0 {
 		r.stateGen++
 		r.readers = nil
+	}
+	if s.p.CallGrants != nil && changesCallGrants(r, batch) {
+		s.grants.add(r.id)
 	}
 	if s.p.Notifier != nil && len(batch.Events) > 0 {
 		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
