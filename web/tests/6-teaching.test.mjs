@@ -1,7 +1,7 @@
 // Scenario 6: teaching mode. Alice (the room's creator, a moderator)
 // turns teaching mode on from the call view and joins; Bob joins as a
 // listener: his microphone and camera buttons are disabled and an attempt
-// to publish his microphone is refused. Bob raises his hand (an m.reaction
+// to publish his microphone is refused, by his client and by the SFU. Bob raises his hand (an m.reaction
 // on his call membership, Element Call's convention); Alice sees it and
 // lets him speak; Bob's buttons enable while he stays in the call (same
 // LiveKit session, the grant changes live), he turns his microphone on and
@@ -107,6 +107,28 @@ test("scenario 6: teaching mode, a raised hand, let speak, stop", { timeout: 150
       ),
     );
     assert.match(attempt, /^refused/, "publishing the microphone is refused");
+    assert.equal(await B.evaluate(() => window.salonCall.setMic(true)), false);
+    await B.getByRole("alert").filter({ hasText: "You may not publish this now." }).waitFor();
+    // And the SFU refuses it too: with the client's own check bypassed, the
+    // add-track request is answered NOT_ALLOWED and never published
+    // (livekit-client then gives up after its 10 s publication timeout).
+    const forced = await B.evaluate(async () => {
+      const lp = window.salonCall.lk.localParticipant;
+      const granted = lp.permissions;
+      lp.permissions = { ...granted, canPublish: true, canPublishSources: [] };
+      try {
+        await lp.setMicrophoneEnabled(true);
+        return "published";
+      } catch (e) {
+        return `refused: ${e?.message ?? e}`;
+      } finally {
+        lp.permissions = granted;
+        await lp.setMicrophoneEnabled(false).catch(() => undefined);
+      }
+    });
+    console.log(`# forced publish: ${forced}`);
+    assert.match(forced, /^refused/, "the SFU refuses the microphone");
+    assert.equal((await audioFrom(A, b.user_id)).ok, false, "Alice receives no audio from Bob");
     const sid = await B.evaluate(() => window.salonCall.lk.localParticipant.sid);
     // Alice sees Bob among the listeners, with no microphone.
     await A.locator(`.call-audience .call-tile[data-user="${b.user_id}"][data-mic="off"]`).waitFor({ timeout: 15_000 });

@@ -118,6 +118,8 @@ export class GroupCall implements OngoingCall {
   failure: CallJoinError | null = null;
   /** A publish the SFU or the grant refused (shown until the next attempt). */
   refused: Track.Source | null = null;
+  /** A device or browser failure of the last publish (no camera, denied access…). */
+  mediaError: string | null = null;
   private readonly listeners = new Set<() => void>();
   private readonly session: MatrixRTCSession;
   private left = false;
@@ -169,7 +171,14 @@ export class GroupCall implements OngoingCall {
     });
     this.session.on(MatrixRTCSessionEvent.MembershipsChanged, emit);
     client.on(ClientEvent.Event, this.onRoomChange);
+    window.addEventListener("pagehide", this.onPageHide);
   }
+
+  // Closing the tab: the SFU frees the seat at once, and the membership
+  // goes when the delayed leave fires (the heartbeats stop).
+  private readonly onPageHide = () => {
+    if (this.phase === "connected") void this.lk.disconnect();
+  };
 
   // Teaching mode and power levels change what may be published; reactions
   // and redactions change the raised hands: redraw on the room's events.
@@ -262,18 +271,23 @@ export class GroupCall implements OngoingCall {
   /** Stops listening; the call must have been left. */
   dispose(): void {
     this.client.off(ClientEvent.Event, this.onRoomChange);
+    window.removeEventListener("pagehide", this.onPageHide);
     this.lk.removeAllListeners();
     this.listeners.clear();
   }
 
   private async publish(source: Track.Source, on: boolean, fn: () => Promise<unknown>): Promise<boolean> {
-    if (on) this.refused = null;
+    this.refused = null;
+    this.mediaError = null;
     try {
       await fn();
       return true;
     } catch (err) {
-      if (on) this.refused = source;
       console.warn(`call: ${source} ${on ? "on" : "off"} failed`, err);
+      const e = err as { name?: string; status?: number; message?: string };
+      if (e.name === "PublishTrackError" && e.status === 403) this.refused = source;
+      // Closing the screen picker is a choice, not a failure.
+      else if (!(source === Track.Source.ScreenShare && e.name === "NotAllowedError")) this.mediaError = e.message || String(err);
       return false;
     } finally {
       this.emit();

@@ -378,9 +378,9 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
         <TrackAudio key={a.key} track={a.track} user={a.user} />
       ))}
       {showDevices && <DevicePicker call={call} />}
-      {call.refused && (
+      {(call.refused || call.mediaError) && (
         <p class="error" role="alert">
-          {notAllowed}
+          {call.refused ? notAllowed : t("call.mediaError", { message: call.mediaError ?? "" })}
         </p>
       )}
       <div class="call-controls" role="toolbar" aria-label={t("call.controls")}>
