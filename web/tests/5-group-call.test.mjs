@@ -154,6 +154,12 @@ test("scenario 5: a group call with three people in a voice channel", { timeout:
     // The call as each person sees it now (the final screenshots come
     // after some have left).
     for (const p of people) await p.page.screenshot({ path: path.join(resultsDir, `scenario-5-in-call-${p.name}.png`) });
+    // Device choice: the fake camera and microphone are offered.
+    await alice.page.getByRole("button", { name: "Devices" }).click();
+    const devices = alice.page.getByRole("group", { name: "Devices" });
+    await devices.getByLabel("Camera").locator("option").first().waitFor({ state: "attached" });
+    assert.ok((await devices.getByLabel("Microphone").locator("option").count()) > 0, "microphones listed");
+
     // Every control in the call has a name a screen reader announces.
     for (const p of people) assert.deepEqual(await unlabelledControls(p.page), [], `${p.name}: unlabelled controls`);
 

@@ -16,7 +16,8 @@ let loading: Promise<CallModule> | null = null;
 export function CallButton(props: { room: Room; open: boolean; onToggle: () => void }) {
   const session = useRtcSession(props.room);
   const n = callUsers(session).length;
-  const label = n > 0 ? `${t("call.join")} (${t("call.inCall", { count: n })})` : t("call.start");
+  // The accessible name contains the visible text (WCAG "label in name").
+  const label = n > 0 ? `${t("call.title")}: ${t("call.inCall", { count: n })}` : t("call.start");
   return (
     <button type="button" class={`small call-button${n > 0 ? " active" : ""}`} aria-pressed={props.open} aria-label={label} title={label} onClick={props.onToggle}>
       <CallIcon name="call" size={16} />
