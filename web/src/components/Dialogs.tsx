@@ -18,6 +18,7 @@ import { useAsync, useClient } from "../hooks";
 import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
+import { VoiceChannelType } from "../calls/presence";
 
 export type DialogState =
   | { kind: "createRoom"; space: string | null }
@@ -91,6 +92,7 @@ function CreateDialog(props: { kind: "room" | "space"; initialSpace: string | nu
   const [access, setAccess] = useState<"private" | "public" | "restricted">(props.initialSpace ? "restricted" : "private");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [voice, setVoice] = useState(false);
   const isSpace = props.kind === "space";
   const effectiveAccess = access === "restricted" && !spaceId ? "private" : access;
 
@@ -107,6 +109,8 @@ function CreateDialog(props: { kind: "room" | "space"; initialSpace: string | nu
       initial_state: [],
     };
     if (topic.trim()) opts.topic = topic.trim();
+    // A voice channel (MSC3417): its call shows when it is opened.
+    if (!isSpace && voice) opts.creation_content = { type: VoiceChannelType };
     if (isSpace) {
       opts.creation_content = { type: "m.space" };
       // Only admins add rooms; everyone may invite to a public space.
@@ -143,6 +147,12 @@ function CreateDialog(props: { kind: "room" | "space"; initialSpace: string | nu
           {t("create.topic")}
           <input name="topic" value={topic} onInput={(e) => setTopic(e.currentTarget.value)} />
         </label>
+        {!isSpace && (
+          <label class="radio">
+            <input type="checkbox" name="voice" checked={voice} onChange={(e) => setVoice(e.currentTarget.checked)} />
+            {t("create.voice")}
+          </label>
+        )}
         {spaces.length > 0 && (
           <label>
             {isSpace ? t("rooms.subspaces") : t("create.inSpace")}

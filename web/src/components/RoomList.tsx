@@ -14,6 +14,7 @@ import { useClient, useEmitterTick } from "../hooks";
 import { acceptInvite, canSendState, directRoomIds, isDirect, isJoinedOrInvited, spaceChildren, type SpaceChild } from "../matrix";
 import { Avatar, Badge } from "./common";
 import { Icon } from "./icons";
+import { CallPresence, isVoiceChannel } from "../calls/presence";
 
 interface Props {
   spaceId: string | null;
@@ -105,6 +106,7 @@ function RoomItem(props: {
         </span>
         <Badge count={highlight > 0 ? highlight : total} highlight={highlight > 0} />
       </button>
+      {isVoiceChannel(r) && !invited && <CallPresence room={r} />}
       {invited && (
         <span class="invite-actions">
           <button type="button" class="small primary" onClick={() => void acceptInvite(client, r).then(props.onSelect)}>

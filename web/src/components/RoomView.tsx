@@ -5,6 +5,9 @@ import { useClient, useEmitterTick } from "../hooks";
 import { acceptInvite, displayName } from "../matrix";
 import { sendFile, uploadLimit, type UploadProgress } from "../upload";
 import { Avatar } from "./common";
+import { CallButton, CallPanel } from "./CallPanel";
+import { currentCall } from "../calls/current";
+import { isVoiceChannel } from "../calls/presence";
 import { Composer } from "./Composer";
 import { DirectCallButtons } from "./DirectCall";
 import { Timeline } from "./Timeline";
@@ -48,6 +51,9 @@ export function RoomView(props: Props) {
   const [editing, setEditing] = useState<MatrixEvent | null>(null);
   const [uploads, setUploads] = useState<UploadProgress[]>([]);
   const [dragging, setDragging] = useState(false);
+  // Voice channels show their call on opening (drop-in); other rooms on demand.
+  const voiceChannel = isVoiceChannel(room);
+  const [callOpen, setCallOpen] = useState(() => voiceChannel || currentCall()?.room === room);
 
   useEffect(() => {
     void room.loadMembersIfNeeded().catch(() => undefined);
@@ -157,6 +163,7 @@ export function RoomView(props: Props) {
         </div>
         <div class="room-tools">
           <DirectCallButtons room={room} />
+          {!voiceChannel && <CallButton room={room} open={callOpen} onToggle={() => setCallOpen((v) => !v)} />}
           <button type="button" class="small" onClick={props.onInvite}>
             {t("room.invite")}
           </button>
@@ -171,6 +178,7 @@ export function RoomView(props: Props) {
           </button>
         </div>
       </header>
+      {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={() => setCallOpen(false)} />}
       <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
       <Typing room={room} />
       {uploads.length > 0 && (

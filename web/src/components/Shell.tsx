@@ -7,6 +7,7 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient, useEmitterTick, useNarrow } from "../hooks";
 import type { Session } from "../session";
+import { OngoingCallBar } from "./CallPanel";
 import { Dialogs, type DialogState } from "./Dialogs";
 import { DirectCallLayer } from "./DirectCall";
 import { MembersPanel } from "./MembersPanel";
@@ -168,6 +169,7 @@ export function Shell({ session, onSignOut }: Props) {
         />
       )}
       {showMain && main}
+      <OngoingCallBar openRoomId={roomId} onOpen={setRoomId} />
       {room && showMembers && (
         <MembersPanel room={room} onClose={() => setShowMembers(false)} onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })} />
       )}
