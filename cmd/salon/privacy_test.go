@@ -47,6 +47,14 @@ func TestPrivacyPromises(t *testing.T) {
 			t.Fatalf("%s answers %d: %s", p, r.Status, r.Raw)
 		}
 	}
+	// Presence (when someone is online) only for people who share a room.
+	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "online", "status_msg": "en TD"})
+	if r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), nil); r.Str("presence") != "online" || r.Str("status_msg") != "en TD" {
+		t.Fatalf("a room-mate's presence: %s", r.Raw)
+	}
+	admin.MustErr(403, "M_FORBIDDEN", "GET", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), nil)
+	bob.MustErr(403, "M_FORBIDDEN", "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "offline"})
+
 	// The directory lists only rooms published by their moderators.
 	dirList := admin.Must(200, "GET", "/_matrix/client/v3/publicRooms", nil)
 	if strings.Contains(string(dirList.Raw), private) {

@@ -200,6 +200,18 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if !events.ValidUserID(userID) {
 		return mxerr.InvalidParamf("Invalid user ID")
 	}
+	// Presence says when someone is at their desk: only people who share a
+	// room with them may ask (Synapse's rule too); to anyone else every
+	// user is unknown.
+	if userID != dev.UserID {
+		shared, err := a.sharesRoom(r.Context(), dev.UserID, userID)
+		if err != nil {
+			return err
+		}
+		if !shared {
+			return mxerr.Forbid("You are not allowed to see their presence")
+		}
+	}
 	a.presence.mu.Lock()
 	ps, ok := a.presence.users[userID]
 	a.presence.mu.Unlock()
@@ -212,6 +224,24 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Devi
 		out["status_msg"] = ps.msg
 	}
 	return reply(w, out)
+}
+
+// sharesRoom reports whether user and other are both joined to some room.
+func (a *API) sharesRoom(ctx context.Context, user, other string) (bool, error) {
+	mine, err := a.p.Rooms.JoinedRooms(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	for _, room := range mine {
+		m, err := a.p.Rooms.Membership(ctx, room, other)
+		if err != nil {
+			return false, err
+		}
+		if m == "join" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (a *API) putPresence(w http.ResponseWriter, r *http.Request, dev store.Device) error {
