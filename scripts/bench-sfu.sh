@@ -3,10 +3,10 @@
 # `salon serve`. Pion clients (sfu/lktest) join calls on the embedded SFU
 # with tokens minted from the server's own LiveKit keys; the server's CPU,
 # forwarded packets and RSS come from its /metrics. Loopback only.
-#   SCENARIO=lecture DURATION=20s scripts/bench-sfu.sh
+#   SCENARIO=lecture DURATION=20s BWE=gcc|off scripts/bench-sfu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCENARIO=${SCENARIO:-all} DURATION=${DURATION:-20s}
+SCENARIO=${SCENARIO:-all} DURATION=${DURATION:-20s} BWE=${BWE:-gcc}
 bin=$(mktemp -d)/salon
 go build -o "$bin" ./cmd/salon
 free() { python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.$1); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
@@ -17,7 +17,7 @@ listen: 127.0.0.1:$port
 data_dir: $dir
 log: {level: warn}
 turn: {enabled: false}
-sfu: {udp_port: $(free SOCK_DGRAM), tcp_port: -1, max_participants: 1000}
+sfu: {udp_port: $(free SOCK_DGRAM), tcp_port: -1, max_participants: 1000, bandwidth_estimation: $BWE}
 YAML
 "$bin" serve --config "$dir/salon.yaml" > "$dir/out.log" 2>&1 &
 pid=$!
