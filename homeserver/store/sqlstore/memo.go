@@ -99,6 +99,9 @@ func (m *memo) persisted(b *store.EventBatch) {
 	defer m.mu.Unlock()
 	for i := range b.Events {
 		e := b.Events[i]
+		if len(e.Unsigned) == 0 {
+			e.Unsigned = nil // as the database gives it back
+		}
 		r := m.rings[e.RoomID]
 		if r == nil {
 			// Nothing of the room after e.Pos-1 was committed before e.
