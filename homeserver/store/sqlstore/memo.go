@@ -28,6 +28,9 @@ import (
 //   - hist: StateHistory answers, read through and kept current by the
 //     writer.
 //   - receipt: UserReceipt answers for unthreaded receipts, likewise.
+//   - profile: Profile answers, read through and dropped by every write
+//     to a profile (those are not stream writes, but they too are made
+//     by this process only).
 //   - adPos, rcptPos: per user and per room, the position of the last
 //     account data or receipt written since the store opened, so that
 //     AccountDataSince and ReceiptsSince skip the query when nothing was
@@ -45,14 +48,16 @@ type memo struct {
 	adPos   map[string]int64 // user ID → position
 	rcptPos map[string]int64 // room ID → position
 
-	rings   map[string]*ring
-	nRing   int               // events in all rings
-	ringOf  map[string]string // event ID → room ID, for events in a ring
-	histGen uint64
-	hist    map[histKey][]store.EventRow
-	nHist   int // rows in hist
-	rcptGen uint64
-	receipt map[receiptKey]receiptEntry
+	rings    map[string]*ring
+	nRing    int               // events in all rings
+	ringOf   map[string]string // event ID → room ID, for events in a ring
+	histGen  uint64
+	hist     map[histKey][]store.EventRow
+	nHist    int // rows in hist
+	rcptGen  uint64
+	receipt  map[receiptKey]receiptEntry
+	profGen  uint64
+	profiles map[string]profileEntry
 }
 
 // ring is one room's newest events, oldest first: every event of the room
@@ -71,6 +76,11 @@ type receiptEntry struct {
 	found bool
 }
 
+type profileEntry struct {
+	p     store.Profile
+	found bool
+}
+
 // Bounds. An event row is about 1 KiB with its JSON, so the rings hold at
 // most about 20 MiB; 32 events per room cover a sync's default timeline
 // (10) and the unread count scan of a busy room between two syncs.
@@ -79,17 +89,19 @@ const (
 	ringTotal    = 20_000
 	histRows     = 50_000
 	receiptCount = 100_000
+	profileCount = 100_000
 )
 
 func newMemo(openPos int64) *memo {
 	return &memo{
-		openPos: openPos,
-		adPos:   map[string]int64{},
-		rcptPos: map[string]int64{},
-		rings:   map[string]*ring{},
-		ringOf:  map[string]string{},
-		hist:    map[histKey][]store.EventRow{},
-		receipt: map[receiptKey]receiptEntry{},
+		openPos:  openPos,
+		adPos:    map[string]int64{},
+		rcptPos:  map[string]int64{},
+		rings:    map[string]*ring{},
+		ringOf:   map[string]string{},
+		hist:     map[histKey][]store.EventRow{},
+		receipt:  map[receiptKey]receiptEntry{},
+		profiles: map[string]profileEntry{},
 	}
 }
 
@@ -334,4 +346,36 @@ func (m *memo) receiptsAfter(roomIDs []string, since int64) []string {
 		}
 	}
 	return out
+}
+
+// profileChanged drops a user's profile after a write to it (committed or
+// not: the next read goes to the database).
+func (m *memo) profileChanged(userID string) {
+	m.mu.Lock()
+	m.profGen++
+	delete(m.profiles, userID)
+	m.mu.Unlock()
+}
+
+// profile answers Profile from memory; when it cannot, gen is what
+// storeProfile needs.
+func (m *memo) profile(userID string) (e profileEntry, ok bool, gen uint64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok = m.profiles[userID]
+	return e, ok, m.profGen
+}
+
+// storeProfile keeps a Profile answer read from SQL, unless a profile was
+// written since gen.
+func (m *memo) storeProfile(userID string, e profileEntry, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.profGen != gen {
+		return
+	}
+	if len(m.profiles) >= profileCount {
+		clear(m.profiles)
+	}
+	m.profiles[userID] = e
 }

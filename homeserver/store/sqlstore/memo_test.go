@@ -223,3 +223,25 @@ func TestMemoReceiptsAndAccountData(t *testing.T) {
 		t.Fatalf("receipt %+v %v", e, ok)
 	}
 }
+
+func TestMemoProfile(t *testing.T) {
+	m := newMemo(0)
+	_, ok, gen := m.profile("@u:t")
+	if ok {
+		t.Fatal("empty memo answered")
+	}
+	m.profileChanged("@u:t") // a rename committed during the read
+	m.storeProfile("@u:t", profileEntry{store.Profile{DisplayName: "old"}, true}, gen)
+	if _, ok, _ := m.profile("@u:t"); ok {
+		t.Fatal("stale profile stored")
+	}
+	_, _, gen = m.profile("@u:t")
+	m.storeProfile("@u:t", profileEntry{store.Profile{DisplayName: "new"}, true}, gen)
+	if e, ok, _ := m.profile("@u:t"); !ok || e.p.DisplayName != "new" {
+		t.Fatalf("profile %+v %v", e, ok)
+	}
+	m.profileChanged("@u:t")
+	if _, ok, _ := m.profile("@u:t"); ok {
+		t.Fatal("profile kept after a change")
+	}
+}

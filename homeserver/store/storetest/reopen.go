@@ -42,6 +42,12 @@ func RunReopen(t *testing.T, open Reopener) {
 	})
 	persist(&store.EventBatch{Events: []store.EventRow{member(room, "$join-b", users[1], "join"), member(room, "$join-c", users[2], "join")}})
 
+	for i, u := range users[:2] {
+		if err := s.CreateAccount(ctx, store.Account{Localpart: u[1:2], UserID: u, CreatedTS: 1}, fmt.Sprint("user ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	n := 0
 	send := func(count int) {
 		t.Helper()
@@ -99,6 +105,16 @@ func RunReopen(t *testing.T, open Reopener) {
 	// head and must still agree with the database.
 	persist(&store.EventBatch{Events: []store.EventRow{member(room, "$rejoin-c", users[2], "join")}})
 	send(50)
+	// Profiles read before are answered again after a change.
+	if err := s.SetDisplayName(ctx, users[0], "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAvatarURL(ctx, users[1], "mxc://test/a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, store.Account{Localpart: "c", UserID: users[2], CreatedTS: 1}, "late"); err != nil {
+		t.Fatal(err)
+	}
 	check("after restart")
 }
 
@@ -150,6 +166,10 @@ func answers(t *testing.T, s store.Store, users []string, room, quiet string) st
 	for _, e := range all {
 		got, err := s.Event(ctx, e.EventID)
 		row("Event", got, err)
+	}
+	for _, u := range users {
+		p, err := s.Profile(ctx, u)
+		fmt.Fprintf(&b, "Profile %s: %+v %v\n", u, p, err)
 	}
 	for _, since := range []int64{0, head / 2, head - 10, head} {
 		rs, err := s.ReceiptsSince(ctx, []string{room, quiet}, since, head)
