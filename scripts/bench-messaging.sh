@@ -47,8 +47,16 @@ YAML
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 	if ! kill -0 "$pid" 2>/dev/null; then cat "$dir/out.log"; exit 1; fi
 	echo "== $backend ($(nproc) cores, $(date -u +%FT%TZ), load:$(uptime | sed 's/.*load average://'))"
+	# RSS split: anonymous memory (Go heap, SQLite's page caches) and
+	# file pages (the binary, SQLite's memory-mapped database, which grows).
+	( while kill -0 "$pid" 2>/dev/null; do
+		sleep "$SAMPLE"
+		awk '/RssAnon|RssFile/ {printf "%s %.1f MiB  ", $1, $2/1024} END {print ""}' "/proc/$pid/status" 2>/dev/null | sed 's/^/  server /'
+	done ) &
+	sampler=$!
 	"$bin" bench messaging --url "http://127.0.0.1:$port" --clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" \
 		--sample "$SAMPLE" "${pprof_flags[@]}" || true
+	kill "$sampler" 2>/dev/null || true
 	echo "   load after:$(uptime | sed 's/.*load average://')"
 	kill "$pid"; wait "$pid" || true
 	if [ "$backend" = postgres ]; then psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null; fi
