@@ -6,14 +6,20 @@
 # SAMPLE=30s prints the server's RSS and Go heap in use every 30 s (the
 # 10-minute memory run). PPROF=DIR saves a 30 s CPU profile taken under
 # load and heap profiles at the start and end of the load into DIR.
+# BIN=path runs that salon binary instead of building this checkout (to
+# measure an older build under the same conditions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-1000} ROOMS=${ROOMS:-500} RATE=${RATE:-200} DURATION=${DURATION:-120s}
 SAMPLE=${SAMPLE:-5s} PPROF=${PPROF:-}
 PG=${SALON_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 BACKENDS=${BACKENDS:-sqlite postgres}
-bin=$(mktemp -d)/salon
-go build -o "$bin" ./cmd/salon
+export PGOPTIONS=--client-min-messages=warning
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+	bin=$(mktemp -d)/salon
+	go build -o "$bin" ./cmd/salon
+fi
 for backend in $BACKENDS; do
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	dir=$(mktemp -d)
