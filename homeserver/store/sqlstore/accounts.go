@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -80,7 +81,7 @@ func (s *Store) Profile(ctx context.Context, userID string) (store.Profile, erro
 	err := s.mapErr(s.db.QueryRow(ctx, `SELECT displayname, avatar_url FROM profiles WHERE user_id = $1`, userID).
 		Scan(&p.DisplayName, &p.AvatarURL))
 	if err == nil || errors.Is(err, errNotFound) {
-		s.memo.storeProfile(userID, profileEntry{p, err == nil}, gen)
+		s.memo.storeProfile(userID, profileEntry{p, err == nil, time.Now()}, gen)
 	}
 	return p, err
 }

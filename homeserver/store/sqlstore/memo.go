@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -28,9 +29,10 @@ import (
 //   - hist: StateHistory answers, read through and kept current by the
 //     writer.
 //   - receipt: UserReceipt answers for unthreaded receipts, likewise.
-//   - profile: Profile answers, read through and dropped by every write
-//     to a profile (those are not stream writes, but they too are made
-//     by this process only).
+//   - profiles: Profile answers, read through, dropped by every write to
+//     a profile, and kept profileTTL at most: `salon user create` and
+//     `deactivate` write accounts from another process while the server
+//     runs (the same bound as the auth token cache).
 //   - adPos, rcptPos: per user and per room, the position of the last
 //     account data or receipt written since the store opened, so that
 //     AccountDataSince and ReceiptsSince skip the query when nothing was
@@ -79,6 +81,7 @@ type receiptEntry struct {
 type profileEntry struct {
 	p     store.Profile
 	found bool
+	at    time.Time // when it was read
 }
 
 // Bounds. An event row is about 1 KiB with its JSON, so the rings hold at
@@ -90,6 +93,7 @@ const (
 	histRows     = 50_000
 	receiptCount = 100_000
 	profileCount = 100_000
+	profileTTL   = 10 * time.Second
 )
 
 func newMemo(openPos int64) *memo {
@@ -363,6 +367,9 @@ func (m *memo) profile(userID string) (e profileEntry, ok bool, gen uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	e, ok = m.profiles[userID]
+	if ok && time.Since(e.at) >= profileTTL {
+		ok = false
+	}
 	return e, ok, m.profGen
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -231,14 +232,21 @@ func TestMemoProfile(t *testing.T) {
 		t.Fatal("empty memo answered")
 	}
 	m.profileChanged("@u:t") // a rename committed during the read
-	m.storeProfile("@u:t", profileEntry{store.Profile{DisplayName: "old"}, true}, gen)
+	m.storeProfile("@u:t", profileEntry{store.Profile{DisplayName: "old"}, true, time.Now()}, gen)
 	if _, ok, _ := m.profile("@u:t"); ok {
 		t.Fatal("stale profile stored")
 	}
 	_, _, gen = m.profile("@u:t")
-	m.storeProfile("@u:t", profileEntry{store.Profile{DisplayName: "new"}, true}, gen)
+	m.storeProfile("@u:t", profileEntry{store.Profile{DisplayName: "new"}, true, time.Now()}, gen)
 	if e, ok, _ := m.profile("@u:t"); !ok || e.p.DisplayName != "new" {
 		t.Fatalf("profile %+v %v", e, ok)
+	}
+	// Another process (salon user) may have changed it: read again after
+	// profileTTL.
+	_, _, gen = m.profile("@v:t")
+	m.storeProfile("@v:t", profileEntry{store.Profile{DisplayName: "v"}, true, time.Now().Add(-profileTTL)}, gen)
+	if _, ok, _ := m.profile("@v:t"); ok {
+		t.Fatal("profile older than profileTTL answered")
 	}
 	m.profileChanged("@u:t")
 	if _, ok, _ := m.profile("@u:t"); ok {
