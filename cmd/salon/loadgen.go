@@ -11,6 +11,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,11 +39,20 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dur := fs.Duration("duration", 60*time.Second, "how long to send")
 	bigRooms := fs.Int("initial-sync-rooms", 200, "rooms of the user whose initial /sync is timed (0: skip)")
 	prefix := fs.String("prefix", fmt.Sprintf("b%d", time.Now().Unix()%100000), "user name prefix")
+	every := fs.Duration("sample", 5*time.Second, "how often to print the server's memory during the load")
+	pprofURL := fs.String("pprof", "", "the server's SALON_PPROF_LISTEN base URL (loopback): profile it under load")
+	pprofDir := fs.String("pprof-dir", ".", "where -pprof profiles are saved")
+	pprofName := fs.String("pprof-name", "server", "file name prefix of the saved profiles")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if !loopbackURL(*base) {
-		return errors.New("bench only loads servers on this machine's loopback")
+	for _, u := range []string{*base, *pprofURL} {
+		if u != "" && !loopbackURL(u) {
+			return errors.New("bench only loads servers on this machine's loopback")
+		}
+	}
+	if *every <= 0 {
+		return errors.New("-sample must be positive")
 	}
 	lg := &loadgen{base: strings.TrimSuffix(*base, "/"), hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + 64, MaxConnsPerHost: 0}}}
 	ctx, cancel := context.WithCancel(ctx)
@@ -73,8 +84,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}); err != nil {
 		return err
 	}
-	idle := lg.rss(ctx)
-	say("server RSS at idle: %.1f MiB", idle/(1<<20))
+	idle, idleHeap := lg.memory(ctx)
+	say("server RSS at idle: %.1f MiB (Go heap in use %.1f MiB)", idle/(1<<20), idleHeap/(1<<20))
 
 	if *bigRooms > 0 {
 		u, err := lg.register(ctx, *prefix+"_many")
@@ -135,10 +146,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var sent atomic.Int64
 	var sendErrs atomic.Int64
 	var peak float64
+	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / *rate))
 	stop := time.After(*dur)
-	sample := time.NewTicker(5 * time.Second)
+	sample := time.NewTicker(*every)
 	var sendWG sync.WaitGroup
+	var profWG sync.WaitGroup
+	if *pprofURL != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			lg.profile(ctx, *pprofURL, *pprofDir, *pprofName, *dur, say)
+		}()
+	}
 loop:
 	for {
 		select {
@@ -154,9 +174,10 @@ loop:
 				sent.Add(1)
 			}(users[i], userRoom[i])
 		case <-sample.C:
-			r := lg.rss(ctx)
+			r, heap := lg.memory(ctx)
 			peak = max(peak, r)
-			say("  t+%s sent %d delivered %d RSS %.1f MiB", time.Duration(sent.Load())*time.Second/time.Duration(max(*rate, 1)), sent.Load(), delivered.Load(), r/(1<<20))
+			say("  t+%s sent %d delivered %d RSS %.1f MiB heap in use %.1f MiB", time.Since(start).Round(time.Second),
+				sent.Load(), delivered.Load(), r/(1<<20), heap/(1<<20))
 		case <-stop:
 			break loop
 		case <-ctx.Done():
@@ -165,6 +186,7 @@ loop:
 	}
 	tick.Stop()
 	sendWG.Wait()
+	profWG.Wait()
 	time.Sleep(2 * time.Second)
 	cancel()
 	wg.Wait()
@@ -331,22 +353,79 @@ func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, time
 	return out.NextBatch, sent, nil
 }
 
-// rss reads the server's resident memory from its Prometheus metrics.
-func (lg *loadgen) rss(ctx context.Context) float64 {
+// memory reads the server's resident memory and Go heap in use from its
+// Prometheus metrics (0 when unavailable).
+func (lg *loadgen) memory(ctx context.Context) (rss, heapInuse float64) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", lg.base+"/metrics", nil)
 	res, err := lg.hc.Do(req)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer res.Body.Close()
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+			rss, _ = strconv.ParseFloat(v, 64)
+		} else if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			heapInuse, _ = strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0
+	return rss, heapInuse
+}
+
+// profile saves profiles of the server under load: the heap once the load
+// has run for a while (two minutes into long runs, else at once), a CPU
+// profile of up to 30 s from a quarter into the load, and the heap again at
+// the end, so the two heaps can be compared with pprof -diff_base.
+func (lg *loadgen) profile(ctx context.Context, base, dir, name string, dur time.Duration, say func(string, ...any)) {
+	save := func(path, file string, timeout time.Duration) {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(cctx, "GET", base+path, nil)
+		res, err := lg.hc.Do(req)
+		if err != nil {
+			say("  pprof %s: %v", path, err)
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err == nil && res.StatusCode != 200 {
+			err = fmt.Errorf("status %d", res.StatusCode)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, file), b, 0o644)
+		}
+		if err != nil {
+			say("  pprof %s: %v", path, err)
+			return
+		}
+		say("  pprof: saved %s", filepath.Join(dir, file))
+	}
+	wait := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	first := dur / 4
+	if dur >= 4*time.Minute {
+		first = 2 * time.Minute
+	}
+	secs := int(min(30*time.Second, dur/2) / time.Second)
+	if !wait(first) {
+		return
+	}
+	save("/debug/pprof/heap", name+"-heap-start.pprof", 30*time.Second)
+	if secs > 0 {
+		save("/debug/pprof/profile?seconds="+strconv.Itoa(secs), name+"-cpu.pprof", time.Duration(secs+30)*time.Second)
+	}
+	if left := dur - first - time.Duration(secs)*time.Second - 2*time.Second; left > 0 && !wait(left) {
+		return
+	}
+	save("/debug/pprof/heap", name+"-heap-end.pprof", 30*time.Second)
 }
 
 type latencies struct {

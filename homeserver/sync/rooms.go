@@ -154,7 +154,7 @@ func (s *syncer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.forEach(ctx, existing, func(ctx context.Context, id string) error {
+	err = s.forEach(ctx, s.worthVisiting(existing, changed), func(ctx context.Context, id string) error {
 		return s.addJoined(ctx, id, false, changed[id])
 	})
 	if err != nil {
@@ -180,6 +180,24 @@ func (s *syncer) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// worthVisiting keeps the rooms an incremental sync has something to say
+// about: events or receipts after since, room account data, a typing
+// change, or full_state. A woken long-poll so does work for the rooms that
+// changed, not for every room the user is in.
+func (s *syncer) worthVisiting(existing []string, changed map[string]bool) []string {
+	if s.req.FullState || s.typingFull {
+		return existing
+	}
+	out := make([]string, 0, len(changed))
+	for _, id := range existing {
+		if changed[id] || len(s.rcpts[id]) > 0 || len(s.roomAD[id]) > 0 ||
+			(s.e.p.Typing != nil && s.typing[id].pos > s.since.Typing) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // history is the user's member events in a room, oldest first.

@@ -1,9 +1,11 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/store/postgres"
 	"github.com/salonhq/salon/homeserver/store/postgres/pgtest"
 	"github.com/salonhq/salon/homeserver/store/storetest"
 )
@@ -11,5 +13,25 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return pgtest.Open(t)
+	})
+}
+
+func TestReopenSameAnswers(t *testing.T) {
+	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(*testing.T, store.Store) store.Store) {
+		url := pgtest.URL(t)
+		open := func(t *testing.T) store.Store {
+			s, err := postgres.Open(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+		return open(t), func(t *testing.T, s store.Store) store.Store {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t)
+		}
 	})
 }

@@ -56,6 +56,63 @@ type db struct {
 	reader *sql.DB
 	// rewritten caches $N → ?N translations of query texts.
 	rewritten sync.Map
+	// Prepared statements of the reader pool by query text: compiling the
+	// SQL was a fifth of the CPU of a messaging load (modernc's parser
+	// runs for every query otherwise). database/sql prepares each
+	// statement once per connection that runs it. Writes are not prepared
+	// this way: preparing on the writer pool would wait for its one
+	// connection, which the transaction holds.
+	stmts stmtCache
+}
+
+// stmtCache holds prepared statements, at most maxStmts of them: the
+// queries are fixed texts, so the bound is only a guard.
+type stmtCache struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+const maxStmts = 200
+
+// get returns the prepared statement of query (already translated), or
+// nil when it cannot be prepared or the cache is full: the caller then
+// runs the text.
+func (c *stmtCache) get(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
+	c.mu.Lock()
+	st, ok := c.stmts[query]
+	full := len(c.stmts) >= maxStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	// Prepared without the lock: preparing waits for a connection, which
+	// a caller holding one may be about to ask the cache for.
+	st, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.stmts[query]; ok {
+		_ = st.Close()
+		return old
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.stmts {
+		errs = append(errs, st.Close())
+	}
+	c.stmts = nil
+	return errors.Join(errs...)
 }
 
 func openDB(path string, opts Options) (*db, error) {
@@ -118,17 +175,31 @@ func (d *db) q(query string) string {
 	return s
 }
 
+// querier runs statements on the reader pool (tx nil) or in a write
+// transaction, prepared when it can.
 type querier struct {
 	d  *db
-	db interface {
-		ExecContext(context.Context, string, ...any) (sql.Result, error)
-		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-		QueryRowContext(context.Context, string, ...any) *sql.Row
+	tx *sql.Tx
+}
+
+// stmt returns the prepared form of a read outside a transaction, or nil.
+// A multi-statement text is never prepared: only its first statement
+// would run.
+func (q querier) stmt(ctx context.Context, query string) *sql.Stmt {
+	if q.tx != nil || strings.Contains(query, ";") {
+		return nil
 	}
+	return q.d.stmts.get(ctx, q.d.reader, query)
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, q.d.q(query), args...)
+	var res sql.Result
+	var err error
+	if q.tx != nil {
+		res, err = q.tx.ExecContext(ctx, q.d.q(query), args...)
+	} else {
+		res, err = q.d.writer.ExecContext(ctx, q.d.q(query), args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +207,16 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.db.QueryContext(ctx, q.d.q(query), args...)
+	query = q.d.q(query)
+	var rows *sql.Rows
+	var err error
+	if st := q.stmt(ctx, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else if q.tx != nil {
+		rows, err = q.tx.QueryContext(ctx, query, args...)
+	} else {
+		rows, err = q.d.reader.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -144,23 +224,31 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return q.db.QueryRowContext(ctx, q.d.q(query), args...)
+	query = q.d.q(query)
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	if q.tx != nil {
+		return q.tx.QueryRowContext(ctx, query, args...)
+	}
+	return q.d.reader.QueryRowContext(ctx, query, args...)
 }
 
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
 
+// Exec outside a transaction runs on the writer.
 func (d *db) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return querier{d, d.writer}.Exec(ctx, query, args...)
+	return querier{d: d}.Exec(ctx, query, args...)
 }
 
 func (d *db) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	return querier{d, d.reader}.Query(ctx, query, args...)
+	return querier{d: d}.Query(ctx, query, args...)
 }
 
 func (d *db) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return querier{d, d.reader}.QueryRow(ctx, query, args...)
+	return querier{d: d}.QueryRow(ctx, query, args...)
 }
 
 func (d *db) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
@@ -168,7 +256,7 @@ func (d *db) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(querier{d, tx}); err != nil {
+	if err := fn(querier{d: d, tx: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -189,5 +277,5 @@ func (d *db) IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 func (d *db) Ping(ctx context.Context) error { return d.reader.PingContext(ctx) }
 
 func (d *db) Close() error {
-	return errors.Join(d.reader.Close(), d.writer.Close())
+	return errors.Join(d.stmts.close(), d.reader.Close(), d.writer.Close())
 }

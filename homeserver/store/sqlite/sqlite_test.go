@@ -41,3 +41,23 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReopenSameAnswers(t *testing.T) {
+	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(*testing.T, store.Store) store.Store) {
+		path := filepath.Join(t.TempDir(), "salon.db")
+		open := func(t *testing.T) store.Store {
+			s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+		return open(t), func(t *testing.T, s store.Store) store.Store {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t)
+		}
+	})
+}

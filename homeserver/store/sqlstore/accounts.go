@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -14,6 +16,7 @@ var (
 var _ store.Store = (*Store)(nil)
 
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, displayName string) error {
+	defer s.memo.profileChanged(a.UserID)
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
 		if _, err := q.Exec(ctx, `INSERT INTO accounts (localpart, user_id, password_hash, admin, deactivated, created_ts)
 			VALUES ($1, $2, $3, $4, $5, $6)`, a.Localpart, a.UserID, a.PasswordHash, a.Admin, a.Deactivated, a.CreatedTS); err != nil {
@@ -44,8 +47,9 @@ func (s *Store) SetPasswordHash(ctx context.Context, localpart, hash string) err
 }
 
 func (s *Store) DeactivateAccount(ctx context.Context, localpart string) error {
+	var userID string
+	defer func() { s.memo.profileChanged(userID) }()
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
-		var userID string
 		if err := q.QueryRow(ctx, `SELECT user_id FROM accounts WHERE localpart = $1`, localpart).Scan(&userID); err != nil {
 			return err
 		}
@@ -63,11 +67,23 @@ func (s *Store) DeactivateAccount(ctx context.Context, localpart string) error {
 	}))
 }
 
+// Profile is read on every unread count (push rules match the display
+// name), so answers are kept in the memo until a write changes them.
 func (s *Store) Profile(ctx context.Context, userID string) (store.Profile, error) {
+	e, ok, gen := s.memo.profile(userID)
+	if ok {
+		if !e.found {
+			return store.Profile{}, errNotFound
+		}
+		return e.p, nil
+	}
 	var p store.Profile
-	err := s.db.QueryRow(ctx, `SELECT displayname, avatar_url FROM profiles WHERE user_id = $1`, userID).
-		Scan(&p.DisplayName, &p.AvatarURL)
-	return p, s.mapErr(err)
+	err := s.mapErr(s.db.QueryRow(ctx, `SELECT displayname, avatar_url FROM profiles WHERE user_id = $1`, userID).
+		Scan(&p.DisplayName, &p.AvatarURL))
+	if err == nil || errors.Is(err, errNotFound) {
+		s.memo.storeProfile(userID, profileEntry{p, err == nil, time.Now()}, gen)
+	}
+	return p, err
 }
 
 func (s *Store) SetDisplayName(ctx context.Context, userID, name string) error {
@@ -79,6 +95,7 @@ func (s *Store) SetAvatarURL(ctx context.Context, userID, url string) error {
 }
 
 func (s *Store) updateProfile(ctx context.Context, q, userID, v string) error {
+	defer s.memo.profileChanged(userID)
 	return s.mapErr(s.db.Tx(ctx, func(tx Querier) error {
 		n, err := tx.Exec(ctx, q, userID, v)
 		if err == nil && n == 0 {

@@ -142,6 +142,8 @@ type Store struct {
 	// committed in order.
 	posMu sync.Mutex
 	pos   atomic.Int64
+	// memo answers the reads that follow every write from memory.
+	memo *memo
 }
 
 // Open returns a Store over db. The caller has run Migrate.
@@ -150,6 +152,7 @@ func Open(ctx context.Context, db DB) (*Store, error) {
 	if err := s.loadPos(ctx); err != nil {
 		return nil, err
 	}
+	s.memo = newMemo(s.pos.Load())
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -35,8 +36,10 @@ func (s *Store) CurrentPos() int64 { return s.pos.Load() }
 
 // streamTx runs fn in a write transaction holding the stream lock; next
 // hands out positions. The head moves only when the transaction commits,
-// so readers never see a position whose data is not there yet.
-func (s *Store) streamTx(ctx context.Context, fn func(q Querier, next func() int64) error) (int64, error) {
+// so readers never see a position whose data is not there yet. committed,
+// if not nil, runs after the commit and before the head moves: it tells
+// the memo what was written.
+func (s *Store) streamTx(ctx context.Context, fn func(q Querier, next func() int64) error, committed func()) (int64, error) {
 	s.posMu.Lock()
 	defer s.posMu.Unlock()
 	last := s.pos.Load()
@@ -46,6 +49,9 @@ func (s *Store) streamTx(ctx context.Context, fn func(q Querier, next func() int
 	})
 	if err != nil {
 		return 0, s.mapErr(err)
+	}
+	if committed != nil {
+		committed()
 	}
 	s.pos.Store(last)
 	return last, nil
@@ -121,7 +127,7 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 			}
 		}
 		return nil
-	})
+	}, func() { s.memo.persisted(b) })
 }
 
 func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
@@ -163,6 +169,9 @@ func (s *Store) queryStrings(ctx context.Context, q string, args ...any) ([]stri
 }
 
 func (s *Store) Event(ctx context.Context, eventID string) (store.EventRow, error) {
+	if e, ok := s.memo.event(eventID); ok {
+		return e, nil
+	}
 	e, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE event_id = $1`, eventID))
 	return e, s.mapErr(err)
 }
@@ -207,6 +216,9 @@ func (s *Store) StateAt(ctx context.Context, roomID string, pos int64) ([]store.
 }
 
 func (s *Store) RoomEvents(ctx context.Context, roomID string, after, before int64, limit int, desc bool) ([]store.EventRow, error) {
+	if evs, ok := s.memo.roomEvents(roomID, after, before, limit, desc); ok {
+		return evs, nil
+	}
 	order := "ASC"
 	if desc {
 		order = "DESC"
@@ -216,13 +228,25 @@ func (s *Store) RoomEvents(ctx context.Context, roomID string, after, before int
 }
 
 func (s *Store) LastEvent(ctx context.Context, roomID string) (store.EventRow, error) {
+	if e, ok := s.memo.lastEvent(roomID); ok {
+		return e, nil
+	}
 	e, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 ORDER BY stream_pos DESC LIMIT 1`, roomID))
 	return e, s.mapErr(err)
 }
 
 func (s *Store) StateHistory(ctx context.Context, roomID, typ, stateKey string) ([]store.EventRow, error) {
-	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3
+	k := histKey{roomID, typ, stateKey}
+	rows, ok, gen := s.memo.stateHistory(k)
+	if ok {
+		return rows, nil
+	}
+	rows, err := s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3
 		ORDER BY stream_pos`, roomID, typ, stateKey)
+	if err == nil {
+		s.memo.storeHistory(k, rows, gen)
+	}
+	return rows, err
 }
 
 func (s *Store) Relations(ctx context.Context, roomID, eventID, relType, evType string, before int64, limit int) ([]store.EventRow, error) {
@@ -315,12 +339,14 @@ func (s *Store) RoomAliases(ctx context.Context, roomID string) ([]string, error
 }
 
 func (s *Store) PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) (int64, error) {
+	var pos int64
 	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		pos = next()
 		_, err := q.Exec(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
-			userID, roomID, typ, string(content), next())
+			userID, roomID, typ, string(content), pos)
 		return err
-	})
+	}, func() { s.memo.accountData(userID, pos) })
 }
 
 func (s *Store) AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
@@ -330,6 +356,9 @@ func (s *Store) AccountData(ctx context.Context, userID, roomID, typ string) ([]
 }
 
 func (s *Store) AccountDataSince(ctx context.Context, userID string, since, to int64) ([]store.AccountDataRow, error) {
+	if since >= to || !s.memo.accountDataAfter(userID, since) {
+		return nil, nil
+	}
 	rows, err := s.db.Query(ctx, `SELECT user_id, room_id, type, content, stream_pos FROM account_data
 		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, since, to)
 	if err != nil {
@@ -353,17 +382,21 @@ const receiptCols = `room_id, user_id, type, event_id, thread_id, ts, stream_pos
 
 func (s *Store) PutReceipt(ctx context.Context, r store.Receipt) (int64, error) {
 	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		r.Pos = next()
 		_, err := q.Exec(ctx, `INSERT INTO receipts (`+receiptCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (room_id, user_id, type, thread_id) DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts,
 				stream_pos = excluded.stream_pos`,
-			r.RoomID, r.UserID, r.Type, r.EventID, r.ThreadID, r.TS, next())
+			r.RoomID, r.UserID, r.Type, r.EventID, r.ThreadID, r.TS, r.Pos)
 		return err
-	})
+	}, func() { s.memo.receiptPut(r) })
 }
 
 func (s *Store) ReceiptsSince(ctx context.Context, roomIDs []string, since, to int64) ([]store.Receipt, error) {
+	if since >= to {
+		return nil, nil
+	}
 	var out []store.Receipt
-	for _, id := range roomIDs {
+	for _, id := range s.memo.receiptsAfter(roomIDs, since) {
 		rows, err := s.db.Query(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1 AND stream_pos > $2 AND stream_pos <= $3
 			ORDER BY stream_pos`, id, since, to)
 		if err != nil {
@@ -386,10 +419,24 @@ func (s *Store) ReceiptsSince(ctx context.Context, roomIDs []string, since, to i
 }
 
 func (s *Store) UserReceipt(ctx context.Context, roomID, userID, typ string) (store.Receipt, error) {
+	k := receiptKey{roomID, userID, typ}
+	e, ok, gen := s.memo.userReceipt(k)
+	if ok {
+		if !e.found {
+			return store.Receipt{}, errNotFound
+		}
+		return e.r, nil
+	}
 	var r store.Receipt
-	err := s.db.QueryRow(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`,
-		roomID, userID, typ).Scan(&r.RoomID, &r.UserID, &r.Type, &r.EventID, &r.ThreadID, &r.TS, &r.Pos)
-	return r, s.mapErr(err)
+	err := s.mapErr(s.db.QueryRow(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`,
+		roomID, userID, typ).Scan(&r.RoomID, &r.UserID, &r.Type, &r.EventID, &r.ThreadID, &r.TS, &r.Pos))
+	switch {
+	case err == nil:
+		s.memo.storeReceipt(k, receiptEntry{r, true}, gen)
+	case errors.Is(err, errNotFound):
+		s.memo.storeReceipt(k, receiptEntry{}, gen)
+	}
+	return r, err
 }
 
 func (s *Store) PutFilter(ctx context.Context, userID string, filter []byte) (string, error) {
