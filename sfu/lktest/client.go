@@ -709,15 +709,32 @@ func (c *Client) Close() {
 	close(c.stop)
 	_ = c.ws.Close()
 	<-c.readerDone
-	c.mu.Lock()
-	stops := c.rtcpStops
-	c.mu.Unlock()
-	for _, f := range stops {
-		f()
+	// The RTCP readers end at a read deadline, which is what pion needs
+	// (closing the connection under a reader races in pion's sender) — but
+	// only once the publisher's DTLS is up: before, pion's SetReadDeadline
+	// waits for SRTP, for good if it never comes. A publisher that never
+	// connected is closed first, which releases its readers.
+	// A bounded wait covers the moment between DTLS and SRTP.
+	if c.pub.SCTP().Transport().State() == webrtc.DTLSTransportStateConnected {
+		c.mu.Lock()
+		stops := c.rtcpStops
+		c.mu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, f := range stops {
+				f()
+			}
+			c.rtcpReaders.Wait()
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
 	}
-	c.rtcpReaders.Wait()
 	_ = c.pub.Close()
 	_ = c.sub.Close()
+	c.rtcpReaders.Wait()
 	for _, s := range c.socks {
 		_ = s.Close()
 	}
