@@ -39,8 +39,17 @@ function quietLogger(prefix: string): Logger {
 // Modules of the SDK that log through its global logger (loglevel).
 (sdkLogger as unknown as { setLevel?: (level: string) => void }).setLevel?.(verbose ? "debug" : "warn");
 
+// Requests started while the page is going away (a call's hang-up on
+// pagehide) are sent with keepalive, so the browser completes them after
+// the page is gone instead of cancelling them.
+let leaving = false;
+window.addEventListener("pagehide", () => (leaving = true), { capture: true });
+window.addEventListener("pageshow", () => (leaving = false));
+const fetchFn: typeof fetch = (input, init) => (leaving ? fetch(input, { ...init, keepalive: true }) : fetch(input, init));
+
 export function clientFor(s: Session): MatrixClient {
   return createClient({
+    fetchFn,
     logger: quietLogger("matrix"),
     baseUrl: s.homeserver,
     accessToken: s.accessToken,

@@ -7,7 +7,8 @@
 // ends' selected candidate pair must use a relay candidate: the media went
 // through Salon's TURN. Bob mutes his microphone from the keyboard; Alice
 // hangs up; both see the call ended and their peer connections closed.
-// Then Bob declines a voice call from the banner, and Alice is told.
+// Then Bob declines a voice call from the banner, and Alice is told; and a
+// call ends cleanly when Bob leaves the page in the middle of it.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -243,5 +244,16 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
     }
     await aliceCall.getByRole("button", { name: "Close" }).click();
     await aliceCall.waitFor({ state: "detached" });
+
+    // Bob leaves the page in the middle of a call: the client hangs up as
+    // the page goes, so Alice sees a plain end at once, not the "connection
+    // lost" the SDK would report only after its 30 s timeout.
+    await A.getByRole("button", { name: "Voice call" }).click();
+    await banner.getByRole("button", { name: "Répondre" }).click();
+    await aliceCall.locator(".dmcall-status", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+    await B.goto(`${stack.url}/_matrix/client/versions`); // same origin: the init script may read localStorage
+    const status = aliceCall.locator(".dmcall-status");
+    await status.filter({ hasText: "Call ended" }).waitFor({ timeout: 10_000 });
+    assert.doesNotMatch(await status.innerText(), /lost/, "a hang-up, not a lost connection");
   });
 });

@@ -120,16 +120,27 @@ export class DirectCalls {
   constructor(readonly client: MatrixClient) {
     client.setForceTURN(forceTurnWanted());
     client.on(CallEventHandlerEvent.Incoming, this.onIncoming);
+    window.addEventListener("pagehide", this.onPageHide);
   }
 
   /** Stops listening and hangs up whatever is under way (sign-out). */
   close(): void {
     this.client.off(CallEventHandlerEvent.Incoming, this.onIncoming);
+    window.removeEventListener("pagehide", this.onPageHide);
+    this.hangupAll();
+    this.listeners.clear();
+  }
+
+  private hangupAll(): void {
     for (const call of [this.current, this.incoming]) {
       if (call && call.state !== CallState.Ended) call.hangup(CallErrorCode.UserHangup, false);
     }
-    this.listeners.clear();
   }
+
+  // Closing the tab: send the hang-up now rather than leave the other side
+  // waiting for the SDK's 30 s connection timeout. The browser may cut the
+  // request short, in which case that timeout still ends the call.
+  private readonly onPageHide = () => this.hangupAll();
 
   // The on/off pair useEmitterTick expects.
   on(_event: "change", fn: Listener): void {
