@@ -50,7 +50,7 @@ func NewSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, func() cc.Bandwidth
 	me, ir, err := newEngine(func(ir *interceptor.Registry) error {
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return gcc.NewSendSideBWE(
-				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				gcc.SendSideBWEPacer(newDirectPacer()),
 				gcc.SendSideBWEInitialBitrate(bweInitial),
 				gcc.SendSideBWEMinBitrate(bweMin),
 				gcc.SendSideBWEMaxBitrate(bweMax),
@@ -168,5 +168,7 @@ func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *i
 		return nil, nil, err
 	}
 	ir.Add(hdr)
+	// Added last, so it wraps all the others (see attributesReuse).
+	ir.Add(attributesReuseFactory{})
 	return me, ir, nil
 }
