@@ -73,7 +73,7 @@ func TestPresenceIdleTimeout(t *testing.T) {
 	if next := p.expire(); !next.Equal(clock.now().Add(time.Millisecond)) {
 		t.Fatalf("next expiry %v, now %v", next, clock.now())
 	}
-	if s := state(t, p, alice); s.Presence != PresenceOnline || *s.LastActiveAgo != (PresenceIdleTimeout - time.Millisecond).Milliseconds() {
+	if s := state(t, p, alice); s.Presence != PresenceOnline || *s.LastActiveAgo != (PresenceIdleTimeout-time.Millisecond).Milliseconds() {
 		t.Fatalf("before the timeout: %+v", s)
 	}
 	l := n.Listen(alice)
