@@ -5,8 +5,8 @@
 // stream (room events and memberships, receipts, account data, typing,
 // presence), a composite since-token (StreamToken: the store's one
 // persistent position and the in-memory typing and presence counters), and
-// a Notifier that wakes the
-// long-polls of exactly the users a write concerns. A long-poll registers
+// a Notifier that wakes the long-polls of exactly the users a write
+// concerns. A long-poll registers
 // with the Notifier first and only then reads a snapshot bounded by the
 // token it will hand out, so a write that commits between the two is never
 // missed: either the snapshot contains it or its Notify wakes the poll.
