@@ -54,9 +54,11 @@ func (s *syncer) presence(ctx context.Context, existing, fresh []string) error {
 				send[u] = true
 			}
 		}
-		if changed := p.changedSince(s.since.Presence, cur); len(changed) > 0 {
-			if err := s.e.keepSharers(ctx, self, joined, changed, send); err != nil {
-				return err
+		if s.since.Presence < cur {
+			if changed := p.changedSince(s.since.Presence, cur); len(changed) > 0 {
+				if err := s.e.keepSharers(ctx, self, joined, changed, send); err != nil {
+					return err
+				}
 			}
 		}
 		if len(send) == 0 {
