@@ -30,7 +30,17 @@ type Config struct {
 	Passwords    PasswordConfig     `yaml:"passwords"`
 	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
 	Spaces       SpacesConfig       `yaml:"spaces"`
+	Presence     PresenceConfig     `yaml:"presence"`
 	Media        media.Config       `yaml:"media"`
+}
+
+// PresenceConfig turns presence (who is online) on or off.
+type PresenceConfig struct {
+	// Enabled (default true) sends m.presence in /sync to the users who
+	// share a room. Off: /sync has no presence, PUT /presence is accepted
+	// and ignored, GET /presence answers offline (Synapse's
+	// use_presence: false).
+	Enabled bool `yaml:"enabled"`
 }
 
 // SpacesConfig says what rooms inherit from their space.
@@ -107,6 +117,7 @@ func Defaults() Config {
 		Passwords: PasswordConfig{MinLength: 8},
 		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
 		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
+		Presence:  PresenceConfig{Enabled: true},
 		Media:     media.Defaults(),
 	}
 }

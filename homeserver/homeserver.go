@@ -84,6 +84,8 @@ type Homeserver struct {
 	Sync     *sync.Engine
 	Notifier *sync.Notifier
 	Typing   *sync.Typing
+	// Presence is nil when presence.enabled is false.
+	Presence *sync.Presence
 
 	cleanupEvery time.Duration
 }
@@ -104,6 +106,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
 	h.Notifier = sync.NewNotifier()
 	h.Typing = sync.NewTyping(h.Notifier)
+	if cfg.Presence.Enabled {
+		h.Presence = sync.NewPresence(h.Notifier)
+	}
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
 		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
@@ -137,9 +142,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
-		Counts: h.Push.Counts, Visibility: h.visibility,
+		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
+		JoinedMembers: func(ctx context.Context, roomID string) ([]string, error) {
+			return h.Rooms.Members(ctx, roomID, "join")
+		},
 	})
 	if err != nil {
+		_ = h.Close()
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	h.Sync = engine
@@ -187,6 +196,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ClientIP: h.api.ClientIP,
 	})
 	if err != nil {
+		_ = h.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
@@ -237,6 +247,36 @@ func (s syncAPI) SetTyping(roomID, userID string, typing bool, timeout time.Dura
 	s.h.Typing.Set(roomID, userID, typing, timeout, members)
 }
 
+// SetPresence is PUT /presence: ignored when presence is off.
+func (s syncAPI) SetPresence(userID, state, msg string) {
+	if s.h.Presence != nil {
+		s.h.Presence.Set(userID, state, msg)
+	}
+}
+
+// PresenceStatus is GET /presence: offline for everyone when presence is
+// off.
+func (s syncAPI) PresenceStatus(userID string) sync.PresenceStatus {
+	if s.h.Presence == nil {
+		return sync.PresenceStatus{Presence: sync.PresenceOffline}
+	}
+	st, _ := s.h.Presence.Status(userID)
+	return st
+}
+
+func (s syncAPI) SyncStarted(userID, deviceID, setPresence string) func() {
+	if s.h.Presence == nil {
+		return func() {}
+	}
+	return s.h.Presence.SyncStarted(userID, deviceID, setPresence)
+}
+
+func (s syncAPI) PresenceActive(userID string) {
+	if s.h.Presence != nil {
+		s.h.Presence.Active(userID)
+	}
+}
+
 // mediaAuth gives the media repository the user of an access token.
 type mediaAuth struct{ a *auth.Service }
 
@@ -252,8 +292,14 @@ func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, 
 // begins (http.Server.RegisterOnShutdown).
 func (h *Homeserver) Drain() { h.api.Drain() }
 
-// Close stops the homeserver's timers (typing expiry).
-func (h *Homeserver) Close() error { return h.Typing.Close() }
+// Close stops the homeserver's timers (typing expiry, presence idle
+// timeout).
+func (h *Homeserver) Close() error {
+	if h.Presence != nil {
+		_ = h.Presence.Close()
+	}
+	return h.Typing.Close()
+}
 
 // Run runs background work until ctx ends: delayed events, call-grant
 // changes to Deps.CallGrants, and making deactivated accounts leave their

@@ -90,7 +90,6 @@ type API struct {
 
 	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter
 
-	presence presence
 	// drainCtx is cancelled when the server shuts down.
 	drainCtx context.Context
 	drain    context.CancelFunc
@@ -149,6 +148,10 @@ func (a *API) authed(h authedFunc) handlerFunc {
 		dev, err := a.p.Auth.Authenticate(r.Context(), route.AccessToken(r), a.clientIP(r))
 		if err != nil {
 			return err
+		}
+		if a.p.Sync != nil {
+			// Any request keeps an online user from going idle.
+			a.p.Sync.PresenceActive(dev.UserID)
 		}
 		return h(w, r, dev)
 	}

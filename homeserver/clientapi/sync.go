@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -23,6 +22,13 @@ type SyncService interface {
 	Notify(pos int64, roomID string, users []string)
 	Forgotten(userID string)
 	SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string)
+	// SetPresence, PresenceStatus, SyncStarted and PresenceActive are the
+	// presence tracker (sync.Presence); with presence off they accept
+	// everything, change nothing and answer offline.
+	SetPresence(userID, state, msg string)
+	PresenceStatus(userID string) sync.PresenceStatus
+	SyncStarted(userID, deviceID, setPresence string) (done func())
+	PresenceActive(userID string)
 }
 
 // maxSyncTimeout caps a long-poll: proxies in front cut idle requests.
@@ -79,7 +85,10 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 		}
 		req.Filter = flt
 	}
-	a.presence.seen(dev.UserID, req.SetPresence)
+	// The sync marks its user online (or unavailable) and keeps them from
+	// going idle while it waits.
+	done := a.p.Sync.SyncStarted(dev.UserID, dev.DeviceID, req.SetPresence)
+	defer done()
 	// A long-poll ends early when the server shuts down, so SIGTERM does
 	// not wait out every client's timeout.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -167,34 +176,6 @@ func (a *API) getFilter(w http.ResponseWriter, r *http.Request, dev store.Device
 	return nil
 }
 
-// presence keeps, in memory, each user's chosen presence and when they
-// were last active. Presence is not sent in /sync yet; GET answers it.
-type presence struct {
-	mu    gosync.Mutex
-	users map[string]presenceState
-}
-
-type presenceState struct {
-	state, msg string
-	active     time.Time
-}
-
-func (p *presence) seen(userID, state string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.users == nil {
-		p.users = map[string]presenceState{}
-	}
-	ps := p.users[userID]
-	ps.active = time.Now()
-	if state != "" {
-		ps.state = state
-	} else if ps.state == "" {
-		ps.state = "online"
-	}
-	p.users[userID] = ps
-}
-
 func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	userID := r.PathValue("userId")
 	if !events.ValidUserID(userID) {
@@ -212,18 +193,7 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Devi
 			return mxerr.Forbid("You are not allowed to see their presence")
 		}
 	}
-	a.presence.mu.Lock()
-	ps, ok := a.presence.users[userID]
-	a.presence.mu.Unlock()
-	if !ok {
-		return reply(w, map[string]any{"presence": "offline"})
-	}
-	out := map[string]any{"presence": ps.state, "last_active_ago": time.Since(ps.active).Milliseconds(),
-		"currently_active": ps.state == "online" && time.Since(ps.active) < 5*time.Minute}
-	if ps.msg != "" {
-		out["status_msg"] = ps.msg
-	}
-	return reply(w, out)
+	return reply(w, a.p.Sync.PresenceStatus(userID))
 }
 
 // sharesRoom reports whether user and other are both joined to some room.
@@ -263,11 +233,6 @@ func (a *API) putPresence(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if len(req.StatusMsg) > 1024 {
 		return mxerr.InvalidParamf("status_msg is too long")
 	}
-	a.presence.seen(dev.UserID, req.Presence)
-	a.presence.mu.Lock()
-	ps := a.presence.users[dev.UserID]
-	ps.msg = req.StatusMsg
-	a.presence.users[dev.UserID] = ps
-	a.presence.mu.Unlock()
+	a.p.Sync.SetPresence(dev.UserID, req.Presence, req.StatusMsg)
 	return reply(w, empty)
 }

@@ -2,10 +2,11 @@
 // last sync, and the long-poll that waits for it.
 //
 // The model is dendrite's syncapi (STYLE.md habit 9): one provider per
-// stream (room events and memberships, receipts, account data, typing), a
-// composite since-token (StreamToken: the store's one persistent position
-// and the in-memory typing counter), and a Notifier that wakes the
-// long-polls of exactly the users a write concerns. A long-poll registers
+// stream (room events and memberships, receipts, account data, typing,
+// presence), a composite since-token (StreamToken: the store's one
+// persistent position and the in-memory typing and presence counters), and
+// a Notifier that wakes the long-polls of exactly the users a write
+// concerns. A long-poll registers
 // with the Notifier first and only then reads a snapshot bounded by the
 // token it will hand out, so a write that commits between the two is never
 // missed: either the snapshot contains it or its Notify wakes the poll.
@@ -32,6 +33,8 @@
 //   - POST /rooms/{roomId}/forget, after store.Forget: Forgotten(userID).
 //   - PUT /rooms/{roomId}/typing/{userId}: Typing.Set(roomID, userID,
 //     typing, timeout, joinedMembers); it wakes the members itself.
+//   - PUT /presence/{userId}/status: Presence.Set(userID, state, msg); it
+//     wakes the user's room-mates itself.
 //
 // # What the handlers call
 //
@@ -41,6 +44,9 @@
 //     is written with json.Marshal. Errors carry an *mxerr.Error (wrapping
 //     ErrBadToken or ErrBadFilter) for mxerr.Write; ctx.Err() means the
 //     client went away.
+//   - Every authenticated request: Presence.Active(userID); every /sync:
+//     Presence.SyncStarted(userID, deviceID, set_presence) before it and
+//     the returned function after it.
 //   - POST /user/{userId}/filter: ValidateFilterJSON, then store the JSON.
 //   - GET /rooms/{roomId}/messages: MessagesBound reads from/to tokens,
 //     both the prev_batch ("t{P}") and next_batch ("s{N}_{T}") forms.

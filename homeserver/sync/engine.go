@@ -23,7 +23,13 @@ type Params struct {
 	Notifier *Notifier
 	// Typing is optional: without it no m.typing is sent.
 	Typing *Typing
-	Logger *slog.Logger
+	// Presence is optional: without it (presence turned off) the presence
+	// section stays empty.
+	Presence *Presence
+	// JoinedMembers lists a room's joined members now, for presence (who
+	// shares a room with whom); without it the store is read.
+	JoinedMembers func(ctx context.Context, roomID string) ([]string, error)
+	Logger        *slog.Logger
 	// Counts is optional: without it unread_notifications is left out.
 	Counts CountsFunc
 	// Now is time.Now when nil.
@@ -73,7 +79,8 @@ type Request struct {
 	// FullState sends every joined room's full state (and never waits).
 	FullState bool
 	Filter    Filter
-	// SetPresence is accepted and ignored until presence lands.
+	// SetPresence is the set_presence parameter; the handler reports it
+	// to Presence.SyncStarted, the engine does not read it.
 	SetPresence string
 }
 
@@ -93,6 +100,9 @@ func New(ctx context.Context, p Params) (*Engine, error) {
 	e.cache.size = eventCacheSize
 	if err := e.seed(ctx); err != nil {
 		return nil, err
+	}
+	if p.Presence != nil {
+		p.Presence.setAudience(e.presenceAudience, p.Logger)
 	}
 	return e, nil
 }

@@ -399,3 +399,11 @@ func (n *Notifier) waiting() int {
 	defer n.mu.Unlock()
 	return len(n.streams)
 }
+
+// Waiting reports whether userID has a /sync waiting for something to
+// happen (for tests that must write only once a long-poll waits).
+func (n *Notifier) Waiting(userID string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.streams[userID] != nil
+}

@@ -147,6 +147,9 @@ func (s *syncer) run(ctx context.Context) error {
 		return err
 	}
 	s.snapshotTyping(existing, fresh)
+	if err := s.presence(ctx, existing, fresh); err != nil {
+		return err
+	}
 
 	err = s.forEach(ctx, fresh, func(ctx context.Context, id string) error {
 		return s.addJoined(ctx, id, true, true)

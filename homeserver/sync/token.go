@@ -12,23 +12,31 @@ import (
 // receipts and account data (store.Rooms.CurrentPos): "everything at or
 // before Pos has been sent". Typing is the in-memory typing counter, which
 // restarts with the process; see Typing for how a counter from an earlier
-// run is recognised.
+// run is recognised. Presence is the in-memory presence counter, which
+// works the same way (see Presence); it is 0 when presence is off.
 //
-// The text form is "s{Pos}_{Typing}". ParseStreamToken also accepts
-// "s{Pos}" and the /messages form "t{P}" (see MessagesBound): both carry no
-// typing part and so get the full typing state.
+// The text form is "s{Pos}_{Typing}_{Presence}", or "s{Pos}_{Typing}" when
+// Presence is 0. ParseStreamToken also accepts "s{Pos}" and the /messages
+// form "t{P}" (see MessagesBound): both carry no typing part and so get
+// the full typing state; a token without a presence part (such as one made
+// before presence was turned on) gets the full presence state.
 type StreamToken struct {
-	Pos    int64
-	Typing int64
+	Pos      int64
+	Typing   int64
+	Presence int64
 }
 
-// String is the token's text form, "s{Pos}_{Typing}".
+// String is the token's text form, "s{Pos}_{Typing}[_{Presence}]".
 func (t StreamToken) String() string {
-	b := make([]byte, 0, 24)
+	b := make([]byte, 0, 48)
 	b = append(b, 's')
 	b = strconv.AppendInt(b, t.Pos, 10)
 	b = append(b, '_')
 	b = strconv.AppendInt(b, t.Typing, 10)
+	if t.Presence != 0 {
+		b = append(b, '_')
+		b = strconv.AppendInt(b, t.Presence, 10)
+	}
 	return string(b)
 }
 
@@ -55,8 +63,14 @@ func ParseStreamToken(s string) (StreamToken, error) {
 		}
 		t := StreamToken{Pos: p}
 		if hasTyping {
+			typingPart, presencePart, hasPresence := strings.Cut(typingPart, "_")
 			if t.Typing, ok = parseUint(typingPart); !ok {
 				return StreamToken{}, badToken(s)
+			}
+			if hasPresence {
+				if t.Presence, ok = parseUint(presencePart); !ok {
+					return StreamToken{}, badToken(s)
+				}
 			}
 		}
 		return t, nil
