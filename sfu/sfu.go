@@ -601,10 +601,10 @@ func (ss *Session) Subject() string { return ss.subject }
 // tracks of sources it may no longer publish are unpublished. It reports
 // false when the session has ended.
 func (ss *Session) SetPermission(p Permission) bool {
-	if ss.isClosed() || ss.room.Participant(ss.p.Identity()) != ss.p {
+	if ss.isClosed() {
 		return false
 	}
-	return ss.room.UpdatePermission(ss.p.Identity(), p.proto())
+	return ss.room.UpdateParticipantPermission(ss.p, p.proto())
 }
 
 // Remove takes the participant out of the call now: its client gets a

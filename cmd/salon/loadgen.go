@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -356,22 +355,8 @@ func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, time
 // memory reads the server's resident memory and Go heap in use from its
 // Prometheus metrics (0 when unavailable).
 func (lg *loadgen) memory(ctx context.Context) (rss, heapInuse float64) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", lg.base+"/metrics", nil)
-	res, err := lg.hc.Do(req)
-	if err != nil {
-		return 0, 0
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
-			rss, _ = strconv.ParseFloat(v, 64)
-		} else if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
-			heapInuse, _ = strconv.ParseFloat(v, 64)
-		}
-	}
-	return rss, heapInuse
+	m, _ := scrapeMetrics(ctx, lg.hc, lg.base, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes")
+	return m["process_resident_memory_bytes"], m["go_memstats_heap_inuse_bytes"]
 }
 
 // profile saves profiles of the server under load: the heap once the load

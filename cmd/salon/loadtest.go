@@ -7,7 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,15 +149,21 @@ func pickScenarios(which string) ([]lktest.Scenario, error) {
 	return out, nil
 }
 
-// loopbackURL reports whether base is an http URL on loopback: the load
-// tools never aim at someone else's server.
+// loopbackURL reports whether base is an http URL on a loopback IP (or
+// localhost): the load tools never aim at someone else's server.
 func loopbackURL(base string) bool {
-	for _, p := range []string{"http://127.", "http://localhost", "http://[::1]"} {
-		if strings.HasPrefix(base, p) {
-			return true
-		}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return false
 	}
-	return false
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return loopbackHostPort(net.JoinHostPort(u.Hostname(), port))
 }
 
 // serverMetrics are the counters the load tool reads from the server.
@@ -166,38 +175,41 @@ type serverMetrics struct {
 // scrapeServer reads the SFU counters and the process's CPU and memory from
 // the server's Prometheus endpoint.
 func scrapeServer(ctx context.Context, base string) (serverMetrics, error) {
-	var m serverMetrics
+	m, err := scrapeMetrics(ctx, http.DefaultClient, base, "process_cpu_seconds_total", "process_resident_memory_bytes",
+		"salon_sfu_rtp_packets_forwarded_total", "salon_sfu_rtp_bytes_forwarded_total", "salon_sfu_rtp_packets_received_total")
+	return serverMetrics{
+		cpuSeconds: m["process_cpu_seconds_total"], rss: m["process_resident_memory_bytes"],
+		forwarded: m["salon_sfu_rtp_packets_forwarded_total"], forwardedBytes: m["salon_sfu_rtp_bytes_forwarded_total"],
+		received: m["salon_sfu_rtp_packets_received_total"],
+	}, err
+}
+
+// scrapeMetrics reads the named unlabelled samples from the server's
+// /metrics (Prometheus text format); missing ones are absent from the map.
+func scrapeMetrics(ctx context.Context, hc *http.Client, base string, names ...string) (map[string]float64, error) {
+	out := map[string]float64{}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return m, err
+		return out, err
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
-		return m, err
+		return out, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("GET /metrics: %s", res.Status)
-	}
-	fields := map[string]*float64{
-		"process_cpu_seconds_total":             &m.cpuSeconds,
-		"process_resident_memory_bytes":         &m.rss,
-		"salon_sfu_rtp_packets_forwarded_total": &m.forwarded,
-		"salon_sfu_rtp_bytes_forwarded_total":   &m.forwardedBytes,
-		"salon_sfu_rtp_packets_received_total":  &m.received,
+		return out, fmt.Errorf("GET /metrics: %s", res.Status)
 	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		if !ok || !slices.Contains(names, name) {
 			continue
 		}
-		if p, found := fields[name]; found {
-			if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-				*p = v
-			}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[name] = v
 		}
 	}
-	return m, sc.Err()
+	return out, sc.Err()
 }

@@ -39,18 +39,23 @@ func TestLoadtestCommand(t *testing.T) {
 // TestLoadtestRefuses: the tool names what is wrong and loads nothing.
 func TestLoadtestRefuses(t *testing.T) {
 	dir := t.TempDir()
-	for name, args := range map[string][]string{
-		"not loopback":     {"loadtest", "--url", "http://example.org", "--data-dir", dir},
-		"no keys":          {"loadtest", "--data-dir", dir},
-		"unknown scenario": {"loadtest", "--scenario", "karaoke", "--data-dir", dir},
+	for name, tc := range map[string]struct {
+		args []string
+		says string
+	}{
+		"not loopback":     {[]string{"loadtest", "--url", "http://example.org", "--data-dir", dir}, "loopback"},
+		"lookalike host":   {[]string{"loadtest", "--url", "http://localhost.example.org:8008", "--data-dir", dir}, "loopback"},
+		"lookalike IP":     {[]string{"loadtest", "--url", "http://127.0.0.1.example.org", "--data-dir", dir}, "loopback"},
+		"no keys":          {[]string{"loadtest", "--data-dir", dir}, "keys"},
+		"unknown scenario": {[]string{"loadtest", "--scenario", "karaoke", "--data-dir", dir}, "karaoke"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if code := run(context.Background(), args, &out, &errOut); code != 1 {
+			if code := run(context.Background(), tc.args, &out, &errOut); code != 1 {
 				t.Fatalf("exit %d, want 1: %s", code, errOut.String())
 			}
-			if !strings.Contains(errOut.String(), "salon:") {
-				t.Fatalf("no reason given: %q", errOut.String())
+			if !strings.Contains(errOut.String(), tc.says) {
+				t.Fatalf("the reason does not mention %q: %q", tc.says, errOut.String())
 			}
 		})
 	}

@@ -279,12 +279,18 @@ func (s *server) closeAll() error {
 	return errors.Join(errs...)
 }
 
+// loopbackHostPort reports whether addr (host:port) names a loopback IP.
+func loopbackHostPort(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
+}
+
 // startPprof serves Go's profiler on a separate address (loopback only, for
 // diagnosing a live server; set SALON_PPROF_LISTEN=127.0.0.1:6060). It
 // stops with ctx.
 func startPprof(ctx context.Context, addr string, log *slog.Logger) {
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+	if !loopbackHostPort(addr) {
 		log.Warn("SALON_PPROF_LISTEN must be a loopback address; profiler not started", "addr", addr)
 		return
 	}

@@ -168,7 +168,5 @@ func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *i
 		return nil, nil, err
 	}
 	ir.Add(hdr)
-	// Added last, so it wraps all the others (see attributesReuse).
-	ir.Add(attributesReuseFactory{})
 	return me, ir, nil
 }

@@ -54,29 +54,3 @@ func (p *directPacer) SetTargetBitrate(int) {}
 
 // Close has nothing to release.
 func (p *directPacer) Close() error { return nil }
-
-// attributesReuse is the outermost interceptor of a subscriber connection:
-// pion hands every packet a fresh interceptor.Attributes map, which the
-// bandwidth estimator then fills (one map allocation per forwarded
-// packet). This gives each write a pooled map instead, cleared after the
-// write returns — every interceptor below it uses the attributes only
-// during the write (the pacer sends at once).
-type attributesReuse struct{ interceptor.NoOp }
-
-var attributesPool = sync.Pool{New: func() any { return make(interceptor.Attributes, 2) }}
-
-func (*attributesReuse) BindLocalStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
-		a := attributesPool.Get().(interceptor.Attributes)
-		n, err := w.Write(h, payload, a)
-		clear(a)
-		attributesPool.Put(a)
-		return n, err
-	})
-}
-
-type attributesReuseFactory struct{}
-
-func (attributesReuseFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &attributesReuse{}, nil
-}

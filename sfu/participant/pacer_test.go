@@ -82,23 +82,3 @@ func TestDirectPacerConcurrentAdd(t *testing.T) {
 		}
 	}
 }
-
-// TestAttributesReuse: the writers below get a usable map that is empty at
-// each write, and a forwarded packet allocates no map.
-func TestAttributesReuse(t *testing.T) {
-	var r attributesReuse
-	w := r.BindLocalStream(&interceptor.StreamInfo{}, interceptor.RTPWriterFunc(func(_ *rtp.Header, _ []byte, a interceptor.Attributes) (int, error) {
-		if a == nil || len(a) != 0 {
-			t.Fatalf("attributes at the start of a write: %v", a)
-		}
-		a.Set("twcc", uint8(3)) // what the bandwidth estimator does
-		return 0, nil
-	}))
-	h := &rtp.Header{SSRC: 1}
-	for range 3 {
-		_, _ = w.Write(h, nil, interceptor.Attributes{})
-	}
-	if n := testing.AllocsPerRun(1000, func() { _, _ = w.Write(h, nil, nil) }); n != 0 {
-		t.Fatalf("%.1f allocations per write", n)
-	}
-}

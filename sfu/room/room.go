@@ -290,8 +290,14 @@ func (r *Room) broadcastAll(msg *livekit.SignalResponse) {
 // UpdatePermission applies a live grant change to identity. It reports
 // whether the participant was found.
 func (r *Room) UpdatePermission(identity string, perm *livekit.ParticipantPermission) bool {
-	p := r.Participant(identity)
-	if p == nil {
+	return r.UpdateParticipantPermission(r.Participant(identity), perm)
+}
+
+// UpdateParticipantPermission applies a live grant change to p, if p is
+// still this room's participant for its identity (not one who left and
+// was replaced by a new join of the same identity).
+func (r *Room) UpdateParticipantPermission(p *participant.Participant, perm *livekit.ParticipantPermission) bool {
+	if p == nil || r.Participant(p.Identity()) != p {
 		return false
 	}
 	hadSubscribe := p.CanSubscribe()
