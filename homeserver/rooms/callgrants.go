@@ -10,7 +10,7 @@ import (
 
 // CallGrantsListener hears that what a room's members may do in its call
 // may have changed: a commit changed the room's power levels, its teaching
-// mode (CallTeachingEventType) or someone's membership. It gets only the
+// mode (CallTeachingEventType) or took someone out of the room. It gets only the
 // room ID and asks CallPermissions again for the participants it has.
 //
 // It is called from Service.Run's goroutine, never under a room's lock nor
@@ -28,7 +28,14 @@ func changesCallGrants(r *room, batch *store.EventBatch) bool {
 			continue
 		}
 		switch e.Type {
-		case "m.room.member", "m.room.power_levels":
+		case "m.room.member":
+			// Only someone leaving (left, kicked, banned) changes a grant
+			// in the call: a join or a profile change does not, since
+			// everyone in the call is joined already.
+			if ev := r.state[events.StateTuple{Type: e.Type, StateKey: *e.StateKey}]; ev == nil || ev.Membership() != "join" {
+				return true
+			}
+		case "m.room.power_levels":
 			return true
 		case CallTeachingEventType:
 			if *e.StateKey == "" {

@@ -197,7 +197,10 @@ func TestCallGrantsListenerEvents(t *testing.T) {
 	if _, err := s.Join(ctx, room, "@bob:hs", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	expect("join", true)
+	expect("join", false)
+	bob := "@bob:hs"
+	send(bob, "m.room.member", &bob, map[string]any{"membership": "join", "displayname": "Bob"})
+	expect("a profile change", false)
 	send("@alice:hs", "m.room.power_levels", &empty, map[string]any{"users": map[string]any{"@alice:hs": 100, "@bob:hs": 50}})
 	expect("power levels", true)
 	if _, err := s.Send(ctx, room, "@bob:hs", Event{Type: "m.room.power_levels", StateKey: &empty, Content: json.RawMessage(`{}`)}); err == nil {
