@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import path from "node:path";
-import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
+import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, unlabelledControls, until } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -27,17 +27,6 @@ after(async () => {
   await browser?.close();
   await stack?.stop();
 });
-
-async function until(what, fn, ms = 30_000) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last && (typeof last !== "object" || last.ok !== false)) return last;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}`);
-}
 
 /** Audio Alice receives from user: the subscribed track's packets and bytes. */
 function audioFrom(page, user) {

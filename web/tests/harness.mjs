@@ -275,3 +275,15 @@ async function freeUDPPort() {
   await new Promise((resolve) => sock.close(resolve));
   return port;
 }
+
+/** Polls fn (async, in Node) until it returns a truthy value (not an object with ok: false), or fails with what it last saw. */
+export async function until(what, fn, ms = 45_000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last && (typeof last !== "object" || last.ok !== false)) return last;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+}

@@ -5,12 +5,12 @@
 // the call's state.
 import type { Room } from "matrix-js-sdk";
 import type { MatrixCall } from "matrix-js-sdk/lib/webrtc/call";
-import type { JSX } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { callPartner, closeDirectCalls, directCallsFor, phaseOf, type DirectCalls, type EndReason } from "../calls/direct";
 import { t, type MessageKey } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
 import { displayName } from "../matrix";
+import { CallIcon } from "./callIcons";
 import { Avatar } from "./common";
 import "../calls/direct.css";
 
@@ -19,41 +19,6 @@ function useDirectCalls(): DirectCalls {
   const calls = directCallsFor(useClient());
   useEmitterTick(calls, ["change"]);
   return calls;
-}
-
-type CallIconName = "voice" | "video" | "mic" | "camera" | "hangup";
-
-const callIcons: Record<CallIconName, JSX.Element> = {
-  voice: <path d="M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a1 1 0 0 1-1 1A16 16 0 0 1 4 5a1 1 0 0 1 1-1z" />,
-  video: (
-    <>
-      <rect x="3" y="6" width="13" height="12" rx="2" />
-      <path d="m16 10 5-3v10l-5-3z" />
-    </>
-  ),
-  mic: (
-    <>
-      <rect x="9" y="3" width="6" height="11" rx="3" />
-      <path d="M5 11a7 7 0 0 0 14 0M12 18v3" />
-    </>
-  ),
-  camera: (
-    <>
-      <rect x="3" y="6" width="13" height="12" rx="2" />
-      <path d="m16 10 5-3v10l-5-3z" />
-    </>
-  ),
-  hangup: <path d="M3 14.5c5-4.7 13-4.7 18 0l-2.2 2.6-3.6-1.6v-2.6a10 10 0 0 0-6.4 0v2.6l-3.6 1.6z" />,
-};
-
-/** An icon for the call controls; `off` draws it struck through. */
-function CallIcon(props: { name: CallIconName; off?: boolean }) {
-  return (
-    <svg class="icon-svg" width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">
-      {callIcons[props.name]}
-      {props.off && <path d="M3 3l18 18" />}
-    </svg>
-  );
 }
 
 /** Voice and video call buttons for a room's header: only in a room of exactly two people. */
@@ -65,10 +30,10 @@ export function DirectCallButtons(props: { room: Room }) {
   return (
     <>
       <button type="button" class="icon small dmcall-start" aria-label={t("dmcall.voice")} title={t("dmcall.voice")} disabled={busy} onClick={() => void calls.place(props.room, false)}>
-        <CallIcon name="voice" />
+        <CallIcon name="call" />
       </button>
       <button type="button" class="icon small dmcall-start" aria-label={t("dmcall.video")} title={t("dmcall.video")} disabled={busy} onClick={() => void calls.place(props.room, true)}>
-        <CallIcon name="video" />
+        <CallIcon name="camera" />
       </button>
     </>
   );
@@ -199,11 +164,11 @@ function CallView(props: { calls: DirectCalls; call: MatrixCall }) {
         ) : (
           <>
             <button type="button" class="dmcall-toggle" aria-label={t("dmcall.mute")} title={t("dmcall.mute")} aria-pressed={micMuted} onClick={() => void calls.toggleMicrophone()}>
-              <CallIcon name="mic" off={micMuted} />
+              <CallIcon name={micMuted ? "micOff" : "mic"} />
             </button>
             {call.hasLocalUserMediaVideoTrack && (
               <button type="button" class="dmcall-toggle" aria-label={t("dmcall.cameraOff")} title={t("dmcall.cameraOff")} aria-pressed={cameraOff} onClick={() => void calls.toggleCamera()}>
-                <CallIcon name="camera" off={cameraOff} />
+                <CallIcon name={cameraOff ? "cameraOff" : "camera"} />
               </button>
             )}
             <button type="button" ref={hangupRef} class="dmcall-hangup" aria-label={t("dmcall.hangup")} title={t("dmcall.hangup")} onClick={() => calls.hangup()}>
