@@ -167,7 +167,7 @@ func TestRoomChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mic.Stop()
-	if err := tc.WaitFor(ctx, "the student's audio", func() bool { tr := tc.Track(mic.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+	if err := tc.WaitPackets(ctx, "the student's audio", mic.Info.Sid, 3); err != nil {
 		t.Fatal(err)
 	}
 

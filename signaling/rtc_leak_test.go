@@ -46,10 +46,7 @@ func TestNoLeaksAfterJoinPublishLeaveCycles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
-		if err := listener.WaitFor(ctx, "audio", func() bool {
-			tr := listener.Track(src.Info.Sid)
-			return tr != nil && tr.Packets.Load() > 2
-		}); err != nil {
+		if err := listener.WaitPackets(ctx, "audio", src.Info.Sid, 2); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		src.Stop()

@@ -426,7 +426,7 @@ func TestLiveGrantChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer audio.Stop()
-	if err := b.WaitFor(ctx, "audio on B", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+	if err := b.WaitPackets(ctx, "audio on B", audio.Info.Sid, 3); err != nil {
 		t.Fatal(err)
 	}
 	if !s.rtc.UpdatePermissions("call", "alice", signalingPermission(false)) {
@@ -472,7 +472,7 @@ func TestResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer audio.Stop()
-	if err := b.WaitFor(ctx, "audio on B", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+	if err := b.WaitPackets(ctx, "audio on B", audio.Info.Sid, 3); err != nil {
 		t.Fatal(err)
 	}
 	b.DropSignal()
@@ -602,7 +602,7 @@ func TestICETCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer audio.Stop()
-	if err := b.WaitFor(ctx, "audio from the TCP client", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 10 }); err != nil {
+	if err := b.WaitPackets(ctx, "audio from the TCP client", audio.Info.Sid, 10); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -637,7 +637,7 @@ func TestUnsupportedCodec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer audio.Stop()
-	if err := b.WaitFor(ctx, "audio on B", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+	if err := b.WaitPackets(ctx, "audio on B", audio.Info.Sid, 3); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.AddTrack(ctx, &livekit.AddTrackRequest{Cid: "h265", Type: livekit.TrackType_VIDEO, Source: livekit.TrackSource_CAMERA}); err != nil {
@@ -850,7 +850,7 @@ func TestUnsubscribeResubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer audio.Stop()
-	if err := b.WaitFor(ctx, "audio", func() bool { tr := b.Track(audio.Info.Sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+	if err := b.WaitPackets(ctx, "audio", audio.Info.Sid, 3); err != nil {
 		t.Fatal(err)
 	}
 	sub := func(on bool) {

@@ -69,7 +69,7 @@ func versionOf(lk *lktest.Client, m *livekit.SignalResponse) uint32 {
 // hears waits until lk receives packets of the track sid.
 func hears(t *testing.T, ctx context.Context, lk *lktest.Client, sid, what string) {
 	t.Helper()
-	if err := lk.WaitFor(ctx, what, func() bool { tr := lk.Track(sid); return tr != nil && tr.Packets.Load() > 3 }); err != nil {
+	if err := lk.WaitPackets(ctx, what, sid, 3); err != nil {
 		t.Fatal(err)
 	}
 }

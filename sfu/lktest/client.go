@@ -246,28 +246,11 @@ var quiet = func() *logging.DefaultLoggerFactory {
 	return f
 }()
 
-// newTCPAPI returns an API whose connections use active ICE-TCP only.
-func newTCPAPI() (*webrtc.API, error) {
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		return nil, err
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, err
-	}
-	se := webrtc.SettingEngine{LoggerFactory: quiet}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
-}
-
-// newAPI returns an API whose connections use sock for all ICE traffic.
-// Each peer connection gets its own socket: the SFU tells connections
-// apart by remote address.
-func newAPI(sock net.PacketConn) (*webrtc.API, error) {
+// newAPI returns an API whose connections use sock for all ICE traffic
+// over UDP — each peer connection gets its own socket: the SFU tells
+// connections apart by remote address — or, with tcp, active ICE-TCP only
+// (sock is then nil).
+func newAPI(sock net.PacketConn, tcp bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -289,7 +272,11 @@ func newAPI(sock net.PacketConn) (*webrtc.API, error) {
 	}
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	network := webrtc.NetworkTypeUDP4
+	if tcp {
+		network = webrtc.NetworkTypeTCP4
+	}
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	if sock != nil {
@@ -300,7 +287,7 @@ func newAPI(sock net.PacketConn) (*webrtc.API, error) {
 
 func (c *Client) newPC() (*webrtc.PeerConnection, error) {
 	if c.opts.TCPOnly {
-		api, err := newTCPAPI()
+		api, err := newAPI(nil, true)
 		if err != nil {
 			return nil, err
 		}
@@ -315,7 +302,7 @@ func (c *Client) newPC() (*webrtc.PeerConnection, error) {
 		_ = b.SetWriteBuffer(2 << 20)
 	}
 	c.socks = append(c.socks, sock)
-	api, err := newAPI(sock)
+	api, err := newAPI(sock, false)
 	if err != nil {
 		return nil, err
 	}
@@ -621,6 +608,12 @@ func (c *Client) WaitFor(ctx context.Context, what string, cond func() bool) err
 			return fmt.Errorf("lktest: waiting for %s: %w", what, ctx.Err())
 		}
 	}
+}
+
+// WaitPackets waits until more than n packets of the subscribed track sid
+// have arrived.
+func (c *Client) WaitPackets(ctx context.Context, what, sid string, n uint64) error {
+	return c.WaitFor(ctx, what, func() bool { tr := c.Track(sid); return tr != nil && tr.Packets.Load() > n })
 }
 
 // WaitMessage waits for a signal response matching match (KeepMessages
