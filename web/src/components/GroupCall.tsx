@@ -14,7 +14,7 @@ import { callFor, devices, GroupCall, isCameraOn, isMicOn, Track, userOf } from 
 import { currentCall, onCurrentCallChange, setCurrentCall } from "../calls/current";
 import { callUsers, liveMemberships, useRtcSession } from "../calls/presence";
 import { isModerator, lowerHand, mayChangeTeaching, onStage, raisedHands, raiseHand, setSpeaker, setTeaching, teachingOf } from "../calls/teaching";
-import { CallIcon } from "./callIcons";
+import { CallIcon, type CallIconName } from "./callIcons";
 import { Avatar } from "./common";
 
 function useCallTick(call: GroupCall): void {
@@ -384,39 +384,33 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
         </p>
       )}
       <div class="call-controls" role="toolbar" aria-label={t("call.controls")}>
-        <button
-          type="button"
-          class={`call-mic${micOn ? "" : " off"}`}
-          aria-pressed={!micOn}
-          aria-label={micOn ? t("call.mute") : t("call.unmute")}
-          title={mayMic ? (micOn ? t("call.mute") : t("call.unmute")) : notAllowed}
-          disabled={!mayMic}
+        <PublishToggle
+          cls={`call-mic${micOn ? "" : " off"}`}
+          pressed={!micOn}
+          label={micOn ? t("call.mute") : t("call.unmute")}
+          may={mayMic}
+          notAllowed={notAllowed}
+          icon={micOn ? "mic" : "micOff"}
           onClick={() => void call.setMic(!micOn)}
-        >
-          <CallIcon name={micOn ? "mic" : "micOff"} />
-        </button>
-        <button
-          type="button"
-          class={`call-camera${camOn ? "" : " off"}`}
-          aria-pressed={!camOn}
-          aria-label={camOn ? t("call.cameraOff") : t("call.cameraOn")}
-          title={mayCam ? (camOn ? t("call.cameraOff") : t("call.cameraOn")) : notAllowed}
-          disabled={!mayCam}
+        />
+        <PublishToggle
+          cls={`call-camera${camOn ? "" : " off"}`}
+          pressed={!camOn}
+          label={camOn ? t("call.cameraOff") : t("call.cameraOn")}
+          may={mayCam}
+          notAllowed={notAllowed}
+          icon={camOn ? "camera" : "cameraOff"}
           onClick={() => void call.setCamera(!camOn)}
-        >
-          <CallIcon name={camOn ? "camera" : "cameraOff"} />
-        </button>
-        <button
-          type="button"
-          class="call-screen"
-          aria-pressed={screenOn}
-          aria-label={screenOn ? t("call.stopShare") : t("call.shareScreen")}
-          title={mayScreen ? (screenOn ? t("call.stopShare") : t("call.shareScreen")) : notAllowed}
-          disabled={!mayScreen}
+        />
+        <PublishToggle
+          cls="call-screen"
+          pressed={screenOn}
+          label={screenOn ? t("call.stopShare") : t("call.shareScreen")}
+          may={mayScreen}
+          notAllowed={notAllowed}
+          icon="screen"
           onClick={() => void call.setScreen(!screenOn)}
-        >
-          <CallIcon name="screen" />
-        </button>
+        />
         <button type="button" class="call-devices-toggle" aria-expanded={showDevices} aria-label={t("call.devices")} title={t("call.devices")} onClick={() => setShowDevices((v) => !v)}>
           <CallIcon name="devices" />
         </button>
@@ -438,5 +432,25 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
         </button>
       </div>
     </section>
+  );
+}
+
+/**
+ * A microphone, camera or screen button: labelled with what a press does,
+ * disabled (and titled with why) while the grant does not allow it.
+ */
+function PublishToggle(props: { cls: string; pressed: boolean; label: string; may: boolean; notAllowed: string; icon: CallIconName; onClick: () => void }) {
+  return (
+    <button
+      type="button"
+      class={props.cls}
+      aria-pressed={props.pressed}
+      aria-label={props.label}
+      title={props.may ? props.label : props.notAllowed}
+      disabled={!props.may}
+      onClick={props.onClick}
+    >
+      <CallIcon name={props.icon} />
+    </button>
   );
 }
