@@ -271,6 +271,10 @@ func (s syncAPI) SyncStarted(userID, deviceID, setPresence string) func() {
 	return s.h.Presence.SyncStarted(userID, deviceID, setPresence)
 }
 
+func (s syncAPI) SharesRoom(ctx context.Context, user, other string) (bool, error) {
+	return s.h.Sync.SharesRoom(ctx, user, other)
+}
+
 func (s syncAPI) PresenceActive(userID string) {
 	if s.h.Presence != nil {
 		s.h.Presence.Active(userID)

@@ -173,3 +173,21 @@ func TestPresenceDisabled(t *testing.T) {
 		alice.MustErr(400, "M_INVALID_PARAM", "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "away"})
 	})
 }
+
+// TestPresenceAfterLeaving: someone who leaves the only room they shared
+// with a user can no longer ask for that user's presence.
+func TestPresenceAfterLeaving(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		eve := mxtest.Register(t, srv.URL, "eve", "password eve")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+		status := mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID)
+		alice.Must(200, "PUT", status, map[string]any{"presence": "online"})
+		eve.MustErr(403, "M_FORBIDDEN", "GET", status, nil)
+		eve.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		eve.Must(200, "GET", status, nil)
+		eve.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
+		eve.MustErr(403, "M_FORBIDDEN", "GET", status, nil)
+	})
+}

@@ -29,6 +29,8 @@ type SyncService interface {
 	PresenceStatus(userID string) sync.PresenceStatus
 	SyncStarted(userID, deviceID, setPresence string) (done func())
 	PresenceActive(userID string)
+	// SharesRoom reports whether two users are joined to a common room.
+	SharesRoom(ctx context.Context, user, other string) (bool, error)
 }
 
 // maxSyncTimeout caps a long-poll: proxies in front cut idle requests.
@@ -185,7 +187,7 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Devi
 	// room with them may ask (Synapse's rule too); to anyone else every
 	// user is unknown.
 	if userID != dev.UserID {
-		shared, err := a.sharesRoom(r.Context(), dev.UserID, userID)
+		shared, err := a.p.Sync.SharesRoom(r.Context(), dev.UserID, userID)
 		if err != nil {
 			return err
 		}
@@ -194,24 +196,6 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request, dev store.Devi
 		}
 	}
 	return reply(w, a.p.Sync.PresenceStatus(userID))
-}
-
-// sharesRoom reports whether user and other are both joined to some room.
-func (a *API) sharesRoom(ctx context.Context, user, other string) (bool, error) {
-	mine, err := a.p.Rooms.JoinedRooms(ctx, user)
-	if err != nil {
-		return false, err
-	}
-	for _, room := range mine {
-		m, err := a.p.Rooms.Membership(ctx, room, other)
-		if err != nil {
-			return false, err
-		}
-		if m == "join" {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 func (a *API) putPresence(w http.ResponseWriter, r *http.Request, dev store.Device) error {

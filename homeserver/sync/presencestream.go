@@ -153,6 +153,27 @@ func (e *Engine) sharers(ctx context.Context, userID string, rooms []string) ([]
 // presenceAudience lists whom a change of userID's presence concerns: the
 // user and everyone joined to a room the user is joined to.
 func (e *Engine) presenceAudience(ctx context.Context, userID string) ([]string, error) {
+	rooms, err := e.joinedRoomIDs(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return e.sharers(ctx, userID, rooms)
+}
+
+// SharesRoom reports whether user and other are both joined to some room
+// (or are the same user): who may see whose presence.
+func (e *Engine) SharesRoom(ctx context.Context, user, other string) (bool, error) {
+	rooms, err := e.joinedRoomIDs(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	send := map[string]bool{}
+	err = e.keepSharers(ctx, user, rooms, []string{other}, send)
+	return send[other], err
+}
+
+// joinedRoomIDs lists the rooms userID is joined to now.
+func (e *Engine) joinedRoomIDs(ctx context.Context, userID string) ([]string, error) {
 	mems, err := e.userMemberships(ctx, userID, true)
 	if err != nil {
 		return nil, err
@@ -163,7 +184,7 @@ func (e *Engine) presenceAudience(ctx context.Context, userID string) ([]string,
 			rooms = append(rooms, m.RoomID)
 		}
 	}
-	return e.sharers(ctx, userID, rooms)
+	return rooms, nil
 }
 
 func (e *Engine) joinedMembers(ctx context.Context, roomID string) ([]string, error) {
