@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -254,7 +255,9 @@ type JoinRequest struct {
 	// Subject is whom the participant acts for, as the token's issuer
 	// named them (signaling puts the Matrix user ID here). The SFU only
 	// keeps it with the session: clients never see or change it.
-	Subject       string
+	Subject string
+	// Admin is the token's roomAdmin grant (see Session.Admin).
+	Admin         bool
 	Name          string
 	Metadata      string
 	Attributes    map[string]string
@@ -295,6 +298,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 			return nil, err
 		}
 		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject}
+		ss.admin.Store(req.Admin)
 		var subAPI *webrtc.API
 		var bwe func() cc.BandwidthEstimator
 		if s.cfg.BandwidthEstimation == "gcc" {
@@ -577,6 +581,9 @@ type Session struct {
 	room    *room.Room
 	p       *participant.Participant
 	subject string
+	// admin is the grant's roomAdmin, kept for the signalling's refresh
+	// tokens across resumes (the SFU gives it no powers of its own).
+	admin atomic.Bool
 
 	mu     sync.Mutex
 	sink   SignalSink
@@ -595,6 +602,12 @@ func (ss *Session) Identity() string { return ss.p.Identity() }
 
 // Subject is JoinRequest.Subject.
 func (ss *Session) Subject() string { return ss.subject }
+
+// Admin is the session's roomAdmin grant, as last set by SetAdmin.
+func (ss *Session) Admin() bool { return ss.admin.Load() }
+
+// SetAdmin records a change of the roomAdmin grant.
+func (ss *Session) SetAdmin(admin bool) { ss.admin.Store(admin) }
 
 // SetPermission applies a grant change as UpdatePermissions does: the
 // participant gets a ParticipantUpdate with its new permission, and

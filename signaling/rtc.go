@@ -362,6 +362,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 			ClientInfo:    clientInfo(q.Get),
 			ICEServers:    ice,
 			Sink:          c,
+			Admin:         claims.grant.RoomAdmin,
 		})
 		if err != nil {
 			reason := livekit.DisconnectReason_JOIN_FAILURE
@@ -373,10 +374,8 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	log = log.With("participant", sess.ParticipantSID())
-	c.admin.Store(claims.grant.RoomAdmin)
-	c.setSession(sess)
 	c.refresh = func() *livekit.SignalResponse {
-		tok, err := r.refreshToken(claims, sess.Permission(), c.admin.Load())
+		tok, err := r.refreshToken(claims, sess.Permission(), sess.Admin())
 		if err != nil {
 			log.Warn("token refresh", "err", err)
 			return nil

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -63,25 +62,6 @@ type rtcConn struct {
 	refreshEvery time.Duration
 	refreshReady chan struct{}
 	readFailed   bool
-	// admin is the refresh tokens' roomAdmin: the joining token's, then
-	// what RoomChanged decides.
-	admin atomic.Bool
-
-	sessMu sync.Mutex
-	sess   *sfu.Session
-}
-
-func (c *rtcConn) setSession(ss *sfu.Session) {
-	c.sessMu.Lock()
-	c.sess = ss
-	c.sessMu.Unlock()
-}
-
-// session is the session the connection signals for (nil before the join).
-func (c *rtcConn) session() *sfu.Session {
-	c.sessMu.Lock()
-	defer c.sessMu.Unlock()
-	return c.sess
 }
 
 func newRTCConn(ws *websocket.Conn, log *slog.Logger, m *rtcMetrics) *rtcConn {

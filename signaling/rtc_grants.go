@@ -55,7 +55,7 @@ func (r *RTC) RoomChanged(ctx context.Context, matrixRoomID string) {
 				log.Info("participant removed from the call: no longer in the room")
 				continue
 			}
-			r.setAdmin(ss, perms.Moderate)
+			ss.SetAdmin(perms.Moderate)
 			cur := ss.Permission()
 			next := livePermission(cur, perms)
 			if samePermission(cur, next) {
@@ -108,14 +108,3 @@ func samePermission(a, b sfu.Permission) bool {
 	return true
 }
 
-// setAdmin records whether the refresh tokens of ss's signal connection
-// make the participant a room admin (the room's moderators).
-func (r *RTC) setAdmin(ss *sfu.Session, admin bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for c := range r.conns {
-		if c.session() == ss {
-			c.admin.Store(admin)
-		}
-	}
-}

@@ -227,6 +227,28 @@ func TestRoomChanged(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A resume with the token the teacher joined with (admin) does not
+	// bring admin back: the refresh tokens after it still carry none.
+	seen := map[string]bool{}
+	peek, cancelPeek := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, _ = tc.WaitMessage(peek, "refresh tokens so far", func(m *livekit.SignalResponse) bool {
+		seen[m.GetRefreshToken()] = true
+		return false
+	})
+	cancelPeek()
+	tc.DropSignal()
+	if err := tc.Resume(ctx, s.base, matrixToken(t, mainRoom, "teacher-dev", "@teacher:hs", true)); err != nil {
+		t.Fatal(err)
+	}
+	after, err := tc.WaitMessage(ctx, "a refresh token after the resume", func(m *livekit.SignalResponse) bool {
+		return m.GetRefreshToken() != "" && !seen[m.GetRefreshToken()]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verifyGrant(t, after.GetRefreshToken()).RoomAdmin {
+		t.Fatal("the resume with the old token made the teacher admin again")
+	}
 
 	// The policy fails: grants stay as they are.
 	pol.mu.Lock()
