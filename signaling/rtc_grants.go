@@ -107,4 +107,3 @@ func samePermission(a, b sfu.Permission) bool {
 	}
 	return true
 }
-
