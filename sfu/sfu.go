@@ -257,7 +257,11 @@ type JoinRequest struct {
 	// keeps it with the session: clients never see or change it.
 	Subject string
 	// Admin is the token's roomAdmin grant (see Session.Admin).
-	Admin         bool
+	Admin bool
+	// Scope is an opaque name of what the call belongs to, given by the
+	// token's issuer (the signalling puts the Matrix room there), for
+	// ScopeSessions.
+	Scope         string
 	Name          string
 	Metadata      string
 	Attributes    map[string]string
@@ -297,7 +301,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 		if err != nil {
 			return nil, err
 		}
-		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject}
+		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject, scope: req.Scope}
 		ss.admin.Store(req.Admin)
 		var subAPI *webrtc.API
 		var bwe func() cc.BandwidthEstimator
@@ -515,14 +519,24 @@ func (s *SFU) UpdatePermissions(roomName, identity string, p Permission) bool {
 // including those waiting for their client to resume; none when the call
 // does not exist.
 func (s *SFU) Sessions(roomName string) []*Session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rooms[roomName] == nil {
+	return s.sessionsWhere(func(ss *Session) bool { return ss.room.Name() == roomName })
+}
+
+// ScopeSessions lists the sessions joined with JoinRequest.Scope scope, in
+// whatever calls, including those waiting for their client to resume.
+func (s *SFU) ScopeSessions(scope string) []*Session {
+	if scope == "" {
 		return nil
 	}
+	return s.sessionsWhere(func(ss *Session) bool { return ss.scope == scope })
+}
+
+func (s *SFU) sessionsWhere(match func(*Session) bool) []*Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []*Session
 	for ss := range s.sessions {
-		if ss.room.Name() == roomName && !ss.isClosed() {
+		if match(ss) && !ss.isClosed() {
 			out = append(out, ss)
 		}
 	}
@@ -581,6 +595,7 @@ type Session struct {
 	room    *room.Room
 	p       *participant.Participant
 	subject string
+	scope   string
 	// admin is the grant's roomAdmin, kept for the signalling's refresh
 	// tokens across resumes (the SFU gives it no powers of its own).
 	admin atomic.Bool

@@ -58,7 +58,6 @@ type JWTService struct {
 	external   *externalRooms // nil: the embedded SFU
 	counters   jwtCounters
 	handler    http.Handler
-	slots      slotLog
 }
 
 // NewJWTService checks p and returns the service.
@@ -409,6 +408,7 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 	jwt, err := auth.NewAccessToken(key, secret).
 		SetIdentity(identity).
 		SetName(userID).
+		SetAttributes(map[string]string{MatrixRoomAttribute: req.roomID}).
 		SetVideoGrant(videoGrant(room, perms)).
 		SetValidFor(s.cfg.TokenTTL).
 		ToJWT()
@@ -421,7 +421,6 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 				msg: "Unable to create room on SFU", cause: err})
 		}
 	}
-	s.slots.note(req.roomID, req.slotID)
 	s.log.Debug("token issued", "endpoint", req.endpoint.String(), "user", userID, "matrix_room", req.roomID,
 		"slot", req.slotID, "room", room, "identity", identity, "moderator", perms.Moderate)
 	return &tokenResponse{URL: url, JWT: jwt}, nil

@@ -44,6 +44,14 @@ type CallPermissions struct {
 	Moderate bool
 }
 
+// MatrixRoomAttribute is the participant attribute in which the JWT
+// service's tokens name the Matrix room of the call: the embedded SFU
+// keeps it with the session (JoinRequest.Scope), so a change to the Matrix
+// room reaches its calls in every slot (RTC.RoomChanged). Every
+// participant of the call is a member of that room, so it tells them
+// nothing new.
+const MatrixRoomAttribute = "org.salonhq.matrix_room"
+
 // videoGrant turns a joined user's permissions into the LiveKit grant for
 // one room. Every member may subscribe; publishing is limited to the
 // sources the permissions name (LiveKit's canPublishSources), and a user

@@ -54,10 +54,6 @@ type RTCParams struct {
 	// Authority decides participants' grants again when RoomChanged is
 	// called (nil: RoomChanged does nothing).
 	Authority CallPolicy
-	// Slots lists the MatrixRTC slot IDs of a Matrix room whose LiveKit
-	// rooms RoomChanged looks at (JWTService.Slots); nil: LegacySlotID
-	// only.
-	Slots func(matrixRoomID string) []string
 }
 
 // RTC serves the LiveKit client protocol's signal WebSocket (/rtc) and its
@@ -363,6 +359,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 			ICEServers:    ice,
 			Sink:          c,
 			Admin:         claims.grant.RoomAdmin,
+			Scope:         claims.attributes[MatrixRoomAttribute],
 		})
 		if err != nil {
 			reason := livekit.DisconnectReason_JOIN_FAILURE

@@ -43,11 +43,15 @@ func (p *policy) set(userID string, c signaling.CallPermissions) {
 var speaker = signaling.CallPermissions{Joined: true, PublishAudio: true, PublishVideo: true, PublishScreen: true, PublishData: true}
 
 // matrixToken is a token as the JWT service makes it: the Matrix user as
-// name, the slot's LiveKit room, the grant of speaker (admin for
-// moderators), own metadata updates allowed.
-func matrixToken(t *testing.T, room, identity, user string, admin bool) string {
+// name, the Matrix room as an attribute (none when matrixRoom is "", as in
+// tokens from before it), the slot's LiveKit room, the grant of speaker
+// (admin for moderators), own metadata updates allowed.
+func matrixToken(t *testing.T, matrixRoom, room, identity, user string, admin bool) string {
 	return token(t, room, identity, func(at *auth.AccessToken, g *auth.VideoGrant) {
 		at.SetName(user)
+		if matrixRoom != "" {
+			at.SetAttributes(map[string]string{signaling.MatrixRoomAttribute: matrixRoom})
+		}
 		g.RoomAdmin = admin
 		g.SetCanPublish(true)
 		g.SetCanPublishSources([]livekit.TrackSource{livekit.TrackSource_MICROPHONE, livekit.TrackSource_CAMERA,
@@ -120,8 +124,9 @@ func verifyGrant(t *testing.T, tok string) *auth.VideoGrant {
 }
 
 // TestRoomChanged: RoomChanged asks the policy again for the user each
-// participant's token named (not the name the client set since), in the
-// LiveKit rooms of every slot of the Matrix room; it updates changed
+// participant's token named (not the name the client set since), in every
+// call whose token named the Matrix room and, for older tokens without
+// that attribute, in the call of its legacy slot; it updates changed
 // grants, removes users no longer joined, leaves the others and other
 // calls alone, keeps grants when the policy fails, and the refresh token
 // follows (including room admin).
@@ -135,12 +140,6 @@ func TestRoomChanged(t *testing.T) {
 	pol.set("@guest:hs", speaker)
 	s := startServerWith(t, sfu.Config{}, func(p *signaling.RTCParams) {
 		p.Authority = pol
-		p.Slots = func(room string) []string {
-			if room == matrixRoom {
-				return []string{signaling.LegacySlotID, "m.call#side"}
-			}
-			return []string{signaling.LegacySlotID}
-		}
 		p.TokenRefresh = 200 * time.Millisecond
 	})
 	mainRoom := signaling.LiveKitRoomAlias(matrixRoom, signaling.LegacySlotID)
@@ -148,10 +147,10 @@ func TestRoomChanged(t *testing.T) {
 	elsewhere := signaling.LiveKitRoomAlias("!other:hs", signaling.LegacySlotID)
 	ctx := ctxT(t, 30*time.Second)
 
-	tc := connectWith(t, s, matrixToken(t, mainRoom, "teacher-dev", "@teacher:hs", true))
-	sc := connectWith(t, s, matrixToken(t, mainRoom, "student-dev", "@student:hs", false))
-	gc := connectWith(t, s, matrixToken(t, side, "guest-dev", "@guest:hs", false))
-	oc := connectWith(t, s, matrixToken(t, elsewhere, "student-dev", "@student:hs", false))
+	tc := connectWith(t, s, matrixToken(t, matrixRoom, mainRoom, "teacher-dev", "@teacher:hs", true))
+	sc := connectWith(t, s, matrixToken(t, "", mainRoom, "student-dev", "@student:hs", false))
+	gc := connectWith(t, s, matrixToken(t, matrixRoom, side, "guest-dev", "@guest:hs", false))
+	oc := connectWith(t, s, matrixToken(t, "!other:hs", elsewhere, "student-dev", "@student:hs", false))
 	// The guest renames itself to the teacher: the name is the client's,
 	// the user the token named is not.
 	if err := gc.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_UpdateMetadata{UpdateMetadata: &livekit.UpdateParticipantMetadata{Name: "@teacher:hs"}}}); err != nil {
@@ -237,7 +236,7 @@ func TestRoomChanged(t *testing.T) {
 	})
 	cancelPeek()
 	tc.DropSignal()
-	if err := tc.Resume(ctx, s.base, matrixToken(t, mainRoom, "teacher-dev", "@teacher:hs", true)); err != nil {
+	if err := tc.Resume(ctx, s.base, matrixToken(t, matrixRoom, mainRoom, "teacher-dev", "@teacher:hs", true)); err != nil {
 		t.Fatal(err)
 	}
 	after, err := tc.WaitMessage(ctx, "a refresh token after the resume", func(m *livekit.SignalResponse) bool {

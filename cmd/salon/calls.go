@@ -115,7 +115,7 @@ func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logge
 	rtc := signaling.NewRTC(signaling.RTCParams{
 		SFU: media, Keys: s.livekitKeys, Logger: log.With("component", "rtc"), Registerer: reg,
 		// Changes of a Matrix room reach its call's participants live.
-		Authority: callAuthority{s.hs}, Slots: jwt.Slots,
+		Authority: callAuthority{s.hs},
 		ICEServers: func(identity string) []*livekit.ICEServer {
 			if turnCreds == nil {
 				return nil
