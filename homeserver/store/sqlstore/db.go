@@ -142,6 +142,8 @@ type Store struct {
 	// committed in order.
 	posMu sync.Mutex
 	pos   atomic.Int64
+	// keysPos is the newest device-list change position.
+	keysPos atomic.Int64
 	// memo answers the reads that follow every write from memory.
 	memo *memo
 }
@@ -150,6 +152,9 @@ type Store struct {
 func Open(ctx context.Context, db DB) (*Store, error) {
 	s := &Store{db: db}
 	if err := s.loadPos(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadKeysPos(ctx); err != nil {
 		return nil, err
 	}
 	s.memo = newMemo(s.pos.Load())

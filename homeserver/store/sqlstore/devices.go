@@ -98,6 +98,9 @@ func (s *Store) DeleteDevices(ctx context.Context, userID string, ids []string, 
 			}
 			if n > 0 {
 				deleted = append(deleted, id)
+				if err := deleteDeviceData(ctx, q, userID, id); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

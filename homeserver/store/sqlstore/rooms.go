@@ -20,6 +20,8 @@ func (s *Store) loadPos(ctx context.Context) error {
 		`SELECT COALESCE(MAX(stream_pos), 0) FROM events`,
 		`SELECT COALESCE(MAX(stream_pos), 0) FROM account_data`,
 		`SELECT COALESCE(MAX(stream_pos), 0) FROM receipts`,
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM device_list_changes`,
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM stream_head`,
 	} {
 		var p int64
 		if err := s.db.QueryRow(ctx, q).Scan(&p); err != nil {

@@ -37,6 +37,13 @@ func Run(t *testing.T, open Opener) {
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
+		{"UploadKeys", testUploadKeys},
+		{"ClaimKeys", testClaimKeys},
+		{"ClaimRace", testClaimRace},
+		{"CrossSigning", testCrossSigning},
+		{"ToDevice", testToDevice},
+		{"DeleteDeviceKeys", testDeleteDeviceKeys},
+		{"Dehydrated", testDehydrated},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
