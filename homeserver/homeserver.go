@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushrules"
@@ -86,6 +87,8 @@ type Homeserver struct {
 	Typing   *sync.Typing
 	// Presence is nil when presence.enabled is false.
 	Presence *sync.Presence
+	// Keys is end-to-end encryption: keys, to-device, device lists.
+	Keys *keys.Service
 
 	cleanupEvery time.Duration
 }
@@ -102,6 +105,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Auth = auth.New(auth.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Logger: deps.Logger.With("component", "auth"),
 		MinPasswordLength: cfg.Passwords.MinLength,
+		DevicesDeleted: func(ctx context.Context, userID string, ids []string) {
+			if h.Keys != nil {
+				h.Keys.DevicesDeleted(ctx, userID, ids)
+			}
+		},
 	})
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
 	h.Notifier = sync.NewNotifier()
@@ -152,6 +160,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	h.Sync = engine
+	h.Keys = keys.New(keys.Params{
+		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
+		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
+	})
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -170,11 +182,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
 			LiveKitServiceURL: deps.LiveKitServiceURL,
 		},
-		Delayed:   h.Delayed,
-		Sync:      syncAPI{h},
-		Rooms:     h.Rooms,
-		TURN:      deps.TURN,
-		PushRules: h.Push,
+		Delayed:    h.Delayed,
+		Keys:       h.Keys,
+		KeyChanges: engine,
+		Sync:       syncAPI{h},
+		Rooms:      h.Rooms,
+		TURN:       deps.TURN,
+		PushRules:  h.Push,
 		Deactivated: func(ctx context.Context, userID string) {
 			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
 				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)
@@ -326,6 +340,9 @@ func (h *Homeserver) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		h.leaveDeactivated(ctx)
+		if err := h.Keys.ExpireTxns(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("expire to-device transaction IDs", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

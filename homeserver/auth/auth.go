@@ -24,6 +24,9 @@ type Params struct {
 	Now        func() time.Time // time.Now when nil
 	// MinPasswordLength refuses shorter new passwords (M_WEAK_PASSWORD).
 	MinPasswordLength int
+	// DevicesDeleted hears of devices logged out or deleted (their keys
+	// went with them in the store); nil: nobody listens.
+	DevicesDeleted func(ctx context.Context, userID string, deviceIDs []string)
 }
 
 // Service is the account and session authority.
@@ -270,8 +273,11 @@ func (s *Service) forgetUser(userID string) {
 
 // DeleteDevices logs out the listed devices (ids nil: all but keep).
 func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string, keep string) error {
-	_, err := s.p.Store.DeleteDevices(ctx, userID, ids, keep)
+	deleted, err := s.p.Store.DeleteDevices(ctx, userID, ids, keep)
 	s.forgetUser(userID)
+	if err == nil && len(deleted) > 0 && s.p.DevicesDeleted != nil {
+		s.p.DevicesDeleted(ctx, userID, deleted)
+	}
 	return err
 }
 
@@ -297,8 +303,16 @@ func (s *Service) SetPassword(ctx context.Context, localpart, pw string, logoutO
 // Deactivate closes an account for good: its devices are logged out, its
 // password and profile cleared, and its user ID never given out again.
 func (s *Service) Deactivate(ctx context.Context, localpart string) error {
+	devs, _ := s.p.Store.Devices(ctx, s.UserID(localpart))
 	err := s.p.Store.DeactivateAccount(ctx, localpart)
 	s.forgetUser(s.UserID(localpart))
+	if err == nil && len(devs) > 0 && s.p.DevicesDeleted != nil {
+		ids := make([]string, len(devs))
+		for i, d := range devs {
+			ids[i] = d.DeviceID
+		}
+		s.p.DevicesDeleted(ctx, s.UserID(localpart), ids)
+	}
 	return err
 }
 

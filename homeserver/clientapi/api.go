@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
@@ -66,6 +67,10 @@ type Params struct {
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID string) (TURNAnswer, bool)
+	// Keys is end-to-end encryption (nil: no key or to-device endpoints);
+	// KeyChanges answers /keys/changes.
+	Keys       *keys.Service
+	KeyChanges KeyChanges
 }
 
 // PushRules is what the push rule endpoints call.

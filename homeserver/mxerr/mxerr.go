@@ -52,6 +52,7 @@ const (
 	DuplicateAnnotation Code = "M_DUPLICATE_ANNOTATION"
 	MaxDelayExceeded    Code = "M_MAX_DELAY_EXCEEDED"
 	Timeout             Code = "M_TIMEOUT"
+	InvalidSignature    Code = "M_INVALID_SIGNATURE"
 )
 
 // status is the HTTP status each code is sent with unless an Error names
@@ -92,6 +93,7 @@ var status = map[Code]int{
 	DuplicateAnnotation: http.StatusBadRequest,
 	MaxDelayExceeded:    http.StatusBadRequest,
 	Timeout:             http.StatusGatewayTimeout,
+	InvalidSignature:    http.StatusBadRequest,
 }
 
 // Error is a Matrix error. Extra fields (retry_after_ms, soft_logout,
