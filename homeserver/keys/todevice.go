@@ -38,8 +38,13 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, evType
 		}
 	}
 	users := make([]string, 0, len(messages))
-	for u := range messages {
+	entries := 0
+	for u, byDev := range messages {
 		users = append(users, u)
+		entries += len(byDev)
+	}
+	if entries > maxToDeviceTarget {
+		return mxerr.New(mxerr.TooLarge, "A to-device request may name at most %d devices", maxToDeviceTarget)
 	}
 	sort.Strings(users)
 	var msgs []store.ToDeviceMessage
