@@ -31,7 +31,19 @@ type Config struct {
 	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
+	Encryption   EncryptionConfig   `yaml:"encryption"`
 	Media        media.Config       `yaml:"media"`
+}
+
+// EncryptionConfig says which new rooms start end-to-end encrypted.
+type EncryptionConfig struct {
+	// Default: "private" (default) puts m.room.encryption (megolm) in the
+	// initial state of rooms created with the private_chat or
+	// trusted_private_chat preset, and of direct chats; "all" in every
+	// new room but spaces; "off" in none. A creator who passes an
+	// m.room.encryption in initial_state gets theirs. Synapse's
+	// encryption_enabled_by_default_for_room_type.
+	Default string `yaml:"default"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -114,11 +126,12 @@ func Defaults() Config {
 			MaxRequestBytes: 1 << 20,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
-		Passwords: PasswordConfig{MinLength: 8},
-		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
-		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
-		Presence:  PresenceConfig{Enabled: true},
-		Media:     media.Defaults(),
+		Passwords:  PasswordConfig{MinLength: 8},
+		MatrixRTC:  MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
+		Spaces:     SpacesConfig{InheritPowerLevels: "on"},
+		Presence:   PresenceConfig{Enabled: true},
+		Encryption: EncryptionConfig{Default: "private"},
+		Media:      media.Defaults(),
 	}
 }
 
@@ -173,6 +186,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Spaces.InheritPowerLevels != "on" && c.Spaces.InheritPowerLevels != "off" {
 		bad("spaces.inherit_power_levels", "%q must be on or off", c.Spaces.InheritPowerLevels)
+	}
+	switch c.Encryption.Default {
+	case "private", "all", "off":
+	default:
+		bad("encryption.default", "%q must be private, all or off", c.Encryption.Default)
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)

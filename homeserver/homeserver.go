@@ -121,6 +121,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
 		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
+		EncryptByDefault:        cfg.Encryption.Default,
 		CallGrants:              deps.CallGrants,
 		EventStored: func(ctx context.Context, content json.RawMessage) {
 			var c map[string]any
