@@ -73,22 +73,11 @@ func (s *Service) Query(ctx context.Context, requester string, want map[string][
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]map[string]string{}
 	for _, k := range devs {
 		if list := want[k.UserID]; len(list) > 0 && !contains(list, k.DeviceID) {
 			continue
 		}
-		nm := names[k.UserID]
-		if nm == nil {
-			nm = map[string]string{}
-			if ds, err := s.p.Store.Devices(ctx, k.UserID); err == nil {
-				for _, d := range ds {
-					nm[d.DeviceID] = d.DisplayName
-				}
-			}
-			names[k.UserID] = nm
-		}
-		obj, err := decorate(k.JSON, bySigned[k.UserID][k.DeviceID], map[string]any{"device_display_name": nm[k.DeviceID]})
+		obj, err := decorate(k.JSON, bySigned[k.UserID][k.DeviceID], map[string]any{"device_display_name": k.DisplayName})
 		if err != nil {
 			return nil, err
 		}

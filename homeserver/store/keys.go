@@ -19,6 +19,8 @@ type KeyJSON struct {
 	// device keys.
 	KeyID string
 	JSON  []byte
+	// DisplayName is the device's display name (DeviceKeys only).
+	DisplayName string
 }
 
 // KeySignature is a signature one user's key made over another key and
@@ -78,7 +80,8 @@ type Keys interface {
 	// algorithm, unused). When the device keys are new or differ it records
 	// a device-list change of the user and returns its position (else 0).
 	UploadKeys(ctx context.Context, userID, deviceID string, deviceKeys []byte, otks, fallbacks []KeyJSON) (int64, error)
-	// DeviceKeys lists the device keys of the users' devices.
+	// DeviceKeys lists the device keys of the users' devices, with each
+	// device's display name.
 	DeviceKeys(ctx context.Context, userIDs []string) ([]KeyJSON, error)
 	// OneTimeKeyCounts counts a device's unclaimed one-time keys by
 	// algorithm.

@@ -153,9 +153,23 @@ func (s *Store) queryKeyJSON(ctx context.Context, q string, args ...any) ([]stor
 func (s *Store) DeviceKeys(ctx context.Context, userIDs []string) ([]store.KeyJSON, error) {
 	var out []store.KeyJSON
 	err := chunked(userIDs, func(part []any, in string) error {
-		got, err := s.queryKeyJSON(ctx, `SELECT user_id, device_id, '', key_json FROM device_keys WHERE user_id IN (`+in+`) ORDER BY user_id, device_id`, part...)
-		out = append(out, got...)
-		return err
+		rows, err := s.db.Query(ctx, `SELECT k.user_id, k.device_id, COALESCE(d.display_name, ''), k.key_json FROM device_keys k
+			LEFT JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
+			WHERE k.user_id IN (`+in+`) ORDER BY k.user_id, k.device_id`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k store.KeyJSON
+			var js string
+			if err := rows.Scan(&k.UserID, &k.DeviceID, &k.DisplayName, &js); err != nil {
+				return err
+			}
+			k.JSON = []byte(js)
+			out = append(out, k)
+		}
+		return rows.Err()
 	})
 	return out, err
 }

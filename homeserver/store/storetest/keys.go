@@ -245,6 +245,21 @@ func testToDevice(t *testing.T, s store.Store) {
 	}
 }
 
+func testDeviceKeysNames(t *testing.T, s store.Store) {
+	if err := s.UpsertDevice(ctx, device("@a:test", "D1", 40)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"D1", "D2"} {
+		if _, err := s.UploadKeys(ctx, "@a:test", id, []byte(`{}`), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := s.DeviceKeys(ctx, []string{"@a:test"})
+	if err != nil || len(keys) != 2 || keys[0].DisplayName != "dev D1" || keys[1].DisplayName != "" {
+		t.Fatalf("names = %+v, %v", keys, err)
+	}
+}
+
 // testDeleteDeviceKeys: deleting a device deletes its keys, one-time keys
 // and queue; deactivating deletes everything of the user.
 func testDeleteDeviceKeys(t *testing.T, s store.Store) {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"ToDevice", testToDevice},
 		{"DeleteDeviceKeys", testDeleteDeviceKeys},
 		{"Dehydrated", testDehydrated},
+		{"DeviceKeysNames", testDeviceKeysNames},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
