@@ -47,6 +47,16 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, evType
 		return mxerr.New(mxerr.TooLarge, "A to-device request may name at most %d devices", maxToDeviceTarget)
 	}
 	sort.Strings(users)
+	var local []string
+	for _, u := range users {
+		if s.isLocal(u) {
+			local = append(local, u)
+		}
+	}
+	devices, err := s.p.Store.DeviceIDs(ctx, local)
+	if err != nil {
+		return err
+	}
 	var msgs []store.ToDeviceMessage
 	var wake []string
 	named := map[[2]string]bool{}
@@ -63,13 +73,10 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, evType
 		if !s.isLocal(u) {
 			continue
 		}
-		devs, err := s.p.Store.Devices(ctx, u)
-		if err != nil {
-			return err
-		}
+		devs := devices[u]
 		exists := make(map[string]bool, len(devs))
 		for _, d := range devs {
-			exists[d.DeviceID] = true
+			exists[d] = true
 		}
 		ids := make([]string, 0, len(byDev))
 		for d := range byDev {
@@ -82,9 +89,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, evType
 			targets := []string{d}
 			if d == "*" {
 				targets = targets[:0]
-				for _, dv := range devs {
-					targets = append(targets, dv.DeviceID)
-				}
+				targets = append(targets, devs...)
 			} else {
 				named[[2]string{u, d}] = true
 			}

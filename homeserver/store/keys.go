@@ -118,6 +118,8 @@ type Keys interface {
 	// A device whose queue already holds maxQueue messages is ErrQueueFull
 	// (maxQueue 0: no bound) and nothing is queued.
 	AddToDevice(ctx context.Context, msgs []ToDeviceMessage, txn ToDeviceTxn, maxQueue int) (int64, error)
+	// DeviceIDs lists the devices (logged in or dehydrated) of each user.
+	DeviceIDs(ctx context.Context, userIDs []string) (map[string][]string, error)
 	// ToDeviceTxnHash is the body hash recorded for a transaction.
 	ToDeviceTxnHash(ctx context.Context, userID, deviceID, txnID string) ([]byte, error)
 	// ToDevice lists up to limit of the device's messages with

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,28 +217,29 @@ func (s *Store) ClaimKeys(ctx context.Context, reqs []store.ClaimRequest) ([]sto
 		for _, r := range reqs {
 			var keyID, js string
 			// The DELETE decides who gets the key: of two transactions
-			// reading the same row, only the one whose DELETE removes it
-			// (n == 1) hands it out; the other reads again. Each lost try
-			// means another claimer took a key, so this ends.
+			// picking the same row, only the one whose DELETE removes it
+			// gets it back; the other finds no row, and tries again if
+			// keys are left. Each lost try means another claimer took a
+			// key, so this ends.
 			for {
-				err := q.QueryRow(ctx, `SELECT key_id, key_json FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1`,
-					r.UserID, r.DeviceID, r.Algorithm).Scan(&keyID, &js)
-				if s.db.IsNoRows(err) {
-					keyID = ""
+				err := q.QueryRow(ctx, `DELETE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = (
+						SELECT key_id FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1)
+					RETURNING key_id, key_json`, r.UserID, r.DeviceID, r.Algorithm).Scan(&keyID, &js)
+				if err == nil {
 					break
 				}
-				if err != nil {
+				if !s.db.IsNoRows(err) {
 					return err
-				}
-				n, err := q.Exec(ctx, `DELETE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
-					r.UserID, r.DeviceID, r.Algorithm, keyID)
-				if err != nil {
-					return err
-				}
-				if n == 1 {
-					break
 				}
 				keyID = ""
+				var left int
+				if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 LIMIT 1) AS t`,
+					r.UserID, r.DeviceID, r.Algorithm).Scan(&left); err != nil {
+					return err
+				}
+				if left == 0 {
+					break
+				}
 			}
 			if keyID == "" {
 				err := q.QueryRow(ctx, `SELECT key_id, key_json FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3`,
@@ -377,24 +379,31 @@ func (s *Store) AddToDevice(ctx context.Context, msgs []store.ToDeviceMessage, t
 			}
 		}
 		if maxQueue > 0 {
-			for _, m := range msgs {
-				var n int
-				if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM to_device WHERE user_id = $1 AND device_id = $2`, m.UserID, m.DeviceID).Scan(&n); err != nil {
-					return err
-				}
-				if n >= maxQueue {
-					return store.ErrQueueFull
-				}
+			if err := checkQueues(ctx, q, msgs, maxQueue); err != nil {
+				return err
 			}
 		}
 		pos := next()
 		for i := range msgs {
-			m := &msgs[i]
-			m.Pos = pos
-			if _, err := q.Exec(ctx, `INSERT INTO to_device (user_id, device_id, stream_pos, sender, type, content) VALUES ($1, $2, $3, $4, $5, $6)`,
-				m.UserID, m.DeviceID, pos, m.Sender, m.Type, string(m.Content)); err != nil {
+			msgs[i].Pos = pos
+		}
+		// Many rows per statement: a fan-out to a big room is thousands.
+		for part := msgs; len(part) > 0; {
+			n := min(len(part), 100)
+			var sb strings.Builder
+			args := make([]any, 0, 6*n)
+			sb.WriteString(`INSERT INTO to_device (user_id, device_id, stream_pos, sender, type, content) VALUES `)
+			for i, m := range part[:n] {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d)", 6*i+1, 6*i+2, 6*i+3, 6*i+4, 6*i+5, 6*i+6)
+				args = append(args, m.UserID, m.DeviceID, pos, m.Sender, m.Type, string(m.Content))
+			}
+			if _, err := q.Exec(ctx, sb.String(), args...); err != nil {
 				return err
 			}
+			part = part[n:]
 		}
 		// The queue's rows go once delivered: the head row keeps the
 		// position for loadPos across a restart.
@@ -402,6 +411,60 @@ func (s *Store) AddToDevice(ctx context.Context, msgs []store.ToDeviceMessage, t
 			ON CONFLICT (id) DO UPDATE SET stream_pos = excluded.stream_pos`, pos)
 		return err
 	}, nil)
+}
+
+// checkQueues is ErrQueueFull when a target device already holds maxQueue
+// messages: one grouped count per batch of recipients.
+func checkQueues(ctx context.Context, q Querier, msgs []store.ToDeviceMessage, maxQueue int) error {
+	target := map[[2]string]bool{}
+	var users []string
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		target[[2]string{m.UserID, m.DeviceID}] = true
+		if !seen[m.UserID] {
+			seen[m.UserID] = true
+			users = append(users, m.UserID)
+		}
+	}
+	return chunked(users, func(part []any, in string) error {
+		rows, err := q.Query(ctx, `SELECT user_id, device_id, COUNT(*) FROM to_device WHERE user_id IN (`+in+`) GROUP BY user_id, device_id`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u, d string
+			var n int
+			if err := rows.Scan(&u, &d, &n); err != nil {
+				return err
+			}
+			if n >= maxQueue && target[[2]string{u, d}] {
+				return store.ErrQueueFull
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// DeviceIDs lists the devices of each of the users.
+func (s *Store) DeviceIDs(ctx context.Context, userIDs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := chunked(userIDs, func(part []any, in string) error {
+		rows, err := s.db.Query(ctx, `SELECT user_id, device_id FROM devices WHERE user_id IN (`+in+`) ORDER BY user_id, device_id`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u, d string
+			if err := rows.Scan(&u, &d); err != nil {
+				return err
+			}
+			out[u] = append(out[u], d)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 func (s *Store) ToDeviceTxnHash(ctx context.Context, userID, deviceID, txnID string) ([]byte, error) {

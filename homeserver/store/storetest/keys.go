@@ -258,6 +258,13 @@ func testDeviceKeysNames(t *testing.T, s store.Store) {
 	if err != nil || len(keys) != 2 || keys[0].DisplayName != "dev D1" || keys[1].DisplayName != "" {
 		t.Fatalf("names = %+v, %v", keys, err)
 	}
+	if err := s.UpsertDevice(ctx, device("@b:test", "E1", 41)); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.DeviceIDs(ctx, []string{"@a:test", "@b:test", "@c:test"})
+	if err != nil || len(ids) != 2 || !slices.Equal(ids["@a:test"], []string{"D1"}) || !slices.Equal(ids["@b:test"], []string{"E1"}) {
+		t.Fatalf("device IDs = %v, %v", ids, err)
+	}
 }
 
 // testDeleteDeviceKeys: deleting a device deletes its keys, one-time keys
