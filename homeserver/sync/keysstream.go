@@ -132,13 +132,19 @@ func (e *Engine) deviceLists(ctx context.Context, userID string, since, to int64
 	if len(keyChanged) == 0 && len(joined) == 0 && len(maybeLeft) == 0 {
 		return nil, nil, nil
 	}
-	mates, err := e.sharers(ctx, userID, slices.Concat(existing, fresh))
-	if err != nil {
-		return nil, nil, err
+	// Which of them share a room with the user now: few are checked one
+	// by one, many against the members of the user's rooms (as presence).
+	cands := slices.Clone(keyChanged)
+	for u := range joined {
+		cands = append(cands, u)
 	}
-	isMate := make(map[string]bool, len(mates))
-	for _, u := range mates {
-		isMate[u] = true
+	for u := range maybeLeft {
+		cands = append(cands, u)
+	}
+	slices.Sort(cands)
+	isMate := map[string]bool{}
+	if err := e.keepSharers(ctx, userID, slices.Concat(existing, fresh), slices.Compact(cands), isMate); err != nil {
+		return nil, nil, err
 	}
 	out := map[string]bool{}
 	for _, u := range keyChanged {
