@@ -205,9 +205,18 @@ func TestDehydratedDeviceOverHTTP(t *testing.T) {
 		if !strings.Contains(string(r.Raw), `"seq":0`) || !strings.Contains(string(r.Raw), `"seq":2`) {
 			t.Fatalf("events: %s", r.Raw)
 		}
-		r = bobNew.Must(200, "POST", base+"/DEHYDRATED1/events", map[string]any{"next_batch": r.Str("next_batch")})
-		if strings.Contains(string(r.Raw), `"seq"`) {
-			t.Fatalf("events after next_batch: %s", r.Raw)
+		last := bobNew.Must(200, "POST", base+"/DEHYDRATED1/events", map[string]any{"next_batch": r.Str("next_batch")})
+		if strings.Contains(string(last.Raw), `"seq"`) || last.Body["next_batch"] != nil {
+			t.Fatalf("events after the last batch: %s", last.Raw)
+		}
+		// Nothing was deleted (MSC3814): an interrupted rehydration starts
+		// again, here as matrix-js-sdk asks (GET with from).
+		again := bobNew.Must(200, "GET", base+"/DEHYDRATED1/events", nil)
+		if !strings.Contains(string(again.Raw), `"seq":0`) {
+			t.Fatalf("events again: %s", again.Raw)
+		}
+		if g := bobNew.Must(200, "GET", base+"/DEHYDRATED1/events?from="+again.Str("next_batch"), nil); strings.Contains(string(g.Raw), `"seq"`) {
+			t.Fatalf("GET after the last batch: %s", g.Raw)
 		}
 		alice.MustErr(404, "M_NOT_FOUND", "POST", base+"/DEHYDRATED1/events", map[string]any{})
 		// Deleting it removes its device and keys.

@@ -33,7 +33,12 @@ func (a *API) keyRoutes() {
 		http.MethodPut:    a.authed(a.putDehydrated),
 		http.MethodDelete: a.authed(a.deleteDehydrated),
 	})
-	a.handle(msc3814+"/dehydrated_device/{deviceId}/events", methods{http.MethodPost: a.authed(a.dehydratedEvents)})
+	// MSC3814 says POST with next_batch in the body; matrix-js-sdk 43 sends
+	// GET with ?from=.
+	a.handle(msc3814+"/dehydrated_device/{deviceId}/events", methods{
+		http.MethodPost: a.authed(a.dehydratedEvents),
+		http.MethodGet:  a.authed(a.dehydratedEvents),
+	})
 }
 
 func (a *API) keysUpload(w http.ResponseWriter, r *http.Request, dev store.Device) error {
@@ -190,12 +195,18 @@ func (a *API) dehydratedEvents(w http.ResponseWriter, r *http.Request, dev store
 	var req struct {
 		NextBatch string `json:"next_batch"`
 	}
-	if err := a.decode(r, &req, true); err != nil {
+	if r.Method == http.MethodGet {
+		req.NextBatch = r.URL.Query().Get("from")
+	} else if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
 	evs, next, err := a.p.Keys.DehydratedEvents(r.Context(), dev.UserID, r.PathValue("deviceId"), req.NextBatch)
 	if err != nil {
 		return err
 	}
-	return reply(w, map[string]any{"events": evs, "next_batch": next})
+	out := map[string]any{"events": evs}
+	if next != "" {
+		out["next_batch"] = next
+	}
+	return reply(w, out)
 }

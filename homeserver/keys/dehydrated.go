@@ -108,8 +108,11 @@ func (s *Service) DeleteDehydrated(ctx context.Context, userID string) (string, 
 const dehydratedBatch = 100
 
 // DehydratedEvents returns the dehydrated device's to-device messages
-// after the next_batch token given ("" for the first call), deleting those
-// up to it (the client has them), and the token of the batch.
+// after the next_batch token given ("" for the first call) and the token
+// of the next batch, "" once a call finds no more messages (matrix-js-sdk
+// stops when next_batch is absent, clients following MSC3814 when events
+// is empty). Nothing is deleted: MSC3814 keeps the messages so that an
+// interrupted rehydration can start again; they go with the device.
 func (s *Service) DehydratedEvents(ctx context.Context, userID, deviceID, since string) ([]json.RawMessage, string, error) {
 	d, err := s.Dehydrated(ctx, userID)
 	if err != nil {
@@ -122,9 +125,6 @@ func (s *Service) DehydratedEvents(ctx context.Context, userID, deviceID, since 
 	if since != "" {
 		if from, err = strconv.ParseInt(since, 10, 64); err != nil || from < 0 {
 			return nil, "", mxerr.InvalidParamf("Malformed next_batch")
-		}
-		if _, err := s.p.Store.AckToDevice(ctx, userID, deviceID, from); err != nil {
-			return nil, "", err
 		}
 	}
 	msgs, err := s.p.Store.ToDevice(ctx, userID, deviceID, from, s.p.Store.CurrentPos(), dehydratedBatch)
@@ -140,6 +140,9 @@ func (s *Service) DehydratedEvents(ctx context.Context, userID, deviceID, since 
 		}
 		out = append(out, ev)
 		next = m.Pos
+	}
+	if len(out) == 0 {
+		return out, "", nil
 	}
 	return out, strconv.FormatInt(next, 10), nil
 }
