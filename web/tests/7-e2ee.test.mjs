@@ -4,7 +4,8 @@
 // process (e2ee-clients.mjs), which prints E2EE-OK when Alice and Bob
 // read each other's encrypted messages in a private room and a DM, Bob's
 // later second device reads new ones, and his deleted device gets no more
-// room keys.
+// room keys; and (e2ee-dehydrated.mjs) a dehydrated device lets Bob read
+// a message sent while he had no device.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -37,28 +38,35 @@ for (const backend of ["sqlite", "postgres"])
     if (opts === null) return;
     const stack = await startStack(opts);
     try {
-      const child = spawn(process.execPath, [path.join(here, "e2ee-clients.mjs")], {
-        env: { ...process.env, BASE: stack.api },
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      let out = "";
-      const code = await new Promise((resolve, reject) => {
-        child.stdout.on("data", (d) => {
-          out += d;
-          process.stdout.write(`# ${d}`);
-        });
-        const timer = setTimeout(() => {
-          child.kill("SIGKILL");
-          reject(new Error(`clients did not finish in 240 s: ${out}`));
-        }, 240_000);
-        child.on("exit", (code) => {
-          clearTimeout(timer);
-          resolve(code);
-        });
-      });
-      assert.equal(code, 0, out);
-      assert.match(out, /E2EE-OK/);
+      await runClients(stack, "e2ee-clients.mjs", /E2EE-OK/);
+      await runClients(stack, "e2ee-dehydrated.mjs", /DEHYDRATED-OK/);
     } finally {
       await stack.stop();
     }
   });
+
+// runClients runs one client script against the stack and expects its
+// success line.
+async function runClients(stack, script, ok) {
+  const child = spawn(process.execPath, [path.join(here, script)], {
+    env: { ...process.env, BASE: stack.api },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  const code = await new Promise((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      out += d;
+      process.stdout.write(`# ${d}`);
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`clients did not finish in 240 s: ${out}`));
+    }, 240_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+  assert.equal(code, 0, out);
+  assert.match(out, ok);
+}
