@@ -7,10 +7,11 @@ import (
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
 
-// TestEncryptionByDefault: private chats and direct chats start encrypted
-// (encryption.default: private), public rooms and spaces do not, a
-// creator's own m.room.encryption wins; "all" and "off" do what they say;
-// an encrypted message in a DM notifies (push rules see only its type).
+// TestEncryptionByDefault: with encryption.default private, private chats
+// and direct chats start encrypted, public rooms and spaces do not, a
+// creator's own m.room.encryption wins; "all" and "off" (the default, see
+// homeserver.EncryptionConfig) do what they say; an encrypted message in a
+// DM notifies (push rules see only its type).
 func TestEncryptionByDefault(t *testing.T) {
 	state := func(c *mxtest.Client, room string) (int, string) {
 		r := c.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.encryption/", room), nil)
@@ -19,8 +20,11 @@ func TestEncryptionByDefault(t *testing.T) {
 	create := func(c *mxtest.Client, body map[string]any) string {
 		return c.Must(200, "POST", "/_matrix/client/v3/createRoom", body).Str("room_id")
 	}
+	if d := Defaults().Encryption.Default; d != "off" {
+		t.Fatalf("encryption.default defaults to %q", d)
+	}
 	forEachBackend(t, func(t *testing.T, db string) {
-		srv := startServer(t, db)
+		srv := startServer(t, db, func(c *Config) { c.Encryption.Default = "private" })
 		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
 		for name, tc := range map[string]struct {
@@ -69,7 +73,11 @@ func TestEncryptionByDefault(t *testing.T) {
 	})
 	t.Run("all and off", func(t *testing.T) {
 		for mode, want := range map[string]int{"all": 200, "off": 404} {
-			srv := startServer(t, "sqlite:"+t.TempDir()+"/salon.db", func(c *Config) { c.Encryption.Default = mode })
+			srv := startServer(t, "sqlite:"+t.TempDir()+"/salon.db", func(c *Config) {
+				if mode != "off" {
+					c.Encryption.Default = mode
+				}
+			})
 			alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 			for _, preset := range []string{"public_chat", "private_chat"} {
 				room := create(alice, map[string]any{"preset": preset})

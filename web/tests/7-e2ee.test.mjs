@@ -36,6 +36,9 @@ for (const backend of ["sqlite", "postgres"])
   test(`end-to-end encryption with matrix-js-sdk's Rust crypto (${backend})`, async (t) => {
     const opts = backend === "postgres" ? postgresConfig(t) : {};
     if (opts === null) return;
+    // Private rooms and DMs start encrypted (the server's choice, not the
+    // client's: e2ee-clients.mjs checks it).
+    opts.config = (opts.config || "") + "encryption:\n  default: private\n";
     const stack = await startStack(opts);
     try {
       await runClients(stack, "e2ee-clients.mjs", /E2EE-OK/);
