@@ -99,13 +99,12 @@ func (s *Service) notifyDeviceChange(ctx context.Context, userID string, pos int
 	s.p.Notifier.Notify(pos, "", users)
 }
 
-// DeviceKeysJSON is the device_keys object of an upload.
+// deviceKeysJSON is the device_keys object of an upload.
 type deviceKeysJSON struct {
 	UserID     string            `json:"user_id"`
 	DeviceID   string            `json:"device_id"`
 	Algorithms []string          `json:"algorithms"`
 	Keys       map[string]string `json:"keys"`
-	Signatures map[string]map[string]string
 }
 
 // UploadRequest is the body of POST /keys/upload.
