@@ -144,6 +144,9 @@ type Store struct {
 	pos   atomic.Int64
 	// keysPos is the newest device-list change position.
 	keysPos atomic.Int64
+	// queued holds the devices that may have to-device messages queued,
+	// so that the syncs of the others (nearly all) skip the queue reads.
+	queued queuedDevices
 	// memo answers the reads that follow every write from memory.
 	memo *memo
 }
@@ -155,6 +158,9 @@ func Open(ctx context.Context, db DB) (*Store, error) {
 		return nil, err
 	}
 	if err := s.loadKeysPos(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadQueued(ctx); err != nil {
 		return nil, err
 	}
 	s.memo = newMemo(s.pos.Load())

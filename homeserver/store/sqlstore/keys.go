@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -369,6 +370,51 @@ func (s *Store) DeviceListChanges(ctx context.Context, since, to int64) ([]strin
 	return out, rows.Err()
 }
 
+// queuedDevices is the set of devices that may have queued to-device
+// messages: a device is added after each commit that queues for it and
+// removed only by an ack that finds its queue empty, under the same lock,
+// so a message committed during the ack re-adds it.
+type queuedDevices struct {
+	mu  sync.Mutex
+	set map[[2]string]struct{}
+}
+
+func (q *queuedDevices) add(msgs []store.ToDeviceMessage) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.set == nil {
+		q.set = map[[2]string]struct{}{}
+	}
+	for _, m := range msgs {
+		q.set[[2]string{m.UserID, m.DeviceID}] = struct{}{}
+	}
+}
+
+func (q *queuedDevices) has(userID, deviceID string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.set[[2]string{userID, deviceID}]
+	return ok
+}
+
+func (s *Store) loadQueued(ctx context.Context) error {
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT user_id, device_id FROM to_device`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var msgs []store.ToDeviceMessage
+	for rows.Next() {
+		var m store.ToDeviceMessage
+		if err := rows.Scan(&m.UserID, &m.DeviceID); err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	s.queued.add(msgs)
+	return rows.Err()
+}
+
 func (s *Store) AddToDevice(ctx context.Context, msgs []store.ToDeviceMessage, txn store.ToDeviceTxn, maxQueue int) (int64, error) {
 	return s.streamTx(ctx, func(q Querier, next func() int64) error {
 		if txn.TxnID != "" {
@@ -410,7 +456,7 @@ func (s *Store) AddToDevice(ctx context.Context, msgs []store.ToDeviceMessage, t
 		_, err := q.Exec(ctx, `INSERT INTO stream_head (id, stream_pos) VALUES (1, $1)
 			ON CONFLICT (id) DO UPDATE SET stream_pos = excluded.stream_pos`, pos)
 		return err
-	}, nil)
+	}, func() { s.queued.add(msgs) })
 }
 
 // checkQueues is ErrQueueFull when a target device already holds maxQueue
@@ -474,7 +520,7 @@ func (s *Store) ToDeviceTxnHash(ctx context.Context, userID, deviceID, txnID str
 }
 
 func (s *Store) ToDevice(ctx context.Context, userID, deviceID string, since, to int64, limit int) ([]store.ToDeviceMessage, error) {
-	if since >= to {
+	if since >= to || !s.queued.has(userID, deviceID) {
 		return nil, nil
 	}
 	rows, err := s.db.Query(ctx, `SELECT user_id, device_id, stream_pos, sender, type, content FROM to_device
@@ -498,6 +544,9 @@ func (s *Store) ToDevice(ctx context.Context, userID, deviceID string, since, to
 }
 
 func (s *Store) HasToDeviceUpTo(ctx context.Context, userID, deviceID string, upTo int64) (bool, error) {
+	if !s.queued.has(userID, deviceID) {
+		return false, nil
+	}
 	var n int
 	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM to_device WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 LIMIT 1) AS t`,
 		userID, deviceID, upTo).Scan(&n)
@@ -511,7 +560,20 @@ func (s *Store) AckToDevice(ctx context.Context, userID, deviceID string, upTo i
 		n, err = q.Exec(ctx, `DELETE FROM to_device WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3`, userID, deviceID, upTo)
 		return err
 	})
-	return n, s.mapErr(err)
+	if err != nil {
+		return 0, s.mapErr(err)
+	}
+	// Forget the device if its queue is now empty; see queuedDevices.
+	s.queued.mu.Lock()
+	defer s.queued.mu.Unlock()
+	var left int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM to_device WHERE user_id = $1 AND device_id = $2 LIMIT 1) AS t`, userID, deviceID).Scan(&left); err != nil {
+		return n, nil // kept in the set: only costs a read later
+	}
+	if left == 0 {
+		delete(s.queued.set, [2]string{userID, deviceID})
+	}
+	return n, nil
 }
 
 func (s *Store) ExpireToDeviceTxns(ctx context.Context, beforeTS int64) error {

@@ -237,6 +237,23 @@ func testToDevice(t *testing.T, s store.Store) {
 	if msgs, _ := s.ToDevice(ctx, "@a:test", "D1", 0, s.CurrentPos(), 100); len(msgs) != 1 || msgs[0].Type != "two" {
 		t.Fatalf("after ack: %+v", msgs)
 	}
+	// Emptied, then queued again: found again.
+	if _, err := s.AckToDevice(ctx, "@a:test", "D1", s.CurrentPos()); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := s.ToDevice(ctx, "@a:test", "D1", 0, s.CurrentPos(), 100); len(msgs) != 0 {
+		t.Fatalf("after acking all: %+v", msgs)
+	}
+	p3, err := s.AddToDevice(ctx, []store.ToDeviceMessage{tdm("@a:test", "D1", "three")}, store.ToDeviceTxn{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := s.ToDevice(ctx, "@a:test", "D1", p2, s.CurrentPos(), 100); len(msgs) != 1 || msgs[0].Pos != p3 {
+		t.Fatalf("queued after emptying: %+v", msgs)
+	}
+	if has, _ := s.HasToDeviceUpTo(ctx, "@a:test", "D1", p3); !has {
+		t.Fatal("queued after emptying: not seen by HasToDeviceUpTo")
+	}
 	if err := s.ExpireToDeviceTxns(ctx, 101); err != nil {
 		t.Fatal(err)
 	}
