@@ -338,7 +338,15 @@ func TestKeysOverHTTP(t *testing.T) {
 		// bob leaves: alice is told he is gone from her lists.
 		aliceTok := syncKeys(t, alice, "", 0).NextBatch
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
-		syncUntil(t, alice, aliceTok, func(s keysSync) bool { return slices.Contains(s.DeviceLists.Left, bob.UserID) })
+		gone := syncUntil(t, alice, aliceTok, func(s keysSync) bool { return slices.Contains(s.DeviceLists.Left, bob.UserID) })
+		ch := alice.Must(200, "GET", "/_matrix/client/v3/keys/changes?"+url.Values{"from": {aliceTok}, "to": {gone.NextBatch}}.Encode(), nil)
+		var chr struct{ Changed, Left []string }
+		_ = json.Unmarshal(ch.Raw, &chr)
+		if !slices.Contains(chr.Left, bob.UserID) || slices.Contains(chr.Changed, bob.UserID) {
+			t.Fatalf("/keys/changes after bob left: %s", ch.Raw)
+		}
+		alice.MustErr(400, "M_INVALID_PARAM", "GET", "/_matrix/client/v3/keys/changes?from=garbage&to="+gone.NextBatch, nil)
+		alice.MustErr(400, "M_MISSING_PARAM", "GET", "/_matrix/client/v3/keys/changes?from="+aliceTok, nil)
 		// A new room-mate shows up in changed when he joins.
 		aliceTok = syncKeys(t, alice, "", 0).NextBatch
 		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": eve.UserID})
