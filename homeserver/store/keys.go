@@ -89,8 +89,10 @@ type Keys interface {
 	// UnusedFallbackKeyTypes lists the algorithms of the device's fallback
 	// keys not yet claimed.
 	UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error)
-	// ClaimKeys takes, for each request, one one-time key of the algorithm
-	// (deleted, so no two claims get the same key), else the device's
+	// ClaimKeys takes, for each request, the device's oldest one-time key
+	// of the algorithm (in upload order, keys of one upload in the order
+	// given; MSC4225), deleted so no two claims get the same key, else the
+	// device's
 	// fallback key (marked used, still handed out). Requests with no key
 	// are left out of the answer.
 	ClaimKeys(ctx context.Context, reqs []ClaimRequest) ([]KeyJSON, error)

@@ -224,7 +224,7 @@ func (s *Store) ClaimKeys(ctx context.Context, reqs []store.ClaimRequest) ([]sto
 			// key, so this ends.
 			for {
 				err := q.QueryRow(ctx, `DELETE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = (
-						SELECT key_id FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1)
+						SELECT key_id FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY seq LIMIT 1)
 					RETURNING key_id, key_json`, r.UserID, r.DeviceID, r.Algorithm).Scan(&keyID, &js)
 				if err == nil {
 					break

@@ -69,16 +69,20 @@ func testClaimKeys(t *testing.T, s store.Store) {
 		[]store.KeyJSON{otk("signed_curve25519:F", "f")}); err != nil {
 		t.Fatal(err)
 	}
+	// A later upload comes after them, whatever its key IDs.
+	if _, err := s.UploadKeys(ctx, "@a:test", "D1", nil, []store.KeyJSON{otk("signed_curve25519:0", "k0")}, nil); err != nil {
+		t.Fatal(err)
+	}
 	req := []store.ClaimRequest{{UserID: "@a:test", DeviceID: "D1", Algorithm: "signed_curve25519"}}
 	var got []string
-	for range 4 {
+	for range 5 {
 		k, err := s.ClaimKeys(ctx, req)
 		if err != nil || len(k) != 1 {
 			t.Fatalf("claim = %+v, %v", k, err)
 		}
 		got = append(got, k[0].KeyID)
 	}
-	want := []string{"signed_curve25519:A", "signed_curve25519:B", "signed_curve25519:F", "signed_curve25519:F"}
+	want := []string{"signed_curve25519:B", "signed_curve25519:A", "signed_curve25519:0", "signed_curve25519:F", "signed_curve25519:F"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("claimed %v, want %v", got, want)
 	}

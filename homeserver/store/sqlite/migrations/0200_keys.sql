@@ -4,14 +4,17 @@ CREATE TABLE device_keys (
 	key_json  TEXT NOT NULL,
 	PRIMARY KEY (user_id, device_id)
 );
+-- seq is the upload order: keys are handed out oldest first (MSC4225).
 CREATE TABLE one_time_keys (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
 	user_id   TEXT NOT NULL,
 	device_id TEXT NOT NULL,
 	algorithm TEXT NOT NULL,
 	key_id    TEXT NOT NULL,
 	key_json  TEXT NOT NULL,
-	PRIMARY KEY (user_id, device_id, algorithm, key_id)
+	UNIQUE (user_id, device_id, algorithm, key_id)
 );
+CREATE INDEX one_time_keys_claim ON one_time_keys (user_id, device_id, algorithm, seq);
 CREATE TABLE fallback_keys (
 	user_id   TEXT NOT NULL,
 	device_id TEXT NOT NULL,
