@@ -100,6 +100,7 @@ type Store interface {
 	UserData
 	Delayed
 	Media
+	Search
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

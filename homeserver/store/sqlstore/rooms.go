@@ -104,6 +104,9 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned)); err != nil {
 				return err
 			}
+			if err := s.indexEvent(ctx, q, e); err != nil {
+				return err
+			}
 			if e.StateKey == nil {
 				continue
 			}
@@ -123,6 +126,9 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 		}
 		for _, r := range b.Redactions {
 			if _, err := q.Exec(ctx, `UPDATE events SET json = $2, redacted_by = $3 WHERE event_id = $1`, r.EventID, string(r.RedactedJSON), r.By); err != nil {
+				return err
+			}
+			if err := s.unindexEvent(ctx, q, r.EventID); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"context"
+	"io/fs"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/store/sqlstore"
+	"github.com/salonhq/salon/homeserver/store/storetest"
+)
+
+// TestSearchBackfill: events stored before the search index existed are
+// found once the migration that builds it has run.
+func TestSearchBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old := fstest.MapFS{}
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() >= "0300" {
+			continue
+		}
+		b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		old["m/"+e.Name()] = &fstest.MapFile{Data: b}
+	}
+	d, err := openDB(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(ctx, d, old, "m"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunSearchBackfill(t, func(q string, args ...any) error {
+		_, err := d.Exec(ctx, q, args...)
+		return err
+	}, func(t *testing.T) store.Store {
+		d.Close()
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
