@@ -52,6 +52,7 @@ func (a *API) routes() {
 	a.spaceRoutes()
 	a.syncRoutes()
 	a.thirdPartyRoutes()
+	a.searchRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,
