@@ -53,6 +53,7 @@ func (a *API) routes() {
 	a.syncRoutes()
 	a.thirdPartyRoutes()
 	a.searchRoutes()
+	a.pusherRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

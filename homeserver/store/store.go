@@ -101,6 +101,7 @@ type Store interface {
 	Delayed
 	Media
 	Search
+	Pushers
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
 		{"Search", testSearch},
+		{"Pushers", testPushers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

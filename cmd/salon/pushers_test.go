@@ -1,0 +1,110 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+func httpPusher(key string) map[string]any {
+	return map[string]any{
+		"kind": "http", "app_id": "org.example.app", "pushkey": key,
+		"app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
+		"data": map[string]any{"url": "https://push.example.org/_matrix/push/v1/notify", "format": "event_id_only"},
+	}
+}
+
+func pusherKeys(c *mxtest.Client) []string {
+	c.T.Helper()
+	var out []string
+	for _, p := range c.Must(200, "GET", "/_matrix/client/v3/pushers", nil).Body["pushers"].([]any) {
+		out = append(out, p.(map[string]any)["pushkey"].(string))
+	}
+	return out
+}
+
+// TestPushers: set, list, update, append, delete, and the spec's errors.
+func TestPushers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		if got := pusherKeys(alice); len(got) != 0 {
+			t.Fatalf("new user has pushers %v", got)
+		}
+		alice.Must(200, "POST", "/_matrix/client/v3/pushers/set", httpPusher("k1"))
+		alice.Must(200, "POST", "/_matrix/client/v3/pushers/set", map[string]any{
+			"kind": "email", "app_id": "m.email", "pushkey": "alice@example.org",
+			"app_display_name": "Email", "device_display_name": "alice@example.org", "lang": "en", "data": map[string]any{},
+		})
+		upd := httpPusher("k1")
+		upd["lang"], upd["profile_tag"] = "fr", "tag1"
+		alice.Must(200, "POST", "/_matrix/client/v3/pushers/set", upd)
+		list := alice.Must(200, "GET", "/_matrix/client/v3/pushers", nil).Body["pushers"].([]any)
+		if len(list) != 2 {
+			t.Fatalf("pushers: %v", list)
+		}
+		p := list[0].(map[string]any)
+		if p["pushkey"] != "k1" || p["kind"] != "http" || p["lang"] != "fr" || p["profile_tag"] != "tag1" || p["app_display_name"] != "Example" ||
+			p["data"].(map[string]any)["url"] != "https://push.example.org/_matrix/push/v1/notify" || p["data"].(map[string]any)["format"] != "event_id_only" {
+			t.Fatalf("pusher: %v", p)
+		}
+		if list[1].(map[string]any)["kind"] != "email" {
+			t.Fatalf("email pusher: %v", list[1])
+		}
+		if got := pusherKeys(bob); len(got) != 0 {
+			t.Fatalf("bob sees %v", got)
+		}
+
+		// The same app and key for bob: with append alice keeps hers,
+		// without it the key moves to bob.
+		withAppend := httpPusher("k1")
+		withAppend["append"] = true
+		bob.Must(200, "POST", "/_matrix/client/v3/pushers/set", withAppend)
+		if len(pusherKeys(alice)) != 2 || len(pusherKeys(bob)) != 1 {
+			t.Fatal("append")
+		}
+		bob.Must(200, "POST", "/_matrix/client/v3/pushers/set", httpPusher("k1"))
+		if got := pusherKeys(alice); len(got) != 1 || got[0] != "alice@example.org" {
+			t.Fatalf("without append alice keeps %v", got)
+		}
+
+		// kind null deletes.
+		bob.Must(200, "POST", "/_matrix/client/v3/pushers/set", map[string]any{"kind": nil, "app_id": "org.example.app", "pushkey": "k1"})
+		if got := pusherKeys(bob); len(got) != 0 {
+			t.Fatalf("after delete: %v", got)
+		}
+
+		bad := func(code string, edit func(map[string]any)) {
+			t.Helper()
+			b := httpPusher("kb")
+			edit(b)
+			alice.MustErr(400, code, "POST", "/_matrix/client/v3/pushers/set", b)
+		}
+		bad("M_MISSING_PARAM", func(b map[string]any) { delete(b, "kind") })
+		bad("M_MISSING_PARAM", func(b map[string]any) { delete(b, "app_id") })
+		bad("M_MISSING_PARAM", func(b map[string]any) { delete(b, "pushkey") })
+		bad("M_MISSING_PARAM", func(b map[string]any) { delete(b, "lang") })
+		bad("M_MISSING_PARAM", func(b map[string]any) { delete(b, "data") })
+		bad("M_MISSING_PARAM", func(b map[string]any) { b["data"] = map[string]any{} })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["kind"] = "sms" })
+		bad("M_BAD_JSON", func(b map[string]any) { b["kind"] = 3 })
+		bad("M_BAD_JSON", func(b map[string]any) { b["data"] = "x" })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "https://push.example.org/notify"} })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "ftp://push.example.org/_matrix/push/v1/notify"} })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "/_matrix/push/v1/notify"} })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "not a url at all"} })
+		bad("M_INVALID_PARAM", func(b map[string]any) {
+			b["data"] = map[string]any{"url": "https://push.example.org/_matrix/push/v1/notify", "format": "full"}
+		})
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["pushkey"] = string(make([]byte, 513)) })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["app_id"] = "a.very.long.app.id.that.goes.on.and.on.and.on.beyond.sixty.four.chars" })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["kind"], b["pushkey"] = "email", "bob@example.org" })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["kind"], b["app_id"], b["pushkey"] = "email", "m.email", "not an address" })
+		alice.MustErr(400, "M_NOT_JSON", "POST", "/_matrix/client/v3/pushers/set", "{")
+		mxtest.New(t, srv.URL).MustErr(401, "M_MISSING_TOKEN", "GET", "/_matrix/client/v3/pushers", nil)
+		if got := pusherKeys(alice); len(got) != 1 {
+			t.Fatalf("refused requests changed pushers: %v", got)
+		}
+	})
+}
