@@ -91,14 +91,18 @@ func TestPushers(t *testing.T) {
 		bad("M_BAD_JSON", func(b map[string]any) { b["kind"] = 3 })
 		bad("M_BAD_JSON", func(b map[string]any) { b["data"] = "x" })
 		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "https://push.example.org/notify"} })
-		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "ftp://push.example.org/_matrix/push/v1/notify"} })
+		bad("M_INVALID_PARAM", func(b map[string]any) {
+			b["data"] = map[string]any{"url": "ftp://push.example.org/_matrix/push/v1/notify"}
+		})
 		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "/_matrix/push/v1/notify"} })
 		bad("M_INVALID_PARAM", func(b map[string]any) { b["data"] = map[string]any{"url": "not a url at all"} })
 		bad("M_INVALID_PARAM", func(b map[string]any) {
 			b["data"] = map[string]any{"url": "https://push.example.org/_matrix/push/v1/notify", "format": "full"}
 		})
 		bad("M_INVALID_PARAM", func(b map[string]any) { b["pushkey"] = string(make([]byte, 513)) })
-		bad("M_INVALID_PARAM", func(b map[string]any) { b["app_id"] = "a.very.long.app.id.that.goes.on.and.on.and.on.beyond.sixty.four.chars" })
+		bad("M_INVALID_PARAM", func(b map[string]any) {
+			b["app_id"] = "a.very.long.app.id.that.goes.on.and.on.and.on.beyond.sixty.four.chars"
+		})
 		bad("M_INVALID_PARAM", func(b map[string]any) { b["kind"], b["pushkey"] = "email", "bob@example.org" })
 		bad("M_INVALID_PARAM", func(b map[string]any) { b["kind"], b["app_id"], b["pushkey"] = "email", "m.email", "not an address" })
 		alice.MustErr(400, "M_NOT_JSON", "POST", "/_matrix/client/v3/pushers/set", "{")
