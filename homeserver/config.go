@@ -32,6 +32,15 @@ type Config struct {
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
 	Media        media.Config       `yaml:"media"`
+	Sessions     SessionsConfig     `yaml:"sessions"`
+}
+
+// SessionsConfig tunes logins.
+type SessionsConfig struct {
+	// RefreshableAccessTokenLifetime is how long an access token lives
+	// when the client asked for a refresh token at login (default 5m).
+	// Access tokens without a refresh token do not expire.
+	RefreshableAccessTokenLifetime time.Duration `yaml:"refreshable_access_token_lifetime"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -119,6 +128,7 @@ func Defaults() Config {
 		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
 		Presence:  PresenceConfig{Enabled: true},
 		Media:     media.Defaults(),
+		Sessions:  SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
 	}
 }
 
@@ -176,6 +186,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	if l := c.Sessions.RefreshableAccessTokenLifetime; l < time.Second || l > 365*24*time.Hour {
+		bad("sessions.refreshable_access_token_lifetime", "%s must be between 1s and 8760h", l)
 	}
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)

@@ -101,7 +101,8 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h := &Homeserver{cfg: cfg, deps: deps, log: deps.Logger, cleanupEvery: 30 * time.Second}
 	h.Auth = auth.New(auth.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Logger: deps.Logger.With("component", "auth"),
-		MinPasswordLength: cfg.Passwords.MinLength,
+		MinPasswordLength:              cfg.Passwords.MinLength,
+		RefreshableAccessTokenLifetime: cfg.Sessions.RefreshableAccessTokenLifetime,
 	})
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
 	h.Notifier = sync.NewNotifier()

@@ -54,6 +54,7 @@ func (a *API) routes() {
 	a.thirdPartyRoutes()
 	a.searchRoutes()
 	a.pusherRoutes()
+	a.refreshRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

@@ -102,6 +102,7 @@ type Store interface {
 	Media
 	Search
 	Pushers
+	RefreshTokens
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

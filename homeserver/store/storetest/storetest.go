@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"Media", testMedia},
 		{"Search", testSearch},
 		{"Pushers", testPushers},
+		{"RefreshTokens", testRefreshTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
