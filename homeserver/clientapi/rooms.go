@@ -441,6 +441,9 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, dev store.Device)
 		return err
 	}
 	b, err := clientEvent(v, row, dev)
+	if err == nil {
+		b, err = a.bundleThread(r.Context(), dev, row, v, b)
+	}
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ func (a *API) routes() {
 	a.searchRoutes()
 	a.pusherRoutes()
 	a.refreshRoutes()
+	a.threadRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

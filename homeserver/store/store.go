@@ -103,6 +103,7 @@ type Store interface {
 	Search
 	Pushers
 	RefreshTokens
+	Threads
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

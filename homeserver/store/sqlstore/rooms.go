@@ -195,8 +195,9 @@ const relationsQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = 
 // arguments, so a backend test can check that each uses an index.
 func HotQueries() map[string][]any {
 	return map[string][]any{
-		txnEventQuery:  {"@a:t", "DEV", "txn"},
-		relationsQuery: {"$e", "!r:t", "", "", int64(10), 10},
+		txnEventQuery:    {"@a:t", "DEV", "txn"},
+		relationsQuery:   {"$e", "!r:t", "", "", int64(10), 10},
+		threadRootsQuery: {"!r:t", int64(0), "", 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3 ORDER BY stream_pos DESC LIMIT $4`: {"!r:t", int64(0), int64(10), 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`:                      {"!r:t", "m.room.member", "@a:t"},
 		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`:                                                                          {"$e"},

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"Search", testSearch},
 		{"Pushers", testPushers},
 		{"RefreshTokens", testRefreshTokens},
+		{"ThreadRoots", testThreadRoots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
