@@ -184,6 +184,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
 			h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
 		},
+		// GET /notifications evaluates push rules as unread counts do.
+		Notifications: h.Push,
+
 		Auth:       h.Auth,
 		Store:      deps.Store,
 		Logger:     deps.Logger.With("component", "clientapi"),

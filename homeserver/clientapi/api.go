@@ -64,6 +64,8 @@ type Params struct {
 	Delayed Delayed
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
+	// Notifications lists what notified a user (nil: no /notifications).
+	Notifications NotificationLister
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID string) (TURNAnswer, bool)
 }

@@ -56,6 +56,7 @@ func (a *API) routes() {
 	a.pusherRoutes()
 	a.refreshRoutes()
 	a.threadRoutes()
+	a.notificationRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,
