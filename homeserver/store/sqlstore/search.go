@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -69,9 +71,9 @@ func (s *Store) indexEvent(ctx context.Context, q Querier, e *store.EventRow) er
 	}
 	var err error
 	if s.dialect == DialectPostgres {
-		_, err = q.Exec(ctx, `INSERT INTO event_search (stream_pos, field, vec) VALUES ($1, $2, to_tsvector('simple', $3))`, e.Pos, key, text)
+		_, err = q.Exec(ctx, `INSERT INTO event_search (stream_pos, room_id, field, vec) VALUES ($1, $2, $3, to_tsvector('simple', $4))`, e.Pos, e.RoomID, key, text)
 	} else {
-		_, err = q.Exec(ctx, `INSERT INTO event_search (rowid, field, value) VALUES ($1, $2, $3)`, e.Pos, key, text)
+		_, err = q.Exec(ctx, `INSERT INTO event_search (rowid, `+strings.TrimPrefix(key, "content.")+`, room) VALUES ($1, $2, $3)`, e.Pos, text, roomToken(e.RoomID))
 	}
 	return err
 }
@@ -86,61 +88,73 @@ func (s *Store) unindexEvent(ctx context.Context, q Querier, eventID string) err
 	return err
 }
 
-// The queries take the room and key lists as JSON arrays, so each is one
-// fixed text (prepared once) whatever the number of rooms.
+// roomToken is how SQLite's index holds an event's room: one word,
+// "r" and the room ID's bytes in hex (the migration computes the same with
+// SQL's hex()).
+func roomToken(roomID string) string { return "r" + strings.ToUpper(hex.EncodeToString([]byte(roomID))) }
+
+// The inner query finds, orders and cuts the matches on the index alone;
+// only the page joins events.
 const (
-	searchSQLite = `SELECT e.stream_pos, e.event_id, e.room_id, e.sender, e.type, -bm25(event_search)
-		FROM event_search JOIN events e ON e.stream_pos = event_search.rowid
-		WHERE event_search MATCH $1
-			AND e.room_id IN (SELECT value FROM json_each($2))
-			AND event_search.field IN (SELECT value FROM json_each($3))
-		ORDER BY `
-	searchPostgres = `SELECT e.stream_pos, e.event_id, e.room_id, e.sender, e.type, ts_rank(s.vec, query)
-		FROM event_search s JOIN events e ON e.stream_pos = s.stream_pos, to_tsquery('simple', $1) query
-		WHERE s.vec @@ query
-			AND e.room_id IN (SELECT jsonb_array_elements_text($2::jsonb))
-			AND s.field IN (SELECT jsonb_array_elements_text($3::jsonb))
-		ORDER BY `
+	// The MATCH expression names the columns of the keys searched and the
+	// rooms (see roomToken); the room column weighs nothing in the rank.
+	searchSQLite = `SELECT e.stream_pos, e.event_id, e.room_id, e.sender, e.type, m.rank FROM (
+			SELECT rowid AS pos, -bm25(event_search, 1.0, 1.0, 1.0, 0.0) AS rank FROM event_search
+			WHERE event_search MATCH $1
+			ORDER BY %s LIMIT $2) m
+		JOIN events e ON e.stream_pos = m.pos ORDER BY %s`
+	// MATERIALIZED keeps PostgreSQL from walking the whole table
+	// backwards in position order when a word is common.
+	searchPostgres = `WITH m AS MATERIALIZED (
+			SELECT s.stream_pos AS pos, ts_rank(s.vec, query) AS rank FROM event_search s, to_tsquery('simple', $1) query
+			WHERE s.vec @@ query AND s.room_id = ANY($2) AND s.field = ANY($3)
+			ORDER BY %s LIMIT $4)
+		SELECT e.stream_pos, e.event_id, e.room_id, e.sender, e.type, m.rank FROM m
+		JOIN events e ON e.stream_pos = m.pos ORDER BY %s`
 )
 
 func (s *Store) SearchEvents(ctx context.Context, q store.SearchQuery) ([]store.SearchMatch, error) {
 	if len(q.RoomIDs) == 0 || len(q.Terms) == 0 || q.Limit <= 0 {
 		return nil, nil
 	}
-	rooms, err := json.Marshal(q.RoomIDs)
-	if err != nil {
-		return nil, err
-	}
 	if q.Keys == nil {
 		q.Keys = []string{"content.body", "content.name", "content.topic"}
 	}
-	keys, err := json.Marshal(q.Keys)
-	if err != nil {
-		return nil, err
+	order := "pos DESC"
+	if q.ByRank {
+		order = "rank DESC, pos DESC"
 	}
 	// Every term must match, as a word or a word's beginning. Terms are
-	// letters and digits only (the caller splits the search text), so
-	// they need no escaping beyond the quotes FTS5 wants.
-	var query, sql string
+	// letters and digits only (the caller splits the search text); the
+	// quoting below is a second guard.
 	parts := make([]string, len(q.Terms))
+	var rows Rows
+	var err error
 	if s.dialect == DialectPostgres {
 		for i, t := range q.Terms {
-			parts[i] = "'" + strings.ReplaceAll(t, "'", "''") + "':*"
+			parts[i] = "'" + strings.NewReplacer(`\`, `\\`, "'", "''").Replace(t) + "':*"
 		}
-		query, sql = strings.Join(parts, " & "), searchPostgres
+		rows, err = s.db.Query(ctx, fmt.Sprintf(searchPostgres, order, order), strings.Join(parts, " & "), q.RoomIDs, q.Keys, q.Limit)
 	} else {
 		for i, t := range q.Terms {
 			parts[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"*`
 		}
-		query, sql = strings.Join(parts, " "), searchSQLite
+		cols := make([]string, len(q.Keys))
+		for i, k := range q.Keys {
+			switch k {
+			case "content.body", "content.name", "content.topic":
+				cols[i] = strings.TrimPrefix(k, "content.")
+			default:
+				return nil, fmt.Errorf("search: unknown key %q", k)
+			}
+		}
+		rooms := make([]string, len(q.RoomIDs))
+		for i, r := range q.RoomIDs {
+			rooms[i] = roomToken(r)
+		}
+		match := "{" + strings.Join(cols, " ") + "} : (" + strings.Join(parts, " ") + ") AND room : (" + strings.Join(rooms, " OR ") + ")"
+		rows, err = s.db.Query(ctx, fmt.Sprintf(searchSQLite, order, order), match, q.Limit)
 	}
-	if q.ByRank {
-		sql += `6 DESC, 1 DESC`
-	} else {
-		sql += `1 DESC`
-	}
-	sql += ` LIMIT $4`
-	rows, err := s.db.Query(ctx, sql, query, string(rooms), string(keys), q.Limit)
 	if err != nil {
 		return nil, err
 	}

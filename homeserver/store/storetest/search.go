@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -98,7 +101,7 @@ func testSearch(t *testing.T, s store.Store) {
 		}
 	}
 	// Quotes and operators in terms are words, not syntax.
-	for _, term := range []string{`"`, `'`, `apple" OR "x`, `a:*`, `NEAR`, `!`} {
+	for _, term := range []string{`"`, `'`, `apple" OR "x`, `a:*`, `NEAR`, `!`, `\`, `a\`, `{body}`, `room : x`} {
 		if _, err := s.SearchEvents(ctx, store.SearchQuery{RoomIDs: both, Terms: []string{term}, Limit: 10}); err != nil {
 			t.Fatalf("term %q: %v", term, err)
 		}
@@ -144,5 +147,83 @@ func RunSearchBackfill(t *testing.T, exec Exec, open func(t *testing.T) store.St
 	s := open(t)
 	if got := searchIDs(t, s, store.SearchQuery{RoomIDs: []string{"!old:test"}, Terms: []string{"orchard"}}); !slices.Equal(got, []string{"$old3", "$old2", "$old1"}) {
 		t.Fatalf("backfilled index = %v", got)
+	}
+}
+
+// SearchCorpus fills s with rooms×perRoom messages of 8 to 15 words
+// drawn (Zipf, seeded, so every run is the same) from a vocabulary of
+// pseudo-words, and returns the room IDs and the vocabulary, most common
+// word first.
+func SearchCorpus(tb testing.TB, s store.Store, rooms, perRoom int) ([]string, []string) {
+	syll := []string{"ka", "lo", "mi", "ru", "te", "na", "si", "po", "de", "fu", "gar", "vel", "zon", "bri", "tus"}
+	var vocab []string
+	for _, a := range syll {
+		for _, b := range syll {
+			for _, c := range syll {
+				vocab = append(vocab, a+b+c)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	zipf := rand.NewZipf(rng, 1.1, 1, uint64(len(vocab)-1))
+	var roomIDs []string
+	for r := 0; r < rooms; r++ {
+		id := fmt.Sprintf("!bench%d:test", r)
+		roomIDs = append(roomIDs, id)
+		if _, err := s.PersistEvents(ctx, &store.EventBatch{NewRoom: &store.Room{RoomID: id, Version: "10", Creator: "@a:test", CreatedTS: 1}}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	const batch = 500
+	for r, id := range roomIDs {
+		for done := 0; done < perRoom; done += batch {
+			b := &store.EventBatch{}
+			for i := done; i < min(done+batch, perRoom); i++ {
+				n := 8 + rng.IntN(8)
+				words := make([]string, n)
+				for w := range words {
+					words[w] = vocab[zipf.Uint64()]
+				}
+				b.Events = append(b.Events, textEvent(id, fmt.Sprintf("$b%d_%d", r, i), "m.room.message", nil, "body", strings.Join(words, " ")))
+			}
+			if _, err := s.PersistEvents(ctx, b); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return roomIDs, vocab
+}
+
+// BenchSearch measures SearchEvents over a corpus (see SearchCorpus) for
+// a user in `member` of its rooms: a rare word, a common one (more
+// matches than the cap of one search), two words, by recency and by rank.
+func BenchSearch(b *testing.B, s store.Store, roomIDs, vocab []string, member int, limit int) {
+	cases := []struct {
+		name  string
+		terms []string
+	}{
+		{"rare", []string{vocab[2000]}},
+		{"common", []string{vocab[0]}},
+		{"two_words", []string{vocab[3], vocab[40]}},
+	}
+	for _, tc := range cases {
+		for _, byRank := range []bool{false, true} {
+			name := tc.name + "/recent"
+			if byRank {
+				name = tc.name + "/rank"
+			}
+			b.Run(name, func(b *testing.B) {
+				q := store.SearchQuery{RoomIDs: roomIDs[:member], Terms: tc.terms, ByRank: byRank, Limit: limit}
+				var hits int
+				for b.Loop() {
+					got, err := s.SearchEvents(ctx, q)
+					if err != nil {
+						b.Fatal(err)
+					}
+					hits = len(got)
+				}
+				b.ReportMetric(float64(hits), "hits")
+			})
+		}
 	}
 }
