@@ -91,7 +91,9 @@ func (s *Store) unindexEvent(ctx context.Context, q Querier, eventID string) err
 // roomToken is how SQLite's index holds an event's room: one word,
 // "r" and the room ID's bytes in hex (the migration computes the same with
 // SQL's hex()).
-func roomToken(roomID string) string { return "r" + strings.ToUpper(hex.EncodeToString([]byte(roomID))) }
+func roomToken(roomID string) string {
+	return "r" + strings.ToUpper(hex.EncodeToString([]byte(roomID)))
+}
 
 // The inner query finds, orders and cuts the matches on the index alone;
 // only the page joins events.
