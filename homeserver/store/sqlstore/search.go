@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -73,7 +72,7 @@ func (s *Store) indexEvent(ctx context.Context, q Querier, e *store.EventRow) er
 	if s.dialect == DialectPostgres {
 		_, err = q.Exec(ctx, `INSERT INTO event_search (stream_pos, room_id, field, vec) VALUES ($1, $2, $3, to_tsvector('simple', $4))`, e.Pos, e.RoomID, key, text)
 	} else {
-		_, err = q.Exec(ctx, `INSERT INTO event_search (rowid, `+strings.TrimPrefix(key, "content.")+`, room) VALUES ($1, $2, $3)`, e.Pos, text, roomToken(e.RoomID))
+		_, err = q.Exec(ctx, `INSERT INTO event_search (rowid, `+strings.TrimPrefix(key, "content.")+`) VALUES ($1, $2)`, e.Pos, text)
 	}
 	return err
 }
@@ -88,24 +87,17 @@ func (s *Store) unindexEvent(ctx context.Context, q Querier, eventID string) err
 	return err
 }
 
-// roomToken is how SQLite's index holds an event's room: one word,
-// "r" and the room ID's bytes in hex (the migration computes the same with
-// SQL's hex()).
-func roomToken(roomID string) string {
-	return "r" + strings.ToUpper(hex.EncodeToString([]byte(roomID)))
-}
-
-// The inner query finds, orders and cuts the matches on the index alone;
-// only the page joins events.
 const (
-	// The MATCH expression names the columns of the keys searched and the
-	// rooms (see roomToken); the room column weighs nothing in the rank.
-	searchSQLite = `SELECT e.stream_pos, e.event_id, e.room_id, e.sender, e.type, m.rank FROM (
-			SELECT rowid AS pos, -bm25(event_search, 1.0, 1.0, 1.0, 0.0) AS rank FROM event_search
-			WHERE event_search MATCH $1
-			ORDER BY %s LIMIT $2) m
-		JOIN events e ON e.stream_pos = m.pos ORDER BY %s`
-	// MATERIALIZED keeps PostgreSQL from walking the whole table
+	// The MATCH expression names the columns of the keys searched. SQLite
+	// takes the rooms as a JSON array, so the query is one fixed text
+	// (prepared once) whatever their number.
+	searchSQLite = `SELECT e.stream_pos, e.event_id, e.room_id, e.sender, e.type, -bm25(event_search) AS score
+		FROM event_search JOIN events e ON e.stream_pos = event_search.rowid
+		WHERE event_search MATCH $1 AND e.room_id IN (SELECT value FROM json_each($2))
+		ORDER BY %s LIMIT $3`
+	// PostgreSQL finds, orders and cuts the matches on the index table
+	// alone (the room is kept beside the text); only the page joins
+	// events. MATERIALIZED keeps it from walking the whole table
 	// backwards in position order when a word is common.
 	searchPostgres = `WITH m AS MATERIALIZED (
 			SELECT s.stream_pos AS pos, ts_rank(s.vec, query) AS rank FROM event_search s, to_tsquery('simple', $1) query
@@ -126,6 +118,7 @@ func (s *Store) SearchEvents(ctx context.Context, q store.SearchQuery) ([]store.
 	if q.ByRank {
 		order = "rank DESC, pos DESC"
 	}
+	sqliteOrder := map[bool]string{false: "e.stream_pos DESC", true: "score DESC, e.stream_pos DESC"}
 	// Every term must match, as a word or a word's beginning. Terms are
 	// letters and digits only (the caller splits the search text); the
 	// quoting below is a second guard.
@@ -150,12 +143,12 @@ func (s *Store) SearchEvents(ctx context.Context, q store.SearchQuery) ([]store.
 				return nil, fmt.Errorf("search: unknown key %q", k)
 			}
 		}
-		rooms := make([]string, len(q.RoomIDs))
-		for i, r := range q.RoomIDs {
-			rooms[i] = roomToken(r)
+		rooms, jerr := json.Marshal(q.RoomIDs)
+		if jerr != nil {
+			return nil, jerr
 		}
-		match := "{" + strings.Join(cols, " ") + "} : (" + strings.Join(parts, " ") + ") AND room : (" + strings.Join(rooms, " OR ") + ")"
-		rows, err = s.db.Query(ctx, fmt.Sprintf(searchSQLite, order, order), match, q.Limit)
+		match := "{" + strings.Join(cols, " ") + "} : (" + strings.Join(parts, " ") + ")"
+		rows, err = s.db.Query(ctx, fmt.Sprintf(searchSQLite, sqliteOrder[q.ByRank]), match, string(rooms), q.Limit)
 	}
 	if err != nil {
 		return nil, err
