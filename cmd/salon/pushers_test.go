@@ -44,13 +44,17 @@ func TestPushers(t *testing.T) {
 		if len(list) != 2 {
 			t.Fatalf("pushers: %v", list)
 		}
-		p := list[0].(map[string]any)
+		byKey := map[string]map[string]any{}
+		for _, x := range list {
+			byKey[x.(map[string]any)["pushkey"].(string)] = x.(map[string]any)
+		}
+		p := byKey["k1"]
 		if p["pushkey"] != "k1" || p["kind"] != "http" || p["lang"] != "fr" || p["profile_tag"] != "tag1" || p["app_display_name"] != "Example" ||
 			p["data"].(map[string]any)["url"] != "https://push.example.org/_matrix/push/v1/notify" || p["data"].(map[string]any)["format"] != "event_id_only" {
 			t.Fatalf("pusher: %v", p)
 		}
-		if list[1].(map[string]any)["kind"] != "email" {
-			t.Fatalf("email pusher: %v", list[1])
+		if byKey["alice@example.org"]["kind"] != "email" {
+			t.Fatalf("email pusher: %v", byKey)
 		}
 		if got := pusherKeys(bob); len(got) != 0 {
 			t.Fatalf("bob sees %v", got)
