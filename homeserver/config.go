@@ -33,6 +33,15 @@ type Config struct {
 	Presence     PresenceConfig     `yaml:"presence"`
 	Media        media.Config       `yaml:"media"`
 	Sessions     SessionsConfig     `yaml:"sessions"`
+	Push         PushConfig         `yaml:"push"`
+}
+
+// PushConfig tunes notifications sent to push gateways.
+type PushConfig struct {
+	// AllowPrivateGateways lets pushers' gateway URLs point at loopback
+	// and private addresses (a Sygnal beside Salon). Off by default: a
+	// user could otherwise make the server post to internal services.
+	AllowPrivateGateways bool `yaml:"allow_private_gateways"`
 }
 
 // SessionsConfig tunes logins.

@@ -24,6 +24,7 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/pushgateway"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -76,6 +77,8 @@ type Homeserver struct {
 	keys  *serverKeys
 	Rooms *rooms.Service
 	Push  *pushrules.Service
+	// PushGateway sends notifications to users' HTTP pushers.
+	PushGateway *pushgateway.Sender
 	// Delayed runs MSC4140 delayed events.
 	Delayed *delayed.Scheduler
 	// Media is the media repository.
@@ -110,9 +113,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	if cfg.Presence.Enabled {
 		h.Presence = sync.NewPresence(h.Notifier)
 	}
+	pushing := &pushingNotifier{Notifier: h.Notifier}
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
-		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
+		Notifier: pushing, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
 		CallGrants:              deps.CallGrants,
 		EventStored: func(ctx context.Context, content json.RawMessage) {
@@ -141,6 +145,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
+	h.PushGateway = pushgateway.New(pushgateway.Params{
+		Store: deps.Store, Rules: h.Push, Version: h.Rooms.Version,
+		AllowPrivate: cfg.Push.AllowPrivateGateways, Logger: deps.Logger.With("component", "pushgateway"),
+	})
+	pushing.gateway = h.PushGateway
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
 		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
@@ -309,17 +318,21 @@ func (h *Homeserver) Close() error {
 	return h.Typing.Close()
 }
 
-// Run runs background work until ctx ends: delayed events, call-grant
-// changes to Deps.CallGrants, and making deactivated accounts leave their
+// Run runs background work until ctx ends: delayed events, notifications
+// to push gateways, call-grant changes to Deps.CallGrants, and making deactivated accounts leave their
 // rooms (also those deactivated by `salon user deactivate`, which cannot
 // write room events itself while the server runs). It returns once all of
 // it has stopped.
 func (h *Homeserver) Run(ctx context.Context) error {
 	var wg stdsync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = h.Delayed.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = h.PushGateway.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

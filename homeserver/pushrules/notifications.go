@@ -116,3 +116,27 @@ func (s *Service) roomNotifications(ctx context.Context, c *compiled, userID, di
 	}
 	return out, nil
 }
+
+// Evaluate runs a user's push rules on one event of a room, as the
+// unread counts do.
+func (s *Service) Evaluate(ctx context.Context, userID string, row store.EventRow) (notify, highlight bool, actions []push.Action, err error) {
+	if row.Sender == userID || row.RedactedBy != "" {
+		return false, false, nil, nil
+	}
+	c, err := s.get(ctx, userID)
+	if err != nil {
+		return false, false, nil, err
+	}
+	members, err := s.rooms.MemberCount(ctx, row.RoomID)
+	if err != nil {
+		return false, false, nil, err
+	}
+	userPL, notifPL, err := s.rooms.PowerLevels(ctx, row.RoomID)
+	if err != nil {
+		return false, false, nil, err
+	}
+	p, _ := s.st.Profile(ctx, userID)
+	notify, highlight, actions = c.c.Evaluate(row.JSON, push.EvalContext{UserID: userID, DisplayName: p.DisplayName,
+		MemberCount: members, PowerLevelOf: userPL, NotificationLevel: notifPL})
+	return notify, highlight, actions, nil
+}

@@ -31,4 +31,7 @@ type Pushers interface {
 	DeletePusher(ctx context.Context, userID, appID, pushKey string) error
 	// Pushers lists a user's pushers, oldest first.
 	Pushers(ctx context.Context, userID string) ([]Pusher, error)
+	// RoomPushers lists the pushers of a kind of the users joined to a
+	// room.
+	RoomPushers(ctx context.Context, roomID, kind string) ([]Pusher, error)
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -34,7 +35,17 @@ func (s *Store) DeletePusher(ctx context.Context, userID, appID, pushKey string)
 }
 
 func (s *Store) Pushers(ctx context.Context, userID string) ([]store.Pusher, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+pusherCols+` FROM pushers WHERE user_id = $1 ORDER BY created_ts, app_id, pushkey`, userID)
+	return s.queryPushers(ctx, `SELECT `+pusherCols+` FROM pushers WHERE user_id = $1 ORDER BY created_ts, app_id, pushkey`, userID)
+}
+
+func (s *Store) RoomPushers(ctx context.Context, roomID, kind string) ([]store.Pusher, error) {
+	return s.queryPushers(ctx, `SELECT p.`+strings.ReplaceAll(pusherCols, ", ", ", p.")+` FROM pushers p
+		JOIN memberships m ON m.user_id = p.user_id AND m.room_id = $1 AND m.membership = 'join'
+		WHERE p.kind = $2 ORDER BY p.user_id, p.created_ts`, roomID, kind)
+}
+
+func (s *Store) queryPushers(ctx context.Context, q string, args ...any) ([]store.Pusher, error) {
+	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

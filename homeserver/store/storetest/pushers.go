@@ -62,4 +62,27 @@ func testPushers(t *testing.T, s store.Store) {
 	if len(list("@b:test")) != 0 || len(list("@a:test")) != 1 {
 		t.Fatal("delete")
 	}
+
+	// RoomPushers: the pushers of one kind of the room's joined members.
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{NewRoom: &store.Room{RoomID: "!p:test", Version: "10", Creator: "@a:test", CreatedTS: 1},
+		Events: []store.EventRow{member("!p:test", "$pa", "@a:test", "join"), member("!p:test", "$pc", "@c:test", "join"), member("!p:test", "$pb", "@b:test", "leave")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"@a:test", "@b:test", "@c:test"} {
+		q := p
+		q.UserID, q.PushKey = u, "http-"+u
+		if err := s.SetPusher(ctx, q, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rp, err := s.RoomPushers(ctx, "!p:test", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rp) != 2 || rp[0].UserID != "@a:test" || rp[1].UserID != "@c:test" || rp[0].PushKey != "http-@a:test" {
+		t.Fatalf("room pushers = %+v", rp)
+	}
+	if rp, _ := s.RoomPushers(ctx, "!p:test", "email"); len(rp) != 1 || rp[0].UserID != "@a:test" {
+		t.Fatalf("room email pushers = %+v", rp)
+	}
 }
