@@ -93,6 +93,19 @@ func TestThreads(t *testing.T) {
 			t.Fatalf("summary in /event: %s", ev.Raw)
 		}
 
+		// So do the roots in /messages.
+		msgs := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?limit=50", room), nil)
+		summaries := map[any]map[string]any{}
+		for _, e := range msgs.Body["chunk"].([]any) {
+			if s := threadSummary(e.(map[string]any)); s != nil {
+				summaries[e.(map[string]any)["event_id"]] = s
+			}
+		}
+		if len(summaries) != 2 || summaries[root1]["count"] != float64(2) || summaries[root2]["count"] != float64(2) ||
+			summaries[root2]["latest_event"].(map[string]any)["content"].(map[string]any)["body"] != "bob in two" {
+			t.Fatalf("summaries in /messages: %v", summaries)
+		}
+
 		// Outsiders see nothing; a later joiner of a "joined" room does
 		// not see threads rooted before they came.
 		dave := mxtest.Register(t, srv.URL, "dave", "password dave")

@@ -523,6 +523,9 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 		return err
 	}
 	evs, err := clientEvents(page.Version, page.Events, dev)
+	if err == nil {
+		err = a.bundleThreads(r.Context(), dev, roomID, page.Version, page.Events, evs)
+	}
 	if err != nil {
 		return err
 	}

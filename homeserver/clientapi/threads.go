@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -114,4 +115,38 @@ func (a *API) bundleThread(ctx context.Context, dev store.Device, row store.Even
 		return ev, err
 	}
 	return withThreadSummary(ev, v, th, dev)
+}
+
+// bundleThreads adds thread summaries to the events of a page (one room)
+// that root threads, in place: one query finds the roots.
+func (a *API) bundleThreads(ctx context.Context, dev store.Device, roomID string, v events.RoomVersion, rows []store.EventRow, evs []json.RawMessage) error {
+	var ids []string
+	for _, row := range rows {
+		if row.RelType != "m.thread" && row.StateKey == nil {
+			ids = append(ids, row.EventID)
+		}
+	}
+	roots, err := a.p.Store.WithThreads(ctx, roomID, ids)
+	if err != nil || len(roots) == 0 {
+		return err
+	}
+	rd, err := a.p.Rooms.NewReader(ctx, roomID, dev.UserID)
+	if err != nil {
+		return err
+	}
+	for i, row := range rows {
+		if !slices.Contains(roots, row.EventID) {
+			continue
+		}
+		th, ok, err := a.p.Rooms.ThreadSummary(ctx, rd, row)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if evs[i], err = withThreadSummary(evs[i], v, th, dev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

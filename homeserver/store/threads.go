@@ -16,4 +16,7 @@ type Threads interface {
 	// With participant set, only threads whose root or a reply that user
 	// sent.
 	ThreadRoots(ctx context.Context, roomID, participant string, before int64, limit int) ([]ThreadRoot, error)
+	// WithThreads returns those of eventIDs (events of the room) that
+	// have at least one unredacted thread reply.
+	WithThreads(ctx context.Context, roomID string, eventIDs []string) ([]string, error)
 }

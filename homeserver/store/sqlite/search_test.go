@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -63,4 +64,45 @@ func BenchmarkSearch(b *testing.B) {
 	defer s.Close()
 	rooms, vocab := storetest.SearchCorpus(b, s, 100, 1000)
 	storetest.BenchSearch(b, s, rooms, vocab, 20, 5000)
+}
+
+// TestWithThreadsPlan: the query that finds which events of a /messages
+// page root threads looks each one up by relates_to, never walking the
+// room's thread replies.
+func TestWithThreadsPlan(t *testing.T) {
+	d, err := openDB(filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	if err := sqlstore.Migrate(ctx, d, migrations, "migrations"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := d.Query(ctx, "EXPLAIN QUERY PLAN "+sqlstore.WithThreadsQuery, "!r:t", `["$e"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	found := false
+	for _, p := range plan {
+		if strings.Contains(p, "events") && !strings.Contains(p, "json_each") {
+			if !strings.Contains(p, "events_rel") {
+				t.Fatalf("events looked up without events_rel: %v", plan)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("plan: %v", plan)
+	}
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -33,4 +34,32 @@ func (s *Store) ThreadRoots(ctx context.Context, roomID, participant string, bef
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// The event IDs go as a JSON array: one fixed query text however many.
+// Each ID is looked up through events_rel (relates_to); "+room_id" keeps
+// SQLite from walking every thread reply of the room instead.
+const (
+	withThreadsSQLite = `SELECT j.value FROM json_each($2) j WHERE EXISTS (SELECT 1 FROM events
+		WHERE relates_to = j.value AND relates_to <> '' AND +room_id = $1 AND rel_type = 'm.thread' AND redacted_by = '')`
+	withThreadsPostgres = `SELECT j.id FROM jsonb_array_elements_text($2::jsonb) AS j(id) WHERE EXISTS (SELECT 1 FROM events
+		WHERE relates_to = j.id AND relates_to <> '' AND room_id = $1 AND rel_type = 'm.thread' AND redacted_by = '')`
+)
+
+// WithThreadsQuery is the SQLite query of WithThreads, for a plan test.
+const WithThreadsQuery = withThreadsSQLite
+
+func (s *Store) WithThreads(ctx context.Context, roomID string, eventIDs []string) ([]string, error) {
+	if len(eventIDs) == 0 {
+		return nil, nil
+	}
+	ids, err := json.Marshal(eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	q := withThreadsSQLite
+	if s.dialect == DialectPostgres {
+		q = withThreadsPostgres
+	}
+	return s.queryStrings(ctx, q, roomID, string(ids))
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -64,6 +66,21 @@ func testThreadRoots(t *testing.T, s store.Store) {
 	}
 	if got := list("@z:test", 0, 10); got != "" {
 		t.Fatalf("z participated = %q", got)
+	}
+	withThreads := func(ids ...string) string {
+		t.Helper()
+		got, err := s.WithThreads(ctx, room, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		return strings.Join(got, " ")
+	}
+	if got := withThreads("$root1", "$root3", "$r1a", "$nope"); got != "$root1 $root3" {
+		t.Fatalf("with threads = %q", got)
+	}
+	if got := withThreads(); got != "" {
+		t.Fatalf("with threads of none = %q", got)
 	}
 	// Redacting the newest reply of thread 3 moves it back.
 	if _, err := s.PersistEvents(ctx, &store.EventBatch{Events: []store.EventRow{ev(room, "$red", "m.room.redaction", nil, "@b:test")},
