@@ -114,5 +114,17 @@ func TestPushers(t *testing.T) {
 		if got := pusherKeys(alice); len(got) != 1 {
 			t.Fatalf("refused requests changed pushers: %v", got)
 		}
+
+		// Logging a device out removes the pushers it set: a signed-out
+		// phone gets no more notifications.
+		phone := mxtest.Login(t, srv.URL, "alice", "password alice")
+		phone.Must(200, "POST", "/_matrix/client/v3/pushers/set", httpPusher("phone-key"))
+		if got := pusherKeys(alice); len(got) != 2 {
+			t.Fatalf("with the phone's pusher: %v", got)
+		}
+		phone.Must(200, "POST", "/_matrix/client/v3/logout", map[string]any{})
+		if got := pusherKeys(alice); len(got) != 1 || got[0] != "alice@example.org" {
+			t.Fatalf("after the phone logged out: %v", got)
+		}
 	})
 }

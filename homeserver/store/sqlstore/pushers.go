@@ -63,3 +63,15 @@ func (s *Store) queryPushers(ctx context.Context, q string, args ...any) ([]stor
 	}
 	return out, rows.Err()
 }
+
+// deleteDeviceSessions deletes the pushers and refresh tokens of a
+// deleted device ("" for every device of the user), inside the
+// transaction that deletes it.
+func deleteDeviceSessions(ctx context.Context, q Querier, userID, deviceID string) error {
+	for _, table := range []string{"pushers", "refresh_tokens"} {
+		if _, err := q.Exec(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND ($2 = '' OR device_id = $2)`, userID, deviceID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -85,4 +85,48 @@ func testPushers(t *testing.T, s store.Store) {
 	if rp, _ := s.RoomPushers(ctx, "!p:test", "email"); len(rp) != 1 || rp[0].UserID != "@a:test" {
 		t.Fatalf("room email pushers = %+v", rp)
 	}
+
+	// A device's pushers go with it; a deactivated account loses all.
+	for _, d := range []string{"D1", "D2"} {
+		if err := s.UpsertDevice(ctx, store.Device{UserID: "@c:test", DeviceID: d, TokenHash: hash("tok-" + d), CreatedTS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		q := p
+		q.UserID, q.PushKey, q.DeviceID = "@c:test", "key-"+d, d
+		if err := s.SetPusher(ctx, q, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DeleteDevices(ctx, "@c:test", []string{"D1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	left := map[string]bool{}
+	for _, p := range list("@c:test") {
+		left[p.PushKey] = true
+	}
+	if left["key-D1"] || !left["key-D2"] {
+		t.Fatalf("after deleting D1: %v", left)
+	}
+	if _, err := s.DeleteDevices(ctx, "@c:test", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list("@c:test") {
+		if p.DeviceID == "D2" {
+			t.Fatal("logging out every device kept D2's pusher")
+		}
+	}
+	if err := s.CreateAccount(ctx, account("pa"), ""); err != nil {
+		t.Fatal(err)
+	}
+	q := p
+	q.UserID = "@pa:test"
+	if err := s.SetPusher(ctx, q, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeactivateAccount(ctx, "pa"); err != nil {
+		t.Fatal(err)
+	}
+	if len(list("@pa:test")) != 0 {
+		t.Fatal("deactivated account kept its pushers")
+	}
 }
