@@ -89,6 +89,38 @@ func TestSearch(t *testing.T) {
 			}
 		})
 
+		t.Run("full pages and ties", func(t *testing.T) {
+			r := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+			for i := 0; i < 20; i++ {
+				sendMsg(alice, r, fmt.Sprintf("n%d", i), map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("Numbered message %d", i)})
+			}
+			crit := map[string]any{"search_term": "numbered", "order_by": "recent", "filter": map[string]any{"limit": 10, "rooms": []string{r}}}
+			next := ""
+			for page, want := range []string{"Numbered message 19", "Numbered message 9", ""} {
+				got, re := searchBodies(alice, crit, next)
+				if re["count"].(float64) != 20 {
+					t.Fatalf("page %d count %v", page, re["count"])
+				}
+				if want == "" {
+					if len(got) != 0 || re["next_batch"] != nil {
+						t.Fatalf("page after the last: %q %v", got, re["next_batch"])
+					}
+					break
+				}
+				// A full page names the next, even the last full one.
+				if len(got) != 10 || got[0] != want || re["next_batch"] == nil {
+					t.Fatalf("page %d: %q %v", page, got, re["next_batch"])
+				}
+				next = re["next_batch"].(string)
+			}
+			// Equal ranks: oldest first.
+			sendMsg(alice, r, "t1", map[string]any{"msgtype": "m.text", "body": "Tie before upgrade"})
+			sendMsg(alice, r, "t2", map[string]any{"msgtype": "m.text", "body": "Tie after upgrade"})
+			if got, _ := searchBodies(alice, map[string]any{"search_term": "upgrade", "filter": map[string]any{"rooms": []string{r}}}, ""); !slices.Equal(got, []string{"Tie before upgrade", "Tie after upgrade"}) {
+				t.Fatalf("rank ties = %q", got)
+			}
+		})
+
 		t.Run("context state groups", func(t *testing.T) {
 			r := alice.Must(200, "POST", "/_matrix/client/v3/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{
 				"search_term": "lazy", "include_state": true,

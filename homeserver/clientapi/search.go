@@ -180,8 +180,10 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, dev store.Device) e
 		"highlights": nonNil(p.Terms),
 		"results":    results,
 	}
+	// A full page names the next one even when nothing follows (the next
+	// page is then empty), as Synapse does and Complement expects.
 	next := ""
-	if end < len(matches) {
+	if len(page) > 0 && len(page) == limit {
 		if p.ByRank {
 			next = "k" + strconv.Itoa(end)
 		} else {

@@ -18,7 +18,8 @@ type SearchQuery struct {
 	// Keys restrict the search to some of content.body, content.name and
 	// content.topic; nil searches all three.
 	Keys []string
-	// ByRank orders the matches best first; otherwise newest first.
+	// ByRank orders the matches best first (equal ranks oldest first);
+	// otherwise newest first.
 	ByRank bool
 	// Limit caps the number of matches returned.
 	Limit int

@@ -114,11 +114,13 @@ func (s *Store) SearchEvents(ctx context.Context, q store.SearchQuery) ([]store.
 	if q.Keys == nil {
 		q.Keys = []string{"content.body", "content.name", "content.topic"}
 	}
+	// Equal ranks come oldest first (Synapse's order, which Complement's
+	// search tests expect).
 	order := "pos DESC"
 	if q.ByRank {
-		order = "rank DESC, pos DESC"
+		order = "rank DESC, pos"
 	}
-	sqliteOrder := map[bool]string{false: "e.stream_pos DESC", true: "score DESC, e.stream_pos DESC"}
+	sqliteOrder := map[bool]string{false: "e.stream_pos DESC", true: "score DESC, e.stream_pos"}
 	// Every term must match, as a word or a word's beginning. Terms are
 	// letters and digits only (the caller splits the search text); the
 	// quoting below is a second guard.
