@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
@@ -125,6 +126,16 @@ func TestPushers(t *testing.T) {
 		phone.Must(200, "POST", "/_matrix/client/v3/logout", map[string]any{})
 		if got := pusherKeys(alice); len(got) != 1 || got[0] != "alice@example.org" {
 			t.Fatalf("after the phone logged out: %v", got)
+		}
+		// A password change that logs the other devices out removes
+		// their pushers, not those of the device that changed it.
+		tablet := mxtest.Login(t, srv.URL, "alice", "password alice")
+		tablet.Must(200, "POST", "/_matrix/client/v3/pushers/set", httpPusher("tablet-key"))
+		alice.Must(200, "POST", "/_matrix/client/v3/pushers/set", httpPusher("own-key"))
+		alice.Must(200, "POST", "/_matrix/client/v3/account/password", map[string]any{"new_password": "new password alice",
+			"auth": map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": "password alice"}})
+		if got := pusherKeys(alice); !slices.Contains(got, "own-key") || slices.Contains(got, "tablet-key") || len(got) != 2 {
+			t.Fatalf("after the password change: %v", got)
 		}
 	})
 }
