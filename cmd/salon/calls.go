@@ -42,6 +42,10 @@ func (a callAuthority) CallPermissions(ctx context.Context, userID, roomID strin
 	}, nil
 }
 
+func (a callAuthority) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
+	return a.hs.Rooms.JoinedRooms(ctx, userID)
+}
+
 // liveGrants hears from the homeserver of rooms whose call permissions
 // may have changed and applies them to the embedded SFU's participants
 // (the homeserver imports nothing of signaling).
@@ -114,7 +118,8 @@ func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logge
 	turnCreds := s.turnCreds
 	rtc := signaling.NewRTC(signaling.RTCParams{
 		SFU: media, Keys: s.livekitKeys, Logger: log.With("component", "rtc"), Registerer: reg,
-		// Changes of a Matrix room reach its call's participants live.
+		// Only members of a call's Matrix room connect and resume, and
+		// changes of the room reach its call's participants live.
 		Authority: callAuthority{s.hs},
 		ICEServers: func(identity string) []*livekit.ICEServer {
 			if turnCreds == nil {
