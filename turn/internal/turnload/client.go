@@ -130,6 +130,25 @@ func (c *Client) SendChannelData(ch uint16, payload []byte) error {
 	return err
 }
 
+// SendIndication sends payload to peer in a Send indication (RFC 5766
+// §10), which needs a permission for the peer's IP but no channel.
+func (c *Client) SendIndication(peer *net.UDPAddr, payload []byte) error {
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication), peerAddr(peer),
+		dataAttr(payload), stun.Fingerprint)
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(m.Raw)
+	return err
+}
+
+type dataAttr []byte
+
+func (d dataAttr) AddTo(m *stun.Message) error {
+	m.Add(stun.AttrData, d)
+	return nil
+}
+
 // ReadChannelData waits (until deadline, zero for none) for ChannelData
 // and returns its channel and payload, which is valid until the next read.
 // STUN messages that arrive meanwhile are skipped.
