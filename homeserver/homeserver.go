@@ -64,7 +64,7 @@ type CallGrantsListener = rooms.CallGrantsListener
 type TURNAnswer = clientapi.TURNAnswer
 
 // TURNCredentials makes TURN credentials for a user.
-type TURNCredentials = func(userID string) (TURNAnswer, bool)
+type TURNCredentials = func(userID, deviceID string) (TURNAnswer, bool)
 
 // Homeserver is the running Matrix server.
 type Homeserver struct {

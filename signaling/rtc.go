@@ -41,8 +41,10 @@ type RTCParams struct {
 	SFU  *sfu.SFU
 	Keys KeyProvider
 	// ICEServers returns the STUN/TURN servers a participant is told
-	// about (Salon's TURN with fresh credentials); nil for none.
-	ICEServers func(identity string) []*livekit.ICEServer
+	// about (Salon's TURN with fresh credentials); nil for none. It gets
+	// the participant's identity and the name its token gave it (the
+	// Matrix user, for tokens of the JWT service).
+	ICEServers func(identity, name string) []*livekit.ICEServer
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// PingTimeout is how long a connection may stay silent before it is
@@ -403,7 +405,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 
 	var ice []*livekit.ICEServer
 	if r.p.ICEServers != nil {
-		ice = r.p.ICEServers(claims.identity)
+		ice = r.p.ICEServers(claims.identity, claims.name)
 	}
 	var sess *sfu.Session
 	if q.Get("reconnect") == "1" {

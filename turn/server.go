@@ -443,11 +443,12 @@ func portOf(a net.Addr) string {
 	return port
 }
 
-// Credentials returns TURN REST credentials for userID, valid for the
+// Credentials returns TURN REST credentials for principal (a Matrix user
+// ID, or credential.Principal of a user and device), valid for the
 // configured credential_ttl from now.
-func (s *Server) Credentials(userID string, now time.Time) (username, password string, ttl time.Duration) {
+func (s *Server) Credentials(principal string, now time.Time) (username, password string, ttl time.Duration) {
 	ttl = s.cfg.CredentialTTL
-	username, password = credential.Generate(s.secret, userID, ttl, now)
+	username, password = credential.Generate(s.secret, principal, ttl, now)
 	return username, password, ttl
 }
 

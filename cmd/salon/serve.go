@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 	"github.com/salonhq/salon/turn/credential"
@@ -114,7 +115,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	turnCreds, err := s.startTURN(cfg, log, reg)
+	turnCreds, err := s.startTURN(cfg, st, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("turn: %w", err)
 	}
@@ -217,7 +218,7 @@ func (s *server) run(ctx context.Context) error {
 // startTURN starts the embedded relay (unless disabled) and returns what
 // /voip/turnServer hands out: the embedded relay's credentials, or an
 // external coturn's when turn.external is set.
-func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Registerer) (homeserver.TURNCredentials, error) {
+func (s *server) startTURN(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (homeserver.TURNCredentials, error) {
 	host := turnHost(cfg)
 	if ext := cfg.TURN.External; len(ext.URIs) > 0 {
 		secret := []byte(ext.SharedSecret)
@@ -225,8 +226,8 @@ func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Register
 		if ttl == 0 {
 			ttl = turn.Defaults().CredentialTTL
 		}
-		return func(userID string) (homeserver.TURNAnswer, bool) {
-			u, p := credential.Generate(secret, userID, ttl, time.Now())
+		return func(userID, deviceID string) (homeserver.TURNAnswer, bool) {
+			u, p := credential.Generate(secret, credential.Principal(userID, deviceID), ttl, time.Now())
 			return homeserver.TURNAnswer{Username: u, Password: p, URIs: ext.URIs, TTL: ttl}, true
 		}, nil
 	}
@@ -242,15 +243,18 @@ func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Register
 		}
 		tc.SharedSecret = turn.Secret(secret)
 	}
-	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg})
+	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg,
+		// A logged-out device's or deactivated account's credentials stop
+		// working at once.
+		Holders: turnHolders{st: st, serverName: cfg.ServerName}})
 	if err != nil {
 		return nil, err
 	}
 	s.close = append(s.close, ts.Close)
 	s.turn = ts
 	uris := ts.URIs(host)
-	return func(userID string) (homeserver.TURNAnswer, bool) {
-		u, p, ttl := ts.Credentials(userID, time.Now())
+	return func(userID, deviceID string) (homeserver.TURNAnswer, bool) {
+		u, p, ttl := ts.Credentials(credential.Principal(userID, deviceID), time.Now())
 		return homeserver.TURNAnswer{Username: u, Password: p, URIs: uris, TTL: ttl}, true
 	}, nil
 }

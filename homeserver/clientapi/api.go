@@ -65,7 +65,7 @@ type Params struct {
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
-	TURN func(userID string) (TURNAnswer, bool)
+	TURN func(userID, deviceID string) (TURNAnswer, bool)
 }
 
 // PushRules is what the push rule endpoints call.

@@ -54,12 +54,13 @@ func (a *API) routes() {
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,
-// the same as coturn's use-auth-secret), or {} when no relay is set up.
+// the same as coturn's use-auth-secret) for the device asking, or {} when
+// no relay is set up.
 func (a *API) turnServer(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	if a.p.TURN == nil {
 		return reply(w, empty)
 	}
-	t, ok := a.p.TURN(dev.UserID)
+	t, ok := a.p.TURN(dev.UserID, dev.DeviceID)
 	if !ok {
 		return reply(w, empty)
 	}
