@@ -243,3 +243,30 @@ func TestRevokedCredentials(t *testing.T) {
 		t.Fatalf("Allocate while the homeserver fails: %v, want 401", err)
 	}
 }
+
+// BenchmarkOwnPeer is the check every relayed client packet now passes
+// (relayConn.WriteTo): a peer on another port of the relay's IP.
+func BenchmarkOwnPeer(b *testing.B) {
+	ts := startServer(b, testConfig(), nil)
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7882}
+	for b.Loop() {
+		if ts.ownPeer(peer) {
+			b.Fatal("the SFU's port is not the relay's")
+		}
+	}
+}
+
+// BenchmarkScreenChannelData is what guardConn adds to each ChannelData
+// packet a client sends before pion sees it.
+func BenchmarkScreenChannelData(b *testing.B) {
+	ts := startServer(b, testConfig(), nil)
+	ss := ts.newSession(transportUDP)
+	pkt := make([]byte, 1204)
+	pkt[0], pkt[1], pkt[2], pkt[3] = 0x40, 0x00, 0x04, 0xb0
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+	for b.Loop() {
+		if ss.screen(pkt, from, nil) {
+			b.Fatal("ChannelData screened")
+		}
+	}
+}
