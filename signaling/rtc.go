@@ -329,7 +329,8 @@ func (r *RTC) admit(ctx context.Context, c *joinClaims) error {
 }
 
 func (r *RTC) notJoined(c *joinClaims, matrixRoom string) error {
-	r.log.Info("call connection refused: not joined to the Matrix room", "user", c.name, "matrix_room", matrixRoom,
+	// Debug: a former member can retry its old token until it expires.
+	r.log.Debug("call connection refused: not joined to the Matrix room", "user", c.name, "matrix_room", matrixRoom,
 		"room", c.room, "identity", c.identity)
 	return refuse(http.StatusForbidden, "permissions denied: not joined to the call's Matrix room")
 }
