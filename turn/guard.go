@@ -263,7 +263,7 @@ func (ss *session) screenPeers(pkt []byte, t stun.MessageType, from net.Addr, co
 
 func (ss *session) screenHolder(pkt []byte, t stun.MessageType, from net.Addr, conn net.PacketConn) bool {
 	m, principal, _, ok := ss.decodeAuthenticated(pkt)
-	if !ok || ss.srv.live(principal) {
+	if !ok || deallocation(m) || ss.srv.live(principal) {
 		return false
 	}
 	// RFC 5389 §10.2.2: a 401 carries REALM and NONCE, not
@@ -284,4 +284,14 @@ func (ss *session) screenHolder(pkt []byte, t stun.MessageType, from net.Addr, c
 		"user", user, "method", t.Method.String())
 	_, _ = conn.WriteTo(res.Raw, from)
 	return true
+}
+
+// deallocation: a Refresh with LIFETIME 0 deletes the allocation (RFC 5766
+// §7.2), which even a logged-out device may do.
+func deallocation(m *stun.Message) bool {
+	if m.Type.Method != stun.MethodRefresh {
+		return false
+	}
+	v, err := m.Get(stun.AttrLifetime)
+	return err == nil && len(v) == 4 && binary.BigEndian.Uint32(v) == 0
 }

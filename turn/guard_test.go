@@ -231,6 +231,11 @@ func TestRevokedCredentials(t *testing.T) {
 	if n := s.counters.refusals[refusalRevoked].Load(); n != 4 {
 		t.Errorf("refusals{revoked} = %d, want 4", n)
 	}
+	// A logged-out device may still delete its allocation.
+	if err := phone.Refresh(0); err != nil {
+		t.Fatalf("deleting the allocation after logout: %v", err)
+	}
+	waitFor(t, "the phone's allocation to go", func() bool { return s.AllocationCount() == 1 })
 	// Principals that name no Matrix user (SFU identities) are not asked
 	// about; a failing homeserver refuses Matrix users.
 	h.mu.Lock()
