@@ -190,12 +190,15 @@ func testLongCallRefreshesTokens(t *testing.T, db string) {
 
 	// A fresh token arrives before the first expires, and expires later.
 	m := waitMsg(t, ctx, bLK, "a refreshed token", func(m *livekit.SignalResponse) bool { return m.GetRefreshToken() != "" })
-	if time.Now().After(first) {
-		t.Fatalf("the refreshed token came after the first one expired (%v)", first)
-	}
 	fresh := m.GetRefreshToken()
-	if exp := tokenExpiry(t, srv, fresh); !exp.After(first) {
+	exp := tokenExpiry(t, srv, fresh)
+	if !exp.After(first) {
 		t.Fatalf("the refreshed token expires at %v, not after the first (%v)", exp, first)
+	}
+	// It has the first one's lifetime, so it was made at exp-ttl: before
+	// the first expired (the server's clock, not the test's delivery).
+	if minted := exp.Add(-ttl); !minted.Before(first) {
+		t.Fatalf("the refreshed token was made at %v, after the first expired (%v)", minted, first)
 	}
 
 	// The call goes on past the first token's lifetime.

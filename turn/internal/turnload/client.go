@@ -16,7 +16,8 @@ import (
 )
 
 // ErrorResponse is a TURN error response. Code is 0 when the server sent
-// none (pion/turn v2 answers a refused CreatePermission that way).
+// none (pion/turn v2 alone answers a refused CreatePermission that way;
+// Salon's relay answers 403).
 type ErrorResponse struct {
 	Method stun.Method
 	Code   stun.ErrorCode
