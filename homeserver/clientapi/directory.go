@@ -116,15 +116,15 @@ func (a *API) getVisibility(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Anyone may ask, without a token: a room this server does not have
+	// answers "private" like an unpublished one, so the answer does not
+	// tell which rooms exist.
 	room, err := a.p.Store.Room(r.Context(), roomID)
-	if errors.Is(err, store.ErrNotFound) {
-		return mxerr.NotFoundf("Unknown room")
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	vis := "private"
-	if room.Published {
+	if err == nil && room.Published {
 		vis = "public"
 	}
 	return reply(w, map[string]string{"visibility": vis})

@@ -316,7 +316,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if err == errUnknownRoom {
 		// The same answer as for a room the sender is not in: whether a
 		// room exists is not for outsiders to learn.
-		return "", mxerr.Forbid("You are not joined to this room")
+		return "", errNotJoined
 	}
 	if err != nil {
 		return "", err
@@ -342,7 +342,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 		}
 	}
 	if e.StateKey == nil && r.membership(sender) != "join" {
-		return "", mxerr.Forbid("You are not joined to this room")
+		return "", errNotJoined
 	}
 	if IsCallMemberType(e.Type) && e.StateKey != nil && !OwnsCallMemberKey(sender, *e.StateKey) {
 		return "", mxerr.Forbid("A call membership's state key must name its sender")

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+// noSuchRoom is a well-formed room ID of this server that no room has.
+const noSuchRoom = "!nosuchroomhereatall:localhost"
+
+// answer is what a refusal shows its caller: status, errcode and error
+// text, byte for byte.
+func answer(r mxtest.Response) string { return fmt.Sprintf("%d %s", r.Status, r.Raw) }
+
+// sameAnswers fails unless every case got the same answer.
+func sameAnswers(t *testing.T, what string, got map[string]mxtest.Response) {
+	t.Helper()
+	var first, firstCase string
+	for name, r := range got {
+		if first == "" {
+			first, firstCase = answer(r), name
+			continue
+		}
+		if a := answer(r); a != first {
+			t.Errorf("%s answers differently: %s: %s; %s: %s", what, firstCase, first, name, a)
+		}
+	}
+}
+
+// TestNoMembershipOracle: someone who may not act on a room gets one
+// answer, whatever the target's membership (joined, invited, banned, left,
+// never there) and whether the room exists at all, so errors cannot be
+// used to learn who is in a room or which rooms exist.
+func TestNoMembershipOracle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		carol := mxtest.Register(t, srv.URL, "carol", "password carol") // the outsider
+		dave := mxtest.Register(t, srv.URL, "dave", "password dave")
+		eve := mxtest.Register(t, srv.URL, "eve", "password eve")
+		frank := mxtest.Register(t, srv.URL, "frank", "password frank")
+		grace := mxtest.Register(t, srv.URL, "grace", "password grace")
+
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+		for _, u := range []*mxtest.Client{bob, eve, frank} {
+			alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": u.UserID})
+			u.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		}
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": dave.UserID})
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/ban", room), map[string]any{"user_id": eve.UserID})
+		frank.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
+		// A room that bans the outsider, to compare their own ban with
+		// rooms that do not exist.
+		banned := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/ban", banned), map[string]any{"user_id": carol.UserID})
+
+		targets := map[string]string{
+			"joined": bob.UserID, "invited": dave.UserID, "banned": eve.UserID, "left": frank.UserID,
+			"never in the room": grace.UserID, "creator": alice.UserID,
+		}
+		for _, op := range []string{"kick", "ban", "unban", "invite"} {
+			// The outsider, on every target and on a room that does not exist.
+			got := map[string]mxtest.Response{}
+			for state, target := range targets {
+				got[state] = carol.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/"+op, room), map[string]any{"user_id": target})
+			}
+			got["no such room"] = carol.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/"+op, noSuchRoom), map[string]any{"user_id": bob.UserID})
+			for state, r := range got {
+				if r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
+					t.Errorf("outsider %s (%s): %d %s", op, state, r.Status, r.Raw)
+				}
+			}
+			sameAnswers(t, "outsider /"+op, got)
+		}
+		// A member without the power to kick or ban learns nothing new from
+		// the answer either.
+		for _, op := range []string{"kick", "ban", "unban"} {
+			got := map[string]mxtest.Response{}
+			for state, target := range targets {
+				if target != bob.UserID {
+					got[state] = bob.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/"+op, room), map[string]any{"user_id": target})
+				}
+			}
+			sameAnswers(t, "powerless member /"+op, got)
+		}
+
+		join := map[string]mxtest.Response{
+			"invite-only room": carol.Do("POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{}),
+			"banned there":     carol.Do("POST", mxtest.Path("/_matrix/client/v3/join/%s", banned), map[string]any{}),
+			"no such room":     carol.Do("POST", mxtest.Path("/_matrix/client/v3/join/%s", noSuchRoom), map[string]any{}),
+			"rooms/{id}/join":  carol.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{}),
+		}
+		sameAnswers(t, "/join", join)
+		sameAnswers(t, "/knock", map[string]mxtest.Response{
+			"invite-only room": carol.Do("POST", mxtest.Path("/_matrix/client/v3/knock/%s", room), map[string]any{}),
+			"no such room":     carol.Do("POST", mxtest.Path("/_matrix/client/v3/knock/%s", noSuchRoom), map[string]any{}),
+		})
+		for _, op := range []string{"leave", "forget"} {
+			sameAnswers(t, "/"+op, map[string]mxtest.Response{
+				"never in the room": carol.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/"+op, room), map[string]any{}),
+				"no such room":      carol.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/"+op, noSuchRoom), map[string]any{}),
+			})
+		}
+		anon := mxtest.New(t, srv.URL)
+		vis := map[string]mxtest.Response{
+			"unpublished room": anon.Do("GET", mxtest.Path("/_matrix/client/v3/directory/list/room/%s", room), nil),
+			"no such room":     anon.Do("GET", mxtest.Path("/_matrix/client/v3/directory/list/room/%s", noSuchRoom), nil),
+		}
+		sameAnswers(t, "/directory/list/room without a token", vis)
+		if r := vis["no such room"]; r.Status != 200 || !strings.Contains(string(r.Raw), `"private"`) {
+			t.Errorf("directory visibility of an unknown room: %d %s", r.Status, r.Raw)
+		}
+
+		// Those who may act still can, and get told what is wrong.
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/kick", room), map[string]any{"user_id": bob.UserID})
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/unban", room), map[string]any{"user_id": eve.UserID})
+		alice.MustErr(403, "M_FORBIDDEN", "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/kick", room), map[string]any{"user_id": grace.UserID})
+	})
+}
