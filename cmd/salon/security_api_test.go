@@ -121,3 +121,101 @@ func TestNoMembershipOracle(t *testing.T) {
 		alice.MustErr(403, "M_FORBIDDEN", "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/kick", room), map[string]any{"user_id": grace.UserID})
 	})
 }
+
+// memberships maps user ID to membership in a /members answer.
+func memberships(t *testing.T, r mxtest.Response) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	chunk, _ := r.Body["chunk"].([]any)
+	for _, e := range chunk {
+		ev := e.(map[string]any)
+		c := ev["content"].(map[string]any)
+		out[ev["state_key"].(string)], _ = c["membership"].(string)
+	}
+	return out
+}
+
+// syncToken is the user's current /sync next_batch.
+func syncToken(c *mxtest.Client) string {
+	c.T.Helper()
+	return c.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
+}
+
+// TestReadsFollowHistoryVisibility: /members?at= does not reach back before
+// what the caller may read; an invitee gets only the stripped state /sync
+// gives them; a former member no longer reads the room's aliases.
+func TestReadsFollowHistoryVisibility(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		carol := mxtest.Register(t, srv.URL, "carol", "password carol")
+		dave := mxtest.Register(t, srv.URL, "dave", "password dave")
+		joinedOnly := []any{map[string]any{"type": "m.room.history_visibility", "content": map[string]any{"history_visibility": "joined"}}}
+
+		// /members?at=: bob was in the room and left before carol came.
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "initial_state": joinedOnly}).Str("room_id")
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		sendMsg(alice, room, "m1", map[string]any{"msgtype": "m.text", "body": "bob is here"})
+		whileBob := syncToken(alice)
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
+		carol.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		at := mxtest.Path("/_matrix/client/v3/rooms/%s/members?at=%s", room, whileBob)
+		if got := memberships(t, alice.Must(200, "GET", at, nil)); got[bob.UserID] != "join" {
+			t.Errorf("alice, there at the time, sees at=%s: %v", whileBob, got)
+		}
+		got := memberships(t, carol.Must(200, "GET", at, nil))
+		if got[bob.UserID] == "join" || got[carol.UserID] != "join" {
+			t.Errorf("carol, a later joiner of a joined-visibility room, sees the members before her: %v", got)
+		}
+		if got := memberships(t, carol.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/members?at=t1", room), nil)); got[bob.UserID] == "join" {
+			t.Errorf("at=t1: %v", got)
+		}
+
+		// An invitee of a joined-visibility room: stripped state only.
+		private := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "name": "Projet", "topic": "secret topic", "initial_state": joinedOnly}).Str("room_id")
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", private), map[string]any{"user_id": bob.UserID})
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", private), map[string]any{})
+		sendMsg(alice, private, "p1", map[string]any{"msgtype": "m.text", "body": "before the invite"})
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", private), map[string]any{"user_id": dave.UserID})
+		for _, p := range []string{
+			"/_matrix/client/v3/rooms/%s/state", "/_matrix/client/v3/rooms/%s/members", "/_matrix/client/v3/rooms/%s/joined_members",
+			"/_matrix/client/v3/rooms/%s/state/m.room.topic", "/_matrix/client/v3/rooms/%s/aliases",
+			"/_matrix/client/v3/rooms/%s/members?at=" + whileBob,
+		} {
+			dave.MustErr(403, "M_FORBIDDEN", "GET", mxtest.Path(p, private), nil)
+		}
+		for _, e := range dave.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages", private), nil).Body["chunk"].([]any) {
+			ev := e.(map[string]any)
+			if ev["type"] != "m.room.member" || ev["state_key"] != dave.UserID {
+				t.Errorf("the invitee reads %v", ev)
+			}
+		}
+		inv, _ := dave.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Body["rooms"].(map[string]any)["invite"].(map[string]any)[private].(map[string]any)
+		for _, e := range inv["invite_state"].(map[string]any)["events"].([]any) {
+			ev := e.(map[string]any)
+			if ev["type"] == "m.room.member" && ev["state_key"] == bob.UserID {
+				t.Errorf("invite_state lists a member: %v", ev)
+			}
+		}
+		// Once joined, the current state is theirs.
+		dave.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", private), map[string]any{})
+		dave.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state", private), nil)
+
+		// A former member no longer reads the aliases; members do, and
+		// anyone does in a world_readable room.
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#projet:localhost"), map[string]any{"room_id": private})
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", private), map[string]any{})
+		bob.MustErr(403, "M_FORBIDDEN", "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/aliases", private), nil)
+		if r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/aliases", private), nil); !strings.Contains(string(r.Raw), "#projet:localhost") {
+			t.Errorf("a member's aliases: %s", r.Raw)
+		}
+		// ... and the state as it was when they left, which is theirs.
+		bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state", private), nil)
+		open := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "ouvert",
+			"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "content": map[string]any{"history_visibility": "world_readable"}}}}).Str("room_id")
+		if r := carol.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/aliases", open), nil); !strings.Contains(string(r.Raw), "#ouvert:localhost") {
+			t.Errorf("world_readable aliases: %s", r.Raw)
+		}
+	})
+}

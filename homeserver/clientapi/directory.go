@@ -98,7 +98,9 @@ func (a *API) roomAliases(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if err != nil {
 		return err
 	}
-	if _, _, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID); err != nil {
+	// Joined members, or anyone when the room is world_readable: not
+	// someone who has left (the spec's rule for this endpoint).
+	if err := a.p.Rooms.SeesCurrentState(r.Context(), dev.UserID, roomID); err != nil {
 		return err
 	}
 	as, err := a.p.Store.RoomAliases(r.Context(), roomID)
