@@ -219,3 +219,47 @@ func TestReadsFollowHistoryVisibility(t *testing.T) {
 		}
 	})
 }
+
+// TestDirectoryListsOnlyOpenRooms: /publicRooms shows a published room only
+// while the public may join it (or knock), or read it (world_readable); a
+// room made invite-only drops out, its new name and topic with it.
+func TestDirectoryListsOnlyOpenRooms(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		anon := mxtest.New(t, srv.URL)
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "visibility": "public", "name": "Club"}).Str("room_id")
+		listed := func(c *mxtest.Client) string {
+			get := c.Must(200, "GET", "/_matrix/client/v3/publicRooms", nil)
+			post := alice.Must(200, "POST", "/_matrix/client/v3/publicRooms", map[string]any{})
+			if strings.Contains(string(get.Raw), room) != strings.Contains(string(post.Raw), room) {
+				t.Fatalf("GET and POST /publicRooms disagree: %s vs %s", get.Raw, post.Raw)
+			}
+			return string(get.Raw)
+		}
+		if !strings.Contains(listed(anon), room) {
+			t.Fatal("a published public room is not listed")
+		}
+		state := func(typ string, content map[string]any) {
+			alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/%s", room, typ), content)
+		}
+		state("m.room.join_rules", map[string]any{"join_rule": "invite"})
+		state("m.room.name", map[string]any{"name": "Cercle privé"})
+		state("m.room.topic", map[string]any{"topic": "ordre du jour confidentiel"})
+		if got := listed(anon); strings.Contains(got, room) || strings.Contains(got, "Cercle") || strings.Contains(got, "confidentiel") {
+			t.Fatalf("an invite-only room is still listed: %s", got)
+		}
+		if got := listed(alice); strings.Contains(got, room) {
+			t.Fatalf("an invite-only room is listed to its creator: %s", got)
+		}
+		state("m.room.join_rules", map[string]any{"join_rule": "knock"})
+		if !strings.Contains(listed(anon), room) {
+			t.Fatal("a knockable published room is not listed")
+		}
+		state("m.room.join_rules", map[string]any{"join_rule": "invite"})
+		state("m.room.history_visibility", map[string]any{"history_visibility": "world_readable"})
+		if !strings.Contains(listed(anon), room) {
+			t.Fatal("a world_readable published room is not listed")
+		}
+	})
+}

@@ -212,8 +212,8 @@ func (a *API) listPublicRooms(w http.ResponseWriter, r *http.Request, limit int,
 	}
 	var chunk []map[string]any
 	for _, id := range ids {
-		info, err := a.p.Rooms.PublicInfo(r.Context(), id)
-		if err != nil {
+		info, listed, err := a.p.Rooms.DirectoryEntry(r.Context(), id)
+		if err != nil || !listed {
 			continue
 		}
 		if term != "" && !matchesTerm(info, term) {
