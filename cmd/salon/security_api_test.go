@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -260,6 +261,56 @@ func TestDirectoryListsOnlyOpenRooms(t *testing.T) {
 		state("m.room.history_visibility", map[string]any{"history_visibility": "world_readable"})
 		if !strings.Contains(listed(anon), room) {
 			t.Fatal("a world_readable published room is not listed")
+		}
+	})
+}
+
+// loginFrom tries a password login as user from a client address (the
+// X-Forwarded-For of the loopback proxy Salon trusts by default) and
+// returns the status.
+func loginFrom(t *testing.T, base, user, password, addr string) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"type":"m.login.password","identifier":{"type":"m.id.user","user":%q},"password":%q}`, user, password)
+	req, err := http.NewRequest("POST", base+"/_matrix/client/v3/login", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestLoginLockoutPerAddress: wrong passwords from one address lock that
+// address out of the account (the right password too, from there), while
+// the owner logging in from another address gets in.
+func TestLoginLockoutPerAddress(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		mxtest.Register(t, srv.URL, "alice", "password alice")
+		const attacker, owner = "203.0.113.7", "198.51.100.9"
+		limited := false
+		for i := 0; i < 30 && !limited; i++ {
+			switch code := loginFrom(t, srv.URL, "alice", fmt.Sprintf("guess %d", i), attacker); code {
+			case 429:
+				limited = true
+			case 403:
+			default:
+				t.Fatalf("wrong password %d: status %d", i, code)
+			}
+		}
+		if !limited {
+			t.Fatal("30 wrong passwords from one address were never rate-limited")
+		}
+		if code := loginFrom(t, srv.URL, "alice", "password alice", attacker); code != 429 {
+			t.Fatalf("the locked-out address still tries passwords: %d", code)
+		}
+		if code := loginFrom(t, srv.URL, "alice", "password alice", owner); code != 200 {
+			t.Fatalf("the owner, from another address, is locked out: %d", code)
 		}
 	})
 }

@@ -94,14 +94,18 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if ok, wait := a.loginAccount.Allow(lp); !ok {
+		// Failures count per account and address: guessing from one
+		// address locks that address out of the account, not the owner
+		// logging in from another.
+		key := lp + "\x00" + ip
+		if ok, wait := a.loginAccount.Allow(key); !ok {
 			return rateLimited(wait)
 		}
 		acc, err := a.p.Auth.VerifyPassword(ctx, lp, req.Password)
 		if err != nil {
 			return err
 		}
-		a.loginAccount.Reset(lp)
+		a.loginAccount.Reset(key)
 		userID = acc.UserID
 	case "m.login.token":
 		if req.Token == "" {
