@@ -314,3 +314,25 @@ func TestLoginLockoutPerAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestBearerSchemeAnyCase: the Authorization scheme is case-insensitive
+// (RFC 9110, section 11.1), so "bearer TOKEN" is a valid access token; other
+// schemes carry none.
+func TestBearerSchemeAnyCase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		for scheme, want := range map[string]int{"Bearer": 200, "bearer": 200, "BEARER": 200, "bEaReR": 200, "Basic": 401} {
+			req, _ := http.NewRequest("GET", srv.URL+"/_matrix/client/v3/account/whoami", nil)
+			req.Header.Set("Authorization", scheme+" "+alice.Token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != want {
+				t.Errorf("Authorization: %s …: status %d, want %d", scheme, res.StatusCode, want)
+			}
+		}
+	})
+}
