@@ -336,3 +336,21 @@ func TestBearerSchemeAnyCase(t *testing.T) {
 		}
 	})
 }
+
+// TestDotLocalpartsRefused: "." and ".." are not user names, through
+// registration, its availability check, or `salon user create`.
+func TestDotLocalpartsRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		anon := mxtest.New(t, srv.URL)
+		for _, lp := range []string{".", ".."} {
+			anon.MustErr(400, "M_INVALID_USERNAME", "POST", "/_matrix/client/v3/register", map[string]any{"username": lp, "password": "password dots"})
+			anon.MustErr(400, "M_INVALID_USERNAME", "GET", "/_matrix/client/v3/register/available?username="+lp, nil)
+			if code, out, errs := runCLI(t, "user", "create", lp, "--data-dir", t.TempDir(), "--database", db); code == 0 || !strings.Contains(errs, "may not be") {
+				t.Errorf("salon user create %s: exit %d: %s %s", lp, code, out, errs)
+			}
+		}
+		// Dots inside a name are still fine.
+		mxtest.Register(t, srv.URL, "a.b", "password dots")
+	})
+}

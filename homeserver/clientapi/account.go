@@ -179,8 +179,8 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if lp == "" {
 		lp = "user" + strings.ToLower(auth.RandomID(8))
 	}
-	if !a.p.Auth.ValidLocalpart(lp) {
-		return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := a.p.Auth.CheckLocalpart(lp); err != nil {
+		return err
 	}
 	if _, err := a.p.Store.Account(ctx, lp); err == nil {
 		return mxerr.New(mxerr.UserInUse, "User ID already taken")
@@ -248,8 +248,8 @@ func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
 	if lp == "" {
 		return missing("username")
 	}
-	if !a.p.Auth.ValidLocalpart(lp) {
-		return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := a.p.Auth.CheckLocalpart(lp); err != nil {
+		return err
 	}
 	_, err := a.p.Store.Account(r.Context(), lp)
 	switch {
