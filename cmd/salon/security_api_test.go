@@ -354,3 +354,41 @@ func TestDotLocalpartsRefused(t *testing.T) {
 		mxtest.Register(t, srv.URL, "a.b", "password dots")
 	})
 }
+
+// TestDelayedEventsValidatedLikeSends: a delayed event (MSC4140) whose body
+// an immediate send refuses is refused when it is scheduled, with the same
+// error, instead of being stored and failing when it fires.
+func TestDelayedEventsValidatedLikeSends(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+		const delay = "?org.matrix.msc4140.delay=60000"
+		for name, body := range map[string]string{
+			"invalid UTF-8":        "{\"body\":\"caf\xe9\",\"msgtype\":\"m.text\"}",
+			"lone surrogate":       `{"body":"\ud800","msgtype":"m.text"}`,
+			"duplicate keys":       `{"body":"a","body":"b","msgtype":"m.text"}`,
+			"integer out of range": `{"body":"n","msgtype":"m.text","n":9007199254740992}`,
+			"fraction":             `{"body":"n","msgtype":"m.text","n":1.5}`,
+		} {
+			for i, path := range []string{
+				mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, name),
+				mxtest.Path("/_matrix/client/v3/rooms/%s/state/org.example.state/%s", room, name),
+			} {
+				now := alice.Do("PUT", path, []byte(body))
+				later := alice.Do("PUT", path+delay, []byte(body))
+				if now.Status != 400 {
+					t.Errorf("%s (%d): an immediate send answers %d %s", name, i, now.Status, now.Raw)
+				}
+				if later.Status != now.Status || later.Errcode() != now.Errcode() {
+					t.Errorf("%s (%d): delayed %d %s, immediate %d %s", name, i, later.Status, later.Raw, now.Status, now.Raw)
+				}
+			}
+		}
+		list := alice.Must(200, "GET", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events", nil)
+		if n := len(list.Body["delayed_events"].([]any)); n != 0 {
+			t.Errorf("%d refused delayed events were stored: %s", n, list.Raw)
+		}
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/ok", room)+delay, map[string]any{"msgtype": "m.text", "body": "plus tard"})
+	})
+}
