@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -390,5 +392,55 @@ func TestDelayedEventsValidatedLikeSends(t *testing.T) {
 			t.Errorf("%d refused delayed events were stored: %s", n, list.Raw)
 		}
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/ok", room)+delay, map[string]any{"msgtype": "m.text", "body": "plus tard"})
+	})
+}
+
+// TestDataFilesPrivate: everything Salon keeps in its data directory (the
+// SQLite database and its -wal and -shm files, keys, secrets, media) is
+// readable by its own user only, and so is the directory, even one that
+// existed with looser permissions.
+func TestDataFilesPrivate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := filepath.Join(t.TempDir(), "data")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(db, "sqlite:") {
+			db = "sqlite:" + filepath.Join(dir, "salon.db")
+		}
+		srv := startServer(t, db, func(c *Config) { c.DataDir = dir })
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{}).Str("room_id")
+		sendMsg(alice, room, "m1", map[string]any{"msgtype": "m.text", "body": "écrit dans la base"})
+		alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=note.txt", []byte("bonjour"))
+		alice.Must(200, "GET", "/_matrix/client/v3/voip/turnServer", nil)
+		var files []string
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files = append(files, p)
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s is %#o: readable by others", p, fi.Mode().Perm())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(db, "sqlite:") {
+			for _, want := range []string{"salon.db", "salon.db-wal", "salon.db-shm"} {
+				if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
+					t.Errorf("%s: %v (files: %v)", want, err, files)
+				}
+			}
+		}
+		if len(files) < 4 {
+			t.Errorf("the data directory holds only %v", files)
+		}
 	})
 }

@@ -100,7 +100,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 			s.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := privateDir(cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
 	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
@@ -277,6 +277,26 @@ func (s *server) closeAll() error {
 	}
 	s.close = nil
 	return errors.Join(errs...)
+}
+
+// privateDir makes the data directory, or takes group and other
+// permissions off an existing one (0700): it holds the database, the
+// signing and LiveKit keys, the TURN secret and the media.
+func privateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&0o700); err != nil {
+			return err
+		}
+		log.Info("data directory made private to Salon's user", "dir", dir, "was", fmt.Sprintf("%#o", perm))
+	}
+	return nil
 }
 
 // loopbackHostPort reports whether addr (host:port) names a loopback IP.
