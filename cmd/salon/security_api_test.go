@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -443,4 +444,53 @@ func TestDataFilesPrivate(t *testing.T) {
 			t.Errorf("the data directory holds only %v", files)
 		}
 	})
+}
+
+// TestMetricsOwnListener: the public listener does not serve metrics; the
+// metrics listener (metrics.listen) does, and serves nothing else; "off"
+// serves them nowhere. The default is on loopback.
+func TestMetricsOwnListener(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		mxtest.Register(t, srv.URL, "alice", "password alice")
+		if code, body := get(srv.URL + "/metrics"); code != 404 || strings.Contains(body, "salon_http_requests_total") || strings.Contains(body, "go_goroutines") {
+			t.Errorf("the public listener serves /metrics: %d %.200s", code, body)
+		}
+		if srv.MetricsURL == "" {
+			t.Fatal("no metrics listener")
+		}
+		if code, body := get(srv.MetricsURL + "/metrics"); code != 200 || !strings.Contains(body, "salon_http_requests_total") {
+			t.Errorf("the metrics listener: %d %.200s", code, body)
+		}
+		if code, _ := get(srv.MetricsURL + "/_matrix/client/versions"); code != 404 {
+			t.Errorf("the metrics listener serves the client API: %d", code)
+		}
+		off := startServer(t, db, func(c *Config) { c.Metrics.Listen = "off" })
+		if off.MetricsURL != "" {
+			t.Errorf("metrics.listen: off still listens at %s", off.MetricsURL)
+		}
+		if code, _ := get(off.URL + "/metrics"); code != 404 {
+			t.Errorf("metrics off: the public listener answers /metrics with %d", code)
+		}
+	})
+	if d := Defaults(); !loopbackHostPort(d.Metrics.Listen) {
+		t.Errorf("default metrics.listen %q is not loopback", d.Metrics.Listen)
+	}
+	for _, bad := range []string{"", "nowhere", "127.0.0.1:8008"} {
+		c := Defaults()
+		c.Metrics.Listen = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "metrics.listen") {
+			t.Errorf("metrics.listen %q: %v", bad, err)
+		}
+	}
 }

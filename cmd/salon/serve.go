@@ -89,6 +89,10 @@ type server struct {
 	// SFU's signalling endpoint (nil with an external LiveKit).
 	turnCreds homeserver.TURNCredentials
 	rtc       *signaling.RTC
+	// metricsLn and metrics serve GET /metrics apart from the public
+	// listener (nil with metrics.listen: off).
+	metricsLn net.Listener
+	metrics   *http.Server
 	close     []func() error // run in reverse order at shutdown
 }
 
@@ -142,7 +146,12 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	if err := s.startJWT(cfg, base, log, reg, mux); err != nil {
 		return nil, err
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Metrics are for the operator's monitoring, on their own listener;
+	// here /metrics is not found (not the web client either).
+	mux.Handle("/metrics", http.NotFoundHandler())
+	if err := s.startMetrics(cfg, reg, log); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -176,6 +185,17 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 func (s *server) run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	metricsDone := make(chan struct{})
+	if s.metrics != nil {
+		go func() {
+			defer close(metricsDone)
+			if err := s.metrics.Serve(s.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	} else {
+		close(metricsDone)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.hs.Run(runCtx) }()
 	go func() {
@@ -198,6 +218,10 @@ func (s *server) run(ctx context.Context) error {
 		s.log.Warn("shutdown: requests still running were cut", "err", err)
 		_ = s.http.Close()
 	}
+	if s.metrics != nil {
+		_ = s.metrics.Close()
+	}
+	<-metricsDone
 	cancel()
 	for i := 0; i < 2; i++ {
 		if first != nil && i == 1 {
@@ -212,6 +236,39 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return first
+}
+
+// startMetrics opens the metrics listener (metrics.listen) and the server
+// that run serves on it; nothing with metrics.listen: off.
+func (s *server) startMetrics(cfg Config, reg *prometheus.Registry, log *slog.Logger) error {
+	if cfg.Metrics.Listen == metricsOff {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics.listen: %w (choose another address, or off)", err)
+	}
+	s.close = append(s.close, func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	if !loopbackHostPort(ln.Addr().String()) {
+		log.Warn("metrics are served beyond loopback: let only your monitoring reach this address", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.metricsLn = ln
+	s.metrics = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
 }
 
 // startTURN starts the embedded relay (unless disabled) and returns what
