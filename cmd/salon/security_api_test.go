@@ -440,6 +440,7 @@ func TestDataFilesPrivate(t *testing.T) {
 				}
 			}
 		}
+		t.Logf("data directory: %v", files)
 		if len(files) < 4 {
 			t.Errorf("the data directory holds only %v", files)
 		}
