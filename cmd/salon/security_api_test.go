@@ -109,6 +109,43 @@ func TestNoMembershipOracle(t *testing.T) {
 				"no such room":      carol.Do("POST", mxtest.Path("/_matrix/client/v3/rooms/%s/"+op, noSuchRoom), map[string]any{}),
 			})
 		}
+		// Everything else an outsider may try on a room answers the same
+		// for a room that does not exist.
+		msg := sendMsg(alice, room, "m1", map[string]any{"msgtype": "m.text", "body": "entre nous"})
+		for _, rq := range []struct {
+			method, path string
+			body         any
+		}{
+			{"PUT", "/_matrix/client/v3/rooms/%s/send/m.room.message/o1", map[string]any{"msgtype": "m.text", "body": "x"}},
+			{"PUT", "/_matrix/client/v3/rooms/%s/state/m.room.topic", map[string]any{"topic": "x"}},
+			{"PUT", "/_matrix/client/v3/rooms/%s/state/m.room.name/", map[string]any{"name": "x"}},
+			{"PUT", "/_matrix/client/v3/rooms/%s/redact/" + msg + "/r1", map[string]any{}},
+			{"POST", "/_matrix/client/v3/rooms/%s/receipt/m.read/" + msg, map[string]any{}},
+			{"POST", "/_matrix/client/v3/rooms/%s/read_markers", map[string]any{"m.fully_read": msg, "m.read": msg}},
+			{"PUT", "/_matrix/client/v3/rooms/%s/typing/" + carol.UserID, map[string]any{"typing": true, "timeout": 1000}},
+			{"POST", "/_matrix/client/v3/rooms/%s/upgrade", map[string]any{"new_version": "11"}},
+			{"GET", "/_matrix/client/v3/rooms/%s/messages", nil},
+			{"GET", "/_matrix/client/v3/rooms/%s/state", nil},
+			{"GET", "/_matrix/client/v3/rooms/%s/members?at=t1", nil},
+			{"GET", "/_matrix/client/v3/rooms/%s/aliases", nil},
+			{"GET", "/_matrix/client/v3/rooms/%s/event/" + msg, nil},
+			{"GET", "/_matrix/client/v3/rooms/%s/context/" + msg, nil},
+		} {
+			got := map[string]mxtest.Response{}
+			for name, id := range map[string]string{"existing room": room, "no such room": noSuchRoom} {
+				got[name] = carol.Do(rq.method, mxtest.Path(rq.path, id), rq.body)
+				if got[name].Status < 400 {
+					t.Errorf("outsider %s %s: %d %s", rq.method, rq.path, got[name].Status, got[name].Raw)
+				}
+			}
+			sameAnswers(t, rq.method+" "+rq.path, got)
+		}
+		alias := map[string]mxtest.Response{}
+		for name, id := range map[string]string{"existing room": room, "no such room": noSuchRoom} {
+			alias[name] = carol.Do("PUT", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#"+strings.Fields(name)[0]+":localhost"), map[string]any{"room_id": id})
+		}
+		sameAnswers(t, "PUT /directory/room", alias)
+
 		anon := mxtest.New(t, srv.URL)
 		vis := map[string]mxtest.Response{
 			"unpublished room": anon.Do("GET", mxtest.Path("/_matrix/client/v3/directory/list/room/%s", room), nil),

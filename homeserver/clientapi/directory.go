@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,13 +53,10 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request, dev store.Device)
 	if !events.ValidRoomID(req.RoomID) {
 		return mxerr.InvalidParamf("Invalid room_id")
 	}
-	// Only members of a room may give it an alias.
-	members, err := a.p.Rooms.Members(r.Context(), req.RoomID, "join")
-	if err != nil {
+	// Only members of a room may give it an alias (the same answer for
+	// a room that does not exist).
+	if err := a.p.Rooms.RequireJoined(r.Context(), req.RoomID, dev.UserID); err != nil {
 		return err
-	}
-	if !slices.Contains(members, dev.UserID) {
-		return mxerr.Forbid("You are not in this room")
 	}
 	err = a.p.Store.CreateAlias(r.Context(), alias, req.RoomID, dev.UserID)
 	if errors.Is(err, store.ErrExists) {

@@ -113,6 +113,16 @@ func (s *Service) mayChangeOthers(ctx context.Context, roomID, sender, op string
 	return nil
 }
 
+// RequireJoined answers M_FORBIDDEN unless userID is joined to the room,
+// the same for a room that does not exist.
+func (s *Service) RequireJoined(ctx context.Context, roomID, userID string) error {
+	m, err := s.Membership(ctx, roomID, userID)
+	if err == errUnknownRoom || (err == nil && m != "join") {
+		return errNotJoined
+	}
+	return err
+}
+
 // Join joins userID to a room (by ID or alias) and returns the room ID.
 // Every refusal is the same M_FORBIDDEN, so a refused join does not tell
 // whether the room exists, or why.

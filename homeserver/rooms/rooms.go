@@ -354,7 +354,10 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 			return "", err
 		}
 	}
-	if e.StateKey == nil && r.membership(sender) != "join" {
+	// Only membership events may come from someone not joined (the
+	// authorization rules refuse every other event of theirs): answer
+	// those here, the same as for a room that does not exist.
+	if e.Type != "m.room.member" && r.membership(sender) != "join" {
 		return "", errNotJoined
 	}
 	if IsCallMemberType(e.Type) && e.StateKey != nil && !OwnsCallMemberKey(sender, *e.StateKey) {
