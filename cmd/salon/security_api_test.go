@@ -130,6 +130,8 @@ func TestNoMembershipOracle(t *testing.T) {
 			{"GET", "/_matrix/client/v3/rooms/%s/aliases", nil},
 			{"GET", "/_matrix/client/v3/rooms/%s/event/" + msg, nil},
 			{"GET", "/_matrix/client/v3/rooms/%s/context/" + msg, nil},
+			{"GET", "/_matrix/client/v1/rooms/%s/hierarchy", nil},
+			{"GET", "/_matrix/client/v1/rooms/%s/relations/" + msg, nil},
 		} {
 			got := map[string]mxtest.Response{}
 			for name, id := range map[string]string{"existing room": room, "no such room": noSuchRoom} {
