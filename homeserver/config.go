@@ -72,7 +72,10 @@ type RegistrationConfig struct {
 // behind one NAT address (300 people) register and log in within a minute
 // while stopping password guessing against one account.
 type RateLimitConfig struct {
-	LoginPerIP      ratelimit.Rule `yaml:"login_per_ip"`
+	LoginPerIP ratelimit.Rule `yaml:"login_per_ip"`
+	// LoginPerAccount counts login attempts per account and client
+	// address, so guessing from one address does not lock the account's
+	// owner out from another.
 	LoginPerAccount ratelimit.Rule `yaml:"login_per_account"`
 	RegisterPerIP   ratelimit.Rule `yaml:"register_per_ip"`
 	MessagesPerUser ratelimit.Rule `yaml:"messages_per_user"`

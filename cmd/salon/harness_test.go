@@ -33,6 +33,9 @@ type testServer struct {
 	srv    *server
 	cancel context.CancelFunc
 	done   chan error
+
+	// MetricsURL is the base URL of the metrics listener ("" when off).
+	MetricsURL string
 }
 
 // startServer runs the real server (the same wiring as `salon serve`) on a
@@ -44,6 +47,7 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 	cfg.Database = database
 	cfg.SQLiteSynchronous = "normal"
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	// Tests run side by side: the relay takes free ports.
 	cfg.TURN.ListenUDP, cfg.TURN.ListenTCP, cfg.TURN.UDPSockets = "127.0.0.1:0", "127.0.0.1:0", 1
 	cfg.SFU.UDPPort, cfg.SFU.TCPPort = freeUDPPort(t), -1
@@ -68,6 +72,9 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 		t.Fatal(err)
 	}
 	ts := &testServer{URL: "http://" + ln.Addr().String(), srv: srv, cancel: cancel, done: make(chan error, 1)}
+	if srv.metricsLn != nil {
+		ts.MetricsURL = "http://" + srv.metricsLn.Addr().String()
+	}
 	go func() { ts.done <- srv.run(ctx) }()
 	t.Cleanup(ts.Stop)
 	return ts

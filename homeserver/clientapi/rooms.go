@@ -414,6 +414,9 @@ func (a *API) redact(w http.ResponseWriter, r *http.Request, dev store.Device) e
 		c["reason"] = req.Reason
 	}
 	target := r.PathValue("eventId")
+	if err := a.p.Rooms.RequireJoined(r.Context(), roomID, dev.UserID); err != nil {
+		return err
+	}
 	v, err := a.p.Rooms.Version(r.Context(), roomID)
 	if err != nil {
 		return err

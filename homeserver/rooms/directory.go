@@ -52,6 +52,26 @@ func (s *Service) PublicInfo(ctx context.Context, roomID string) (map[string]any
 	return info, nil
 }
 
+// DirectoryEntry is a published room's /publicRooms entry, or ok false
+// while the room is not open to the public: its join rule lets anyone join
+// or knock (public, knock, knock_restricted), or its history is
+// world_readable. A room published and later made invite-only drops out of
+// the directory, name and topic with it, until it opens again.
+func (s *Service) DirectoryEntry(ctx context.Context, roomID string) (info map[string]any, ok bool, err error) {
+	info, err = s.PublicInfo(ctx, roomID)
+	if err != nil {
+		return nil, false, err
+	}
+	switch info["join_rule"] {
+	case "public", "knock", "knock_restricted":
+		return info, true, nil
+	}
+	if info["world_readable"] == true {
+		return info, true, nil
+	}
+	return nil, false, nil
+}
+
 // CanSendState reports whether a joined user's power level allows a state
 // event of the given type.
 func (s *Service) CanSendState(ctx context.Context, roomID, userID, evType string) (bool, error) {

@@ -177,9 +177,12 @@ type pending struct {
 	row store.EventRow
 }
 
-// build makes, authorises and applies one event to r's in-memory state
-// (the caller stores the batch and rolls the state back on failure).
-func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch) (*events.Event, error) {
+// pdu makes and signs one event of r against its current state, refusing
+// what the event format refuses (content that is not canonical JSON:
+// invalid UTF-8, lone surrogates, duplicate keys, integers out of range;
+// oversized events and keys) with the Matrix error a client gets. It
+// neither authorises the event nor changes r.
+func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 	var stateKey *string
 	if e.StateKey != nil {
 		k := *e.StateKey
@@ -209,6 +212,16 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		case errors.Is(err, events.ErrBadJSON), errors.Is(err, events.ErrBadEvent):
 			return nil, mxerr.BadJSONf("Invalid event: %v", err)
 		}
+		return nil, err
+	}
+	return ev, nil
+}
+
+// build makes, authorises and applies one event to r's in-memory state
+// (the caller stores the batch and rolls the state back on failure).
+func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch) (*events.Event, error) {
+	ev, err := s.pdu(r, sender, e)
+	if err != nil {
 		return nil, err
 	}
 	if err := authrules.Allowed(ev, r.state); err != nil {
@@ -316,7 +329,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if err == errUnknownRoom {
 		// The same answer as for a room the sender is not in: whether a
 		// room exists is not for outsiders to learn.
-		return "", mxerr.Forbid("You are not joined to this room")
+		return "", errNotJoined
 	}
 	if err != nil {
 		return "", err
@@ -341,8 +354,11 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 			return "", err
 		}
 	}
-	if e.StateKey == nil && r.membership(sender) != "join" {
-		return "", mxerr.Forbid("You are not joined to this room")
+	// Only membership events may come from someone not joined (the
+	// authorization rules refuse every other event of theirs): answer
+	// those here, the same as for a room that does not exist.
+	if e.Type != "m.room.member" && r.membership(sender) != "join" {
+		return "", errNotJoined
 	}
 	if IsCallMemberType(e.Type) && e.StateKey != nil && !OwnsCallMemberKey(sender, *e.StateKey) {
 		return "", mxerr.Forbid("A call membership's state key must name its sender")
@@ -384,6 +400,24 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 		return "", err
 	}
 	return ev.ID, nil
+}
+
+// CheckEvent refuses an event Send would refuse for its form, without
+// sending it: the same building and the same errors (M_BAD_JSON,
+// M_TOO_LARGE). Whether the sender may send it is decided when it is sent.
+// Delayed events are checked with it when they are scheduled.
+func (s *Service) CheckEvent(ctx context.Context, roomID, sender string, e Event) error {
+	r, err := s.load(ctx, roomID)
+	if err == errUnknownRoom {
+		return errNotJoined
+	}
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, err = s.pdu(r, sender, e)
+	return err
 }
 
 func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e Event) (*store.EventRow, error) {

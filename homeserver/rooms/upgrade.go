@@ -26,6 +26,9 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 	if !v.Supported() {
 		return "", mxerr.New(mxerr.UnsupportedRoomVer, "Room version %q is not supported (10 and 11 are)", newVersion)
 	}
+	if err := s.RequireJoined(ctx, roomID, userID); err != nil {
+		return "", err
+	}
 	ok, err := s.CanSendState(ctx, roomID, userID, "m.room.tombstone")
 	if err != nil {
 		if me, isMx := err.(*mxerr.Error); isMx && me.Code == mxerr.NotFound {

@@ -132,7 +132,9 @@ func CORS(h http.Header) {
 // access_token query parameter.
 func AccessToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		// The scheme is case-insensitive (RFC 9110, section 11.1):
+		// "bearer" and "BEARER" are Bearer.
+		if scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(tok)
 		}
 		return ""
