@@ -198,11 +198,12 @@ func refuse(status int, format string, args ...any) error {
 func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
 	token := req.URL.Query().Get("access_token")
 	if h := req.Header.Get("Authorization"); h != "" {
-		t, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		scheme, t, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return nil, refuse(http.StatusUnauthorized, "invalid authorization header: must start with Bearer")
 		}
-		token = t
+		token = strings.TrimSpace(t)
 	}
 	if token == "" {
 		return nil, refuse(http.StatusUnauthorized, "missing access token")
