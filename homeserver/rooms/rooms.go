@@ -97,8 +97,21 @@ type room struct {
 var errUnknownRoom = mxerr.NotFoundf("Unknown room")
 
 // load returns the room's cache entry, reading it from the store the first
-// time. It returns M_NOT_FOUND for rooms that do not exist.
+// time. It returns M_NOT_FOUND for rooms that do not exist. The entry is
+// returned unlocked: a writer that needs its state whole uses lockRoom.
 func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Unlock()
+	return r, nil
+}
+
+// lockRoom returns the room's cache entry locked, with its state loaded:
+// a failed write that dropped the state (r.state = nil) is reloaded here,
+// under the same lock the caller then releases. On error nothing is held.
+func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
 	s.mu.Lock()
 	r, ok := s.rooms[roomID]
 	if !ok {
@@ -107,45 +120,57 @@ func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
 	}
 	s.mu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.state != nil {
 		return r, nil
 	}
+	if err := s.fill(ctx, r); err != nil {
+		r.mu.Unlock()
+		if err == errUnknownRoom {
+			s.mu.Lock()
+			if s.rooms[roomID] == r {
+				delete(s.rooms, roomID)
+			}
+			s.mu.Unlock()
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// fill reads a room's state from the store into r, which the caller holds
+// locked; r is left unchanged on error.
+func (s *Service) fill(ctx context.Context, r *room) error {
+	roomID := r.id
 	info, err := s.p.Store.Room(ctx, roomID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.mu.Lock()
-		if s.rooms[roomID] == r {
-			delete(s.rooms, roomID)
-		}
-		s.mu.Unlock()
-		return nil, errUnknownRoom
+		return errUnknownRoom
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	v := events.RoomVersion(info.Version)
 	rows, err := s.p.Store.CurrentState(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st := authrules.StateMap{}
 	for _, row := range rows {
 		ev, err := events.Parse(v, row.JSON)
 		if err != nil {
-			return nil, fmt.Errorf("room %s: stored state event %s: %w", roomID, row.EventID, err)
+			return fmt.Errorf("room %s: stored state event %s: %w", roomID, row.EventID, err)
 		}
 		st[ev.Tuple()] = ev
 	}
 	lastRow, err := s.p.Store.LastEvent(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	last, err := events.Parse(v, lastRow.JSON)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.info, r.version, r.state, r.last = info, v, st, last
-	return r, nil
+	return nil
 }
 
 // newRoomID makes a room ID: 18 random letters at this server.
@@ -325,7 +350,10 @@ func (r *room) membership(userID string) string {
 // returns the first event's ID; the same txnID with other content is
 // M_INVALID_PARAM.
 func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (string, error) {
-	r, err := s.load(ctx, roomID)
+	// lockRoom reloads state a failed write dropped, under the lock that
+	// the deferred Unlock releases (it used to unlock, reload and lock
+	// another entry, and a failed reload stopped the process).
+	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
 		// The same answer as for a room the sender is not in: whether a
 		// room exists is not for outsiders to learn.
@@ -334,16 +362,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.state == nil {
-		r.mu.Unlock()
-		r, err = s.load(ctx, roomID)
-		r.mu.Lock()
-		if err != nil {
-			return "", err
-		}
-	}
 	if e.TxnID != "" {
 		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, e.TxnID); err == nil {
 			if prev.RoomID == roomID && prev.Type == e.Type && sameContent(r.version, prev.JSON, e.Content) {
@@ -407,14 +426,13 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 // M_TOO_LARGE). Whether the sender may send it is decided when it is sent.
 // Delayed events are checked with it when they are scheduled.
 func (s *Service) CheckEvent(ctx context.Context, roomID, sender string, e Event) error {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
 		return errNotJoined
 	}
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, err = s.pdu(r, sender, e)
 	return err
@@ -466,11 +484,10 @@ func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersio
 
 // Members returns the users with a given membership now.
 func (s *Service) Members(ctx context.Context, roomID string, membership string) ([]string, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for t, ev := range r.state {
@@ -483,11 +500,10 @@ func (s *Service) Members(ctx context.Context, roomID string, membership string)
 
 // CurrentStateEvent returns one piece of current state (nil when absent).
 func (s *Service) currentStateEvent(ctx context.Context, roomID string, t events.StateTuple) (*events.Event, *room, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state[t], r, nil
 }
