@@ -16,15 +16,20 @@ const (
 	maxAuthEvents = 10
 )
 
-const typeRedaction = "m.room.redaction"
+const (
+	typeRedaction = "m.room.redaction"
+	typeCreate    = "m.room.create"
+)
 
 // Build makes a signed, hashed PDU of room version v from p, as server
 // origin (which must be the sender's server) signing with key.
 //
-// In v10 the PDU carries "origin" and, for m.room.redaction, a top-level
-// "redacts". In v11 "origin" is gone and "redacts" lives in content only
-// (MSC2174): p.Redacts is added to the content if the content lacks it and
-// must agree with it otherwise.
+// Up to v10 the PDU carries "origin" and, for m.room.redaction, a
+// top-level "redacts". From v11 "origin" is gone and "redacts" lives in
+// content only (MSC2174): p.Redacts is added to the content if the content
+// lacks it and must agree with it otherwise. In v12 the create event has no
+// room_id (p.RoomID must be ""): the room ID is derived from its event ID
+// (MSC4291) and set on the returned Event.
 //
 // The content must be a JSON object that canonical JSON can represent with
 // integer syntax only (ErrBadJSON otherwise). A PDU over MaxEventBytes, or a
@@ -82,7 +87,7 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	}
 	redacts := p.Redacts
 	if p.Type == typeRedaction {
-		if v == RoomV11 {
+		if v.RedactsInContent() {
 			if content, redacts, err = redactsInContent(content, redacts); err != nil {
 				return nil, err
 			}
@@ -94,6 +99,10 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 		return nil, fmt.Errorf("%w: redacts on a %s event", ErrBadEvent, p.Type)
 	}
 
+	hashCreate := v.RoomIDFromCreateEvent() && p.Type == typeCreate
+	if hashCreate && p.RoomID != "" {
+		return nil, fmt.Errorf("%w: a version %s m.room.create event has no room_id", ErrBadEvent, v)
+	}
 	fields := make([]field, 0, 14)
 	fields = append(fields,
 		field{"auth_events", appendStringArray(nil, p.AuthEvents)},
@@ -101,14 +110,18 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 		field{"depth", jsonInt(p.Depth)},
 		field{"origin_server_ts", jsonInt(p.OriginServerTS)},
 		field{"prev_events", appendStringArray(nil, p.PrevEvents)},
-		field{"room_id", jsonString(p.RoomID)},
+	)
+	if !hashCreate {
+		fields = append(fields, field{"room_id", jsonString(p.RoomID)})
+	}
+	fields = append(fields,
 		field{"sender", jsonString(p.Sender)},
 		field{"type", jsonString(p.Type)},
 	)
 	if p.StateKey != nil {
 		fields = append(fields, field{"state_key", jsonString(*p.StateKey)})
 	}
-	if v == RoomV10 {
+	if v.rules().legacyFields {
 		fields = append(fields, field{"origin", jsonString(origin)})
 		if p.Type == typeRedaction {
 			fields = append(fields, field{"redacts", jsonString(redacts)})
@@ -125,8 +138,17 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	if err != nil {
 		return nil, err
 	}
-	e.ID = eventIDFromHash(ref)
+	e.setID(eventIDFromHash(ref))
 	return e, nil
+}
+
+// setID sets the event ID and, for a create event that names its room
+// (v12), the room ID derived from it.
+func (e *Event) setID(id string) {
+	e.ID = id
+	if e.Type == typeCreate && e.Version.RoomIDFromCreateEvent() {
+		e.RoomID = RoomIDForCreateEvent(id)
+	}
 }
 
 // redactsInContent reconciles a v11 redaction's content.redacts with the
@@ -275,7 +297,7 @@ func Parse(v RoomVersion, pduJSON []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.ID = eventIDFromHash(ref)
+	e.setID(eventIDFromHash(ref))
 	return e, nil
 }
 
@@ -319,7 +341,7 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		case "hashes", "signatures":
 			ok = f.value[0] == '{'
 		case "redacts":
-			if v != RoomV10 {
+			if !v.rules().legacyFields {
 				continue // not part of the v11 format; an unknown key
 			}
 			topRedacts, ok = stringValue(f.value)
@@ -331,11 +353,18 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		}
 		seen[f.key] = true
 	}
-	for _, k := range []string{"type", "room_id", "sender", "content", "origin_server_ts",
+	for _, k := range []string{"type", "sender", "content", "origin_server_ts",
 		"depth", "prev_events", "auth_events", "hashes", "signatures"} {
 		if !seen[k] {
 			return nil, nil, bad(k, "is missing")
 		}
+	}
+	hashCreate := v.RoomIDFromCreateEvent() && e.Type == typeCreate
+	switch {
+	case hashCreate && seen["room_id"]:
+		return nil, nil, bad("room_id", "is not allowed on a version "+string(v)+" m.room.create event")
+	case !hashCreate && !seen["room_id"]:
+		return nil, nil, bad("room_id", "is missing")
 	}
 	if len(e.Sender) > maxKeyBytes || len(e.RoomID) > maxKeyBytes ||
 		len(e.Type) > maxKeyBytes || len(e.StateKeyOrEmpty()) > maxKeyBytes {
@@ -344,8 +373,8 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 	if !ValidUserID(e.Sender) {
 		return nil, nil, bad("sender", "is not a user ID")
 	}
-	if !ValidRoomID(e.RoomID) {
-		return nil, nil, bad("room_id", "is not a room ID")
+	if !hashCreate && !validRoomIDFor(v, e.RoomID) {
+		return nil, nil, bad("room_id", "is not a room ID of version "+string(v))
 	}
 	for _, ids := range [][]string{e.PrevEvents, e.AuthEvents} {
 		for _, id := range ids {
@@ -355,7 +384,7 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		}
 	}
 	if e.Type == typeRedaction {
-		if v == RoomV10 {
+		if v.rules().legacyFields {
 			e.Redacts = topRedacts
 		} else {
 			cf, err := objectFields(e.Content)

@@ -377,7 +377,7 @@ func TestBuildErrors(t *testing.T) {
 		key    SigningKey
 		want   error
 	}{
-		{"unsupported version", ok, "9", "example.org", key, ErrUnsupportedVersion},
+		{"unsupported version", ok, "5", "example.org", key, ErrUnsupportedVersion},
 		{"bad key", ok, RoomV10, "example.org", SigningKey{ID: "ed25519:x"}, ErrBadKey},
 		{"bad origin", ok, RoomV10, "exa mple", key, ErrBadEvent},
 		{"sender elsewhere", ok, RoomV10, "other.org", key, ErrBadEvent},
