@@ -186,7 +186,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		stateKey = &k
 	}
 	var authIDs []string
-	for _, t := range authrules.AuthEventTuples(e.Type, stateKey, sender, e.Content) {
+	for _, t := range authrules.AuthEventTuples(r.version, e.Type, stateKey, sender, e.Content) {
 		if a, ok := r.state[t]; ok {
 			authIDs = append(authIDs, a.ID)
 		}
@@ -194,6 +194,9 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 	proto := events.Proto{
 		RoomID: r.id, Sender: sender, Type: e.Type, StateKey: stateKey, Content: e.Content, Redacts: e.Redacts,
 		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs,
+	}
+	if r.id == "" && e.Type == "m.room.create" {
+		proto.RoomID = "" // v12: the create event names the room (setRoomID)
 	}
 	if r.last != nil {
 		proto.PrevEvents = []string{r.last.ID}
@@ -216,6 +219,9 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 			return nil, mxerr.Forbid("%v", err)
 		}
 		return nil, err
+	}
+	if r.id == "" {
+		r.setID(ev.RoomID)
 	}
 	row := store.EventRow{
 		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
@@ -282,6 +288,12 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 		}
 	}
 	return pos, nil
+}
+
+// setID names a room whose ID comes from its create event (v12).
+func (r *room) setID(id string) {
+	r.id = id
+	r.info.RoomID = id
 }
 
 // interested lists the users who hear about new events in the room: those
