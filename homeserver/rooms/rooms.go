@@ -433,6 +433,9 @@ func sameContent(v events.RoomVersion, stored []byte, content json.RawMessage) b
 	return err1 == nil && err2 == nil && string(a) == string(b)
 }
 
+// DefaultVersion is the room version of rooms created without one.
+func (s *Service) DefaultVersion() events.RoomVersion { return s.p.DefaultVersion }
+
 // Version is a room's version.
 func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersion, error) {
 	r, err := s.load(ctx, roomID)
