@@ -3,6 +3,7 @@ package authrules
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/salonhq/salon/homeserver/events"
 )
@@ -66,7 +67,7 @@ func HasPrivilegedCreators(v events.RoomVersion) bool {
 
 // Creators lists the room's creators as room version v defines them:
 // content.creator up to v10; the create event's sender in v11; in v12 the
-// sender followed by content.additional_creators (MSC4289). Entries of
+// sender followed by content.additional_creators (MSC4289), each once. Entries of
 // additional_creators that are not user IDs are skipped: an event that has
 // them does not pass rule 1.4.
 func Creators(v events.RoomVersion, create *events.Event) []string {
@@ -83,7 +84,7 @@ func Creators(v events.RoomVersion, create *events.Event) []string {
 	}
 	extra, _ := additionalCreators(create.Content)
 	for _, u := range extra {
-		if u != c {
+		if !slices.Contains(out, u) {
 			out = append(out, u)
 		}
 	}
