@@ -222,6 +222,12 @@ func TestUpgradeTo12(t *testing.T) {
 		}
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", up), map[string]any{})
 		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/u1", up), map[string]any{"msgtype": "m.text", "body": "suite"})
+		// The upgrader keeps their level in the old room, whose power
+		// levels only close it to ordinary members.
+		opl := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.power_levels", old), nil)
+		if ousers := opl.Body["users"].(map[string]any); ousers[alice.UserID] != float64(100) || ousers[bob.UserID] != float64(50) {
+			t.Fatalf("old room power levels after the upgrade %s", opl.Raw)
+		}
 		// The old room is closed to ordinary members.
 		carol.MustErr(403, "M_FORBIDDEN", "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/u2", old), map[string]any{"msgtype": "m.text", "body": "x"})
 

@@ -241,11 +241,11 @@ func creatorOf(v events.RoomVersion, create *events.Event) string {
 // RequiredSigners lists the servers whose signatures ev must carry for the
 // authorization rules to hold: the sender's server, and for m.room.member
 // events with join_authorised_via_users_server that user's server (rule
-// 4.2). Allowed verifies no signatures; the caller checks these before.
+// 4.2, from v8). Allowed verifies no signatures; the caller checks these before.
 func RequiredSigners(ev *events.Event) []string {
 	servers := []string{serverName(ev.Sender)}
-	if ev.Type != typeMember {
-		return servers
+	if ev.Type != typeMember || !rulesOf[ev.Version].restricted {
+		return servers // before v8 the key has no meaning
 	}
 	m, err := parseMember(ev.Content)
 	if err != nil || !m.hasAuthoriser {

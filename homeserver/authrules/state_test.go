@@ -241,4 +241,10 @@ func TestRequiredSigners(t *testing.T) {
 			}
 		})
 	}
+	// Before v8 the key means nothing and asks for no signature.
+	ev := &events.Event{Version: events.RoomV7, Type: typeMember, Sender: bob, StateKey: sk(bob),
+		Content: json.RawMessage(`{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`)}
+	if got := RequiredSigners(ev); !slices.Equal(got, []string{"b.test"}) {
+		t.Fatalf("v7 RequiredSigners = %v", got)
+	}
 }

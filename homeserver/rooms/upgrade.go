@@ -93,7 +93,13 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 	if authrules.HasPrivilegedCreators(v) {
 		newCreators = append(newCreators, extra...)
 	}
-	pl["users"] = upgradedUsers(pl["users"], v, userID, oldCreators, newCreators)
+	// The new room's levels are a copy: pl itself, with the old room's
+	// users, is what restrictOldRoom raises thresholds in.
+	newPL := make(map[string]any, len(pl))
+	for k, val := range pl {
+		newPL[k] = val
+	}
+	newPL["users"] = upgradedUsers(pl["users"], v, userID, oldCreators, newCreators)
 	// From v12 the create event cannot name the tombstone, sent after it,
 	// and predecessor.event_id is deprecated (MSC4291).
 	predecessor := map[string]string{"room_id": roomID}
@@ -109,7 +115,7 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 	}
 	newID, _, err := s.Create(ctx, userID, CreateRequest{
 		Preset: "private_chat", RoomVersion: newVersion, InitialState: initial,
-		CreationContent: mustJSON(creation), PowerLevelContentOverride: mustJSON(pl),
+		CreationContent: mustJSON(creation), PowerLevelContentOverride: mustJSON(newPL),
 	}, profile)
 	if err != nil {
 		return "", err
