@@ -61,6 +61,26 @@ type Service struct {
 	rooms map[string]*room
 
 	grants *grantQueue
+
+	// lastCreateTS is the origin_server_ts of the last create event of a
+	// room named by it (v12); see createTimestamp.
+	createMu     sync.Mutex
+	lastCreateTS int64
+}
+
+// createTimestamp is the origin_server_ts for the create event of a room
+// named by its create event (v12, MSC4291): now, or one millisecond after
+// the previous such event. Two identical create events would name the same
+// room, which the same request twice in one millisecond would otherwise
+// make.
+func (s *Service) createTimestamp(now int64) int64 {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if now <= s.lastCreateTS {
+		now = s.lastCreateTS + 1
+	}
+	s.lastCreateTS = now
+	return now
 }
 
 // New returns a Service.
@@ -196,7 +216,10 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs,
 	}
 	if r.id == "" && e.Type == "m.room.create" {
-		proto.RoomID = "" // v12: the create event names the room (setRoomID)
+		// v12: the create event names the room (setID); no two may be
+		// alike.
+		proto.RoomID = ""
+		proto.OriginServerTS = s.createTimestamp(proto.OriginServerTS)
 	}
 	if r.last != nil {
 		proto.PrevEvents = []string{r.last.ID}
