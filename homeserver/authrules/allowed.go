@@ -54,6 +54,18 @@ func Allowed(ev *events.Event, st AuthState) error {
 		return forbid("the room does not federate and %s is not on the creator's server", ev.Sender)
 	}
 
+	// 4 (v1 to v5): m.room.aliases belongs to the server its state key
+	// names, whatever the sender's membership.
+	if vr.aliasesRule && ev.Type == typeAliases {
+		if ev.StateKey == nil {
+			return forbid("m.room.aliases has no state_key")
+		}
+		if serverName(ev.Sender) != *ev.StateKey {
+			return forbid("m.room.aliases for %q sent by a user of %s", *ev.StateKey, serverName(ev.Sender))
+		}
+		return nil
+	}
+
 	pl, err := CurrentPowerLevels(ev.Version, st)
 	if err != nil {
 		return err
@@ -103,7 +115,20 @@ func Allowed(ev *events.Event, st AuthState) error {
 		if st.PowerLevels() == nil {
 			return nil // 9.4
 		}
-		return checkPowerLevelsChange(ev.Sender, senderLevel, pl, next)
+		return checkPowerLevelsChange(ev.Sender, senderLevel, pl, next, vr.notificationLevels)
+	}
+
+	// 11 (v1 and v2): a redaction needs the redact level, or to come from
+	// the server that named the redacted event.
+	if vr.redactionRule && ev.Type == typeRedaction {
+		if senderLevel >= pl.Redact() {
+			return nil
+		}
+		if s := serverName(ev.Redacts); s != "" && s == serverName(ev.ID) {
+			return nil
+		}
+		return forbid("sender's power level %d is below the redact level %d and %s is another server's event",
+			senderLevel, pl.Redact(), ev.Redacts)
 	}
 
 	return nil // 10

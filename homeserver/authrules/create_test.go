@@ -48,11 +48,11 @@ func TestCreate(t *testing.T) {
 		})
 	}
 	t.Run("unsupported_version", func(t *testing.T) {
-		ev := &events.Event{Version: "5", RoomID: roomID, Sender: alice, Type: typeCreate, StateKey: sk(""),
-			Content: json.RawMessage(`{"creator":"@alice:a.test","room_version":"5"}`)}
+		ev := &events.Event{Version: "13", RoomID: roomID, Sender: alice, Type: typeCreate, StateKey: sk(""),
+			Content: json.RawMessage(`{"creator":"@alice:a.test","room_version":"13"}`)}
 		err := Allowed(ev, StateMap{})
 		if !errors.Is(err, ErrUnsupportedRoomVersion) || errors.Is(err, ErrForbidden) {
-			t.Fatalf("Allowed(v5): %v, want ErrUnsupportedRoomVersion only", err)
+			t.Fatalf("Allowed(v13): %v, want ErrUnsupportedRoomVersion only", err)
 		}
 	})
 }

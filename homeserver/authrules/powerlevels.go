@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,7 +111,10 @@ func ParsePowerLevels(v events.RoomVersion, content json.RawMessage) (PowerLevel
 		return PowerLevels{}, err
 	}
 	parseLevel := parseIntegerLevel
-	if !vr.integerLevels {
+	switch {
+	case vr.floatLevels:
+		parseLevel = parseLegacyLevel
+	case !vr.integerLevels:
 		parseLevel = parseStringyLevel
 	}
 	var obj map[string]json.RawMessage
@@ -245,6 +249,26 @@ func parseStringyLevel(raw json.RawMessage) (int64, error) {
 	return n, nil
 }
 
+// parseLegacyLevel reads one power level of versions 1 to 5: what
+// parseStringyLevel reads, or a JSON number with a fraction or exponent,
+// truncated towards zero (fragments/v1-floaty-power-levels.md); numbers
+// beyond the canonical JSON integer range are refused.
+func parseLegacyLevel(raw json.RawMessage) (int64, error) {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 || b[0] == '"' || !bytes.ContainsAny(b, ".eE") {
+		return parseStringyLevel(raw)
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("is not a number")
+	}
+	f = math.Trunc(f)
+	if f > maxSafeInteger || f < -maxSafeInteger {
+		return 0, fmt.Errorf("is outside the integer range ±(2^53-1)")
+	}
+	return int64(f), nil
+}
+
 // isUserID is the check rule 9.3 makes of the keys of "users": the '@'
 // sigil, a localpart, a ':' and a non-empty server name. It is deliberately
 // no stricter than that (no length or character checks), so that Salon does
@@ -325,7 +349,7 @@ func (pl PowerLevels) StateDefault() int64 { return pl.level(keyStateDefault) }
 
 // checkPowerLevelsChange applies rules 9.5 to 9.9: what a sender at
 // senderLevel may change between the current content and the new one.
-func checkPowerLevelsChange(sender string, senderLevel int64, cur, next PowerLevels) error {
+func checkPowerLevelsChange(sender string, senderLevel int64, cur, next PowerLevels, notifications bool) error {
 	// 9.5: a top-level key added, changed or removed may not be above the
 	// sender's level, before or after. An absent key is compared as absent,
 	// not as its default.
@@ -342,14 +366,18 @@ func checkPowerLevelsChange(sender string, senderLevel int64, cur, next PowerLev
 			return forbid("sender's power level %d is below the new %s level %d", senderLevel, k, n)
 		}
 	}
-	// 9.6 and 9.7 for "events" and "notifications".
-	for _, m := range [...]struct {
+	// 9.6 and 9.7 for "events" and, from v6, "notifications".
+	maps := []struct {
 		name      string
 		cur, next map[string]int64
-	}{
-		{"events", cur.events, next.events},
-		{"notifications", cur.notifications, next.notifications},
-	} {
+	}{{"events", cur.events, next.events}}
+	if notifications {
+		maps = append(maps, struct {
+			name      string
+			cur, next map[string]int64
+		}{"notifications", cur.notifications, next.notifications})
+	}
+	for _, m := range maps {
 		if err := checkLevelMapChange(m.name, m.cur, m.next, senderLevel); err != nil {
 			return err
 		}

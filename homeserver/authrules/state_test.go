@@ -213,8 +213,8 @@ func TestCurrentPowerLevels(t *testing.T) {
 		})
 	}
 	t.Run("unsupported_version", func(t *testing.T) {
-		if _, err := CurrentPowerLevels("1", StateMap{}); !errors.Is(err, ErrUnsupportedRoomVersion) {
-			t.Fatalf("CurrentPowerLevels(v1): %v", err)
+		if _, err := CurrentPowerLevels("13", StateMap{}); !errors.Is(err, ErrUnsupportedRoomVersion) {
+			t.Fatalf("CurrentPowerLevels(v13): %v", err)
 		}
 	})
 }

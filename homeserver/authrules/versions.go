@@ -11,6 +11,19 @@ import (
 // versionRules are the points where the authorization rules of the hosted
 // room versions differ. Everything else is common to v6 through v12.
 type versionRules struct {
+	// aliasesRule: m.room.aliases events are allowed when their state key
+	// is the sender's server, member or not (rule 4, v1 to v5).
+	aliasesRule bool
+	// redactionRule: m.room.redaction needs the redact level or an
+	// event_id on the redacted event's server (rule 11, v1 and v2).
+	redactionRule bool
+	// notificationLevels: rules 9.4 and 9.5 compare "notifications" as
+	// well as "events" (v6).
+	notificationLevels bool
+	// floatLevels: power levels may be JSON numbers with a fraction or
+	// exponent, truncated (fragments/v1-floaty-power-levels.md, v1 to
+	// v5).
+	floatLevels bool
 	// knock: the knock membership and join rule exist (v7, MSC2403).
 	knock bool
 	// restricted: the restricted join rule and
@@ -34,13 +47,18 @@ type versionRules struct {
 }
 
 var rulesOf = map[events.RoomVersion]versionRules{
-	events.RoomV6:  {creatorInContent: true},
-	events.RoomV7:  {knock: true, creatorInContent: true},
-	events.RoomV8:  {knock: true, restricted: true, creatorInContent: true},
-	events.RoomV9:  {knock: true, restricted: true, creatorInContent: true},
-	events.RoomV10: {knock: true, restricted: true, knockRestricted: true, integerLevels: true, creatorInContent: true},
-	events.RoomV11: {knock: true, restricted: true, knockRestricted: true, integerLevels: true},
-	events.RoomV12: {knock: true, restricted: true, knockRestricted: true, integerLevels: true, privilegedCreators: true},
+	events.RoomV1:  {aliasesRule: true, redactionRule: true, floatLevels: true, creatorInContent: true},
+	events.RoomV2:  {aliasesRule: true, redactionRule: true, floatLevels: true, creatorInContent: true},
+	events.RoomV3:  {aliasesRule: true, floatLevels: true, creatorInContent: true},
+	events.RoomV4:  {aliasesRule: true, floatLevels: true, creatorInContent: true},
+	events.RoomV5:  {aliasesRule: true, floatLevels: true, creatorInContent: true},
+	events.RoomV6:  {notificationLevels: true, creatorInContent: true},
+	events.RoomV7:  {notificationLevels: true, knock: true, creatorInContent: true},
+	events.RoomV8:  {notificationLevels: true, knock: true, restricted: true, creatorInContent: true},
+	events.RoomV9:  {notificationLevels: true, knock: true, restricted: true, creatorInContent: true},
+	events.RoomV10: {notificationLevels: true, knock: true, restricted: true, knockRestricted: true, integerLevels: true, creatorInContent: true},
+	events.RoomV11: {notificationLevels: true, knock: true, restricted: true, knockRestricted: true, integerLevels: true},
+	events.RoomV12: {notificationLevels: true, knock: true, restricted: true, knockRestricted: true, integerLevels: true, privilegedCreators: true},
 }
 
 // rules returns v's rules, or ErrUnsupportedRoomVersion.

@@ -299,3 +299,82 @@ func TestV12AuthEvents(t *testing.T) {
 		t.Errorf("auth_events citing the create event: %v", err)
 	}
 }
+
+// TestAliasesRule: up to v5 an m.room.aliases event belongs to the server
+// its state key names, member or not (rule 4); from v6 it is ordinary
+// state.
+func TestAliasesRule(t *testing.T) {
+	for _, v := range versions {
+		old := !since(v, 6)
+		t.Run(fmt.Sprintf("v%s", v), func(t *testing.T) {
+			f := newRoom(t, v)
+			check(t, f.ev(typeAliases, carol, sk("c.test"), `{"aliases":["#x:c.test"]}`), f.st, old)
+			check(t, f.ev(typeAliases, carol, sk("a.test"), `{"aliases":["#x:a.test"]}`), f.st, false)
+			// Without a state key: refused by rule 4 up to v5, an
+			// ordinary message after.
+			check(t, f.ev(typeAliases, alice, nil, `{"aliases":[]}`), f.st, !old)
+			// A member with the state level sends it as any state.
+			check(t, f.ev(typeAliases, alice, sk("a.test"), `{"aliases":[]}`), f.st, true)
+		})
+	}
+}
+
+// TestNotificationLevelsFromV6: rules 9.4 and 9.5 compare "notifications"
+// only from v6; before, anyone who may send power levels changes them.
+func TestNotificationLevelsFromV6(t *testing.T) {
+	for _, v := range versions {
+		t.Run(fmt.Sprintf("v%s", v), func(t *testing.T) {
+			f := newRoom(t, v)
+			users := `"@mod:b.test":50,"@mod2:b.test":50`
+			if !HasPrivilegedCreators(v) {
+				users = `"@alice:a.test":100,` + users
+			}
+			f.setPL(`{"users":{` + users + `},"events":{"m.room.power_levels":50}}`)
+			ev := f.ev(typePowerLevels, mod, sk(""), `{"users":{`+users+`},"events":{"m.room.power_levels":50},"notifications":{"room":100}}`)
+			check(t, ev, f.st, !since(v, 6))
+		})
+	}
+}
+
+// TestFloatPowerLevels: up to v5 a level may be a number with a fraction
+// or exponent, truncated (fragments/v1-floaty-power-levels.md).
+func TestFloatPowerLevels(t *testing.T) {
+	for _, v := range versions {
+		t.Run(fmt.Sprintf("v%s", v), func(t *testing.T) {
+			pl, err := ParsePowerLevels(v, json.RawMessage(`{"ban":50.9,"kick":5.114698E4,"users":{"@bob:b.test":-1.5}}`))
+			if since(v, 6) {
+				if !errors.Is(err, ErrInvalidPowerLevels) {
+					t.Fatalf("v%s accepted floats: %v", v, err)
+				}
+				return
+			}
+			if err != nil || pl.Ban() != 50 || pl.Kick() != 51146 || pl.UserLevel(bob) != -1 {
+				t.Fatalf("levels %d %d %d, %v", pl.Ban(), pl.Kick(), pl.UserLevel(bob), err)
+			}
+			for _, bad := range []string{`{"ban":1e400}`, `{"ban":9007199254740992.5}`} {
+				if _, err := ParsePowerLevels(v, json.RawMessage(bad)); !errors.Is(err, ErrInvalidPowerLevels) {
+					t.Errorf("ParsePowerLevels(%s): %v", bad, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRedactionRuleV1: in v1 and v2 the rules judge redactions (rule 11):
+// the redact level, or an event ID on the same server as the redacted
+// event's. From v3 they pass on the ordinary levels (see RedactionApplies).
+func TestRedactionRuleV1(t *testing.T) {
+	for _, v := range versions {
+		t.Run(fmt.Sprintf("v%s", v), func(t *testing.T) {
+			f := newRoom(t, v)
+			red := func(sender, id, target string) *events.Event {
+				ev := f.ev(typeRedaction, sender, nil, `{}`)
+				ev.ID, ev.Redacts = id, target
+				return ev
+			}
+			check(t, red(pleb, "$r1:b.test", "$m:b.test"), f.st, true)                      // same server
+			check(t, red(mod, "$r2:b.test", "$m:a.test"), f.st, true)                       // redact level 50
+			check(t, red(pleb, "$r3:b.test", "$m:a.test"), f.st, !rulesOf[v].redactionRule) // neither
+		})
+	}
+}

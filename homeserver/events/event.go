@@ -27,6 +27,14 @@ type Proto struct {
 	PrevEvents     []string
 	AuthEvents     []string
 	Depth          int64
+
+	// EventID is the event's ID in versions 1 and 2, where the sender
+	// chooses it ("$opaque:origin", SenderChoosesEventID); unused after.
+	EventID string
+	// RefHashes holds, in versions 1 and 2, the reference hash (unpadded
+	// base64, Event.ReferenceHash) of every event PrevEvents and
+	// AuthEvents name, which those versions cite with their IDs.
+	RefHashes map[string]string
 }
 
 // Event is a signed, hashed PDU and the fields parsed out of it. Fields are
@@ -48,6 +56,8 @@ type Event struct {
 	AuthEvents     []string
 	Depth          int64
 	JSON           []byte
+
+	eventIDField string // the PDU's event_id, read in v1 and v2
 }
 
 // IsState reports whether the event has a state_key.

@@ -140,6 +140,7 @@ func fuzzSeedEvents(tb testing.TB) [][]byte {
 			if p.RoomID != "" {
 				p.RoomID = room
 			}
+			p = forVersion(v, p)
 			e, err := Build(p, v, "example.org", key)
 			if err != nil {
 				tb.Fatal(err)

@@ -66,11 +66,20 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 			return nil, fmt.Errorf("%w: string field is not UTF-8", ErrBadEvent)
 		}
 	}
+	rules := v.rules()
 	for _, ids := range [][]string{p.PrevEvents, p.AuthEvents} {
 		for _, id := range ids {
 			if !ValidEventID(id) {
 				return nil, fmt.Errorf("%w: event ID %q", ErrBadEvent, id)
 			}
+			if _, ok := p.RefHashes[id]; rules.hashedRefs && !ok {
+				return nil, fmt.Errorf("%w: no reference hash for %s", ErrBadEvent, id)
+			}
+		}
+	}
+	if rules.eventID == idOpaque {
+		if _, ok := splitID(p.EventID, '$'); !ok || serverOf(p.EventID) != origin {
+			return nil, fmt.Errorf("%w: event_id %q is not an event ID of %s", ErrBadEvent, p.EventID, origin)
 		}
 	}
 
@@ -103,13 +112,24 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	if hashCreate && p.RoomID != "" {
 		return nil, fmt.Errorf("%w: a version %s m.room.create event has no room_id", ErrBadEvent, v)
 	}
-	fields := make([]field, 0, 14)
+	refs := func(ids []string) []byte {
+		if rules.hashedRefs {
+			return appendHashedRefs(nil, ids, p.RefHashes)
+		}
+		return appendStringArray(nil, ids)
+	}
+	fields := make([]field, 0, 15)
 	fields = append(fields,
-		field{"auth_events", appendStringArray(nil, p.AuthEvents)},
+		field{"auth_events", refs(p.AuthEvents)},
 		field{"content", content},
 		field{"depth", jsonInt(p.Depth)},
+	)
+	if rules.eventID == idOpaque {
+		fields = append(fields, field{"event_id", jsonString(p.EventID)})
+	}
+	fields = append(fields,
 		field{"origin_server_ts", jsonInt(p.OriginServerTS)},
-		field{"prev_events", appendStringArray(nil, p.PrevEvents)},
+		field{"prev_events", refs(p.PrevEvents)},
 	)
 	if !hashCreate {
 		fields = append(fields, field{"room_id", jsonString(p.RoomID)})
@@ -138,8 +158,36 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	if err != nil {
 		return nil, err
 	}
-	e.setID(eventIDFromHash(ref))
+	e.setID(eventIDFor(v, ref, p.EventID))
 	return e, nil
+}
+
+// eventIDFor is the ID of an event of version v with reference hash ref:
+// the sender's event_id in v1 and v2 (fields come from eventFromJSON,
+// which checked it), the hash in standard (v3) or URL-safe (v4 on)
+// unpadded base64 after.
+func eventIDFor(v RoomVersion, ref [sha256.Size]byte, eventIDField string) string {
+	switch v.rules().eventID {
+	case idOpaque:
+		return eventIDField
+	case idStdHash:
+		return "$" + base64.RawStdEncoding.EncodeToString(ref[:])
+	}
+	return eventIDFromHash(ref)
+}
+
+// ReferenceHash is the event's reference hash in unpadded base64: what
+// events of versions 1 and 2 cite next to its ID (Proto.RefHashes).
+func (e *Event) ReferenceHash() (string, error) {
+	fields, err := objectFields(e.JSON)
+	if err != nil {
+		return "", err
+	}
+	ref, err := referenceHash(e.Version, fields)
+	if err != nil {
+		return "", err
+	}
+	return EncodeBase64(ref[:]), nil
 }
 
 // setID sets the event ID and, for a create event that names its room
@@ -297,7 +345,7 @@ func Parse(v RoomVersion, pduJSON []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.setID(eventIDFromHash(ref))
+	e.setID(eventIDFor(v, ref, e.eventIDField))
 	return e, nil
 }
 
@@ -309,6 +357,7 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		return nil, nil, err
 	}
 	e := &Event{Version: v, JSON: js}
+	rules := v.rules()
 	bad := func(key, why string) error { return fmt.Errorf("%w: %s %s", ErrBadEvent, key, why) }
 	var (
 		seen       = map[string]bool{}
@@ -335,9 +384,24 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 			e.Depth, ok = intValue(f.value)
 			ok = ok && e.Depth >= 0
 		case "prev_events":
-			e.PrevEvents, ok = stringArray(f.value)
+			if rules.hashedRefs {
+				e.PrevEvents, ok = hashedRefArray(f.value)
+			} else {
+				e.PrevEvents, ok = stringArray(f.value)
+			}
 		case "auth_events":
-			e.AuthEvents, ok = stringArray(f.value)
+			if rules.hashedRefs {
+				e.AuthEvents, ok = hashedRefArray(f.value)
+			} else {
+				e.AuthEvents, ok = stringArray(f.value)
+			}
+		case "event_id":
+			if rules.eventID != idOpaque {
+				continue // not part of the format from v3; an unknown key
+			}
+			e.eventIDField, ok = stringValue(f.value)
+			_, valid := splitID(e.eventIDField, '$')
+			ok = ok && valid
 		case "hashes", "signatures":
 			ok = f.value[0] == '{'
 		case "redacts":
@@ -358,6 +422,9 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		if !seen[k] {
 			return nil, nil, bad(k, "is missing")
 		}
+	}
+	if rules.eventID == idOpaque && !seen["event_id"] {
+		return nil, nil, bad("event_id", "is missing")
 	}
 	hashCreate := v.RoomIDFromCreateEvent() && e.Type == typeCreate
 	switch {

@@ -149,6 +149,16 @@ func TestParseRealEvent(t *testing.T) {
 		len(e.PrevEvents) != 0 || len(e.AuthEvents) != 0 || e.PrevEvents == nil {
 		t.Errorf("fields: %+v", e)
 	}
+	// Its own version, 5, and the others sharing the format name it alike;
+	// v3 spells the same hash in the standard alphabet.
+	for _, v := range []RoomVersion{RoomV4, RoomV5, RoomV6, RoomV7, RoomV8, RoomV9} {
+		if ev, err := Parse(v, []byte(jkiCreate)); err != nil || ev.ID != e.ID {
+			t.Errorf("Parse(v%s) = %v, %v", v, ev, err)
+		}
+	}
+	if e3, err := Parse(RoomV3, []byte(jkiCreate)); err != nil || e3.ID != "$RrGxF28UrHLmoASHndYb9Jb/1SFww2ptmtur9INS438" {
+		t.Errorf("Parse(v3) = %v, %v", e3, err)
+	}
 	// The v11 algorithm keeps all of m.room.create's content and drops
 	// origin and prev_state, so the same JSON names another event there.
 	e11, err := Parse(RoomV11, []byte(jkiCreate))
@@ -387,7 +397,7 @@ func TestBuildErrors(t *testing.T) {
 		key    SigningKey
 		want   error
 	}{
-		{"unsupported version", ok, "5", "example.org", key, ErrUnsupportedVersion},
+		{"unsupported version", ok, "13", "example.org", key, ErrUnsupportedVersion},
 		{"bad key", ok, RoomV10, "example.org", SigningKey{ID: "ed25519:x"}, ErrBadKey},
 		{"bad origin", ok, RoomV10, "exa mple", key, ErrBadEvent},
 		{"sender elsewhere", ok, RoomV10, "other.org", key, ErrBadEvent},
@@ -489,7 +499,7 @@ func TestParseErrors(t *testing.T) {
 		js   string
 		want error
 	}{
-		{"unsupported version", "1", base, ErrUnsupportedVersion},
+		{"unsupported version", "org.example.1", base, ErrUnsupportedVersion},
 		{"not JSON", RoomV10, `{"type":`, ErrBadJSON},
 		{"array", RoomV10, `[]`, ErrBadEvent},
 		{"float anywhere", RoomV10, withField("content", `{"a":0.5}`), ErrBadJSON},

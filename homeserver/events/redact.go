@@ -8,7 +8,8 @@ import (
 // the redacted PDU as canonical JSON. "unsigned" is not a protected key and
 // is dropped like any other.
 //
-// v6 and v7 follow rooms/fragments/v6-redactions.md, v8 adds "allow" of
+// v1 to v5 follow rooms/fragments/v1-redactions.md, v6 and v7
+// rooms/fragments/v6-redactions.md, v8 adds "allow" of
 // m.room.join_rules (rooms/v8.md), v9 and v10 follow
 // rooms/fragments/v9-redactions.md, v11 and v12 follow
 // rooms/fragments/v11-redactions.md.
@@ -110,6 +111,9 @@ func keepContent(v RoomVersion, typ, key string) bool {
 		}
 	case "m.room.history_visibility":
 		return key == "history_visibility"
+	case "m.room.aliases":
+		// Protected up to v5; v6 took all meaning from m.room.aliases.
+		return key == "aliases" && alg == redactV1
 	case "m.room.redaction":
 		return key == "redacts" && alg >= redactV11
 	}

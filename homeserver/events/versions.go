@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 )
 
-// The room versions Salon hosts. Each one's rules are in the matching page
-// of the spec, https://spec.matrix.org/latest/rooms/v{N}/; versions 1 to 5
-// (event IDs that are not hashes, non-canonical JSON, floating power
-// levels) are not hosted.
+// The room versions Salon hosts: every stable version of the spec. Each
+// one's rules are in the matching page, https://spec.matrix.org/latest/rooms/v{N}/.
 const (
+	RoomV1  RoomVersion = "1"
+	RoomV2  RoomVersion = "2"
+	RoomV3  RoomVersion = "3"
+	RoomV4  RoomVersion = "4"
+	RoomV5  RoomVersion = "5"
 	RoomV6  RoomVersion = "6"
 	RoomV7  RoomVersion = "7"
 	RoomV8  RoomVersion = "8"
@@ -31,10 +34,25 @@ const (
 type redactionAlgorithm uint8
 
 const (
-	redactV6  redactionAlgorithm = iota + 1 // rooms/fragments/v6-redactions.md (v6, v7)
+	redactV1  redactionAlgorithm = iota + 1 // rooms/fragments/v1-redactions.md (v1 to v5): keeps m.room.aliases' aliases
+	redactV6                                // rooms/fragments/v6-redactions.md (v6, v7)
 	redactV8                                // v8: m.room.join_rules keeps "allow"
 	redactV9                                // rooms/fragments/v9-redactions.md (v9, v10)
 	redactV11                               // rooms/fragments/v11-redactions.md (v11, v12)
+)
+
+// eventIDForm is how a room version names events.
+type eventIDForm uint8
+
+const (
+	// idOpaque: "$opaque:origin", chosen by the sender and carried in the
+	// PDU's event_id (v1, v2; fragments/v1-event-ids.md).
+	idOpaque eventIDForm = iota + 1
+	// idStdHash: "$" + unpadded standard base64 of the reference hash (v3).
+	idStdHash
+	// idURLHash: "$" + unpadded URL-safe base64 of the reference hash (v4
+	// on; fragments/v4-event-ids.md).
+	idURLHash
 )
 
 // formatRules are the parts of a room version the events package applies:
@@ -42,6 +60,10 @@ const (
 // in homeserver/authrules.
 type formatRules struct {
 	redaction redactionAlgorithm
+	eventID   eventIDForm
+	// hashedRefs: prev_events and auth_events are [event_id, {"sha256":
+	// reference hash}] pairs (v1, v2); from v3 plain event IDs.
+	hashedRefs bool
 	// legacyFields: the PDU carries "origin", and m.room.redaction a
 	// top-level "redacts" (v6 to v10). From v11 (MSC2174, MSC2176)
 	// "origin" is gone and "redacts" lives in content.
@@ -53,20 +75,30 @@ type formatRules struct {
 }
 
 var versions = map[RoomVersion]formatRules{
-	RoomV6:  {redaction: redactV6, legacyFields: true},
-	RoomV7:  {redaction: redactV6, legacyFields: true},
-	RoomV8:  {redaction: redactV8, legacyFields: true},
-	RoomV9:  {redaction: redactV9, legacyFields: true},
-	RoomV10: {redaction: redactV9, legacyFields: true},
-	RoomV11: {redaction: redactV11},
-	RoomV12: {redaction: redactV11, roomIDFromCreate: true},
+	RoomV1:  {redaction: redactV1, eventID: idOpaque, hashedRefs: true, legacyFields: true},
+	RoomV2:  {redaction: redactV1, eventID: idOpaque, hashedRefs: true, legacyFields: true},
+	RoomV3:  {redaction: redactV1, eventID: idStdHash, legacyFields: true},
+	RoomV4:  {redaction: redactV1, eventID: idURLHash, legacyFields: true},
+	RoomV5:  {redaction: redactV1, eventID: idURLHash, legacyFields: true},
+	RoomV6:  {redaction: redactV6, eventID: idURLHash, legacyFields: true},
+	RoomV7:  {redaction: redactV6, eventID: idURLHash, legacyFields: true},
+	RoomV8:  {redaction: redactV8, eventID: idURLHash, legacyFields: true},
+	RoomV9:  {redaction: redactV9, eventID: idURLHash, legacyFields: true},
+	RoomV10: {redaction: redactV9, eventID: idURLHash, legacyFields: true},
+	RoomV11: {redaction: redactV11, eventID: idURLHash},
+	RoomV12: {redaction: redactV11, eventID: idURLHash, roomIDFromCreate: true},
 }
 
 // SupportedVersions lists the room versions Salon hosts, oldest first.
 // Every one is stable in the spec.
 func SupportedVersions() []RoomVersion {
-	return []RoomVersion{RoomV6, RoomV7, RoomV8, RoomV9, RoomV10, RoomV11, RoomV12}
+	return []RoomVersion{RoomV1, RoomV2, RoomV3, RoomV4, RoomV5, RoomV6, RoomV7, RoomV8, RoomV9, RoomV10, RoomV11, RoomV12}
 }
+
+// SenderChoosesEventID reports whether events of version v carry an
+// event_id their sender chose, "$opaque:origin" (v1 and v2), rather than
+// being named by their reference hash. Proto.EventID must then be set.
+func SenderChoosesEventID(v RoomVersion) bool { return v.rules().eventID == idOpaque }
 
 // Supported reports whether Salon can create and host rooms of version v.
 func (v RoomVersion) Supported() bool {

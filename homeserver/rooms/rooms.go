@@ -170,13 +170,18 @@ func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
 
 // newRoomID makes a room ID: 18 random letters at this server.
 func (s *Service) newRoomID() string {
+	return "!" + randomLetters(18) + ":" + s.p.ServerName
+}
+
+// randomLetters is n random ASCII letters.
+func randomLetters(n int) string {
 	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	b := make([]byte, 18)
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	for i := range b {
 		b[i] = letters[int(b[i])%len(letters)]
 	}
-	return "!" + string(b) + ":" + s.p.ServerName
+	return string(b)
 }
 
 // Event is one event to send.
@@ -206,9 +211,11 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		stateKey = &k
 	}
 	var authIDs []string
+	var cited []*events.Event
 	for _, t := range authrules.AuthEventTuples(r.version, e.Type, stateKey, sender, e.Content) {
 		if a, ok := r.state[t]; ok {
 			authIDs = append(authIDs, a.ID)
+			cited = append(cited, a)
 		}
 	}
 	proto := events.Proto{
@@ -224,8 +231,22 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 	if r.last != nil {
 		proto.PrevEvents = []string{r.last.ID}
 		proto.Depth = r.last.Depth + 1
+		cited = append(cited, r.last)
 	} else {
 		proto.Depth = 1
+	}
+	if events.SenderChoosesEventID(r.version) {
+		// v1 and v2: the event names itself and cites its references'
+		// hashes.
+		proto.EventID = "$" + randomLetters(18) + ":" + s.p.ServerName
+		proto.RefHashes = make(map[string]string, len(cited))
+		for _, c := range cited {
+			h, err := c.ReferenceHash()
+			if err != nil {
+				return nil, err
+			}
+			proto.RefHashes[c.ID] = h
+		}
 	}
 	ev, err := events.Build(proto, r.version, s.p.ServerName, s.p.Key)
 	if err != nil {
