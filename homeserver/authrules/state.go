@@ -239,11 +239,18 @@ func creatorOf(v events.RoomVersion, create *events.Event) string {
 }
 
 // RequiredSigners lists the servers whose signatures ev must carry for the
-// authorization rules to hold: the sender's server, and for m.room.member
-// events with join_authorised_via_users_server that user's server (rule
-// 4.2, from v8). Allowed verifies no signatures; the caller checks these before.
+// authorization rules to hold: the sender's server, in v1 and v2 the event
+// ID's server, and for m.room.member events with
+// join_authorised_via_users_server that user's server (rule 4.2, from v8).
+// Allowed verifies no signatures; the caller checks these before.
 func RequiredSigners(ev *events.Event) []string {
 	servers := []string{serverName(ev.Sender)}
+	// v1 and v2: also the server of the event ID (rooms/v3.md).
+	if events.SenderChoosesEventID(ev.Version) {
+		if s := serverName(ev.ID); s != "" && s != servers[0] {
+			servers = append(servers, s)
+		}
+	}
 	if ev.Type != typeMember || !rulesOf[ev.Version].restricted {
 		return servers // before v8 the key has no meaning
 	}

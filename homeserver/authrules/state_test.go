@@ -247,4 +247,9 @@ func TestRequiredSigners(t *testing.T) {
 	if got := RequiredSigners(ev); !slices.Equal(got, []string{"b.test"}) {
 		t.Fatalf("v7 RequiredSigners = %v", got)
 	}
+	// v1 and v2 events also need their event ID's server.
+	ev = &events.Event{Version: events.RoomV1, ID: "$x:c.test", Type: "m.room.message", Sender: bob, Content: json.RawMessage(`{}`)}
+	if got := RequiredSigners(ev); !slices.Equal(got, []string{"b.test", "c.test"}) {
+		t.Fatalf("v1 RequiredSigners = %v", got)
+	}
 }
