@@ -154,10 +154,10 @@ func allowedCreate(ev *events.Event, vr versionRules) error {
 	}
 	// 1.3. The room version of an event is read from this very property, so
 	// beyond being recognised it must agree with the version the caller
-	// checks under; its absence would mean room version 1.
+	// checks under; its absence means room version 1.
 	raw, ok := c["room_version"]
 	if !ok {
-		return forbid("m.room.create has no room_version, which means room version 1")
+		raw = json.RawMessage(`"1"`)
 	}
 	var rv string
 	if json.Unmarshal(raw, &rv) != nil || !events.RoomVersion(rv).Supported() {

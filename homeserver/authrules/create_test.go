@@ -35,6 +35,9 @@ func TestCreate(t *testing.T) {
 		{"v11_room_version_not_string", "11", alice, roomID, nil, `{"room_version":11}`, false},
 		{"v10_room_version_mismatch", "10", alice, roomID, nil, `{"creator":"@alice:a.test","room_version":"11"}`, false},
 		{"v11_no_room_version", "11", alice, roomID, nil, `{}`, false},
+		// No room_version means version 1, right for a v1 room only.
+		{"v1_no_room_version", "1", alice, roomID, nil, `{"creator":"@alice:a.test"}`, true},
+		{"v2_no_room_version", "2", alice, roomID, nil, `{"creator":"@alice:a.test"}`, false},
 		{"v11_content_not_object", "11", alice, roomID, nil, `[]`, false},
 	}
 	for _, tc := range table {
