@@ -145,7 +145,7 @@ func TestRoomBadInput(t *testing.T) {
 	alice.MustErr(400, "M_NOT_JSON", "PUT", path("/_matrix/client/v3/rooms/%s/send/m.room.message/g", room), `nope`)
 	alice.MustErr(400, "M_INVALID_PARAM", "GET", path("/_matrix/client/v3/rooms/%s/messages?limit=-1", room), nil)
 	alice.MustErr(400, "M_INVALID_PARAM", "GET", path("/_matrix/client/v3/rooms/%s/messages?from=garbage", room), nil)
-	alice.MustErr(400, "M_UNSUPPORTED_ROOM_VERSION", "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_version": "1"})
+	alice.MustErr(400, "M_UNSUPPORTED_ROOM_VERSION", "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_version": "13"})
 	alice.MustErr(400, "M_INVALID_PARAM", "POST", "/_matrix/client/v3/createRoom", map[string]any{"invite": []string{"not-a-user"}})
 	alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v3/createRoom", map[string]any{"invite": []string{"@ghost:localhost"}})
 	alice.MustErr(403, "M_FORBIDDEN", "POST", path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": "@someone:elsewhere.org"})

@@ -421,7 +421,7 @@ func (a *API) redact(w http.ResponseWriter, r *http.Request, dev store.Device) e
 	if err != nil {
 		return err
 	}
-	if v == events.RoomV11 {
+	if v.RedactsInContent() {
 		c["redacts"] = target
 	}
 	content, _ := json.Marshal(c)

@@ -61,6 +61,26 @@ type Service struct {
 	rooms map[string]*room
 
 	grants *grantQueue
+
+	// lastCreateTS is the origin_server_ts of the last create event of a
+	// room named by it (v12); see createTimestamp.
+	createMu     sync.Mutex
+	lastCreateTS int64
+}
+
+// createTimestamp is the origin_server_ts for the create event of a room
+// named by its create event (v12, MSC4291): now, or one millisecond after
+// the previous such event. Two identical create events would name the same
+// room, which the same request twice in one millisecond would otherwise
+// make.
+func (s *Service) createTimestamp(now int64) int64 {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if now <= s.lastCreateTS {
+		now = s.lastCreateTS + 1
+	}
+	s.lastCreateTS = now
+	return now
 }
 
 // New returns a Service.
@@ -175,13 +195,18 @@ func (s *Service) fill(ctx context.Context, r *room) error {
 
 // newRoomID makes a room ID: 18 random letters at this server.
 func (s *Service) newRoomID() string {
+	return "!" + randomLetters(18) + ":" + s.p.ServerName
+}
+
+// randomLetters is n random ASCII letters.
+func randomLetters(n int) string {
 	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	b := make([]byte, 18)
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	for i := range b {
 		b[i] = letters[int(b[i])%len(letters)]
 	}
-	return "!" + string(b) + ":" + s.p.ServerName
+	return string(b)
 }
 
 // Event is one event to send.
@@ -214,20 +239,42 @@ func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 		stateKey = &k
 	}
 	var authIDs []string
-	for _, t := range authrules.AuthEventTuples(e.Type, stateKey, sender, e.Content) {
+	var cited []*events.Event
+	for _, t := range authrules.AuthEventTuples(r.version, e.Type, stateKey, sender, e.Content) {
 		if a, ok := r.state[t]; ok {
 			authIDs = append(authIDs, a.ID)
+			cited = append(cited, a)
 		}
 	}
 	proto := events.Proto{
 		RoomID: r.id, Sender: sender, Type: e.Type, StateKey: stateKey, Content: e.Content, Redacts: e.Redacts,
 		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs,
 	}
+	if r.id == "" && e.Type == "m.room.create" {
+		// v12: the create event names the room (setID); no two may be
+		// alike.
+		proto.RoomID = ""
+		proto.OriginServerTS = s.createTimestamp(proto.OriginServerTS)
+	}
 	if r.last != nil {
 		proto.PrevEvents = []string{r.last.ID}
 		proto.Depth = r.last.Depth + 1
+		cited = append(cited, r.last)
 	} else {
 		proto.Depth = 1
+	}
+	if events.SenderChoosesEventID(r.version) {
+		// v1 and v2: the event names itself and cites its references'
+		// hashes.
+		proto.EventID = "$" + randomLetters(18) + ":" + s.p.ServerName
+		proto.RefHashes = make(map[string]string, len(cited))
+		for _, c := range cited {
+			h, err := c.ReferenceHash()
+			if err != nil {
+				return nil, err
+			}
+			proto.RefHashes[c.ID] = h
+		}
 	}
 	ev, err := events.Build(proto, r.version, s.p.ServerName, s.p.Key)
 	if err != nil {
@@ -254,6 +301,9 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 			return nil, mxerr.Forbid("%v", err)
 		}
 		return nil, err
+	}
+	if r.id == "" {
+		r.setID(ev.RoomID)
 	}
 	row := store.EventRow{
 		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
@@ -320,6 +370,12 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 		}
 	}
 	return pos, nil
+}
+
+// setID names a room whose ID comes from its create event (v12).
+func (r *room) setID(id string) {
+	r.id = id
+	r.info.RoomID = id
 }
 
 // interested lists the users who hear about new events in the room: those
@@ -472,6 +528,9 @@ func sameContent(v events.RoomVersion, stored []byte, content json.RawMessage) b
 	b, err2 := events.CanonicalJSON(content)
 	return err1 == nil && err2 == nil && string(a) == string(b)
 }
+
+// DefaultVersion is the room version of rooms created without one.
+func (s *Service) DefaultVersion() events.RoomVersion { return s.p.DefaultVersion }
 
 // Version is a room's version.
 func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersion, error) {
