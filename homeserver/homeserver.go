@@ -200,6 +200,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
+	if cfg.HTTP.AccessLog != "off" {
+		access := deps.Logger.With("component", "http")
+		h.api.SetAccessLog(access)
+		m.SetAccessLog(access)
+	}
 	return h, nil
 }
 

@@ -158,6 +158,7 @@ func (a *API) authed(h authedFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
+		route.SetUser(r, dev.UserID)
 		if a.p.Sync != nil {
 			// Any request keeps an online user from going idle.
 			a.p.Sync.PresenceActive(dev.UserID)
@@ -196,6 +197,9 @@ func (a *API) clientIP(r *http.Request) string {
 	}
 	return addr.Unmap().String()
 }
+
+// SetAccessLog turns the access log on (nil: off); see route.SetAccessLog.
+func (a *API) SetAccessLog(l *slog.Logger) { a.router.SetAccessLog(l) }
 
 // Handler is the whole API with CORS and the unknown-endpoint answer.
 func (a *API) Handler() http.Handler {

@@ -190,6 +190,9 @@ type userFunc func(w http.ResponseWriter, req *http.Request, userID string) erro
 
 type methods = route.Methods
 
+// SetAccessLog turns the access log on (nil: off); see route.SetAccessLog.
+func (r *Repo) SetAccessLog(l *slog.Logger) { r.router.SetAccessLog(l) }
+
 // handle registers path; a /_matrix/media/v3 path is also served under
 // the r0 prefix with the same handlers (and the same legacy switch), as
 // Synapse still does for clients written before Matrix 1.1.
@@ -230,6 +233,7 @@ func (r *Repo) authed(h userFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
+		route.SetUser(req, user)
 		return h(w, req, user)
 	}
 }
