@@ -79,14 +79,22 @@ type reasonBody struct {
 
 func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	var req reasonBody
-	if err := a.decode(r, &req, true); err != nil {
+	body, err := readBody(r, a.p.Config.MaxRequestBytes)
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(body, &req, true); err != nil {
+		return err
+	}
+	var custom map[string]any
+	if err := decodeJSON(body, &custom, true); err != nil {
 		return err
 	}
 	target := r.PathValue("roomIdOrAlias")
 	if target == "" {
 		target = r.PathValue("roomId")
 	}
-	id, err := a.p.Rooms.Join(r.Context(), target, dev.UserID, req.Reason, a.profile)
+	id, err := a.p.Rooms.JoinWith(r.Context(), target, dev.UserID, req.Reason, a.profile, custom)
 	if err != nil {
 		return err
 	}

@@ -62,11 +62,29 @@ func (s *Service) profileFields(ctx context.Context, profile Profile, userID str
 
 // Join joins userID to a room (by ID or alias) and returns the room ID.
 func (s *Service) Join(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
+	return s.JoinWith(ctx, idOrAlias, userID, reason, profile, nil)
+}
+
+// reservedMemberKeys are member content keys a join request cannot set:
+// the server decides them.
+var reservedMemberKeys = map[string]bool{
+	"membership": true, "reason": true, "displayname": true, "avatar_url": true,
+	"join_authorised_via_users_server": true, "third_party_signed": true, "third_party_invite": true,
+}
+
+// JoinWith is Join keeping the request's custom content in the member
+// event (as Synapse does), all but the keys the server decides.
+func (s *Service) JoinWith(ctx context.Context, idOrAlias, userID, reason string, profile Profile, custom map[string]any) (string, error) {
 	roomID, err := s.ResolveRoom(ctx, idOrAlias)
 	if err != nil {
 		return "", err
 	}
 	extra := s.profileFields(ctx, profile, userID)
+	for k, v := range custom {
+		if !reservedMemberKeys[k] {
+			extra[k] = v
+		}
+	}
 	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
 	if err != nil {
 		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
