@@ -185,7 +185,16 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	if m := ev.Membership(); m == "join" || m == "invite" || m == "knock" {
 		return mxerr.New(mxerr.Unknown, "You must leave the room before forgetting it").WithStatus(400)
 	}
-	return s.p.Store.Forget(ctx, roomID, userID)
+	if err := s.p.Store.Forget(ctx, roomID, userID); err != nil {
+		return err
+	}
+	// The cached reader still lets the user read up to their leave.
+	if r, err := s.load(ctx, roomID); err == nil {
+		r.mu.Lock()
+		delete(r.readers, userID)
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // JoinedRooms lists the rooms a user is joined to.
