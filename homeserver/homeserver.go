@@ -143,6 +143,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
 		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
+		PushRules: func(ctx context.Context, userID string) (json.RawMessage, error) {
+			rs, err := h.Push.Rules(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(map[string]any{"global": rs})
+		},
 		JoinedMembers: func(ctx context.Context, roomID string) ([]string, error) {
 			return h.Rooms.Members(ctx, roomID, "join")
 		},
@@ -200,6 +207,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
+	if cfg.HTTP.AccessLog != "off" {
+		access := deps.Logger.With("component", "http")
+		h.api.SetAccessLog(access)
+		m.SetAccessLog(access)
+	}
 	return h, nil
 }
 

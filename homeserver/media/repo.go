@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,7 @@ func New(p Params) (*Repo, error) {
 const (
 	mediaV3  = "/_matrix/media/v3"
 	mediaV1  = "/_matrix/media/v1"
+	mediaR0  = "/_matrix/media/r0"
 	clientV1 = "/_matrix/client/v1/media"
 )
 
@@ -188,7 +190,18 @@ type userFunc func(w http.ResponseWriter, req *http.Request, userID string) erro
 
 type methods = route.Methods
 
-func (r *Repo) handle(path string, ms methods) { r.router.Handle(path, ms) }
+// SetAccessLog turns the access log on (nil: off); see route.SetAccessLog.
+func (r *Repo) SetAccessLog(l *slog.Logger) { r.router.SetAccessLog(l) }
+
+// handle registers path; a /_matrix/media/v3 path is also served under
+// the r0 prefix with the same handlers (and the same legacy switch), as
+// Synapse still does for clients written before Matrix 1.1.
+func (r *Repo) handle(path string, ms methods) {
+	r.router.Handle(path, ms)
+	if rest, ok := strings.CutPrefix(path, mediaV3+"/"); ok {
+		r.router.Handle(mediaR0+"/"+rest, ms)
+	}
+}
 
 // Handler serves every media path under /_matrix/media/ and
 // /_matrix/client/v1/media/, with CORS and the security headers every
@@ -220,6 +233,7 @@ func (r *Repo) authed(h userFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
+		route.SetUser(req, user)
 		return h(w, req, user)
 	}
 }

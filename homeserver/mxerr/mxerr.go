@@ -52,6 +52,7 @@ const (
 	DuplicateAnnotation Code = "M_DUPLICATE_ANNOTATION"
 	MaxDelayExceeded    Code = "M_MAX_DELAY_EXCEEDED"
 	Timeout             Code = "M_TIMEOUT"
+	BadAlias            Code = "M_BAD_ALIAS"
 )
 
 // status is the HTTP status each code is sent with unless an Error names
@@ -78,6 +79,7 @@ var status = map[Code]int{
 	UnsupportedRoomVer:  http.StatusBadRequest,
 	IncompatibleRoomVer: http.StatusBadRequest,
 	BadState:            http.StatusBadRequest,
+	BadAlias:            http.StatusBadRequest,
 	GuestAccessForbid:   http.StatusForbidden,
 	MissingParam:        http.StatusBadRequest,
 	InvalidParam:        http.StatusBadRequest,
