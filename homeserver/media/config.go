@@ -16,6 +16,15 @@ type Config struct {
 	// v3/preview_url) for clients older than Matrix 1.11. Off "freezes"
 	// unauthenticated media as the spec recommends: those answer 404.
 	LegacyEndpoints bool `yaml:"legacy_endpoints"`
+	// AuthenticatedMedia is the "authenticated media freeze" (as Synapse's
+	// enable_authenticated_media): media uploaded while it is on is served
+	// only through the authenticated /_matrix/client/v1/media endpoints;
+	// the legacy ones keep serving only media uploaded before.
+	AuthenticatedMedia bool `yaml:"authenticated_media"`
+	// RestrictToRooms serves media that events reference only to its
+	// uploader and to users who may see one of those events (beyond the
+	// spec, which serves any media to any logged-in user).
+	RestrictToRooms bool `yaml:"restrict_to_rooms"`
 	// MaxUploadBytes is the largest upload (M_TOO_LARGE above it).
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	// UserQuotaBytes caps the total size of one user's uploads; 0 means no
@@ -87,7 +96,8 @@ func DefaultThumbnailSizes() []ThumbnailSize {
 // Defaults returns the built-in media configuration.
 func Defaults() Config {
 	return Config{
-		LegacyEndpoints: true,
+		LegacyEndpoints:    true,
+		AuthenticatedMedia: true,
 		MaxUploadBytes:  100 << 20,
 		UserQuotaBytes:  5 << 30,
 		PendingUploads:  PendingConfig{MaxPerUser: 10, Expiry: Duration(24 * time.Hour)},

@@ -243,11 +243,9 @@ func TestUploadDownloadRoundTrip(t *testing.T) {
 	if got := readAll(t, resp); !bytes.Equal(got, data) {
 		t.Fatalf("download with access_token = %d", resp.StatusCode)
 	}
-	// Legacy unauthenticated download, cacheable by anyone.
-	resp = e.req("GET", "/_matrix/media/v3/download/test/"+id, "", nil)
-	if got := readAll(t, resp); !bytes.Equal(got, data) || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
-		t.Fatalf("legacy download = %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
-	}
+	// Uploaded under the authenticated media freeze: not on the legacy
+	// unauthenticated path (TestAuthenticatedMediaFreeze).
+	mustErr(t, e.req("GET", "/_matrix/media/v3/download/test/"+id, "", nil), 404, "M_NOT_FOUND")
 	// HEAD answers the headers only.
 	resp = e.req("HEAD", download(id), alice, nil)
 	if resp.StatusCode != 200 || resp.ContentLength != int64(len(data)) {
@@ -353,7 +351,8 @@ func TestRangeAndConditionalRequests(t *testing.T) {
 // server's origin: only image, audio and video types are inline, and every
 // response is sandboxed.
 func TestSafeTypes(t *testing.T) {
-	e := newEnv(t)
+	// Without the freeze, so the legacy path serves new uploads too.
+	e := newEnv(t, func(c *Config) { c.AuthenticatedMedia = false })
 	for _, tc := range []struct {
 		name, sent, served, disposition string
 	}{

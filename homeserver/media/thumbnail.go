@@ -65,7 +65,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 			return mxerr.InvalidParamf("animated must be true or false")
 		}
 	}
-	m, err := r.lookup(req)
+	m, err := r.find(req, user)
 	if err != nil {
 		return err
 	}

@@ -237,11 +237,11 @@ func TestThumbnailCached(t *testing.T) {
 	if counterValue(e.repo.made) != 1 {
 		t.Fatal("identical content was thumbnailed again")
 	}
-	// Another size is another thumbnail; legacy endpoint needs no token.
-	resp = e.req("GET", "/_matrix/media/v3/thumbnail/test/"+id+"?width=96&height=96&method=crop", "", nil)
+	// Another size is another thumbnail.
+	resp = e.req("GET", thumbPath(id, 96, 96, "crop"), alice, nil)
 	readAll(t, resp)
 	if resp.StatusCode != 200 || counterValue(e.repo.made) != 2 {
-		t.Fatalf("legacy thumbnail = %d", resp.StatusCode)
+		t.Fatalf("second size = %d", resp.StatusCode)
 	}
 	list, err := e.st.MediaThumbnails(bg, mustMeta(t, e, id).SHA256)
 	if err != nil || len(list) != 2 {
