@@ -98,12 +98,12 @@ func Defaults() Config {
 	return Config{
 		LegacyEndpoints:    true,
 		AuthenticatedMedia: true,
-		MaxUploadBytes:  100 << 20,
-		UserQuotaBytes:  5 << 30,
-		PendingUploads:  PendingConfig{MaxPerUser: 10, Expiry: Duration(24 * time.Hour)},
-		Thumbnails:      ThumbnailConfig{Sizes: DefaultThumbnailSizes(), MaxPixels: 32_000_000},
-		URLPreview:      URLPreviewConfig{Enabled: false, MaxBytes: 4 << 20, Timeout: Duration(10 * time.Second)},
-		Retention:       RetentionConfig{UnreferencedAfter: Duration(90 * 24 * time.Hour)},
+		MaxUploadBytes:     100 << 20,
+		UserQuotaBytes:     5 << 30,
+		PendingUploads:     PendingConfig{MaxPerUser: 10, Expiry: Duration(24 * time.Hour)},
+		Thumbnails:         ThumbnailConfig{Sizes: DefaultThumbnailSizes(), MaxPixels: 32_000_000},
+		URLPreview:         URLPreviewConfig{Enabled: false, MaxBytes: 4 << 20, Timeout: Duration(10 * time.Second)},
+		Retention:          RetentionConfig{UnreferencedAfter: Duration(90 * 24 * time.Hour)},
 	}
 }
 
