@@ -15,16 +15,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -70,9 +72,14 @@ type Repo struct {
 	log   *slog.Logger
 	blobs BlobStore
 
-	sizes    []ThumbnailSize
-	thumbSem chan struct{} // bounds thumbnails decoded at once (memory)
-	thumbs   singleflight.Group
+	sizes []ThumbnailSize
+	// thumbMem bounds the memory of the thumbnails being made at once, in
+	// bytes (thumbCost of each); thumbWaiting counts those waiting for it.
+	thumbMem     *semaphore.Weighted
+	thumbWaiting atomic.Int64
+	thumbs       singleflight.Group
+	// decode decodes a source image (image.Decode; tests count calls).
+	decode func(io.Reader) (image.Image, string, error)
 
 	waitMu  sync.Mutex
 	waiters map[string]*waiter // by media ID
@@ -111,7 +118,8 @@ func New(p Params) (*Repo, error) {
 		p:        p,
 		log:      p.Logger,
 		blobs:    p.Blobs,
-		thumbSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		thumbMem: semaphore.NewWeighted(p.Config.Thumbnails.MemoryBudget),
+		decode:   image.Decode,
 		waiters:  map[string]*waiter{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salon_media_requests_total",

@@ -1,0 +1,248 @@
+package media
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pngChunk is one PNG chunk with its CRC.
+func pngChunk(typ string, data []byte) []byte {
+	out := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+	out = append(out, typ...)
+	out = append(out, data...)
+	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+}
+
+func pngIHDR(w, h int, depth, colorType byte) []byte {
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	return pngChunk("IHDR", append(ihdr, depth, colorType, 0, 0, 0))
+}
+
+var (
+	hostile16Once sync.Once
+	hostile16     []byte
+)
+
+// hostilePNG16 is the image of issue #13: a complete, valid 5600×5600
+// 16-bit RGBA PNG of about 244 KB (all zeros compress at DEFLATE's
+// best), under the 32 Mpx cap, that decodes to 8 bytes a pixel: 251 MB.
+func hostilePNG16(tb testing.TB) []byte {
+	hostile16Once.Do(func() {
+		const w, h = 5600, 5600
+		var z bytes.Buffer
+		zw := zlib.NewWriter(&z)
+		row := make([]byte, 1+w*8)
+		for range h {
+			if _, err := zw.Write(row); err != nil {
+				panic(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			panic(err)
+		}
+		out := []byte("\x89PNG\r\n\x1a\n")
+		out = append(out, pngIHDR(w, h, 16, 6)...)
+		out = append(out, pngChunk("IDAT", z.Bytes())...)
+		hostile16 = append(out, pngChunk("IEND", nil)...)
+	})
+	return hostile16
+}
+
+// truncatedPNG is the other image of issue #13 (74 bytes there, 66 here), declaring a
+// 5000×5000 8-bit RGBA image, its data cut short and no IEND. The
+// decoder allocates the whole 100 MB image before failing.
+func truncatedPNG() []byte {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, _ = zw.Write(make([]byte, 1+5000*4))
+	_ = zw.Flush()
+	data := z.Bytes()[:min(z.Len(), 21)]
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, pngIHDR(5000, 5000, 8, 6)...)
+	return append(out, pngChunk("IDAT", data)...)
+}
+
+// TestThumbnailHostileImages: the two images of issue #13 are refused
+// from their headers, never decoded; an honest 16-bit PNG still gets its
+// thumbnail.
+func TestThumbnailHostileImages(t *testing.T) {
+	e := newEnv(t)
+	decodes := e.countDecodes()
+	big := hostilePNG16(t)
+	if len(big) > 260_000 {
+		t.Fatalf("the hostile PNG is %d bytes", len(big))
+	}
+	trunc := truncatedPNG()
+	if len(trunc) > 80 {
+		t.Fatalf("the truncated PNG is %d bytes", len(trunc))
+	}
+	id := e.upload(alice, "image/png", "", big)
+	for _, s := range DefaultThumbnailSizes() {
+		mustErr(t, e.req("GET", thumbPath(id, s.Width, s.Height, s.Method), alice, nil), 413, "M_TOO_LARGE")
+	}
+	id = e.upload(alice, "image/png", "", trunc)
+	mustErr(t, e.req("GET", thumbPath(id, 32, 32, "crop"), alice, nil), 400, "M_UNKNOWN")
+	mustErr(t, e.req("GET", thumbPath(id, 800, 600, "scale"), alice, nil), 400, "M_UNKNOWN")
+	if n := decodes.Load(); n != 0 {
+		t.Fatalf("%d hostile images decoded", n)
+	}
+	if n := counterValue(e.repo.made); n != 0 {
+		t.Fatalf("%v thumbnails made", n)
+	}
+
+	// A 16-bit PNG that fits the budget is thumbnailed.
+	m := image.NewNRGBA64(image.Rect(0, 0, 300, 200))
+	for i := range m.Pix {
+		m.Pix[i] = byte(i)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	id = e.upload(alice, "image/png", "", b.Bytes())
+	if th, _, _ := e.getThumb(thumbPath(id, 96, 96, "crop")); th.Bounds().Dx() != 96 || decodes.Load() != 1 {
+		t.Fatalf("16-bit thumbnail %v after %d decodes", th.Bounds(), decodes.Load())
+	}
+}
+
+func TestDecodeBytes(t *testing.T) {
+	yuv420 := [][2]int{{2, 2}, {1, 1}, {1, 1}}
+	for _, tc := range []struct {
+		name string
+		h    header
+		want int64
+	}{
+		{"16-bit RGBA PNG", header{format: "png", width: 5600, height: 5600, model: color.NRGBA64Model}, 5600 * 5600 * 8},
+		{"8-bit RGBA PNG", header{format: "png", width: 5000, height: 5000, model: color.NRGBAModel}, 5000 * 5000 * 4},
+		{"interlaced", header{format: "png", width: 100, height: 100, model: color.NRGBAModel, pngInterlaced: true}, 100 * 100 * 4 * 2},
+		{"paletted PNG", header{format: "png", width: 100, height: 100, model: color.Palette{color.Black}}, 100 * 100},
+		{"gray 16", header{format: "png", width: 100, height: 100, model: color.Gray16Model}, 100 * 100 * 2},
+		{"GIF", header{format: "gif", width: 100, height: 100, model: color.Palette{color.Black}}, 100 * 100},
+		// 4000×3000 in 16×16 MCUs: 250×188 of them.
+		{"JPEG 4:2:0", header{format: "jpeg", width: 4000, height: 3000, model: color.YCbCrModel, jpegSampling: yuv420}, 250 * 188 * 6 * 64},
+		{"progressive JPEG", header{format: "jpeg", width: 4000, height: 3000, model: color.YCbCrModel, jpegSampling: yuv420, jpegProgressive: true}, 250 * 188 * 6 * 64 * 5},
+		{"gray JPEG", header{format: "jpeg", width: 16, height: 16, model: color.GrayModel, jpegSampling: [][2]int{{1, 1}}}, 256},
+		{"CMYK JPEG", header{format: "jpeg", width: 16, height: 16, model: color.CMYKModel, jpegSampling: [][2]int{{1, 1}, {1, 1}, {1, 1}, {1, 1}}}, 4*256 + 4*256},
+		{"JPEG frame unread", header{format: "jpeg", width: 100, height: 100, model: color.YCbCrModel}, 15 * 100 * 100},
+		{"lossy WebP", header{format: "webp", width: 100, height: 100, model: color.YCbCrModel}, 2 * 100 * 100},
+		{"lossless WebP", header{format: "webp", width: 100, height: 100, model: color.NRGBAModel}, 8 * 100 * 100},
+	} {
+		if got := tc.h.decodeBytes(); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestReadHeader(t *testing.T) {
+	h, o, err := readHeader(bytes.NewReader(jpegBytes(t, 400, 200, 6)))
+	if err != nil || o != 6 || h.format != "jpeg" || h.jpegProgressive || len(h.jpegSampling) != 3 || h.jpegSampling[0] != [2]int{2, 2} {
+		t.Fatalf("jpeg header %+v, orientation %d, %v", h, o, err)
+	}
+	h, _, err = readHeader(bytes.NewReader(hostilePNG16(t)))
+	if err != nil || h.pngBits != 64 || h.pngInterlaced || h.decodeBytes() != 5600*5600*8 {
+		t.Fatalf("png header %+v, %v", h, err)
+	}
+	if h.implausible(int64(len(hostilePNG16(t)))) {
+		t.Fatal("a complete PNG called implausible")
+	}
+	h, _, err = readHeader(bytes.NewReader(truncatedPNG()))
+	if err != nil || !h.implausible(int64(len(truncatedPNG()))) {
+		t.Fatalf("74 bytes for 100 MB of pixels not refused: %+v, %v", h, err)
+	}
+}
+
+// TestThumbnailMemoryBudget: thumbnails are made concurrently as long as
+// their memory fits the budget, whatever their number, and wait for it
+// otherwise.
+func TestThumbnailMemoryBudget(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Thumbnails.MemoryBudget, c.Thumbnails.MaxDecodeBytes = 12<<20, 8<<20 })
+	entered := make(chan struct{}, 8)
+	release := make(chan struct{})
+	e.repo.decode = func(r io.Reader) (image.Image, string, error) {
+		entered <- struct{}{}
+		<-release
+		return image.Decode(r)
+	}
+	get := func(id string, w, h int, method string) <-chan int {
+		ch := make(chan int, 1)
+		go func() {
+			req, _ := newRequest(e, thumbPath(id, w, h, method))
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				ch <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			ch <- resp.StatusCode
+		}()
+		return ch
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	enter := func(what string) {
+		t.Helper()
+		select {
+		case <-entered:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("timed out waiting for %s to be decoded", what)
+		}
+	}
+	done := func(chs ...<-chan int) {
+		t.Helper()
+		for _, ch := range chs {
+			if st := <-ch; st != http.StatusOK {
+				t.Fatalf("thumbnail = %d", st)
+			}
+		}
+	}
+
+	// Four small images (about 0.3 MB each): all decoded at once, more
+	// than a count of one per core would allow.
+	var small []<-chan int
+	for i := range 4 {
+		id := e.upload(alice, "image/png", "", pngBytes(t, 200+i, 200))
+		small = append(small, get(id, 32, 32, "crop"))
+	}
+	for i := range 4 {
+		enter("small image " + string(rune('1'+i)))
+	}
+	for range 4 {
+		release <- struct{}{}
+	}
+	done(small...)
+
+	// Two large images (each costs the whole budget): one after the other.
+	a := e.upload(alice, "image/png", "", pngBytes(t, 1400, 1400))
+	b := e.upload(alice, "image/png", "", pngBytes(t, 1401, 1400))
+	first := get(a, 32, 32, "crop")
+	enter("the first large image")
+	second := get(b, 32, 32, "crop")
+	wait("the second large image to wait for memory", func() bool { return e.repo.thumbWaiting.Load() == 1 })
+	select {
+	case <-entered:
+		t.Fatal("the second large image was decoded while the first held the budget")
+	default:
+	}
+	release <- struct{}{}
+	enter("the second large image")
+	release <- struct{}{}
+	done(first, second)
+}
