@@ -2,7 +2,9 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -86,4 +88,61 @@ func TestAuthenticatedMediaFreeze(t *testing.T) {
 	if resp := off.req("GET", "/_matrix/media/v3/download/test/"+id, "", nil); resp.StatusCode != 200 {
 		t.Fatalf("legacy download without the freeze = %d", resp.StatusCode)
 	}
+}
+
+// fakeEvents lets a user see the events listed for them, with content.
+type fakeEvents map[string]map[string]string // user → event ID → content
+
+func (f fakeEvents) VisibleEvent(_ context.Context, user, _, eventID string) (json.RawMessage, bool, error) {
+	c, ok := f[user][eventID]
+	return json.RawMessage(c), ok, nil
+}
+
+// TestRestrictToRooms checks the rules of media.restrict_to_rooms against
+// a stand-in for the rooms (the real ones: cmd/salon
+// TestMediaRestrictToRooms).
+func TestRestrictToRooms(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RestrictToRooms = true })
+	events := e.events
+	posted := e.upload(alice, "image/png", "", pngBytes(t, 40, 40))
+	unposted := e.upload(alice, "text/plain", "", []byte("draft"))
+	old := e.storeLegacy("OldPostedBeforeTheFreeze", pngBytes(t, 41, 41))
+	content := func(id string) string { return `{"msgtype":"m.image","url":"mxc://test/` + id + `"}` }
+	for _, id := range []string{posted, old} {
+		if err := e.repo.EventStored(bg, "!room:test", "$"+id, json.RawMessage(content(id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// References to other servers' media are not indexed.
+	if err := e.repo.EventStored(bg, "!room:test", "$remote", json.RawMessage(`{"url":"mxc://elsewhere/`+unposted+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if refs, err := e.st.MediaRefs(bg, "mxc://elsewhere/"+unposted, 10); err != nil || len(refs) != 0 {
+		t.Fatalf("remote reference indexed: %v, %v", refs, err)
+	}
+	if !mustMeta(t, e, posted).Referenced {
+		t.Fatal("posted media not marked referenced (it would be purged)")
+	}
+	events["@bob:test"] = map[string]string{"$" + posted: content(posted)}
+
+	check := func(who, token, path string, want int) {
+		t.Helper()
+		resp := e.req("GET", path, token, nil)
+		readAll(t, resp)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s = %d, want %d", who, path, resp.StatusCode, want)
+		}
+	}
+	check("uploader", alice, download(posted), 200)
+	check("reader of the event", bob, download(posted), 200)
+	check("reader of the event", bob, thumbPath(posted, 32, 32, "crop"), 200)
+	check("reader of another event", bob, download(old), 404)
+	check("anyone", bob, download(unposted), 200)
+	// Media from before the freeze, once posted, is not served without a
+	// token: nobody can be asked whether they may see it.
+	check("no token", "", "/_matrix/media/v3/download/test/"+old, 404)
+	check("no token", "", "/_matrix/media/v3/thumbnail/test/"+old+"?width=32&height=32", 404)
+	// An event that no longer carries the URI (redacted) does not count.
+	events["@bob:test"]["$"+posted] = `{}`
+	check("reader of the redacted event", bob, download(posted), 404)
 }

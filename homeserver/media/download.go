@@ -77,35 +77,6 @@ func (r *Repo) openContent(ctx context.Context, m store.MediaMeta) (io.ReadSeekC
 	return f, key, err
 }
 
-// errHidden answers for media the caller may not fetch: the same answer as
-// for media that does not exist (Synapse answers the frozen legacy
-// endpoints so too).
-var errHidden = mxerr.NotFoundf("Media not found")
-
-// find is lookup, then the access rules: media uploaded under the
-// authenticated media freeze is not served without an access token
-// (user ""), and with media.restrict_to_rooms media that events reference
-// is served only to those who may see one of them.
-func (r *Repo) find(req *http.Request, user string) (store.MediaMeta, error) {
-	if user == "" {
-		// Refused before waiting for a pending upload: the flag is set at
-		// reservation.
-		if id := req.PathValue("mediaId"); validMediaID(id) && req.PathValue("serverName") == r.p.ServerName {
-			if m, err := r.p.Store.MediaMeta(req.Context(), id); err == nil && m.Restricted {
-				return m, errHidden
-			}
-		}
-	}
-	m, err := r.lookup(req)
-	if err != nil {
-		return m, err
-	}
-	if user == "" && m.Restricted {
-		return m, errHidden
-	}
-	return m, nil
-}
-
 // lookup finds the media named by the request's path, waiting up to
 // timeout_ms for the content of an asynchronous upload.
 func (r *Repo) lookup(req *http.Request) (store.MediaMeta, error) {

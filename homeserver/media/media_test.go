@@ -56,6 +56,8 @@ type env struct {
 	srv   *httptest.Server
 	reg   *prometheus.Registry
 	clock atomic.Pointer[time.Time] // nil: real time
+	// events stands in for the rooms (media.restrict_to_rooms).
+	events fakeEvents
 }
 
 func newEnv(t testing.TB, edit ...func(*Config)) *env {
@@ -64,7 +66,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *env {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	e := &env{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry()}
+	e := &env{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry(), events: fakeEvents{}}
 	st, err := sqlite.Open(bg, filepath.Join(e.dir, "salon.db"), sqlite.Options{Synchronous: "normal"})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +76,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *env {
 		Config: cfg, ServerName: "test", DataDir: e.dir, Store: st,
 		Auth:       fakeAuth{alice: "@alice:test", bob: "@bob:test"},
 		Registerer: e.reg,
+		Events:     e.events,
 		Now: func() time.Time {
 			if c := e.clock.Load(); c != nil {
 				return *c

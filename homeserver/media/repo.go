@@ -55,7 +55,9 @@ type Params struct {
 	// Blobs stores the bytes; nil means local disk under DataDir/media.
 	Blobs BlobStore
 	// Auth is needed by Handler; Purge and MarkReferenced work without it.
-	Auth       Authenticator
+	Auth Authenticator
+	// Events is needed by media.restrict_to_rooms.
+	Events     EventAccess
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// ClientIP returns the caller's address (for the authenticator's
@@ -112,6 +114,10 @@ func New(p Params) (*Repo, error) {
 	}
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
+	}
+	if p.Config.RestrictToRooms && p.Auth != nil && p.Events == nil {
+		// Serving (Handler) needs them; a purge does not.
+		return nil, errors.New("media: restrict_to_rooms needs the rooms (Params.Events)")
 	}
 	r := &Repo{
 		cfg:      p.Config,
