@@ -5,7 +5,10 @@
 // Bytes are stored by SHA-256 behind the BlobStore interface (local disk by
 // default), metadata through MetaStore. Uploads stream to a temporary blob
 // and become visible only once complete and recorded; nothing is held
-// whole in memory except thumbnails being made. The package never treats a
+// whole in memory except thumbnails being made, within a memory budget
+// estimated from each image's header before decoding. Who may fetch what
+// (the authenticated media freeze, media.restrict_to_rooms) is in
+// access.go; the rooms are asked through EventAccess. The package never treats a
 // user's file name or media ID as a path, never serves user content in a
 // way a browser would run, and never fetches a non-public address for a
 // URL preview. It must not import clientapi.
