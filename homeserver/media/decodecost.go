@@ -128,15 +128,23 @@ func (h header) jpegUnsampled() bool {
 	return true
 }
 
-// implausible reports a PNG whose file is too small to hold the image it
-// declares, even at DEFLATE's best: it is truncated or forged, and
-// decoding it would allocate the whole image for nothing.
+// implausible reports an image whose file is too small to hold the image
+// it declares, even at its coding's best: it is truncated or forged, and
+// decoding it would allocate the whole image for nothing. For a PNG the
+// bound is DEFLATE's expansion; for a baseline JPEG, two bits a block
+// (the shortest Huffman codes for "no change of DC" and "end of block").
+// A progressive JPEG can code runs of empty blocks in a few bits: it is
+// left to the memory budget.
 func (h header) implausible(fileSize int64) bool {
-	if h.format != "png" || h.pngBits == 0 {
-		return false
+	switch {
+	case h.format == "png" && h.pngBits > 0:
+		raw := int64(h.height) * (1 + (int64(h.width)*int64(h.pngBits)+7)/8)
+		return fileSize*maxDeflateRatio < raw
+	case h.format == "jpeg" && !h.jpegProgressive:
+		blocks := h.jpegPlaneBytes() / 64
+		return fileSize*8 < 2*blocks
 	}
-	raw := int64(h.height) * (1 + (int64(h.width)*int64(h.pngBits)+7)/8)
-	return fileSize*maxDeflateRatio < raw
+	return false
 }
 
 // readHeader reads an image's header: image.DecodeConfig, then what the

@@ -94,6 +94,9 @@ func TestThumbnailHostileImages(t *testing.T) {
 	id = e.upload(alice, "image/png", "", trunc)
 	mustErr(t, e.req("GET", thumbPath(id, 32, 32, "crop"), alice, nil), 400, "M_UNKNOWN")
 	mustErr(t, e.req("GET", thumbPath(id, 800, 600, "scale"), alice, nil), 400, "M_UNKNOWN")
+	// A baseline JPEG cut short after its header, likewise.
+	id = e.upload(alice, "image/jpeg", "", jpegBytes(t, 1200, 900, 1)[:1000])
+	mustErr(t, e.req("GET", thumbPath(id, 32, 32, "crop"), alice, nil), 400, "M_UNKNOWN")
 	if n := decodes.Load(); n != 0 {
 		t.Fatalf("%d hostile images decoded", n)
 	}
@@ -158,7 +161,21 @@ func TestReadHeader(t *testing.T) {
 	}
 	h, _, err = readHeader(bytes.NewReader(truncatedPNG()))
 	if err != nil || !h.implausible(int64(len(truncatedPNG()))) {
-		t.Fatalf("74 bytes for 100 MB of pixels not refused: %+v, %v", h, err)
+		t.Fatalf("66 bytes for 100 MB of pixels not refused: %+v, %v", h, err)
+	}
+	// A baseline JPEG: honest files pass, the same header cut short not.
+	j := jpegBytes(t, 1200, 900, 1)
+	h, _, err = readHeader(bytes.NewReader(j))
+	if err != nil || h.implausible(int64(len(j))) {
+		t.Fatalf("a whole JPEG called implausible: %+v, %v", h, err)
+	}
+	h.width, h.height = 8000, 4000
+	if !h.implausible(int64(len(j))) {
+		t.Fatal("a JPEG declaring 8000×4000 in a few kilobytes not refused")
+	}
+	h.jpegProgressive = true
+	if h.implausible(int64(len(j))) {
+		t.Fatal("progressive JPEGs have no such bound")
 	}
 }
 
