@@ -118,6 +118,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			if h.Media == nil {
 				return
 			}
+			// The event is stored: its index is written even if the
+			// request that sent it goes away.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
 			if err := h.Media.EventStored(ctx, roomID, eventID, content); err != nil {
 				h.log.Warn("index media references", "room", roomID, "event", eventID, "err", err)
 			}

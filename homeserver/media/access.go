@@ -20,8 +20,8 @@ import (
 //     endpoints serve media from before only.
 //   - media.restrict_to_rooms (off by default): media that stored events
 //     reference is served only to its uploader and to users who may see
-//     one of those events now. Media no event visible to the server
-//     references (just uploaded, or an encrypted attachment, whose event
+//     one of those events now. Media no event visible to the server ever
+//     referenced (just uploaded, or an encrypted attachment, whose event
 //     is ciphertext) is served as the spec says.
 
 // EventAccess is what media.restrict_to_rooms asks of the rooms: whether
@@ -83,7 +83,10 @@ func (r *Repo) maySee(ctx context.Context, m store.MediaMeta, user string) (bool
 		return false, err
 	}
 	if len(refs) == 0 {
-		return true, nil // posted in no room the server can read
+		// Posted in no room the server can read, unless it is marked
+		// referenced: then its events were redacted, or their index failed
+		// to be written, and nobody but the uploader is sure to be allowed.
+		return !m.Referenced, nil
 	}
 	if user == "" {
 		return false, nil
@@ -127,8 +130,10 @@ func (r *Repo) EventStored(ctx context.Context, roomID, eventID string, content 
 	if len(refs) == 0 {
 		return nil
 	}
-	if err := r.p.Store.AddMediaRefs(ctx, refs); err != nil {
+	// Marked first: should the index fail to be written, the media is
+	// then kept to its uploader rather than served to everyone (maySee).
+	if err := r.MarkReferenced(ctx, uris); err != nil {
 		return err
 	}
-	return r.MarkReferenced(ctx, uris)
+	return r.p.Store.AddMediaRefs(ctx, refs)
 }

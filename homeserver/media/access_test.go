@@ -145,4 +145,14 @@ func TestRestrictToRooms(t *testing.T) {
 	// An event that no longer carries the URI (redacted) does not count.
 	events["@bob:test"]["$"+posted] = `{}`
 	check("reader of the redacted event", bob, download(posted), 404)
+
+	// Marked referenced but with no event indexed (a database whose
+	// referencing events were redacted before the index existed, or an
+	// index write that failed): kept to the uploader.
+	lost := e.upload(alice, "text/plain", "", []byte("posted, index lost"))
+	if err := e.repo.MarkReferenced(bg, []string{"mxc://test/" + lost}); err != nil {
+		t.Fatal(err)
+	}
+	check("anyone", bob, download(lost), 404)
+	check("uploader", alice, download(lost), 200)
 }
