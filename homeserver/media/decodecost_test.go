@@ -10,7 +10,6 @@ import (
 	"image/png"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 )
@@ -29,34 +28,85 @@ func pngIHDR(w, h int, depth, colorType byte) []byte {
 	return pngChunk("IHDR", append(ihdr, depth, colorType, 0, 0, 0))
 }
 
-var (
-	hostile16Once sync.Once
-	hostile16     []byte
-)
-
 // hostilePNG16 is the image of issue #13: a complete, valid 5600×5600
-// 16-bit RGBA PNG of about 244 KB (all zeros compress at DEFLATE's
-// best), under the 32 Mpx cap, that decodes to 8 bytes a pixel: 251 MB.
+// 16-bit RGBA PNG of about 244 KB, under the 32 Mpx cap, that decodes at
+// 8 bytes a pixel: 251 MB. Its pixels are all zero, which DEFLATE codes at
+// its best ratio; the stream is written here directly (a literal zero,
+// then "258 bytes again" in two bits, as zlib's best level would),
+// because compressing 251 MB under the race detector takes a minute.
 func hostilePNG16(tb testing.TB) []byte {
-	hostile16Once.Do(func() {
-		const w, h = 5600, 5600
-		var z bytes.Buffer
-		zw := zlib.NewWriter(&z)
-		row := make([]byte, 1+w*8)
-		for range h {
-			if _, err := zw.Write(row); err != nil {
-				panic(err)
-			}
-		}
-		if err := zw.Close(); err != nil {
-			panic(err)
-		}
-		out := []byte("\x89PNG\r\n\x1a\n")
-		out = append(out, pngIHDR(w, h, 16, 6)...)
-		out = append(out, pngChunk("IDAT", z.Bytes())...)
-		hostile16 = append(out, pngChunk("IEND", nil)...)
-	})
-	return hostile16
+	const w, h = 5600, 5600
+	const raw = h * (1 + w*8) // a filter byte (0) and the row, all zeros
+	var bw bitWriter
+	bw.bits(1, 1) // final block
+	bw.bits(2, 2) // dynamic Huffman codes
+	bw.bits(286-257, 5)
+	bw.bits(1-1, 5)
+	bw.bits(18-4, 4)
+	// Code lengths of the code-length alphabet, in the order of RFC 1951
+	// 3.2.7: 18 (a run of zeros) gets 1 bit, 1 and 2 get 2 bits.
+	for _, sym := range []int{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1} {
+		bw.bits(map[int]uint64{18: 1, 2: 2, 1: 2}[sym], 3)
+	}
+	// Canonical codes: 18 → 0, 1 → 10, 2 → 11.
+	zeros := func(n int) { bw.code(0, 1); bw.bits(uint64(n-11), 7) }
+	bw.code(0b11, 2) // literal 0: length 2
+	zeros(138)       // literals 1-138
+	zeros(117)       // 139-255
+	bw.code(0b11, 2) // 256, end of block: length 2
+	zeros(28)        // lengths 257-284
+	bw.code(0b10, 2) // 285, length 258: length 1
+	bw.code(0b10, 2) // distance code 0 (distance 1): length 1
+	// Literal/length codes: 285 → 0, literal 0 → 10, end of block → 11;
+	// the one distance code → 0.
+	bw.code(0b10, 2)
+	n := raw - 1
+	for ; n >= 258; n -= 258 {
+		bw.code(0, 1)
+		bw.code(0, 1)
+	}
+	for ; n > 0; n-- {
+		bw.code(0b10, 2)
+	}
+	bw.code(0b11, 2)
+	z := append([]byte{0x78, 0xDA}, bw.flush()...)
+	z = binary.BigEndian.AppendUint32(z, uint32(raw%65521)<<16|1) // Adler-32 of zeros
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, pngIHDR(w, h, 16, 6)...)
+	out = append(out, pngChunk("IDAT", z)...)
+	return append(out, pngChunk("IEND", nil)...)
+}
+
+// bitWriter writes a DEFLATE bit stream: values least significant bit
+// first, Huffman codes most significant bit first.
+type bitWriter struct {
+	out  []byte
+	acc  uint64
+	nacc uint
+}
+
+func (b *bitWriter) bits(v uint64, n uint) {
+	b.acc |= v << b.nacc
+	b.nacc += n
+	for b.nacc >= 8 {
+		b.out = append(b.out, byte(b.acc))
+		b.acc >>= 8
+		b.nacc -= 8
+	}
+}
+
+func (b *bitWriter) code(c uint64, n uint) {
+	for i := int(n) - 1; i >= 0; i-- {
+		b.bits(c>>uint(i)&1, 1)
+	}
+}
+
+func (b *bitWriter) flush() []byte {
+	if b.nacc > 0 {
+		b.out = append(b.out, byte(b.acc))
+		b.acc, b.nacc = 0, 0
+	}
+	return b.out
 }
 
 // truncatedPNG is the other image of issue #13 (74 bytes there, 66 here), declaring a
