@@ -233,7 +233,7 @@ func TestReadHeader(t *testing.T) {
 // their memory fits the budget, whatever their number, and wait for it
 // otherwise.
 func TestThumbnailMemoryBudget(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Thumbnails.MemoryBudget, c.Thumbnails.MaxDecodeBytes = 12<<20, 8<<20 })
+	e := newEnv(t, func(c *Config) { c.Thumbnails.MemoryBudget, c.Thumbnails.MaxDecodeBytes = 2<<20, 2<<20 })
 	entered := make(chan struct{}, 8)
 	release := make(chan struct{})
 	e.repo.decode = func(r io.Reader) (image.Image, string, error) {
@@ -281,11 +281,11 @@ func TestThumbnailMemoryBudget(t *testing.T) {
 		}
 	}
 
-	// Four small images (about 0.3 MB each): all decoded at once, more
+	// Four small images (about 0.13 MB each): all decoded at once, more
 	// than a count of one per core would allow.
 	var small []<-chan int
 	for i := range 4 {
-		id := e.upload(alice, "image/png", "", pngBytes(t, 200+i, 200))
+		id := e.upload(alice, "image/png", "", pngBytes(t, 100+i, 100))
 		small = append(small, get(id, 32, 32, "crop"))
 	}
 	for i := range 4 {
@@ -296,9 +296,10 @@ func TestThumbnailMemoryBudget(t *testing.T) {
 	}
 	done(small...)
 
-	// Two large images (each costs the whole budget): one after the other.
-	a := e.upload(alice, "image/png", "", pngBytes(t, 1400, 1400))
-	b := e.upload(alice, "image/png", "", pngBytes(t, 1401, 1400))
+	// Two large images (each costs more than the budget: 1.4 MB decoded,
+	// 2.4 MB of outputs): one after the other.
+	a := e.upload(alice, "image/png", "", pngBytes(t, 600, 600))
+	b := e.upload(alice, "image/png", "", pngBytes(t, 601, 600))
 	first := get(a, 32, 32, "crop")
 	enter("the first large image")
 	second := get(b, 32, 32, "crop")
