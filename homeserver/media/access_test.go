@@ -141,6 +141,11 @@ func TestRestrictToRooms(t *testing.T) {
 	// Media from before the freeze, once posted, is not served without a
 	// token: nobody can be asked whether they may see it.
 	check("no token", "", "/_matrix/media/v3/download/test/"+old, 404)
+	// What may be posted in a room later is not left in shared caches.
+	if resp := e.req("GET", "/_matrix/media/v3/download/test/"+e.storeLegacy("OldNotPosted", []byte("x")), "", nil); resp.StatusCode != 200 ||
+		resp.Header.Get("Cache-Control") != "private, max-age=31536000, immutable" {
+		t.Fatalf("unposted legacy media = %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
 	check("no token", "", "/_matrix/media/v3/thumbnail/test/"+old+"?width=32&height=32", 404)
 	// An event that no longer carries the URI (redacted) does not count.
 	events["@bob:test"]["$"+posted] = `{}`

@@ -81,7 +81,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 		}
 		defer f.Close()
 		thumbHeaders(w, src.contentType())
-		serve(w, req, user, key, time.UnixMilli(m.UploadedTS), f)
+		serve(w, req, r.shared(user), key, time.UnixMilli(m.UploadedTS), f)
 		return nil
 	}
 	if !r.noThumbCache.Load() {
@@ -96,7 +96,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 					if err == nil {
 						defer f.Close()
 						thumbHeaders(w, t.ContentType)
-						serve(w, req, user, k, time.UnixMilli(t.CreatedTS), f)
+						serve(w, req, r.shared(user), k, time.UnixMilli(t.CreatedTS), f)
 						return nil
 					}
 					r.log.Warn("thumbnail blob missing: making it again", "sha256", k.String(), "err", err)
@@ -110,7 +110,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 	}
 	thumbHeaders(w, th.row.ContentType)
 	k, _ := keyOf(th.row.SHA256)
-	serve(w, req, user, k, time.UnixMilli(th.row.CreatedTS), bytes.NewReader(th.data))
+	serve(w, req, r.shared(user), k, time.UnixMilli(th.row.CreatedTS), bytes.NewReader(th.data))
 	return nil
 }
 
