@@ -37,6 +37,10 @@ func Run(t *testing.T, open Opener) {
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
+		{"KeyBackupVersions", testKeyBackupVersions},
+		{"KeyBackupReplace", testKeyBackupReplace},
+		{"KeyBackupKeys", testKeyBackupKeys},
+		{"KeyBackupConcurrent", testKeyBackupConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
