@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
@@ -66,6 +67,8 @@ type Params struct {
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID string) (TURNAnswer, bool)
+	// KeyBackups keeps server-side key backups (nil: no /room_keys).
+	KeyBackups *keys.Backups
 }
 
 // PushRules is what the push rule endpoints call.
