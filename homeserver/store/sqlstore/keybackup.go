@@ -199,7 +199,8 @@ func (s *Store) writableBackup(ctx context.Context, q Querier, userID string, ve
 }
 
 // storedBackupKeys reads the replacement-rule fields of the stored keys
-// among sessions: one query per session for a few, one per room for many.
+// among sessions, a room and up to backupKeysBatch session IDs per query
+// (an index range, whatever the number of keys the room already holds).
 func (s *Store) storedBackupKeys(ctx context.Context, q Querier, userID string, version int64, sessions []store.BackupSession) (map[[2]string]backupKeyMeta, error) {
 	stored := make(map[[2]string]backupKeyMeta, len(sessions))
 	byRoom := map[string][]string{}
@@ -212,37 +213,38 @@ func (s *Store) storedBackupKeys(ctx context.Context, q Querier, userID string, 
 	}
 	for _, room := range rooms {
 		ids := byRoom[room]
-		if len(ids) <= 8 {
-			for _, id := range ids {
-				var m backupKeyMeta
-				err := q.QueryRow(ctx, `SELECT first_message_index, forwarded_count, is_verified FROM key_backup_keys
-					WHERE user_id = $1 AND version = $2 AND room_id = $3 AND session_id = $4`,
-					userID, version, room, id).Scan(&m.fmi, &m.fc, &m.verified)
-				if err == nil {
-					stored[[2]string{room, id}] = m
-				} else if !s.db.IsNoRows(err) {
-					return nil, err
+		for len(ids) > 0 {
+			n := min(len(ids), backupKeysBatch)
+			var sb strings.Builder
+			sb.WriteString(`SELECT session_id, first_message_index, forwarded_count, is_verified FROM key_backup_keys
+				WHERE user_id = $1 AND version = $2 AND room_id = $3 AND session_id IN (`)
+			args := []any{userID, version, room}
+			for i, id := range ids[:n] {
+				if i > 0 {
+					sb.WriteString(", ")
 				}
+				args = append(args, id)
+				sb.WriteString("$" + strconv.Itoa(len(args)))
 			}
-			continue
-		}
-		rows, err := q.Query(ctx, `SELECT session_id, first_message_index, forwarded_count, is_verified FROM key_backup_keys
-			WHERE user_id = $1 AND version = $2 AND room_id = $3`, userID, version, room)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			var m backupKeyMeta
-			if err := rows.Scan(&id, &m.fmi, &m.fc, &m.verified); err != nil {
-				rows.Close()
+			sb.WriteString(")")
+			ids = ids[n:]
+			rows, err := q.Query(ctx, sb.String(), args...)
+			if err != nil {
 				return nil, err
 			}
-			stored[[2]string{room, id}] = m
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			for rows.Next() {
+				var id string
+				var m backupKeyMeta
+				if err := rows.Scan(&id, &m.fmi, &m.fc, &m.verified); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				stored[[2]string{room, id}] = m
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return stored, nil
