@@ -28,6 +28,7 @@ test-go:
 
 test: vet test-go
 	@if [ -x web/test.sh ]; then web/test.sh; fi
+	@if [ -x web/tests/interop/run.sh ]; then web/tests/interop/run.sh; fi
 
 bench:
 	./scripts/bench.sh
