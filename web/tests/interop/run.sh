@@ -1,15 +1,18 @@
 #!/bin/sh
-# E2EE interop with a second, independent implementation: a matrix-nio
-# client (libolm; Debian's python3-matrix-nio and python3-olm) and a
-# matrix-js-sdk client (Rust crypto, vodozemac) exchange encrypted messages
-# through a real `salon serve`, both directions (nio.test.mjs).
+# End-to-end encryption against real clients, through a real `salon serve`:
+# - nio.test.mjs: interop with a second, independent implementation, a
+#   matrix-nio client (libolm; Debian's python3-matrix-nio and python3-olm)
+#   and a matrix-js-sdk client (Rust crypto, vodozemac) exchange encrypted
+#   messages both ways;
+# - backup.test.mjs: matrix-js-sdk backs up its room keys to Salon's
+#   server-side key backup and a new device restores them and reads.
 #
 #   web/tests/interop/run.sh
 #
 # Installs the Debian packages when they are missing (the Python package
 # index is not used), `npm ci` when web/node_modules is missing, builds
-# salon and runs the test. The test skips, saying why, when the server does
-# not serve the E2EE endpoints or the r0 paths nio 0.20 calls.
+# salon and runs the tests. Each skips, saying why, when the server does not
+# serve what it needs (the E2EE endpoints; the r0 paths nio 0.20 calls).
 set -eu
 cd "$(dirname "$0")/../.."
 web=$(pwd)
@@ -39,4 +42,4 @@ echo "interop: building salon"
 (cd .. && CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/salon" ./cmd/salon)
 
 SALON_BIN="$tmp/salon" NIO_PYTHON="$python" \
-	node --test --test-force-exit --test-concurrency=1 --test-timeout=600000 --test-reporter=spec tests/interop/nio.test.mjs
+	node --test --test-force-exit --test-concurrency=1 --test-timeout=600000 --test-reporter=spec tests/interop/*.test.mjs
