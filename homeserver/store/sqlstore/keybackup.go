@@ -95,6 +95,17 @@ func (s *Store) DeleteKeyBackup(ctx context.Context, userID string, version int6
 	}))
 }
 
+// deleteUserKeyBackups deletes every backup version of a user and its keys
+// (for a deactivated account); the versions stay as tombstones.
+func deleteUserKeyBackups(ctx context.Context, q Querier, userID string) error {
+	if _, err := q.Exec(ctx, `DELETE FROM key_backup_keys WHERE user_id = $1`, userID); err != nil {
+		return err
+	}
+	_, err := q.Exec(ctx, `UPDATE key_backup_versions SET deleted = $2, key_count = 0, etag = etag + 1, auth_data = '{}'
+		WHERE user_id = $1 AND NOT deleted`, userID, true)
+	return err
+}
+
 // backupKeysBatch is how many sessions one INSERT statement carries (8
 // parameters each, well below both databases' parameter limits).
 const backupKeysBatch = 100

@@ -371,3 +371,39 @@ func testKeyBackupConcurrent(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testKeyBackupDeactivate: deactivating an account deletes its backups and
+// their keys, and nobody else's.
+func testKeyBackupDeactivate(t *testing.T, s store.Store) {
+	for _, name := range []string{"erin", "frank"} {
+		if err := s.CreateAccount(ctx, account(name), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const erin, frank = "@erin:test", "@frank:test"
+	var versions []int64
+	for range 2 {
+		v, err := s.CreateKeyBackup(ctx, erin, "alg", []byte(`{"public_key":"e"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	mustPutKeys(t, s, erin, versions[1], backupKey("!r:test", "s", 0, 0, true))
+	fv, _ := s.CreateKeyBackup(ctx, frank, "alg", []byte(`{}`))
+	mustPutKeys(t, s, frank, fv, backupKey("!r:test", "s", 0, 0, true))
+	if err := s.DeactivateAccount(ctx, "erin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LatestKeyBackup(ctx, erin); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("backup of a deactivated account: %v", err)
+	}
+	for _, v := range versions {
+		if _, err := s.BackupKeys(ctx, erin, v, store.BackupKeysFilter{}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("keys of version %d of a deactivated account: %v", v, err)
+		}
+	}
+	if got := backupKeys(t, s, frank, fv, store.BackupKeysFilter{}); len(got) != 1 {
+		t.Fatalf("frank's backup after erin's deactivation: %+v", got)
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"KeyBackupReplace", testKeyBackupReplace},
 		{"KeyBackupKeys", testKeyBackupKeys},
 		{"KeyBackupConcurrent", testKeyBackupConcurrent},
+		{"KeyBackupDeactivate", testKeyBackupDeactivate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
