@@ -18,6 +18,37 @@ const lockBackupUser = `UPDATE key_backup_users SET last_version = last_version 
 
 const backupCols = `user_id, version, algorithm, auth_data, etag, key_count`
 
+// The queries of KeyBackupHotQueries, shared with the code that runs them.
+const (
+	latestBackupQuery = `SELECT ` + backupCols + ` FROM key_backup_versions
+		WHERE user_id = $1 AND NOT deleted ORDER BY version DESC LIMIT 1`
+	// storedKeysQuery is followed by the session IDs' placeholders and ")".
+	storedKeysQuery = `SELECT session_id, first_message_index, forwarded_count, is_verified FROM key_backup_keys
+		WHERE user_id = $1 AND version = $2 AND room_id = $3 AND session_id IN (`
+)
+
+func readKeysQuery(where string) string {
+	return `SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data
+		FROM key_backup_keys WHERE ` + where + ` ORDER BY room_id, session_id`
+}
+
+func deleteKeysQuery(where string) string { return `DELETE FROM key_backup_keys WHERE ` + where }
+
+// KeyBackupHotQueries are the key backup queries whose plans must use an
+// index (a backup holds up to hundreds of thousands of keys), with sample
+// arguments; the SQLite tests check them.
+func KeyBackupHotQueries() map[string][]any {
+	room, _ := backupKeysWhere(store.BackupKeysFilter{RoomID: "!r:t"})
+	session, _ := backupKeysWhere(store.BackupKeysFilter{RoomID: "!r:t", SessionID: "s"})
+	return map[string][]any{
+		latestBackupQuery:           {"@a:t"},
+		storedKeysQuery + `$4, $5)`: {"@a:t", int64(1), "!r:t", "s1", "s2"},
+		readKeysQuery(room):         {"@a:t", int64(1), "!r:t"},
+		readKeysQuery(session):      {"@a:t", int64(1), "!r:t", "s"},
+		deleteKeysQuery(session):    {"@a:t", int64(1), "!r:t", "s"},
+	}
+}
+
 func scanBackup(r Row) (store.KeyBackup, error) {
 	var b store.KeyBackup
 	var auth string
@@ -52,8 +83,7 @@ func (s *Store) LatestKeyBackup(ctx context.Context, userID string) (store.KeyBa
 }
 
 func latestBackup(ctx context.Context, s *Store, q Querier, userID string) (store.KeyBackup, error) {
-	b, err := scanBackup(q.QueryRow(ctx, `SELECT `+backupCols+` FROM key_backup_versions
-		WHERE user_id = $1 AND NOT deleted ORDER BY version DESC LIMIT 1`, userID))
+	b, err := scanBackup(q.QueryRow(ctx, latestBackupQuery, userID))
 	return b, s.mapErr(err)
 }
 
@@ -227,8 +257,7 @@ func (s *Store) storedBackupKeys(ctx context.Context, q Querier, userID string, 
 		for len(ids) > 0 {
 			n := min(len(ids), backupKeysBatch)
 			var sb strings.Builder
-			sb.WriteString(`SELECT session_id, first_message_index, forwarded_count, is_verified FROM key_backup_keys
-				WHERE user_id = $1 AND version = $2 AND room_id = $3 AND session_id IN (`)
+			sb.WriteString(storedKeysQuery)
 			args := []any{userID, version, room}
 			for i, id := range ids[:n] {
 				if i > 0 {
@@ -308,8 +337,7 @@ func (s *Store) BackupKeys(ctx context.Context, userID string, version int64, f 
 		return nil, err
 	}
 	where, extra := backupKeysWhere(f)
-	rows, err := s.db.Query(ctx, `SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data
-		FROM key_backup_keys WHERE `+where+` ORDER BY room_id, session_id`, append([]any{userID, version}, extra...)...)
+	rows, err := s.db.Query(ctx, readKeysQuery(where), append([]any{userID, version}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +370,7 @@ func (s *Store) DeleteBackupKeys(ctx context.Context, userID string, version int
 			return err
 		}
 		where, extra := backupKeysWhere(f)
-		n, err := q.Exec(ctx, `DELETE FROM key_backup_keys WHERE `+where, append([]any{userID, version}, extra...)...)
+		n, err := q.Exec(ctx, deleteKeysQuery(where), append([]any{userID, version}, extra...)...)
 		if err != nil {
 			return err
 		}
