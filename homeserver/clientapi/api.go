@@ -63,12 +63,12 @@ type Params struct {
 	Sync SyncService
 	// Delayed schedules MSC4140 delayed events (nil: not supported).
 	Delayed Delayed
+	// KeyBackups keeps server-side key backups (nil: no /room_keys).
+	KeyBackups *keys.Backups
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID string) (TURNAnswer, bool)
-	// KeyBackups keeps server-side key backups (nil: no /room_keys).
-	KeyBackups *keys.Backups
 }
 
 // PushRules is what the push rule endpoints call.
