@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushrules"
@@ -197,6 +198,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Registerer: deps.Registerer,
 		ServerKeys: h.keys.json,
 		WellKnown:  deps.WellKnown,
+		KeyBackups: keys.NewBackups(deps.Store),
 	})
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
@@ -62,6 +63,8 @@ type Params struct {
 	Sync SyncService
 	// Delayed schedules MSC4140 delayed events (nil: not supported).
 	Delayed Delayed
+	// KeyBackups keeps server-side key backups (nil: no /room_keys).
+	KeyBackups *keys.Backups
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
