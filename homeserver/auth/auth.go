@@ -91,18 +91,26 @@ func (s *Service) Localpart(user string) (string, bool) {
 }
 
 // ValidLocalpart is the grammar for new user IDs: lower-case letters,
-// digits and ._=-/+, at most 255 characters in the full ID.
-func (s *Service) ValidLocalpart(lp string) bool {
+// digits and ._=-/+, at most 255 characters in the full ID, and not "." or
+// ".." (which name directories wherever a user ID becomes a path).
+func (s *Service) ValidLocalpart(lp string) bool { return s.CheckLocalpart(lp) == nil }
+
+// CheckLocalpart is ValidLocalpart as the M_INVALID_USERNAME that
+// registration and `salon user create` answer.
+func (s *Service) CheckLocalpart(lp string) error {
 	if lp == "" || len(s.UserID(lp)) > 255 {
-		return false
+		return mxerr.New(mxerr.InvalidUsername, "User ID must be 1 to 255 characters long")
+	}
+	if lp == "." || lp == ".." {
+		return mxerr.New(mxerr.InvalidUsername, "User ID may not be . or ..")
 	}
 	for i := 0; i < len(lp); i++ {
 		c := lp[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("._=-/+", c) >= 0) {
-			return false
+			return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
 		}
 	}
-	return true
+	return nil
 }
 
 // HashPassword hashes pw, waiting its turn when many hashes run at once.
@@ -174,8 +182,8 @@ func (s *Service) VerifyPassword(ctx context.Context, localpart, pw string) (sto
 
 // CreateAccount registers a local account.
 func (s *Service) CreateAccount(ctx context.Context, localpart, password string, admin bool) (store.Account, error) {
-	if !s.ValidLocalpart(localpart) {
-		return store.Account{}, mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := s.CheckLocalpart(localpart); err != nil {
+		return store.Account{}, err
 	}
 	hash := ""
 	if password != "" {

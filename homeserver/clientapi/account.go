@@ -99,14 +99,18 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if ok, wait := a.loginAccount.Allow(lp); !ok {
+		// Failures count per account and address: guessing from one
+		// address locks that address out of the account, not the owner
+		// logging in from another.
+		key := lp + "\x00" + ip
+		if ok, wait := a.loginAccount.Allow(key); !ok {
 			return rateLimited(wait)
 		}
 		acc, err := a.p.Auth.VerifyPassword(ctx, lp, req.Password)
 		if err != nil {
 			return err
 		}
-		a.loginAccount.Reset(lp)
+		a.loginAccount.Reset(key)
 		userID = acc.UserID
 	case "m.login.token":
 		if req.Token == "" {
@@ -184,8 +188,8 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if lp == "" {
 		lp = "user" + strings.ToLower(auth.RandomID(8))
 	}
-	if !a.p.Auth.ValidLocalpart(lp) {
-		return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := a.p.Auth.CheckLocalpart(lp); err != nil {
+		return err
 	}
 	if _, err := a.p.Store.Account(ctx, lp); err == nil {
 		return mxerr.New(mxerr.UserInUse, "User ID already taken")
@@ -256,8 +260,8 @@ func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
 	if lp == "" {
 		return missing("username")
 	}
-	if !a.p.Auth.ValidLocalpart(lp) {
-		return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := a.p.Auth.CheckLocalpart(lp); err != nil {
+		return err
 	}
 	_, err := a.p.Store.Account(r.Context(), lp)
 	switch {
@@ -296,7 +300,9 @@ func (a *API) passwordStage(dev store.Device) map[string]auth.StageChecker {
 				return err
 			}
 			if a.p.Auth.UserID(lp) != dev.UserID {
-				return mxerr.Forbid("Identifier does not match the logged-in user")
+				// Not a failed stage to retry but someone else's
+				// credentials: 403 outright (auth.Interactive).
+				return mxerr.Forbid("Identifier does not match the logged-in user").WithStatus(http.StatusForbidden)
 			}
 			if ok, wait := a.loginAccount.Allow(lp); !ok {
 				return rateLimited(wait)

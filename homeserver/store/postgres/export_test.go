@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"io/fs"
-	"testing"
+	"path"
 	"testing/fstest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -11,36 +11,27 @@ import (
 	"github.com/salonhq/salon/homeserver/store/sqlstore"
 )
 
-// MigrateBefore applies the migrations numbered below first to the
-// database at url and returns an Exec on it (for upgrade tests).
-func MigrateBefore(t *testing.T, url, first string) func(q string, args ...any) error {
-	ctx := context.Background()
+// MigrateBefore applies the migrations whose file names sort before
+// first, as an older binary would have, and returns the pool.
+func MigrateBefore(ctx context.Context, url, first string) (*pgxpool.Pool, error) {
+	old := fstest.MapFS{}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if path.Base(f) < first {
+			b, _ := fs.ReadFile(migrations, f)
+			old["m/"+path.Base(f)] = &fstest.MapFile{Data: b}
+		}
+	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(pool.Close)
-	old := fstest.MapFS{}
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
+	if err := sqlstore.Migrate(ctx, &db{pool: pool}, old, "m"); err != nil {
+		pool.Close()
+		return nil, err
 	}
-	for _, e := range entries {
-		if e.Name() >= first {
-			continue
-		}
-		b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		old["m/"+e.Name()] = &fstest.MapFile{Data: b}
-	}
-	d := &db{pool: pool}
-	if err := sqlstore.Migrate(ctx, d, old, "m"); err != nil {
-		t.Fatal(err)
-	}
-	return func(q string, args ...any) error {
-		_, err := d.Exec(ctx, q, args...)
-		return err
-	}
+	return pool, nil
 }

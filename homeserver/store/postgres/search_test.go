@@ -16,7 +16,16 @@ import (
 // found once the migration that builds it has run.
 func TestSearchBackfill(t *testing.T) {
 	url := pgtest.URL(t)
-	exec := postgres.MigrateBefore(t, url, "0300")
+	ctx := context.Background()
+	pool, err := postgres.MigrateBefore(ctx, url, "0300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	exec := func(q string, args ...any) error {
+		_, err := pool.Exec(ctx, q, args...)
+		return err
+	}
 	storetest.RunSearchBackfill(t, exec, func(t *testing.T) store.Store {
 		s, err := postgres.Open(context.Background(), url)
 		if err != nil {

@@ -41,6 +41,11 @@ func Run(t *testing.T, open Opener) {
 		{"Pushers", testPushers},
 		{"RefreshTokens", testRefreshTokens},
 		{"ThreadRoots", testThreadRoots},
+		{"KeyBackupVersions", testKeyBackupVersions},
+		{"KeyBackupReplace", testKeyBackupReplace},
+		{"KeyBackupKeys", testKeyBackupKeys},
+		{"KeyBackupConcurrent", testKeyBackupConcurrent},
+		{"KeyBackupDeactivate", testKeyBackupDeactivate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
