@@ -90,6 +90,12 @@ func TestNotifications(t *testing.T) {
 		if got, _ := notifications(carol, ""); len(got) != 0 {
 			t.Fatalf("outsider's notifications = %+v", got)
 		}
+		// Carol's invite notifies her, and nothing else of the room does.
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": carol.UserID})
+		sendMsg(bob, room, "b9", map[string]any{"msgtype": "m.text", "body": "carol is invited, not joined"})
+		if got, _ := notifications(carol, ""); len(got) != 1 || got[0].Event.Content["membership"] != "invite" || got[0].RoomID != room {
+			t.Fatalf("invitee's notifications = %+v", got)
+		}
 		// After leaving, the room's events no longer come.
 		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
 		sendMsg(bob, room, "b3", map[string]any{"msgtype": "m.text", "body": "Alicia, gone?"})

@@ -52,8 +52,8 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 	return g
 }
 
-// waitFor returns the notification for event id and pushkey, failing
-// after a generous deadline.
+// waitFor returns the notification for event id ("" for any) and
+// pushkey, failing after a generous deadline.
 func (g *fakeGateway) waitFor(t *testing.T, eventID, pushkey string) map[string]any {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
@@ -61,7 +61,7 @@ func (g *fakeGateway) waitFor(t *testing.T, eventID, pushkey string) map[string]
 		g.mu.Lock()
 		for _, n := range g.got {
 			d := n["devices"].([]any)[0].(map[string]any)
-			if n["event_id"] == eventID && d["pushkey"] == pushkey {
+			if (eventID == "" || n["event_id"] == eventID) && d["pushkey"] == pushkey {
 				g.mu.Unlock()
 				return n
 			}
@@ -134,7 +134,17 @@ func TestPushGateway(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		// Alice's own message was never pushed to her.
+		// An invitee is pushed their invite, and nothing else of the room.
+		carol := mxtest.Register(t, srv.URL, "carol", "password carol")
+		carol.Must(200, "POST", "/_matrix/client/v3/pushers/set", pusher("carol-key", ""))
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": carol.UserID})
+		invite := gw.waitFor(t, "", "carol-key")
+		inviteID := invite["event_id"]
+		if invite["user_is_target"] != true || invite["type"] != "m.room.member" || invite["content"].(map[string]any)["membership"] != "invite" {
+			t.Fatalf("invite notification: %v", invite)
+		}
+		// Alice's own message was never pushed to her, and carol got
+		// nothing of the room but her invite.
 		msg2 := sendMsg(bob, room, "b2", map[string]any{"msgtype": "m.text", "body": "again"})
 		gw.waitFor(t, msg2, "full-key")
 		gw.mu.Lock()
@@ -142,6 +152,9 @@ func TestPushGateway(t *testing.T) {
 		for _, n := range gw.got {
 			if n["event_id"] == own {
 				t.Fatalf("own message pushed: %v", n)
+			}
+			if key := n["devices"].([]any)[0].(map[string]any)["pushkey"]; key == "carol-key" && n["event_id"] != inviteID {
+				t.Fatalf("invitee pushed a room event: %v", n)
 			}
 		}
 	})

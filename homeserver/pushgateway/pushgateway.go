@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -153,8 +154,8 @@ type outgoing struct {
 // notifications builds the requests a job calls for.
 func (s *Sender) notifications(ctx context.Context, j job) []outgoing {
 	pushers, err := s.p.Store.RoomPushers(ctx, j.roomID, "http")
-	if err != nil || len(pushers) == 0 {
-		if err != nil && ctx.Err() == nil {
+	if err != nil {
+		if ctx.Err() == nil {
 			s.log.Warn("list room pushers", "room", j.roomID, "err", err)
 		}
 		return nil
@@ -164,6 +165,10 @@ func (s *Sender) notifications(ctx context.Context, j job) []outgoing {
 		if ctx.Err() == nil {
 			s.log.Warn("read events to push", "room", j.roomID, "err", err)
 		}
+		return nil
+	}
+	invited := s.invitedPushers(ctx, rows)
+	if len(pushers) == 0 && len(invited) == 0 {
 		return nil
 	}
 	v, err := s.p.Version(ctx, j.roomID)
@@ -184,7 +189,14 @@ func (s *Sender) notifications(ctx context.Context, j job) []outgoing {
 		if err != nil {
 			continue
 		}
-		for _, u := range users {
+		targets := users
+		if ps := invited[row.EventID]; len(ps) > 0 {
+			// An invitee is told of their invite, and of nothing else.
+			u := ps[0].UserID
+			byUser[u] = ps
+			targets = append(slices.Clip(users), u)
+		}
+		for _, u := range targets {
 			notify, highlight, actions, err := s.p.Rules.Evaluate(ctx, u, row)
 			if err != nil || !notify {
 				continue
@@ -197,6 +209,27 @@ func (s *Sender) notifications(ctx context.Context, j job) []outgoing {
 					continue
 				}
 				out = append(out, outgoing{pusher: p, url: url, body: body})
+			}
+		}
+	}
+	return out
+}
+
+// invitedPushers returns, by invite event ID, the http pushers of the
+// users the events invite.
+func (s *Sender) invitedPushers(ctx context.Context, rows []store.EventRow) map[string][]store.Pusher {
+	out := map[string][]store.Pusher{}
+	for _, row := range rows {
+		if row.Type != "m.room.member" || row.Membership != "invite" || row.StateKey == nil {
+			continue
+		}
+		ps, err := s.p.Store.Pushers(ctx, *row.StateKey)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			if p.Kind == "http" {
+				out[row.EventID] = append(out[row.EventID], p)
 			}
 		}
 	}

@@ -29,7 +29,8 @@ const notificationScan = 300
 //
 // Only rooms the user is joined to, and in each only the events since
 // they last joined, are looked at: events the user was a member for, so
-// readable whatever the room's history visibility.
+// readable whatever the room's history visibility; of a room they are
+// invited to, only the invite.
 //
 // next is where the following page starts (0: none). A page may hold
 // fewer than limit notifications and still have a next: each room is
@@ -50,6 +51,20 @@ func (s *Service) Notifications(ctx context.Context, userID string, before int64
 	p, _ := s.st.Profile(ctx, userID)
 	var floor int64 // notifications below floor are not known yet
 	for _, m := range mems {
+		if m.Membership == "invite" && m.Pos < before {
+			// A pending invite: the invite event itself, which the user
+			// may see (m.rule.invite_for_me), and nothing else of the room.
+			row, err := s.st.Event(ctx, m.EventID)
+			if err != nil {
+				return nil, 0, err
+			}
+			found, err := s.roomNotifications(ctx, c, userID, p.DisplayName, m.RoomID, []store.EventRow{row}, onlyHighlight)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, found...)
+			continue
+		}
 		if m.Membership != "join" || m.Pos >= before-1 {
 			continue
 		}
