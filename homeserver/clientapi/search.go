@@ -107,7 +107,8 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, dev store.Device) e
 			if *f.Limit < 0 {
 				return mxerr.InvalidParamf("filter.limit must not be negative")
 			}
-			limit = min(max(*f.Limit, 1), 1000)
+			// Each result may bring its context: bound the work of one page.
+			limit = min(max(*f.Limit, 1), 100)
 		}
 		p.Rooms, p.NotRooms = f.Rooms, f.NotRooms
 		p.Keep = func(m store.SearchMatch) bool { return f.match(store.EventRow{Type: m.Type, Sender: m.Sender}) }
