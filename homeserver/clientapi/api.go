@@ -144,8 +144,7 @@ type authedFunc func(w http.ResponseWriter, r *http.Request, dev store.Device) e
 // methods maps HTTP methods to handlers for one path.
 type methods = route.Methods
 
-// handle registers path for the given methods (see route.Router.Handle).
-// handle registers path; a /v3 path is also served under the r0 prefix
+// handle registers path for the given methods (see route.Router.Handle); a /v3 path is also served under the r0 prefix
 // with the same handlers, as Synapse still does: clients written before
 // Matrix 1.1 (matrix-nio <= 0.20, matrix-commander, Hydrogen, weechat-matrix)
 // call only r0, and /versions advertises r0.6.1.
