@@ -33,6 +33,24 @@ type Config struct {
 	Presence     PresenceConfig     `yaml:"presence"`
 	Encryption   EncryptionConfig   `yaml:"encryption"`
 	Media        media.Config       `yaml:"media"`
+	Sessions     SessionsConfig     `yaml:"sessions"`
+	Push         PushConfig         `yaml:"push"`
+}
+
+// PushConfig tunes notifications sent to push gateways.
+type PushConfig struct {
+	// AllowPrivateGateways lets pushers' gateway URLs point at loopback
+	// and private addresses (a Sygnal beside Salon). Off by default: a
+	// user could otherwise make the server post to internal services.
+	AllowPrivateGateways bool `yaml:"allow_private_gateways"`
+}
+
+// SessionsConfig tunes logins.
+type SessionsConfig struct {
+	// RefreshableAccessTokenLifetime is how long an access token lives
+	// when the client asked for a refresh token at login (default 5m).
+	// Access tokens without a refresh token do not expire.
+	RefreshableAccessTokenLifetime time.Duration `yaml:"refreshable_access_token_lifetime"`
 }
 
 // EncryptionConfig says which new rooms start end-to-end encrypted.
@@ -91,7 +109,10 @@ type RegistrationConfig struct {
 // behind one NAT address (300 people) register and log in within a minute
 // while stopping password guessing against one account.
 type RateLimitConfig struct {
-	LoginPerIP      ratelimit.Rule `yaml:"login_per_ip"`
+	LoginPerIP ratelimit.Rule `yaml:"login_per_ip"`
+	// LoginPerAccount counts login attempts per account and client
+	// address, so guessing from one address does not lock the account's
+	// owner out from another.
 	LoginPerAccount ratelimit.Rule `yaml:"login_per_account"`
 	RegisterPerIP   ratelimit.Rule `yaml:"register_per_ip"`
 	MessagesPerUser ratelimit.Rule `yaml:"messages_per_user"`
@@ -105,6 +126,10 @@ type HTTPConfig struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// (the reverse proxy in front of Salon).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AccessLog: "on" (default; empty means on) logs a line per request at info level
+	// (method, route template, status, duration, user; never a token or
+	// the query); "off" does not.
+	AccessLog string `yaml:"access_log"`
 }
 
 // PasswordConfig is the password policy.
@@ -132,6 +157,7 @@ func Defaults() Config {
 		HTTP: HTTPConfig{
 			MaxRequestBytes: 1 << 20,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
+			AccessLog:       "on",
 		},
 		Passwords:  PasswordConfig{MinLength: 8},
 		MatrixRTC:  MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
@@ -139,6 +165,7 @@ func Defaults() Config {
 		Presence:   PresenceConfig{Enabled: true},
 		Encryption: EncryptionConfig{Default: "off"},
 		Media:      media.Defaults(),
+		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
 	}
 }
 
@@ -191,6 +218,9 @@ func (c *Config) Validate() error {
 	if c.MatrixRTC.MaxDelayedPerUser < 1 || c.MatrixRTC.MaxDelayedPerUser > 10_000 {
 		bad("matrixrtc.max_delayed_per_user", "%d must be between 1 and 10000", c.MatrixRTC.MaxDelayedPerUser)
 	}
+	if c.HTTP.AccessLog != "" && c.HTTP.AccessLog != "on" && c.HTTP.AccessLog != "off" {
+		bad("http.access_log", "%q must be on or off", c.HTTP.AccessLog)
+	}
 	if c.Spaces.InheritPowerLevels != "on" && c.Spaces.InheritPowerLevels != "off" {
 		bad("spaces.inherit_power_levels", "%q must be on or off", c.Spaces.InheritPowerLevels)
 	}
@@ -201,6 +231,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	if l := c.Sessions.RefreshableAccessTokenLifetime; l < time.Second || l > 365*24*time.Hour {
+		bad("sessions.refreshable_access_token_lifetime", "%s must be between 1s and 8760h", l)
 	}
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)

@@ -22,9 +22,11 @@ if [ -z "$bin" ]; then
 fi
 for backend in $BACKENDS; do
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	dir=$(mktemp -d)
 	cat > "$dir/salon.yaml" <<YAML
 listen: 127.0.0.1:$port
+metrics: {listen: 127.0.0.1:$mport}
 data_dir: $dir
 log: {level: warn}
 rate_limits:
@@ -60,7 +62,7 @@ YAML
 		awk '/RssAnon|RssFile/ {printf "%s %.1f MiB  ", $1, $2/1024} END {print ""}' "/proc/$pid/status" 2>/dev/null | sed 's/^/  server /'
 	done ) &
 	sampler=$!
-	"$bin" bench messaging --url "http://127.0.0.1:$port" --clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" \
+	"$bin" bench messaging --url "http://127.0.0.1:$port" --metrics "http://127.0.0.1:$mport" --clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" \
 		--sample "$SAMPLE" "${pprof_flags[@]}" || true
 	kill "$sampler" 2>/dev/null || true
 	echo "   load after:$(uptime | sed 's/.*load average://')"

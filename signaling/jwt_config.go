@@ -32,9 +32,14 @@ type JWTConfig struct {
 	ExternalKey    string    `yaml:"external_key"`
 	ExternalSecret APISecret `yaml:"external_secret"`
 
-	// TokenTTL is how long an issued access token may be used to connect.
-	// (LiveKit checks expiry when a client connects, not afterwards.)
-	// At most KeyGrace, so a token outlives no key rotation.
+	// TokenTTL is how long an issued access token may be used to connect
+	// or resume. (LiveKit checks expiry when a client connects, not
+	// afterwards.) The embedded SFU sends connected clients a fresh token
+	// at least every half of it, so calls go on for as long as they last;
+	// short, so that a token that leaked or outlived its holder's
+	// membership is soon worthless. Default 10 minutes, as LiveKit's own
+	// refreshed tokens; at least 10 seconds, at most KeyGrace, so a token
+	// outlives no key rotation.
 	TokenTTL time.Duration `yaml:"token_ttl"`
 
 	// KeysFile holds the embedded SFU's API keys, generated at first
@@ -45,7 +50,7 @@ type JWTConfig struct {
 // JWTDefaults returns the configuration a fresh install runs with.
 func JWTDefaults() JWTConfig {
 	return JWTConfig{
-		TokenTTL: time.Hour,
+		TokenTTL: 10 * time.Minute,
 		KeysFile: "livekit_keys",
 	}
 }
@@ -80,7 +85,7 @@ func (c JWTConfig) KeysPath(dataDir string) string {
 const (
 	// minAPISecretLen is livekit-server's minimum secret length.
 	minAPISecretLen = 32
-	minTokenTTL     = time.Minute
+	minTokenTTL     = 10 * time.Second
 )
 
 // Validate checks the configuration, with zero values taken as defaults,

@@ -32,7 +32,7 @@ func TestJWTConfigDefaults(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("defaults invalid: %v", err)
 	}
-	if cfg.TokenTTL != time.Hour || cfg.KeysFile != "livekit_keys" || cfg.External() {
+	if cfg.TokenTTL != 10*time.Minute || cfg.KeysFile != "livekit_keys" || cfg.External() {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	// A zero value means the default too.

@@ -19,14 +19,21 @@ type Authority interface {
 	OpenIDUser(ctx context.Context, token string) (userID string, err error)
 }
 
-// CallPolicy is the part of Authority the signal endpoint needs to apply
-// a room's changes to the participants of its call.
+// CallPolicy is the part of Authority the signal endpoint needs: to admit
+// a participant at join and resume only while the token's user is joined
+// to the token's Matrix room, and to apply a room's changes to the
+// participants of its call.
 type CallPolicy interface {
 	// CallPermissions says whether the user is joined to the Matrix room
 	// now and what the room's power levels and teaching mode let them do
 	// in its call. A room the homeserver does not know is Joined: false,
 	// not an error.
 	CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error)
+	// JoinedRooms lists the Matrix rooms the user is joined to now. The
+	// signal endpoint finds with it the Matrix room of a token that does
+	// not name one (MatrixRoomAttribute; tokens from before it): the room
+	// whose LegacySlotID call the token is for.
+	JoinedRooms(ctx context.Context, userID string) ([]string, error)
 }
 
 // CallPermissions is what one user may do in a room's call, read from the

@@ -73,6 +73,22 @@ func (a *fakeAuthority) CallPermissions(_ context.Context, user, room string) (C
 	return a.perms[[2]string{user, room}], nil
 }
 
+func (a *fakeAuthority) JoinedRooms(_ context.Context, user string) ([]string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	if a.failWith != nil {
+		return nil, a.failWith
+	}
+	var rooms []string
+	for k, p := range a.perms {
+		if k[0] == user && p.Joined {
+			rooms = append(rooms, k[1])
+		}
+	}
+	return rooms, nil
+}
+
 func (a *fakeAuthority) set(user, room string, p CallPermissions) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -65,8 +65,11 @@ func TestGetTokenMember(t *testing.T) {
 	if grants.Name != alice {
 		t.Errorf("name = %q, want %q", grants.Name, alice)
 	}
-	if exp := claims.ExpiresAt.Time; exp.Before(before.Add(time.Hour)) || exp.After(time.Now().Add(time.Hour+time.Second)) {
-		t.Errorf("exp = %v, want an hour from now", exp)
+	if ttl := JWTDefaults().TokenTTL; ttl != 10*time.Minute {
+		t.Errorf("default token lifetime %v, want 10 minutes", ttl)
+	}
+	if exp := claims.ExpiresAt.Time; exp.Before(before.Add(10*time.Minute)) || exp.After(time.Now().Add(10*time.Minute+time.Second)) {
+		t.Errorf("exp = %v, want 10 minutes from now", exp)
 	}
 	v := grants.Video
 	if v == nil {

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,20 +41,33 @@ type RTCParams struct {
 	SFU  *sfu.SFU
 	Keys KeyProvider
 	// ICEServers returns the STUN/TURN servers a participant is told
-	// about (Salon's TURN with fresh credentials); nil for none.
-	ICEServers func(identity string) []*livekit.ICEServer
+	// about (Salon's TURN with fresh credentials); nil for none. It gets
+	// the participant's identity and the name its token gave it (the
+	// Matrix user, for tokens of the JWT service).
+	ICEServers func(identity, name string) []*livekit.ICEServer
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// PingTimeout is how long a connection may stay silent before it is
 	// dropped; default: the SFU's sfu.ping_timeout (what clients are told).
 	PingTimeout time.Duration
-	// TokenRefresh is how often a connected client is sent a fresh access
-	// token (same identity and room, its current grant, the original
-	// token's lifetime), so that it can resume or rejoin after the one it
-	// joined with has expired; default 5 minutes, like LiveKit.
+	// TokenRefresh is how often, at most, a connected client is sent a
+	// fresh access token (same identity and room, its current grant, the
+	// original token's lifetime), so that it can resume or rejoin after
+	// the one it joined with has expired; default 5 minutes, like
+	// LiveKit. A token valid for less than twice that is refreshed at half
+	// its lifetime, well before it expires.
 	TokenRefresh time.Duration
-	// Authority decides participants' grants again when RoomChanged is
-	// called (nil: RoomChanged does nothing).
+	// Authority is the homeserver's word on who may be in a Matrix room's
+	// call. With it, a token that names a Matrix user (a name starting
+	// with "@", as every token of the JWT service has) connects, resumes
+	// and passes /rtc/validate only while that user is joined to the
+	// token's Matrix room (MatrixRoomAttribute; for tokens without it, the
+	// joined room whose LegacySlotID call the token is for), and joins
+	// with the grant the room gives now; RoomChanged asks it again for the
+	// participants already in. A token naming no Matrix user can only be
+	// made with the SFU's keys by their holder (`salon loadtest`), never
+	// by the JWT service: it is admitted on its signature alone. Nil: every
+	// valid token is admitted and RoomChanged does nothing.
 	Authority CallPolicy
 }
 
@@ -69,6 +84,10 @@ type RTC struct {
 	conns  map[*rtcConn]struct{}
 	closed bool
 	active sync.WaitGroup
+	// roomChanges counts RoomChanged calls: a join that saw it move while
+	// it was admitted asks the Authority again, so that a leave between
+	// the check and the session's start is not missed.
+	roomChanges atomic.Uint64
 }
 
 // NewRTC returns the signalling endpoint.
@@ -179,11 +198,12 @@ func refuse(status int, format string, args ...any) error {
 func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
 	token := req.URL.Query().Get("access_token")
 	if h := req.Header.Get("Authorization"); h != "" {
-		t, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		scheme, t, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return nil, refuse(http.StatusUnauthorized, "invalid authorization header: must start with Bearer")
 		}
-		token = t
+		token = strings.TrimSpace(t)
 	}
 	if token == "" {
 		return nil, refuse(http.StatusUnauthorized, "missing access token")
@@ -243,10 +263,15 @@ func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
 	}, nil
 }
 
-// check verifies the request and whether the call admits it.
+// check verifies the request and whether the call admits it: the
+// token, the token's Matrix user's membership now (admit), and for a
+// join the call's capacity.
 func (r *RTC) check(req *http.Request) (*joinClaims, error) {
 	claims, err := r.verify(req)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.admit(req.Context(), claims); err != nil {
 		return nil, err
 	}
 	if req.URL.Query().Get("reconnect") == "1" {
@@ -259,6 +284,56 @@ func (r *RTC) check(req *http.Request) (*joinClaims, error) {
 		return nil, refuse(http.StatusServiceUnavailable, "%v", err)
 	}
 	return claims, nil
+}
+
+// matrixUser reports whether a token's name is a Matrix user ID: the JWT
+// service names every token after its user.
+func matrixUser(name string) bool { return strings.HasPrefix(name, "@") }
+
+// admit asks the Authority whether the token's Matrix user is joined to
+// the token's Matrix room now, and sets the claims' grant to what the room
+// allows now (as RoomChanged would). A LiveKit server checks only the
+// token; here a member who left or was kicked after getting one is
+// refused: 403, LiveKit's "permissions denied".
+func (r *RTC) admit(ctx context.Context, c *joinClaims) error {
+	if r.p.Authority == nil || !matrixUser(c.name) {
+		return nil
+	}
+	matrixRoom := c.attributes[MatrixRoomAttribute]
+	if matrixRoom == "" {
+		// A token from before the attribute: the call of the legacy slot
+		// of one of the user's rooms.
+		rooms, err := r.p.Authority.JoinedRooms(ctx, c.name)
+		if err != nil {
+			return fmt.Errorf("joined rooms of %s: %w", c.name, err)
+		}
+		for _, id := range rooms {
+			if LiveKitRoomAlias(id, LegacySlotID) == c.room {
+				matrixRoom = id
+				break
+			}
+		}
+		if matrixRoom == "" {
+			return r.notJoined(c, "")
+		}
+	}
+	perms, err := r.p.Authority.CallPermissions(ctx, c.name, matrixRoom)
+	if err != nil {
+		return fmt.Errorf("call permissions of %s in %s: %w", c.name, matrixRoom, err)
+	}
+	if !perms.Joined {
+		return r.notJoined(c, matrixRoom)
+	}
+	c.permission = livePermission(c.permission, perms)
+	c.grant.RoomAdmin = perms.Moderate
+	return nil
+}
+
+func (r *RTC) notJoined(c *joinClaims, matrixRoom string) error {
+	// Debug: a former member can retry its old token until it expires.
+	r.log.Debug("call connection refused: not joined to the Matrix room", "user", c.name, "matrix_room", matrixRoom,
+		"room", c.room, "identity", c.identity)
+	return refuse(http.StatusForbidden, "permissions denied: not joined to the call's Matrix room")
 }
 
 // serveValidate answers what livekit-client asks after a failed connect:
@@ -288,6 +363,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "the signal endpoint speaks WebSocket", http.StatusNotFound)
 		return
 	}
+	changes := r.roomChanges.Load()
 	claims, err := r.check(req)
 	if err != nil {
 		r.writeRefusal(w, err)
@@ -331,7 +407,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 
 	var ice []*livekit.ICEServer
 	if r.p.ICEServers != nil {
-		ice = r.p.ICEServers(claims.identity)
+		ice = r.p.ICEServers(claims.identity, claims.name)
 	}
 	var sess *sfu.Session
 	if q.Get("reconnect") == "1" {
@@ -371,6 +447,19 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	log = log.With("participant", sess.ParticipantSID())
+	if r.roomChanges.Load() != changes {
+		// A Matrix room changed while this client was admitted, perhaps
+		// before RoomChanged could see the session: ask again.
+		if err := r.admit(req.Context(), claims); err != nil {
+			var ae *authError
+			if !errors.As(err, &ae) {
+				log.Warn("call admission: cannot ask again after a room change", "err", err)
+			} else {
+				sess.Remove(livekit.DisconnectReason_PARTICIPANT_REMOVED)
+				r.metrics.liveGrants.WithLabelValues("removed").Inc()
+			}
+		}
+	}
 	c.refresh = func() *livekit.SignalResponse {
 		tok, err := r.refreshToken(claims, sess.Permission(), sess.Admin())
 		if err != nil {
@@ -379,7 +468,7 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		}
 		return &livekit.SignalResponse{Message: &livekit.SignalResponse_RefreshToken{RefreshToken: tok}}
 	}
-	c.refreshEvery = r.p.TokenRefresh
+	c.refreshEvery = min(r.p.TokenRefresh, claims.validFor/2)
 	c.startRefresh()
 	r.metrics.sessions.Inc()
 	defer r.metrics.sessions.Dec()

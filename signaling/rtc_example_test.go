@@ -27,7 +27,7 @@ func Example() {
 	rtc := signaling.NewRTC(signaling.RTCParams{
 		SFU:  media,
 		Keys: keys{"APIkey": "a secret of at least thirty-two bytes"}, // the JWT service's key set
-		ICEServers: func(identity string) []*livekit.ICEServer {
+		ICEServers: func(identity, _ string) []*livekit.ICEServer {
 			return []*livekit.ICEServer{{Urls: []string{"turn:turn.example.org:3478?transport=udp"}, Username: "exp:" + identity, Credential: "from turn/credential"}}
 		},
 		Logger: log,

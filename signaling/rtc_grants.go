@@ -28,6 +28,7 @@ func (r *RTC) RoomChanged(ctx context.Context, matrixRoomID string) {
 	if r.p.Authority == nil {
 		return
 	}
+	r.roomChanges.Add(1)
 	sessions := r.p.SFU.ScopeSessions(matrixRoomID)
 	for _, ss := range r.p.SFU.Sessions(LiveKitRoomAlias(matrixRoomID, LegacySlotID)) {
 		if !slices.Contains(sessions, ss) {

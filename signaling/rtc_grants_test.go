@@ -3,6 +3,9 @@ package signaling_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,16 +25,38 @@ type policy struct {
 	perms map[string]signaling.CallPermissions
 	fail  map[string]bool
 	asked []string
+	// afterAnswer, when set, runs once an answer is decided and before it
+	// is returned (what happens in the room while a client is admitted).
+	afterAnswer func(userID string)
 }
 
 func (p *policy) CallPermissions(_ context.Context, userID, roomID string) (signaling.CallPermissions, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.asked = append(p.asked, userID+" "+roomID)
 	if p.fail[userID] {
+		p.mu.Unlock()
 		return signaling.CallPermissions{}, errors.New("database down")
 	}
-	return p.perms[userID], nil
+	answer, after := p.perms[userID], p.afterAnswer
+	p.mu.Unlock()
+	if after != nil {
+		after(userID)
+	}
+	return answer, nil
+}
+
+// JoinedRooms: the policy is per user; a joined user is in every room the
+// tests use.
+func (p *policy) JoinedRooms(_ context.Context, userID string) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail[userID] {
+		return nil, errors.New("database down")
+	}
+	if !p.perms[userID].Joined {
+		return nil, nil
+	}
+	return []string{"!class:hs", "!other:hs"}, nil
 }
 
 func (p *policy) set(userID string, c signaling.CallPermissions) {
@@ -302,4 +327,134 @@ func seenMsg(c *lktest.Client, match func(*livekit.SignalResponse) bool) *liveki
 	cancel()
 	m, _ := c.WaitMessage(now, "", match)
 	return m
+}
+
+// dialStatus is the HTTP status /rtc answers a WebSocket upgrade with the
+// token, and /rtc/validate's status for it.
+func dialStatus(t *testing.T, s *server, tok string) (rtc, validate int) {
+	t.Helper()
+	ctx := ctxT(t, 10*time.Second)
+	st, _, err := lktest.Dial(ctx, s.base, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(s.http + "/rtc/validate?access_token=" + url.QueryEscape(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return st, res.StatusCode
+}
+
+// TestJoinNeedsMembership: with an Authority, a token that names a Matrix
+// user connects, resumes and validates only while the user is joined to
+// the token's Matrix room now (for a token without the room attribute,
+// the room whose legacy-slot call it is for): a user who left or was
+// kicked after getting the token is refused with 403 at the WebSocket
+// upgrade and at /rtc/validate, and at a resume. A joined user joins with
+// the grant the room gives now, not the token's. A failing homeserver is
+// a 500, not an admission. A token naming no Matrix user (made with the
+// keys, as salon loadtest does) is admitted on its signature.
+func TestJoinNeedsMembership(t *testing.T) {
+	const matrixRoom = "!class:hs"
+	pol := &policy{perms: map[string]signaling.CallPermissions{}, fail: map[string]bool{}}
+	pol.set("@member:hs", speaker)
+	pol.set("@listener:hs", signaling.CallPermissions{Joined: true})
+	s := startServerWith(t, sfu.Config{}, func(p *signaling.RTCParams) { p.Authority = pol })
+	call := signaling.LiveKitRoomAlias(matrixRoom, signaling.LegacySlotID)
+	ctx := ctxT(t, 30*time.Second)
+
+	gone := matrixToken(t, matrixRoom, call, "gone-dev", "@gone:hs", false)
+	goneLegacy := matrixToken(t, "", call, "gone-dev", "@gone:hs", false)
+	for name, tok := range map[string]string{"with the room attribute": gone, "without it": goneLegacy} {
+		if ws, v := dialStatus(t, s, tok); ws != http.StatusForbidden || v != http.StatusForbidden {
+			t.Errorf("a user not in the room, token %s: /rtc %d, /rtc/validate %d; want 403 and 403", name, ws, v)
+		}
+	}
+	// A legacy token of a room the user is not in is not admitted because
+	// the user is in another room.
+	if ws, _ := dialStatus(t, s, matrixToken(t, "", signaling.LiveKitRoomAlias("!elsewhere:hs", signaling.LegacySlotID),
+		"member-dev", "@member:hs", false)); ws != http.StatusForbidden {
+		t.Errorf("legacy token for a room the member is not in: /rtc %d, want 403", ws)
+	}
+
+	// Members join; the listener's token says it may publish, the room
+	// says it may not: the room wins.
+	m := connectWith(t, s, matrixToken(t, matrixRoom, call, "member-dev", "@member:hs", false))
+	legacy := connectWith(t, s, matrixToken(t, "", call, "member-dev2", "@member:hs", false))
+	l := connectWith(t, s, matrixToken(t, matrixRoom, call, "listener-dev", "@listener:hs", true))
+	if p := l.Join.Participant.Permission; p == nil || p.CanPublish || !p.CanSubscribe {
+		t.Errorf("the listener joined with %+v, want no publishing", p)
+	}
+	if sess := s.sfu.Sessions(call); len(sess) != 3 {
+		t.Fatalf("%d sessions in the call, want 3", len(sess))
+	}
+	if ws, v := dialStatus(t, s, matrixToken(t, matrixRoom, call, "member-dev3", "@member:hs", false)); ws != http.StatusSwitchingProtocols || v != http.StatusOK {
+		t.Errorf("member: /rtc %d, /rtc/validate %d; want 101 and 200", ws, v)
+	}
+
+	// The member leaves the room and the change is not (yet) applied to
+	// the call: the dropped signal connection cannot resume, with either
+	// token.
+	pol.set("@member:hs", signaling.CallPermissions{})
+	m.DropSignal()
+	err := m.Resume(ctx, s.base, matrixToken(t, matrixRoom, call, "member-dev", "@member:hs", false))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Errorf("resume after leaving the room: %v, want HTTP 403", err)
+	}
+	legacy.DropSignal()
+	err = legacy.Resume(ctx, s.base, matrixToken(t, "", call, "member-dev2", "@member:hs", false))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Errorf("resume with a legacy token after leaving the room: %v, want HTTP 403", err)
+	}
+
+	// The homeserver fails: no admission.
+	pol.mu.Lock()
+	pol.fail["@listener:hs"] = true
+	pol.mu.Unlock()
+	if ws, v := dialStatus(t, s, matrixToken(t, matrixRoom, call, "listener-dev2", "@listener:hs", false)); ws != http.StatusInternalServerError || v != http.StatusInternalServerError {
+		t.Errorf("failing homeserver: /rtc %d, /rtc/validate %d; want 500", ws, v)
+	}
+
+	// Tokens that name no Matrix user are admitted on their signature.
+	connect(t, s, call, "loadtest-1")
+}
+
+// TestLeaveWhileJoining: a member who leaves the room after the join was
+// checked but before the session is in the call (the change applied by
+// RoomChanged cannot see it yet) is removed as soon as it is in.
+func TestLeaveWhileJoining(t *testing.T) {
+	const matrixRoom = "!class:hs"
+	pol := &policy{perms: map[string]signaling.CallPermissions{}, fail: map[string]bool{}}
+	pol.set("@member:hs", speaker)
+	var s *server
+	var once sync.Once
+	pol.afterAnswer = func(user string) {
+		if user != "@member:hs" {
+			return
+		}
+		once.Do(func() {
+			// The kick lands between the admission and the join.
+			pol.set("@member:hs", signaling.CallPermissions{})
+			s.rtc.RoomChanged(context.Background(), matrixRoom)
+		})
+	}
+	s = startServerWith(t, sfu.Config{}, func(p *signaling.RTCParams) { p.Authority = pol })
+	call := signaling.LiveKitRoomAlias(matrixRoom, signaling.LegacySlotID)
+	ctx := ctxT(t, 20*time.Second)
+	c, err := lktest.Connect(ctx, s.base, matrixToken(t, matrixRoom, call, "member-dev", "@member:hs", false),
+		lktest.Options{AutoSubscribe: true, KeepMessages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if _, err := c.WaitMessage(ctx, "removed from the call", func(m *livekit.SignalResponse) bool {
+		l := m.GetLeave()
+		return l != nil && l.Reason == livekit.DisconnectReason_PARTICIPANT_REMOVED && l.Action == livekit.LeaveRequest_DISCONNECT
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitFor(ctx, "no session left", func() bool { return len(s.sfu.Sessions(call)) == 0 }); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -85,7 +85,7 @@ func startServerOpts(t testing.TB, cfg sfu.Config, opt func(*signaling.RTCParams
 		SFU:    s,
 		Keys:   keys{testKey: testSecret},
 		Logger: testLogger(),
-		ICEServers: func(identity string) []*livekit.ICEServer {
+		ICEServers: func(identity, _ string) []*livekit.ICEServer {
 			return []*livekit.ICEServer{{Urls: []string{"turn:127.0.0.1:3478?transport=udp"}, Username: "1:" + identity, Credential: "x"}}
 		},
 	}

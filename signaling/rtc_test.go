@@ -235,6 +235,21 @@ func TestTokensRefused(t *testing.T) {
 			t.Fatalf("%d %q", res.StatusCode, body)
 		}
 	})
+	t.Run("authorization scheme in any case", func(t *testing.T) {
+		for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+			req, _ := http.NewRequest(http.MethodGet, s.http+"/rtc/validate", nil)
+			req.Header.Set("Authorization", scheme+" "+token(t, "call", "ann"))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || string(body) != "success" {
+				t.Fatalf("%s: %d %q", scheme, res.StatusCode, body)
+			}
+		}
+	})
 	t.Run("v1 path falls back", func(t *testing.T) {
 		res, err := http.Get(s.http + "/rtc/v1/validate?access_token=x")
 		if err != nil {

@@ -62,7 +62,10 @@ type Config struct {
 	// static-auth-secret). At least 16 bytes.
 	SharedSecret Secret `yaml:"shared_secret"`
 	// CredentialTTL is how long a credential handed out by Credentials
-	// stays valid.
+	// stays valid. Default one hour, as Synapse's turn_user_lifetime:
+	// clients ask for new ones before it runs out. (The embedded relay
+	// also refuses a credential whose device logged out, see Holders; an
+	// external coturn only has the expiry.)
 	CredentialTTL time.Duration `yaml:"credential_ttl"`
 
 	// AllowPeers lists CIDRs (or single addresses) that may be relayed to
@@ -111,7 +114,7 @@ func Defaults() Config {
 		ListenTLS:                "127.0.0.1:5349",
 		RelayPortMin:             49152,
 		RelayPortMax:             65535,
-		CredentialTTL:            24 * time.Hour,
+		CredentialTTL:            time.Hour,
 		MaxAllocationsPerUser:    20,
 		MaxAllocationLifetime:    24 * time.Hour,
 		AllocationBytesPerSecond: 2_500_000, // 20 Mbit/s each way

@@ -38,7 +38,7 @@ func TestDefaultsValidate(t *testing.T) {
 	if err := zero.Validate(); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
-	if zero.withDefaults().CredentialTTL != 24*time.Hour {
+	if zero.withDefaults().CredentialTTL != time.Hour {
 		t.Error("zero credential_ttl is not the default")
 	}
 }

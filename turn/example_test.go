@@ -40,5 +40,5 @@ func ExampleNew() {
 	// Output:
 	// turn transport=udp
 	// turn transport=tcp
-	// 1700086400:@alice:example.org 24h0m0s
+	// 1700003600:@alice:example.org 1h0m0s
 }

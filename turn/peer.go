@@ -19,6 +19,9 @@ const (
 	refusalPeerMetadata
 	refusalPeerUnspecified
 	refusalPeerReserved
+	refusalPeerNAT64Local
+	refusalPeerTeredo
+	refusalPeerSelf
 	refusalAuthMalformed
 	refusalAuthExpired
 	refusalAuthRealm
@@ -27,6 +30,7 @@ const (
 	refusalRelayPorts
 	refusalLifetimeCap
 	refusalTLSHandshake
+	refusalRevoked
 	refusalCount // number of values, not a reason
 )
 
@@ -40,6 +44,9 @@ var refusalNames = [refusalCount]string{
 	refusalPeerMetadata:     "peer_metadata",
 	refusalPeerUnspecified:  "peer_unspecified",
 	refusalPeerReserved:     "peer_reserved",
+	refusalPeerNAT64Local:   "peer_nat64_local",
+	refusalPeerTeredo:       "peer_teredo",
+	refusalPeerSelf:         "peer_self",
 	refusalAuthMalformed:    "auth_malformed",
 	refusalAuthExpired:      "auth_expired",
 	refusalAuthRealm:        "auth_realm",
@@ -48,6 +55,7 @@ var refusalNames = [refusalCount]string{
 	refusalRelayPorts:       "relay_ports",
 	refusalLifetimeCap:      "lifetime_cap",
 	refusalTLSHandshake:     "tls_handshake",
+	refusalRevoked:          "revoked",
 }
 
 func (r refusal) String() string {
@@ -100,6 +108,13 @@ var blockedRanges = func() []blockedRange {
 		{"100::/64", refusalPeerReserved},
 		{"2001:db8::/32", refusalPeerReserved},
 		{"::/96", refusalPeerReserved}, // IPv4-compatible, deprecated
+		// Local-use NAT64 (RFC 8215): the operator's own translator, into
+		// whatever IPv4 network it serves, with the IPv4 address at a
+		// position the prefix length decides; refused whole.
+		{"64:ff9b:1::/48", refusalPeerNAT64Local},
+		// Teredo (RFC 4380): a tunnel through a relay to an IPv4 host
+		// behind NAT.
+		{"2001::/32", refusalPeerTeredo},
 	}
 	out := make([]blockedRange, len(list))
 	for i, e := range list {

@@ -120,7 +120,15 @@ func (r *relayConn) readFrom(p []byte) (int, net.Addr, error) {
 // WriteTo sends a client's packet to a peer, or drops it over a cap
 // (reporting success, as a router would: pion treats a short write as an
 // error).
+//
+// A packet for one of the relay's own listen addresses is dropped the
+// same way: a permission is for a peer's IP, any port, and the relay IP is
+// a legitimate peer (the embedded SFU, other allocations) on other ports.
 func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if r.srv.ownPeer(addr) {
+		r.srv.refuse(refusalPeerSelf)
+		return len(p), nil
+	}
 	if !r.admit(clientToPeer, len(p)) {
 		return len(p), nil
 	}

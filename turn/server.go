@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -35,6 +36,10 @@ type Params struct {
 	// TLSListener is a plain TCP listener; the server wraps it in TLS with
 	// the configured certificate.
 	TLSListener net.Listener
+
+	// Holders, when set, is asked at Allocate and Refresh whether a
+	// credential's holder is still logged in (see Holders).
+	Holders Holders
 }
 
 // Server is the embedded TURN relay.
@@ -43,6 +48,8 @@ type Server struct {
 	log      *slog.Logger
 	secret   []byte
 	peers    peerPolicy
+	own      atomic.Pointer[ownAddrs] // complete once New returns
+	holders  Holders
 	gen      *pionturn.RelayAddressGeneratorPortRange
 	pionLogs logging.LoggerFactory
 	reg      prometheus.Registerer
@@ -89,6 +96,7 @@ func New(p Params) (*Server, error) {
 		secret:   []byte(cfg.SharedSecret),
 		peers:    peerPolicy{allow: allow},
 		pionLogs: pionLoggers{log},
+		holders:  p.Holders,
 		reg:      p.Registerer,
 		relays:   make(map[*relayConn]struct{}),
 		perUser:  make(map[string]int),
@@ -119,10 +127,14 @@ func New(p Params) (*Server, error) {
 		s.tlsConf = conf
 	}
 
+	// The relay addresses are known now, the listeners' ports once they
+	// listen.
+	s.own.Store(newOwnAddrs(cfg))
 	if err := s.listen(p); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.own.Store(newOwnAddrs(cfg, s.udpAddr, s.tcpAddr, s.tlsAddr))
 	if len(s.udpServers) == 0 && len(s.listeners) == 0 {
 		s.Close()
 		return nil, ErrNoListener
@@ -431,11 +443,12 @@ func portOf(a net.Addr) string {
 	return port
 }
 
-// Credentials returns TURN REST credentials for userID, valid for the
+// Credentials returns TURN REST credentials for principal (a Matrix user
+// ID, or credential.Principal of a user and device), valid for the
 // configured credential_ttl from now.
-func (s *Server) Credentials(userID string, now time.Time) (username, password string, ttl time.Duration) {
+func (s *Server) Credentials(principal string, now time.Time) (username, password string, ttl time.Duration) {
 	ttl = s.cfg.CredentialTTL
-	username, password = credential.Generate(s.secret, userID, ttl, now)
+	username, password = credential.Generate(s.secret, principal, ttl, now)
 	return username, password, ttl
 }
 

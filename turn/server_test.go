@@ -348,7 +348,7 @@ func TestURIsAndCredentials(t *testing.T) {
 
 	now := time.Unix(1700000000, 0)
 	user, pass, ttl := ts.Credentials("@alice:test.example", now)
-	if ttl != 24*time.Hour || user != "1700086400:@alice:test.example" || pass == "" {
+	if ttl != time.Hour || user != "1700003600:@alice:test.example" || pass == "" {
 		t.Errorf("Credentials = %q, %q, %v", user, pass, ttl)
 	}
 }

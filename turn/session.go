@@ -44,7 +44,7 @@ func (ss *session) serverConfig(c net.PacketConn) pionturn.ServerConfig {
 		AuthHandler:   ss.authenticate,
 		LoggerFactory: ss.srv.pionLogs,
 		PacketConnConfigs: []pionturn.PacketConnConfig{{
-			PacketConn:            c,
+			PacketConn:            &guardConn{PacketConn: c, ss: ss},
 			RelayAddressGenerator: relayGenerator{ss},
 			PermissionHandler:     ss.permit,
 		}},
@@ -52,11 +52,14 @@ func (ss *session) serverConfig(c net.PacketConn) pionturn.ServerConfig {
 }
 
 // authenticate is pion's AuthHandler for TURN REST usernames
-// (EXPIRY:USERID). pion's own NewLongTermAuthHandler wants a bare
-// timestamp. It returns the long-term key; pion then checks
-// MESSAGE-INTEGRITY with it, which is where a forged password fails.
+// (EXPIRY:USERID or EXPIRY:USERID/DEVICEID). pion's own
+// NewLongTermAuthHandler wants a bare timestamp. It returns the long-term
+// key; pion then checks MESSAGE-INTEGRITY with it, which is where a forged
+// password fails. (guardConn has already refused the credentials of a
+// holder no longer logged in at Allocate and Refresh.)
 func (ss *session) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
-	userID, password, err := credential.Check(ss.srv.secret, username, time.Now())
+	principal, password, err := credential.Check(ss.srv.secret, username, time.Now())
+	userID, _ := credential.SplitPrincipal(principal)
 	switch {
 	case errors.Is(err, credential.ErrExpired):
 		ss.srv.refuse(refusalAuthExpired)

@@ -270,7 +270,7 @@ func TestOneToOneCallThroughTURN(t *testing.T) {
 				t.Fatalf("selected pair is not relayed: %v", pair)
 			}
 			caller.send("m.call.hangup", map[string]any{"reason": "user_hangup"})
-			m := mxtest.New(t, srv.URL).Must(200, "GET", "/metrics", nil)
+			m := mxtest.New(t, srv.MetricsURL).Must(200, "GET", "/metrics", nil)
 			if !strings.Contains(string(m.Raw), "salon_turn_relayed_bytes_total") || strings.Contains(string(m.Raw), `salon_turn_relayed_bytes_total{direction="client_to_peer"} 0`) {
 				t.Fatalf("relay metrics show no bytes")
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
 )
@@ -40,6 +41,40 @@ func (a callAuthority) CallPermissions(ctx context.Context, userID, roomID strin
 		Joined: p.Joined, PublishAudio: p.PublishAudio, PublishVideo: p.PublishVideo,
 		PublishScreen: p.PublishScreen, PublishData: p.PublishData, Moderate: p.Moderate,
 	}, nil
+}
+
+func (a callAuthority) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
+	return a.hs.Rooms.JoinedRooms(ctx, userID)
+}
+
+// turnHolders answers the TURN relay's question — is a credential's holder
+// still logged in? — from the homeserver's accounts and devices.
+type turnHolders struct {
+	st         store.Store
+	serverName string
+}
+
+func (h turnHolders) Live(ctx context.Context, userID, deviceID string) (bool, error) {
+	localpart, server, ok := strings.Cut(strings.TrimPrefix(userID, "@"), ":")
+	if !ok || server != h.serverName {
+		return false, nil // only this server's users get credentials
+	}
+	if deviceID != "" {
+		// Logout and deactivation delete the device.
+		_, err := h.st.Device(ctx, userID, deviceID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	acc, err := h.st.Account(ctx, localpart)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !acc.Deactivated, nil
 }
 
 // liveGrants hears from the homeserver of rooms whose call permissions
@@ -114,13 +149,21 @@ func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logge
 	turnCreds := s.turnCreds
 	rtc := signaling.NewRTC(signaling.RTCParams{
 		SFU: media, Keys: s.livekitKeys, Logger: log.With("component", "rtc"), Registerer: reg,
-		// Changes of a Matrix room reach its call's participants live.
+		// Only members of a call's Matrix room connect and resume, and
+		// changes of the room reach its call's participants live.
 		Authority: callAuthority{s.hs},
-		ICEServers: func(identity string) []*livekit.ICEServer {
+		ICEServers: func(identity, name string) []*livekit.ICEServer {
 			if turnCreds == nil {
 				return nil
 			}
-			t, ok := turnCreds(identity)
+			// The relay's credential names the Matrix user the token
+			// names, so that it ends with the account; tokens that name
+			// none (salon loadtest) get one for the identity.
+			who := identity
+			if strings.HasPrefix(name, "@") {
+				who = name
+			}
+			t, ok := turnCreds(who, "")
 			if !ok {
 				return nil
 			}

@@ -21,8 +21,11 @@ import (
 // Config is salon.yaml. Each component owns its section; this file only
 // composes them and adds process settings.
 type Config struct {
-	// Listen is the HTTP address (Client-Server API, web client, metrics).
+	// Listen is the HTTP address (Client-Server API, web client, calls).
+	// It never serves metrics: those have their own listener.
 	Listen string `yaml:"listen"`
+	// Metrics is where Prometheus metrics are served.
+	Metrics MetricsConfig `yaml:"metrics"`
 	// DataDir holds the SQLite database, the signing key and media.
 	DataDir string `yaml:"data_dir"`
 	// Database is "sqlite:PATH" (relative to data_dir) or a postgres:// URL.
@@ -46,6 +49,19 @@ type Config struct {
 	SFU sfu.Config `yaml:"sfu"`
 }
 
+// MetricsConfig places the Prometheus endpoint (GET /metrics) on a
+// listener of its own, apart from the public one: request counts, call and
+// relay figures and process details are for the operator's monitoring.
+type MetricsConfig struct {
+	// Listen is HOST:PORT of the metrics listener, or "off". Default
+	// 127.0.0.1:9105: loopback, so only this machine (a local Prometheus
+	// or agent) reads it.
+	Listen string `yaml:"listen"`
+}
+
+// metricsOff is the metrics.listen value that serves no metrics.
+const metricsOff = "off"
+
 // LogConfig sets up log/slog.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -56,6 +72,7 @@ type LogConfig struct {
 func Defaults() Config {
 	return Config{
 		Listen:            "127.0.0.1:8008",
+		Metrics:           MetricsConfig{Listen: "127.0.0.1:9105"},
 		DataDir:           "./data",
 		Database:          "sqlite:salon.db",
 		SQLiteSynchronous: "full",
@@ -100,6 +117,13 @@ func (c *Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		bad("listen", "%q must be HOST:PORT, such as 127.0.0.1:8008", c.Listen)
+	}
+	if m := c.Metrics.Listen; m != metricsOff {
+		if _, port, err := net.SplitHostPort(m); err != nil || port == "" {
+			bad("metrics.listen", "%q must be HOST:PORT, such as 127.0.0.1:9105, or off", m)
+		} else if m == c.Listen && port != "0" {
+			bad("metrics.listen", "%q must differ from listen: metrics are not served on the public listener", m)
+		}
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")

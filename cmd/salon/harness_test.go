@@ -33,17 +33,31 @@ type testServer struct {
 	srv    *server
 	cancel context.CancelFunc
 	done   chan error
+
+	// MetricsURL is the base URL of the metrics listener ("" when off).
+	MetricsURL string
 }
 
 // startServer runs the real server (the same wiring as `salon serve`) on a
 // loopback port until the test ends.
 func startServer(t testing.TB, database string, edit ...func(*Config)) *testServer {
 	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return startServerLog(t, database, log, edit...)
+}
+
+// startServerLog is startServer logging to log.
+func startServerLog(t testing.TB, database string, log *slog.Logger, edit ...func(*Config)) *testServer {
+	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Database = database
 	cfg.SQLiteSynchronous = "normal"
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	// Tests run side by side: the relay takes free ports.
 	cfg.TURN.ListenUDP, cfg.TURN.ListenTCP, cfg.TURN.UDPSockets = "127.0.0.1:0", "127.0.0.1:0", 1
 	cfg.SFU.UDPPort, cfg.SFU.TCPPort = freeUDPPort(t), -1
@@ -57,10 +71,6 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := newServer(ctx, cfg, ln, log)
 	if err != nil {
@@ -68,6 +78,9 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 		t.Fatal(err)
 	}
 	ts := &testServer{URL: "http://" + ln.Addr().String(), srv: srv, cancel: cancel, done: make(chan error, 1)}
+	if srv.metricsLn != nil {
+		ts.MetricsURL = "http://" + srv.metricsLn.Addr().String()
+	}
 	go func() { ts.done <- srv.run(ctx) }()
 	t.Cleanup(ts.Stop)
 	return ts

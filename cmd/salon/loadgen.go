@@ -24,7 +24,7 @@ import (
 // running Salon over real HTTP. It registers users, creates rooms, keeps
 // long-polling /sync clients open and sends messages at a fixed rate,
 // measuring send→/sync delivery latency, initial sync time and the
-// server's memory (from its /metrics).
+// server's memory (from its metrics listener).
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "messaging" {
 		return errUsage
@@ -32,6 +32,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("salon bench messaging", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8008", "server to load (loopback only)")
+	metricsURL := fs.String("metrics", defaultMetricsURL, "the server's metrics listener (metrics.listen; loopback only), for its memory")
 	clients := fs.Int("clients", 1000, "long-polling /sync clients (one user each)")
 	rooms := fs.Int("rooms", 500, "rooms the clients are spread over")
 	rate := fs.Float64("rate", 200, "messages per second")
@@ -45,7 +46,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	for _, u := range []string{*base, *pprofURL} {
+	for _, u := range []string{*base, *metricsURL, *pprofURL} {
 		if u != "" && !loopbackURL(u) {
 			return errors.New("bench only loads servers on this machine's loopback")
 		}
@@ -53,7 +54,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *every <= 0 {
 		return errors.New("-sample must be positive")
 	}
-	lg := &loadgen{base: strings.TrimSuffix(*base, "/"), hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + 64, MaxConnsPerHost: 0}}}
+	lg := &loadgen{base: strings.TrimSuffix(*base, "/"), metrics: strings.TrimSuffix(*metricsURL, "/"), hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + 64, MaxConnsPerHost: 0}}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	say := func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) }
@@ -196,8 +197,9 @@ loop:
 }
 
 type loadgen struct {
-	base string
-	hc   *http.Client
+	base    string
+	metrics string // the metrics listener's base URL
+	hc      *http.Client
 }
 
 type lgUser struct {
@@ -355,7 +357,7 @@ func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, time
 // memory reads the server's resident memory and Go heap in use from its
 // Prometheus metrics (0 when unavailable).
 func (lg *loadgen) memory(ctx context.Context) (rss, heapInuse float64) {
-	m, _ := scrapeMetrics(ctx, lg.hc, lg.base, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes")
+	m, _ := scrapeMetrics(ctx, lg.hc, lg.metrics, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes")
 	return m["process_resident_memory_bytes"], m["go_memstats_heap_inuse_bytes"]
 }
 

@@ -25,8 +25,9 @@ import (
 // speak the LiveKit client protocol (sfu/lktest, which shares no code with
 // the forwarding path) join calls on a running Salon's embedded SFU, play
 // a scenario and report what they received; the server's side (CPU,
-// forwarded packets, RSS) is read from its /metrics before and after the
-// media window, so the figures are the server process's own.
+// forwarded packets, RSS) is read from its metrics listener
+// (metrics.listen) before and after the media window, so the figures are
+// the server process's own.
 //
 // Tokens are minted with the server's LiveKit API key (the keys file in its
 // data directory), so the load tool needs no Matrix accounts: what is
@@ -35,6 +36,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("salon loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8008", "the Salon server (its SFU is at URL/livekit/sfu; loopback only)")
+	metricsURL := fs.String("metrics", defaultMetricsURL, "the server's metrics listener (metrics.listen; loopback only)")
 	dataDir := fs.String("data-dir", "./data", "the server's data directory (for its LiveKit keys)")
 	keysFile := fs.String("keys", "", "the server's LiveKit keys file (default: DATA_DIR/livekit_keys)")
 	which := fs.String("scenario", "all", "scenarios to run: audio, lecture, video (comma-separated) or all")
@@ -48,7 +50,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	*base = strings.TrimSuffix(*base, "/")
-	if !loopbackURL(*base) {
+	*metricsURL = strings.TrimSuffix(*metricsURL, "/")
+	if !loopbackURL(*base) || !loopbackURL(*metricsURL) {
 		return errors.New("loadtest only loads servers on this machine's loopback")
 	}
 	scenarios, err := pickScenarios(*which)
@@ -95,7 +98,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		var m0, m1 serverMetrics
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute+sc.Duration)
 		res, err := lktest.Run(rctx, ws, mint, sc, func(start bool) {
-			m, err := scrapeServer(rctx, *base)
+			m, err := scrapeServer(rctx, *metricsURL)
 			if err != nil {
 				say("%s: reading the server's metrics: %v", sc.Name, err)
 			}
@@ -184,8 +187,13 @@ func scrapeServer(ctx context.Context, base string) (serverMetrics, error) {
 	}, err
 }
 
-// scrapeMetrics reads the named unlabelled samples from the server's
-// /metrics (Prometheus text format); missing ones are absent from the map.
+// defaultMetricsURL is where a server with the default metrics.listen
+// serves its metrics.
+const defaultMetricsURL = "http://127.0.0.1:9105"
+
+// scrapeMetrics reads the named unlabelled samples from base/metrics, the
+// server's metrics listener (Prometheus text format); missing ones are
+// absent from the map.
 func scrapeMetrics(ctx context.Context, hc *http.Client, base string, names ...string) (map[string]float64, error) {
 	out := map[string]float64{}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)

@@ -18,7 +18,7 @@ func TestLoadtestCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := []string{"loadtest", "--url", s.URL, "--data-dir", s.srv.cfg.DataDir, "--scenario", "video", "--participants", "3", "--duration", "2s"}
+	args := []string{"loadtest", "--url", s.URL, "--metrics", s.MetricsURL, "--data-dir", s.srv.cfg.DataDir, "--scenario", "video", "--participants", "3", "--duration", "2s"}
 	if code := run(ctx, args, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
 	}
@@ -47,6 +47,7 @@ func TestLoadtestRefuses(t *testing.T) {
 		"lookalike host":   {[]string{"loadtest", "--url", "http://localhost.example.org:8008", "--data-dir", dir}, "loopback"},
 		"lookalike IP":     {[]string{"loadtest", "--url", "http://127.0.0.1.example.org", "--data-dir", dir}, "loopback"},
 		"no keys":          {[]string{"loadtest", "--data-dir", dir}, "keys"},
+		"metrics afar":     {[]string{"loadtest", "--metrics", "http://example.org:9105", "--data-dir", dir}, "loopback"},
 		"unknown scenario": {[]string{"loadtest", "--scenario", "karaoke", "--data-dir", dir}, "karaoke"},
 	} {
 		t.Run(name, func(t *testing.T) {

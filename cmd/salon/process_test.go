@@ -66,7 +66,7 @@ func startProcess(t *testing.T, args ...string) *process {
 	addr := freePort(t)
 	// The relay takes free ports so tests and a local coturn do not collide.
 	conf := filepath.Join(t.TempDir(), "salon.yaml")
-	yaml := fmt.Sprintf("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\nsfu:\n  udp_port: %d\n  tcp_port: -1\n", freeUDPPort(t))
+	yaml := fmt.Sprintf("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\nsfu:\n  udp_port: %d\n  tcp_port: -1\nmetrics:\n  listen: 127.0.0.1:0\n", freeUDPPort(t))
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -250,7 +250,7 @@ func TestDiscovery(t *testing.T) {
 	if h.Str("status") != "ok" {
 		t.Fatalf("health = %s", h.Raw)
 	}
-	m := c.Must(200, "GET", "/metrics", nil)
+	m := mxtest.New(t, srv.MetricsURL).Must(200, "GET", "/metrics", nil)
 	if !strings.Contains(string(m.Raw), "salon_http_requests_total") || !strings.Contains(string(m.Raw), "go_goroutines") {
 		t.Fatal("metrics lack request counters or runtime metrics")
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 	"github.com/salonhq/salon/turn/credential"
@@ -89,6 +90,10 @@ type server struct {
 	// SFU's signalling endpoint (nil with an external LiveKit).
 	turnCreds homeserver.TURNCredentials
 	rtc       *signaling.RTC
+	// metricsLn and metrics serve GET /metrics apart from the public
+	// listener (nil with metrics.listen: off).
+	metricsLn net.Listener
+	metrics   *http.Server
 	close     []func() error // run in reverse order at shutdown
 }
 
@@ -100,7 +105,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 			s.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := privateDir(cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
 	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
@@ -114,7 +119,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	turnCreds, err := s.startTURN(cfg, log, reg)
+	turnCreds, err := s.startTURN(cfg, st, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("turn: %w", err)
 	}
@@ -142,7 +147,12 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	if err := s.startJWT(cfg, base, log, reg, mux); err != nil {
 		return nil, err
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Metrics are for the operator's monitoring, on their own listener;
+	// here /metrics is not found (not the web client either).
+	mux.Handle("/metrics", http.NotFoundHandler())
+	if err := s.startMetrics(cfg, reg, log); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -176,6 +186,17 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 func (s *server) run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	metricsDone := make(chan struct{})
+	if s.metrics != nil {
+		go func() {
+			defer close(metricsDone)
+			if err := s.metrics.Serve(s.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	} else {
+		close(metricsDone)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.hs.Run(runCtx) }()
 	go func() {
@@ -198,6 +219,10 @@ func (s *server) run(ctx context.Context) error {
 		s.log.Warn("shutdown: requests still running were cut", "err", err)
 		_ = s.http.Close()
 	}
+	if s.metrics != nil {
+		_ = s.metrics.Close()
+	}
+	<-metricsDone
 	cancel()
 	for i := 0; i < 2; i++ {
 		if first != nil && i == 1 {
@@ -214,10 +239,43 @@ func (s *server) run(ctx context.Context) error {
 	return first
 }
 
+// startMetrics opens the metrics listener (metrics.listen) and the server
+// that run serves on it; nothing with metrics.listen: off.
+func (s *server) startMetrics(cfg Config, reg *prometheus.Registry, log *slog.Logger) error {
+	if cfg.Metrics.Listen == metricsOff {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics.listen: %w (choose another address, or off)", err)
+	}
+	s.close = append(s.close, func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	if !loopbackHostPort(ln.Addr().String()) {
+		log.Warn("metrics are served beyond loopback: let only your monitoring reach this address", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.metricsLn = ln
+	s.metrics = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
 // startTURN starts the embedded relay (unless disabled) and returns what
 // /voip/turnServer hands out: the embedded relay's credentials, or an
 // external coturn's when turn.external is set.
-func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Registerer) (homeserver.TURNCredentials, error) {
+func (s *server) startTURN(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (homeserver.TURNCredentials, error) {
 	host := turnHost(cfg)
 	if ext := cfg.TURN.External; len(ext.URIs) > 0 {
 		secret := []byte(ext.SharedSecret)
@@ -225,8 +283,8 @@ func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Register
 		if ttl == 0 {
 			ttl = turn.Defaults().CredentialTTL
 		}
-		return func(userID string) (homeserver.TURNAnswer, bool) {
-			u, p := credential.Generate(secret, userID, ttl, time.Now())
+		return func(userID, deviceID string) (homeserver.TURNAnswer, bool) {
+			u, p := credential.Generate(secret, credential.Principal(userID, deviceID), ttl, time.Now())
 			return homeserver.TURNAnswer{Username: u, Password: p, URIs: ext.URIs, TTL: ttl}, true
 		}, nil
 	}
@@ -242,15 +300,18 @@ func (s *server) startTURN(cfg Config, log *slog.Logger, reg prometheus.Register
 		}
 		tc.SharedSecret = turn.Secret(secret)
 	}
-	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg})
+	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg,
+		// A logged-out device's or deactivated account's credentials stop
+		// working at once.
+		Holders: turnHolders{st: st, serverName: cfg.ServerName}})
 	if err != nil {
 		return nil, err
 	}
 	s.close = append(s.close, ts.Close)
 	s.turn = ts
 	uris := ts.URIs(host)
-	return func(userID string) (homeserver.TURNAnswer, bool) {
-		u, p, ttl := ts.Credentials(userID, time.Now())
+	return func(userID, deviceID string) (homeserver.TURNAnswer, bool) {
+		u, p, ttl := ts.Credentials(credential.Principal(userID, deviceID), time.Now())
 		return homeserver.TURNAnswer{Username: u, Password: p, URIs: uris, TTL: ttl}, true
 	}, nil
 }
@@ -277,6 +338,26 @@ func (s *server) closeAll() error {
 	}
 	s.close = nil
 	return errors.Join(errs...)
+}
+
+// privateDir makes the data directory, or takes group and other
+// permissions off an existing one (0700): it holds the database, the
+// signing and LiveKit keys, the TURN secret and the media.
+func privateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&0o700); err != nil {
+			return err
+		}
+		log.Info("data directory made private to Salon's user", "dir", dir, "was", fmt.Sprintf("%#o", perm))
+	}
+	return nil
 }
 
 // loopbackHostPort reports whether addr (host:port) names a loopback IP.

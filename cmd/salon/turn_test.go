@@ -20,7 +20,7 @@ func TestTurnServerEndpoint(t *testing.T) {
 		}
 		user := r.Str("username")
 		exp, who, ok := strings.Cut(user, ":")
-		if !ok || who != alice.UserID || exp <= "" || r.Body["ttl"].(float64) != 86400 {
+		if !ok || who != alice.UserID+"/"+alice.DeviceID || exp <= "" || r.Body["ttl"].(float64) != 3600 {
 			t.Fatalf("username %q ttl %v", user, r.Body["ttl"])
 		}
 		if srv.srv.turn == nil || r.Str("password") == "" {
@@ -41,7 +41,7 @@ func TestTurnServerEndpoint(t *testing.T) {
 		}
 		// coturn would accept exactly this password.
 		user, pw, err := credential.Check([]byte("coturn-static-auth-secret"), r.Str("username"), time.Now())
-		if err != nil || user != alice.UserID || pw != r.Str("password") {
+		if err != nil || user != alice.UserID+"/"+alice.DeviceID || pw != r.Str("password") {
 			t.Fatalf("credential check: %v %q", err, user)
 		}
 	})

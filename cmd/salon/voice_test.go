@@ -60,7 +60,7 @@ func testVoiceChannel(t *testing.T, db string) {
 	}
 
 	calls := func() (calls, participants int) {
-		res, err := http.Get(srv.URL + "/metrics")
+		res, err := http.Get(srv.MetricsURL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

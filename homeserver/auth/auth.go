@@ -27,6 +27,10 @@ type Params struct {
 	// DevicesDeleted hears of devices logged out or deleted (their keys
 	// went with them in the store); nil: nobody listens.
 	DevicesDeleted func(ctx context.Context, userID string, deviceIDs []string)
+	// RefreshableAccessTokenLifetime is how long an access token issued
+	// with a refresh token lives (DefaultRefreshableAccessTokenLifetime
+	// when zero).
+	RefreshableAccessTokenLifetime time.Duration
 }
 
 // Service is the account and session authority.
@@ -67,6 +71,10 @@ type Session struct {
 	UserID      string
 	DeviceID    string
 	AccessToken Token
+	// RefreshToken is set when the client asked for one; the access token
+	// then expires in ExpiresInMS.
+	RefreshToken Token
+	ExpiresInMS  int64
 }
 
 // UserID returns the full user ID of a local localpart.
@@ -86,18 +94,26 @@ func (s *Service) Localpart(user string) (string, bool) {
 }
 
 // ValidLocalpart is the grammar for new user IDs: lower-case letters,
-// digits and ._=-/+, at most 255 characters in the full ID.
-func (s *Service) ValidLocalpart(lp string) bool {
+// digits and ._=-/+, at most 255 characters in the full ID, and not "." or
+// ".." (which name directories wherever a user ID becomes a path).
+func (s *Service) ValidLocalpart(lp string) bool { return s.CheckLocalpart(lp) == nil }
+
+// CheckLocalpart is ValidLocalpart as the M_INVALID_USERNAME that
+// registration and `salon user create` answer.
+func (s *Service) CheckLocalpart(lp string) error {
 	if lp == "" || len(s.UserID(lp)) > 255 {
-		return false
+		return mxerr.New(mxerr.InvalidUsername, "User ID must be 1 to 255 characters long")
+	}
+	if lp == "." || lp == ".." {
+		return mxerr.New(mxerr.InvalidUsername, "User ID may not be . or ..")
 	}
 	for i := 0; i < len(lp); i++ {
 		c := lp[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("._=-/+", c) >= 0) {
-			return false
+			return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
 		}
 	}
-	return true
+	return nil
 }
 
 // HashPassword hashes pw, waiting its turn when many hashes run at once.
@@ -169,8 +185,8 @@ func (s *Service) VerifyPassword(ctx context.Context, localpart, pw string) (sto
 
 // CreateAccount registers a local account.
 func (s *Service) CreateAccount(ctx context.Context, localpart, password string, admin bool) (store.Account, error) {
-	if !s.ValidLocalpart(localpart) {
-		return store.Account{}, mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := s.CheckLocalpart(localpart); err != nil {
+		return store.Account{}, err
 	}
 	hash := ""
 	if password != "" {
@@ -236,6 +252,13 @@ func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Dev
 	if err != nil {
 		return dev, err
 	}
+	expires, err := s.accessExpiry(ctx, h)
+	if err != nil {
+		return dev, err
+	}
+	if !expires.IsZero() && !now.Before(expires) {
+		return store.Device{}, mxerr.New(mxerr.UnknownToken, "Access token has expired").With("soft_logout", true)
+	}
 	// Record last-seen at most every five minutes per device.
 	if now.UnixMilli()-dev.LastSeenTS > 5*60*1000 || dev.LastSeenIP != ip {
 		if err := s.p.Store.TouchDevice(ctx, dev.UserID, dev.DeviceID, ip, now.UnixMilli()); err != nil {
@@ -247,7 +270,11 @@ func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Dev
 	if len(s.cache) > 100_000 {
 		clear(s.cache)
 	}
-	s.cache[key] = cached{dev: dev, expires: now.Add(cacheTTL)}
+	until := now.Add(cacheTTL)
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
+	}
+	s.cache[key] = cached{dev: dev, expires: until}
 	s.mu.Unlock()
 	return dev, nil
 }

@@ -19,20 +19,29 @@ import (
 // auth_events checks of rule 2 when st is the event's own auth events (see
 // CheckAuthEvents). Redactions pass here on the ordinary power-level rules
 // only; whether one takes effect is RedactionApplies.
+//
+// Rule numbers are those of v11 and earlier; v12 inserted a rule 2 (the
+// room ID names the create event), so its rules 3 and later are one more.
 func Allowed(ev *events.Event, st AuthState) error {
-	if !ev.Version.Supported() {
-		return fmt.Errorf("%w: %q", ErrUnsupportedRoomVersion, ev.Version)
+	vr, err := rules(ev.Version)
+	if err != nil {
+		return err
 	}
 	if ev.Type == typeCreate {
-		return allowedCreate(ev)
+		return allowedCreate(ev, vr)
 	}
 
-	// 2.4: every other event rests on the create event.
+	// 2.4: every other event rests on the create event; in v12 (rule 2)
+	// the one its room ID names.
 	create := st.Create()
 	if create == nil {
 		return forbid("no m.room.create event in the auth state")
 	}
-	if create.RoomID != ev.RoomID {
+	if vr.privilegedCreators {
+		if events.RoomIDForCreateEvent(create.ID) != ev.RoomID {
+			return forbid("room %s is not named by the m.room.create event %s", ev.RoomID, create.ID)
+		}
+	} else if create.RoomID != ev.RoomID {
 		return forbid("the m.room.create event is for room %s, not %s", create.RoomID, ev.RoomID)
 	}
 
@@ -45,13 +54,25 @@ func Allowed(ev *events.Event, st AuthState) error {
 		return forbid("the room does not federate and %s is not on the creator's server", ev.Sender)
 	}
 
+	// 4 (v1 to v5): m.room.aliases belongs to the server its state key
+	// names, whatever the sender's membership.
+	if vr.aliasesRule && ev.Type == typeAliases {
+		if ev.StateKey == nil {
+			return forbid("m.room.aliases has no state_key")
+		}
+		if serverName(ev.Sender) != *ev.StateKey {
+			return forbid("m.room.aliases for %q sent by a user of %s", *ev.StateKey, serverName(ev.Sender))
+		}
+		return nil
+	}
+
 	pl, err := CurrentPowerLevels(ev.Version, st)
 	if err != nil {
 		return err
 	}
 
 	if ev.Type == typeMember {
-		return allowedMember(ev, st, create, pl)
+		return allowedMember(ev, vr, st, create, pl)
 	}
 
 	// 5: everything else needs the sender in the room.
@@ -84,21 +105,47 @@ func Allowed(ev *events.Event, st AuthState) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrForbidden, err) // 9.1 to 9.3
 		}
+		if vr.privilegedCreators { // v12 10.4
+			for _, c := range Creators(ev.Version, create) {
+				if _, listed := next.users[c]; listed {
+					return forbid("power levels may not list the room creator %s in users", c)
+				}
+			}
+		}
 		if st.PowerLevels() == nil {
 			return nil // 9.4
 		}
-		return checkPowerLevelsChange(ev.Sender, senderLevel, pl, next)
+		return checkPowerLevelsChange(ev.Sender, senderLevel, pl, next, vr.notificationLevels)
+	}
+
+	// 11 (v1 and v2): a redaction needs the redact level, or to come from
+	// the server that named the redacted event.
+	if vr.redactionRule && ev.Type == typeRedaction {
+		if senderLevel >= pl.Redact() {
+			return nil
+		}
+		if s := serverName(ev.Redacts); s != "" && s == serverName(ev.ID) {
+			return nil
+		}
+		return forbid("sender's power level %d is below the redact level %d and %s is another server's event",
+			senderLevel, pl.Redact(), ev.Redacts)
 	}
 
 	return nil // 10
 }
 
 // allowedCreate applies rule 1 to an m.room.create event.
-func allowedCreate(ev *events.Event) error {
+func allowedCreate(ev *events.Event, vr versionRules) error {
 	if len(ev.PrevEvents) > 0 {
 		return forbid("m.room.create has prev_events")
 	}
-	if s := serverName(ev.Sender); s == "" || s != serverName(ev.RoomID) {
+	if vr.privilegedCreators {
+		// 1.2 of v12: no room_id. The events package refuses a v12
+		// create PDU with one and sets RoomID from the event ID instead.
+		if ev.RoomID != events.RoomIDForCreateEvent(ev.ID) {
+			return forbid("m.room.create has a room_id")
+		}
+	} else if s := serverName(ev.Sender); s == "" || s != serverName(ev.RoomID) {
 		return forbid("m.room.create sender %s is not on the server of room %s", ev.Sender, ev.RoomID)
 	}
 	var c map[string]json.RawMessage
@@ -107,10 +154,10 @@ func allowedCreate(ev *events.Event) error {
 	}
 	// 1.3. The room version of an event is read from this very property, so
 	// beyond being recognised it must agree with the version the caller
-	// checks under; its absence would mean room version 1.
+	// checks under; its absence means room version 1.
 	raw, ok := c["room_version"]
 	if !ok {
-		return forbid("m.room.create has no room_version, which means room version 1")
+		raw = json.RawMessage(`"1"`)
 	}
 	var rv string
 	if json.Unmarshal(raw, &rv) != nil || !events.RoomVersion(rv).Supported() {
@@ -119,17 +166,23 @@ func allowedCreate(ev *events.Event) error {
 	if events.RoomVersion(rv) != ev.Version {
 		return forbid("m.room.create room_version %q differs from the version %q being checked", rv, ev.Version)
 	}
-	// 1.4, removed in v11, where the sender is the creator.
-	if ev.Version == events.RoomV10 {
+	// 1.4 up to v10; removed in v11, where the sender is the creator.
+	if vr.creatorInContent {
 		if _, ok := c["creator"]; !ok {
 			return forbid("m.room.create has no creator")
+		}
+	}
+	// 1.4 of v12: additional_creators are user IDs.
+	if vr.privilegedCreators {
+		if _, ok := additionalCreators(ev.Content); !ok {
+			return forbid("m.room.create additional_creators is not an array of user IDs")
 		}
 	}
 	return nil
 }
 
 // allowedMember applies rule 4 to an m.room.member event.
-func allowedMember(ev *events.Event, st AuthState, create *events.Event, pl PowerLevels) error {
+func allowedMember(ev *events.Event, vr versionRules, st AuthState, create *events.Event, pl PowerLevels) error {
 	// 4.1
 	if ev.StateKey == nil {
 		return forbid("m.room.member has no state_key")
@@ -141,9 +194,10 @@ func allowedMember(ev *events.Event, st AuthState, create *events.Event, pl Powe
 	if !m.hasMembership {
 		return forbid("m.room.member has no membership")
 	}
-	// 4.2: the signature itself is the caller's to verify, but a key that
-	// names no user can be signed by no server.
-	if m.hasAuthoriser && !isUserID(m.authoriser) {
+	// 4.2 (from v8): the signature itself is the caller's to verify, but
+	// a key that names no user can be signed by no server. Before v8 the
+	// key means nothing.
+	if vr.restricted && m.hasAuthoriser && !isUserID(m.authoriser) {
 		return forbid("join_authorised_via_users_server is not a user ID")
 	}
 
@@ -172,21 +226,22 @@ func allowedMember(ev *events.Event, st AuthState, create *events.Event, pl Powe
 		if targetMembership == MembershipBan { // 4.3.3
 			return forbid("%s is banned from the room", target)
 		}
-		switch joinRule {
-		case JoinRuleInvite, JoinRuleKnock: // 4.3.4
+		switch {
+		case joinRule == JoinRuleInvite, joinRule == JoinRuleKnock && vr.knock: // 4.3.4
 			if targetMembership == MembershipInvite || targetMembership == MembershipJoin {
 				return nil
 			}
 			return forbid("join rule is %s and %s is not invited", joinRule, target)
-		case JoinRuleRestricted, JoinRuleKnockRestricted: // 4.3.5
+		case joinRule == JoinRuleRestricted && vr.restricted,
+			joinRule == JoinRuleKnockRestricted && vr.knockRestricted: // 4.3.5
 			if targetMembership == MembershipInvite || targetMembership == MembershipJoin {
 				return nil
 			}
 			return checkAuthoriser(m, st, pl, joinRule)
-		case JoinRulePublic: // 4.3.6
+		case joinRule == JoinRulePublic: // 4.3.6
 			return nil
 		}
-		return forbid("join rule %q admits no joins", joinRule) // 4.3.7
+		return forbid("join rule %q admits no joins in room version %s", joinRule, ev.Version) // 4.3.7
 
 	case MembershipInvite:
 		if m.thirdParty != nil { // 4.4.1
@@ -204,9 +259,10 @@ func allowedMember(ev *events.Event, st AuthState, create *events.Event, pl Powe
 		return nil
 
 	case MembershipLeave:
-		if ev.Sender == target { // 4.5.1
-			switch targetMembership {
-			case MembershipInvite, MembershipJoin, MembershipKnock:
+		if ev.Sender == target { // 4.5.1 (knock from v7)
+			switch {
+			case targetMembership == MembershipInvite, targetMembership == MembershipJoin,
+				targetMembership == MembershipKnock && vr.knock:
 				return nil
 			}
 			return forbid("%s cannot leave: membership is %s", target, describe(targetMembership))
@@ -238,7 +294,10 @@ func allowedMember(ev *events.Event, st AuthState, create *events.Event, pl Powe
 		return nil
 
 	case MembershipKnock:
-		if joinRule != JoinRuleKnock && joinRule != JoinRuleKnockRestricted { // 4.7.1
+		if !vr.knock { // 4.7, from v7; before, an unknown membership (4.6)
+			return forbid("room version %s has no knocking", ev.Version)
+		}
+		if joinRule != JoinRuleKnock && !(joinRule == JoinRuleKnockRestricted && vr.knockRestricted) { // 4.7.1
 			return forbid("join rule %q does not allow knocking", joinRule)
 		}
 		if ev.Sender != target { // 4.7.2

@@ -13,6 +13,7 @@ const (
 	typePowerLevels      = "m.room.power_levels"
 	typeThirdPartyInvite = "m.room.third_party_invite"
 	typeRedaction        = "m.room.redaction"
+	typeAliases          = "m.room.aliases"
 )
 
 // Values of content.membership in m.room.member events.

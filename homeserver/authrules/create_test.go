@@ -35,6 +35,9 @@ func TestCreate(t *testing.T) {
 		{"v11_room_version_not_string", "11", alice, roomID, nil, `{"room_version":11}`, false},
 		{"v10_room_version_mismatch", "10", alice, roomID, nil, `{"creator":"@alice:a.test","room_version":"11"}`, false},
 		{"v11_no_room_version", "11", alice, roomID, nil, `{}`, false},
+		// No room_version means version 1, right for a v1 room only.
+		{"v1_no_room_version", "1", alice, roomID, nil, `{"creator":"@alice:a.test"}`, true},
+		{"v2_no_room_version", "2", alice, roomID, nil, `{"creator":"@alice:a.test"}`, false},
 		{"v11_content_not_object", "11", alice, roomID, nil, `[]`, false},
 	}
 	for _, tc := range table {
@@ -48,11 +51,11 @@ func TestCreate(t *testing.T) {
 		})
 	}
 	t.Run("unsupported_version", func(t *testing.T) {
-		ev := &events.Event{Version: "9", RoomID: roomID, Sender: alice, Type: typeCreate, StateKey: sk(""),
-			Content: json.RawMessage(`{"creator":"@alice:a.test","room_version":"9"}`)}
+		ev := &events.Event{Version: "13", RoomID: roomID, Sender: alice, Type: typeCreate, StateKey: sk(""),
+			Content: json.RawMessage(`{"creator":"@alice:a.test","room_version":"13"}`)}
 		err := Allowed(ev, StateMap{})
 		if !errors.Is(err, ErrUnsupportedRoomVersion) || errors.Is(err, ErrForbidden) {
-			t.Fatalf("Allowed(v9): %v, want ErrUnsupportedRoomVersion only", err)
+			t.Fatalf("Allowed(v13): %v, want ErrUnsupportedRoomVersion only", err)
 		}
 	})
 }
@@ -69,6 +72,7 @@ func TestCreateInAuthState(t *testing.T) {
 		t.Run(fmt.Sprintf("v%s/create_of_another_room", v), func(t *testing.T) {
 			f := newRoom(t, v)
 			f.create.RoomID = "!other:a.test"
+			f.create.ID = "$other" // names the room from v12
 			check(t, f.ev("m.room.message", alice, nil, `{}`), f.st, false)
 		})
 	}

@@ -1,8 +1,8 @@
 // Package authrules owns the authorization rules of the room versions Salon
-// hosts (10 and 11): whether an event may enter a room given the state it is
+// hosts (1 to 12): whether an event may enter a room given the state it is
 // checked against, which state an event must cite as its auth_events, how
-// m.room.power_levels content is read and validated, and when a redaction may
-// take effect.
+// m.room.power_levels content is read and validated, who a room's creators
+// are and what power they have, and when a redaction may take effect.
 //
 // Everything here is a pure function of its arguments. The package does no
 // I/O, keeps no state, verifies no signatures and imports only
@@ -10,8 +10,13 @@
 // (see RequiredSigners), and map the sentinel errors of errors.go to wire
 // codes at their own edge.
 //
-// The rules are those of the room version specifications:
-// https://spec.matrix.org/latest/rooms/v10/#authorization-rules and
-// https://spec.matrix.org/latest/rooms/v11/#authorization-rules. Comments
-// cite their numbering ("rule 4.3.5" is the restricted-join rule).
+// The rules are those of the room version specifications,
+// https://spec.matrix.org/latest/rooms/v{1..12}/#authorization-rules; where
+// the versions differ is listed in versions.go. Comments cite the v11
+// numbering ("rule 4.3.5" is the restricted-join rule); v12 inserted a rule
+// 2, so its later rules are numbered one higher.
+//
+// State resolution is not here: without federation a room's history is a
+// line, each event's state is the state its single predecessor left, and
+// the algorithms of v1, v2 and v2.1 (MSC4297, v12) have nothing to resolve.
 package authrules

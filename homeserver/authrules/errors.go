@@ -21,6 +21,10 @@ var (
 	// ErrForbidden.
 	ErrInvalidPowerLevels = errors.New("invalid m.room.power_levels content")
 
+	// ErrInvalidCreators reports additional_creators that are not an array
+	// of user IDs (v12 rule 1.4); a bad request on the send path.
+	ErrInvalidCreators = errors.New("invalid additional_creators")
+
 	// ErrThirdPartyInviteUnsupported is wrapped, together with ErrForbidden,
 	// when an invite carries content.third_party_invite: Salon does not
 	// verify third-party invite signatures yet, so it refuses such invites.

@@ -33,7 +33,7 @@ func ExampleAllowed() {
 	st := authrules.StateMap(roomState)
 
 	topic := stateEvent("$topic", bob, "m.room.topic", "", `{"topic":"hello"}`)
-	for _, t := range authrules.AuthEventTuples(topic.Type, topic.StateKey, topic.Sender, topic.Content) {
+	for _, t := range authrules.AuthEventTuples(topic.Version, topic.Type, topic.StateKey, topic.Sender, topic.Content) {
 		if ev := roomState[t]; ev != nil {
 			topic.AuthEvents = append(topic.AuthEvents, ev.ID)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,21 @@ type PowerLevels struct {
 	// where creator has CreatorLevel.
 	noEvent bool
 	creator string
+
+	// creators have InfiniteLevel (v12, MSC4289).
+	creators []string
+}
+
+// withCreators returns pl in which creators have InfiniteLevel.
+func (pl PowerLevels) withCreators(creators []string) PowerLevels {
+	pl.creators = creators
+	return pl
+}
+
+// IsCreator reports whether userID is one of the creators that v12 gives
+// infinite power; always false in earlier versions.
+func (pl PowerLevels) IsCreator(userID string) bool {
+	return slices.Contains(pl.creators, userID)
 }
 
 // NoPowerLevels returns the levels of a room that has no
@@ -81,13 +97,25 @@ func NoPowerLevels(creator string) PowerLevels {
 // ParsePowerLevels reads m.room.power_levels content under the rules of
 // room version v. Rooms v10 and later require real JSON integers: strings
 // ("50"), fractions (50.0) and exponents (5e1) are refused, as are values
-// outside the canonical JSON integer range. Keys of "users" must be user
-// IDs. Unknown top-level keys are ignored. The error wraps
-// ErrInvalidPowerLevels and lists every problem found, or wraps
-// ErrUnsupportedRoomVersion.
+// outside the canonical JSON integer range. Versions 6 to 9 also accept a
+// string holding an integer ("100", " +0100 "), as
+// fragments/v1-stringy-power-levels.md describes; Salon reads every level
+// that way and refuses, in every key, what is neither, where those
+// versions' rule 9.1 only looks at "users" (canonical JSON already rules
+// out floats there). Keys of "users" must be user IDs. Unknown top-level
+// keys are ignored. The error wraps ErrInvalidPowerLevels and lists every
+// problem found, or wraps ErrUnsupportedRoomVersion.
 func ParsePowerLevels(v events.RoomVersion, content json.RawMessage) (PowerLevels, error) {
-	if !v.Supported() {
-		return PowerLevels{}, fmt.Errorf("%w: %q", ErrUnsupportedRoomVersion, v)
+	vr, err := rules(v)
+	if err != nil {
+		return PowerLevels{}, err
+	}
+	parseLevel := parseIntegerLevel
+	switch {
+	case vr.floatLevels:
+		parseLevel = parseLegacyLevel
+	case !vr.integerLevels:
+		parseLevel = parseStringyLevel
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(content, &obj); err != nil || obj == nil {
@@ -107,9 +135,9 @@ func ParsePowerLevels(v events.RoomVersion, content json.RawMessage) (PowerLevel
 		}
 		pl.top[k] = n
 	}
-	pl.events = parseLevelMap(obj, "events", nil, &problems)
-	pl.notifications = parseLevelMap(obj, "notifications", nil, &problems)
-	pl.users = parseLevelMap(obj, "users", isUserID, &problems)
+	pl.events = parseLevelMap(obj, "events", nil, parseLevel, &problems)
+	pl.notifications = parseLevelMap(obj, "notifications", nil, parseLevel, &problems)
+	pl.users = parseLevelMap(obj, "users", isUserID, parseLevel, &problems)
 	if len(problems) > 0 {
 		return PowerLevels{}, fmt.Errorf("%w: %s", ErrInvalidPowerLevels, strings.Join(problems, "; "))
 	}
@@ -127,7 +155,8 @@ func ValidatePowerLevels(v events.RoomVersion, content json.RawMessage) error {
 // parseLevelMap reads obj[name] as an object of integers. It returns nil
 // when the key is absent and records problems for a non-object value, a
 // non-integer entry, or a key keyOK refuses.
-func parseLevelMap(obj map[string]json.RawMessage, name string, keyOK func(string) bool, problems *[]string) map[string]int64 {
+func parseLevelMap(obj map[string]json.RawMessage, name string, keyOK func(string) bool,
+	parseLevel func(json.RawMessage) (int64, error), problems *[]string) map[string]int64 {
 	raw, ok := obj[name]
 	if !ok {
 		return nil
@@ -158,9 +187,9 @@ func parseLevelMap(obj map[string]json.RawMessage, name string, keyOK func(strin
 	return out
 }
 
-// parseLevel reads one power level as v10+ demands: a JSON integer literal,
-// no fraction or exponent, within the canonical JSON range.
-func parseLevel(raw json.RawMessage) (int64, error) {
+// parseIntegerLevel reads one power level as v10+ demands: a JSON integer
+// literal, no fraction or exponent, within the canonical JSON range.
+func parseIntegerLevel(raw json.RawMessage) (int64, error) {
 	b := bytes.TrimSpace(raw)
 	if len(b) == 0 {
 		return 0, fmt.Errorf("is empty")
@@ -178,6 +207,66 @@ func parseLevel(raw json.RawMessage) (int64, error) {
 		return 0, fmt.Errorf("is outside the integer range ±(2^53-1)")
 	}
 	return n, nil
+}
+
+// parseStringyLevel reads one power level of versions 6 to 9: a JSON
+// integer, or a string holding one in the format of
+// fragments/v1-stringy-power-levels.md: leading and trailing whitespace,
+// one optional sign, base-10 digits with any leading zeroes. Values
+// outside the canonical JSON integer range are refused.
+func parseStringyLevel(raw json.RawMessage) (int64, error) {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 || b[0] != '"' {
+		return parseIntegerLevel(raw)
+	}
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return 0, fmt.Errorf("is not a string")
+	}
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" {
+		return 0, fmt.Errorf("is a string without an integer")
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("is a string without an integer")
+		}
+		n = n*10 + int64(c-'0')
+		if n > maxSafeInteger {
+			return 0, fmt.Errorf("is outside the integer range ±(2^53-1)")
+		}
+	}
+	if neg {
+		n = -n
+	}
+	return n, nil
+}
+
+// parseLegacyLevel reads one power level of versions 1 to 5: what
+// parseStringyLevel reads, or a JSON number with a fraction or exponent,
+// truncated towards zero (fragments/v1-floaty-power-levels.md); numbers
+// beyond the canonical JSON integer range are refused.
+func parseLegacyLevel(raw json.RawMessage) (int64, error) {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 || b[0] == '"' || !bytes.ContainsAny(b, ".eE") {
+		return parseStringyLevel(raw)
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("is not a number")
+	}
+	f = math.Trunc(f)
+	if f > maxSafeInteger || f < -maxSafeInteger {
+		return 0, fmt.Errorf("is outside the integer range ±(2^53-1)")
+	}
+	return int64(f), nil
 }
 
 // isUserID is the check rule 9.3 makes of the keys of "users": the '@'
@@ -199,10 +288,13 @@ func (pl PowerLevels) level(key string) int64 {
 	return defaultLevel(key)
 }
 
-// UserLevel is the power level of userID: its entry in "users", else the
-// creator's CreatorLevel in a room without power levels, else
-// users_default.
+// UserLevel is the power level of userID: InfiniteLevel for a v12 room's
+// creators, else its entry in "users", else the creator's CreatorLevel in
+// a room without power levels, else users_default.
 func (pl PowerLevels) UserLevel(userID string) int64 {
+	if pl.IsCreator(userID) {
+		return InfiniteLevel
+	}
 	if n, ok := pl.users[userID]; ok {
 		return n
 	}
@@ -257,7 +349,7 @@ func (pl PowerLevels) StateDefault() int64 { return pl.level(keyStateDefault) }
 
 // checkPowerLevelsChange applies rules 9.5 to 9.9: what a sender at
 // senderLevel may change between the current content and the new one.
-func checkPowerLevelsChange(sender string, senderLevel int64, cur, next PowerLevels) error {
+func checkPowerLevelsChange(sender string, senderLevel int64, cur, next PowerLevels, notifications bool) error {
 	// 9.5: a top-level key added, changed or removed may not be above the
 	// sender's level, before or after. An absent key is compared as absent,
 	// not as its default.
@@ -274,14 +366,18 @@ func checkPowerLevelsChange(sender string, senderLevel int64, cur, next PowerLev
 			return forbid("sender's power level %d is below the new %s level %d", senderLevel, k, n)
 		}
 	}
-	// 9.6 and 9.7 for "events" and "notifications".
-	for _, m := range [...]struct {
+	// 9.6 and 9.7 for "events" and, from v6, "notifications".
+	maps := []struct {
 		name      string
 		cur, next map[string]int64
-	}{
-		{"events", cur.events, next.events},
-		{"notifications", cur.notifications, next.notifications},
-	} {
+	}{{"events", cur.events, next.events}}
+	if notifications {
+		maps = append(maps, struct {
+			name      string
+			cur, next map[string]int64
+		}{"notifications", cur.notifications, next.notifications})
+	}
+	for _, m := range maps {
 		if err := checkLevelMapChange(m.name, m.cur, m.next, senderLevel); err != nil {
 			return err
 		}

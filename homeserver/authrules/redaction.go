@@ -60,11 +60,11 @@ func redactionTargets(redaction, original *events.Event) error {
 	return nil
 }
 
-// redactsOf is the event a redaction redacts: Event.Redacts, or in v11,
+// redactsOf is the event a redaction redacts: Event.Redacts, or from v11,
 // where the property moved into content, content.redacts if the events
 // package left Event.Redacts empty.
 func redactsOf(redaction *events.Event) string {
-	if redaction.Redacts != "" || redaction.Version == events.RoomV10 {
+	if redaction.Redacts != "" || !redaction.Version.RedactsInContent() {
 		return redaction.Redacts
 	}
 	var c struct {

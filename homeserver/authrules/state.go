@@ -78,19 +78,22 @@ func parseMember(content json.RawMessage) (memberFields, error) {
 	return f, nil
 }
 
-// AuthEventTuples is the state a new event must cite as its auth_events,
-// per the server-server spec's "auth events selection": the create event,
-// the power levels, the sender's membership, and for m.room.member events
-// the target's membership, the join rules (join, invite and knock), the
-// third-party invite named by its token, and the membership of the user
-// in join_authorised_via_users_server for restricted joins. An
-// m.room.create event cites nothing. The caller includes each tuple that is
-// present in the room state and skips the rest.
+// AuthEventTuples is the state a new event of room version v must cite as
+// its auth_events, per the server-server spec's "auth events selection":
+// the create event (not from v12, where the room ID names it), the power
+// levels, the sender's membership, and for m.room.member events the
+// target's membership, the join rules (join, invite and knock), the
+// third-party invite named by its token, and, in versions with restricted
+// rooms (v8 on), the membership of the user in
+// join_authorised_via_users_server. An m.room.create event cites nothing.
+// The caller includes each tuple that is present in the room state and
+// skips the rest.
 // https://spec.matrix.org/latest/server-server-api/#auth-events-selection
-func AuthEventTuples(evType string, stateKey *string, sender string, content json.RawMessage) []events.StateTuple {
+func AuthEventTuples(v events.RoomVersion, evType string, stateKey *string, sender string, content json.RawMessage) []events.StateTuple {
 	if evType == typeCreate {
 		return nil
 	}
+	vr := rulesOf[v]
 	tuples := make([]events.StateTuple, 0, 6)
 	add := func(t events.StateTuple) {
 		for _, have := range tuples {
@@ -100,7 +103,9 @@ func AuthEventTuples(evType string, stateKey *string, sender string, content jso
 		}
 		tuples = append(tuples, t)
 	}
-	add(events.StateTuple{Type: typeCreate})
+	if !vr.privilegedCreators {
+		add(events.StateTuple{Type: typeCreate})
+	}
 	add(events.StateTuple{Type: typePowerLevels})
 	add(events.StateTuple{Type: typeMember, StateKey: sender})
 	if evType != typeMember || stateKey == nil {
@@ -118,18 +123,24 @@ func AuthEventTuples(evType string, stateKey *string, sender string, content jso
 	if m.membership == MembershipInvite && m.thirdParty != nil && m.token != "" {
 		add(events.StateTuple{Type: typeThirdPartyInvite, StateKey: m.token})
 	}
-	if m.membership == MembershipJoin && m.authoriser != "" {
+	if vr.restricted && m.membership == MembershipJoin && m.authoriser != "" {
 		add(events.StateTuple{Type: typeMember, StateKey: m.authoriser})
 	}
 	return tuples
 }
 
-// CheckAuthEvents applies rule 2 to an event received with auth_events, and
-// returns them as the AuthState to check it against with Allowed. authEvents
-// are the events ev.AuthEvents names, in any order. The caller must already
-// have refused ev if any of them was itself rejected (rule 2.3): this
-// package cannot know.
-func CheckAuthEvents(ev *events.Event, authEvents []*events.Event) (StateMap, error) {
+// CheckAuthEvents applies rule 2 (v12: rules 2 and 3) to an event received
+// with auth_events, and returns them as the AuthState to check it against
+// with Allowed. authEvents are the events ev.AuthEvents names, in any
+// order. roomCreate is the create event the event's room ID names: from
+// v12 auth_events do not cite it and it joins the returned state; before,
+// it is ignored. The caller must already have refused ev if any of them
+// was itself rejected (rule 2.3): this package cannot know.
+func CheckAuthEvents(ev *events.Event, authEvents []*events.Event, roomCreate *events.Event) (StateMap, error) {
+	vr, err := rules(ev.Version)
+	if err != nil {
+		return nil, err
+	}
 	if len(authEvents) != len(ev.AuthEvents) {
 		return nil, forbid("auth_events names %d events but %d were given", len(ev.AuthEvents), len(authEvents))
 	}
@@ -138,7 +149,7 @@ func CheckAuthEvents(ev *events.Event, authEvents []*events.Event) (StateMap, er
 		wanted[id]++
 	}
 	allowed := make(map[events.StateTuple]bool)
-	for _, t := range AuthEventTuples(ev.Type, ev.StateKey, ev.Sender, ev.Content) {
+	for _, t := range AuthEventTuples(ev.Version, ev.Type, ev.StateKey, ev.Sender, ev.Content) {
 		allowed[t] = true
 	}
 	st := make(StateMap, len(authEvents))
@@ -165,7 +176,17 @@ func CheckAuthEvents(ev *events.Event, authEvents []*events.Event) (StateMap, er
 		}
 		st[t] = ae
 	}
-	if ev.Type != typeCreate && st.Create() == nil {
+	if ev.Type == typeCreate {
+		return st, nil
+	}
+	if vr.privilegedCreators { // v12 rule 2
+		if roomCreate == nil || roomCreate.Type != typeCreate || events.RoomIDForCreateEvent(roomCreate.ID) != ev.RoomID {
+			return nil, forbid("room %s is not named by a known m.room.create event", ev.RoomID)
+		}
+		st[events.StateTuple{Type: typeCreate}] = roomCreate
+		return st, nil
+	}
+	if st.Create() == nil {
 		return nil, forbid("auth_events has no m.room.create event") // 2.4
 	}
 	return st, nil
@@ -175,28 +196,39 @@ func CheckAuthEvents(ev *events.Event, authEvents []*events.Event) (StateMap, er
 // v: the parsed m.room.power_levels event, or NoPowerLevels with the room's
 // creator when there is none. It fails if st has no create event, or if
 // the power levels event does not parse (which an accepted event cannot).
+//
+// From v12 the levels know the room's creators (Creators), whose level is
+// InfiniteLevel with or without a power levels event.
 func CurrentPowerLevels(v events.RoomVersion, st AuthState) (PowerLevels, error) {
-	if !v.Supported() {
-		return PowerLevels{}, fmt.Errorf("%w: %q", ErrUnsupportedRoomVersion, v)
-	}
-	if pl := st.PowerLevels(); pl != nil {
-		p, err := ParsePowerLevels(v, pl.Content)
-		if err != nil {
-			return PowerLevels{}, fmt.Errorf("%w: current power levels %s: %w", ErrForbidden, pl.ID, err)
-		}
-		return p, nil
+	vr, err := rules(v)
+	if err != nil {
+		return PowerLevels{}, err
 	}
 	create := st.Create()
-	if create == nil {
-		return PowerLevels{}, forbid("no m.room.create event in the auth state")
+	var p PowerLevels
+	if pl := st.PowerLevels(); pl != nil {
+		if p, err = ParsePowerLevels(v, pl.Content); err != nil {
+			return PowerLevels{}, fmt.Errorf("%w: current power levels %s: %w", ErrForbidden, pl.ID, err)
+		}
+	} else {
+		if create == nil {
+			return PowerLevels{}, forbid("no m.room.create event in the auth state")
+		}
+		p = NoPowerLevels(creatorOf(v, create))
 	}
-	return NoPowerLevels(creatorOf(v, create)), nil
+	if vr.privilegedCreators {
+		if create == nil {
+			return PowerLevels{}, forbid("no m.room.create event in the auth state")
+		}
+		p = p.withCreators(Creators(v, create))
+	}
+	return p, nil
 }
 
 // creatorOf is the room's creator: content.creator up to v10; from v11 the
 // create event's sender, since the creator property was removed.
 func creatorOf(v events.RoomVersion, create *events.Event) string {
-	if v == events.RoomV10 {
+	if rulesOf[v].creatorInContent {
 		var c struct {
 			Creator string `json:"creator"`
 		}
@@ -207,13 +239,20 @@ func creatorOf(v events.RoomVersion, create *events.Event) string {
 }
 
 // RequiredSigners lists the servers whose signatures ev must carry for the
-// authorization rules to hold: the sender's server, and for m.room.member
-// events with join_authorised_via_users_server that user's server (rule
-// 4.2). Allowed verifies no signatures; the caller checks these before.
+// authorization rules to hold: the sender's server, in v1 and v2 the event
+// ID's server, and for m.room.member events with
+// join_authorised_via_users_server that user's server (rule 4.2, from v8).
+// Allowed verifies no signatures; the caller checks these before.
 func RequiredSigners(ev *events.Event) []string {
 	servers := []string{serverName(ev.Sender)}
-	if ev.Type != typeMember {
-		return servers
+	// v1 and v2: also the server of the event ID (rooms/v3.md).
+	if events.SenderChoosesEventID(ev.Version) {
+		if s := serverName(ev.ID); s != "" && s != servers[0] {
+			servers = append(servers, s)
+		}
+	}
+	if ev.Type != typeMember || !rulesOf[ev.Version].restricted {
+		return servers // before v8 the key has no meaning
 	}
 	m, err := parseMember(ev.Content)
 	if err != nil || !m.hasAuthoriser {

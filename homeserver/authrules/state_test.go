@@ -50,7 +50,7 @@ func TestAuthEventTuples(t *testing.T) {
 	}
 	for _, tc := range table {
 		t.Run(tc.name, func(t *testing.T) {
-			got := AuthEventTuples(tc.evType, tc.stateKey, tc.sender, json.RawMessage(tc.content))
+			got := AuthEventTuples(events.RoomV11, tc.evType, tc.stateKey, tc.sender, json.RawMessage(tc.content))
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("AuthEventTuples = %v, want %v", got, tc.want)
 			}
@@ -67,7 +67,7 @@ func TestCheckAuthEvents(t *testing.T) {
 		f.setMembership(bob, MembershipLeave)
 		ev := f.member(bob, bob, MembershipJoin)
 		var auth []*events.Event
-		for _, tup := range AuthEventTuples(ev.Type, ev.StateKey, ev.Sender, ev.Content) {
+		for _, tup := range AuthEventTuples(ev.Version, ev.Type, ev.StateKey, ev.Sender, ev.Content) {
 			if ae := f.st[tup]; ae != nil {
 				auth = append(auth, ae)
 				ev.AuthEvents = append(ev.AuthEvents, ae.ID)
@@ -135,7 +135,7 @@ func TestCheckAuthEvents(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, ev, auth := build(t)
 			auth = tc.modify(f, ev, auth)
-			st, err := CheckAuthEvents(ev, auth)
+			st, err := CheckAuthEvents(ev, auth, f.create)
 			if tc.want {
 				if err != nil {
 					t.Fatalf("CheckAuthEvents: %v", err)
@@ -155,19 +155,19 @@ func TestCheckAuthEvents(t *testing.T) {
 	}
 	t.Run("create_event_cites_nothing", func(t *testing.T) {
 		f := bareRoom(t, events.RoomV11)
-		if _, err := CheckAuthEvents(f.create, nil); err != nil {
+		if _, err := CheckAuthEvents(f.create, nil, nil); err != nil {
 			t.Fatalf("CheckAuthEvents(create): %v", err)
 		}
 		c := *f.create
 		c.AuthEvents = []string{f.create.ID}
-		if _, err := CheckAuthEvents(&c, []*events.Event{f.create}); !errors.Is(err, ErrForbidden) {
+		if _, err := CheckAuthEvents(&c, []*events.Event{f.create}, nil); !errors.Is(err, ErrForbidden) {
 			t.Fatalf("CheckAuthEvents(create citing itself): %v, want ErrForbidden", err)
 		}
 	})
 }
 
 func TestCurrentPowerLevels(t *testing.T) {
-	for _, v := range versions {
+	for _, v := range v10v11 {
 		t.Run(fmt.Sprintf("v%s/from_event", v), func(t *testing.T) {
 			f := newRoom(t, v)
 			pl, err := CurrentPowerLevels(v, f.st)
@@ -213,8 +213,8 @@ func TestCurrentPowerLevels(t *testing.T) {
 		})
 	}
 	t.Run("unsupported_version", func(t *testing.T) {
-		if _, err := CurrentPowerLevels("1", StateMap{}); !errors.Is(err, ErrUnsupportedRoomVersion) {
-			t.Fatalf("CurrentPowerLevels(v1): %v", err)
+		if _, err := CurrentPowerLevels("13", StateMap{}); !errors.Is(err, ErrUnsupportedRoomVersion) {
+			t.Fatalf("CurrentPowerLevels(v13): %v", err)
 		}
 	})
 }
@@ -240,5 +240,16 @@ func TestRequiredSigners(t *testing.T) {
 				t.Fatalf("RequiredSigners = %v, want %v", got, tc.want)
 			}
 		})
+	}
+	// Before v8 the key means nothing and asks for no signature.
+	ev := &events.Event{Version: events.RoomV7, Type: typeMember, Sender: bob, StateKey: sk(bob),
+		Content: json.RawMessage(`{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`)}
+	if got := RequiredSigners(ev); !slices.Equal(got, []string{"b.test"}) {
+		t.Fatalf("v7 RequiredSigners = %v", got)
+	}
+	// v1 and v2 events also need their event ID's server.
+	ev = &events.Event{Version: events.RoomV1, ID: "$x:c.test", Type: "m.room.message", Sender: bob, Content: json.RawMessage(`{}`)}
+	if got := RequiredSigners(ev); !slices.Equal(got, []string{"b.test", "c.test"}) {
+		t.Fatalf("v1 RequiredSigners = %v", got)
 	}
 }

@@ -57,6 +57,7 @@ type loginRequest struct {
 	Token                    string          `json:"token"`
 	DeviceID                 string          `json:"device_id"`
 	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
+	RefreshToken             bool            `json:"refresh_token"`
 }
 
 type loginResponse struct {
@@ -65,12 +66,16 @@ type loginResponse struct {
 	DeviceID    string         `json:"device_id"`
 	HomeServer  string         `json:"home_server"`
 	WellKnown   map[string]any `json:"well_known"`
+	// RefreshToken and ExpiresInMS answer refresh_token: true.
+	RefreshToken auth.Token `json:"refresh_token,omitempty"`
+	ExpiresInMS  int64      `json:"expires_in_ms,omitempty"`
 }
 
 func (a *API) loginResponse(s auth.Session) loginResponse {
 	return loginResponse{
 		UserID: s.UserID, AccessToken: s.AccessToken, DeviceID: s.DeviceID, HomeServer: a.p.Config.ServerName,
-		WellKnown: map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}},
+		WellKnown:    map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}},
+		RefreshToken: s.RefreshToken, ExpiresInMS: s.ExpiresInMS,
 	}
 }
 
@@ -94,14 +99,18 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if ok, wait := a.loginAccount.Allow(lp); !ok {
+		// Failures count per account and address: guessing from one
+		// address locks that address out of the account, not the owner
+		// logging in from another.
+		key := lp + "\x00" + ip
+		if ok, wait := a.loginAccount.Allow(key); !ok {
 			return rateLimited(wait)
 		}
 		acc, err := a.p.Auth.VerifyPassword(ctx, lp, req.Password)
 		if err != nil {
 			return err
 		}
-		a.loginAccount.Reset(lp)
+		a.loginAccount.Reset(key)
 		userID = acc.UserID
 	case "m.login.token":
 		if req.Token == "" {
@@ -118,6 +127,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return mxerr.New(mxerr.Unknown, "Unknown login type %q", req.Type).WithStatus(http.StatusBadRequest)
 	}
 	s, err := a.p.Auth.NewSession(ctx, userID, req.DeviceID, req.InitialDeviceDisplayName, ip)
+	if err == nil && req.RefreshToken {
+		s, err = a.p.Auth.WithRefreshToken(ctx, s)
+	}
 	if err != nil {
 		return err
 	}
@@ -141,6 +153,7 @@ type registerRequest struct {
 	DeviceID                 string          `json:"device_id"`
 	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
 	InhibitLogin             bool            `json:"inhibit_login"`
+	RefreshToken             bool            `json:"refresh_token"`
 }
 
 func (a *API) registrationFlows() [][]string {
@@ -175,8 +188,8 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if lp == "" {
 		lp = "user" + strings.ToLower(auth.RandomID(8))
 	}
-	if !a.p.Auth.ValidLocalpart(lp) {
-		return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := a.p.Auth.CheckLocalpart(lp); err != nil {
+		return err
 	}
 	if _, err := a.p.Store.Account(ctx, lp); err == nil {
 		return mxerr.New(mxerr.UserInUse, "User ID already taken")
@@ -207,6 +220,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		return reply(w, map[string]string{"user_id": acc.UserID, "home_server": a.p.Config.ServerName})
 	}
 	s, err := a.p.Auth.NewSession(ctx, acc.UserID, req.DeviceID, req.InitialDeviceDisplayName, ip)
+	if err == nil && req.RefreshToken {
+		s, err = a.p.Auth.WithRefreshToken(ctx, s)
+	}
 	if err != nil {
 		return err
 	}
@@ -244,8 +260,8 @@ func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
 	if lp == "" {
 		return missing("username")
 	}
-	if !a.p.Auth.ValidLocalpart(lp) {
-		return mxerr.New(mxerr.InvalidUsername, "User ID may only contain a-z, 0-9, and ._=-/+")
+	if err := a.p.Auth.CheckLocalpart(lp); err != nil {
+		return err
 	}
 	_, err := a.p.Store.Account(r.Context(), lp)
 	switch {
@@ -284,7 +300,9 @@ func (a *API) passwordStage(dev store.Device) map[string]auth.StageChecker {
 				return err
 			}
 			if a.p.Auth.UserID(lp) != dev.UserID {
-				return mxerr.Forbid("Identifier does not match the logged-in user")
+				// Not a failed stage to retry but someone else's
+				// credentials: 403 outright (auth.Interactive).
+				return mxerr.Forbid("Identifier does not match the logged-in user").WithStatus(http.StatusForbidden)
 			}
 			if ok, wait := a.loginAccount.Allow(lp); !ok {
 				return rateLimited(wait)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,13 +53,10 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request, dev store.Device)
 	if !events.ValidRoomID(req.RoomID) {
 		return mxerr.InvalidParamf("Invalid room_id")
 	}
-	// Only members of a room may give it an alias.
-	members, err := a.p.Rooms.Members(r.Context(), req.RoomID, "join")
-	if err != nil {
+	// Only members of a room may give it an alias (the same answer for
+	// a room that does not exist).
+	if err := a.p.Rooms.RequireJoined(r.Context(), req.RoomID, dev.UserID); err != nil {
 		return err
-	}
-	if !slices.Contains(members, dev.UserID) {
-		return mxerr.Forbid("You are not in this room")
 	}
 	err = a.p.Store.CreateAlias(r.Context(), alias, req.RoomID, dev.UserID)
 	if errors.Is(err, store.ErrExists) {
@@ -77,17 +73,7 @@ func (a *API) deleteAlias(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if err != nil {
 		return err
 	}
-	_, creator, err := a.p.Store.Alias(r.Context(), alias)
-	if errors.Is(err, store.ErrNotFound) {
-		return mxerr.NotFoundf("Room alias not found")
-	}
-	if err != nil {
-		return err
-	}
-	if creator != dev.UserID {
-		return mxerr.Forbid("Only the alias's creator may delete it")
-	}
-	if err := a.p.Store.DeleteAlias(r.Context(), alias); err != nil {
+	if err := a.p.Rooms.DeleteAlias(r.Context(), alias, dev.UserID); err != nil {
 		return err
 	}
 	return reply(w, empty)
@@ -98,7 +84,9 @@ func (a *API) roomAliases(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if err != nil {
 		return err
 	}
-	if _, _, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID); err != nil {
+	// Joined members, or anyone when the room is world_readable: not
+	// someone who has left (the spec's rule for this endpoint).
+	if err := a.p.Rooms.SeesCurrentState(r.Context(), dev.UserID, roomID); err != nil {
 		return err
 	}
 	as, err := a.p.Store.RoomAliases(r.Context(), roomID)
@@ -116,15 +104,15 @@ func (a *API) getVisibility(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Anyone may ask, without a token: a room this server does not have
+	// answers "private" like an unpublished one, so the answer does not
+	// tell which rooms exist.
 	room, err := a.p.Store.Room(r.Context(), roomID)
-	if errors.Is(err, store.ErrNotFound) {
-		return mxerr.NotFoundf("Unknown room")
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	vis := "private"
-	if room.Published {
+	if err == nil && room.Published {
 		vis = "public"
 	}
 	return reply(w, map[string]string{"visibility": vis})
@@ -210,8 +198,8 @@ func (a *API) listPublicRooms(w http.ResponseWriter, r *http.Request, limit int,
 	}
 	var chunk []map[string]any
 	for _, id := range ids {
-		info, err := a.p.Rooms.PublicInfo(r.Context(), id)
-		if err != nil {
+		info, listed, err := a.p.Rooms.DirectoryEntry(r.Context(), id)
+		if err != nil || !listed {
 			continue
 		}
 		if term != "" && !matchesTerm(info, term) {

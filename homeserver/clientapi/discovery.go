@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"github.com/salonhq/salon/homeserver/events"
 	"net/http"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -34,11 +35,20 @@ func (a *API) wellKnown(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) capabilities(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	// Every version Salon hosts is stable in the spec.
+	available := map[string]string{}
+	for _, v := range events.SupportedVersions() {
+		available[string(v)] = "stable"
+	}
+	def := events.DefaultRoomVersion
+	if a.p.Rooms != nil {
+		def = a.p.Rooms.DefaultVersion()
+	}
 	return reply(w, map[string]any{"capabilities": map[string]any{
 		"m.change_password": map[string]bool{"enabled": true},
 		"m.room_versions": map[string]any{
-			"default":   "10",
-			"available": map[string]string{"10": "stable", "11": "stable"},
+			"default":   string(def),
+			"available": available,
 		},
 		"m.set_displayname": map[string]bool{"enabled": true},
 		"m.set_avatar_url":  map[string]bool{"enabled": true},

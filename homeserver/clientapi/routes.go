@@ -9,6 +9,8 @@ import (
 const (
 	v3 = "/_matrix/client/v3"
 	v1 = "/_matrix/client/v1"
+	// r0 is the prefix before Matrix 1.1; see handle.
+	r0 = "/_matrix/client/r0"
 )
 
 func (a *API) routes() {
@@ -52,15 +54,23 @@ func (a *API) routes() {
 	a.spaceRoutes()
 	a.syncRoutes()
 	a.keyRoutes()
+	a.thirdPartyRoutes()
+	a.searchRoutes()
+	a.pusherRoutes()
+	a.refreshRoutes()
+	a.threadRoutes()
+	a.notificationRoutes()
+	a.keyBackupRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,
-// the same as coturn's use-auth-secret), or {} when no relay is set up.
+// the same as coturn's use-auth-secret) for the device asking, or {} when
+// no relay is set up.
 func (a *API) turnServer(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	if a.p.TURN == nil {
 		return reply(w, empty)
 	}
-	t, ok := a.p.TURN(dev.UserID)
+	t, ok := a.p.TURN(dev.UserID, dev.DeviceID)
 	if !ok {
 		return reply(w, empty)
 	}

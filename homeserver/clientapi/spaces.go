@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -66,6 +67,9 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request, dev store.Devi
 	}
 	var req struct {
 		NewVersion string `json:"new_version"`
+		// AdditionalCreators is MSC4289's: the creators besides the
+		// upgrader of a v12 replacement room.
+		AdditionalCreators json.RawMessage `json:"additional_creators"`
 	}
 	if err := a.decode(r, &req, false); err != nil {
 		return err
@@ -73,7 +77,7 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if req.NewVersion == "" {
 		return missing("new_version")
 	}
-	id, err := a.p.Rooms.Upgrade(r.Context(), roomID, dev.UserID, req.NewVersion, a.profile)
+	id, err := a.p.Rooms.Upgrade(r.Context(), roomID, dev.UserID, req.NewVersion, req.AdditionalCreators, a.profile)
 	if err != nil {
 		return err
 	}

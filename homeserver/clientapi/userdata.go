@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,12 +173,12 @@ func (a *API) receipt(r *http.Request, dev store.Device, roomID, typ, eventID, t
 	default:
 		return mxerr.InvalidParamf("Unknown receipt type %q", typ)
 	}
+	if err := a.p.Rooms.RequireJoined(r.Context(), roomID, dev.UserID); err != nil {
+		return err
+	}
 	members, err := a.p.Rooms.Members(r.Context(), roomID, "join")
 	if err != nil {
 		return err
-	}
-	if !slices.Contains(members, dev.UserID) {
-		return mxerr.Forbid("You are not joined to this room")
 	}
 	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, eventID); err != nil {
 		return err

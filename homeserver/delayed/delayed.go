@@ -23,6 +23,9 @@ import (
 // Sender sends an event as a user (the rooms service).
 type Sender interface {
 	Send(ctx context.Context, roomID, sender string, e rooms.Event) (string, error)
+	// CheckEvent refuses an event Send would refuse for its form (bad
+	// JSON, too large), with the same error.
+	CheckEvent(ctx context.Context, roomID, sender string, e rooms.Event) error
 	Membership(ctx context.Context, roomID, userID string) (string, error)
 }
 
@@ -68,6 +71,11 @@ type Request struct {
 	DelayMS                        int64
 }
 
+// event is the event r sends.
+func (r Request) event() rooms.Event {
+	return rooms.Event{Type: r.Type, StateKey: r.StateKey, Content: r.Content, Device: r.DeviceID}
+}
+
 // Schedule stores a delayed event and returns its delay_id.
 func (s *Scheduler) Schedule(ctx context.Context, r Request) (string, error) {
 	max := s.p.MaxDelay.Milliseconds()
@@ -80,6 +88,11 @@ func (s *Scheduler) Schedule(ctx context.Context, r Request) (string, error) {
 	}
 	if m, err := s.p.Rooms.Membership(ctx, r.RoomID, r.UserID); err != nil || m != "join" {
 		return "", mxerr.Forbid("You are not joined to this room")
+	}
+	// What is accepted now must be sendable later: the content is checked
+	// by the rule an immediate send applies, not found bad when it fires.
+	if err := s.p.Rooms.CheckEvent(ctx, r.RoomID, r.UserID, r.event()); err != nil {
+		return "", err
 	}
 	n, err := s.p.Store.CountUserDelayed(ctx, r.UserID)
 	if err != nil {
@@ -153,9 +166,9 @@ func (s *Scheduler) fire(ctx context.Context, d store.DelayedEvent) error {
 	} else if err != nil {
 		return err
 	}
-	_, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, rooms.Event{
-		Type: d.Type, StateKey: d.StateKey, Content: d.Content, Device: d.DeviceID,
-	})
+	_, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, Request{
+		Type: d.Type, StateKey: d.StateKey, Content: d.Content, DeviceID: d.DeviceID,
+	}.event())
 	if err != nil {
 		s.p.Logger.Info("delayed event could not be sent", "delay_id", d.DelayID, "room", d.RoomID, "err", err)
 	}

@@ -29,6 +29,8 @@ func (r *recorder) Send(_ context.Context, _, _ string, e rooms.Event) (string, 
 
 func (r *recorder) Membership(context.Context, string, string) (string, error) { return "join", nil }
 
+func (r *recorder) CheckEvent(context.Context, string, string, rooms.Event) error { return nil }
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

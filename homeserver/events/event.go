@@ -8,19 +8,8 @@ import (
 	"encoding/json"
 )
 
-// RoomVersion names a room version ("10", "11").
+// RoomVersion names a room version ("10", "11"); see versions.go.
 type RoomVersion string
-
-const (
-	RoomV10 RoomVersion = "10"
-	RoomV11 RoomVersion = "11"
-
-	// DefaultRoomVersion is the version new rooms are created at.
-	DefaultRoomVersion = RoomV10
-)
-
-// Supported reports whether Salon can create and host rooms of version v.
-func (v RoomVersion) Supported() bool { return v == RoomV10 || v == RoomV11 }
 
 // MaxEventBytes is the spec's limit on a PDU's canonical JSON size.
 const MaxEventBytes = 65536
@@ -28,35 +17,47 @@ const MaxEventBytes = 65536
 // Proto is what a local sender asks for: the fields chosen by the client or
 // by the server before hashes, signatures and the event ID are added.
 type Proto struct {
-	RoomID         string
+	RoomID         string // "" for the m.room.create event of a v12 room
 	Sender         string
 	Type           string
 	StateKey       *string
 	Content        json.RawMessage
-	Redacts        string // v10: top-level "redacts"; v11: content.redacts only (MSC2174)
+	Redacts        string // up to v10: top-level "redacts"; from v11: content.redacts only (MSC2174)
 	OriginServerTS int64
 	PrevEvents     []string
 	AuthEvents     []string
 	Depth          int64
+
+	// EventID is the event's ID in versions 1 and 2, where the sender
+	// chooses it ("$opaque:origin", SenderChoosesEventID); unused after.
+	EventID string
+	// RefHashes holds, in versions 1 and 2, the reference hash (unpadded
+	// base64, Event.ReferenceHash) of every event PrevEvents and
+	// AuthEvents name, which those versions cite with their IDs.
+	RefHashes map[string]string
 }
 
 // Event is a signed, hashed PDU and the fields parsed out of it. Fields are
 // read-only once built; JSON is the full PDU without "unsigned", exactly as
 // hashed and signed.
 type Event struct {
-	Version        RoomVersion
-	ID             string
+	Version RoomVersion
+	ID      string
+	// RoomID is the PDU's room_id; for the create event of a v12 room,
+	// which has none, the room ID it names (RoomIDForCreateEvent).
 	RoomID         string
 	Sender         string
 	Type           string
 	StateKey       *string
 	Content        json.RawMessage
-	Redacts        string // an m.room.redaction's target (v10: top level, v11: content); else ""
+	Redacts        string // an m.room.redaction's target (to v10: top level, from v11: content); else ""
 	OriginServerTS int64
 	PrevEvents     []string
 	AuthEvents     []string
 	Depth          int64
 	JSON           []byte
+
+	eventIDField string // the PDU's event_id, read in v1 and v2
 }
 
 // IsState reports whether the event has a state_key.

@@ -115,20 +115,32 @@ func sameNumber(in, out json.Number) bool {
 	return true
 }
 
-// fuzzSeedEvents are valid PDUs of both versions.
+// fuzzSeedEvents are valid PDUs of every hosted version.
 func fuzzSeedEvents(tb testing.TB) [][]byte {
 	key := testKey(tb)
 	red := protoFor("m.room.redaction", nil, `{"reason":"r"}`)
 	red.Redacts = testEventID
 	var out [][]byte
-	for _, v := range []RoomVersion{RoomV10, RoomV11} {
+	for _, v := range SupportedVersions() {
+		room := "!room:example.org"
+		if v.RoomIDFromCreateEvent() {
+			room = "!" + strings.Repeat("A", 43)
+		}
+		create := protoFor("m.room.create", strp(""), `{"creator":"@alice:example.org"}`)
+		if v.RoomIDFromCreateEvent() {
+			create.RoomID = ""
+		}
 		for _, p := range []Proto{
 			protoFor("m.room.message", nil, `{"body":"hi","n":[1,-2,{"x":null}]}`),
 			protoFor("m.room.member", strp("@alice:example.org"), `{"membership":"invite","third_party_invite":{"signed":{"mxid":"@a:b"}}}`),
 			protoFor("m.room.power_levels", strp(""), `{"users":{"@alice:example.org":100},"invite":0}`),
-			protoFor("m.room.create", strp(""), `{"creator":"@alice:example.org"}`),
+			create,
 			red,
 		} {
+			if p.RoomID != "" {
+				p.RoomID = room
+			}
+			p = forVersion(v, p)
 			e, err := Build(p, v, "example.org", key)
 			if err != nil {
 				tb.Fatal(err)
@@ -140,16 +152,15 @@ func fuzzSeedEvents(tb testing.TB) [][]byte {
 }
 
 func FuzzParse(f *testing.F) {
+	versions := SupportedVersions()
 	for _, js := range fuzzSeedEvents(f) {
-		f.Add(js, false)
-		f.Add(js, true)
+		for i := range versions {
+			f.Add(js, uint8(i))
+		}
 	}
 	pub := testKey(f).Public()
-	f.Fuzz(func(t *testing.T, in []byte, v11 bool) {
-		v := RoomV10
-		if v11 {
-			v = RoomV11
-		}
+	f.Fuzz(func(t *testing.T, in []byte, vi uint8) {
+		v := versions[int(vi)%len(versions)]
 		e, err := Parse(v, in)
 		if err != nil {
 			return
@@ -163,7 +174,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Redacted: %v", err)
 		}
 		pr, err := Parse(v, r.JSON)
-		if err != nil || pr.ID != e.ID {
+		if err != nil || pr.ID != e.ID || pr.RoomID != e.RoomID {
 			t.Fatalf("redacted event has another ID or does not parse: %v", err)
 		}
 		if js, err := e.ClientJSON(map[string]any{"age": 1}); err != nil || !json.Valid(js) {

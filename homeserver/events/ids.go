@@ -177,9 +177,14 @@ func ValidCompliantUserID(s string) bool {
 	return ok && ValidLocalpart(local)
 }
 
-// ValidRoomID reports whether s is "!" opaque_id ":" server_name, at most
-// 255 bytes, the opaque_id being any UTF-8 but ':' and NUL.
+// ValidRoomID reports whether s is a room ID of some room version Salon
+// knows: "!" opaque_id ":" server_name, at most 255 bytes, the opaque_id
+// being any UTF-8 but ':' and NUL; or, from v12 (MSC4291), "!" and the
+// unpadded URL-safe base64 of a sha256 hash, without a domain.
 func ValidRoomID(s string) bool {
+	if isHashRoomID(s) {
+		return true
+	}
 	local, ok := splitID(s, '!')
 	return ok && opaque(local)
 }
@@ -197,4 +202,14 @@ func ValidRoomAlias(s string) bool {
 // ("$local:server") and the v4+ reference-hash form pass.
 func ValidEventID(s string) bool {
 	return len(s) >= 2 && len(s) <= maxIDBytes && s[0] == '$' && opaque(s[1:])
+}
+
+// validRoomIDFor reports whether s is a room ID of the form version v uses:
+// the hash form from v12, "!" opaque_id ":" server_name before.
+func validRoomIDFor(v RoomVersion, s string) bool {
+	if v.RoomIDFromCreateEvent() {
+		return isHashRoomID(s)
+	}
+	local, ok := splitID(s, '!')
+	return ok && opaque(local)
 }

@@ -257,3 +257,78 @@ func jsonString(s string) []byte { return appendString(nil, s) }
 
 // jsonInt returns n as canonical JSON integer bytes.
 func jsonInt(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+
+// arrayItems splits a canonical JSON array into its items.
+func arrayItems(v []byte) ([][]byte, bool) {
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return nil, false
+	}
+	out := [][]byte{}
+	if len(v) == 2 {
+		return out, true
+	}
+	i := 1
+	for {
+		end, err := skipValue(v, i)
+		if err != nil || end >= len(v) {
+			return nil, false
+		}
+		out = append(out, v[i:end])
+		switch v[end] {
+		case ',':
+			i = end + 1
+		case ']':
+			return out, end == len(v)-1
+		default:
+			return nil, false
+		}
+	}
+}
+
+// hashedRefArray decodes the v1/v2 form of prev_events and auth_events:
+// an array of [event_id, {"sha256": hash}] pairs. It returns the event IDs
+// and checks each pair's shape.
+func hashedRefArray(v []byte) ([]string, bool) {
+	items, ok := arrayItems(v)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		pair, ok := arrayItems(item)
+		if !ok || len(pair) != 2 {
+			return nil, false
+		}
+		id, ok := stringValue(pair[0])
+		if !ok {
+			return nil, false
+		}
+		hf, err := objectFields(pair[1])
+		if err != nil {
+			return nil, false
+		}
+		if h, ok := lookup(hf, "sha256"); ok {
+			if _, ok := stringValue(h); !ok {
+				return nil, false
+			}
+		}
+		out = append(out, id)
+	}
+	return out, true
+}
+
+// appendHashedRefs writes ids as v1/v2 [event_id, {"sha256": hash}] pairs.
+func appendHashedRefs(dst []byte, ids []string, hashes map[string]string) []byte {
+	dst = append(dst, '[')
+	for i, id := range ids {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '[')
+		dst = appendString(dst, id)
+		dst = append(dst, `,{"sha256":`...)
+		dst = appendString(dst, hashes[id])
+		dst = append(dst, "}]"...)
+	}
+	return append(dst, ']')
+}

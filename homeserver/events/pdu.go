@@ -16,15 +16,20 @@ const (
 	maxAuthEvents = 10
 )
 
-const typeRedaction = "m.room.redaction"
+const (
+	typeRedaction = "m.room.redaction"
+	typeCreate    = "m.room.create"
+)
 
 // Build makes a signed, hashed PDU of room version v from p, as server
 // origin (which must be the sender's server) signing with key.
 //
-// In v10 the PDU carries "origin" and, for m.room.redaction, a top-level
-// "redacts". In v11 "origin" is gone and "redacts" lives in content only
-// (MSC2174): p.Redacts is added to the content if the content lacks it and
-// must agree with it otherwise.
+// Up to v10 the PDU carries "origin" and, for m.room.redaction, a
+// top-level "redacts". From v11 "origin" is gone and "redacts" lives in
+// content only (MSC2174): p.Redacts is added to the content if the content
+// lacks it and must agree with it otherwise. In v12 the create event has no
+// room_id (p.RoomID must be ""): the room ID is derived from its event ID
+// (MSC4291) and set on the returned Event.
 //
 // The content must be a JSON object that canonical JSON can represent with
 // integer syntax only (ErrBadJSON otherwise). A PDU over MaxEventBytes, or a
@@ -61,11 +66,20 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 			return nil, fmt.Errorf("%w: string field is not UTF-8", ErrBadEvent)
 		}
 	}
+	rules := v.rules()
 	for _, ids := range [][]string{p.PrevEvents, p.AuthEvents} {
 		for _, id := range ids {
 			if !ValidEventID(id) {
 				return nil, fmt.Errorf("%w: event ID %q", ErrBadEvent, id)
 			}
+			if _, ok := p.RefHashes[id]; rules.hashedRefs && !ok {
+				return nil, fmt.Errorf("%w: no reference hash for %s", ErrBadEvent, id)
+			}
+		}
+	}
+	if rules.eventID == idOpaque {
+		if _, ok := splitID(p.EventID, '$'); !ok || serverOf(p.EventID) != origin {
+			return nil, fmt.Errorf("%w: event_id %q is not an event ID of %s", ErrBadEvent, p.EventID, origin)
 		}
 	}
 
@@ -82,7 +96,7 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	}
 	redacts := p.Redacts
 	if p.Type == typeRedaction {
-		if v == RoomV11 {
+		if v.RedactsInContent() {
 			if content, redacts, err = redactsInContent(content, redacts); err != nil {
 				return nil, err
 			}
@@ -94,21 +108,40 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 		return nil, fmt.Errorf("%w: redacts on a %s event", ErrBadEvent, p.Type)
 	}
 
-	fields := make([]field, 0, 14)
+	hashCreate := v.RoomIDFromCreateEvent() && p.Type == typeCreate
+	if hashCreate && p.RoomID != "" {
+		return nil, fmt.Errorf("%w: a version %s m.room.create event has no room_id", ErrBadEvent, v)
+	}
+	refs := func(ids []string) []byte {
+		if rules.hashedRefs {
+			return appendHashedRefs(nil, ids, p.RefHashes)
+		}
+		return appendStringArray(nil, ids)
+	}
+	fields := make([]field, 0, 15)
 	fields = append(fields,
-		field{"auth_events", appendStringArray(nil, p.AuthEvents)},
+		field{"auth_events", refs(p.AuthEvents)},
 		field{"content", content},
 		field{"depth", jsonInt(p.Depth)},
+	)
+	if rules.eventID == idOpaque {
+		fields = append(fields, field{"event_id", jsonString(p.EventID)})
+	}
+	fields = append(fields,
 		field{"origin_server_ts", jsonInt(p.OriginServerTS)},
-		field{"prev_events", appendStringArray(nil, p.PrevEvents)},
-		field{"room_id", jsonString(p.RoomID)},
+		field{"prev_events", refs(p.PrevEvents)},
+	)
+	if !hashCreate {
+		fields = append(fields, field{"room_id", jsonString(p.RoomID)})
+	}
+	fields = append(fields,
 		field{"sender", jsonString(p.Sender)},
 		field{"type", jsonString(p.Type)},
 	)
 	if p.StateKey != nil {
 		fields = append(fields, field{"state_key", jsonString(*p.StateKey)})
 	}
-	if v == RoomV10 {
+	if v.rules().legacyFields {
 		fields = append(fields, field{"origin", jsonString(origin)})
 		if p.Type == typeRedaction {
 			fields = append(fields, field{"redacts", jsonString(redacts)})
@@ -125,8 +158,45 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	if err != nil {
 		return nil, err
 	}
-	e.ID = eventIDFromHash(ref)
+	e.setID(eventIDFor(v, ref, p.EventID))
 	return e, nil
+}
+
+// eventIDFor is the ID of an event of version v with reference hash ref:
+// the sender's event_id in v1 and v2 (fields come from eventFromJSON,
+// which checked it), the hash in standard (v3) or URL-safe (v4 on)
+// unpadded base64 after.
+func eventIDFor(v RoomVersion, ref [sha256.Size]byte, eventIDField string) string {
+	switch v.rules().eventID {
+	case idOpaque:
+		return eventIDField
+	case idStdHash:
+		return "$" + base64.RawStdEncoding.EncodeToString(ref[:])
+	}
+	return eventIDFromHash(ref)
+}
+
+// ReferenceHash is the event's reference hash in unpadded base64: what
+// events of versions 1 and 2 cite next to its ID (Proto.RefHashes).
+func (e *Event) ReferenceHash() (string, error) {
+	fields, err := objectFields(e.JSON)
+	if err != nil {
+		return "", err
+	}
+	ref, err := referenceHash(e.Version, fields)
+	if err != nil {
+		return "", err
+	}
+	return EncodeBase64(ref[:]), nil
+}
+
+// setID sets the event ID and, for a create event that names its room
+// (v12), the room ID derived from it.
+func (e *Event) setID(id string) {
+	e.ID = id
+	if e.Type == typeCreate && e.Version.RoomIDFromCreateEvent() {
+		e.RoomID = RoomIDForCreateEvent(id)
+	}
 }
 
 // redactsInContent reconciles a v11 redaction's content.redacts with the
@@ -275,7 +345,7 @@ func Parse(v RoomVersion, pduJSON []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.ID = eventIDFromHash(ref)
+	e.setID(eventIDFor(v, ref, e.eventIDField))
 	return e, nil
 }
 
@@ -287,6 +357,7 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		return nil, nil, err
 	}
 	e := &Event{Version: v, JSON: js}
+	rules := v.rules()
 	bad := func(key, why string) error { return fmt.Errorf("%w: %s %s", ErrBadEvent, key, why) }
 	var (
 		seen       = map[string]bool{}
@@ -313,13 +384,28 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 			e.Depth, ok = intValue(f.value)
 			ok = ok && e.Depth >= 0
 		case "prev_events":
-			e.PrevEvents, ok = stringArray(f.value)
+			if rules.hashedRefs {
+				e.PrevEvents, ok = hashedRefArray(f.value)
+			} else {
+				e.PrevEvents, ok = stringArray(f.value)
+			}
 		case "auth_events":
-			e.AuthEvents, ok = stringArray(f.value)
+			if rules.hashedRefs {
+				e.AuthEvents, ok = hashedRefArray(f.value)
+			} else {
+				e.AuthEvents, ok = stringArray(f.value)
+			}
+		case "event_id":
+			if rules.eventID != idOpaque {
+				continue // not part of the format from v3; an unknown key
+			}
+			e.eventIDField, ok = stringValue(f.value)
+			_, valid := splitID(e.eventIDField, '$')
+			ok = ok && valid
 		case "hashes", "signatures":
 			ok = f.value[0] == '{'
 		case "redacts":
-			if v != RoomV10 {
+			if !v.rules().legacyFields {
 				continue // not part of the v11 format; an unknown key
 			}
 			topRedacts, ok = stringValue(f.value)
@@ -331,11 +417,21 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		}
 		seen[f.key] = true
 	}
-	for _, k := range []string{"type", "room_id", "sender", "content", "origin_server_ts",
+	for _, k := range []string{"type", "sender", "content", "origin_server_ts",
 		"depth", "prev_events", "auth_events", "hashes", "signatures"} {
 		if !seen[k] {
 			return nil, nil, bad(k, "is missing")
 		}
+	}
+	if rules.eventID == idOpaque && !seen["event_id"] {
+		return nil, nil, bad("event_id", "is missing")
+	}
+	hashCreate := v.RoomIDFromCreateEvent() && e.Type == typeCreate
+	switch {
+	case hashCreate && seen["room_id"]:
+		return nil, nil, bad("room_id", "is not allowed on a version "+string(v)+" m.room.create event")
+	case !hashCreate && !seen["room_id"]:
+		return nil, nil, bad("room_id", "is missing")
 	}
 	if len(e.Sender) > maxKeyBytes || len(e.RoomID) > maxKeyBytes ||
 		len(e.Type) > maxKeyBytes || len(e.StateKeyOrEmpty()) > maxKeyBytes {
@@ -344,8 +440,8 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 	if !ValidUserID(e.Sender) {
 		return nil, nil, bad("sender", "is not a user ID")
 	}
-	if !ValidRoomID(e.RoomID) {
-		return nil, nil, bad("room_id", "is not a room ID")
+	if !hashCreate && !validRoomIDFor(v, e.RoomID) {
+		return nil, nil, bad("room_id", "is not a room ID of version "+string(v))
 	}
 	for _, ids := range [][]string{e.PrevEvents, e.AuthEvents} {
 		for _, id := range ids {
@@ -355,7 +451,7 @@ func eventFromJSON(v RoomVersion, js []byte) (*Event, []field, error) {
 		}
 	}
 	if e.Type == typeRedaction {
-		if v == RoomV10 {
+		if v.rules().legacyFields {
 			e.Redacts = topRedacts
 		} else {
 			cf, err := objectFields(e.Content)

@@ -90,28 +90,38 @@ func TestHashAndSignEventSpecVectors(t *testing.T) {
 }`},
 	}
 	key := specKey(t)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := HashAndSignEvent(RoomV10, []byte(tt.in), specServerName, key)
-			if err != nil {
-				t.Fatalf("HashAndSignEvent: %v", err)
-			}
-			if want := mustCanonical(t, tt.want); string(got) != want {
-				t.Errorf("got  %s\nwant %s", got, want)
-			}
-			// Signature and hash check out through the Event API too.
-			js, err := Redact(RoomV10, got) // any valid shape will do for VerifyEvent
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := VerifyEvent(&Event{Version: RoomV10, JSON: js}, specServerName, specKeyID, key.Public()); err != nil {
-				t.Errorf("VerifyEvent on redacted copy: %v", err)
-			}
-			full := &Event{Version: RoomV10, JSON: []byte(mustCanonical(t, string(got)))}
-			if err := CheckContentHash(full); err != nil {
-				t.Errorf("CheckContentHash: %v", err)
-			}
-		})
+	// Versions 6 to 10 share the redaction algorithm's top-level keys, so
+	// the same signatures; v11 drops "origin" and gives others.
+	for _, v := range []RoomVersion{RoomV6, RoomV7, RoomV8, RoomV9, RoomV10} {
+		for _, tt := range tests {
+			t.Run(string(v)+"/"+tt.name, func(t *testing.T) {
+				specSignatureVector(t, v, key, tt.in, tt.want)
+			})
+		}
+	}
+}
+
+// specSignatureVector checks one of the appendices' event signing vectors
+// under room version v.
+func specSignatureVector(t *testing.T, v RoomVersion, key SigningKey, in, wantJSON string) {
+	got, err := HashAndSignEvent(v, []byte(in), specServerName, key)
+	if err != nil {
+		t.Fatalf("HashAndSignEvent: %v", err)
+	}
+	if want := mustCanonical(t, wantJSON); string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Signature and hash check out through the Event API too.
+	js, err := Redact(v, got) // any valid shape will do for VerifyEvent
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyEvent(&Event{Version: v, JSON: js}, specServerName, specKeyID, key.Public()); err != nil {
+		t.Errorf("VerifyEvent on redacted copy: %v", err)
+	}
+	full := &Event{Version: v, JSON: []byte(mustCanonical(t, string(got)))}
+	if err := CheckContentHash(full); err != nil {
+		t.Errorf("CheckContentHash: %v", err)
 	}
 }
 
@@ -138,6 +148,16 @@ func TestParseRealEvent(t *testing.T) {
 		e.RoomID != "!uXDCzlYgCTHtiWCkEx:jki.re" || e.Depth != 1 || e.OriginServerTS != 1560284621137 ||
 		len(e.PrevEvents) != 0 || len(e.AuthEvents) != 0 || e.PrevEvents == nil {
 		t.Errorf("fields: %+v", e)
+	}
+	// Its own version, 5, and the others sharing the format name it alike;
+	// v3 spells the same hash in the standard alphabet.
+	for _, v := range []RoomVersion{RoomV4, RoomV5, RoomV6, RoomV7, RoomV8, RoomV9} {
+		if ev, err := Parse(v, []byte(jkiCreate)); err != nil || ev.ID != e.ID {
+			t.Errorf("Parse(v%s) = %v, %v", v, ev, err)
+		}
+	}
+	if e3, err := Parse(RoomV3, []byte(jkiCreate)); err != nil || e3.ID != "$RrGxF28UrHLmoASHndYb9Jb/1SFww2ptmtur9INS438" {
+		t.Errorf("Parse(v3) = %v, %v", e3, err)
 	}
 	// The v11 algorithm keeps all of m.room.create's content and drops
 	// origin and prev_state, so the same JSON names another event there.
@@ -377,7 +397,7 @@ func TestBuildErrors(t *testing.T) {
 		key    SigningKey
 		want   error
 	}{
-		{"unsupported version", ok, "9", "example.org", key, ErrUnsupportedVersion},
+		{"unsupported version", ok, "13", "example.org", key, ErrUnsupportedVersion},
 		{"bad key", ok, RoomV10, "example.org", SigningKey{ID: "ed25519:x"}, ErrBadKey},
 		{"bad origin", ok, RoomV10, "exa mple", key, ErrBadEvent},
 		{"sender elsewhere", ok, RoomV10, "other.org", key, ErrBadEvent},
@@ -479,7 +499,7 @@ func TestParseErrors(t *testing.T) {
 		js   string
 		want error
 	}{
-		{"unsupported version", "1", base, ErrUnsupportedVersion},
+		{"unsupported version", "org.example.1", base, ErrUnsupportedVersion},
 		{"not JSON", RoomV10, `{"type":`, ErrBadJSON},
 		{"array", RoomV10, `[]`, ErrBadEvent},
 		{"float anywhere", RoomV10, withField("content", `{"a":0.5}`), ErrBadJSON},

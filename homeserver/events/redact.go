@@ -8,7 +8,10 @@ import (
 // the redacted PDU as canonical JSON. "unsigned" is not a protected key and
 // is dropped like any other.
 //
-// v10 follows rooms/fragments/v9-redactions.md, v11 follows
+// v1 to v5 follow rooms/fragments/v1-redactions.md, v6 and v7
+// rooms/fragments/v6-redactions.md, v8 adds "allow" of
+// m.room.join_rules (rooms/v8.md), v9 and v10 follow
+// rooms/fragments/v9-redactions.md, v11 and v12 follow
 // rooms/fragments/v11-redactions.md.
 func Redact(v RoomVersion, pdu []byte) ([]byte, error) {
 	if !v.Supported() {
@@ -41,7 +44,7 @@ func (e *Event) Redacted() (*Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redacted event: %w", err)
 	}
-	r.ID = e.ID
+	r.ID, r.RoomID = e.ID, e.RoomID
 	return r, nil
 }
 
@@ -78,34 +81,41 @@ func keepTopLevel(v RoomVersion, key string) bool {
 		return true
 	case "origin", "membership", "prev_state":
 		// No longer protected from v11 on (MSC2176, MSC3989).
-		return v == RoomV10
+		return v.rules().redaction < redactV11
 	}
 	return false
 }
 
 // keepContent reports whether the redaction algorithm keeps key in the
-// content of an event of type typ. m.room.create in v11 and the
-// third_party_invite of m.room.member in v11 are handled by redactContent.
+// content of an event of type typ. m.room.create and the
+// third_party_invite of m.room.member from v11 on are handled by
+// redactContent.
 func keepContent(v RoomVersion, typ, key string) bool {
+	alg := v.rules().redaction
 	switch typ {
 	case "m.room.member":
-		return key == "membership" || key == "join_authorised_via_users_server"
+		// join_authorised_via_users_server from v9 (the v8 omission).
+		return key == "membership" || (key == "join_authorised_via_users_server" && alg >= redactV9)
 	case "m.room.create":
 		return key == "creator"
 	case "m.room.join_rules":
-		return key == "join_rule" || key == "allow"
+		// allow from v8 (MSC3083).
+		return key == "join_rule" || (key == "allow" && alg >= redactV8)
 	case "m.room.power_levels":
 		switch key {
 		case "ban", "events", "events_default", "kick", "redact",
 			"state_default", "users", "users_default":
 			return true
 		case "invite":
-			return v == RoomV11
+			return alg >= redactV11
 		}
 	case "m.room.history_visibility":
 		return key == "history_visibility"
+	case "m.room.aliases":
+		// Protected up to v5; v6 took all meaning from m.room.aliases.
+		return key == "aliases" && alg == redactV1
 	case "m.room.redaction":
-		return key == "redacts" && v == RoomV11
+		return key == "redacts" && alg >= redactV11
 	}
 	return false
 }
@@ -113,7 +123,8 @@ func keepContent(v RoomVersion, typ, key string) bool {
 // redactContent strips the canonical content object of an event of type
 // typ. A content that is not an object is an error: no valid PDU has one.
 func redactContent(v RoomVersion, typ string, content []byte) ([]byte, error) {
-	if v == RoomV11 && typ == "m.room.create" {
+	v11 := v.rules().redaction >= redactV11
+	if v11 && typ == "m.room.create" {
 		// v11 keeps the whole content of m.room.create (MSC2176).
 		if _, err := objectFields(content); err != nil {
 			return nil, err
@@ -129,7 +140,7 @@ func redactContent(v RoomVersion, typ string, content []byte) ([]byte, error) {
 		switch {
 		case keepContent(v, typ, f.key):
 			kept = append(kept, f)
-		case v == RoomV11 && typ == "m.room.member" && f.key == "third_party_invite":
+		case v11 && typ == "m.room.member" && f.key == "third_party_invite":
 			// v11 keeps third_party_invite.signed only (MSC3821). Like
 			// Synapse, an object without "signed" becomes {} and a value
 			// that is not an object is dropped.

@@ -107,7 +107,7 @@ func TestRedactErrors(t *testing.T) {
 		in   string
 		want error
 	}{
-		{"unsupported version", "12", `{}`, ErrUnsupportedVersion},
+		{"unsupported version", "13", `{}`, ErrUnsupportedVersion},
 		{"not JSON", RoomV10, `{`, ErrBadJSON},
 		{"not an object", RoomV10, `[]`, ErrBadEvent},
 		{"content not an object", RoomV10, `{"type":"m.room.member","content":[]}`, ErrBadEvent},

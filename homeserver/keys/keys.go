@@ -1,9 +1,9 @@
 // Package keys is the server half of end-to-end encryption: device keys,
 // one-time and fallback keys, cross-signing keys and signatures, the
-// send-to-device queue, and dehydrated devices (MSC3814). Clients encrypt
-// and decrypt; this package stores public keys and opaque ciphertext and
-// hands them to the right devices. It never sees a private key or a
-// plaintext message.
+// send-to-device queue, dehydrated devices (MSC3814), and server-side key
+// backup (backup.go). Clients encrypt and decrypt; this package stores
+// public keys and opaque ciphertext and hands them to the right devices.
+// It never sees a private key or a plaintext message.
 //
 // Every write that /sync shows (a device list change, a queued to-device
 // message) takes a stream position in the store, and this package reports

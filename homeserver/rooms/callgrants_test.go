@@ -295,3 +295,44 @@ func BenchmarkCallPermissionsTeaching(b *testing.B) {
 		}
 	}
 }
+
+// TestCallPermissionsV12Creators: in a v12 room the creators are not in
+// the power levels' users (MSC4289) yet moderate its call and publish
+// whatever the levels ask; an admin at 100 does too, a member does not
+// moderate.
+func TestCallPermissionsV12Creators(t *testing.T) {
+	const (
+		owner   = "@owner:hs"
+		coowner = "@coowner:hs"
+		admin   = "@admin:hs"
+		member  = "@member:hs"
+	)
+	create := &events.Event{Version: events.RoomV12, ID: "$create", Type: "m.room.create", StateKey: strp(""), Sender: owner,
+		Content: json.RawMessage(`{"room_version":"12","additional_creators":["@coowner:hs"]}`)}
+	create.RoomID = events.RoomIDForCreateEvent(create.ID)
+	st := authrules.StateMap{create.Tuple(): create}
+	put := func(typ, key, content string) {
+		ev := &events.Event{Version: events.RoomV12, ID: "$" + typ + key, RoomID: create.RoomID, Type: typ, StateKey: strp(key),
+			Sender: owner, Content: json.RawMessage(content)}
+		st[ev.Tuple()] = ev
+	}
+	for _, u := range []string{owner, coowner, admin, member} {
+		put("m.room.member", u, `{"membership":"join"}`)
+	}
+	put("m.room.power_levels", "", fmt.Sprintf(`{"users":{%q:100},"kick":100,"events":{%q:0,%q:100}}`,
+		admin, CallMemberEventType, CallPublishScreen))
+	for _, tc := range []struct {
+		user             string
+		moderate, screen bool
+	}{
+		{owner, true, true}, {coowner, true, true}, {admin, true, true}, {member, false, false},
+	} {
+		p, err := callPermissions(events.RoomV12, st, tc.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Joined || p.Moderate != tc.moderate || p.PublishScreen != tc.screen || !p.PublishAudio {
+			t.Errorf("%s: %+v", tc.user, p)
+		}
+	}
+}

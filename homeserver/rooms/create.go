@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/authrules"
@@ -62,9 +63,10 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 	if req.RoomVersion != "" {
 		v = events.RoomVersion(req.RoomVersion)
 		if !v.Supported() {
-			return "", "", mxerr.New(mxerr.UnsupportedRoomVer, "Room version %q is not supported (10 and 11 are)", req.RoomVersion)
+			return "", "", unsupportedVersion(req.RoomVersion)
 		}
 	}
+	privileged := authrules.HasPrivilegedCreators(v)
 	preset := req.Preset
 	if preset == "" {
 		if req.Visibility == "public" {
@@ -103,19 +105,33 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 			return "", "", mxerr.BadJSONf("creation_content must be an object")
 		}
 	}
-	if v == events.RoomV10 {
+	if v.CreatorInContent() {
 		create["creator"] = creator
 	} else {
 		delete(create, "creator")
 	}
 	create["room_version"] = string(v)
 	roomType, _ := create["type"].(string)
+	creators := []string{creator}
+	if privileged {
+		extra, err := additionalCreators(create, creator, preset, req.Invite)
+		if err != nil {
+			return "", "", err
+		}
+		creators = append(creators, extra...)
+	}
 
-	// Power levels: defaults, then the preset, then the override.
-	users := map[string]any{creator: 100}
+	// Power levels: defaults, then the preset, then the override. From
+	// v12 the creators have infinite power and are not listed (MSC4289).
+	users := map[string]any{}
+	if !privileged {
+		users[creator] = 100
+	}
 	if preset == "trusted_private_chat" {
 		for _, u := range req.Invite {
-			users[u] = 100
+			if !slices.Contains(creators, u) {
+				users[u] = 100
+			}
 		}
 	}
 	pl := map[string]any{
@@ -135,6 +151,11 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 	if roomType == "m.space" {
 		pl["events_default"] = 100
 	}
+	if privileged {
+		// MSC4289: by default only the creators may upgrade the room; a
+		// creator can pass that on by raising someone to 150.
+		pl["events"].(map[string]any)["m.room.tombstone"] = 150
+	}
 	if s.p.InheritSpacePowerLevels {
 		for _, st := range req.InitialState {
 			if st.Type != "m.space.parent" || !events.ValidRoomID(st.StateKey) {
@@ -145,7 +166,7 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 				continue // not a space the creator is in: nothing to inherit
 			}
 			for u, l := range inherited["users"].(map[string]any) {
-				if u != creator {
+				if !slices.Contains(creators, u) {
 					users[u] = l
 				}
 			}
@@ -168,6 +189,15 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 	plJSON := mustJSON(pl)
 	if err := authrules.ValidatePowerLevels(v, plJSON); err != nil {
 		return "", "", mxerr.BadJSONf("Invalid power levels: %v", err)
+	}
+	if privileged {
+		if listed, _ := pl["users"].(map[string]any); listed != nil {
+			for _, c := range creators {
+				if _, ok := listed[c]; ok {
+					return "", "", mxerr.BadJSONf("Power levels may not list the room creator %s: creators of a version %s room have infinite power", c, v)
+				}
+			}
+		}
 	}
 
 	if req.RoomAliasName != "" {
@@ -220,7 +250,12 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		seq = append(seq, Event{Type: "m.room.name", StateKey: strp(""), Content: mustJSON(map[string]string{"name": *req.Name})})
 	}
 	if req.Topic != nil && *req.Topic != "" {
-		seq = append(seq, Event{Type: "m.room.topic", StateKey: strp(""), Content: mustJSON(map[string]string{"topic": *req.Topic})})
+		// The plain topic, and the same as an m.topic content block
+		// (Matrix 1.15, MSC3765) for clients that read rich topics.
+		seq = append(seq, Event{Type: "m.room.topic", StateKey: strp(""), Content: mustJSON(map[string]any{
+			"topic":   *req.Topic,
+			"m.topic": map[string]any{"m.text": []map[string]string{{"mimetype": "text/plain", "body": *req.Topic}}},
+		})})
 	}
 	for _, u := range req.Invite {
 		c := map[string]any{"membership": "invite"}
@@ -238,7 +273,11 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		seq = append(seq, Event{Type: "m.room.member", StateKey: strp(u), Content: mustJSON(c)})
 	}
 
-	roomID = s.newRoomID()
+	// Up to v11 the room ID is chosen here; from v12 the create event
+	// names the room, and build sets it.
+	if !v.RoomIDFromCreateEvent() {
+		roomID = s.newRoomID()
+	}
 	r := &room{id: roomID, version: v, state: authrules.StateMap{}}
 	r.info = store.Room{RoomID: roomID, Version: string(v), Creator: creator, RoomType: roomType,
 		CreatedTS: s.p.Now().UnixMilli(), Published: req.Visibility == "public"}
@@ -248,6 +287,7 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 			return "", "", err
 		}
 	}
+	roomID = r.id
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, err := s.commit(ctx, r, batch, req.Invite...); err != nil {
@@ -280,4 +320,44 @@ func (s *Service) encryptByDefault(preset string, req CreateRequest, roomType st
 		return roomType != "m.space" && (preset == "private_chat" || preset == "trusted_private_chat" || req.IsDirect)
 	}
 	return false
+}
+
+// unsupportedVersion is the M_UNSUPPORTED_ROOM_VERSION answer, naming the
+// versions Salon hosts.
+func unsupportedVersion(v string) error {
+	var names []string
+	for _, sv := range events.SupportedVersions() {
+		names = append(names, string(sv))
+	}
+	return mxerr.New(mxerr.UnsupportedRoomVer, "Room version %q is not supported (%s are)", v, strings.Join(names, ", "))
+}
+
+// additionalCreators settles content.additional_creators of a v12 create
+// event (MSC4289): the list the client gave, checked, and with
+// trusted_private_chat the invitees too, so that both sides of a direct
+// chat are creators; without duplicates or the creator. It updates create.
+func additionalCreators(create map[string]any, creator, preset string, invite []string) ([]string, error) {
+	var extra []string
+	if raw, ok := create["additional_creators"]; ok {
+		list, err := authrules.ValidateAdditionalCreators(mustJSON(raw))
+		if err != nil {
+			return nil, mxerr.BadJSONf("creation_content.additional_creators must be an array of user IDs")
+		}
+		extra = list
+	}
+	if preset == "trusted_private_chat" {
+		extra = append(extra, invite...)
+	}
+	var out []string
+	for _, u := range extra {
+		if u != creator && !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	if len(out) > 0 {
+		create["additional_creators"] = out
+	} else {
+		delete(create, "additional_creators")
+	}
+	return out, nil
 }

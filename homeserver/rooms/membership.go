@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
@@ -60,24 +61,109 @@ func (s *Service) profileFields(ctx context.Context, profile Profile, userID str
 	return out
 }
 
+// The answers to someone who may not act on a room. Each is the same
+// whether the room exists, and whatever the target's membership: an
+// outsider must not learn from an error who is in a room, who is banned,
+// or that the room is there at all (issue 13, membership oracles).
+var (
+	errNotJoined    = mxerr.Forbid("You are not joined to this room")
+	errJoinRefused  = mxerr.Forbid("You are not allowed to join this room")
+	errKnockRefused = mxerr.Forbid("You are not allowed to knock on this room")
+	errNeverMember  = mxerr.NotFoundf("You have never been in this room")
+)
+
+// isForbidden reports an M_FORBIDDEN refusal (a rule said no), as opposed
+// to bad input or a failure of the server.
+func isForbidden(err error) bool {
+	var me *mxerr.Error
+	return errors.As(err, &me) && me.Code == mxerr.Forbidden
+}
+
+// mayChangeOthers checks, before anything about the target is looked at,
+// that sender is joined to the room and has the power level a membership
+// change of op ("invite", "kick", "ban"; unban needs the ban level) needs.
+// Anyone else gets one answer, whatever the room and the target.
+func (s *Service) mayChangeOthers(ctx context.Context, roomID, sender, op string) error {
+	r, err := s.load(ctx, roomID)
+	if err == errUnknownRoom {
+		return errNotJoined
+	}
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.membership(sender) != "join" {
+		return errNotJoined
+	}
+	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	if err != nil {
+		return err
+	}
+	need := pl.Ban()
+	switch op {
+	case "invite":
+		need = pl.Invite()
+	case "kick":
+		need = pl.Kick()
+	}
+	if pl.UserLevel(sender) < need {
+		return mxerr.Forbid("Your power level is too low to %s in this room", op)
+	}
+	return nil
+}
+
+// RequireJoined answers M_FORBIDDEN unless userID is joined to the room,
+// the same for a room that does not exist.
+func (s *Service) RequireJoined(ctx context.Context, roomID, userID string) error {
+	m, err := s.Membership(ctx, roomID, userID)
+	if err == errUnknownRoom || (err == nil && m != "join") {
+		return errNotJoined
+	}
+	return err
+}
+
 // Join joins userID to a room (by ID or alias) and returns the room ID.
+// Every refusal is the same M_FORBIDDEN, so a refused join does not tell
+// whether the room exists, or why.
 func (s *Service) Join(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
+	return s.JoinWith(ctx, idOrAlias, userID, reason, profile, nil)
+}
+
+// reservedMemberKeys are member content keys a join request cannot set:
+// the server decides them.
+var reservedMemberKeys = map[string]bool{
+	"membership": true, "reason": true, "displayname": true, "avatar_url": true,
+	"join_authorised_via_users_server": true, "third_party_signed": true, "third_party_invite": true,
+}
+
+// JoinWith is Join keeping the request's custom content in the member
+// event (as Synapse does), all but the keys the server decides.
+func (s *Service) JoinWith(ctx context.Context, idOrAlias, userID, reason string, profile Profile, custom map[string]any) (string, error) {
 	roomID, err := s.ResolveRoom(ctx, idOrAlias)
 	if err != nil {
 		return "", err
 	}
 	extra := s.profileFields(ctx, profile, userID)
-	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
-	if err != nil {
-		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
-			return "", mxerr.Forbid("You are not allowed to join this room")
+	for k, v := range custom {
+		if !reservedMemberKeys[k] {
+			extra[k] = v
 		}
+	}
+	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
+	if err == errUnknownRoom || isForbidden(err) {
+		return "", errJoinRefused
+	}
+	if err != nil {
 		return "", err
 	}
 	if authoriser != "" {
 		extra["join_authorised_via_users_server"] = authoriser
 	}
 	if _, err := s.member(ctx, roomID, userID, userID, "join", reason, extra); err != nil {
+		if isForbidden(err) {
+			return "", errJoinRefused
+		}
 		return "", err
 	}
 	return roomID, nil
@@ -85,6 +171,9 @@ func (s *Service) Join(ctx context.Context, idOrAlias, userID, reason string, pr
 
 // Invite invites target to a room.
 func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason string, profile Profile) error {
+	if err := s.mayChangeOthers(ctx, roomID, sender, "invite"); err != nil {
+		return err
+	}
 	if ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target}); err != nil {
 		return err
 	} else if ev != nil && ev.Membership() == "join" {
@@ -99,8 +188,13 @@ func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason str
 }
 
 // Leave leaves a room (also rejects an invite or withdraws a knock).
+// Leaving a room one is not in, or one that does not exist, succeeds
+// without doing anything: both look the same.
 func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) error {
 	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: userID})
+	if err == errUnknownRoom {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -113,6 +207,9 @@ func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) erro
 
 // Kick removes target from a room.
 func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason string) error {
+	if err := s.mayChangeOthers(ctx, roomID, sender, "kick"); err != nil {
+		return err
+	}
 	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target})
 	if err != nil {
 		return err
@@ -126,12 +223,18 @@ func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason strin
 
 // Ban bans target from a room.
 func (s *Service) Ban(ctx context.Context, roomID, sender, target, reason string) error {
+	if err := s.mayChangeOthers(ctx, roomID, sender, "ban"); err != nil {
+		return err
+	}
 	_, err := s.member(ctx, roomID, sender, target, "ban", reason, nil)
 	return err
 }
 
 // Unban lifts a ban.
 func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason string) error {
+	if err := s.mayChangeOthers(ctx, roomID, sender, "ban"); err != nil {
+		return err
+	}
 	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target})
 	if err != nil {
 		return err
@@ -150,6 +253,9 @@ func (s *Service) Knock(ctx context.Context, idOrAlias, userID, reason string, p
 		return "", err
 	}
 	if _, err := s.member(ctx, roomID, userID, userID, "knock", reason, s.profileFields(ctx, profile, userID)); err != nil {
+		if isForbidden(err) {
+			return "", errKnockRefused
+		}
 		return "", err
 	}
 	return roomID, nil
@@ -158,16 +264,28 @@ func (s *Service) Knock(ctx context.Context, idOrAlias, userID, reason string, p
 // Forget hides a room the user has left.
 func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: userID})
+	if err == errUnknownRoom {
+		return errNeverMember
+	}
 	if err != nil {
 		return err
 	}
 	if ev == nil {
-		return mxerr.NotFoundf("You have never been in this room")
+		return errNeverMember
 	}
 	if m := ev.Membership(); m == "join" || m == "invite" || m == "knock" {
 		return mxerr.New(mxerr.Unknown, "You must leave the room before forgetting it").WithStatus(400)
 	}
-	return s.p.Store.Forget(ctx, roomID, userID)
+	if err := s.p.Store.Forget(ctx, roomID, userID); err != nil {
+		return err
+	}
+	// The cached reader still lets the user read up to their leave.
+	if r, err := s.load(ctx, roomID); err == nil {
+		r.mu.Lock()
+		delete(r.readers, userID)
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // JoinedRooms lists the rooms a user is joined to.

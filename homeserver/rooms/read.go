@@ -37,7 +37,7 @@ func (s *Service) State(ctx context.Context, userID, roomID string) ([]store.Eve
 	now := s.p.Store.CurrentPos()
 	bound := rd.StateBound(now)
 	if bound == 0 {
-		return nil, "", mxerr.Forbid("You are not allowed to read this room's state")
+		return nil, "", errNoRead
 	}
 	var rows []store.EventRow
 	if bound == now {
@@ -49,25 +49,45 @@ func (s *Service) State(ctx context.Context, userID, roomID string) ([]store.Eve
 }
 
 // StateAtPos returns the room state at a position, bounded by what the
-// user may see.
+// user may see: not later than StateBound, and not earlier than the first
+// position whose events they may read (a later joiner of a "joined" room
+// does not see who was there before them).
 func (s *Service) StateAtPos(ctx context.Context, userID, roomID string, pos int64) ([]store.EventRow, events.RoomVersion, error) {
 	rd, v, err := s.reader(ctx, roomID, userID)
 	if err != nil {
 		return nil, "", err
 	}
-	now := s.p.Store.CurrentPos()
-	pos = min(pos, rd.StateBound(now))
+	bound := rd.StateBound(s.p.Store.CurrentPos())
+	if bound == 0 {
+		return nil, "", errNoRead
+	}
+	pos = rd.FirstReadableState(max(pos, 0), bound)
 	rows, err := s.p.Store.StateAt(ctx, roomID, pos)
 	return rd.FilterState(rows), v, err
+}
+
+// SeesCurrentState answers M_FORBIDDEN unless the user may see the room as
+// it is now: joined, or the room is world_readable (what
+// /rooms/{roomId}/aliases asks of its caller).
+func (s *Service) SeesCurrentState(ctx context.Context, userID, roomID string) error {
+	rd, err := s.NewReader(ctx, roomID, userID)
+	if err != nil {
+		return err
+	}
+	if !rd.SeesCurrentState(s.p.Store.CurrentPos()) {
+		return errNoRead
+	}
+	return nil
 }
 
 // Page is one page of /messages.
 type Page struct {
 	Events  []store.EventRow
 	Version events.RoomVersion
-	// Last is the position of the last event looked at, 0 when the range
-	// was exhausted (no more pages).
+	// Last is the position of the last event looked at (0: none).
 	Last int64
+	// Exhausted: the range holds no events past Last.
+	Exhausted bool
 }
 
 // Messages pages through a room's history as the user may read it: events
@@ -99,7 +119,7 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 			}
 		}
 		if len(rows) < limit {
-			page.Last = 0 // reached the end of the range
+			page.Exhausted = true
 			return page, nil
 		}
 	}

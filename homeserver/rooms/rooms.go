@@ -48,9 +48,10 @@ type Params struct {
 	// initial state: "private" (private presets and direct chats), "all"
 	// (all but spaces), "off" or "" (none).
 	EncryptByDefault string
-	// EventStored hears the content of each event stored (the media
-	// repository marks the files it references).
-	EventStored func(ctx context.Context, content json.RawMessage)
+	// EventStored hears the content of each event stored, before anyone
+	// is woken to read it (the media repository indexes the files it
+	// references).
+	EventStored func(ctx context.Context, roomID, eventID string, content json.RawMessage)
 	// CallGrants hears of rooms whose call permissions may have changed
 	// (delivered by Run); nil: nobody listens.
 	CallGrants CallGrantsListener
@@ -65,6 +66,26 @@ type Service struct {
 	rooms map[string]*room
 
 	grants *grantQueue
+
+	// lastCreateTS is the origin_server_ts of the last create event of a
+	// room named by it (v12); see createTimestamp.
+	createMu     sync.Mutex
+	lastCreateTS int64
+}
+
+// createTimestamp is the origin_server_ts for the create event of a room
+// named by its create event (v12, MSC4291): now, or one millisecond after
+// the previous such event. Two identical create events would name the same
+// room, which the same request twice in one millisecond would otherwise
+// make.
+func (s *Service) createTimestamp(now int64) int64 {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if now <= s.lastCreateTS {
+		now = s.lastCreateTS + 1
+	}
+	s.lastCreateTS = now
+	return now
 }
 
 // New returns a Service.
@@ -101,8 +122,21 @@ type room struct {
 var errUnknownRoom = mxerr.NotFoundf("Unknown room")
 
 // load returns the room's cache entry, reading it from the store the first
-// time. It returns M_NOT_FOUND for rooms that do not exist.
+// time. It returns M_NOT_FOUND for rooms that do not exist. The entry is
+// returned unlocked: a writer that needs its state whole uses lockRoom.
 func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Unlock()
+	return r, nil
+}
+
+// lockRoom returns the room's cache entry locked, with its state loaded:
+// a failed write that dropped the state (r.state = nil) is reloaded here,
+// under the same lock the caller then releases. On error nothing is held.
+func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
 	s.mu.Lock()
 	r, ok := s.rooms[roomID]
 	if !ok {
@@ -111,56 +145,73 @@ func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
 	}
 	s.mu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.state != nil {
 		return r, nil
 	}
+	if err := s.fill(ctx, r); err != nil {
+		r.mu.Unlock()
+		if err == errUnknownRoom {
+			s.mu.Lock()
+			if s.rooms[roomID] == r {
+				delete(s.rooms, roomID)
+			}
+			s.mu.Unlock()
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// fill reads a room's state from the store into r, which the caller holds
+// locked; r is left unchanged on error.
+func (s *Service) fill(ctx context.Context, r *room) error {
+	roomID := r.id
 	info, err := s.p.Store.Room(ctx, roomID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.mu.Lock()
-		if s.rooms[roomID] == r {
-			delete(s.rooms, roomID)
-		}
-		s.mu.Unlock()
-		return nil, errUnknownRoom
+		return errUnknownRoom
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	v := events.RoomVersion(info.Version)
 	rows, err := s.p.Store.CurrentState(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st := authrules.StateMap{}
 	for _, row := range rows {
 		ev, err := events.Parse(v, row.JSON)
 		if err != nil {
-			return nil, fmt.Errorf("room %s: stored state event %s: %w", roomID, row.EventID, err)
+			return fmt.Errorf("room %s: stored state event %s: %w", roomID, row.EventID, err)
 		}
 		st[ev.Tuple()] = ev
 	}
 	lastRow, err := s.p.Store.LastEvent(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	last, err := events.Parse(v, lastRow.JSON)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.info, r.version, r.state, r.last = info, v, st, last
-	return r, nil
+	return nil
 }
 
 // newRoomID makes a room ID: 18 random letters at this server.
 func (s *Service) newRoomID() string {
+	return "!" + randomLetters(18) + ":" + s.p.ServerName
+}
+
+// randomLetters is n random ASCII letters.
+func randomLetters(n int) string {
 	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	b := make([]byte, 18)
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	for i := range b {
 		b[i] = letters[int(b[i])%len(letters)]
 	}
-	return "!" + string(b) + ":" + s.p.ServerName
+	return string(b)
 }
 
 // Event is one event to send.
@@ -181,29 +232,54 @@ type pending struct {
 	row store.EventRow
 }
 
-// build makes, authorises and applies one event to r's in-memory state
-// (the caller stores the batch and rolls the state back on failure).
-func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch) (*events.Event, error) {
+// pdu makes and signs one event of r against its current state, refusing
+// what the event format refuses (content that is not canonical JSON:
+// invalid UTF-8, lone surrogates, duplicate keys, integers out of range;
+// oversized events and keys) with the Matrix error a client gets. It
+// neither authorises the event nor changes r.
+func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 	var stateKey *string
 	if e.StateKey != nil {
 		k := *e.StateKey
 		stateKey = &k
 	}
 	var authIDs []string
-	for _, t := range authrules.AuthEventTuples(e.Type, stateKey, sender, e.Content) {
+	var cited []*events.Event
+	for _, t := range authrules.AuthEventTuples(r.version, e.Type, stateKey, sender, e.Content) {
 		if a, ok := r.state[t]; ok {
 			authIDs = append(authIDs, a.ID)
+			cited = append(cited, a)
 		}
 	}
 	proto := events.Proto{
 		RoomID: r.id, Sender: sender, Type: e.Type, StateKey: stateKey, Content: e.Content, Redacts: e.Redacts,
 		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs,
 	}
+	if r.id == "" && e.Type == "m.room.create" {
+		// v12: the create event names the room (setID); no two may be
+		// alike.
+		proto.RoomID = ""
+		proto.OriginServerTS = s.createTimestamp(proto.OriginServerTS)
+	}
 	if r.last != nil {
 		proto.PrevEvents = []string{r.last.ID}
 		proto.Depth = r.last.Depth + 1
+		cited = append(cited, r.last)
 	} else {
 		proto.Depth = 1
+	}
+	if events.SenderChoosesEventID(r.version) {
+		// v1 and v2: the event names itself and cites its references'
+		// hashes.
+		proto.EventID = "$" + randomLetters(18) + ":" + s.p.ServerName
+		proto.RefHashes = make(map[string]string, len(cited))
+		for _, c := range cited {
+			h, err := c.ReferenceHash()
+			if err != nil {
+				return nil, err
+			}
+			proto.RefHashes[c.ID] = h
+		}
 	}
 	ev, err := events.Build(proto, r.version, s.p.ServerName, s.p.Key)
 	if err != nil {
@@ -215,11 +291,24 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		}
 		return nil, err
 	}
+	return ev, nil
+}
+
+// build makes, authorises and applies one event to r's in-memory state
+// (the caller stores the batch and rolls the state back on failure).
+func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch) (*events.Event, error) {
+	ev, err := s.pdu(r, sender, e)
+	if err != nil {
+		return nil, err
+	}
 	if err := authrules.Allowed(ev, r.state); err != nil {
 		if errors.Is(err, authrules.ErrForbidden) || errors.Is(err, authrules.ErrInvalidPowerLevels) {
 			return nil, mxerr.Forbid("%v", err)
 		}
 		return nil, err
+	}
+	if r.id == "" {
+		r.setID(ev.RoomID)
 	}
 	row := store.EventRow{
 		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
@@ -275,17 +364,23 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	if s.p.CallGrants != nil && changesCallGrants(r, batch) {
 		s.grants.add(r.id)
 	}
-	if s.p.Notifier != nil && len(batch.Events) > 0 {
-		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
-	}
 	if s.p.EventStored != nil {
 		for _, e := range batch.Events {
 			if ev, err := events.Parse(r.version, e.JSON); err == nil && len(ev.Content) > 2 {
-				s.p.EventStored(ctx, ev.Content)
+				s.p.EventStored(ctx, r.id, e.EventID, ev.Content)
 			}
 		}
 	}
+	if s.p.Notifier != nil && len(batch.Events) > 0 {
+		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
+	}
 	return pos, nil
+}
+
+// setID names a room whose ID comes from its create event (v12).
+func (r *room) setID(id string) {
+	r.id = id
+	r.info.RoomID = id
 }
 
 // interested lists the users who hear about new events in the room: those
@@ -312,44 +407,52 @@ func (r *room) membership(userID string) string {
 	return ""
 }
 
-// Send sends one event into a room as sender. A repeated (device, txnID)
-// returns the first event's ID; the same txnID with other content is
-// M_INVALID_PARAM.
+// Send sends one event into a room as sender. A repeated (device, room,
+// txnID) returns the first event's ID, whatever the content of the retry:
+// the spec makes the transaction ID, not the body, the key of idempotency
+// (Synapse answers the same); another room starts a new transaction.
 func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (string, error) {
-	r, err := s.load(ctx, roomID)
+	// lockRoom reloads state a failed write dropped, under the lock that
+	// the deferred Unlock releases (it used to unlock, reload and lock
+	// another entry, and a failed reload stopped the process).
+	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
 		// The same answer as for a room the sender is not in: whether a
 		// room exists is not for outsiders to learn.
-		return "", mxerr.Forbid("You are not joined to this room")
+		return "", errNotJoined
 	}
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.state == nil {
-		r.mu.Unlock()
-		r, err = s.load(ctx, roomID)
-		r.mu.Lock()
-		if err != nil {
-			return "", err
-		}
-	}
 	if e.TxnID != "" {
-		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, e.TxnID); err == nil {
-			if prev.RoomID == roomID && prev.Type == e.Type && sameContent(r.version, prev.JSON, e.Content) {
-				return prev.EventID, nil
-			}
-			return "", mxerr.InvalidParamf("Transaction ID %q was already used for another event", e.TxnID)
+		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, roomID, e.TxnID); err == nil {
+			return prev.EventID, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return "", err
 		}
 	}
-	if e.StateKey == nil && r.membership(sender) != "join" {
-		return "", mxerr.Forbid("You are not joined to this room")
+	// Only membership events may come from someone not joined (the
+	// authorization rules refuse every other event of theirs): answer
+	// those here, the same as for a room that does not exist.
+	if e.Type != "m.room.member" && r.membership(sender) != "join" {
+		return "", errNotJoined
 	}
 	if IsCallMemberType(e.Type) && e.StateKey != nil && !OwnsCallMemberKey(sender, *e.StateKey) {
 		return "", mxerr.Forbid("A call membership's state key must name its sender")
+	}
+	if e.Type == "m.room.canonical_alias" && e.StateKey != nil && *e.StateKey == "" {
+		if err := s.checkCanonicalAlias(ctx, roomID, e.Content); err != nil {
+			return "", err
+		}
+	}
+	// Setting state to what it already is, by the same sender, changes
+	// nothing and answers the current event (as Synapse does): joining
+	// twice or a client's retry makes no second event.
+	if e.StateKey != nil {
+		if cur, ok := r.state[events.StateTuple{Type: e.Type, StateKey: *e.StateKey}]; ok && cur.Sender == sender && sameContent(cur.Content, e.Content) {
+			return cur.ID, nil
+		}
 	}
 	batch := &store.EventBatch{}
 	var target *store.EventRow
@@ -390,6 +493,23 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	return ev.ID, nil
 }
 
+// CheckEvent refuses an event Send would refuse for its form, without
+// sending it: the same building and the same errors (M_BAD_JSON,
+// M_TOO_LARGE). Whether the sender may send it is decided when it is sent.
+// Delayed events are checked with it when they are scheduled.
+func (s *Service) CheckEvent(ctx context.Context, roomID, sender string, e Event) error {
+	r, err := s.lockRoom(ctx, roomID)
+	if err == errUnknownRoom {
+		return errNotJoined
+	}
+	if err != nil {
+		return err
+	}
+	defer r.mu.Unlock()
+	_, err = s.pdu(r, sender, e)
+	return err
+}
+
 func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e Event) (*store.EventRow, error) {
 	if !events.ValidEventID(e.Redacts) {
 		return nil, mxerr.InvalidParamf("Invalid event ID to redact")
@@ -415,15 +535,15 @@ func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e
 	return &t, nil
 }
 
-func sameContent(v events.RoomVersion, stored []byte, content json.RawMessage) bool {
-	ev, err := events.Parse(v, stored)
-	if err != nil {
-		return false
-	}
-	a, err1 := events.CanonicalJSON(ev.Content)
-	b, err2 := events.CanonicalJSON(content)
-	return err1 == nil && err2 == nil && string(a) == string(b)
+// sameContent reports whether two event contents are the same JSON.
+func sameContent(a, b json.RawMessage) bool {
+	ca, err1 := events.CanonicalJSON(a)
+	cb, err2 := events.CanonicalJSON(b)
+	return err1 == nil && err2 == nil && string(ca) == string(cb)
 }
+
+// DefaultVersion is the room version of rooms created without one.
+func (s *Service) DefaultVersion() events.RoomVersion { return s.p.DefaultVersion }
 
 // Version is a room's version.
 func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersion, error) {
@@ -436,11 +556,10 @@ func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersio
 
 // Members returns the users with a given membership now.
 func (s *Service) Members(ctx context.Context, roomID string, membership string) ([]string, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for t, ev := range r.state {
@@ -453,11 +572,10 @@ func (s *Service) Members(ctx context.Context, roomID string, membership string)
 
 // CurrentStateEvent returns one piece of current state (nil when absent).
 func (s *Service) currentStateEvent(ctx context.Context, roomID string, t events.StateTuple) (*events.Event, *room, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state[t], r, nil
 }

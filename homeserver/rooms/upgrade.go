@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxerr"
 )
@@ -21,10 +22,28 @@ var upgradeCopied = []string{
 // room gets the old one's state, local aliases move, the old room gets a
 // tombstone and is closed to new messages, and spaces that list the old
 // room list the new one instead.
-func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string, profile Profile) (string, error) {
+//
+// additionalCreators is the additional_creators of the request (MSC4289):
+// into a v12 room the upgrader and these users are its creators; for other
+// versions it is ignored. The power levels follow the creators: the new
+// room's creators leave "users" in v12, and the old room's creators, who
+// had infinite power in a v12 room, keep 100 where they are no longer
+// creators.
+func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string, additionalCreators json.RawMessage, profile Profile) (string, error) {
 	v := events.RoomVersion(newVersion)
 	if !v.Supported() {
-		return "", mxerr.New(mxerr.UnsupportedRoomVer, "Room version %q is not supported (10 and 11 are)", newVersion)
+		return "", unsupportedVersion(newVersion)
+	}
+	var extra []string
+	if len(additionalCreators) > 0 && string(additionalCreators) != "null" {
+		list, err := authrules.ValidateAdditionalCreators(additionalCreators)
+		if err != nil {
+			return "", mxerr.BadJSONf("additional_creators must be an array of user IDs")
+		}
+		extra = list
+	}
+	if err := s.RequireJoined(ctx, roomID, userID); err != nil {
+		return "", err
 	}
 	ok, err := s.CanSendState(ctx, roomID, userID, "m.room.tombstone")
 	if err != nil {
@@ -43,6 +62,10 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 	r.mu.Lock()
 	oldType := r.info.RoomType
 	lastID := r.last.ID
+	var oldCreators []string
+	if authrules.HasPrivilegedCreators(r.version) {
+		oldCreators = authrules.Creators(r.version, r.state.Create())
+	}
 	var initial []StateEvent
 	var parents []string
 	var plContent json.RawMessage
@@ -69,13 +92,33 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 	if pl == nil {
 		pl = map[string]any{}
 	}
-	creation := map[string]any{"predecessor": map[string]string{"room_id": roomID, "event_id": lastID}}
+	newCreators := []string{userID}
+	if authrules.HasPrivilegedCreators(v) {
+		newCreators = append(newCreators, extra...)
+	}
+	// The new room's levels are a copy: pl itself, with the old room's
+	// users, is what restrictOldRoom raises thresholds in.
+	newPL := make(map[string]any, len(pl))
+	for k, val := range pl {
+		newPL[k] = val
+	}
+	newPL["users"] = upgradedUsers(pl["users"], v, userID, oldCreators, newCreators)
+	// From v12 the create event cannot name the tombstone, sent after it,
+	// and predecessor.event_id is deprecated (MSC4291).
+	predecessor := map[string]string{"room_id": roomID}
+	if !v.RoomIDFromCreateEvent() {
+		predecessor["event_id"] = lastID
+	}
+	creation := map[string]any{"predecessor": predecessor}
 	if oldType != "" {
 		creation["type"] = oldType
 	}
+	if authrules.HasPrivilegedCreators(v) && len(extra) > 0 {
+		creation["additional_creators"] = extra
+	}
 	newID, _, err := s.Create(ctx, userID, CreateRequest{
 		Preset: "private_chat", RoomVersion: newVersion, InitialState: initial,
-		CreationContent: mustJSON(creation), PowerLevelContentOverride: mustJSON(pl),
+		CreationContent: mustJSON(creation), PowerLevelContentOverride: mustJSON(newPL),
 	}, profile)
 	if err != nil {
 		return "", err
@@ -102,6 +145,35 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 		s.relinkChild(ctx, space, roomID, newID, userID)
 	}
 	return newID, nil
+}
+
+// upgradedUsers is the "users" of the new room's power levels: the old
+// room's, without the new room's creators if it is a v12 room, and with
+// the old v12 room's creators, who are not listed there, at 100 (or what
+// they are given) unless they are creators of the new room. The upgrader
+// of a room before v12 keeps their level: they had the one needed to
+// upgrade.
+func upgradedUsers(old any, v events.RoomVersion, upgrader string, oldCreators, newCreators []string) map[string]any {
+	users := map[string]any{}
+	if m, ok := old.(map[string]any); ok {
+		for u, l := range m {
+			users[u] = l
+		}
+	}
+	privileged := authrules.HasPrivilegedCreators(v)
+	for _, c := range oldCreators {
+		if _, listed := users[c]; !listed && !(privileged && slices.Contains(newCreators, c)) {
+			users[c] = 100
+		}
+	}
+	if privileged {
+		for _, c := range newCreators {
+			delete(users, c)
+		}
+	} else if _, listed := users[upgrader]; !listed {
+		users[upgrader] = 100
+	}
+	return users
 }
 
 func (s *Service) restrictOldRoom(ctx context.Context, roomID, userID string, pl map[string]any) {
@@ -173,6 +245,13 @@ func (s *Service) SpacePowerLevels(ctx context.Context, spaceID, userID string) 
 	for u, l := range pl.Users {
 		if l > pl.UsersDefault {
 			users[u] = l
+		}
+	}
+	// A v12 space's creators are not listed but outrank everybody: in the
+	// room they moderate at the highest ordinary level.
+	if authrules.HasPrivilegedCreators(r.version) {
+		for _, c := range authrules.Creators(r.version, r.state.Create()) {
+			users[c] = int64(100)
 		}
 	}
 	out := map[string]any{"users": users}

@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -23,6 +24,10 @@ type Reader struct {
 	Moderator bool
 }
 
+// errNoRead answers a read of a room the user may not read, and of a room
+// that does not exist.
+var errNoRead = mxerr.Forbid("You are not allowed to read this room")
+
 // NewReader loads what is needed to judge a user's reads in a room. It
 // returns M_FORBIDDEN when the user can read nothing there, so a room's
 // existence is not revealed.
@@ -30,7 +35,7 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 	room, err := s.load(ctx, roomID)
 	if err != nil {
 		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
-			return nil, mxerr.Forbid("You are not allowed to read this room")
+			return nil, errNoRead
 		}
 		return nil, err
 	}
@@ -66,9 +71,20 @@ func (s *Service) newReader(ctx context.Context, roomID, userID string) (*Reader
 	if err != nil {
 		return nil, err
 	}
+	if n := len(mem); n > 0 && mem[n-1].Membership != "join" && mem[n-1].Membership != "invite" && mem[n-1].Membership != "knock" {
+		// A room the user left and then forgot reads as one they were
+		// never in (Synapse: forgotten rooms cannot be paginated).
+		forgotten, err := s.forgotten(ctx, roomID, userID)
+		if err != nil {
+			return nil, err
+		}
+		if forgotten {
+			mem = nil
+		}
+	}
 	r := &Reader{UserID: userID, RoomID: roomID, members: mem, vis: vis}
 	if !r.everReadable() {
-		return nil, mxerr.Forbid("You are not allowed to read this room")
+		return nil, errNoRead
 	}
 	if userPL, _, err := s.PowerLevels(ctx, roomID); err == nil {
 		if kick, err := s.kickLevel(ctx, roomID); err == nil {
@@ -99,6 +115,15 @@ func at(rows []store.EventRow, pos int64) *store.EventRow {
 		return nil
 	}
 	return &rows[i-1]
+}
+
+// MembershipAfter is the user's membership just after the event at pos,
+// "leave" when they had none: unsigned.membership (Matrix 1.11, MSC4115).
+func (r *Reader) MembershipAfter(pos int64) string {
+	if m := at(r.members, pos+1); m != nil {
+		return m.Membership
+	}
+	return "leave"
 }
 
 // CurrentMembership is the user's membership now.
@@ -157,19 +182,59 @@ func (r *Reader) CanRead(ev store.EventRow) bool {
 	return vis == "invited" && mem == "invite"
 }
 
-// StateBound is the position whose state the user may see: now when joined
-// (or the room is world_readable), else the moment they left.
-func (r *Reader) StateBound(now int64) int64 {
+// SeesCurrentState reports whether the user may see the room as it is now:
+// they are joined, or its history is world_readable.
+func (r *Reader) SeesCurrentState(now int64) bool {
 	if r.CurrentMembership() == "join" {
+		return true
+	}
+	v := at(r.vis, now+1)
+	return v != nil && visibilityOf(*v) == "world_readable"
+}
+
+// StateBound is the position whose state the user may see: now when joined
+// (or the room is world_readable), else the moment their last stay as a
+// member ended. Someone who was never joined (an invitee, say) sees no
+// state: invitees get the stripped state /sync gives them, nothing more.
+// 0 means none.
+func (r *Reader) StateBound(now int64) int64 {
+	if r.SeesCurrentState(now) {
 		return now
 	}
-	if v := at(r.vis, now+1); v != nil && visibilityOf(*v) == "world_readable" {
-		return now
-	}
-	if len(r.members) > 0 {
-		return r.members[len(r.members)-1].Pos
+	for i := len(r.members) - 1; i >= 0; i-- {
+		if r.members[i].Membership == "join" {
+			if i+1 < len(r.members) {
+				return r.members[i+1].Pos
+			}
+			return now
+		}
 	}
 	return 0
+}
+
+// FirstReadableState is the first position at or after pos whose state the
+// user may see, by the rule /messages applies to events: the state just
+// after position q is theirs to see when an event right after q would be.
+// The state at bound (StateBound) is always theirs; past it, nothing is.
+func (r *Reader) FirstReadableState(pos, bound int64) int64 {
+	if pos >= bound {
+		return bound
+	}
+	cands := []int64{pos}
+	for _, rows := range [][]store.EventRow{r.members, r.vis} {
+		for _, row := range rows {
+			if row.Pos > pos && row.Pos < bound {
+				cands = append(cands, row.Pos)
+			}
+		}
+	}
+	slices.Sort(cands)
+	for _, q := range cands {
+		if r.CanRead(store.EventRow{Pos: q + 1, Type: "m.room.message"}) {
+			return q
+		}
+	}
+	return bound
 }
 
 // SeesKnock is false for another user's knock when the reader is not a
@@ -190,4 +255,18 @@ func (r *Reader) FilterState(rows []store.EventRow) []store.EventRow {
 		}
 	}
 	return out
+}
+
+// forgotten reports whether the user forgot the room.
+func (s *Service) forgotten(ctx context.Context, roomID, userID string) (bool, error) {
+	ms, err := s.p.Store.UserMemberships(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if m.RoomID == roomID {
+			return m.Forgotten, nil
+		}
+	}
+	return false, nil
 }

@@ -65,3 +65,35 @@ func Check(secret []byte, username string, now time.Time) (userID, password stri
 	}
 	return userID, Password(secret, username), nil
 }
+
+// Principal is what a credential's username names after the expiry: the
+// Matrix user ID, and the device it was handed to when there is one, as
+// "USERID/DEVICEID". The relay asks the homeserver, with both, whether the
+// holder is still logged in. A Matrix user ID has no '/' after its first
+// ':' (the server name cannot hold one), so SplitPrincipal finds the
+// device even when it holds ':' or '/' itself.
+func Principal(userID, deviceID string) string {
+	if deviceID == "" {
+		return userID
+	}
+	return userID + "/" + deviceID
+}
+
+// SplitPrincipal undoes Principal: the user ID and the device ID ("" when
+// the principal names none). A principal that is not a Matrix user ID
+// (no leading '@', e.g. an SFU participant's identity) is returned whole
+// as the user.
+func SplitPrincipal(p string) (userID, deviceID string) {
+	if !strings.HasPrefix(p, "@") {
+		return p, ""
+	}
+	colon := strings.IndexByte(p, ':')
+	if colon < 0 {
+		return p, ""
+	}
+	slash := strings.IndexByte(p[colon:], '/')
+	if slash < 0 {
+		return p, ""
+	}
+	return p[:colon+slash], p[colon+slash+1:]
+}

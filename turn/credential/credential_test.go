@@ -104,3 +104,28 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestPrincipal(t *testing.T) {
+	tests := []struct{ user, device, joined string }{
+		{"@alice:example.org", "ABCDEF", "@alice:example.org/ABCDEF"},
+		{"@alice:example.org", "", "@alice:example.org"},
+		{"@alice:example.org:8448", "dev/with:odd#chars", "@alice:example.org:8448/dev/with:odd#chars"},
+		{"@a/b=c:[::1]:8448", "D", "@a/b=c:[::1]:8448/D"},
+		{"J+T45tGruxc+HrUOqJJlyQSV33m728Cme4+vt8/SWrU", "", "J+T45tGruxc+HrUOqJJlyQSV33m728Cme4+vt8/SWrU"},
+	}
+	for _, tt := range tests {
+		p := Principal(tt.user, tt.device)
+		if p != tt.joined {
+			t.Errorf("Principal(%q, %q) = %q, want %q", tt.user, tt.device, p, tt.joined)
+		}
+		if u, d := SplitPrincipal(p); u != tt.user || d != tt.device {
+			t.Errorf("SplitPrincipal(%q) = %q, %q; want %q, %q", p, u, d, tt.user, tt.device)
+		}
+	}
+	// The whole principal round-trips through a username.
+	user, pass := Generate(secret, Principal("@bob:example.org", "PHONE"), time.Hour, time.Unix(1700000000, 0))
+	got, gotPass, err := Check(secret, user, time.Unix(1700000000, 0))
+	if err != nil || got != "@bob:example.org/PHONE" || gotPass != pass {
+		t.Fatalf("Check(%q) = %q, %v", user, got, err)
+	}
+}

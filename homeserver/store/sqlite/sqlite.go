@@ -121,6 +121,9 @@ func openDB(path string, opts Options) (*db, error) {
 			return nil, err
 		}
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	sync := strings.ToUpper(opts.Synchronous)
 	if sync == "" {
 		sync = "FULL"
@@ -154,6 +157,35 @@ func openDB(path string, opts Options) (*db, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	return &db{writer: w, reader: r}, nil
+}
+
+// ownerOnly creates the database file readable by its owner only (0600)
+// before SQLite opens it, and takes group and other permissions off an
+// existing one and its journal files. SQLite would create it 0644, and
+// gives the -wal and -shm files it creates the database file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&0o700); err != nil {
+				return fmt.Errorf("make %s private: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // q translates $N placeholders to SQLite's ?N.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -66,4 +67,45 @@ func reopener(t *testing.T) (store.Store, func(*testing.T, store.Store) store.St
 		}
 		return open(t)
 	}
+}
+
+// TestFilesOwnerOnly: a new database and its -wal and -shm files are 0600;
+// an existing database left readable by others (created by an older Salon)
+// is made private when it is opened.
+func TestFilesOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "salon.db")
+	ctx := context.Background()
+	check := func() {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if perm := fi.Mode().Perm(); perm != 0o600 {
+				t.Errorf("%s is %#o, want 0600", filepath.Base(p), perm)
+			}
+		}
+	}
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, store.Account{Localpart: "a", UserID: "@a:t", CreatedTS: 1}, ""); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Account(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

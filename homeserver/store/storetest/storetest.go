@@ -45,6 +45,15 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteDeviceKeys", testDeleteDeviceKeys},
 		{"Dehydrated", testDehydrated},
 		{"DeviceKeysNames", testDeviceKeysNames},
+		{"Search", testSearch},
+		{"Pushers", testPushers},
+		{"RefreshTokens", testRefreshTokens},
+		{"ThreadRoots", testThreadRoots},
+		{"KeyBackupVersions", testKeyBackupVersions},
+		{"KeyBackupReplace", testKeyBackupReplace},
+		{"KeyBackupKeys", testKeyBackupKeys},
+		{"KeyBackupConcurrent", testKeyBackupConcurrent},
+		{"KeyBackupDeactivate", testKeyBackupDeactivate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

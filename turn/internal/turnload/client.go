@@ -16,7 +16,8 @@ import (
 )
 
 // ErrorResponse is a TURN error response. Code is 0 when the server sent
-// none (pion/turn v2 answers a refused CreatePermission that way).
+// none (pion/turn v2 alone answers a refused CreatePermission that way;
+// Salon's relay answers 403).
 type ErrorResponse struct {
 	Method stun.Method
 	Code   stun.ErrorCode
@@ -128,6 +129,25 @@ func (c *Client) SendChannelData(ch uint16, payload []byte) error {
 	clear(b[n:])
 	_, err := c.conn.Write(b)
 	return err
+}
+
+// SendIndication sends payload to peer in a Send indication (RFC 5766
+// §10), which needs a permission for the peer's IP but no channel.
+func (c *Client) SendIndication(peer *net.UDPAddr, payload []byte) error {
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication), peerAddr(peer),
+		dataAttr(payload), stun.Fingerprint)
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(m.Raw)
+	return err
+}
+
+type dataAttr []byte
+
+func (d dataAttr) AddTo(m *stun.Message) error {
+	m.Add(stun.AttrData, d)
+	return nil
 }
 
 // ReadChannelData waits (until deadline, zero for none) for ChannelData

@@ -35,7 +35,26 @@ function num(v: unknown, fallback: number): number {
   return typeof v === "number" && Number.isFinite(v) ? v : fallback;
 }
 
+/**
+ * The creators of a room whose version gives them infinite power (room
+ * version 12, MSC4289): the create event's sender and its
+ * additional_creators. They are never listed in the power levels. Empty in
+ * earlier versions.
+ */
+export function privilegedCreators(room: Room): Set<string> {
+  const creators = new Set<string>();
+  const create = room.currentState.getStateEvents(EventType.RoomCreate, "");
+  const version = Number(create?.getContent().room_version);
+  if (!create || !Number.isInteger(version) || version < 12) return creators;
+  const sender = create.getSender();
+  if (sender) creators.add(sender);
+  const extra: unknown = create.getContent().additional_creators;
+  if (Array.isArray(extra)) extra.forEach((u) => typeof u === "string" && creators.add(u));
+  return creators;
+}
+
 export function userLevel(room: Room, userId: string): number {
+  if (privilegedCreators(room).has(userId)) return Infinity;
   const pl = powerLevels(room);
   const users = (pl.users ?? {}) as Record<string, unknown>;
   return num(users[userId], num(pl.users_default, 0));
