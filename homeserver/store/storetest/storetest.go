@@ -37,6 +37,8 @@ func Run(t *testing.T, open Opener) {
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
+		{"SSOIdentities", testSSOIdentities},
+		{"UseOnce", testUseOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
