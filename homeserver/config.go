@@ -32,6 +32,7 @@ type Config struct {
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
 	Media        media.Config       `yaml:"media"`
+	SSO          SSOConfig          `yaml:"sso"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -127,6 +128,7 @@ func Defaults() Config {
 		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
 		Presence:  PresenceConfig{Enabled: true},
 		Media:     media.Defaults(),
+		SSO:       ssoDefaults(),
 	}
 }
 
@@ -191,6 +193,7 @@ func (c *Config) Validate() error {
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.SSO.validate()...)
 	return errors.Join(errs...)
 }
 

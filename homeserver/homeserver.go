@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushrules"
@@ -86,6 +87,8 @@ type Homeserver struct {
 	Typing   *sync.Typing
 	// Presence is nil when presence.enabled is false.
 	Presence *sync.Presence
+	// SSO is single sign-on (nil when no identity provider is configured).
+	SSO *identity.Flow
 
 	cleanupEvery time.Duration
 }
@@ -159,6 +162,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	h.Sync = engine
+	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("sso: %w", err)
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -197,6 +204,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ServerKeys: h.keys.json,
 		WellKnown:  deps.WellKnown,
 	})
+	if h.SSO != nil {
+		h.api.SetSSO(ssoAPI{h.SSO})
+	}
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
@@ -223,6 +233,9 @@ func (h *Homeserver) Handler() http.Handler {
 	mh := h.Media.Handler()
 	mux.Handle("/_matrix/media/", mh)
 	mux.Handle("/_matrix/client/v1/media/", mh)
+	if h.SSO != nil {
+		mux.Handle(identity.PathPrefix, h.SSO.Handler())
+	}
 	return mux
 }
 
@@ -324,10 +337,14 @@ func (h *Homeserver) Close() error {
 // it has stopped.
 func (h *Homeserver) Run(ctx context.Context) error {
 	var wg stdsync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = h.Delayed.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		h.SSO.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

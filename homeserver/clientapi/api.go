@@ -66,6 +66,8 @@ type Params struct {
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID, deviceID string) (TURNAnswer, bool)
+	// SSO is single sign-on (nil: none).
+	SSO SSO
 }
 
 // PushRules is what the push rule endpoints call.

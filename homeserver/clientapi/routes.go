@@ -53,6 +53,7 @@ func (a *API) routes() {
 	a.rtcRoutes()
 	a.spaceRoutes()
 	a.syncRoutes()
+	a.ssoRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,
