@@ -50,8 +50,8 @@ func (c SSOConfig) validate() []error {
 			bad(fmt.Sprintf("sso.client_origins[%d]", i), "%q must be an origin such as https://app.example.org (scheme, host and port only)", o)
 		}
 	}
-	if c.LoginTokenTTL < 10*time.Second || c.LoginTokenTTL > 10*time.Minute {
-		bad("sso.login_token_ttl", "%s must be between 10s and 10m", c.LoginTokenTTL)
+	if c.LoginTokenTTL < time.Second || c.LoginTokenTTL > 10*time.Minute {
+		bad("sso.login_token_ttl", "%s must be between 1s and 10m", c.LoginTokenTTL)
 	}
 	if c.OnLocalpartCollision != identity.CollisionError && c.OnLocalpartCollision != identity.CollisionSuffix {
 		bad("sso.on_localpart_collision", "%q must be error or suffix", c.OnLocalpartCollision)
