@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -46,7 +47,8 @@ func (c SSOConfig) validate() []error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	for i, o := range c.ClientOrigins {
-		if got, ok := identity.Origin(o); !ok || got != strings.ToLower(strings.TrimSuffix(o, "/")) {
+		u, err := url.Parse(o)
+		if _, ok := identity.Origin(o); !ok || err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 			bad(fmt.Sprintf("sso.client_origins[%d]", i), "%q must be an origin such as https://app.example.org (scheme, host and port only)", o)
 		}
 	}

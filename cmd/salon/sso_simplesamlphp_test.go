@@ -204,4 +204,3 @@ $metadata['%s'] = [
 ];
 `, entityID, acs, base64.StdEncoding.EncodeToString(certDER)))
 }
-

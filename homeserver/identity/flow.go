@@ -107,16 +107,28 @@ func New(p Params) *Flow {
 	return f
 }
 
-// Origin is scheme://host[:port] of an absolute http(s) URL, lower-cased,
-// without a default port.
+// Origin is scheme://host[:port] of an absolute redirect URL, lower-cased
+// and without a default port. Besides http and https, a native app's own
+// scheme (io.element.elementx://...) is an origin too; schemes that run
+// code or read local data where a link is opened (javascript:, data:,
+// file:...) are not.
 func Origin(raw string) (string, bool) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if err != nil || u.Scheme == "" || u.User != nil {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch scheme {
+	case "javascript", "data", "vbscript", "file", "blob", "about", "filesystem":
 		return "", false
 	}
 	host := strings.ToLower(u.Hostname())
+	web := scheme == "http" || scheme == "https"
+	if web && host == "" {
+		return "", false
+	}
 	port := u.Port()
-	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 		port = ""
 	}
 	if strings.Contains(host, ":") {
@@ -125,7 +137,7 @@ func Origin(raw string) (string, bool) {
 	if port != "" {
 		host += ":" + port
 	}
-	return strings.ToLower(u.Scheme) + "://" + host, true
+	return scheme + "://" + host, true
 }
 
 // Providers lists the providers in configuration order.
@@ -183,7 +195,7 @@ func (f *Flow) Redirect(w http.ResponseWriter, r *http.Request, idpID, redirectU
 		return mxerr.New(mxerr.MissingParam, "Missing redirectUrl").WithStatus(http.StatusBadRequest)
 	}
 	if _, ok := Origin(redirectURL); !ok {
-		return mxerr.InvalidParamf("redirectUrl must be an absolute http or https URL")
+		return mxerr.InvalidParamf("redirectUrl must be an absolute URL (http, https or an app's own scheme)")
 	}
 	if idpID == "" {
 		if len(f.order) > 1 {
