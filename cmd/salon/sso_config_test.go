@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +70,47 @@ func TestSSOLocalpartSuffix(t *testing.T) {
 			}
 		}
 		mxtest.Login(t, srv.URL, "bob", "bob's password")
+
+		// A deactivated account cannot come back through the provider.
+		if err := srv.srv.hs.Auth.Deactivate(context.Background(), "bob3"); err != nil {
+			t.Fatal(err)
+		}
+		if p := casSignIn(t, b, srv.URL, "campus", client, "bob", "bob-pw"); p.Status != http.StatusForbidden || strings.Contains(p.Location, "loginToken") {
+			t.Fatalf("deactivated account signed in: %d %q", p.Status, p.Location)
+		}
 	})
+}
+
+// TestSSOConfigCheckReachable: `salon config check` reaches the identity
+// providers: an IdP whose metadata cannot be fetched is named, a working
+// one and a CAS server that answers pass.
+func TestSSOConfigCheckReachable(t *testing.T) {
+	ti := newTestIdP(t)
+	cs := newCASServer(t, map[string]casUser{})
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	p := filepath.Join(t.TempDir(), "salon.yaml")
+	write := func(samlURL string) {
+		err := os.WriteFile(p, []byte(fmt.Sprintf(`sso:
+  saml:
+    - id: uni
+      idp_metadata_url: %s
+  cas:
+    - id: campus
+      server_url: %s/cas
+`, samlURL, cs.URL)), 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(dead.URL + "/metadata")
+	code, out, errs := runCLI(t, "config", "check", "--config", p)
+	if code != 1 || !strings.Contains(errs, "sso.saml[0] (uni)") || strings.Contains(errs, "sso.cas") {
+		t.Fatalf("unreachable IdP: %d %q %q", code, out, errs)
+	}
+	write(ti.srv.URL + "/metadata")
+	code, out, errs = runCLI(t, "config", "check", "--config", p)
+	if code != 0 || !strings.Contains(out, "SAML uni: the IdP metadata is readable") || !strings.Contains(out, "CAS campus: the server answers") {
+		t.Fatalf("reachable IdPs: %d %q %q", code, out, errs)
+	}
 }

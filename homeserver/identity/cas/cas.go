@@ -204,3 +204,25 @@ func ParseServiceResponse(body []byte) (string, map[string]string, error) {
 	}
 	return user, attrs, nil
 }
+
+// CheckServer asks the CAS server for its login page, for `salon config
+// check`: an unreachable server or a server error is reported.
+func CheckServer(ctx context.Context, cfg Config, client *http.Client) error {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	cfg = cfg.WithDefaults()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.ServerURL+"/login", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("GET %s/login: %s", cfg.ServerURL, resp.Status)
+	}
+	return nil
+}

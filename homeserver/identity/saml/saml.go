@@ -367,3 +367,22 @@ func makeKeyPair(dir, keyFile, certFile, id string) error {
 	}
 	return os.WriteFile(keyFile, kb, 0o600)
 }
+
+// CheckMetadata reads the IdP metadata the configuration names (the file,
+// or the URL fetched now) and checks that it is usable, for `salon config
+// check`.
+func CheckMetadata(ctx context.Context, cfg Config, client *http.Client) error {
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	cfg = cfg.WithDefaults()
+	pr := &Provider{p: Params{HTTPClient: client}, cfg: cfg}
+	if cfg.IdPMetadataFile != "" {
+		data, err := os.ReadFile(cfg.IdPMetadataFile)
+		if err != nil {
+			return err
+		}
+		return pr.setMetadata(data)
+	}
+	return pr.fetch(ctx)
+}
