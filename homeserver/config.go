@@ -32,7 +32,25 @@ type Config struct {
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
 	Media        media.Config       `yaml:"media"`
+	Sessions     SessionsConfig     `yaml:"sessions"`
+	Push         PushConfig         `yaml:"push"`
 	SSO          SSOConfig          `yaml:"sso"`
+}
+
+// PushConfig tunes notifications sent to push gateways.
+type PushConfig struct {
+	// AllowPrivateGateways lets pushers' gateway URLs point at loopback
+	// and private addresses (a Sygnal beside Salon). Off by default: a
+	// user could otherwise make the server post to internal services.
+	AllowPrivateGateways bool `yaml:"allow_private_gateways"`
+}
+
+// SessionsConfig tunes logins.
+type SessionsConfig struct {
+	// RefreshableAccessTokenLifetime is how long an access token lives
+	// when the client asked for a refresh token at login (default 5m).
+	// Access tokens without a refresh token do not expire.
+	RefreshableAccessTokenLifetime time.Duration `yaml:"refreshable_access_token_lifetime"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -128,6 +146,7 @@ func Defaults() Config {
 		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
 		Presence:  PresenceConfig{Enabled: true},
 		Media:     media.Defaults(),
+		Sessions:  SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
 		SSO:       ssoDefaults(),
 	}
 }
@@ -189,6 +208,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	if l := c.Sessions.RefreshableAccessTokenLifetime; l < time.Second || l > 365*24*time.Hour {
+		bad("sessions.refreshable_access_token_lifetime", "%s must be between 1s and 8760h", l)
 	}
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)

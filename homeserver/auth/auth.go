@@ -24,6 +24,10 @@ type Params struct {
 	Now        func() time.Time // time.Now when nil
 	// MinPasswordLength refuses shorter new passwords (M_WEAK_PASSWORD).
 	MinPasswordLength int
+	// RefreshableAccessTokenLifetime is how long an access token issued
+	// with a refresh token lives (DefaultRefreshableAccessTokenLifetime
+	// when zero).
+	RefreshableAccessTokenLifetime time.Duration
 }
 
 // Service is the account and session authority.
@@ -64,6 +68,10 @@ type Session struct {
 	UserID      string
 	DeviceID    string
 	AccessToken Token
+	// RefreshToken is set when the client asked for one; the access token
+	// then expires in ExpiresInMS.
+	RefreshToken Token
+	ExpiresInMS  int64
 }
 
 // UserID returns the full user ID of a local localpart.
@@ -241,6 +249,13 @@ func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Dev
 	if err != nil {
 		return dev, err
 	}
+	expires, err := s.accessExpiry(ctx, h)
+	if err != nil {
+		return dev, err
+	}
+	if !expires.IsZero() && !now.Before(expires) {
+		return store.Device{}, mxerr.New(mxerr.UnknownToken, "Access token has expired").With("soft_logout", true)
+	}
 	// Record last-seen at most every five minutes per device.
 	if now.UnixMilli()-dev.LastSeenTS > 5*60*1000 || dev.LastSeenIP != ip {
 		if err := s.p.Store.TouchDevice(ctx, dev.UserID, dev.DeviceID, ip, now.UnixMilli()); err != nil {
@@ -252,7 +267,11 @@ func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Dev
 	if len(s.cache) > 100_000 {
 		clear(s.cache)
 	}
-	s.cache[key] = cached{dev: dev, expires: now.Add(cacheTTL)}
+	until := now.Add(cacheTTL)
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
+	}
+	s.cache[key] = cached{dev: dev, expires: until}
 	s.mu.Unlock()
 	return dev, nil
 }

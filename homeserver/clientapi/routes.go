@@ -53,6 +53,13 @@ func (a *API) routes() {
 	a.rtcRoutes()
 	a.spaceRoutes()
 	a.syncRoutes()
+	a.thirdPartyRoutes()
+	a.searchRoutes()
+	a.pusherRoutes()
+	a.refreshRoutes()
+	a.threadRoutes()
+	a.notificationRoutes()
+	a.keyBackupRoutes()
 	a.ssoRoutes()
 }
 

@@ -25,6 +25,7 @@ const (
 	BadJSON             Code = "M_BAD_JSON"
 	NotJSON             Code = "M_NOT_JSON"
 	NotFound            Code = "M_NOT_FOUND"
+	WrongRoomKeysVer    Code = "M_WRONG_ROOM_KEYS_VERSION"
 	LimitExceeded       Code = "M_LIMIT_EXCEEDED"
 	Unrecognized        Code = "M_UNRECOGNIZED"
 	Unknown             Code = "M_UNKNOWN"
@@ -66,6 +67,7 @@ var status = map[Code]int{
 	BadJSON:             http.StatusBadRequest,
 	NotJSON:             http.StatusBadRequest,
 	NotFound:            http.StatusNotFound,
+	WrongRoomKeysVer:    http.StatusForbidden, // with current_version
 	LimitExceeded:       http.StatusTooManyRequests,
 	Unrecognized:        http.StatusNotFound,
 	Unknown:             http.StatusInternalServerError,

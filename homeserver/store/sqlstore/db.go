@@ -144,11 +144,13 @@ type Store struct {
 	pos   atomic.Int64
 	// memo answers the reads that follow every write from memory.
 	memo *memo
+	// dialect picks the full-text search SQL.
+	dialect Dialect
 }
 
 // Open returns a Store over db. The caller has run Migrate.
 func Open(ctx context.Context, db DB) (*Store, error) {
-	s := &Store{db: db}
+	s := &Store{db: db, dialect: dialectOf(db)}
 	if err := s.loadPos(ctx); err != nil {
 		return nil, err
 	}
