@@ -93,7 +93,11 @@ func (h *Homeserver) newSSO(cfg Config, deps Deps) (*identity.Flow, error) {
 	log := deps.Logger.With("component", "sso")
 	var providers []identity.Provider
 	for _, sc := range c.SAML {
-		p, err := saml.New(context.Background(), saml.Params{Config: sc, BaseURL: base, DataDir: deps.DataDir, Used: deps.Store, Logger: log})
+		// An IdP that does not answer must not hold the start up for
+		// long: Run keeps trying.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p, err := saml.New(ctx, saml.Params{Config: sc, BaseURL: base, DataDir: deps.DataDir, Used: deps.Store, Logger: log})
+		cancel()
 		if err != nil {
 			return nil, err
 		}
