@@ -173,5 +173,25 @@ func TestSSOUserInteractiveAuth(t *testing.T) {
 		}
 		alice.Must(200, "POST", "/_matrix/client/v3/delete_devices", map[string]any{"devices": del["devices"], "auth": map[string]any{"type": "m.login.sso", "session": session}})
 		phone.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/client/v3/account/whoami", nil)
+
+		// Resetting cross-signing (replacing the master key) is confirmed
+		// the same way: an account without a password is offered
+		// m.login.sso, not a password it does not have.
+		csKey := func(d *e2eDevice) map[string]any {
+			return map[string]any{"user_id": alice.UserID, "usage": []string{"master"}, "keys": map[string]any{"ed25519:" + d.pub: d.pub}}
+		}
+		alice.Must(200, "POST", "/_matrix/client/v3/keys/device_signing/upload", map[string]any{"master_key": csKey(newE2EDevice(t, alice))})
+		reset := map[string]any{"master_key": csKey(newE2EDevice(t, alice))}
+		r = alice.Do("POST", "/_matrix/client/v3/keys/device_signing/upload", reset)
+		if r.Status != 401 || !strings.Contains(string(r.Raw), `"flows":[{"stages":["m.login.sso"]}]`) {
+			t.Fatalf("cross-signing reset, first step: %d %s", r.Status, r.Raw)
+		}
+		fallback = srv.URL + "/_matrix/client/v3/auth/m.login.sso/fallback/web?session=" + url.QueryEscape(r.Str("session"))
+		p = b.get(link(t, b.get(fallback), "Continue with Campus CAS"))
+		if p = b.submit(p, map[string]string{"username": "alice", "password": "alice-pw"}); p.Status != 200 || !strings.Contains(p.Body, "authDone") {
+			t.Fatalf("cross-signing reset fallback: %d %.500s", p.Status, p.Body)
+		}
+		reset["auth"] = map[string]any{"type": "m.login.sso", "session": r.Str("session")}
+		alice.Must(200, "POST", "/_matrix/client/v3/keys/device_signing/upload", reset)
 	})
 }

@@ -145,10 +145,10 @@ after(async () => {
   await idp?.stop();
 });
 
-test("scenario 7: sign in with University (SAML, SimpleSAMLphp)", { timeout: 120_000, skip: !installed && "SimpleSAMLphp is not installed" }, async () => {
+test("scenario 8: sign in with University (SAML, SimpleSAMLphp)", { timeout: 120_000, skip: !installed && "SimpleSAMLphp is not installed" }, async () => {
   const student = await newPerson(browser, "student");
   const { page } = student;
-  await scenario("scenario-7-sso", [student], async () => {
+  await scenario("scenario-8-sso", [student], async () => {
     await page.goto(stack.url);
     const button = page.getByRole("link", { name: "Sign in with University" });
     await button.click();
