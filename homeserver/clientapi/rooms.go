@@ -658,42 +658,94 @@ func hasURL(row store.EventRow) bool {
 	return ok
 }
 
+// relationsDepth is how deep recurse=true follows relations of relations
+// (the spec recommends at least 3 levels).
+const relationsDepth = 3
+
 func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	roomID, err := roomIDParam(r)
 	if err != nil {
 		return err
 	}
+	parent := r.PathValue("eventId")
 	q := r.URL.Query()
-	limit := 50
+	rq := store.RelationsQuery{RoomID: roomID, EventID: parent, RelType: r.PathValue("relType"),
+		EventType: r.PathValue("eventType"), Limit: 50, Depth: 1}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
 			return mxerr.InvalidParamf("limit must be a non-negative integer")
 		}
-		limit = min(max(n, 1), 1000)
+		rq.Limit = min(max(n, 1), 1000)
 	}
-	var before int64
+	switch q.Get("dir") {
+	case "", "b":
+	case "f":
+		rq.Forward = true
+	default:
+		return mxerr.InvalidParamf("dir must be b or f")
+	}
+	// A token is a bound: events before it have Pos < bound, events from
+	// it on Pos >= bound. Backwards, from is the upper end and to the
+	// lower; forwards the other way round.
 	if f := q.Get("from"); f != "" {
-		if before, err = parsePos(f); err != nil {
+		bound, err := parsePos(f)
+		if err != nil {
 			return err
+		}
+		if rq.Forward {
+			rq.After = bound - 1
+		} else {
+			rq.Before = bound
+		}
+	}
+	if t := q.Get("to"); t != "" {
+		bound, err := parsePos(t)
+		if err != nil {
+			return err
+		}
+		if rq.Forward {
+			rq.Before = bound
+		} else {
+			rq.After = bound - 1
+		}
+	}
+	recurse, hasRecurse := false, q.Has("recurse")
+	if hasRecurse {
+		switch q.Get("recurse") {
+		case "true":
+			recurse, rq.Depth = true, relationsDepth
+		case "false":
+		default:
+			return mxerr.InvalidParamf("recurse must be true or false")
 		}
 	}
 	// The parent must be readable by the caller.
-	parent := r.PathValue("eventId")
 	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, parent); err != nil {
 		return err
 	}
-	rows, v, err := a.p.Rooms.Relations(r.Context(), dev.UserID, roomID, parent, r.PathValue("relType"), r.PathValue("eventType"), before, limit)
+	page, err := a.p.Rooms.Relations(r.Context(), dev.UserID, rq)
 	if err != nil {
 		return err
 	}
-	evs, err := clientEvents(v, rows, dev)
+	evs, err := clientEvents(page.Version, page.Events, dev)
 	if err != nil {
 		return err
 	}
 	out := map[string]any{"chunk": evs}
-	if len(rows) == limit {
-		out["next_batch"] = "t" + strconv.FormatInt(rows[len(rows)-1].Pos, 10)
+	if !page.Exhausted && page.Last > 0 {
+		next := page.Last // backwards: Pos < Last
+		if rq.Forward {
+			next++ // forwards: Pos >= Last+1
+		}
+		out["next_batch"] = sync.PrevBatchToken(next)
+	}
+	if hasRecurse {
+		depth := 0
+		if recurse {
+			depth = relationsDepth
+		}
+		out["recursion_depth"] = depth
 	}
 	return reply(w, out)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -181,6 +182,22 @@ func stringList(path string, v any) ([]string, error) {
 	return out, nil
 }
 
+// idList is stringList for a list of room or user IDs: an entry that is
+// not a valid ID of that kind is M_INVALID_PARAM (a filter that names
+// "not_a_room_id" is a client's mistake, not a filter matching nothing).
+func idList(path string, v any, kind string, valid func(string) bool) ([]string, error) {
+	ids, err := stringList(path, v)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if !valid(id) {
+			return nil, badFilterParam("%s: %q is not a valid %s ID", path, id, kind)
+		}
+	}
+	return ids, nil
+}
+
 func limitValue(path string, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -215,9 +232,9 @@ func eventFilterField(f *EventFilter, path, k string, val any) (bool, error) {
 	case "not_types":
 		f.NotTypes, err = stringList(path+".not_types", val)
 	case "senders":
-		f.Senders, err = stringList(path+".senders", val)
+		f.Senders, err = idList(path+".senders", val, "user", events.ValidUserID)
 	case "not_senders":
-		f.NotSenders, err = stringList(path+".not_senders", val)
+		f.NotSenders, err = idList(path+".not_senders", val, "user", events.ValidUserID)
 	default:
 		return false, nil
 	}
@@ -253,9 +270,9 @@ func roomEventFilter(path string, v any) (RoomEventFilter, error) {
 		}
 		switch k {
 		case "rooms":
-			f.Rooms, err = stringList(path+".rooms", val)
+			f.Rooms, err = idList(path+".rooms", val, "room", events.ValidRoomID)
 		case "not_rooms":
-			f.NotRooms, err = stringList(path+".not_rooms", val)
+			f.NotRooms, err = idList(path+".not_rooms", val, "room", events.ValidRoomID)
 		case "contains_url":
 			if val != nil {
 				var b bool
@@ -285,9 +302,9 @@ func roomFilter(path string, v any) (RoomFilter, error) {
 	for k, val := range o {
 		switch k {
 		case "rooms":
-			f.Rooms, err = stringList(path+".rooms", val)
+			f.Rooms, err = idList(path+".rooms", val, "room", events.ValidRoomID)
 		case "not_rooms":
-			f.NotRooms, err = stringList(path+".not_rooms", val)
+			f.NotRooms, err = idList(path+".not_rooms", val, "room", events.ValidRoomID)
 		case "include_leave":
 			f.IncludeLeave, err = boolValue(path+".include_leave", val)
 		case "ephemeral":

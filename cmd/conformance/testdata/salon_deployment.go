@@ -137,6 +137,7 @@ rate_limits:
   register_per_ip: {per_second: 0, burst: 1}
   messages_per_user: {per_second: 0, burst: 1}
 turn: {enabled: false}
+metrics: {listen: "off"}
 sfu: {listen_host: 127.0.0.1, udp_port: %s, tcp_port: -1}
 `, name, addr, filepath.Join(dir, "data"), level, udpPort)
 	s := &server{

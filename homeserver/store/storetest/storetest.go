@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"LoginTokens", testLoginTokens},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"RoomEvents", testRoomEvents},
+		{"RelationsPage", testRelationsPage},
 		{"Aliases", testAliases},
 		{"UserData", testUserData},
 		{"StreamOrder", testStreamOrder},

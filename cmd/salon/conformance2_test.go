@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+// More regression tests for what Complement's client-server tests found
+// wrong (make conformance), over HTTP against the real server on both
+// backends.
+
+// chunkIDs is the event IDs of a /relations or /messages chunk, in order.
+func chunkIDs(r mxtest.Response) []string {
+	var out []string
+	chunk, _ := r.Body["chunk"].([]any)
+	for _, e := range chunk {
+		id, _ := e.(map[string]any)["event_id"].(string)
+		out = append(out, id)
+	}
+	return out
+}
+
+func TestConformanceFixes2(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		srv := startServer(t, database)
+		alice0 := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob0 := mxtest.Register(t, srv.URL, "bob", "password bob")
+		public := func(c *mxtest.Client) string {
+			c.T.Helper()
+			return c.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+		}
+
+		// /relations had no dir=f, no to, and read no /sync token.
+		t.Run("relations pages both ways between tokens", func(t *testing.T) {
+			alice := on(t, alice0)
+			room := public(alice)
+			root := sendText(alice, room, "root", "root")
+			relate := func(txn, rel, parent string) string {
+				return alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, txn),
+					map[string]any{"msgtype": "m.text", "body": txn,
+						"m.relates_to": map[string]any{"rel_type": rel, "event_id": parent}}).Str("event_id")
+			}
+			var ids []string
+			for i := range 4 {
+				ids = append(ids, relate(fmt.Sprintf("r%d", i), "m.thread", root))
+			}
+			since := alice.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
+			for i := 4; i < 7; i++ {
+				ids = append(ids, relate(fmt.Sprintf("r%d", i), "m.thread", root))
+			}
+			rels := mxtest.Path("/_matrix/client/v1/rooms/%s/relations/%s", room, root)
+			get := func(query string) mxtest.Response {
+				t.Helper()
+				return alice.Must(200, "GET", rels+"?"+query, nil)
+			}
+			want := func(r mxtest.Response, ids ...string) {
+				t.Helper()
+				if got := chunkIDs(r); !slices.Equal(got, ids) {
+					t.Fatalf("chunk %v, want %v: %s", got, ids, r.Raw)
+				}
+			}
+			p1 := get("limit=3")
+			want(p1, ids[6], ids[5], ids[4])
+			p2 := get("limit=3&from=" + url.QueryEscape(p1.Str("next_batch")))
+			want(p2, ids[3], ids[2], ids[1])
+			f1 := get("limit=3&dir=f")
+			want(f1, ids[0], ids[1], ids[2])
+			f2 := get("limit=3&dir=f&from=" + url.QueryEscape(f1.Str("next_batch")))
+			want(f2, ids[3], ids[4], ids[5])
+			// From a /sync next_batch forwards: only what came after it.
+			s1 := get("limit=2&dir=f&from=" + url.QueryEscape(since))
+			want(s1, ids[4], ids[5])
+			s2 := get("limit=2&dir=f&from=" + url.QueryEscape(s1.Str("next_batch")))
+			want(s2, ids[6])
+			if _, has := s2.Body["next_batch"]; has {
+				t.Fatalf("last page has a next_batch: %s", s2.Raw)
+			}
+			// to bounds the page: backwards from the newest down to the sync
+			// token, forwards up to a page's token.
+			want(get("to="+url.QueryEscape(since)), ids[6], ids[5], ids[4])
+			want(get("dir=f&to="+url.QueryEscape(f1.Str("next_batch"))), ids[0], ids[1], ids[2])
+
+			// recurse follows relations of relations; without it, only
+			// direct ones.
+			react := alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.reaction/re1", room),
+				map[string]any{"m.relates_to": map[string]any{"rel_type": "m.annotation", "event_id": ids[0], "key": "👍"}}).Str("event_id")
+			if got := chunkIDs(get("dir=f")); slices.Contains(got, react) {
+				t.Fatalf("direct relations list a reaction to a reply: %v", got)
+			}
+			deep := get("dir=f&recurse=true")
+			if got := chunkIDs(deep); len(got) != 8 || got[7] != react {
+				t.Fatalf("recurse: chunk %v, want the 7 replies and the reaction: %s", got, deep.Raw)
+			}
+			if d, _ := deep.Body["recursion_depth"].(float64); d < 3 {
+				t.Fatalf("recursion_depth %v: %s", deep.Body["recursion_depth"], deep.Raw)
+			}
+			if _, has := p1.Body["recursion_depth"]; has {
+				t.Fatalf("recursion_depth without recurse: %s", p1.Raw)
+			}
+			alice.MustErr(400, "M_INVALID_PARAM", "GET", rels+"?dir=x", nil)
+			alice.MustErr(400, "M_INVALID_PARAM", "GET", rels+"?recurse=yes", nil)
+			alice.MustErr(400, "M_INVALID_PARAM", "GET", rels+"?to=nonsense", nil)
+		})
+
+		t.Run("filters naming invalid room or user IDs are refused", func(t *testing.T) {
+			alice := on(t, alice0)
+			path := mxtest.Path("/_matrix/client/v3/user/%s/filter", alice.UserID)
+			for _, f := range []string{
+				`{"room":{"timeline":{"rooms":["not_a_room_id"]}}}`,
+				`{"room":{"rooms":["#alias:localhost"]}}`,
+				`{"room":{"not_rooms":["!"]}}`,
+				`{"room":{"timeline":{"senders":["not_a_sender_id"]}}}`,
+				`{"presence":{"not_senders":["bob"]}}`,
+			} {
+				alice.MustErr(400, "M_INVALID_PARAM", "POST", path, []byte(f))
+			}
+			ok := fmt.Sprintf(`{"room":{"rooms":["!abc:localhost"],"timeline":{"senders":[%q]}}}`, bob0.UserID)
+			alice.Must(200, "POST", path, []byte(ok))
+			alice.MustErr(400, "M_INVALID_PARAM", "GET", "/_matrix/client/v3/sync?timeout=0&filter="+
+				url.QueryEscape(`{"room":{"timeline":{"senders":["nobody"]}}}`), nil)
+		})
+
+		t.Run("login folds an upper-case user name", func(t *testing.T) {
+			_ = on(t, alice0)
+			for _, user := range []string{"ALICE", "@Alice" + alice0.UserID[6:], strings.ToUpper(alice0.UserID[:6]) + alice0.UserID[6:]} {
+				c := mxtest.Login(t, srv.URL, user, "password alice")
+				if c.UserID != alice0.UserID {
+					t.Fatalf("login as %q: user_id %q, want %q", user, c.UserID, alice0.UserID)
+				}
+				who := c.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+				if who.Str("user_id") != alice0.UserID {
+					t.Fatalf("whoami %s", who.Raw)
+				}
+			}
+		})
+	})
+}
