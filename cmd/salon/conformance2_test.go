@@ -138,5 +138,46 @@ func TestConformanceFixes2(t *testing.T) {
 				}
 			}
 		})
+
+		// A search by user ID matched every user on the server name, and
+		// the searcher found themselves through their own private rooms.
+		t.Run("user directory search by user ID", func(t *testing.T) {
+			c0 := mxtest.Register(t, srv.URL, "dir-carol", "password carol")
+			d0 := mxtest.Register(t, srv.URL, "dir-dave", "password dave")
+			carol, dave := on(t, c0), on(t, d0)
+			carol.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", carol.UserID), map[string]any{"displayname": "Carol Kaye"})
+			carol.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"visibility": "public", "preset": "public_chat"})
+			private := dave.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"invite": []string{carol.UserID}}).Str("room_id")
+			carol.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", private), map[string]any{})
+			server := carol.UserID[strings.Index(carol.UserID, ":")+1:]
+			search := func(c *mxtest.Client, term string) []string {
+				t.Helper()
+				r := c.Must(200, "POST", "/_matrix/client/v3/user_directory/search", map[string]any{"search_term": term})
+				var ids []string
+				for _, x := range r.Body["results"].([]any) {
+					ids = append(ids, x.(map[string]any)["user_id"].(string))
+				}
+				slices.Sort(ids)
+				return ids
+			}
+			for _, tc := range []struct {
+				who  *mxtest.Client
+				term string
+				want []string
+			}{
+				{dave, "@dir", []string{carol.UserID}},
+				{dave, carol.UserID, []string{carol.UserID}},
+				{dave, "@DIR-CAROL", []string{carol.UserID}},
+				{dave, "kaye", []string{carol.UserID}},
+				{dave, "carol", []string{carol.UserID}},
+				{dave, server, nil},
+				{dave, "@dir-carol:nowhere.example", nil},
+				{carol, "@dir", []string{carol.UserID, dave.UserID}}, // carol sits in a public room
+			} {
+				if got := search(tc.who, tc.term); !slices.Equal(got, tc.want) {
+					t.Errorf("%s searching %q: %v, want %v", tc.who.UserID, tc.term, got, tc.want)
+				}
+			}
+		})
 	})
 }
