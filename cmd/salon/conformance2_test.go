@@ -179,5 +179,31 @@ func TestConformanceFixes2(t *testing.T) {
 				}
 			}
 		})
+
+		// A new room-mate's presence only reached a sync from before the
+		// join when it changed again afterwards.
+		t.Run("new room-mate's presence reaches incremental sync", func(t *testing.T) {
+			f0 := mxtest.Register(t, srv.URL, "pres-frank", "password frank")
+			g0 := mxtest.Register(t, srv.URL, "pres-gina", "password gina")
+			frank, gina := on(t, f0), on(t, g0)
+			room := public(frank)
+			gina.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", gina.UserID), map[string]any{"presence": "online", "status_msg": "ici"})
+			since, _ := presenceSync(t, frank, url.Values{"timeout": {"0"}})
+			gina.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+			got := map[string]map[string]any{}
+			for tok := since; got[gina.UserID] == nil; {
+				next, more := presenceSync(t, frank, url.Values{"since": {tok}, "timeout": {"30000"}})
+				if next == tok {
+					t.Fatalf("no presence of gina after her join: %v", got)
+				}
+				tok = next
+				for k, v := range more {
+					got[k] = v
+				}
+			}
+			if got[gina.UserID]["presence"] != "online" || got[gina.UserID]["status_msg"] != "ici" {
+				t.Fatalf("gina's presence in frank's sync: %v", got[gina.UserID])
+			}
+		})
 	})
 }
