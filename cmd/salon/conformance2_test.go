@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
@@ -203,6 +204,44 @@ func TestConformanceFixes2(t *testing.T) {
 			}
 			if got[gina.UserID]["presence"] != "online" || got[gina.UserID]["status_msg"] != "ici" {
 				t.Fatalf("gina's presence in frank's sync: %v", got[gina.UserID])
+			}
+		})
+
+		// A push rule change was two account-data writes, each waking
+		// /sync: a sync woken by the first answered without m.push_rules
+		// (flaky in Complement's TestPushSync). Each woken sync must carry
+		// the change.
+		t.Run("push rule change wakes sync with m.push_rules", func(t *testing.T) {
+			h0 := mxtest.Register(t, srv.URL, "push-hugo", "password hugo")
+			hugo := on(t, h0)
+			rule := mxtest.Path("/_matrix/client/v3/pushrules/global/room/%s", "!foo:example.com")
+			hugo.Must(200, "PUT", rule, map[string]any{"actions": []string{"notify"}})
+			since := hugo.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
+			notifier := srv.srv.hs.Notifier
+			for i := range 15 {
+				woken := make(chan mxtest.Response, 1)
+				go func() {
+					woken <- hugo.Do("GET", "/_matrix/client/v3/sync?timeout=30000&since="+url.QueryEscape(since), nil)
+				}()
+				// Let the long-poll start waiting (a sync that has not yet
+				// started answers at once with the change, passing anyway).
+				deadline := time.Now().Add(10 * time.Second)
+				for !notifier.Waiting(hugo.UserID) {
+					if time.Now().After(deadline) {
+						t.Fatal("the long-poll never waited")
+					}
+					time.Sleep(time.Millisecond)
+				}
+				enabled := i%2 == 0
+				hugo.Must(200, "PUT", rule+"/enabled", map[string]any{"enabled": enabled})
+				r := <-woken
+				if r.Status != 200 {
+					t.Fatalf("sync: %d %s", r.Status, r.Raw)
+				}
+				if !strings.Contains(string(r.Raw), `"type":"m.push_rules"`) {
+					t.Fatalf("round %d: woken sync without m.push_rules: %s", i, r.Raw)
+				}
+				since = r.Str("next_batch")
 			}
 		})
 	})

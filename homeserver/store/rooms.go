@@ -172,6 +172,10 @@ type Receipt struct {
 type UserData interface {
 	// PutAccountData stores content and returns its position.
 	PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) (int64, error)
+	// PutAccountDataBatch stores several types of account data in one
+	// transaction at one position, which it returns: a reader sees all of
+	// them or none (push rules and the overrides they are made from).
+	PutAccountDataBatch(ctx context.Context, userID, roomID string, contents map[string][]byte) (int64, error)
 	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
 	// AccountDataSince lists the user's account data changed in (since, to].
 	AccountDataSince(ctx context.Context, userID string, since, to int64) ([]AccountDataRow, error)

@@ -389,6 +389,24 @@ func (s *Store) PutAccountData(ctx context.Context, userID, roomID, typ string, 
 	}, func() { s.memo.accountData(userID, pos) })
 }
 
+func (s *Store) PutAccountDataBatch(ctx context.Context, userID, roomID string, contents map[string][]byte) (int64, error) {
+	if len(contents) == 0 {
+		return 0, errors.New("store: PutAccountDataBatch with nothing to store")
+	}
+	var pos int64
+	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		pos = next()
+		for typ, content := range contents {
+			if _, err := q.Exec(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
+				userID, roomID, typ, string(content), pos); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() { s.memo.accountData(userID, pos) })
+}
+
 func (s *Store) AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
 	var c string
 	err := s.db.QueryRow(ctx, `SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3`, userID, roomID, typ).Scan(&c)

@@ -94,3 +94,37 @@ func testRelationsPage(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testAccountDataBatch: several types written at one position, read back
+// together by AccountDataSince and one by one by AccountData; a rewrite
+// moves both to a new position.
+func testAccountDataBatch(t *testing.T, s store.Store) {
+	before, err := s.PutAccountData(ctx, "@u:test", "", "m.direct", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := s.PutAccountDataBatch(ctx, "@u:test", "", map[string][]byte{"a.one": []byte(`{"n":1}`), "a.two": []byte(`{"n":2}`)})
+	if err != nil || pos != before+1 || s.CurrentPos() != pos {
+		t.Fatalf("batch at %d (%v), want %d; head %d", pos, err, before+1, s.CurrentPos())
+	}
+	rows, err := s.AccountDataSince(ctx, "@u:test", before, pos)
+	if err != nil || len(rows) != 2 || rows[0].Pos != pos || rows[1].Pos != pos {
+		t.Fatalf("since %d: %+v %v", before, rows, err)
+	}
+	if b, err := s.AccountData(ctx, "@u:test", "", "a.two"); err != nil || string(b) != `{"n":2}` {
+		t.Fatalf("a.two = %s %v", b, err)
+	}
+	again, err := s.PutAccountDataBatch(ctx, "@u:test", "", map[string][]byte{"a.one": []byte(`{"n":3}`), "a.two": []byte(`{"n":4}`)})
+	if err != nil || again != pos+1 {
+		t.Fatalf("rewrite at %d %v", again, err)
+	}
+	if rows, _ := s.AccountDataSince(ctx, "@u:test", pos, again); len(rows) != 2 || string(rows[0].Content)+string(rows[1].Content) == "" {
+		t.Fatalf("rewrite since %d: %+v", pos, rows)
+	}
+	if rows, _ := s.AccountDataSince(ctx, "@u:test", before, pos); len(rows) != 0 {
+		t.Fatalf("rewritten rows still at the old position: %+v", rows)
+	}
+	if _, err := s.PutAccountDataBatch(ctx, "@u:test", "", nil); err == nil {
+		t.Fatal("empty batch accepted")
+	}
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"RoomEvents", testRoomEvents},
 		{"RelationsPage", testRelationsPage},
+		{"AccountDataBatch", testAccountDataBatch},
 		{"Aliases", testAliases},
 		{"UserData", testUserData},
 		{"StreamOrder", testStreamOrder},
