@@ -244,5 +244,53 @@ func TestConformanceFixes2(t *testing.T) {
 				since = r.Str("next_batch")
 			}
 		})
+
+		t.Run("joined_members: null profile fields, members only", func(t *testing.T) {
+			alice, bob := on(t, alice0), on(t, bob0)
+			room := public(alice)
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+			path := mxtest.Path("/_matrix/client/v3/rooms/%s/joined_members", room)
+			jm := bob.Must(200, "GET", path, nil)
+			joined, _ := jm.Body["joined"].(map[string]any)
+			me, _ := joined[bob.UserID].(map[string]any)
+			if v, has := me["avatar_url"]; !has || v != nil {
+				t.Fatalf("avatar_url of a member without one: want null: %s", jm.Raw)
+			}
+			if _, has := me["display_name"]; !has || len(joined) != 2 {
+				t.Fatalf("joined_members %s", jm.Raw)
+			}
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
+			bob.MustErr(403, "M_FORBIDDEN", "GET", path, nil)
+			alice.Must(200, "GET", path, nil)
+		})
+
+		// A client-sent join_authorised_via_users_server made a join ->
+		// join (a profile change) fail in a restricted room, and let a
+		// non-member vouch for themselves through PUT state.
+		t.Run("restricted room: the server names the authoriser", func(t *testing.T) {
+			alice, bob := on(t, alice0), on(t, bob0)
+			i0 := mxtest.Register(t, srv.URL, "rr-ivan", "password ivan")
+			ivan := on(t, i0)
+			allowed := public(alice)
+			room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{
+				"preset": "public_chat",
+				"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "",
+					"content": map[string]any{"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": allowed}}}}},
+			}).Str("room_id")
+			member := func(c *mxtest.Client) string {
+				return mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.member/%s", room, c.UserID)
+			}
+			vouch := map[string]any{"membership": "join", "join_authorised_via_users_server": alice.UserID}
+			ivan.MustErr(403, "M_FORBIDDEN", "PUT", member(ivan), vouch)
+			ivan.MustErr(403, "M_FORBIDDEN", "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", allowed), map[string]any{})
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+			bob.Must(200, "PUT", member(bob), map[string]any{"membership": "join", "displayname": "Bobby", "join_authorised_via_users_server": "unused"})
+			got := bob.Must(200, "GET", member(bob), nil)
+			if got.Str("displayname") != "Bobby" || got.Body["join_authorised_via_users_server"] != nil {
+				t.Fatalf("member content after join -> join: %s", got.Raw)
+			}
+		})
 	})
 }

@@ -242,6 +242,12 @@ func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, dev store.De
 	if err != nil {
 		return err
 	}
+	// Only a member lists the members (spec: "The current user must be
+	// in the room"): after leaving, the room's state as it was then is
+	// not theirs to list, and an invitee sees stripped state only.
+	if err := a.p.Rooms.RequireJoined(r.Context(), roomID, dev.UserID); err != nil {
+		return err
+	}
 	rows, _, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID)
 	if err != nil {
 		return err
@@ -258,16 +264,32 @@ func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, dev store.De
 			} `json:"content"`
 		}
 		_ = json.Unmarshal(row.JSON, &ev)
-		m := map[string]string{}
+		// Both keys always, null when unset (as Synapse answers, and
+		// what Complement's TestRoomState expects).
+		m := map[string]*string{"display_name": nil, "avatar_url": nil}
 		if ev.Content.DisplayName != "" {
-			m["display_name"] = ev.Content.DisplayName
+			m["display_name"] = &ev.Content.DisplayName
 		}
 		if ev.Content.AvatarURL != "" {
-			m["avatar_url"] = ev.Content.AvatarURL
+			m["avatar_url"] = &ev.Content.AvatarURL
 		}
 		joined[*row.StateKey] = m
 	}
 	return reply(w, map[string]any{"joined": joined})
+}
+
+// withoutKey returns the JSON object content without key (content itself
+// when it has no such key).
+func withoutKey(content json.RawMessage, key string) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(content, &obj); err != nil {
+		return nil, mxerr.BadJSONf("content must be a JSON object")
+	}
+	if _, ok := obj[key]; !ok {
+		return content, nil
+	}
+	delete(obj, key)
+	return json.Marshal(obj)
 }
 
 // readContent reads an event content body: a JSON object.
@@ -349,6 +371,15 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, dev store.Device)
 	// membership endpoints, which check the transition.
 	if typ == "m.room.member" && key != dev.UserID {
 		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
+	}
+	// The server, not the client, names who authorised a restricted join
+	// (rooms.Join, after checking the allowed rooms); a key the client
+	// sent would let anyone vouch for themselves, and on a join -> join
+	// (a profile change) it is not needed.
+	if typ == "m.room.member" {
+		if content, err = withoutKey(content, "join_authorised_via_users_server"); err != nil {
+			return err
+		}
 	}
 	if ms, ok, err := delayOf(r); err != nil {
 		return err
