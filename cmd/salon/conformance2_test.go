@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"image"
+	pngenc "image/png"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -292,5 +297,44 @@ func TestConformanceFixes2(t *testing.T) {
 				t.Fatalf("member content after join -> join: %s", got.Raw)
 			}
 		})
+	})
+}
+
+// TestURLPreviewAllowNetworks: media.url_preview.allow_networks lets
+// previews reach a listed non-public network (make conformance lists its
+// loopback test server); without it loopback stays refused.
+func TestURLPreviewAllowNetworks(t *testing.T) {
+	var png bytes.Buffer
+	if err := pngenc.Encode(&png, image.NewRGBA(image.Rect(0, 0, 30, 20))); err != nil {
+		t.Fatal(err)
+	}
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page.html":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<html><head><meta property="og:title" content="Le Salon"><meta property="og:image" content="img.png"></head></html>`)
+		case "/img.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(png.Bytes())
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer origin.Close()
+	page := "/_matrix/client/v1/media/preview_url?url=" + url.QueryEscape(origin.URL+"/page.html")
+	forEachBackend(t, func(t *testing.T, database string) {
+		on := startServer(t, database, func(c *Config) {
+			c.Media.URLPreview.Enabled = true
+			c.Media.URLPreview.AllowNetworks = []string{"127.0.0.1/32"}
+		})
+		alice := mxtest.Register(t, on.URL, "alice", "password alice")
+		og := alice.Must(200, "GET", page, nil)
+		if og.Str("og:title") != "Le Salon" || !strings.HasPrefix(og.Str("og:image"), "mxc://") ||
+			og.Body["og:image:width"] != float64(30) || og.Body["matrix:image:size"] != float64(png.Len()) {
+			t.Fatalf("preview %s", og.Raw)
+		}
+		off := startServer(t, database, func(c *Config) { c.Media.URLPreview.Enabled = true })
+		bob := mxtest.Register(t, off.URL, "bob", "password bob")
+		bob.MustErr(403, "M_FORBIDDEN", "GET", page, nil)
 	})
 }

@@ -28,6 +28,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Thumbnails.MaxPixels = 10
 	c.URLPreview.MaxBytes = 1
 	c.URLPreview.Timeout = 0
+	c.URLPreview.AllowNetworks = []string{"127.0.0.1/32", "localhost"}
 	c.Retention.UnreferencedAfter = Duration(time.Minute)
 	err := c.Validate()
 	if err == nil {
@@ -37,7 +38,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"media.max_upload_bytes", "media.user_quota_bytes", "media.pending_uploads.max_per_user",
 		"media.pending_uploads.expiry", "media.thumbnails.sizes[0]", "media.thumbnails.sizes[1].method",
 		"media.thumbnails.sizes[3]", "media.thumbnails.max_pixels", "media.url_preview.max_bytes",
-		"media.url_preview.timeout", "media.retention.unreferenced_after",
+		"media.url_preview.timeout", "media.url_preview.allow_networks[1]", "media.retention.unreferenced_after",
 	} {
 		if !strings.Contains(err.Error(), key+":") {
 			t.Errorf("no problem reported for %s in:\n%v", key, err)

@@ -138,6 +138,9 @@ rate_limits:
   messages_per_user: {per_second: 0, burst: 1}
 turn: {enabled: false}
 metrics: {listen: "off"}
+# Complement's TestUrlPreview previews a page it serves on loopback:
+# allowed here only, never by default.
+media: {url_preview: {enabled: true, allow_networks: ["127.0.0.1/32"]}}
 sfu: {listen_host: 127.0.0.1, udp_port: %s, tcp_port: -1}
 `, name, addr, filepath.Join(dir, "data"), level, udpPort)
 	s := &server{
