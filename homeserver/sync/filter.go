@@ -86,7 +86,58 @@ func ValidateFilterJSON(raw []byte) error {
 // which are ignored like unknown fields inside the nested objects. A value
 // of the wrong type is M_BAD_JSON; a negative limit is M_INVALID_PARAM; a
 // limit above MaxTimelineLimit is lowered to it.
+//
+// The room and user IDs a filter names must be valid (M_INVALID_PARAM):
+// "not_a_room_id" is a client's mistake, not a filter matching nothing.
 func ParseFilter(raw []byte) (Filter, error) {
+	f, err := parseFilter(raw)
+	if err != nil {
+		return Filter{}, err
+	}
+	return f, f.checkIDs()
+}
+
+// ParseStoredFilter reads a filter stored by POST /user/{userId}/filter:
+// ParseFilter without the ID check, so a filter stored before that check
+// keeps working (an invalid ID in it matches nothing).
+func ParseStoredFilter(raw []byte) (Filter, error) { return parseFilter(raw) }
+
+// checkIDs reports the first room or user ID in f that is not valid.
+func (f *Filter) checkIDs() error {
+	type list struct {
+		path  string
+		ids   []string
+		kind  string
+		valid func(string) bool
+	}
+	user, room := events.ValidUserID, events.ValidRoomID
+	lists := []list{
+		{"presence.senders", f.Presence.Senders, "user", user},
+		{"presence.not_senders", f.Presence.NotSenders, "user", user},
+		{"account_data.senders", f.AccountData.Senders, "user", user},
+		{"account_data.not_senders", f.AccountData.NotSenders, "user", user},
+		{"room.rooms", f.Room.Rooms, "room", room},
+		{"room.not_rooms", f.Room.NotRooms, "room", room},
+	}
+	for name, rf := range map[string]*RoomEventFilter{"room.ephemeral": &f.Room.Ephemeral, "room.state": &f.Room.State,
+		"room.timeline": &f.Room.Timeline, "room.account_data": &f.Room.AccountData} {
+		lists = append(lists,
+			list{name + ".senders", rf.Senders, "user", user},
+			list{name + ".not_senders", rf.NotSenders, "user", user},
+			list{name + ".rooms", rf.Rooms, "room", room},
+			list{name + ".not_rooms", rf.NotRooms, "room", room})
+	}
+	for _, l := range lists {
+		for _, id := range l.ids {
+			if !l.valid(id) {
+				return badFilterParam("%s: %q is not a valid %s ID", l.path, id, l.kind)
+			}
+		}
+	}
+	return nil
+}
+
+func parseFilter(raw []byte) (Filter, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -182,22 +233,6 @@ func stringList(path string, v any) ([]string, error) {
 	return out, nil
 }
 
-// idList is stringList for a list of room or user IDs: an entry that is
-// not a valid ID of that kind is M_INVALID_PARAM (a filter that names
-// "not_a_room_id" is a client's mistake, not a filter matching nothing).
-func idList(path string, v any, kind string, valid func(string) bool) ([]string, error) {
-	ids, err := stringList(path, v)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if !valid(id) {
-			return nil, badFilterParam("%s: %q is not a valid %s ID", path, id, kind)
-		}
-	}
-	return ids, nil
-}
-
 func limitValue(path string, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -232,9 +267,9 @@ func eventFilterField(f *EventFilter, path, k string, val any) (bool, error) {
 	case "not_types":
 		f.NotTypes, err = stringList(path+".not_types", val)
 	case "senders":
-		f.Senders, err = idList(path+".senders", val, "user", events.ValidUserID)
+		f.Senders, err = stringList(path+".senders", val)
 	case "not_senders":
-		f.NotSenders, err = idList(path+".not_senders", val, "user", events.ValidUserID)
+		f.NotSenders, err = stringList(path+".not_senders", val)
 	default:
 		return false, nil
 	}
@@ -270,9 +305,9 @@ func roomEventFilter(path string, v any) (RoomEventFilter, error) {
 		}
 		switch k {
 		case "rooms":
-			f.Rooms, err = idList(path+".rooms", val, "room", events.ValidRoomID)
+			f.Rooms, err = stringList(path+".rooms", val)
 		case "not_rooms":
-			f.NotRooms, err = idList(path+".not_rooms", val, "room", events.ValidRoomID)
+			f.NotRooms, err = stringList(path+".not_rooms", val)
 		case "contains_url":
 			if val != nil {
 				var b bool
@@ -302,9 +337,9 @@ func roomFilter(path string, v any) (RoomFilter, error) {
 	for k, val := range o {
 		switch k {
 		case "rooms":
-			f.Rooms, err = idList(path+".rooms", val, "room", events.ValidRoomID)
+			f.Rooms, err = stringList(path+".rooms", val)
 		case "not_rooms":
-			f.NotRooms, err = idList(path+".not_rooms", val, "room", events.ValidRoomID)
+			f.NotRooms, err = stringList(path+".not_rooms", val)
 		case "include_leave":
 			f.IncludeLeave, err = boolValue(path+".include_leave", val)
 		case "ephemeral":
