@@ -28,6 +28,7 @@ test-go:
 
 test: vet test-go
 	@if [ -x web/test.sh ]; then web/test.sh; fi
+	@if [ -x web/tests/interop/run.sh ]; then web/tests/interop/run.sh; fi
 
 # Complement's client-server tests against salon serve processes, without
 # Docker (cmd/conformance; COMPLEMENT_SRC=DIR uses a checkout instead of the

@@ -53,6 +53,14 @@ func (a *API) routes() {
 	a.rtcRoutes()
 	a.spaceRoutes()
 	a.syncRoutes()
+	a.keyRoutes()
+	a.thirdPartyRoutes()
+	a.searchRoutes()
+	a.pusherRoutes()
+	a.refreshRoutes()
+	a.threadRoutes()
+	a.notificationRoutes()
+	a.keyBackupRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

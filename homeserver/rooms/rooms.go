@@ -44,9 +44,14 @@ type Params struct {
 	// initial_state names an m.space.parent the creator is joined to)
 	// start with the space's moderators and moderation thresholds.
 	InheritSpacePowerLevels bool
-	// EventStored hears the content of each event stored (the media
-	// repository marks the files it references).
-	EventStored func(ctx context.Context, content json.RawMessage)
+	// EncryptByDefault says which new rooms get m.room.encryption in their
+	// initial state: "private" (private presets and direct chats), "all"
+	// (all but spaces), "off" or "" (none).
+	EncryptByDefault string
+	// EventStored hears the content of each event stored, before anyone
+	// is woken to read it (the media repository indexes the files it
+	// references).
+	EventStored func(ctx context.Context, roomID, eventID string, content json.RawMessage)
 	// CallGrants hears of rooms whose call permissions may have changed
 	// (delivered by Run); nil: nobody listens.
 	CallGrants CallGrantsListener
@@ -359,15 +364,15 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	if s.p.CallGrants != nil && changesCallGrants(r, batch) {
 		s.grants.add(r.id)
 	}
-	if s.p.Notifier != nil && len(batch.Events) > 0 {
-		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
-	}
 	if s.p.EventStored != nil {
 		for _, e := range batch.Events {
 			if ev, err := events.Parse(r.version, e.JSON); err == nil && len(ev.Content) > 2 {
-				s.p.EventStored(ctx, ev.Content)
+				s.p.EventStored(ctx, r.id, e.EventID, ev.Content)
 			}
 		}
+	}
+	if s.p.Notifier != nil && len(batch.Events) > 0 {
+		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
 	}
 	return pos, nil
 }

@@ -39,6 +39,23 @@ func Run(t *testing.T, open Opener) {
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
+		{"UploadKeys", testUploadKeys},
+		{"ClaimKeys", testClaimKeys},
+		{"ClaimRace", testClaimRace},
+		{"CrossSigning", testCrossSigning},
+		{"ToDevice", testToDevice},
+		{"DeleteDeviceKeys", testDeleteDeviceKeys},
+		{"Dehydrated", testDehydrated},
+		{"DeviceKeysNames", testDeviceKeysNames},
+		{"Search", testSearch},
+		{"Pushers", testPushers},
+		{"RefreshTokens", testRefreshTokens},
+		{"ThreadRoots", testThreadRoots},
+		{"KeyBackupVersions", testKeyBackupVersions},
+		{"KeyBackupReplace", testKeyBackupReplace},
+		{"KeyBackupKeys", testKeyBackupKeys},
+		{"KeyBackupConcurrent", testKeyBackupConcurrent},
+		{"KeyBackupDeactivate", testKeyBackupDeactivate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
