@@ -70,7 +70,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 		return mxerr.InvalidParamf("set_presence must be online, offline or unavailable")
 	}
 	if f := q.Get("filter"); f != "" {
-		raw := []byte(f)
+		raw, parse := []byte(f), sync.ParseFilter
 		if !strings.HasPrefix(strings.TrimSpace(f), "{") {
 			stored, err := a.p.Store.Filter(r.Context(), dev.UserID, f)
 			if errors.Is(err, store.ErrNotFound) {
@@ -79,9 +79,10 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 			if err != nil {
 				return err
 			}
-			raw = stored
+			// Checked when it was stored, by the rules of that time.
+			raw, parse = stored, sync.ParseStoredFilter
 		}
-		flt, err := sync.ParseFilter(raw)
+		flt, err := parse(raw)
 		if err != nil {
 			return err
 		}

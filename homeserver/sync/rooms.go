@@ -54,6 +54,11 @@ type syncer struct {
 	// response sends (guarded by mu).
 	lazy    *lazyDevice
 	lazyOut map[string]*lazyRoom
+
+	// newMates are the users who joined a room the user was already in
+	// since the token (guarded by mu): their presence goes out with this
+	// response, since they only now share a room with the user.
+	newMates map[string]bool
 }
 
 // memAt is the user's membership at some position.
@@ -151,9 +156,6 @@ func (s *syncer) run(ctx context.Context) error {
 		return err
 	}
 	s.snapshotTyping(existing, fresh)
-	if err := s.presence(ctx, existing, fresh); err != nil {
-		return err
-	}
 	if err := s.toDevice(ctx); err != nil {
 		return err
 	}
@@ -185,6 +187,10 @@ func (s *syncer) run(ctx context.Context) error {
 		return s.addJoined(ctx, id, false, changed[id])
 	})
 	if err != nil {
+		return err
+	}
+	// Presence after the rooms: the joined rooms tell who joined since.
+	if err := s.presence(ctx, existing, fresh); err != nil {
 		return err
 	}
 	if invites, err = s.dropIgnoredInvites(ctx, invites); err != nil {
@@ -374,6 +380,10 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		}
 	}
 
+	if !fresh && !s.initial {
+		s.noteNewMates(tl, stateRows)
+	}
+
 	var heroes []string
 	if full || hasMember(tl) || hasMember(stateRows) {
 		var fullState []store.EventRow
@@ -433,6 +443,28 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	s.resp.Rooms.Join[roomID] = jr
 	s.mu.Unlock()
 	return nil
+}
+
+// noteNewMates records the users other than the syncing one whose join
+// to a room the user was in is among rows (timeline and gap state of an
+// incremental sync). A profile change is a join too: sending that user's
+// presence again does no harm.
+func (s *syncer) noteNewMates(rows ...[]store.EventRow) {
+	for _, rs := range rows {
+		for i := range rs {
+			r := &rs[i]
+			if r.Type != typeMember || r.Membership != join || r.StateKey == nil ||
+				*r.StateKey == s.req.UserID || r.Pos <= s.since.Pos {
+				continue
+			}
+			s.mu.Lock()
+			if s.newMates == nil {
+				s.newMates = map[string]bool{}
+			}
+			s.newMates[*r.StateKey] = true
+			s.mu.Unlock()
+		}
+	}
 }
 
 // Rooms are built by a few goroutines when there are many: the queries of
