@@ -235,19 +235,6 @@ func TestTokensRefused(t *testing.T) {
 			t.Fatalf("%d %q", res.StatusCode, body)
 		}
 	})
-	t.Run("v1 path falls back", func(t *testing.T) {
-		res, err := http.Get(s.http + "/rtc/v1/validate?access_token=x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		// livekit-client retries /rtc on a 404 that does not say the room
-		// does not exist.
-		if res.StatusCode != 404 || strings.Contains(string(body), "requested room does not exist") {
-			t.Fatalf("%d %q", res.StatusCode, body)
-		}
-	})
 }
 
 // TestMalformedFrameDisconnectsOnlyTheOffender: a client sending a frame
