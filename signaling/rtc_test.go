@@ -727,12 +727,14 @@ func TestDataDestinations(t *testing.T) {
 	}
 	// A subscriber's data channel may open a moment after its connection
 	// (more so on a loaded machine), and the SFU does not hold packets for
-	// a channel not yet open: send until both arrive.
+	// a channel not yet open: send until carol has both and bob his.
 	for {
 		send("for carol", "carol")
 		send("for all")
 		wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		err := c.WaitFor(wctx, "carol's packets", func() bool { return got(c, "for carol") && got(c, "for all") })
+		err := c.WaitFor(wctx, "carol's and bob's packets", func() bool {
+			return got(c, "for carol") && got(c, "for all") && got(b, "for all")
+		})
 		cancel()
 		if err == nil {
 			break
@@ -740,9 +742,6 @@ func TestDataDestinations(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := b.WaitFor(ctx, "bob's packet", func() bool { return got(b, "for all") }); err != nil {
-		t.Fatal(err)
 	}
 	if got(b, "for carol") {
 		t.Fatal("bob received carol's packet")

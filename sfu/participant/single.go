@@ -2,6 +2,7 @@ package participant
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v3"
@@ -14,6 +15,9 @@ import (
 // SFU never offers: to carry a change it asks the client for a new offer
 // with a MediaSectionsRequirement, which also says how many more sections
 // of each kind it needs.
+
+// gatherWait bounds how long an answer waits for the SFU's candidates.
+const gatherWait = 250 * time.Millisecond
 
 // newSingleConnection creates the one connection of a single-mode
 // participant. It is the subscriber's connection too, so it carries the
@@ -92,8 +96,20 @@ func (p *Participant) answerSingleOffer(sd *livekit.SessionDescription) error {
 	for _, c := range queued {
 		_ = p.pub.AddICECandidate(c)
 	}
+	// The SFU's candidates are its listening sockets, gathered at once:
+	// put them in the answer. Trickled alone, they can reach the client
+	// after the SFU's first connectivity checks, which then make them
+	// peer-reflexive, and ICE agents wait before nominating those.
+	sdp := answer.SDP
+	select {
+	case <-webrtc.GatheringCompletePromise(p.pub):
+		if ld := p.pub.LocalDescription(); ld != nil {
+			sdp = ld.SDP
+		}
+	case <-time.After(gatherWait):
+	}
 	p.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Answer{Answer: &livekit.SessionDescription{
-		Type: "answer", Sdp: answer.SDP, Id: sd.Id, MidToTrackId: p.sendingMids(),
+		Type: "answer", Sdp: sdp, Id: sd.Id, MidToTrackId: p.sendingMids(),
 	}}})
 	// Tracks subscribed before the client had sections for them.
 	if after[0] > p.sectionsAsked[0] || after[1] > p.sectionsAsked[1] {
