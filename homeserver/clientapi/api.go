@@ -89,6 +89,8 @@ type API struct {
 	router *route.Router
 
 	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter
+	// unauthenticated MSC4140 actions, per delay ID and per address
+	delayIDLimit, delayIPLimit *ratelimit.Limiter
 
 	// drainCtx is cancelled when the server shuts down.
 	drainCtx context.Context
@@ -110,6 +112,8 @@ func New(p Params) *API {
 		loginAccount: ratelimit.New(p.Config.LoginPerAccount, nil),
 		registerIP:   ratelimit.New(p.Config.RegisterPerIP, nil),
 		sendLimit:    ratelimit.New(p.Config.MessagesPerUser, nil),
+		delayIDLimit: ratelimit.New(ratelimit.Rule{PerSecond: delayActPerID, Burst: delayActIDBurst}, nil),
+		delayIPLimit: ratelimit.New(ratelimit.Rule{PerSecond: delayActPerIP, Burst: delayActIPBurst}, nil),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salon_http_requests_total",
 			Help: "HTTP requests served, by route pattern, method and status.",

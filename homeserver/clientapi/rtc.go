@@ -23,7 +23,9 @@ const (
 // Delayed is what the delayed-event endpoints call.
 type Delayed interface {
 	Schedule(ctx context.Context, r delayed.Request) (string, error)
+	Replayed(userID, deviceID, roomID, txnID string) (string, bool)
 	Act(ctx context.Context, userID, delayID, action string) error
+	ActByID(ctx context.Context, delayID, action string) error
 	List(ctx context.Context, userID string) ([]store.DelayedEvent, error)
 }
 
@@ -34,11 +36,29 @@ func (a *API) rtcRoutes() {
 	if a.p.Delayed != nil {
 		for _, base := range []string{msc4140, v1} {
 			a.handle(base+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed)})
-			a.handle(base+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
-			a.handle(base+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
 		}
+		// The unstable management endpoints take no access token: the
+		// delay ID is the capability, so a service (the SFU's JWT service,
+		// MSC4195) can restart or send a client's delayed leave for it.
+		// That is how Synapse serves them and what Complement's MSC4140
+		// tests ask. The stable v1 paths follow the MSC's current text,
+		// which requires the owner's access token.
+		a.handle(msc4140+"/delayed_events/{delayId}", methods{http.MethodPost: a.actDelayedByID})
+		a.handle(msc4140+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.actDelayedByID})
+		a.handle(v1+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
+		a.handle(v1+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
 	}
 }
+
+// Unauthenticated delayed-event actions are limited per delay ID (a
+// client and its JWT service restart one every few seconds) and per
+// address (someone probing delay IDs).
+const (
+	delayActPerID   = 2
+	delayActIDBurst = 20
+	delayActPerIP   = 100
+	delayActIPBurst = 500
+)
 
 // delayOf reads ?org.matrix.msc4140.delay=MS; ok is false when absent.
 func delayOf(r *http.Request) (ms int64, ok bool, err error) {
@@ -63,6 +83,7 @@ func (a *API) scheduleDelayed(w http.ResponseWriter, r *http.Request, dev store.
 	}
 	id, err := a.p.Delayed.Schedule(r.Context(), delayed.Request{
 		UserID: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: typ, StateKey: stateKey, Content: content, DelayMS: ms,
+		TxnID: r.PathValue("txnId"),
 	})
 	if err != nil {
 		return err
@@ -71,29 +92,65 @@ func (a *API) scheduleDelayed(w http.ResponseWriter, r *http.Request, dev store.
 }
 
 func (a *API) actDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	action, err := a.delayedAction(r)
+	if err != nil {
+		return err
+	}
+	if err := a.p.Delayed.Act(r.Context(), dev.UserID, r.PathValue("delayId"), action); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) actDelayedByID(w http.ResponseWriter, r *http.Request) error {
+	if ok, wait := a.delayIPLimit.Allow(a.clientIP(r)); !ok {
+		return rateLimited(wait)
+	}
+	action, err := a.delayedAction(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("delayId")
+	if ok, wait := a.delayIDLimit.Allow(id); !ok {
+		return rateLimited(wait)
+	}
+	if err := a.p.Delayed.ActByID(r.Context(), id, action); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+// delayedAction reads the action from the path (…/{delayId}/{action}; an
+// unknown one is an unknown endpoint, 404) or, on the older path, from
+// the body.
+func (a *API) delayedAction(r *http.Request) (string, error) {
 	action := r.PathValue("action")
 	if action == "" {
 		var body struct {
 			Action string `json:"action"`
 		}
 		if err := a.decode(r, &body, false); err != nil {
-			return err
+			return "", err
 		}
 		action = body.Action
-	} else if err := a.decode(r, &struct{}{}, true); err != nil {
-		return err
+	} else {
+		switch action {
+		case "restart", "cancel", "send":
+		default:
+			return "", mxerr.New(mxerr.Unrecognized, "Unrecognized request")
+		}
+		if err := a.decode(r, &struct{}{}, true); err != nil {
+			return "", err
+		}
 	}
 	switch action {
 	case "restart", "cancel", "send":
+		return action, nil
 	case "":
-		return missing("action")
+		return "", missing("action")
 	default:
-		return mxerr.InvalidParamf("action must be restart, cancel or send")
+		return "", mxerr.InvalidParamf("action must be restart, cancel or send")
 	}
-	if err := a.p.Delayed.Act(r.Context(), dev.UserID, r.PathValue("delayId"), action); err != nil {
-		return err
-	}
-	return reply(w, empty)
 }
 
 func (a *API) listDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
