@@ -744,3 +744,11 @@ func (ss *Session) isClosed() bool {
 	defer ss.mu.Unlock()
 	return ss.closed
 }
+
+// SignalConnected reports whether the session has its signal connection
+// (false while it waits for a resume, and once it ended).
+func (ss *Session) SignalConnected() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return !ss.closed && ss.sink != nil
+}

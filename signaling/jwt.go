@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/livekit/protocol/auth"
@@ -58,6 +59,9 @@ type JWTService struct {
 	external   *externalRooms // nil: the embedded SFU
 	counters   jwtCounters
 	handler    http.Handler
+	// delegations takes delayed leaves over (DelegateTo); nil: the
+	// embedded SFU is not running, /delegate_delayed_leave answers 404.
+	delegations atomic.Pointer[Delegations]
 }
 
 // NewJWTService checks p and returns the service.
@@ -123,6 +127,7 @@ func (s *JWTService) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/get_token", s.serveToken(endpointGetToken))
 	mux.HandleFunc("/sfu/get", s.serveToken(endpointSFUGet))
+	mux.HandleFunc("/delegate_delayed_leave", s.serveDelegate)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

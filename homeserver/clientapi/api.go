@@ -66,6 +66,9 @@ type Params struct {
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID, deviceID string) (TURNAnswer, bool)
+	// RTCDelegation takes delayed leaves over for the SFU (MSC4195; nil:
+	// not offered).
+	RTCDelegation RTCDelegation
 }
 
 // PushRules is what the push rule endpoints call.

@@ -29,10 +29,21 @@ type Delayed interface {
 	List(ctx context.Context, userID string) ([]store.DelayedEvent, error)
 }
 
+// RTCDelegation takes a member's delayed leave over for the SFU (MSC4195);
+// cmd/salon wires the embedded SFU's to it.
+type RTCDelegation interface {
+	DelegateDelayedLeave(ctx context.Context, userID, roomID, slotID, deviceID, memberID, delayID string) error
+}
+
+const msc4195 = "/_matrix/client/unstable/io.element.msc4195"
+
 func (a *API) rtcRoutes() {
 	a.handle(v3+"/user/{userId}/openid/request_token", methods{http.MethodPost: a.authed(a.openIDRequest)})
 	a.handle("/_matrix/federation/v1/openid/userinfo", methods{http.MethodGet: a.openIDUserInfo})
 	a.handle(msc4143+"/rtc/transports", methods{http.MethodGet: a.authed(a.rtcTransports)})
+	if a.p.RTCDelegation != nil {
+		a.handle(msc4195+"/rtc/livekit/delegate_delayed_leave", methods{http.MethodPost: a.authed(a.delegateDelayedLeave)})
+	}
 	if a.p.Delayed != nil {
 		for _, base := range []string{msc4140, v1} {
 			a.handle(base+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed)})
@@ -215,4 +226,41 @@ func (a *API) foci() []map[string]string {
 		return []map[string]string{}
 	}
 	return []map[string]string{{"type": "livekit", "livekit_service_url": a.p.Config.LiveKitServiceURL}}
+}
+
+// delegateDelayedLeave hands the member's delayed leave to the SFU, which
+// restarts it while the member is connected and sends it when the member
+// goes (MSC4195, "Delegated MatrixRTC membership lifecycle tracking").
+func (a *API) delegateDelayedLeave(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var body struct {
+		RoomID string `json:"room_id"`
+		SlotID string `json:"slot_id"`
+		Member struct {
+			ID              string `json:"id"`
+			ClaimedUserID   string `json:"claimed_user_id"`
+			ClaimedDeviceID string `json:"claimed_device_id"`
+		} `json:"member"`
+		DelayID string `json:"delay_id"`
+	}
+	if err := a.decode(r, &body, false); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{
+		{"room_id", body.RoomID}, {"slot_id", body.SlotID}, {"member.id", body.Member.ID}, {"delay_id", body.DelayID},
+	} {
+		if f.v == "" {
+			return missing(f.name)
+		}
+	}
+	if body.Member.ClaimedUserID != "" && body.Member.ClaimedUserID != dev.UserID {
+		return mxerr.Forbid("member.claimed_user_id is not you")
+	}
+	device := body.Member.ClaimedDeviceID
+	if device == "" {
+		device = dev.DeviceID
+	}
+	if err := a.p.RTCDelegation.DelegateDelayedLeave(r.Context(), dev.UserID, body.RoomID, body.SlotID, device, body.Member.ID, body.DelayID); err != nil {
+		return err
+	}
+	return reply(w, empty)
 }

@@ -238,6 +238,23 @@ func (s *Scheduler) act(ctx context.Context, userID *string, delayID, action str
 	return mxerr.InvalidParamf("action must be restart, cancel or send")
 }
 
+// Delay is the delay of one of the user's pending delayed events (MSC4195
+// delegation paces its restarts by it).
+func (s *Scheduler) Delay(ctx context.Context, userID, delayID string) (time.Duration, error) {
+	d, err := s.p.Store.DelayedEvent(ctx, delayID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID != userID) {
+		return 0, errUnknownDelay
+	}
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(d.DelayMS) * time.Millisecond, nil
+}
+
+// IsUnknownDelay reports whether err says a delayed event does not exist
+// (for its caller).
+func IsUnknownDelay(err error) bool { return errors.Is(err, errUnknownDelay) }
+
 // List returns the user's pending delayed events.
 func (s *Scheduler) List(ctx context.Context, userID string) ([]store.DelayedEvent, error) {
 	return s.p.Store.UserDelayed(ctx, userID)
