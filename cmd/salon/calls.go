@@ -135,6 +135,15 @@ func (r rtcDelegation) DelegateDelayedLeave(ctx context.Context, userID, roomID,
 	return err
 }
 
+// delegationFor is the homeserver's way to delegated leaves: only the
+// embedded SFU keeps them.
+func delegationFor(cfg Config, s *server) homeserver.RTCDelegation {
+	if cfg.LiveKit.External() {
+		return nil
+	}
+	return rtcDelegation{s}
+}
+
 // jwtPath is where the MatrixRTC JWT service is mounted; sfuPath is the
 // embedded SFU's WebSocket.
 const (

@@ -131,7 +131,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	hs, err := homeserver.New(cfg.Config, homeserver.Deps{
 		Store: st, Logger: log, Registerer: reg, SigningKey: key, Listen: ln.Addr().String(),
 		TURN: turnCreds, DataDir: cfg.DataDir, LiveKitServiceURL: base + jwtPath,
-		CallGrants: liveGrants{s}, RTCDelegation: rtcDelegation{s},
+		CallGrants: liveGrants{s}, RTCDelegation: delegationFor(cfg, s),
 	})
 	if err != nil {
 		return nil, err

@@ -15,6 +15,8 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 		"unstable_features": map[string]bool{
 			"org.matrix.msc4140": a.p.Delayed != nil,
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
+			// delegated delayed leave (delegate_delayed_leave)
+			"io.element.msc4195": a.p.RTCDelegation != nil,
 		},
 	})
 }

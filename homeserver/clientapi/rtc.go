@@ -40,7 +40,10 @@ const msc4195 = "/_matrix/client/unstable/io.element.msc4195"
 func (a *API) rtcRoutes() {
 	a.handle(v3+"/user/{userId}/openid/request_token", methods{http.MethodPost: a.authed(a.openIDRequest)})
 	a.handle("/_matrix/federation/v1/openid/userinfo", methods{http.MethodGet: a.openIDUserInfo})
+	// MSC4143's transports, at its unstable path and at the stable one
+	// clients that follow the spec ask first.
 	a.handle(msc4143+"/rtc/transports", methods{http.MethodGet: a.authed(a.rtcTransports)})
+	a.handle(v1+"/rtc/transports", methods{http.MethodGet: a.authed(a.rtcTransports)})
 	if a.p.RTCDelegation != nil {
 		a.handle(msc4195+"/rtc/livekit/delegate_delayed_leave", methods{http.MethodPost: a.authed(a.delegateDelayedLeave)})
 	}
