@@ -17,6 +17,8 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
 			// delegated delayed leave (delegate_delayed_leave)
 			"io.element.msc4195": a.p.RTCDelegation != nil,
+			// use_state_after on /sync
+			"org.matrix.msc4222": a.p.Sync != nil,
 		},
 	})
 }
