@@ -176,6 +176,22 @@ func TestDelayedEventActionsByDelayID(t *testing.T) {
 		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
 		bob.Must(200, "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
 
+		// The scheduling endpoint of the MSC's current text: the body
+		// carries delay_ms, state_key and content; a retry replays. (Alice
+		// created the room: she may set its topic.)
+		dpath := mxtest.Path("/_matrix/client/v3/rooms/%s/delayed_event/m.room.topic/", room)
+		st := alice.Must(200, "PUT", dpath+"s1", map[string]any{"delay_ms": 200, "state_key": "", "content": map[string]any{"topic": "plus tard"}}).Str("delay_id")
+		if again := alice.Must(200, "PUT", dpath+"s1", nil).Str("delay_id"); again != st {
+			t.Fatalf("delayed_event retry: %q, first %q", again, st)
+		}
+		waitState(t, alice, mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.topic/", room), 10*time.Second, func(r mxtest.Response) bool {
+			return r.Status == 200 && r.Str("topic") == "plus tard"
+		})
+		alice.MustErr(400, "M_MISSING_PARAM", "PUT", dpath+"s2", map[string]any{"content": map[string]any{}})
+		alice.MustErr(400, "M_INVALID_PARAM", "PUT", dpath+"s3", map[string]any{"delay_ms": 0, "content": map[string]any{}})
+		alice.MustErr(400, "M_BAD_JSON", "PUT", dpath+"s4", map[string]any{"delay_ms": 10, "content": "x"})
+		alice.MustErr(403, "M_FORBIDDEN", "PUT", dpath+"s5", map[string]any{"delay_ms": 999999999999, "state_key": "", "content": map[string]any{}})
+
 		// Rate limited per delay ID.
 		limited := false
 		for i := 0; i < 60 && !limited; i++ {

@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -59,6 +60,8 @@ func (a *API) rtcRoutes() {
 		// which requires the owner's access token.
 		a.handle(msc4140+"/delayed_events/{delayId}", methods{http.MethodPost: a.actDelayedByID})
 		a.handle(msc4140+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.actDelayedByID})
+		// The scheduling endpoint of the MSC's current text.
+		a.handle(v3+"/rooms/{roomId}/delayed_event/{eventType}/{txnId}", methods{http.MethodPut: a.authed(a.putDelayedEvent)})
 		a.handle(v1+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
 		a.handle(v1+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
 	}
@@ -266,4 +269,59 @@ func (a *API) delegateDelayedLeave(w http.ResponseWriter, r *http.Request, dev s
 		return err
 	}
 	return reply(w, empty)
+}
+
+// putDelayedEvent is MSC4140's PUT /rooms/{roomId}/delayed_event/{type}/{txnId}
+// with {"delay_ms", "state_key"?, "content"}: the same scheduling as the
+// delay query parameter, with the transaction ID's replay, and a delay over
+// the maximum refused with 403 M_FORBIDDEN as the MSC now says.
+func (a *API) putDelayedEvent(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	typ, txn := r.PathValue("eventType"), r.PathValue("txnId")
+	if err := validEventType(typ); err != nil {
+		return err
+	}
+	if txn == "" || len(txn) > 255 {
+		return mxerr.InvalidParamf("Invalid transaction ID")
+	}
+	if id, ok := a.p.Delayed.Replayed(dev.UserID, dev.DeviceID, roomID, txn); ok {
+		return reply(w, map[string]string{"delay_id": id})
+	}
+	var body struct {
+		DelayMS  *int64          `json:"delay_ms"`
+		StateKey *string         `json:"state_key"`
+		Content  json.RawMessage `json:"content"`
+	}
+	if err := a.decode(r, &body, false); err != nil {
+		return err
+	}
+	if body.DelayMS == nil {
+		return missing("delay_ms")
+	}
+	if len(body.Content) == 0 || body.Content[0] != '{' {
+		return mxerr.New(mxerr.BadJSON, "content must be an object")
+	}
+	if *body.DelayMS <= 0 {
+		return mxerr.InvalidParamf("delay_ms must be a positive number of milliseconds")
+	}
+	if typ == "m.room.member" && body.StateKey != nil && *body.StateKey != dev.UserID {
+		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
+	}
+	if ok, wait := a.sendLimit.Allow(dev.UserID); !ok {
+		return rateLimited(wait)
+	}
+	id, err := a.p.Delayed.Schedule(r.Context(), delayed.Request{
+		UserID: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: typ, StateKey: body.StateKey,
+		Content: body.Content, DelayMS: *body.DelayMS, TxnID: txn,
+	})
+	if me := (*mxerr.Error)(nil); errors.As(err, &me) && me.Code == mxerr.MaxDelayExceeded {
+		return mxerr.Forbid("%s", me.Message)
+	}
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"delay_id": id})
 }
