@@ -105,7 +105,8 @@ func NewDelegations(p DelegationParams) *Delegations {
 // to the room and own the delayed event. A later delegation for the same
 // member replaces it.
 func (d *Delegations) Delegate(ctx context.Context, l DelegatedLeave) error {
-	if l.UserID == "" || l.RoomID == "" || l.SlotID == "" || l.DeviceID == "" || l.MemberID == "" || l.DelayID == "" {
+	// MemberID is "" for a legacy (/sfu/get) member, known by user:device.
+	if l.UserID == "" || l.RoomID == "" || l.SlotID == "" || l.DeviceID == "" || l.DelayID == "" {
 		return ErrBadDelegation
 	}
 	perms, err := d.p.Authority.CallPermissions(ctx, l.UserID, l.RoomID)

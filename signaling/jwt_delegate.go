@@ -102,7 +102,7 @@ func delegationError(err error) *jwtError {
 	case errors.Is(err, ErrUnknownDelay):
 		return badRequest(http.StatusNotFound, "M_NOT_FOUND", "Unknown delayed event")
 	case errors.Is(err, ErrNotJoined):
-		return &jwtError{status: http.StatusForbidden, errcode: "M_FORBIDDEN", msg: "You are not joined to this room"}
+		return &jwtError{status: http.StatusForbidden, errcode: "M_FORBIDDEN", msg: "You are not joined to this room", reason: refusalNotJoined}
 	case errors.Is(err, ErrBadDelegation):
 		return badJSON("Incomplete delegation")
 	}

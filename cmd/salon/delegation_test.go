@@ -25,9 +25,11 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
 		carol := mxtest.Register(t, srv.URL, "carol", "password carol")
+		dave := mxtest.Register(t, srv.URL, "dave", "password dave")
 		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 		carol.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		dave.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 		state := func(c *mxtest.Client) string {
 			return mxtest.Path("/_matrix/client/v3/rooms/%s/state/org.matrix.msc3401.call.member/%s", room, callKey(c))
 		}
@@ -47,9 +49,14 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 		join := func(c *mxtest.Client, how string) joined {
 			c.Must(200, "PUT", state(c), callMember(c))
 			delayID := c.Must(200, "PUT", state(c)+"?org.matrix.msc4140.delay=3600000", map[string]any{}).Str("delay_id")
-			r := c.Must(200, "POST", "/livekit/jwt/get_token", map[string]any{
-				"room_id": room, "slot_id": slot, "openid_token": openIDToken(t, c), "member": member(c),
-			})
+			since := runningSince(joined{c: c, delayID: delayID})
+			tokenReq := map[string]any{"room_id": room, "slot_id": slot, "openid_token": openIDToken(t, c), "member": member(c)}
+			if how == "get_token" {
+				// lk-jwt-service's older form: the delegation rides on
+				// the token request.
+				tokenReq["delay_id"], tokenReq["delay_timeout"], tokenReq["delay_cs_api_url"] = delayID, 3600000, srv.URL
+			}
+			r := c.Must(200, "POST", "/livekit/jwt/get_token", tokenReq)
 			lk, err := lktest.Connect(ctx, r.Str("url"), r.Str("jwt"), lktest.Options{AutoSubscribe: true, SinglePeerConnection: true})
 			if err != nil {
 				t.Fatalf("%s joins the SFU: %v", c.UserID, err)
@@ -58,7 +65,6 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 			if err := lk.WaitFor(ctx, "connected", func() bool { return lk.PublisherState() == webrtc.PeerConnectionStateConnected }); err != nil {
 				t.Fatal(err)
 			}
-			since := runningSince(joined{c: c, delayID: delayID})
 			switch how {
 			case "client-server":
 				c.Must(200, "POST", "/_matrix/client/unstable/io.element.msc4195/rtc/livekit/delegate_delayed_leave", map[string]any{
@@ -85,11 +91,13 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 		a := join(alice, "client-server")
 		b := join(bob, "jwt")
 		c := join(carol, "")
+		d := join(dave, "get_token")
 		// The SFU restarts a delegated leave once it sees the member.
 		deadline := time.Now().Add(10 * time.Second)
-		for runningSince(a) <= a.since || runningSince(b) <= b.since {
+		for runningSince(a) <= a.since || runningSince(b) <= b.since || runningSince(d) <= d.since {
 			if time.Now().After(deadline) {
-				t.Fatalf("delegated leave not restarted: alice %v (was %v), bob %v (was %v)", runningSince(a), a.since, runningSince(b), b.since)
+				t.Fatalf("delegated leave not restarted: alice %v (was %v), bob %v (was %v), dave %v (was %v)",
+					runningSince(a), a.since, runningSince(b), b.since, runningSince(d), d.since)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -112,10 +120,11 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 		killed := time.Now()
 		a.lk.Close()
 		b.lk.Close()
-		for _, j := range []joined{a, b} {
+		d.lk.Close()
+		for _, j := range []joined{a, b, d} {
 			waitState(t, carol, state(j.c), 15*time.Second, func(r mxtest.Response) bool { return r.Status == 200 && len(r.Body) == 0 })
 		}
-		t.Logf("both memberships left %v after the kill", time.Since(killed))
+		t.Logf("the three memberships left %v after the kill", time.Since(killed))
 		if n := runningSince(a); n != -1 {
 			t.Fatalf("alice's delayed leave still pending")
 		}
