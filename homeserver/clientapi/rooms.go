@@ -327,6 +327,13 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request, dev store.Device
 	if txn == "" || len(txn) > 255 {
 		return mxerr.InvalidParamf("Invalid transaction ID")
 	}
+	if _, ok := r.URL.Query()[delayParam]; ok && a.p.Delayed != nil {
+		// A retried delayed send is answered before its body is read, as
+		// a retried send is (the transaction's first answer).
+		if id, ok := a.p.Delayed.Replayed(dev.UserID, dev.DeviceID, roomID, txn); ok {
+			return reply(w, map[string]string{"delay_id": id})
+		}
+	}
 	content, err := a.readContent(r)
 	if err != nil {
 		return err

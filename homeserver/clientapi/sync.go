@@ -64,6 +64,19 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 	default:
 		return mxerr.InvalidParamf("full_state must be true or false")
 	}
+	// MSC4222: state_after (the state at the end of the timeline) instead
+	// of state, under the name matching the parameter's.
+	for param, field := range map[string]string{
+		"use_state_after": "state_after", "org.matrix.msc4222.use_state_after": "org.matrix.msc4222.state_after",
+	} {
+		switch q.Get(param) {
+		case "", "false":
+		case "true":
+			req.StateAfter = field
+		default:
+			return mxerr.InvalidParamf("%s must be true or false", param)
+		}
+	}
 	switch req.SetPresence {
 	case "", "online", "offline", "unavailable":
 	default:

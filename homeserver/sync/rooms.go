@@ -415,6 +415,12 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	if jr.State.Events, err = s.format(ctx, state); err != nil {
 		return err
 	}
+	if s.req.StateAfter != "" && (full || changed) {
+		// (A room without events since the token has no state changes.)
+		if err := s.stateAfter(ctx, roomID, jr, tl, startPos, full, heroes); err != nil {
+			return err
+		}
+	}
 	if jr.Timeline.Events, err = s.format(ctx, tl); err != nil {
 		return err
 	}
@@ -427,7 +433,7 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	if jr.AccountData.Events, err = s.roomAccountData(roomID); err != nil {
 		return err
 	}
-	if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 &&
+	if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 && len(jr.StateAfter.Events) == 0 &&
 		len(jr.Ephemeral.Events) == 0 && len(jr.AccountData.Events) == 0 {
 		return nil
 	}
@@ -585,6 +591,35 @@ func hasMember(rows []store.EventRow) bool {
 		}
 	}
 	return false
+}
+
+// stateAfter fills MSC4222's state_after: the room's state at the end of
+// the timeline (the sync's upper position), whole for a full sync, else
+// what changed after the token — so a state event of the timeline is in
+// both. The same visibility and state filter as state apply.
+func (s *syncer) stateAfter(ctx context.Context, roomID string, jr *JoinedRoom, tl []store.EventRow, startPos int64, full bool, heroes []string) error {
+	rows, err := s.e.p.Store.StateAt(ctx, roomID, s.to.Pos)
+	if err != nil {
+		return fmt.Errorf("sync: state after: %w", err)
+	}
+	vis, err := s.visibility(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	var kept []store.EventRow
+	for _, r := range rows {
+		if (full || r.Pos > s.since.Pos) && (vis == nil || vis.SeesKnock(r)) {
+			kept = append(kept, r)
+		}
+	}
+	kept, err = s.filterState(ctx, roomID, kept, tl, startPos, full, heroes)
+	if err != nil {
+		return err
+	}
+	jr.StateAfterField = s.req.StateAfter
+	jr.StateAfter.Events, err = s.format(ctx, kept)
+	jr.State.Events = nil
+	return err
 }
 
 // filterState applies the state filter. With lazy_load_members it keeps
