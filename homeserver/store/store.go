@@ -100,6 +100,7 @@ type Store interface {
 	UserData
 	Delayed
 	Media
+	Identity
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

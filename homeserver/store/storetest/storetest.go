@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
+		{"LDAP", testLDAP},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
