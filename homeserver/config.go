@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/ratelimit"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
 	Media        media.Config       `yaml:"media"`
+	// LDAP is sign-in, the user directory and group sync from an LDAP
+	// directory (off until ldap.url is set).
+	LDAP ldap.Config `yaml:"ldap"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -122,6 +126,7 @@ func Defaults() Config {
 		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
 		Presence:  PresenceConfig{Enabled: true},
 		Media:     media.Defaults(),
+		LDAP:      ldap.Defaults(),
 	}
 }
 
@@ -181,6 +186,9 @@ func (c *Config) Validate() error {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
 	}
 	if err := c.Media.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.LDAP.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
