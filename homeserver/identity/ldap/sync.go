@@ -16,11 +16,6 @@ import (
 // sync.interval, and a sync of each user who signs in. A directory that
 // cannot be reached is logged and tried again at the next interval.
 func (s *Service) Run(ctx context.Context) error {
-	if len(s.cfg.Groups) > 0 && s.p.Rooms != nil {
-		if err := s.ensureBot(ctx); err != nil {
-			s.log.Error("LDAP group sync account", "err", err)
-		}
-	}
 	t := time.NewTicker(s.cfg.Sync.Interval)
 	defer t.Stop()
 	for {
@@ -66,6 +61,9 @@ func (s *Service) Sync(ctx context.Context) error {
 	defer s.syncMu.Unlock()
 	var snap *directorySnapshot
 	if len(s.cfg.Groups) > 0 && s.p.Rooms != nil {
+		if err := s.ensureBot(ctx); err != nil {
+			return fmt.Errorf("sync account: %w", err)
+		}
 		plan, sn, err := s.plan(ctx, "")
 		if err != nil {
 			return err

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/identity/ldap"
+	"github.com/salonhq/salon/homeserver/identity/ldap/ldaptest"
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+// ldapConfig points the server at a test slapd.
+func ldapConfig(dir *ldaptest.Server) func(*Config) {
+	return func(c *Config) {
+		l := ldap.Defaults()
+		l.URL = dir.URL
+		l.BindDN, l.BindPassword = ldaptest.ServiceDN, ldaptest.ServicePW
+		l.BaseDN = ldaptest.People
+		l.UserFilter = ldaptest.UserFilter
+		l.Directory.Enabled = true
+		c.LDAP = l
+	}
+}
+
+func loginBody(user, pw string) map[string]any {
+	return map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": user}, "password": pw}
+}
+
+func displayName(t *testing.T, c *mxtest.Client, userID string) string {
+	t.Helper()
+	return c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", userID), nil).Str("displayname")
+}
+
+// TestLDAPSignIn: people sign in with their directory password; the first
+// sign-in makes the account, later ones keep its display name in step and
+// find it again after a rename; wrong passwords, filter injection and
+// disabled entries are refused; a directory that is down gives a clean 503
+// while local accounts sign in as before.
+func TestLDAPSignIn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := ldaptest.Start(t)
+		srv := startServer(t, db, ldapConfig(dir))
+		local := mxtest.Register(t, srv.URL, "localprof", "local password")
+		anon := mxtest.New(t, srv.URL)
+
+		alice := mxtest.Login(t, srv.URL, "alice", "alice-pw")
+		if alice.UserID != "@alice:localhost" {
+			t.Fatalf("first sign-in: user %s", alice.UserID)
+		}
+		if n := displayName(t, local, alice.UserID); n != "Alice Liddell" {
+			t.Fatalf("display name %q", n)
+		}
+		alice.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+
+		// The directory renames her and changes her name: same account,
+		// new display name.
+		dir.Modify(t, "dn: uid=alice,"+ldaptest.People+"\nchangetype: modify\nreplace: cn\ncn: Alice Kingsleigh\n\n"+
+			"dn: uid=alice,"+ldaptest.People+"\nchangetype: modrdn\nnewrdn: uid=alice.k\ndeleteoldrdn: 1\n")
+		again := mxtest.Login(t, srv.URL, "alice.k", "alice-pw")
+		if again.UserID != alice.UserID {
+			t.Fatalf("after a rename: %s, want %s", again.UserID, alice.UserID)
+		}
+		if n := displayName(t, local, alice.UserID); n != "Alice Kingsleigh" {
+			t.Fatalf("display name after change in the directory: %q", n)
+		}
+		// Her old localpart still signs her in (the entry is found by its ID).
+		if c := mxtest.Login(t, srv.URL, "@alice:localhost", "alice-pw"); c.UserID != alice.UserID {
+			t.Fatalf("by Matrix ID: %s", c.UserID)
+		}
+		// The directory owns the password.
+		alice.MustErr(403, "M_FORBIDDEN", "POST", "/_matrix/client/v3/account/password", map[string]any{
+			"new_password": "a local one now",
+			"auth":         map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": alice.UserID}, "password": "alice-pw"},
+		})
+
+		for _, tc := range []struct{ name, user, pw string }{
+			{"wrong password", "alice.k", "not her password"},
+			{"empty password", "alice.k", ""},
+			{"unknown", "nobody", "nobody-pw"},
+			{"disabled", "mallory", "mallory-pw"},
+			{"injection wildcard", "*", "bob-pw"},
+			{"injection or", "*)(uid=*", "bob-pw"},
+			{"injection into a real name", "bob)(|(uid=*", "bob-pw"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				anon.MustErr(403, "M_FORBIDDEN", "POST", "/_matrix/client/v3/login", loginBody(tc.user, tc.pw))
+			})
+		}
+		// Nothing was made for the refused names.
+		local.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/profile/%s", "@bob:localhost"), nil)
+
+		// Disabled in the directory after signing in: refused from then on.
+		dir.Modify(t, "dn: uid=alice.k,"+ldaptest.People+"\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n")
+		anon.MustErr(403, "M_FORBIDDEN", "POST", "/_matrix/client/v3/login", loginBody("alice.k", "alice-pw"))
+
+		// The directory goes down.
+		dir.Stop()
+		r := anon.Do("POST", "/_matrix/client/v3/login", loginBody("bob", "bob-pw"))
+		if r.Status != 503 || r.Errcode() != "M_UNKNOWN" {
+			t.Fatalf("directory down: %d %s", r.Status, r.Raw)
+		}
+		mxtest.Login(t, srv.URL, "localprof", "local password")
+		local.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+		alice.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil) // sessions go on
+	})
+}
+
+// TestLDAPDirectoryDown: a directory unreachable from the start does not
+// stop the server; LDAP sign-in answers 503, local accounts sign in.
+func TestLDAPDirectoryDown(t *testing.T) {
+	dir := ldaptest.Start(t)
+	dir.Stop()
+	srv := startServer(t, backends(t)["sqlite"](t), ldapConfig(dir))
+	mxtest.Register(t, srv.URL, "localprof", "local password")
+	r := mxtest.New(t, srv.URL).Do("POST", "/_matrix/client/v3/login", loginBody("alice", "alice-pw"))
+	if r.Status != 503 || r.Errcode() != "M_UNKNOWN" {
+		t.Fatalf("directory down: %d %s", r.Status, r.Raw)
+	}
+	mxtest.Login(t, srv.URL, "localprof", "local password")
+	// The directory search gives the local answer.
+	c := mxtest.Login(t, srv.URL, "localprof", "local password")
+	c.Must(200, "POST", "/_matrix/client/v3/user_directory/search", map[string]any{"search_term": "carol"})
+}
+
+// TestLDAPDirectorySearchAndInvite: the user directory finds people who
+// have never signed in, an invite to them is accepted, and it is waiting
+// for them at their first sign-in.
+func TestLDAPDirectorySearchAndInvite(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := ldaptest.Start(t)
+		srv := startServer(t, db, ldapConfig(dir))
+		prof := mxtest.Register(t, srv.URL, "prof", "prof password")
+		search := func(term string) []any {
+			r := prof.Must(200, "POST", "/_matrix/client/v3/user_directory/search", map[string]any{"search_term": term, "limit": 10})
+			return r.Body["results"].([]any)
+		}
+		got := search("carol")
+		if len(got) != 1 || got[0].(map[string]any)["user_id"] != "@carol:localhost" || got[0].(map[string]any)["display_name"] != "Carol Danvers" {
+			t.Fatalf("search carol: %v", got)
+		}
+		if got := search("dave@salon"); len(got) != 1 || got[0].(map[string]any)["user_id"] != "@dave.grohl:localhost" {
+			t.Fatalf("search by mail: %v", got)
+		}
+		if got := search("mallory"); len(got) != 0 {
+			t.Fatalf("a disabled entry was found: %v", got)
+		}
+		if got := search("*"); len(got) != 0 {
+			t.Fatalf("a * lists the directory: %v", got)
+		}
+		if got := search("c"); len(got) != 0 {
+			t.Fatalf("a one-letter term went to the directory: %v", got)
+		}
+		if got := search("salon.test"); len(got) > ldap.Defaults().Directory.MaxResults || len(got) != 4 {
+			t.Fatalf("search by domain: %d results: %v", len(got), got)
+		}
+		mxtest.New(t, srv.URL).MustErr(401, "M_MISSING_TOKEN", "POST", "/_matrix/client/v3/user_directory/search", map[string]any{"search_term": "carol"})
+
+		room := prof.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"name": "Lab"}).Str("room_id")
+		prof.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": "@carol:localhost"})
+		prof.MustErr(404, "M_NOT_FOUND", "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": "@zed:localhost"})
+		prof.MustErr(404, "M_NOT_FOUND", "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": "@mallory:localhost"})
+
+		carol := mxtest.Login(t, srv.URL, "carol", "carol-pw")
+		s := carol.Must(200, "GET", "/_matrix/client/v3/sync", nil)
+		invites, _ := s.Body["rooms"].(map[string]any)["invite"].(map[string]any)
+		if _, ok := invites[room]; !ok {
+			t.Fatalf("carol's first sync has no invite to %s: %s", room, s.Raw)
+		}
+		carol.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+	})
+}
+
+// members maps each member of a room to their membership event's content
+// (and sender), as the room's members see it.
+func members(t *testing.T, c *mxtest.Client, room string) map[string]map[string]any {
+	t.Helper()
+	r := c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/members", room), nil)
+	out := map[string]map[string]any{}
+	for _, e := range r.Body["chunk"].([]any) {
+		ev := e.(map[string]any)
+		content := ev["content"].(map[string]any)
+		content["sender"] = ev["sender"]
+		out[ev["state_key"].(string)] = content
+	}
+	return out
+}
+
+func membership(m map[string]map[string]any, user string) string {
+	if c, ok := m[user]; ok {
+		s, _ := c["membership"].(string)
+		return s
+	}
+	return ""
+}
+
+// waitFor polls cond until it holds (generous: the machine is shared).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLDAPGroupSync: room membership follows LDAP groups. The sync
+// invites group members (also those who never signed in), joins them in
+// join mode at their sign-in, removes those who left the group when so
+// configured, and leaves members added by hand alone. `salon ldap sync
+// --dry-run` prints what it would change.
+func TestLDAPGroupSync(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := ldaptest.Start(t)
+		physics, chemistry := "cn=physics,"+ldaptest.Groups, "cn=chemistry,"+ldaptest.Groups
+		srv := startServer(t, db, ldapConfig(dir), func(c *Config) {
+			c.LDAP.Sync.Interval = time.Hour // the test syncs by hand
+			c.LDAP.Sync.ChangesPerSecond = 1000
+			c.LDAP.Groups = []ldap.GroupConfig{
+				{DN: physics, Rooms: []string{"#physics:localhost"}, RemoveLeavers: true},
+				{DN: chemistry, MemberAttribute: "memberUid", Rooms: []string{"#chemistry:localhost"}, Mode: "join"},
+			}
+		})
+		l := srv.srv.hs.LDAP
+		ctx := context.Background()
+		if err := l.Sync(ctx); err != nil { // makes the sync account
+			t.Fatal(err)
+		}
+		bot := l.Bot()
+		prof := mxtest.Register(t, srv.URL, "prof", "prof password")
+		ta := mxtest.Register(t, srv.URL, "ta", "ta password")
+		mk := func(alias string) string {
+			return prof.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{
+				"room_alias_name": alias, "invite": []string{bot, ta.UserID},
+				"power_level_content_override": map[string]any{"users": map[string]any{prof.UserID: 100, bot: 50}},
+			}).Str("room_id")
+		}
+		physRoom, chemRoom := mk("physics"), mk("chemistry")
+		ta.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", physRoom), map[string]any{}) // added by hand
+
+		if err := l.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m := members(t, prof, physRoom)
+		for _, u := range []string{"@alice:localhost", "@bob:localhost"} {
+			if membership(m, u) != "invite" || m[u]["sender"] != bot || m[u]["reason"] != "member of LDAP group "+physics {
+				t.Fatalf("%s in physics: %v", u, m[u])
+			}
+		}
+		if membership(m, bot) != "join" || membership(m, ta.UserID) != "join" {
+			t.Fatalf("physics members: %v", m)
+		}
+		// Carol has no account yet: invited to the join-mode room...
+		if m := members(t, prof, chemRoom); membership(m, "@carol:localhost") != "invite" {
+			t.Fatalf("chemistry: %v", m)
+		}
+		// ...and joined at her first sign-in.
+		carol := mxtest.Login(t, srv.URL, "carol", "carol-pw")
+		waitFor(t, "carol joined to chemistry", func() bool {
+			return membership(members(t, prof, chemRoom), carol.UserID) == "join"
+		})
+		// Alice accepts.
+		alice := mxtest.Login(t, srv.URL, "alice", "alice-pw")
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", physRoom), map[string]any{})
+
+		// The directory changes: Bob and Carol swap, Dave joins physics.
+		dir.Modify(t, "dn: "+physics+"\nchangetype: modify\ndelete: member\nmember: uid=bob,"+ldaptest.People+
+			"\n-\nadd: member\nmember: uid=Dave.Grohl,"+ldaptest.People+"\n\n"+
+			"dn: "+chemistry+"\nchangetype: modify\ndelete: memberUid\nmemberUid: carol\n")
+
+		// The dry run says so and changes nothing.
+		cfgFile := filepath.Join(t.TempDir(), "salon.yaml")
+		cfgYAML, _ := json.Marshal(map[string]any{"ldap": map[string]any{
+			"url": dir.URL, "bind_dn": ldaptest.ServiceDN, "bind_password": ldaptest.ServicePW, "base_dn": ldaptest.People, "user_filter": ldaptest.UserFilter,
+			"groups": []map[string]any{
+				{"dn": physics, "rooms": []string{"#physics:localhost"}, "remove_leavers": true},
+				{"dn": chemistry, "member_attribute": "memberUid", "rooms": []string{"#chemistry:localhost"}, "mode": "join"},
+			},
+		}})
+		if err := os.WriteFile(cfgFile, cfgYAML, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runCLI(t, "ldap", "sync", "--dry-run", "--config", cfgFile, "--data-dir", srv.srv.cfg.DataDir, "--database", db)
+		if code != 0 {
+			t.Fatalf("dry run: %d %s %s", code, out, errs)
+		}
+		for _, want := range []string{
+			"would invite @dave.grohl:localhost to #physics:localhost (member of LDAP group " + physics + ")",
+			"would remove @bob:localhost from #physics:localhost (no longer a member of LDAP group " + physics + ")",
+			"2 change(s)",
+		} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("dry run output lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "carol") || strings.Contains(out, ta.UserID) {
+			t.Fatalf("dry run would touch carol (remove_leavers off) or the hand-added member:\n%s", out)
+		}
+		if m := members(t, prof, physRoom); membership(m, "@bob:localhost") != "invite" || membership(m, "@dave.grohl:localhost") != "" {
+			t.Fatalf("the dry run changed the room: %v", m)
+		}
+
+		if err := l.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m = members(t, prof, physRoom)
+		if membership(m, "@bob:localhost") != "leave" || m["@bob:localhost"]["reason"] != "no longer a member of LDAP group "+physics || m["@bob:localhost"]["sender"] != bot {
+			t.Fatalf("bob after leaving physics: %v", m["@bob:localhost"])
+		}
+		if membership(m, "@dave.grohl:localhost") != "invite" {
+			t.Fatalf("dave: %v", m)
+		}
+		if membership(m, ta.UserID) != "join" || membership(m, alice.UserID) != "join" {
+			t.Fatalf("hand-added or remaining members touched: %v", m)
+		}
+		if membership(members(t, prof, chemRoom), carol.UserID) != "join" {
+			t.Fatal("carol removed from chemistry although remove_leavers is off")
+		}
+		// Someone who declines is not invited again.
+		dave := mxtest.Login(t, srv.URL, "dave.grohl", "Dave.Grohl-pw")
+		dave.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", physRoom), map[string]any{})
+		if err := l.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if m := members(t, prof, physRoom); membership(m, dave.UserID) != "leave" {
+			t.Fatalf("dave was invited again after declining: %v", m[dave.UserID])
+		}
+		_ = fmt.Sprint
+	})
+}
