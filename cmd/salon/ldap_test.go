@@ -335,3 +335,79 @@ func TestLDAPGroupSync(t *testing.T) {
 		_ = fmt.Sprint
 	})
 }
+
+// TestLDAPGoneDeactivates: with missing: deactivate, an account whose
+// entry is deleted from the directory is deactivated once the grace
+// period has passed: its sessions end and it cannot sign in. With the
+// default (refuse) it only cannot sign in.
+func TestLDAPGoneDeactivates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := ldaptest.Start(t)
+		srv := startServer(t, db, ldapConfig(dir), func(c *Config) {
+			c.LDAP.Sync.Interval = time.Hour
+			c.LDAP.Missing, c.LDAP.DeactivateAfter = "deactivate", time.Millisecond
+		})
+		l := srv.srv.hs.LDAP
+		bob := mxtest.Login(t, srv.URL, "bob", "bob-pw")
+		carol := mxtest.Login(t, srv.URL, "carol", "carol-pw")
+		if err := l.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		bob.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+
+		dir.Modify(t, "dn: uid=bob,"+ldaptest.People+"\nchangetype: delete\n")
+		if err := l.Sync(context.Background()); err != nil { // notices bob is gone
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // past deactivate_after
+		if err := l.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		bob.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/client/v3/account/whoami", nil)
+		mxtest.New(t, srv.URL).MustErr(403, "M_USER_DEACTIVATED", "POST", "/_matrix/client/v3/login", loginBody("@bob:localhost", "bob-pw"))
+		carol.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+
+		// A directory that answers with nobody at all is a fault, not
+		// everyone leaving: carol's account stays.
+		dir.Modify(t, "dn: uid=carol,"+ldaptest.People+"\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n\n"+
+			"dn: uid=alice,"+ldaptest.People+"\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n\n"+
+			"dn: uid=Dave.Grohl,"+ldaptest.People+"\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n")
+		for range 2 {
+			if err := l.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		carol.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+	})
+}
+
+// TestLDAPLargeGroupPaged: a group larger than the directory's size limit
+// (500 here) is read whole through the paged-results control.
+func TestLDAPLargeGroupPaged(t *testing.T) {
+	const n = 1200
+	var people, group strings.Builder
+	group.WriteString("dn: cn=lecture," + ldaptest.Groups + "\nobjectClass: groupOfNames\ncn: lecture\n")
+	for i := range n {
+		fmt.Fprintf(&people, "dn: uid=s%04d,%s\nobjectClass: inetOrgPerson\nuid: s%04d\ncn: Student %d\nsn: S\nuserPassword: pw\n\n", i, ldaptest.People, i, i)
+		fmt.Fprintf(&group, "member: uid=s%04d,%s\n", i, ldaptest.People)
+	}
+	dir := ldaptest.Start(t, people.String(), group.String())
+	db := backends(t)["sqlite"](t)
+	srv := startServer(t, db, ldapConfig(dir), func(c *Config) {
+		c.LDAP.Sync.Interval = time.Hour
+		c.LDAP.Groups = []ldap.GroupConfig{{DN: "cn=lecture," + ldaptest.Groups, Rooms: []string{"#lecture:localhost"}}}
+	})
+	if err := srv.srv.hs.LDAP.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	prof := mxtest.Register(t, srv.URL, "prof", "prof password")
+	prof.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "lecture", "invite": []string{srv.srv.hs.LDAP.Bot()}})
+	plan, err := srv.srv.hs.LDAP.PlanSync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Changes) != n || len(plan.Problems) != 0 {
+		t.Fatalf("plan: %d changes, problems %v", len(plan.Changes), plan.Problems)
+	}
+}
