@@ -150,10 +150,12 @@ func (s *Service) CheckPassword(ctx context.Context, login, password string) (st
 	if err != nil {
 		return "", err
 	}
-	select {
-	case s.signins <- s.p.Auth.UserID(lp):
-	default:
-		s.log.Warn("LDAP sign-in group sync queue full; the next full sync catches up", "user", lp)
+	if len(s.cfg.Groups) > 0 {
+		select {
+		case s.signins <- s.p.Auth.UserID(lp):
+		default:
+			s.log.Warn("LDAP sign-in group sync queue full; the next full sync catches up", "user", lp)
+		}
 	}
 	return lp, nil
 }
