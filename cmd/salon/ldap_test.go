@@ -259,6 +259,11 @@ func TestLDAPGroupSync(t *testing.T) {
 		if membership(m, bot) != "join" || membership(m, ta.UserID) != "join" {
 			t.Fatalf("physics members: %v", m)
 		}
+		// The room shows which group it follows.
+		marker := prof.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/%s/", physRoom, ldap.GroupsEventType), nil)
+		if g := marker.Body["groups"].([]any); len(g) != 1 || g[0].(map[string]any)["group"] != physics || g[0].(map[string]any)["remove_leavers"] != true {
+			t.Fatalf("groups state: %s", marker.Raw)
+		}
 		// Carol has no account yet: invited to the join-mode room...
 		if m := members(t, prof, chemRoom); membership(m, "@carol:localhost") != "invite" {
 			t.Fatalf("chemistry: %v", m)
@@ -333,6 +338,17 @@ func TestLDAPGroupSync(t *testing.T) {
 		}
 		if m := members(t, prof, physRoom); membership(m, dave.UserID) != "leave" {
 			t.Fatalf("dave was invited again after declining: %v", m[dave.UserID])
+		}
+		// Syncs that change nothing send nothing: one groups event in all.
+		msgs := prof.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=200", physRoom), nil)
+		markers := 0
+		for _, e := range msgs.Body["chunk"].([]any) {
+			if e.(map[string]any)["type"] == ldap.GroupsEventType {
+				markers++
+			}
+		}
+		if markers != 1 {
+			t.Fatalf("%d groups state events after 4 syncs, want 1", markers)
 		}
 		_ = fmt.Sprint
 	})

@@ -73,6 +73,7 @@ func (s *Service) Sync(ctx context.Context) error {
 			s.log.Warn("LDAP group sync", "problem", p)
 		}
 		s.apply(ctx, plan.Changes)
+		s.markRooms(ctx)
 	} else {
 		c, err := s.dir.dial(ctx)
 		if err != nil {
