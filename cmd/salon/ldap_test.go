@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,6 +94,13 @@ func TestLDAPSignIn(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				anon.MustErr(403, "M_FORBIDDEN", "POST", "/_matrix/client/v3/login", loginBody(tc.user, tc.pw))
 			})
+		}
+		// A directory name that is also a local account's signs in to the
+		// local account, with its local password only.
+		mxtest.Register(t, srv.URL, "carol", "carol's local password")
+		anon.MustErr(403, "M_FORBIDDEN", "POST", "/_matrix/client/v3/login", loginBody("carol", "carol-pw"))
+		if c := mxtest.Login(t, srv.URL, "carol", "carol's local password"); c.UserID != "@carol:localhost" {
+			t.Fatalf("local carol: %s", c.UserID)
 		}
 		// Nothing was made for the refused names.
 		local.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/profile/%s", "@bob:localhost"), nil)
@@ -350,6 +358,22 @@ func TestLDAPGroupSync(t *testing.T) {
 		if markers != 1 {
 			t.Fatalf("%d groups state events after 4 syncs, want 1", markers)
 		}
+
+		// The directory goes down: the sync reports it and changes nothing;
+		// the dry run says so.
+		before := members(t, prof, physRoom)
+		dir.Stop()
+		if err := l.Sync(ctx); err == nil {
+			t.Fatal("sync with the directory down reported no error")
+		}
+		if after := members(t, prof, physRoom); !reflect.DeepEqual(before, after) {
+			t.Fatalf("sync with the directory down changed the room:\n%v\n%v", before, after)
+		}
+		code, out, errs = runCLI(t, "ldap", "sync", "--dry-run", "--config", cfgFile, "--data-dir", srv.srv.cfg.DataDir, "--database", db)
+		if code != 1 || !strings.Contains(errs, "directory unavailable") {
+			t.Fatalf("dry run with the directory down: %d %q %q", code, out, errs)
+		}
+		prof.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
 		_ = fmt.Sprint
 	})
 }
