@@ -106,3 +106,38 @@ func TestNormaliseLocalpart(t *testing.T) {
 		}
 	}
 }
+
+// TestTLS: StartTLS and LDAPS against slapd, with the certificate checked
+// against ldap.ca_file; a certificate the server cannot verify is refused.
+func TestTLS(t *testing.T) {
+	srv := ldaptest.StartTLS(t)
+	for _, tc := range []struct {
+		name     string
+		url      string
+		startTLS bool
+		ca       bool
+		ok       bool
+	}{
+		{"StartTLS", srv.URL, true, true, true},
+		{"LDAPS", srv.LDAPSURL, false, true, true},
+		{"StartTLS, unknown CA", srv.URL, true, false, false},
+		{"LDAPS, unknown CA", srv.LDAPSURL, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(tc.url)
+			cfg.StartTLS = tc.startTLS
+			if tc.ca {
+				cfg.CAFile = srv.CAFile
+			}
+			s, _ := newService(t, cfg)
+			lp, err := s.CheckPassword(ctx, "bob", "bob-pw")
+			if tc.ok && (err != nil || lp != "bob") {
+				t.Fatalf("sign-in: %q, %v", lp, err)
+			}
+			var me *mxerr.Error
+			if !tc.ok && (!errors.As(err, &me) || me.HTTPStatus() != 503) {
+				t.Fatalf("unverified certificate: %v", err)
+			}
+		})
+	}
+}

@@ -32,7 +32,11 @@ const (
 type Server struct {
 	URL  string
 	Port int
-	dir  string
+	// LDAPSURL and CAFile are set by StartTLS: an ldaps:// listener, and
+	// the CA that signed the server's certificate (for 127.0.0.1).
+	LDAPSURL string
+	CAFile   string
+	dir      string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -65,6 +69,17 @@ func unavailable(t testing.TB, format string, args ...any) {
 // Start runs slapd with the fixture (plus extra LDIF) until the test ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return start(t, false, extra)
+}
+
+// StartTLS is Start with TLS: StartTLS on URL, and an ldaps:// listener.
+func StartTLS(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return start(t, true, extra)
+}
+
+func start(t testing.TB, withTLS bool, extra []string) *Server {
+	t.Helper()
 	slapd, slapadd := binary("slapd"), binary("slapadd")
 	if slapd == "" || slapadd == "" || binary("ldapmodify") == "" {
 		unavailable(t, "slapd, slapadd or ldapmodify not found")
@@ -78,7 +93,11 @@ func Start(t testing.TB, extra ...string) *Server {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "slapd.conf")
-	writeFile(t, conf, fmt.Sprintf(slapdConf, dir, dir, Base, AdminDN, AdminPW, filepath.Join(dir, "db")))
+	tlsConf := ""
+	if withTLS {
+		tlsConf = writeCerts(t, dir)
+	}
+	writeFile(t, conf, tlsConf+fmt.Sprintf(slapdConf, dir, dir, Base, AdminDN, AdminPW, filepath.Join(dir, "db")))
 	ldif := filepath.Join(dir, "fixture.ldif")
 	writeFile(t, ldif, Fixture+strings.Join(extra, "\n"))
 	if out, err := exec.Command(slapadd, "-q", "-f", conf, "-l", ldif).CombinedOutput(); err != nil {
@@ -88,8 +107,14 @@ func Start(t testing.TB, extra ...string) *Server {
 		s := &Server{dir: dir, done: make(chan struct{})}
 		s.Port = freePort(t)
 		s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.Port)
+		listen := s.URL + "/"
+		if withTLS {
+			s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", freePort(t))
+			s.CAFile = filepath.Join(dir, "ca.pem")
+			listen += " " + s.LDAPSURL + "/"
+		}
 		var logs bytes.Buffer
-		s.cmd = exec.Command(slapd, "-d", "0", "-h", s.URL+"/", "-f", conf)
+		s.cmd = exec.Command(slapd, "-d", "0", "-h", listen, "-f", conf)
 		s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
 		if err := s.cmd.Start(); err != nil {
 			unavailable(t, "start slapd: %v", err)
