@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 	"testing"
+	"time"
 )
 
 func TestConfigValidate(t *testing.T) {

@@ -37,8 +37,8 @@ type Server struct {
 	LDAPSURL string
 	CAFile   string
 	dir      string
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
 // binary finds a program in PATH or Debian's sbin.
