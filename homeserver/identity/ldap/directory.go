@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"unicode"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -31,6 +32,14 @@ type entry struct {
 type directory struct {
 	cfg *Config
 	tls *tls.Config
+	// queries counts search requests sent (each page counts).
+	queries atomic.Int64
+}
+
+// query sends one search request.
+func (d *directory) query(c *goldap.Conn, req *goldap.SearchRequest) (*goldap.SearchResult, error) {
+	d.queries.Add(1)
+	return c.Search(req)
 }
 
 func newDirectory(cfg *Config) (*directory, error) {
@@ -139,7 +148,7 @@ func (d *directory) entry(e *goldap.Entry) entry {
 func (d *directory) search(c *goldap.Conn, filter string, sizeLimit int) ([]entry, error) {
 	req := goldap.NewSearchRequest(d.cfg.BaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
 		sizeLimit, int(d.cfg.Timeout.Seconds()+0.5), false, filter, d.attributes(), nil)
-	res, err := c.Search(req)
+	res, err := d.query(c, req)
 	if err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
 		return nil, classify(err)
 	}
@@ -159,8 +168,10 @@ func (d *directory) pagedSearch(c *goldap.Conn, filter string) ([]entry, error) 
 		0, 0, false, filter, d.attributes(), nil)
 	res, err := c.SearchWithPaging(req, uint32(d.cfg.Sync.PageSize))
 	if err != nil {
+		d.queries.Add(1)
 		return nil, classify(err)
 	}
+	d.queries.Add(int64(len(res.Entries)/d.cfg.Sync.PageSize + 1))
 	out := make([]entry, 0, len(res.Entries))
 	for _, e := range res.Entries {
 		out = append(out, d.entry(e))
@@ -176,7 +187,7 @@ func (d *directory) byID(c *goldap.Conn, id string) (*entry, error) {
 	if d.idIsDN() {
 		req := goldap.NewSearchRequest(id, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
 			1, int(d.cfg.Timeout.Seconds()+0.5), false, d.userFilter(""), d.attributes(), nil)
-		res, serr := c.Search(req)
+		res, serr := d.query(c, req)
 		if goldap.IsErrorWithCode(serr, goldap.LDAPResultNoSuchObject) {
 			return nil, nil
 		}

@@ -246,7 +246,7 @@ func (s *Service) groupMembers(c *goldap.Conn, snap *directorySnapshot, g GroupC
 	}
 	req := goldap.NewSearchRequest(g.DN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1,
 		int(s.cfg.Timeout.Seconds()+0.5), false, "(objectClass=*)", []string{g.MemberAttribute}, nil)
-	res, err := c.Search(req)
+	res, err := s.dir.query(c, req)
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 		return nil, fmt.Errorf("group %s does not exist", g.DN)
 	}
@@ -288,6 +288,7 @@ func (s *Service) plan(ctx context.Context, only string) (Plan, *directorySnapsh
 	if err != nil {
 		return plan, nil, err
 	}
+	s.rememberFuture(snap)
 	members := make([]map[string]bool, len(s.cfg.Groups))
 	for i, g := range s.cfg.Groups {
 		m, err := s.groupMembers(c, snap, g)
@@ -398,4 +399,20 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 	p.next = now.Add(p.every)
 	return nil
+}
+
+// rememberFuture notes the future Matrix IDs of the people in a snapshot
+// who have no account yet, for sync.interval.
+func (s *Service) rememberFuture(snap *directorySnapshot) {
+	future := map[string]bool{}
+	for id, e := range snap.byID {
+		if _, linked := snap.links[id]; !linked {
+			if u := s.userID(snap, e); u != "" {
+				future[u] = true
+			}
+		}
+	}
+	s.futureMu.Lock()
+	s.future, s.futureUntil = future, s.p.Now().Add(s.cfg.Sync.Interval)
+	s.futureMu.Unlock()
 }

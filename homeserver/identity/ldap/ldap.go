@@ -53,6 +53,22 @@ type Service struct {
 	// syncMu makes syncs one at a time; pace bounds the events they write.
 	syncMu sync.Mutex
 	pace   pacer
+	last   SyncReport // under syncMu
+
+	// future holds the Matrix IDs of directory people without an account
+	// yet, as the last full sync saw them, so the sync's invites to them
+	// do not each ask the directory again (rooms checks every invitee).
+	futureMu    sync.Mutex
+	future      map[string]bool
+	futureUntil time.Time
+}
+
+// SyncReport is what the last full sync did.
+type SyncReport struct {
+	Took            time.Duration
+	Changes, Failed int
+	// Queries is the LDAP search requests it sent (each page counts).
+	Queries int64
 }
 
 // New returns a Service. It does not contact the directory: an
@@ -259,6 +275,12 @@ func (s *Service) Known(ctx context.Context, userID string) bool {
 	lp, ok := s.p.Auth.Localpart(userID)
 	if !ok || lp == "" {
 		return false
+	}
+	s.futureMu.Lock()
+	known := s.future[userID] && s.p.Now().Before(s.futureUntil)
+	s.futureMu.Unlock()
+	if known {
+		return true
 	}
 	c, err := s.dir.dial(ctx)
 	if err != nil {

@@ -59,6 +59,12 @@ func (s *Service) ensureBot(ctx context.Context) error {
 func (s *Service) Sync(ctx context.Context) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	start, q0 := time.Now(), s.dir.queries.Load()
+	var report SyncReport
+	defer func() {
+		report.Took, report.Queries = time.Since(start), s.dir.queries.Load()-q0
+		s.last = report
+	}()
 	var snap *directorySnapshot
 	if len(s.cfg.Groups) > 0 && s.p.Rooms != nil {
 		if err := s.ensureBot(ctx); err != nil {
@@ -72,8 +78,12 @@ func (s *Service) Sync(ctx context.Context) error {
 		for _, p := range plan.Problems {
 			s.log.Warn("LDAP group sync", "problem", p)
 		}
-		s.apply(ctx, plan.Changes)
+		report.Changes, report.Failed = s.apply(ctx, plan.Changes)
 		s.markRooms(ctx)
+		if report.Changes+report.Failed > 0 {
+			s.log.Info("LDAP group sync done", "changes", report.Changes, "failed", report.Failed,
+				"ldap_queries", s.dir.queries.Load()-q0, "took", time.Since(start))
+		}
 	} else {
 		c, err := s.dir.dial(ctx)
 		if err != nil {
@@ -90,30 +100,41 @@ func (s *Service) Sync(ctx context.Context) error {
 
 // apply makes the changes through rooms, paced. A change that fails is
 // logged and the rest go on.
-func (s *Service) apply(ctx context.Context, changes []Change) {
+func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed int) {
 	ready := map[string]bool{}
 	for _, ch := range changes {
 		if ctx.Err() != nil {
-			return
+			return applied, failed
 		}
 		if !ready[ch.RoomID] {
 			if err := s.botJoined(ctx, ch.RoomID); err != nil {
 				s.log.Warn("LDAP group sync: the sync account cannot join", "room", ch.Room, "err", err)
+				failed++
 				continue
 			}
 			ready[ch.RoomID] = true
 		}
 		if ch.Action != ActionUnlink {
 			if err := s.pace.wait(ctx); err != nil {
-				return
+				return applied, failed
 			}
 		}
 		if err := s.applyOne(ctx, ch); err != nil {
+			failed++
 			s.log.Warn("LDAP group sync change failed", "change", ch.String(), "err", err)
 		} else if ch.Action != ActionUnlink {
-			s.log.Info("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
+			applied++
+			s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
 		}
 	}
+	return applied, failed
+}
+
+// LastSync reports what the last full sync did.
+func (s *Service) LastSync() SyncReport {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	return s.last
 }
 
 // botJoined joins the sync account to a room it was invited to.
@@ -239,7 +260,7 @@ func (s *Service) inGroup(c *goldap.Conn, e entry, g GroupConfig) (bool, error) 
 	}
 	req := goldap.NewSearchRequest(base, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1,
 		int(s.cfg.Timeout.Seconds()+0.5), false, filter, []string{"1.1"}, nil)
-	res, err := c.Search(req)
+	res, err := s.dir.query(c, req)
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 		return false, nil
 	}
