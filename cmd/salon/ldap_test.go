@@ -496,3 +496,73 @@ func BenchmarkLDAPSignIn(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLDAPGroupSync: one full sync of LDAP_BENCH_GROUPS groups (50)
+// of LDAP_BENCH_MEMBERS members (500) each against slapd, each group
+// feeding its own room: every member invited (none has signed in), as
+// ordinary membership events. Reports the time, the LDAP queries and the
+// events written. One sync per iteration: run with -benchtime 1x.
+func BenchmarkLDAPGroupSync(b *testing.B) {
+	groups, size := envInt("LDAP_BENCH_GROUPS", 50), envInt("LDAP_BENCH_MEMBERS", 500)
+	var ldif strings.Builder
+	for i := range size {
+		fmt.Fprintf(&ldif, "dn: uid=m%04d,%s\nobjectClass: inetOrgPerson\nuid: m%04d\ncn: Member %d\nsn: M\nuserPassword: pw\n\n", i, ldaptest.People, i, i)
+	}
+	var cfgGroups []ldap.GroupConfig
+	for g := range groups {
+		fmt.Fprintf(&ldif, "dn: cn=g%02d,%s\nobjectClass: groupOfNames\ncn: g%02d\n", g, ldaptest.Groups, g)
+		for i := range size {
+			fmt.Fprintf(&ldif, "member: uid=m%04d,%s\n", i, ldaptest.People)
+		}
+		ldif.WriteString("\n")
+		cfgGroups = append(cfgGroups, ldap.GroupConfig{DN: fmt.Sprintf("cn=g%02d,%s", g, ldaptest.Groups), Rooms: []string{fmt.Sprintf("#g%02d:localhost", g)}})
+	}
+	dir := ldaptest.Start(b, ldif.String())
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			var took time.Duration
+			var queries, changes int64
+			for range b.N {
+				b.StopTimer()
+				srv := startServer(b, backends(b)[name](b), ldapConfig(dir), func(c *Config) {
+					c.LDAP.Sync.Interval, c.LDAP.Sync.ChangesPerSecond = time.Hour, 1e6 // unpaced
+					c.LDAP.Groups = cfgGroups
+					c.RateLimits.MessagesPerUser.PerSecond = 0
+				})
+				l := srv.srv.hs.LDAP
+				ctx := context.Background()
+				_ = l.Sync(ctx) // makes the sync account
+				prof := mxtest.Register(b, srv.URL, "prof", "prof password")
+				for g := range groups {
+					prof.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": fmt.Sprintf("g%02d", g), "invite": []string{l.Bot()},
+						"power_level_content_override": map[string]any{"users": map[string]any{prof.UserID: 100, l.Bot(): 50}}})
+				}
+				b.StartTimer()
+				if err := l.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				r := l.LastSync()
+				if r.Changes != groups*size || r.Failed != 0 {
+					b.Fatalf("sync: %+v, want %d changes", r, groups*size)
+				}
+				took += r.Took
+				queries += r.Queries
+				changes += int64(r.Changes)
+				srv.Stop()
+			}
+			b.ReportMetric(took.Seconds()/float64(b.N), "s/sync")
+			b.ReportMetric(float64(queries)/float64(b.N), "ldap-queries/sync")
+			b.ReportMetric(float64(changes)/float64(b.N), "events/sync")
+			b.ReportMetric(float64(changes)/took.Seconds(), "events/s")
+		})
+	}
+}
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv(name), &n); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
