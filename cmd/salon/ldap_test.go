@@ -240,9 +240,7 @@ func TestLDAPGroupSync(t *testing.T) {
 		})
 		l := srv.srv.hs.LDAP
 		ctx := context.Background()
-		if err := l.Sync(ctx); err != nil { // makes the sync account
-			t.Fatal(err)
-		}
+		waitRunSynced(t, l)
 		bot := l.Bot()
 		prof := mxtest.Register(t, srv.URL, "prof", "prof password")
 		ta := mxtest.Register(t, srv.URL, "ta", "ta password")
@@ -440,9 +438,7 @@ func TestLDAPLargeGroupPaged(t *testing.T) {
 		c.LDAP.Sync.Interval = time.Hour
 		c.LDAP.Groups = []ldap.GroupConfig{{DN: "cn=lecture," + ldaptest.Groups, Rooms: []string{"#lecture:localhost"}}}
 	})
-	if err := srv.srv.hs.LDAP.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	waitRunSynced(t, srv.srv.hs.LDAP)
 	prof := mxtest.Register(t, srv.URL, "prof", "prof password")
 	prof.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "lecture", "invite": []string{srv.srv.hs.LDAP.Bot()}})
 	plan, err := srv.srv.hs.LDAP.PlanSync(context.Background())
@@ -531,11 +527,14 @@ func BenchmarkLDAPGroupSync(b *testing.B) {
 				})
 				l := srv.srv.hs.LDAP
 				ctx := context.Background()
-				_ = l.Sync(ctx) // makes the sync account
+				waitRunSynced(b, l)
 				prof := mxtest.Register(b, srv.URL, "prof", "prof password")
 				for g := range groups {
 					prof.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": fmt.Sprintf("g%02d", g), "invite": []string{l.Bot()},
 						"power_level_content_override": map[string]any{"users": map[string]any{prof.UserID: 100, l.Bot(): 50}}})
+				}
+				if plan, err := l.PlanSync(ctx); err != nil || len(plan.Problems) > 0 || len(plan.Changes) != groups*size {
+					b.Fatalf("plan: %d changes, problems %v, %v", len(plan.Changes), plan.Problems, err)
 				}
 				b.StartTimer()
 				if err := l.Sync(ctx); err != nil {
@@ -565,4 +564,43 @@ func envInt(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// TestLDAPConfigCheck: `salon config check` binds to the directory as the
+// service account, and says so when it cannot.
+func TestLDAPConfigCheck(t *testing.T) {
+	dir := ldaptest.Start(t)
+	write := func(pw string) string {
+		p := filepath.Join(t.TempDir(), "salon.yaml")
+		y := fmt.Sprintf("ldap:\n  url: %s\n  bind_dn: %s\n  bind_password: %s\n  base_dn: %s\n", dir.URL, ldaptest.ServiceDN, pw, ldaptest.People)
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if code, out, errs := runCLI(t, "config", "check", "--config", write(ldaptest.ServicePW)); code != 0 || !strings.Contains(out, "LDAP: the service account binds") {
+		t.Fatalf("good bind: %d %q %q", code, out, errs)
+	}
+	code, _, errs := runCLI(t, "config", "check", "--config", write("wrong-password"))
+	if code != 1 || !strings.Contains(errs, "service bind (ldap.bind_dn) was refused") || strings.Contains(errs, "wrong-password") {
+		t.Fatalf("bad bind: %d %q", code, errs)
+	}
+	dir.Stop()
+	if code, _, errs := runCLI(t, "config", "check", "--config", write(ldaptest.ServicePW)); code != 1 || !strings.Contains(errs, "directory unavailable") {
+		t.Fatalf("directory down: %d %q", code, errs)
+	}
+}
+
+// waitRunSynced waits for the server's sync at start (which also makes the
+// sync account), so that the test's own syncs are the only ones after it
+// (the next is sync.interval later).
+func waitRunSynced(t testing.TB, l *ldap.Service) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for l.LastSync().Took == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server's first LDAP sync did not finish")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

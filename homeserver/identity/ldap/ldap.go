@@ -121,7 +121,7 @@ func (s *Service) Check(ctx context.Context) error {
 func (s *Service) CheckPassword(ctx context.Context, login, password string) (string, error) {
 	// An empty password would be an unauthenticated bind, which LDAP
 	// servers accept for any DN (RFC 4513 5.1.2).
-	if login == "" || password == "" {
+	if login == "" || password == "" || len(login) > 255 || len(password) > 4096 {
 		return "", errLogin
 	}
 	c, err := s.dir.dial(ctx)
