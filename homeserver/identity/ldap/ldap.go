@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -314,6 +315,7 @@ type DirectoryUser struct {
 // the directory search is off or the term is too short; at most
 // directory.max_results (and limit) entries.
 func (s *Service) SearchUsers(ctx context.Context, term string, limit int) ([]DirectoryUser, error) {
+	term = strings.TrimSpace(term)
 	if !s.cfg.Directory.Enabled || len([]rune(term)) < s.cfg.Directory.MinTermLength {
 		return nil, nil
 	}
