@@ -32,10 +32,48 @@ type Config struct {
 	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
+	Encryption   EncryptionConfig   `yaml:"encryption"`
 	Media        media.Config       `yaml:"media"`
+	Sessions     SessionsConfig     `yaml:"sessions"`
+	Push         PushConfig         `yaml:"push"`
+	SSO          SSOConfig          `yaml:"sso"`
 	// LDAP is sign-in, the user directory and group sync from an LDAP
 	// directory (off until ldap.url is set).
 	LDAP ldap.Config `yaml:"ldap"`
+}
+
+// PushConfig tunes notifications sent to push gateways.
+type PushConfig struct {
+	// AllowPrivateGateways lets pushers' gateway URLs point at loopback
+	// and private addresses (a Sygnal beside Salon). Off by default: a
+	// user could otherwise make the server post to internal services.
+	AllowPrivateGateways bool `yaml:"allow_private_gateways"`
+}
+
+// SessionsConfig tunes logins.
+type SessionsConfig struct {
+	// RefreshableAccessTokenLifetime is how long an access token lives
+	// when the client asked for a refresh token at login (default 5m).
+	// Access tokens without a refresh token do not expire.
+	RefreshableAccessTokenLifetime time.Duration `yaml:"refreshable_access_token_lifetime"`
+}
+
+// EncryptionConfig says which new rooms start end-to-end encrypted.
+type EncryptionConfig struct {
+	// Default: "private" puts m.room.encryption (megolm) in the initial
+	// state of rooms created with the private_chat or trusted_private_chat
+	// preset, and of direct chats; "all" in every new room but spaces;
+	// "off" (the default for now) in none. A creator who passes an
+	// m.room.encryption in initial_state gets theirs. Synapse's
+	// encryption_enabled_by_default_for_room_type.
+	//
+	// The default is off only while Salon's own web client cannot
+	// encrypt: matrix-js-sdk without its crypto refuses to send into an
+	// encrypted room, so "private" would leave the web client unable to
+	// write in the private rooms and DMs it creates. Element and other
+	// encrypting clients put m.room.encryption in their new private rooms
+	// and DMs themselves.
+	Default string `yaml:"default"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -93,6 +131,10 @@ type HTTPConfig struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// (the reverse proxy in front of Salon).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AccessLog: "on" (default; empty means on) logs a line per request at info level
+	// (method, route template, status, duration, user; never a token or
+	// the query); "off" does not.
+	AccessLog string `yaml:"access_log"`
 }
 
 // PasswordConfig is the password policy.
@@ -120,13 +162,17 @@ func Defaults() Config {
 		HTTP: HTTPConfig{
 			MaxRequestBytes: 1 << 20,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
+			AccessLog:       "on",
 		},
-		Passwords: PasswordConfig{MinLength: 8},
-		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
-		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
-		Presence:  PresenceConfig{Enabled: true},
-		Media:     media.Defaults(),
-		LDAP:      ldap.Defaults(),
+		Passwords:  PasswordConfig{MinLength: 8},
+		MatrixRTC:  MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
+		Spaces:     SpacesConfig{InheritPowerLevels: "on"},
+		Presence:   PresenceConfig{Enabled: true},
+		Encryption: EncryptionConfig{Default: "off"},
+		Media:      media.Defaults(),
+		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
+		SSO:        ssoDefaults(),
+		LDAP:       ldap.Defaults(),
 	}
 }
 
@@ -179,11 +225,22 @@ func (c *Config) Validate() error {
 	if c.MatrixRTC.MaxDelayedPerUser < 1 || c.MatrixRTC.MaxDelayedPerUser > 10_000 {
 		bad("matrixrtc.max_delayed_per_user", "%d must be between 1 and 10000", c.MatrixRTC.MaxDelayedPerUser)
 	}
+	if c.HTTP.AccessLog != "" && c.HTTP.AccessLog != "on" && c.HTTP.AccessLog != "off" {
+		bad("http.access_log", "%q must be on or off", c.HTTP.AccessLog)
+	}
 	if c.Spaces.InheritPowerLevels != "on" && c.Spaces.InheritPowerLevels != "off" {
 		bad("spaces.inherit_power_levels", "%q must be on or off", c.Spaces.InheritPowerLevels)
 	}
+	switch c.Encryption.Default {
+	case "private", "all", "off":
+	default:
+		bad("encryption.default", "%q must be private, all or off", c.Encryption.Default)
+	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	if l := c.Sessions.RefreshableAccessTokenLifetime; l < time.Second || l > 365*24*time.Hour {
+		bad("sessions.refreshable_access_token_lifetime", "%s must be between 1s and 8760h", l)
 	}
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)
@@ -191,6 +248,7 @@ func (c *Config) Validate() error {
 	if err := c.LDAP.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.SSO.validate()...)
 	return errors.Join(errs...)
 }
 

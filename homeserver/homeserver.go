@@ -22,9 +22,12 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity"
 	"github.com/salonhq/salon/homeserver/identity/ldap"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/pushgateway"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -77,6 +80,8 @@ type Homeserver struct {
 	keys  *serverKeys
 	Rooms *rooms.Service
 	Push  *pushrules.Service
+	// PushGateway sends notifications to users' HTTP pushers.
+	PushGateway *pushgateway.Sender
 	// Delayed runs MSC4140 delayed events.
 	Delayed *delayed.Scheduler
 	// Media is the media repository.
@@ -89,6 +94,10 @@ type Homeserver struct {
 	Presence *sync.Presence
 	// LDAP is nil unless ldap.url is set.
 	LDAP *ldap.Service
+	// Keys is end-to-end encryption: keys, to-device, device lists.
+	Keys *keys.Service
+	// SSO is single sign-on (nil when no identity provider is configured).
+	SSO *identity.Flow
 
 	cleanupEvery time.Duration
 }
@@ -104,7 +113,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h := &Homeserver{cfg: cfg, deps: deps, log: deps.Logger, cleanupEvery: 30 * time.Second}
 	h.Auth = auth.New(auth.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Logger: deps.Logger.With("component", "auth"),
-		MinPasswordLength: cfg.Passwords.MinLength,
+		MinPasswordLength:              cfg.Passwords.MinLength,
+		RefreshableAccessTokenLifetime: cfg.Sessions.RefreshableAccessTokenLifetime,
+		DevicesDeleted: func(ctx context.Context, userID string, ids []string) {
+			if h.Keys != nil {
+				h.Keys.DevicesDeleted(ctx, userID, ids)
+			}
+		},
 	})
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
 	h.Notifier = sync.NewNotifier()
@@ -112,20 +127,23 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	if cfg.Presence.Enabled {
 		h.Presence = sync.NewPresence(h.Notifier)
 	}
+	pushing := &pushingNotifier{Notifier: h.Notifier}
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
-		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
+		Notifier: pushing, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
+		EncryptByDefault:        cfg.Encryption.Default,
 		CallGrants:              deps.CallGrants,
-		EventStored: func(ctx context.Context, content json.RawMessage) {
-			var c map[string]any
-			if json.Unmarshal(content, &c) != nil || h.Media == nil {
+		EventStored: func(ctx context.Context, roomID, eventID string, content json.RawMessage) {
+			if h.Media == nil {
 				return
 			}
-			if uris := media.ReferencedURIs(c); len(uris) > 0 {
-				if err := h.Media.MarkReferenced(ctx, uris); err != nil {
-					h.log.Warn("mark media referenced", "err", err)
-				}
+			// The event is stored: its index is written even if the
+			// request that sent it goes away.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := h.Media.EventStored(ctx, roomID, eventID, content); err != nil {
+				h.log.Warn("index media references", "room", roomID, "event", eventID, "err", err)
 			}
 		},
 		UserExists: func(ctx context.Context, userID string) bool {
@@ -162,9 +180,21 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
+	h.PushGateway = pushgateway.New(pushgateway.Params{
+		Store: deps.Store, Rules: h.Push, Version: h.Rooms.Version,
+		AllowPrivate: cfg.Push.AllowPrivateGateways, Logger: deps.Logger.With("component", "pushgateway"),
+	})
+	pushing.gateway = h.PushGateway
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
 		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
+		PushRules: func(ctx context.Context, userID string) (json.RawMessage, error) {
+			rs, err := h.Push.Rules(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(map[string]any{"global": rs})
+		},
 		JoinedMembers: func(ctx context.Context, roomID string) ([]string, error) {
 			return h.Rooms.Members(ctx, roomID, "join")
 		},
@@ -174,6 +204,14 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	h.Sync = engine
+	h.Keys = keys.New(keys.Params{
+		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
+		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
+	})
+	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("sso: %w", err)
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -192,11 +230,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
 			LiveKitServiceURL: deps.LiveKitServiceURL,
 		},
-		Delayed:   h.Delayed,
-		Sync:      syncAPI{h},
-		Rooms:     h.Rooms,
-		TURN:      deps.TURN,
-		PushRules: h.Push,
+		Delayed:    h.Delayed,
+		Keys:       h.Keys,
+		KeyChanges: engine,
+		Sync:       syncAPI{h},
+		Rooms:      h.Rooms,
+		TURN:       deps.TURN,
+		PushRules:  h.Push,
 		Deactivated: func(ctx context.Context, userID string) {
 			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
 				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)
@@ -205,24 +245,37 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
 			h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
 		},
-		Directory:  h.userDirectory(),
+		Directory: h.userDirectory(),
+		// GET /notifications evaluates push rules as unread counts do.
+		Notifications: h.Push,
+
 		Auth:       h.Auth,
 		Store:      deps.Store,
 		Logger:     deps.Logger.With("component", "clientapi"),
 		Registerer: deps.Registerer,
 		ServerKeys: h.keys.json,
 		WellKnown:  deps.WellKnown,
+		KeyBackups: keys.NewBackups(deps.Store),
 	})
+	if h.SSO != nil {
+		h.api.SetSSO(ssoAPI{h.SSO})
+	}
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
 		ClientIP: h.api.ClientIP,
+		Events:   mediaEvents{h},
 	})
 	if err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
+	if cfg.HTTP.AccessLog != "off" {
+		access := deps.Logger.With("component", "http")
+		h.api.SetAccessLog(access)
+		m.SetAccessLog(access)
+	}
 	return h, nil
 }
 
@@ -234,6 +287,9 @@ func (h *Homeserver) Handler() http.Handler {
 	mh := h.Media.Handler()
 	mux.Handle("/_matrix/media/", mh)
 	mux.Handle("/_matrix/client/v1/media/", mh)
+	if h.SSO != nil {
+		mux.Handle(identity.PathPrefix, h.SSO.Handler())
+	}
 	return mux
 }
 
@@ -335,6 +391,54 @@ func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, 
 	return dev.UserID, nil
 }
 
+// mediaEvents tells the media repository (media.restrict_to_rooms)
+// whether a user may see an event, by the rooms' own read rules.
+type mediaEvents struct{ h *Homeserver }
+
+func (m mediaEvents) VisibleEvent(ctx context.Context, userID, roomID, eventID string) (json.RawMessage, bool, error) {
+	hidden := func(err error) bool {
+		var me *mxerr.Error
+		return errors.As(err, &me) && (me.Code == mxerr.Forbidden || me.Code == mxerr.NotFound)
+	}
+	content := func(row store.EventRow) (json.RawMessage, bool, error) {
+		var ev struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if err := json.Unmarshal(row.JSON, &ev); err != nil {
+			return nil, false, err
+		}
+		return ev.Content, true, nil
+	}
+	row, _, err := m.h.Rooms.Event(ctx, userID, roomID, eventID)
+	if err == nil {
+		return content(row)
+	}
+	if !hidden(err) {
+		return nil, false, err
+	}
+	// The room's state is shown to its members whatever the history
+	// visibility: an avatar set before they joined is theirs to see.
+	if row, err = m.h.deps.Store.Event(ctx, eventID); err != nil || row.StateKey == nil || row.RoomID != roomID {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	state, _, err := m.h.Rooms.State(ctx, userID, roomID)
+	if hidden(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	for _, s := range state {
+		if s.EventID == eventID {
+			return content(s)
+		}
+	}
+	return nil, false, nil
+}
+
 // Drain ends the /sync long-polls in flight: call it when shutdown
 // begins (http.Server.RegisterOnShutdown).
 func (h *Homeserver) Drain() { h.api.Drain() }
@@ -348,8 +452,8 @@ func (h *Homeserver) Close() error {
 	return h.Typing.Close()
 }
 
-// Run runs background work until ctx ends: delayed events, call-grant
-// changes to Deps.CallGrants, and making deactivated accounts leave their
+// Run runs background work until ctx ends: delayed events, notifications
+// to push gateways, call-grant changes to Deps.CallGrants, and making deactivated accounts leave their
 // rooms (also those deactivated by `salon user deactivate`, which cannot
 // write room events itself while the server runs). It returns once all of
 // it has stopped.
@@ -362,10 +466,18 @@ func (h *Homeserver) Run(ctx context.Context) error {
 			_ = h.LDAP.Run(ctx)
 		}()
 	}
-	wg.Add(2)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		_ = h.Delayed.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = h.PushGateway.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		h.SSO.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -376,6 +488,9 @@ func (h *Homeserver) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		h.leaveDeactivated(ctx)
+		if err := h.Keys.ExpireTxns(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("expire to-device transaction IDs", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

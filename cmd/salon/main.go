@@ -91,6 +91,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				}
 				fmt.Fprintln(stdout, "LDAP: the service account binds and searches")
 			}
+			if err := checkSSO(ctx, cfg, stdout); err != nil {
+				return err
+			}
 			fmt.Fprintln(stdout, "configuration is valid")
 			return nil
 		}

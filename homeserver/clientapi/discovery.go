@@ -16,6 +16,7 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 		"unstable_features": map[string]bool{
 			"org.matrix.msc4140": a.p.Delayed != nil,
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
+			"org.matrix.msc3814": a.p.Keys != nil,
 		},
 	})
 }

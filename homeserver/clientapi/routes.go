@@ -9,6 +9,8 @@ import (
 const (
 	v3 = "/_matrix/client/v3"
 	v1 = "/_matrix/client/v1"
+	// r0 is the prefix before Matrix 1.1; see handle.
+	r0 = "/_matrix/client/r0"
 )
 
 func (a *API) routes() {
@@ -51,6 +53,15 @@ func (a *API) routes() {
 	a.rtcRoutes()
 	a.spaceRoutes()
 	a.syncRoutes()
+	a.keyRoutes()
+	a.thirdPartyRoutes()
+	a.searchRoutes()
+	a.pusherRoutes()
+	a.refreshRoutes()
+	a.threadRoutes()
+	a.notificationRoutes()
+	a.keyBackupRoutes()
+	a.ssoRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

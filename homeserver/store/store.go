@@ -53,6 +53,7 @@ type Accounts interface {
 	SetPasswordHash(ctx context.Context, localpart, hash string) error
 	// DeactivateAccount marks the account deactivated, clears its password
 	// and profile, and deletes all its devices in one transaction.
+	// Its key backups go in the same transaction.
 	DeactivateAccount(ctx context.Context, localpart string) error
 	// DeactivatedMembers lists deactivated users still joined to, invited
 	// to or knocking on a room (the server makes them leave).
@@ -100,6 +101,13 @@ type Store interface {
 	UserData
 	Delayed
 	Media
+	Keys
+	Search
+	Pushers
+	RefreshTokens
+	Threads
+	KeyBackups
+	SSOIdentities
 	Identity
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
