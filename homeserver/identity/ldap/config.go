@@ -10,6 +10,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity"
 )
 
 // Config is the `ldap` section of salon.yaml. LDAP is off while URL is
@@ -34,7 +35,8 @@ type Config struct {
 	// LoginAttribute is matched against the name typed at sign-in (uid).
 	LoginAttribute string `yaml:"login_attribute"`
 	// LocalpartAttribute makes the Matrix localpart at first sign-in (uid),
-	// normalised to Matrix's rules.
+	// normalised as single sign-on does (identity.NormaliseLocalpart), so
+	// a move from LDAP to SAML keeps people's Matrix IDs.
 	LocalpartAttribute string `yaml:"localpart_attribute"`
 	// DisplayNameAttribute (cn) and MailAttribute (mail) are kept in step
 	// with the profile at each sign-in.
@@ -245,7 +247,7 @@ func (c *Config) Validate() error {
 	if c.Sync.PageSize < 1 || c.Sync.PageSize > 10000 {
 		bad("sync.page_size", "%d must be between 1 and 10000", c.Sync.PageSize)
 	}
-	if NormaliseLocalpart(c.Sync.Account) != c.Sync.Account {
+	if identity.NormaliseLocalpart(c.Sync.Account) != c.Sync.Account {
 		bad("sync.account", "%q is not a valid localpart", c.Sync.Account)
 	}
 	for i, g := range c.Groups {

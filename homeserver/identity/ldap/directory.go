@@ -11,10 +11,10 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"unicode"
 
 	goldap "github.com/go-ldap/ldap/v3"
-	"golang.org/x/text/unicode/norm"
+
+	"github.com/salonhq/salon/homeserver/identity"
 )
 
 // entry is one person in the directory, as Salon reads it.
@@ -132,7 +132,7 @@ func (d *directory) entry(e *goldap.Entry) entry {
 	out := entry{
 		DN:          e.DN,
 		Login:       e.GetAttributeValue(d.cfg.LoginAttribute),
-		Localpart:   NormaliseLocalpart(e.GetAttributeValue(d.cfg.LocalpartAttribute)),
+		Localpart:   identity.NormaliseLocalpart(e.GetAttributeValue(d.cfg.LocalpartAttribute)),
 		DisplayName: e.GetAttributeValue(d.cfg.DisplayNameAttribute),
 		Mail:        e.GetAttributeValue(d.cfg.MailAttribute),
 	}
@@ -217,30 +217,6 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return fmt.Errorf("ldap: %w", err)
-}
-
-// NormaliseLocalpart turns a directory value into a Matrix localpart:
-// lower case, accents dropped, spaces as dots, and every other character
-// the grammar does not allow as =XX (its UTF-8 bytes in hex), the escape
-// the spec's "Mapping from other character sets" suggests.
-func NormaliseLocalpart(v string) string {
-	v = strings.TrimSpace(v)
-	var b strings.Builder
-	for _, r := range norm.NFKD.String(strings.ToLower(v)) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-			continue
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', strings.ContainsRune("._=-/+", r):
-			b.WriteRune(r)
-		case unicode.IsSpace(r):
-			b.WriteByte('.')
-		default:
-			for _, c := range []byte(string(r)) {
-				fmt.Fprintf(&b, "=%02x", c)
-			}
-		}
-	}
-	return b.String()
 }
 
 // normaliseDN gives a DN one spelling (attribute types and values lower
