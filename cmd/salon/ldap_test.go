@@ -604,3 +604,34 @@ func waitRunSynced(t testing.TB, l *ldap.Service) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLDAPUIAIsTheUsersOwn: after a rename, someone else may take a
+// person's old login name in the directory. That person's password must
+// not pass the user-interactive auth of the first person's account (whose
+// localpart is the old name), even when they have an account of their own.
+func TestLDAPUIAIsTheUsersOwn(t *testing.T) {
+	dir := ldaptest.Start(t)
+	srv := startServer(t, backends(t)["sqlite"](t), ldapConfig(dir))
+	alice := mxtest.Login(t, srv.URL, "alice", "alice-pw")
+	bob := mxtest.Login(t, srv.URL, "bob", "bob-pw")
+	// Alice becomes alice.k; Bob's entry takes the name alice.
+	dir.Modify(t, "dn: uid=alice,"+ldaptest.People+"\nchangetype: modrdn\nnewrdn: uid=alice.k\ndeleteoldrdn: 1\n\n"+
+		"dn: uid=bob,"+ldaptest.People+"\nchangetype: modrdn\nnewrdn: uid=alice\ndeleteoldrdn: 1\n")
+	first := alice.Do("DELETE", mxtest.Path("/_matrix/client/v3/devices/%s", alice.DeviceID), map[string]any{})
+	r := alice.Do("DELETE", mxtest.Path("/_matrix/client/v3/devices/%s", alice.DeviceID), map[string]any{"auth": map[string]any{
+		"type": "m.login.password", "session": first.Str("session"),
+		"identifier": map[string]any{"type": "m.id.user", "user": alice.UserID}, "password": "bob-pw",
+	}})
+	if r.Status == 200 {
+		t.Fatalf("bob's password deleted alice's device: %s", r.Raw)
+	}
+	alice.Must(200, "GET", "/_matrix/client/v3/account/whoami", nil)
+	// Signing in as "alice" with Bob's password is Bob's account.
+	if c := mxtest.Login(t, srv.URL, "alice", "bob-pw"); c.UserID != bob.UserID {
+		t.Fatalf("bob, now uid=alice, signs in as %s", c.UserID)
+	}
+	// Alice signs in with her new name.
+	if c := mxtest.Login(t, srv.URL, "alice.k", "alice-pw"); c.UserID != alice.UserID {
+		t.Fatalf("alice.k signs in as %s", c.UserID)
+	}
+}
