@@ -17,6 +17,10 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 			"org.matrix.msc4140": a.p.Delayed != nil,
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
 			"org.matrix.msc3814": a.p.Keys != nil,
+			// delegated delayed leave (delegate_delayed_leave)
+			"io.element.msc4195": a.p.RTCDelegation != nil,
+			// use_state_after on /sync
+			"org.matrix.msc4222": a.p.Sync != nil,
 		},
 	})
 }
