@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/ratelimit"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	Sessions     SessionsConfig     `yaml:"sessions"`
 	Push         PushConfig         `yaml:"push"`
 	SSO          SSOConfig          `yaml:"sso"`
+	// LDAP is sign-in, the user directory and group sync from an LDAP
+	// directory (off until ldap.url is set).
+	LDAP ldap.Config `yaml:"ldap"`
 }
 
 // PushConfig tunes notifications sent to push gateways.
@@ -168,6 +172,7 @@ func Defaults() Config {
 		Media:      media.Defaults(),
 		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
 		SSO:        ssoDefaults(),
+		LDAP:       ldap.Defaults(),
 	}
 }
 
@@ -238,6 +243,9 @@ func (c *Config) Validate() error {
 		bad("sessions.refreshable_access_token_lifetime", "%s must be between 1s and 8760h", l)
 	}
 	if err := c.Media.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.LDAP.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.SSO.validate()...)

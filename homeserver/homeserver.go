@@ -23,6 +23,7 @@ import (
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/identity"
+	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -98,6 +99,8 @@ type Homeserver struct {
 	Typing   *sync.Typing
 	// Presence is nil when presence.enabled is false.
 	Presence *sync.Presence
+	// LDAP is nil unless ldap.url is set.
+	LDAP *ldap.Service
 	// Keys is end-to-end encryption: keys, to-device, device lists.
 	Keys *keys.Service
 	// SSO is single sign-on (nil when no identity provider is configured).
@@ -156,9 +159,28 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 				return false
 			}
 			acc, err := deps.Store.Account(ctx, lp)
+			if errors.Is(err, store.ErrNotFound) && h.LDAP != nil {
+				// Someone in the directory who has not signed in yet: the
+				// invite waits for their first sign-in.
+				return h.LDAP.Known(ctx, userID)
+			}
 			return err == nil && !acc.Deactivated
 		},
 	})
+	if cfg.LDAP.Enabled() {
+		l, err := ldap.New(ldap.Params{
+			Config: cfg.LDAP, Store: deps.Store, Auth: h.Auth, Rooms: h.Rooms, Logger: deps.Logger.With("component", "ldap"),
+			ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
+				h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
+			},
+		})
+		if err != nil {
+			_ = h.Close()
+			return nil, fmt.Errorf("ldap: %w", err)
+		}
+		h.LDAP = l
+		h.Auth.SetPasswordDelegate(l)
+	}
 	h.Delayed = delayed.New(delayed.Params{
 		Store: deps.Store, Rooms: h.Rooms, MaxDelay: cfg.MatrixRTC.MaxDelay, PerUser: cfg.MatrixRTC.MaxDelayedPerUser,
 		Logger: deps.Logger.With("component", "delayed"),
@@ -232,6 +254,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
 			h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
 		},
+		Directory: h.userDirectory(),
 		// GET /notifications evaluates push rules as unread counts do.
 		Notifications: h.Push,
 
@@ -346,6 +369,26 @@ func (s syncAPI) PresenceActive(userID string) {
 	}
 }
 
+// userDirectory gives the user directory search the LDAP directory's
+// people (nil without LDAP).
+func (h *Homeserver) userDirectory() clientapi.UserDirectory {
+	if h.LDAP == nil {
+		return nil
+	}
+	return ldapDirectory{h.LDAP}
+}
+
+type ldapDirectory struct{ l *ldap.Service }
+
+func (d ldapDirectory) SearchUsers(ctx context.Context, term string, limit int) ([]clientapi.DirectoryUser, error) {
+	found, err := d.l.SearchUsers(ctx, term, limit)
+	out := make([]clientapi.DirectoryUser, 0, len(found))
+	for _, u := range found {
+		out = append(out, clientapi.DirectoryUser{UserID: u.UserID, DisplayName: u.DisplayName})
+	}
+	return out, err
+}
+
 // mediaAuth gives the media repository the user of an access token.
 type mediaAuth struct{ a *auth.Service }
 
@@ -425,6 +468,13 @@ func (h *Homeserver) Close() error {
 // it has stopped.
 func (h *Homeserver) Run(ctx context.Context) error {
 	var wg stdsync.WaitGroup
+	if h.LDAP != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = h.LDAP.Run(ctx)
+		}()
+	}
 	wg.Add(4)
 	go func() {
 		defer wg.Done()

@@ -8,6 +8,7 @@
 //	salon user deactivate NAME
 //	salon user reset-password NAME [--password-file F]
 //	salon media purge [--older-than 90d]
+//	salon ldap sync --dry-run
 //	salon bench messaging [--url URL] ...
 //	salon loadtest [--url URL] [--data-dir DIR] [--scenario NAMES] [--duration D]
 //
@@ -37,6 +38,7 @@ const usage = `usage:
   salon loadtest [--url URL] [--data-dir DIR] [--scenario audio,lecture,video|all] [--duration D]
                                        load a running server's SFU with pion clients (see docs/PERFORMANCE.md)
   salon media purge [--older-than 90d]  delete unreferenced media older than that
+  salon ldap sync --dry-run            print what the LDAP group sync would change
   salon version
 `
 
@@ -83,7 +85,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err != nil {
 				return err
 			}
-			_ = cfg
+			if cfg.LDAP.Enabled() {
+				if err := checkLDAP(ctx, cfg); err != nil {
+					return fmt.Errorf("ldap: %w", err)
+				}
+				fmt.Fprintln(stdout, "LDAP: the service account binds and searches")
+			}
 			if err := checkSSO(ctx, cfg, stdout); err != nil {
 				return err
 			}
@@ -101,6 +108,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "media":
 		return cmdMedia(ctx, args[1:], stdout, stderr)
+	case "ldap":
+		return cmdLDAP(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "salon", version)
 		return nil

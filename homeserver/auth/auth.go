@@ -43,7 +43,24 @@ type Service struct {
 
 	uiaOnce sync.Once
 	uia     uiaStore
+
+	delegate PasswordDelegate
 }
+
+// PasswordDelegate checks the passwords of people an outside directory
+// (LDAP) knows, making their accounts at the first sign-in.
+type PasswordDelegate interface {
+	// CheckPassword returns the localpart of the account login and
+	// password sign in to, or a Matrix error (M_FORBIDDEN for a wrong
+	// name or password).
+	CheckPassword(ctx context.Context, login, password string) (string, error)
+	// Owns reports whether an account's password lives in the directory.
+	Owns(ctx context.Context, localpart string) bool
+}
+
+// SetPasswordDelegate makes password sign-in of names without a local
+// password ask d. Call it before serving.
+func (s *Service) SetPasswordDelegate(d PasswordDelegate) { s.delegate = d }
 
 type cached struct {
 	dev     store.Device
@@ -153,6 +170,15 @@ var errForbiddenLogin = mxerr.Forbid("Invalid username or password")
 // or M_USER_DEACTIVATED.
 func (s *Service) VerifyPassword(ctx context.Context, localpart, pw string) (store.Account, error) {
 	acc, err := s.p.Store.Account(ctx, localpart)
+	// Accounts with a local password sign in locally, whatever the
+	// directory does; the others ask it.
+	if s.delegate != nil && (errors.Is(err, store.ErrNotFound) || (err == nil && !acc.Deactivated && acc.PasswordHash == "")) {
+		lp, err := s.delegate.CheckPassword(ctx, localpart, pw)
+		if err != nil {
+			return store.Account{}, err
+		}
+		return s.p.Store.Account(ctx, lp)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check, so timing does not tell
 		// which accounts exist.
@@ -311,6 +337,9 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string
 // SetPassword changes a password and, when logoutOthers, logs out every
 // device but keep.
 func (s *Service) SetPassword(ctx context.Context, localpart, pw string, logoutOthers bool, keep string) error {
+	if s.delegate != nil && s.delegate.Owns(ctx, localpart) {
+		return mxerr.Forbid("This account's password is kept in the directory (LDAP); change it there")
+	}
 	if err := s.CheckPasswordStrength(pw); err != nil {
 		return err
 	}

@@ -314,7 +314,11 @@ func (a *API) passwordStage(dev store.Device) map[string]auth.StageChecker {
 			if ok, wait := a.loginAccount.Allow(lp); !ok {
 				return rateLimited(wait)
 			}
-			_, err = a.p.Auth.VerifyPassword(ctx, lp, d.Password)
+			acc, err := a.p.Auth.VerifyPassword(ctx, lp, d.Password)
+			if err == nil && acc.UserID != dev.UserID {
+				// A directory (LDAP) sign-in can name another account.
+				return mxerr.Forbid("Identifier does not match the logged-in user")
+			}
 			return err
 		},
 	}

@@ -71,6 +71,9 @@ type Params struct {
 	Notifications NotificationLister
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID, deviceID string) (TURNAnswer, bool)
+	// Directory adds people from an outside directory (LDAP) to the user
+	// directory search (nil: none).
+	Directory UserDirectory
 	// Keys is end-to-end encryption (nil: no key or to-device endpoints);
 	// KeyChanges answers /keys/changes.
 	Keys       *keys.Service
@@ -80,6 +83,18 @@ type Params struct {
 	// RTCDelegation takes delayed leaves over for the SFU (MSC4195; nil:
 	// not offered).
 	RTCDelegation RTCDelegation
+}
+
+// UserDirectory finds people in an outside directory who may not have
+// signed in yet, as the Matrix IDs they have or will have.
+type UserDirectory interface {
+	SearchUsers(ctx context.Context, term string, limit int) ([]DirectoryUser, error)
+}
+
+// DirectoryUser is one person an outside directory found.
+type DirectoryUser struct {
+	UserID      string
+	DisplayName string
 }
 
 // PushRules is what the push rule endpoints call.

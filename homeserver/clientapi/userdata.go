@@ -393,6 +393,26 @@ func (a *API) userDirectory(w http.ResponseWriter, r *http.Request, dev store.De
 			results = append(results, result{u, p.DisplayName, p.AvatarURL})
 		}
 	}
+	// People from the outside directory who share no room with the caller
+	// (or have not signed in yet). A directory that cannot be reached
+	// leaves the local answer as it is.
+	if a.p.Directory != nil && len(results) < req.Limit {
+		found, err := a.p.Directory.SearchUsers(ctx, req.SearchTerm, req.Limit)
+		if err != nil {
+			a.log.Warn("user directory: outside directory search failed", "err", err)
+		}
+		for _, d := range found {
+			if candidates[d.UserID] {
+				continue
+			}
+			candidates[d.UserID] = true
+			p, _ := a.p.Store.Profile(ctx, d.UserID)
+			if p.DisplayName == "" {
+				p.DisplayName = d.DisplayName
+			}
+			results = append(results, result{d.UserID, p.DisplayName, p.AvatarURL})
+		}
+	}
 	sort.Slice(results, func(i, j int) bool { return results[i].UserID < results[j].UserID })
 	limited := len(results) > req.Limit
 	if limited {

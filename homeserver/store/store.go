@@ -108,6 +108,7 @@ type Store interface {
 	Threads
 	KeyBackups
 	SSOIdentities
+	Identity
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

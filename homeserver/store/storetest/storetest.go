@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"KeyBackupDeactivate", testKeyBackupDeactivate},
 		{"SSOIdentities", testSSOIdentities},
 		{"UseOnce", testUseOnce},
+		{"LDAP", testLDAP},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
