@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -457,3 +458,50 @@ func (s *Store) Filter(ctx context.Context, userID, filterID string) ([]byte, er
 }
 
 func prefixed(p, cols string) string { return p + strings.ReplaceAll(cols, ", ", ", "+p) }
+
+// bumpTypesSQL is store.BumpTypes as the literal list of the events_bump
+// partial index (migration 0600), which the planner only uses when the
+// query repeats it.
+const bumpTypesSQL = `('m.room.create', 'm.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.poll.start', 'm.beacon_info')`
+
+// bumpChunk bounds the room IDs of one query (SQLite's default limit on
+// host parameters is far above it).
+const bumpChunk = 500
+
+func (s *Store) BumpPositions(ctx context.Context, roomIDs []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(roomIDs))
+	for len(roomIDs) > 0 {
+		n := min(len(roomIDs), bumpChunk)
+		chunk := roomIDs[:n]
+		roomIDs = roomIDs[n:]
+		var b strings.Builder
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$")
+			b.WriteString(strconv.Itoa(i + 1))
+			args[i] = id
+		}
+		rows, err := s.db.Query(ctx, `SELECT room_id, MAX(stream_pos) FROM events WHERE room_id IN (`+b.String()+`)
+			AND type IN `+bumpTypesSQL+` GROUP BY room_id`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			var p int64
+			if err := rows.Scan(&id, &p); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
