@@ -16,6 +16,8 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 		"unstable_features": map[string]bool{
 			"org.matrix.msc4140": a.p.Delayed != nil,
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
+			// Simplified sliding sync (MSC4186), for Element X.
+			"org.matrix.simplified_msc3575": a.slidingEnabled(),
 		},
 	})
 }

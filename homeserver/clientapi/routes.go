@@ -51,6 +51,7 @@ func (a *API) routes() {
 	a.rtcRoutes()
 	a.spaceRoutes()
 	a.syncRoutes()
+	a.slidingRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,
