@@ -429,4 +429,3 @@ func (e *Engine) SlidingSync(ctx context.Context, req SlidingRequest) (*SlidingR
 		}
 	}
 }
-
