@@ -60,6 +60,8 @@ type sentRoom struct {
 	membership string
 	memberPos  int64 // position of the membership event it was sent at
 	isDM       bool
+	// notif and highlight are the unread counts sent (-1: none).
+	notif, highlight int
 	// members are the users whose member events were sent (lazy loading);
 	// nil when the room's whole member list was sent.
 	members map[string]bool

@@ -200,7 +200,7 @@ func (e *Engine) extReceipts(ctx context.Context, s *syncer, rooms []string, ful
 		return nil
 	}
 	err := add(whole, 0, func(r store.Receipt) bool {
-		return r.UserID == s.req.UserID || slices.Contains(tl[r.RoomID], r.EventID) || full
+		return r.UserID == s.req.UserID || slices.Contains(tl[r.RoomID], r.EventID)
 	})
 	if err != nil {
 		return err

@@ -207,8 +207,11 @@ type roomBuilder struct {
 func (b *roomBuilder) put(id string, r *SlidingRoom, sr *sentRoom, tl []store.EventRow) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.out[id] = r
 	b.sent[id] = sr
+	if r == nil {
+		return
+	}
+	b.out[id] = r
 	ids := make([]string, len(tl))
 	for i := range tl {
 		ids[i] = tl[i].EventID
@@ -231,7 +234,7 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 	c := w.c
 	s := b.s
 	prev := b.base.rooms[c.roomID]
-	sr := &sentRoom{pos: s.to.Pos, cfg: w.cfgKey(), membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID]}
+	sr := &sentRoom{pos: s.to.Pos, cfg: w.cfgKey(), membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID], notif: -1, highlight: -1}
 	r := &SlidingRoom{Membership: c.membership, Lists: w.lists, BumpStamp: c.bump}
 	if c.membership == invite || c.membership == knock {
 		st, err := s.strippedState(ctx, roomAt{roomID: c.roomID, at: memAt{c.membership, c.memPos, c.eventID}})
@@ -456,7 +459,15 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 			s.e.log.Warn("sliding sync: unread counts", "room", c.roomID, "err", err)
 		} else {
 			r.NotificationCount, r.HighlightCount = &n, &h
+			sr.notif, sr.highlight = n, h
 		}
+	}
+	if !initial && len(r.Timeline) == 0 && len(r.RequiredState) == 0 && r.Name == nil && r.Avatar == nil &&
+		r.JoinedCount == nil && r.IsDM == nil && sr.notif == prev.notif && sr.highlight == prev.highlight {
+		// Nothing the client can see changed (a receipt of someone else,
+		// an event it may not read): remember the position, send nothing.
+		b.put(c.roomID, nil, sr, nil)
+		return nil
 	}
 	b.put(c.roomID, r, sr, tl)
 	return nil
