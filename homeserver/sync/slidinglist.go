@@ -29,8 +29,11 @@ type candidate struct {
 // knocked rooms; rooms the user was kicked or banned from after being
 // joined; and rooms the connection was already sent that the user left
 // (MSC4186 "Lists"). Membership is read as of s.to.
-func (e *Engine) candidates(ctx context.Context, s *syncer, sent map[string]*sentRoom, fresh bool) ([]*candidate, error) {
-	mems, err := e.userMemberships(ctx, s.req.UserID, !fresh)
+//
+// The membership cache serves new connections too: a phone opening the
+// app starts one each time, and the cache is kept exact by the Notifier.
+func (e *Engine) candidates(ctx context.Context, s *syncer, sent map[string]*sentRoom) ([]*candidate, error) {
+	mems, err := e.userMemberships(ctx, s.req.UserID, true)
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 		next.subs[id] = c
 	}
 
-	cands, err := e.candidates(ctx, s, base.rooms, fresh)
+	cands, err := e.candidates(ctx, s, base.rooms)
 	if err != nil {
 		return nil, nil, err
 	}
