@@ -444,3 +444,87 @@ func members(st []ev) int {
 	}
 	return n
 }
+
+// TestSlidingSyncPrivacy: sliding sync follows /sync's rules — history
+// visibility bounds a later joiner's timeline, a knock is shown to the
+// room's moderators only, a knocker and an invitee get stripped state
+// only, and nobody gets a room they have no membership in.
+func TestSlidingSyncPrivacy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		carol := mxtest.Register(t, srv.URL, "carol", "password carol")
+		dave := mxtest.Register(t, srv.URL, "dave", "password dave")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"name": "Conseil", "preset": "public_chat", "initial_state": []any{
+			map[string]any{"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": "joined"}},
+		}}).Str("room_id")
+		sendMsg(alice, room, "h1", map[string]any{"msgtype": "m.text", "body": "before bob"})
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		sendMsg(alice, room, "h2", map[string]any{"msgtype": "m.text", "body": "after bob"})
+		everything := map[string]any{"room_subscriptions": map[string]any{room: map[string]any{"timeline_limit": 50, "required_state": [][2]string{{"*", "*"}}}}}
+		b := slide(t, bob, "", 0, everything)
+		if got := bodiesOf(t, b.Rooms[room].Timeline); slices.Contains(got, "before bob") || !slices.Contains(got, "after bob") {
+			t.Fatalf("bob's timeline %v", got)
+		}
+
+		// A knock: the moderator sees it, the other member does not.
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.join_rules/", room), map[string]any{"join_rule": "knock"})
+		carol.Must(200, "POST", mxtest.Path("/_matrix/client/v3/knock/%s", room), map[string]any{"reason": "let me in"})
+		hasKnock := func(r ssResp) bool {
+			for _, e := range evs(t, r.Rooms[room].RequiredState) {
+				if e.Type == "m.room.member" && *e.StateKey == carol.UserID {
+					return true
+				}
+			}
+			return false
+		}
+		if b := slide(t, bob, "", 0, everything); hasKnock(b) {
+			t.Fatal("a non-moderator sees the knock")
+		}
+		if a := slide(t, alice, "", 0, everything); !hasKnock(a) {
+			t.Fatal("the moderator does not see the knock")
+		}
+		all := body(map[string]any{"all": list([2]int{0, 10}, 10, [][2]string{{"*", "*"}}, nil)})
+		c := slide(t, carol, "", 0, all)
+		k := c.Rooms[room]
+		if k.Membership != "knock" || len(k.Timeline) != 0 || len(k.RequiredState) != 0 {
+			t.Fatalf("knocker's room: %+v", k)
+		}
+		var stripped struct {
+			Stripped []ev `json:"stripped_state"`
+		}
+		raw := slideRaw(t, carol, "", 0, all).Raw
+		var whole struct {
+			Rooms map[string]json.RawMessage `json:"rooms"`
+		}
+		_ = json.Unmarshal(raw, &whole)
+		_ = json.Unmarshal(whole.Rooms[room], &stripped)
+		for _, e := range stripped.Stripped {
+			if e.Type == "m.room.member" && *e.StateKey != carol.UserID {
+				t.Fatalf("stripped state names another member: %+v", e)
+			}
+			if e.Type == "m.room.message" || e.Type == "m.room.history_visibility" {
+				t.Fatalf("stripped state carries %s", e.Type)
+			}
+		}
+
+		// An invitee: stripped state only, no timeline, no member list.
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": dave.UserID})
+		d := slide(t, dave, "", 0, all)
+		inv := d.Rooms[room]
+		if inv.Membership != "invite" || len(inv.Timeline) != 0 || len(inv.RequiredState) != 0 || inv.JoinedCount != nil || len(inv.InviteState) == 0 {
+			t.Fatalf("invitee's room: %+v", inv)
+		}
+		for _, e := range evs(t, inv.InviteState) {
+			if e.Type == "m.room.member" && *e.StateKey != dave.UserID {
+				t.Fatalf("invite state names another member: %+v", e)
+			}
+		}
+		// A rejected invite is not listed on a new connection.
+		dave.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
+		if d := slide(t, dave, "", 0, all); len(d.Rooms) != 0 || d.Lists["all"].Count != 0 {
+			t.Fatalf("rejected invite listed: %+v", d)
+		}
+	})
+}
