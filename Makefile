@@ -4,7 +4,7 @@ BIN      := bin/salon
 PKGS     := ./...
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-go vet web bench fuzz clean
+.PHONY: all build run test test-go vet web bench fuzz clean conformance
 
 all: build
 
@@ -28,6 +28,15 @@ test-go:
 
 test: vet test-go
 	@if [ -x web/test.sh ]; then web/test.sh; fi
+	@if [ -x web/tests/interop/run.sh ]; then web/tests/interop/run.sh; fi
+
+# Complement's client-server tests against salon serve processes, without
+# Docker (cmd/conformance; COMPLEMENT_SRC=DIR uses a checkout instead of the
+# Go module cache). Ends with "N passed, M failed, K skipped"; fails on a
+# failure not listed in cmd/conformance/expected-failures.txt.
+conformance:
+	$(GO) build -o $(BIN) ./cmd/salon
+	$(GO) run ./cmd/conformance -salon $(BIN)
 
 bench:
 	./scripts/bench.sh

@@ -89,6 +89,10 @@ type HTTPConfig struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// (the reverse proxy in front of Salon).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AccessLog: "on" (default; empty means on) logs a line per request at info level
+	// (method, route template, status, duration, user; never a token or
+	// the query); "off" does not.
+	AccessLog string `yaml:"access_log"`
 }
 
 // PasswordConfig is the password policy.
@@ -116,6 +120,7 @@ func Defaults() Config {
 		HTTP: HTTPConfig{
 			MaxRequestBytes: 1 << 20,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
+			AccessLog:       "on",
 		},
 		Passwords: PasswordConfig{MinLength: 8},
 		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
@@ -173,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MatrixRTC.MaxDelayedPerUser < 1 || c.MatrixRTC.MaxDelayedPerUser > 10_000 {
 		bad("matrixrtc.max_delayed_per_user", "%d must be between 1 and 10000", c.MatrixRTC.MaxDelayedPerUser)
+	}
+	if c.HTTP.AccessLog != "" && c.HTTP.AccessLog != "on" && c.HTTP.AccessLog != "off" {
+		bad("http.access_log", "%q must be on or off", c.HTTP.AccessLog)
 	}
 	if c.Spaces.InheritPowerLevels != "on" && c.Spaces.InheritPowerLevels != "off" {
 		bad("spaces.inherit_power_levels", "%q must be on or off", c.Spaces.InheritPowerLevels)

@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushrules"
@@ -114,15 +115,16 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
 		CallGrants:              deps.CallGrants,
-		EventStored: func(ctx context.Context, content json.RawMessage) {
-			var c map[string]any
-			if json.Unmarshal(content, &c) != nil || h.Media == nil {
+		EventStored: func(ctx context.Context, roomID, eventID string, content json.RawMessage) {
+			if h.Media == nil {
 				return
 			}
-			if uris := media.ReferencedURIs(c); len(uris) > 0 {
-				if err := h.Media.MarkReferenced(ctx, uris); err != nil {
-					h.log.Warn("mark media referenced", "err", err)
-				}
+			// The event is stored: its index is written even if the
+			// request that sent it goes away.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := h.Media.EventStored(ctx, roomID, eventID, content); err != nil {
+				h.log.Warn("index media references", "room", roomID, "event", eventID, "err", err)
 			}
 		},
 		UserExists: func(ctx context.Context, userID string) bool {
@@ -143,6 +145,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
 		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
+		PushRules: func(ctx context.Context, userID string) (json.RawMessage, error) {
+			rs, err := h.Push.Rules(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(map[string]any{"global": rs})
+		},
 		JoinedMembers: func(ctx context.Context, roomID string) ([]string, error) {
 			return h.Rooms.Members(ctx, roomID, "join")
 		},
@@ -189,17 +198,24 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Registerer: deps.Registerer,
 		ServerKeys: h.keys.json,
 		WellKnown:  deps.WellKnown,
+		KeyBackups: keys.NewBackups(deps.Store),
 	})
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
 		ClientIP: h.api.ClientIP,
+		Events:   mediaEvents{h},
 	})
 	if err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
+	if cfg.HTTP.AccessLog != "off" {
+		access := deps.Logger.With("component", "http")
+		h.api.SetAccessLog(access)
+		m.SetAccessLog(access)
+	}
 	return h, nil
 }
 
@@ -295,6 +311,54 @@ func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, 
 		return "", err
 	}
 	return dev.UserID, nil
+}
+
+// mediaEvents tells the media repository (media.restrict_to_rooms)
+// whether a user may see an event, by the rooms' own read rules.
+type mediaEvents struct{ h *Homeserver }
+
+func (m mediaEvents) VisibleEvent(ctx context.Context, userID, roomID, eventID string) (json.RawMessage, bool, error) {
+	hidden := func(err error) bool {
+		var me *mxerr.Error
+		return errors.As(err, &me) && (me.Code == mxerr.Forbidden || me.Code == mxerr.NotFound)
+	}
+	content := func(row store.EventRow) (json.RawMessage, bool, error) {
+		var ev struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if err := json.Unmarshal(row.JSON, &ev); err != nil {
+			return nil, false, err
+		}
+		return ev.Content, true, nil
+	}
+	row, _, err := m.h.Rooms.Event(ctx, userID, roomID, eventID)
+	if err == nil {
+		return content(row)
+	}
+	if !hidden(err) {
+		return nil, false, err
+	}
+	// The room's state is shown to its members whatever the history
+	// visibility: an avatar set before they joined is theirs to see.
+	if row, err = m.h.deps.Store.Event(ctx, eventID); err != nil || row.StateKey == nil || row.RoomID != roomID {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	state, _, err := m.h.Rooms.State(ctx, userID, roomID)
+	if hidden(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	for _, s := range state {
+		if s.EventID == eventID {
+			return content(s)
+		}
+	}
+	return nil, false, nil
 }
 
 // Drain ends the /sync long-polls in flight: call it when shutdown

@@ -42,6 +42,16 @@ type testServer struct {
 // loopback port until the test ends.
 func startServer(t testing.TB, database string, edit ...func(*Config)) *testServer {
 	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return startServerLog(t, database, log, edit...)
+}
+
+// startServerLog is startServer logging to log.
+func startServerLog(t testing.TB, database string, log *slog.Logger, edit ...func(*Config)) *testServer {
+	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Database = database
@@ -60,10 +70,6 @@ func startServer(t testing.TB, database string, edit ...func(*Config)) *testServ
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := newServer(ctx, cfg, ln, log)

@@ -34,7 +34,7 @@ func TestPrivacyPromises(t *testing.T) {
 	} {
 		admin.MustErr(403, "M_FORBIDDEN", "GET", mxtest.Path(p, private), nil)
 	}
-	admin.MustErr(403, "M_FORBIDDEN", "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/event/%s", private, msg), nil)
+	admin.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/event/%s", private, msg), nil)
 	// A room that does not exist answers exactly like one the caller is not in.
 	nx := admin.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages", "!doesnotexist:localhost"), nil)
 	in := admin.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages", private), nil)

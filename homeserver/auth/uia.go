@@ -29,7 +29,8 @@ type AuthDict struct {
 }
 
 // StageChecker checks one stage's credentials; it returns an mxerr error
-// (M_FORBIDDEN, ...) when they are wrong.
+// (M_FORBIDDEN, ...) when they are wrong. An error with an explicit 403
+// status is returned as is; others become the 401 that asks again.
 type StageChecker func(ctx context.Context, a AuthDict) error
 
 type uiaSession struct {
@@ -119,7 +120,11 @@ func (s *Service) Interactive(ctx context.Context, raw json.RawMessage, bind str
 	if len(completed) > 0 {
 		e.Fields["completed"] = completed
 	}
-	if me, ok := stageErr.(*mxerr.Error); ok {
+	if me, ok := stageErr.(*mxerr.Error); ok && me.Status == http.StatusForbidden {
+		// A stage that names its own 403 (credentials of another user)
+		// ends the attempt instead of asking for the stage again.
+		return me
+	} else if ok {
 		e.Code, e.Message = me.Code, me.Message
 	} else if stageErr != nil {
 		return stageErr

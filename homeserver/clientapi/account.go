@@ -288,7 +288,9 @@ func (a *API) passwordStage(dev store.Device) map[string]auth.StageChecker {
 				return err
 			}
 			if a.p.Auth.UserID(lp) != dev.UserID {
-				return mxerr.Forbid("Identifier does not match the logged-in user")
+				// Not a failed stage to retry but someone else's
+				// credentials: 403 outright (auth.Interactive).
+				return mxerr.Forbid("Identifier does not match the logged-in user").WithStatus(http.StatusForbidden)
 			}
 			if ok, wait := a.loginAccount.Allow(lp); !ok {
 				return rateLimited(wait)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
@@ -62,6 +63,8 @@ type Params struct {
 	Sync SyncService
 	// Delayed schedules MSC4140 delayed events (nil: not supported).
 	Delayed Delayed
+	// KeyBackups keeps server-side key backups (nil: no /room_keys).
+	KeyBackups *keys.Backups
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
@@ -140,7 +143,16 @@ type authedFunc func(w http.ResponseWriter, r *http.Request, dev store.Device) e
 type methods = route.Methods
 
 // handle registers path for the given methods (see route.Router.Handle).
-func (a *API) handle(path string, ms methods) { a.router.Handle(path, ms) }
+// handle registers path; a /v3 path is also served under the r0 prefix
+// with the same handlers, as Synapse still does: clients written before
+// Matrix 1.1 (matrix-nio <= 0.20, matrix-commander, Hydrogen, weechat-matrix)
+// call only r0, and /versions advertises r0.6.1.
+func (a *API) handle(path string, ms methods) {
+	a.router.Handle(path, ms)
+	if rest, ok := strings.CutPrefix(path, v3+"/"); ok {
+		a.router.Handle(r0+"/"+rest, ms)
+	}
+}
 
 // authed wraps h so it runs only with a valid access token.
 func (a *API) authed(h authedFunc) handlerFunc {
@@ -149,6 +161,7 @@ func (a *API) authed(h authedFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
+		route.SetUser(r, dev.UserID)
 		if a.p.Sync != nil {
 			// Any request keeps an online user from going idle.
 			a.p.Sync.PresenceActive(dev.UserID)
@@ -187,6 +200,9 @@ func (a *API) clientIP(r *http.Request) string {
 	}
 	return addr.Unmap().String()
 }
+
+// SetAccessLog turns the access log on (nil: off); see route.SetAccessLog.
+func (a *API) SetAccessLog(l *slog.Logger) { a.router.SetAccessLog(l) }
 
 // Handler is the whole API with CORS and the unknown-endpoint answer.
 func (a *API) Handler() http.Handler {

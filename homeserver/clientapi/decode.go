@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
 )
@@ -39,7 +40,9 @@ func decodeJSON(body []byte, v any, allowEmpty bool) error {
 			return mxerr.New(mxerr.NotJSON, "Request body must be a JSON object")
 		}
 	}
-	if !json.Valid(body) {
+	// JSON is UTF-8 (RFC 8259); Go's decoder would quietly turn bad bytes
+	// into U+FFFD.
+	if !json.Valid(body) || !utf8.Valid(body) {
 		return mxerr.New(mxerr.NotJSON, "Request body is not valid JSON")
 	}
 	if body[0] != '{' {

@@ -73,17 +73,7 @@ func (a *API) deleteAlias(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if err != nil {
 		return err
 	}
-	_, creator, err := a.p.Store.Alias(r.Context(), alias)
-	if errors.Is(err, store.ErrNotFound) {
-		return mxerr.NotFoundf("Room alias not found")
-	}
-	if err != nil {
-		return err
-	}
-	if creator != dev.UserID {
-		return mxerr.Forbid("Only the alias's creator may delete it")
-	}
-	if err := a.p.Store.DeleteAlias(r.Context(), alias); err != nil {
+	if err := a.p.Rooms.DeleteAlias(r.Context(), alias, dev.UserID); err != nil {
 		return err
 	}
 	return reply(w, empty)

@@ -89,7 +89,14 @@ func (a *API) putProfileField(w http.ResponseWriter, r *http.Request, dev store.
 			return err
 		}
 	case "avatar_url":
-		if v != "" && (!strings.HasPrefix(v, "mxc://") || len(v) > 512) {
+		// The spec sets no error for an avatar_url that is not an mxc://
+		// URI, and servers (Synapse) keep such strings; clients show only
+		// mxc:// ones. A URL of another scheme is still refused: a client
+		// that fetched it would tell that host its address.
+		if len(v) > 1000 || strings.ContainsAny(v, "\x00") {
+			return mxerr.InvalidParamf("avatar_url must be at most 1000 bytes")
+		}
+		if scheme, _, ok := strings.Cut(v, "://"); ok && scheme != "mxc" {
 			return mxerr.InvalidParamf("avatar_url must be an mxc:// URI")
 		}
 		if err := a.p.Store.SetAvatarURL(ctx, userID, v); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
@@ -44,7 +45,7 @@ func (a *API) getPushRules(w http.ResponseWriter, r *http.Request, dev store.Dev
 	if err != nil {
 		return err
 	}
-	if r.URL.Path == v3+"/pushrules/global/" {
+	if strings.HasSuffix(r.URL.Path, "/pushrules/global/") {
 		return reply(w, rs)
 	}
 	return reply(w, map[string]any{"global": rs})

@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -78,14 +79,22 @@ type reasonBody struct {
 
 func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	var req reasonBody
-	if err := a.decode(r, &req, true); err != nil {
+	body, err := readBody(r, a.p.Config.MaxRequestBytes)
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(body, &req, true); err != nil {
+		return err
+	}
+	var custom map[string]any
+	if err := decodeJSON(body, &custom, true); err != nil {
 		return err
 	}
 	target := r.PathValue("roomIdOrAlias")
 	if target == "" {
 		target = r.PathValue("roomId")
 	}
-	id, err := a.p.Rooms.Join(r.Context(), target, dev.UserID, req.Reason, a.profile)
+	id, err := a.p.Rooms.JoinWith(r.Context(), target, dev.UserID, req.Reason, a.profile, custom)
 	if err != nil {
 		return err
 	}
@@ -440,6 +449,12 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, dev store.Device)
 		return err
 	}
 	row, v, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, r.PathValue("eventId"))
+	var me *mxerr.Error
+	if errors.As(err, &me) && me.Code == mxerr.Forbidden {
+		// A room the user may read nothing of: the spec's 404, "not found
+		// or you do not have permission to read this event".
+		return mxerr.NotFoundf("Event not found")
+	}
 	if err != nil {
 		return err
 	}
@@ -511,9 +526,9 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 		}
 	}
 	var keep func(store.EventRow) bool
+	var flt roomEventFilter
 	if f := q.Get("filter"); f != "" {
-		flt, err := parseRoomEventFilter([]byte(f))
-		if err != nil {
+		if flt, err = parseRoomEventFilter([]byte(f)); err != nil {
 			return err
 		}
 		keep = flt.match
@@ -535,22 +550,59 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 		}
 	}
 	out := map[string]any{"chunk": evs, "start": start}
-	if page.Last != 0 {
+	// "end" is omitted only when there is nothing further: an empty chunk
+	// at the end of the range (as Synapse does). A last page that has
+	// events still gets an end, and paging from it answers an empty chunk
+	// without one; a client that read a missing end on a full page as
+	// "from the newest again" (matrix-nio) would loop forever otherwise.
+	if page.Last != 0 && (len(page.Events) > 0 || !page.Exhausted) {
 		if backwards {
 			out["end"] = "t" + strconv.FormatInt(page.Last, 10)
 		} else {
 			out["end"] = "t" + strconv.FormatInt(page.Last+1, 10)
 		}
 	}
+	if flt.LazyLoadMembers && len(page.Events) > 0 {
+		state, err := a.lazyMembers(r.Context(), dev, roomID, page)
+		if err != nil {
+			return err
+		}
+		out["state"] = state
+	}
 	return reply(w, out)
 }
 
 // roomEventFilter is the subset of RoomEventFilter /messages applies.
 type roomEventFilter struct {
-	Types      []string `json:"types"`
-	NotTypes   []string `json:"not_types"`
-	Senders    []string `json:"senders"`
-	NotSenders []string `json:"not_senders"`
+	Types           []string `json:"types"`
+	NotTypes        []string `json:"not_types"`
+	Senders         []string `json:"senders"`
+	NotSenders      []string `json:"not_senders"`
+	ContainsURL     *bool    `json:"contains_url"`
+	LazyLoadMembers bool     `json:"lazy_load_members"`
+}
+
+// lazyMembers is /messages' "state" when members are lazy-loaded: the
+// membership events of the chunk's senders, as the room state was at the
+// newest event of the chunk (as far as the user may see it).
+func (a *API) lazyMembers(ctx context.Context, dev store.Device, roomID string, page rooms.Page) ([]json.RawMessage, error) {
+	senders := map[string]bool{}
+	var newest int64
+	for _, ev := range page.Events {
+		senders[ev.Sender] = true
+		newest = max(newest, ev.Pos)
+	}
+	rows, v, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, newest)
+	if err != nil {
+		return nil, err
+	}
+	members := rows[:0]
+	for _, row := range rows {
+		if row.Type == "m.room.member" && row.StateKey != nil && senders[*row.StateKey] {
+			members = append(members, row)
+		}
+	}
+	return clientEvents(v, members, dev)
 }
 
 func parseRoomEventFilter(b []byte) (roomEventFilter, error) {
@@ -587,7 +639,23 @@ func (f roomEventFilter) match(row store.EventRow) bool {
 	if f.Senders != nil && !anyMatch(f.Senders, row.Sender) {
 		return false
 	}
+	if f.ContainsURL != nil && hasURL(row) != *f.ContainsURL {
+		return false
+	}
 	return !anyMatch(f.NotSenders, row.Sender)
+}
+
+// hasURL: the event's content has a "url" string (RoomEventFilter's
+// contains_url).
+func hasURL(row store.EventRow) bool {
+	var c struct {
+		Content struct {
+			URL any `json:"url"`
+		} `json:"content"`
+	}
+	_ = json.Unmarshal(row.JSON, &c)
+	_, ok := c.Content.URL.(string)
+	return ok
 }
 
 func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device) error {

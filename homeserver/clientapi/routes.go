@@ -9,6 +9,8 @@ import (
 const (
 	v3 = "/_matrix/client/v3"
 	v1 = "/_matrix/client/v1"
+	// r0 is the prefix before Matrix 1.1; see handle.
+	r0 = "/_matrix/client/r0"
 )
 
 func (a *API) routes() {
@@ -52,6 +54,7 @@ func (a *API) routes() {
 	a.spaceRoutes()
 	a.syncRoutes()
 	a.slidingRoutes()
+	a.keyBackupRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

@@ -37,7 +37,9 @@ func TestAsyncUpload(t *testing.T) {
 		t.Fatalf("waited %s for timeout_ms=200", d)
 	}
 	mustErr(t, e.req("GET", thumbPath(id, 32, 32, "crop")+"&timeout_ms=0", alice, nil), 504, "M_NOT_YET_UPLOADED")
-	mustErr(t, e.req("GET", "/_matrix/media/v3/download/test/"+id+"?timeout_ms=-5", "", nil), 504, "M_NOT_YET_UPLOADED")
+	mustErr(t, e.req("GET", download(id)+"?timeout_ms=-5", alice, nil), 504, "M_NOT_YET_UPLOADED")
+	// Reserved under the freeze: the legacy path says no at once.
+	mustErr(t, e.req("GET", "/_matrix/media/v3/download/test/"+id+"?timeout_ms=10000", "", nil), 404, "M_NOT_FOUND")
 
 	// Someone else may not fill it.
 	mustErr(t, e.req("PUT", putPath(id), bob, strings.NewReader("mine")), 403, "M_FORBIDDEN")

@@ -14,9 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -96,6 +98,78 @@ func BenchmarkThumbnail12MP(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/req")
 	})
+}
+
+// BenchmarkThumbnailHostile requests every default thumbnail size of the
+// two images of issue #13 over HTTP (a 244 KB 5600×5600 16-bit PNG and a
+// truncated PNG declaring 5000×5000) and reports, besides B/op and
+// allocs/op, the most heap seen in use while serving them, above the
+// level before (sampled every millisecond).
+func BenchmarkThumbnailHostile(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"png16-5600x5600", hostilePNG16(b)}, {"truncated-5000x5000", truncatedPNG()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEnv(b)
+			id := e.upload(alice, "image/png", "", tc.data)
+			paths := []string{}
+			for _, s := range DefaultThumbnailSizes() {
+				paths = append(paths, thumbPath(id, s.Width, s.Height, s.Method))
+			}
+			get := func(path string) {
+				req, _ := newRequest(e, path)
+				resp, err := e.srv.Client().Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			get(paths[0]) // warm the connection
+			runtime.GC()
+			peak := sampleHeap()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, p := range paths {
+					get(p)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(peak())/1e6, "peak-heap-MB")
+		})
+	}
+}
+
+// sampleHeap watches the heap in use until the returned function is
+// called, which returns its peak above the level when watching began.
+func sampleHeap() func() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(s); return s[0].Value.Uint64() }
+	base := read()
+	var peak atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > base && v-base > peak.Load() {
+				peak.Store(v - base)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
 }
 
 // cpuTime is the CPU time this process (client and server) has used: on

@@ -16,6 +16,15 @@ type Config struct {
 	// v3/preview_url) for clients older than Matrix 1.11. Off "freezes"
 	// unauthenticated media as the spec recommends: those answer 404.
 	LegacyEndpoints bool `yaml:"legacy_endpoints"`
+	// AuthenticatedMedia is the "authenticated media freeze" (as Synapse's
+	// enable_authenticated_media): media uploaded while it is on is served
+	// only through the authenticated /_matrix/client/v1/media endpoints;
+	// the legacy ones keep serving only media uploaded before.
+	AuthenticatedMedia bool `yaml:"authenticated_media"`
+	// RestrictToRooms serves media that events reference only to its
+	// uploader and to users who may see one of those events (beyond the
+	// spec, which serves any media to any logged-in user).
+	RestrictToRooms bool `yaml:"restrict_to_rooms"`
 	// MaxUploadBytes is the largest upload (M_TOO_LARGE above it).
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	// UserQuotaBytes caps the total size of one user's uploads; 0 means no
@@ -45,6 +54,13 @@ type ThumbnailConfig struct {
 	// from the header before decoding), so a small file declaring a huge
 	// image cannot exhaust memory.
 	MaxPixels int64 `yaml:"max_pixels"`
+	// MaxDecodeBytes refuses to thumbnail images that would take more
+	// memory to decode: width × height × the bytes a pixel takes in the
+	// decoder (8 for a 16-bit RGBA PNG), read from the header.
+	MaxDecodeBytes int64 `yaml:"max_decode_bytes"`
+	// MemoryBudget bounds the memory of all thumbnails being made at
+	// once; requests beyond it wait their turn.
+	MemoryBudget int64 `yaml:"memory_budget"`
 }
 
 // ThumbnailSize is one size the server thumbnails to.
@@ -87,13 +103,15 @@ func DefaultThumbnailSizes() []ThumbnailSize {
 // Defaults returns the built-in media configuration.
 func Defaults() Config {
 	return Config{
-		LegacyEndpoints: true,
-		MaxUploadBytes:  100 << 20,
-		UserQuotaBytes:  5 << 30,
-		PendingUploads:  PendingConfig{MaxPerUser: 10, Expiry: Duration(24 * time.Hour)},
-		Thumbnails:      ThumbnailConfig{Sizes: DefaultThumbnailSizes(), MaxPixels: 32_000_000},
-		URLPreview:      URLPreviewConfig{Enabled: false, MaxBytes: 4 << 20, Timeout: Duration(10 * time.Second)},
-		Retention:       RetentionConfig{UnreferencedAfter: Duration(90 * 24 * time.Hour)},
+		LegacyEndpoints:    true,
+		AuthenticatedMedia: true,
+		MaxUploadBytes:     100 << 20,
+		UserQuotaBytes:     5 << 30,
+		PendingUploads:     PendingConfig{MaxPerUser: 10, Expiry: Duration(24 * time.Hour)},
+		Thumbnails: ThumbnailConfig{Sizes: DefaultThumbnailSizes(), MaxPixels: 32_000_000,
+			MaxDecodeBytes: 128 << 20, MemoryBudget: 256 << 20},
+		URLPreview: URLPreviewConfig{Enabled: false, MaxBytes: 4 << 20, Timeout: Duration(10 * time.Second)},
+		Retention:  RetentionConfig{UnreferencedAfter: Duration(90 * 24 * time.Hour)},
 	}
 }
 
@@ -137,6 +155,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Thumbnails.MaxPixels < 1<<20 || c.Thumbnails.MaxPixels > 200_000_000 {
 		bad("thumbnails.max_pixels", "%d must be between 1048576 and 200000000", c.Thumbnails.MaxPixels)
+	}
+	if c.Thumbnails.MaxDecodeBytes < 1<<20 || c.Thumbnails.MaxDecodeBytes > 16<<30 {
+		bad("thumbnails.max_decode_bytes", "%d must be between 1048576 (1 MiB) and 17179869184 (16 GiB)", c.Thumbnails.MaxDecodeBytes)
+	}
+	if c.Thumbnails.MemoryBudget < c.Thumbnails.MaxDecodeBytes || c.Thumbnails.MemoryBudget > 64<<30 {
+		bad("thumbnails.memory_budget", "%d must be at least max_decode_bytes (%d) and at most 68719476736 (64 GiB)", c.Thumbnails.MemoryBudget, c.Thumbnails.MaxDecodeBytes)
 	}
 	if c.URLPreview.MaxBytes < 4096 || c.URLPreview.MaxBytes > 64<<20 {
 		bad("url_preview.max_bytes", "%d must be between 4096 and 67108864", c.URLPreview.MaxBytes)

@@ -13,7 +13,8 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxUploadBytes != 100<<20 || c.UserQuotaBytes != 5<<30 || c.URLPreview.Enabled || !c.LegacyEndpoints {
+	if c.MaxUploadBytes != 100<<20 || c.UserQuotaBytes != 5<<30 || c.URLPreview.Enabled || !c.LegacyEndpoints ||
+		!c.AuthenticatedMedia || c.RestrictToRooms || c.Thumbnails.MaxDecodeBytes != 128<<20 || c.Thumbnails.MemoryBudget != 256<<20 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -26,6 +27,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.PendingUploads.Expiry = Duration(time.Second)
 	c.Thumbnails.Sizes = []ThumbnailSize{{0, 32, "crop"}, {32, 32, "stretch"}, {96, 96, "crop"}, {96, 96, "crop"}}
 	c.Thumbnails.MaxPixels = 10
+	c.Thumbnails.MaxDecodeBytes = 1
+	c.Thumbnails.MemoryBudget = 0
 	c.URLPreview.MaxBytes = 1
 	c.URLPreview.Timeout = 0
 	c.Retention.UnreferencedAfter = Duration(time.Minute)
@@ -36,7 +39,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	for _, key := range []string{
 		"media.max_upload_bytes", "media.user_quota_bytes", "media.pending_uploads.max_per_user",
 		"media.pending_uploads.expiry", "media.thumbnails.sizes[0]", "media.thumbnails.sizes[1].method",
-		"media.thumbnails.sizes[3]", "media.thumbnails.max_pixels", "media.url_preview.max_bytes",
+		"media.thumbnails.sizes[3]", "media.thumbnails.max_pixels", "media.thumbnails.max_decode_bytes",
+		"media.thumbnails.memory_budget", "media.url_preview.max_bytes",
 		"media.url_preview.timeout", "media.retention.unreferenced_after",
 	} {
 		if !strings.Contains(err.Error(), key+":") {
@@ -52,17 +56,25 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	c.Thumbnails.MemoryBudget = c.Thumbnails.MaxDecodeBytes - 1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "media.thumbnails.memory_budget") {
+		t.Fatalf("a budget that the largest image cannot fit: %v", err)
+	}
 }
 
 func TestConfigYAML(t *testing.T) {
 	c := Defaults()
 	dec := yaml.NewDecoder(strings.NewReader(`
 legacy_endpoints: false
+authenticated_media: false
+restrict_to_rooms: true
 max_upload_bytes: 52428800
 pending_uploads: {expiry: 2d}
 thumbnails:
   sizes:
     - {width: 64, height: 64, method: crop}
+  max_decode_bytes: 33554432
+  memory_budget: 67108864
 url_preview: {enabled: true, timeout: 5s}
 retention: {unreferenced_after: 30d}
 `))
@@ -73,7 +85,8 @@ retention: {unreferenced_after: 30d}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.LegacyEndpoints || c.MaxUploadBytes != 50<<20 || c.PendingUploads.Expiry.D() != 48*time.Hour ||
+	if c.LegacyEndpoints || c.AuthenticatedMedia || !c.RestrictToRooms || c.Thumbnails.MaxDecodeBytes != 32<<20 ||
+		c.Thumbnails.MemoryBudget != 64<<20 || c.MaxUploadBytes != 50<<20 || c.PendingUploads.Expiry.D() != 48*time.Hour ||
 		len(c.Thumbnails.Sizes) != 1 || !c.URLPreview.Enabled || c.URLPreview.Timeout.D() != 5*time.Second ||
 		c.Retention.UnreferencedAfter.D() != 30*24*time.Hour || c.UserQuotaBytes != 5<<30 {
 		t.Fatalf("decoded = %+v", c)

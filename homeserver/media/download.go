@@ -24,7 +24,7 @@ const (
 // GET /_matrix/client/v1/media/download/{serverName}/{mediaId}[/{fileName}]
 // and the legacy /_matrix/media/v3/download.
 func (r *Repo) download(w http.ResponseWriter, req *http.Request, user string) error {
-	m, err := r.lookup(req)
+	m, err := r.find(req, user)
 	if err != nil {
 		return err
 	}
@@ -44,21 +44,26 @@ func (r *Repo) download(w http.ResponseWriter, req *http.Request, user string) e
 	h := w.Header()
 	h.Set("Content-Type", ct)
 	h.Set("Content-Disposition", disposition(ct, name))
-	serve(w, req, user, key, time.UnixMilli(m.UploadedTS), f)
+	serve(w, req, r.shared(user), key, time.UnixMilli(m.UploadedTS), f)
 	return nil
 }
+
+// shared reports whether shared caches may keep what user fetches: only
+// what anyone may fetch without a token, and only while who may fetch it
+// cannot change (with media.restrict_to_rooms, posting it in a room does).
+func (r *Repo) shared(user string) bool { return user == "" && !r.cfg.RestrictToRooms }
 
 // serve answers with the blob, honouring Range, If-None-Match, If-Range
 // and If-Modified-Since. Content is immutable for its key, which is the
 // ETag.
-func serve(w http.ResponseWriter, req *http.Request, user string, key Key, modified time.Time, f io.ReadSeeker) {
+func serve(w http.ResponseWriter, req *http.Request, shared bool, key Key, modified time.Time, f io.ReadSeeker) {
 	h := w.Header()
 	h.Set("ETag", `"`+key.String()+`"`)
-	if user != "" {
+	if shared {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
 		// Fetched with an access token: no shared cache may keep it.
 		h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	}
 	http.ServeContent(w, req, "", modified, f)
 }

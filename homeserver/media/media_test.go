@@ -56,6 +56,8 @@ type env struct {
 	srv   *httptest.Server
 	reg   *prometheus.Registry
 	clock atomic.Pointer[time.Time] // nil: real time
+	// events stands in for the rooms (media.restrict_to_rooms).
+	events fakeEvents
 }
 
 func newEnv(t testing.TB, edit ...func(*Config)) *env {
@@ -64,7 +66,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *env {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	e := &env{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry()}
+	e := &env{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry(), events: fakeEvents{}}
 	st, err := sqlite.Open(bg, filepath.Join(e.dir, "salon.db"), sqlite.Options{Synchronous: "normal"})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +76,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *env {
 		Config: cfg, ServerName: "test", DataDir: e.dir, Store: st,
 		Auth:       fakeAuth{alice: "@alice:test", bob: "@bob:test"},
 		Registerer: e.reg,
+		Events:     e.events,
 		Now: func() time.Time {
 			if c := e.clock.Load(); c != nil {
 				return *c
@@ -243,11 +246,9 @@ func TestUploadDownloadRoundTrip(t *testing.T) {
 	if got := readAll(t, resp); !bytes.Equal(got, data) {
 		t.Fatalf("download with access_token = %d", resp.StatusCode)
 	}
-	// Legacy unauthenticated download, cacheable by anyone.
-	resp = e.req("GET", "/_matrix/media/v3/download/test/"+id, "", nil)
-	if got := readAll(t, resp); !bytes.Equal(got, data) || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
-		t.Fatalf("legacy download = %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
-	}
+	// Uploaded under the authenticated media freeze: not on the legacy
+	// unauthenticated path (TestAuthenticatedMediaFreeze).
+	mustErr(t, e.req("GET", "/_matrix/media/v3/download/test/"+id, "", nil), 404, "M_NOT_FOUND")
 	// HEAD answers the headers only.
 	resp = e.req("HEAD", download(id), alice, nil)
 	if resp.StatusCode != 200 || resp.ContentLength != int64(len(data)) {
@@ -353,7 +354,8 @@ func TestRangeAndConditionalRequests(t *testing.T) {
 // server's origin: only image, audio and video types are inline, and every
 // response is sandboxed.
 func TestSafeTypes(t *testing.T) {
-	e := newEnv(t)
+	// Without the freeze, so the legacy path serves new uploads too.
+	e := newEnv(t, func(c *Config) { c.AuthenticatedMedia = false })
 	for _, tc := range []struct {
 		name, sent, served, disposition string
 	}{

@@ -239,7 +239,7 @@ func (p *previewer) storeImage(ctx context.Context, body io.Reader, og map[strin
 	defer func() { _ = bw.Abort() }()
 	now := r.now().UnixMilli()
 	m := store.MediaMeta{MediaID: newMediaID(), SHA256: key[:], Size: n, ContentType: "image/" + format,
-		CreatedTS: now, UploadedTS: now}
+		CreatedTS: now, UploadedTS: now, Restricted: r.cfg.AuthenticatedMedia}
 	if err := r.p.Store.CommitMedia(ctx, m, 0, func() error { return bw.Commit(key) }); err != nil {
 		return err
 	}

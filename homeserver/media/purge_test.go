@@ -29,6 +29,10 @@ func TestPurge(t *testing.T) {
 	if err := e.repo.MarkReferenced(bg, []string{"mxc://test/" + oldKept, "mxc://other.server/" + oldOnly, "not a uri"}); err != nil {
 		t.Fatal(err)
 	}
+	thumbs, err := e.st.MediaThumbnails(bg, mustMeta(t, e, oldThumbed).SHA256)
+	if err != nil || len(thumbs) != 3 { // 32 and 96 crop, 320×240 scale: every size smaller than it
+		t.Fatalf("thumbnails of a 300×300 image: %d, %v", len(thumbs), err)
+	}
 	blobsBefore := len(e.files("blobs"))
 	n, freed, err := e.repo.Purge(bg, 90*24*time.Hour)
 	if err != nil {
@@ -50,9 +54,9 @@ func TestPurge(t *testing.T) {
 	if got := readAll(t, e.req("GET", download(newShared), alice, nil)); !bytes.Equal(got, shared) {
 		t.Fatal("content shared with a purged upload was lost")
 	}
-	// Freed: oldOnly's blob, oldThumbed's blob and its two thumbnails.
-	if left := len(e.files("blobs")); left != blobsBefore-4 {
-		t.Fatalf("blobs %d → %d, want 4 fewer", blobsBefore, left)
+	// Freed: oldOnly's blob, oldThumbed's blob and its three thumbnails.
+	if left := len(e.files("blobs")); left != blobsBefore-5 {
+		t.Fatalf("blobs %d → %d, want 5 fewer", blobsBefore, left)
 	}
 	if freed <= int64(len("old and forgotten")) {
 		t.Fatalf("freed %d bytes", freed)

@@ -5,7 +5,10 @@
 // Bytes are stored by SHA-256 behind the BlobStore interface (local disk by
 // default), metadata through MetaStore. Uploads stream to a temporary blob
 // and become visible only once complete and recorded; nothing is held
-// whole in memory except thumbnails being made. The package never treats a
+// whole in memory except thumbnails being made, within a memory budget
+// estimated from each image's header before decoding. Who may fetch what
+// (the authenticated media freeze, media.restrict_to_rooms) is in
+// access.go; the rooms are asked through EventAccess. The package never treats a
 // user's file name or media ID as a path, never serves user content in a
 // way a browser would run, and never fetches a non-public address for a
 // URL preview. It must not import clientapi.
@@ -15,16 +18,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -53,7 +59,9 @@ type Params struct {
 	// Blobs stores the bytes; nil means local disk under DataDir/media.
 	Blobs BlobStore
 	// Auth is needed by Handler; Purge and MarkReferenced work without it.
-	Auth       Authenticator
+	Auth Authenticator
+	// Events is needed by media.restrict_to_rooms.
+	Events     EventAccess
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// ClientIP returns the caller's address (for the authenticator's
@@ -70,9 +78,14 @@ type Repo struct {
 	log   *slog.Logger
 	blobs BlobStore
 
-	sizes    []ThumbnailSize
-	thumbSem chan struct{} // bounds thumbnails decoded at once (memory)
-	thumbs   singleflight.Group
+	sizes []ThumbnailSize
+	// thumbMem bounds the memory of the thumbnails being made at once, in
+	// bytes (thumbCost of each); thumbWaiting counts those waiting for it.
+	thumbMem     *semaphore.Weighted
+	thumbWaiting atomic.Int64
+	thumbs       singleflight.Group
+	// decode decodes a source image (image.Decode; tests count calls).
+	decode func(io.Reader) (image.Image, string, error)
 
 	waitMu  sync.Mutex
 	waiters map[string]*waiter // by media ID
@@ -106,12 +119,17 @@ func New(p Params) (*Repo, error) {
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
 	}
+	if p.Config.RestrictToRooms && p.Auth != nil && p.Events == nil {
+		// Serving (Handler) needs them; a purge does not.
+		return nil, errors.New("media: restrict_to_rooms needs the rooms (Params.Events)")
+	}
 	r := &Repo{
 		cfg:      p.Config,
 		p:        p,
 		log:      p.Logger,
 		blobs:    p.Blobs,
-		thumbSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		thumbMem: semaphore.NewWeighted(p.Config.Thumbnails.MemoryBudget),
+		decode:   image.Decode,
 		waiters:  map[string]*waiter{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salon_media_requests_total",
@@ -154,6 +172,7 @@ func New(p Params) (*Repo, error) {
 const (
 	mediaV3  = "/_matrix/media/v3"
 	mediaV1  = "/_matrix/media/v1"
+	mediaR0  = "/_matrix/media/r0"
 	clientV1 = "/_matrix/client/v1/media"
 )
 
@@ -188,7 +207,18 @@ type userFunc func(w http.ResponseWriter, req *http.Request, userID string) erro
 
 type methods = route.Methods
 
-func (r *Repo) handle(path string, ms methods) { r.router.Handle(path, ms) }
+// SetAccessLog turns the access log on (nil: off); see route.SetAccessLog.
+func (r *Repo) SetAccessLog(l *slog.Logger) { r.router.SetAccessLog(l) }
+
+// handle registers path; a /_matrix/media/v3 path is also served under
+// the r0 prefix with the same handlers (and the same legacy switch), as
+// Synapse still does for clients written before Matrix 1.1.
+func (r *Repo) handle(path string, ms methods) {
+	r.router.Handle(path, ms)
+	if rest, ok := strings.CutPrefix(path, mediaV3+"/"); ok {
+		r.router.Handle(mediaR0+"/"+rest, ms)
+	}
+}
 
 // Handler serves every media path under /_matrix/media/ and
 // /_matrix/client/v1/media/, with CORS and the security headers every
@@ -220,6 +250,7 @@ func (r *Repo) authed(h userFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
+		route.SetUser(req, user)
 		return h(w, req, user)
 	}
 }

@@ -65,7 +65,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 			return mxerr.InvalidParamf("animated must be true or false")
 		}
 	}
-	m, err := r.lookup(req)
+	m, err := r.find(req, user)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 		}
 		defer f.Close()
 		thumbHeaders(w, src.contentType())
-		serve(w, req, user, key, time.UnixMilli(m.UploadedTS), f)
+		serve(w, req, r.shared(user), key, time.UnixMilli(m.UploadedTS), f)
 		return nil
 	}
 	if !r.noThumbCache.Load() {
@@ -96,7 +96,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 					if err == nil {
 						defer f.Close()
 						thumbHeaders(w, t.ContentType)
-						serve(w, req, user, k, time.UnixMilli(t.CreatedTS), f)
+						serve(w, req, r.shared(user), k, time.UnixMilli(t.CreatedTS), f)
 						return nil
 					}
 					r.log.Warn("thumbnail blob missing: making it again", "sha256", k.String(), "err", err)
@@ -110,7 +110,7 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 	}
 	thumbHeaders(w, th.row.ContentType)
 	k, _ := keyOf(th.row.SHA256)
-	serve(w, req, user, k, time.UnixMilli(th.row.CreatedTS), bytes.NewReader(th.data))
+	serve(w, req, r.shared(user), k, time.UnixMilli(th.row.CreatedTS), bytes.NewReader(th.data))
 	return nil
 }
 
@@ -125,6 +125,8 @@ type sourceImage struct {
 	format        string // jpeg, png, gif or webp
 	width, height int    // as stored
 	orientation   int    // EXIF orientation of a JPEG, 1 when none
+	// decodeBytes is the memory decoding it takes (decodeCost.go).
+	decodeBytes int64
 }
 
 func (s sourceImage) contentType() string { return "image/" + s.format }
@@ -141,28 +143,32 @@ func (s sourceImage) shown() (int, int) {
 }
 
 // probe reads the image header only: a decompression bomb (a small file
-// declaring a huge image) is refused here, before any pixel is decoded.
+// declaring a huge image, or an image that would decode to too many
+// bytes) is refused here, before any pixel is decoded.
 func (r *Repo) probe(ctx context.Context, m store.MediaMeta) (sourceImage, error) {
 	f, _, err := r.openContent(ctx, m)
 	if err != nil {
 		return sourceImage{}, err
 	}
 	defer f.Close()
-	cfg, format, err := image.DecodeConfig(io.LimitReader(f, 1<<20))
+	h, orientation, err := readHeader(f)
 	if err != nil {
 		return sourceImage{}, errCannotThumbnail
 	}
-	src := sourceImage{format: format, width: cfg.Width, height: cfg.Height, orientation: 1}
-	if cfg.Width < 1 || cfg.Height < 1 {
+	src := sourceImage{format: h.format, width: h.width, height: h.height, orientation: orientation}
+	if h.width < 1 || h.height < 1 {
 		return src, errCannotThumbnail
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > r.cfg.Thumbnails.MaxPixels {
-		return src, mxerr.New(mxerr.TooLarge, "Content is too large to thumbnail (%dx%d pixels)", cfg.Width, cfg.Height)
+	if int64(h.width)*int64(h.height) > r.cfg.Thumbnails.MaxPixels {
+		return src, mxerr.New(mxerr.TooLarge, "Content is too large to thumbnail (%dx%d pixels)", h.width, h.height)
 	}
-	if format == "jpeg" {
-		if _, err := f.Seek(0, io.SeekStart); err == nil {
-			src.orientation = jpegOrientation(io.LimitReader(f, 1<<20))
-		}
+	src.decodeBytes = h.decodeBytes()
+	if src.decodeBytes > r.cfg.Thumbnails.MaxDecodeBytes {
+		return src, mxerr.New(mxerr.TooLarge, "Content is too large to thumbnail (%dx%d pixels, %d bytes decoded)", h.width, h.height, src.decodeBytes)
+	}
+	if h.implausible(m.Size) {
+		r.log.Debug("image too small for its declared size: not decoded", "media_id", m.MediaID, "width", h.width, "height", h.height, "size", m.Size)
+		return src, errCannotThumbnail
 	}
 	return src, nil
 }
@@ -292,61 +298,149 @@ type madeThumbnail struct {
 	data []byte
 }
 
-// makeThumbnail generates, stores and returns a thumbnail; concurrent
-// requests for the same one share the work.
-func (r *Repo) makeThumbnail(ctx context.Context, m store.MediaMeta, src sourceImage, plan thumbPlan) (*madeThumbnail, error) {
-	sk := fmt.Sprintf("%x/%d/%d/%s/%s", m.SHA256, plan.size.Width, plan.size.Height, plan.size.Method, plan.outType)
-	ch := r.thumbs.DoChan(sk, func() (any, error) {
-		// Not the request's context: other requests may wait for this one.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		return r.generate(ctx, m, src, plan)
-	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*madeThumbnail), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+// key names a thumbnail of a content among the others.
+func (p thumbPlan) key() string {
+	return fmt.Sprintf("%d/%d/%s/%s", p.size.Width, p.size.Height, p.size.Method, p.outType)
 }
 
-func (r *Repo) generate(ctx context.Context, m store.MediaMeta, src sourceImage, plan thumbPlan) (*madeThumbnail, error) {
-	select {
-	case r.thumbSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// makeThumbnail returns the thumbnail plan asks for. The source is decoded
+// once for it and for every configured size not stored yet, so the
+// other sizes clients ask for next are already there; concurrent
+// requests for any size of the same content share that one decode.
+func (r *Repo) makeThumbnail(ctx context.Context, m store.MediaMeta, src sourceImage, plan thumbPlan) (*madeThumbnail, error) {
+	for range 3 {
+		ch := r.thumbs.DoChan(fmt.Sprintf("%x", m.SHA256), func() (any, error) {
+			// Not the request's context: other requests may wait for this one.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			return r.generate(ctx, m, src, plan)
+		})
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				return nil, res.Err
+			}
+			if th := res.Val.(map[string]*madeThumbnail)[plan.key()]; th != nil {
+				return th, nil
+			}
+			// We joined a generation started for another request, which
+			// made the configured sizes but not this one: go again.
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	data, err := func() ([]byte, error) {
-		defer func() { <-r.thumbSem }()
+	return nil, errors.New("media: thumbnail generation kept being taken over")
+}
+
+// plans lists the thumbnails to make of a source with want: want, and
+// each configured size smaller than the image that is not stored yet.
+func (r *Repo) plans(ctx context.Context, m store.MediaMeta, src sourceImage, want thumbPlan) ([]thumbPlan, error) {
+	stored := map[string]bool{}
+	if !r.noThumbCache.Load() {
+		list, err := r.p.Store.MediaThumbnails(ctx, m.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range list {
+			stored[thumbPlan{size: ThumbnailSize{t.Width, t.Height, t.Method}, outType: t.ContentType}.key()] = true
+		}
+	}
+	out := []thumbPlan{want}
+	seen := map[string]bool{want.key(): true}
+	w, h := src.shown()
+	for _, size := range r.sizes {
+		p := planThumbnail([]ThumbnailSize{size}, src, size.Width, size.Height, size.Method, false)
+		if p.original {
+			continue
+		}
+		if p.outW == w && p.outH == h && src.format != "gif" {
+			continue // requests for it are answered with the content itself
+		}
+		if k := p.key(); !seen[k] && !stored[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// thumbCost is the memory making plans of src takes: the decoded image,
+// the box-filtered copy (at most a quarter of it) and the outputs.
+func thumbCost(src sourceImage, plans []thumbPlan) int64 {
+	n := src.decodeBytes + src.decodeBytes/4
+	for _, p := range plans {
+		n += 8 * int64(p.outW) * int64(p.outH) // scaled, then turned upright
+	}
+	return n
+}
+
+// generate decodes the source once, makes the thumbnails of plans (want
+// first), stores them and returns them by key. It waits for its share of
+// the thumbnail memory budget before opening the source.
+func (r *Repo) generate(ctx context.Context, m store.MediaMeta, src sourceImage, want thumbPlan) (map[string]*madeThumbnail, error) {
+	plans, err := r.plans(ctx, m, src, want)
+	if err != nil {
+		return nil, err
+	}
+	weight := min(thumbCost(src, plans), r.cfg.Thumbnails.MemoryBudget)
+	r.thumbWaiting.Add(1)
+	err = r.thumbMem.Acquire(ctx, weight)
+	r.thumbWaiting.Add(-1)
+	if err != nil {
+		return nil, err
+	}
+	datas, err := func() ([][]byte, error) {
+		defer r.thumbMem.Release(weight)
 		f, _, err := r.openContent(ctx, m)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
-		img, _, err := image.Decode(f)
+		img, _, err := r.decode(f)
 		if err != nil {
 			r.log.Debug("cannot decode image for thumbnail", "media_id", m.MediaID, "err", err)
 			return nil, errCannotThumbnail
 		}
-		out := resize(img, src, plan)
-		var buf bytes.Buffer
-		if plan.outType == "image/jpeg" {
-			err = jpeg.Encode(&buf, out, &jpeg.Options{Quality: 80})
-		} else {
-			err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, out)
+		var out [][]byte
+		for _, p := range plans {
+			var buf bytes.Buffer
+			th := resize(img, src, p)
+			if p.outType == "image/jpeg" {
+				err = jpeg.Encode(&buf, th, &jpeg.Options{Quality: 80})
+			} else {
+				err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, th)
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, buf.Bytes())
 		}
-		return buf.Bytes(), err
+		return out, nil
 	}()
 	if err != nil {
 		return nil, err
 	}
+	made := map[string]*madeThumbnail{}
+	for i, p := range plans {
+		th, err := r.storeThumbnail(ctx, m, p, datas[i])
+		if err != nil {
+			if i == 0 {
+				return nil, err
+			}
+			r.log.Warn("cannot store thumbnail", "media_id", m.MediaID, "size", p.key(), "err", err)
+			continue
+		}
+		made[p.key()] = th
+	}
+	return made, nil
+}
+
+// storeThumbnail stores one thumbnail of m made for p.
+func (r *Repo) storeThumbnail(ctx context.Context, m store.MediaMeta, p thumbPlan, data []byte) (*madeThumbnail, error) {
 	sum := sha256.Sum256(data)
 	row := store.MediaThumbnail{
-		SourceSHA256: m.SHA256, Width: plan.size.Width, Height: plan.size.Height, Method: plan.size.Method,
-		ContentType: plan.outType, SHA256: sum[:], Size: int64(len(data)), CreatedTS: r.now().UnixMilli(),
+		SourceSHA256: m.SHA256, Width: p.size.Width, Height: p.size.Height, Method: p.size.Method,
+		ContentType: p.outType, SHA256: sum[:], Size: int64(len(data)), CreatedTS: r.now().UnixMilli(),
 	}
 	bw, err := r.blobs.Create(ctx)
 	if err != nil {
@@ -436,29 +530,7 @@ func orient(m *image.RGBA, o int) image.Image {
 }
 
 // jpegOrientation reads the EXIF orientation tag of a JPEG, or 1.
-func jpegOrientation(rd io.Reader) int {
-	var hdr [4]byte
-	if _, err := io.ReadFull(rd, hdr[:2]); err != nil || hdr[0] != 0xFF || hdr[1] != 0xD8 {
-		return 1
-	}
-	for {
-		if _, err := io.ReadFull(rd, hdr[:4]); err != nil || hdr[0] != 0xFF {
-			return 1
-		}
-		marker := hdr[1]
-		n := int(hdr[2])<<8 | int(hdr[3])
-		if marker == 0xDA || marker == 0xD9 || n < 2 {
-			return 1 // start of scan: no EXIF before the image data
-		}
-		seg := make([]byte, n-2)
-		if _, err := io.ReadFull(rd, seg); err != nil {
-			return 1
-		}
-		if marker == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
-			return exifOrientation(seg[6:])
-		}
-	}
-}
+func jpegOrientation(rd io.Reader) int { return scanJPEG(rd).orientation }
 
 // exifOrientation finds tag 0x0112 in IFD0 of a TIFF structure.
 func exifOrientation(t []byte) int {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,6 +195,7 @@ func TestThumbnailGIFFirstFrame(t *testing.T) {
 
 func TestThumbnailCached(t *testing.T) {
 	e := newEnv(t)
+	decodes := e.countDecodes()
 	id := e.upload(alice, "image/jpeg", "", jpegBytes(t, 1200, 900, 1))
 	path := thumbPath(id, 320, 240, "scale")
 	// Many at once: made once.
@@ -215,12 +217,13 @@ func TestThumbnailCached(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	if n := counterValue(e.repo.made); n != 1 {
-		t.Fatalf("generated %v times, want once", n)
+	// One decode made every configured size (all smaller than 1200×900).
+	if n := counterValue(e.repo.made); n != 5 || decodes.Load() != 1 {
+		t.Fatalf("generated %v thumbnails from %d decodes, want the 5 sizes from one", n, decodes.Load())
 	}
 	resp := e.req("GET", path, alice, nil)
 	readAll(t, resp)
-	if resp.Header.Get("ETag") != etags[0] || counterValue(e.repo.made) != 1 {
+	if resp.Header.Get("ETag") != etags[0] || counterValue(e.repo.made) != 5 {
 		t.Fatal("second request did not use the cached thumbnail")
 	}
 	for _, et := range etags {
@@ -234,19 +237,30 @@ func TestThumbnailCached(t *testing.T) {
 	// The same content uploaded again shares the thumbnails.
 	id2 := e.upload(bob, "image/jpeg", "", jpegBytes(t, 1200, 900, 1))
 	e.getThumb(thumbPath(id2, 320, 240, "scale"))
-	if counterValue(e.repo.made) != 1 {
+	if counterValue(e.repo.made) != 5 {
 		t.Fatal("identical content was thumbnailed again")
 	}
-	// Another size is another thumbnail; legacy endpoint needs no token.
-	resp = e.req("GET", "/_matrix/media/v3/thumbnail/test/"+id+"?width=96&height=96&method=crop", "", nil)
-	readAll(t, resp)
-	if resp.StatusCode != 200 || counterValue(e.repo.made) != 2 {
-		t.Fatalf("legacy thumbnail = %d", resp.StatusCode)
+	// Every other size is served from what the first decode made.
+	for _, s := range DefaultThumbnailSizes() {
+		e.getThumb(thumbPath(id, s.Width, s.Height, s.Method))
+	}
+	if counterValue(e.repo.made) != 5 || decodes.Load() != 1 {
+		t.Fatalf("other sizes: %v thumbnails, %d decodes", counterValue(e.repo.made), decodes.Load())
 	}
 	list, err := e.st.MediaThumbnails(bg, mustMeta(t, e, id).SHA256)
-	if err != nil || len(list) != 2 {
+	if err != nil || len(list) != 5 {
 		t.Fatalf("thumbnail rows = %+v, %v", list, err)
 	}
+}
+
+// countDecodes counts the source images the repository decodes.
+func (e *env) countDecodes() *atomic.Int64 {
+	var n atomic.Int64
+	e.repo.decode = func(r io.Reader) (image.Image, string, error) {
+		n.Add(1)
+		return image.Decode(r)
+	}
+	return &n
 }
 
 func TestThumbnailRefusals(t *testing.T) {

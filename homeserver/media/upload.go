@@ -26,6 +26,7 @@ func (r *Repo) upload(w http.ResponseWriter, req *http.Request, user string) err
 		UserID:      user,
 		ContentType: normalContentType(req.Header.Get("Content-Type")),
 		UploadName:  sanitiseFilename(req.URL.Query().Get("filename")),
+		Restricted:  r.cfg.AuthenticatedMedia,
 	}
 	m, err := r.receive(req, m, false)
 	if err != nil {
@@ -39,9 +40,10 @@ func (r *Repo) upload(w http.ResponseWriter, req *http.Request, user string) err
 func (r *Repo) create(w http.ResponseWriter, req *http.Request, user string) error {
 	now := r.now()
 	m := store.MediaMeta{
-		UserID:    user,
-		CreatedTS: now.UnixMilli(),
-		ExpiresTS: now.Add(r.cfg.PendingUploads.Expiry.D()).UnixMilli(),
+		UserID:     user,
+		CreatedTS:  now.UnixMilli(),
+		ExpiresTS:  now.Add(r.cfg.PendingUploads.Expiry.D()).UnixMilli(),
+		Restricted: r.cfg.AuthenticatedMedia,
 	}
 	var err error
 	for range 3 { // a collision of 143-bit random IDs is not going to happen; still, retry
@@ -82,6 +84,7 @@ func (r *Repo) uploadTo(w http.ResponseWriter, req *http.Request, user string) e
 	}
 	m.ContentType = normalContentType(req.Header.Get("Content-Type"))
 	m.UploadName = sanitiseFilename(req.URL.Query().Get("filename"))
+	m.Restricted = m.Restricted || r.cfg.AuthenticatedMedia
 	if _, err := r.receive(req, m, true); err != nil {
 		return err
 	}

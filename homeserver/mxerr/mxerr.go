@@ -25,6 +25,7 @@ const (
 	BadJSON             Code = "M_BAD_JSON"
 	NotJSON             Code = "M_NOT_JSON"
 	NotFound            Code = "M_NOT_FOUND"
+	WrongRoomKeysVer    Code = "M_WRONG_ROOM_KEYS_VERSION"
 	LimitExceeded       Code = "M_LIMIT_EXCEEDED"
 	Unrecognized        Code = "M_UNRECOGNIZED"
 	Unknown             Code = "M_UNKNOWN"
@@ -52,6 +53,7 @@ const (
 	DuplicateAnnotation Code = "M_DUPLICATE_ANNOTATION"
 	MaxDelayExceeded    Code = "M_MAX_DELAY_EXCEEDED"
 	Timeout             Code = "M_TIMEOUT"
+	BadAlias            Code = "M_BAD_ALIAS"
 )
 
 // status is the HTTP status each code is sent with unless an Error names
@@ -65,6 +67,7 @@ var status = map[Code]int{
 	BadJSON:             http.StatusBadRequest,
 	NotJSON:             http.StatusBadRequest,
 	NotFound:            http.StatusNotFound,
+	WrongRoomKeysVer:    http.StatusForbidden, // with current_version
 	LimitExceeded:       http.StatusTooManyRequests,
 	Unrecognized:        http.StatusNotFound,
 	Unknown:             http.StatusInternalServerError,
@@ -78,6 +81,7 @@ var status = map[Code]int{
 	UnsupportedRoomVer:  http.StatusBadRequest,
 	IncompatibleRoomVer: http.StatusBadRequest,
 	BadState:            http.StatusBadRequest,
+	BadAlias:            http.StatusBadRequest,
 	GuestAccessForbid:   http.StatusForbidden,
 	MissingParam:        http.StatusBadRequest,
 	InvalidParam:        http.StatusBadRequest,

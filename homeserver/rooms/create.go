@@ -247,7 +247,12 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		seq = append(seq, Event{Type: "m.room.name", StateKey: strp(""), Content: mustJSON(map[string]string{"name": *req.Name})})
 	}
 	if req.Topic != nil && *req.Topic != "" {
-		seq = append(seq, Event{Type: "m.room.topic", StateKey: strp(""), Content: mustJSON(map[string]string{"topic": *req.Topic})})
+		// The plain topic, and the same as an m.topic content block
+		// (Matrix 1.15, MSC3765) for clients that read rich topics.
+		seq = append(seq, Event{Type: "m.room.topic", StateKey: strp(""), Content: mustJSON(map[string]any{
+			"topic":   *req.Topic,
+			"m.topic": map[string]any{"m.text": []map[string]string{{"mimetype": "text/plain", "body": *req.Topic}}},
+		})})
 	}
 	for _, u := range req.Invite {
 		c := map[string]any{"membership": "invite"}

@@ -3,9 +3,13 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/store"
 )
 
 // PublicInfo is a published room's directory entry (PublicRoomsChunk).
@@ -151,4 +155,119 @@ func (s *Service) kickLevel(ctx context.Context, roomID string) (int64, error) {
 		return 0, err
 	}
 	return pl.Kick(), nil
+}
+
+// checkCanonicalAlias applies the Client-Server API's rules for sending
+// m.room.canonical_alias: alias and alt_aliases must be room aliases
+// (M_INVALID_PARAM), and a local one must exist and name this room
+// (M_BAD_ALIAS). Aliases of other servers cannot be checked here.
+func (s *Service) checkCanonicalAlias(ctx context.Context, roomID string, content json.RawMessage) error {
+	var c struct {
+		Alias      *json.RawMessage  `json:"alias"`
+		AltAliases []json.RawMessage `json:"alt_aliases"`
+	}
+	if err := json.Unmarshal(content, &c); err != nil {
+		return mxerr.InvalidParamf("alt_aliases must be a list of room aliases")
+	}
+	var aliases []json.RawMessage
+	if c.Alias != nil && string(*c.Alias) != "null" {
+		aliases = append(aliases, *c.Alias)
+	}
+	aliases = append(aliases, c.AltAliases...)
+	for _, raw := range aliases {
+		var alias string
+		if err := json.Unmarshal(raw, &alias); err != nil || !events.ValidRoomAlias(alias) {
+			return mxerr.InvalidParamf("%s is not a room alias", raw)
+		}
+		if !strings.HasSuffix(alias, ":"+s.p.ServerName) {
+			continue
+		}
+		id, _, err := s.p.Store.Alias(ctx, alias)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && id != roomID) {
+			return mxerr.New(mxerr.BadAlias, "%s does not point to this room", alias)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteAlias removes a local alias. Its creator may, and so may whoever
+// may change the room's m.room.canonical_alias (the spec lets servers
+// allow that; Synapse does). When the alias was the room's canonical alias
+// or one of its alt_aliases, userID sends the canonical alias event
+// without it, if allowed to.
+func (s *Service) DeleteAlias(ctx context.Context, alias, userID string) error {
+	roomID, creator, err := s.p.Store.Alias(ctx, alias)
+	if errors.Is(err, store.ErrNotFound) {
+		return mxerr.NotFoundf("Room alias not found")
+	}
+	if err != nil {
+		return err
+	}
+	if creator != userID {
+		ok, err := s.CanSendState(ctx, roomID, userID, "m.room.canonical_alias")
+		if err != nil {
+			var me *mxerr.Error
+			if errors.As(err, &me) && me.Code == mxerr.Forbidden {
+				return mxerr.Forbid("Only the alias's creator or a room moderator may delete it")
+			}
+			return err
+		}
+		if !ok {
+			return mxerr.Forbid("Only the alias's creator or a room moderator may delete it")
+		}
+	}
+	if err := s.p.Store.DeleteAlias(ctx, alias); err != nil {
+		return err
+	}
+	return s.dropCanonicalAlias(ctx, roomID, alias, userID)
+}
+
+// dropCanonicalAlias takes a deleted alias out of the room's canonical
+// alias event.
+func (s *Service) dropCanonicalAlias(ctx context.Context, roomID, alias, userID string) error {
+	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.canonical_alias"})
+	if err != nil || ev == nil {
+		return err
+	}
+	var c map[string]json.RawMessage
+	if json.Unmarshal(ev.Content, &c) != nil {
+		return nil
+	}
+	changed := false
+	var main string
+	if raw, ok := c["alias"]; ok && json.Unmarshal(raw, &main) == nil && main == alias {
+		delete(c, "alias")
+		changed = true
+	}
+	var alts []string
+	if raw, ok := c["alt_aliases"]; ok && json.Unmarshal(raw, &alts) == nil {
+		kept := make([]string, 0, len(alts))
+		for _, a := range alts {
+			if a != alias {
+				kept = append(kept, a)
+			}
+		}
+		if len(kept) != len(alts) {
+			changed = true
+			if len(kept) == 0 {
+				delete(c, "alt_aliases")
+			} else {
+				c["alt_aliases"] = mustJSON(kept)
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	_, err = s.Send(ctx, roomID, userID, Event{Type: "m.room.canonical_alias", StateKey: strp(""), Content: mustJSON(c)})
+	var me *mxerr.Error
+	if errors.As(err, &me) {
+		// The alias is gone either way; the event is refused when the
+		// alias's creator has no power in the room.
+		return nil
+	}
+	return err
 }

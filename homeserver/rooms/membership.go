@@ -127,11 +127,29 @@ func (s *Service) RequireJoined(ctx context.Context, roomID, userID string) erro
 // Every refusal is the same M_FORBIDDEN, so a refused join does not tell
 // whether the room exists, or why.
 func (s *Service) Join(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
+	return s.JoinWith(ctx, idOrAlias, userID, reason, profile, nil)
+}
+
+// reservedMemberKeys are member content keys a join request cannot set:
+// the server decides them.
+var reservedMemberKeys = map[string]bool{
+	"membership": true, "reason": true, "displayname": true, "avatar_url": true,
+	"join_authorised_via_users_server": true, "third_party_signed": true, "third_party_invite": true,
+}
+
+// JoinWith is Join keeping the request's custom content in the member
+// event (as Synapse does), all but the keys the server decides.
+func (s *Service) JoinWith(ctx context.Context, idOrAlias, userID, reason string, profile Profile, custom map[string]any) (string, error) {
 	roomID, err := s.ResolveRoom(ctx, idOrAlias)
 	if err != nil {
 		return "", err
 	}
 	extra := s.profileFields(ctx, profile, userID)
+	for k, v := range custom {
+		if !reservedMemberKeys[k] {
+			extra[k] = v
+		}
+	}
 	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
 	if err == errUnknownRoom || isForbidden(err) {
 		return "", errJoinRefused
@@ -258,7 +276,16 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	if m := ev.Membership(); m == "join" || m == "invite" || m == "knock" {
 		return mxerr.New(mxerr.Unknown, "You must leave the room before forgetting it").WithStatus(400)
 	}
-	return s.p.Store.Forget(ctx, roomID, userID)
+	if err := s.p.Store.Forget(ctx, roomID, userID); err != nil {
+		return err
+	}
+	// The cached reader still lets the user read up to their leave.
+	if r, err := s.load(ctx, roomID); err == nil {
+		r.mu.Lock()
+		delete(r.readers, userID)
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // JoinedRooms lists the rooms a user is joined to.

@@ -84,9 +84,10 @@ func (s *Service) SeesCurrentState(ctx context.Context, userID, roomID string) e
 type Page struct {
 	Events  []store.EventRow
 	Version events.RoomVersion
-	// Last is the position of the last event looked at, 0 when the range
-	// was exhausted (no more pages).
+	// Last is the position of the last event looked at (0: none).
 	Last int64
+	// Exhausted: the range holds no events past Last.
+	Exhausted bool
 }
 
 // Messages pages through a room's history as the user may read it: events
@@ -118,7 +119,7 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 			}
 		}
 		if len(rows) < limit {
-			page.Last = 0 // reached the end of the range
+			page.Exhausted = true
 			return page, nil
 		}
 	}

@@ -44,9 +44,10 @@ type Params struct {
 	// initial_state names an m.space.parent the creator is joined to)
 	// start with the space's moderators and moderation thresholds.
 	InheritSpacePowerLevels bool
-	// EventStored hears the content of each event stored (the media
-	// repository marks the files it references).
-	EventStored func(ctx context.Context, content json.RawMessage)
+	// EventStored hears the content of each event stored, before anyone
+	// is woken to read it (the media repository indexes the files it
+	// references).
+	EventStored func(ctx context.Context, roomID, eventID string, content json.RawMessage)
 	// CallGrants hears of rooms whose call permissions may have changed
 	// (delivered by Run); nil: nobody listens.
 	CallGrants CallGrantsListener
@@ -359,15 +360,15 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	if s.p.CallGrants != nil && changesCallGrants(r, batch) {
 		s.grants.add(r.id)
 	}
-	if s.p.Notifier != nil && len(batch.Events) > 0 {
-		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
-	}
 	if s.p.EventStored != nil {
 		for _, e := range batch.Events {
 			if ev, err := events.Parse(r.version, e.JSON); err == nil && len(ev.Content) > 2 {
-				s.p.EventStored(ctx, ev.Content)
+				s.p.EventStored(ctx, r.id, e.EventID, ev.Content)
 			}
 		}
+	}
+	if s.p.Notifier != nil && len(batch.Events) > 0 {
+		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
 	}
 	return pos, nil
 }
@@ -402,9 +403,10 @@ func (r *room) membership(userID string) string {
 	return ""
 }
 
-// Send sends one event into a room as sender. A repeated (device, txnID)
-// returns the first event's ID; the same txnID with other content is
-// M_INVALID_PARAM.
+// Send sends one event into a room as sender. A repeated (device, room,
+// txnID) returns the first event's ID, whatever the content of the retry:
+// the spec makes the transaction ID, not the body, the key of idempotency
+// (Synapse answers the same); another room starts a new transaction.
 func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (string, error) {
 	// lockRoom reloads state a failed write dropped, under the lock that
 	// the deferred Unlock releases (it used to unlock, reload and lock
@@ -420,11 +422,8 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	}
 	defer r.mu.Unlock()
 	if e.TxnID != "" {
-		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, e.TxnID); err == nil {
-			if prev.RoomID == roomID && prev.Type == e.Type && sameContent(r.version, prev.JSON, e.Content) {
-				return prev.EventID, nil
-			}
-			return "", mxerr.InvalidParamf("Transaction ID %q was already used for another event", e.TxnID)
+		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, roomID, e.TxnID); err == nil {
+			return prev.EventID, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return "", err
 		}
@@ -437,6 +436,19 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	}
 	if IsCallMemberType(e.Type) && e.StateKey != nil && !OwnsCallMemberKey(sender, *e.StateKey) {
 		return "", mxerr.Forbid("A call membership's state key must name its sender")
+	}
+	if e.Type == "m.room.canonical_alias" && e.StateKey != nil && *e.StateKey == "" {
+		if err := s.checkCanonicalAlias(ctx, roomID, e.Content); err != nil {
+			return "", err
+		}
+	}
+	// Setting state to what it already is, by the same sender, changes
+	// nothing and answers the current event (as Synapse does): joining
+	// twice or a client's retry makes no second event.
+	if e.StateKey != nil {
+		if cur, ok := r.state[events.StateTuple{Type: e.Type, StateKey: *e.StateKey}]; ok && cur.Sender == sender && sameContent(cur.Content, e.Content) {
+			return cur.ID, nil
+		}
 	}
 	batch := &store.EventBatch{}
 	var target *store.EventRow
@@ -519,14 +531,11 @@ func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e
 	return &t, nil
 }
 
-func sameContent(v events.RoomVersion, stored []byte, content json.RawMessage) bool {
-	ev, err := events.Parse(v, stored)
-	if err != nil {
-		return false
-	}
-	a, err1 := events.CanonicalJSON(ev.Content)
-	b, err2 := events.CanonicalJSON(content)
-	return err1 == nil && err2 == nil && string(a) == string(b)
+// sameContent reports whether two event contents are the same JSON.
+func sameContent(a, b json.RawMessage) bool {
+	ca, err1 := events.CanonicalJSON(a)
+	cb, err2 := events.CanonicalJSON(b)
+	return err1 == nil && err2 == nil && string(ca) == string(cb)
 }
 
 // DefaultVersion is the room version of rooms created without one.

@@ -71,6 +71,17 @@ func (s *Service) newReader(ctx context.Context, roomID, userID string) (*Reader
 	if err != nil {
 		return nil, err
 	}
+	if n := len(mem); n > 0 && mem[n-1].Membership != "join" && mem[n-1].Membership != "invite" && mem[n-1].Membership != "knock" {
+		// A room the user left and then forgot reads as one they were
+		// never in (Synapse: forgotten rooms cannot be paginated).
+		forgotten, err := s.forgotten(ctx, roomID, userID)
+		if err != nil {
+			return nil, err
+		}
+		if forgotten {
+			mem = nil
+		}
+	}
 	r := &Reader{UserID: userID, RoomID: roomID, members: mem, vis: vis}
 	if !r.everReadable() {
 		return nil, errNoRead
@@ -104,6 +115,15 @@ func at(rows []store.EventRow, pos int64) *store.EventRow {
 		return nil
 	}
 	return &rows[i-1]
+}
+
+// MembershipAfter is the user's membership just after the event at pos,
+// "leave" when they had none: unsigned.membership (Matrix 1.11, MSC4115).
+func (r *Reader) MembershipAfter(pos int64) string {
+	if m := at(r.members, pos+1); m != nil {
+		return m.Membership
+	}
+	return "leave"
 }
 
 // CurrentMembership is the user's membership now.
@@ -235,4 +255,18 @@ func (r *Reader) FilterState(rows []store.EventRow) []store.EventRow {
 		}
 	}
 	return out
+}
+
+// forgotten reports whether the user forgot the room.
+func (s *Service) forgotten(ctx context.Context, roomID, userID string) (bool, error) {
+	ms, err := s.p.Store.UserMemberships(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if m.RoomID == roomID {
+			return m.Forgotten, nil
+		}
+	}
+	return false, nil
 }

@@ -6,6 +6,7 @@
 package route
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,6 +35,41 @@ type Router struct {
 	log      *slog.Logger
 	requests *prometheus.CounterVec   // labels: route, method, status
 	duration *prometheus.HistogramVec // label: route
+	access   *slog.Logger             // nil: no access log
+}
+
+// SetAccessLog turns on the access log: one info line per request with
+// the method, the route template (never the URL, so never a query's
+// access_token), the status, the duration and the authenticated user.
+// nil turns it off. Call it before serving.
+func (rt *Router) SetAccessLog(l *slog.Logger) { rt.access = l }
+
+type requestUserKey struct{}
+
+// requestUser is where an authenticating handler leaves the user for the
+// access log.
+type requestUser struct{ id string }
+
+// SetUser records the authenticated user of r for the access log; the
+// router's handlers get a request that can hold it.
+func SetUser(r *http.Request, userID string) {
+	if u, ok := r.Context().Value(requestUserKey{}).(*requestUser); ok {
+		u.id = userID
+	}
+}
+
+func (rt *Router) logAccess(r *http.Request, route string, status int, d time.Duration, user string) {
+	if rt.access == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Duration("duration", d),
+	}
+	if user != "" {
+		attrs = append(attrs, slog.String("user", user))
+	}
+	rt.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 // New returns a Router whose unknown paths answer 404 M_UNRECOGNIZED.
@@ -64,6 +100,10 @@ func (rt *Router) Handle(path string, ms Methods) {
 	rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &StatusWriter{ResponseWriter: w, status: http.StatusOK}
+		user := &requestUser{}
+		if rt.access != nil {
+			r = r.WithContext(context.WithValue(r.Context(), requestUserKey{}, user))
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -80,6 +120,7 @@ func (rt *Router) Handle(path string, ms Methods) {
 			if rt.duration != nil {
 				rt.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 			}
+			rt.logAccess(r, route, sw.status, time.Since(start), user.id)
 		}()
 		if r.Method == http.MethodOptions {
 			sw.Header().Set("Allow", allow)
@@ -109,14 +150,17 @@ func (rt *Router) Handle(path string, ms Methods) {
 }
 
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
+		rt.logAccess(r, "unknown", http.StatusOK, time.Since(start), "")
 		return
 	}
 	if rt.requests != nil {
 		rt.requests.WithLabelValues("unknown", r.Method, "404").Inc()
 	}
 	mxerr.Write(w, rt.log, mxerr.New(mxerr.Unrecognized, "Unrecognized request"))
+	rt.logAccess(r, "unknown", http.StatusNotFound, time.Since(start), "")
 }
 
 // CORS sets the headers the Client-Server API asks for, so web clients on

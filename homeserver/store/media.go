@@ -29,6 +29,19 @@ type MediaMeta struct {
 	// Referenced is set once an event referencing the media was stored;
 	// referenced media is never purged by age.
 	Referenced bool
+	// Restricted media is served only through the authenticated endpoints
+	// (/_matrix/client/v1/media): it was uploaded while the server's
+	// "authenticated media freeze" was on. Media from before is not.
+	Restricted bool
+}
+
+// MediaRef records that a stored event references media (its content's
+// url, avatar_url, info.thumbnail_url, file.url or
+// info.thumbnail_file.url).
+type MediaRef struct {
+	MXC     string // mxc://server/mediaId
+	RoomID  string
+	EventID string
 }
 
 // Pending reports whether the media ID was reserved but has no content yet.
@@ -83,6 +96,12 @@ type Media interface {
 	// transaction like CommitMedia. Adding one that exists already is not
 	// an error. It returns ErrNotFound when the source blob was purged.
 	AddMediaThumbnail(ctx context.Context, t MediaThumbnail, place func() error) error
+	// AddMediaRefs records references of stored events to media; one
+	// recorded already is not an error.
+	AddMediaRefs(ctx context.Context, refs []MediaRef) error
+	// MediaRefs lists up to limit events that reference an mxc:// URI,
+	// ordered by room and event ID.
+	MediaRefs(ctx context.Context, mxc string, limit int) ([]MediaRef, error)
 	// MarkMediaReferenced flags media IDs as referenced by an event; unknown
 	// IDs are ignored.
 	MarkMediaReferenced(ctx context.Context, mediaIDs []string) error

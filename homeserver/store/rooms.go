@@ -93,8 +93,10 @@ type Rooms interface {
 	PublishedRooms(ctx context.Context) ([]string, error)
 
 	Event(ctx context.Context, eventID string) (EventRow, error)
-	// TxnEvent returns the event a device sent with a transaction ID.
-	TxnEvent(ctx context.Context, userID, deviceID, txnID string) (EventRow, error)
+	// TxnEvent returns the event a device sent into a room with a
+	// transaction ID (a transaction ID is scoped to its request path, so
+	// the same one may name events in two rooms).
+	TxnEvent(ctx context.Context, userID, deviceID, roomID, txnID string) (EventRow, error)
 	// CurrentState is the room's state now.
 	CurrentState(ctx context.Context, roomID string) ([]EventRow, error)
 	// StateAt is the room's state after every event at or before pos.

@@ -53,6 +53,7 @@ type Accounts interface {
 	SetPasswordHash(ctx context.Context, localpart, hash string) error
 	// DeactivateAccount marks the account deactivated, clears its password
 	// and profile, and deletes all its devices in one transaction.
+	// Its key backups go in the same transaction.
 	DeactivateAccount(ctx context.Context, localpart string) error
 	// DeactivatedMembers lists deactivated users still joined to, invited
 	// to or knocking on a room (the server makes them leave).
@@ -100,6 +101,7 @@ type Store interface {
 	UserData
 	Delayed
 	Media
+	KeyBackups
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,10 @@ type Params struct {
 	// the user may read (history visibility) and which state they may see
 	// (knocks are for moderators). Without it every event is readable.
 	Visibility func(ctx context.Context, userID, roomID string) (Visibility, error)
+	// PushRules is optional: the m.push_rules content ({"global": ...}) an
+	// initial sync sends a user who never changed a rule, so none is
+	// stored (clients read their rules from it).
+	PushRules func(ctx context.Context, userID string) (json.RawMessage, error)
 }
 
 // Visibility judges one user's reads in one room.

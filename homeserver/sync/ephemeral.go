@@ -157,15 +157,28 @@ func (s *syncer) accountData(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync: account data: %w", err)
 	}
+	sawPushRules := false
 	for _, r := range rows {
 		if r.RoomID != "" {
 			s.roomAD[r.RoomID] = append(s.roomAD[r.RoomID], r)
 			continue
 		}
+		sawPushRules = sawPushRules || r.Type == "m.push_rules"
 		if !s.f.AccountData.AllowsType(r.Type) {
 			continue
 		}
 		ev, err := basicEvent(r.Type, r.Content)
+		if err != nil {
+			return err
+		}
+		s.resp.AccountData.Events = append(s.resp.AccountData.Events, ev)
+	}
+	if s.initial && !sawPushRules && s.e.p.PushRules != nil && s.f.AccountData.AllowsType("m.push_rules") {
+		content, err := s.e.p.PushRules(ctx, s.req.UserID)
+		if err != nil {
+			return fmt.Errorf("sync: push rules: %w", err)
+		}
+		ev, err := basicEvent("m.push_rules", content)
 		if err != nil {
 			return err
 		}

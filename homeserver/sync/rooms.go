@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	gosync "sync"
@@ -78,7 +79,10 @@ func (s *syncer) run(ctx context.Context) error {
 	var existing, fresh []string
 	var invites, knocks, leaves []roomAt
 	for _, m := range mems {
-		if m.Forgotten || !s.f.Room.AllowsRoom(m.RoomID) {
+		// A forgotten room is gone from sync, except that the leave
+		// itself still reaches an incremental sync from before it, so the
+		// user's other devices learn of it (as Synapse does).
+		if !s.f.Room.AllowsRoom(m.RoomID) || (m.Forgotten && (s.initial || m.Pos <= s.since.Pos)) {
 			continue
 		}
 		cur := memAt{m.Membership, m.Pos, m.EventID}
@@ -161,6 +165,9 @@ func (s *syncer) run(ctx context.Context) error {
 		return s.addJoined(ctx, id, false, changed[id])
 	})
 	if err != nil {
+		return err
+	}
+	if invites, err = s.dropIgnoredInvites(ctx, invites); err != nil {
 		return err
 	}
 	for _, r := range invites {
@@ -315,6 +322,13 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		var err error
 		if tl, limited, err = s.timeline(ctx, roomID, after, s.to.Pos); err != nil {
 			return err
+		}
+		// A room joined since the token: the client has none of its
+		// history, so the timeline is limited unless it starts at the
+		// room's creation, telling the client there is more to page back
+		// to (Synapse marks every newly joined room so).
+		if fresh && !s.initial && len(tl) > 0 && tl[0].Type != "m.room.create" {
+			limited = true
 		}
 	}
 	startPos := s.to.Pos
@@ -812,4 +826,37 @@ func (s *syncer) visibility(ctx context.Context, roomID string) (Visibility, err
 	s.vis[roomID] = v
 	s.mu.Unlock()
 	return v, nil
+}
+
+// dropIgnoredInvites leaves out invites sent by users the syncing user
+// ignores (m.ignored_user_list): the spec hides all their events,
+// invites included.
+func (s *syncer) dropIgnoredInvites(ctx context.Context, invites []roomAt) ([]roomAt, error) {
+	if len(invites) == 0 {
+		return invites, nil
+	}
+	raw, err := s.e.p.Store.AccountData(ctx, s.req.UserID, "", "m.ignored_user_list")
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(raw) == 0) {
+		return invites, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sync: ignored users: %w", err)
+	}
+	var list struct {
+		Ignored map[string]json.RawMessage `json:"ignored_users"`
+	}
+	if json.Unmarshal(raw, &list) != nil || len(list.Ignored) == 0 {
+		return invites, nil
+	}
+	kept := invites[:0]
+	for _, r := range invites {
+		ev, err := s.e.p.Store.Event(ctx, r.at.eventID)
+		if err != nil {
+			return nil, fmt.Errorf("sync: invite event: %w", err)
+		}
+		if _, ignored := list.Ignored[ev.Sender]; !ignored {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
 }

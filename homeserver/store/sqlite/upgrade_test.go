@@ -9,6 +9,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlstore"
+	"github.com/salonhq/salon/homeserver/store/storetest"
 )
 
 // TestUpgradeInPlace: a database made by an older schema (only the first
@@ -63,4 +64,40 @@ func TestRefuseNewerSchema(t *testing.T) {
 	if _, err := Open(ctx, path, Options{}); err == nil {
 		t.Fatal("opened a database from a newer binary")
 	}
+}
+
+// TestUpgradeIndexesMediaRefs: events stored before migration 0101 have
+// their media references indexed by it.
+func TestUpgradeIndexesMediaRefs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old := fstest.MapFS{}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if filepath.Base(f) >= "0101" {
+			continue
+		}
+		b, _ := fs.ReadFile(migrations, f)
+		old["m/"+filepath.Base(f)] = &fstest.MapFile{Data: b}
+	}
+	d, err := openDB(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.Migrate(ctx, d, old, "m"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MediaRefsBackfill(t, func(q string, args ...any) error { _, err := d.Exec(ctx, q, args...); return err },
+		func() store.Store {
+			d.Close()
+			s, err := Open(ctx, path, Options{})
+			if err != nil {
+				t.Fatalf("upgrade: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
 }

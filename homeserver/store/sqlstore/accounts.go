@@ -59,6 +59,9 @@ func (s *Store) DeactivateAccount(ctx context.Context, localpart string) error {
 		if _, err := q.Exec(ctx, `UPDATE profiles SET displayname = '', avatar_url = '' WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
+		if err := deleteUserKeyBackups(ctx, q, userID); err != nil {
+			return err
+		}
 		if _, err := q.Exec(ctx, `DELETE FROM devices WHERE user_id = $1`, userID); err != nil {
 			return err
 		}

@@ -10,12 +10,12 @@ import (
 
 var _ store.Media = (*Store)(nil)
 
-const mediaCols = `media_id, user_id, sha256, size, content_type, upload_name, created_ts, uploaded_ts, expires_ts, referenced`
+const mediaCols = `media_id, user_id, sha256, size, content_type, upload_name, created_ts, uploaded_ts, expires_ts, referenced, restricted`
 
 func scanMedia(r Row) (store.MediaMeta, error) {
 	var m store.MediaMeta
 	err := r.Scan(&m.MediaID, &m.UserID, &m.SHA256, &m.Size, &m.ContentType, &m.UploadName,
-		&m.CreatedTS, &m.UploadedTS, &m.ExpiresTS, &m.Referenced)
+		&m.CreatedTS, &m.UploadedTS, &m.ExpiresTS, &m.Referenced, &m.Restricted)
 	return m, err
 }
 
@@ -31,8 +31,8 @@ func (s *Store) ReserveMedia(ctx context.Context, m store.MediaMeta, maxPending 
 				return store.ErrQuotaExceeded
 			}
 		}
-		_, err := q.Exec(ctx, `INSERT INTO media (media_id, user_id, content_type, upload_name, created_ts, expires_ts)
-			VALUES ($1, $2, $3, $4, $5, $6)`, m.MediaID, m.UserID, m.ContentType, m.UploadName, m.CreatedTS, m.ExpiresTS)
+		_, err := q.Exec(ctx, `INSERT INTO media (media_id, user_id, content_type, upload_name, created_ts, expires_ts, restricted)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.MediaID, m.UserID, m.ContentType, m.UploadName, m.CreatedTS, m.ExpiresTS, m.Restricted)
 		return err
 	}))
 }
@@ -72,8 +72,8 @@ func (s *Store) CommitMedia(ctx context.Context, m store.MediaMeta, quota int64,
 		}
 		if reserved {
 			n, err := q.Exec(ctx, `UPDATE media SET sha256 = $2, size = $3, content_type = $4, upload_name = $5,
-				uploaded_ts = $6, expires_ts = 0 WHERE media_id = $1 AND uploaded_ts = 0`,
-				m.MediaID, m.SHA256, m.Size, m.ContentType, m.UploadName, m.UploadedTS)
+				uploaded_ts = $6, expires_ts = 0, restricted = (restricted OR $7) WHERE media_id = $1 AND uploaded_ts = 0`,
+				m.MediaID, m.SHA256, m.Size, m.ContentType, m.UploadName, m.UploadedTS, m.Restricted)
 			if err != nil {
 				return err
 			}
@@ -85,8 +85,8 @@ func (s *Store) CommitMedia(ctx context.Context, m store.MediaMeta, quota int64,
 			if created == 0 {
 				created = m.UploadedTS
 			}
-			if _, err := q.Exec(ctx, `INSERT INTO media (`+mediaCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)`,
-				m.MediaID, m.UserID, m.SHA256, m.Size, m.ContentType, m.UploadName, created, m.UploadedTS, m.Referenced); err != nil {
+			if _, err := q.Exec(ctx, `INSERT INTO media (`+mediaCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
+				m.MediaID, m.UserID, m.SHA256, m.Size, m.ContentType, m.UploadName, created, m.UploadedTS, m.Referenced, m.Restricted); err != nil {
 				return err
 			}
 		}
@@ -170,6 +170,39 @@ func (s *Store) AddMediaThumbnail(ctx context.Context, t store.MediaThumbnail, p
 		return nil // a concurrent writer added the same thumbnail
 	}
 	return s.mapErr(err)
+}
+
+func (s *Store) AddMediaRefs(ctx context.Context, refs []store.MediaRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
+		for _, r := range refs {
+			if _, err := q.Exec(ctx, `INSERT INTO media_refs (mxc, room_id, event_id) VALUES ($1, $2, $3)
+				ON CONFLICT (mxc, event_id) DO NOTHING`, r.MXC, r.RoomID, r.EventID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func (s *Store) MediaRefs(ctx context.Context, mxc string, limit int) ([]store.MediaRef, error) {
+	rows, err := s.db.Query(ctx, `SELECT mxc, room_id, event_id FROM media_refs WHERE mxc = $1
+		ORDER BY room_id, event_id LIMIT $2`, mxc, limit)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.MediaRef
+	for rows.Next() {
+		var r store.MediaRef
+		if err := rows.Scan(&r.MXC, &r.RoomID, &r.EventID); err != nil {
+			return nil, s.mapErr(err)
+		}
+		out = append(out, r)
+	}
+	return out, s.mapErr(rows.Err())
 }
 
 func (s *Store) MarkMediaReferenced(ctx context.Context, mediaIDs []string) error {

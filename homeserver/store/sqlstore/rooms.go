@@ -179,7 +179,7 @@ func (s *Store) Event(ctx context.Context, eventID string) (store.EventRow, erro
 
 // txnEventQuery names txn_id <> ” so the partial index events_txn
 // applies: without it SQLite scans every event on every send.
-const txnEventQuery = `SELECT ` + eventCols + ` FROM events WHERE sender = $1 AND sender_device = $2 AND txn_id = $3 AND txn_id <> ''`
+const txnEventQuery = `SELECT ` + eventCols + ` FROM events WHERE sender = $1 AND sender_device = $2 AND txn_id = $3 AND txn_id <> '' AND room_id = $4`
 
 // relationsQuery likewise names relates_to <> ” for events_rel.
 const relationsQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = $1 AND relates_to <> '' AND room_id = $2
@@ -190,7 +190,7 @@ const relationsQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = 
 // arguments, so a backend test can check that each uses an index.
 func HotQueries() map[string][]any {
 	return map[string][]any{
-		txnEventQuery:  {"@a:t", "DEV", "txn"},
+		txnEventQuery:  {"@a:t", "DEV", "txn", "!r:t"},
 		relationsQuery: {"$e", "!r:t", "", "", int64(10), 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3 ORDER BY stream_pos DESC LIMIT $4`: {"!r:t", int64(0), int64(10), 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`:                      {"!r:t", "m.room.member", "@a:t"},
@@ -200,8 +200,8 @@ func HotQueries() map[string][]any {
 	}
 }
 
-func (s *Store) TxnEvent(ctx context.Context, userID, deviceID, txnID string) (store.EventRow, error) {
-	e, err := scanEvent(s.db.QueryRow(ctx, txnEventQuery, userID, deviceID, txnID))
+func (s *Store) TxnEvent(ctx context.Context, userID, deviceID, roomID, txnID string) (store.EventRow, error) {
+	e, err := scanEvent(s.db.QueryRow(ctx, txnEventQuery, userID, deviceID, txnID, roomID))
 	return e, s.mapErr(err)
 }
 

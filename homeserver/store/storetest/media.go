@@ -30,6 +30,8 @@ func testMedia(t *testing.T, s store.Store) {
 		{"SharedBlobs", testMediaSharedBlobs},
 		{"Thumbnails", testMediaThumbnails},
 		{"Referenced", testMediaReferenced},
+		{"Restricted", testMediaRestricted},
+		{"Refs", testMediaRefs},
 		{"ConcurrentSameContent", testMediaConcurrent},
 		{"PurgeRacingUpload", testMediaPurgeRace},
 	} {
@@ -462,4 +464,108 @@ func testMediaPurgeRace(t *testing.T, m store.Media) {
 		}
 	}
 	purgeAll(t, m)
+}
+
+// testMediaRestricted: the "authenticated media" flag is kept by a direct
+// upload and by the filling of a reservation, and defaults to off (media
+// from before the freeze).
+func testMediaRestricted(t *testing.T, m store.Media) {
+	var p placed
+	old := upload("R1", "@a:test", "before the freeze", 100)
+	fresh := upload("R2", "@a:test", "after the freeze", 101)
+	fresh.Restricted = true
+	for _, u := range []store.MediaMeta{old, fresh} {
+		if err := m.CommitMedia(ctx, u, 0, p.fn(u.SHA256)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := store.MediaMeta{MediaID: "R3", UserID: "@a:test", CreatedTS: 102, ExpiresTS: 1 << 40, Restricted: true}
+	if err := m.ReserveMedia(ctx, res, 0); err != nil {
+		t.Fatal(err)
+	}
+	fill := upload("R3", "@a:test", "async", 103)
+	if err := m.CommitMedia(ctx, fill, 0, p.fn(fill.SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"R1": false, "R2": true, "R3": true} {
+		got, err := m.MediaMeta(ctx, id)
+		if err != nil || got.Restricted != want {
+			t.Fatalf("%s: restricted %v (%v), want %v", id, got.Restricted, err, want)
+		}
+	}
+	purgeAll(t, m)
+}
+
+// testMediaRefs records which events reference which media.
+func testMediaRefs(t *testing.T, m store.Media) {
+	a, b := "mxc://test/AAAA", "mxc://test/BBBB"
+	refs := []store.MediaRef{
+		{MXC: a, RoomID: "!r2:test", EventID: "$e3"},
+		{MXC: a, RoomID: "!r1:test", EventID: "$e1"},
+		{MXC: b, RoomID: "!r1:test", EventID: "$e1"},
+		{MXC: a, RoomID: "!r1:test", EventID: "$e2"},
+	}
+	if err := m.AddMediaRefs(ctx, refs); err != nil {
+		t.Fatal(err)
+	}
+	// Again (an event carrying the same URI twice, or a retry): no error.
+	if err := m.AddMediaRefs(ctx, refs[:2]); err != nil {
+		t.Fatalf("adding a reference again: %v", err)
+	}
+	if err := m.AddMediaRefs(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.MediaRefs(ctx, a, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]store.MediaRef{refs[1], refs[3], refs[0]}) {
+		t.Fatalf("refs of %s = %v", a, got)
+	}
+	if got, err := m.MediaRefs(ctx, a, 2); err != nil || len(got) != 2 {
+		t.Fatalf("limit 2: %v, %v", got, err)
+	}
+	if got, err := m.MediaRefs(ctx, b, 10); err != nil || len(got) != 1 || got[0] != refs[2] {
+		t.Fatalf("refs of %s = %v, %v", b, got, err)
+	}
+	if got, err := m.MediaRefs(ctx, "mxc://test/none", 10); err != nil || len(got) != 0 {
+		t.Fatalf("refs of unreferenced media = %v, %v", got, err)
+	}
+}
+
+// MediaRefsBackfill checks migration 0101 of a backend: events stored
+// before it (by exec, in a database migrated up to 0100) have their media
+// references indexed once upgrade has run the rest of the migrations.
+func MediaRefsBackfill(t *testing.T, exec func(query string, args ...any) error, upgrade func() store.Store) {
+	t.Helper()
+	evs := []struct{ id, room, json string }{
+		{"$img", "!a:test", `{"type":"m.room.message","content":{"msgtype":"m.image","url":"mxc://test/IMG","info":{"thumbnail_url":"mxc://test/THUMB"}}}`},
+		{"$enc", "!a:test", `{"type":"m.room.message","content":{"msgtype":"m.file","file":{"url":"mxc://test/ENC"},"info":{"thumbnail_file":{"url":"mxc://test/ENCTHUMB"}}}}`},
+		{"$avatar", "!b:test", `{"type":"m.room.member","state_key":"@a:test","content":{"membership":"join","avatar_url":"mxc://test/IMG"}}`},
+		{"$text", "!b:test", `{"type":"m.room.message","content":{"msgtype":"m.text","body":"mxc://test/NOT","url":5}}`},
+		{"$odd", "!b:test", `{"type":"m.room.message","content":{"url":{"nested":"mxc://test/NOT"},"info":"x"}}`},
+	}
+	for i, e := range evs {
+		if err := exec(`INSERT INTO events (stream_pos, event_id, room_id, type, sender, json) VALUES ($1, $2, $3, $4, $5, $6)`,
+			int64(i+1), e.id, e.room, "m.room.message", "@a:test", e.json); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := upgrade()
+	m := s.(store.Media)
+	for mxc, want := range map[string]string{
+		"mxc://test/IMG":      "[{mxc://test/IMG !a:test $img} {mxc://test/IMG !b:test $avatar}]",
+		"mxc://test/THUMB":    "[{mxc://test/THUMB !a:test $img}]",
+		"mxc://test/ENC":      "[{mxc://test/ENC !a:test $enc}]",
+		"mxc://test/ENCTHUMB": "[{mxc://test/ENCTHUMB !a:test $enc}]",
+		"mxc://test/NOT":      "[]",
+	} {
+		got, err := m.MediaRefs(ctx, mxc, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("refs of %s after the upgrade: %v, want %s", mxc, got, want)
+		}
+	}
 }

@@ -91,12 +91,15 @@ func testRoomEvents(t *testing.T, s store.Store) {
 	if e, err := s.LastEvent(ctx, "!r:test"); err != nil || e.EventID != "$join-b" {
 		t.Fatalf("last event %v %v", e.EventID, err)
 	}
-	got, err := s.TxnEvent(ctx, "@a:test", "DEV", "txn1")
+	got, err := s.TxnEvent(ctx, "@a:test", "DEV", "!r:test", "txn1")
 	if err != nil || got.EventID != "$msg1" {
 		t.Fatalf("txn event = %v, %v", got.EventID, err)
 	}
-	if _, err := s.TxnEvent(ctx, "@a:test", "OTHER", "txn1"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.TxnEvent(ctx, "@a:test", "OTHER", "!r:test", "txn1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("txn of another device: %v", err)
+	}
+	if _, err := s.TxnEvent(ctx, "@a:test", "DEV", "!other:test", "txn1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("txn in another room: %v", err)
 	}
 	rel, err := s.Relations(ctx, "!r:test", "$msg1", "m.annotation", "", 0, 10)
 	if err != nil || len(rel) != 1 || rel[0].EventID != "$react" {

@@ -37,6 +37,11 @@ func Run(t *testing.T, open Opener) {
 		{"StreamOrder", testStreamOrder},
 		{"Delayed", testDelayed},
 		{"Media", testMedia},
+		{"KeyBackupVersions", testKeyBackupVersions},
+		{"KeyBackupReplace", testKeyBackupReplace},
+		{"KeyBackupKeys", testKeyBackupKeys},
+		{"KeyBackupConcurrent", testKeyBackupConcurrent},
+		{"KeyBackupDeactivate", testKeyBackupDeactivate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
