@@ -528,3 +528,48 @@ func TestSlidingSyncPrivacy(t *testing.T) {
 		}
 	})
 }
+
+// TestSlidingSyncBadInput: malformed requests get Matrix errors, never a
+// 500 or a hang.
+func TestSlidingSyncBadInput(t *testing.T) {
+	srv := startServer(t, "sqlite:"+t.TempDir()+"/salon.db")
+	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+	for _, tc := range []struct {
+		name, query string
+		body    any
+		errcode string
+	}{
+		{"not JSON", "", []byte("{"), "M_NOT_JSON"},
+		{"lists of the wrong type", "", map[string]any{"lists": []int{1}}, "M_BAD_JSON"},
+		{"reversed range", "", body(map[string]any{"l": list([2]int{5, 1}, 1, nil, nil)}), "M_INVALID_PARAM"},
+		{"negative range", "", body(map[string]any{"l": list([2]int{-1, 1}, 1, nil, nil)}), "M_INVALID_PARAM"},
+		{"negative timeline_limit", "", body(map[string]any{"l": list([2]int{0, 1}, -1, nil, nil)}), "M_INVALID_PARAM"},
+		{"required_state triple", "", body(map[string]any{"l": list([2]int{0, 1}, 1, [][]string{{"a", "b", "c"}}, nil)}), "M_BAD_JSON"},
+		{"required_state number", "", body(map[string]any{"l": list([2]int{0, 1}, 1, 7, nil)}), "M_BAD_JSON"},
+		{"empty list key", "", body(map[string]any{"": list([2]int{0, 1}, 1, nil, nil)}), "M_INVALID_PARAM"},
+		{"negative timeout", "?timeout=-5&pos=x", map[string]any{}, "M_INVALID_PARAM"},
+		{"timeout not a number", "?timeout=soon", map[string]any{}, "M_INVALID_PARAM"},
+		{"bad set_presence", "?set_presence=away", map[string]any{}, "M_INVALID_PARAM"},
+		{"unknown pos", "?pos=s1_2", map[string]any{}, "M_UNKNOWN_POS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := alice.Do("POST", slidingPath+tc.query, tc.body)
+			if r.Status != 400 || r.Errcode() != tc.errcode {
+				t.Fatalf("%d %s, want 400 %s", r.Status, r.Raw, tc.errcode)
+			}
+		})
+	}
+	many := map[string]any{}
+	for i := range 101 {
+		many[fmt.Sprint("l", i)] = list([2]int{0, 1}, 1, nil, nil)
+	}
+	if r := alice.Do("POST", slidingPath, body(many)); r.Status != 400 || r.Errcode() != "M_INVALID_PARAM" {
+		t.Fatalf("101 lists: %d %s", r.Status, r.Raw)
+	}
+	if r := mxtest.New(t, srv.URL).Do("POST", slidingPath, map[string]any{}); r.Status != 401 {
+		t.Fatalf("without a token: %d %s", r.Status, r.Raw)
+	}
+	if r := alice.Do("GET", slidingPath, nil); r.Status != 405 {
+		t.Fatalf("GET: %d %s", r.Status, r.Raw)
+	}
+}

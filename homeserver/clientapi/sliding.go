@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,6 +36,10 @@ func (a *API) slidingRoutes() {
 func (a *API) slidingSync(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	b, err := readBody(r, 1<<20)
 	if err != nil {
+		return err
+	}
+	var probe map[string]json.RawMessage
+	if err := decodeJSON(b, &probe, true); err != nil {
 		return err
 	}
 	req, err := sync.ParseSlidingRequest(b)

@@ -281,7 +281,11 @@ func ParseSlidingRequest(body []byte) (SlidingRequest, error) {
 		if errors.As(err, &me) {
 			return req, me
 		}
-		return req, mxerr.BadJSONf("Invalid sliding sync request: %v", err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return req, mxerr.BadJSONf("%s has the wrong type", te.Field)
+		}
+		return req, mxerr.BadJSONf("Malformed sliding sync request")
 	}
 	if len(req.ConnID) > maxConnIDLength {
 		return req, mxerr.InvalidParamf("conn_id is too long")
