@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -58,4 +59,62 @@ func BenchmarkSlidingFirstResponse(b *testing.B) {
 			})
 		}
 	})
+}
+
+// BenchmarkSlidingConnMemory: the heap one open connection holds, for a
+// user in 2,000 rooms whose list window covers 20 rooms ("window20") or
+// every room ("all", where Element X's list grows to): reported as
+// B/conn, measured over 100 (10) connections of different devices.
+func BenchmarkSlidingConnMemory(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		const n = 2000
+		h := newHarness(b, openSQLite(b))
+		for i := range n {
+			id := fmt.Sprintf("!r%04d:test", i)
+			h.createRoom(id, alice)
+			h.join(id, bob)
+			h.msg(id, alice, "hello")
+		}
+		for _, bc := range []struct {
+			name  string
+			to    int
+			conns int
+		}{{"window20", 19, 100}, {"all", n - 1, 10}} {
+			b.Run(bc.name, func(b *testing.B) {
+				req, err := ParseSlidingRequest([]byte(fmt.Sprintf(`{"lists":{"all":{"ranges":[[0,%d]],"timeline_limit":1,
+					"required_state":[["m.room.name",""],["m.room.member","$LAZY"]]}}}`, bc.to)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				req.UserID = bob
+				conns := bc.conns
+				for b.Loop() {
+					// Fill the engine's shared caches first: they are not
+					// the connections'.
+					warm := req
+					warm.DeviceID = "warm"
+					if _, err := h.e.SlidingSync(h.ctx, warm); err != nil {
+						b.Fatal(err)
+					}
+					h.e.sliding = newSlidingConns()
+					before := heapInUse()
+					for i := range conns {
+						r := req
+						r.DeviceID = fmt.Sprint("D", i)
+						if _, err := h.e.SlidingSync(h.ctx, r); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(heapInUse()-before)/float64(conns), "B/conn")
+				}
+			})
+		}
+	})
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -62,9 +62,9 @@ type sentRoom struct {
 	isDM       bool
 	// notif and highlight are the unread counts sent (-1: none).
 	notif, highlight int
-	// members are the users whose member events were sent (lazy loading);
-	// nil when the room's whole member list was sent.
-	members map[string]bool
+	// members are the users whose member events the client holds (lazy
+	// loading), sorted; nil when the config does not lazy-load.
+	members []string
 }
 
 // extState is which extensions are on (extensions are sticky).

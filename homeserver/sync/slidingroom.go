@@ -18,6 +18,7 @@ type wanted struct {
 	c     *candidate
 	cfg   RoomConfig
 	lists []string
+	key   string // cfgKey, set once the configs are combined
 }
 
 func (w *wanted) add(cfg RoomConfig) {
@@ -146,6 +147,19 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 		w.add(cfg)
 	}
 
+	// Rooms with the same config share one key string (a connection
+	// remembers it for every room it was sent).
+	interned := map[string]string{}
+	for _, w := range want {
+		k := w.cfgKey()
+		if old, ok := interned[k]; ok {
+			k = old
+		} else {
+			interned[k] = k
+		}
+		w.key = k
+	}
+
 	// The rooms to send: new to the connection, sent with another config
 	// or membership, or changed since.
 	known := make(map[string]int64, len(want))
@@ -163,7 +177,7 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 	var send []*wanted
 	for id, w := range want {
 		p := base.rooms[id]
-		if p == nil || p.cfg != w.cfgKey() || p.membership != w.c.membership || p.memberPos != w.c.memPos ||
+		if p == nil || p.cfg != w.key || p.membership != w.c.membership || p.memberPos != w.c.memPos ||
 			p.isDM != dm[id] || (changed[id] && w.c.membership == join) {
 			send = append(send, w)
 		}
@@ -234,7 +248,7 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 	c := w.c
 	s := b.s
 	prev := b.base.rooms[c.roomID]
-	sr := &sentRoom{pos: s.to.Pos, cfg: w.cfgKey(), membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID], notif: -1, highlight: -1}
+	sr := &sentRoom{pos: s.to.Pos, cfg: w.key, membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID], notif: -1, highlight: -1}
 	r := &SlidingRoom{Membership: c.membership, Lists: w.lists, BumpStamp: c.bump}
 	if c.membership == invite || c.membership == knock {
 		st, err := s.strippedState(ctx, roomAt{roomID: c.roomID, at: memAt{c.membership, c.memPos, c.eventID}})
@@ -354,13 +368,20 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 		}
 	}
 	if rs.lazy {
-		if initial || prev.members == nil {
-			sr.members = map[string]bool{}
-		} else {
-			sr.members = maps.Clone(prev.members)
+		// The member events the client holds: none for an initial room,
+		// nor after a gap (MSC4186: a client flushes its member cache
+		// when the timeline is limited).
+		var held []string
+		if !initial && !limited && prev.members != nil {
+			held = prev.members
+		}
+		added := map[string]bool{}
+		holds := func(u string) bool {
+			_, ok := slices.BinarySearch(held, u)
+			return ok || added[u]
 		}
 		for u := range have {
-			sr.members[u] = true
+			added[u] = true
 		}
 		need := map[string]bool{}
 		for i := range tl {
@@ -370,7 +391,7 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 			}
 		}
 		for _, u := range slices.Sorted(maps.Keys(need)) {
-			if sr.members[u] {
+			if holds(u) {
 				continue
 			}
 			row, ok, err := s.memberAt(ctx, c.roomID, u, upto, pick)
@@ -380,7 +401,13 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 			if ok {
 				required = append(required, row)
 			}
-			sr.members[u] = true
+			added[u] = true
+		}
+		sr.members = slices.Concat(held, slices.Collect(maps.Keys(added)))
+		slices.Sort(sr.members)
+		sr.members = slices.Compact(sr.members)
+		if sr.members == nil {
+			sr.members = []string{}
 		}
 	}
 	if r.RequiredState, err = s.format(ctx, required); err != nil {
