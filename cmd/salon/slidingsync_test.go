@@ -536,8 +536,8 @@ func TestSlidingSyncBadInput(t *testing.T) {
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 	for _, tc := range []struct {
 		name, query string
-		body    any
-		errcode string
+		body        any
+		errcode     string
 	}{
 		{"not JSON", "", []byte("{"), "M_NOT_JSON"},
 		{"lists of the wrong type", "", map[string]any{"lists": []int{1}}, "M_BAD_JSON"},
