@@ -333,6 +333,10 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 		if l := inLists(dm); !slices.Equal(l, []string{"dms", "rooms", "untyped"}) || f.Rooms[dm].IsDM == nil || !*f.Rooms[dm].IsDM {
 			t.Fatalf("dm lists %v, is_dm %v", l, f.Rooms[dm].IsDM)
 		}
+		// The nameless DM is named after its heroes.
+		if h := f.Rooms[dm].Heroes; len(h) != 1 || h[0].UserID != alice.UserID || h[0].DisplayName != "alice" || f.Rooms[dm].Name != "" {
+			t.Fatalf("dm heroes %+v, name %q", h, f.Rooms[dm].Name)
+		}
 		if l := inLists(enc); !slices.Equal(l, []string{"enc", "notdms", "rooms", "untyped"}) {
 			t.Fatalf("encrypted room lists %v", l)
 		}
@@ -350,9 +354,13 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 		// Extensions: account data, typing, receipts.
 		ext := map[string]any{
 			"lists":      map[string]any{"all": list([2]int{0, 20}, 1, nameOnly, nil)},
-			"extensions": map[string]any{"account_data": map[string]any{"enabled": true}, "typing": map[string]any{"enabled": true}, "receipts": map[string]any{"enabled": true}},
+			"extensions": map[string]any{"account_data": map[string]any{"enabled": true}, "typing": map[string]any{"enabled": true},
+				"receipts": map[string]any{"enabled": true}, "presence": map[string]any{"enabled": true}},
 		}
 		x := slide(t, bob, "", 0, ext)
+		if p := string(x.Extensions["presence"]); !strings.Contains(p, alice.UserID) || strings.Contains(p, carol.UserID) {
+			t.Fatalf("presence: %s", p)
+		}
 		if !strings.Contains(string(x.Extensions["account_data"]), "m.direct") {
 			t.Fatalf("account_data: %s", x.Extensions["account_data"])
 		}
