@@ -586,3 +586,55 @@ func TestSlidingSyncBadInput(t *testing.T) {
 		t.Fatalf("GET: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestSlidingSyncExtensionsOutOfWindow: receipts and room account data of
+// a room that happen while the room is outside the list window arrive once
+// it is back in the window.
+func TestSlidingSyncExtensionsOutOfWindow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		var rooms []string
+		var last string
+		for i := range 3 {
+			id := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "name": fmt.Sprint("W", i)}).Str("room_id")
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", id), map[string]any{})
+			last = sendMsg(alice, id, "m", map[string]any{"msgtype": "m.text", "body": "hi"})
+			rooms = append(rooms, id)
+		}
+		first := sendMsg(alice, rooms[0], "m2", map[string]any{"msgtype": "m.text", "body": "older"})
+		_ = first
+		req := func(to int) map[string]any {
+			return map[string]any{
+				"lists":      map[string]any{"all": list([2]int{0, to}, 1, [][2]string{{"m.room.name", ""}}, nil)},
+				"extensions": map[string]any{"receipts": map[string]any{"enabled": true}, "account_data": map[string]any{"enabled": true}},
+			}
+		}
+		// All three rooms are sent, then the window shrinks to the newest.
+		r := slide(t, bob, "", 0, req(2))
+		if len(r.Rooms) != 3 {
+			t.Fatalf("rooms %v", byBump(r))
+		}
+		r = slide(t, bob, r.Pos, 0, req(0))
+		// Room 2 is outside the window now (room 0 had the newest message).
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/receipt/m.read/%s", rooms[2], last), map[string]any{})
+		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/rooms/%s/account_data/m.tag", bob.UserID, rooms[2]), map[string]any{"tags": map[string]any{"u.work": map[string]any{}}})
+		r = slide(t, bob, r.Pos, 0, req(0))
+		if strings.Contains(string(r.Extensions["receipts"]), rooms[2]) || strings.Contains(string(r.Extensions["account_data"]), rooms[2]) {
+			t.Fatalf("out-of-window room in extensions: %s %s", r.Extensions["receipts"], r.Extensions["account_data"])
+		}
+		r = slide(t, bob, r.Pos, 0, req(2))
+		if rc := string(r.Extensions["receipts"]); !strings.Contains(rc, rooms[2]) || !strings.Contains(rc, last) {
+			t.Fatalf("receipt missed while out of the window: %s", rc)
+		}
+		if ad := string(r.Extensions["account_data"]); !strings.Contains(ad, rooms[2]) || !strings.Contains(ad, "u.work") {
+			t.Fatalf("room account data missed while out of the window: %s", ad)
+		}
+		// And only once.
+		r = slide(t, bob, r.Pos, 0, req(2))
+		if r.Extensions["receipts"] != nil || r.Extensions["account_data"] != nil {
+			t.Fatalf("sent again: %s %s", r.Extensions["receipts"], r.Extensions["account_data"])
+		}
+	})
+}

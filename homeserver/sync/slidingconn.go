@@ -62,6 +62,11 @@ type sentRoom struct {
 	isDM       bool
 	// notif and highlight are the unread counts sent (-1: none).
 	notif, highlight int
+	// rcptPos and adPos: the receipts and room account data extensions
+	// sent the room's data up to these positions (0: never); typing: the
+	// room was in the typing extension's scope.
+	rcptPos, adPos int64
+	typing         bool
 	// members are the users whose member events the client holds (lazy
 	// loading), sorted; nil when the config does not lazy-load.
 	members []string

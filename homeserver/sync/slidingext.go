@@ -43,12 +43,12 @@ func (e *Engine) extensions(ctx context.Context, s *syncer, req *SlidingRequest,
 	initial := b.initialRooms()
 
 	if next.ext.accountData {
-		if err := e.extAccountData(ctx, s, scope(x.AccountData, want, inList, false), !base.ext.accountData || b.fresh, initial, resp); err != nil {
+		if err := e.extAccountData(ctx, s, scope(x.AccountData, want, inList, false), !base.ext.accountData || b.fresh, initial, base, next, resp); err != nil {
 			return err
 		}
 	}
 	if next.ext.receipts {
-		if err := e.extReceipts(ctx, s, scope(x.Receipts, want, inList, true), !base.ext.receipts || b.fresh, initial, b.tl, base, resp); err != nil {
+		if err := e.extReceipts(ctx, s, scope(x.Receipts, want, inList, true), initial, b.tl, base, next, resp); err != nil {
 			return err
 		}
 	}
@@ -103,46 +103,66 @@ func scope(x *RoomsExtension, want map[string]*wanted, inList map[string][]strin
 	return out
 }
 
-// extAccountData: global account data and the rooms' account data changed
-// since the connection's position, all of it when the extension is new to
-// the connection, and all of a room's when the room is sent as initial.
-func (e *Engine) extAccountData(ctx context.Context, s *syncer, rooms []string, full bool, initial map[string]bool, resp *SlidingResponse) error {
+// roomSince is, per room, the position from which a room extension still
+// owes the room its data: 0 for a room sent as initial now or never served
+// by the extension on this connection. A room out of the extension's scope
+// keeps its position, so what happened there meanwhile is sent once it
+// comes back.
+func roomSince(rooms []string, initial map[string]bool, base *connState, pos func(*sentRoom) int64) map[string]int64 {
+	out := make(map[string]int64, len(rooms))
+	for _, id := range rooms {
+		if p := base.rooms[id]; p != nil && !initial[id] {
+			out[id] = pos(p)
+		} else {
+			out[id] = 0
+		}
+	}
+	return out
+}
+
+// markServed records, in next, that the rooms' extension data is sent up
+// to pos.
+func markServed(next *connState, rooms []string, set func(*sentRoom)) {
+	for _, id := range rooms {
+		p := next.rooms[id]
+		if p == nil {
+			continue
+		}
+		cp := *p
+		set(&cp)
+		next.rooms[id] = &cp
+	}
+}
+
+// extAccountData: global account data changed since the connection's
+// position (all of it when the extension is new to the connection), and
+// each room's account data changed since that room was last served (all
+// of it for a room sent as initial).
+func (e *Engine) extAccountData(ctx context.Context, s *syncer, rooms []string, full bool, initial map[string]bool, base, next *connState, resp *SlidingResponse) error {
 	since := s.since.Pos
 	if full {
 		since = 0
 	}
-	rows, err := e.p.Store.AccountDataSince(ctx, s.req.UserID, since, s.to.Pos)
+	per := roomSince(rooms, initial, base, func(p *sentRoom) int64 { return p.adPos })
+	from := since
+	for _, p := range per {
+		from = min(from, p)
+	}
+	rows, err := e.p.Store.AccountDataSince(ctx, s.req.UserID, from, s.to.Pos)
 	if err != nil {
 		return fmt.Errorf("sync: account data: %w", err)
-	}
-	in := map[string]bool{}
-	for _, id := range rooms {
-		in[id] = true
-	}
-	needOld := false
-	if since > 0 {
-		for id := range initial {
-			if in[id] {
-				needOld = true
-			}
-		}
-	}
-	if needOld {
-		old, err := e.p.Store.AccountDataSince(ctx, s.req.UserID, 0, since)
-		if err != nil {
-			return fmt.Errorf("sync: account data: %w", err)
-		}
-		for _, r := range old {
-			if r.RoomID != "" && initial[r.RoomID] {
-				rows = append(rows, r)
-			}
-		}
 	}
 	global := []json.RawMessage{}
 	byRoom := map[string][]json.RawMessage{}
 	for _, r := range rows {
-		if r.RoomID != "" && !in[r.RoomID] {
+		if r.RoomID == "" && r.Pos <= since {
 			continue
+		}
+		if r.RoomID != "" {
+			p, ok := per[r.RoomID]
+			if !ok || r.Pos <= p {
+				continue
+			}
 		}
 		ev, err := basicEvent(r.Type, r.Content)
 		if err != nil {
@@ -154,29 +174,24 @@ func (e *Engine) extAccountData(ctx context.Context, s *syncer, rooms []string, 
 			byRoom[r.RoomID] = append(byRoom[r.RoomID], ev)
 		}
 	}
+	markServed(next, rooms, func(p *sentRoom) { p.adPos = s.to.Pos })
 	if len(global) > 0 || len(byRoom) > 0 {
 		resp.Extensions["account_data"] = map[string]any{"global": global, "rooms": byRoom}
 	}
 	return nil
 }
 
-// extReceipts: for a room sent as initial (or when the extension is new),
-// the receipts on the events of its timeline and the user's own; for the
-// others, receipts since the connection's position.
-func (e *Engine) extReceipts(ctx context.Context, s *syncer, rooms []string, full bool, initial map[string]bool, tl map[string][]string, base *connState, resp *SlidingResponse) error {
-	var whole, incr []string
+// extReceipts: for a room sent as initial (or new to the extension), the
+// receipts on the events of its timeline and the user's own; for the
+// others, the receipts since the room was last served.
+func (e *Engine) extReceipts(ctx context.Context, s *syncer, rooms []string, initial map[string]bool, tl map[string][]string, base, next *connState, resp *SlidingResponse) error {
+	per := roomSince(rooms, initial, base, func(p *sentRoom) int64 { return p.rcptPos })
+	bySince := map[int64][]string{}
 	for _, id := range rooms {
-		if full || initial[id] || base.rooms[id] == nil {
-			whole = append(whole, id)
-		} else {
-			incr = append(incr, id)
-		}
+		bySince[per[id]] = append(bySince[per[id]], id)
 	}
 	out := map[string]json.RawMessage{}
-	add := func(ids []string, since int64, keep func(store.Receipt) bool) error {
-		if len(ids) == 0 {
-			return nil
-		}
+	for since, ids := range bySince {
 		rs, err := e.p.Store.ReceiptsSince(ctx, ids, since, s.to.Pos)
 		if err != nil {
 			return fmt.Errorf("sync: receipts: %w", err)
@@ -186,9 +201,10 @@ func (e *Engine) extReceipts(ctx context.Context, s *syncer, rooms []string, ful
 			if r.Type == "m.read.private" && r.UserID != s.req.UserID {
 				continue
 			}
-			if keep(r) {
-				byRoom[r.RoomID] = append(byRoom[r.RoomID], r)
+			if since == 0 && r.UserID != s.req.UserID && !slices.Contains(tl[r.RoomID], r.EventID) {
+				continue
 			}
+			byRoom[r.RoomID] = append(byRoom[r.RoomID], r)
 		}
 		for id, rs := range byRoom {
 			ev, err := receiptEvent(rs)
@@ -197,17 +213,8 @@ func (e *Engine) extReceipts(ctx context.Context, s *syncer, rooms []string, ful
 			}
 			out[id] = ev
 		}
-		return nil
 	}
-	err := add(whole, 0, func(r store.Receipt) bool {
-		return r.UserID == s.req.UserID || slices.Contains(tl[r.RoomID], r.EventID)
-	})
-	if err != nil {
-		return err
-	}
-	if err := add(incr, s.since.Pos, func(store.Receipt) bool { return true }); err != nil {
-		return err
-	}
+	markServed(next, rooms, func(p *sentRoom) { p.rcptPos = s.to.Pos })
 	if len(out) > 0 {
 		resp.Extensions["receipts"] = map[string]any{"rooms": out}
 	}
@@ -215,7 +222,8 @@ func (e *Engine) extReceipts(ctx context.Context, s *syncer, rooms []string, ful
 }
 
 // extTyping: the typing users of the rooms whose typing changed since the
-// connection's position, and of rooms new to it when someone types.
+// connection's position, and of rooms new to the extension when someone
+// types.
 func (e *Engine) extTyping(s *syncer, rooms []string, full bool, initial map[string]bool, base, next *connState, resp *SlidingResponse) {
 	t := e.p.Typing
 	cur, states := t.snapshot(rooms)
@@ -226,7 +234,7 @@ func (e *Engine) extTyping(s *syncer, rooms []string, full bool, initial map[str
 		ts, ok := states[id]
 		var send bool
 		switch {
-		case full || initial[id] || base.rooms[id] == nil:
+		case full || initial[id] || base.rooms[id] == nil || !base.rooms[id].typing:
 			send = ok && len(ts.users) > 0
 		case other:
 			send = true
@@ -251,6 +259,19 @@ func (e *Engine) extTyping(s *syncer, rooms []string, full bool, initial map[str
 			continue
 		}
 		out[id] = ev
+	}
+	// A room that leaves the scope loses its mark: typing is a state, and
+	// the room gets the current one when it comes back.
+	in := map[string]bool{}
+	for _, id := range rooms {
+		in[id] = true
+	}
+	for id, p := range next.rooms {
+		if p.typing != in[id] {
+			cp := *p
+			cp.typing = in[id]
+			next.rooms[id] = &cp
+		}
 	}
 	if len(out) > 0 {
 		resp.Extensions["typing"] = map[string]any{"rooms": out}

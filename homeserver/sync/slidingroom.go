@@ -249,6 +249,9 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 	s := b.s
 	prev := b.base.rooms[c.roomID]
 	sr := &sentRoom{pos: s.to.Pos, cfg: w.key, membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID], notif: -1, highlight: -1}
+	if prev != nil {
+		sr.rcptPos, sr.adPos, sr.typing = prev.rcptPos, prev.adPos, prev.typing
+	}
 	r := &SlidingRoom{Membership: c.membership, Lists: w.lists, BumpStamp: c.bump}
 	if c.membership == invite || c.membership == knock {
 		st, err := s.strippedState(ctx, roomAt{roomID: c.roomID, at: memAt{c.membership, c.memPos, c.eventID}})
