@@ -353,7 +353,7 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 
 		// Extensions: account data, typing, receipts.
 		ext := map[string]any{
-			"lists":      map[string]any{"all": list([2]int{0, 20}, 1, nameOnly, nil)},
+			"lists": map[string]any{"all": list([2]int{0, 20}, 1, nameOnly, nil)},
 			"extensions": map[string]any{"account_data": map[string]any{"enabled": true}, "typing": map[string]any{"enabled": true},
 				"receipts": map[string]any{"enabled": true}, "presence": map[string]any{"enabled": true}},
 		}
