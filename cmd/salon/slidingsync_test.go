@@ -603,8 +603,7 @@ func TestSlidingSyncExtensionsOutOfWindow(t *testing.T) {
 			last = sendMsg(alice, id, "m", map[string]any{"msgtype": "m.text", "body": "hi"})
 			rooms = append(rooms, id)
 		}
-		first := sendMsg(alice, rooms[0], "m2", map[string]any{"msgtype": "m.text", "body": "older"})
-		_ = first
+		sendMsg(alice, rooms[0], "m2", map[string]any{"msgtype": "m.text", "body": "now the newest"})
 		req := func(to int) map[string]any {
 			return map[string]any{
 				"lists":      map[string]any{"all": list([2]int{0, to}, 1, [][2]string{{"m.room.name", ""}}, nil)},

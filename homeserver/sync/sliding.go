@@ -259,14 +259,13 @@ func (r *RequiredState) merge(o *RequiredState) {
 
 // Bounds on what one request may ask for.
 const (
-	maxSlidingLists     = 100
-	maxSlidingRanges    = 100
-	maxTimelineLimit    = 100
-	maxSubscriptions    = 1000
-	maxRequiredState    = 200
-	maxListKeyLength    = 255
-	maxConnIDLength     = 255
-	defaultSlidingLimit = 0
+	maxSlidingLists  = 100
+	maxSlidingRanges = 100
+	maxTimelineLimit = 100
+	maxSubscriptions = 1000
+	maxRequiredState = 200
+	maxListKeyLength = 255
+	maxConnIDLength  = 255
 )
 
 // ParseSlidingRequest decodes and checks a request body. Errors carry an

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -567,6 +566,3 @@ scan:
 	slices.Reverse(out)
 	return out, limited, nil
 }
-
-// rawEvents is a JSON list of already encoded events.
-type rawEvents = []json.RawMessage
