@@ -51,6 +51,8 @@ type connState struct {
 	// counts are the list counts last sent, to answer at once when a
 	// list's count changes.
 	counts map[string]int
+	// dm is the user's m.direct as of tok (nil: not read yet).
+	dm map[string]bool
 }
 
 // sentRoom is what the connection was sent of one room.
@@ -219,7 +221,7 @@ func randomID() string {
 
 // next starts the snapshot a response leads to from base.
 func (st *connState) next() *connState {
-	n := &connState{tok: st.tok, ext: st.ext}
+	n := &connState{tok: st.tok, ext: st.ext, dm: st.dm}
 	n.rooms = make(map[string]*sentRoom, len(st.rooms))
 	maps.Copy(n.rooms, st.rooms)
 	n.subs = make(map[string]RoomConfig, len(st.subs))

@@ -119,37 +119,69 @@ type bumpCache struct {
 
 type bumpEntry struct{ stamp, checked int64 }
 
+// bumpScan is how many of a changed room's new events are read (from the
+// store's memo of recent events, usually without SQL) to update its bump
+// position; past it the position is queried.
+const bumpScan = 32
+
 // bumps returns the bump positions of the rooms (MSC4186 bump_stamp).
 func (e *Engine) bumps(ctx context.Context, rooms []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(rooms))
 	known := make(map[string]int64, len(rooms))
-	var stale []string
+	var missing []string
 	e.bc.mu.Lock()
 	for _, id := range rooms {
 		if b, ok := e.bc.m[id]; ok {
 			out[id] = b.stamp
 			known[id] = b.checked
 		} else {
-			stale = append(stale, id)
+			missing = append(missing, id)
 		}
 	}
 	e.bc.mu.Unlock()
-	stale = append(stale, e.p.Notifier.roomsAfter(known)...)
-	if len(stale) == 0 {
-		return out, nil
-	}
 	head := e.p.Store.CurrentPos()
-	got, err := e.p.Store.BumpPositions(ctx, stale)
-	if err != nil {
-		return nil, fmt.Errorf("sync: bump positions: %w", err)
+	fresh := map[string]bumpEntry{}
+	// A room that changed since its entry was read: its new events say
+	// whether a message-like one came.
+	for _, id := range e.p.Notifier.roomsAfter(known) {
+		evs, err := e.p.Store.RoomEvents(ctx, id, known[id], head+1, bumpScan, true)
+		if err != nil {
+			return nil, fmt.Errorf("sync: room events: %w", err)
+		}
+		if len(evs) == bumpScan {
+			missing = append(missing, id)
+			continue
+		}
+		stamp := out[id]
+		for i := range evs {
+			if slices.Contains(store.BumpTypes, evs[i].Type) {
+				stamp = max(stamp, evs[i].Pos)
+				break
+			}
+		}
+		fresh[id] = bumpEntry{stamp: stamp, checked: head}
+	}
+	if len(missing) > 0 {
+		got, err := e.p.Store.BumpPositions(ctx, missing)
+		if err != nil {
+			return nil, fmt.Errorf("sync: bump positions: %w", err)
+		}
+		for _, id := range missing {
+			fresh[id] = bumpEntry{stamp: got[id], checked: head}
+		}
+	}
+	if len(fresh) == 0 {
+		return out, nil
 	}
 	e.bc.mu.Lock()
 	if e.bc.m == nil {
 		e.bc.m = map[string]bumpEntry{}
 	}
-	for _, id := range stale {
-		out[id] = got[id]
-		e.bc.m[id] = bumpEntry{stamp: got[id], checked: head}
+	for id, b := range fresh {
+		out[id] = b.stamp
+		if old, ok := e.bc.m[id]; !ok || old.checked < b.checked {
+			e.bc.m[id] = b
+		}
 	}
 	e.bc.mu.Unlock()
 	return out, nil
@@ -190,9 +222,24 @@ func (e *Engine) meta(ctx context.Context, roomID string, needEnc bool) (roomMet
 	return m, nil
 }
 
-// directRooms reads the user's m.direct account data: the rooms that are
-// direct chats.
-func (e *Engine) directRooms(ctx context.Context, userID string) (map[string]bool, error) {
+// directRooms is the user's m.direct account data, the rooms that are
+// direct chats: the connection's copy (base) unless the user's account
+// data changed since, which the store answers from its memo.
+func (e *Engine) directRooms(ctx context.Context, s *syncer, base *connState) (map[string]bool, error) {
+	userID := s.req.UserID
+	if base.dm != nil {
+		rows, err := e.p.Store.AccountDataSince(ctx, userID, s.since.Pos, s.to.Pos)
+		if err != nil {
+			return nil, fmt.Errorf("sync: account data: %w", err)
+		}
+		dm := base.dm
+		for _, r := range rows {
+			if r.RoomID == "" && r.Type == "m.direct" {
+				dm = parseDirect(r.Content)
+			}
+		}
+		return dm, nil
+	}
 	b, err := e.p.Store.AccountData(ctx, userID, "", "m.direct")
 	if err != nil {
 		if isNotFound(err) {
@@ -200,6 +247,10 @@ func (e *Engine) directRooms(ctx context.Context, userID string) (map[string]boo
 		}
 		return nil, fmt.Errorf("sync: m.direct: %w", err)
 	}
+	return parseDirect(b), nil
+}
+
+func parseDirect(b []byte) map[string]bool {
 	var direct map[string][]string
 	_ = json.Unmarshal(b, &direct)
 	out := map[string]bool{}
@@ -208,7 +259,7 @@ func (e *Engine) directRooms(ctx context.Context, userID string) (map[string]boo
 			out[id] = true
 		}
 	}
-	return out, nil
+	return out
 }
 
 // spaceChildren lists the rooms that the spaces the user is joined to

@@ -82,10 +82,11 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 			joined[c.roomID] = true
 		}
 	}
-	dm, err := e.directRooms(ctx, req.UserID)
+	dm, err := e.directRooms(ctx, s, base)
 	if err != nil {
 		return nil, nil, err
 	}
+	next.dm = dm
 
 	resp := &SlidingResponse{Lists: map[string]SlidingListResult{}, Rooms: map[string]*SlidingRoom{}, Extensions: map[string]any{}}
 	want := map[string]*wanted{}
