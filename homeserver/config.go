@@ -31,7 +31,45 @@ type Config struct {
 	MatrixRTC    MatrixRTCConfig    `yaml:"matrixrtc"`
 	Spaces       SpacesConfig       `yaml:"spaces"`
 	Presence     PresenceConfig     `yaml:"presence"`
+	Encryption   EncryptionConfig   `yaml:"encryption"`
 	Media        media.Config       `yaml:"media"`
+	Sessions     SessionsConfig     `yaml:"sessions"`
+	Push         PushConfig         `yaml:"push"`
+	SSO          SSOConfig          `yaml:"sso"`
+}
+
+// PushConfig tunes notifications sent to push gateways.
+type PushConfig struct {
+	// AllowPrivateGateways lets pushers' gateway URLs point at loopback
+	// and private addresses (a Sygnal beside Salon). Off by default: a
+	// user could otherwise make the server post to internal services.
+	AllowPrivateGateways bool `yaml:"allow_private_gateways"`
+}
+
+// SessionsConfig tunes logins.
+type SessionsConfig struct {
+	// RefreshableAccessTokenLifetime is how long an access token lives
+	// when the client asked for a refresh token at login (default 5m).
+	// Access tokens without a refresh token do not expire.
+	RefreshableAccessTokenLifetime time.Duration `yaml:"refreshable_access_token_lifetime"`
+}
+
+// EncryptionConfig says which new rooms start end-to-end encrypted.
+type EncryptionConfig struct {
+	// Default: "private" puts m.room.encryption (megolm) in the initial
+	// state of rooms created with the private_chat or trusted_private_chat
+	// preset, and of direct chats; "all" in every new room but spaces;
+	// "off" (the default for now) in none. A creator who passes an
+	// m.room.encryption in initial_state gets theirs. Synapse's
+	// encryption_enabled_by_default_for_room_type.
+	//
+	// The default is off only while Salon's own web client cannot
+	// encrypt: matrix-js-sdk without its crypto refuses to send into an
+	// encrypted room, so "private" would leave the web client unable to
+	// write in the private rooms and DMs it creates. Element and other
+	// encrypting clients put m.room.encryption in their new private rooms
+	// and DMs themselves.
+	Default string `yaml:"default"`
 }
 
 // PresenceConfig turns presence (who is online) on or off.
@@ -122,11 +160,14 @@ func Defaults() Config {
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 			AccessLog:       "on",
 		},
-		Passwords: PasswordConfig{MinLength: 8},
-		MatrixRTC: MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
-		Spaces:    SpacesConfig{InheritPowerLevels: "on"},
-		Presence:  PresenceConfig{Enabled: true},
-		Media:     media.Defaults(),
+		Passwords:  PasswordConfig{MinLength: 8},
+		MatrixRTC:  MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
+		Spaces:     SpacesConfig{InheritPowerLevels: "on"},
+		Presence:   PresenceConfig{Enabled: true},
+		Encryption: EncryptionConfig{Default: "off"},
+		Media:      media.Defaults(),
+		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
+		SSO:        ssoDefaults(),
 	}
 }
 
@@ -185,12 +226,21 @@ func (c *Config) Validate() error {
 	if c.Spaces.InheritPowerLevels != "on" && c.Spaces.InheritPowerLevels != "off" {
 		bad("spaces.inherit_power_levels", "%q must be on or off", c.Spaces.InheritPowerLevels)
 	}
+	switch c.Encryption.Default {
+	case "private", "all", "off":
+	default:
+		bad("encryption.default", "%q must be private, all or off", c.Encryption.Default)
+	}
 	if c.Passwords.MinLength < 1 || c.Passwords.MinLength > 128 {
 		bad("passwords.min_length", "%d must be between 1 and 128", c.Passwords.MinLength)
+	}
+	if l := c.Sessions.RefreshableAccessTokenLifetime; l < time.Second || l > 365*24*time.Hour {
+		bad("sessions.refreshable_access_token_lifetime", "%s must be between 1s and 8760h", l)
 	}
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.SSO.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -22,9 +22,11 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity"
 	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/pushgateway"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -77,6 +79,8 @@ type Homeserver struct {
 	keys  *serverKeys
 	Rooms *rooms.Service
 	Push  *pushrules.Service
+	// PushGateway sends notifications to users' HTTP pushers.
+	PushGateway *pushgateway.Sender
 	// Delayed runs MSC4140 delayed events.
 	Delayed *delayed.Scheduler
 	// Media is the media repository.
@@ -87,6 +91,10 @@ type Homeserver struct {
 	Typing   *sync.Typing
 	// Presence is nil when presence.enabled is false.
 	Presence *sync.Presence
+	// Keys is end-to-end encryption: keys, to-device, device lists.
+	Keys *keys.Service
+	// SSO is single sign-on (nil when no identity provider is configured).
+	SSO *identity.Flow
 
 	cleanupEvery time.Duration
 }
@@ -102,7 +110,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h := &Homeserver{cfg: cfg, deps: deps, log: deps.Logger, cleanupEvery: 30 * time.Second}
 	h.Auth = auth.New(auth.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Logger: deps.Logger.With("component", "auth"),
-		MinPasswordLength: cfg.Passwords.MinLength,
+		MinPasswordLength:              cfg.Passwords.MinLength,
+		RefreshableAccessTokenLifetime: cfg.Sessions.RefreshableAccessTokenLifetime,
+		DevicesDeleted: func(ctx context.Context, userID string, ids []string) {
+			if h.Keys != nil {
+				h.Keys.DevicesDeleted(ctx, userID, ids)
+			}
+		},
 	})
 	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
 	h.Notifier = sync.NewNotifier()
@@ -110,10 +124,12 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	if cfg.Presence.Enabled {
 		h.Presence = sync.NewPresence(h.Notifier)
 	}
+	pushing := &pushingNotifier{Notifier: h.Notifier}
 	h.Rooms = rooms.New(rooms.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Key: deps.SigningKey,
-		Notifier: h.Notifier, Logger: deps.Logger.With("component", "rooms"),
+		Notifier: pushing, Logger: deps.Logger.With("component", "rooms"),
 		InheritSpacePowerLevels: cfg.Spaces.InheritPowerLevels == "on",
+		EncryptByDefault:        cfg.Encryption.Default,
 		CallGrants:              deps.CallGrants,
 		EventStored: func(ctx context.Context, roomID, eventID string, content json.RawMessage) {
 			if h.Media == nil {
@@ -142,6 +158,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
+	h.PushGateway = pushgateway.New(pushgateway.Params{
+		Store: deps.Store, Rules: h.Push, Version: h.Rooms.Version,
+		AllowPrivate: cfg.Push.AllowPrivateGateways, Logger: deps.Logger.With("component", "pushgateway"),
+	})
+	pushing.gateway = h.PushGateway
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
 		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
@@ -161,6 +182,14 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	h.Sync = engine
+	h.Keys = keys.New(keys.Params{
+		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
+		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
+	})
+	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("sso: %w", err)
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -179,11 +208,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			MessagesPerUser:   cfg.RateLimits.MessagesPerUser,
 			LiveKitServiceURL: deps.LiveKitServiceURL,
 		},
-		Delayed:   h.Delayed,
-		Sync:      syncAPI{h},
-		Rooms:     h.Rooms,
-		TURN:      deps.TURN,
-		PushRules: h.Push,
+		Delayed:    h.Delayed,
+		Keys:       h.Keys,
+		KeyChanges: engine,
+		Sync:       syncAPI{h},
+		Rooms:      h.Rooms,
+		TURN:       deps.TURN,
+		PushRules:  h.Push,
 		Deactivated: func(ctx context.Context, userID string) {
 			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
 				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)
@@ -192,6 +223,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		ProfileChanged: func(ctx context.Context, userID string, p store.Profile) {
 			h.Rooms.UpdateProfile(ctx, userID, p.DisplayName, p.AvatarURL)
 		},
+		// GET /notifications evaluates push rules as unread counts do.
+		Notifications: h.Push,
+
 		Auth:       h.Auth,
 		Store:      deps.Store,
 		Logger:     deps.Logger.With("component", "clientapi"),
@@ -200,6 +234,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		WellKnown:  deps.WellKnown,
 		KeyBackups: keys.NewBackups(deps.Store),
 	})
+	if h.SSO != nil {
+		h.api.SetSSO(ssoAPI{h.SSO})
+	}
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
@@ -227,6 +264,9 @@ func (h *Homeserver) Handler() http.Handler {
 	mh := h.Media.Handler()
 	mux.Handle("/_matrix/media/", mh)
 	mux.Handle("/_matrix/client/v1/media/", mh)
+	if h.SSO != nil {
+		mux.Handle(identity.PathPrefix, h.SSO.Handler())
+	}
 	return mux
 }
 
@@ -374,17 +414,25 @@ func (h *Homeserver) Close() error {
 	return h.Typing.Close()
 }
 
-// Run runs background work until ctx ends: delayed events, call-grant
-// changes to Deps.CallGrants, and making deactivated accounts leave their
+// Run runs background work until ctx ends: delayed events, notifications
+// to push gateways, call-grant changes to Deps.CallGrants, and making deactivated accounts leave their
 // rooms (also those deactivated by `salon user deactivate`, which cannot
 // write room events itself while the server runs). It returns once all of
 // it has stopped.
 func (h *Homeserver) Run(ctx context.Context) error {
 	var wg stdsync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		_ = h.Delayed.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = h.PushGateway.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		h.SSO.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -395,6 +443,9 @@ func (h *Homeserver) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		h.leaveDeactivated(ctx)
+		if err := h.Keys.ExpireTxns(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("expire to-device transaction IDs", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -76,13 +76,25 @@ func TestLegacyR0Client(t *testing.T) {
 		if res.StatusCode != 200 || !ok {
 			t.Fatalf("r0 upload: %d %v", res.StatusCode, up)
 		}
+		// The r0 download is the legacy unauthenticated endpoint: under the
+		// authenticated media freeze (on by default, as Synapse's) it
+		// serves only media from before the freeze, so a new upload is
+		// fetched through /_matrix/client/v1/media with the token.
 		res, err = http.Get(srv.URL + "/_matrix/media/r0/download/" + server + "/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := readAll(t, res)
-		if res.StatusCode != 200 || body != "old bytes" {
-			t.Fatalf("r0 download: %d %q", res.StatusCode, body)
+		if body := readAll(t, res); res.StatusCode != 404 || !strings.Contains(body, "M_NOT_FOUND") {
+			t.Fatalf("r0 download of media uploaded under the freeze: %d %q, want 404 M_NOT_FOUND", res.StatusCode, body)
+		}
+		req, _ = http.NewRequest("GET", srv.URL+"/_matrix/client/v1/media/download/"+server+"/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readAll(t, res); res.StatusCode != 200 || body != "old bytes" {
+			t.Fatalf("authenticated download of an r0 upload: %d %q", res.StatusCode, body)
 		}
 		c.Must(200, "GET", "/_matrix/media/r0/config", nil)
 

@@ -24,6 +24,13 @@ type Params struct {
 	Now        func() time.Time // time.Now when nil
 	// MinPasswordLength refuses shorter new passwords (M_WEAK_PASSWORD).
 	MinPasswordLength int
+	// DevicesDeleted hears of devices logged out or deleted (their keys
+	// went with them in the store); nil: nobody listens.
+	DevicesDeleted func(ctx context.Context, userID string, deviceIDs []string)
+	// RefreshableAccessTokenLifetime is how long an access token issued
+	// with a refresh token lives (DefaultRefreshableAccessTokenLifetime
+	// when zero).
+	RefreshableAccessTokenLifetime time.Duration
 }
 
 // Service is the account and session authority.
@@ -64,6 +71,10 @@ type Session struct {
 	UserID      string
 	DeviceID    string
 	AccessToken Token
+	// RefreshToken is set when the client asked for one; the access token
+	// then expires in ExpiresInMS.
+	RefreshToken Token
+	ExpiresInMS  int64
 }
 
 // UserID returns the full user ID of a local localpart.
@@ -241,6 +252,13 @@ func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Dev
 	if err != nil {
 		return dev, err
 	}
+	expires, err := s.accessExpiry(ctx, h)
+	if err != nil {
+		return dev, err
+	}
+	if !expires.IsZero() && !now.Before(expires) {
+		return store.Device{}, mxerr.New(mxerr.UnknownToken, "Access token has expired").With("soft_logout", true)
+	}
 	// Record last-seen at most every five minutes per device.
 	if now.UnixMilli()-dev.LastSeenTS > 5*60*1000 || dev.LastSeenIP != ip {
 		if err := s.p.Store.TouchDevice(ctx, dev.UserID, dev.DeviceID, ip, now.UnixMilli()); err != nil {
@@ -252,7 +270,11 @@ func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Dev
 	if len(s.cache) > 100_000 {
 		clear(s.cache)
 	}
-	s.cache[key] = cached{dev: dev, expires: now.Add(cacheTTL)}
+	until := now.Add(cacheTTL)
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
+	}
+	s.cache[key] = cached{dev: dev, expires: until}
 	s.mu.Unlock()
 	return dev, nil
 }
@@ -278,8 +300,11 @@ func (s *Service) forgetUser(userID string) {
 
 // DeleteDevices logs out the listed devices (ids nil: all but keep).
 func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string, keep string) error {
-	_, err := s.p.Store.DeleteDevices(ctx, userID, ids, keep)
+	deleted, err := s.p.Store.DeleteDevices(ctx, userID, ids, keep)
 	s.forgetUser(userID)
+	if err == nil && len(deleted) > 0 && s.p.DevicesDeleted != nil {
+		s.p.DevicesDeleted(ctx, userID, deleted)
+	}
 	return err
 }
 
@@ -305,8 +330,16 @@ func (s *Service) SetPassword(ctx context.Context, localpart, pw string, logoutO
 // Deactivate closes an account for good: its devices are logged out, its
 // password and profile cleared, and its user ID never given out again.
 func (s *Service) Deactivate(ctx context.Context, localpart string) error {
+	devs, _ := s.p.Store.Devices(ctx, s.UserID(localpart))
 	err := s.p.Store.DeactivateAccount(ctx, localpart)
 	s.forgetUser(s.UserID(localpart))
+	if err == nil && len(devs) > 0 && s.p.DevicesDeleted != nil {
+		ids := make([]string, len(devs))
+		for i, d := range devs {
+			ids[i] = d.DeviceID
+		}
+		s.p.DevicesDeleted(ctx, s.UserID(localpart), ids)
+	}
 	return err
 }
 

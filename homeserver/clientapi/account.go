@@ -43,10 +43,14 @@ func (a *API) userFromIdentifier(raw json.RawMessage, legacy string) (string, er
 }
 
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) error {
-	return reply(w, map[string]any{"flows": []map[string]any{
+	flows := []map[string]any{
 		{"type": "m.login.password"},
 		{"type": "m.login.token"},
-	}})
+	}
+	if f := a.ssoLoginFlow(); f != nil {
+		flows = append(flows, f)
+	}
+	return reply(w, map[string]any{"flows": flows})
 }
 
 type loginRequest struct {
@@ -57,6 +61,7 @@ type loginRequest struct {
 	Token                    string          `json:"token"`
 	DeviceID                 string          `json:"device_id"`
 	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
+	RefreshToken             bool            `json:"refresh_token"`
 }
 
 type loginResponse struct {
@@ -65,12 +70,16 @@ type loginResponse struct {
 	DeviceID    string         `json:"device_id"`
 	HomeServer  string         `json:"home_server"`
 	WellKnown   map[string]any `json:"well_known"`
+	// RefreshToken and ExpiresInMS answer refresh_token: true.
+	RefreshToken auth.Token `json:"refresh_token,omitempty"`
+	ExpiresInMS  int64      `json:"expires_in_ms,omitempty"`
 }
 
 func (a *API) loginResponse(s auth.Session) loginResponse {
 	return loginResponse{
 		UserID: s.UserID, AccessToken: s.AccessToken, DeviceID: s.DeviceID, HomeServer: a.p.Config.ServerName,
-		WellKnown: map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}},
+		WellKnown:    map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}},
+		RefreshToken: s.RefreshToken, ExpiresInMS: s.ExpiresInMS,
 	}
 }
 
@@ -122,6 +131,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return mxerr.New(mxerr.Unknown, "Unknown login type %q", req.Type).WithStatus(http.StatusBadRequest)
 	}
 	s, err := a.p.Auth.NewSession(ctx, userID, req.DeviceID, req.InitialDeviceDisplayName, ip)
+	if err == nil && req.RefreshToken {
+		s, err = a.p.Auth.WithRefreshToken(ctx, s)
+	}
 	if err != nil {
 		return err
 	}
@@ -145,6 +157,7 @@ type registerRequest struct {
 	DeviceID                 string          `json:"device_id"`
 	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
 	InhibitLogin             bool            `json:"inhibit_login"`
+	RefreshToken             bool            `json:"refresh_token"`
 }
 
 func (a *API) registrationFlows() [][]string {
@@ -211,6 +224,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		return reply(w, map[string]string{"user_id": acc.UserID, "home_server": a.p.Config.ServerName})
 	}
 	s, err := a.p.Auth.NewSession(ctx, acc.UserID, req.DeviceID, req.InitialDeviceDisplayName, ip)
+	if err == nil && req.RefreshToken {
+		s, err = a.p.Auth.WithRefreshToken(ctx, s)
+	}
 	if err != nil {
 		return err
 	}
@@ -319,7 +335,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request, dev store.D
 		return err
 	}
 	ctx := r.Context()
-	if err := a.p.Auth.Interactive(ctx, req.Auth, "password:"+dev.UserID, passwordFlows, a.passwordStage(dev)); err != nil {
+	if err := a.interactiveUser(ctx, req.Auth, "password:"+dev.UserID, dev); err != nil {
 		return err
 	}
 	lp, _ := a.p.Auth.Localpart(dev.UserID)
@@ -338,7 +354,7 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request, dev store.Devic
 		return err
 	}
 	ctx := r.Context()
-	if err := a.p.Auth.Interactive(ctx, req.Auth, "deactivate:"+dev.UserID, passwordFlows, a.passwordStage(dev)); err != nil {
+	if err := a.interactiveUser(ctx, req.Auth, "deactivate:"+dev.UserID, dev); err != nil {
 		return err
 	}
 	lp, _ := a.p.Auth.Localpart(dev.UserID)

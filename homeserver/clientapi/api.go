@@ -67,8 +67,16 @@ type Params struct {
 	KeyBackups *keys.Backups
 	// PushRules keeps users' push rules (nil: no push rule endpoints).
 	PushRules PushRules
+	// Notifications lists what notified a user (nil: no /notifications).
+	Notifications NotificationLister
 	// TURN makes relay credentials for /voip/turnServer (nil: no relay).
 	TURN func(userID, deviceID string) (TURNAnswer, bool)
+	// Keys is end-to-end encryption (nil: no key or to-device endpoints);
+	// KeyChanges answers /keys/changes.
+	Keys       *keys.Service
+	KeyChanges KeyChanges
+	// SSO is single sign-on (nil: none).
+	SSO SSO
 }
 
 // PushRules is what the push rule endpoints call.
@@ -142,8 +150,7 @@ type authedFunc func(w http.ResponseWriter, r *http.Request, dev store.Device) e
 // methods maps HTTP methods to handlers for one path.
 type methods = route.Methods
 
-// handle registers path for the given methods (see route.Router.Handle).
-// handle registers path; a /v3 path is also served under the r0 prefix
+// handle registers path for the given methods (see route.Router.Handle); a /v3 path is also served under the r0 prefix
 // with the same handlers, as Synapse still does: clients written before
 // Matrix 1.1 (matrix-nio <= 0.20, matrix-commander, Hydrogen, weechat-matrix)
 // call only r0, and /versions advertises r0.6.1.

@@ -459,6 +459,9 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, dev store.Device)
 		return err
 	}
 	b, err := clientEvent(v, row, dev)
+	if err == nil {
+		b, err = a.bundleThread(r.Context(), dev, row, v, b)
+	}
 	if err != nil {
 		return err
 	}
@@ -538,6 +541,9 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 		return err
 	}
 	evs, err := clientEvents(page.Version, page.Events, dev)
+	if err == nil {
+		err = a.bundleThreads(r.Context(), dev, roomID, page.Version, page.Events, evs)
+	}
 	if err != nil {
 		return err
 	}

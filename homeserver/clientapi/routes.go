@@ -54,7 +54,15 @@ func (a *API) routes() {
 	a.spaceRoutes()
 	a.syncRoutes()
 	a.slidingRoutes()
+	a.keyRoutes()
+	a.thirdPartyRoutes()
+	a.searchRoutes()
+	a.pusherRoutes()
+	a.refreshRoutes()
+	a.threadRoutes()
+	a.notificationRoutes()
 	a.keyBackupRoutes()
+	a.ssoRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

@@ -53,6 +53,7 @@ const (
 	DuplicateAnnotation Code = "M_DUPLICATE_ANNOTATION"
 	MaxDelayExceeded    Code = "M_MAX_DELAY_EXCEEDED"
 	Timeout             Code = "M_TIMEOUT"
+	InvalidSignature    Code = "M_INVALID_SIGNATURE"
 	BadAlias            Code = "M_BAD_ALIAS"
 )
 
@@ -96,6 +97,7 @@ var status = map[Code]int{
 	DuplicateAnnotation: http.StatusBadRequest,
 	MaxDelayExceeded:    http.StatusBadRequest,
 	Timeout:             http.StatusGatewayTimeout,
+	InvalidSignature:    http.StatusBadRequest,
 }
 
 // Error is a Matrix error. Extra fields (retry_after_ms, soft_logout,

@@ -234,6 +234,9 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		Event{Type: "m.room.history_visibility", StateKey: strp(""), Content: mustJSON(map[string]string{"history_visibility": histVis})},
 		Event{Type: "m.room.guest_access", StateKey: strp(""), Content: mustJSON(map[string]string{"guest_access": guest})},
 	)
+	if s.encryptByDefault(preset, req, roomType) {
+		seq = append(seq, Event{Type: "m.room.encryption", StateKey: strp(""), Content: mustJSON(map[string]string{"algorithm": "m.megolm.v1.aes-sha2"})})
+	}
 	for _, st := range req.InitialState {
 		if st.Type == "" || st.Type == "m.room.create" || st.Type == "m.room.member" {
 			return "", "", mxerr.BadJSONf("initial_state may not hold %q events", st.Type)
@@ -299,6 +302,24 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		}
 	}
 	return roomID, alias, nil
+}
+
+// encryptByDefault reports whether a new room starts encrypted (see
+// Params.EncryptByDefault): never when the creator set m.room.encryption
+// in initial_state themselves.
+func (s *Service) encryptByDefault(preset string, req CreateRequest, roomType string) bool {
+	for _, st := range req.InitialState {
+		if st.Type == "m.room.encryption" && st.StateKey == "" {
+			return false
+		}
+	}
+	switch s.p.EncryptByDefault {
+	case "all":
+		return roomType != "m.space"
+	case "private":
+		return roomType != "m.space" && (preset == "private_chat" || preset == "trusted_private_chat" || req.IsDirect)
+	}
+	return false
 }
 
 // unsupportedVersion is the M_UNSUPPORTED_ROOM_VERSION answer, naming the

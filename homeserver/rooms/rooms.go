@@ -44,6 +44,10 @@ type Params struct {
 	// initial_state names an m.space.parent the creator is joined to)
 	// start with the space's moderators and moderation thresholds.
 	InheritSpacePowerLevels bool
+	// EncryptByDefault says which new rooms get m.room.encryption in their
+	// initial state: "private" (private presets and direct chats), "all"
+	// (all but spaces), "off" or "" (none).
+	EncryptByDefault string
 	// EventStored hears the content of each event stored, before anyone
 	// is woken to read it (the media repository indexes the files it
 	// references).

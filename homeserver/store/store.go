@@ -101,7 +101,13 @@ type Store interface {
 	UserData
 	Delayed
 	Media
+	Keys
+	Search
+	Pushers
+	RefreshTokens
+	Threads
 	KeyBackups
+	SSOIdentities
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -4,7 +4,8 @@
 //
 // The model is dendrite's syncapi (STYLE.md habit 9): one provider per
 // stream (room events and memberships, receipts, account data, typing,
-// presence), a composite since-token (StreamToken: the store's one
+// presence, to-device messages, device lists and key counts), a composite
+// since-token (StreamToken: the store's one
 // persistent position and the in-memory typing and presence counters), and
 // a Notifier that wakes the long-polls of exactly the users a write
 // concerns. A long-poll registers
@@ -12,8 +13,9 @@
 // token it will hand out, so a write that commits between the two is never
 // missed: either the snapshot contains it or its Notify wakes the poll.
 //
-// The package reads the store; it never writes rooms or events. It does
-// not import clientapi or rooms.
+// The package reads the store; it never writes rooms or events (it only
+// deletes the to-device messages a client acknowledged by syncing past
+// them). It does not import clientapi, rooms or keys.
 //
 // # What the writers must call
 //
@@ -36,6 +38,9 @@
 //     typing, timeout, joinedMembers); it wakes the members itself.
 //   - PUT /presence/{userId}/status: Presence.Set(userID, state, msg); it
 //     wakes the user's room-mates itself.
+//   - keys (to-device messages, device-list changes), after the store
+//     write: Notify(pos, "", recipients) or Notify(pos, "", room-mates
+//     from Engine.RoomMates).
 //
 // # What the handlers call
 //
@@ -55,7 +60,8 @@
 //   - GET /rooms/{roomId}/messages: MessagesBound reads from/to tokens,
 //     both the prev_batch ("t{P}") and next_batch ("s{N}_{T}") forms.
 //
-// Spec: Client-Server API "Syncing" and "Filtering"
+// Spec: Client-Server API "Syncing" and "Filtering", "Send-to-Device
+// messaging", "End-to-End Encryption" (device_lists, key counts)
 // (https://spec.matrix.org/latest/client-server-api/#syncing), the typing,
 // receipts, read markers and account data modules.
 package sync

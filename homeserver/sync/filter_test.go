@@ -147,24 +147,28 @@ func TestStreamToken(t *testing.T) {
 		in   string
 		want StreamToken
 	}{
-		{"s0_0", StreamToken{0, 0, 0}},
-		{"s12_34", StreamToken{12, 34, 0}},
-		{"s12_34_56", StreamToken{12, 34, 56}},
-		{"s12", StreamToken{12, 0, 0}},
-		{"t13", StreamToken{12, 0, 0}},
+		{"s0_0", StreamToken{}},
+		{"s12_34", StreamToken{Pos: 12, Typing: 34}},
+		{"s12_34_56", StreamToken{12, 34, 56, 0}},
+		{"s12_34_0_9", StreamToken{Pos: 12, Typing: 34, ToDevice: 9}},
+		{"s12", StreamToken{Pos: 12}},
+		{"t13", StreamToken{Pos: 12}},
 	} {
 		got, err := ParseStreamToken(tc.in)
 		if err != nil || got != tc.want {
 			t.Errorf("ParseStreamToken(%q) = %v, %v", tc.in, got, err)
 		}
 	}
-	if s := (StreamToken{5, 6, 0}).String(); s != "s5_6" {
+	if s := (StreamToken{Pos: 5, Typing: 6}).String(); s != "s5_6" {
 		t.Fatal(s)
 	}
-	if s := (StreamToken{5, 6, 7}).String(); s != "s5_6_7" {
+	if s := (StreamToken{Pos: 5, Typing: 6, Presence: 7}).String(); s != "s5_6_7" {
 		t.Fatal(s)
 	}
-	for _, bad := range []string{"", "s", "x1_2", "s-1_2", "s1_-2", "s1_2_3_4", "s1_2_", "s1__3", "s1_2_-3", "s+1", "s 1", "t0", "t", "s1_", "s_1",
+	if s := (StreamToken{Pos: 5, Typing: 6, ToDevice: 3}).String(); s != "s5_6_0_3" {
+		t.Fatal(s)
+	}
+	for _, bad := range []string{"", "s", "x1_2", "s-1_2", "s1_-2", "s1_2_3_4_5", "s1_2_3_", "s1_2_", "s1__3", "s1_2_-3", "s+1", "s 1", "t0", "t", "s1_", "s_1",
 		"s99999999999999999999_1", "s1.5", "ｓ1_2"} {
 		_, err := ParseStreamToken(bad)
 		if errCode(err) != mxerr.InvalidParam || !errors.Is(err, ErrBadToken) {

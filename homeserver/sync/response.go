@@ -96,7 +96,8 @@ type LeftRoom struct {
 	AccountData EventList `json:"account_data"`
 }
 
-// DeviceLists is device_lists (empty until end-to-end encryption lands).
+// DeviceLists is device_lists: users whose devices changed, and users who
+// no longer share a room with the syncing user.
 type DeviceLists struct {
 	Changed []string `json:"changed"`
 	Left    []string `json:"left"`
@@ -120,5 +121,5 @@ func newResponse() *Response {
 func (r *Response) empty() bool {
 	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 &&
 		len(r.Rooms.Knock) == 0 && len(r.AccountData.Events) == 0 && len(r.Presence.Events) == 0 &&
-		len(r.ToDevice.Events) == 0
+		len(r.ToDevice.Events) == 0 && len(r.DeviceLists.Changed) == 0 && len(r.DeviceLists.Left) == 0
 }

@@ -154,6 +154,26 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := s.presence(ctx, existing, fresh); err != nil {
 		return err
 	}
+	if err := s.toDevice(ctx); err != nil {
+		return err
+	}
+	if err := s.keyCounts(ctx); err != nil {
+		return err
+	}
+	if !s.initial {
+		var leftRooms []string
+		for _, r := range leaves {
+			if r.wasJoined {
+				leftRooms = append(leftRooms, r.roomID)
+			}
+		}
+		dl := &s.resp.DeviceLists
+		c, l, err := s.e.deviceLists(ctx, s.req.UserID, s.since.Pos, s.to.Pos, existing, fresh, leftRooms, changed)
+		if err != nil {
+			return err
+		}
+		dl.Changed, dl.Left = append(dl.Changed, c...), append(dl.Left, l...)
+	}
 
 	err = s.forEach(ctx, fresh, func(ctx context.Context, id string) error {
 		return s.addJoined(ctx, id, true, true)

@@ -20,10 +20,25 @@ import (
 // form "t{P}" (see MessagesBound): both carry no typing part and so get
 // the full typing state; a token without a presence part (such as one made
 // before presence was turned on) gets the full presence state.
+//
+// ToDevice, when not 0, is the position up to which this device's
+// to-device messages were sent, below Pos: a sync sends at most
+// maxToDevice messages, and the rest follow from there. Its text form is a
+// fourth part, "s{Pos}_{Typing}_{Presence}_{ToDevice}", written only when
+// set (older tokens, without it, mean "up to Pos").
 type StreamToken struct {
 	Pos      int64
 	Typing   int64
 	Presence int64
+	ToDevice int64
+}
+
+// toDevicePos is the position up to which to-device messages were sent.
+func (t StreamToken) toDevicePos() int64 {
+	if t.ToDevice != 0 && t.ToDevice < t.Pos {
+		return t.ToDevice
+	}
+	return t.Pos
 }
 
 // String is the token's text form, "s{Pos}_{Typing}[_{Presence}]".
@@ -33,9 +48,13 @@ func (t StreamToken) String() string {
 	b = strconv.AppendInt(b, t.Pos, 10)
 	b = append(b, '_')
 	b = strconv.AppendInt(b, t.Typing, 10)
-	if t.Presence != 0 {
+	if t.Presence != 0 || t.ToDevice != 0 {
 		b = append(b, '_')
 		b = strconv.AppendInt(b, t.Presence, 10)
+	}
+	if t.ToDevice != 0 {
+		b = append(b, '_')
+		b = strconv.AppendInt(b, t.ToDevice, 10)
 	}
 	return string(b)
 }
@@ -68,8 +87,14 @@ func ParseStreamToken(s string) (StreamToken, error) {
 				return StreamToken{}, badToken(s)
 			}
 			if hasPresence {
+				presencePart, toDevicePart, hasToDevice := strings.Cut(presencePart, "_")
 				if t.Presence, ok = parseUint(presencePart); !ok {
 					return StreamToken{}, badToken(s)
+				}
+				if hasToDevice {
+					if t.ToDevice, ok = parseUint(toDevicePart); !ok {
+						return StreamToken{}, badToken(s)
+					}
 				}
 			}
 		}

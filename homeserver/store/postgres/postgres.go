@@ -99,3 +99,6 @@ func (d *db) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 func (d *db) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
 
 func (d *db) Close() error { d.pool.Close(); return nil }
+
+// Dialect tells the shared store to use PostgreSQL's full-text search.
+func (d *db) Dialect() sqlstore.Dialect { return sqlstore.DialectPostgres }

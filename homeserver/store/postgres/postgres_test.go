@@ -17,21 +17,27 @@ func TestConformance(t *testing.T) {
 }
 
 func TestReopenSameAnswers(t *testing.T) {
-	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(*testing.T, store.Store) store.Store) {
-		url := pgtest.URL(t)
-		open := func(t *testing.T) store.Store {
-			s, err := postgres.Open(context.Background(), url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
+	storetest.RunReopen(t, reopener)
+}
+
+func TestReopenKeys(t *testing.T) {
+	storetest.RunReopenKeys(t, reopener)
+}
+
+func reopener(t *testing.T) (store.Store, func(*testing.T, store.Store) store.Store) {
+	url := pgtest.URL(t)
+	open := func(t *testing.T) store.Store {
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return open(t), func(t *testing.T, s store.Store) store.Store {
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	return open(t), func(t *testing.T, s store.Store) store.Store {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
 		}
-	})
+		return open(t)
+	}
 }

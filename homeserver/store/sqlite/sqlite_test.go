@@ -44,23 +44,29 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestReopenSameAnswers(t *testing.T) {
-	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(*testing.T, store.Store) store.Store) {
-		path := filepath.Join(t.TempDir(), "salon.db")
-		open := func(t *testing.T) store.Store {
-			s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
+	storetest.RunReopen(t, reopener)
+}
+
+func TestReopenKeys(t *testing.T) {
+	storetest.RunReopenKeys(t, reopener)
+}
+
+func reopener(t *testing.T) (store.Store, func(*testing.T, store.Store) store.Store) {
+	path := filepath.Join(t.TempDir(), "salon.db")
+	open := func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return open(t), func(t *testing.T, s store.Store) store.Store {
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	return open(t), func(t *testing.T, s store.Store) store.Store {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
 		}
-	})
+		return open(t)
+	}
 }
 
 // TestFilesOwnerOnly: a new database and its -wal and -shm files are 0600;

@@ -65,6 +65,12 @@ func (s *Store) DeactivateAccount(ctx context.Context, localpart string) error {
 		if _, err := q.Exec(ctx, `DELETE FROM devices WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
+		if err := deleteUserKeys(ctx, q, userID); err != nil {
+			return err
+		}
+		if err := deleteDeviceSessions(ctx, q, userID, ""); err != nil {
+			return err
+		}
 		_, err := q.Exec(ctx, `DELETE FROM login_tokens WHERE user_id = $1`, userID)
 		return err
 	}))

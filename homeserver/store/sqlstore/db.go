@@ -142,14 +142,27 @@ type Store struct {
 	// committed in order.
 	posMu sync.Mutex
 	pos   atomic.Int64
+	// keysPos is the newest device-list change position.
+	keysPos atomic.Int64
+	// queued holds the devices that may have to-device messages queued,
+	// so that the syncs of the others (nearly all) skip the queue reads.
+	queued queuedDevices
 	// memo answers the reads that follow every write from memory.
 	memo *memo
+	// dialect picks the full-text search SQL.
+	dialect Dialect
 }
 
 // Open returns a Store over db. The caller has run Migrate.
 func Open(ctx context.Context, db DB) (*Store, error) {
-	s := &Store{db: db}
+	s := &Store{db: db, dialect: dialectOf(db)}
 	if err := s.loadPos(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadKeysPos(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadQueued(ctx); err != nil {
 		return nil, err
 	}
 	s.memo = newMemo(s.pos.Load())

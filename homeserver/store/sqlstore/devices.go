@@ -96,8 +96,16 @@ func (s *Store) DeleteDevices(ctx context.Context, userID string, ids []string, 
 			if err != nil {
 				return err
 			}
+			// A logged-out device gets no more pushes, and its refresh
+			// tokens go with it.
+			if err := deleteDeviceSessions(ctx, q, userID, id); err != nil {
+				return err
+			}
 			if n > 0 {
 				deleted = append(deleted, id)
+				if err := deleteDeviceData(ctx, q, userID, id); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -21,6 +21,8 @@ func (s *Store) loadPos(ctx context.Context) error {
 		`SELECT COALESCE(MAX(stream_pos), 0) FROM events`,
 		`SELECT COALESCE(MAX(stream_pos), 0) FROM account_data`,
 		`SELECT COALESCE(MAX(stream_pos), 0) FROM receipts`,
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM device_list_changes`,
+		`SELECT COALESCE(MAX(stream_pos), 0) FROM stream_head`,
 	} {
 		var p int64
 		if err := s.db.QueryRow(ctx, q).Scan(&p); err != nil {
@@ -105,6 +107,9 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned)); err != nil {
 				return err
 			}
+			if err := s.indexEvent(ctx, q, e); err != nil {
+				return err
+			}
 			if e.StateKey == nil {
 				continue
 			}
@@ -124,6 +129,9 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 		}
 		for _, r := range b.Redactions {
 			if _, err := q.Exec(ctx, `UPDATE events SET json = $2, redacted_by = $3 WHERE event_id = $1`, r.EventID, string(r.RedactedJSON), r.By); err != nil {
+				return err
+			}
+			if err := s.unindexEvent(ctx, q, r.EventID); err != nil {
 				return err
 			}
 		}
@@ -190,8 +198,9 @@ const relationsQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = 
 // arguments, so a backend test can check that each uses an index.
 func HotQueries() map[string][]any {
 	return map[string][]any{
-		txnEventQuery:  {"@a:t", "DEV", "txn", "!r:t"},
-		relationsQuery: {"$e", "!r:t", "", "", int64(10), 10},
+		txnEventQuery:    {"@a:t", "DEV", "txn", "!r:t"},
+		relationsQuery:   {"$e", "!r:t", "", "", int64(10), 10},
+		threadRootsQuery: {"!r:t", int64(0), "", 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3 ORDER BY stream_pos DESC LIMIT $4`: {"!r:t", int64(0), int64(10), 10},
 		`SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`:                      {"!r:t", "m.room.member", "@a:t"},
 		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`:                                                                          {"$e"},
