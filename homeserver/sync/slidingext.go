@@ -10,7 +10,8 @@ import (
 )
 
 // Sliding sync extensions: account_data, receipts, typing and presence,
-// read through the same providers as /sync's sections.
+// read through the same providers as /sync's sections (to_device and e2ee
+// are in slidinge2ee.go).
 
 // extensions adds the extensions' results to resp and their positions to
 // next.
@@ -54,6 +55,16 @@ func (e *Engine) extensions(ctx context.Context, s *syncer, req *SlidingRequest,
 	}
 	if next.ext.typing && e.p.Typing != nil {
 		e.extTyping(s, scope(x.Typing, want, inList, true), !base.ext.typing || b.fresh, initial, base, next, resp)
+	}
+	if next.ext.toDevice {
+		if err := e.extToDevice(ctx, s, x.ToDevice, resp); err != nil {
+			return err
+		}
+	}
+	if next.ext.e2ee {
+		if err := e.extE2EE(ctx, s, !base.ext.e2ee || b.fresh, base, next, resp); err != nil {
+			return err
+		}
 	}
 	if next.ext.presence && e.p.Presence != nil {
 		if err := e.extPresence(ctx, s, !base.ext.presence || b.fresh, base, next, resp); err != nil {
