@@ -18,7 +18,7 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
 			// Simplified sliding sync (MSC4186), for Element X.
 			"org.matrix.simplified_msc3575": a.slidingEnabled(),
-			"org.matrix.msc3814": a.p.Keys != nil,
+			"org.matrix.msc3814":            a.p.Keys != nil,
 		},
 	})
 }
