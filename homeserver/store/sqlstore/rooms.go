@@ -206,6 +206,7 @@ func HotQueries() map[string][]any {
 		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`:                                                                          {"$e"},
 		`SELECT ` + receiptCols + ` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`:                     {"!r:t", "@a:t", "m.read"},
 		`SELECT ` + membershipCols + ` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`:                                             {"@a:t"},
+		bumpQuery(2): {"!a:t", "!b:t"},
 	}
 }
 
@@ -483,18 +484,11 @@ func (s *Store) BumpPositions(ctx context.Context, roomIDs []string) (map[string
 		n := min(len(roomIDs), bumpChunk)
 		chunk := roomIDs[:n]
 		roomIDs = roomIDs[n:]
-		var b strings.Builder
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$")
-			b.WriteString(strconv.Itoa(i + 1))
 			args[i] = id
 		}
-		rows, err := s.db.Query(ctx, `SELECT room_id, MAX(stream_pos) FROM events WHERE room_id IN (`+b.String()+`)
-			AND type IN `+bumpTypesSQL+` GROUP BY room_id`, args...)
+		rows, err := s.db.Query(ctx, bumpQuery(len(chunk)), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -513,4 +507,18 @@ func (s *Store) BumpPositions(ctx context.Context, roomIDs []string) (map[string
 		}
 	}
 	return out, nil
+}
+
+// bumpQuery is BumpPositions' query for n room IDs.
+func bumpQuery(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$")
+		b.WriteString(strconv.Itoa(i + 1))
+	}
+	return `SELECT room_id, MAX(stream_pos) FROM events WHERE room_id IN (` + b.String() + `)
+			AND type IN ` + bumpTypesSQL + ` GROUP BY room_id`
 }
