@@ -292,15 +292,18 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 		// (shared) lets her see them, so the timeline is not empty.
 		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/kick", rooms[3]), map[string]any{"user_id": carol.UserID})
 		sendMsg(alice, rooms[3], "secret", map[string]any{"msgtype": "m.text", "body": "after the kick"})
+		erin := mxtest.Register(t, srv.URL, "erin", "password erin")
+		erin.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", rooms[3]), map[string]any{})
 		c = slide(t, carol, c.Pos, 10*time.Second, body(cl))
 		k := c.Rooms[rooms[3]]
-		if k.Membership != "leave" || slices.Contains(bodiesOf(t, k.Timeline), "after the kick") {
+		if k.Membership != "leave" || slices.Contains(bodiesOf(t, k.Timeline), "after the kick") || (k.JoinedCount != nil && *k.JoinedCount != 2) {
 			t.Fatalf("after the kick: %+v", k)
 		}
 		// A new connection still lists the room she was kicked from, but
-		// nothing after the kick.
+		// nothing after the kick: not the message, not who joined since.
 		c = slide(t, carol, "", 0, body(cl))
-		if k := c.Rooms[rooms[3]]; k.Membership != "leave" || slices.Contains(bodiesOf(t, k.Timeline), "after the kick") || c.Lists["all"].Count != 1 {
+		if k := c.Rooms[rooms[3]]; k.Membership != "leave" || slices.Contains(bodiesOf(t, k.Timeline), "after the kick") || c.Lists["all"].Count != 1 ||
+			k.JoinedCount == nil || *k.JoinedCount != 2 {
 			t.Fatalf("kicked room on a new connection: %+v", c)
 		}
 		// A room left by the user herself is not listed on a new

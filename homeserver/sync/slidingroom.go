@@ -452,16 +452,17 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 			members = true
 		}
 	}
-	if nameRow != nil || !initial {
-		if n := contentString(nameRow, "name"); n != "" || nameRow != nil {
-			r.Name = &n
-		}
+	if nameRow != nil {
+		n := contentString(nameRow, "name")
+		r.Name = &n
 	}
 	if avatarRow != nil {
 		a := contentString(avatarRow, "url")
 		r.Avatar = &a
 	}
-	if initial || members || nameRow != nil {
+	// A former member's counts are those of the state at the leave (an
+	// initial room's); the room's later members are not theirs to count.
+	if initial || (c.membership == join && (members || nameRow != nil)) {
 		var full []store.EventRow
 		if initial {
 			full = state
