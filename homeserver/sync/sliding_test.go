@@ -2,7 +2,9 @@ package sync
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
 )
@@ -85,5 +87,46 @@ func TestParseSlidingRequestErrors(t *testing.T) {
 	req, err := ParseSlidingRequest([]byte(`{"lists":{"a":{"range":[0,4],"timeline_limit":500}}}`))
 	if err != nil || len(req.Lists["a"].Ranges) != 1 || req.Lists["a"].TimelineLimit != maxTimelineLimit {
 		t.Fatalf("range and capped limit: %+v %v", req.Lists["a"], err)
+	}
+}
+
+// A device keeps at most maxConnsPerDevice connections (the least recently
+// used goes), and a connection idle past the TTL is forgotten.
+func TestSlidingConnectionsBounded(t *testing.T) {
+	h := newHarness(t, openSQLite(t))
+	h.createRoom("!a:test", alice)
+	now := time.Unix(1_800_000_000, 0)
+	h.e.p.Now = func() time.Time { return now }
+	var pos []string
+	for i := range maxConnsPerDevice + 1 {
+		now = now.Add(time.Second)
+		resp, err := h.e.SlidingSync(h.ctx, SlidingRequest{UserID: alice, DeviceID: "D", ConnID: fmt.Sprint("c", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = append(pos, resp.Pos)
+	}
+	resume := func(i int) error {
+		_, err := h.e.SlidingSync(h.ctx, SlidingRequest{UserID: alice, DeviceID: "D", ConnID: fmt.Sprint("c", i), Pos: pos[i]})
+		return err
+	}
+	var me *mxerr.Error
+	if err := resume(0); !errors.As(err, &me) || me.Code != mxerr.UnknownPos {
+		t.Fatalf("the oldest connection: %v", err)
+	}
+	if err := resume(1); err != nil {
+		t.Fatalf("a kept connection: %v", err)
+	}
+	// Another device's connections are not counted against this one.
+	if _, err := h.e.SlidingSync(h.ctx, SlidingRequest{UserID: alice, DeviceID: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(DefaultSlidingConnTTL + time.Minute)
+	if err := resume(maxConnsPerDevice); !errors.As(err, &me) || me.Code != mxerr.UnknownPos {
+		t.Fatalf("an expired connection: %v", err)
+	}
+	// The same pos on another device or conn_id is unknown too.
+	if _, err := h.e.SlidingSync(h.ctx, SlidingRequest{UserID: alice, DeviceID: "E", Pos: pos[1]}); !errors.As(err, &me) || me.Code != mxerr.UnknownPos {
+		t.Fatalf("a pos of another device: %v", err)
 	}
 }
