@@ -354,6 +354,26 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 			t.Fatalf("counts: %+v", f.Lists)
 		}
 
+		// Tags: not_tags wins over tags.
+		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/rooms/%s/tags/m.favourite", bob.UserID, enc), map[string]any{"order": 0.5})
+		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/rooms/%s/tags/u.work", bob.UserID, dm), map[string]any{})
+		tagLists := map[string]any{
+			"fav":    list([2]int{0, 20}, 0, nameOnly, map[string]any{"tags": []string{"m.favourite"}}),
+			"notfav": list([2]int{0, 20}, 0, nameOnly, map[string]any{"not_tags": []string{"m.favourite"}}),
+			"both":   list([2]int{0, 20}, 0, nameOnly, map[string]any{"tags": []string{"m.favourite", "u.work"}, "not_tags": []string{"u.work"}}),
+		}
+		tg := slide(t, bob, "", 0, body(tagLists))
+		if tg.Lists["fav"].Count != 1 || tg.Lists["notfav"].Count != 6 || tg.Lists["both"].Count != 1 ||
+			!slices.Contains(tg.Rooms[enc].Lists, "fav") || !slices.Contains(tg.Rooms[enc].Lists, "both") || slices.Contains(tg.Rooms[dm].Lists, "both") {
+			t.Fatalf("tag lists: %+v", tg.Lists)
+		}
+		// A tag removed later takes the room out of the list.
+		bob.Must(200, "DELETE", mxtest.Path("/_matrix/client/v3/user/%s/rooms/%s/tags/m.favourite", bob.UserID, enc), nil)
+		tg = waitSlide(t, bob, tg.Pos, body(tagLists), func(r ssResp) bool { return r.Lists["fav"].Count == 0 })
+		if tg.Lists["notfav"].Count != 7 {
+			t.Fatalf("after untagging: %+v", tg.Lists)
+		}
+
 		// Extensions: account data, typing, receipts.
 		ext := map[string]any{
 			"lists": map[string]any{"all": list([2]int{0, 20}, 1, nameOnly, nil)},

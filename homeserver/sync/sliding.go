@@ -79,6 +79,8 @@ type SlidingFilters struct {
 	IsInvited    *bool     `json:"is_invited"`
 	RoomTypes    []*string `json:"room_types"`
 	NotRoomTypes []*string `json:"not_room_types"`
+	Tags         []string  `json:"tags"`
+	NotTags      []string  `json:"not_tags"`
 }
 
 // SlidingExtensions are the extensions a request asks for.

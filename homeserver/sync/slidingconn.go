@@ -53,6 +53,9 @@ type connState struct {
 	counts map[string]int
 	// dm is the user's m.direct as of tok (nil: not read yet).
 	dm map[string]bool
+	// tags are the user's room tags as of tok (nil: no list has filtered
+	// on tags yet).
+	tags map[string][]string
 	// keys is the device's key counts as the e2ee extension last sent
 	// them.
 	keys string
@@ -224,7 +227,7 @@ func randomID() string {
 
 // next starts the snapshot a response leads to from base.
 func (st *connState) next() *connState {
-	n := &connState{tok: st.tok, ext: st.ext, dm: st.dm, keys: st.keys}
+	n := &connState{tok: st.tok, ext: st.ext, dm: st.dm, keys: st.keys, tags: st.tags}
 	n.rooms = make(map[string]*sentRoom, len(st.rooms))
 	maps.Copy(n.rooms, st.rooms)
 	n.subs = make(map[string]RoomConfig, len(st.subs))

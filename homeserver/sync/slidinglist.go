@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	gosync "sync"
 
@@ -250,6 +251,37 @@ func (e *Engine) directRooms(ctx context.Context, s *syncer, base *connState) (m
 	return parseDirect(b), nil
 }
 
+// roomTags is the user's room tags (m.tag room account data), room → tag
+// names: the connection's copy brought up to date with the account data
+// changed since, or, the first time a list filters on tags, all of it.
+func (e *Engine) roomTags(ctx context.Context, s *syncer, base *connState) (map[string][]string, error) {
+	from := int64(0)
+	tags := map[string][]string{}
+	if base.tags != nil {
+		from = s.since.Pos
+		maps.Copy(tags, base.tags)
+	}
+	rows, err := e.p.Store.AccountDataSince(ctx, s.req.UserID, from, s.to.Pos)
+	if err != nil {
+		return nil, fmt.Errorf("sync: account data: %w", err)
+	}
+	for _, r := range rows {
+		if r.RoomID == "" || r.Type != "m.tag" {
+			continue
+		}
+		var c struct {
+			Tags map[string]json.RawMessage `json:"tags"`
+		}
+		_ = json.Unmarshal(r.Content, &c)
+		if len(c.Tags) == 0 {
+			delete(tags, r.RoomID)
+		} else {
+			tags[r.RoomID] = slices.Sorted(maps.Keys(c.Tags))
+		}
+	}
+	return tags, nil
+}
+
 func parseDirect(b []byte) map[string]bool {
 	var direct map[string][]string
 	_ = json.Unmarshal(b, &direct)
@@ -297,7 +329,8 @@ func (e *Engine) spaceChildren(ctx context.Context, s *syncer, spaces []string, 
 type listFilter struct {
 	f        *SlidingFilters
 	dm       map[string]bool
-	children map[string]bool // nil: no spaces filter
+	tags     map[string][]string // room → tags (read when a filter needs them)
+	children map[string]bool     // nil: no spaces filter
 }
 
 func (e *Engine) allows(ctx context.Context, lf *listFilter, c *candidate) (bool, error) {
@@ -316,6 +349,13 @@ func (e *Engine) allows(ctx context.Context, lf *listFilter, c *candidate) (bool
 		return false, nil
 	}
 	if lf.children != nil && !lf.children[c.roomID] {
+		return false, nil
+	}
+	// not_tags wins over tags (MSC4186).
+	if f.NotTags != nil && slices.ContainsFunc(lf.tags[c.roomID], func(t string) bool { return slices.Contains(f.NotTags, t) }) {
+		return false, nil
+	}
+	if f.Tags != nil && !slices.ContainsFunc(lf.tags[c.roomID], func(t string) bool { return slices.Contains(f.Tags, t) }) {
 		return false, nil
 	}
 	if f.IsEncrypted == nil && f.RoomTypes == nil && f.NotRoomTypes == nil {

@@ -93,9 +93,18 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 	inList := map[string][]string{} // list → rooms in its window
 	next.counts = map[string]int{}
 	keys := slices.Sorted(maps.Keys(req.Lists))
+	var tags map[string][]string
+	for _, key := range keys {
+		if f := req.Lists[key].Filters; f != nil && (f.Tags != nil || f.NotTags != nil) && tags == nil {
+			if tags, err = e.roomTags(ctx, s, base); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	next.tags = tags
 	for _, key := range keys {
 		l := req.Lists[key]
-		lf := &listFilter{f: l.Filters, dm: dm}
+		lf := &listFilter{f: l.Filters, dm: dm, tags: tags}
 		if l.Filters != nil && l.Filters.Spaces != nil {
 			if lf.children, err = e.spaceChildren(ctx, s, l.Filters.Spaces, joined); err != nil {
 				return nil, nil, err
