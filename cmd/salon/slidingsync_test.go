@@ -660,3 +660,49 @@ func TestSlidingSyncExtensionsOutOfWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestSlidingSyncRoomConfigChanges: Element X opens a room by subscribing
+// to it with a longer timeline and closes it by unsubscribing. Opening
+// sends the room again in full (initial, the longer timeline); closing
+// narrows the config and sends nothing, and the room's next message comes
+// as an update, not as a replacement of what the client holds.
+func TestSlidingSyncRoomConfigChanges(t *testing.T) {
+	srv := startServer(t, "sqlite:"+t.TempDir()+"/salon.db")
+	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"name": "Open me"}).Str("room_id")
+	for i := range 5 {
+		sendMsg(alice, room, fmt.Sprint("m", i), map[string]any{"msgtype": "m.text", "body": fmt.Sprint("message ", i)})
+	}
+	lists := map[string]any{"all": list([2]int{0, 10}, 1, [][2]string{{"m.room.name", ""}}, nil)}
+	r := slide(t, alice, "", 0, body(lists))
+	if got := bodiesOf(t, r.Rooms[room].Timeline); !slices.Equal(got, []string{"message 4"}) {
+		t.Fatalf("list timeline %v", got)
+	}
+	open := map[string]any{"lists": lists, "room_subscriptions": map[string]any{room: map[string]any{"timeline_limit": 10, "required_state": [][2]string{{"*", "*"}}}}}
+	r = slide(t, alice, r.Pos, 0, open)
+	o := r.Rooms[room]
+	if !o.Initial || len(bodiesOf(t, o.Timeline)) != 5 || len(o.RequiredState) < 5 {
+		t.Fatalf("opened room: initial %v, %d messages, %d state", o.Initial, len(bodiesOf(t, o.Timeline)), len(o.RequiredState))
+	}
+	// The subscription is sticky: the next request need not repeat it.
+	sendMsg(alice, room, "m5", map[string]any{"msgtype": "m.text", "body": "message 5"})
+	r = slide(t, alice, r.Pos, 5*time.Second, body(lists))
+	if o := r.Rooms[room]; o.Initial || !slices.Equal(bodiesOf(t, o.Timeline), []string{"message 5"}) {
+		t.Fatalf("update while open: %+v", o)
+	}
+	// Closing: nothing is sent, and the next message is an update.
+	r = slide(t, alice, r.Pos, 0, map[string]any{"lists": lists, "unsubscribe_rooms": []string{room}})
+	if len(r.Rooms) != 0 {
+		t.Fatalf("closing the room sent %+v", r.Rooms)
+	}
+	sendMsg(alice, room, "m6", map[string]any{"msgtype": "m.text", "body": "message 6"})
+	r = slide(t, alice, r.Pos, 5*time.Second, body(lists))
+	if o := r.Rooms[room]; o.Initial || !slices.Equal(bodiesOf(t, o.Timeline), []string{"message 6"}) {
+		t.Fatalf("update after closing: %+v", o)
+	}
+	// Opening it again sends it in full again.
+	r = slide(t, alice, r.Pos, 0, open)
+	if o := r.Rooms[room]; !o.Initial || len(bodiesOf(t, o.Timeline)) != 7 {
+		t.Fatalf("reopened: initial %v, %v", o.Initial, bodiesOf(t, o.Timeline))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,6 +244,32 @@ func (r *RequiredState) key() string {
 		b.WriteString("lazy")
 	}
 	return b.String()
+}
+
+// covers reports whether everything o selects, r selects too (false
+// when unsure: the room is then sent again).
+func (r *RequiredState) covers(o *RequiredState) bool {
+	if r.key() == o.key() {
+		return true
+	}
+	if len(r.exclude) > 0 {
+		return false
+	}
+	if o.lazy && !r.lazy && !slices.ContainsFunc(r.include, func(t stateSel) bool {
+		return (t.anyType || t.typ == typeMember) && t.anyKy
+	}) {
+		return false
+	}
+	for _, sel := range o.include {
+		if !slices.ContainsFunc(r.include, func(t stateSel) bool {
+			typeOK := t.anyType || (!sel.anyType && t.typ == sel.typ)
+			keyOK := t.anyKy || (!sel.anyKy && sel.me == t.me && t.key == sel.key)
+			return typeOK && keyOK
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // merge makes r the union of r and o (MSC4186 "Combining room configs").

@@ -130,3 +130,30 @@ func TestSlidingConnectionsBounded(t *testing.T) {
 		t.Fatalf("a pos of another device: %v", err)
 	}
 }
+
+func TestRequiredStateCovers(t *testing.T) {
+	parse := func(s string) *RequiredState {
+		var rs RequiredState
+		if err := rs.UnmarshalJSON([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		return &rs
+	}
+	for _, tc := range []struct {
+		r, o string
+		want bool
+	}{
+		{`[["*","*"]]`, `[["m.room.name",""],["m.room.member","$ME"]]`, true},
+		{`[["*","*"]]`, `[["m.room.member","$LAZY"]]`, true},
+		{`[["m.room.name",""]]`, `[["m.room.name",""],["m.room.topic",""]]`, false},
+		{`[["m.room.name",""],["m.room.topic",""]]`, `[["m.room.name",""]]`, true},
+		{`[["m.room.member","$LAZY"]]`, `[["m.room.member","$LAZY"],["m.room.create",""]]`, false},
+		{`[["m.room.member","*"]]`, `[["m.room.member","$ME"],["m.room.member","$LAZY"]]`, true},
+		{`[["m.room.member","$ME"]]`, `[["m.room.member","@a:test"]]`, false},
+		{`{"include":[{}],"exclude":[{"type":"m.room.create"}]}`, `[["m.room.name",""]]`, false},
+	} {
+		if got := parse(tc.r).covers(parse(tc.o)); got != tc.want {
+			t.Errorf("%s covers %s = %v", tc.r, tc.o, got)
+		}
+	}
+}

@@ -63,8 +63,8 @@ type connState struct {
 
 // sentRoom is what the connection was sent of one room.
 type sentRoom struct {
-	pos        int64  // the room is up to date to this stream position
-	cfg        string // the room config it was sent with
+	pos        int64       // the room is up to date to this stream position
+	cfg        *sentConfig // the room config it was last built with
 	membership string
 	memberPos  int64 // position of the membership event it was sent at
 	isDM       bool

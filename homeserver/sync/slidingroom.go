@@ -17,7 +17,22 @@ type wanted struct {
 	c     *candidate
 	cfg   RoomConfig
 	lists []string
-	key   string // cfgKey, set once the configs are combined
+	// sent is the combined config as the connection remembers it, shared
+	// by the rooms that have the same one.
+	sent *sentConfig
+}
+
+// sentConfig is a room config a room was sent with.
+type sentConfig struct {
+	limit int
+	rs    RequiredState
+}
+
+// widens reports whether c asks for more than o was sent with: a larger
+// timeline, or state o's selection does not cover (MSC4186 "Changing room
+// configs"; a narrower config changes nothing already sent).
+func (c *sentConfig) widens(o *sentConfig) bool {
+	return c != o && (c.limit > o.limit || !o.rs.covers(&c.rs))
 }
 
 func (w *wanted) add(cfg RoomConfig) {
@@ -156,17 +171,17 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 		w.add(cfg)
 	}
 
-	// Rooms with the same config share one key string (a connection
+	// Rooms with the same config share one sentConfig (a connection
 	// remembers it for every room it was sent).
-	interned := map[string]string{}
+	interned := map[string]*sentConfig{}
 	for _, w := range want {
 		k := w.cfgKey()
-		if old, ok := interned[k]; ok {
-			k = old
-		} else {
-			interned[k] = k
+		sc := interned[k]
+		if sc == nil {
+			sc = &sentConfig{limit: w.cfg.TimelineLimit, rs: w.cfg.RequiredState}
+			interned[k] = sc
 		}
-		w.key = k
+		w.sent = sc
 	}
 
 	// The rooms to send: new to the connection, sent with another config
@@ -186,7 +201,7 @@ func (e *Engine) slide(ctx context.Context, req *SlidingRequest, base *connState
 	var send []*wanted
 	for id, w := range want {
 		p := base.rooms[id]
-		if p == nil || p.cfg != w.key || p.membership != w.c.membership || p.memberPos != w.c.memPos ||
+		if p == nil || w.sent.widens(p.cfg) || p.membership != w.c.membership || p.memberPos != w.c.memPos ||
 			p.isDM != dm[id] || (changed[id] && w.c.membership == join) {
 			send = append(send, w)
 		}
@@ -257,7 +272,7 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 	c := w.c
 	s := b.s
 	prev := b.base.rooms[c.roomID]
-	sr := &sentRoom{pos: s.to.Pos, cfg: w.key, membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID], notif: -1, highlight: -1}
+	sr := &sentRoom{pos: s.to.Pos, cfg: w.sent, membership: c.membership, memberPos: c.memPos, isDM: b.dm[c.roomID], notif: -1, highlight: -1}
 	if prev != nil {
 		sr.rcptPos, sr.adPos, sr.typing = prev.rcptPos, prev.adPos, prev.typing
 	}
@@ -297,7 +312,7 @@ func (b *roomBuilder) build(ctx context.Context, w *wanted) error {
 	if c.membership != join {
 		upto = min(upto, c.memPos)
 	}
-	initial := prev == nil || prev.cfg != sr.cfg || (prev.membership != join && prev.membership != c.membership)
+	initial := prev == nil || sr.cfg.widens(prev.cfg) || (prev.membership != join && prev.membership != c.membership)
 	after := int64(0)
 	if !initial {
 		after = prev.pos
