@@ -57,7 +57,14 @@ type Deps struct {
 	// permissions may have changed (power levels, teaching mode,
 	// membership); nil: nobody listens.
 	CallGrants CallGrantsListener
+	// RTCDelegation takes MatrixRTC delayed leaves over for the embedded
+	// SFU (MSC4195); nil: not offered.
+	RTCDelegation RTCDelegation
 }
+
+// RTCDelegation takes a member's delayed leave over; see
+// clientapi.RTCDelegation.
+type RTCDelegation = clientapi.RTCDelegation
 
 // CallGrantsListener hears of rooms whose call permissions may have
 // changed; see rooms.CallGrantsListener.
@@ -215,6 +222,8 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Rooms:      h.Rooms,
 		TURN:       deps.TURN,
 		PushRules:  h.Push,
+
+		RTCDelegation: deps.RTCDelegation,
 		Deactivated: func(ctx context.Context, userID string) {
 			if err := h.Rooms.LeaveAll(ctx, userID); err != nil {
 				h.log.Warn("deactivated user leaving rooms", "user", userID, "err", err)

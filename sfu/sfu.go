@@ -270,6 +270,9 @@ type JoinRequest struct {
 	ClientInfo    *livekit.ClientInfo
 	ICEServers    []*livekit.ICEServer
 	Sink          SignalSink
+	// SinglePeerConnection: the client's one connection carries publish
+	// and subscribe (LiveKit's /rtc/v1 signalling).
+	SinglePeerConnection bool
 }
 
 // CheckJoin reports whether identity could join roomName now, for
@@ -330,6 +333,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 			MaxBitrate:           positive(s.cfg.MaxBitrate),
 			MaxSubscriberBitrate: positive(s.cfg.MaxSubscriberBitrate),
 			KeyframeInterval:     s.cfg.KeyframeInterval,
+			SinglePeerConnection: req.SinglePeerConnection,
 		})
 		if err != nil {
 			return nil, err
@@ -375,8 +379,9 @@ func (s *SFU) joinResponse(req JoinRequest, p *participant.Participant, info *li
 		ServerVersion:     ServerVersion,
 		IceServers:        req.ICEServers,
 		// The subscriber connection carries the data channels and is
-		// offered by the SFU at once; livekit-client waits for it.
-		SubscriberPrimary: req.Permission.CanSubscribe,
+		// offered by the SFU at once; livekit-client waits for it. A
+		// single connection is the client's to offer.
+		SubscriberPrimary: req.Permission.CanSubscribe && !req.SinglePeerConnection,
 		// Negotiate the publisher connection at join, so the first
 		// publication does not wait for ICE.
 		FastPublish:  req.Permission.CanPublish,
@@ -738,4 +743,12 @@ func (ss *Session) isClosed() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.closed
+}
+
+// SignalConnected reports whether the session has its signal connection
+// (false while it waits for a resume, and once it ended).
+func (ss *Session) SignalConnected() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return !ss.closed && ss.sink != nil
 }

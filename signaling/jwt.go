@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/livekit/protocol/auth"
@@ -58,6 +59,9 @@ type JWTService struct {
 	external   *externalRooms // nil: the embedded SFU
 	counters   jwtCounters
 	handler    http.Handler
+	// delegations takes delayed leaves over (DelegateTo); nil: the
+	// embedded SFU is not running, /delegate_delayed_leave answers 404.
+	delegations atomic.Pointer[Delegations]
 }
 
 // NewJWTService checks p and returns the service.
@@ -123,6 +127,7 @@ func (s *JWTService) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/get_token", s.serveToken(endpointGetToken))
 	mux.HandleFunc("/sfu/get", s.serveToken(endpointSFUGet))
+	mux.HandleFunc("/delegate_delayed_leave", s.serveDelegate)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -176,9 +181,10 @@ type (
 		ClaimedDeviceID string `json:"claimed_device_id"`
 	}
 	// delayDelegation is lk-jwt-service's optional hand-over of the
-	// client's delayed leave event (MSC4140). The fields are accepted by
-	// the decoder, and a complete set is then refused by
-	// JWTService.issue: Salon does not take delayed leaves over.
+	// client's delayed leave event (MSC4140) with the token request. With
+	// the embedded SFU (DelegateTo) it is taken over as
+	// /delegate_delayed_leave does; otherwise a complete set is refused,
+	// as lk-jwt-service refuses a homeserver it does not serve in full.
 	delayDelegation struct {
 		DelayID       string `json:"delay_id"`
 		DelayTimeout  int    `json:"delay_timeout"`
@@ -224,6 +230,7 @@ type tokenRequest struct {
 	deviceID    string
 	memberID    string // "" for the legacy request
 	delegation  bool
+	delayID     string
 }
 
 func (s *JWTService) serveToken(ep endpoint) http.HandlerFunc {
@@ -325,6 +332,7 @@ func decodeTokenRequest(ep endpoint, r *http.Request, w http.ResponseWriter) (*t
 		return nil, badJSON("The request body is missing `delay_id`, `delay_timeout` or `delay_cs_api_url`")
 	}
 	req.delegation = all
+	req.delayID = d.DelayID
 
 	roomKey := "room_id"
 	if ep == endpointSFUGet {
@@ -381,7 +389,8 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 		return refuse(&jwtError{status: http.StatusUnauthorized, errcode: "M_UNAUTHORIZED", reason: refusalWrongUser,
 			msg: "The request could not be authorised: member.claimed_user_id is not the OpenID token's user"})
 	}
-	if req.delegation {
+	delegations := s.delegations.Load()
+	if req.delegation && delegations == nil {
 		// lk-jwt-service's answer to a homeserver it does not serve in
 		// full; Element Call then asks again without delegation.
 		return refuse(&jwtError{status: http.StatusBadRequest, errcode: "M_BAD_JSON", reason: refusalDelegation,
@@ -414,6 +423,14 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 		ToJWT()
 	if err != nil {
 		return refuse(internalError(fmt.Errorf("signing: %w", err)))
+	}
+	if req.delegation {
+		err := delegations.Delegate(ctx, DelegatedLeave{
+			UserID: userID, RoomID: req.roomID, SlotID: req.slotID, DeviceID: req.deviceID, MemberID: req.memberID, DelayID: req.delayID,
+		})
+		if jerr := delegationError(err); jerr != nil {
+			return refuse(jerr)
+		}
 	}
 	if s.external != nil {
 		if err := s.external.create(ctx, room); err != nil {

@@ -119,21 +119,17 @@ func NewRTC(p RTCParams) *RTC {
 	}
 }
 
-// Handler serves /rtc and /rtc/validate. /rtc/v1 (livekit-client's
-// single-peer-connection mode) answers 404, which makes the client fall
-// back to /rtc.
+// Handler serves /rtc and /rtc/validate (two peer connections per
+// participant, the join's settings in the query) and /rtc/v1 and
+// /rtc/v1/validate (one peer connection, the settings in a join_request
+// parameter; see joinrequest.go).
 func (r *RTC) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/rtc", r.serveRTC)
-	mux.HandleFunc("/rtc/validate", r.serveValidate)
-	mux.HandleFunc("/rtc/v1", r.serveV1)
-	mux.HandleFunc("/rtc/v1/validate", r.serveV1)
+	mux.HandleFunc("/rtc", func(w http.ResponseWriter, req *http.Request) { r.serveRTC(w, req, false) })
+	mux.HandleFunc("/rtc/validate", func(w http.ResponseWriter, req *http.Request) { r.serveValidate(w, req, false) })
+	mux.HandleFunc("/rtc/v1", func(w http.ResponseWriter, req *http.Request) { r.serveRTC(w, req, true) })
+	mux.HandleFunc("/rtc/v1/validate", func(w http.ResponseWriter, req *http.Request) { r.serveValidate(w, req, true) })
 	return mux
-}
-
-func (r *RTC) serveV1(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	http.Error(w, "single peer connection signalling is not supported by this server; use /rtc", http.StatusNotFound)
 }
 
 // UpdatePermissions changes a connected participant's grant without a
@@ -266,7 +262,7 @@ func (r *RTC) verify(req *http.Request) (*joinClaims, error) {
 // check verifies the request and whether the call admits it: the
 // token, the token's Matrix user's membership now (admit), and for a
 // join the call's capacity.
-func (r *RTC) check(req *http.Request) (*joinClaims, error) {
+func (r *RTC) check(req *http.Request, reconnect bool) (*joinClaims, error) {
 	claims, err := r.verify(req)
 	if err != nil {
 		return nil, err
@@ -274,7 +270,7 @@ func (r *RTC) check(req *http.Request) (*joinClaims, error) {
 	if err := r.admit(req.Context(), claims); err != nil {
 		return nil, err
 	}
-	if req.URL.Query().Get("reconnect") == "1" {
+	if reconnect {
 		return claims, nil
 	}
 	if err := r.p.SFU.CheckJoin(claims.room, claims.identity); err != nil {
@@ -338,9 +334,14 @@ func (r *RTC) notJoined(c *joinClaims, matrixRoom string) error {
 
 // serveValidate answers what livekit-client asks after a failed connect:
 // 200 "success", or the status and reason /rtc refused it with.
-func (r *RTC) serveValidate(w http.ResponseWriter, req *http.Request) {
+func (r *RTC) serveValidate(w http.ResponseWriter, req *http.Request, v1 bool) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	if _, err := r.check(req); err != nil {
+	jp, err := readJoinParams(req, v1)
+	if err != nil {
+		r.writeRefusal(w, err)
+		return
+	}
+	if _, err := r.check(req, jp.reconnect); err != nil {
 		r.writeRefusal(w, err)
 		return
 	}
@@ -358,13 +359,18 @@ func (r *RTC) writeRefusal(w http.ResponseWriter, err error) {
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
-func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
+func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request, v1 bool) {
 	if !websocket.IsWebSocketUpgrade(req) {
 		http.Error(w, "the signal endpoint speaks WebSocket", http.StatusNotFound)
 		return
 	}
+	jp, err := readJoinParams(req, v1)
+	if err != nil {
+		r.writeRefusal(w, err)
+		return
+	}
 	changes := r.roomChanges.Load()
-	claims, err := r.check(req)
+	claims, err := r.check(req, jp.reconnect)
 	if err != nil {
 		r.writeRefusal(w, err)
 		return
@@ -383,7 +389,6 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	q := req.URL.Query()
 	log := r.log.With("room", claims.room, "identity", claims.identity)
 	c := newRTCConn(ws, log, r.metrics)
 	r.mu.Lock()
@@ -410,8 +415,8 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 		ice = r.p.ICEServers(claims.identity, claims.name)
 	}
 	var sess *sfu.Session
-	if q.Get("reconnect") == "1" {
-		sess, err = r.p.SFU.Resume(claims.room, claims.identity, q.Get("sid"), c, ice)
+	if jp.reconnect {
+		sess, err = r.p.SFU.Resume(claims.room, claims.identity, jp.sid, c, ice)
 		if err != nil {
 			// The SFU lost the session (restart, resume window over): the
 			// client must join afresh.
@@ -430,12 +435,14 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 			Metadata:      claims.metadata,
 			Attributes:    claims.attributes,
 			Permission:    claims.permission,
-			AutoSubscribe: q.Get("auto_subscribe") != "0",
-			ClientInfo:    clientInfo(q.Get),
+			AutoSubscribe: jp.autoSubscribe,
+			ClientInfo:    jp.clientInfo,
 			ICEServers:    ice,
 			Sink:          c,
 			Admin:         claims.grant.RoomAdmin,
 			Scope:         claims.attributes[MatrixRoomAttribute],
+
+			SinglePeerConnection: v1,
 		})
 		if err != nil {
 			reason := livekit.DisconnectReason_JOIN_FAILURE
@@ -473,7 +480,10 @@ func (r *RTC) serveRTC(w http.ResponseWriter, req *http.Request) {
 	r.metrics.sessions.Inc()
 	defer r.metrics.sessions.Dec()
 
-	end := c.readLoop(sess, r.p.PingTimeout)
+	end, ok := c.handleJoinRequests(sess, jp)
+	if ok {
+		end = c.readLoop(sess, r.p.PingTimeout)
+	}
 	log.Debug("signal connection ended", "reason", end.reason)
 	switch end.kind {
 	case endLeft, endViolation:

@@ -3,14 +3,18 @@ package signaling_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
@@ -22,10 +26,32 @@ import (
 // when SALON_BROWSER_TEST=1, with LIVEKIT_CLIENT_UMD (path of
 // livekit-client.umd.js) and NODE_PATH (node_modules holding
 // playwright-core) set; Chromium at /usr/bin/chromium.
+//
+// It runs twice: with livekit-client's default, one peer connection
+// through /rtc/v1, which must be served without a fallback to /rtc; and
+// with singlePeerConnection off, two connections through /rtc.
 func TestBrowserCall(t *testing.T) {
 	if os.Getenv("SALON_BROWSER_TEST") == "" {
 		t.Skip("set SALON_BROWSER_TEST=1, LIVEKIT_CLIENT_UMD and NODE_PATH")
 	}
+	for _, tc := range []struct {
+		name, single, path, not string
+	}{
+		{"single peer connection", "1", "/livekit/sfu/rtc/v1", "/livekit/sfu/rtc"},
+		{"two peer connections", "0", "/livekit/sfu/rtc", "/livekit/sfu/rtc/v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			paths := browserCall(t, tc.single)
+			if paths[tc.path] == 0 || paths[tc.not] != 0 {
+				t.Fatalf("signal connections by path: %v; want %s only", paths, tc.path)
+			}
+		})
+	}
+}
+
+// browserCall runs the call and returns how many signal WebSockets were
+// opened on each path.
+func browserCall(t *testing.T, single string) map[string]int {
 	umd := os.Getenv("LIVEKIT_CLIENT_UMD")
 	pages := 3
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -49,11 +75,21 @@ func TestBrowserCall(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = w.Write([]byte(browserPage))
 	})
+	var mu sync.Mutex
+	paths := map[string]int{}
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if websocket.IsWebSocketUpgrade(r) {
+			mu.Lock()
+			paths[r.URL.Path]++
+			mu.Unlock()
+		}
+		mux.ServeHTTP(w, r)
+	})
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: counted}
 	srv.RegisterOnShutdown(rtc.Close)
 	go func() { _ = srv.Serve(l) }()
 	defer func() {
@@ -69,7 +105,7 @@ func TestBrowserCall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, "http://"+l.Addr().String(), itoa(pages))
+	cmd := exec.CommandContext(ctx, "node", script, "http://"+l.Addr().String(), itoa(pages), single)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	t.Logf("driver output:\n%s", out)
@@ -84,6 +120,9 @@ func TestBrowserCall(t *testing.T) {
 	if err := json.Unmarshal(line, &res); err != nil || !res.OK {
 		t.Fatalf("not every page decoded every other page's video: %s (%v)", line, err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	return maps.Clone(paths)
 }
 
 const browserPage = `<!doctype html><html><body><script src="/lk.js"></script><script>
@@ -92,13 +131,22 @@ window.state = {connected: false, error: null, events: []};
   const id = new URLSearchParams(location.search).get('id');
   const tok = await (await fetch('/token?identity=' + id)).text();
   const L = LivekitClient;
-  const room = new L.Room({adaptiveStream: true, dynacast: true});
+  const single = new URLSearchParams(location.search).get('single') !== '0';
+  const room = new L.Room({adaptiveStream: true, dynacast: true, singlePeerConnection: single});
+  window.state.t0 = performance.now();
   window.room = room;
   room.on(L.RoomEvent.TrackSubscribed, (track, pub, p) => {
     const el = track.attach();
     el.id = 'v-' + p.identity + '-' + track.kind;
     el.muted = true;
-    if (track.kind === 'video') { el.width = 320; el.height = 240; }
+    if (track.kind === 'video') {
+      el.width = 320; el.height = 240;
+      // Join time: from connect() to the first decoded frame of each other page.
+      if (el.requestVideoFrameCallback) el.requestVideoFrameCallback(() => {
+        window.state.firstFrame = window.state.firstFrame || {};
+        window.state.firstFrame[p.identity] = Math.round(performance.now() - window.state.t0);
+      });
+    }
     document.body.appendChild(el);
     window.state.events.push('subscribed ' + p.identity + ' ' + track.kind);
   });
@@ -117,19 +165,23 @@ window.state = {connected: false, error: null, events: []};
 
 const browserDriver = `
 const { chromium } = require('playwright-core');
-const base = process.argv[2], n = parseInt(process.argv[3]);
+const base = process.argv[2], n = parseInt(process.argv[3]), single = process.argv[4] || '1';
 (async () => {
+  // Every page but one is in the background: without the last three flags
+  // Chromium throttles its timers, and livekit-client answers the SFU's
+  // requests for a new offer (single connection) on a timer.
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'] });
+    '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
+    '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows'] });
   const ids = [...Array(n).keys()].map(i => 'p' + i);
   const pages = [];
   for (const id of ids) {
     const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
     const page = await ctx.newPage();
     page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') console.error(id, m.type(), m.text()); });
-    await page.goto(base + '/?id=' + id);
+    await page.goto(base + '/?id=' + id + '&single=' + single);
     pages.push({ id, page });
   }
   const deadline = Date.now() + 90000;

@@ -258,15 +258,43 @@ func (c *rtcConn) readLoop(sess *sfu.Session, timeout time.Duration) ending {
 			}}})
 			continue
 		}
-		if err := sess.HandleRequest(req); err != nil {
-			switch {
-			case errors.Is(err, sfu.ErrLeft):
-				return ending{kind: endLeft, reason: "left"}
-			case errors.Is(err, sfu.ErrProtocol):
-				return violation("protocol", err.Error())
-			default:
-				c.log.Warn("signal request failed", "err", err)
-			}
+		if end, stop := c.handle(sess, req); stop {
+			return end
 		}
 	}
+}
+
+// handle hands one request to the session; stop reports that it ended
+// the session.
+func (c *rtcConn) handle(sess *sfu.Session, req *livekit.SignalRequest) (end ending, stop bool) {
+	err := sess.HandleRequest(req)
+	switch {
+	case err == nil:
+		return ending{}, false
+	case errors.Is(err, sfu.ErrLeft):
+		return ending{kind: endLeft, reason: "left"}, true
+	case errors.Is(err, sfu.ErrProtocol):
+		c.metrics.violations.WithLabelValues("protocol").Inc()
+		return ending{kind: endViolation, reason: err.Error()}, true
+	default:
+		c.log.Warn("signal request failed", "err", err)
+		return ending{}, false
+	}
+}
+
+// handleJoinRequests acts on what a /rtc/v1 join request carried, as if
+// the client had sent it after the join response: tracks to publish, then
+// the offer of its connection. ok is false when that ended the session.
+func (c *rtcConn) handleJoinRequests(sess *sfu.Session, jp *joinParams) (end ending, ok bool) {
+	for _, at := range jp.addTracks {
+		if end, stop := c.handle(sess, &livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: at}}); stop {
+			return end, false
+		}
+	}
+	if jp.offer != nil {
+		if end, stop := c.handle(sess, &livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: jp.offer}}); stop {
+			return end, false
+		}
+	}
+	return ending{}, true
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/salonhq/salon/sfu/lktest"
 )
 
-// TestNoLeaksAfterJoinPublishLeaveCycles: a participant joins, publishes,
-// is received by a listener and leaves, over and over (50 cycles; set
+// TestNoLeaksAfterJoinPublishLeaveCycles: a participant joins (through
+// /rtc and /rtc/v1 in turn), publishes, is received by a listener and
+// leaves, over and over (50 cycles; set
 // SALON_SFU_CYCLES=500 for the full run). Goroutines, file descriptors and
 // heap return to baseline, and nothing is left running after Close.
 func TestNoLeaksAfterJoinPublishLeaveCycles(t *testing.T) {
@@ -38,7 +39,8 @@ func TestNoLeaksAfterJoinPublishLeaveCycles(t *testing.T) {
 
 	cycle := func(i int) {
 		ctx := ctxT(t, 20*time.Second)
-		c, err := lktest.Connect(ctx, s.base, token(t, "call", "p"+strconv.Itoa(i)), lktest.Options{AutoSubscribe: true})
+		// Every other cycle joins through /rtc/v1 (one peer connection).
+		c, err := lktest.Connect(ctx, s.base, token(t, "call", "p"+strconv.Itoa(i)), lktest.Options{AutoSubscribe: true, SinglePeerConnection: i%2 == 1})
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/sfu"
@@ -88,6 +90,58 @@ func (g liveGrants) CallGrantsChanged(ctx context.Context, roomID string) {
 	if rtc := g.s.rtc; rtc != nil {
 		rtc.RoomChanged(ctx, roomID)
 	}
+}
+
+// delayedLeaves gives the SFU's delegations (MSC4195) the homeserver's
+// delayed events.
+type delayedLeaves struct{ hs *homeserver.Homeserver }
+
+func (d delayedLeaves) Delay(ctx context.Context, userID, delayID string) (time.Duration, error) {
+	t, err := d.hs.Delayed.Delay(ctx, userID, delayID)
+	if delayed.IsUnknownDelay(err) {
+		return 0, fmt.Errorf("%w: %v", signaling.ErrUnknownDelay, err)
+	}
+	return t, err
+}
+
+func (d delayedLeaves) Act(ctx context.Context, delayID, action string) error {
+	err := d.hs.Delayed.ActByID(ctx, delayID, action)
+	if delayed.IsUnknownDelay(err) {
+		return fmt.Errorf("%w: %v", signaling.ErrUnknownDelay, err)
+	}
+	return err
+}
+
+// rtcDelegation is the client-server API's way to the SFU's delegations
+// (set once the SFU runs; without one the endpoint answers 404).
+type rtcDelegation struct{ s *server }
+
+func (r rtcDelegation) DelegateDelayedLeave(ctx context.Context, userID, roomID, slotID, deviceID, memberID, delayID string) error {
+	d := r.s.delegations
+	if d == nil {
+		return mxerr.New(mxerr.Unrecognized, "Delegation needs the embedded SFU")
+	}
+	err := d.Delegate(ctx, signaling.DelegatedLeave{
+		UserID: userID, RoomID: roomID, SlotID: slotID, DeviceID: deviceID, MemberID: memberID, DelayID: delayID,
+	})
+	switch {
+	case errors.Is(err, signaling.ErrUnknownDelay):
+		return mxerr.NotFoundf("Unknown delayed event")
+	case errors.Is(err, signaling.ErrNotJoined):
+		return mxerr.Forbid("You are not joined to this room")
+	case errors.Is(err, signaling.ErrBadDelegation):
+		return mxerr.New(mxerr.BadJSON, "Incomplete delegation")
+	}
+	return err
+}
+
+// delegationFor is the homeserver's way to delegated leaves: only the
+// embedded SFU keeps them.
+func delegationFor(cfg Config, s *server) homeserver.RTCDelegation {
+	if cfg.LiveKit.External() {
+		return nil
+	}
+	return rtcDelegation{s}
 }
 
 // jwtPath is where the MatrixRTC JWT service is mounted; sfuPath is the
@@ -172,5 +226,23 @@ func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logge
 	})
 	s.rtc = rtc
 	mux.Handle(sfuPath+"/", http.StripPrefix(sfuPath, rtc.Handler()))
+
+	// Delegated delayed leaves (MSC4195), kept while the SFU runs.
+	d := signaling.NewDelegations(signaling.DelegationParams{
+		SFU: media, Delayed: delayedLeaves{s.hs}, Authority: callAuthority{s.hs}, Logger: log,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Run(ctx)
+	}()
+	s.close = append(s.close, func() error {
+		cancel()
+		<-done
+		return nil
+	})
+	s.delegations = d
+	jwt.DelegateTo(d)
 	return nil
 }

@@ -41,9 +41,20 @@ func testMatrixRTCTokens(t *testing.T, db string) {
 	if !strings.Contains(string(wk.Raw), `"org.matrix.msc4143.rtc_foci":[{"livekit_service_url":"`+want+`","type":"livekit"}]`) {
 		t.Fatalf("well-known = %s", wk.Raw)
 	}
-	tr := alice.Must(200, "GET", "/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", nil)
-	if !strings.Contains(string(tr.Raw), want) {
-		t.Fatalf("rtc/transports = %s", tr.Raw)
+	for _, path := range []string{"/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", "/_matrix/client/v1/rtc/transports"} {
+		tr := alice.Must(200, "GET", path, nil)
+		if !strings.Contains(string(tr.Raw), `"rtc_transports":[{"livekit_service_url":"`+want+`","type":"livekit"}]`) {
+			t.Fatalf("%s = %s", path, tr.Raw)
+		}
+		mxtest.New(t, srv.URL).MustErr(401, "M_MISSING_TOKEN", "GET", path, nil)
+	}
+	// /versions advertises what is served: delayed events, MatrixRTC
+	// transports, delegated delayed leave.
+	v := mxtest.New(t, srv.URL).Must(200, "GET", "/_matrix/client/versions", nil)
+	for _, f := range []string{"org.matrix.msc4140", "org.matrix.msc4143", "io.element.msc4195"} {
+		if v.Body["unstable_features"].(map[string]any)[f] != true {
+			t.Fatalf("%s not advertised: %s", f, v.Raw)
+		}
 	}
 
 	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")

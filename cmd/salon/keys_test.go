@@ -177,7 +177,9 @@ func TestKeysOverHTTP(t *testing.T) {
 			t.Fatalf("/keys/changes: %s", changes.Raw)
 		}
 
-		// Bad uploads change nothing.
+		// Bad uploads change nothing. Required fields missing: M_BAD_JSON.
+		alice.MustErr(400, "M_BAD_JSON", "POST", "/_matrix/client/v3/keys/upload", map[string]any{
+			"device_keys": map[string]any{"user_id": alice.UserID, "device_id": alice.DeviceID}})
 		other := ad.deviceKeys(t)
 		other["device_id"] = "SOMEONEELSE"
 		sign(t, other, alice.UserID, "ed25519:"+alice.DeviceID, ad.priv)

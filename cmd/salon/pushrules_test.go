@@ -37,6 +37,10 @@ func TestPushRules(t *testing.T) {
 	// Refusals.
 	alice.MustErr(400, "M_INVALID_PARAM", "DELETE", "/_matrix/client/v3/pushrules/global/override/.m.rule.master", nil)
 	alice.MustErr(404, "M_NOT_FOUND", "GET", "/_matrix/client/v3/pushrules/global/override/nope", nil)
+	// A kind this server does not know (MSC4306's postcontent) has no
+	// rules to read; writing one is still refused.
+	alice.MustErr(404, "M_NOT_FOUND", "GET", "/_matrix/client/v3/pushrules/global/postcontent/.io.element.msc4306.rule.subscribed_thread", nil)
+	alice.MustErr(400, "M_INVALID_PARAM", "PUT", "/_matrix/client/v3/pushrules/global/postcontent/mine", map[string]any{"actions": []any{"notify"}})
 	alice.MustErr(400, "M_INVALID_PARAM", "PUT", "/_matrix/client/v3/pushrules/global/override/.custom", map[string]any{"actions": []any{}})
 	alice.MustErr(400, "M_INVALID_PARAM", "PUT", "/_matrix/client/v3/pushrules/global/content/nopattern", map[string]any{"actions": []any{"notify"}})
 	alice.MustErr(400, "M_MISSING_PARAM", "PUT", "/_matrix/client/v3/pushrules/global/underride/.m.rule.message/enabled", map[string]any{})

@@ -71,8 +71,10 @@ func TestCallMembershipAndDelayedEvents(t *testing.T) {
 		if r := alice.Must(200, "GET", state(callKey(bob)), nil); r.Str("application") != "m.call" {
 			t.Fatalf("membership gone while heartbeating: %s", r.Raw)
 		}
-		// Alice cannot touch Bob's delayed event.
-		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+delayID, map[string]any{"action": "cancel"})
+		// Alice cannot touch Bob's delayed event through the authenticated
+		// (v1) paths; the unstable ones take the delay ID as capability
+		// (TestDelayedEventActionsByDelayID).
+		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v1/delayed_events/"+delayID+"/cancel", map[string]any{})
 		// The heartbeat stops (client crashed): the leave fires.
 		start := time.Now()
 		waitState(t, alice, state(callKey(bob)), 5*time.Second, func(r mxtest.Response) bool { return r.Status == 200 && len(r.Body) == 0 })
@@ -104,6 +106,106 @@ func TestCallMembershipAndDelayedEvents(t *testing.T) {
 		bob.MustErr(400, "M_INVALID_PARAM", "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+s, map[string]any{"action": "explode"})
 		eve := mxtest.Register(t, srv.URL, "eve", "password eve")
 		eve.MustErr(403, "M_FORBIDDEN", "PUT", msgPath+"e1?org.matrix.msc4140.delay=1000", map[string]any{"body": "x"})
+	})
+}
+
+// TestDelayedEventActionsByDelayID: MSC4140's unstable management
+// endpoints act for whoever holds the delay ID, with no access token (as
+// Synapse serves them, and as a JWT service needs to act for a client),
+// rate limited per delay ID; the v1 endpoints need the owner's token; an
+// unknown action in the path is an unknown endpoint; a retried delayed
+// send with the same transaction ID gets the same delay_id and schedules
+// nothing new. Both backends.
+func TestDelayedEventActionsByDelayID(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db)
+		alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+		bob := mxtest.Register(t, srv.URL, "bob", "password bob")
+		anon := mxtest.New(t, srv.URL)
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
+		unstable := "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"
+		msgPath := mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/", room)
+		count := func() int {
+			return len(bob.Must(200, "GET", unstable[:len(unstable)-1], nil).Body["delayed_events"].([]any))
+		}
+
+		// Transaction replay: the retry (without a body, as Complement
+		// sends it) gets the first answer.
+		id := bob.Must(200, "PUT", msgPath+"t1?org.matrix.msc4140.delay=3600000", map[string]any{"msgtype": "m.text", "body": "plus tard"}).Str("delay_id")
+		again := bob.Must(200, "PUT", msgPath+"t1?org.matrix.msc4140.delay=3600000", nil).Str("delay_id")
+		if again != id || count() != 1 {
+			t.Fatalf("retry gave %q (first %q), %d scheduled", again, id, count())
+		}
+		// Another transaction ID is another event.
+		other := bob.Must(200, "PUT", msgPath+"t2?org.matrix.msc4140.delay=3600000", map[string]any{"msgtype": "m.text", "body": "autre"}).Str("delay_id")
+		if other == id || count() != 2 {
+			t.Fatalf("second transaction: %q, %d scheduled", other, count())
+		}
+
+		// No access token: the delay ID is enough.
+		anon.Must(200, "POST", unstable+id+"/restart", map[string]any{})
+		anon.Must(200, "POST", unstable+other, map[string]any{"action": "cancel"})
+		anon.Must(200, "POST", unstable+id+"/send", map[string]any{})
+		waitMessages := func(want string) {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got := strings.Join(bodies(alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?limit=20", room), nil)), "|")
+				if got == want {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("messages = %q, want %q", got, want)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		waitMessages("plus tard")
+		if count() != 0 {
+			t.Fatalf("%d still scheduled after send and cancel", count())
+		}
+		anon.MustErr(404, "M_NOT_FOUND", "POST", unstable+id+"/restart", map[string]any{})
+		anon.MustErr(404, "M_NOT_FOUND", "POST", unstable+"abc/cancel", map[string]any{})
+		anon.MustErr(404, "M_UNRECOGNIZED", "POST", unstable+"abc/oops", map[string]any{})
+		anon.MustErr(400, "M_INVALID_PARAM", "POST", unstable+"abc", map[string]any{"action": "oops"})
+		anon.MustErr(400, "M_MISSING_PARAM", "POST", unstable+"abc", map[string]any{})
+
+		// The v1 paths want the owner's token.
+		v1 := bob.Must(200, "PUT", msgPath+"t3?org.matrix.msc4140.delay=3600000", map[string]any{"body": "x"}).Str("delay_id")
+		anon.MustErr(401, "M_MISSING_TOKEN", "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
+		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
+		bob.Must(200, "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
+
+		// The scheduling endpoint of the MSC's current text: the body
+		// carries delay_ms, state_key and content; a retry replays. (Alice
+		// created the room: she may set its topic.)
+		dpath := mxtest.Path("/_matrix/client/v3/rooms/%s/delayed_event/m.room.topic/", room)
+		st := alice.Must(200, "PUT", dpath+"s1", map[string]any{"delay_ms": 200, "state_key": "", "content": map[string]any{"topic": "plus tard"}}).Str("delay_id")
+		if again := alice.Must(200, "PUT", dpath+"s1", nil).Str("delay_id"); again != st {
+			t.Fatalf("delayed_event retry: %q, first %q", again, st)
+		}
+		waitState(t, alice, mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.topic/", room), 10*time.Second, func(r mxtest.Response) bool {
+			return r.Status == 200 && r.Str("topic") == "plus tard"
+		})
+		alice.MustErr(400, "M_MISSING_PARAM", "PUT", dpath+"s2", map[string]any{"content": map[string]any{}})
+		alice.MustErr(400, "M_INVALID_PARAM", "PUT", dpath+"s3", map[string]any{"delay_ms": 0, "content": map[string]any{}})
+		alice.MustErr(400, "M_BAD_JSON", "PUT", dpath+"s4", map[string]any{"delay_ms": 10, "content": "x"})
+		alice.MustErr(403, "M_FORBIDDEN", "PUT", dpath+"s5", map[string]any{"delay_ms": 999999999999, "state_key": "", "content": map[string]any{}})
+
+		// Rate limited per delay ID.
+		limited := false
+		for i := 0; i < 60 && !limited; i++ {
+			r := anon.Do("POST", unstable+v1+"/restart", map[string]any{})
+			switch {
+			case r.Status == 429 && r.Errcode() == "M_LIMIT_EXCEEDED":
+				limited = true
+			case r.Status != 200:
+				t.Fatalf("restart %d: %d %s", i, r.Status, r.Raw)
+			}
+		}
+		if !limited {
+			t.Fatal("60 restarts of one delay ID in a row were not rate limited")
+		}
 	})
 }
 

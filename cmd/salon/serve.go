@@ -90,6 +90,9 @@ type server struct {
 	// SFU's signalling endpoint (nil with an external LiveKit).
 	turnCreds homeserver.TURNCredentials
 	rtc       *signaling.RTC
+	// delegations keeps MSC4195 delegated delayed leaves (nil with an
+	// external LiveKit).
+	delegations *signaling.Delegations
 	// metricsLn and metrics serve GET /metrics apart from the public
 	// listener (nil with metrics.listen: off).
 	metricsLn net.Listener
@@ -128,7 +131,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	hs, err := homeserver.New(cfg.Config, homeserver.Deps{
 		Store: st, Logger: log, Registerer: reg, SigningKey: key, Listen: ln.Addr().String(),
 		TURN: turnCreds, DataDir: cfg.DataDir, LiveKitServiceURL: base + jwtPath,
-		CallGrants: liveGrants{s},
+		CallGrants: liveGrants{s}, RTCDelegation: delegationFor(cfg, s),
 	})
 	if err != nil {
 		return nil, err

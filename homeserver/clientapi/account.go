@@ -39,7 +39,10 @@ func (a *API) userFromIdentifier(raw json.RawMessage, legacy string) (string, er
 	if !ok {
 		return "", mxerr.Forbid("Invalid username or password")
 	}
-	return lp, nil
+	// Login folds the localpart to lower case, full ID or not (spec:
+	// "Matrix User IDs": servers should treat the localpart case-
+	// insensitively at login); Salon creates only lower-case localparts.
+	return strings.ToLower(lp), nil
 }
 
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) error {

@@ -77,6 +77,9 @@ type Params struct {
 	KeyChanges KeyChanges
 	// SSO is single sign-on (nil: none).
 	SSO SSO
+	// RTCDelegation takes delayed leaves over for the SFU (MSC4195; nil:
+	// not offered).
+	RTCDelegation RTCDelegation
 }
 
 // PushRules is what the push rule endpoints call.
@@ -100,6 +103,8 @@ type API struct {
 	router *route.Router
 
 	loginIP, loginAccount, registerIP, sendLimit *ratelimit.Limiter
+	// unauthenticated MSC4140 actions, per delay ID and per address
+	delayIDLimit, delayIPLimit *ratelimit.Limiter
 
 	// drainCtx is cancelled when the server shuts down.
 	drainCtx context.Context
@@ -121,6 +126,8 @@ func New(p Params) *API {
 		loginAccount: ratelimit.New(p.Config.LoginPerAccount, nil),
 		registerIP:   ratelimit.New(p.Config.RegisterPerIP, nil),
 		sendLimit:    ratelimit.New(p.Config.MessagesPerUser, nil),
+		delayIDLimit: ratelimit.New(ratelimit.Rule{PerSecond: delayActPerID, Burst: delayActIDBurst}, nil),
+		delayIPLimit: ratelimit.New(ratelimit.Rule{PerSecond: delayActPerIP, Burst: delayActIPBurst}, nil),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salon_http_requests_total",
 			Help: "HTTP requests served, by route pattern, method and status.",

@@ -19,6 +19,10 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 			// Simplified sliding sync (MSC4186), for Element X.
 			"org.matrix.simplified_msc3575": a.slidingEnabled(),
 			"org.matrix.msc3814":            a.p.Keys != nil,
+			// delegated delayed leave (delegate_delayed_leave)
+			"io.element.msc4195": a.p.RTCDelegation != nil,
+			// use_state_after on /sync
+			"org.matrix.msc4222": a.p.Sync != nil,
 		},
 	})
 }

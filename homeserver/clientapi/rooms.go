@@ -242,6 +242,12 @@ func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, dev store.De
 	if err != nil {
 		return err
 	}
+	// Only a member lists the members (spec: "The current user must be
+	// in the room"): after leaving, the room's state as it was then is
+	// not theirs to list, and an invitee sees stripped state only.
+	if err := a.p.Rooms.RequireJoined(r.Context(), roomID, dev.UserID); err != nil {
+		return err
+	}
 	rows, _, err := a.p.Rooms.State(r.Context(), dev.UserID, roomID)
 	if err != nil {
 		return err
@@ -258,16 +264,32 @@ func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, dev store.De
 			} `json:"content"`
 		}
 		_ = json.Unmarshal(row.JSON, &ev)
-		m := map[string]string{}
+		// Both keys always, null when unset (as Synapse answers, and
+		// what Complement's TestRoomState expects).
+		m := map[string]*string{"display_name": nil, "avatar_url": nil}
 		if ev.Content.DisplayName != "" {
-			m["display_name"] = ev.Content.DisplayName
+			m["display_name"] = &ev.Content.DisplayName
 		}
 		if ev.Content.AvatarURL != "" {
-			m["avatar_url"] = ev.Content.AvatarURL
+			m["avatar_url"] = &ev.Content.AvatarURL
 		}
 		joined[*row.StateKey] = m
 	}
 	return reply(w, map[string]any{"joined": joined})
+}
+
+// withoutKey returns the JSON object content without key (content itself
+// when it has no such key).
+func withoutKey(content json.RawMessage, key string) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(content, &obj); err != nil {
+		return nil, mxerr.BadJSONf("content must be a JSON object")
+	}
+	if _, ok := obj[key]; !ok {
+		return content, nil
+	}
+	delete(obj, key)
+	return json.Marshal(obj)
 }
 
 // readContent reads an event content body: a JSON object.
@@ -304,6 +326,13 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request, dev store.Device
 	}
 	if txn == "" || len(txn) > 255 {
 		return mxerr.InvalidParamf("Invalid transaction ID")
+	}
+	if _, ok := r.URL.Query()[delayParam]; ok && a.p.Delayed != nil {
+		// A retried delayed send is answered before its body is read, as
+		// a retried send is (the transaction's first answer).
+		if id, ok := a.p.Delayed.Replayed(dev.UserID, dev.DeviceID, roomID, txn); ok {
+			return reply(w, map[string]string{"delay_id": id})
+		}
 	}
 	content, err := a.readContent(r)
 	if err != nil {
@@ -349,6 +378,15 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, dev store.Device)
 	// membership endpoints, which check the transition.
 	if typ == "m.room.member" && key != dev.UserID {
 		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
+	}
+	// The server, not the client, names who authorised a restricted join
+	// (rooms.Join, after checking the allowed rooms); a key the client
+	// sent would let anyone vouch for themselves, and on a join -> join
+	// (a profile change) it is not needed.
+	if typ == "m.room.member" {
+		if content, err = withoutKey(content, "join_authorised_via_users_server"); err != nil {
+			return err
+		}
 	}
 	if ms, ok, err := delayOf(r); err != nil {
 		return err
@@ -664,42 +702,94 @@ func hasURL(row store.EventRow) bool {
 	return ok
 }
 
+// relationsDepth is how deep recurse=true follows relations of relations
+// (the spec recommends at least 3 levels).
+const relationsDepth = 3
+
 func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	roomID, err := roomIDParam(r)
 	if err != nil {
 		return err
 	}
+	parent := r.PathValue("eventId")
 	q := r.URL.Query()
-	limit := 50
+	rq := store.RelationsQuery{RoomID: roomID, EventID: parent, RelType: r.PathValue("relType"),
+		EventType: r.PathValue("eventType"), Limit: 50, Depth: 1}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
 			return mxerr.InvalidParamf("limit must be a non-negative integer")
 		}
-		limit = min(max(n, 1), 1000)
+		rq.Limit = min(max(n, 1), 1000)
 	}
-	var before int64
+	switch q.Get("dir") {
+	case "", "b":
+	case "f":
+		rq.Forward = true
+	default:
+		return mxerr.InvalidParamf("dir must be b or f")
+	}
+	// A token is a bound: events before it have Pos < bound, events from
+	// it on Pos >= bound. Backwards, from is the upper end and to the
+	// lower; forwards the other way round.
 	if f := q.Get("from"); f != "" {
-		if before, err = parsePos(f); err != nil {
+		bound, err := parsePos(f)
+		if err != nil {
 			return err
+		}
+		if rq.Forward {
+			rq.After = bound - 1
+		} else {
+			rq.Before = bound
+		}
+	}
+	if t := q.Get("to"); t != "" {
+		bound, err := parsePos(t)
+		if err != nil {
+			return err
+		}
+		if rq.Forward {
+			rq.Before = bound
+		} else {
+			rq.After = bound - 1
+		}
+	}
+	recurse, hasRecurse := false, q.Has("recurse")
+	if hasRecurse {
+		switch q.Get("recurse") {
+		case "true":
+			recurse, rq.Depth = true, relationsDepth
+		case "false":
+		default:
+			return mxerr.InvalidParamf("recurse must be true or false")
 		}
 	}
 	// The parent must be readable by the caller.
-	parent := r.PathValue("eventId")
 	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, parent); err != nil {
 		return err
 	}
-	rows, v, err := a.p.Rooms.Relations(r.Context(), dev.UserID, roomID, parent, r.PathValue("relType"), r.PathValue("eventType"), before, limit)
+	page, err := a.p.Rooms.Relations(r.Context(), dev.UserID, rq)
 	if err != nil {
 		return err
 	}
-	evs, err := clientEvents(v, rows, dev)
+	evs, err := clientEvents(page.Version, page.Events, dev)
 	if err != nil {
 		return err
 	}
 	out := map[string]any{"chunk": evs}
-	if len(rows) == limit {
-		out["next_batch"] = "t" + strconv.FormatInt(rows[len(rows)-1].Pos, 10)
+	if !page.Exhausted && page.Last > 0 {
+		next := page.Last // backwards: Pos < Last
+		if rq.Forward {
+			next++ // forwards: Pos >= Last+1
+		}
+		out["next_batch"] = sync.PrevBatchToken(next)
+	}
+	if hasRecurse {
+		depth := 0
+		if recurse {
+			depth = relationsDepth
+		}
+		out["recursion_depth"] = depth
 	}
 	return reply(w, out)
 }

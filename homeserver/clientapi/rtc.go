@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -23,22 +24,58 @@ const (
 // Delayed is what the delayed-event endpoints call.
 type Delayed interface {
 	Schedule(ctx context.Context, r delayed.Request) (string, error)
+	Replayed(userID, deviceID, roomID, txnID string) (string, bool)
 	Act(ctx context.Context, userID, delayID, action string) error
+	ActByID(ctx context.Context, delayID, action string) error
 	List(ctx context.Context, userID string) ([]store.DelayedEvent, error)
 }
+
+// RTCDelegation takes a member's delayed leave over for the SFU (MSC4195);
+// cmd/salon wires the embedded SFU's to it.
+type RTCDelegation interface {
+	DelegateDelayedLeave(ctx context.Context, userID, roomID, slotID, deviceID, memberID, delayID string) error
+}
+
+const msc4195 = "/_matrix/client/unstable/io.element.msc4195"
 
 func (a *API) rtcRoutes() {
 	a.handle(v3+"/user/{userId}/openid/request_token", methods{http.MethodPost: a.authed(a.openIDRequest)})
 	a.handle("/_matrix/federation/v1/openid/userinfo", methods{http.MethodGet: a.openIDUserInfo})
+	// MSC4143's transports, at its unstable path and at the stable one
+	// clients that follow the spec ask first.
 	a.handle(msc4143+"/rtc/transports", methods{http.MethodGet: a.authed(a.rtcTransports)})
+	a.handle(v1+"/rtc/transports", methods{http.MethodGet: a.authed(a.rtcTransports)})
+	if a.p.RTCDelegation != nil {
+		a.handle(msc4195+"/rtc/livekit/delegate_delayed_leave", methods{http.MethodPost: a.authed(a.delegateDelayedLeave)})
+	}
 	if a.p.Delayed != nil {
 		for _, base := range []string{msc4140, v1} {
 			a.handle(base+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed)})
-			a.handle(base+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
-			a.handle(base+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
 		}
+		// The unstable management endpoints take no access token: the
+		// delay ID is the capability, so a service (the SFU's JWT service,
+		// MSC4195) can restart or send a client's delayed leave for it.
+		// That is how Synapse serves them and what Complement's MSC4140
+		// tests ask. The stable v1 paths follow the MSC's current text,
+		// which requires the owner's access token.
+		a.handle(msc4140+"/delayed_events/{delayId}", methods{http.MethodPost: a.actDelayedByID})
+		a.handle(msc4140+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.actDelayedByID})
+		// The scheduling endpoint of the MSC's current text.
+		a.handle(v3+"/rooms/{roomId}/delayed_event/{eventType}/{txnId}", methods{http.MethodPut: a.authed(a.putDelayedEvent)})
+		a.handle(v1+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
+		a.handle(v1+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
 	}
 }
+
+// Unauthenticated delayed-event actions are limited per delay ID (a
+// client and its JWT service restart one every few seconds) and per
+// address (someone probing delay IDs).
+const (
+	delayActPerID   = 2
+	delayActIDBurst = 20
+	delayActPerIP   = 100
+	delayActIPBurst = 500
+)
 
 // delayOf reads ?org.matrix.msc4140.delay=MS; ok is false when absent.
 func delayOf(r *http.Request) (ms int64, ok bool, err error) {
@@ -63,6 +100,7 @@ func (a *API) scheduleDelayed(w http.ResponseWriter, r *http.Request, dev store.
 	}
 	id, err := a.p.Delayed.Schedule(r.Context(), delayed.Request{
 		UserID: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: typ, StateKey: stateKey, Content: content, DelayMS: ms,
+		TxnID: r.PathValue("txnId"),
 	})
 	if err != nil {
 		return err
@@ -71,29 +109,65 @@ func (a *API) scheduleDelayed(w http.ResponseWriter, r *http.Request, dev store.
 }
 
 func (a *API) actDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	action, err := a.delayedAction(r)
+	if err != nil {
+		return err
+	}
+	if err := a.p.Delayed.Act(r.Context(), dev.UserID, r.PathValue("delayId"), action); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+func (a *API) actDelayedByID(w http.ResponseWriter, r *http.Request) error {
+	if ok, wait := a.delayIPLimit.Allow(a.clientIP(r)); !ok {
+		return rateLimited(wait)
+	}
+	action, err := a.delayedAction(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("delayId")
+	if ok, wait := a.delayIDLimit.Allow(id); !ok {
+		return rateLimited(wait)
+	}
+	if err := a.p.Delayed.ActByID(r.Context(), id, action); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+// delayedAction reads the action from the path (…/{delayId}/{action}; an
+// unknown one is an unknown endpoint, 404) or, on the older path, from
+// the body.
+func (a *API) delayedAction(r *http.Request) (string, error) {
 	action := r.PathValue("action")
 	if action == "" {
 		var body struct {
 			Action string `json:"action"`
 		}
 		if err := a.decode(r, &body, false); err != nil {
-			return err
+			return "", err
 		}
 		action = body.Action
-	} else if err := a.decode(r, &struct{}{}, true); err != nil {
-		return err
+	} else {
+		switch action {
+		case "restart", "cancel", "send":
+		default:
+			return "", mxerr.New(mxerr.Unrecognized, "Unrecognized request")
+		}
+		if err := a.decode(r, &struct{}{}, true); err != nil {
+			return "", err
+		}
 	}
 	switch action {
 	case "restart", "cancel", "send":
+		return action, nil
 	case "":
-		return missing("action")
+		return "", missing("action")
 	default:
-		return mxerr.InvalidParamf("action must be restart, cancel or send")
+		return "", mxerr.InvalidParamf("action must be restart, cancel or send")
 	}
-	if err := a.p.Delayed.Act(r.Context(), dev.UserID, r.PathValue("delayId"), action); err != nil {
-		return err
-	}
-	return reply(w, empty)
 }
 
 func (a *API) listDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
@@ -158,4 +232,96 @@ func (a *API) foci() []map[string]string {
 		return []map[string]string{}
 	}
 	return []map[string]string{{"type": "livekit", "livekit_service_url": a.p.Config.LiveKitServiceURL}}
+}
+
+// delegateDelayedLeave hands the member's delayed leave to the SFU, which
+// restarts it while the member is connected and sends it when the member
+// goes (MSC4195, "Delegated MatrixRTC membership lifecycle tracking").
+func (a *API) delegateDelayedLeave(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	var body struct {
+		RoomID string `json:"room_id"`
+		SlotID string `json:"slot_id"`
+		Member struct {
+			ID              string `json:"id"`
+			ClaimedUserID   string `json:"claimed_user_id"`
+			ClaimedDeviceID string `json:"claimed_device_id"`
+		} `json:"member"`
+		DelayID string `json:"delay_id"`
+	}
+	if err := a.decode(r, &body, false); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{
+		{"room_id", body.RoomID}, {"slot_id", body.SlotID}, {"member.id", body.Member.ID}, {"delay_id", body.DelayID},
+	} {
+		if f.v == "" {
+			return missing(f.name)
+		}
+	}
+	if body.Member.ClaimedUserID != "" && body.Member.ClaimedUserID != dev.UserID {
+		return mxerr.Forbid("member.claimed_user_id is not you")
+	}
+	device := body.Member.ClaimedDeviceID
+	if device == "" {
+		device = dev.DeviceID
+	}
+	if err := a.p.RTCDelegation.DelegateDelayedLeave(r.Context(), dev.UserID, body.RoomID, body.SlotID, device, body.Member.ID, body.DelayID); err != nil {
+		return err
+	}
+	return reply(w, empty)
+}
+
+// putDelayedEvent is MSC4140's PUT /rooms/{roomId}/delayed_event/{type}/{txnId}
+// with {"delay_ms", "state_key"?, "content"}: the same scheduling as the
+// delay query parameter, with the transaction ID's replay, and a delay over
+// the maximum refused with 403 M_FORBIDDEN as the MSC now says.
+func (a *API) putDelayedEvent(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	typ, txn := r.PathValue("eventType"), r.PathValue("txnId")
+	if err := validEventType(typ); err != nil {
+		return err
+	}
+	if txn == "" || len(txn) > 255 {
+		return mxerr.InvalidParamf("Invalid transaction ID")
+	}
+	if id, ok := a.p.Delayed.Replayed(dev.UserID, dev.DeviceID, roomID, txn); ok {
+		return reply(w, map[string]string{"delay_id": id})
+	}
+	var body struct {
+		DelayMS  *int64          `json:"delay_ms"`
+		StateKey *string         `json:"state_key"`
+		Content  json.RawMessage `json:"content"`
+	}
+	if err := a.decode(r, &body, false); err != nil {
+		return err
+	}
+	if body.DelayMS == nil {
+		return missing("delay_ms")
+	}
+	if len(body.Content) == 0 || body.Content[0] != '{' {
+		return mxerr.New(mxerr.BadJSON, "content must be an object")
+	}
+	if *body.DelayMS <= 0 {
+		return mxerr.InvalidParamf("delay_ms must be a positive number of milliseconds")
+	}
+	if typ == "m.room.member" && body.StateKey != nil && *body.StateKey != dev.UserID {
+		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
+	}
+	if ok, wait := a.sendLimit.Allow(dev.UserID); !ok {
+		return rateLimited(wait)
+	}
+	id, err := a.p.Delayed.Schedule(r.Context(), delayed.Request{
+		UserID: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: typ, StateKey: body.StateKey,
+		Content: body.Content, DelayMS: *body.DelayMS, TxnID: txn,
+	})
+	if me := (*mxerr.Error)(nil); errors.As(err, &me) && me.Code == mxerr.MaxDelayExceeded {
+		return mxerr.Forbid("%s", me.Message)
+	}
+	if err != nil {
+		return err
+	}
+	return reply(w, map[string]string{"delay_id": id})
 }

@@ -64,13 +64,26 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 	default:
 		return mxerr.InvalidParamf("full_state must be true or false")
 	}
+	// MSC4222: state_after (the state at the end of the timeline) instead
+	// of state, under the name matching the parameter's.
+	for param, field := range map[string]string{
+		"use_state_after": "state_after", "org.matrix.msc4222.use_state_after": "org.matrix.msc4222.state_after",
+	} {
+		switch q.Get(param) {
+		case "", "false":
+		case "true":
+			req.StateAfter = field
+		default:
+			return mxerr.InvalidParamf("%s must be true or false", param)
+		}
+	}
 	switch req.SetPresence {
 	case "", "online", "offline", "unavailable":
 	default:
 		return mxerr.InvalidParamf("set_presence must be online, offline or unavailable")
 	}
 	if f := q.Get("filter"); f != "" {
-		raw := []byte(f)
+		raw, parse := []byte(f), sync.ParseFilter
 		if !strings.HasPrefix(strings.TrimSpace(f), "{") {
 			stored, err := a.p.Store.Filter(r.Context(), dev.UserID, f)
 			if errors.Is(err, store.ErrNotFound) {
@@ -79,9 +92,10 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 			if err != nil {
 				return err
 			}
-			raw = stored
+			// Checked when it was stored, by the rules of that time.
+			raw, parse = stored, sync.ParseStoredFilter
 		}
-		flt, err := sync.ParseFilter(raw)
+		flt, err := parse(raw)
 		if err != nil {
 			return err
 		}

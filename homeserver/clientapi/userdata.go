@@ -310,6 +310,26 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, dev store.Dev
 
 // userDirectory finds users who share a room with the searcher or sit in a
 // public room — never anyone else (a privacy promise).
+// directoryMatch reports whether a user directory search for term (lower
+// case) finds the user: term is part of the display name or of the
+// localpart, or is a user ID ("@local" or "@local:server") the user's ID
+// starts with. The server name alone matches nobody: every local user
+// has it.
+func directoryMatch(userID, displayName, term string) bool {
+	if strings.Contains(strings.ToLower(displayName), term) {
+		return true
+	}
+	local, server, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(userID, "@")), ":")
+	if rest, ok := strings.CutPrefix(term, "@"); ok {
+		tl, ts, hasServer := strings.Cut(rest, ":")
+		if hasServer {
+			return tl == local && strings.HasPrefix(server, ts)
+		}
+		return strings.HasPrefix(local, tl)
+	}
+	return strings.Contains(local, term)
+}
+
 func (a *API) userDirectory(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	var req struct {
 		SearchTerm string `json:"search_term"`
@@ -327,13 +347,19 @@ func (a *API) userDirectory(w http.ResponseWriter, r *http.Request, dev store.De
 	}
 	ctx := r.Context()
 	candidates := map[string]bool{}
-	addRoom := func(roomID string) error {
+	// The directory holds the members of public rooms and the people the
+	// searcher shares a room with; sharing a private room with oneself
+	// does not list oneself (as in Synapse: a search for a prefix every
+	// user ID has must not answer with the searcher).
+	addRoom := func(roomID string, self bool) error {
 		ms, err := a.p.Rooms.Members(ctx, roomID, "join")
 		if err != nil {
 			return err
 		}
 		for _, m := range ms {
-			candidates[m] = true
+			if self || m != dev.UserID {
+				candidates[m] = true
+			}
 		}
 		return nil
 	}
@@ -345,8 +371,13 @@ func (a *API) userDirectory(w http.ResponseWriter, r *http.Request, dev store.De
 	if err != nil {
 		return err
 	}
-	for _, id := range append(mine, public...) {
-		if err := addRoom(id); err != nil {
+	for _, id := range mine {
+		if err := addRoom(id, false); err != nil {
+			return err
+		}
+	}
+	for _, id := range public {
+		if err := addRoom(id, true); err != nil {
 			return err
 		}
 	}
@@ -358,7 +389,7 @@ func (a *API) userDirectory(w http.ResponseWriter, r *http.Request, dev store.De
 	var results []result
 	for u := range candidates {
 		p, _ := a.p.Store.Profile(ctx, u)
-		if strings.Contains(strings.ToLower(u), term) || strings.Contains(strings.ToLower(p.DisplayName), term) {
+		if directoryMatch(u, p.DisplayName, term) {
 			results = append(results, result{u, p.DisplayName, p.AvatarURL})
 		}
 	}

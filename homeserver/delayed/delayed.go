@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -43,7 +44,26 @@ type Params struct {
 type Scheduler struct {
 	p    Params
 	wake chan struct{}
+
+	// txns remembers the delay_id given for a transaction ID, so that a
+	// retried PUT /send/{type}/{txnId}?delay= schedules nothing new
+	// (transaction identifiers, spec section "Transaction identifiers").
+	txnMu sync.Mutex
+	txns  map[txnKey]txnEntry
+	// txnOne serialises scheduling with a transaction ID.
+	txnOne sync.Mutex
 }
+
+type txnKey struct{ user, device, room, txn string }
+
+type txnEntry struct {
+	delayID string
+	at      time.Time
+}
+
+// txnMemory is how long a transaction ID is remembered: retries come
+// within seconds or minutes.
+const txnMemory = 30 * time.Minute
 
 // New returns a Scheduler; Run must run for events to fire.
 func New(p Params) *Scheduler {
@@ -53,7 +73,7 @@ func New(p Params) *Scheduler {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{p: p, wake: make(chan struct{}, 1)}
+	return &Scheduler{p: p, wake: make(chan struct{}, 1), txns: map[txnKey]txnEntry{}}
 }
 
 func (s *Scheduler) poke() {
@@ -69,6 +89,36 @@ type Request struct {
 	StateKey                       *string
 	Content                        json.RawMessage
 	DelayMS                        int64
+	// TxnID is the client's transaction ID (message events); a second
+	// request with the same one gets the first one's delay_id.
+	TxnID string
+}
+
+// Replayed returns the delay_id already given for a transaction of the
+// user's device in the room, if any.
+func (s *Scheduler) Replayed(userID, deviceID, roomID, txnID string) (string, bool) {
+	if txnID == "" {
+		return "", false
+	}
+	s.txnMu.Lock()
+	defer s.txnMu.Unlock()
+	e, ok := s.txns[txnKey{userID, deviceID, roomID, txnID}]
+	if !ok || s.p.Now().Sub(e.at) > txnMemory {
+		return "", false
+	}
+	return e.delayID, true
+}
+
+func (s *Scheduler) remember(r Request, delayID string) {
+	now := s.p.Now()
+	s.txnMu.Lock()
+	defer s.txnMu.Unlock()
+	for k, e := range s.txns {
+		if now.Sub(e.at) > txnMemory {
+			delete(s.txns, k)
+		}
+	}
+	s.txns[txnKey{r.UserID, r.DeviceID, r.RoomID, r.TxnID}] = txnEntry{delayID: delayID, at: now}
 }
 
 // event is the event r sends.
@@ -76,8 +126,31 @@ func (r Request) event() rooms.Event {
 	return rooms.Event{Type: r.Type, StateKey: r.StateKey, Content: r.Content, Device: r.DeviceID}
 }
 
-// Schedule stores a delayed event and returns its delay_id.
+// Schedule stores a delayed event and returns its delay_id. A request
+// repeating a transaction ID gets the delay_id it got the first time.
 func (s *Scheduler) Schedule(ctx context.Context, r Request) (string, error) {
+	if r.TxnID == "" {
+		return s.schedule(ctx, r)
+	}
+	// One transaction at a time, so that two concurrent retries cannot
+	// both schedule.
+	s.txnOne.Lock()
+	defer s.txnOne.Unlock()
+	s.txnMu.Lock()
+	e, ok := s.txns[txnKey{r.UserID, r.DeviceID, r.RoomID, r.TxnID}]
+	s.txnMu.Unlock()
+	if ok && s.p.Now().Sub(e.at) <= txnMemory {
+		return e.delayID, nil
+	}
+	id, err := s.schedule(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	s.remember(r, id)
+	return id, nil
+}
+
+func (s *Scheduler) schedule(ctx context.Context, r Request) (string, error) {
 	max := s.p.MaxDelay.Milliseconds()
 	if r.DelayMS <= 0 {
 		return "", mxerr.InvalidParamf("org.matrix.msc4140.delay must be a positive number of milliseconds")
@@ -123,8 +196,19 @@ var errUnknownDelay = mxerr.NotFoundf("Unknown delayed event")
 // Act restarts, cancels or sends now one of the user's delayed events.
 // Another user's delayed event answers as if it did not exist.
 func (s *Scheduler) Act(ctx context.Context, userID, delayID, action string) error {
+	return s.act(ctx, &userID, delayID, action)
+}
+
+// ActByID acts on a delayed event for whoever holds its delay ID, which
+// is the capability: MSC4140's unauthenticated management endpoints, and
+// a service acting for the client (MSC4195's delegated leave).
+func (s *Scheduler) ActByID(ctx context.Context, delayID, action string) error {
+	return s.act(ctx, nil, delayID, action)
+}
+
+func (s *Scheduler) act(ctx context.Context, userID *string, delayID, action string) error {
 	d, err := s.p.Store.DelayedEvent(ctx, delayID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID != userID) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && userID != nil && d.UserID != *userID) {
 		return errUnknownDelay
 	}
 	if err != nil {
@@ -153,6 +237,23 @@ func (s *Scheduler) Act(ctx context.Context, userID, delayID, action string) err
 	}
 	return mxerr.InvalidParamf("action must be restart, cancel or send")
 }
+
+// Delay is the delay of one of the user's pending delayed events (MSC4195
+// delegation paces its restarts by it).
+func (s *Scheduler) Delay(ctx context.Context, userID, delayID string) (time.Duration, error) {
+	d, err := s.p.Store.DelayedEvent(ctx, delayID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID != userID) {
+		return 0, errUnknownDelay
+	}
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(d.DelayMS) * time.Millisecond, nil
+}
+
+// IsUnknownDelay reports whether err says a delayed event does not exist
+// (for its caller).
+func IsUnknownDelay(err error) bool { return errors.Is(err, errUnknownDelay) }
 
 // List returns the user's pending delayed events.
 func (s *Scheduler) List(ctx context.Context, userID string) ([]store.DelayedEvent, error) {

@@ -105,6 +105,8 @@ type deviceKeysJSON struct {
 	DeviceID   string            `json:"device_id"`
 	Algorithms []string          `json:"algorithms"`
 	Keys       map[string]string `json:"keys"`
+	// Signatures is checked for presence here; verifySelfSigned reads it.
+	Signatures json.RawMessage `json:"signatures"`
 }
 
 // UploadRequest is the body of POST /keys/upload.
@@ -169,6 +171,12 @@ func (s *Service) checkDeviceKeys(ctx context.Context, userID, deviceID string, 
 	var dk deviceKeysJSON
 	if err := strictObject(raw, &dk); err != nil {
 		return nil, mxerr.BadJSONf("device_keys: %v", err)
+	}
+	// A required field missing is a malformed body (M_BAD_JSON, as
+	// Complement's "Rejects invalid device keys" expects); a field present
+	// with a wrong value is M_INVALID_PARAM below.
+	if dk.UserID == "" || dk.DeviceID == "" || dk.Algorithms == nil || dk.Keys == nil || len(dk.Signatures) == 0 {
+		return nil, mxerr.BadJSONf("device_keys must have user_id, device_id, algorithms, keys and signatures")
 	}
 	if dk.UserID != userID || dk.DeviceID != deviceID {
 		return nil, mxerr.InvalidParamf("device_keys must be the keys of this device (%s %s)", userID, deviceID)

@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,11 @@ type URLPreviewConfig struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 	// Timeout bounds one whole preview: DNS, connect, redirects, body.
 	Timeout Duration `yaml:"timeout"`
+	// AllowNetworks are CIDR prefixes (127.0.0.1/32) previews may reach
+	// although they are not public. Empty by default: any user could make
+	// the server fetch from a listed network, so list one only in a test
+	// deployment (make conformance lists its loopback test server).
+	AllowNetworks []string `yaml:"allow_networks"`
 }
 
 // RetentionConfig is the default of `salon media purge`.
@@ -167,6 +173,11 @@ func (c *Config) Validate() error {
 	}
 	if d := c.URLPreview.Timeout.D(); d < 100*time.Millisecond || d > time.Minute {
 		bad("url_preview.timeout", "%s must be between 100ms and 1m", c.URLPreview.Timeout)
+	}
+	for i, n := range c.URLPreview.AllowNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			bad(fmt.Sprintf("url_preview.allow_networks[%d]", i), "%q must be a CIDR prefix such as 127.0.0.1/32", n)
+		}
 	}
 	if d := c.Retention.UnreferencedAfter.D(); d < time.Hour {
 		bad("retention.unreferenced_after", "%s must be at least 1h", c.Retention.UnreferencedAfter)

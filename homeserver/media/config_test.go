@@ -31,6 +31,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Thumbnails.MemoryBudget = 0
 	c.URLPreview.MaxBytes = 1
 	c.URLPreview.Timeout = 0
+	c.URLPreview.AllowNetworks = []string{"127.0.0.1/32", "localhost"}
 	c.Retention.UnreferencedAfter = Duration(time.Minute)
 	err := c.Validate()
 	if err == nil {
@@ -41,7 +42,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"media.pending_uploads.expiry", "media.thumbnails.sizes[0]", "media.thumbnails.sizes[1].method",
 		"media.thumbnails.sizes[3]", "media.thumbnails.max_pixels", "media.thumbnails.max_decode_bytes",
 		"media.thumbnails.memory_budget", "media.url_preview.max_bytes",
-		"media.url_preview.timeout", "media.retention.unreferenced_after",
+		"media.url_preview.timeout", "media.url_preview.allow_networks[1]", "media.retention.unreferenced_after",
 	} {
 		if !strings.Contains(err.Error(), key+":") {
 			t.Errorf("no problem reported for %s in:\n%v", key, err)

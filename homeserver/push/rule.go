@@ -88,12 +88,14 @@ func (rs Ruleset) Rules(kind string) ([]Rule, error) {
 
 // Get returns the rule ruleID of kind in rs (GET
 // /pushrules/global/{kind}/{ruleID}, and its /enabled and /actions). It
-// fails with ErrNotFound for a rule that does not exist and ErrInvalid for
-// an unknown kind.
+// fails with ErrNotFound for a rule that does not exist, also in a kind
+// this server does not know (a client probing for a newer kind, such as
+// MSC4306's postcontent, learns the rule is not there; writes to an
+// unknown kind still fail with ErrInvalid).
 func Get(rs Ruleset, kind, ruleID string) (Rule, error) {
 	rules, err := rs.Rules(kind)
 	if err != nil {
-		return Rule{}, err
+		return Rule{}, notFound(kind, ruleID)
 	}
 	if i := indexOf(rules, ruleID); i >= 0 {
 		return rules[i], nil

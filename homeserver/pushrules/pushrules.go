@@ -122,12 +122,18 @@ func (s *Service) Update(ctx context.Context, userID string, change func(*push.O
 	if err != nil {
 		return err
 	}
-	opos, err := s.st.PutAccountData(ctx, userID, "", overridesType, b)
+	// The overrides and the m.push_rules clients read are one write at one
+	// position, and one wake: a /sync woken by the change sees both (two
+	// writes each waking /sync let a sync answer between them, without
+	// m.push_rules).
+	rs := push.Apply(push.Defaults(userID, localpart(userID)), o)
+	all, err := json.Marshal(map[string]any{"global": rs})
 	if err != nil {
 		return err
 	}
-	if s.Notify != nil {
-		s.Notify(opos, userID)
+	pos, err := s.st.PutAccountDataBatch(ctx, userID, "", map[string][]byte{overridesType: b, "m.push_rules": all})
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	delete(s.compiled, userID)
@@ -137,15 +143,6 @@ func (s *Service) Update(ctx context.Context, userID string, change func(*push.O
 		}
 	}
 	s.mu.Unlock()
-	rs, err := s.Rules(ctx, userID)
-	if err != nil {
-		return err
-	}
-	all, _ := json.Marshal(map[string]any{"global": rs})
-	pos, err := s.st.PutAccountData(ctx, userID, "", "m.push_rules", all)
-	if err != nil {
-		return err
-	}
 	if s.Notify != nil {
 		s.Notify(pos, userID)
 	}

@@ -126,23 +126,42 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 	return page, nil
 }
 
-// Relations lists the readable events relating to a parent event.
-func (s *Service) Relations(ctx context.Context, userID, roomID, parent, relType, evType string, before int64, limit int) ([]store.EventRow, events.RoomVersion, error) {
-	rd, v, err := s.reader(ctx, roomID, userID)
+// Relations pages through the events relating to a parent event (q:
+// bounds, order, filters, depth) as the user may read them, up to q.Limit
+// events. Like Messages, it skips unreadable events and reports in Last
+// where the store stopped, so the next page starts after them.
+func (s *Service) Relations(ctx context.Context, userID string, q store.RelationsQuery) (Page, error) {
+	rd, v, err := s.reader(ctx, q.RoomID, userID)
 	if err != nil {
-		return nil, "", err
+		return Page{}, err
 	}
-	rows, err := s.p.Store.Relations(ctx, roomID, parent, relType, evType, before, limit)
-	if err != nil {
-		return nil, "", err
-	}
-	out := rows[:0]
-	for _, row := range rows {
-		if rd.CanRead(row) {
-			out = append(out, row)
+	page := Page{Version: v}
+	const scanCap = 10 // batches of unreadable events scanned before giving up
+	for scans := 0; scans < scanCap; scans++ {
+		rows, err := s.p.Store.RelationsPage(ctx, q)
+		if err != nil {
+			return page, err
+		}
+		for _, row := range rows {
+			if q.Forward {
+				q.After = row.Pos
+			} else {
+				q.Before = row.Pos
+			}
+			page.Last = row.Pos
+			if rd.CanRead(row) {
+				page.Events = append(page.Events, row)
+				if len(page.Events) == q.Limit {
+					return page, nil
+				}
+			}
+		}
+		if len(rows) < q.Limit {
+			page.Exhausted = true
+			return page, nil
 		}
 	}
-	return out, v, nil
+	return page, nil
 }
 
 // reader is NewReader with the room's version.

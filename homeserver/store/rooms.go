@@ -51,6 +51,25 @@ type EventRow struct {
 // sliding sync's ordering (MSC4186 bump_stamp).
 var BumpTypes = []string{"m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite", "m.poll.start", "m.beacon_info"}
 
+// RelationsQuery selects the events relating to EventID in RoomID, for
+// /relations (spec v1.16: dir, from, to, recurse).
+type RelationsQuery struct {
+	RoomID, EventID string
+	// RelType and EventType, when set, keep only events with that
+	// rel_type and that event type.
+	RelType, EventType string
+	// After < Pos < Before; 0 leaves that side unbounded.
+	After, Before int64
+	Limit         int
+	// Forward lists oldest first; otherwise newest first.
+	Forward bool
+	// Depth is how many levels of relations to follow: 1 (or less) lists
+	// only the events relating to EventID directly, 2 adds the events
+	// relating to those, and so on. RelType and EventType filter the
+	// events listed, not the ones followed.
+	Depth int
+}
+
 // Membership is one user's current membership in one room.
 type Membership struct {
 	RoomID     string
@@ -112,6 +131,9 @@ type Rooms interface {
 	// Relations lists events relating to eventID (rel_type and event
 	// type filters optional), newest first, with Pos < before (0: no bound).
 	Relations(ctx context.Context, roomID, eventID, relType, evType string, before int64, limit int) ([]EventRow, error)
+	// RelationsPage is Relations with both bounds, either order and
+	// optionally the relations of relations (see RelationsQuery).
+	RelationsPage(ctx context.Context, q RelationsQuery) ([]EventRow, error)
 
 	// UserMemberships lists every room a user has a membership in.
 	UserMemberships(ctx context.Context, userID string) ([]Membership, error)
@@ -158,6 +180,10 @@ type Receipt struct {
 type UserData interface {
 	// PutAccountData stores content and returns its position.
 	PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) (int64, error)
+	// PutAccountDataBatch stores several types of account data in one
+	// transaction at one position, which it returns: a reader sees all of
+	// them or none (push rules and the overrides they are made from).
+	PutAccountDataBatch(ctx context.Context, userID, roomID string, contents map[string][]byte) (int64, error)
 	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
 	// AccountDataSince lists the user's account data changed in (since, to].
 	AccountDataSince(ctx context.Context, userID string, since, to int64) ([]AccountDataRow, error)

@@ -90,7 +90,12 @@ type Request struct {
 	Timeout time.Duration
 	// FullState sends every joined room's full state (and never waits).
 	FullState bool
-	Filter    Filter
+	// StateAfter, when set, is the field name (MSC4222's "state_after" or
+	// its unstable name) under which a joined room's state is sent as it is
+	// at the end of the timeline — every change since the token, timeline
+	// events included — instead of "state".
+	StateAfter string
+	Filter     Filter
 	// SetPresence is the set_presence parameter; the handler reports it
 	// to Presence.SyncStarted, the engine does not read it.
 	SetPresence string

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -85,7 +86,58 @@ func ValidateFilterJSON(raw []byte) error {
 // which are ignored like unknown fields inside the nested objects. A value
 // of the wrong type is M_BAD_JSON; a negative limit is M_INVALID_PARAM; a
 // limit above MaxTimelineLimit is lowered to it.
+//
+// The room and user IDs a filter names must be valid (M_INVALID_PARAM):
+// "not_a_room_id" is a client's mistake, not a filter matching nothing.
 func ParseFilter(raw []byte) (Filter, error) {
+	f, err := parseFilter(raw)
+	if err != nil {
+		return Filter{}, err
+	}
+	return f, f.checkIDs()
+}
+
+// ParseStoredFilter reads a filter stored by POST /user/{userId}/filter:
+// ParseFilter without the ID check, so a filter stored before that check
+// keeps working (an invalid ID in it matches nothing).
+func ParseStoredFilter(raw []byte) (Filter, error) { return parseFilter(raw) }
+
+// checkIDs reports the first room or user ID in f that is not valid.
+func (f *Filter) checkIDs() error {
+	type list struct {
+		path  string
+		ids   []string
+		kind  string
+		valid func(string) bool
+	}
+	user, room := events.ValidUserID, events.ValidRoomID
+	lists := []list{
+		{"presence.senders", f.Presence.Senders, "user", user},
+		{"presence.not_senders", f.Presence.NotSenders, "user", user},
+		{"account_data.senders", f.AccountData.Senders, "user", user},
+		{"account_data.not_senders", f.AccountData.NotSenders, "user", user},
+		{"room.rooms", f.Room.Rooms, "room", room},
+		{"room.not_rooms", f.Room.NotRooms, "room", room},
+	}
+	for name, rf := range map[string]*RoomEventFilter{"room.ephemeral": &f.Room.Ephemeral, "room.state": &f.Room.State,
+		"room.timeline": &f.Room.Timeline, "room.account_data": &f.Room.AccountData} {
+		lists = append(lists,
+			list{name + ".senders", rf.Senders, "user", user},
+			list{name + ".not_senders", rf.NotSenders, "user", user},
+			list{name + ".rooms", rf.Rooms, "room", room},
+			list{name + ".not_rooms", rf.NotRooms, "room", room})
+	}
+	for _, l := range lists {
+		for _, id := range l.ids {
+			if !l.valid(id) {
+				return badFilterParam("%s: %q is not a valid %s ID", l.path, id, l.kind)
+			}
+		}
+	}
+	return nil
+}
+
+func parseFilter(raw []byte) (Filter, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

@@ -187,3 +187,33 @@ func TestStreamToken(t *testing.T) {
 		t.Fatal("t0 accepted")
 	}
 }
+
+// TestFilterIDs: a filter naming an invalid room or user ID anywhere is
+// M_INVALID_PARAM (Complement's TestFilter); a stored filter is read
+// without that check, so one stored before it keeps working.
+func TestFilterIDs(t *testing.T) {
+	for _, raw := range []string{
+		`{"room":{"rooms":["not_a_room_id"]}}`,
+		`{"room":{"not_rooms":["#alias:example.org"]}}`,
+		`{"room":{"timeline":{"rooms":["!"]}}}`,
+		`{"room":{"state":{"not_rooms":["room"]}}}`,
+		`{"room":{"ephemeral":{"senders":["bob"]}}}`,
+		`{"room":{"account_data":{"not_senders":["@bob"]}}}`,
+		`{"room":{"timeline":{"senders":["not_a_sender_id"]}}}`,
+		`{"presence":{"senders":["example.org"]}}`,
+		`{"account_data":{"not_senders":[""]}}`,
+	} {
+		_, err := ParseFilter([]byte(raw))
+		var me *mxerr.Error
+		if !errors.As(err, &me) || me.Code != mxerr.InvalidParam {
+			t.Errorf("%s: %v, want M_INVALID_PARAM", raw, err)
+		}
+		if _, err := ParseStoredFilter([]byte(raw)); err != nil {
+			t.Errorf("stored %s: %v", raw, err)
+		}
+	}
+	ok := `{"presence":{"senders":["@a:example.org"]},"room":{"rooms":["!r:example.org"],"timeline":{"not_senders":["@b:example.org"],"rooms":["!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM"]}}}`
+	if _, err := ParseFilter([]byte(ok)); err != nil {
+		t.Fatalf("valid IDs refused: %v", err)
+	}
+}

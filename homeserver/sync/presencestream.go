@@ -19,8 +19,9 @@ const maxPresenceChecks = 16
 //
 // An initial sync sends the known state of those users. An incremental
 // sync sends the users whose presence changed since the token, plus the
-// known state of the members of rooms joined since the token (new
-// room-mates). A token whose presence part is from another run (or absent)
+// known state of new room-mates: the members of rooms joined since the
+// token, and those who joined since the token a room the user was in
+// (s.newMates, found by the rooms provider, which runs first). A token whose presence part is from another run (or absent)
 // gets every room-mate's state, those not seen since the restart as
 // offline, so clients forget who was online before it.
 func (s *syncer) presence(ctx context.Context, existing, fresh []string) error {
@@ -45,6 +46,9 @@ func (s *syncer) presence(ctx context.Context, existing, fresh []string) error {
 		statuses = p.statuses(users, !s.initial)
 	} else {
 		send := map[string]bool{}
+		for u := range s.newMates {
+			send[u] = true
+		}
 		if len(fresh) > 0 {
 			users, err := s.e.sharers(ctx, self, fresh)
 			if err != nil {

@@ -47,6 +47,27 @@ type JoinedRoom struct {
 	Ephemeral           EventList     `json:"ephemeral"`
 	AccountData         EventList     `json:"account_data"`
 	UnreadNotifications *UnreadCounts `json:"unread_notifications,omitempty"`
+	// StateAfter replaces state, under StateAfterField (MSC4222).
+	StateAfter      EventList `json:"-"`
+	StateAfterField string    `json:"-"`
+}
+
+// MarshalJSON writes state_after in place of state when it was asked for.
+func (r JoinedRoom) MarshalJSON() ([]byte, error) {
+	type plain JoinedRoom
+	b, err := json.Marshal(plain(r))
+	if err != nil || r.StateAfterField == "" {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "state")
+	if m[r.StateAfterField], err = json.Marshal(r.StateAfter); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
 
 // Summary is a joined room's summary; fields that did not change since the

@@ -54,6 +54,11 @@ type syncer struct {
 	// response sends (guarded by mu).
 	lazy    *lazyDevice
 	lazyOut map[string]*lazyRoom
+
+	// newMates are the users who joined a room the user was already in
+	// since the token (guarded by mu): their presence goes out with this
+	// response, since they only now share a room with the user.
+	newMates map[string]bool
 }
 
 // memAt is the user's membership at some position.
@@ -151,9 +156,6 @@ func (s *syncer) run(ctx context.Context) error {
 		return err
 	}
 	s.snapshotTyping(existing, fresh)
-	if err := s.presence(ctx, existing, fresh); err != nil {
-		return err
-	}
 	if err := s.toDevice(ctx); err != nil {
 		return err
 	}
@@ -185,6 +187,10 @@ func (s *syncer) run(ctx context.Context) error {
 		return s.addJoined(ctx, id, false, changed[id])
 	})
 	if err != nil {
+		return err
+	}
+	// Presence after the rooms: the joined rooms tell who joined since.
+	if err := s.presence(ctx, existing, fresh); err != nil {
 		return err
 	}
 	if invites, err = s.dropIgnoredInvites(ctx, invites); err != nil {
@@ -374,6 +380,10 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		}
 	}
 
+	if !fresh && !s.initial {
+		s.noteNewMates(tl, stateRows)
+	}
+
 	var heroes []string
 	if full || hasMember(tl) || hasMember(stateRows) {
 		var fullState []store.EventRow
@@ -405,6 +415,12 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	if jr.State.Events, err = s.format(ctx, state); err != nil {
 		return err
 	}
+	if s.req.StateAfter != "" && (full || changed) {
+		// (A room without events since the token has no state changes.)
+		if err := s.stateAfter(ctx, roomID, jr, tl, startPos, full, heroes); err != nil {
+			return err
+		}
+	}
 	if jr.Timeline.Events, err = s.format(ctx, tl); err != nil {
 		return err
 	}
@@ -417,7 +433,7 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	if jr.AccountData.Events, err = s.roomAccountData(roomID); err != nil {
 		return err
 	}
-	if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 &&
+	if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 && len(jr.StateAfter.Events) == 0 &&
 		len(jr.Ephemeral.Events) == 0 && len(jr.AccountData.Events) == 0 {
 		return nil
 	}
@@ -433,6 +449,28 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	s.resp.Rooms.Join[roomID] = jr
 	s.mu.Unlock()
 	return nil
+}
+
+// noteNewMates records the users other than the syncing one whose join
+// to a room the user was in is among rows (timeline and gap state of an
+// incremental sync). A profile change is a join too: sending that user's
+// presence again does no harm.
+func (s *syncer) noteNewMates(rows ...[]store.EventRow) {
+	for _, rs := range rows {
+		for i := range rs {
+			r := &rs[i]
+			if r.Type != typeMember || r.Membership != join || r.StateKey == nil ||
+				*r.StateKey == s.req.UserID || r.Pos <= s.since.Pos {
+				continue
+			}
+			s.mu.Lock()
+			if s.newMates == nil {
+				s.newMates = map[string]bool{}
+			}
+			s.newMates[*r.StateKey] = true
+			s.mu.Unlock()
+		}
+	}
 }
 
 // Rooms are built by a few goroutines when there are many: the queries of
@@ -553,6 +591,35 @@ func hasMember(rows []store.EventRow) bool {
 		}
 	}
 	return false
+}
+
+// stateAfter fills MSC4222's state_after: the room's state at the end of
+// the timeline (the sync's upper position), whole for a full sync, else
+// what changed after the token — so a state event of the timeline is in
+// both. The same visibility and state filter as state apply.
+func (s *syncer) stateAfter(ctx context.Context, roomID string, jr *JoinedRoom, tl []store.EventRow, startPos int64, full bool, heroes []string) error {
+	rows, err := s.e.p.Store.StateAt(ctx, roomID, s.to.Pos)
+	if err != nil {
+		return fmt.Errorf("sync: state after: %w", err)
+	}
+	vis, err := s.visibility(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	var kept []store.EventRow
+	for _, r := range rows {
+		if (full || r.Pos > s.since.Pos) && (vis == nil || vis.SeesKnock(r)) {
+			kept = append(kept, r)
+		}
+	}
+	kept, err = s.filterState(ctx, roomID, kept, tl, startPos, full, heroes)
+	if err != nil {
+		return err
+	}
+	jr.StateAfterField = s.req.StateAfter
+	jr.StateAfter.Events, err = s.format(ctx, kept)
+	jr.State.Events = nil
+	return err
 }
 
 // filterState applies the state filter. With lazy_load_members it keeps

@@ -8,7 +8,10 @@
 package lktest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +48,19 @@ type Options struct {
 	// TCPOnly makes both peer connections use ICE-TCP (active candidates
 	// towards the SFU's TCP port), as on a network that blocks UDP.
 	TCPOnly bool
+	// SinglePeerConnection joins through /rtc/v1 as livekit-client 2.x
+	// does first: one peer connection for publish and subscribe, the
+	// settings and the connection's first offer in the join_request, and
+	// receive-only sections added when the SFU asks for them.
+	SinglePeerConnection bool
+	// GzipJoinRequest compresses the /rtc/v1 join request, as browsers
+	// with CompressionStream do.
+	GzipJoinRequest bool
 }
+
+// initialSections is how many receive-only audio and video sections a
+// single-connection client offers at join (livekit-client offers 3 and 3).
+const initialSections = 2
 
 // Client is one participant.
 type Client struct {
@@ -74,6 +89,7 @@ type Client struct {
 	offerID    uint32
 	tracks     map[string]*RemoteTrack // by track SID
 	data       []*livekit.DataPacket
+	midToTrack map[string]string
 	closeCode  int
 	closeText  string
 	offers     int
@@ -82,6 +98,10 @@ type Client struct {
 
 	pubReliable *webrtc.DataChannel
 	pubLossy    *webrtc.DataChannel
+
+	joinOffer       *livekit.SessionDescription
+	earlyTrickle    []*livekit.TrickleRequest
+	sectionRequests int
 
 	workers sync.WaitGroup
 	stop    chan struct{}
@@ -123,6 +143,9 @@ func Connect(ctx context.Context, baseURL, token string, opts Options) (*Client,
 		readerDone: make(chan struct{}),
 		stop:       make(chan struct{}),
 	}
+	if opts.SinglePeerConnection {
+		return c.connectSingle(ctx, baseURL, token)
+	}
 	if err := c.dial(ctx, baseURL, token, opts); err != nil {
 		return nil, err
 	}
@@ -133,12 +156,127 @@ func Connect(ctx context.Context, baseURL, token string, opts Options) (*Client,
 		}
 		return nil, err
 	}
+	c.start()
+	return c, nil
+}
+
+func (c *Client) start() {
 	go c.readLoop()
 	if iv := c.Join.GetPingInterval(); iv > 0 {
 		c.workers.Add(1)
 		go c.pinger(time.Duration(iv) * time.Second)
 	}
+}
+
+// connectSingle joins through /rtc/v1: the connection and its first offer
+// are made before dialling and travel in the join request; Connect returns
+// once the SFU answered it.
+func (c *Client) connectSingle(ctx context.Context, baseURL, token string) (*Client, error) {
+	fail := func(err error) (*Client, error) {
+		if c.ws != nil {
+			_ = c.ws.Close()
+		}
+		if c.pub != nil {
+			_ = c.pub.Close()
+		}
+		for _, s := range c.socks {
+			_ = s.Close()
+		}
+		return nil, err
+	}
+	var err error
+	if c.pub, err = c.newPC(); err != nil {
+		return fail(err)
+	}
+	c.sub = c.pub
+	if err := c.setupDataChannels(); err != nil {
+		return fail(err)
+	}
+	c.pub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_PUBLISHER) })
+	c.pub.OnTrack(c.onTrack)
+	for _, dc := range []*webrtc.DataChannel{c.pubReliable, c.pubLossy} {
+		dc.OnMessage(c.onData)
+	}
+	if err := c.addReceiveSections(initialSections, initialSections); err != nil {
+		return fail(err)
+	}
+	// The join's offer is answered before any other negotiation.
+	c.negotiate.Lock()
+	defer c.negotiate.Unlock()
+	offer, err := c.pub.CreateOffer(nil)
+	if err == nil {
+		err = c.pub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	c.offerID++
+	c.joinOffer = &livekit.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: c.offerID}
+	if err := c.dial(ctx, baseURL, token, c.opts); err != nil {
+		return fail(err)
+	}
+	c.start()
+	if err := c.awaitAnswer(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// addReceiveSections adds receive-only transceivers, which the SFU sends
+// subscribed tracks on.
+func (c *Client) addReceiveSections(audios, videos int) error {
+	for kind, n := range map[webrtc.RTPCodecType]int{webrtc.RTPCodecTypeAudio: audios, webrtc.RTPCodecTypeVideo: videos} {
+		for i := 0; i < n; i++ {
+			if _, err := c.pub.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addSendTrack adds a track to publish: on a send-only transceiver of its
+// own with one connection (as livekit-client does, leaving the receive
+// sections alone), with AddTrack on the dual publisher connection.
+func (c *Client) addSendTrack(t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	if !c.opts.SinglePeerConnection {
+		return c.pub.AddTrack(t)
+	}
+	tr, err := c.pub.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, err
+	}
+	return tr.Sender(), nil
+}
+
+// onMediaSections adds what the SFU asked for and offers again, as
+// livekit-client does on a MediaSectionsRequirement.
+func (c *Client) onMediaSections(m *livekit.MediaSectionsRequirement) {
+	c.workers.Add(1)
+	go func() {
+		defer c.workers.Done()
+		c.negotiate.Lock()
+		err := c.addReceiveSections(int(m.NumAudios), int(m.NumVideos))
+		c.negotiate.Unlock()
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		go func() {
+			select {
+			case <-c.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := c.Negotiate(ctx, false); err == nil {
+			c.mu.Lock()
+			c.sectionRequests++
+			c.mu.Unlock()
+		}
+	}()
 }
 
 // pinger sends ping_req every interval, as livekit-client does; the SFU
@@ -165,6 +303,14 @@ func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) 
 	u.Path = u.Path + "/rtc"
 	q := u.Query()
 	q.Set("access_token", token)
+	if opts.SinglePeerConnection {
+		u.Path += "/v1"
+		jr, err := c.joinRequest(opts)
+		if err != nil {
+			return err
+		}
+		q.Set("join_request", jr)
+	}
 	q.Set("auto_subscribe", map[bool]string{true: "1", false: "0"}[opts.AutoSubscribe])
 	q.Set("sdk", "go")
 	q.Set("protocol", "16")
@@ -172,6 +318,10 @@ func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) 
 	if opts.Reconnect {
 		q.Set("reconnect", "1")
 		q.Set("sid", opts.ParticipantSID)
+	}
+	if opts.SinglePeerConnection {
+		// Everything else travels in the join request.
+		q = url.Values{"access_token": {token}, "join_request": {q.Get("join_request")}}
 	}
 	u.RawQuery = q.Encode()
 	d := opts.Dialer
@@ -187,7 +337,12 @@ func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) 
 	}
 	c.writeMu.Lock()
 	c.ws = ws
+	early := c.earlyTrickle
+	c.earlyTrickle = nil
 	c.writeMu.Unlock()
+	for _, t := range early {
+		_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Trickle{Trickle: t}})
+	}
 	first, err := c.readOne(ctx)
 	if err != nil {
 		_ = ws.Close()
@@ -206,6 +361,39 @@ func (c *Client) dial(ctx context.Context, baseURL, token string, opts Options) 
 		return fmt.Errorf("lktest: first message is %T, want join", first.Message)
 	}
 	return nil
+}
+
+// joinRequest encodes the /rtc/v1 join_request parameter: a
+// WrappedJoinRequest, base64url with padding as livekit-client sends it.
+func (c *Client) joinRequest(opts Options) (string, error) {
+	jr := &livekit.JoinRequest{
+		ClientInfo:         &livekit.ClientInfo{Sdk: livekit.ClientInfo_GO, Protocol: 16, Version: "salon-lktest"},
+		ConnectionSettings: &livekit.ConnectionSettings{AutoSubscribe: opts.AutoSubscribe},
+		Reconnect:          opts.Reconnect,
+		ParticipantSid:     opts.ParticipantSID,
+	}
+	if !opts.Reconnect {
+		jr.PublisherOffer = c.joinOffer
+	}
+	b, err := proto.Marshal(jr)
+	if err != nil {
+		return "", err
+	}
+	w := &livekit.WrappedJoinRequest{JoinRequest: b}
+	if opts.GzipJoinRequest {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(b)
+		if err := zw.Close(); err != nil {
+			return "", err
+		}
+		w.JoinRequest, w.Compression = buf.Bytes(), livekit.WrappedJoinRequest_GZIP
+	}
+	wb, err := proto.Marshal(w)
+	if err != nil {
+		return "", err
+	}
+	return base64.URLEncoding.EncodeToString(wb), nil
 }
 
 // Dial returns the HTTP status and body /rtc answers for a token that is
@@ -317,6 +505,28 @@ func (c *Client) setupPCs() error {
 	if c.sub, err = c.newPC(); err != nil {
 		return err
 	}
+	if err := c.setupDataChannels(); err != nil {
+		return err
+	}
+	c.pub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_PUBLISHER) })
+	c.sub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_SUBSCRIBER) })
+	c.sub.OnTrack(c.onTrack)
+	c.sub.OnDataChannel(func(dc *webrtc.DataChannel) { dc.OnMessage(c.onData) })
+	return nil
+}
+
+func (c *Client) onData(m webrtc.DataChannelMessage) {
+	dp := &livekit.DataPacket{}
+	if proto.Unmarshal(m.Data, dp) == nil {
+		c.mu.Lock()
+		c.data = append(c.data, dp)
+		c.mu.Unlock()
+		c.wake()
+	}
+}
+
+func (c *Client) setupDataChannels() error {
+	var err error
 	ordered := true
 	if c.pubReliable, err = c.pub.CreateDataChannel("_reliable", &webrtc.DataChannelInit{Ordered: &ordered}); err != nil {
 		return err
@@ -325,20 +535,6 @@ func (c *Client) setupPCs() error {
 	if c.pubLossy, err = c.pub.CreateDataChannel("_lossy", &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}); err != nil {
 		return err
 	}
-	c.pub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_PUBLISHER) })
-	c.sub.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, livekit.SignalTarget_SUBSCRIBER) })
-	c.sub.OnTrack(c.onTrack)
-	c.sub.OnDataChannel(func(dc *webrtc.DataChannel) {
-		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			dp := &livekit.DataPacket{}
-			if proto.Unmarshal(m.Data, dp) == nil {
-				c.mu.Lock()
-				c.data = append(c.data, dp)
-				c.mu.Unlock()
-				c.wake()
-			}
-		})
-	})
 	return nil
 }
 
@@ -347,6 +543,15 @@ func (c *Client) trickle(ic *webrtc.ICECandidate, target livekit.SignalTarget) {
 		return
 	}
 	b, _ := json.Marshal(ic.ToJSON())
+	c.writeMu.Lock()
+	if c.ws == nil {
+		// Gathered before the signal connection (an offer in the join
+		// request): sent once it is open.
+		c.earlyTrickle = append(c.earlyTrickle, &livekit.TrickleRequest{CandidateInit: string(b), Target: target})
+		c.writeMu.Unlock()
+		return
+	}
+	c.writeMu.Unlock()
 	_ = c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Trickle{Trickle: &livekit.TrickleRequest{CandidateInit: string(b), Target: target}}})
 }
 
@@ -419,7 +624,7 @@ func (c *Client) handle(msg *livekit.SignalResponse) {
 			return
 		}
 		c.mu.Lock()
-		if m.Trickle.Target == livekit.SignalTarget_PUBLISHER {
+		if m.Trickle.Target == livekit.SignalTarget_PUBLISHER || c.opts.SinglePeerConnection {
 			if !c.pubRemote {
 				c.pubQueue = append(c.pubQueue, ic)
 				c.mu.Unlock()
@@ -436,6 +641,8 @@ func (c *Client) handle(msg *livekit.SignalResponse) {
 		}
 		c.mu.Unlock()
 		_ = c.sub.AddICECandidate(ic)
+	case *livekit.SignalResponse_MediaSectionsRequirement:
+		c.onMediaSections(m.MediaSectionsRequirement)
 	case *livekit.SignalResponse_TrackPublished:
 		c.mu.Lock()
 		ch := c.published[m.TrackPublished.Cid]
@@ -492,11 +699,19 @@ func (c *Client) Negotiate(ctx context.Context, iceRestart bool) error {
 	if err := c.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: c.offerID}}}); err != nil {
 		return err
 	}
+	return c.awaitAnswer(ctx)
+}
+
+// awaitAnswer applies the SFU's answer to the publisher offer just sent.
+func (c *Client) awaitAnswer(ctx context.Context) error {
 	select {
 	case ans := <-c.answers:
 		if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.Sdp}); err != nil {
 			return err
 		}
+		c.mu.Lock()
+		c.midToTrack = ans.MidToTrackId
+		c.mu.Unlock()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -691,6 +906,22 @@ func (c *Client) Resume(ctx context.Context, baseURL, token string) error {
 		return c.Negotiate(ctx, true)
 	}
 	return nil
+}
+
+// MidToTrack is the SFU's last answer's map of the mids it sends on to
+// track SIDs (one connection only).
+func (c *Client) MidToTrack() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.midToTrack
+}
+
+// SectionRequests counts the SFU's requests for more receive sections
+// (or for a new offer) that this client answered.
+func (c *Client) SectionRequests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sectionRequests
 }
 
 // Close ends the client: WebSocket, peer connections, media sources and

@@ -88,7 +88,7 @@ func (c *Client) PublishAudio(ctx context.Context, cid string, speaking *atomic.
 	if err != nil {
 		return nil, err
 	}
-	sender, err := c.pub.AddTrack(track)
+	sender, err := c.addSendTrack(track)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (c *Client) PublishVideo(ctx context.Context, cid string, layers []VideoLay
 	if err != nil {
 		return nil, err
 	}
-	sender, err := c.pub.AddTrack(tracks[0])
+	sender, err := c.addSendTrack(tracks[0])
 	if err != nil {
 		return nil, err
 	}

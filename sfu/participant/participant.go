@@ -94,18 +94,32 @@ type Params struct {
 	MaxBitrate           uint32 // per published video track, 0: none
 	MaxSubscriberBitrate uint32
 	KeyframeInterval     time.Duration
+
+	// SinglePeerConnection: one connection, offered by the client, carries
+	// both what the participant publishes and what it receives (LiveKit's
+	// /rtc/v1 signalling). Subscribed tracks go out on the receive-only
+	// media sections the client offers; when none is free, or to carry a
+	// change, the client is asked for a new offer (MediaSectionsRequirement).
+	SinglePeerConnection bool
 }
 
-// Participant is one member of a call with its two peer connections.
+// Participant is one member of a call with its two peer connections (or,
+// with Params.SinglePeerConnection, one).
 type Participant struct {
 	params Params
 	log    *slog.Logger
 
 	pub *webrtc.PeerConnection
-	sub *webrtc.PeerConnection
+	// sub is the subscriber connection; in single mode it is pub.
+	sub    *webrtc.PeerConnection
+	single bool
+	pubAPI *webrtc.API
 
-	subReliable *webrtc.DataChannel
-	subLossy    *webrtc.DataChannel
+	// outReliable and outLossy carry data packets to the client: the
+	// subscriber connection's channels, or in single mode the ones the
+	// client opened.
+	outReliable atomic.Pointer[webrtc.DataChannel]
+	outLossy    atomic.Pointer[webrtc.DataChannel]
 
 	mu          sync.Mutex
 	sink        Sink
@@ -137,6 +151,10 @@ type Participant struct {
 	pendingRestart   bool
 	subRemoteSet     bool
 	subCandidates    []webrtc.ICECandidateInit
+	// single mode: an offer was asked of the client and has not come;
+	// media sections asked for and not yet offered.
+	offerAsked    bool
+	sectionsAsked [2]int // audio, video
 
 	opsMu     sync.Mutex
 	ops       []func()
@@ -175,10 +193,19 @@ func New(p Params) (*Participant, error) {
 		opsSignal:   make(chan struct{}, 1),
 		opsDone:     make(chan struct{}),
 	}
+	if p.SinglePeerConnection {
+		if err := part.newSingleConnection(); err != nil {
+			return nil, err
+		}
+		part.workers.Add(1)
+		go part.runOps()
+		return part, nil
+	}
 	var err error
 	if part.pub, err = p.API.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return nil, fmt.Errorf("publisher connection: %w", err)
 	}
+	part.pubAPI = p.API
 	subAPI := p.API
 	if p.SubscriberAPI != nil {
 		subAPI = p.SubscriberAPI
@@ -188,15 +215,18 @@ func New(p Params) (*Participant, error) {
 		return nil, fmt.Errorf("subscriber connection: %w", err)
 	}
 	ordered := true
-	if part.subReliable, err = part.sub.CreateDataChannel(ReliableLabel, &webrtc.DataChannelInit{Ordered: &ordered}); err == nil {
+	var reliable, lossy *webrtc.DataChannel
+	if reliable, err = part.sub.CreateDataChannel(ReliableLabel, &webrtc.DataChannelInit{Ordered: &ordered}); err == nil {
 		unordered, zero := false, uint16(0)
-		part.subLossy, err = part.sub.CreateDataChannel(LossyLabel, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero})
+		lossy, err = part.sub.CreateDataChannel(LossyLabel, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero})
 	}
 	if err != nil {
 		_ = part.pub.Close()
 		_ = part.sub.Close()
 		return nil, fmt.Errorf("data channels: %w", err)
 	}
+	part.outReliable.Store(reliable)
+	part.outLossy.Store(lossy)
 	part.pub.OnICECandidate(func(c *webrtc.ICECandidate) { part.sendCandidate(c, livekit.SignalTarget_PUBLISHER) })
 	part.sub.OnICECandidate(func(c *webrtc.ICECandidate) { part.sendCandidate(c, livekit.SignalTarget_SUBSCRIBER) })
 	part.pub.OnTrack(part.onTrack)
@@ -326,6 +356,9 @@ func (p *Participant) SetSink(s Sink) Sink {
 // Start sends the first subscriber offer, which carries the data channels;
 // livekit-client waits for the subscriber connection when it is primary.
 func (p *Participant) Start() {
+	if p.single {
+		return // the client offers
+	}
 	p.enqueue(func() { p.negotiateSubscriber(false) })
 }
 
@@ -334,6 +367,9 @@ func (p *Participant) Start() {
 // the publisher side itself. A signal-only drop leaves media alone:
 // restarting ICE on a working connection only interrupts it.
 func (p *Participant) Resumed() {
+	if p.single {
+		return // the client restarts ICE with its next offer
+	}
 	p.enqueue(func() {
 		if p.sub.ConnectionState() == webrtc.PeerConnectionStateConnected {
 			p.flushNegotiation()
@@ -348,8 +384,14 @@ func (p *Participant) Resumed() {
 func (p *Participant) HandleRequest(req *livekit.SignalRequest) error {
 	switch m := req.Message.(type) {
 	case *livekit.SignalRequest_Offer:
+		if p.single {
+			return p.handleSingleOffer(m.Offer)
+		}
 		return p.handleOffer(m.Offer)
 	case *livekit.SignalRequest_Answer:
+		if p.single {
+			return nil // the SFU never offers on the single connection
+		}
 		answer := m.Answer
 		p.enqueue(func() { p.handleSubscriberAnswer(answer) })
 	case *livekit.SignalRequest_Trickle:
@@ -441,7 +483,7 @@ func (p *Participant) handleTrickle(t *livekit.TrickleRequest) error {
 	if c.Candidate == "" {
 		return nil // end of candidates
 	}
-	if t.Target == livekit.SignalTarget_SUBSCRIBER {
+	if t.Target == livekit.SignalTarget_SUBSCRIBER && !p.single {
 		p.enqueue(func() {
 			if !p.subRemoteSet {
 				p.subCandidates = append(p.subCandidates, c)
@@ -847,7 +889,7 @@ func (p *Participant) Subscribe(t *MediaTrack) {
 			p.removeDownTrackOp(d)
 			return
 		}
-		p.negotiateSubscriber(false)
+		p.renegotiate()
 	})
 }
 
@@ -906,7 +948,7 @@ func (p *Participant) removeDownTrackOp(d *DownTrack) {
 	if err := p.sub.RemoveTrack(d.sender); err != nil {
 		p.log.Debug("remove down track", "err", err)
 	}
-	p.negotiateSubscriber(false)
+	p.renegotiate()
 }
 
 // negotiateSubscriber sends a subscriber offer, or marks one pending while
@@ -991,6 +1033,14 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 	default:
 		return
 	}
+	if p.single {
+		// The client's channels carry data both ways.
+		if kind == livekit.DataPacket_LOSSY {
+			p.outLossy.Store(dc)
+		} else {
+			p.outReliable.Store(dc)
+		}
+	}
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		if len(msg.Data) > maxDataMessage {
 			return
@@ -1042,13 +1092,13 @@ func (p *Participant) takeDataTokensLocked(n int) bool {
 // channel of that kind. Lossy packets are dropped when the channel is
 // backed up.
 func (p *Participant) SendData(kind livekit.DataPacket_Kind, data []byte) {
-	dc := p.subReliable
+	dc := p.outReliable.Load()
 	if kind == livekit.DataPacket_LOSSY {
-		dc = p.subLossy
-		if dc.BufferedAmount() > 1<<20 {
+		dc = p.outLossy.Load()
+		if dc == nil || dc.BufferedAmount() > 1<<20 {
 			return
 		}
-	} else if dc.BufferedAmount() > 16<<20 {
+	} else if dc == nil || dc.BufferedAmount() > 16<<20 {
 		return
 	}
 	if dc.ReadyState() != webrtc.DataChannelStateOpen {
@@ -1137,7 +1187,9 @@ func (p *Participant) Close() []*MediaTrack {
 	}
 	close(p.opsDone)
 	_ = p.pub.Close()
-	_ = p.sub.Close()
+	if !p.single {
+		_ = p.sub.Close()
+	}
 	for _, t := range tracks {
 		t.readers.Wait()
 	}

@@ -137,6 +137,14 @@ rate_limits:
   register_per_ip: {per_second: 0, burst: 1}
   messages_per_user: {per_second: 0, burst: 1}
 turn: {enabled: false}
+metrics: {listen: "off"}
+# Complement's TestUrlPreview previews a page it serves on loopback:
+# allowed here only, never by default. Its media tests download fresh
+# uploads through the legacy /_matrix/media/v3 endpoints, which the
+# default authenticated-media freeze keeps to media uploaded before it.
+media:
+  url_preview: {enabled: true, allow_networks: ["127.0.0.1/32"]}
+  authenticated_media: false
 sfu: {listen_host: 127.0.0.1, udp_port: %s, tcp_port: -1}
 `, name, addr, filepath.Join(dir, "data"), level, udpPort)
 	s := &server{

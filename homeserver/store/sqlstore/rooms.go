@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -206,7 +207,8 @@ func HotQueries() map[string][]any {
 		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`:                                                                          {"$e"},
 		`SELECT ` + receiptCols + ` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`:                     {"!r:t", "@a:t", "m.read"},
 		`SELECT ` + membershipCols + ` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`:                                             {"@a:t"},
-		bumpQuery(2): {"!a:t", "!b:t"},
+		bumpQuery(2):                           {"!a:t", "!b:t"},
+		fmt.Sprintf(relationsPageQuery, "ASC"): {"$e", "!r:t", "", "", int64(0), int64(10), 10},
 	}
 }
 
@@ -265,6 +267,44 @@ func (s *Store) Relations(ctx context.Context, roomID, eventID, relType, evType 
 		before = 1 << 62
 	}
 	return s.queryEvents(ctx, relationsQuery, eventID, roomID, relType, evType, before, limit)
+}
+
+// relationsPageQuery is relationsQuery with both bounds; %s is the order.
+// relationsRecurseQuery follows relations of relations up to depth $8 (a
+// recursive CTE both SQLite and PostgreSQL run; UNION drops the rows a
+// cycle would repeat, the depth bound ends it) and filters what it found.
+// Each step looks its children up in events_rel and the outer query its
+// rows by event_id (naming the room as $2 there made SQLite walk the
+// room's index instead; the room is carried in the CTE). The CTE itself
+// is scanned, so it is not in HotQueries; only recurse=true runs it.
+const (
+	relationsPageQuery = `SELECT ` + eventCols + ` FROM events WHERE relates_to = $1 AND relates_to <> '' AND room_id = $2
+		AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR type = $4) AND stream_pos > $5 AND stream_pos < $6
+		ORDER BY stream_pos %s LIMIT $7`
+	relationsRecurseQuery = `WITH RECURSIVE rel(event_id, room_id, depth) AS (
+			SELECT event_id, room_id, 1 FROM events WHERE relates_to = $1 AND relates_to <> '' AND room_id = $2
+			UNION
+			SELECT e.event_id, e.room_id, rel.depth + 1 FROM rel JOIN events e ON e.relates_to = rel.event_id
+				WHERE e.relates_to <> '' AND e.room_id = rel.room_id AND rel.depth < $8)
+		SELECT ` + eventCols + ` FROM events WHERE event_id IN (SELECT event_id FROM rel)
+		AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR type = $4) AND stream_pos > $5 AND stream_pos < $6
+		ORDER BY stream_pos %s LIMIT $7`
+)
+
+func (s *Store) RelationsPage(ctx context.Context, q store.RelationsQuery) ([]store.EventRow, error) {
+	before := q.Before
+	if before <= 0 {
+		before = 1 << 62
+	}
+	order := "DESC"
+	if q.Forward {
+		order = "ASC"
+	}
+	args := []any{q.EventID, q.RoomID, q.RelType, q.EventType, q.After, before, q.Limit}
+	if q.Depth <= 1 {
+		return s.queryEvents(ctx, fmt.Sprintf(relationsPageQuery, order), args...)
+	}
+	return s.queryEvents(ctx, fmt.Sprintf(relationsRecurseQuery, order), append(args, q.Depth)...)
 }
 
 const membershipCols = `room_id, user_id, membership, event_id, stream_pos, forgotten`
@@ -357,6 +397,24 @@ func (s *Store) PutAccountData(ctx context.Context, userID, roomID, typ string, 
 			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
 			userID, roomID, typ, string(content), pos)
 		return err
+	}, func() { s.memo.accountData(userID, pos) })
+}
+
+func (s *Store) PutAccountDataBatch(ctx context.Context, userID, roomID string, contents map[string][]byte) (int64, error) {
+	if len(contents) == 0 {
+		return 0, errors.New("store: PutAccountDataBatch with nothing to store")
+	}
+	var pos int64
+	return s.streamTx(ctx, func(q Querier, next func() int64) error {
+		pos = next()
+		for typ, content := range contents {
+			if _, err := q.Exec(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
+				userID, roomID, typ, string(content), pos); err != nil {
+				return err
+			}
+		}
+		return nil
 	}, func() { s.memo.accountData(userID, pos) })
 }
 

@@ -32,6 +32,8 @@ func Run(t *testing.T, open Opener) {
 		{"LoginTokens", testLoginTokens},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"RoomEvents", testRoomEvents},
+		{"RelationsPage", testRelationsPage},
+		{"AccountDataBatch", testAccountDataBatch},
 		{"Aliases", testAliases},
 		{"UserData", testUserData},
 		{"StreamOrder", testStreamOrder},
