@@ -327,6 +327,11 @@ type syncAPI struct{ h *Homeserver }
 func (s syncAPI) Sync(ctx context.Context, req sync.Request) (*sync.Response, error) {
 	return s.h.Sync.Sync(ctx, req)
 }
+
+// SlidingSync is simplified sliding sync (MSC4186).
+func (s syncAPI) SlidingSync(ctx context.Context, req sync.SlidingRequest) (*sync.SlidingResponse, error) {
+	return s.h.Sync.SlidingSync(ctx, req)
+}
 func (s syncAPI) Notify(pos int64, roomID string, users []string) {
 	s.h.Notifier.Notify(pos, roomID, users)
 }

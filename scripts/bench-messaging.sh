@@ -7,11 +7,14 @@
 # 10-minute memory run). PPROF=DIR saves a 30 s CPU profile taken under
 # load and heap profiles at the start and end of the load into DIR.
 # BIN=path runs that salon binary instead of building this checkout (to
-# measure an older build under the same conditions).
+# measure an older build under the same conditions). SLIDING=1 has the
+# clients long-poll simplified sliding sync (MSC4186) instead of /sync.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-1000} ROOMS=${ROOMS:-500} RATE=${RATE:-200} DURATION=${DURATION:-120s}
 SAMPLE=${SAMPLE:-5s} PPROF=${PPROF:-}
+sliding_flags=()
+if [ -n "${SLIDING:-}" ]; then sliding_flags=(--sliding); fi
 PG=${SALON_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 BACKENDS=${BACKENDS:-sqlite postgres}
 export PGOPTIONS=--client-min-messages=warning
@@ -63,7 +66,7 @@ YAML
 	done ) &
 	sampler=$!
 	"$bin" bench messaging --url "http://127.0.0.1:$port" --metrics "http://127.0.0.1:$mport" --clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" \
-		--sample "$SAMPLE" "${pprof_flags[@]}" || true
+		--sample "$SAMPLE" "${pprof_flags[@]}" "${sliding_flags[@]}" || true
 	kill "$sampler" 2>/dev/null || true
 	echo "   load after:$(uptime | sed 's/.*load average://')"
 	kill "$pid"; wait "$pid" || true

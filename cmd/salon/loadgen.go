@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,6 +44,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pprofURL := fs.String("pprof", "", "the server's SALON_PPROF_LISTEN base URL (loopback): profile it under load")
 	pprofDir := fs.String("pprof-dir", ".", "where -pprof profiles are saved")
 	pprofName := fs.String("pprof-name", "server", "file name prefix of the saved profiles")
+	sliding := fs.Bool("sliding", false, "the clients long-poll simplified sliding sync (MSC4186) instead of /sync")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -104,20 +106,36 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var times []time.Duration
 		for i := 0; i < 5; i++ {
 			t0 := time.Now()
-			if _, err := u.sync(ctx, lg, "", 0); err != nil {
+			var err error
+			if *sliding {
+				_, _, err = u.slideEvents(ctx, lg, "", 0, 19)
+			} else {
+				_, err = u.sync(ctx, lg, "", 0)
+			}
+			if err != nil {
 				return err
 			}
 			times = append(times, time.Since(t0))
 		}
-		say("initial /sync of a user in %d rooms: median %s (5 runs)", *bigRooms, median(times))
+		if *sliding {
+			say("first sliding sync response, 20-room list, of a user in %d rooms: median %s (5 runs)", *bigRooms, median(times))
+		} else {
+			say("initial /sync of a user in %d rooms: median %s (5 runs)", *bigRooms, median(times))
+		}
 	}
 
 	// Long-pollers.
 	var lat latencies
 	var delivered atomic.Int64
 	var wg sync.WaitGroup
+	poll := func(ctx context.Context, u *lgUser, since string, timeout int) (string, []int64, error) {
+		if *sliding {
+			return u.slideEvents(ctx, lg, since, timeout, 0)
+		}
+		return u.syncEvents(ctx, lg, since, timeout)
+	}
 	for _, u := range users {
-		since, err := u.sync(ctx, lg, "", 0)
+		since, _, err := poll(ctx, u, "", 0)
 		if err != nil {
 			return err
 		}
@@ -125,7 +143,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		go func(u *lgUser, since string) {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				next, evs, err := u.syncEvents(ctx, lg, since, 30_000)
+				next, evs, err := poll(ctx, u, since, 30_000)
 				if err != nil {
 					if ctx.Err() == nil {
 						time.Sleep(100 * time.Millisecond)
@@ -352,6 +370,46 @@ func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, time
 		}
 	}
 	return out.NextBatch, sent, nil
+}
+
+// slideEvents is syncEvents over simplified sliding sync: one connection
+// per user, a list window [0, last] with one timeline event per room.
+func (u *lgUser) slideEvents(ctx context.Context, lg *loadgen, pos string, timeout, last int) (string, []int64, error) {
+	q := "?timeout=" + strconv.Itoa(timeout)
+	if pos != "" {
+		q += "&pos=" + url.QueryEscape(pos)
+	}
+	body := map[string]any{"lists": map[string]any{"all": map[string]any{
+		"ranges": [][2]int{{0, last}}, "timeline_limit": 1, "required_state": [][2]string{{"m.room.name", ""}},
+	}}}
+	var out struct {
+		Pos   string `json:"pos"`
+		Rooms map[string]struct {
+			Timeline []struct {
+				Type    string `json:"type"`
+				Sender  string `json:"sender"`
+				Content struct {
+					Body string `json:"body"`
+				} `json:"content"`
+			} `json:"timeline"`
+		} `json:"rooms"`
+	}
+	if err := lg.do(ctx, "POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"+q, u.token, body, &out); err != nil {
+		return pos, nil, err
+	}
+	var sent []int64
+	if pos != "" {
+		for _, r := range out.Rooms {
+			for _, e := range r.Timeline {
+				if e.Type == "m.room.message" && e.Sender != u.id {
+					if ns, err := strconv.ParseInt(e.Content.Body, 10, 64); err == nil {
+						sent = append(sent, ns)
+					}
+				}
+			}
+		}
+	}
+	return out.Pos, sent, nil
 }
 
 // memory reads the server's resident memory and Go heap in use from its

@@ -16,7 +16,9 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 		"unstable_features": map[string]bool{
 			"org.matrix.msc4140": a.p.Delayed != nil,
 			"org.matrix.msc4143": a.p.Config.LiveKitServiceURL != "",
-			"org.matrix.msc3814": a.p.Keys != nil,
+			// Simplified sliding sync (MSC4186), for Element X.
+			"org.matrix.simplified_msc3575": a.slidingEnabled(),
+			"org.matrix.msc3814":            a.p.Keys != nil,
 			// delegated delayed leave (delegate_delayed_leave)
 			"io.element.msc4195": a.p.RTCDelegation != nil,
 			// use_state_after on /sync

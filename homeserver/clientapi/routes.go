@@ -53,6 +53,7 @@ func (a *API) routes() {
 	a.rtcRoutes()
 	a.spaceRoutes()
 	a.syncRoutes()
+	a.slidingRoutes()
 	a.keyRoutes()
 	a.thirdPartyRoutes()
 	a.searchRoutes()

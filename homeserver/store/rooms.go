@@ -47,6 +47,10 @@ type EventRow struct {
 	Unsigned []byte
 }
 
+// BumpTypes are the event types that count as activity in a room for
+// sliding sync's ordering (MSC4186 bump_stamp).
+var BumpTypes = []string{"m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite", "m.poll.start", "m.beacon_info"}
+
 // RelationsQuery selects the events relating to EventID in RoomID, for
 // /relations (spec v1.16: dir, from, to, recurse).
 type RelationsQuery struct {
@@ -139,6 +143,10 @@ type Rooms interface {
 	Forget(ctx context.Context, roomID, userID string) error
 	// RoomPositions returns every room's newest event position.
 	RoomPositions(ctx context.Context) (map[string]int64, error)
+	// BumpPositions returns, for each of the rooms that has one, the
+	// position of its newest event whose type is one of BumpTypes (sliding
+	// sync's bump_stamp, MSC4186).
+	BumpPositions(ctx context.Context, roomIDs []string) (map[string]int64, error)
 
 	// Aliases map #alias:server to room IDs.
 	CreateAlias(ctx context.Context, alias, roomID, creator string) error

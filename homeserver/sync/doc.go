@@ -1,5 +1,6 @@
 // Package sync owns GET /sync: what a client is told has changed since its
-// last sync, and the long-poll that waits for it.
+// last sync, and the long-poll that waits for it; and simplified sliding
+// sync (MSC4186, sliding*.go), a second view of the same streams.
 //
 // The model is dendrite's syncapi (STYLE.md habit 9): one provider per
 // stream (room events and memberships, receipts, account data, typing,
@@ -52,6 +53,9 @@
 //   - Every authenticated request: Presence.Active(userID); every /sync:
 //     Presence.SyncStarted(userID, deviceID, set_presence) before it and
 //     the returned function after it.
+//   - POST .../org.matrix.simplified_msc3575/sync: ParseSlidingRequest on
+//     the body, pos and timeout from the query string (or the body), then
+//     Engine.SlidingSync; an unknown pos is M_UNKNOWN_POS.
 //   - POST /user/{userId}/filter: ValidateFilterJSON, then store the JSON.
 //   - GET /rooms/{roomId}/messages: MessagesBound reads from/to tokens,
 //     both the prev_batch ("t{P}") and next_batch ("s{N}_{T}") forms.

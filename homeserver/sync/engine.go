@@ -70,6 +70,13 @@ type Engine struct {
 	cache    eventCache
 	mc       memCache
 	lazy     lazyCache
+
+	// Sliding sync (MSC4186): its connections and what its room list
+	// caches per room.
+	sliding slidingConns
+	bc      bumpCache
+	kicked  gosync.Map // membership event ID → sent by someone else
+	metas   gosync.Map // room ID → roomMeta
 }
 
 // Request is one /sync call, decoded by the handler.
@@ -106,7 +113,7 @@ func New(ctx context.Context, p Params) (*Engine, error) {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	e := &Engine{p: p, log: p.Logger}
+	e := &Engine{p: p, log: p.Logger, sliding: newSlidingConns()}
 	e.cache.size = eventCacheSize
 	if err := e.seed(ctx); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -206,6 +207,7 @@ func HotQueries() map[string][]any {
 		`SELECT ` + eventCols + ` FROM events WHERE event_id = $1`:                                                                          {"$e"},
 		`SELECT ` + receiptCols + ` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id = ''`:                     {"!r:t", "@a:t", "m.read"},
 		`SELECT ` + membershipCols + ` FROM memberships WHERE user_id = $1 ORDER BY stream_pos`:                                             {"@a:t"},
+		bumpQuery(2):                           {"!a:t", "!b:t"},
 		fmt.Sprintf(relationsPageQuery, "ASC"): {"$e", "!r:t", "", "", int64(0), int64(10), 10},
 	}
 }
@@ -524,3 +526,57 @@ func (s *Store) Filter(ctx context.Context, userID, filterID string) ([]byte, er
 }
 
 func prefixed(p, cols string) string { return p + strings.ReplaceAll(cols, ", ", ", "+p) }
+
+// bumpTypesSQL is store.BumpTypes as the literal list of the events_bump
+// partial index (migration 0600), which the planner only uses when the
+// query repeats it.
+const bumpTypesSQL = `('m.room.create', 'm.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.poll.start', 'm.beacon_info')`
+
+// bumpChunk bounds the room IDs of one query (SQLite's default limit on
+// host parameters is far above it).
+const bumpChunk = 500
+
+func (s *Store) BumpPositions(ctx context.Context, roomIDs []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(roomIDs))
+	for len(roomIDs) > 0 {
+		n := min(len(roomIDs), bumpChunk)
+		chunk := roomIDs[:n]
+		roomIDs = roomIDs[n:]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.Query(ctx, bumpQuery(len(chunk)), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			var p int64
+			if err := rows.Scan(&id, &p); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// bumpQuery is BumpPositions' query for n room IDs.
+func bumpQuery(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$")
+		b.WriteString(strconv.Itoa(i + 1))
+	}
+	return `SELECT room_id, MAX(stream_pos) FROM events WHERE room_id IN (` + b.String() + `)
+			AND type IN ` + bumpTypesSQL + ` GROUP BY room_id`
+}

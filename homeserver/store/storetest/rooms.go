@@ -149,6 +149,7 @@ func testRoomEvents(t *testing.T, s store.Store) {
 	if err != nil || pos["!r:test"] != s.CurrentPos() {
 		t.Fatalf("room positions = %v (current %d)", pos, s.CurrentPos())
 	}
+	testBumpPositions(t, s)
 
 	// Directory.
 	if err := s.SetPublished(ctx, "!r:test", true); err != nil {
@@ -317,5 +318,52 @@ func testDelayed(t *testing.T, s store.Store) {
 	}
 	if _, err := s.OpenIDToken(ctx, h, 6000); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("expired openid token: %v", err)
+	}
+}
+
+// testBumpPositions: the newest message-like event per room; state,
+// reactions and memberships do not count, rooms without one are absent.
+func testBumpPositions(t *testing.T, s store.Store) {
+	t.Helper()
+	create := ev("!bump:test", "$bcreate", "m.room.create", sk(""), "@a:test")
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{
+		NewRoom: &store.Room{RoomID: "!bump:test", Version: "10", Creator: "@a:test", CreatedTS: 1},
+		Events:  []store.EventRow{create, member("!bump:test", "$bjoin", "@a:test", "join")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.BumpPositions(ctx, []string{"!bump:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, _ := s.Event(ctx, "$bcreate")
+	if got["!bump:test"] != cr.Pos {
+		t.Fatalf("bump after create = %v, want %d", got, cr.Pos)
+	}
+	msg := ev("!bump:test", "$bmsg", "m.room.message", nil, "@a:test")
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{Events: []store.EventRow{
+		msg,
+		ev("!bump:test", "$btopic", "m.room.topic", sk(""), "@a:test"),
+		ev("!bump:test", "$breact", "m.reaction", nil, "@a:test"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.Event(ctx, "$bmsg")
+	ids := []string{"!bump:test", "!r:test", "!none:test"}
+	for i := 0; i < 600; i++ { // more than one query's worth of IDs
+		ids = append(ids, fmt.Sprintf("!filler%d:test", i))
+	}
+	got, err = s.BumpPositions(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["!bump:test"] != m.Pos || s.CurrentPos() == m.Pos {
+		t.Fatalf("bump = %v, want %d (head %d)", got, m.Pos, s.CurrentPos())
+	}
+	if _, ok := got["!none:test"]; ok {
+		t.Fatalf("unknown room has a bump: %v", got)
+	}
+	if m1, _ := s.Event(ctx, "$msg1"); got["!r:test"] != m1.Pos {
+		t.Fatalf("bump of !r:test = %d, want its message's %d", got["!r:test"], m1.Pos)
 	}
 }

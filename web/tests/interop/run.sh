@@ -5,7 +5,10 @@
 #   and a matrix-js-sdk client (Rust crypto, vodozemac) exchange encrypted
 #   messages both ways;
 # - backup.test.mjs: matrix-js-sdk backs up its room keys to Salon's
-#   server-side key backup and a new device restores them and reads.
+#   server-side key backup and a new device restores them and reads;
+# - sliding.test.mjs: matrix-js-sdk's SlidingSync (simplified sliding sync,
+#   MSC4186) fills its lists and subscriptions and receives a message,
+#   and carries an encrypted DM (Rust crypto) through its extensions.
 #
 #   web/tests/interop/run.sh
 #
