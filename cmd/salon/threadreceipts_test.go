@@ -97,7 +97,7 @@ func TestThreadedReceiptsOverHTTP(t *testing.T) {
 		b := sendMsg(alice, room, "b", map[string]any{"msgtype": "m.text", "body": "Start thread!", "m.relates_to": inThread(a)})
 		sendMsg(alice, room, "c", map[string]any{"msgtype": "m.text", "body": "Thread response " + bob.UserID + "!", "m.relates_to": inThread(a)})
 		d := sendMsg(alice, room, "d", map[string]any{"msgtype": "m.text", "body": "Hello " + bob.UserID + "!"})
-		sendMsg(alice, room, "e", map[string]any{"msgtype": "m.text", "body": "End thread", "m.relates_to": inThread(a)})
+		lastThreaded := sendMsg(alice, room, "e", map[string]any{"msgtype": "m.text", "body": "End thread", "m.relates_to": inThread(a)})
 		f := sendMsg(alice, room, "f", map[string]any{"msgtype": "m.text", "body": "Reference!",
 			"m.relates_to": map[string]any{"event_id": a, "rel_type": "m.reference"}})
 		g := alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.reaction/g", room),
@@ -175,5 +175,14 @@ func TestThreadedReceiptsOverHTTP(t *testing.T) {
 		receipt(g, map[string]any{"thread_id": a})
 		wantReceipt(g, "")
 		check("unthreaded receipt on G", unreadCounts{0, 0}, unreadCounts{0, 0}, nil)
+
+		// A message relating to a message of the thread (a reference; edits
+		// do not notify) is in the thread, and so is one relating to it.
+		h := sendMsg(alice, room, "h", map[string]any{"msgtype": "m.text", "body": "About E",
+			"m.relates_to": map[string]any{"event_id": lastThreaded, "rel_type": "m.reference"}})
+		check("reference to E", unreadCounts{1, 0}, unreadCounts{0, 0}, &unreadCounts{1, 0})
+		sendMsg(alice, room, "i", map[string]any{"msgtype": "m.text", "body": "About H",
+			"m.relates_to": map[string]any{"event_id": h, "rel_type": "m.reference"}})
+		check("reference to H", unreadCounts{2, 0}, unreadCounts{0, 0}, &unreadCounts{2, 0})
 	})
 }

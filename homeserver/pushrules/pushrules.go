@@ -43,7 +43,11 @@ type Service struct {
 	mu       sync.Mutex
 	compiled map[string]*compiled
 	counts   map[countKey]countState
+	// positions caches the positions of events threaded receipts name.
+	positions map[posKey]int64
 }
+
+type posKey struct{ room, event string }
 
 type countKey struct{ user, room string }
 
@@ -70,7 +74,8 @@ type compiled struct {
 
 // New returns a Service.
 func New(st store.Store, rooms RoomInfo) *Service {
-	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}, counts: map[countKey]countState{}}
+	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}, counts: map[countKey]countState{},
+		positions: map[posKey]int64{}}
 }
 
 func localpart(userID string) string {
@@ -209,16 +214,44 @@ func (s *Service) receiptPositions(ctx context.Context, userID, roomID string) (
 	}
 	var byThread map[string]int64
 	for _, r := range threaded {
-		ev, err := s.st.Event(ctx, r.EventID)
-		if err != nil || ev.RoomID != roomID || ev.Pos <= after {
+		if r.Pos <= after {
+			// Written before the unthreaded receipt's event, so its
+			// event is older still: covered.
+			continue
+		}
+		pos, ok := s.eventPos(ctx, roomID, r.EventID)
+		if !ok || pos <= after {
 			continue
 		}
 		if byThread == nil {
 			byThread = map[string]int64{}
 		}
-		byThread[r.ThreadID] = max(byThread[r.ThreadID], ev.Pos)
+		byThread[r.ThreadID] = max(byThread[r.ThreadID], pos)
 	}
 	return after, byThread, nil
+}
+
+// eventPos returns the position of an event of the room that a threaded
+// receipt names; positions never change, so they are kept.
+func (s *Service) eventPos(ctx context.Context, roomID, eventID string) (int64, bool) {
+	s.mu.Lock()
+	k := posKey{roomID, eventID}
+	pos, ok := s.positions[k]
+	s.mu.Unlock()
+	if ok {
+		return pos, true
+	}
+	ev, err := s.st.Event(ctx, eventID)
+	if err != nil || ev.RoomID != roomID {
+		return 0, false
+	}
+	s.mu.Lock()
+	if len(s.positions) > 100_000 {
+		clear(s.positions)
+	}
+	s.positions[k] = ev.Pos
+	s.mu.Unlock()
+	return ev.Pos, true
 }
 
 // fingerprint names the threaded receipt positions, for the count cache.
