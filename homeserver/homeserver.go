@@ -194,7 +194,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	pushing.gateway = h.PushGateway
 	engine, err := sync.New(context.Background(), sync.Params{
 		Store: deps.Store, Notifier: h.Notifier, Typing: h.Typing, Logger: deps.Logger.With("component", "sync"),
-		Counts: h.Push.Counts, Visibility: h.visibility, Presence: h.Presence,
+		Counts: h.Push.Counts, ThreadCounts: h.threadCounts, Visibility: h.visibility, Presence: h.Presence,
 		PushRules: func(ctx context.Context, userID string) (json.RawMessage, error) {
 			rs, err := h.Push.Rules(ctx, userID)
 			if err != nil {
@@ -304,6 +304,22 @@ func (h *Homeserver) Handler() http.Handler {
 
 // visibility gives the sync engine the read rules of a user in a room; a
 // room the user can read nothing of yields a reader that denies all.
+// threadCounts gives /sync the push rules' unread counts split by thread.
+func (h *Homeserver) threadCounts(ctx context.Context, userID, roomID string) (sync.UnreadCounts, map[string]sync.UnreadCounts, error) {
+	main, threads, err := h.Push.ThreadedCounts(ctx, userID, roomID)
+	if err != nil {
+		return sync.UnreadCounts{}, nil, err
+	}
+	var out map[string]sync.UnreadCounts
+	for root, c := range threads {
+		if out == nil {
+			out = map[string]sync.UnreadCounts{}
+		}
+		out[root] = sync.UnreadCounts{NotificationCount: c.Notifications, HighlightCount: c.Highlights}
+	}
+	return sync.UnreadCounts{NotificationCount: main.Notifications, HighlightCount: main.Highlights}, out, nil
+}
+
 func (h *Homeserver) visibility(ctx context.Context, userID, roomID string) (sync.Visibility, error) {
 	rd, err := h.Rooms.NewReader(ctx, roomID, userID)
 	var me *mxerr.Error

@@ -215,15 +215,27 @@ func (a *API) postReceipt(w http.ResponseWriter, r *http.Request, dev store.Devi
 		return err
 	}
 	var body struct {
-		ThreadID string `json:"thread_id"`
+		ThreadID json.RawMessage `json:"thread_id"`
 	}
 	if err := a.decode(r, &body, true); err != nil {
 		return err
 	}
-	if body.ThreadID != "" && body.ThreadID != "main" && !events.ValidEventID(body.ThreadID) {
-		return mxerr.InvalidParamf("Invalid thread_id")
+	typ := r.PathValue("receiptType")
+	var threadID string
+	if len(body.ThreadID) > 0 && string(body.ThreadID) != "null" {
+		// A threaded receipt: "main" or a thread root's event ID, and
+		// only for the read receipts (m.fully_read has no threads).
+		if err := json.Unmarshal(body.ThreadID, &threadID); err != nil {
+			return mxerr.InvalidParamf("thread_id must be a string")
+		}
+		if threadID != "main" && !events.ValidEventID(threadID) {
+			return mxerr.InvalidParamf("thread_id must be \"main\" or an event ID")
+		}
+		if typ == "m.fully_read" {
+			return mxerr.InvalidParamf("m.fully_read takes no thread_id")
+		}
 	}
-	if err := a.receipt(r, dev, roomID, r.PathValue("receiptType"), r.PathValue("eventId"), body.ThreadID); err != nil {
+	if err := a.receipt(r, dev, roomID, typ, r.PathValue("eventId"), threadID); err != nil {
 		return err
 	}
 	return reply(w, empty)

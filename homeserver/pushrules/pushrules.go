@@ -1,13 +1,18 @@
 // Package pushrules keeps each user's push rules (the spec's defaults plus
 // the user's changes) and computes the unread notification and highlight
 // counts /sync reports, by evaluating the rules on the events after the
-// user's read receipt.
+// user's read receipts: an unthreaded receipt covers every event up to
+// it, a "main" receipt the main timeline only, and a receipt in a thread
+// that thread only.
 package pushrules
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -38,17 +43,28 @@ type Service struct {
 	mu       sync.Mutex
 	compiled map[string]*compiled
 	counts   map[countKey]countState
+	// positions caches the positions of events threaded receipts name.
+	positions map[posKey]int64
 }
+
+type posKey struct{ room, event string }
 
 type countKey struct{ user, room string }
 
 // countState is a room's counts for a user as of position upto, counted
-// from position after (their read receipt): a later sync only evaluates
-// the events since upto.
+// from position after (their unthreaded read receipt) with the threaded
+// receipts fp names: a later sync only evaluates the events since upto.
 type countState struct {
-	after, upto      int64
-	notif, highlight int
-	scanned          int
+	after, upto int64
+	fp          string
+	main        Count
+	threads     map[string]Count
+	scanned     int
+}
+
+// Count is one timeline's unread counts.
+type Count struct {
+	Notifications, Highlights int
 }
 
 type compiled struct {
@@ -58,7 +74,8 @@ type compiled struct {
 
 // New returns a Service.
 func New(st store.Store, rooms RoomInfo) *Service {
-	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}, counts: map[countKey]countState{}}
+	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}, counts: map[countKey]countState{},
+		positions: map[posKey]int64{}}
 }
 
 func localpart(userID string) string {
@@ -153,28 +170,152 @@ func (s *Service) Update(ctx context.Context, userID string, change func(*push.O
 // it the counts are a floor ("99+" in a client).
 const countScan = 500
 
+// relThread is the relation that puts an event in a thread.
+const relThread = "m.thread"
+
 // Counts returns the unread notification and highlight counts of a room
-// for a user: the events after their latest read receipt that the rules
-// say notify (and highlight).
+// for a user, the main timeline and every thread together: the events
+// after their read receipts that the rules say notify (and highlight).
 func (s *Service) Counts(ctx context.Context, userID, roomID string, _ int64) (notifications, highlights int, err error) {
+	main, threads, err := s.ThreadedCounts(ctx, userID, roomID)
+	if err != nil {
+		return 0, 0, err
+	}
+	notifications, highlights = main.Notifications, main.Highlights
+	for _, c := range threads {
+		notifications += c.Notifications
+		highlights += c.Highlights
+	}
+	return notifications, highlights, nil
+}
+
+// receiptPositions returns the position the user's unthreaded receipts
+// (m.read and m.read.private) reach, 0 without one, and for each thread
+// ("main" for the main timeline) the position its threaded receipts reach
+// when that is further.
+func (s *Service) receiptPositions(ctx context.Context, userID, roomID string) (int64, map[string]int64, error) {
 	var after int64
+	var threaded []store.Receipt
 	for _, typ := range []string{"m.read", "m.read.private"} {
 		r, err := s.st.UserReceipt(ctx, roomID, userID, typ)
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case err == nil:
+			if ev, err := s.st.Event(ctx, r.EventID); err == nil {
+				after = max(after, ev.Pos)
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return 0, nil, err
+		}
+		rs, err := s.st.UserThreadReceipts(ctx, roomID, userID, typ)
+		if err != nil {
+			return 0, nil, err
+		}
+		threaded = append(threaded, rs...)
+	}
+	var byThread map[string]int64
+	for _, r := range threaded {
+		if r.Pos <= after {
+			// Written before the unthreaded receipt's event, so its
+			// event is older still: covered.
 			continue
 		}
-		if err != nil {
-			return 0, 0, err
+		pos, ok := s.eventPos(ctx, roomID, r.EventID)
+		if !ok || pos <= after {
+			continue
 		}
-		if ev, err := s.st.Event(ctx, r.EventID); err == nil {
-			after = max(after, ev.Pos)
+		if byThread == nil {
+			byThread = map[string]int64{}
 		}
+		byThread[r.ThreadID] = max(byThread[r.ThreadID], pos)
+	}
+	return after, byThread, nil
+}
+
+// eventPos returns the position of an event of the room that a threaded
+// receipt names; positions never change, so they are kept.
+func (s *Service) eventPos(ctx context.Context, roomID, eventID string) (int64, bool) {
+	s.mu.Lock()
+	k := posKey{roomID, eventID}
+	pos, ok := s.positions[k]
+	s.mu.Unlock()
+	if ok {
+		return pos, true
+	}
+	ev, err := s.st.Event(ctx, eventID)
+	if err != nil || ev.RoomID != roomID {
+		return 0, false
+	}
+	s.mu.Lock()
+	if len(s.positions) > 100_000 {
+		clear(s.positions)
+	}
+	s.positions[k] = ev.Pos
+	s.mu.Unlock()
+	return ev.Pos, true
+}
+
+// fingerprint names the threaded receipt positions, for the count cache.
+func fingerprint(byThread map[string]int64) string {
+	if len(byThread) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(byThread))
+	for k := range byThread {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatInt(byThread[k], 10))
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// threadHops bounds how many relations threadOf follows from an event to
+// find its thread (the spec recommends 3).
+const threadHops = 3
+
+// threadOf returns the root of the thread an event of the room belongs
+// to, "" for the main timeline: an event with an m.thread relation is in
+// its root's thread (the root itself is not), and an event relating to a
+// threaded event otherwise (a reaction, an edit, a reference), directly or
+// through up to threadHops relations, is in that event's thread.
+func (s *Service) threadOf(ctx context.Context, row store.EventRow) string {
+	cur := row
+	for hop := 0; ; hop++ {
+		if cur.RelatesTo == "" {
+			return ""
+		}
+		if cur.RelType == relThread {
+			return cur.RelatesTo
+		}
+		if hop == threadHops {
+			return ""
+		}
+		target, err := s.st.Event(ctx, cur.RelatesTo)
+		if err != nil || target.RoomID != row.RoomID {
+			return ""
+		}
+		cur = target
+	}
+}
+
+// ThreadedCounts returns the unread counts of a room's main timeline for
+// a user and those of each thread with unread notifications (by thread
+// root), honouring threaded read receipts.
+func (s *Service) ThreadedCounts(ctx context.Context, userID, roomID string) (main Count, threads map[string]Count, err error) {
+	after, byThread, err := s.receiptPositions(ctx, userID, roomID)
+	if err != nil {
+		return Count{}, nil, err
 	}
 	if after == 0 {
 		// Never read anything: count from when the user joined.
 		hist, err := s.st.StateHistory(ctx, roomID, "m.room.member", userID)
 		if err != nil {
-			return 0, 0, err
+			return Count{}, nil, err
 		}
 		for i := len(hist) - 1; i >= 0; i-- {
 			if hist[i].Membership == "join" {
@@ -182,25 +323,31 @@ func (s *Service) Counts(ctx context.Context, userID, roomID string, _ int64) (n
 				break
 			}
 		}
+		for k, p := range byThread {
+			if p <= after {
+				delete(byThread, k)
+			}
+		}
 	}
+	fp := fingerprint(byThread)
 	key := countKey{userID, roomID}
 	s.mu.Lock()
 	prev, ok := s.counts[key]
 	s.mu.Unlock()
 	from := after
-	if ok && prev.after == after {
+	if ok && prev.after == after && prev.fp == fp {
 		from = prev.upto // only the events since the last count
-		notifications, highlights = prev.notif, prev.highlight
+		main, threads = prev.main, maps.Clone(prev.threads)
 	} else {
-		prev = countState{after: after}
+		prev = countState{after: after, fp: fp}
 	}
 	head := s.st.CurrentPos()
 	if prev.scanned >= countScan {
-		return notifications, highlights, nil
+		return main, threads, nil
 	}
 	rows, err := s.st.RoomEvents(ctx, roomID, from, head+1, countScan-prev.scanned, false)
 	if err != nil {
-		return 0, 0, err
+		return Count{}, nil, err
 	}
 	defer func() {
 		if err == nil {
@@ -212,24 +359,25 @@ func (s *Service) Counts(ctx context.Context, userID, roomID string, _ int64) (n
 			if len(s.counts) > 200_000 {
 				clear(s.counts)
 			}
-			s.counts[key] = countState{after: after, upto: upto, notif: notifications, highlight: highlights, scanned: prev.scanned + len(rows)}
+			s.counts[key] = countState{after: after, upto: upto, fp: fp, main: main, threads: maps.Clone(threads),
+				scanned: prev.scanned + len(rows)}
 			s.mu.Unlock()
 		}
 	}()
 	if len(rows) == 0 {
-		return notifications, highlights, nil
+		return main, threads, nil
 	}
 	c, err := s.get(ctx, userID)
 	if err != nil {
-		return 0, 0, err
+		return Count{}, nil, err
 	}
 	members, err := s.rooms.MemberCount(ctx, roomID)
 	if err != nil {
-		return 0, 0, err
+		return Count{}, nil, err
 	}
 	userPL, notifPL, err := s.rooms.PowerLevels(ctx, roomID)
 	if err != nil {
-		return 0, 0, err
+		return Count{}, nil, err
 	}
 	p, _ := s.st.Profile(ctx, userID)
 	ec := push.EvalContext{UserID: userID, DisplayName: p.DisplayName, MemberCount: members,
@@ -239,12 +387,33 @@ func (s *Service) Counts(ctx context.Context, userID, roomID string, _ int64) (n
 			continue
 		}
 		n, h, _ := c.c.Evaluate(row.JSON, ec)
-		if n {
-			notifications++
+		if !n {
+			continue
 		}
-		if h {
-			highlights++
+		thread := s.threadOf(ctx, row)
+		receiptKey := thread
+		if thread == "" {
+			receiptKey = "main"
 		}
+		if row.Pos <= byThread[receiptKey] {
+			continue // read by a threaded receipt
+		}
+		add := func(c *Count) {
+			c.Notifications++
+			if h {
+				c.Highlights++
+			}
+		}
+		if thread == "" {
+			add(&main)
+			continue
+		}
+		if threads == nil {
+			threads = map[string]Count{}
+		}
+		tc := threads[thread]
+		add(&tc)
+		threads[thread] = tc
 	}
-	return notifications, highlights, nil
+	return main, threads, nil
 }

@@ -195,6 +195,9 @@ type UserData interface {
 	ReceiptsSince(ctx context.Context, roomIDs []string, since, to int64) ([]Receipt, error)
 	// UserReceipt is the user's receipt of a type in a room.
 	UserReceipt(ctx context.Context, roomID, userID, typ string) (Receipt, error)
+	// UserThreadReceipts lists the user's threaded receipts of a type in a
+	// room ("main" and thread roots), in no particular order.
+	UserThreadReceipts(ctx context.Context, roomID, userID, typ string) ([]Receipt, error)
 
 	PutFilter(ctx context.Context, userID string, filter []byte) (string, error)
 	Filter(ctx context.Context, userID, filterID string) ([]byte, error)

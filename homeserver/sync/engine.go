@@ -18,6 +18,11 @@ import (
 // initial sync.
 type CountsFunc func(ctx context.Context, userID, roomID string, sincePos int64) (notifications, highlights int, err error)
 
+// ThreadCountsFunc returns a room's unread counts for a user split by
+// thread: the main timeline's, and each thread's with unread
+// notifications by thread root.
+type ThreadCountsFunc func(ctx context.Context, userID, roomID string) (main UnreadCounts, threads map[string]UnreadCounts, err error)
+
 // Params are what an Engine needs.
 type Params struct {
 	Store    store.Store
@@ -33,6 +38,10 @@ type Params struct {
 	Logger        *slog.Logger
 	// Counts is optional: without it unread_notifications is left out.
 	Counts CountsFunc
+	// ThreadCounts is optional: without it a filter's
+	// unread_thread_notifications is ignored (every count is in
+	// unread_notifications).
+	ThreadCounts ThreadCountsFunc
 	// Now is time.Now when nil.
 	Now func() time.Time
 	// Visibility is optional: it answers, per user and room, which events

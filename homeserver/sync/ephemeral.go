@@ -140,6 +140,12 @@ func receiptEvent(rs []store.Receipt) (json.RawMessage, error) {
 			byUser = map[string]receipt{}
 			byType[r.Type] = byUser
 		}
+		if prev, ok := byUser[r.UserID]; ok && prev.ThreadID == "" && r.ThreadID != "" {
+			// A user's unthreaded and threaded receipts on one event
+			// share this slot: the unthreaded one, which covers more,
+			// wins (MSC4102).
+			continue
+		}
 		byUser[r.UserID] = receipt{TS: r.TS, ThreadID: r.ThreadID}
 	}
 	c, err := json.Marshal(content)

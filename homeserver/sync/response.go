@@ -47,6 +47,11 @@ type JoinedRoom struct {
 	Ephemeral           EventList     `json:"ephemeral"`
 	AccountData         EventList     `json:"account_data"`
 	UnreadNotifications *UnreadCounts `json:"unread_notifications,omitempty"`
+	// UnreadThreadNotifications is set when the filter asks for
+	// unread_thread_notifications: each thread root with unread
+	// notifications, whose counts are then left out of
+	// UnreadNotifications.
+	UnreadThreadNotifications map[string]UnreadCounts `json:"unread_thread_notifications,omitempty"`
 	// StateAfter replaces state, under StateAfterField (MSC4222).
 	StateAfter      EventList `json:"-"`
 	StateAfterField string    `json:"-"`

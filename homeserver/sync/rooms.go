@@ -437,7 +437,15 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		len(jr.Ephemeral.Events) == 0 && len(jr.AccountData.Events) == 0 {
 		return nil
 	}
-	if s.e.p.Counts != nil {
+	if s.e.p.ThreadCounts != nil && s.f.Room.Timeline.UnreadThreadNotifications {
+		main, threads, err := s.e.p.ThreadCounts(ctx, s.req.UserID, roomID)
+		if err != nil {
+			s.e.log.Warn("sync: unread counts", "room", roomID, "err", err)
+		} else {
+			jr.UnreadNotifications = &main
+			jr.UnreadThreadNotifications = threads
+		}
+	} else if s.e.p.Counts != nil {
 		n, h, err := s.e.p.Counts(ctx, s.req.UserID, roomID, s.since.Pos)
 		if err != nil {
 			s.e.log.Warn("sync: unread counts", "room", roomID, "err", err)

@@ -29,6 +29,8 @@ import (
 //   - hist: StateHistory answers, read through and kept current by the
 //     writer.
 //   - receipt: UserReceipt answers for unthreaded receipts, likewise.
+//   - threadRcpt: UserThreadReceipts answers (a user's threaded receipts
+//     of a type in a room), likewise.
 //   - profiles: Profile answers, read through, dropped by every write to
 //     a profile, and kept profileTTL at most: `salon user create` and
 //     `deactivate` write accounts from another process while the server
@@ -50,16 +52,20 @@ type memo struct {
 	adPos   map[string]int64 // user ID → position
 	rcptPos map[string]int64 // room ID → position
 
-	rings    map[string]*ring
-	nRing    int               // events in all rings
-	ringOf   map[string]string // event ID → room ID, for events in a ring
-	histGen  uint64
-	hist     map[histKey][]store.EventRow
-	nHist    int // rows in hist
-	rcptGen  uint64
-	receipt  map[receiptKey]receiptEntry
-	profGen  uint64
-	profiles map[string]profileEntry
+	rings   map[string]*ring
+	nRing   int               // events in all rings
+	ringOf  map[string]string // event ID → room ID, for events in a ring
+	histGen uint64
+	hist    map[histKey][]store.EventRow
+	nHist   int // rows in hist
+	rcptGen uint64
+	receipt map[receiptKey]receiptEntry
+	// threadRcpt holds UserThreadReceipts answers; nThreadRcpt counts
+	// their receipts.
+	threadRcpt  map[receiptKey][]store.Receipt
+	nThreadRcpt int
+	profGen     uint64
+	profiles    map[string]profileEntry
 }
 
 // ring is one room's newest events, oldest first: every event of the room
@@ -197,10 +203,22 @@ func (m *memo) receiptPut(r store.Receipt) {
 	defer m.mu.Unlock()
 	m.rcptPos[r.RoomID] = r.Pos
 	m.rcptGen++
+	k := receiptKey{r.RoomID, r.UserID, r.Type}
 	if r.ThreadID != "" {
+		rs, ok := m.threadRcpt[k]
+		if !ok {
+			return
+		}
+		rs = slices.Clone(rs)
+		if i := slices.IndexFunc(rs, func(x store.Receipt) bool { return x.ThreadID == r.ThreadID }); i >= 0 {
+			rs[i] = r
+		} else {
+			rs = append(rs, r)
+			m.nThreadRcpt++
+		}
+		m.threadRcpt[k] = rs
 		return
 	}
-	k := receiptKey{r.RoomID, r.UserID, r.Type}
 	if _, ok := m.receipt[k]; ok {
 		m.receipt[k] = receiptEntry{r, true}
 	}
@@ -323,6 +341,32 @@ func (m *memo) storeReceipt(k receiptKey, e receiptEntry, gen uint64) {
 		clear(m.receipt)
 	}
 	m.receipt[k] = e
+}
+
+// userThreadReceipts answers UserThreadReceipts from memory; when it
+// cannot, gen is what storeThreadReceipts needs. The slice is shared:
+// callers must not change it.
+func (m *memo) userThreadReceipts(k receiptKey) (rs []store.Receipt, ok bool, gen uint64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rs, ok = m.threadRcpt[k]
+	return rs, ok, m.rcptGen
+}
+
+// storeThreadReceipts keeps a UserThreadReceipts answer read from SQL,
+// unless a receipt was committed since gen.
+func (m *memo) storeThreadReceipts(k receiptKey, rs []store.Receipt, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rcptGen != gen {
+		return
+	}
+	if m.threadRcpt == nil || m.nThreadRcpt+len(rs) >= receiptCount {
+		m.threadRcpt = map[receiptKey][]store.Receipt{}
+		m.nThreadRcpt = 0
+	}
+	m.threadRcpt[k] = slices.Clone(rs)
+	m.nThreadRcpt += max(len(rs), 1)
 }
 
 // accountDataAfter reports whether the user may have account data after

@@ -508,6 +508,33 @@ func (s *Store) UserReceipt(ctx context.Context, roomID, userID, typ string) (st
 	return r, err
 }
 
+func (s *Store) UserThreadReceipts(ctx context.Context, roomID, userID, typ string) ([]store.Receipt, error) {
+	k := receiptKey{roomID, userID, typ}
+	rs, ok, gen := s.memo.userThreadReceipts(k)
+	if ok {
+		return rs, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1 AND user_id = $2 AND type = $3 AND thread_id <> ''`,
+		roomID, userID, typ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Receipt
+	for rows.Next() {
+		var r store.Receipt
+		if err := rows.Scan(&r.RoomID, &r.UserID, &r.Type, &r.EventID, &r.ThreadID, &r.TS, &r.Pos); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.memo.storeThreadReceipts(k, out, gen)
+	return out, nil
+}
+
 func (s *Store) PutFilter(ctx context.Context, userID string, filter []byte) (string, error) {
 	b := make([]byte, 9)
 	_, _ = rand.Read(b)

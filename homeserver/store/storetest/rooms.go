@@ -220,6 +220,35 @@ func testUserData(t *testing.T, s store.Store) {
 		t.Fatalf("user receipt = %+v %v", r, err)
 	}
 
+	// Threaded receipts: one per thread, apart from the unthreaded one.
+	if trs, err := s.UserThreadReceipts(ctx, "!r:test", "@u:test", "m.read"); err != nil || len(trs) != 0 {
+		t.Fatalf("thread receipts before any = %+v %v", trs, err)
+	}
+	s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read", EventID: "$1", ThreadID: "main", TS: 7})
+	s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read", EventID: "$3", ThreadID: "$root", TS: 8})
+	s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read", EventID: "$4", ThreadID: "$root", TS: 9})
+	s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read.private", EventID: "$5", ThreadID: "$root", TS: 9})
+	s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@v:test", Type: "m.read", EventID: "$5", ThreadID: "$root", TS: 9})
+	trs, err := s.UserThreadReceipts(ctx, "!r:test", "@u:test", "m.read")
+	if err != nil || len(trs) != 2 {
+		t.Fatalf("thread receipts = %+v %v", trs, err)
+	}
+	got := map[string]string{}
+	for _, r := range trs {
+		got[r.ThreadID] = r.EventID
+	}
+	if got["main"] != "$1" || got["$root"] != "$4" {
+		t.Fatalf("thread receipts = %+v", trs)
+	}
+	if r, err := s.UserReceipt(ctx, "!r:test", "@u:test", "m.read"); err != nil || r.EventID != "$2" {
+		t.Fatalf("unthreaded receipt after threaded ones = %+v %v", r, err)
+	}
+	// A later write is seen by the next read (the memo keeps it current).
+	s.PutReceipt(ctx, store.Receipt{RoomID: "!r:test", UserID: "@u:test", Type: "m.read", EventID: "$6", ThreadID: "$other", TS: 10})
+	if trs, _ := s.UserThreadReceipts(ctx, "!r:test", "@u:test", "m.read"); len(trs) != 3 {
+		t.Fatalf("thread receipts after a third thread = %+v", trs)
+	}
+
 	id, err := s.PutFilter(ctx, "@u:test", []byte(`{"room":{}}`))
 	if err != nil || id == "" {
 		t.Fatal(err)
