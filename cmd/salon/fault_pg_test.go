@@ -26,6 +26,7 @@ type faultProxy struct {
 	conns  map[net.Conn]struct{}
 	refuse bool
 	delay  time.Duration
+	stall  chan struct{} // non-nil: nothing passes until it is closed
 	wg     sync.WaitGroup
 }
 
@@ -40,6 +41,7 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
+		p.Unstall()
 		p.Cut()
 		p.wg.Wait()
 	})
@@ -98,8 +100,11 @@ func (p *faultProxy) pipe(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			d := p.delay
+			d, stall := p.delay, p.stall
 			p.mu.Unlock()
+			if stall != nil {
+				<-stall
+			}
 			if d > 0 {
 				time.Sleep(d)
 			}
@@ -127,6 +132,26 @@ func (p *faultProxy) Cut() {
 func (p *faultProxy) Restore() {
 	p.mu.Lock()
 	p.refuse = false
+	p.mu.Unlock()
+}
+
+// Stall holds every byte either way, on open and new connections alike,
+// until Unstall: a database that stops answering without closing anything.
+func (p *faultProxy) Stall() {
+	p.mu.Lock()
+	if p.stall == nil {
+		p.stall = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// Unstall lets the held bytes through.
+func (p *faultProxy) Unstall() {
+	p.mu.Lock()
+	if p.stall != nil {
+		close(p.stall)
+		p.stall = nil
+	}
 	p.mu.Unlock()
 }
 
@@ -158,6 +183,10 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	px := newFaultProxy(t, u.Host)
 	u.Host = px.Addr()
+	// A short query bound, so the stalled phase fails fast.
+	q := u.Query()
+	q.Set("salon_query_timeout", "2s")
+	u.RawQuery = q.Encode()
 	// The TURN peer is on loopback, which the relay refuses by default.
 	srv := startServer(t, u.String(), func(c *Config) { c.TURN.AllowPeers = []string{"127.0.0.1/32"} })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -316,6 +345,44 @@ func TestPostgresOutage(t *testing.T) {
 	t.Logf("slow database (+50 ms per packet each way): 3 sends took %v", time.Since(start).Round(time.Millisecond))
 	px.SetDelay(0)
 
+	// Stalled: the database stops answering but closes nothing. Requests
+	// fail once the query bound (salon_query_timeout, 2 s here) passes.
+	px.Stall()
+	stallFailed, stallSlowest := 0, time.Duration(0)
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		r := send(alice, "while stalled")
+		if d := time.Since(start); d > stallSlowest {
+			stallSlowest = d
+		}
+		if r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
+			t.Fatalf("send while the database is stalled: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+		}
+		stallFailed++
+	}
+	if h := health(); h != http.StatusServiceUnavailable {
+		t.Fatalf("/health while the database is stalled = %d, want 503", h)
+	}
+	px.Unstall()
+	backAt = time.Now()
+	failedAfter = 0
+	for {
+		body := fmt.Sprintf("after the stall %d", failedAfter)
+		r := send(alice, body)
+		if r.Status == 200 {
+			acked = append(acked, body)
+			recovered = time.Since(backAt)
+			break
+		}
+		failedAfter++
+		if time.Since(backAt) > time.Minute {
+			t.Fatalf("not recovered a minute after the stall: %d %s", r.Status, r.Raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("stalled database: %d sends failed with M_UNKNOWN 500, slowest answer %v; first send acknowledged %v after it answered again (%d failed in between)",
+		stallFailed, stallSlowest.Round(time.Millisecond), recovered.Round(time.Millisecond), failedAfter)
+
 	// Nothing acknowledged is lost.
 	r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=100", room), nil)
 	have := map[string]bool{}
@@ -325,7 +392,7 @@ func TestPostgresOutage(t *testing.T) {
 			if b, ok := c["body"].(string); ok {
 				have[b] = true
 			}
-			if c["body"] == "during the outage" {
+			if c["body"] == "during the outage" || c["body"] == "while stalled" {
 				t.Errorf("a send refused during the outage is in the room")
 			}
 		}
