@@ -173,7 +173,10 @@ func RateLimited(retryAfterMS int64) *Error {
 
 // Write sends err as a Matrix error response. An err that is not (and does
 // not wrap) an *Error becomes M_UNKNOWN with status 500 and is logged; its
-// text never reaches the client.
+// text never reaches the client. A database that is unreachable or failing
+// is such an error: requests that need it get M_UNKNOWN 500 and a log line
+// "internal error" with the cause, and the server keeps running
+// (docs/FAULTS.md).
 func Write(w http.ResponseWriter, log *slog.Logger, err error) {
 	var me *Error
 	if !errors.As(err, &me) {

@@ -56,12 +56,11 @@ type callMemberContent struct {
 // CallMembers lists the devices in a room's call now: memberships that are
 // not empty (left) and not expired.
 func (s *Service) CallMembers(ctx context.Context, roomID string) ([]CallMember, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
 	now := s.p.Now()
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []CallMember
 	for t, ev := range r.state {
@@ -169,14 +168,13 @@ func ParseTeachingMode(content json.RawMessage) TeachingMode {
 // power levels and teaching mode let them publish; moderators (who may
 // kick) also moderate the call.
 func (s *Service) CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
 		return CallPermissions{}, nil
 	}
 	if err != nil {
 		return CallPermissions{}, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return callPermissions(r.version, r.state, userID)
 }

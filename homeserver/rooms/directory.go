@@ -14,11 +14,10 @@ import (
 
 // PublicInfo is a published room's directory entry (PublicRoomsChunk).
 func (s *Service) PublicInfo(ctx context.Context, roomID string) (map[string]any, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	str := func(typ, key string) string {
 		ev, ok := r.state[events.StateTuple{Type: typ}]
@@ -79,11 +78,10 @@ func (s *Service) DirectoryEntry(ctx context.Context, roomID string) (info map[s
 // CanSendState reports whether a joined user's power level allows a state
 // event of the given type.
 func (s *Service) CanSendState(ctx context.Context, roomID, userID, evType string) (bool, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return false, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.membership(userID) != "join" {
 		return false, nil
@@ -105,11 +103,10 @@ func (s *Service) PublicJoinRooms(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, id := range ids {
-		r, err := s.load(ctx, id)
+		r, err := s.lockRoom(ctx, id)
 		if err != nil {
 			continue
 		}
-		r.mu.Lock()
 		jr := r.state[events.StateTuple{Type: "m.room.join_rules"}]
 		r.mu.Unlock()
 		if jr != nil {
@@ -130,11 +127,10 @@ func (s *Service) MemberCount(ctx context.Context, roomID string) (int, error) {
 // PowerLevels returns lookups of a room's current power levels: a user's
 // level and a notification key's level.
 func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) int64, func(string) int64, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.mu.Lock()
 	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
 	r.mu.Unlock()
 	if err != nil {
@@ -144,11 +140,10 @@ func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) 
 }
 
 func (s *Service) kickLevel(ctx context.Context, roomID string) (int64, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return 0, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
 	if err != nil {

@@ -84,14 +84,13 @@ func isForbidden(err error) bool {
 // change of op ("invite", "kick", "ban"; unban needs the ban level) needs.
 // Anyone else gets one answer, whatever the room and the target.
 func (s *Service) mayChangeOthers(ctx context.Context, roomID, sender, op string) error {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
 		return errNotJoined
 	}
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.membership(sender) != "join" {
 		return errNotJoined
@@ -280,8 +279,7 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 		return err
 	}
 	// The cached reader still lets the user read up to their leave.
-	if r, err := s.load(ctx, roomID); err == nil {
-		r.mu.Lock()
+	if r, err := s.lockRoom(ctx, roomID); err == nil {
 		delete(r.readers, userID)
 		r.mu.Unlock()
 	}

@@ -137,3 +137,72 @@ func TestSendSurvivesFailedReload(t *testing.T) {
 		t.Fatalf("Members after reload = %v, %v", members, err)
 	}
 }
+
+// TestReadersSurviveFailedWrites: the readers of a room's state (here the
+// call permissions the SFU asks for, and the membership checks of kicks
+// and invites) see whole state or the database's error while failed writes
+// keep dropping the state, never the empty state of a dropped room, which
+// would answer "not joined" to a joined user. They used to load the room,
+// release it and lock it again, and a failed write in between left them
+// reading nil state.
+func TestReadersSurviveFailedWrites(t *testing.T) {
+	ctx := context.Background()
+	base := newTestService(t, nil)
+	fs := &failingState{Store: base.p.Store}
+	p := base.p
+	p.Store = fs
+	s := New(p)
+	roomID, _, err := s.Create(ctx, "@alice:hs", CreateRequest{Preset: "public_chat"},
+		func(context.Context, string) (string, string) { return "", "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": "flapping"})
+
+	// Failed sends drop the state; successful ones between them keep
+	// the reads racing a drop.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			fs.failing.Store(i%2 == 0)
+			s.Send(ctx, roomID, "@alice:hs", Event{Type: "m.room.message", Content: msg}) //nolint:errcheck // failures are the point
+		}
+	}()
+	var readers sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := 0; i < 300; i++ {
+				perm, err := s.CallPermissions(ctx, "@alice:hs", roomID)
+				if err == nil && !perm.Joined {
+					t.Errorf("call permissions read a dropped room's state: alice not joined")
+					return
+				}
+				if err != nil && !errors.Is(err, errDatabaseGone) {
+					t.Errorf("call permissions: %v", err)
+					return
+				}
+				if err := s.mayChangeOthers(ctx, roomID, "@alice:hs", "invite"); err != nil && !errors.Is(err, errDatabaseGone) {
+					t.Errorf("invite check read a dropped room's state: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	readers.Wait()
+	close(stop)
+	wg.Wait()
+	fs.failing.Store(false)
+	if perm, err := s.CallPermissions(ctx, "@alice:hs", roomID); err != nil || !perm.Joined {
+		t.Fatalf("call permissions after the database settled: %+v, %v", perm, err)
+	}
+}

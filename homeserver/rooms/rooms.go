@@ -121,21 +121,13 @@ type room struct {
 // ErrUnknownRoom is returned for rooms this server does not have.
 var errUnknownRoom = mxerr.NotFoundf("Unknown room")
 
-// load returns the room's cache entry, reading it from the store the first
-// time. It returns M_NOT_FOUND for rooms that do not exist. The entry is
-// returned unlocked: a writer that needs its state whole uses lockRoom.
-func (s *Service) load(ctx context.Context, roomID string) (*room, error) {
-	r, err := s.lockRoom(ctx, roomID)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Unlock()
-	return r, nil
-}
-
-// lockRoom returns the room's cache entry locked, with its state loaded:
-// a failed write that dropped the state (r.state = nil) is reloaded here,
-// under the same lock the caller then releases. On error nothing is held.
+// lockRoom returns the room's cache entry locked, with its state loaded,
+// reading it from the store the first time; M_NOT_FOUND for rooms that do
+// not exist. A failed write that dropped the state (r.state = nil) is
+// reloaded here, under the same lock the caller then releases, so every
+// reader and writer sees whole state. It is the one way into a room's
+// entry: a separate load and Lock would let a failed write drop the state
+// in between. On error nothing is held.
 func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
 	s.mu.Lock()
 	r, ok := s.rooms[roomID]
@@ -547,10 +539,11 @@ func (s *Service) DefaultVersion() events.RoomVersion { return s.p.DefaultVersio
 
 // Version is a room's version.
 func (s *Service) Version(ctx context.Context, roomID string) (events.RoomVersion, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return "", err
 	}
+	defer r.mu.Unlock()
 	return r.version, nil
 }
 

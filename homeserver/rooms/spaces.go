@@ -22,11 +22,10 @@ import (
 // (the user is invited or joined already, or the rule is not restricted),
 // or M_FORBIDDEN when the user is in none of the allowed rooms.
 func (s *Service) restrictedAuthoriser(ctx context.Context, roomID, userID string) (string, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
 	jr := r.state[events.StateTuple{Type: "m.room.join_rules"}]
 	mem := r.membership(userID)
 	pl, plErr := authrules.CurrentPowerLevels(r.version, r.state)
@@ -197,11 +196,10 @@ func strippedEvent(ev *events.Event) json.RawMessage {
 
 // canPeek reports whether a user may see a room's summary in a hierarchy.
 func (s *Service) canPeek(ctx context.Context, userID, roomID string) (bool, error) {
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return false, nil // unknown rooms are simply not shown
 	}
-	r.mu.Lock()
 	mem := r.membership(userID)
 	var rule string
 	var allow []authrules.AllowRule
@@ -237,11 +235,10 @@ func (s *Service) roomSummary(ctx context.Context, roomID string) (map[string]an
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if info["join_rule"] == "restricted" || info["join_rule"] == "knock_restricted" {
 		if jr := r.state[events.StateTuple{Type: "m.room.join_rules"}]; jr != nil {

@@ -55,11 +55,10 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 	if !ok {
 		return "", mxerr.Forbid("You may not upgrade this room")
 	}
-	r, err := s.load(ctx, roomID)
+	r, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
 	oldType := r.info.RoomType
 	lastID := r.last.ID
 	var oldCreators []string
@@ -218,11 +217,10 @@ func (s *Service) relinkChild(ctx context.Context, spaceID, oldID, newID, userID
 // its default, and its moderation thresholds: what a room created in the
 // space inherits when inheritance is on.
 func (s *Service) SpacePowerLevels(ctx context.Context, spaceID, userID string) (map[string]any, error) {
-	r, err := s.load(ctx, spaceID)
+	r, err := s.lockRoom(ctx, spaceID)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.info.RoomType != "m.space" || r.membership(userID) != "join" {
 		return nil, mxerr.Forbid("Not a space you are in")

@@ -32,14 +32,13 @@ var errNoRead = mxerr.Forbid("You are not allowed to read this room")
 // returns M_FORBIDDEN when the user can read nothing there, so a room's
 // existence is not revealed.
 func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader, error) {
-	room, err := s.load(ctx, roomID)
+	room, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
 			return nil, errNoRead
 		}
 		return nil, err
 	}
-	room.mu.Lock()
 	cached, gen := room.readers[userID], room.stateGen
 	room.mu.Unlock()
 	if cached != nil {

@@ -41,3 +41,21 @@ func reopener(t *testing.T) (store.Store, func(*testing.T, store.Store) store.St
 		return open(t)
 	}
 }
+
+// TestQueryTimeoutParameter: salon_query_timeout in the URL is Salon's
+// (not sent to PostgreSQL as a session setting, which would refuse the
+// connection); a value that is not a duration is refused at Open.
+func TestQueryTimeoutParameter(t *testing.T) {
+	url := pgtest.URL(t)
+	s, err := postgres.Open(context.Background(), url+"&salon_query_timeout=5s")
+	if err != nil {
+		t.Fatalf("Open with salon_query_timeout=5s: %v", err)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := postgres.Open(context.Background(), url+"&salon_query_timeout=soon"); err == nil {
+		t.Fatal("Open with salon_query_timeout=soon succeeded")
+	}
+}
