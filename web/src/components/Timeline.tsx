@@ -23,6 +23,8 @@ import { linkify, sanitizeHtml, stripReplyFallback } from "../markdown";
 import { displayName, downloadMedia, mediaBlobUrl } from "../matrix";
 import { AuthImage, Avatar, Dialog } from "./common";
 import { Icon } from "./icons";
+import { tc } from "../crypto/strings";
+import { Undecryptable } from "../crypto/ui";
 
 const none: string[] = [];
 
@@ -67,7 +69,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     RoomEvent.Receipt,
     RoomEvent.Name,
   ]);
-  useEmitterTick(client, [MatrixEventEvent.Replaced, RoomMemberEvent.Name]);
+  useEmitterTick(client, [MatrixEventEvent.Replaced, RoomMemberEvent.Name, MatrixEventEvent.Decrypted]);
 
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -239,6 +241,7 @@ function stateText(room: Room, ev: MatrixEvent): string {
       return t("event.profile", { user: target });
     }
     case EventType.RoomEncryption:
+      return tc("e2e.turnedOn", { user });
     case EventType.RoomMessageEncrypted:
       return t("msg.encrypted");
   }
@@ -441,7 +444,9 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
   const sender = ev.getSender() ?? "";
   const name = displayName(room, sender);
   const type = ev.getType();
-  const isMessage = type === EventType.RoomMessage || type === EventType.Sticker;
+  // An encrypted message not decrypted (yet) is a message tile saying why.
+  const undecryptable = type === EventType.RoomMessageEncrypted;
+  const isMessage = type === EventType.RoomMessage || type === EventType.Sticker || undecryptable;
 
   if (!isMessage) {
     return (
@@ -481,6 +486,8 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
         {replyTo && !redacted && <ReplyQuote room={room} eventId={replyTo} />}
         {redacted ? (
           <p class="muted deleted">{t("msg.deleted")}</p>
+        ) : undecryptable ? (
+          <Undecryptable room={room} ev={ev} />
         ) : isMedia ? (
           <Media ev={ev} />
         ) : (
