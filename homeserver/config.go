@@ -35,6 +35,7 @@ type Config struct {
 	Media        media.Config       `yaml:"media"`
 	Sessions     SessionsConfig     `yaml:"sessions"`
 	Push         PushConfig         `yaml:"push"`
+	SSO          SSOConfig          `yaml:"sso"`
 }
 
 // PushConfig tunes notifications sent to push gateways.
@@ -166,6 +167,7 @@ func Defaults() Config {
 		Encryption: EncryptionConfig{Default: "off"},
 		Media:      media.Defaults(),
 		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
+		SSO:        ssoDefaults(),
 	}
 }
 
@@ -238,6 +240,7 @@ func (c *Config) Validate() error {
 	if err := c.Media.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.SSO.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/identity"
 	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/mxerr"
@@ -92,6 +93,8 @@ type Homeserver struct {
 	Presence *sync.Presence
 	// Keys is end-to-end encryption: keys, to-device, device lists.
 	Keys *keys.Service
+	// SSO is single sign-on (nil when no identity provider is configured).
+	SSO *identity.Flow
 
 	cleanupEvery time.Duration
 }
@@ -183,6 +186,10 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
 		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
 	})
+	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("sso: %w", err)
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -227,6 +234,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		WellKnown:  deps.WellKnown,
 		KeyBackups: keys.NewBackups(deps.Store),
 	})
+	if h.SSO != nil {
+		h.api.SetSSO(ssoAPI{h.SSO})
+	}
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
@@ -254,6 +264,9 @@ func (h *Homeserver) Handler() http.Handler {
 	mh := h.Media.Handler()
 	mux.Handle("/_matrix/media/", mh)
 	mux.Handle("/_matrix/client/v1/media/", mh)
+	if h.SSO != nil {
+		mux.Handle(identity.PathPrefix, h.SSO.Handler())
+	}
 	return mux
 }
 
@@ -403,7 +416,7 @@ func (h *Homeserver) Close() error {
 // it has stopped.
 func (h *Homeserver) Run(ctx context.Context) error {
 	var wg stdsync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		_ = h.Delayed.Run(ctx)
@@ -411,6 +424,10 @@ func (h *Homeserver) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		_ = h.PushGateway.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		h.SSO.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -84,6 +84,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return err
 			}
 			_ = cfg
+			if err := checkSSO(ctx, cfg, stdout); err != nil {
+				return err
+			}
 			fmt.Fprintln(stdout, "configuration is valid")
 			return nil
 		}

@@ -139,6 +139,8 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	mux := http.NewServeMux()
 	mux.Handle("/_matrix/", hs.Handler())
 	mux.Handle("/.well-known/matrix/", hs.Handler())
+	// Single sign-on: SAML metadata and assertion consumer, CAS service URL.
+	mux.Handle("/_salon/sso/", hs.Handler())
 	// Admin paths other servers have get the Matrix 404, not the web
 	// client: there is no admin API for content here.
 	mux.Handle("/_synapse/", hs.Handler())

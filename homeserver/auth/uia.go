@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -38,7 +39,11 @@ type uiaSession struct {
 	// bound is what the session was started for (a request's path and
 	// user), so a session completed for one request cannot authorise
 	// another.
-	bound   string
+	bound string
+	// user is the logged-in user the session authenticates (InteractiveAs),
+	// so a stage completed out of band (m.login.sso through its fallback
+	// page) counts only for that user.
+	user    string
 	expires time.Time
 }
 
@@ -53,6 +58,13 @@ const uiaTTL = 15 * time.Minute
 // bind (e.g. "register" or "delete_devices:@alice:hs"). It returns nil when
 // a flow is complete, and otherwise the 401 answer to send.
 func (s *Service) Interactive(ctx context.Context, raw json.RawMessage, bind string, flows [][]string, stages map[string]StageChecker) error {
+	return s.InteractiveAs(ctx, raw, bind, "", flows, stages)
+}
+
+// InteractiveAs is Interactive for a request of the logged-in userID: its
+// session can also be completed out of band by CompleteStage (the
+// m.login.sso fallback page).
+func (s *Service) InteractiveAs(ctx context.Context, raw json.RawMessage, bind, userID string, flows [][]string, stages map[string]StageChecker) error {
 	var a AuthDict
 	if len(raw) > 0 && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &a); err != nil {
@@ -70,7 +82,7 @@ func (s *Service) Interactive(ctx context.Context, raw json.RawMessage, bind str
 	sess, ok := st[a.Session]
 	if !ok || sess.bound != bind {
 		a.Session = newSessionID()
-		sess = &uiaSession{bound: bind, expires: now.Add(uiaTTL)}
+		sess = &uiaSession{bound: bind, user: userID, expires: now.Add(uiaTTL)}
 		if len(st) < 100_000 {
 			st[a.Session] = sess
 		}
@@ -84,6 +96,9 @@ func (s *Service) Interactive(ctx context.Context, raw json.RawMessage, bind str
 		switch {
 		case !known:
 			stageErr = mxerr.New(mxerr.Unrecognized, "Unknown auth stage %q", a.Type).WithStatus(http.StatusUnauthorized)
+		case slices.Contains(completed, a.Type):
+			// Done already in this session (m.login.sso through its
+			// fallback page): naming it again proves nothing new.
 		default:
 			if err := check(ctx, a); err != nil {
 				stageErr = err
@@ -141,4 +156,39 @@ func newSessionID() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ErrNoUIASession is CompleteStage's answer for a session that does not
+// exist, has expired, or belongs to another user.
+var ErrNoUIASession = errors.New("auth: no such user-interactive auth session for this user")
+
+// CompleteStage marks stage done in a UIA session of userID, for a stage
+// whose proof arrives outside the API request (m.login.sso: the user
+// signed in again at the identity provider). The client then retries its
+// request with the session and the flow completes.
+func (s *Service) CompleteStage(session, userID, stage string) error {
+	now := s.p.Now()
+	s.uiaMu().Lock()
+	defer s.uia.mu.Unlock()
+	sess, ok := s.uia.sessions[session]
+	if !ok || now.After(sess.expires) || sess.user == "" || sess.user != userID {
+		return ErrNoUIASession
+	}
+	if !slices.Contains(sess.completed, stage) {
+		sess.completed = append(sess.completed, stage)
+	}
+	return nil
+}
+
+// UIASessionUser returns the user a live UIA session authenticates ("" when
+// the session is unknown, expired or not bound to a user).
+func (s *Service) UIASessionUser(session string) string {
+	now := s.p.Now()
+	s.uiaMu().Lock()
+	defer s.uia.mu.Unlock()
+	sess, ok := s.uia.sessions[session]
+	if !ok || now.After(sess.expires) {
+		return ""
+	}
+	return sess.user
 }

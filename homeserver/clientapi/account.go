@@ -43,10 +43,14 @@ func (a *API) userFromIdentifier(raw json.RawMessage, legacy string) (string, er
 }
 
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) error {
-	return reply(w, map[string]any{"flows": []map[string]any{
+	flows := []map[string]any{
 		{"type": "m.login.password"},
 		{"type": "m.login.token"},
-	}})
+	}
+	if f := a.ssoLoginFlow(); f != nil {
+		flows = append(flows, f)
+	}
+	return reply(w, map[string]any{"flows": flows})
 }
 
 type loginRequest struct {
@@ -331,7 +335,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request, dev store.D
 		return err
 	}
 	ctx := r.Context()
-	if err := a.p.Auth.Interactive(ctx, req.Auth, "password:"+dev.UserID, passwordFlows, a.passwordStage(dev)); err != nil {
+	if err := a.interactiveUser(ctx, req.Auth, "password:"+dev.UserID, dev); err != nil {
 		return err
 	}
 	lp, _ := a.p.Auth.Localpart(dev.UserID)
@@ -350,7 +354,7 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request, dev store.Devic
 		return err
 	}
 	ctx := r.Context()
-	if err := a.p.Auth.Interactive(ctx, req.Auth, "deactivate:"+dev.UserID, passwordFlows, a.passwordStage(dev)); err != nil {
+	if err := a.interactiveUser(ctx, req.Auth, "deactivate:"+dev.UserID, dev); err != nil {
 		return err
 	}
 	lp, _ := a.p.Auth.Localpart(dev.UserID)

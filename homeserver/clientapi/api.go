@@ -75,6 +75,8 @@ type Params struct {
 	// KeyChanges answers /keys/changes.
 	Keys       *keys.Service
 	KeyChanges KeyChanges
+	// SSO is single sign-on (nil: none).
+	SSO SSO
 }
 
 // PushRules is what the push rule endpoints call.

@@ -84,7 +84,7 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request, dev store.Dev
 	if _, err := a.ownDevice(r, dev); err != nil {
 		return err
 	}
-	if err := a.p.Auth.Interactive(r.Context(), req.Auth, "delete_device:"+dev.UserID+":"+id, passwordFlows, a.passwordStage(dev)); err != nil {
+	if err := a.interactiveUser(r.Context(), req.Auth, "delete_device:"+dev.UserID+":"+id, dev); err != nil {
 		return err
 	}
 	if err := a.p.Auth.DeleteDevices(r.Context(), dev.UserID, []string{id}, ""); err != nil {
@@ -107,7 +107,7 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request, dev store.De
 	if len(req.Devices) > 1000 {
 		return mxerr.InvalidParamf("Too many devices in one request")
 	}
-	if err := a.p.Auth.Interactive(r.Context(), req.Auth, "delete_devices:"+dev.UserID, passwordFlows, a.passwordStage(dev)); err != nil {
+	if err := a.interactiveUser(r.Context(), req.Auth, "delete_devices:"+dev.UserID, dev); err != nil {
 		return err
 	}
 	if err := a.p.Auth.DeleteDevices(r.Context(), dev.UserID, req.Devices, ""); err != nil {

@@ -119,7 +119,9 @@ func (a *API) deviceSigningUpload(w http.ResponseWriter, r *http.Request, dev st
 		return err
 	}
 	if need {
-		if err := a.p.Auth.Interactive(ctx, req.Auth, "device_signing:"+dev.UserID, passwordFlows, a.passwordStage(dev)); err != nil {
+		// Accounts without a password (single sign-on) confirm through
+		// m.login.sso, as for deleting a device.
+		if err := a.interactiveUser(ctx, req.Auth, "device_signing:"+dev.UserID, dev); err != nil {
 			return err
 		}
 	}

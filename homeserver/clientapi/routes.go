@@ -61,6 +61,7 @@ func (a *API) routes() {
 	a.threadRoutes()
 	a.notificationRoutes()
 	a.keyBackupRoutes()
+	a.ssoRoutes()
 }
 
 // turnServer hands a logged-in user TURN credentials (TURN REST API form,

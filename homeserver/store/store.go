@@ -107,6 +107,7 @@ type Store interface {
 	RefreshTokens
 	Threads
 	KeyBackups
+	SSOIdentities
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

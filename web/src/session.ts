@@ -55,15 +55,31 @@ export interface LoginFlows {
   password: boolean;
   sso: boolean;
   token: boolean;
+  /** The identity providers of m.login.sso, one "Sign in with" button each. */
+  providers: IdentityProvider[];
+}
+
+export interface IdentityProvider {
+  id: string;
+  name: string;
 }
 
 export async function loginFlows(): Promise<LoginFlows> {
   const res = await anonymousClient().loginFlows();
   const types = new Set(res.flows.map((f) => f.type));
+  const providers: IdentityProvider[] = [];
+  for (const f of res.flows) {
+    const idps = f.type === "m.login.sso" ? (f as { identity_providers?: unknown }).identity_providers : undefined;
+    if (!Array.isArray(idps)) continue;
+    for (const p of idps as { id?: unknown; name?: unknown }[]) {
+      if (typeof p?.id === "string" && typeof p.name === "string") providers.push({ id: p.id, name: p.name });
+    }
+  }
   return {
     password: types.has("m.login.password"),
     sso: types.has("m.login.sso") || types.has("m.login.cas"),
     token: types.has("m.login.token"),
+    providers,
   };
 }
 
@@ -98,9 +114,11 @@ export async function loginWithToken(token: string): Promise<Session> {
   return toSession(res);
 }
 
-export function ssoRedirectUrl(): string {
+/** Where a "Sign in with" button goes: the server's redirect endpoint,
+ * for one identity provider when idpId is given. */
+export function ssoRedirectUrl(idpId?: string): string {
   const back = window.location.origin + window.location.pathname;
-  return anonymousClient().getSsoLoginUrl(back, "sso");
+  return anonymousClient().getSsoLoginUrl(back, "sso", idpId);
 }
 
 /** The stages of user-interactive auth this client can complete. */

@@ -54,6 +54,8 @@ func Run(t *testing.T, open Opener) {
 		{"KeyBackupKeys", testKeyBackupKeys},
 		{"KeyBackupConcurrent", testKeyBackupConcurrent},
 		{"KeyBackupDeactivate", testKeyBackupDeactivate},
+		{"SSOIdentities", testSSOIdentities},
+		{"UseOnce", testUseOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

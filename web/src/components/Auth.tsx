@@ -45,7 +45,7 @@ export function Auth({ notice, onSession }: Props) {
   const [reg, setReg] = useState<RegistrationState | null>(null);
 
   useEffect(() => {
-    loginFlows().then(setFlows, () => setFlows({ password: true, sso: false, token: false }));
+    loginFlows().then(setFlows, () => setFlows({ password: true, sso: false, token: false, providers: [] }));
     registrationState().then(setReg, () => setReg({ kind: "closed" }));
   }, []);
 
@@ -126,13 +126,20 @@ function Login(props: { flows: LoginFlows | null; canRegister: boolean; onRegist
           </button>
         </form>
       )}
-      {props.flows?.sso && (
+      {props.flows?.sso && props.flows.providers.length === 0 && (
         <p>
           <a class="button" href={ssoRedirectUrl()}>
             {t("auth.login.sso")}
           </a>
         </p>
       )}
+      {props.flows?.providers.map((p) => (
+        <p key={p.id}>
+          <a class="button" href={ssoRedirectUrl(p.id)}>
+            {t("auth.login.ssoWith", { name: p.name })}
+          </a>
+        </p>
+      ))}
       {props.canRegister && (
         <p>
           <button type="button" class="link" onClick={props.onRegister}>

@@ -42,7 +42,8 @@ export async function startSalon() {
   writeFileSync(
     config,
     "turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n" +
-      `sfu:\n  udp_port: ${await freeUDPPort()}\n  tcp_port: -1\n`,
+      `sfu:\n  udp_port: ${await freeUDPPort()}\n  tcp_port: -1\n` +
+      'metrics:\n  listen: "off"\n',
   );
   const child = spawn(bin, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--config", config], {
     stdio: ["ignore", "pipe", "pipe"],
