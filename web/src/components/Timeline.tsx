@@ -445,7 +445,8 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
   const name = displayName(room, sender);
   const type = ev.getType();
   // An encrypted message not decrypted (yet) is a message tile saying why.
-  const undecryptable = type === EventType.RoomMessageEncrypted;
+  // (The SDK turns a failed one into an m.room.message of m.bad.encrypted.)
+  const undecryptable = type === EventType.RoomMessageEncrypted || ev.isDecryptionFailure();
   const isMessage = type === EventType.RoomMessage || type === EventType.Sticker || undecryptable;
 
   if (!isMessage) {

@@ -46,7 +46,23 @@ export async function deleteCryptoStore(): Promise<void> {
  * in this browser; the client then reads and writes unencrypted rooms
  * only, and says so in encrypted ones.
  */
-export async function startCrypto(client: MatrixClient): Promise<boolean> {
+export function startCrypto(client: MatrixClient): Promise<boolean> {
+  let p = started.get(client);
+  if (!p) {
+    p = start(client);
+    started.set(client, p);
+  }
+  return p;
+}
+
+const started = new WeakMap<MatrixClient, Promise<boolean>>();
+
+/** Resolves once startCrypto is done for the client: whether the crypto runs. */
+export function cryptoStarted(client: MatrixClient): Promise<boolean> {
+  return started.get(client) ?? Promise.resolve(false);
+}
+
+async function start(client: MatrixClient): Promise<boolean> {
   const me = owner(client);
   let noted: string | null = null;
   try {

@@ -6,6 +6,7 @@ import { DecryptionFailureCode } from "matrix-js-sdk/lib/crypto-api";
 import { useClient, useEmitterTick } from "../hooks";
 import { useLang } from "../i18n";
 import { tc } from "./strings";
+import "./crypto.css";
 
 /** "End-to-end encrypted" / "Not encrypted", for the room's header. */
 export function EncryptionState(props: { room: Room }) {

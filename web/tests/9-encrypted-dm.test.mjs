@@ -1,4 +1,4 @@
-// Scenario 8: end-to-end encryption in the web client. Alice (desktop,
+// Scenario 9: end-to-end encryption in the web client. Alice (desktop,
 // English) starts a conversation with Bob from the client; it is created
 // encrypted and its header says so in words; Bob (French) accepts; they
 // write both ways and each reads the other. The server holds no plaintext:
@@ -24,7 +24,7 @@ before(async () => {
   ]) {
     if (await lacks(stack.api, method, p)) {
       missing = name;
-      console.log(`SKIPPED: server lacks ${name} (scenario 8 runs once it answers)`);
+      console.log(`SKIPPED: server lacks ${name} (scenario 9 runs once it answers)`);
       return;
     }
   }
@@ -56,7 +56,7 @@ export function filesContaining(dir, needle) {
   return found;
 }
 
-test("scenario 8: an encrypted DM between two browsers; the server stores no plaintext", { timeout: 240_000 }, async (t) => {
+test("scenario 9: an encrypted DM between two browsers; the server stores no plaintext", { timeout: 240_000 }, async (t) => {
   if (missing) {
     t.skip(`server lacks ${missing}`);
     return;
@@ -71,7 +71,7 @@ test("scenario 8: an encrypted DM between two browsers; the server stores no pla
   const secretA = `Alice's secret ${uniqueName("plan")}`;
   const secretB = `Bob's secret ${uniqueName("reply")}`;
 
-  await scenario("scenario-8-encrypted-dm", [alice, bob], async () => {
+  await scenario("scenario-9-encrypted-dm", [alice, bob], async () => {
     await Promise.all([loginUI(A, stack.url, a.user_id, password), loginUI(B, stack.url, b.user_id, password)]);
 
     // A public room is not encrypted, and its header says so.
