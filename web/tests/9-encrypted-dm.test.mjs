@@ -4,12 +4,15 @@
 // write both ways and each reads the other. The server holds no plaintext:
 // the room's history from /messages is m.room.encrypted only, and no file
 // under salon's data directory (the SQLite database and its WAL) contains
-// either message. A public room Alice creates is not encrypted, and says so.
+// either message, nor the marker inside either image (each image goes both
+// ways, encrypted in the browser: the spec's `file`). A public room Alice
+// creates is not encrypted, and says so.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { deflateSync } from "node:zlib";
 import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName } from "./harness.mjs";
+import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -35,6 +38,49 @@ after(async () => {
   await browser?.close();
   await stack?.stop();
 });
+
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function pngChunk(type, data) {
+  const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+  let c = 0xffffffff;
+  for (const b of td) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  const out = Buffer.alloc(8 + data.length + 4);
+  out.writeUInt32BE(data.length, 0);
+  td.copy(out, 4);
+  out.writeUInt32BE((c ^ 0xffffffff) >>> 0, 8 + data.length);
+  return out;
+}
+
+/** A small w×h PNG carrying a text marker (a tEXt chunk) to look for in the server's files. */
+function markedPng(w, h, marker, shade) {
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set([shade, (x * 255) / w, (y * 255) / h], y * (w * 3 + 1) + 1 + x * 3);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("tEXt", Buffer.from(`Comment\0${marker}`, "latin1")),
+    pngChunk("IDAT", deflateSync(raw)),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+function countFiles(dir) {
+  let n = 0;
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    n += statSync(p).isDirectory() ? countFiles(p) : 1;
+  }
+  return n;
+}
 
 function message(page, text) {
   return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
@@ -108,6 +154,35 @@ test("scenario 9: an encrypted DM between two browsers; the server stores no pla
     await B.getByLabel("Message", { exact: true }).fill(secretB);
     await B.keyboard.press("Enter");
     await message(A, secretB).waitFor({ timeout: 60_000 });
+
+    // An image each way: encrypted in the sender's browser, decrypted in
+    // the reader's.
+    const markA = `alice-image-${uniqueName("m")}`;
+    const markB = `bob-image-${uniqueName("m")}`;
+    const filesBefore = countFiles(stack.dataDir);
+    await A.locator('.composer input[type="file"]').setInputFiles([{ name: "alice.png", mimeType: "image/png", buffer: markedPng(64, 48, markA, 200) }]);
+    await B.locator('.composer input[type="file"]').setInputFiles([{ name: "bob.png", mimeType: "image/png", buffer: markedPng(48, 64, markB, 20) }]);
+    for (const [p, who] of [
+      [A, "alice"],
+      [B, "bob"],
+    ]) {
+      await until(`${who} shows both decrypted images`, async () =>
+        p.evaluate(() => {
+          const imgs = [...document.querySelectorAll('li.event.message .media.image[data-encrypted="true"] img')];
+          return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0 && i.src.startsWith("blob:"));
+        }),
+      );
+      const sizes = await p.$$eval('li.event.message .media.image[data-encrypted="true"] img', (imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
+      assert.deepEqual(sizes.sort(), ["48x64", "64x48"], `${who}: the two images, decrypted`);
+    }
+    await A.locator(".uploads").waitFor({ state: "detached" });
+    await B.locator(".uploads").waitFor({ state: "detached" });
+    assert.ok(countFiles(stack.dataDir) >= filesBefore + 2, "the uploads are stored in the data directory");
+    for (const mark of [markA, markB]) {
+      assert.deepEqual(filesContaining(stack.dataDir, mark), [], `the image marked "${mark}" stored in plaintext`);
+    }
+    assert.deepEqual(filesContaining(stack.dataDir, "alice.png"), [], "not even the file's name reaches the server");
+
     // Nothing on either side is left undecryptable.
     assert.equal(await A.locator(".e2e-undecryptable").count(), 0);
     assert.equal(await B.locator(".e2e-undecryptable").count(), 0);
@@ -115,7 +190,7 @@ test("scenario 9: an encrypted DM between two browsers; the server stores no pla
     // What the server holds: the history is m.room.encrypted only …
     const history = await api(stack.api, a.access_token, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(dm)}/messages?dir=b&limit=100`);
     const sent = history.chunk.filter((e) => e.state_key === undefined);
-    assert.ok(sent.length >= 2, `two messages in the history: ${JSON.stringify(sent.map((e) => e.type))}`);
+    assert.ok(sent.length >= 4, `two messages and two images in the history: ${JSON.stringify(sent.map((e) => e.type))}`);
     for (const e of sent) {
       assert.equal(e.type, "m.room.encrypted", `stored as ${e.type}`);
       assert.equal(e.content.algorithm, "m.megolm.v1.aes-sha2");

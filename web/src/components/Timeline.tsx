@@ -25,6 +25,8 @@ import { AuthImage, Avatar, Dialog } from "./common";
 import { Icon } from "./icons";
 import { tc } from "../crypto/strings";
 import { Undecryptable } from "../crypto/ui";
+import { encryptedFileOf } from "../crypto/attachments";
+import { EncryptedMedia } from "../crypto/EncryptedMedia";
 
 const none: string[] = [];
 
@@ -267,6 +269,9 @@ function Media(props: { ev: MatrixEvent }) {
   const [full, setFull] = useState(false);
   const [video, setVideo] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // An attachment of an encrypted room: decrypted in the browser.
+  const encryptedFile = encryptedFileOf(c.file);
+  if (encryptedFile) return <EncryptedMedia ev={props.ev} file={encryptedFile} />;
   if (!url) return <p class="muted">{t("msg.encrypted")}</p>;
 
   const w = info.thumbnail_info?.w ?? info.w;
