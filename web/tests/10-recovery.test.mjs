@@ -5,7 +5,8 @@
 // one: the client asks her to confirm it is her; her old messages say in
 // words why they cannot be read yet; a wrong key is refused; with the
 // recovery key, the keys come from the backup and both old messages show
-// (they fix themselves, no reload).
+// (they fix themselves, no reload); so does a message Bob sent while she
+// had no session open, whose key only her dehydrated device received.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -55,6 +56,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
   const B = bob.page;
   const secretA = `Before the trip ${uniqueName("a")}`;
   const secretB = `Answer from Bob ${uniqueName("b")}`;
+  const secretAway = `While you were away ${uniqueName("c")}`;
   let alice2;
 
   const people = [alice, bob];
@@ -115,8 +117,14 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
       90_000,
     );
 
-    // Her first browser is gone.
+    // Her first browser is gone; Bob writes meanwhile. No session of hers
+    // is open to back that key up: it reaches her dehydrated device.
+    const dehydrated = await api(stack.api, a.access_token, "GET", "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device");
+    assert.ok(dehydrated.device_id, "her first session left a dehydrated device on the server");
     await A.goto("about:blank");
+    await B.getByLabel("Message", { exact: true }).fill(secretAway);
+    await B.keyboard.press("Enter");
+    await message(B, secretAway).locator(".status").waitFor({ state: "detached", timeout: 60_000 });
 
     // A new browser: signing in asks her to confirm it is her.
     alice2 = await newPerson(browser, "alice-new-browser");
@@ -147,6 +155,8 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     await A2.getByRole("status").filter({ hasText: "This session is confirmed" }).waitFor({ timeout: 60_000 });
     await message(A2, secretA).waitFor({ timeout: 60_000 });
     await message(A2, secretB).waitFor({ timeout: 60_000 });
+    // … and the one sent while she had no session, through the dehydrated device.
+    await message(A2, secretAway).waitFor({ timeout: 60_000 });
     assert.equal(await A2.locator(".e2e-undecryptable").count(), 0, "nothing left undecryptable");
 
     // The new session is signed by her self-signing key now.

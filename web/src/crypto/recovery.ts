@@ -1,5 +1,5 @@
-// Recovery: cross-signing, secret storage and key backup behind one
-// recovery key, set up without questions at an account's first sign-in,
+// Recovery: cross-signing, secret storage, key backup and a dehydrated
+// device behind one recovery key, set up without questions at an account's first sign-in,
 // and used by a later session to confirm it is the same person and read
 // old messages from the backup.
 //
@@ -64,11 +64,28 @@ export async function setUpRecovery(client: MatrixClient, passphrase?: string): 
       setupNewSecretStorage: true,
       setupNewKeyBackup: true,
     });
+    await startDehydration(client, true);
   } finally {
     held = null;
   }
   if (!generated.encodedPrivateKey) throw new Error("no recovery key was made");
   return generated.encodedPrivateKey;
+}
+
+/**
+ * A dehydrated device (MSC3814): a device kept on the server, its key in
+ * secret storage, that receives room keys while no session is open; the
+ * next session rehydrates it (and so reads those messages) and makes a
+ * new one. Skipped, with a warning, where the server does not offer it.
+ */
+async function startDehydration(client: MatrixClient, fresh: boolean): Promise<void> {
+  const crypto = client.getCrypto();
+  try {
+    if (!crypto || !(await crypto.isDehydrationSupported())) return;
+    await crypto.startDehydration({ createNewKey: fresh, rehydrate: !fresh });
+  } catch (err) {
+    console.warn("salon: no dehydrated device", err);
+  }
 }
 
 export class WrongRecoveryKey extends Error {}
@@ -107,6 +124,9 @@ export async function recover(client: MatrixClient, text: string): Promise<numbe
   try {
     await crypto.bootstrapCrossSigning({});
     await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+    // Messages sent while no session was open: their keys went to the
+    // dehydrated device, which this session takes over, then replaces.
+    await startDehydration(client, false);
   } finally {
     held = null;
   }
