@@ -121,6 +121,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     // is open to back that key up: it reaches her dehydrated device.
     const dehydrated = await api(stack.api, a.access_token, "GET", "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device");
     assert.ok(dehydrated.device_id, "her first session left a dehydrated device on the server");
+    const firstDevice = await A.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
     await A.goto("about:blank");
     await B.getByLabel("Message", { exact: true }).fill(secretAway);
     await B.keyboard.press("Enter");
@@ -164,5 +165,27 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     const ssk = Object.keys(q.self_signing_keys[a.user_id].keys)[0];
     const newDevice = await A2.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
     assert.ok(q.device_keys[a.user_id][newDevice].signatures[a.user_id][ssk], "the new session is cross-signed");
+
+    // Her sessions in the settings: this one confirmed; the first one,
+    // whose browser is gone, signed out with her password.
+    await A2.getByRole("button", { name: `${a.user_id}: settings and sign out` }).click();
+    const settings = A2.getByRole("dialog", { name: "Settings" });
+    const sessions = settings.getByRole("region", { name: "Your sessions" });
+    const mine = sessions.locator(`li.session[data-device-id="${newDevice}"]`);
+    await mine.getByText("this session").waitFor();
+    await mine.getByText("Confirmed", { exact: true }).waitFor();
+    // The dehydrated device is listed as what it is, with no sign-out.
+    const kept = sessions.locator("li.session", { hasText: "Kept by the server" });
+    await kept.waitFor();
+    assert.equal(await kept.getByRole("button").count(), 0, "the dehydrated device cannot be signed out from here");
+    const old = sessions.locator(`li.session[data-device-id="${firstDevice}"]`);
+    await old.waitFor();
+    await A2.screenshot({ path: path.join(resultsDir, "scenario-10-sessions.png") });
+    await old.getByRole("button", { name: /^Sign out / }).click();
+    await old.getByLabel("Your password").fill(password);
+    await old.getByRole("button", { name: "Sign it out" }).click();
+    await old.waitFor({ state: "detached", timeout: 30_000 });
+    const left = await api(stack.api, b.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
+    assert.ok(!(firstDevice in left.device_keys[a.user_id]), "the signed-out session's keys are gone");
   });
 });

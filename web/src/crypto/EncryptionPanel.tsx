@@ -16,7 +16,6 @@ import "./crypto.css";
 type View =
   | { kind: "none" }
   | { kind: "unavailable" }
-  | { kind: "settingUp" }
   | { kind: "showKey"; key: string; note: string | null }
   | { kind: "unconfirmed"; busy: boolean; error: string | null }
   | { kind: "confirmed"; restored: number }
@@ -42,7 +41,8 @@ export function EncryptionPanel() {
       const s = await standing(client);
       if (!alive) return;
       if (s === "new") {
-        setView({ kind: "settingUp" });
+        // No interim line: the panel appears once, with the key, so the
+        // layout below it moves once.
         const key = await setUpRecovery(client);
         if (alive) setView({ kind: "showKey", key, note: null });
       } else if (s === "unconfirmed") {
@@ -64,12 +64,6 @@ export function EncryptionPanel() {
       return (
         <section class="e2e-panel warn" role="alert">
           <p>{tc("e2e.unavailable")}</p>
-        </section>
-      );
-    case "settingUp":
-      return (
-        <section class="e2e-panel" role="status">
-          <p>{tc("e2e.settingUp")}</p>
         </section>
       );
     case "failed":
