@@ -63,16 +63,13 @@ type EncryptionConfig struct {
 	// Default: "private" puts m.room.encryption (megolm) in the initial
 	// state of rooms created with the private_chat or trusted_private_chat
 	// preset, and of direct chats; "all" in every new room but spaces;
-	// "off" (the default for now) in none. A creator who passes an
+	// "off" in none. The default is "private". A creator who passes an
 	// m.room.encryption in initial_state gets theirs. Synapse's
 	// encryption_enabled_by_default_for_room_type.
 	//
-	// The default is off only while Salon's own web client cannot
-	// encrypt: matrix-js-sdk without its crypto refuses to send into an
-	// encrypted room, so "private" would leave the web client unable to
-	// write in the private rooms and DMs it creates. Element and other
-	// encrypting clients put m.room.encryption in their new private rooms
-	// and DMs themselves.
+	// Salon's web client, Element and other encrypting clients put
+	// m.room.encryption in their new private rooms and DMs themselves;
+	// the default covers the clients that do not ask.
 	Default string `yaml:"default"`
 }
 
@@ -168,7 +165,7 @@ func Defaults() Config {
 		MatrixRTC:  MatrixRTCConfig{MaxDelay: 24 * time.Hour, MaxDelayedPerUser: 100},
 		Spaces:     SpacesConfig{InheritPowerLevels: "on"},
 		Presence:   PresenceConfig{Enabled: true},
-		Encryption: EncryptionConfig{Default: "off"},
+		Encryption: EncryptionConfig{Default: "private"},
 		Media:      media.Defaults(),
 		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
 		SSO:        ssoDefaults(),

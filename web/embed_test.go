@@ -22,6 +22,7 @@ func testBundle() fstest.MapFS {
 		"assets/index-AbC123.js":    {Data: []byte(bigJS)},
 		"assets/index-AbC123.js.gz": {Data: gzipBytes([]byte(bigJS))},
 		"assets/index-XyZ789.css":   {Data: []byte(`body{margin:0}`)},
+		"assets/crypto-Wa5m00.wasm": {Data: []byte("\x00asm\x01\x00\x00\x00")},
 	}
 }
 
@@ -61,6 +62,7 @@ func TestHandlerRoutes(t *testing.T) {
 		{"hashed asset is immutable", "GET", "/assets/index-XyZ789.css", 200, "margin:0", "public, max-age=31536000, immutable", "text/css; charset=utf-8"},
 		{"js content type", "GET", "/assets/index-AbC123.js", 200, "salon", "public, max-age=31536000, immutable", "text/javascript; charset=utf-8"},
 		{"unhashed file revalidates", "GET", "/favicon.svg", 200, "<svg", "no-cache", "image/svg+xml"},
+		{"wasm content type", "GET", "/assets/crypto-Wa5m00.wasm", 200, "asm", "public, max-age=31536000, immutable", "application/wasm"},
 		{"missing asset is 404", "GET", "/assets/index-OLD.js", 404, "not found", "no-store", ""},
 		{"missing asset without extension under assets is 404", "GET", "/assets/nothing", 404, "not found", "no-store", ""},
 		{"missing file with extension is 404", "GET", "/robots.txt", 404, "not found", "no-store", ""},
@@ -105,7 +107,7 @@ func TestHandlerSecurityHeaders(t *testing.T) {
 	csp := res.Header.Get("Content-Security-Policy")
 	for _, want := range []string{
 		"default-src 'none'",
-		"script-src 'self'",
+		"script-src 'self' 'wasm-unsafe-eval';",
 		"style-src 'self'",
 		"img-src 'self' blob: data:",
 		"media-src 'self' blob: data:",
@@ -117,7 +119,7 @@ func TestHandlerSecurityHeaders(t *testing.T) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}
 	}
-	for _, bad := range []string{"unsafe-inline", "unsafe-eval", "http:", "https:", "*"} {
+	for _, bad := range []string{"unsafe-inline", "'unsafe-eval'", "http:", "https:", "*"} {
 		if strings.Contains(csp, bad) {
 			t.Errorf("CSP %q allows %q", csp, bad)
 		}

@@ -1,34 +1,16 @@
-import { defineConfig, type Plugin } from "vite";
+import { defineConfig } from "vite";
 
-// matrix-js-sdk loads its Rust crypto (an 8 MB WebAssembly module) only
-// from MatrixClient.initRustCrypto, which this client does not call yet:
-// encrypted rooms are not supported. Resolving that one dynamic import to
-// a stub keeps the module out of web/dist and out of the salon binary.
-// Remove this plugin when end-to-end encryption lands (and add
-// 'wasm-unsafe-eval' to script-src in web/embed.go).
-function withoutRustCrypto(): Plugin {
-  const id = "\0salon:no-rust-crypto";
-  return {
-    name: "salon-without-rust-crypto",
-    enforce: "pre",
-    resolveId(source, importer) {
-      if (source === "./rust-crypto/index.js" && importer?.replace(/\\/g, "/").includes("/matrix-js-sdk/lib/")) return id;
-      return null;
-    },
-    load(loaded) {
-      if (loaded !== id) return null;
-      return `export async function initRustCrypto() {
-  throw new Error("End-to-end encryption is not available in this build of Salon's web client yet.");
-}`;
-    },
-  };
-}
+// matrix-js-sdk loads its Rust crypto (@matrix-org/matrix-sdk-crypto-wasm,
+// a WebAssembly module) with a dynamic import from
+// MatrixClient.initRustCrypto, which web/src/crypto calls after sign-in:
+// Vite puts it in chunks of its own (JavaScript and the .wasm file), so
+// the sign-in page never waits for them. web/embed.go serves .wasm as
+// application/wasm and allows 'wasm-unsafe-eval' in script-src.
 
 // The bundle is served by the salon binary (web/embed.go) from its own
 // origin: no CDN, no external fonts, and a CSP that allows only 'self'.
 export default defineConfig({
   base: "/",
-  plugins: [withoutRustCrypto()],
   oxc: {
     jsx: { runtime: "automatic", importSource: "preact" },
   },

@@ -9,8 +9,8 @@ import (
 
 // TestEncryptionByDefault: with encryption.default private, private chats
 // and direct chats start encrypted, public rooms and spaces do not, a
-// creator's own m.room.encryption wins; "all" and "off" (the default, see
-// homeserver.EncryptionConfig) do what they say; an encrypted message in a
+// creator's own m.room.encryption wins ("private" is the default, see
+// homeserver.EncryptionConfig); "all" and "off" do what they say; an encrypted message in a
 // DM notifies (push rules see only its type).
 func TestEncryptionByDefault(t *testing.T) {
 	state := func(c *mxtest.Client, room string) (int, string) {
@@ -20,7 +20,7 @@ func TestEncryptionByDefault(t *testing.T) {
 	create := func(c *mxtest.Client, body map[string]any) string {
 		return c.Must(200, "POST", "/_matrix/client/v3/createRoom", body).Str("room_id")
 	}
-	if d := Defaults().Encryption.Default; d != "off" {
+	if d := Defaults().Encryption.Default; d != "private" {
 		t.Fatalf("encryption.default defaults to %q", d)
 	}
 	forEachBackend(t, func(t *testing.T, db string) {
@@ -73,11 +73,7 @@ func TestEncryptionByDefault(t *testing.T) {
 	})
 	t.Run("all and off", func(t *testing.T) {
 		for mode, want := range map[string]int{"all": 200, "off": 404} {
-			srv := startServer(t, "sqlite:"+t.TempDir()+"/salon.db", func(c *Config) {
-				if mode != "off" {
-					c.Encryption.Default = mode
-				}
-			})
+			srv := startServer(t, "sqlite:"+t.TempDir()+"/salon.db", func(c *Config) { c.Encryption.Default = mode })
 			alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 			for _, preset := range []string{"public_chat", "private_chat"} {
 				room := create(alice, map[string]any{"preset": preset})

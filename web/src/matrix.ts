@@ -11,6 +11,7 @@ import {
 } from "matrix-js-sdk";
 import { logger as sdkLogger, type Logger } from "matrix-js-sdk/lib/logger";
 import type { Session } from "./session";
+import { cryptoCallbacks } from "./crypto/recovery";
 
 // The SDK logs every step of sync at debug and info level; that costs
 // time in the hundreds-of-rooms case. Warnings and errors only, unless
@@ -57,6 +58,8 @@ export function clientFor(s: Session): MatrixClient {
     deviceId: s.deviceId,
     // Aggregates relations (edits, reactions) on the events they target.
     timelineSupport: true,
+    // The secret storage key, asked for while recovery is set up or used.
+    cryptoCallbacks,
   });
 }
 

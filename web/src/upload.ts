@@ -1,6 +1,7 @@
 // Attachments: upload with progress through the SDK, a thumbnail made in
 // the browser for large images and for videos, then the m.room.message.
 import { MsgType, type MatrixClient } from "matrix-js-sdk";
+import { uploadFor } from "./crypto/attachments";
 
 export interface UploadProgress {
   id: number;
@@ -108,12 +109,14 @@ export async function sendFile(
   } else if (type.startsWith("audio/")) {
     msgtype = MsgType.Audio;
   }
+  // In an encrypted room both are encrypted here first (src/crypto/attachments.ts).
   if (thumb) {
-    const up = await client.uploadContent(thumb.blob, { name: `thumbnail-${file.name}`, type: thumb.blob.type, includeFilename: false });
-    info.thumbnail_url = up.content_uri;
+    const up = await uploadFor(client, roomId, thumb.blob, { name: `thumbnail-${file.name}`, type: thumb.blob.type, includeFilename: false });
+    if ("file" in up) info.thumbnail_file = up.file;
+    else info.thumbnail_url = up.url;
     info.thumbnail_info = { w: thumb.w, h: thumb.h, mimetype: thumb.blob.type, size: thumb.blob.size };
   }
-  const up = await client.uploadContent(file, {
+  const up = await uploadFor(client, roomId, file, {
     name: file.name,
     type,
     progressHandler: ({ loaded, total }) => {
@@ -122,7 +125,7 @@ export async function sendFile(
       progress({ ...p });
     },
   });
-  const content: Record<string, unknown> = { msgtype, body: file.name, filename: file.name, url: up.content_uri, info };
+  const content: Record<string, unknown> = { msgtype, body: file.name, filename: file.name, ...up, info };
   if (relatesTo) content["m.relates_to"] = relatesTo;
   await client.sendMessage(roomId, content as never);
 }

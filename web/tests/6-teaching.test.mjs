@@ -69,11 +69,14 @@ test("scenario 6: teaching mode, a raised hand, let speak, stop", { timeout: 150
     }
 
     // Alice, a moderator, turns teaching mode on; Bob cannot (no switch).
-    await A.getByRole("checkbox", { name: "Teaching mode" }).check();
+    // The switch shows the room's state: a redraw before the state event
+    // comes back may show it off again for a moment, so click, then wait.
+    await A.getByRole("checkbox", { name: "Teaching mode" }).click();
     await until("the teaching event", async () => {
       const s = await api(stack.api, a.access_token, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/org.salonhq.call.teaching/`).catch(() => null);
       return s?.enabled === true;
     });
+    await A.getByRole("checkbox", { name: "Teaching mode", checked: true }).waitFor();
     assert.equal(await B.getByRole("checkbox", { name: "Teaching mode" }).count(), 0, "a listener has no teaching switch");
     await B.locator(".call.lobby .call-note", { hasText: "You are listening" }).waitFor({ timeout: 15_000 });
 

@@ -7,6 +7,7 @@
 // call the person sees: at most one call at a time, plus an incoming one
 // that rings until it is accepted or declined. The views read it and
 // re-render on "change".
+import { forgetHangup, prepareHangup, sendPreparedHangup } from "../crypto/callHangup";
 import { KnownMembership, type MatrixClient, type Room } from "matrix-js-sdk";
 import { CallDirection, CallErrorCode, CallEvent, CallParty, CallState, CallType, createNewMatrixCall, type MatrixCall } from "matrix-js-sdk/lib/webrtc/call";
 import { CallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/callEventHandler";
@@ -140,7 +141,14 @@ export class DirectCalls {
   // Closing the tab: send the hang-up now rather than leave the other side
   // waiting for the SDK's 30 s connection timeout. The browser may cut the
   // request short, in which case that timeout still ends the call.
-  private readonly onPageHide = () => this.hangupAll();
+  // In an encrypted room the hang-up was encrypted when the call
+  // connected (src/crypto/callHangup.ts): sent first, as is.
+  private readonly onPageHide = () => {
+    for (const call of [this.current, this.incoming]) {
+      if (call && call.state !== CallState.Ended) sendPreparedHangup(this.client, call);
+    }
+    this.hangupAll();
+  };
 
   // The on/off pair useEmitterTick expects.
   on(_event: "change", fn: Listener): void {
@@ -181,6 +189,8 @@ export class DirectCalls {
     this.watched.add(call);
     call.on(CallEvent.State, (state, old) => {
       if (state === CallState.Ended) this.endedFrom.set(call.callId, old);
+      if (state === CallState.Connected) void prepareHangup(this.client, call);
+      if (state === CallState.Ended) forgetHangup(call);
       this.changed();
     });
     call.on(CallEvent.FeedsChanged, this.changed);

@@ -4,6 +4,7 @@ import { t, useLang } from "../i18n";
 import { ClientContext } from "../hooks";
 import { clientFor, releaseMedia, startSync } from "../matrix";
 import { clearSession, loadSession, loginWithToken, logout, saveSession, type Session } from "../session";
+import { deleteCryptoStore, startCrypto } from "../crypto/engine";
 import { Auth } from "./Auth";
 import { Shell } from "./Shell";
 
@@ -36,10 +37,13 @@ export function App() {
       client.stopClient();
       clearSession();
       releaseMedia();
+      void deleteCryptoStore();
       setState({ kind: "auth", notice: t("auth.sessionEnded") });
     });
     setState({ kind: "main", session, client });
-    void startSync(client);
+    // End-to-end encryption (its own chunk, loaded now) before the first
+    // sync, so the sync's to-device messages and encrypted events reach it.
+    void startCrypto(client).then(() => startSync(client));
   }, []);
 
   useEffect(() => {
@@ -66,6 +70,8 @@ export function App() {
     if (state.kind !== "main") return;
     await logout(state.client);
     releaseMedia();
+    // The device is gone: its keys are of no more use.
+    await deleteCryptoStore();
     window.location.hash = "";
     setState({ kind: "auth", notice: null });
   }, [state]);

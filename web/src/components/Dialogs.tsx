@@ -1,6 +1,8 @@
 // The modal dialogs: creating rooms and spaces, inviting people from the
 // user directory, the public room directory, adding rooms to a space, room
 // settings, leaving, and the person's own settings.
+import { encryptionInitialState } from "../crypto/engine";
+import { SessionsSection } from "../crypto/Sessions";
 import {
   EventType,
   JoinRule,
@@ -109,6 +111,9 @@ function CreateDialog(props: { kind: "room" | "space"; initialSpace: string | nu
       initial_state: [],
     };
     if (topic.trim()) opts.topic = topic.trim();
+    // Private rooms are end-to-end encrypted; public ones, readable by
+    // anyone who joins, and spaces are not.
+    if (!isPublic && !isSpace) opts.initial_state!.push(encryptionInitialState());
     // A voice channel (MSC3417): its call shows when it is opened.
     if (!isSpace && voice) opts.creation_content = { type: VoiceChannelType };
     if (isSpace) {
@@ -236,7 +241,12 @@ function InviteDialog(props: { roomId: string | null; onClose: () => void; onOpe
         await client.invite(room.roomId, p.user_id);
         setDone((d) => new Set(d).add(p.user_id));
       } else {
-        const { room_id } = await client.createRoom({ is_direct: true, invite: [p.user_id], preset: Preset.TrustedPrivateChat });
+        const { room_id } = await client.createRoom({
+          is_direct: true,
+          invite: [p.user_id],
+          preset: Preset.TrustedPrivateChat,
+          initial_state: [encryptionInitialState()],
+        });
         await markDirect(client, p.user_id, room_id);
         props.onOpenRoom?.(room_id);
       }
@@ -577,6 +587,7 @@ function SettingsDialog(props: { session: Session; onClose: () => void; onSignOu
           </p>
         )}
       </section>
+      <SessionsSection userId={props.session.userId} deviceId={props.session.deviceId} />
       <div class="dialog-actions">
         <button type="button" class="danger" onClick={props.onSignOut}>
           {t("settings.logout")}

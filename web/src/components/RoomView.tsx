@@ -1,4 +1,5 @@
 import { EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
+import { EncryptionState } from "../crypto/ui";
 import { useEffect, useState } from "preact/hooks";
 import { formatBytes, t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
@@ -160,6 +161,7 @@ export function RoomView(props: Props) {
         <div class="room-title">
           <h1 id="room-title">{name}</h1>
           {topic && <p class="topic">{topic}</p>}
+          <EncryptionState room={room} />
         </div>
         <div class="room-tools">
           <DirectCallButtons room={room} />

@@ -2,6 +2,7 @@
 // left edge, the selected space's rooms and the direct conversations in a
 // list, the conversation in the middle, members on demand. On a phone-sized
 // screen one pane shows at a time.
+import { EncryptionPanel } from "../crypto/EncryptionPanel";
 import { ClientEvent, MatrixError, SyncState, type MatrixClient } from "matrix-js-sdk";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
@@ -142,6 +143,7 @@ export function Shell({ session, onSignOut }: Props) {
           {banner}
         </div>
       )}
+      <EncryptionPanel />
       {showList && (
         <SpacesBar
           session={session}

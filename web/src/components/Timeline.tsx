@@ -23,6 +23,10 @@ import { linkify, sanitizeHtml, stripReplyFallback } from "../markdown";
 import { displayName, downloadMedia, mediaBlobUrl } from "../matrix";
 import { AuthImage, Avatar, Dialog } from "./common";
 import { Icon } from "./icons";
+import { tc } from "../crypto/strings";
+import { Undecryptable } from "../crypto/ui";
+import { encryptedFileOf } from "../crypto/attachments";
+import { EncryptedMedia } from "../crypto/EncryptedMedia";
 
 const none: string[] = [];
 
@@ -67,7 +71,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     RoomEvent.Receipt,
     RoomEvent.Name,
   ]);
-  useEmitterTick(client, [MatrixEventEvent.Replaced, RoomMemberEvent.Name]);
+  useEmitterTick(client, [MatrixEventEvent.Replaced, RoomMemberEvent.Name, MatrixEventEvent.Decrypted]);
 
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -239,6 +243,7 @@ function stateText(room: Room, ev: MatrixEvent): string {
       return t("event.profile", { user: target });
     }
     case EventType.RoomEncryption:
+      return tc("e2e.turnedOn", { user });
     case EventType.RoomMessageEncrypted:
       return t("msg.encrypted");
   }
@@ -264,6 +269,9 @@ function Media(props: { ev: MatrixEvent }) {
   const [full, setFull] = useState(false);
   const [video, setVideo] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // An attachment of an encrypted room: decrypted in the browser.
+  const encryptedFile = encryptedFileOf(c.file);
+  if (encryptedFile) return <EncryptedMedia ev={props.ev} file={encryptedFile} />;
   if (!url) return <p class="muted">{t("msg.encrypted")}</p>;
 
   const w = info.thumbnail_info?.w ?? info.w;
@@ -441,7 +449,10 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
   const sender = ev.getSender() ?? "";
   const name = displayName(room, sender);
   const type = ev.getType();
-  const isMessage = type === EventType.RoomMessage || type === EventType.Sticker;
+  // An encrypted message not decrypted (yet) is a message tile saying why.
+  // (The SDK turns a failed one into an m.room.message of m.bad.encrypted.)
+  const undecryptable = type === EventType.RoomMessageEncrypted || ev.isDecryptionFailure();
+  const isMessage = type === EventType.RoomMessage || type === EventType.Sticker || undecryptable;
 
   if (!isMessage) {
     return (
@@ -481,6 +492,8 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
         {replyTo && !redacted && <ReplyQuote room={room} eventId={replyTo} />}
         {redacted ? (
           <p class="muted deleted">{t("msg.deleted")}</p>
+        ) : undecryptable ? (
+          <Undecryptable room={room} ev={ev} />
         ) : isMedia ? (
           <Media ev={ev} />
         ) : (

@@ -1,0 +1,176 @@
+// The encryption panel at the top of the signed-in layout. At an
+// account's first sign-in it sets up recovery without asking anything and
+// shows the recovery key once, to copy or download. In a later new
+// session it asks to confirm it is the same person with the recovery key
+// (or passphrase), then old messages decrypt from the key backup. A new
+// session is never left unconfirmed silently: the panel stays until it is
+// confirmed or the person says "not now".
+import { useEffect, useState } from "preact/hooks";
+import { useClient } from "../hooks";
+import { useLang } from "../i18n";
+import { cryptoStarted } from "./engine";
+import { recover, setUpRecovery, standing, WrongRecoveryKey } from "./recovery";
+import { tc } from "./strings";
+import "./crypto.css";
+
+type View =
+  | { kind: "none" }
+  | { kind: "unavailable" }
+  | { kind: "showKey"; key: string; note: string | null }
+  | { kind: "unconfirmed"; busy: boolean; error: string | null }
+  | { kind: "confirmed"; restored: number }
+  | { kind: "failed"; message: string };
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function EncryptionPanel() {
+  useLang();
+  const client = useClient();
+  const [view, setView] = useState<View>({ kind: "none" });
+  const [text, setText] = useState("");
+
+  useEffect(() => {
+    let alive = true;
+    (async () => {
+      if (!(await cryptoStarted(client))) {
+        if (alive) setView({ kind: "unavailable" });
+        return;
+      }
+      const s = await standing(client);
+      if (!alive) return;
+      if (s === "new") {
+        // No interim line: the panel appears once, with the key, so the
+        // layout below it moves once.
+        const key = await setUpRecovery(client);
+        if (alive) setView({ kind: "showKey", key, note: null });
+      } else if (s === "unconfirmed") {
+        setView({ kind: "unconfirmed", busy: false, error: null });
+      }
+    })().catch((err: unknown) => {
+      console.error("salon: setting up encryption failed", err);
+      if (alive) setView({ kind: "failed", message: errorText(err) });
+    });
+    return () => {
+      alive = false;
+    };
+  }, [client]);
+
+  switch (view.kind) {
+    case "none":
+      return null;
+    case "unavailable":
+      return (
+        <section class="e2e-panel warn" role="alert">
+          <p>{tc("e2e.unavailable")}</p>
+        </section>
+      );
+    case "failed":
+      return (
+        <section class="e2e-panel warn" role="alert">
+          <p>{tc("e2e.setupFailed", { reason: view.message })}</p>
+          <button type="button" class="small" onClick={() => setView({ kind: "none" })}>
+            {tc("e2e.close")}
+          </button>
+        </section>
+      );
+    case "showKey": {
+      const copy = async () => {
+        try {
+          await navigator.clipboard.writeText(view.key);
+          setView({ ...view, note: tc("e2e.copied") });
+        } catch {
+          setView({ ...view, note: tc("e2e.copyFailed") });
+        }
+      };
+      const download = () => {
+        const blob = new Blob([`${tc("e2e.fileIntro", { user: client.getUserId() ?? "" })}\n\n${view.key}\n`], { type: "text/plain" });
+        const href = URL.createObjectURL(blob);
+        const a = document.createElement("a");
+        a.href = href;
+        a.download = "salon-recovery-key.txt";
+        a.rel = "noopener";
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(href), 60_000);
+        setView({ ...view, note: tc("e2e.downloaded") });
+      };
+      return (
+        <section class="e2e-panel" aria-labelledby="e2e-key-title">
+          <h2 id="e2e-key-title">{tc("e2e.keyTitle")}</h2>
+          <p>{tc("e2e.keyIntro")}</p>
+          <p>
+            <code class="recovery-key" aria-label={tc("e2e.keyLabel")}>
+              {view.key}
+            </code>
+          </p>
+          <p class="muted">{tc("e2e.keyOnce")}</p>
+          <div class="e2e-actions">
+            <button type="button" class="small" onClick={() => void copy()}>
+              {tc("e2e.copy")}
+            </button>
+            <button type="button" class="small" onClick={download}>
+              {tc("e2e.download")}
+            </button>
+            <button type="button" class="small primary" onClick={() => setView({ kind: "none" })}>
+              {tc("e2e.saved")}
+            </button>
+            {view.note && (
+              <span class="muted" role="status">
+                {view.note}
+              </span>
+            )}
+          </div>
+        </section>
+      );
+    }
+    case "unconfirmed": {
+      const submit = async (e: Event) => {
+        e.preventDefault();
+        setView({ kind: "unconfirmed", busy: true, error: null });
+        try {
+          const restored = await recover(client, text);
+          setText("");
+          setView({ kind: "confirmed", restored });
+        } catch (err) {
+          console.warn("salon: confirming this session failed", err);
+          setView({ kind: "unconfirmed", busy: false, error: err instanceof WrongRecoveryKey ? tc("e2e.wrongKey") : tc("e2e.setupFailed", { reason: errorText(err) }) });
+        }
+      };
+      return (
+        <section class="e2e-panel" aria-labelledby="e2e-confirm-title">
+          <h2 id="e2e-confirm-title">{tc("e2e.confirmTitle")}</h2>
+          <p>{tc("e2e.confirmIntro")}</p>
+          <form class="e2e-actions" onSubmit={(e) => void submit(e)}>
+            <label>
+              {tc("e2e.keyInput")}{" "}
+              <input type="password" name="recovery-key" autoComplete="off" value={text} onInput={(e) => setText(e.currentTarget.value)} disabled={view.busy} />
+            </label>
+            <button type="submit" class="small primary" disabled={view.busy || !text.trim()}>
+              {view.busy ? tc("e2e.confirming") : tc("e2e.confirm")}
+            </button>
+            <button type="button" class="small" onClick={() => setView({ kind: "none" })} disabled={view.busy}>
+              {tc("e2e.notNow")}
+            </button>
+          </form>
+          {view.error && (
+            <p class="error" role="alert">
+              {view.error}
+            </p>
+          )}
+        </section>
+      );
+    }
+    case "confirmed":
+      return (
+        <section class="e2e-panel" role="status">
+          <p>{tc("e2e.confirmed", { n: view.restored })}</p>
+          <button type="button" class="small" onClick={() => setView({ kind: "none" })}>
+            {tc("e2e.close")}
+          </button>
+        </section>
+      );
+  }
+}
