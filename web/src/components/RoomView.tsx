@@ -1,4 +1,4 @@
-import { EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
+import { ClientEvent, EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
 import { useEffect, useState } from "preact/hooks";
 import { formatBytes, t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
@@ -12,6 +12,8 @@ import { Composer } from "./Composer";
 import { DirectCallButtons } from "./DirectCall";
 import { Timeline } from "./Timeline";
 import { Icon } from "./icons";
+import { MenuButton } from "./Menu";
+import { isRoomMuted, setRoomMuted } from "../notify";
 
 interface Props {
   room: Room;
@@ -53,6 +55,10 @@ export function RoomView(props: Props) {
   const [dragging, setDragging] = useState(false);
   // Voice channels show their call on opening (drop-in); other rooms on demand.
   const voiceChannel = isVoiceChannel(room);
+  // Push rules change with the account data (another device) or our own menu.
+  useEmitterTick(client, [ClientEvent.AccountData]);
+  const [, setMuteTick] = useState(0);
+  const muted = isRoomMuted(client, room.roomId);
   const [callOpen, setCallOpen] = useState(() => voiceChannel || currentCall()?.room === room);
 
   useEffect(() => {
@@ -164,18 +170,16 @@ export function RoomView(props: Props) {
         <div class="room-tools">
           <DirectCallButtons room={room} />
           {!voiceChannel && <CallButton room={room} open={callOpen} onToggle={() => setCallOpen((v) => !v)} />}
-          <button type="button" class="small" onClick={props.onInvite}>
-            {t("room.invite")}
-          </button>
-          <button type="button" class="small" aria-pressed={props.membersShown} onClick={props.onToggleMembers}>
-            {props.membersShown ? t("room.hideMembers") : t("room.showMembers")}
-          </button>
-          <button type="button" class="icon small" aria-label={t("room.settings")} title={t("room.settings")} onClick={props.onSettings}>
-            <Icon name="gear" />
-          </button>
-          <button type="button" class="small" onClick={props.onLeave}>
-            {t("room.leave")}
-          </button>
+          <MenuButton
+            label={t("room.menu")}
+            items={[
+              { label: t("room.invite"), onSelect: props.onInvite },
+              { label: t("room.showMembers"), checked: props.membersShown, onSelect: props.onToggleMembers },
+              { label: t("room.mute"), checked: muted, onSelect: () => void setRoomMuted(client, room.roomId, !muted).then(() => setMuteTick((n) => n + 1)) },
+              { label: t("room.settings"), onSelect: props.onSettings },
+              { label: t("room.leave"), onSelect: props.onLeave, danger: true },
+            ]}
+          />
         </div>
       </header>
       {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={() => setCallOpen(false)} />}

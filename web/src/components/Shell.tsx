@@ -16,6 +16,7 @@ import { RoomView } from "./RoomView";
 import { SpaceHome } from "./SpaceHome";
 import { SpacesBar } from "./SpacesBar";
 import { Icon } from "./icons";
+import { setOpenRoom, startNotifications } from "../notify";
 
 interface Props {
   session: Session;
@@ -49,6 +50,7 @@ export function Shell({ session, onSignOut }: Props) {
   const [showMembers, setShowMembers] = useState(false);
   const [spaceHome, setSpaceHome] = useState(false);
   const [dialog, setDialog] = useState<DialogState | null>(null);
+  useEffect(() => startNotifications(client), [client]);
 
   const setRoomId = useCallback((id: string | null) => {
     setRoomIdState(id);
@@ -78,6 +80,8 @@ export function Shell({ session, onSignOut }: Props) {
     },
     [setRoomId],
   );
+
+  useEffect(() => setOpenRoom(roomId), [roomId]);
 
   const banner = syncBanner(client);
   const room = roomId ? client.getRoom(roomId) : null;
