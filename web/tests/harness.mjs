@@ -157,8 +157,10 @@ export function launchBrowser() {
  * A browser context for one person, traced from the start. Page errors and
  * Content-Security-Policy violations are collected: a scenario fails on them.
  */
-export async function newPerson(browser, name, { locale = "en-US", viewport = { width: 1280, height: 800 }, trace = true } = {}) {
-  const context = await browser.newContext({ locale, viewport, acceptDownloads: true });
+export async function newPerson(browser, name, { locale = "en-US", viewport = { width: 1280, height: 800 }, trace = true, mobile = false } = {}) {
+  // mobile: a phone's browser (meta viewport honoured, touch), which zooms
+  // out when the page is wider than the screen.
+  const context = await browser.newContext({ locale, viewport, acceptDownloads: true, ...(mobile ? { isMobile: true, hasTouch: true } : {}) });
   if (trace) await context.tracing.start({ screenshots: true, snapshots: true, title: name });
   const page = await context.newPage();
   const problems = [];

@@ -192,8 +192,8 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     return (
       <Fragment key={key}>
         {newDay && (
-          <li class="day" role="separator">
-            {formatDay(ev.getTs())}
+          <li class="day">
+            <time dateTime={new Date(ev.getTs()).toISOString().slice(0, 10)}>{formatDay(ev.getTs())}</time>
           </li>
         )}
         <EventTile ev={ev} room={room} continuation={continuation} actions={props.actions} readers={readers.get(ev.getId() ?? "") ?? none} />
@@ -401,10 +401,13 @@ function Reactions(props: { room: Room; ev: MatrixEvent }) {
               class={`reaction${mine ? " mine" : ""}`}
               aria-pressed={mine ? "true" : "false"}
               title={t("msg.reactionBy", { key, users })}
-              aria-label={`${mine ? t("msg.removeReaction", { key }) : t("msg.reactWith", { key })} (${evs.length}): ${users}`}
               onClick={toggle}
             >
-              <span aria-hidden="true">{key}</span> <span class="count">{evs.length}</span>
+              <span class="emoji" aria-hidden="true">
+                {key}
+              </span>{" "}
+              <span class="count">{evs.length}</span>
+              <span class="visually-hidden">{` ${mine ? t("msg.removeReaction", { key }) : t("msg.reactWith", { key })}: ${users}`}</span>
             </button>
           </li>
         );
