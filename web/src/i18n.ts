@@ -37,6 +37,7 @@ const en = {
 
   "nav.home": "Home",
   "nav.spaces": "Spaces",
+  "nav.rooms": "Rooms",
   "nav.createSpace": "Create a space",
   "nav.settings": "Settings",
   "nav.explore": "Explore public rooms",
@@ -300,6 +301,7 @@ const fr: Dict = {
 
   "nav.home": "Accueil",
   "nav.spaces": "Espaces",
+  "nav.rooms": "Salons",
   "nav.createSpace": "Créer un espace",
   "nav.settings": "Paramètres",
   "nav.explore": "Explorer les salons publics",

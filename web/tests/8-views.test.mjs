@@ -121,6 +121,7 @@ test("scenario 8: main views on desktop and phone: axe, no sideways overflow, to
       await loginUI(A, stack.url, a.user_id, password);
       await A.locator(".room-list .room-button", { hasText: "Lab reports" }).waitFor();
       await check("home");
+      assert.equal(await A.getByRole("main").count(), 1, `${screen}: the home view has one main landmark`);
 
       await A.locator(".spaces-bar").getByRole("button", { name: /Physics 101/ }).click();
       await A.locator(".list-title", { hasText: "Physics 101" }).waitFor();
@@ -149,6 +150,8 @@ test("scenario 8: main views on desktop and phone: axe, no sideways overflow, to
       await A.getByRole("menuitem", { name: "Invite" }).click();
       await A.getByRole("dialog").waitFor();
       await check("invite");
+      // One Escape closes it, even with text in its search field.
+      await A.getByRole("dialog").getByRole("searchbox").first().fill("bob");
       await A.keyboard.press("Escape");
       await A.getByRole("dialog").waitFor({ state: "detached" });
 

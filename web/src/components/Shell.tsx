@@ -3,6 +3,7 @@
 // list, the conversation in the middle, members on demand. On a phone-sized
 // screen one pane shows at a time.
 import { ClientEvent, MatrixError, SyncState, type MatrixClient } from "matrix-js-sdk";
+import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient, useEmitterTick, useNarrow } from "../hooks";
@@ -39,6 +40,16 @@ function syncBanner(client: MatrixClient): string | null {
   }
   if (state === SyncState.Reconnecting) return t("app.syncError");
   return null;
+}
+
+function ListLandmark(props: { main: boolean; children: ComponentChildren }) {
+  return props.main ? (
+    <main class="list-main" aria-label={t("nav.rooms")}>
+      {props.children}
+    </main>
+  ) : (
+    <>{props.children}</>
+  );
 }
 
 export function Shell({ session, onSignOut }: Props) {
@@ -157,6 +168,8 @@ export function Shell({ session, onSignOut }: Props) {
         />
       )}
       {showList && (
+        // On a phone the list is the page's main content when no room shows.
+        <ListLandmark main={narrow && !showMain}>
         <RoomList
           spaceId={spaceId}
           selected={roomId}
@@ -171,6 +184,7 @@ export function Shell({ session, onSignOut }: Props) {
           onAddRooms={space ? () => setDialog({ kind: "addToSpace", space: space.roomId }) : undefined}
           synced={synced}
         />
+        </ListLandmark>
       )}
       {showMain && main}
       <OngoingCallBar openRoomId={roomId} onOpen={setRoomId} />

@@ -77,7 +77,19 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   return (
-    <dialog ref={ref} class={`dialog${props.wide ? " wide" : ""}`} aria-labelledby={titleId}>
+    <dialog
+      ref={ref}
+      class={`dialog${props.wide ? " wide" : ""}`}
+      aria-labelledby={titleId}
+      onKeyDown={(e) => {
+        // One Escape closes the dialog, even from a search field (which
+        // would spend the first one clearing its text).
+        if (e.key === "Escape" && !e.defaultPrevented) {
+          e.preventDefault();
+          ref.current?.close();
+        }
+      }}
+    >
       <header class="dialog-head">
         <h2 id={titleId}>{props.title}</h2>
         <button type="button" class="icon" aria-label={t("dialog.close")} onClick={() => ref.current?.close()}>
