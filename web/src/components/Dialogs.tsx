@@ -19,6 +19,7 @@ import { notificationsSupported, notificationsWanted, setNotificationsWanted } f
 import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
+import { RoomSwitcher } from "./RoomSwitcher";
 import { VoiceChannelType } from "../calls/presence";
 
 export type DialogState =
@@ -30,7 +31,8 @@ export type DialogState =
   | { kind: "roomSettings"; roomId: string }
   | { kind: "addToSpace"; space: string }
   | { kind: "startChat" }
-  | { kind: "leave"; roomId: string };
+  | { kind: "leave"; roomId: string }
+  | { kind: "switcher" };
 
 interface Props {
   state: DialogState | null;
@@ -66,6 +68,8 @@ export function Dialogs(props: Props) {
       return <RoomSettingsDialog roomId={s.roomId} onClose={props.onClose} />;
     case "addToSpace":
       return <AddToSpaceDialog spaceId={s.space} onClose={props.onClose} />;
+    case "switcher":
+      return <RoomSwitcher onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;
     case "leave":
       return <LeaveDialog roomId={s.roomId} onClose={props.onClose} onLeft={() => props.onOpenRoom("")} />;
   }

@@ -65,6 +65,21 @@ export function RoomView(props: Props) {
     void room.loadMembersIfNeeded().catch(() => undefined);
   }, [room]);
 
+  // Opening a room puts focus in its message box (on a phone, where that
+  // would open the keyboard, on its name), unless a dialog holds focus.
+  useEffect(() => {
+    if (document.activeElement?.closest("dialog[open]")) return;
+    const target = props.narrow ? document.getElementById("room-title") : document.getElementById("composer-input");
+    target?.focus({ preventScroll: true });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [room.roomId]);
+
+  const closeCall = () => {
+    setCallOpen(false);
+    // Back to the button that opened it.
+    requestAnimationFrame(() => document.querySelector<HTMLElement>(".room-tools .call-button")?.focus());
+  };
+
   const topic = room.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic as string | undefined;
   const name = room.name || t("rooms.empty");
 
@@ -164,7 +179,9 @@ export function RoomView(props: Props) {
         )}
         <Avatar id={room.roomId} name={name} mxc={room.getMxcAvatarUrl()} size={36} />
         <div class="room-title">
-          <h1 id="room-title">{name}</h1>
+          <h1 id="room-title" tabIndex={-1}>
+            {name}
+          </h1>
           {topic && <p class="topic">{topic}</p>}
         </div>
         <div class="room-tools">
@@ -182,7 +199,7 @@ export function RoomView(props: Props) {
           />
         </div>
       </header>
-      {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={() => setCallOpen(false)} />}
+      {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={closeCall} />}
       <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
       <Typing room={room} />
       {uploads.length > 0 && (

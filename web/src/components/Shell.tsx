@@ -18,6 +18,7 @@ import { SpaceHome } from "./SpaceHome";
 import { SpacesBar } from "./SpacesBar";
 import { Icon } from "./icons";
 import { setOpenRoom, startNotifications } from "../notify";
+import { focusIfLost } from "../focus";
 
 interface Props {
   session: Session;
@@ -94,6 +95,18 @@ export function Shell({ session, onSignOut }: Props) {
 
   useEffect(() => setOpenRoom(roomId), [roomId]);
 
+  // Ctrl+K / Cmd+K: the room switcher, from anywhere.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k") {
+        e.preventDefault();
+        setDialog({ kind: "switcher" });
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
   const banner = syncBanner(client);
   const room = roomId ? client.getRoom(roomId) : null;
   // A space opened as a room (a link, the address bar) shows as a space.
@@ -106,6 +119,12 @@ export function Shell({ session, onSignOut }: Props) {
   const showList = !narrow || !mainSelected;
   const showMain = !narrow || mainSelected;
   const synced = client.getSyncState() === SyncState.Prepared || client.getSyncState() === SyncState.Syncing;
+
+  // After signing in (or a reload) focus goes to the list or the open
+  // room's message box, once the rooms are there.
+  useEffect(() => {
+    if (synced) focusIfLost();
+  }, [synced]);
 
   let main = null;
   if (room) {
@@ -152,6 +171,17 @@ export function Shell({ session, onSignOut }: Props) {
 
   return (
     <div class={`shell${narrow ? " narrow" : ""}${showMembers && room ? " with-members" : ""}`}>
+      <a
+        class="skip-link"
+        href="#composer-input"
+        onClick={(e) => {
+          e.preventDefault();
+          const target = document.querySelector<HTMLElement>(room ? "#composer-input" : ".room-list .room-button, .room-list input");
+          target?.focus();
+        }}
+      >
+        {room ? t("nav.skipComposer") : t("nav.skipList")}
+      </a>
       {banner && (
         <div class="banner" role="status">
           {banner}

@@ -23,6 +23,7 @@ import { linkify, sanitizeHtml, stripReplyFallback } from "../markdown";
 import { displayName, downloadMedia, mediaBlobUrl } from "../matrix";
 import { AuthImage, Avatar, Dialog } from "./common";
 import { Icon } from "./icons";
+import { useTimelineKeys } from "./timelineKeys";
 
 const none: string[] = [];
 
@@ -150,6 +151,9 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     return () => document.removeEventListener("visibilitychange", markRead);
   });
 
+  const eventList = useRef<HTMLOListElement>(null);
+  useTimelineKeys(eventList);
+
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
@@ -203,7 +207,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
 
   return (
     <div class="timeline" ref={scroller} onScroll={onScroll}>
-      <ol class="events" aria-label={room.name} aria-live="polite" aria-relevant="additions">
+      <ol ref={eventList} class="events" aria-label={room.name} aria-live="polite" aria-relevant="additions">
         <li class="timeline-start muted" key="start">
           {atStart ? t("room.historyStart") : loading ? t("room.loadingHistory") : ""}
         </li>

@@ -6,6 +6,7 @@ import { t } from "../i18n";
 import { useClient } from "../hooks";
 import { mediaBlobUrl } from "../matrix";
 import { Icon } from "./icons";
+import { focusIfLost } from "../focus";
 
 function hue(id: string): number {
   let h = 0;
@@ -72,7 +73,10 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
     return () => {
       d.removeEventListener("close", onClose);
       if (d.open) d.close();
-      back?.focus?.();
+      // The opener may be gone (a room left): focus goes somewhere useful,
+      // never to the page's body.
+      if (back?.isConnected) back.focus();
+      else setTimeout(focusIfLost, 0);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
