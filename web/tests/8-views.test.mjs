@@ -105,6 +105,9 @@ test("scenario 8: main views on desktop and phone: axe, no sideways overflow, to
   });
 
   const failures = [];
+  // Bob is online (presence, which the member list shows).
+  await call(b, "PUT", `/_matrix/client/v3/presence/${encodeURIComponent(b.user_id)}/status`, { presence: "online" });
+
   for (const screen of ["desktop", "phone"]) {
     const phone = screen === "phone";
     const alice = await newPerson(browser, `alice-${screen}`, phone ? { viewport: { width: 360, height: 740 }, mobile: true } : {});
@@ -142,6 +145,7 @@ test("scenario 8: main views on desktop and phone: axe, no sideways overflow, to
       await check("room-menu");
       await A.getByRole("menuitemcheckbox", { name: "Show members" }).click();
       await A.locator(".members-panel").waitFor();
+      await A.locator(`.members-panel .member[data-user-id="${b.user_id}"][data-presence="online"]`).waitFor();
       await check("members");
       await A.keyboard.press("Escape");
       if (await A.locator(".members-panel").count()) await A.locator(".members-panel").getByRole("button").first().click();

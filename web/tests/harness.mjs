@@ -105,6 +105,11 @@ export async function startStack({ config } = {}) {
     if (!/^turn:/m.test(yaml)) {
       yaml += "\nturn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n";
     }
+    // The metrics listener's fixed port would collide between two salons
+    // of one scenario file (and with other salons on the machine).
+    if (!/^metrics:/m.test(yaml)) {
+      yaml += "\nmetrics:\n  listen: \"off\"\n";
+    }
     if (!/^sfu:/m.test(yaml)) {
       yaml += `\nsfu:\n  udp_port: ${await freeUDPPort()}\n  tcp_port: -1\n`;
     }

@@ -20,6 +20,8 @@ import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
 import { RoomSwitcher } from "./RoomSwitcher";
+import { SearchDialog } from "./SearchDialog";
+import { ThreadsDialog } from "./ThreadsDialog";
 import { VoiceChannelType } from "../calls/presence";
 
 export type DialogState =
@@ -32,7 +34,9 @@ export type DialogState =
   | { kind: "addToSpace"; space: string }
   | { kind: "startChat" }
   | { kind: "leave"; roomId: string }
-  | { kind: "switcher" };
+  | { kind: "switcher" }
+  | { kind: "search"; roomId: string }
+  | { kind: "threads"; roomId: string };
 
 interface Props {
   state: DialogState | null;
@@ -49,6 +53,7 @@ function errText(err: unknown): string {
 }
 
 export function Dialogs(props: Props) {
+  const client = useClient();
   const s = props.state;
   if (!s) return null;
   switch (s.kind) {
@@ -68,6 +73,12 @@ export function Dialogs(props: Props) {
       return <RoomSettingsDialog roomId={s.roomId} onClose={props.onClose} />;
     case "addToSpace":
       return <AddToSpaceDialog spaceId={s.space} onClose={props.onClose} />;
+    case "search":
+    case "threads": {
+      const room = client.getRoom(s.roomId);
+      if (!room) return null;
+      return s.kind === "search" ? <SearchDialog room={room} onClose={props.onClose} /> : <ThreadsDialog room={room} onClose={props.onClose} />;
+    }
     case "switcher":
       return <RoomSwitcher onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;
     case "leave":

@@ -24,6 +24,8 @@ interface Props {
   onInvite: () => void;
   onSettings: () => void;
   onLeave: () => void;
+  onSearch: () => void;
+  onThreads: () => void;
 }
 
 function Typing(props: { room: Room }) {
@@ -191,6 +193,8 @@ export function RoomView(props: Props) {
             label={t("room.menu")}
             items={[
               { label: t("room.invite"), onSelect: props.onInvite },
+              { label: t("search.open"), onSelect: props.onSearch },
+              { label: t("threads.open"), onSelect: props.onThreads },
               { label: t("room.showMembers"), checked: props.membersShown, onSelect: props.onToggleMembers },
               { label: t("room.mute"), checked: muted, onSelect: () => void setRoomMuted(client, room.roomId, !muted).then(() => setMuteTick((n) => n + 1)) },
               { label: t("room.settings"), onSelect: props.onSettings },

@@ -139,6 +139,8 @@ export function Shell({ session, onSignOut }: Props) {
         onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })}
         onSettings={() => setDialog({ kind: "roomSettings", roomId: room.roomId })}
         onLeave={() => setDialog({ kind: "leave", roomId: room.roomId })}
+        onSearch={() => setDialog({ kind: "search", roomId: room.roomId })}
+        onThreads={() => setDialog({ kind: "threads", roomId: room.roomId })}
       />
     );
   } else if (space && !roomId) {
