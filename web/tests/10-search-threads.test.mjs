@@ -2,7 +2,9 @@
 // thread and answers in it (through the API). Alice searches the room from
 // its menu and finds the message with the ones around it; she opens the
 // room's threads, the thread with its reply, and answers in it; Bob's
-// view of the thread (the server's) then holds her reply.
+// view of the thread (the server's) then holds her reply. Then she makes
+// the room invitation-only, its history readable from joining, and mutes
+// it, from the room's settings.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
@@ -27,7 +29,7 @@ after(async () => {
   await stack?.stop();
 });
 
-test("scenario 10: search a room's messages, open a thread and reply in it", { timeout: 120_000 }, async (t) => {
+test("scenario 10: search a room's messages, open a thread and reply in it, room settings", { timeout: 120_000 }, async (t) => {
   if (missing) {
     t.skip(`server lacks ${missing}`);
     return;
@@ -88,5 +90,22 @@ test("scenario 10: search a room's messages, open a thread and reply in it", { t
       return r.chunk.some((e) => e.content?.body === "found it, thanks") ? r : null;
     });
     assert.equal(rel.chunk.length, 2);
+    await A.keyboard.press("Escape");
+
+    // Room settings: who may join, who may read the history, mute.
+    await A.getByRole("button", { name: "Room options" }).click();
+    await A.getByRole("menuitem", { name: "Room settings" }).click();
+    const settings = A.getByRole("dialog", { name: "Settings of Physics lab" });
+    assert.equal(await settings.getByLabel("Who can join").inputValue(), "public");
+    await settings.getByLabel("Who can join").selectOption("invite");
+    await settings.getByLabel("Who can read the history").selectOption("joined");
+    await settings.getByLabel("Mute notifications").check();
+    await settings.getByRole("button", { name: "Save" }).click();
+    await settings.waitFor({ state: "detached" });
+    const state = (type) => call(a, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/${type}/`);
+    assert.equal((await state("m.room.join_rules")).join_rule, "invite");
+    assert.equal((await state("m.room.history_visibility")).history_visibility, "joined");
+    const mute = await call(a, "GET", `/_matrix/client/v3/pushrules/global/override/${encodeURIComponent(room)}`);
+    assert.deepEqual(mute.actions, []);
   });
 });

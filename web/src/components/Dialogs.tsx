@@ -20,6 +20,7 @@ import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
 import { RoomSwitcher } from "./RoomSwitcher";
+import { RoomSettingsDialog } from "./RoomSettings";
 import { SearchDialog } from "./SearchDialog";
 import { ThreadsDialog } from "./ThreadsDialog";
 import { VoiceChannelType } from "../calls/presence";
@@ -47,7 +48,7 @@ interface Props {
   onSignOut: () => void;
 }
 
-function errText(err: unknown): string {
+export function errText(err: unknown): string {
   const d = describeError(err);
   return d.key ? t(d.key) : t("error.generic", { message: d.message });
 }
@@ -429,60 +430,6 @@ function AddToSpaceDialog(props: { spaceId: string; onClose: () => void }) {
           </li>
         ))}
       </ul>
-    </Dialog>
-  );
-}
-
-function RoomSettingsDialog(props: { roomId: string; onClose: () => void }) {
-  const client = useClient();
-  const room = client.getRoom(props.roomId);
-  const [name, setName] = useState(room?.currentState.getStateEvents(EventType.RoomName, "")?.getContent().name ?? "");
-  const [topic, setTopic] = useState(room?.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic ?? "");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  if (!room) return null;
-  const canName = canSendState(client, room, EventType.RoomName);
-  const canTopic = canSendState(client, room, EventType.RoomTopic);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const oldName = room.currentState.getStateEvents(EventType.RoomName, "")?.getContent().name ?? "";
-      const oldTopic = room.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic ?? "";
-      if (name !== oldName) await client.setRoomName(room.roomId, name);
-      if (topic !== oldTopic) await client.setRoomTopic(room.roomId, topic);
-      props.onClose();
-    } catch (err) {
-      setError(errText(err));
-      setBusy(false);
-    }
-  };
-  return (
-    <Dialog title={t("roomSettings.title", { name: room.name })} onClose={props.onClose} id="room-settings">
-      <form class="form" onSubmit={submit}>
-        <label>
-          {t("roomSettings.name")}
-          <input value={name} disabled={!canName} onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("roomSettings.topic")}
-          <textarea rows={3} value={topic} disabled={!canTopic} onInput={(e) => setTopic(e.currentTarget.value)} />
-        </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        <div class="dialog-actions">
-          <button type="button" onClick={props.onClose}>
-            {t("dialog.cancel")}
-          </button>
-          <button type="submit" class="primary" disabled={busy || (!canName && !canTopic)}>
-            {t("dialog.save")}
-          </button>
-        </div>
-      </form>
     </Dialog>
   );
 }

@@ -1,0 +1,116 @@
+// A room's settings: name, topic, who may join (m.room.join_rules), who
+// may read the history (m.room.history_visibility) and the person's own
+// notifications for it (mute, a push rule). Fields the person's power
+// level does not allow are shown disabled.
+import { EventType, type Room } from "matrix-js-sdk";
+import { useState } from "preact/hooks";
+import { t } from "../i18n";
+import { useClient } from "../hooks";
+import { canSendState } from "../matrix";
+import { isRoomMuted, setRoomMuted } from "../notify";
+import { Dialog } from "./common";
+import { errText } from "./Dialogs";
+
+const joinRules = ["invite", "public", "knock", "restricted"] as const;
+const visibilities = ["shared", "invited", "joined", "world_readable"] as const;
+
+function stateContent(room: Room, type: string): Record<string, unknown> {
+  return (room.currentState.getStateEvents(type, "")?.getContent() ?? {}) as Record<string, unknown>;
+}
+
+export function RoomSettingsDialog(props: { roomId: string; onClose: () => void }) {
+  const client = useClient();
+  const room = client.getRoom(props.roomId);
+  const initial = room
+    ? {
+        name: String(stateContent(room, EventType.RoomName).name ?? ""),
+        topic: String(stateContent(room, EventType.RoomTopic).topic ?? ""),
+        joinRule: String(stateContent(room, EventType.RoomJoinRules).join_rule ?? "invite"),
+        history: String(stateContent(room, EventType.RoomHistoryVisibility).history_visibility ?? "shared"),
+        muted: isRoomMuted(client, room.roomId),
+      }
+    : null;
+  const [v, setV] = useState(initial);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  if (!room || !v || !initial) return null;
+  const may = (type: string) => canSendState(client, room, type);
+  const set = (patch: Partial<typeof v>) => setV({ ...v, ...patch });
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      if (v.name !== initial.name) await client.setRoomName(room.roomId, v.name);
+      if (v.topic !== initial.topic) await client.setRoomTopic(room.roomId, v.topic);
+      if (v.joinRule !== initial.joinRule) {
+        // A restricted rule keeps its allow list.
+        const content = { ...stateContent(room, EventType.RoomJoinRules), join_rule: v.joinRule };
+        await client.sendStateEvent(room.roomId, EventType.RoomJoinRules, content as never, "");
+      }
+      if (v.history !== initial.history) {
+        await client.sendStateEvent(room.roomId, EventType.RoomHistoryVisibility, { history_visibility: v.history } as never, "");
+      }
+      if (v.muted !== initial.muted) await setRoomMuted(client, room.roomId, v.muted);
+      props.onClose();
+    } catch (err) {
+      setError(errText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title={t("roomSettings.title", { name: room.name })} onClose={props.onClose} id="room-settings">
+      <form class="form" onSubmit={submit}>
+        <label>
+          {t("roomSettings.name")}
+          <input name="name" value={v.name} disabled={!may(EventType.RoomName)} onInput={(e) => set({ name: e.currentTarget.value })} />
+        </label>
+        <label>
+          {t("roomSettings.topic")}
+          <textarea name="topic" rows={3} value={v.topic} disabled={!may(EventType.RoomTopic)} onInput={(e) => set({ topic: e.currentTarget.value })} />
+        </label>
+        <label>
+          {t("roomSettings.joinRule")}
+          <select name="join_rule" value={v.joinRule} disabled={!may(EventType.RoomJoinRules)} onChange={(e) => set({ joinRule: e.currentTarget.value })}>
+            {joinRules
+              .filter((r) => r !== "restricted" || initial.joinRule === "restricted")
+              .map((r) => (
+                <option key={r} value={r}>
+                  {t(`roomSettings.join.${r}`)}
+                </option>
+              ))}
+          </select>
+        </label>
+        <label>
+          {t("roomSettings.history")}
+          <select name="history_visibility" value={v.history} disabled={!may(EventType.RoomHistoryVisibility)} onChange={(e) => set({ history: e.currentTarget.value })}>
+            {visibilities.map((h) => (
+              <option key={h} value={h}>
+                {t(`roomSettings.history.${h}`)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="radio">
+          <input type="checkbox" name="muted" checked={v.muted} onChange={(e) => set({ muted: e.currentTarget.checked })} />
+          {t("room.mute")}
+        </label>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <div class="dialog-actions">
+          <button type="button" onClick={props.onClose}>
+            {t("dialog.cancel")}
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {t("dialog.save")}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
