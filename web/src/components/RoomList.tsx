@@ -174,7 +174,7 @@ export function RoomList(props: Props) {
   const kidIndex = (id: string) => spaceKids.findIndex((k) => k.roomId === id);
 
   return (
-    <nav class="room-list" aria-label={space ? space.name : t("nav.home")}>
+    <nav id="room-list" class="room-list" aria-label={space ? space.name : t("nav.home")}>
       <header class="list-head">
         <h1 class="list-title">{space ? space.name : t("nav.home")}</h1>
         {space && (

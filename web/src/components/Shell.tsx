@@ -175,7 +175,7 @@ export function Shell({ session, onSignOut }: Props) {
     <div class={`shell${narrow ? " narrow" : ""}${showMembers && room ? " with-members" : ""}`}>
       <a
         class="skip-link"
-        href="#composer-input"
+        href={room ? "#composer-input" : "#room-list"}
         onClick={(e) => {
           e.preventDefault();
           const target = document.querySelector<HTMLElement>(room ? "#composer-input" : ".room-list .room-button, .room-list input");
