@@ -15,11 +15,11 @@ import {
 import { useEffect, useState } from "preact/hooks";
 import { lang, languages, chosenLang, setLang, t, type Lang } from "../i18n";
 import { useAsync, useClient } from "../hooks";
-import { notificationsSupported, notificationsWanted, setNotificationsWanted } from "../notify";
 import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
 import { RoomSwitcher } from "./RoomSwitcher";
+import { NotificationSetting, SessionsSetting, ThemeSetting } from "./SettingsSections";
 import { RoomSettingsDialog } from "./RoomSettings";
 import { SearchDialog } from "./SearchDialog";
 import { ThreadsDialog } from "./ThreadsDialog";
@@ -467,33 +467,6 @@ function LeaveDialog(props: { roomId: string; onClose: () => void; onLeft: () =>
   );
 }
 
-/** Browser notifications: on (asking the browser) or off, and why not when refused. */
-function NotificationSetting() {
-  const [wanted, setWanted] = useState(notificationsWanted());
-  const [perm, setPerm] = useState<NotificationPermission | "unsupported">(notificationsSupported() ? Notification.permission : "unsupported");
-  return (
-    <section class="form" aria-labelledby="settings-notify">
-      <h3 id="settings-notify">{t("settings.notifications")}</h3>
-      <label class="radio">
-        <input
-          type="checkbox"
-          name="notifications"
-          checked={wanted && perm === "granted"}
-          disabled={perm === "unsupported" || perm === "denied"}
-          onChange={(e) => {
-            const on = e.currentTarget.checked;
-            setWanted(on);
-            void setNotificationsWanted(on).then(setPerm);
-          }}
-        />
-        {t("settings.notifyDesktop")}
-      </label>
-      {perm === "denied" && <small class="muted">{t("settings.notifyDenied")}</small>}
-      {perm === "unsupported" && <small class="muted">{t("settings.notifyUnsupported")}</small>}
-    </section>
-  );
-}
-
 function SettingsDialog(props: { session: Session; onClose: () => void; onSignOut: () => void }) {
   const client = useClient();
   const [choice, setChoice] = useState<Lang | "">(chosenLang() ?? "");
@@ -535,6 +508,7 @@ function SettingsDialog(props: { session: Session; onClose: () => void; onSignOu
           </select>
         </label>
       </section>
+      <ThemeSetting />
       <NotificationSetting />
       <section class="form" aria-labelledby="settings-account">
         <h3 id="settings-account">{t("settings.account")}</h3>
@@ -568,6 +542,7 @@ function SettingsDialog(props: { session: Session; onClose: () => void; onSignOu
           </p>
         )}
       </section>
+      <SessionsSetting session={props.session} />
       <div class="dialog-actions">
         <button type="button" class="danger" onClick={props.onSignOut}>
           {t("settings.logout")}

@@ -1,0 +1,159 @@
+// Sections of the person's settings: the colour theme, browser
+// notifications, and their sessions (devices), with signing out others.
+import type { IMyDevice } from "matrix-js-sdk";
+import { MatrixError } from "matrix-js-sdk";
+import { useEffect, useState } from "preact/hooks";
+import { formatTime, t } from "../i18n";
+import { useClient } from "../hooks";
+import { notificationsSupported, notificationsWanted, setNotificationsWanted } from "../notify";
+import type { Session } from "../session";
+import { chosenTheme, setTheme, type Theme } from "../theme";
+import { errText } from "./Dialogs";
+
+export function ThemeSetting() {
+  const [theme, set] = useState<Theme>(chosenTheme());
+  return (
+    <section class="form">
+      <label>
+        {t("settings.theme")}
+        <select
+          name="theme"
+          value={theme}
+          onChange={(e) => {
+            const v = e.currentTarget.value as Theme;
+            set(v);
+            setTheme(v);
+          }}
+        >
+          <option value="system">{t("settings.theme.system")}</option>
+          <option value="light">{t("settings.theme.light")}</option>
+          <option value="dark">{t("settings.theme.dark")}</option>
+        </select>
+      </label>
+    </section>
+  );
+}
+
+/** Browser notifications: on (asking the browser) or off, and why not when refused. */
+export function NotificationSetting() {
+  const [wanted, setWanted] = useState(notificationsWanted());
+  const [perm, setPerm] = useState<NotificationPermission | "unsupported">(notificationsSupported() ? Notification.permission : "unsupported");
+  return (
+    <section class="form" aria-labelledby="settings-notify">
+      <h3 id="settings-notify">{t("settings.notifications")}</h3>
+      <label class="radio">
+        <input
+          type="checkbox"
+          name="notifications"
+          checked={wanted && perm === "granted"}
+          disabled={perm === "unsupported" || perm === "denied"}
+          onChange={(e) => {
+            const on = e.currentTarget.checked;
+            setWanted(on);
+            void setNotificationsWanted(on).then(setPerm);
+          }}
+        />
+        {t("settings.notifyDesktop")}
+      </label>
+      {perm === "denied" && <small class="muted">{t("settings.notifyDenied")}</small>}
+      {perm === "unsupported" && <small class="muted">{t("settings.notifyUnsupported")}</small>}
+    </section>
+  );
+}
+
+
+/** The account's sessions; others can be signed out (the password confirms). */
+export function SessionsSetting(props: { session: Session }) {
+  const client = useClient();
+  const [devices, setDevices] = useState<IMyDevice[] | null>(null);
+  const [removing, setRemoving] = useState<string | null>(null);
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let alive = true;
+    client.getDevices().then(
+      (r) => alive && setDevices(r.devices.sort((a, b) => (b.last_seen_ts ?? 0) - (a.last_seen_ts ?? 0))),
+      () => alive && setDevices([]),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [client, tick]);
+
+  const signOut = async (deviceId: string) => {
+    setError(null);
+    try {
+      try {
+        await client.deleteDevice(deviceId);
+      } catch (err) {
+        // User-interactive auth: the password, in the session the server gave.
+        const session = err instanceof MatrixError ? (err.data as { session?: string }).session : undefined;
+        if (!(err instanceof MatrixError) || err.httpStatus !== 401) throw err;
+        await client.deleteDevice(deviceId, {
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: props.session.userId },
+          password,
+          session,
+        } as never);
+      }
+      setRemoving(null);
+      setPassword("");
+      setTick((n) => n + 1);
+    } catch (err) {
+      setError(errText(err));
+    }
+  };
+
+  return (
+    <section class="form" aria-labelledby="settings-sessions">
+      <h3 id="settings-sessions">{t("settings.sessions")}</h3>
+      {devices === null && <p class="muted">{t("app.loading")}</p>}
+      <ul class="sessions">
+        {(devices ?? []).map((d) => {
+          const mine = d.device_id === props.session.deviceId;
+          return (
+            <li key={d.device_id} data-device-id={d.device_id}>
+              <span>
+                <strong>{d.display_name || d.device_id}</strong>
+                {mine && <small class="muted"> ({t("settings.thisSession")})</small>}
+                <br />
+                <small class="muted">
+                  {d.device_id}
+                  {d.last_seen_ts ? ` · ${t("settings.lastSeen", { when: `${new Date(d.last_seen_ts).toLocaleDateString()} ${formatTime(d.last_seen_ts)}` })}` : ""}
+                </small>
+              </span>
+              {!mine && removing !== d.device_id && (
+                <button type="button" class="small" onClick={() => setRemoving(d.device_id)}>
+                  {t("settings.signOutSession")}
+                </button>
+              )}
+              {removing === d.device_id && (
+                <form
+                  class="inline-form"
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    void signOut(d.device_id);
+                  }}
+                >
+                  <label>
+                    {t("settings.confirmPassword")}
+                    <input type="password" autoComplete="current-password" value={password} autoFocus onInput={(e) => setPassword(e.currentTarget.value)} />
+                  </label>
+                  <button type="submit" class="small danger" disabled={password === ""}>
+                    {t("settings.signOutSession")}
+                  </button>
+                </form>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,61 @@
+// Scenario 11: the person's settings. Alice picks the dark theme (the page
+// turns dark and stays so after a reload), sees her two sessions (this
+// one marked) and signs the other out with her password: its access token
+// stops working.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName } from "./harness.mjs";
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+test("scenario 11: theme and sessions in the settings", { timeout: 120_000 }, async () => {
+  const password = "correct horse battery staple";
+  const a = await registerApi(stack.api, uniqueName("alice"), password); // the "setup" session
+  const alice = await newPerson(browser, "alice");
+  const A = alice.page;
+  await scenario("scenario-11-settings", [alice], async () => {
+    await loginUI(A, stack.url, a.user_id, password);
+    const openSettings = async () => {
+      await A.getByRole("button", { name: `${a.user_id}: settings and sign out` }).click();
+      return A.getByRole("dialog", { name: "Settings" });
+    };
+    let settings = await openSettings();
+
+    // Theme.
+    const light = await A.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    await settings.getByLabel("Theme").selectOption("dark");
+    assert.equal(await A.evaluate(() => document.documentElement.dataset.theme), "dark");
+    const dark = await A.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    assert.notEqual(dark, light, "the page turns dark");
+    await A.keyboard.press("Escape");
+    await A.reload();
+    await A.locator(".space-button.me").waitFor();
+    assert.equal(await A.evaluate(() => getComputedStyle(document.documentElement).backgroundColor), dark, "the theme stays after a reload");
+
+    // Sessions: this one and the setup one.
+    settings = await openSettings();
+    const sessions = settings.locator(".sessions > li");
+    await settings.locator(`.sessions > li[data-device-id="${a.device_id}"]`).waitFor();
+    assert.equal(await sessions.count(), 2);
+    await settings.locator(".sessions > li", { hasText: "(this session)" }).waitFor();
+    const other = settings.locator(`.sessions > li[data-device-id="${a.device_id}"]`);
+    await other.getByRole("button", { name: "Sign out this session" }).click();
+    await other.getByLabel("Your password, to confirm").fill(password);
+    await other.getByRole("button", { name: "Sign out this session" }).click();
+    await other.waitFor({ state: "detached" });
+    assert.equal(await sessions.count(), 1);
+    const res = await fetch(`${stack.api}/_matrix/client/v3/account/whoami`, { headers: { Authorization: `Bearer ${a.access_token}` } });
+    assert.equal(res.status, 401, "the signed-out session's token no longer works");
+  });
+});
