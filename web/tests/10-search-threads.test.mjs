@@ -3,8 +3,8 @@
 // its menu and finds the message with the ones around it; she opens the
 // room's threads, the thread with its reply, and answers in it; Bob's
 // view of the thread (the server's) then holds her reply. Then she makes
-// the room invitation-only, its history readable from joining, and mutes
-// it, from the room's settings.
+// the room invitation-only, its history readable from joining, Bob a
+// moderator, and mutes it, from the room's settings.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
@@ -100,11 +100,14 @@ test("scenario 10: search a room's messages, open a thread and reply in it, room
     await settings.getByLabel("Who can join").selectOption("invite");
     await settings.getByLabel("Who can read the history").selectOption("joined");
     await settings.getByLabel("Mute notifications").check();
+    // Bob becomes a moderator.
+    await settings.locator(`select[name="role-${b.user_id}"]`).selectOption({ label: "Moderator" });
     await settings.getByRole("button", { name: "Save" }).click();
     await settings.waitFor({ state: "detached" });
     const state = (type) => call(a, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/${type}/`);
     assert.equal((await state("m.room.join_rules")).join_rule, "invite");
     assert.equal((await state("m.room.history_visibility")).history_visibility, "joined");
+    assert.equal((await state("m.room.power_levels")).users[b.user_id], 50);
     const mute = await call(a, "GET", `/_matrix/client/v3/pushrules/global/override/${encodeURIComponent(room)}`);
     assert.deepEqual(mute.actions, []);
   });

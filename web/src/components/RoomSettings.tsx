@@ -1,8 +1,9 @@
 // A room's settings: name, topic, who may join (m.room.join_rules), who
-// may read the history (m.room.history_visibility) and the person's own
+// may read the history (m.room.history_visibility), the members' roles
+// (m.room.power_levels: member, moderator, admin) and the person's own
 // notifications for it (mute, a push rule). Fields the person's power
 // level does not allow are shown disabled.
-import { EventType, type Room } from "matrix-js-sdk";
+import { EventType, KnownMembership, type Room } from "matrix-js-sdk";
 import { useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient } from "../hooks";
@@ -13,6 +14,12 @@ import { errText } from "./Dialogs";
 
 const joinRules = ["invite", "public", "knock", "restricted"] as const;
 const visibilities = ["shared", "invited", "joined", "world_readable"] as const;
+
+const roles = [
+  { level: 0, key: "roomSettings.role.member" },
+  { level: 50, key: "roomSettings.role.moderator" },
+  { level: 100, key: "roomSettings.role.admin" },
+] as const;
 
 function stateContent(room: Room, type: string): Record<string, unknown> {
   return (room.currentState.getStateEvents(type, "")?.getContent() ?? {}) as Record<string, unknown>;
@@ -28,6 +35,7 @@ export function RoomSettingsDialog(props: { roomId: string; onClose: () => void 
         joinRule: String(stateContent(room, EventType.RoomJoinRules).join_rule ?? "invite"),
         history: String(stateContent(room, EventType.RoomHistoryVisibility).history_visibility ?? "shared"),
         muted: isRoomMuted(client, room.roomId),
+        levels: Object.fromEntries(room.getMembersWithMembership(KnownMembership.Join).map((m) => [m.userId, m.powerLevel])) as Record<string, number>,
       }
     : null;
   const [v, setV] = useState(initial);
@@ -51,6 +59,17 @@ export function RoomSettingsDialog(props: { roomId: string; onClose: () => void 
       }
       if (v.history !== initial.history) {
         await client.sendStateEvent(room.roomId, EventType.RoomHistoryVisibility, { history_visibility: v.history } as never, "");
+      }
+      const changed = Object.entries(v.levels).filter(([u, l]) => initial.levels[u] !== l);
+      if (changed.length > 0) {
+        const pl = stateContent(room, EventType.RoomPowerLevels);
+        const users = { ...((pl.users ?? {}) as Record<string, number>) };
+        const usersDefault = typeof pl.users_default === "number" ? pl.users_default : 0;
+        for (const [u, l] of changed) {
+          if (l === usersDefault) delete users[u];
+          else users[u] = l;
+        }
+        await client.sendStateEvent(room.roomId, EventType.RoomPowerLevels, { ...pl, users } as never, "");
       }
       if (v.muted !== initial.muted) await setRoomMuted(client, room.roomId, v.muted);
       props.onClose();
@@ -93,6 +112,40 @@ export function RoomSettingsDialog(props: { roomId: string; onClose: () => void 
             ))}
           </select>
         </label>
+        <fieldset class="roles">
+          <legend>{t("roomSettings.roles")}</legend>
+          {room
+            .getMembersWithMembership(KnownMembership.Join)
+            .sort((a, b) => b.powerLevel - a.powerLevel || a.name.localeCompare(b.name))
+            .map((m) => {
+              const mine = room.getMember(client.getUserId() ?? "")?.powerLevel ?? 0;
+              const level = v.levels[m.userId] ?? m.powerLevel;
+              // Only someone with more power (or oneself, downwards) may change a level.
+              const editable = may(EventType.RoomPowerLevels) && (m.powerLevel < mine || m.userId === client.getUserId());
+              return (
+                <label key={m.userId} class="role-row">
+                  <span>
+                    {m.name} <small class="muted">{m.userId}</small>
+                  </span>
+                  <select
+                    name={`role-${m.userId}`}
+                    value={String(level)}
+                    disabled={!editable}
+                    onChange={(e) => set({ levels: { ...v.levels, [m.userId]: Number(e.currentTarget.value) } })}
+                  >
+                    {roles
+                      .filter((r) => r.level <= mine || r.level === level)
+                      .map((r) => (
+                        <option key={r.level} value={String(r.level)}>
+                          {t(r.key)}
+                        </option>
+                      ))}
+                    {!roles.some((r) => r.level === level) && <option value={String(level)}>{String(level)}</option>}
+                  </select>
+                </label>
+              );
+            })}
+        </fieldset>
         <label class="radio">
           <input type="checkbox" name="muted" checked={v.muted} onChange={(e) => set({ muted: e.currentTarget.checked })} />
           {t("room.mute")}
