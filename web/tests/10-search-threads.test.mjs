@@ -4,7 +4,7 @@
 // room's threads, the thread with its reply, and answers in it; Bob's
 // view of the thread (the server's) then holds her reply. Then she makes
 // the room invitation-only, its history readable from joining, Bob a
-// moderator, and mutes it, from the room's settings.
+// moderator, gives it a picture and mutes it, from the room's settings.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
@@ -100,6 +100,10 @@ test("scenario 10: search a room's messages, open a thread and reply in it, room
     await settings.getByLabel("Who can join").selectOption("invite");
     await settings.getByLabel("Who can read the history").selectOption("joined");
     await settings.getByLabel("Mute notifications").check();
+    // A picture for the room.
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+    await settings.getByLabel("Change the room's picture").setInputFiles({ name: "lab.png", mimeType: "image/png", buffer: png });
+    await settings.locator(".avatar-picker img").waitFor();
     // Bob becomes a moderator.
     await settings.locator(`select[name="role-${b.user_id}"]`).selectOption({ label: "Moderator" });
     await settings.getByRole("button", { name: "Save" }).click();
@@ -108,6 +112,7 @@ test("scenario 10: search a room's messages, open a thread and reply in it, room
     assert.equal((await state("m.room.join_rules")).join_rule, "invite");
     assert.equal((await state("m.room.history_visibility")).history_visibility, "joined");
     assert.equal((await state("m.room.power_levels")).users[b.user_id], 50);
+    assert.match((await state("m.room.avatar")).url, /^mxc:\/\//);
     const mute = await call(a, "GET", `/_matrix/client/v3/pushrules/global/override/${encodeURIComponent(room)}`);
     assert.deepEqual(mute.actions, []);
   });

@@ -1,10 +1,11 @@
 // Scenario 11: the person's settings. Alice picks the dark theme (the page
-// turns dark and stays so after a reload), sees her two sessions (this
+// turns dark and stays so after a reload), uploads a picture (her
+// profile's avatar_url), sees her two sessions (this
 // one marked) and signs the other out with her password: its access token
 // stops working.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName } from "./harness.mjs";
+import { launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -43,8 +44,18 @@ test("scenario 11: theme and sessions in the settings", { timeout: 120_000 }, as
     await A.locator(".space-button.me").waitFor();
     assert.equal(await A.evaluate(() => getComputedStyle(document.documentElement).backgroundColor), dark, "the theme stays after a reload");
 
-    // Sessions: this one and the setup one.
     settings = await openSettings();
+    // A picture: uploaded, then the profile's avatar_url.
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+    await settings.getByLabel("Change the picture").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: png });
+    const profile = await until("the avatar in the profile", async () => {
+      const r = await fetch(`${stack.api}/_matrix/client/v3/profile/${encodeURIComponent(a.user_id)}`).then((x) => x.json());
+      return r.avatar_url?.startsWith("mxc://") ? r : null;
+    });
+    await settings.locator(".avatar-picker img").waitFor();
+    assert.match(profile.avatar_url, /^mxc:\/\/localhost\//);
+
+    // Sessions: this one and the setup one.
     const sessions = settings.locator(".sessions > li");
     await settings.locator(`.sessions > li[data-device-id="${a.device_id}"]`).waitFor();
     assert.equal(await sessions.count(), 2);

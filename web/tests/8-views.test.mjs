@@ -66,7 +66,8 @@ function phoneProblems(page) {
       // Inside a scroller that clips it, an element may be wider (long code).
       if (r.right > w + 1 && !el.closest(".timeline pre, .timeline code")) out.push(`${name(el)} reaches ${Math.round(r.right)}px`);
     }
-    for (const el of document.querySelectorAll("button, a.button, select, input:not([type=hidden])")) {
+    // A visually hidden input (a file picker) is reached through its label.
+    for (const el of document.querySelectorAll("button, a.button, label.button, select, input:not([type=hidden]):not(.visually-hidden)")) {
       const r = seen(el);
       if (!r) continue;
       // Check boxes have their label as target too; reaction chips and

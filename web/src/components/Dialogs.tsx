@@ -19,7 +19,7 @@ import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
 import { RoomSwitcher } from "./RoomSwitcher";
-import { NotificationSetting, SessionsSetting, ThemeSetting } from "./SettingsSections";
+import { AvatarPicker, NotificationSetting, SessionsSetting, ThemeSetting } from "./SettingsSections";
 import { RoomSettingsDialog } from "./RoomSettings";
 import { SearchDialog } from "./SearchDialog";
 import { ThreadsDialog } from "./ThreadsDialog";
@@ -512,6 +512,13 @@ function SettingsDialog(props: { session: Session; onClose: () => void; onSignOu
       <NotificationSetting />
       <section class="form" aria-labelledby="settings-account">
         <h3 id="settings-account">{t("settings.account")}</h3>
+        <AvatarPicker
+          label={t("settings.avatar")}
+          id={props.session.userId}
+          name={saved || props.session.userId}
+          mxc={client.getUser(props.session.userId)?.avatarUrl}
+          onUploaded={(mxc) => client.setAvatarUrl(mxc)}
+        />
         <p>
           <strong class="my-user-id">{props.session.userId}</strong>
           <br />

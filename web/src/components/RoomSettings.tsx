@@ -11,6 +11,7 @@ import { canSendState } from "../matrix";
 import { isRoomMuted, setRoomMuted } from "../notify";
 import { Dialog } from "./common";
 import { errText } from "./Dialogs";
+import { AvatarPicker } from "./SettingsSections";
 
 const joinRules = ["invite", "public", "knock", "restricted"] as const;
 const visibilities = ["shared", "invited", "joined", "world_readable"] as const;
@@ -82,6 +83,14 @@ export function RoomSettingsDialog(props: { roomId: string; onClose: () => void 
   return (
     <Dialog title={t("roomSettings.title", { name: room.name })} onClose={props.onClose} id="room-settings">
       <form class="form" onSubmit={submit}>
+        <AvatarPicker
+          label={t("roomSettings.avatar")}
+          id={room.roomId}
+          name={room.name}
+          mxc={room.getMxcAvatarUrl()}
+          disabled={!may(EventType.RoomAvatar)}
+          onUploaded={(url) => client.sendStateEvent(room.roomId, EventType.RoomAvatar, { url } as never, "")}
+        />
         <label>
           {t("roomSettings.name")}
           <input name="name" value={v.name} disabled={!may(EventType.RoomName)} onInput={(e) => set({ name: e.currentTarget.value })} />

@@ -8,6 +8,7 @@ import { useClient } from "../hooks";
 import { notificationsSupported, notificationsWanted, setNotificationsWanted } from "../notify";
 import type { Session } from "../session";
 import { chosenTheme, setTheme, type Theme } from "../theme";
+import { Avatar } from "./common";
 import { errText } from "./Dialogs";
 
 export function ThemeSetting() {
@@ -155,5 +156,50 @@ export function SessionsSetting(props: { session: Session }) {
         </p>
       )}
     </section>
+  );
+}
+
+/**
+ * An avatar picker: an image file is uploaded (authenticated media) and
+ * handed to onUploaded as its mxc:// URI.
+ */
+export function AvatarPicker(props: { label: string; id: string; name: string; mxc: string | null | undefined; disabled?: boolean; onUploaded: (mxc: string) => Promise<unknown> }) {
+  const client = useClient();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [mxc, setMxc] = useState(props.mxc ?? null);
+  return (
+    <div class="avatar-picker">
+      <Avatar id={props.id} name={props.name} mxc={mxc} size={56} />
+      <label class="button small">
+        {busy ? t("app.loading") : props.label}
+        <input
+          type="file"
+          accept="image/png, image/jpeg, image/webp, image/gif"
+          class="visually-hidden"
+          disabled={busy || props.disabled}
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            e.currentTarget.value = "";
+            if (!file) return;
+            setBusy(true);
+            setError(null);
+            client
+              .uploadContent(file, { name: file.name, type: file.type })
+              .then(async (r) => {
+                await props.onUploaded(r.content_uri);
+                setMxc(r.content_uri);
+              })
+              .catch((err: unknown) => setError(errText(err)))
+              .finally(() => setBusy(false));
+          }}
+        />
+      </label>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
