@@ -5,7 +5,9 @@
 // message from Carol does not notify him; Alice's mention does: a
 // notification, "(1)" in the first tab's title and a dot on its favicon.
 // Bob then mutes the room from the room's menu: another mention there
-// stays silent while a direct message still notifies.
+// stays silent while a direct message still notifies. A keyword he added
+// in his settings ("exam") notifies in another group room, where a plain
+// message does not.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
@@ -72,11 +74,14 @@ test("scenario 7: a mention in a background tab notifies and counts; a muted roo
   const say = (who, roomId, content) => api(stack.api, who.access_token, "PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${uniqueName("txn")}`, content);
 
   const group = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", { name: "Study group", preset: "private_chat", invite: [b.user_id, c.user_id] });
+  const seminar = await api(stack.api, c.access_token, "POST", "/_matrix/client/v3/createRoom", { name: "Seminar", preset: "private_chat", invite: [a.user_id, b.user_id] });
   const dm = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", { preset: "trusted_private_chat", is_direct: true, invite: [b.user_id] });
   for (const [who, room] of [
     [b, group.room_id],
     [c, group.room_id],
     [b, dm.room_id],
+    [b, seminar.room_id],
+    [a, seminar.room_id], // three people: not a one-to-one room
   ]) {
     await api(stack.api, who.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
   }
@@ -91,6 +96,13 @@ test("scenario 7: a mention in a background tab notifies and counts; a muted roo
 
   await scenario("scenario-7-notifications", [bob], async () => {
     await loginUI(B, stack.url, b.user_id, password);
+    // A keyword of his own: "exam".
+    await B.getByRole("button", { name: `${b.user_id}: settings and sign out` }).click();
+    const settings = B.getByRole("dialog", { name: "Settings" });
+    await settings.getByLabel("Also notify me for the word").fill("exam");
+    await settings.getByRole("button", { name: "Add", exact: true }).click();
+    await settings.getByRole("list", { name: "Keywords" }).getByText("exam").waitFor();
+    await B.keyboard.press("Escape");
     await B.locator(".room-list .room-button", { hasText: "Study group" }).click();
     await B.locator("#room-title", { hasText: "Study group" }).waitFor();
     const baseTitle = await B.title();
@@ -143,6 +155,12 @@ test("scenario 7: a mention in a background tab notifies and counts; a muted roo
       [],
       "a muted room does not notify",
     );
+
+    // In another group room: a plain message stays silent, the keyword notifies.
+    await say(c, seminar.room_id, { msgtype: "m.text", body: "see you there" });
+    await say(c, seminar.room_id, { msgtype: "m.text", body: "the exam moved to Friday" });
+    await until("the keyword's notification", async () => (await notes()).some((n) => n.body.includes("the exam moved")));
+    assert.deepEqual((await notes()).filter((n) => n.body.includes("see you there")), [], "a plain group message does not notify");
     await other.close();
   });
 });

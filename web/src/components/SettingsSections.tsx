@@ -1,7 +1,7 @@
 // Sections of the person's settings: the colour theme, browser
 // notifications, and their sessions (devices), with signing out others.
 import type { IMyDevice } from "matrix-js-sdk";
-import { MatrixError } from "matrix-js-sdk";
+import { MatrixError, PushRuleActionName, PushRuleKind, TweakName } from "matrix-js-sdk";
 import { useEffect, useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
 import { useClient } from "../hooks";
@@ -58,10 +58,82 @@ export function NotificationSetting() {
       </label>
       {perm === "denied" && <small class="muted">{t("settings.notifyDenied")}</small>}
       {perm === "unsupported" && <small class="muted">{t("settings.notifyUnsupported")}</small>}
+      <Keywords />
     </section>
   );
 }
 
+/**
+ * Keywords that notify (and highlight): the account's content push rules
+ * other than the server's defaults (whose IDs start with a dot).
+ */
+function Keywords() {
+  const client = useClient();
+  const [, setTick] = useState(0);
+  const [word, setWord] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const rules = (client.pushRules?.global?.content ?? []).filter((r) => !r.rule_id.startsWith(".") && r.pattern);
+  const refresh = async () => {
+    client.pushRules = await client.getPushRules();
+    setTick((n) => n + 1);
+  };
+  const add = async () => {
+    const w = word.trim();
+    if (!w) return;
+    setError(null);
+    try {
+      await client.addPushRule("global", PushRuleKind.ContentSpecific, w, {
+        pattern: w,
+        actions: [PushRuleActionName.Notify, { set_tweak: TweakName.Highlight }, { set_tweak: TweakName.Sound, value: "default" }],
+      });
+      setWord("");
+      await refresh();
+    } catch (err) {
+      setError(errText(err));
+    }
+  };
+  return (
+    <div class="keywords">
+      <form
+        class="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void add();
+        }}
+      >
+        <label>
+          {t("settings.keyword")}
+          <input name="keyword" value={word} onInput={(e) => setWord(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="small" disabled={word.trim() === ""}>
+          {t("settings.keywordAdd")}
+        </button>
+      </form>
+      {rules.length > 0 && (
+        <ul class="keyword-list" aria-label={t("settings.keywords")}>
+          {rules.map((r) => (
+            <li key={r.rule_id}>
+              {r.pattern}
+              <button
+                type="button"
+                class="icon small"
+                aria-label={t("settings.keywordRemove", { word: r.pattern ?? "" })}
+                onClick={() => void client.deletePushRule("global", PushRuleKind.ContentSpecific, r.rule_id).then(refresh, (err: unknown) => setError(errText(err)))}
+              >
+                ×
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
 
 /** The account's sessions; others can be signed out (the password confirms). */
 export function SessionsSetting(props: { session: Session }) {
