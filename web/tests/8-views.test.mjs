@@ -1,4 +1,5 @@
-// Scenario 8: every main view, on a desktop screen and on a 360-pixel
+// Scenario 8: every main view (with the search, threads and room switcher
+// dialogs), on a desktop screen and on a 360-pixel
 // phone. On each: axe-core (from npm, injected into the page) finds no
 // serious or critical violation; on the phone nothing overflows sideways
 // (the page never needs zooming out) and every button is a 44-pixel touch
@@ -164,6 +165,28 @@ test("scenario 8: main views on desktop and phone: axe, no sideways overflow, to
       await A.getByRole("menuitem", { name: "Room settings" }).click();
       await A.getByRole("dialog").waitFor();
       await check("room-settings");
+      await A.keyboard.press("Escape");
+      await A.getByRole("dialog").waitFor({ state: "detached" });
+
+      await A.getByRole("button", { name: "Room options" }).click();
+      await A.getByRole("menuitem", { name: "Search messages" }).click();
+      await A.getByRole("dialog").getByLabel("Words to find").fill("report");
+      await A.keyboard.press("Enter");
+      await A.locator(".search-results .search-hit").first().waitFor();
+      await check("search");
+      await A.keyboard.press("Escape");
+      await A.getByRole("dialog").waitFor({ state: "detached" });
+
+      await A.getByRole("button", { name: "Room options" }).click();
+      await A.getByRole("menuitem", { name: "Threads" }).click();
+      await A.getByRole("dialog").getByText("No thread in this room yet.").waitFor();
+      await check("threads");
+      await A.keyboard.press("Escape");
+      await A.getByRole("dialog").waitFor({ state: "detached" });
+
+      await A.keyboard.press("Control+k");
+      await A.getByRole("dialog", { name: "Go to a room" }).waitFor();
+      await check("switcher");
       await A.keyboard.press("Escape");
       await A.getByRole("dialog").waitFor({ state: "detached" });
 
