@@ -100,8 +100,11 @@ test("scenario 9: keyboard only: sign in, switch room, send, call, leave", { tim
     await press("Enter");
     await A.locator(".call.in-call").waitFor({ timeout: 30_000 });
     await expectFocus("the call's controls", (f) => f.includes("call-mic"));
+    // "Leave call" is disabled until joining has finished.
+    await A.locator(".call-leave:enabled").waitFor({ timeout: 30_000 });
     let steps = 0;
     while (!(await focused()).includes("call-leave") && steps++ < 8) await press("Tab");
+    await expectFocus("the leave button", (f) => f.includes("call-leave"));
     await press("Enter");
     await A.locator(".call.lobby").waitFor({ timeout: 30_000 });
     await expectFocus("the join button after leaving", (f) => f.includes("call-join"));
