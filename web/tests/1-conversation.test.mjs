@@ -72,7 +72,8 @@ test("scenario 1: a private room in a new space, invitation, reply, edit, reacti
     await A.locator(".room-list .room-button", { hasText: roomName }).waitFor();
 
     // Alice invites Bob by his user ID.
-    await A.getByRole("button", { name: "Invite", exact: true }).first().click();
+    await A.getByRole("button", { name: "Room options" }).click();
+    await A.getByRole("menuitem", { name: "Invite", exact: true }).click();
     const invite = A.getByRole("dialog", { name: `Invite to ${roomName}` });
     await invite.getByLabel("Search people by name or user ID").fill(b.user_id);
     await invite.getByRole("button", { name: `Invite ${b.user_id}` }).click();

@@ -105,7 +105,8 @@ export async function startStack({ config } = {}) {
     if (!/^turn:/m.test(yaml)) {
       yaml += "\nturn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\n";
     }
-    // Nor on the metrics listener's 127.0.0.1:9105 (no scenario reads it).
+    // The metrics listener's fixed port would collide between two salons
+    // of one scenario file (and with other salons on the machine).
     if (!/^metrics:/m.test(yaml)) {
       yaml += "\nmetrics:\n  listen: \"off\"\n";
     }
@@ -161,8 +162,10 @@ export function launchBrowser() {
  * A browser context for one person, traced from the start. Page errors and
  * Content-Security-Policy violations are collected: a scenario fails on them.
  */
-export async function newPerson(browser, name, { locale = "en-US", viewport = { width: 1280, height: 800 }, trace = true } = {}) {
-  const context = await browser.newContext({ locale, viewport, acceptDownloads: true });
+export async function newPerson(browser, name, { locale = "en-US", viewport = { width: 1280, height: 800 }, trace = true, mobile = false } = {}) {
+  // mobile: a phone's browser (meta viewport honoured, touch), which zooms
+  // out when the page is wider than the screen.
+  const context = await browser.newContext({ locale, viewport, acceptDownloads: true, ...(mobile ? { isMobile: true, hasTouch: true } : {}) });
   if (trace) await context.tracing.start({ screenshots: true, snapshots: true, title: name });
   const page = await context.newPage();
   const problems = [];

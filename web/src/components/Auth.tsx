@@ -103,7 +103,7 @@ function Login(props: { flows: LoginFlows | null; canRegister: boolean; onRegist
         <form onSubmit={submit} class="form">
           <label>
             {t("auth.username")}
-            <input name="username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+            <input name="username" autoFocus autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
           </label>
           <label>
             {t("auth.password")}
@@ -189,7 +189,7 @@ function Register(props: { state: RegistrationState | null; onLogin: () => void;
         <form onSubmit={submit} class="form">
           <label>
             {t("auth.username")}
-            <input name="username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+            <input name="username" autoFocus autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
           </label>
           <label>
             {t("auth.password")}

@@ -21,7 +21,7 @@ export function CallButton(props: { room: Room; open: boolean; onToggle: () => v
   return (
     <button type="button" class={`small call-button${n > 0 ? " active" : ""}`} aria-pressed={props.open} aria-label={label} title={label} onClick={props.onToggle}>
       <CallIcon name="call" size={16} />
-      {n > 0 ? t("call.inCall", { count: n }) : t("call.title")}
+      <span class={n > 0 ? "" : "call-button-text"}>{n > 0 ? t("call.inCall", { count: n }) : t("call.title")}</span>
     </button>
   );
 }

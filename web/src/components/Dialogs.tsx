@@ -20,6 +20,11 @@ import { useAsync, useClient } from "../hooks";
 import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
 import { Avatar, Dialog } from "./common";
+import { RoomSwitcher } from "./RoomSwitcher";
+import { AvatarPicker, NotificationSetting, ThemeSetting } from "./SettingsSections";
+import { RoomSettingsDialog } from "./RoomSettings";
+import { SearchDialog } from "./SearchDialog";
+import { ThreadsDialog } from "./ThreadsDialog";
 import { VoiceChannelType } from "../calls/presence";
 
 export type DialogState =
@@ -31,7 +36,10 @@ export type DialogState =
   | { kind: "roomSettings"; roomId: string }
   | { kind: "addToSpace"; space: string }
   | { kind: "startChat" }
-  | { kind: "leave"; roomId: string };
+  | { kind: "leave"; roomId: string }
+  | { kind: "switcher" }
+  | { kind: "search"; roomId: string }
+  | { kind: "threads"; roomId: string };
 
 interface Props {
   state: DialogState | null;
@@ -42,12 +50,13 @@ interface Props {
   onSignOut: () => void;
 }
 
-function errText(err: unknown): string {
+export function errText(err: unknown): string {
   const d = describeError(err);
   return d.key ? t(d.key) : t("error.generic", { message: d.message });
 }
 
 export function Dialogs(props: Props) {
+  const client = useClient();
   const s = props.state;
   if (!s) return null;
   switch (s.kind) {
@@ -67,6 +76,14 @@ export function Dialogs(props: Props) {
       return <RoomSettingsDialog roomId={s.roomId} onClose={props.onClose} />;
     case "addToSpace":
       return <AddToSpaceDialog spaceId={s.space} onClose={props.onClose} />;
+    case "search":
+    case "threads": {
+      const room = client.getRoom(s.roomId);
+      if (!room) return null;
+      return s.kind === "search" ? <SearchDialog room={room} onClose={props.onClose} /> : <ThreadsDialog room={room} onClose={props.onClose} />;
+    }
+    case "switcher":
+      return <RoomSwitcher onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;
     case "leave":
       return <LeaveDialog roomId={s.roomId} onClose={props.onClose} onLeft={() => props.onOpenRoom("")} />;
   }
@@ -427,60 +444,6 @@ function AddToSpaceDialog(props: { spaceId: string; onClose: () => void }) {
   );
 }
 
-function RoomSettingsDialog(props: { roomId: string; onClose: () => void }) {
-  const client = useClient();
-  const room = client.getRoom(props.roomId);
-  const [name, setName] = useState(room?.currentState.getStateEvents(EventType.RoomName, "")?.getContent().name ?? "");
-  const [topic, setTopic] = useState(room?.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic ?? "");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  if (!room) return null;
-  const canName = canSendState(client, room, EventType.RoomName);
-  const canTopic = canSendState(client, room, EventType.RoomTopic);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const oldName = room.currentState.getStateEvents(EventType.RoomName, "")?.getContent().name ?? "";
-      const oldTopic = room.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic ?? "";
-      if (name !== oldName) await client.setRoomName(room.roomId, name);
-      if (topic !== oldTopic) await client.setRoomTopic(room.roomId, topic);
-      props.onClose();
-    } catch (err) {
-      setError(errText(err));
-      setBusy(false);
-    }
-  };
-  return (
-    <Dialog title={t("roomSettings.title", { name: room.name })} onClose={props.onClose} id="room-settings">
-      <form class="form" onSubmit={submit}>
-        <label>
-          {t("roomSettings.name")}
-          <input value={name} disabled={!canName} onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("roomSettings.topic")}
-          <textarea rows={3} value={topic} disabled={!canTopic} onInput={(e) => setTopic(e.currentTarget.value)} />
-        </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        <div class="dialog-actions">
-          <button type="button" onClick={props.onClose}>
-            {t("dialog.cancel")}
-          </button>
-          <button type="submit" class="primary" disabled={busy || (!canName && !canTopic)}>
-            {t("dialog.save")}
-          </button>
-        </div>
-      </form>
-    </Dialog>
-  );
-}
-
 function LeaveDialog(props: { roomId: string; onClose: () => void; onLeft: () => void }) {
   const client = useClient();
   const room = client.getRoom(props.roomId);
@@ -555,8 +518,17 @@ function SettingsDialog(props: { session: Session; onClose: () => void; onSignOu
           </select>
         </label>
       </section>
+      <ThemeSetting />
+      <NotificationSetting />
       <section class="form" aria-labelledby="settings-account">
         <h3 id="settings-account">{t("settings.account")}</h3>
+        <AvatarPicker
+          label={t("settings.avatar")}
+          id={props.session.userId}
+          name={saved || props.session.userId}
+          mxc={client.getUser(props.session.userId)?.avatarUrl}
+          onUploaded={(mxc) => client.setAvatarUrl(mxc)}
+        />
         <p>
           <strong class="my-user-id">{props.session.userId}</strong>
           <br />

@@ -196,7 +196,31 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
     if (myHand && iAmOnStage) void lowerHand(client, room, myHand.reaction).catch(() => undefined);
   }, [myHand, iAmOnStage, client, room]);
 
+  // Focus follows the call: the join button when the panel is opened from
+  // the header (not when a voice channel shows it by itself), the call's
+  // controls once joined, the join button again after leaving.
+  const section = useRef<HTMLElement>(null);
+  const focusNext = useRef<"join" | "controls" | null>(props.voiceChannel ? null : "join");
+  useEffect(() => {
+    const want = focusNext.current;
+    if (!want) return;
+    const target = want === "join" ? ".call-join" : ".call-mic, .call-leave";
+    const el = section.current?.querySelector<HTMLElement>(target);
+    if (el && !(el as HTMLButtonElement).disabled) {
+      el.focus();
+      focusNext.current = null;
+    }
+  });
+  const onKeyDown = (e: KeyboardEvent) => {
+    // Escape closes the panel of a room's call (the call goes on).
+    if (e.key === "Escape" && !props.voiceChannel && !e.defaultPrevented && !(e.target as HTMLElement).closest("select")) {
+      e.preventDefault();
+      props.onClose();
+    }
+  };
+
   const join = async () => {
+    focusNext.current = "controls";
     setBusy(true);
     try {
       await setCurrentCall(call);
@@ -213,6 +237,7 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
     } finally {
       setBusy(false);
     }
+    focusNext.current = "join";
     setCall(callFor(client, room));
   };
   const toggleTeaching = async (on: boolean) => {
@@ -247,7 +272,7 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
 
   if (call.phase !== "connected") {
     return (
-      <section class={`call lobby${props.voiceChannel ? " voice" : ""}`} aria-labelledby={`call-title-${room.roomId}`}>
+      <section ref={section} onKeyDown={onKeyDown} class={`call lobby${props.voiceChannel ? " voice" : ""}`} aria-labelledby={`call-title-${room.roomId}`}>
         {header}
         {teaching.enabled && <p class="call-note">{iAmOnStage ? t("call.teachingOn") : t("call.listener")}</p>}
         {users.length > 0 ? (
@@ -313,7 +338,7 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
   }
 
   return (
-    <section class={`call in-call${props.voiceChannel ? " voice" : ""}${teaching.enabled ? " teaching" : ""}`} aria-labelledby={`call-title-${room.roomId}`}>
+    <section ref={section} onKeyDown={onKeyDown} class={`call in-call${props.voiceChannel ? " voice" : ""}${teaching.enabled ? " teaching" : ""}`} aria-labelledby={`call-title-${room.roomId}`}>
       {header}
       {teaching.enabled && !iAmOnStage && <p class="call-note">{t("call.listener")}</p>}
       <ul class={`call-grid${teaching.enabled ? " stage" : ""}`} aria-label={teaching.enabled ? t("call.stage") : t("call.participants")}>

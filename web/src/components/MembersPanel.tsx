@@ -1,4 +1,4 @@
-import { KnownMembership, RoomMemberEvent, RoomStateEvent, type Room, type RoomMember } from "matrix-js-sdk";
+import { KnownMembership, RoomMemberEvent, RoomStateEvent, UserEvent, type MatrixClient, type Room, type RoomMember } from "matrix-js-sdk";
 import { useEffect } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
@@ -6,12 +6,27 @@ import { Avatar } from "./common";
 import { moveFocus } from "./RoomList";
 import { Icon } from "./icons";
 
-function MemberRow(props: { m: RoomMember }) {
+type Presence = "online" | "unavailable" | "offline";
+
+/** What the server's presence (in /sync) says of a user; offline when it says nothing. */
+function presenceOf(client: MatrixClient, userId: string): Presence {
+  const p = client.getUser(userId)?.presence;
+  return p === "online" || p === "unavailable" ? p : "offline";
+}
+
+const presenceRank: Record<Presence, number> = { online: 0, unavailable: 1, offline: 2 };
+
+function MemberRow(props: { m: RoomMember; presence: Presence }) {
+  const label = t(`presence.${props.presence}`);
   return (
-    <li class="member" tabIndex={-1} data-nav data-user-id={props.m.userId}>
-      <Avatar id={props.m.userId} name={props.m.name} mxc={props.m.getMxcAvatarUrl()} />
+    <li class="member" tabIndex={-1} data-nav data-user-id={props.m.userId} data-presence={props.presence}>
+      <span class="member-avatar">
+        <Avatar id={props.m.userId} name={props.m.name} mxc={props.m.getMxcAvatarUrl()} />
+        <span class={`presence-dot ${props.presence}`} title={label} aria-hidden="true" />
+      </span>
       <span class="member-name">
         {props.m.name}
+        <span class="visually-hidden">, {label}</span>
         <small class="muted">{props.m.userId}</small>
       </span>
       {props.m.powerLevel >= 100 ? <small class="muted">admin</small> : props.m.powerLevel >= 50 ? <small class="muted">mod</small> : null}
@@ -21,11 +36,12 @@ function MemberRow(props: { m: RoomMember }) {
 
 export function MembersPanel(props: { room: Room; onClose: () => void; onInvite: () => void }) {
   const client = useClient();
-  useEmitterTick(client, [RoomStateEvent.Members, RoomStateEvent.NewMember, RoomMemberEvent.Membership, RoomMemberEvent.Name]);
+  useEmitterTick(client, [RoomStateEvent.Members, RoomStateEvent.NewMember, RoomMemberEvent.Membership, RoomMemberEvent.Name, UserEvent.Presence]);
   useEffect(() => {
     void props.room.loadMembersIfNeeded().catch(() => undefined);
   }, [props.room]);
-  const byName = (a: RoomMember, b: RoomMember) => b.powerLevel - a.powerLevel || a.name.localeCompare(b.name);
+  const presence = (m: RoomMember) => presenceOf(client, m.userId);
+  const byName = (a: RoomMember, b: RoomMember) => b.powerLevel - a.powerLevel || presenceRank[presence(a)] - presenceRank[presence(b)] || a.name.localeCompare(b.name);
   const joined = props.room.getMembersWithMembership(KnownMembership.Join).sort(byName);
   const invited = props.room.getMembersWithMembership(KnownMembership.Invite).sort(byName);
   return (
@@ -45,7 +61,7 @@ export function MembersPanel(props: { room: Room; onClose: () => void; onInvite:
         </h3>
         <ul>
           {joined.map((m) => (
-            <MemberRow key={m.userId} m={m} />
+            <MemberRow key={m.userId} m={m} presence={presence(m)} />
           ))}
         </ul>
         {invited.length > 0 && (
@@ -55,7 +71,7 @@ export function MembersPanel(props: { room: Room; onClose: () => void; onInvite:
             </h3>
             <ul>
               {invited.map((m) => (
-                <MemberRow key={m.userId} m={m} />
+                <MemberRow key={m.userId} m={m} presence={presence(m)} />
               ))}
             </ul>
           </>

@@ -83,9 +83,10 @@ function RoomItem(props: {
   const highlight = r.getUnreadNotificationCount(NotificationCountType.Highlight);
   const invited = r.getMyMembership() === KnownMembership.Invite;
   const name = r.name || t("rooms.empty");
-  let label = name;
-  if (highlight > 0) label += `, ${t("rooms.mentions", { count: highlight })}`;
-  else if (total > 0) label += `, ${t("rooms.unread", { count: total })}`;
+  // The badge is drawn; screen readers hear the count in words after the name.
+  let unread = "";
+  if (highlight > 0) unread = `, ${t("rooms.mentions", { count: highlight })}`;
+  else if (total > 0) unread = `, ${t("rooms.unread", { count: total })}`;
   const inviter = invited ? r.getDMInviter() ?? r.currentState.getMember(client.getUserId() ?? "")?.events.member?.getSender() : undefined;
 
   return (
@@ -96,13 +97,13 @@ function RoomItem(props: {
         data-nav
         data-room-id={r.roomId}
         aria-current={props.selected ? "page" : undefined}
-        aria-label={label}
         onClick={props.onSelect}
       >
         <Avatar id={r.roomId} name={name} mxc={r.getMxcAvatarUrl()} />
         <span class="room-name">
           {name}
           {invited && inviter && <small class="muted">{t("rooms.invitedBy", { user: inviter })}</small>}
+          {unread && <span class="visually-hidden">{unread}</span>}
         </span>
         <Badge count={highlight > 0 ? highlight : total} highlight={highlight > 0} />
       </button>
@@ -173,7 +174,7 @@ export function RoomList(props: Props) {
   const kidIndex = (id: string) => spaceKids.findIndex((k) => k.roomId === id);
 
   return (
-    <nav class="room-list" aria-label={space ? space.name : t("nav.home")}>
+    <nav id="room-list" class="room-list" aria-label={space ? space.name : t("nav.home")}>
       <header class="list-head">
         <h1 class="list-title">{space ? space.name : t("nav.home")}</h1>
         {space && (

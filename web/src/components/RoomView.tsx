@@ -1,4 +1,4 @@
-import { EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
+import { ClientEvent, EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
 import { EncryptionState } from "../crypto/ui";
 import { useEffect, useState } from "preact/hooks";
 import { formatBytes, t } from "../i18n";
@@ -13,6 +13,8 @@ import { Composer } from "./Composer";
 import { DirectCallButtons } from "./DirectCall";
 import { Timeline } from "./Timeline";
 import { Icon } from "./icons";
+import { MenuButton } from "./Menu";
+import { isRoomMuted, setRoomMuted } from "../notify";
 
 interface Props {
   room: Room;
@@ -23,6 +25,8 @@ interface Props {
   onInvite: () => void;
   onSettings: () => void;
   onLeave: () => void;
+  onSearch: () => void;
+  onThreads: () => void;
 }
 
 function Typing(props: { room: Room }) {
@@ -54,11 +58,30 @@ export function RoomView(props: Props) {
   const [dragging, setDragging] = useState(false);
   // Voice channels show their call on opening (drop-in); other rooms on demand.
   const voiceChannel = isVoiceChannel(room);
+  // Push rules change with the account data (another device) or our own menu.
+  useEmitterTick(client, [ClientEvent.AccountData]);
+  const [, setMuteTick] = useState(0);
+  const muted = isRoomMuted(client, room.roomId);
   const [callOpen, setCallOpen] = useState(() => voiceChannel || currentCall()?.room === room);
 
   useEffect(() => {
     void room.loadMembersIfNeeded().catch(() => undefined);
   }, [room]);
+
+  // Opening a room puts focus in its message box (on a phone, where that
+  // would open the keyboard, on its name), unless a dialog holds focus.
+  useEffect(() => {
+    if (document.activeElement?.closest("dialog[open]")) return;
+    const target = props.narrow ? document.getElementById("room-title") : document.getElementById("composer-input");
+    target?.focus({ preventScroll: true });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [room.roomId]);
+
+  const closeCall = () => {
+    setCallOpen(false);
+    // Back to the button that opened it.
+    requestAnimationFrame(() => document.querySelector<HTMLElement>(".room-tools .call-button")?.focus());
+  };
 
   const topic = room.currentState.getStateEvents(EventType.RoomTopic, "")?.getContent().topic as string | undefined;
   const name = room.name || t("rooms.empty");
@@ -159,28 +182,30 @@ export function RoomView(props: Props) {
         )}
         <Avatar id={room.roomId} name={name} mxc={room.getMxcAvatarUrl()} size={36} />
         <div class="room-title">
-          <h1 id="room-title">{name}</h1>
+          <h1 id="room-title" tabIndex={-1}>
+            {name}
+          </h1>
           {topic && <p class="topic">{topic}</p>}
           <EncryptionState room={room} />
         </div>
         <div class="room-tools">
           <DirectCallButtons room={room} />
           {!voiceChannel && <CallButton room={room} open={callOpen} onToggle={() => setCallOpen((v) => !v)} />}
-          <button type="button" class="small" onClick={props.onInvite}>
-            {t("room.invite")}
-          </button>
-          <button type="button" class="small" aria-pressed={props.membersShown} onClick={props.onToggleMembers}>
-            {props.membersShown ? t("room.hideMembers") : t("room.showMembers")}
-          </button>
-          <button type="button" class="icon small" aria-label={t("room.settings")} title={t("room.settings")} onClick={props.onSettings}>
-            <Icon name="gear" />
-          </button>
-          <button type="button" class="small" onClick={props.onLeave}>
-            {t("room.leave")}
-          </button>
+          <MenuButton
+            label={t("room.menu")}
+            items={[
+              { label: t("room.invite"), onSelect: props.onInvite },
+              { label: t("search.open"), onSelect: props.onSearch },
+              { label: t("threads.open"), onSelect: props.onThreads },
+              { label: t("room.showMembers"), checked: props.membersShown, onSelect: props.onToggleMembers },
+              { label: t("room.mute"), checked: muted, onSelect: () => void setRoomMuted(client, room.roomId, !muted).then(() => setMuteTick((n) => n + 1)) },
+              { label: t("room.settings"), onSelect: props.onSettings },
+              { label: t("room.leave"), onSelect: props.onLeave, danger: true },
+            ]}
+          />
         </div>
       </header>
-      {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={() => setCallOpen(false)} />}
+      {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={closeCall} />}
       <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
       <Typing room={room} />
       {uploads.length > 0 && (

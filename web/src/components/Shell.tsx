@@ -4,6 +4,7 @@
 // screen one pane shows at a time.
 import { EncryptionPanel } from "../crypto/EncryptionPanel";
 import { ClientEvent, MatrixError, SyncState, type MatrixClient } from "matrix-js-sdk";
+import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient, useEmitterTick, useNarrow } from "../hooks";
@@ -17,6 +18,8 @@ import { RoomView } from "./RoomView";
 import { SpaceHome } from "./SpaceHome";
 import { SpacesBar } from "./SpacesBar";
 import { Icon } from "./icons";
+import { setOpenRoom, startNotifications } from "../notify";
+import { focusIfLost } from "../focus";
 
 interface Props {
   session: Session;
@@ -41,6 +44,16 @@ function syncBanner(client: MatrixClient): string | null {
   return null;
 }
 
+function ListLandmark(props: { main: boolean; children: ComponentChildren }) {
+  return props.main ? (
+    <main class="list-main" aria-label={t("nav.rooms")}>
+      {props.children}
+    </main>
+  ) : (
+    <>{props.children}</>
+  );
+}
+
 export function Shell({ session, onSignOut }: Props) {
   const client = useClient();
   useEmitterTick(client, [ClientEvent.Sync]);
@@ -50,6 +63,7 @@ export function Shell({ session, onSignOut }: Props) {
   const [showMembers, setShowMembers] = useState(false);
   const [spaceHome, setSpaceHome] = useState(false);
   const [dialog, setDialog] = useState<DialogState | null>(null);
+  useEffect(() => startNotifications(client), [client]);
 
   const setRoomId = useCallback((id: string | null) => {
     setRoomIdState(id);
@@ -80,6 +94,20 @@ export function Shell({ session, onSignOut }: Props) {
     [setRoomId],
   );
 
+  useEffect(() => setOpenRoom(roomId), [roomId]);
+
+  // Ctrl+K / Cmd+K: the room switcher, from anywhere.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k") {
+        e.preventDefault();
+        setDialog({ kind: "switcher" });
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
   const banner = syncBanner(client);
   const room = roomId ? client.getRoom(roomId) : null;
   // A space opened as a room (a link, the address bar) shows as a space.
@@ -92,6 +120,12 @@ export function Shell({ session, onSignOut }: Props) {
   const showList = !narrow || !mainSelected;
   const showMain = !narrow || mainSelected;
   const synced = client.getSyncState() === SyncState.Prepared || client.getSyncState() === SyncState.Syncing;
+
+  // After signing in (or a reload) focus goes to the list or the open
+  // room's message box, once the rooms are there.
+  useEffect(() => {
+    if (synced) focusIfLost();
+  }, [synced]);
 
   let main = null;
   if (room) {
@@ -106,6 +140,8 @@ export function Shell({ session, onSignOut }: Props) {
         onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })}
         onSettings={() => setDialog({ kind: "roomSettings", roomId: room.roomId })}
         onLeave={() => setDialog({ kind: "leave", roomId: room.roomId })}
+        onSearch={() => setDialog({ kind: "search", roomId: room.roomId })}
+        onThreads={() => setDialog({ kind: "threads", roomId: room.roomId })}
       />
     );
   } else if (space && !roomId) {
@@ -138,6 +174,17 @@ export function Shell({ session, onSignOut }: Props) {
 
   return (
     <div class={`shell${narrow ? " narrow" : ""}${showMembers && room ? " with-members" : ""}`}>
+      <a
+        class="skip-link"
+        href={room ? "#composer-input" : "#room-list"}
+        onClick={(e) => {
+          e.preventDefault();
+          const target = document.querySelector<HTMLElement>(room ? "#composer-input" : ".room-list .room-button, .room-list input");
+          target?.focus();
+        }}
+      >
+        {room ? t("nav.skipComposer") : t("nav.skipList")}
+      </a>
       {banner && (
         <div class="banner" role="status">
           {banner}
@@ -155,6 +202,8 @@ export function Shell({ session, onSignOut }: Props) {
         />
       )}
       {showList && (
+        // On a phone the list is the page's main content when no room shows.
+        <ListLandmark main={narrow && !showMain}>
         <RoomList
           spaceId={spaceId}
           selected={roomId}
@@ -169,6 +218,7 @@ export function Shell({ session, onSignOut }: Props) {
           onAddRooms={space ? () => setDialog({ kind: "addToSpace", space: space.roomId }) : undefined}
           synced={synced}
         />
+        </ListLandmark>
       )}
       {showMain && main}
       <OngoingCallBar openRoomId={roomId} onOpen={setRoomId} />

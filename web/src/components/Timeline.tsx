@@ -27,6 +27,7 @@ import { tc } from "../crypto/strings";
 import { Undecryptable } from "../crypto/ui";
 import { encryptedFileOf } from "../crypto/attachments";
 import { EncryptedMedia } from "../crypto/EncryptedMedia";
+import { useTimelineKeys } from "./timelineKeys";
 
 const none: string[] = [];
 
@@ -154,6 +155,9 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     return () => document.removeEventListener("visibilitychange", markRead);
   });
 
+  const eventList = useRef<HTMLOListElement>(null);
+  useTimelineKeys(eventList);
+
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
@@ -196,8 +200,8 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     return (
       <Fragment key={key}>
         {newDay && (
-          <li class="day" role="separator">
-            {formatDay(ev.getTs())}
+          <li class="day">
+            <time dateTime={new Date(ev.getTs()).toISOString().slice(0, 10)}>{formatDay(ev.getTs())}</time>
           </li>
         )}
         <EventTile ev={ev} room={room} continuation={continuation} actions={props.actions} readers={readers.get(ev.getId() ?? "") ?? none} />
@@ -207,7 +211,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
 
   return (
     <div class="timeline" ref={scroller} onScroll={onScroll}>
-      <ol class="events" aria-label={room.name} aria-live="polite" aria-relevant="additions">
+      <ol ref={eventList} class="events" aria-label={room.name} aria-live="polite" aria-relevant="additions">
         <li class="timeline-start muted" key="start">
           {atStart ? t("room.historyStart") : loading ? t("room.loadingHistory") : ""}
         </li>
@@ -409,10 +413,13 @@ function Reactions(props: { room: Room; ev: MatrixEvent }) {
               class={`reaction${mine ? " mine" : ""}`}
               aria-pressed={mine ? "true" : "false"}
               title={t("msg.reactionBy", { key, users })}
-              aria-label={`${mine ? t("msg.removeReaction", { key }) : t("msg.reactWith", { key })} (${evs.length}): ${users}`}
               onClick={toggle}
             >
-              <span aria-hidden="true">{key}</span> <span class="count">{evs.length}</span>
+              <span class="emoji" aria-hidden="true">
+                {key}
+              </span>{" "}
+              <span class="count">{evs.length}</span>
+              <span class="visually-hidden">{` ${mine ? t("msg.removeReaction", { key }) : t("msg.reactWith", { key })}: ${users}`}</span>
             </button>
           </li>
         );

@@ -6,6 +6,7 @@ import { t } from "../i18n";
 import { useClient } from "../hooks";
 import { mediaBlobUrl } from "../matrix";
 import { Icon } from "./icons";
+import { focusIfLost } from "../focus";
 
 function hue(id: string): number {
   let h = 0;
@@ -72,12 +73,27 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
     return () => {
       d.removeEventListener("close", onClose);
       if (d.open) d.close();
-      back?.focus?.();
+      // The opener may be gone (a room left): focus goes somewhere useful,
+      // never to the page's body.
+      if (back?.isConnected) back.focus();
+      else setTimeout(focusIfLost, 0);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   return (
-    <dialog ref={ref} class={`dialog${props.wide ? " wide" : ""}`} aria-labelledby={titleId}>
+    <dialog
+      ref={ref}
+      class={`dialog${props.wide ? " wide" : ""}`}
+      aria-labelledby={titleId}
+      onKeyDown={(e) => {
+        // One Escape closes the dialog, even from a search field (which
+        // would spend the first one clearing its text).
+        if (e.key === "Escape" && !e.defaultPrevented) {
+          e.preventDefault();
+          ref.current?.close();
+        }
+      }}
+    >
       <header class="dialog-head">
         <h2 id={titleId}>{props.title}</h2>
         <button type="button" class="icon" aria-label={t("dialog.close")} onClick={() => ref.current?.close()}>

@@ -18,7 +18,8 @@ type Name =
   | "reply"
   | "edit"
   | "gear"
-  | "play";
+  | "play"
+  | "more";
 
 const paths: Record<Name, JSX.Element> = {
   home: <path d="M3 11 12 4l9 7M5 10v10h5v-6h4v6h5V10" />,
@@ -56,6 +57,7 @@ const paths: Record<Name, JSX.Element> = {
     </>
   ),
   play: <path d="M8 5v14l11-7z" />,
+  more: <path d="M5 12h.01M12 12h.01M19 12h.01" stroke-width="3.2" />,
 };
 
 export function Icon(props: { name: Name; size?: number }) {
