@@ -333,7 +333,9 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 			"campus":  list([2]int{0, 20}, 0, nameOnly, map[string]any{"spaces": []string{space}}),
 		}))
 		inLists := func(id string) []string { l := f.Rooms[id].Lists; slices.Sort(l); return l }
-		if l := inLists(dm); !slices.Equal(l, []string{"dms", "rooms", "untyped"}) || f.Rooms[dm].IsDM == nil || !*f.Rooms[dm].IsDM {
+		// A DM is created encrypted (encryption.default private), so the
+		// encrypted list holds it and enc.
+		if l := inLists(dm); !slices.Equal(l, []string{"dms", "enc", "rooms", "untyped"}) || f.Rooms[dm].IsDM == nil || !*f.Rooms[dm].IsDM {
 			t.Fatalf("dm lists %v, is_dm %v", l, f.Rooms[dm].IsDM)
 		}
 		// The nameless DM is named after its heroes.
@@ -349,7 +351,7 @@ func TestSlidingSyncOverHTTP(t *testing.T) {
 		if l := inLists(rooms[2]); !slices.Equal(l, []string{"campus", "notdms", "rooms", "untyped"}) {
 			t.Fatalf("space child lists %v", l)
 		}
-		if f.Lists["dms"].Count != 1 || f.Lists["enc"].Count != 1 || f.Lists["spaces"].Count != 1 || f.Lists["campus"].Count != 1 ||
+		if f.Lists["dms"].Count != 1 || f.Lists["enc"].Count != 2 || f.Lists["spaces"].Count != 1 || f.Lists["campus"].Count != 1 ||
 			f.Lists["rooms"].Count != 6 || f.Lists["notdms"].Count != 6 {
 			t.Fatalf("counts: %+v", f.Lists)
 		}
