@@ -293,6 +293,19 @@ func (s *syncer) timeline(ctx context.Context, roomID string, after, upto int64)
 	if filtering {
 		page = max(page, 50)
 	}
+	return s.readableTimeline(ctx, roomID, after, upto, limit, page, f.allowsEvent)
+}
+
+// readableTimeline is the newest limit events with after < Pos <= upto
+// that keep accepts (nil: all) and the user may read, oldest first, and
+// whether such events were left out; it reads the room page events at a
+// time, newest first, and gives up after maxTimelineScan events. /sync's
+// timeline and sliding sync's share it.
+func (s *syncer) readableTimeline(ctx context.Context, roomID string, after, upto int64, limit, page int, keep func(*store.EventRow) bool) ([]store.EventRow, bool, error) {
+	vis, err := s.visibility(ctx, roomID)
+	if err != nil {
+		return nil, false, err
+	}
 	var out []store.EventRow
 	limited := false
 	before, scanned := upto+1, 0
@@ -302,13 +315,9 @@ scan:
 		if err != nil {
 			return nil, false, fmt.Errorf("sync: room events: %w", err)
 		}
-		vis, err := s.visibility(ctx, roomID)
-		if err != nil {
-			return nil, false, err
-		}
 		for i := range batch {
 			scanned++
-			if !f.allowsEvent(&batch[i]) || (vis != nil && !vis.CanRead(batch[i])) {
+			if (keep != nil && !keep(&batch[i])) || (vis != nil && !vis.CanRead(batch[i])) {
 				continue
 			}
 			if len(out) == limit {

@@ -555,40 +555,5 @@ func (s *syncer) slideTimeline(ctx context.Context, roomID string, after, upto i
 	if upto <= after {
 		return nil, false, nil
 	}
-	vis, err := s.visibility(ctx, roomID)
-	if err != nil {
-		return nil, false, err
-	}
-	page := limit + 1
-	var out []store.EventRow
-	limited := false
-	before, scanned := upto+1, 0
-scan:
-	for {
-		batch, err := s.e.p.Store.RoomEvents(ctx, roomID, after, before, page, true)
-		if err != nil {
-			return nil, false, fmt.Errorf("sync: room events: %w", err)
-		}
-		for i := range batch {
-			scanned++
-			if vis != nil && !vis.CanRead(batch[i]) {
-				continue
-			}
-			if len(out) == limit {
-				limited = true
-				break scan
-			}
-			out = append(out, batch[i])
-		}
-		if len(batch) < page {
-			break
-		}
-		if scanned >= maxTimelineScan {
-			limited = true
-			break
-		}
-		before = batch[len(batch)-1].Pos
-	}
-	slices.Reverse(out)
-	return out, limited, nil
+	return s.readableTimeline(ctx, roomID, after, upto, limit, limit+1, nil)
 }
