@@ -420,22 +420,19 @@ func (p *Participant) HandleRequest(req *livekit.SignalRequest) error {
 	return nil
 }
 
-func (p *Participant) handleOffer(sd *livekit.SessionDescription) error {
-	if sd == nil || sd.Type != "offer" {
-		return fmt.Errorf("%w: publisher offer of type %q", ErrProtocol, sd.GetType())
-	}
-	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp}); err != nil {
-		return fmt.Errorf("%w: unusable offer: %v", ErrProtocol, err)
-	}
+// answerOffer answers the publisher connection's remote offer (set by the
+// caller): it caps video bitrate in the answer, sets it as the local
+// description, and adds the ICE candidates that arrived before the offer.
+func (p *Participant) answerOffer() (webrtc.SessionDescription, error) {
 	answer, err := p.pub.CreateAnswer(nil)
 	if err != nil {
-		return fmt.Errorf("%w: cannot answer offer: %v", ErrProtocol, err)
+		return answer, fmt.Errorf("%w: cannot answer offer: %v", ErrProtocol, err)
 	}
 	if p.params.MaxBitrate > 0 {
 		answer.SDP = capVideoBitrate(answer.SDP, p.params.MaxBitrate)
 	}
 	if err := p.pub.SetLocalDescription(answer); err != nil {
-		return fmt.Errorf("%w: cannot answer offer: %v", ErrProtocol, err)
+		return answer, fmt.Errorf("%w: cannot answer offer: %v", ErrProtocol, err)
 	}
 	p.mu.Lock()
 	p.pubRemoteSet = true
@@ -444,6 +441,20 @@ func (p *Participant) handleOffer(sd *livekit.SessionDescription) error {
 	p.mu.Unlock()
 	for _, c := range queued {
 		_ = p.pub.AddICECandidate(c)
+	}
+	return answer, nil
+}
+
+func (p *Participant) handleOffer(sd *livekit.SessionDescription) error {
+	if sd == nil || sd.Type != "offer" {
+		return fmt.Errorf("%w: publisher offer of type %q", ErrProtocol, sd.GetType())
+	}
+	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp}); err != nil {
+		return fmt.Errorf("%w: unusable offer: %v", ErrProtocol, err)
+	}
+	answer, err := p.answerOffer()
+	if err != nil {
+		return err
 	}
 	p.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Answer{Answer: &livekit.SessionDescription{
 		Type: "answer", Sdp: answer.SDP, Id: sd.Id,

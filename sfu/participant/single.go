@@ -78,23 +78,9 @@ func (p *Participant) answerSingleOffer(sd *livekit.SessionDescription) error {
 		p.sectionsAsked[k] = max(0, p.sectionsAsked[k]-(before[k]-after[k]))
 	}
 	p.idleEmptySections()
-	answer, err := p.pub.CreateAnswer(nil)
+	answer, err := p.answerOffer()
 	if err != nil {
-		return fmt.Errorf("%w: cannot answer offer: %v", ErrProtocol, err)
-	}
-	if p.params.MaxBitrate > 0 {
-		answer.SDP = capVideoBitrate(answer.SDP, p.params.MaxBitrate)
-	}
-	if err := p.pub.SetLocalDescription(answer); err != nil {
-		return fmt.Errorf("%w: cannot answer offer: %v", ErrProtocol, err)
-	}
-	p.mu.Lock()
-	p.pubRemoteSet = true
-	queued := p.pubCandidates
-	p.pubCandidates = nil
-	p.mu.Unlock()
-	for _, c := range queued {
-		_ = p.pub.AddICECandidate(c)
+		return err
 	}
 	// The SFU's candidates are its listening sockets, gathered at once:
 	// put them in the answer. Trickled alone, they can reach the client
