@@ -305,7 +305,7 @@ func (s *server) startTURN(cfg Config, st store.Store, log *slog.Logger, reg pro
 		}
 		tc.SharedSecret = turn.Secret(secret)
 	}
-	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg,
+	ts, err := turn.New(turn.Params{Config: tc, Logger: log, Registerer: reg,
 		// A logged-out device's or deactivated account's credentials stop
 		// working at once.
 		Holders: turnHolders{st: st, serverName: cfg.ServerName}})
