@@ -228,7 +228,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			ServerName:        cfg.ServerName,
 			BaseURL:           cfg.BaseURL(deps.Listen),
 			RegistrationMode:  cfg.Registration.Mode,
-			RegistrationToken: string(cfg.Registration.Token),
+			RegistrationToken: cfg.Registration.Token,
 			MaxRequestBytes:   cfg.HTTP.MaxRequestBytes,
 			TrustedProxies:    proxies,
 			LoginPerIP:        cfg.RateLimits.LoginPerIP,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/livekit/protocol/auth"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // JWTParams carries what NewJWTService needs.
@@ -170,10 +171,10 @@ const maxIDLen = 255
 // Request and response shapes, as lk-jwt-service has them.
 type (
 	openIDToken struct {
-		AccessToken      openIDAccessToken `json:"access_token"`
-		TokenType        string            `json:"token_type"`
-		MatrixServerName string            `json:"matrix_server_name"`
-		ExpiresIn        int               `json:"expires_in"`
+		AccessToken      redact.Secret `json:"access_token"` // never logged
+		TokenType        string        `json:"token_type"`
+		MatrixServerName string        `json:"matrix_server_name"`
+		ExpiresIn        int           `json:"expires_in"`
 	}
 	rtcMember struct {
 		ID              string `json:"id"`
@@ -208,16 +209,6 @@ type (
 		JWT string `json:"jwt"`
 	}
 )
-
-// openIDAccessToken is a bearer token; it never reaches a log, whether
-// printed, logged alone or marshalled inside a struct by a JSON log
-// handler. (Decoding reads the string: there is no UnmarshalText.)
-type openIDAccessToken string
-
-func (openIDAccessToken) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (openIDAccessToken) String() string               { return redacted }
-func (openIDAccessToken) GoString() string             { return redacted }
-func (openIDAccessToken) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // tokenRequest is either request, checked and reduced to what issuing
 // needs.

@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Config is what the Client-Server API needs to know of the homeserver's
@@ -30,7 +31,7 @@ type Config struct {
 	ServerName        string
 	BaseURL           string
 	RegistrationMode  string // open, token, closed
-	RegistrationToken string
+	RegistrationToken redact.Secret
 	MaxRequestBytes   int64
 	TrustedProxies    []netip.Prefix
 	LoginPerIP        ratelimit.Rule
