@@ -15,8 +15,8 @@ import (
 
 	"github.com/salonhq/salon/homeserver"
 	"github.com/salonhq/salon/homeserver/delayed"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
 )

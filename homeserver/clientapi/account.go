@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/auth"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 type identifier struct {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/delayed"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 const (

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // POST /search: the room_events category, full text in the store's index

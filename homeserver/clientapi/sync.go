@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/sync"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // SyncService is what /sync, /typing, /filter and the writers that wake

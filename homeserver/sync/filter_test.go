@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func errCode(err error) mxerr.Code {
