@@ -60,8 +60,11 @@ type Params struct {
 	ProfileChanged ProfileListener
 	// Rooms is the rooms authority (nil: no room endpoints).
 	Rooms *rooms.Service
-	// Sync answers /sync and wakes long-polls after writes.
+	// Sync answers /sync, typing and presence.
 	Sync SyncService
+	// UserData keeps account data, tags and receipts, and wakes /sync
+	// after each write (nil: none of those endpoints).
+	UserData UserData
 	// Delayed schedules MSC4140 delayed events (nil: not supported).
 	Delayed Delayed
 	// KeyBackups keeps server-side key backups (nil: no /room_keys).

@@ -146,9 +146,7 @@ func (a *API) membershipOp(op string) authedFunc {
 		case "leave":
 			err = rs.Leave(ctx, roomID, dev.UserID, req.Reason)
 		case "forget":
-			if err = rs.Forget(ctx, roomID, dev.UserID); err == nil && a.p.Sync != nil {
-				a.p.Sync.Forgotten(dev.UserID)
-			}
+			err = rs.Forget(ctx, roomID, dev.UserID)
 		case "kick":
 			err = rs.Kick(ctx, roomID, dev.UserID, req.UserID, req.Reason)
 		case "ban":

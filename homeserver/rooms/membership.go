@@ -278,6 +278,9 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	if err := s.p.Store.Forget(ctx, roomID, userID); err != nil {
 		return err
 	}
+	if s.p.Notifier != nil {
+		s.p.Notifier.Forgotten(userID)
+	}
 	// The cached reader still lets the user read up to their leave.
 	if r, err := s.lockRoom(ctx, roomID); err == nil {
 		delete(r.readers, userID)

@@ -25,6 +25,8 @@ import (
 // used, the room, and the users who must wake (their /sync long-polls).
 type Notifier interface {
 	NotifyRange(first, last int64, roomID string, userIDs []string)
+	// Forgotten: the user forgot a room, which their /sync must drop.
+	Forgotten(userID string)
 }
 
 // Params are the service's dependencies.
