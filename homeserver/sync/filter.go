@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/glob"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -43,8 +44,9 @@ type RoomFilter struct {
 }
 
 // EventFilter is the spec's EventFilter. A nil list is absent (no
-// restriction); an empty, non-nil list matches nothing. Types may use '*'
-// as a wildcard for any sequence of characters.
+// restriction); an empty, non-nil list matches nothing. Types are Matrix
+// globs ('*' for any sequence of characters, '?' for one; package glob),
+// compared exactly.
 type EventFilter struct {
 	// Limit is the maximum number of events; nil means the default. It is
 	// never negative and never above MaxTimelineLimit once parsed.
@@ -369,7 +371,7 @@ func (f *EventFilter) limit(def int) int {
 // AllowsType reports whether events of type t pass the filter.
 func (f *EventFilter) AllowsType(t string) bool {
 	for _, p := range f.NotTypes {
-		if globMatch(p, t) {
+		if glob.Match(p, t) {
 			return false
 		}
 	}
@@ -377,7 +379,7 @@ func (f *EventFilter) AllowsType(t string) bool {
 		return true
 	}
 	for _, p := range f.Types {
-		if globMatch(p, t) {
+		if glob.Match(p, t) {
 			return true
 		}
 	}
@@ -436,34 +438,4 @@ func hasURL(pdu []byte) bool {
 	}
 	_, ok := v.Content["url"]
 	return ok
-}
-
-// globMatch matches s against pattern, where '*' stands for any sequence
-// of characters (possibly empty) and every other byte for itself.
-func globMatch(pattern, s string) bool {
-	if !strings.Contains(pattern, "*") {
-		return pattern == s
-	}
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && pattern[p] == s[i]:
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }
