@@ -186,23 +186,33 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, dev store.Dev
 		}
 		limit = min(n, 100)
 	}
+	// The filter applies to events_before and events_after, not to the
+	// event itself; with lazy_load_members the state holds the members
+	// who sent the events returned.
+	flt, keep, err := eventFilterParam(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	row, v, err := a.p.Rooms.Event(ctx, dev.UserID, roomID, r.PathValue("eventId"))
 	if err != nil {
 		return err
 	}
 	half := max(limit/2, 1)
-	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, 0, row.Pos, true, half, nil)
+	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, 0, row.Pos, true, half, keep)
 	if err != nil {
 		return err
 	}
-	after, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, row.Pos, a.p.Store.CurrentPos()+1, false, max(limit-half, 1), nil)
+	after, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, row.Pos, a.p.Store.CurrentPos()+1, false, max(limit-half, 1), keep)
 	if err != nil {
 		return err
 	}
 	state, _, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, row.Pos)
 	if err != nil {
 		return err
+	}
+	if flt.LazyLoadMembers {
+		state = sendersMembers(state, []store.EventRow{row}, before.Events, after.Events)
 	}
 	ev, err := clientEvent(v, row, dev)
 	if err != nil {
