@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/salonhq/salon/internal/redact/redacttest"
 )
 
 // TestConfigSecretsNeverPrint: a configuration holding every kind of
@@ -60,24 +57,9 @@ livekit:
 	}
 
 	var outputs []string
-	for _, h := range []func(*bytes.Buffer) slog.Handler{
-		func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
-		func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
-	} {
-		var b bytes.Buffer
-		slog.New(h(&b)).Info("configuration", "config", cfg, "turn", cfg.TURN, "livekit", cfg.LiveKit,
-			"ldap", cfg.LDAP, "database", cfg.Database)
-		outputs = append(outputs, b.String())
+	for _, v := range []any{cfg, cfg.TURN, cfg.LiveKit, cfg.LDAP, cfg.Database} {
+		outputs = append(outputs, redacttest.Renderings(t, v)...)
 	}
-	j, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outputs = append(outputs, string(j), string(y), fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg))
 	for _, out := range outputs {
 		for key, s := range secrets {
 			if strings.Contains(out, s) {

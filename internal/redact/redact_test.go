@@ -1,13 +1,11 @@
 package redact
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/salonhq/salon/internal/redact/redacttest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -25,27 +23,8 @@ func TestSecretNeverPrints(t *testing.T) {
 	c := config{Name: "n", Password: pw, Database: "postgres://salon:" + pw + "@db.example/salon?sslmode=disable"}
 	cq := config{Name: "n", Password: pw, Database: "postgres://db.example/salon?password=" + pw}
 	var out []string
-	for _, v := range []config{c, cq} {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
-			out = append(out, fmt.Sprintf(verb, v), fmt.Sprintf(verb, v.Password), fmt.Sprintf(verb, v.Database))
-		}
-		j, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := yaml.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(j), string(y))
-		for _, h := range []func(*bytes.Buffer) slog.Handler{
-			func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
-			func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
-		} {
-			var b bytes.Buffer
-			slog.New(h(&b)).Info("config", "config", v, "password", v.Password, "database", v.Database, slog.Any("any", v))
-			out = append(out, b.String())
-		}
+	for _, v := range []any{c, cq, c.Password, c.Database, cq.Database} {
+		out = append(out, redacttest.Renderings(t, v)...)
 	}
 	for _, o := range out {
 		if strings.Contains(o, pw) {
