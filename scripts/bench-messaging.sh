@@ -9,12 +9,17 @@
 # BIN=path runs that salon binary instead of building this checkout (to
 # measure an older build under the same conditions). SLIDING=1 has the
 # clients long-poll simplified sliding sync (MSC4186) instead of /sync.
+# ROOM_SIZE=N puts N members in one room (issue 24: large rooms), joined
+# one after another and timed, then loaded at RATE (DURATION=0: joins only):
+#   ROOM_SIZE=2000 RATE=5 DURATION=60s scripts/bench-messaging.sh
+#   ROOM_SIZE=5000 DURATION=0 scripts/bench-messaging.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-1000} ROOMS=${ROOMS:-500} RATE=${RATE:-200} DURATION=${DURATION:-120s}
 SAMPLE=${SAMPLE:-5s} PPROF=${PPROF:-}
 sliding_flags=()
 if [ -n "${SLIDING:-}" ]; then sliding_flags=(--sliding); fi
+if [ -n "${ROOM_SIZE:-}" ]; then sliding_flags+=(--room-size "$ROOM_SIZE"); fi
 PG=${SALON_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 BACKENDS=${BACKENDS:-sqlite postgres}
 export PGOPTIONS=--client-min-messages=warning
