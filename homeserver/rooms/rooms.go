@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -116,6 +117,49 @@ type room struct {
 	// which invalidate them (memberships, history visibility, power).
 	readers  map[string]*Reader
 	stateGen uint64
+	// derived holds what the hot paths compute from state (nil: not yet,
+	// or the state changed since); see derive.
+	derived *derived
+}
+
+// derived is what every send and every member's unread count would
+// otherwise recompute from a room's whole state: in a room of thousands,
+// counting the members or parsing the power levels for each member woken
+// by each message was quadratic work, done under the room's lock that
+// sends wait for. It is rebuilt on first use after any change to state.
+type derived struct {
+	pl    authrules.PowerLevels
+	plErr error
+	// joined counts joined members; interested lists those joined,
+	// invited or knocking (who hear of new events). Shared: never
+	// modified once built.
+	joined     int
+	interested []string
+}
+
+// derive returns r's derived values, computing them when the state
+// changed since the last call. The caller holds r.mu.
+func (r *room) derive() *derived {
+	if r.derived != nil {
+		return r.derived
+	}
+	d := &derived{}
+	d.pl, d.plErr = authrules.CurrentPowerLevels(r.version, r.state)
+	for t, ev := range r.state {
+		if t.Type != "m.room.member" {
+			continue
+		}
+		switch ev.Membership() {
+		case "join":
+			d.joined++
+			d.interested = append(d.interested, t.StateKey)
+		case "invite", "knock":
+			d.interested = append(d.interested, t.StateKey)
+		}
+	}
+	d.interested = slices.Clip(d.interested)
+	r.derived = d
+	return d
 }
 
 // ErrUnknownRoom is returned for rooms this server does not have.
@@ -187,6 +231,7 @@ func (s *Service) fill(ctx context.Context, r *room) error {
 		return err
 	}
 	r.info, r.version, r.state, r.last = info, v, st, last
+	r.derived = nil
 	return nil
 }
 
@@ -325,6 +370,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 			})
 		}
 		r.state[ev.Tuple()] = ev
+		r.derived = nil
 	}
 	r.last = ev
 	batch.Events = append(batch.Events, row)
@@ -336,7 +382,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, wake ...string) (int64, error) {
 	pos, err := s.p.Store.PersistEvents(ctx, batch)
 	if err != nil {
-		r.state = nil // reload from the store next time
+		r.state, r.derived = nil, nil // reload from the store next time
 		if errors.Is(err, store.ErrExists) && batch.NewRoom != nil {
 			return 0, mxerr.New(mxerr.RoomInUse, "Room already exists")
 		}
@@ -376,19 +422,10 @@ func (r *room) setID(id string) {
 }
 
 // interested lists the users who hear about new events in the room: those
-// joined, invited or knocking.
+// joined, invited or knocking. The slice is shared: callers must not
+// modify it (append copies it: it has no spare capacity).
 func (r *room) interested() []string {
-	var out []string
-	for t, ev := range r.state {
-		if t.Type != "m.room.member" {
-			continue
-		}
-		switch ev.Membership() {
-		case "join", "invite", "knock":
-			out = append(out, t.StateKey)
-		}
-	}
-	return out
+	return r.derive().interested
 }
 
 // membership is the user's current membership of r ("" for none).
@@ -463,7 +500,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if target != nil && target.RedactedBy == "" {
 		red, err := events.Redact(r.version, target.JSON)
 		if err != nil {
-			r.state = nil
+			r.state, r.derived = nil, nil
 			return "", err
 		}
 		batch.Redactions = append(batch.Redactions, store.Redaction{EventID: target.EventID, RedactedJSON: red, By: ev.ID})
@@ -471,6 +508,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 			if cur, ok := r.state[events.StateTuple{Type: target.Type, StateKey: *target.StateKey}]; ok && cur.ID == target.EventID {
 				if rev, err := events.Parse(r.version, red); err == nil {
 					r.state[cur.Tuple()] = rev
+					r.derived = nil
 				}
 			}
 		}
