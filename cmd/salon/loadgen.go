@@ -155,11 +155,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return u.syncEvents(ctx, lg, since, timeout)
 	}
-	for _, u := range users {
-		since, _, err := poll(ctx, u, "", 0)
-		if err != nil {
-			return err
-		}
+	// The clients' first syncs, 16 at a time.
+	first := make([]string, len(users))
+	if err := lg.parallel(len(users), 16, func(i int) error {
+		var err error
+		first[i], _, err = poll(ctx, users[i], "", 0)
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, u := range users {
+		since := first[i]
 		wg.Add(1)
 		go func(u *lgUser, since string) {
 			defer wg.Done()
@@ -486,7 +492,10 @@ func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, time
 		q += "&since=" + since
 	}
 	if lg.filter != "" {
-		q += "&filter=" + url.QueryEscape(lg.filter)
+		// The big-room runs measure messages: each client coming online
+		// would wake every other member with its presence (a cost of its
+		// own, quadratic in the room's size while they start).
+		q += "&set_presence=offline&filter=" + url.QueryEscape(lg.filter)
 	}
 	var out struct {
 		NextBatch string `json:"next_batch"`
