@@ -371,21 +371,16 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		startPos = tl[0].Pos - 1
 	}
 	var stateRows []store.EventRow
-	if full || limited {
+	if full {
 		rows, err := st.StateAt(ctx, roomID, startPos)
 		if err != nil {
 			return fmt.Errorf("sync: state: %w", err)
 		}
-		if full {
-			stateRows = rows
-		} else {
-			// The state that changed in the gap between since and the
-			// timeline, as it was at the start of the timeline.
-			for _, r := range rows {
-				if r.Pos > s.since.Pos {
-					stateRows = append(stateRows, r)
-				}
-			}
+		stateRows = rows
+	} else if limited {
+		var err error
+		if stateRows, err = s.gapState(ctx, roomID, startPos); err != nil {
+			return err
 		}
 	}
 
@@ -466,6 +461,58 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	s.resp.Rooms.Join[roomID] = jr
 	s.mu.Unlock()
 	return nil
+}
+
+// gapScan bounds the events of a limited sync's gap that gapState reads
+// one by one; a longer gap reads the room's state instead.
+const gapScan = 200
+
+// gapState is the state that changed in the gap between since and the
+// start of a limited timeline (startPos), as it was at the start of the
+// timeline: for each piece of state, its last event in the gap. A short
+// gap is read from its events (the newest of which the store holds in
+// memory); reading the room's whole state instead made every woken sync
+// of a member of a room of thousands read thousands of member events as
+// soon as the syncs fell more than a timeline behind, which made them
+// fall further behind (issue 24's profile).
+func (s *syncer) gapState(ctx context.Context, roomID string, startPos int64) ([]store.EventRow, error) {
+	since := s.since.Pos
+	if startPos <= since {
+		return nil, nil
+	}
+	evs, err := s.e.p.Store.RoomEvents(ctx, roomID, since, startPos+1, gapScan+1, false)
+	if err != nil {
+		return nil, fmt.Errorf("sync: gap: %w", err)
+	}
+	if len(evs) <= gapScan {
+		var out []store.EventRow
+		at := map[[2]string]int{}
+		for _, ev := range evs {
+			if ev.StateKey == nil {
+				continue
+			}
+			k := [2]string{ev.Type, *ev.StateKey}
+			if i, ok := at[k]; ok {
+				out[i] = ev
+			} else {
+				at[k] = len(out)
+				out = append(out, ev)
+			}
+		}
+		slices.SortFunc(out, func(a, b store.EventRow) int { return cmp.Compare(a.Pos, b.Pos) })
+		return out, nil
+	}
+	rows, err := s.e.p.Store.StateAt(ctx, roomID, startPos)
+	if err != nil {
+		return nil, fmt.Errorf("sync: state: %w", err)
+	}
+	var out []store.EventRow
+	for _, r := range rows {
+		if r.Pos > since {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // noteNewMates records the users other than the syncing one whose join
