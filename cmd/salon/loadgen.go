@@ -630,6 +630,7 @@ func (lg *loadgen) profile(ctx context.Context, base, dir, name string, dur time
 		return
 	}
 	save("/debug/pprof/heap", name+"-heap-end.pprof", 30*time.Second)
+	save("/debug/pprof/mutex", name+"-mutex.pprof", 30*time.Second)
 }
 
 type latencies struct {
