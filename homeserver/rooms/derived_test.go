@@ -44,10 +44,10 @@ func TestDerivedFollowsState(t *testing.T) {
 			t.Fatal(err)
 		}
 		kept := r.interested()
-		saved := r.derived
-		r.derived = nil
+		saved := r.derived.Load()
+		r.derived.Store(nil)
 		fresh := r.derive()
-		r.derived = saved
+		r.derived.Store(saved)
 		r.mu.Unlock()
 		a, b := slices.Clone(kept), slices.Clone(fresh.interested)
 		slices.Sort(a)
@@ -145,4 +145,65 @@ func stateEvent(typ, key string, content any) Event {
 		panic(fmt.Sprint(err))
 	}
 	return Event{Type: typ, StateKey: &key, Content: c}
+}
+
+// TestDerivedConcurrent: member counts, power levels and Readers asked for
+// without the room's lock while members join and send (run with -race)
+// end at what the state says.
+func TestDerivedConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, nil)
+	noProfile := func(context.Context, string) (string, string) { return "", "" }
+	room, _, err := s.Create(ctx, "@alice:hs", CreateRequest{Preset: "public_chat"}, noProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	for w := 0; w < 3; w++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := s.MemberCount(ctx, room); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := s.PowerLevels(ctx, room); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.NewReader(ctx, room, "@alice:hs"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		u := fmt.Sprintf("@u%d:hs", i)
+		if _, err := s.Join(ctx, room, u, "", noProfile); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Send(ctx, room, u, msgEvent("hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for w := 0; w < 3; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := s.MemberCount(ctx, room); n != 21 {
+		t.Fatalf("MemberCount %d, want 21", n)
+	}
+	rd, err := s.NewReader(ctx, room, "@u19:hs")
+	if err != nil || rd.CurrentMembership() != "join" {
+		t.Fatalf("the last joiner's Reader: %v, %v", rd, err)
+	}
 }

@@ -120,23 +120,20 @@ func (s *Service) PublicJoinRooms(ctx context.Context) ([]string, error) {
 
 // MemberCount is the number of joined members of a room.
 func (s *Service) MemberCount(ctx context.Context, roomID string) (int, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	d, err := s.derivedOf(ctx, roomID)
 	if err != nil {
 		return 0, err
 	}
-	defer r.mu.Unlock()
-	return r.derive().joined, nil
+	return d.joined, nil
 }
 
 // PowerLevels returns lookups of a room's current power levels: a user's
 // level and a notification key's level.
 func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) int64, func(string) int64, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	d, err := s.derivedOf(ctx, roomID)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := r.derive()
-	r.mu.Unlock()
 	if d.plErr != nil {
 		return nil, nil, d.plErr
 	}
@@ -144,12 +141,10 @@ func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) 
 }
 
 func (s *Service) kickLevel(ctx context.Context, roomID string) (int64, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	d, err := s.derivedOf(ctx, roomID)
 	if err != nil {
 		return 0, err
 	}
-	defer r.mu.Unlock()
-	d := r.derive()
 	if d.plErr != nil {
 		return 0, d.plErr
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/authrules"
@@ -115,11 +116,15 @@ type room struct {
 	last    *events.Event
 	// readers caches each user's Reader; stateGen counts state changes,
 	// which invalidate them (memberships, history visibility, power).
-	readers  map[string]*Reader
-	stateGen uint64
+	// Both are guarded by readersMu, not mu: every woken /sync asks for
+	// its Reader, and should not queue behind sends for it.
+	readersMu sync.Mutex
+	readers   map[string]*Reader
+	stateGen  uint64
 	// derived holds what the hot paths compute from state (nil: not yet,
-	// or the state changed since); see derive.
-	derived *derived
+	// or the state changed since); see derive. It is set and cleared
+	// under mu, and read without it by derivedOf.
+	derived atomic.Pointer[derived]
 }
 
 // derived is what every send and every member's unread count would
@@ -140,8 +145,8 @@ type derived struct {
 // derive returns r's derived values, computing them when the state
 // changed since the last call. The caller holds r.mu.
 func (r *room) derive() *derived {
-	if r.derived != nil {
-		return r.derived
+	if d := r.derived.Load(); d != nil {
+		return d
 	}
 	d := &derived{}
 	d.pl, d.plErr = authrules.CurrentPowerLevels(r.version, r.state)
@@ -158,8 +163,30 @@ func (r *room) derive() *derived {
 		}
 	}
 	d.interested = slices.Clip(d.interested)
-	r.derived = d
+	r.derived.Store(d)
 	return d
+}
+
+// derivedOf returns a room's derived values without taking its lock when
+// they are current (a send in progress has not changed them: it clears
+// them under the lock when it changes state), else under the lock. The
+// unread counts of every member woken by a message ask for them; queueing
+// each behind the room's lock made a convoy the sends waited in.
+func (s *Service) derivedOf(ctx context.Context, roomID string) (*derived, error) {
+	s.mu.Lock()
+	r := s.rooms[roomID]
+	s.mu.Unlock()
+	if r != nil {
+		if d := r.derived.Load(); d != nil {
+			return d, nil
+		}
+	}
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	return r.derive(), nil
 }
 
 // ErrUnknownRoom is returned for rooms this server does not have.
@@ -231,7 +258,7 @@ func (s *Service) fill(ctx context.Context, r *room) error {
 		return err
 	}
 	r.info, r.version, r.state, r.last = info, v, st, last
-	r.derived = nil
+	r.derived.Store(nil)
 	return nil
 }
 
@@ -370,7 +397,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 			})
 		}
 		r.state[ev.Tuple()] = ev
-		r.derived = nil
+		r.derived.Store(nil)
 	}
 	r.last = ev
 	batch.Events = append(batch.Events, row)
@@ -382,22 +409,19 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, wake ...string) (int64, error) {
 	pos, err := s.p.Store.PersistEvents(ctx, batch)
 	if err != nil {
-		r.state, r.derived = nil, nil // reload from the store next time
+		r.state = nil // reload from the store next time
+		r.derived.Store(nil)
 		if errors.Is(err, store.ErrExists) && batch.NewRoom != nil {
 			return 0, mxerr.New(mxerr.RoomInUse, "Room already exists")
 		}
 		return 0, err
 	}
+	changed := len(batch.Redactions) > 0
 	for _, e := range batch.Events {
-		if e.StateKey != nil {
-			r.stateGen++
-			r.readers = nil
-			break
-		}
+		changed = changed || e.StateKey != nil
 	}
-	if len(batch.Redactions) > 0 {
-		r.stateGen++
-		r.readers = nil
+	if changed {
+		r.dropReaders()
 	}
 	if s.p.CallGrants != nil && changesCallGrants(r, batch) {
 		s.grants.add(r.id)
@@ -413,6 +437,14 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
 	}
 	return pos, nil
+}
+
+// dropReaders forgets the cached Readers after a change to state.
+func (r *room) dropReaders() {
+	r.readersMu.Lock()
+	r.stateGen++
+	r.readers = nil
+	r.readersMu.Unlock()
 }
 
 // setID names a room whose ID comes from its create event (v12).
@@ -500,7 +532,8 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if target != nil && target.RedactedBy == "" {
 		red, err := events.Redact(r.version, target.JSON)
 		if err != nil {
-			r.state, r.derived = nil, nil
+			r.state = nil
+			r.derived.Store(nil)
 			return "", err
 		}
 		batch.Redactions = append(batch.Redactions, store.Redaction{EventID: target.EventID, RedactedJSON: red, By: ev.ID})
@@ -508,7 +541,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 			if cur, ok := r.state[events.StateTuple{Type: target.Type, StateKey: *target.StateKey}]; ok && cur.ID == target.EventID {
 				if rev, err := events.Parse(r.version, red); err == nil {
 					r.state[cur.Tuple()] = rev
-					r.derived = nil
+					r.derived.Store(nil)
 				}
 			}
 		}

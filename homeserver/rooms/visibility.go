@@ -35,15 +35,26 @@ var errNoRead = mxerr.Forbid("You are not allowed to read this room")
 // returns M_FORBIDDEN when the user can read nothing there, so a room's
 // existence is not revealed.
 func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader, error) {
-	room, err := s.lockRoom(ctx, roomID)
-	if err != nil {
-		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
-			return nil, errNoRead
+	s.mu.Lock()
+	room := s.rooms[roomID]
+	s.mu.Unlock()
+	if room == nil || room.derived.Load() == nil {
+		// Not loaded (or not lately used): load it, which also tells
+		// a room that does not exist.
+		r, err := s.lockRoom(ctx, roomID)
+		if err != nil {
+			if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
+				return nil, errNoRead
+			}
+			return nil, err
 		}
-		return nil, err
+		r.derive()
+		r.mu.Unlock()
+		room = r
 	}
+	room.readersMu.Lock()
 	cached, gen := room.readers[userID], room.stateGen
-	room.mu.Unlock()
+	room.readersMu.Unlock()
 	if cached != nil {
 		return cached, nil
 	}
@@ -51,7 +62,7 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 	if err != nil {
 		return nil, err
 	}
-	room.mu.Lock()
+	room.readersMu.Lock()
 	if room.stateGen == gen {
 		if room.readers == nil {
 			room.readers = map[string]*Reader{}
@@ -60,7 +71,7 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 			room.readers[userID] = rd
 		}
 	}
-	room.mu.Unlock()
+	room.readersMu.Unlock()
 	return rd, nil
 }
 
