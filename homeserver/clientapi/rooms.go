@@ -631,20 +631,18 @@ type roomEventFilter struct {
 // newest event of the chunk (as far as the user may see it).
 func (a *API) lazyMembers(ctx context.Context, dev store.Device, roomID string, page rooms.Page) ([]json.RawMessage, error) {
 	senders := map[string]bool{}
+	var ids []string
 	var newest int64
 	for _, ev := range page.Events {
-		senders[ev.Sender] = true
+		if !senders[ev.Sender] {
+			senders[ev.Sender] = true
+			ids = append(ids, ev.Sender)
+		}
 		newest = max(newest, ev.Pos)
 	}
-	rows, v, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, newest)
+	members, v, err := a.p.Rooms.MembersAtPos(ctx, dev.UserID, roomID, newest, ids)
 	if err != nil {
 		return nil, err
-	}
-	members := rows[:0]
-	for _, row := range rows {
-		if row.Type == "m.room.member" && row.StateKey != nil && senders[*row.StateKey] {
-			members = append(members, row)
-		}
 	}
 	return clientEvents(v, members, dev)
 }

@@ -207,3 +207,63 @@ func TestDerivedConcurrent(t *testing.T) {
 		t.Fatalf("the last joiner's Reader: %v, %v", rd, err)
 	}
 }
+
+// TestMembersAtPosSameAsStateAtPos: the member events /messages sends
+// with lazy-loaded members, now read from each sender's history, are
+// those of the state at the position as StateAtPos bounds it, for every
+// position, for a member, a later joiner under "joined" visibility (who
+// must not see the members from before they joined) and someone who left.
+func TestMembersAtPosSameAsStateAtPos(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, nil)
+	noProfile := func(context.Context, string) (string, string) { return "", "" }
+	room, _, err := s.Create(ctx, "@alice:hs", CreateRequest{Preset: "public_chat"}, noProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	join := func(u string) { _, err := s.Join(ctx, room, u, "", noProfile); step(err) }
+	send := func(u string) { _, err := s.Send(ctx, room, u, msgEvent("x")); step(err) }
+	join("@bob:hs")
+	send("@bob:hs")
+	join("@carol:hs")
+	_, err = s.Send(ctx, room, "@alice:hs", stateEvent("m.room.history_visibility", "", map[string]string{"history_visibility": "joined"}))
+	step(err)
+	send("@carol:hs")
+	_, err = s.Send(ctx, room, "@bob:hs", stateEvent("m.room.member", "@bob:hs", map[string]string{"membership": "join", "displayname": "Bob"}))
+	step(err)
+	step(s.Leave(ctx, room, "@carol:hs", ""))
+	join("@dan:hs")
+	send("@dan:hs")
+	send("@bob:hs")
+	step(s.Leave(ctx, room, "@bob:hs", ""))
+	send("@alice:hs")
+	who := []string{"@alice:hs", "@bob:hs", "@carol:hs", "@dan:hs", "@nobody:hs"}
+	head := s.p.Store.CurrentPos()
+	for _, reader := range []string{"@alice:hs", "@dan:hs", "@carol:hs"} {
+		for pos := int64(0); pos <= head+1; pos++ {
+			all, _, err1 := s.StateAtPos(ctx, reader, room, pos)
+			got, _, err2 := s.MembersAtPos(ctx, reader, room, pos, who)
+			if (err1 == nil) != (err2 == nil) {
+				t.Fatalf("%s at %d: errors %v and %v", reader, pos, err1, err2)
+			}
+			var want, have []string
+			for _, r := range all {
+				if r.Type == "m.room.member" && slices.Contains(who, *r.StateKey) {
+					want = append(want, r.EventID)
+				}
+			}
+			for _, r := range got {
+				have = append(have, r.EventID)
+			}
+			if !slices.Equal(have, want) {
+				t.Errorf("%s at %d: members %v, state says %v", reader, pos, have, want)
+			}
+		}
+	}
+}
