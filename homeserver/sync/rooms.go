@@ -804,7 +804,7 @@ func (s *syncer) summary(ctx context.Context, roomID string, fullState, tl []sto
 		slices.SortFunc(mems, func(a, b store.Membership) int { return cmp.Compare(a.Pos, b.Pos) })
 	} else {
 		var err error
-		if mems, err = st.RoomMemberships(ctx, roomID); err != nil {
+		if mems, err = s.e.roomMemberships(ctx, roomID, s.to.Pos); err != nil {
 			return Summary{}, nil, fmt.Errorf("sync: room memberships: %w", err)
 		}
 	}
@@ -869,6 +869,49 @@ func (s *syncer) summary(ctx context.Context, roomID string, fullState, tl []sto
 	}
 	sum.Heroes = heroes
 	return sum, heroes, nil
+}
+
+// roomMemsCache keeps, per room, the memberships read for a summary at a
+// snapshot position: every member woken by one membership change builds
+// its summary at the same position, and each reading the room's N
+// memberships made one join into a room of thousands cost N² rows.
+type roomMemsCache struct {
+	mu gosync.Mutex
+	m  map[string]roomMems
+}
+
+type roomMems struct {
+	to   int64
+	mems []store.Membership // read-only once stored
+}
+
+// roomMemsRooms bounds the rooms remembered.
+const roomMemsRooms = 1024
+
+// roomMemberships returns the room's memberships as read by a sync whose
+// snapshot is to: from the cache when another sync of the same snapshot
+// read them (as read, they are at least as new as to, as they always
+// were), else from the store.
+func (e *Engine) roomMemberships(ctx context.Context, roomID string, to int64) ([]store.Membership, error) {
+	e.rm.mu.Lock()
+	c, ok := e.rm.m[roomID]
+	e.rm.mu.Unlock()
+	if ok && c.to == to {
+		return c.mems, nil
+	}
+	mems, err := e.p.Store.RoomMemberships(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	e.rm.mu.Lock()
+	if e.rm.m == nil || len(e.rm.m) >= roomMemsRooms {
+		e.rm.m = map[string]roomMems{}
+	}
+	if cur, ok := e.rm.m[roomID]; !ok || cur.to < to {
+		e.rm.m[roomID] = roomMems{to: to, mems: mems}
+	}
+	e.rm.mu.Unlock()
+	return mems, nil
 }
 
 // timelineComplete reports whether the timeline filter lets every event of
