@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -381,6 +382,9 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) {
 		log.Warn("SALON_PPROF_LISTEN must be a loopback address; profiler not started", "addr", addr)
 		return
 	}
+	// Lock contention shows in /debug/pprof/mutex: one in 100 contended
+	// unlocks is sampled, only while the profiler is on.
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
