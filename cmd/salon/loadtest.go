@@ -135,13 +135,15 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			if *lkURL == "" {
 				m, err = scrapeServer(rctx, *metricsURL)
 			}
-			if *pid > 0 && err == nil {
+			if err != nil {
+				say("%s: reading the server's metrics: %v", sc.Name, err)
+			}
+			if *pid > 0 {
 				// /proc, when given, is the one source of CPU and memory,
 				// so both servers are read the same way.
-				m.cpuSeconds, m.rss, err = procUsage(*pid)
-			}
-			if err != nil {
-				say("%s: reading the server's usage: %v", sc.Name, err)
+				if m.cpuSeconds, m.rss, err = procUsage(*pid); err != nil {
+					say("%s: reading the server's usage: %v", sc.Name, err)
+				}
 			}
 			if start {
 				m0 = m
