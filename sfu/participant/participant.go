@@ -45,6 +45,13 @@ type Listener interface {
 	OnDataPacket(p *Participant, kind livekit.DataPacket_Kind, dp *livekit.DataPacket)
 }
 
+// Batcher gathers the datagrams written between Hold and Release and sends
+// them together on Release.
+type Batcher interface {
+	Hold()
+	Release()
+}
+
 // Params configures a participant.
 type Params struct {
 	SID        string
@@ -65,6 +72,9 @@ type Params struct {
 	Listener      Listener
 	Logger        *slog.Logger
 	Counters      *Counters
+	// Batch, when set, gathers the writes of one packet's fan-out to its
+	// subscribers into one send (the SFU's UDP socket, sfu/internal/udpbatch).
+	Batch Batcher
 
 	AutoSubscribe        bool
 	MaxTracks            int    // -1: no limit
