@@ -24,8 +24,8 @@ import (
 	"github.com/pion/webrtc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/sfu/internal/pionlog"
-	"github.com/salonhq/salon/sfu/internal/udpbatch"
 	"github.com/salonhq/salon/sfu/participant"
 	"github.com/salonhq/salon/sfu/room"
 )

@@ -17,6 +17,7 @@ import (
 	pionturn "github.com/pion/turn/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/turn/credential"
 )
 
@@ -228,6 +229,10 @@ func (s *Server) serveUDP(c net.PacketConn) error {
 	sess := s.newSession(transportUDP)
 	lc := &loopConn{PacketConn: c, done: s.loopWG.Done}
 	lc.udp, _ = c.(udpReader)
+	if bc, ok := udpbatch.New(c); ok {
+		lc.PacketConn = bc
+		sess.out = bc.(*udpbatch.Conn)
+	}
 	s.loopWG.Add(1)
 	ps, err := pionturn.NewServer(sess.serverConfig(lc))
 	if err != nil {

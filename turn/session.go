@@ -10,6 +10,7 @@ import (
 
 	pionturn "github.com/pion/turn/v2"
 
+	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/turn/credential"
 )
 
@@ -24,6 +25,9 @@ type session struct {
 	srv       *Server
 	transport transport
 	log       *slog.Logger
+	// out is the UDP socket the session answers and relays to clients on,
+	// when it can send in batches (see relayConn.batch).
+	out *udpbatch.Conn
 
 	// Set by authenticate, read by allocate; both run on the session's
 	// read loop, one after the other.

@@ -73,7 +73,7 @@ type Params struct {
 	Logger        *slog.Logger
 	Counters      *Counters
 	// Batch, when set, gathers the writes of one packet's fan-out to its
-	// subscribers into one send (the SFU's UDP socket, sfu/internal/udpbatch).
+	// subscribers into one send (the SFU's UDP socket, internal/udpbatch).
 	Batch Batcher
 
 	AutoSubscribe        bool

@@ -252,3 +252,42 @@ func TestOrderPerStreamOverLoopback(t *testing.T) {
 		t.Fatalf("%d datagrams in %d batches", d, b)
 	}
 }
+
+// TestReaderHandsOutABatchInOrder: one recvmmsg's datagrams come out one
+// per ReadFrom, in order, with Buffered counting down, over loopback.
+func TestReaderHandsOutABatchInOrder(t *testing.T) {
+	rx, tx := loopback(t), loopback(t)
+	for i := 0; i < 5; i++ {
+		if _, err := tx.WriteTo([]byte{byte(i), 1, 2}, rx.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // all five queued at the receiver
+	r := NewReader(rx, 4, 2)
+	buf := make([]byte, 10)
+	var firstAddr net.Addr
+	for i := 0; i < 5; i++ {
+		n, addr, err := r.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: % x (cut to the 2-byte size)", i, buf[:n])
+		}
+		if addr.String() != tx.LocalAddr().String() {
+			t.Fatalf("from %v, want %v", addr, tx.LocalAddr())
+		}
+		if i == 0 {
+			firstAddr = addr
+			if r.Buffered() != 3 {
+				t.Fatalf("after the first of a batch of 4: %d buffered", r.Buffered())
+			}
+		} else if addr != firstAddr {
+			t.Fatal("a repeated source address was not reused")
+		}
+	}
+	_ = rx.Close()
+	if _, _, err := r.ReadFrom(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}

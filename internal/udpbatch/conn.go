@@ -11,7 +11,14 @@
 // more than the fan-out in progress. Datagrams leave in the order they were
 // written, so each stream's order is kept.
 //
-// The package owns no policy and knows nothing of RTP.
+// Reader is the receiving half: several datagrams per recvmmsg(2). The TURN
+// relay reads a relay socket with it and holds the client socket while a
+// batch lasts, so a burst from a peer goes back out in one sendmmsg.
+//
+// UDP GSO (UDP_SEGMENT) is not used: it sends one buffer as equal segments
+// to one destination, and a fan-out's copies each go to a different one.
+//
+// The package owns no policy and knows nothing of RTP or TURN.
 package udpbatch
 
 import (
