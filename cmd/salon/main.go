@@ -37,7 +37,8 @@ const usage = `usage:
   salon user reset-password NAME [--password-file FILE]
   salon bench messaging [--url URL] [--clients N] [--rooms N | --room-size N] [--rate R] [--duration D]
                                        load a running server on loopback (see docs/PERFORMANCE.md)
-  salon loadtest [--url URL] [--data-dir DIR] [--scenario audio,lecture,video|all] [--duration D]
+  salon loadtest [--url URL] [--data-dir DIR] [--scenario audio,lecture,video,churn|all] [--duration D]
+                 [--livekit-url URL --api-key K --api-secret S --pid PID]
                                        load a running server's SFU with pion clients (see docs/PERFORMANCE.md)
   salon media purge [--older-than 90d]  delete unreferenced media older than that
   salon ldap sync --dry-run            print what the LDAP group sync would change
