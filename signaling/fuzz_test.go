@@ -135,4 +135,3 @@ func FuzzKeysFile(f *testing.F) {
 		}
 	})
 }
-
