@@ -36,7 +36,19 @@ type Router struct {
 	requests *prometheus.CounterVec   // labels: route, method, status
 	duration *prometheus.HistogramVec // label: route
 	access   *slog.Logger             // nil: no access log
+	routes   []Route
 }
+
+// Route is one registered path and the methods it answers (besides HEAD
+// and OPTIONS).
+type Route struct {
+	Path    string
+	Methods []string
+}
+
+// Routes lists the registered paths in registration order, for tests
+// that walk every endpoint (the HTTP fuzzer in cmd/salon).
+func (rt *Router) Routes() []Route { return append([]Route(nil), rt.routes...) }
 
 // SetAccessLog turns on the access log: one info line per request with
 // the method, the route template (never the URL, so never a query's
@@ -93,6 +105,12 @@ func (rt *Router) Handle(path string, ms Methods) {
 			allowed = append(allowed, http.MethodHead)
 		}
 	}
+	own := make([]string, 0, len(ms))
+	for m := range ms {
+		own = append(own, m)
+	}
+	sort.Strings(own)
+	rt.routes = append(rt.routes, Route{Path: path, Methods: own})
 	allowed = append(allowed, http.MethodOptions)
 	sort.Strings(allowed)
 	allow := strings.Join(allowed, ", ")
