@@ -468,3 +468,20 @@ func shorten(s string) string {
 	}
 	return s
 }
+
+// TestNULAndBadUTF8Refused: a NUL or invalid UTF-8 in a path or query
+// parameter is the client's error (400 M_INVALID_PARAM) on both backends;
+// on PostgreSQL, which refuses both in text, a %00 device ID answered 500
+// (found by TestHTTPFuzz).
+func TestNULAndBadUTF8Refused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		srv := startServer(t, database)
+		c := mxtest.Register(t, srv.URL, "ana", "password ana")
+		for _, p := range []string{"/_matrix/client/v3/devices/%00", "/_matrix/client/v3/devices/%ff", "/_matrix/client/v3/rooms/%21a%00:localhost/messages",
+			"/_matrix/client/v3/profile/%40ana%00:localhost", "/_matrix/client/v3/sync?since=s1%00", "/_matrix/client/v3/publicRooms?since=%ff",
+			"/_matrix/media/v3/download/localhost/%00"} {
+			c.MustErr(400, "M_INVALID_PARAM", "GET", p, nil)
+		}
+		c.Must(200, "GET", "/_matrix/client/v3/devices/"+c.DeviceID, nil)
+	})
+}

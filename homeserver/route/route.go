@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -157,6 +158,10 @@ func (rt *Router) Handle(path string, ms Methods) {
 			sw.WriteHeader(http.StatusOK)
 			return
 		}
+		if !textOK(r) {
+			mxerr.Write(sw, rt.log, mxerr.InvalidParamf("The request's path and query must be UTF-8 without NUL characters"))
+			return
+		}
 		h, ok := ms[r.Method]
 		if !ok && r.Method == http.MethodHead {
 			h, ok = ms[http.MethodGet]
@@ -177,6 +182,28 @@ func (rt *Router) Handle(path string, ms Methods) {
 			mxerr.Write(sw, rt.log.With("route", route), err)
 		}
 	})
+}
+
+// textOK reports whether the request's path and query parameters are
+// valid UTF-8 without NUL. No Matrix identifier or parameter holds
+// either, and PostgreSQL refuses both in text: unchecked, a %00 in a
+// device ID answered M_UNKNOWN 500 on PostgreSQL and 404 on SQLite.
+func textOK(r *http.Request) bool {
+	ok := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	if !ok(r.URL.Path) {
+		return false
+	}
+	for k, vs := range r.URL.Query() {
+		if !ok(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !ok(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request) {
