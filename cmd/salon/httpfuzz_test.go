@@ -483,5 +483,29 @@ func TestNULAndBadUTF8Refused(t *testing.T) {
 			c.MustErr(400, "M_INVALID_PARAM", "GET", p, nil)
 		}
 		c.Must(200, "GET", "/_matrix/client/v3/devices/"+c.DeviceID, nil)
+		// In JSON bodies a NUL is "\u0000": refused with M_BAD_JSON on both
+		// backends (PostgreSQL answered 500 for a room named with one).
+		c.MustErr(400, "M_BAD_JSON", "POST", "/_matrix/client/v3/createRoom", map[string]any{"name": "a\x00b", "topic": "\x00"})
+		room := c.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"name": `a\u0000b`}).Str("room_id")
+		if r := c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.name/", room), nil); r.Str("name") != `a\u0000b` {
+			t.Fatalf("an escaped backslash before u0000 is text, not a NUL: %s", r.Raw)
+		}
+		for _, req := range []struct{ method, path, body string }{
+			{"PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", c.UserID), `{"displayname":"a\u0000b"}`},
+			{"PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/t1", room), `{"msgtype":"m.text","body":"a\u0000b","\u0000":1}`},
+			{"PUT", mxtest.Path("/_matrix/client/v3/devices/%s", c.DeviceID), `{"display_name":"\u0000"}`},
+			{"POST", "/_matrix/client/v3/createRoom", `{"room_alias_name":"a\u0000b"}`},
+			{"POST", "/_matrix/client/v3/search", `{"search_categories":{"room_events":{"search_term":"\u0000"}}}`},
+			{"POST", "/_matrix/client/v3/user_directory/search", `{"search_term":"\u0000"}`},
+			{"POST", mxtest.Path("/_matrix/client/v3/user/%s/filter", c.UserID), `{"room":{"rooms":["\u0000"]},"\u0000":1}`},
+			{"POST", "/_matrix/client/v3/keys/upload", `{"one_time_keys":{"signed_curve25519:\u0000":{"key":"k"}}}`},
+			{"PUT", mxtest.Path("/_matrix/client/v3/sendToDevice/m.x/t1"), `{"messages":{"@ana:localhost":{"\u0000":{"a":"\u0000"}}}}`},
+			{"PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.topic/", room), `{"topic":"\u0000"}`},
+			{"PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/redact/%s/t2", room, "$x"), `{"reason":"\u0000"}`},
+		} {
+			if r := c.Do(req.method, req.path, req.body); r.Status != 400 || r.Errcode() != "M_BAD_JSON" {
+				t.Errorf("%s %s %s: %d %s", req.method, req.path, req.body, r.Status, r.Raw)
+			}
+		}
 	})
 }
