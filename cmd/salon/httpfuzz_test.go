@@ -135,7 +135,7 @@ func testHTTPFuzz(t *testing.T, database string) {
 	n := envInt("SALON_HTTPFUZZ_REQUESTS", 1500)
 	f := &httpFuzzer{t: t, srv: srv, w: w, rng: rand.New(rand.NewPCG(seed, seed^0x5a10)), routes: srv.srv.hs.Routes(),
 		attacker: mallory, hc: &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	sent := 0
 	for ; sent < n && time.Now().Before(deadline); sent++ {
 		f.one()
@@ -205,7 +205,7 @@ var jsonBodies = []string{
 var queryKeys = []string{"from", "to", "since", "dir", "limit", "filter", "timeout", "full_state", "set_presence", "access_token",
 	"server_name", "via", "at", "membership", "not_membership", "include", "recurse", "max_depth", "suggested_only", "width", "height",
 	"method", "animated", "url", "ts", "allow_remote", "timeout_ms", "next_batch", "order_by", "user_id", "device_id", "pos", "only",
-	"rel_type", "event_type", "org.matrix.msc3715.direction", "version", "allow_redirect", "filename"}
+	"rel_type", "event_type", "org.matrix.msc3715.direction", "version", "allow_redirect", "filename", "org.matrix.msc4140.delay"}
 
 func (f *httpFuzzer) pick(list []string) string { return list[f.rng.IntN(len(list))] }
 
