@@ -47,6 +47,7 @@ type fuzzWorld struct {
 	rooms     []string // every room ID, the attacker's own and others'
 	events    []string
 	users     []string
+	media     []string // media IDs, the attacker's own and others'
 }
 
 func (w *fuzzWorld) canary() string {
@@ -60,6 +61,7 @@ func testHTTPFuzz(t *testing.T, database string) {
 	srv := startServer(t, database, func(c *Config) {
 		c.RateLimits.MessagesPerUser.PerSecond = 0
 		c.HTTP.AccessLog = "off"
+		c.Media.RestrictToRooms = true
 	})
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 	bob := mxtest.Register(t, srv.URL, "bob", "password bob")
@@ -96,6 +98,13 @@ func testHTTPFuzz(t *testing.T, database string) {
 	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/rooms/%s/account_data/org.example.private", alice.UserID, private), map[string]any{"v": w.canary()})
 	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/rooms/%s/tags/%s", alice.UserID, private, w.canary()), map[string]any{"order": 0.5})
 	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/account_data/org.example.secret", alice.UserID), map[string]any{"v": w.canary()})
+	// A file posted in the private room: its media ID is given to the
+	// attacker, its bytes must never reach it (media.restrict_to_rooms).
+	mxc := alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=notes.txt", []byte("notes: "+w.canary())).Str("content_uri")
+	send(alice, private, map[string]any{"msgtype": "m.file", "body": "notes.txt", "url": mxc})
+	w.media = append(w.media, strings.TrimPrefix(mxc, "mxc://localhost/"))
+	own := mallory.Must(200, "POST", "/_matrix/media/v3/upload?filename=mine.txt", []byte("mine")).Str("content_uri")
+	w.media = append(w.media, strings.TrimPrefix(own, "mxc://localhost/"))
 
 	encrypted := create(alice, map[string]any{"preset": "private_chat", "invite": []string{bob.UserID},
 		"initial_state": []any{map[string]any{"type": "m.room.encryption", "content": map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}}}})
@@ -130,6 +139,21 @@ func testHTTPFuzz(t *testing.T, database string) {
 	w.secretIDs = append(w.secretIDs, hide(alice, kicked, map[string]any{"msgtype": "m.text", "body": w.canary()}))
 	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.join_rules/", kicked), map[string]any{"join_rule": "invite"})
 	w.rooms = []string{public, private, encrypted, dm, left, kicked, "!nowhere:localhost", "#lobby:localhost", "#nope:localhost"}
+
+	// The canaries are there for those entitled to them: the check below
+	// would see a leak.
+	var seen strings.Builder
+	for _, room := range []string{private, encrypted, dm, left, kicked, hidden} {
+		seen.Write(alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50", room), nil).Raw)
+		seen.Write(alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state", room), nil).Raw)
+	}
+	seen.Write(alice.Must(200, "GET", "/_matrix/client/v3/sync", nil).Raw)
+	seen.Write(alice.Must(200, "GET", "/_matrix/client/v1/media/download/localhost/"+w.media[0], nil).Raw)
+	for _, c := range w.canaries {
+		if !strings.Contains(seen.String(), c) {
+			t.Fatalf("canary %s is not where it was planted", c)
+		}
+	}
 
 	seed := uint64(envInt("SALON_HTTPFUZZ_SEED", 1))
 	n := envInt("SALON_HTTPFUZZ_REQUESTS", 1500)
@@ -233,6 +257,8 @@ func (f *httpFuzzer) id(kind string) string {
 		return strconv.Itoa(f.rng.IntN(1000))
 	case "serverName":
 		return "localhost"
+	case "mediaId":
+		return f.pick(f.w.media)
 	}
 	return f.pick(hostile[:len(hostile)/2]) + f.pick(hostile)
 }
