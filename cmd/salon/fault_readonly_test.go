@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/homeserver/store/postgres/pgtest"
 )
 
 // setImmutable sets (on) or clears the immutable attribute of every file
@@ -234,4 +235,63 @@ func do(t *testing.T, hc *http.Client, req *http.Request) mxtest.Response {
 		_ = json.Unmarshal(raw, &out.Body)
 	}
 	return out
+}
+
+// TestPostgresReadOnlyDataDir: with PostgreSQL the data directory holds
+// the media and the signing key; made read-only under a running server,
+// uploads are refused with M_UNKNOWN 500 and leave nothing behind, while
+// messages (in PostgreSQL) and downloads go on; writable again, uploads
+// work without a restart.
+func TestPostgresReadOnlyDataDir(t *testing.T) {
+	db := pgtest.URL(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chattr +i (CI=true runs as root on a file system that has it): %v: %s", err, out)
+		}
+		t.Skipf("cannot set the immutable attribute (needs root and ext4, xfs, btrfs…): %v: %s", err, out)
+	}
+	_ = exec.Command("chattr", "-i", dir).Run()
+	srv := startServer(t, db, func(c *Config) { c.DataDir = dir })
+	readOnly := false
+	t.Cleanup(func() {
+		if readOnly {
+			_ = setImmutable(t, dir, false)
+		}
+	})
+	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
+	alice.HTTP.Timeout = faultRequestBound
+	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+	upload := func(data string) mxtest.Response {
+		req, _ := http.NewRequest("POST", srv.URL+"/_matrix/media/v3/upload?filename=f.txt", strings.NewReader(data))
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		req.Header.Set("Content-Type", "text/plain")
+		return do(t, alice.HTTP, req)
+	}
+	first := upload("before")
+	if first.Status != 200 {
+		t.Fatalf("upload before: %d %s", first.Status, first.Raw)
+	}
+	if err := setImmutable(t, dir, true); err != nil {
+		t.Fatal(err)
+	}
+	readOnly = true
+	if r := upload("refused"); r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
+		t.Fatalf("upload on a read-only directory: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+	}
+	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/t1", room), map[string]any{"msgtype": "m.text", "body": "still"})
+	dl := alice.Must(200, "GET", "/_matrix/client/v1/media/download/"+strings.TrimPrefix(first.Str("content_uri"), "mxc://"), nil)
+	if string(dl.Raw) != "before" {
+		t.Fatalf("download on a read-only directory: %q", dl.Raw)
+	}
+	if err := setImmutable(t, dir, false); err != nil {
+		t.Fatal(err)
+	}
+	readOnly = false
+	if r := upload("after"); r.Status != 200 {
+		t.Fatalf("upload after: %d %s", r.Status, r.Raw)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, "media", "tmp", "*")); len(leftovers) != 0 {
+		t.Errorf("temporary media files left: %v", leftovers)
+	}
 }
