@@ -29,6 +29,7 @@ import (
 	"github.com/salonhq/salon/homeserver/pushgateway"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/postgres"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
@@ -305,6 +306,12 @@ func (h *Homeserver) Handler() http.Handler {
 		mux.Handle(identity.PathPrefix, h.SSO.Handler())
 	}
 	return mux
+}
+
+// Routes lists the paths and methods of the Client-Server API and the
+// media repository that Handler serves (SSO paths not included).
+func (h *Homeserver) Routes() []route.Route {
+	return append(h.api.Routes(), h.Media.Routes()...)
 }
 
 // visibility gives the sync engine the read rules of a user in a room; a

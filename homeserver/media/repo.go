@@ -220,6 +220,9 @@ func (r *Repo) handle(path string, ms methods) {
 	}
 }
 
+// Routes lists the repository's paths and methods (see route.Router.Routes).
+func (r *Repo) Routes() []route.Route { return r.router.Routes() }
+
 // Handler serves every media path under /_matrix/media/ and
 // /_matrix/client/v1/media/, with CORS and the security headers every
 // media response carries.
