@@ -1,0 +1,257 @@
+// Scenario 16: the real Element Call (the npm package
+// @element-hq/element-call-embedded, unmodified) against Salon. Each person's
+// page is a small widget host (tests/elementcall/host.js: matrix-js-sdk and
+// matrix-widget-api's ClientWidgetApi, as Element Web hosts it) that embeds
+// Element Call in an iframe. Alice and Bob join the same call in a room,
+// each page's peer connections receive audio and video bytes that keep
+// growing and decode video frames, the MatrixRTC memberships and their
+// delayed leaves appear on the server, and hanging up empties both. Once
+// in an unencrypted room, once in an encrypted room with Element Call's
+// per-participant keys (sent as encrypted to-device messages by the host).
+// Throughout, Salon's access log and the browsers' own view of every
+// response hold no unrecognised endpoint (404 M_UNRECOGNIZED), no 405 and
+// no 5xx for /_matrix/ or /livekit/.
+import assert from "node:assert/strict";
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, test } from "node:test";
+import { api, launchBrowser, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const web = path.join(here, "..");
+const elementCallDist = path.join(web, "node_modules", "@element-hq", "element-call-embedded", "dist");
+
+let stack;
+let browser;
+let host; // { url, close }
+let hostDir;
+
+const types = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".mjs": "text/javascript",
+  ".css": "text/css",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".woff2": "font/woff2",
+  ".woff": "font/woff",
+  ".ttf": "font/ttf",
+  ".mp3": "audio/mpeg",
+  ".ogg": "audio/ogg",
+  ".webm": "video/webm",
+  ".map": "application/json",
+};
+
+/**
+ * The widget host's origin: the built host page at /, Element Call's
+ * package under /element-call/ (as Element Web ships it beside its own
+ * files). A different origin from Salon's, as a real deployment has.
+ */
+function serveHost(dir) {
+  const server = createServer((req, res) => {
+    const u = new URL(req.url, "http://host");
+    let rel = decodeURIComponent(u.pathname);
+    let root = dir;
+    if (rel.startsWith("/element-call/")) {
+      root = elementCallDist;
+      rel = rel.slice("/element-call".length);
+    }
+    if (rel.endsWith("/")) rel += rel === "/" ? "host.html" : "index.html";
+    const file = path.join(root, path.normalize(rel));
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "Content-Type": types[path.extname(file)] ?? "application/octet-stream" });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      resolve({ url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) });
+    });
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(path.join(elementCallDist, "index.html")), "npm ci installs @element-hq/element-call-embedded");
+  hostDir = mkdtempSync(path.join(tmpdir(), "salon-ec-host-"));
+  const { build } = await import("vite");
+  await build({
+    configFile: false,
+    logLevel: "warn",
+    root: path.join(here, "elementcall"),
+    base: "./",
+    build: {
+      outDir: hostDir,
+      emptyOutDir: true,
+      target: "es2022",
+      sourcemap: false,
+      reportCompressedSize: false,
+      chunkSizeWarningLimit: 8192,
+      rollupOptions: { input: path.join(here, "elementcall", "host.html") },
+    },
+  });
+  host = await serveHost(hostDir);
+  stack = await startStack({ keepLog: true, config: "log:\n  level: info\n  format: json\n" });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await host?.close();
+  await stack?.stop();
+  if (hostDir) rmSync(hostDir, { recursive: true, force: true });
+});
+
+// Every RTCPeerConnection a frame makes is kept on window.__salonPCs, so
+// the scenario can read the call's getStats from Element Call's iframe.
+function recordPeerConnections() {
+  const Original = window.RTCPeerConnection;
+  if (!Original || Original.__salonRecorded) return;
+  const pcs = (window.__salonPCs = []);
+  class Recorded extends Original {
+    constructor(...args) {
+      super(...args);
+      pcs.push(this);
+    }
+  }
+  Recorded.__salonRecorded = true;
+  window.RTCPeerConnection = Recorded;
+}
+
+/** Inbound audio and video totals over every peer connection of Element Call's frame. */
+async function inbound(page) {
+  const frame = page.frames().find((f) => f.url().includes("/element-call/"));
+  if (!frame) return { audioBytes: 0, videoBytes: 0, framesDecoded: 0, pcs: 0 };
+  return frame.evaluate(async () => {
+    const out = { audioBytes: 0, videoBytes: 0, framesDecoded: 0, pcs: 0 };
+    for (const pc of window.__salonPCs ?? []) {
+      if (pc.connectionState === "closed") continue;
+      out.pcs++;
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type !== "inbound-rtp") return;
+        if (s.kind === "audio") out.audioBytes += s.bytesReceived || 0;
+        if (s.kind === "video") {
+          out.videoBytes += s.bytesReceived || 0;
+          out.framesDecoded += s.framesDecoded || 0;
+        }
+      });
+    }
+    return out;
+  });
+}
+
+async function state(token, room) {
+  return api(stack.api, token, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state`);
+}
+
+/** The room's call memberships with content (joined devices). */
+async function memberships(token, room) {
+  return (await state(token, room)).filter(
+    (e) => e.type === "org.matrix.msc3401.call.member" && e.content && Object.keys(e.content).length > 0 && !e.content.leave_reason,
+  );
+}
+
+async function delayedEvents(token) {
+  const res = await api(stack.api, token, "GET", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events");
+  return res.scheduled ?? res.delayed_events ?? [];
+}
+
+/** Opens a person's widget host page and waits for Element Call's lobby. */
+async function openHost(p, user, room, e2ee) {
+  const q = new URLSearchParams({ hs: stack.api, user: user.user_id, token: user.access_token, device: user.device_id, room, e2ee: e2ee ? "1" : "0" });
+  await p.page.goto(`${host.url}/#?${q}`);
+}
+
+async function runCall(title, { encrypted }) {
+  const password = "correct horse battery staple";
+  const [a, b] = await Promise.all(["alice", "bob"].map((n) => registerApi(stack.api, uniqueName(n), password)));
+  const createBody = encrypted
+    ? { name: "Encrypted call", preset: "private_chat", invite: [b.user_id], initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] }
+    : { name: "Call", preset: "public_chat" };
+  const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", createBody);
+  await api(stack.api, b.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+
+  const alice = await newPerson(browser, "alice", { trace: false });
+  const bob = await newPerson(browser, "bob", { trace: false });
+  const people = [alice, bob];
+  const bad = []; // answers from Salon that a working client never gets
+  for (const p of people) {
+    await p.context.addInitScript(recordPeerConnections);
+    p.page.on("requestfailed", (req) => {
+      if (process.env.SALON_EC_CONSOLE) console.log(`# ${p.name} request failed: ${req.method()} ${req.url().slice(0, 200)} ${req.failure()?.errorText}`);
+    });
+    p.page.on("response", (res) => {
+      const u = new URL(res.url());
+      if (process.env.SALON_EC_CONSOLE && res.status() >= 400) console.log(`# ${p.name} ${res.request().method()} ${res.url().slice(0, 200)} → ${res.status()}`);
+      if (u.origin !== stack.api || !/^\/(_matrix|livekit)\//.test(u.pathname)) return;
+      if (res.status() === 405 || res.status() >= 500) bad.push(`${p.name}: ${res.request().method()} ${u.pathname} → ${res.status()}`);
+      if (res.status() === 404) {
+        res.json().then(
+          (body) => {
+            if (body.errcode !== "M_NOT_FOUND") bad.push(`${p.name}: ${res.request().method()} ${u.pathname} → 404 ${body.errcode}`);
+          },
+          () => bad.push(`${p.name}: ${res.request().method()} ${u.pathname} → 404 without a Matrix error`),
+        );
+      }
+    });
+    p.page.on("console", (m) => {
+      if (process.env.SALON_EC_CONSOLE) console.log(`# ${p.name} ${m.type()}: ${m.text().slice(0, 300)}`);
+    });
+  }
+
+  await scenario(title, people, async () => {
+    await openHost(alice, a, room, encrypted);
+    await openHost(bob, b, room, encrypted);
+    for (const p of people) {
+      const frame = p.page.frameLocator('iframe[title="Element Call"]');
+      await frame.getByRole("button", { name: /^join/i }).click({ timeout: 60_000 });
+    }
+    await until("both memberships", async () => (await memberships(a.access_token, room)).length === 2 || { ok: false, n: (await memberships(a.access_token, room)).length }, 60_000);
+    const first = await until(
+      "media both ways",
+      async () => {
+        const s = await Promise.all(people.map((p) => inbound(p.page)));
+        return s.every((x) => x.framesDecoded > 0 && x.audioBytes > 0) ? s : { ok: false, s };
+      },
+      60_000,
+    );
+    console.log(`# ${title}: first inbound ${JSON.stringify(first)}`);
+    await new Promise((r) => setTimeout(r, 3000));
+    const later = await Promise.all(people.map((p) => inbound(p.page)));
+    console.log(`# ${title}: 3 s later ${JSON.stringify(later)}`);
+    for (const [i, p] of people.entries()) {
+      assert.ok(later[i].videoBytes > first[i].videoBytes, `${p.name}'s video bytes grow`);
+      assert.ok(later[i].audioBytes > first[i].audioBytes, `${p.name}'s audio bytes grow`);
+      assert.ok(later[i].framesDecoded > first[i].framesDecoded, `${p.name} decodes more frames`);
+    }
+    for (const u of [a, b]) {
+      const d = await delayedEvents(u.access_token);
+      assert.ok(d.length >= 1, `${u.user_id} has a delayed leave scheduled: ${JSON.stringify(d)}`);
+    }
+    const actions = await Promise.all(people.map((p) => p.page.evaluate(() => window.hostTrace)));
+    console.log(`# ${title}: host actions ${JSON.stringify(actions.map((t) => [...new Set(t.actions.map((x) => x.action + (x.verb ? ":" + x.verb : "") + (x.type ? ":" + x.type : "")))]))}`);
+    console.log(`# ${title}: host errors ${JSON.stringify(actions.map((t) => t.errors))}`);
+
+    // Hang up in both.
+    for (const p of people) {
+      const frame = p.page.frameLocator('iframe[title="Element Call"]');
+      await frame.getByRole("button", { name: /^(leave|end call|hang ?up)/i }).click();
+    }
+    await until("memberships gone", async () => (await memberships(a.access_token, room)).length === 0, 30_000);
+    for (const u of [a, b]) {
+      await until(`${u.user_id}'s delayed events gone`, async () => (await delayedEvents(u.access_token)).length === 0 || { ok: false }, 30_000);
+    }
+    assert.deepEqual(bad, [], "no unrecognised endpoint, 405 or 5xx seen by the browsers");
+  });
+}
+
+test("scenario 16: Element Call joins a call through Salon", { timeout: 240_000 }, async () => {
+  await runCall("scenario-16-element-call", { encrypted: false });
+});
