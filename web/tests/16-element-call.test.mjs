@@ -12,13 +12,13 @@
 // response hold no unrecognised endpoint (404 M_UNRECOGNIZED), no 405 and
 // no 5xx for /_matrix/ or /livekit/.
 import assert from "node:assert/strict";
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
-import { api, launchBrowser, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import { api, launchBrowser, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const web = path.join(here, "..");
@@ -102,6 +102,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Salon's log (the access log included) beside the screenshots.
+  if (stack?.salonLog) writeFileSync(path.join(resultsDir, "scenario-16-salon.log"), stack.salonLog());
   await browser?.close();
   await host?.close();
   await stack?.stop();
@@ -117,6 +119,7 @@ function recordPeerConnections() {
   class Recorded extends Original {
     constructor(...args) {
       super(...args);
+      this.__salonInsertable = Boolean(args[0]?.encodedInsertableStreams);
       pcs.push(this);
     }
   }
@@ -127,12 +130,15 @@ function recordPeerConnections() {
 /** Inbound audio and video totals over every peer connection of Element Call's frame. */
 async function inbound(page) {
   const frame = page.frames().find((f) => f.url().includes("/element-call/"));
-  if (!frame) return { audioBytes: 0, videoBytes: 0, framesDecoded: 0, pcs: 0 };
+  if (!frame) return { audioBytes: 0, videoBytes: 0, framesDecoded: 0, pcs: 0, transformed: 0 };
   return frame.evaluate(async () => {
-    const out = { audioBytes: 0, videoBytes: 0, framesDecoded: 0, pcs: 0 };
+    // transformed: receivers whose frames pass through a script (LiveKit's
+    // end-to-end encryption: an RTCRtpScriptTransform or insertable streams).
+    const out = { audioBytes: 0, videoBytes: 0, framesDecoded: 0, pcs: 0, transformed: 0 };
     for (const pc of window.__salonPCs ?? []) {
       if (pc.connectionState === "closed") continue;
       out.pcs++;
+      for (const r of pc.getReceivers()) if (r.track && (r.transform || pc.__salonInsertable)) out.transformed++;
       const stats = await pc.getStats();
       stats.forEach((s) => {
         if (s.type !== "inbound-rtp") return;
@@ -182,7 +188,13 @@ async function runCall(title, { encrypted }) {
   const bob = await newPerson(browser, "bob", { trace: false });
   const people = [alice, bob];
   const bad = []; // answers from Salon that a working client never gets
+  const checks = []; // reading 404 bodies
+  const sent = []; // to-device requests to Salon: "PUT TYPE"
   for (const p of people) {
+    p.page.on("request", (req) => {
+      const m = /\/_matrix\/client\/v3\/sendToDevice\/([^/]+)\//.exec(req.url());
+      if (m) sent.push(decodeURIComponent(m[1]));
+    });
     await p.context.addInitScript(recordPeerConnections);
     p.page.on("requestfailed", (req) => {
       if (process.env.SALON_EC_CONSOLE) console.log(`# ${p.name} request failed: ${req.method()} ${req.url().slice(0, 200)} ${req.failure()?.errorText}`);
@@ -193,12 +205,13 @@ async function runCall(title, { encrypted }) {
       if (u.origin !== stack.api || !/^\/(_matrix|livekit)\//.test(u.pathname)) return;
       if (res.status() === 405 || res.status() >= 500) bad.push(`${p.name}: ${res.request().method()} ${u.pathname} → ${res.status()}`);
       if (res.status() === 404) {
-        res.json().then(
+        const check = res.json().then(
           (body) => {
             if (body.errcode !== "M_NOT_FOUND") bad.push(`${p.name}: ${res.request().method()} ${u.pathname} → 404 ${body.errcode}`);
           },
           () => bad.push(`${p.name}: ${res.request().method()} ${u.pathname} → 404 without a Matrix error`),
         );
+        checks.push(check);
       }
     });
     p.page.on("console", (m) => {
@@ -248,10 +261,57 @@ async function runCall(title, { encrypted }) {
     for (const u of [a, b]) {
       await until(`${u.user_id}'s delayed events gone`, async () => (await delayedEvents(u.access_token)).length === 0 || { ok: false }, 30_000);
     }
+    await Promise.all(checks);
     assert.deepEqual(bad, [], "no unrecognised endpoint, 405 or 5xx seen by the browsers");
+    if (encrypted) {
+      // Element Call's per-participant keys went as Olm-encrypted to-device
+      // messages through the host, never in the clear; the media went
+      // through LiveKit's end-to-end encryption worker.
+      const hostSent = actions.flatMap((t) => t.actions.filter((x) => x.action === "send_to_device"));
+      assert.ok(hostSent.some((x) => x.type === "io.element.call.encryption_keys" && x.encrypted), `keys sent encrypted: ${JSON.stringify(hostSent)}`);
+      assert.ok(sent.includes("m.room.encrypted"), `encrypted to-device messages: ${JSON.stringify(sent)}`);
+      assert.ok(!sent.includes("io.element.call.encryption_keys"), "no call keys in the clear");
+      for (const [i, p] of people.entries()) assert.ok(later[i].transformed > 0, `${p.name}'s media goes through LiveKit's E2EE transform`);
+    } else {
+      for (const [i, p] of people.entries()) assert.equal(later[i].transformed, 0, `${p.name}'s media is not transformed in an unencrypted room`);
+    }
   });
 }
 
-test("scenario 16: Element Call joins a call through Salon", { timeout: 240_000 }, async () => {
+test("scenario 16: Element Call joins a call through Salon", { timeout: 180_000 }, async () => {
   await runCall("scenario-16-element-call", { encrypted: false });
+});
+
+test("scenario 16b: Element Call in an encrypted room, per-participant keys", { timeout: 180_000 }, async () => {
+  await runCall("scenario-16b-element-call-e2ee", { encrypted: true });
+});
+
+// Salon's own access log over both calls: Element Call and the widget
+// host never reached an endpoint Salon lacks (route "unknown"), never got
+// 405 or a server error, and got 404 only where the spec answers
+// M_NOT_FOUND for something absent.
+test("scenario 16c: no unrecognised endpoint in Salon's access log", () => {
+  const lines = stack
+    .salonLog()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.msg === "request");
+  assert.ok(lines.some((l) => l.route === "/livekit/jwt/get_token" && l.status === 200), "the access log has the JWT service's lines");
+  assert.ok(lines.some((l) => /^\/livekit\/sfu\/rtc/.test(l.route) && l.status === 101), "the access log has the SFU's WebSockets");
+  // Where a 404 is the spec's answer: a delayed event already sent or
+  // cancelled (MSC4140), a state event or key backup that does not exist.
+  const absentOK = [
+    /\/delayed_events\/\{delayId\}(\/\{action\})?$/,
+    /\/rooms\/\{roomId\}\/state\/\{eventType\}(\/\{stateKey\})?$/,
+    /\/room_keys\/version$/,
+  ];
+  const wrong = lines.filter(
+    (l) =>
+      (l.route === "unknown" || /^\/(_matrix|livekit)\//.test(l.route)) &&
+      (l.route === "unknown" || l.status === 405 || l.status >= 500 || (l.status === 404 && !absentOK.some((re) => re.test(l.route)))),
+  );
+  assert.deepEqual(wrong.map((l) => `${l.method} ${l.route} → ${l.status}`), []);
+  const notFound = lines.filter((l) => l.status === 404).map((l) => `${l.method} ${l.route}`);
+  console.log(`# access log: ${lines.length} requests, 404 (absent things): ${JSON.stringify([...new Set(notFound)])}`);
 });

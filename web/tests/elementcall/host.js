@@ -230,13 +230,21 @@ async function start() {
       note({ action });
       if (action === "im.vector.hangup") trace.hangups++;
       api.transport.reply(ev.detail, {});
+      // Closing: the host removes the widget, as Element Web does.
+      if (action === "io.element.close") {
+        closed = true;
+        api.stop();
+        iframe.remove();
+        trace.state = "closed";
+      }
     });
   }
 
   // Events from the host's sync, fed to the widget (which checks them
   // against the capabilities it was granted).
+  let closed = false;
   const feed = (ev) => {
-    if (ev.isBeingDecrypted() || ev.isDecryptionFailure()) return;
+    if (closed || ev.isBeingDecrypted() || ev.isDecryptionFailure()) return;
     api.feedEvent(ev.getEffectiveEvent()).catch((e) => trace.errors.push(`feedEvent: ${e}`));
   };
   client.on(ClientEvent.Event, (ev) => {
@@ -251,17 +259,19 @@ async function start() {
     if (ev.getRoomId() === roomId) feed(ev);
   });
   client.on(RoomStateEvent.Events, (ev) => {
-    if (ev.getRoomId() !== roomId) return;
+    if (closed || ev.getRoomId() !== roomId) return;
     api.feedStateUpdate(ev.getEffectiveEvent()).catch((e) => trace.errors.push(`feedStateUpdate: ${e}`));
   });
   client.on(ClientEvent.ReceivedToDeviceMessage, ({ message, encryptionInfo }) => {
-    if (message.type === EventType.RoomMessageEncrypted) return;
+    if (closed || message.type === EventType.RoomMessageEncrypted) return;
     api.feedToDevice(message, encryptionInfo !== null).catch((e) => trace.errors.push(`feedToDevice: ${e}`));
   });
 
   iframe.src = url;
   trace.state = "loading";
 }
+
+window.addEventListener("unhandledrejection", (e) => trace.errors.push(`unhandled: ${e.reason?.stack ?? e.reason}`));
 
 start().catch((err) => {
   trace.state = "failed";
