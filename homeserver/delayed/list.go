@@ -34,7 +34,7 @@ type Query struct {
 	Since              int64
 	SinceEnd, SinceAll bool
 	// Filters; empty matches all.
-	Status   string   // "scheduled" or "finalised"
+	Status   string // "scheduled" or "finalised"
 	RoomID   string
 	Type     string
 	Outcome  string   // store.DelayedOutcome*
