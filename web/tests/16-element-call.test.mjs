@@ -6,8 +6,11 @@
 // each page's peer connections receive audio and video bytes that keep
 // growing and decode video frames, the MatrixRTC memberships and their
 // delayed leaves appear on the server, and hanging up empties both. Once
-// in an unencrypted room, once in an encrypted room with Element Call's
-// per-participant keys (sent as encrypted to-device messages by the host).
+// in an unencrypted room (where Bob's tab crashes instead of hanging up,
+// and leaves the call within seconds through the delayed leave Element
+// Call delegated to the SFU), once in an encrypted room with Element
+// Call's per-participant keys (sent as encrypted to-device messages by
+// the host).
 // Throughout, Salon's access log and the browsers' own view of every
 // response hold no unrecognised endpoint (404 M_UNRECOGNIZED), no 405 and
 // no 5xx for /_matrix/ or /livekit/.
@@ -245,15 +248,30 @@ async function runCall(title, { encrypted }) {
       assert.ok(later[i].framesDecoded > first[i].framesDecoded, `${p.name} decodes more frames`);
     }
     for (const u of [a, b]) {
-      const d = await delayedEvents(u.access_token);
-      assert.ok(d.length >= 1, `${u.user_id} has a delayed leave scheduled: ${JSON.stringify(d)}`);
+      await until(`${u.user_id}'s delayed leave scheduled`, async () => (await delayedEvents(u.access_token)).length >= 1, 20_000);
     }
     const actions = await Promise.all(people.map((p) => p.page.evaluate(() => window.hostTrace)));
     console.log(`# ${title}: host actions ${JSON.stringify(actions.map((t) => [...new Set(t.actions.map((x) => x.action + (x.verb ? ":" + x.verb : "") + (x.type ? ":" + x.type : "")))]))}`);
     console.log(`# ${title}: host errors ${JSON.stringify(actions.map((t) => t.errors))}`);
 
-    // Hang up in both.
-    for (const p of people) {
+    // Hang up in both; in the unencrypted room Bob's tab crashes instead
+    // (its renderer killed, nothing sent): Element Call handed its delayed
+    // leave to Salon's SFU (MSC4195), which sends it about a second after
+    // the signal connection is gone, long before the delay itself.
+    let hangingUp = people;
+    if (!encrypted) {
+      hangingUp = [alice];
+      const delay = actions[1].actions.find((x) => x.action === "send_delayed_event")?.delay;
+      const cdp = await bob.context.newCDPSession(bob.page);
+      const killed = Date.now();
+      // The answer never comes: the renderer is gone.
+      cdp.send("Page.crash").catch(() => undefined);
+      await until("Bob's membership gone after the crash", async () => !(await memberships(a.access_token, room)).some((e) => e.sender === b.user_id), 30_000);
+      const took = Date.now() - killed;
+      console.log(`# ${title}: Bob's crashed tab left the call after ${took} ms (its delayed leave's delay: ${delay} ms)`);
+      assert.ok(delay > 0 && took < Math.min(4000, delay), `a crashed tab leaves through the delegation in ${took} ms, before the ${delay} ms delay`);
+    }
+    for (const p of hangingUp) {
       const frame = p.page.frameLocator('iframe[title="Element Call"]');
       await frame.getByRole("button", { name: /^(leave|end call|hang ?up)/i }).click();
     }
