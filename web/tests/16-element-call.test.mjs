@@ -100,7 +100,9 @@ before(async () => {
     },
   });
   host = await serveHost(hostDir);
-  stack = await startStack({ keepLog: true, config: "log:\n  level: info\n  format: json\n" });
+  // Salon's log as JSON, read by 16c; another homeserver
+  // (SALON_TEST_HOMESERVER) runs the calls without it.
+  stack = process.env.SALON_TEST_HOMESERVER ? await startStack() : await startStack({ keepLog: true, config: "log:\n  level: info\n  format: json\n" });
   browser = await launchBrowser();
 });
 
@@ -308,7 +310,11 @@ test("scenario 16b: Element Call in an encrypted room, per-participant keys", { 
 // host never reached an endpoint Salon lacks (route "unknown"), never got
 // 405 or a server error, and got 404 only where the spec answers
 // M_NOT_FOUND for something absent.
-test("scenario 16c: no unrecognised endpoint in Salon's access log", () => {
+test("scenario 16c: no unrecognised endpoint in Salon's access log", (t) => {
+  if (!stack.salonLog) {
+    t.skip("needs Salon's own log");
+    return;
+  }
   const lines = stack
     .salonLog()
     .split("\n")
