@@ -231,7 +231,16 @@ async function runCall(title, { encrypted }) {
       const frame = p.page.frameLocator('iframe[title="Element Call"]');
       await frame.getByRole("button", { name: /^join/i }).click({ timeout: 60_000 });
     }
-    await until("both memberships", async () => (await memberships(a.access_token, room)).length === 2 || { ok: false, n: (await memberships(a.access_token, room)).length }, 60_000);
+    await until(
+      "both memberships",
+      async () => {
+        const m = await memberships(a.access_token, room);
+        if (m.length === 2) return true;
+        const all = (await state(a.access_token, room)).filter((e) => e.type === "org.matrix.msc3401.call.member");
+        return { ok: false, memberships: all.map((e) => ({ key: e.state_key, content: Object.keys(e.content ?? {}) })) };
+      },
+      90_000,
+    );
     const first = await until(
       "media both ways",
       async () => {
@@ -298,11 +307,11 @@ async function runCall(title, { encrypted }) {
   });
 }
 
-test("scenario 16: Element Call joins a call through Salon", { timeout: 180_000 }, async () => {
+test("scenario 16: Element Call joins a call through Salon", { timeout: 240_000 }, async () => {
   await runCall("scenario-16-element-call", { encrypted: false });
 });
 
-test("scenario 16b: Element Call in an encrypted room, per-participant keys", { timeout: 180_000 }, async () => {
+test("scenario 16b: Element Call in an encrypted room, per-participant keys", { timeout: 240_000 }, async () => {
   await runCall("scenario-16b-element-call-e2ee", { encrypted: true });
 });
 
