@@ -13,7 +13,8 @@ import (
 // TestDelayedEventsLookupAndRetries (MSC4140 as it now reads): delayed
 // events once sent or cancelled stay finalised and are looked up with GET
 // /v1/delayed_events/{delay_id} and listed with GET /v1/delayed_events
-// (filters, order, pages); a retried action that matches how an event was
+// (filters, order, pages), and the sent event's sender sees its delay_id in
+// unsigned; a retried action that matches how an event was
 // finalised succeeds and one that conflicts is 409 on v1 (404 on the
 // unstable path, which matrix-js-sdk reads as "schedule anew"); a send
 // that fails at its time is finalised with the error, one asked for
@@ -78,6 +79,26 @@ func TestDelayedEventsLookupAndRetries(t *testing.T) {
 		}
 		if r := get(alice, sent); r.Str("event_id") == "" || r.Body["origin_server_ts"] == nil || r.Body["error"] != nil {
 			t.Fatalf("sent: %s", r.Raw)
+		}
+		// The sent event tells its sender which delayed event it was
+		// (unsigned, the unstable key), and nobody else.
+		sentEvent := get(alice, sent).Str("event_id")
+		eventPath := mxtest.Path("/_matrix/client/v3/rooms/%s/event/%s", room, sentEvent)
+		if u, _ := alice.Must(200, "GET", eventPath, nil).Body["unsigned"].(map[string]any); u["org.matrix.msc4140.delay_id"] != sent {
+			t.Fatalf("sender's unsigned: %v", u)
+		}
+		if u, _ := bob.Must(200, "GET", eventPath, nil).Body["unsigned"].(map[string]any); u["org.matrix.msc4140.delay_id"] != nil {
+			t.Fatalf("another's unsigned: %v", u)
+		}
+		syncRes := alice.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0&filter="+url.QueryEscape(`{"room":{"timeline":{"limit":50}}}`), nil)
+		found := false
+		for _, e := range syncRes.Body["rooms"].(map[string]any)["join"].(map[string]any)[room].(map[string]any)["timeline"].(map[string]any)["events"].([]any) {
+			if e := e.(map[string]any); e["event_id"] == sentEvent {
+				found = e["unsigned"].(map[string]any)["org.matrix.msc4140.delay_id"] == sent
+			}
+		}
+		if !found {
+			t.Fatalf("/sync gives the sender no delay_id for %s", sentEvent)
 		}
 		if r := get(alice, cancelled); r.Body["event_id"] != nil || r.Body["origin_server_ts"] == nil {
 			t.Fatalf("cancelled: %s", r.Raw)

@@ -314,9 +314,9 @@ func (s *Scheduler) fire(ctx context.Context, d store.DelayedEvent, reason strin
 	} else if err != nil {
 		return err
 	}
-	eventID, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, Request{
-		Type: d.Type, StateKey: d.StateKey, Content: d.Content, DeviceID: d.DeviceID,
-	}.event())
+	ev := Request{Type: d.Type, StateKey: d.StateKey, Content: d.Content, DeviceID: d.DeviceID}.event()
+	ev.DelayID = d.DelayID
+	eventID, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, ev)
 	if err != nil {
 		s.p.Logger.Info("delayed event could not be sent", "delay_id", d.DelayID, "room", d.RoomID, "err", err)
 		if reason == store.DelayedReasonAction {
