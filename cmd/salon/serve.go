@@ -95,6 +95,9 @@ type server struct {
 	// delegations keeps MSC4195 delegated delayed leaves (nil with an
 	// external LiveKit).
 	delegations *signaling.Delegations
+	// access writes the access log of /livekit/ requests (nil with
+	// http.access_log: off), as the homeserver does for its own.
+	access *slog.Logger
 	// metricsLn and metrics serve GET /metrics apart from the public
 	// listener (nil with metrics.listen: off).
 	metricsLn net.Listener
@@ -104,6 +107,9 @@ type server struct {
 
 func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, ln: ln}
+	if cfg.HTTP.AccessLog != "off" {
+		s.access = log.With("component", "http")
+	}
 	ok := false
 	defer func() {
 		if !ok {

@@ -194,6 +194,9 @@ func clientEvent(v events.RoomVersion, row store.EventRow, dev store.Device) (js
 	if row.TxnID != "" && row.SenderDevice == dev.DeviceID && row.Sender == dev.UserID {
 		unsigned["transaction_id"] = row.TxnID
 	}
+	if row.DelayID != "" && row.Sender == dev.UserID {
+		unsigned[events.UnsignedDelayID] = row.DelayID
+	}
 	if row.RedactedBy != "" {
 		unsigned["redacted_because"] = map[string]string{"event_id": row.RedactedBy, "type": "m.room.redaction"}
 	}

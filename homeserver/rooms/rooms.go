@@ -289,6 +289,8 @@ type Event struct {
 	// Device and TxnID identify the client request (idempotence).
 	Device string
 	TxnID  string
+	// DelayID: the delayed event (MSC4140) this one is sent as.
+	DelayID string
 }
 
 // pending is an event built and authorised against a room's evolving
@@ -378,7 +380,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 	}
 	row := store.EventRow{
 		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
-		SenderDevice: e.Device, TxnID: e.TxnID,
+		SenderDevice: e.Device, TxnID: e.TxnID, DelayID: e.DelayID,
 	}
 	var rel struct {
 		RelatesTo struct {
