@@ -2,22 +2,27 @@
 // account's first sign-in it sets up recovery without asking anything and
 // shows the recovery key once, to copy or download. In a later new
 // session it asks to confirm it is the same person with the recovery key
-// (or passphrase), then old messages decrypt from the key backup. A new
-// session is never left unconfirmed silently: the panel stays until it is
-// confirmed or the person says "not now".
+// (or passphrase), or to approve it from another signed-in session (emoji
+// comparison or QR code, src/crypto/Verification.tsx); then old messages
+// decrypt from the key backup. A new session is never left unconfirmed
+// silently: "not now" folds the panel into a one-line reminder that stays
+// until the session is confirmed. Another session's request to be
+// approved shows here too.
+import type { VerificationRequest } from "matrix-js-sdk/lib/crypto-api";
 import { useEffect, useState } from "preact/hooks";
 import { useClient } from "../hooks";
 import { useLang } from "../i18n";
 import { cryptoStarted } from "./engine";
 import { recover, setUpRecovery, standing, WrongRecoveryKey } from "./recovery";
 import { tc } from "./strings";
+import { restoreAfterApproval, useIncomingVerification, VerificationPanel } from "./Verification";
 import "./crypto.css";
 
 type View =
   | { kind: "none" }
   | { kind: "unavailable" }
   | { kind: "showKey"; key: string; note: string | null }
-  | { kind: "unconfirmed"; busy: boolean; error: string | null }
+  | { kind: "unconfirmed"; busy: boolean; error: string | null; folded?: boolean }
   | { kind: "confirmed"; restored: number }
   | { kind: "failed"; message: string };
 
@@ -30,6 +35,9 @@ export function EncryptionPanel() {
   const client = useClient();
   const [view, setView] = useState<View>({ kind: "none" });
   const [text, setText] = useState("");
+  const [incoming, setIncoming] = useIncomingVerification(client);
+  // This session's own request to be approved by another one.
+  const [asking, setAsking] = useState<VerificationRequest | null>(null);
 
   useEffect(() => {
     let alive = true;
@@ -56,6 +64,34 @@ export function EncryptionPanel() {
       alive = false;
     };
   }, [client]);
+
+  if (incoming) {
+    return <VerificationPanel req={incoming} onClose={() => setIncoming(null)} />;
+  }
+  if (asking) {
+    return (
+      <VerificationPanel
+        req={asking}
+        onDone={() => {
+          // Approved: the backup's key arrives from the other session.
+          void restoreAfterApproval(client).then(
+            (restored) => {
+              setAsking(null);
+              setView({ kind: "confirmed", restored });
+            },
+            (err: unknown) => {
+              setAsking(null);
+              setView({ kind: "failed", message: errorText(err) });
+            },
+          );
+        }}
+        onClose={() => {
+          setAsking(null);
+          void standing(client).then((s) => s === "ready" && setView({ kind: "confirmed", restored: 0 }));
+        }}
+      />
+    );
+  }
 
   switch (view.kind) {
     case "none":
@@ -127,6 +163,29 @@ export function EncryptionPanel() {
       );
     }
     case "unconfirmed": {
+      if (view.folded) {
+        return (
+          <section class="e2e-panel folded" role="status" aria-label={tc("e2e.confirmTitle")}>
+            <p>
+              {tc("e2e.unconfirmedReminder")}{" "}
+              <button type="button" class="small" onClick={() => setView({ ...view, folded: false })}>
+                {tc("e2e.confirmNow")}
+              </button>
+            </p>
+          </section>
+        );
+      }
+      const approve = async () => {
+        setView({ kind: "unconfirmed", busy: true, error: null });
+        try {
+          const crypto = client.getCrypto();
+          if (!crypto) throw new Error("end-to-end encryption is not running");
+          setAsking(await crypto.requestOwnUserVerification());
+          setView({ kind: "unconfirmed", busy: false, error: null });
+        } catch (err) {
+          setView({ kind: "unconfirmed", busy: false, error: tc("e2e.setupFailed", { reason: errorText(err) }) });
+        }
+      };
       const submit = async (e: Event) => {
         e.preventDefault();
         setView({ kind: "unconfirmed", busy: true, error: null });
@@ -143,6 +202,12 @@ export function EncryptionPanel() {
         <section class="e2e-panel" aria-labelledby="e2e-confirm-title">
           <h2 id="e2e-confirm-title">{tc("e2e.confirmTitle")}</h2>
           <p>{tc("e2e.confirmIntro")}</p>
+          <p class="e2e-actions">
+            <button type="button" class="small primary" onClick={() => void approve()} disabled={view.busy}>
+              {tc("e2e.approveFromOther")}
+            </button>
+            <span class="muted">{tc("e2e.orKey")}</span>
+          </p>
           <form class="e2e-actions" onSubmit={(e) => void submit(e)}>
             <label>
               {tc("e2e.keyInput")}{" "}
@@ -151,7 +216,7 @@ export function EncryptionPanel() {
             <button type="submit" class="small primary" disabled={view.busy || !text.trim()}>
               {view.busy ? tc("e2e.confirming") : tc("e2e.confirm")}
             </button>
-            <button type="button" class="small" onClick={() => setView({ kind: "none" })} disabled={view.busy}>
+            <button type="button" class="small" onClick={() => setView({ ...view, folded: true })} disabled={view.busy}>
               {tc("e2e.notNow")}
             </button>
           </form>
