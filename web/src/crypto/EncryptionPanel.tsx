@@ -15,13 +15,14 @@ import { useLang } from "../i18n";
 import { cryptoStarted } from "./engine";
 import { recover, setUpRecovery, standing, WrongRecoveryKey } from "./recovery";
 import { tc } from "./strings";
+import { ChoosePassphrase, RecoveryKeyShow, ResetForm } from "./RecoveryForms";
 import { restoreAfterApproval, useIncomingVerification, VerificationPanel } from "./Verification";
 import "./crypto.css";
 
 type View =
   | { kind: "none" }
   | { kind: "unavailable" }
-  | { kind: "showKey"; key: string; note: string | null }
+  | { kind: "showKey"; key: string; passphrase?: boolean }
   | { kind: "unconfirmed"; busy: boolean; error: string | null; folded?: boolean }
   | { kind: "confirmed"; restored: number }
   | { kind: "failed"; message: string };
@@ -52,7 +53,7 @@ export function EncryptionPanel() {
         // No interim line: the panel appears once, with the key, so the
         // layout below it moves once.
         const key = await setUpRecovery(client);
-        if (alive) setView({ kind: "showKey", key, note: null });
+        if (alive) setView({ kind: "showKey", key });
       } else if (s === "unconfirmed") {
         setView({ kind: "unconfirmed", busy: false, error: null });
       }
@@ -111,57 +112,12 @@ export function EncryptionPanel() {
           </button>
         </section>
       );
-    case "showKey": {
-      const copy = async () => {
-        try {
-          await navigator.clipboard.writeText(view.key);
-          setView({ ...view, note: tc("e2e.copied") });
-        } catch {
-          setView({ ...view, note: tc("e2e.copyFailed") });
-        }
-      };
-      const download = () => {
-        const blob = new Blob([`${tc("e2e.fileIntro", { user: client.getUserId() ?? "" })}\n\n${view.key}\n`], { type: "text/plain" });
-        const href = URL.createObjectURL(blob);
-        const a = document.createElement("a");
-        a.href = href;
-        a.download = "salon-recovery-key.txt";
-        a.rel = "noopener";
-        document.body.appendChild(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(href), 60_000);
-        setView({ ...view, note: tc("e2e.downloaded") });
-      };
+    case "showKey":
       return (
-        <section class="e2e-panel" aria-labelledby="e2e-key-title">
-          <h2 id="e2e-key-title">{tc("e2e.keyTitle")}</h2>
-          <p>{tc("e2e.keyIntro")}</p>
-          <p>
-            <code class="recovery-key" aria-label={tc("e2e.keyLabel")}>
-              {view.key}
-            </code>
-          </p>
-          <p class="muted">{tc("e2e.keyOnce")}</p>
-          <div class="e2e-actions">
-            <button type="button" class="small" onClick={() => void copy()}>
-              {tc("e2e.copy")}
-            </button>
-            <button type="button" class="small" onClick={download}>
-              {tc("e2e.download")}
-            </button>
-            <button type="button" class="small primary" onClick={() => setView({ kind: "none" })}>
-              {tc("e2e.saved")}
-            </button>
-            {view.note && (
-              <span class="muted" role="status">
-                {view.note}
-              </span>
-            )}
-          </div>
-        </section>
+        <RecoveryKeyShow keyText={view.key} passphrase={view.passphrase} onSaved={() => setView({ kind: "none" })}>
+          {!view.passphrase && <ChoosePassphrase onKey={(key) => setView({ kind: "showKey", key, passphrase: true })} />}
+        </RecoveryKeyShow>
       );
-    }
     case "unconfirmed": {
       if (view.folded) {
         return (
@@ -225,6 +181,10 @@ export function EncryptionPanel() {
               {view.error}
             </p>
           )}
+          <details class="e2e-lost">
+            <summary>{tc("e2e.reset.summary")}</summary>
+            <ResetForm onKey={(key) => setView({ kind: "showKey", key })} />
+          </details>
         </section>
       );
     }

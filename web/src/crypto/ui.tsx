@@ -5,6 +5,7 @@ import { MatrixEventEvent, RoomStateEvent, type MatrixClient, type MatrixEvent, 
 import { DecryptionFailureCode } from "matrix-js-sdk/lib/crypto-api";
 import { useClient, useEmitterTick } from "../hooks";
 import { useLang } from "../i18n";
+import { resetAt } from "./recovery";
 import { tc } from "./strings";
 import "./crypto.css";
 
@@ -30,6 +31,8 @@ function senderName(room: Room, ev: MatrixEvent): string {
 export function undecryptableText(client: MatrixClient, room: Room, ev: MatrixEvent): string {
   const user = senderName(room, ev);
   if (ev.isBeingDecrypted() || ev.shouldAttemptDecryption()) return tc("e2e.decrypting");
+  // Keys lost in a reset of the person's encryption never come back.
+  if (ev.decryptionFailureReason !== null && ev.getTs() < resetAt(client)) return tc("e2e.lostInReset");
   switch (ev.decryptionFailureReason) {
     case DecryptionFailureCode.MEGOLM_UNKNOWN_INBOUND_SESSION_ID:
     case DecryptionFailureCode.OLM_UNKNOWN_MESSAGE_INDEX:
