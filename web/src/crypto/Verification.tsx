@@ -17,7 +17,7 @@ import {
   type Verifier,
 } from "matrix-js-sdk/lib/crypto-api";
 import type { MatrixClient } from "matrix-js-sdk";
-import qrcode from "qrcode-generator";
+import type qrcodeFactory from "qrcode-generator";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLang } from "../i18n";
 import { tc } from "./strings";
@@ -75,8 +75,20 @@ function bytesOf(s: string): Uint8ClampedArray {
   return out;
 }
 
-/** The QR code of the bytes as SVG squares. */
+/** The QR code of the bytes as SVG squares (the encoder is a chunk of its own, loaded when a code is first shown). */
 function QrImage(props: { bytes: Uint8ClampedArray }) {
+  const [qrcode, setQrcode] = useState<typeof qrcodeFactory | null>(null);
+  useEffect(() => {
+    let alive = true;
+    import("qrcode-generator").then(
+      (m) => alive && setQrcode(() => m.default),
+      (err: unknown) => console.warn("salon: no QR code encoder", err),
+    );
+    return () => {
+      alive = false;
+    };
+  }, []);
+  if (!qrcode) return null;
   const qr = qrcode(0, "L");
   let s = "";
   for (const b of props.bytes) s += String.fromCharCode(b);
