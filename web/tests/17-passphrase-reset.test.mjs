@@ -6,7 +6,10 @@
 // recovery key. With every session gone, a third browser finds the old
 // passphrase refused; she resets her encryption after its warning: she
 // gets a new recovery key, new messages work, the old one says in words
-// that its key was lost in the reset, until she loads the key file.
+// that its key was lost in the reset, until she loads the key file. Bob,
+// in the room all along, sees one plain-language notice that she reset
+// her encryption (no warning shields), dismisses it, and reads her new
+// message.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -62,14 +65,20 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
   const passphrase = "the lighthouse keeper sings at dawn";
   const filePass = "a file passphrase";
   const a = await registerApi(stack.api, uniqueName("alice"), password);
+  const b = await registerApi(stack.api, uniqueName("bob"), password);
   const alice = await newPerson(browser, "alice");
   const A = alice.page;
+  const bob = await newPerson(browser, "bob");
+  const B = bob.page;
   const old = `Before the reset ${uniqueName("o")}`;
   const fresh = `After the reset ${uniqueName("n")}`;
-  const people = [alice];
+  const people = [alice, bob];
 
   await scenario("scenario-17-passphrase-reset", people, async () => {
-    await loginUI(A, stack.url, a.user_id, password);
+    await Promise.all([loginUI(A, stack.url, a.user_id, password), loginUI(B, stack.url, b.user_id, password)]);
+    const bobPanel = B.getByRole("region", { name: "Your recovery key" });
+    await bobPanel.waitFor({ timeout: 60_000 });
+    await bobPanel.getByRole("button", { name: "I have saved it" }).click();
     // First sign-in: a passphrase instead of the generated key.
     const panel = A.getByRole("region", { name: "Your recovery key" });
     await panel.waitFor({ timeout: 60_000 });
@@ -95,10 +104,14 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
       name: "Diary",
       preset: "private_chat",
+      invite: [b.user_id],
       initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
     });
+    await api(stack.api, b.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
     await A.locator(".room-button", { hasText: "Diary" }).waitFor({ timeout: 30_000 });
     await openRoom(A, room);
+    await B.locator(".room-button", { hasText: "Diary" }).waitFor({ timeout: 30_000 });
+    await openRoom(B, room);
     await A.getByLabel("Message", { exact: true }).fill(old);
     await A.keyboard.press("Enter");
     await message(A, old).locator(".status").waitFor({ state: "detached", timeout: 60_000 });
@@ -193,6 +206,16 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     await A3.keyboard.press("Enter");
     await message(A3, fresh).locator(".status").waitFor({ state: "detached", timeout: 60_000 });
     await A3.screenshot({ path: path.join(resultsDir, "scenario-17-after-reset.png") });
+
+    // Bob: one notice in words, then her new message as usual.
+    await message(B, old).waitFor({ timeout: 60_000 });
+    const notice = B.locator(".e2e-identity-notice", { hasText: "reset their encryption" });
+    await notice.waitFor({ timeout: 60_000 });
+    assert.ok((await notice.innerText()).includes(a.user_id.slice(1).split(":")[0]), "the notice names her");
+    await B.screenshot({ path: path.join(resultsDir, "scenario-17-contact-notice.png") });
+    await notice.getByRole("button", { name: "OK" }).click();
+    await notice.waitFor({ state: "detached" });
+    await message(B, fresh).waitFor({ timeout: 60_000 });
 
     // The key file, the last resort, brings the old message back.
     settings = await openSettings(A3, a.user_id);
