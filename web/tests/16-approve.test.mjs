@@ -7,7 +7,9 @@
 // scanner the way the camera's reader does). After each approval the new
 // session is cross-signed and reads the old message from the key backup,
 // with no recovery key typed and no key file. A session not approved yet
-// keeps a reminder on screen after "Not now".
+// keeps a reminder on screen after "Not now". A fourth browser is approved
+// the other way round: from the first session's list of sessions in the
+// settings, which offers it the approval.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -185,5 +187,41 @@ test("scenario 16: a new session approved from another one, by emoji and by QR c
     await message(A3, secret).waitFor({ timeout: 60_000 });
     assert.equal(await A3.locator(".e2e-undecryptable").count(), 0, "nothing left undecryptable");
     assert.ok(await crossSigned(a, device3), "the session approved by QR code is cross-signed");
+    await approveA3.getByRole("button", { name: "Close" }).click();
+
+    // --- From the settings' list of sessions ---
+    const alice4 = await newPerson(browser, "alice-fourth-browser");
+    people.push(alice4);
+    const A4 = alice4.page;
+    await loginUI(A4, stack.url, a.user_id, password);
+    await A4.getByRole("region", { name: "Confirm it is you" }).waitFor({ timeout: 60_000 });
+    await A4.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);
+    const device4 = await deviceOf(A4);
+    await A.getByRole("button", { name: `${a.user_id}: settings and sign out` }).click();
+    const sessions = A.getByRole("dialog", { name: "Settings" }).getByRole("region", { name: "Your sessions" });
+    const row4 = sessions.locator(`li.session[data-device-id="${device4}"]`);
+    await row4.getByText("Not confirmed").waitFor({ timeout: 30_000 });
+    await row4.getByRole("button", { name: /^Approve / }).click();
+    const offer = A4.getByRole("region", { name: "Approve this session" });
+    await offer.getByText("offers to approve this one").waitFor({ timeout: 60_000 });
+    await offer.getByRole("button", { name: "Accept" }).click();
+    const fromSettings = sessions.getByRole("region", { name: "Approve another session of yours" });
+    await fromSettings.getByRole("button", { name: "Compare emoji" }).click({ timeout: 60_000 });
+    const emojiS = fromSettings.getByRole("list", { name: "Emoji to compare" });
+    const emoji4 = offer.getByRole("list", { name: "Emoji to compare" });
+    await Promise.all([emojiS.waitFor({ timeout: 60_000 }), emoji4.waitFor({ timeout: 60_000 })]);
+    assert.deepEqual(
+      await emoji4.locator("li").evaluateAll((els) => els.map((e) => e.dataset.name)),
+      await emojiS.locator("li").evaluateAll((els) => els.map((e) => e.dataset.name)),
+      "the same emoji on both",
+    );
+    await fromSettings.getByRole("button", { name: "They match" }).click();
+    await offer.getByRole("button", { name: "They match" }).click();
+    await fromSettings.getByText(`Session ${device4} is approved`).waitFor({ timeout: 60_000 });
+    await A4.getByRole("status").filter({ hasText: "This session is confirmed" }).waitFor({ timeout: 60_000 });
+    await message(A4, secret).waitFor({ timeout: 60_000 });
+    await fromSettings.getByRole("button", { name: "Close" }).click();
+    await row4.getByText("Confirmed", { exact: true }).waitFor({ timeout: 30_000 });
+    assert.ok(await crossSigned(a, device4), "the session approved from the settings is cross-signed");
   });
 });

@@ -67,7 +67,32 @@ export function EncryptionPanel() {
   }, [client]);
 
   if (incoming) {
-    return <VerificationPanel req={incoming} onClose={() => setIncoming(null)} />;
+    // Another session may ask this one to be approved, or, from its
+    // settings, offer to approve this one while it is not confirmed yet.
+    const unconfirmed = view.kind === "unconfirmed";
+    return (
+      <VerificationPanel
+        req={incoming}
+        thisUnconfirmed={unconfirmed}
+        onDone={
+          unconfirmed
+            ? () => {
+                void restoreAfterApproval(client).then(
+                  (restored) => {
+                    setIncoming(null);
+                    setView({ kind: "confirmed", restored });
+                  },
+                  (err: unknown) => {
+                    setIncoming(null);
+                    setView({ kind: "failed", message: errorText(err) });
+                  },
+                );
+              }
+            : undefined
+        }
+        onClose={() => setIncoming(null)}
+      />
+    );
   }
   if (asking) {
     return (

@@ -202,7 +202,7 @@ function Emoji(props: { sas: ShowSasCallbacks }) {
  * done. onDone is called once when it completes; onClose when the person
  * closes the panel.
  */
-export function VerificationPanel(props: { req: VerificationRequest; onDone?: () => void; onClose: () => void }) {
+export function VerificationPanel(props: { req: VerificationRequest; onDone?: () => void; onClose: () => void; thisUnconfirmed?: boolean }) {
   useLang();
   const { req } = props;
   useRequestTick(req);
@@ -253,22 +253,23 @@ export function VerificationPanel(props: { req: VerificationRequest; onDone?: ()
   if (req.otherDeviceId) otherRef.current = req.otherDeviceId;
   const other = otherRef.current;
   let body;
-  let title = tc("e2e.verify.title");
+  let title = props.thisUnconfirmed === false && req.initiatedByMe ? tc("e2e.verify.otherTitle") : tc("e2e.verify.title");
   if (phase === VerificationPhase.Cancelled) {
     body = <p role="alert">{tc("e2e.verify.cancelled")}</p>;
   } else if (phase === VerificationPhase.Done) {
-    body = <p role="status">{req.initiatedByMe ? tc("e2e.verify.doneNew") : tc("e2e.verify.doneOld", { device: other })}</p>;
+    const isNew = props.thisUnconfirmed ?? req.initiatedByMe;
+    body = <p role="status">{isNew ? tc("e2e.verify.doneNew") : tc("e2e.verify.doneOld", { device: other })}</p>;
   } else if (phase === VerificationPhase.Requested || phase === VerificationPhase.Unsent) {
     if (req.initiatedByMe) {
-      body = <p role="status">{tc("e2e.verify.waiting")}</p>;
+      body = <p role="status">{props.thisUnconfirmed === false ? tc("e2e.verify.waitingOther") : tc("e2e.verify.waiting")}</p>;
     } else {
-      title = tc("e2e.verify.incomingTitle");
+      title = props.thisUnconfirmed ? tc("e2e.verify.title") : tc("e2e.verify.incomingTitle");
       body = (
         <>
-          <p>{tc("e2e.verify.incoming", { device: other })}</p>
+          <p>{props.thisUnconfirmed ? tc("e2e.verify.offered", { device: other }) : tc("e2e.verify.incoming", { device: other })}</p>
           <div class="e2e-actions">
             <button type="button" class="small primary" disabled={busy} onClick={() => void act(() => req.accept())}>
-              {tc("e2e.verify.start")}
+              {props.thisUnconfirmed ? tc("e2e.verify.accept") : tc("e2e.verify.start")}
             </button>
             <button type="button" class="small" disabled={busy} onClick={() => void act(() => req.cancel())}>
               {tc("e2e.verify.decline")}
