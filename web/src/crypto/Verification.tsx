@@ -19,7 +19,8 @@ import {
 import type { MatrixClient } from "matrix-js-sdk";
 import type qrcodeFactory from "qrcode-generator";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { useLang } from "../i18n";
+import { lang, useLang } from "../i18n";
+import { sasName } from "./sasNames";
 import { tc } from "./strings";
 
 const started = new WeakSet<Verifier>();
@@ -190,7 +191,7 @@ function Emoji(props: { sas: ShowSasCallbacks }) {
           <span class="sas-glyph" aria-hidden="true">
             {emoji}
           </span>
-          <span class="sas-name">{name}</span>
+          <span class="sas-name">{sasName(name, lang())}</span>
         </li>
       ))}
     </ol>
