@@ -127,6 +127,12 @@ function printProfile(profile) {
   }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   console.log(`profile: ${Math.round(total / 1000)} ms sampled`);
+  const byFile = new Map();
+  for (const [k, us] of self) {
+    const file = k.split(" ").pop().replace(/-[A-Za-z0-9_]{8}\.(js|wasm):.*$/, ".$1").replace(/:-?\d+$/, "") || "(native)";
+    byFile.set(file, (byFile.get(file) ?? 0) + us);
+  }
+  console.log(`  by file: ${[...byFile.entries()].sort((a, b) => b[1] - a[1]).map(([f, us]) => `${f} ${Math.round(us / 1000)} ms`).join(", ")}`);
   for (const [k, us] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
     console.log(`  ${String(Math.round(us / 1000)).padStart(6)} ms  ${k}`);
   }
