@@ -159,6 +159,8 @@ export class GroupCall implements OngoingCall {
   /** Whether the call's media is end-to-end encrypted (the room is). */
   readonly encrypted: boolean;
   private readonly keys: MatrixKeyProvider | null;
+  /** The frame encryption worker (encrypted rooms only), ended with the call. */
+  private readonly worker: Worker | null;
   /** Frames that failed to decrypt (no key for them yet, or a wrong one). */
   decryptionErrors = 0;
 
@@ -169,12 +171,13 @@ export class GroupCall implements OngoingCall {
     this.session = client.matrixRTC.getRoomSession(room);
     this.encrypted = room.hasEncryptionStateEvent();
     this.keys = this.encrypted ? new MatrixKeyProvider() : null;
+    this.worker = this.encrypted ? new E2EEWorker() : null;
     this.lk = new LiveKitRoom({
       adaptiveStream: true,
       dynacast: true,
       videoCaptureDefaults: { resolution: VideoPresets.h360.resolution },
       publishDefaults: { simulcast: true, videoSimulcastLayers: [VideoPresets.h180] },
-      ...(this.keys ? { encryption: { keyProvider: this.keys, worker: new E2EEWorker() } } : {}),
+      ...(this.keys && this.worker ? { encryption: { keyProvider: this.keys, worker: this.worker } } : {}),
     });
     if (this.keys) {
       this.session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, this.onKey);
@@ -338,6 +341,7 @@ export class GroupCall implements OngoingCall {
   dispose(): void {
     this.client.off(ClientEvent.Event, this.onRoomChange);
     this.session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, this.onKey);
+    this.worker?.terminate();
     window.removeEventListener("pagehide", this.onPageHide);
     this.lk.removeAllListeners();
     this.listeners.clear();
