@@ -7,6 +7,7 @@
 // from every Olm-encrypted to-device message (the test strips them from
 // her /sync), so she never gets a media key: she joins, her browser
 // receives the others' video bytes from the SFU, and decodes not one frame.
+// When Bob leaves, Alice's client makes a new media key.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -148,6 +149,20 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     console.log(`# carol (no key, ${stripped} to-device messages withheld): ${JSON.stringify(d)}`);
     assert.ok(stripped > 0, "the media keys were sent to Carol and withheld by the test");
     for (const u of others) assert.equal(d[u].framesDecoded, 0, `Carol decodes nothing of ${u}`);
+
+    // Bob leaves: Alice's client makes a new media key, which Bob never gets.
+    const aliceKey = () =>
+      alice.page.evaluate(() => {
+        const c = window.salonCall;
+        return c.keyIndexes.get(`${c.client.getUserId()}:${c.client.getDeviceId()}`) ?? -1;
+      });
+    const keyBefore = await aliceKey();
+    await bob.page.getByRole("button", { name: "Leave call" }).click();
+    const rotated = await until("Alice's new media key after Bob left", async () => {
+      const k = await aliceKey();
+      return { ok: k !== keyBefore, k };
+    }, 60_000);
+    console.log(`# alice's media key index: ${keyBefore} before Bob left, ${rotated.k} after`);
     await carol.page.unrouteAll({ behavior: "ignoreErrors" });
   });
 });

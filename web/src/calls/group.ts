@@ -163,6 +163,8 @@ export class GroupCall implements OngoingCall {
   private readonly worker: Worker | null;
   /** Frames that failed to decrypt (no key for them yet, or a wrong one). */
   decryptionErrors = 0;
+  /** The index of each member's latest media key ("user:device"), for tests and debugging. */
+  readonly keyIndexes = new Map<string, number>();
 
   constructor(
     readonly client: MatrixClient,
@@ -230,6 +232,7 @@ export class GroupCall implements OngoingCall {
   // that asks get_token, as this one does, is named by the hash of user,
   // device and member ID (signaling.LiveKitIdentity).
   private readonly onKey = (key: Uint8Array<ArrayBuffer>, index: number, member: { userId: string; deviceId: string; memberId?: string }, identity: string) => {
+    this.keyIndexes.set(`${member.userId}:${member.deviceId}`, index);
     void (async () => {
       const names = new Set([identity]);
       for (const memberId of new Set([member.memberId, `${member.userId}:${member.deviceId}`])) {
