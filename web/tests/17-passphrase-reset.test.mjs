@@ -161,8 +161,21 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     assert.match(newKey, keyFormat);
     await A2.screenshot({ path: path.join(resultsDir, "scenario-17-change-key.png") });
     await recovery.getByRole("button", { name: "I have saved it" }).click();
-    await A2.keyboard.press("Escape");
-    await A2.goto("about:blank");
+    // Then every session goes: the others signed out from here (her first
+    // browser's, and the one the test registered her with), then this one.
+    const sessions = settings.getByRole("region", { name: "Your sessions" });
+    const others = sessions.locator("li.session").filter({ has: A2.getByRole("button", { name: /^Sign out / }) });
+    await others.first().waitFor();
+    while ((await others.count()) > 0) {
+      const id = await others.first().getAttribute("data-device-id");
+      const row = sessions.locator(`li.session[data-device-id="${id}"]`);
+      await row.getByRole("button", { name: /^Sign out / }).click();
+      await row.getByLabel("Your password").fill(password);
+      await row.getByRole("button", { name: "Sign it out" }).click();
+      await row.waitFor({ state: "detached", timeout: 30_000 });
+    }
+    await settings.getByRole("button", { name: "Sign out", exact: true }).click();
+    await A2.locator('input[name="username"]').waitFor({ timeout: 30_000 });
 
     // Every session gone, the passphrase no longer works (the key changed).
     const alice3 = await newPerson(browser, "alice-third-browser");
@@ -171,6 +184,9 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     await loginUI(A3, stack.url, a.user_id, password);
     const confirm3 = A3.getByRole("region", { name: "Confirm it is you" });
     await confirm3.waitFor({ timeout: 60_000 });
+    // No other session is left to approve this one: the page says so.
+    await confirm3.getByText("No other session of yours is signed in to approve this one").waitFor({ timeout: 30_000 });
+    assert.equal(await confirm3.getByRole("button", { name: "Approve from another session" }).count(), 0);
     await confirm3.getByLabel("Recovery key or passphrase").fill(passphrase);
     await confirm3.getByRole("button", { name: "Confirm" }).click();
     await confirm3.getByRole("alert").filter({ hasText: "This is not your recovery key" }).waitFor({ timeout: 30_000 });
@@ -193,7 +209,9 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     await newPanel.getByRole("button", { name: "I have saved it" }).click();
 
     // A new identity on the server: another master key, this session signed by it.
-    const q = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
+    // (The token the test registered her with was signed out with the rest: this session's.)
+    const token3 = await A3.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).accessToken);
+    const q = await api(stack.api, token3, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
     const ssk = Object.keys(q.self_signing_keys[a.user_id].keys)[0];
     const device3 = await A3.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
     assert.ok(q.device_keys[a.user_id][device3].signatures[a.user_id][ssk], "the session is signed by the new identity");

@@ -8,6 +8,7 @@
 // silently: "not now" folds the panel into a one-line reminder that stays
 // until the session is confirmed. Another session's request to be
 // approved shows here too.
+import type { MatrixClient } from "matrix-js-sdk";
 import type { VerificationRequest } from "matrix-js-sdk/lib/crypto-api";
 import { useEffect, useState } from "preact/hooks";
 import { useClient } from "../hooks";
@@ -27,6 +28,17 @@ type View =
   | { kind: "confirmed"; restored: number }
   | { kind: "failed"; message: string };
 
+/** The person's other sessions with encryption keys (the dehydrated device aside). */
+async function otherSessions(client: MatrixClient): Promise<number> {
+  const crypto = client.getCrypto();
+  const me = client.getSafeUserId();
+  if (!crypto) return 0;
+  const devices = (await crypto.getUserDeviceInfo([me], true)).get(me);
+  let n = 0;
+  for (const [id, d] of devices ?? []) if (id !== client.getDeviceId() && !d.dehydrated) n++;
+  return n;
+}
+
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -39,6 +51,8 @@ export function EncryptionPanel() {
   const [incoming, setIncoming] = useIncomingVerification(client);
   // This session's own request to be approved by another one.
   const [asking, setAsking] = useState<VerificationRequest | null>(null);
+  // How many other sessions of the person could approve this one (null: not known yet).
+  const [others, setOthers] = useState<number | null>(null);
 
   useEffect(() => {
     let alive = true;
@@ -55,6 +69,7 @@ export function EncryptionPanel() {
         const key = await setUpRecovery(client);
         if (alive) setView({ kind: "showKey", key });
       } else if (s === "unconfirmed") {
+        void otherSessions(client).then((n) => alive && setOthers(n));
         setView({ kind: "unconfirmed", busy: false, error: null });
       }
     })().catch((err: unknown) => {
@@ -183,12 +198,16 @@ export function EncryptionPanel() {
         <section class="e2e-panel" aria-labelledby="e2e-confirm-title">
           <h2 id="e2e-confirm-title">{tc("e2e.confirmTitle")}</h2>
           <p>{tc("e2e.confirmIntro")}</p>
-          <p class="e2e-actions">
-            <button type="button" class="small primary" onClick={() => void approve()} disabled={view.busy}>
-              {tc("e2e.approveFromOther")}
-            </button>
-            <span class="muted">{tc("e2e.orKey")}</span>
-          </p>
+          {others === 0 ? (
+            <p class="muted">{tc("e2e.noOtherSession")}</p>
+          ) : (
+            <p class="e2e-actions">
+              <button type="button" class="small primary" onClick={() => void approve()} disabled={view.busy}>
+                {tc("e2e.approveFromOther")}
+              </button>
+              <span class="muted">{tc("e2e.orKey")}</span>
+            </p>
+          )}
           <form class="e2e-actions" onSubmit={(e) => void submit(e)}>
             <label>
               {tc("e2e.keyInput")}{" "}
