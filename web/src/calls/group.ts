@@ -301,6 +301,11 @@ export class GroupCall implements OngoingCall {
       } catch (err) {
         throw new CallJoinError("sfu", err instanceof Error ? err.message : String(err));
       }
+      // In an encrypted room the SDK sends our media key to the members'
+      // devices it knows when it sends: learn them first (a device list
+      // still being fetched is otherwise skipped, and its owner never
+      // decrypts our media).
+      if (this.encrypted) await this.knowMembersDevices();
       // The membership, with a delayed leave the server sends if this
       // client stops heartbeating (a crash, a lost network): 8 s, restarted
       // every 5 s, as Element Call does.
@@ -328,6 +333,15 @@ export class GroupCall implements OngoingCall {
       await this.lk.disconnect().catch(() => undefined);
       this.emit();
     }
+  }
+
+  private async knowMembersDevices(): Promise<void> {
+    const crypto = this.client.getCrypto();
+    if (!crypto) return;
+    // The call's members first; the rest of a small room may join it.
+    const inCall = this.session.memberships.map((m) => m.sender).filter((u): u is string => !!u);
+    const users = [...new Set([...inCall, ...this.room.getJoinedMembers().map((m) => m.userId)])].slice(0, 100);
+    await crypto.getUserDeviceInfo(users, true).catch((err: unknown) => console.warn("call: members' devices unknown", err));
   }
 
   async leave(): Promise<void> {
