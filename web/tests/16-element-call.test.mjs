@@ -266,7 +266,7 @@ async function runCall(title, { encrypted }) {
     console.log(`# ${title}: host errors ${JSON.stringify(actions.map((t) => t.errors))}`);
 
     // Hang up in both; in the unencrypted room Bob's tab crashes instead
-    // (its renderer killed, nothing sent): Element Call handed its delayed
+        // (its renderer killed, nothing sent): Element Call handed its delayed
     // leave to Salon's SFU (MSC4195), which sends it about a second after
     // the signal connection is gone, long before the delay itself.
     let hangingUp = people;
@@ -280,7 +280,13 @@ async function runCall(title, { encrypted }) {
       await until("Bob's membership gone after the crash", async () => !(await memberships(a.access_token, room)).some((e) => e.sender === b.user_id), 30_000);
       const took = Date.now() - killed;
       console.log(`# ${title}: Bob's crashed tab left the call after ${took} ms (its delayed leave's delay: ${delay} ms)`);
-      assert.ok(delay > 0 && took < Math.min(4000, delay), `a crashed tab leaves through the delegation in ${took} ms, before the ${delay} ms delay`);
+      // Element Call's own delay is an hour when it delegates: leaving in
+      // seconds is the delegation's doing. About 2 s on a loaded machine
+      // (the SFU's 1 s grace, its 200 ms look, the send); up to a few tens
+      // when a starved machine made Element Call re-send its membership
+      // and delegate again just before the crash. TestDelegatedDelayedLeave
+      // holds the SFU to its second.
+      assert.ok(delay > 0 && took < Math.min(30_000, delay / 10), `a crashed tab leaves through the delegation in ${took} ms, long before the ${delay} ms delay`);
     }
     for (const p of hangingUp) {
       const frame = p.page.frameLocator('iframe[title="Element Call"]');
