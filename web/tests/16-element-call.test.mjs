@@ -241,23 +241,23 @@ async function runCall(title, { encrypted }) {
       },
       90_000,
     );
-    const first = await until(
-      "media both ways",
+    // Media flows both ways: two samples 3 s apart in which every page's
+    // audio and video bytes and decoded frames grew. Sampled again if a
+    // page reconnected in between (its counters start over), which a
+    // starved machine can cause.
+    const { first, later } = await until(
+      "media growing both ways",
       async () => {
-        const s = await Promise.all(people.map((p) => inbound(p.page)));
-        return s.every((x) => x.framesDecoded > 0 && x.audioBytes > 0) ? s : { ok: false, s };
+        const s1 = await Promise.all(people.map((p) => inbound(p.page)));
+        if (!s1.every((x) => x.framesDecoded > 0 && x.audioBytes > 0)) return { ok: false, s1 };
+        await new Promise((r) => setTimeout(r, 3000));
+        const s2 = await Promise.all(people.map((p) => inbound(p.page)));
+        const grew = s2.every((x, i) => x.videoBytes > s1[i].videoBytes && x.audioBytes > s1[i].audioBytes && x.framesDecoded > s1[i].framesDecoded);
+        return grew ? { first: s1, later: s2 } : { ok: false, s1, s2 };
       },
-      60_000,
+      90_000,
     );
-    console.log(`# ${title}: first inbound ${JSON.stringify(first)}`);
-    await new Promise((r) => setTimeout(r, 3000));
-    const later = await Promise.all(people.map((p) => inbound(p.page)));
-    console.log(`# ${title}: 3 s later ${JSON.stringify(later)}`);
-    for (const [i, p] of people.entries()) {
-      assert.ok(later[i].videoBytes > first[i].videoBytes, `${p.name}'s video bytes grow`);
-      assert.ok(later[i].audioBytes > first[i].audioBytes, `${p.name}'s audio bytes grow`);
-      assert.ok(later[i].framesDecoded > first[i].framesDecoded, `${p.name} decodes more frames`);
-    }
+    console.log(`# ${title}: inbound ${JSON.stringify(first)}, 3 s later ${JSON.stringify(later)}`);
     for (const u of [a, b]) {
       await until(`${u.user_id}'s delayed leave scheduled`, async () => (await delayedEvents(u.access_token)).length >= 1, 20_000);
     }
@@ -266,7 +266,7 @@ async function runCall(title, { encrypted }) {
     console.log(`# ${title}: host errors ${JSON.stringify(actions.map((t) => t.errors))}`);
 
     // Hang up in both; in the unencrypted room Bob's tab crashes instead
-    // (its renderer killed, nothing sent): Element Call handed its delayed
+        // (its renderer killed, nothing sent): Element Call handed its delayed
     // leave to Salon's SFU (MSC4195), which sends it about a second after
     // the signal connection is gone, long before the delay itself.
     let hangingUp = people;
@@ -280,7 +280,13 @@ async function runCall(title, { encrypted }) {
       await until("Bob's membership gone after the crash", async () => !(await memberships(a.access_token, room)).some((e) => e.sender === b.user_id), 30_000);
       const took = Date.now() - killed;
       console.log(`# ${title}: Bob's crashed tab left the call after ${took} ms (its delayed leave's delay: ${delay} ms)`);
-      assert.ok(delay > 0 && took < Math.min(4000, delay), `a crashed tab leaves through the delegation in ${took} ms, before the ${delay} ms delay`);
+      // Element Call's own delay is an hour when it delegates: leaving in
+      // seconds is the delegation's doing. About 2 s on a loaded machine
+      // (the SFU's 1 s grace, its 200 ms look, the send); up to a few tens
+      // when a starved machine made Element Call re-send its membership
+      // and delegate again just before the crash. TestDelegatedDelayedLeave
+      // holds the SFU to its second.
+      assert.ok(delay > 0 && took < Math.min(30_000, delay / 10), `a crashed tab leaves through the delegation in ${took} ms, long before the ${delay} ms delay`);
     }
     for (const p of hangingUp) {
       const frame = p.page.frameLocator('iframe[title="Element Call"]');
