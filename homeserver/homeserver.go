@@ -36,6 +36,7 @@ import (
 	"github.com/salonhq/salon/homeserver/sync"
 	"github.com/salonhq/salon/homeserver/userdata"
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Deps are the homeserver's dependencies, made by the caller.
@@ -421,7 +422,7 @@ func (d ldapDirectory) SearchUsers(ctx context.Context, term string, limit int) 
 // mediaAuth gives the media repository the user of an access token.
 type mediaAuth struct{ a *auth.Service }
 
-func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, error) {
+func (m mediaAuth) Authenticate(ctx context.Context, token redact.Secret, ip string) (string, error) {
 	dev, err := m.a.Authenticate(ctx, token, ip)
 	if err != nil {
 		return "", err

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // HandlerFunc is a handler that reports failure by returning an error,
@@ -231,16 +232,16 @@ func CORS(h http.Header) {
 
 // AccessToken reads the Authorization header, or the deprecated
 // access_token query parameter.
-func AccessToken(r *http.Request) string {
+func AccessToken(r *http.Request) redact.Secret {
 	if h := r.Header.Get("Authorization"); h != "" {
 		// The scheme is case-insensitive (RFC 9110, section 11.1):
 		// "bearer" and "BEARER" are Bearer.
 		if scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
+			return redact.Secret(strings.TrimSpace(tok))
 		}
 		return ""
 	}
-	return r.URL.Query().Get("access_token")
+	return redact.Secret(r.URL.Query().Get("access_token"))
 }
 
 // StatusWriter remembers the status for metrics and whether the response
