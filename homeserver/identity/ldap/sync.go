@@ -9,6 +9,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -98,24 +99,45 @@ func (s *Service) Sync(ctx context.Context) error {
 	return s.checkMissing(ctx, snap)
 }
 
-// apply makes the changes through rooms, paced. A change that fails is
-// logged and the rest go on.
+// maxInviteBatch bounds the invites sent into one room in one write: the
+// room is locked while a batch is stored.
+const maxInviteBatch = 200
+
+// apply makes the changes through rooms, paced. Invites into one room are
+// sent in batches (one write each); the rest one at a time. A change that
+// fails is logged and the rest go on.
 func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed int) {
 	ready := map[string]bool{}
-	for _, ch := range changes {
+	for i := 0; i < len(changes); {
 		if ctx.Err() != nil {
 			return applied, failed
 		}
+		ch := changes[i]
 		if !ready[ch.RoomID] {
 			if err := s.botJoined(ctx, ch.RoomID); err != nil {
 				s.log.Warn("LDAP group sync: the sync account cannot join", "room", ch.Room, "err", err)
-				failed++
+				// Every change of the room fails the same way.
+				for ; i < len(changes) && changes[i].RoomID == ch.RoomID; i++ {
+					failed++
+				}
 				continue
 			}
 			ready[ch.RoomID] = true
 		}
+		if ch.Action == ActionInvite {
+			n := 1
+			for n < s.inviteBatch() && i+n < len(changes) && changes[i+n].Action == ActionInvite && changes[i+n].RoomID == ch.RoomID {
+				n++
+			}
+			if err := s.pace.wait(ctx, n); err != nil {
+				return applied, failed
+			}
+			ok, bad := s.inviteMany(ctx, changes[i:i+n])
+			applied, failed, i = applied+ok, failed+bad, i+n
+			continue
+		}
 		if ch.Action != ActionUnlink {
-			if err := s.pace.wait(ctx); err != nil {
+			if err := s.pace.wait(ctx, 1); err != nil {
 				return applied, failed
 			}
 		}
@@ -126,8 +148,49 @@ func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed 
 			applied++
 			s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
 		}
+		i++
 	}
 	return applied, failed
+}
+
+// inviteBatch is how many invites go in one write: at most a second's
+// worth of changes_per_second, so the pace stays even.
+func (s *Service) inviteBatch() int {
+	n := int(s.cfg.Sync.ChangesPerSecond)
+	return max(1, min(n, maxInviteBatch))
+}
+
+// inviteMany sends invites into one room in one write and records them as
+// the sync's own, in one transaction.
+func (s *Service) inviteMany(ctx context.Context, chs []Change) (applied, failed int) {
+	invitees := make([]rooms.Invitee, len(chs))
+	for i, ch := range chs {
+		invitees[i] = rooms.Invitee{UserID: ch.UserID, Reason: ch.Reason}
+	}
+	errs, err := s.p.Rooms.InviteMany(ctx, chs[0].RoomID, s.Bot(), invitees, s.profile)
+	if err != nil {
+		s.log.Warn("LDAP group sync invites failed", "room", chs[0].Room, "invites", len(chs), "err", err)
+		return 0, len(chs)
+	}
+	now := s.p.Now().UnixMilli()
+	var records []store.LDAPMembership
+	for i, ch := range chs {
+		switch {
+		case errs[i] == nil:
+			records = append(records, store.LDAPMembership{RoomID: ch.RoomID, UserID: ch.UserID, Group: ch.Group, AddedTS: now})
+			s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
+		case errors.Is(errs[i], rooms.ErrAlreadyInvited):
+			// Invited meanwhile by someone else: theirs, not the sync's.
+		default:
+			failed++
+			s.log.Warn("LDAP group sync change failed", "change", ch.String(), "err", errs[i])
+		}
+	}
+	if err := s.p.Store.PutLDAPMemberships(ctx, records...); err != nil {
+		s.log.Warn("LDAP group sync: recording invites failed", "room", chs[0].Room, "invites", len(records), "err", err)
+		return 0, failed + len(records)
+	}
+	return len(records), failed
 }
 
 // LastSync reports what the last full sync did.
@@ -160,7 +223,7 @@ func (s *Service) applyOne(ctx context.Context, ch Change) error {
 		if err := s.p.Rooms.Invite(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason, s.profile); err != nil {
 			return err
 		}
-		return s.p.Store.PutLDAPMembership(ctx, record)
+		return s.p.Store.PutLDAPMemberships(ctx, record)
 	case ActionJoin:
 		m, err := s.p.Rooms.Membership(ctx, ch.RoomID, ch.UserID)
 		if err != nil {
@@ -169,13 +232,13 @@ func (s *Service) applyOne(ctx context.Context, ch Change) error {
 		if m != "invite" {
 			// A room anyone may join needs no invite; others do.
 			if _, err := s.p.Rooms.Join(ctx, ch.RoomID, ch.UserID, ch.Reason, s.profile); err == nil {
-				return s.p.Store.PutLDAPMembership(ctx, record)
+				return s.p.Store.PutLDAPMemberships(ctx, record)
 			}
 			if err := s.p.Rooms.Invite(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason, s.profile); err != nil {
 				return err
 			}
 		}
-		if err := s.p.Store.PutLDAPMembership(ctx, record); err != nil {
+		if err := s.p.Store.PutLDAPMemberships(ctx, record); err != nil {
 			return err
 		}
 		_, err = s.p.Rooms.Join(ctx, ch.RoomID, ch.UserID, ch.Reason, s.profile)

@@ -96,12 +96,19 @@ func (s *Store) LDAPMemberships(ctx context.Context, roomID string) ([]store.LDA
 	return out, rows.Err()
 }
 
-func (s *Store) PutLDAPMembership(ctx context.Context, m store.LDAPMembership) error {
+func (s *Store) PutLDAPMemberships(ctx context.Context, ms ...store.LDAPMembership) error {
+	if len(ms) == 0 {
+		return nil
+	}
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO ldap_memberships (room_id, user_id, grp, added_ts) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (room_id, user_id) DO UPDATE SET grp = excluded.grp, added_ts = excluded.added_ts`,
-			m.RoomID, m.UserID, m.Group, m.AddedTS)
-		return err
+		for _, m := range ms {
+			if _, err := q.Exec(ctx, `INSERT INTO ldap_memberships (room_id, user_id, grp, added_ts) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (room_id, user_id) DO UPDATE SET grp = excluded.grp, added_ts = excluded.added_ts`,
+				m.RoomID, m.UserID, m.Group, m.AddedTS); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }
 
