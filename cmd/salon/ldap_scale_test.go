@@ -109,6 +109,7 @@ func decodeOK(res *http.Response, out any) error {
 // changing nothing, and after the directory drops 100 members and adds 100
 // new people, exactly those changes. The speed is BenchmarkLDAPGroupSync's;
 // the bound here is for a loaded 2-core machine under the race detector.
+// Not in -short.
 func TestLDAPGroup20k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20,000 people: not in -short")
@@ -148,7 +149,12 @@ func TestLDAPGroup20k(t *testing.T) {
 			if r.Changes != wantChanges || r.Failed != 0 {
 				t.Fatalf("sync: %+v, want %d changes", r, wantChanges)
 			}
-			if took := time.Since(start); took > 5*time.Minute {
+			// The sync's own CPU for 10,000 invites into one room is
+			// about 1.5 s without the race detector (a profile of
+			// BenchmarkLDAPGroupSync); the bound leaves room for -race on
+			// a heavily loaded 2-core machine (11 minutes with -v's debug
+			// logging at a load average of 25 on 2 cores).
+			if took := time.Since(start); took > 15*time.Minute {
 				t.Fatalf("sync took %v", took)
 			}
 			return r

@@ -1,4 +1,4 @@
-// Scenario 7: single sign-on through a real SAML IdP. A student opens the
+// Scenario 8: single sign-on through a real SAML IdP. A student opens the
 // web client, presses "Sign in with University", signs in on
 // SimpleSAMLphp's own login page and lands in Salon signed in; the same
 // again after signing out reaches the same account.
