@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
-// Invitee is one person of an InviteMany batch, with the reason their
-// invite carries.
+// Invitee is one person of an InviteMany or KickMany batch, with the
+// reason their membership event carries.
 type Invitee struct {
 	UserID string
 	Reason string
@@ -32,23 +33,48 @@ var ErrAlreadyInvited = errors.New("rooms: already invited")
 // is an error that stopped the whole batch (the sender may not invite,
 // or the store failed): nothing was invited then.
 func (s *Service) InviteMany(ctx context.Context, roomID, sender string, invitees []Invitee, profile Profile) ([]error, error) {
-	if err := s.mayChangeOthers(ctx, roomID, sender, "invite"); err != nil {
+	return s.changeMany(ctx, roomID, sender, "invite", invitees, profile)
+}
+
+// KickMany removes several people from one room as sender, in one write,
+// as InviteMany invites: one error per person (nil: removed; someone not
+// joined, invited or knocking is refused alone), and an error that
+// stopped the whole batch.
+func (s *Service) KickMany(ctx context.Context, roomID, sender string, people []Invitee) ([]error, error) {
+	return s.changeMany(ctx, roomID, sender, "kick", people, nil)
+}
+
+// changeMany is InviteMany and KickMany: op is "invite" or "kick".
+func (s *Service) changeMany(ctx context.Context, roomID, sender, op string, people []Invitee, profile Profile) ([]error, error) {
+	if err := s.mayChangeOthers(ctx, roomID, sender, op); err != nil {
 		return nil, err
 	}
 	// What needs a lookup of its own (the invitee exists, their profile)
 	// is read before the room is locked.
-	errs := make([]error, len(invitees))
-	extras := make([]map[string]any, len(invitees))
-	for i, in := range invitees {
-		if err := s.checkInvitee(ctx, in.UserID); err != nil {
-			errs[i] = err
+	errs := make([]error, len(people))
+	content := make([]map[string]any, len(people))
+	for i, p := range people {
+		if !events.ValidUserID(p.UserID) {
+			errs[i] = mxerr.InvalidParamf("Invalid user ID %q", p.UserID)
 			continue
 		}
-		if len(in.Reason) > 1024 {
+		if len(p.Reason) > 1024 {
 			errs[i] = mxerr.InvalidParamf("reason is too long")
 			continue
 		}
-		extras[i] = s.profileFields(ctx, profile, in.UserID)
+		c := map[string]any{"membership": "leave"}
+		if op == "invite" {
+			if err := s.checkInvitee(ctx, p.UserID); err != nil {
+				errs[i] = err
+				continue
+			}
+			c = s.profileFields(ctx, profile, p.UserID)
+			c["membership"] = "invite"
+		}
+		if p.Reason != "" {
+			c["reason"] = p.Reason
+		}
+		content[i] = c
 	}
 	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
@@ -60,26 +86,24 @@ func (s *Service) InviteMany(ctx context.Context, roomID, sender string, invitee
 	defer r.mu.Unlock()
 	batch := &store.EventBatch{}
 	var wake []string
-	for i, in := range invitees {
+	for i, p := range people {
 		if errs[i] != nil {
 			continue
 		}
-		switch r.membership(in.UserID) {
-		case "join":
-			errs[i] = mxerr.Forbid("%s is already in the room", in.UserID)
+		switch m := r.membership(p.UserID); {
+		case op == "invite" && m == "join":
+			errs[i] = mxerr.Forbid("%s is already in the room", p.UserID)
 			continue
-		case "invite":
+		case op == "invite" && m == "invite":
 			errs[i] = ErrAlreadyInvited
 			continue
+		case op == "kick" && m != "join" && m != "invite" && m != "knock":
+			errs[i] = mxerr.Forbid("%s is not in the room", p.UserID)
+			continue
 		}
-		c := extras[i]
-		c["membership"] = "invite"
-		if in.Reason != "" {
-			c["reason"] = in.Reason
-		}
-		target := in.UserID
+		target := p.UserID
 		// build changes nothing when it fails: the batch goes on.
-		if _, err := s.build(r, sender, Event{Type: "m.room.member", StateKey: &target, Content: mustJSON(c)}, batch); err != nil {
+		if _, err := s.build(r, sender, Event{Type: "m.room.member", StateKey: &target, Content: mustJSON(content[i])}, batch); err != nil {
 			errs[i] = err
 			continue
 		}

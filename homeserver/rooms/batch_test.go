@@ -102,3 +102,50 @@ func TestInviteMany(t *testing.T) {
 		t.Fatalf("grace: %q", m)
 	}
 }
+
+// TestKickMany: removals in one write; someone not in the room is refused
+// alone, the rest leave with their reason; an outsider's batch does
+// nothing.
+func TestKickMany(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, nil)
+	noProfile := func(context.Context, string) (string, string) { return "", "" }
+	room, _, err := s.Create(ctx, "@alice:hs", CreateRequest{Preset: "private_chat", Invite: []string{"@bob:hs", "@carol:hs", "@dave:hs"}}, noProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Join(ctx, room, "@bob:hs", "", noProfile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KickMany(ctx, room, "@dave:hs", []Invitee{{UserID: "@bob:hs"}}); err == nil {
+		t.Fatal("an invitee's batch was accepted")
+	}
+	errs, err := s.KickMany(ctx, room, "@alice:hs", []Invitee{
+		{UserID: "@bob:hs", Reason: "no longer a member of LDAP group cn=x"}, // joined
+		{UserID: "@carol:hs"},  // invited
+		{UserID: "@nobody:hs"}, // never there
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me *mxerr.Error
+	if errs[0] != nil || errs[1] != nil || !errors.As(errs[2], &me) || me.Code != mxerr.Forbidden {
+		t.Fatalf("errors: %v", errs)
+	}
+	for _, u := range []string{"@bob:hs", "@carol:hs"} {
+		if m, _ := s.Membership(ctx, room, u); m != "leave" {
+			t.Fatalf("%s: %q", u, m)
+		}
+	}
+	rows, _ := s.p.Store.StateHistory(ctx, room, "m.room.member", "@bob:hs")
+	var ev struct {
+		Sender  string
+		Content map[string]any
+	}
+	if err := json.Unmarshal(rows[len(rows)-1].JSON, &ev); err != nil || ev.Sender != "@alice:hs" || ev.Content["reason"] != "no longer a member of LDAP group cn=x" {
+		t.Fatalf("bob's removal: %s", rows[len(rows)-1].JSON)
+	}
+	if m, _ := s.Membership(ctx, room, "@dave:hs"); m != "invite" {
+		t.Fatalf("dave: %q", m)
+	}
+}

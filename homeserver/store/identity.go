@@ -48,5 +48,7 @@ type Identity interface {
 	// PutLDAPMemberships records (or replaces) some, in one transaction;
 	// a later one of the same room and user replaces an earlier one.
 	PutLDAPMemberships(ctx context.Context, ms ...LDAPMembership) error
-	DeleteLDAPMembership(ctx context.Context, roomID, userID string) error
+	// DeleteLDAPMemberships forgets some users' of a room, in one
+	// transaction.
+	DeleteLDAPMemberships(ctx context.Context, roomID string, userIDs ...string) error
 }

@@ -99,12 +99,12 @@ func (s *Service) Sync(ctx context.Context) error {
 	return s.checkMissing(ctx, snap)
 }
 
-// maxInviteBatch bounds the invites sent into one room in one write: the
-// room is locked while a batch is stored.
-const maxInviteBatch = 200
+// maxBatch bounds the invites (or removals) sent into one room in one
+// write: the room is locked while a batch is stored.
+const maxBatch = 200
 
-// apply makes the changes through rooms, paced. Invites into one room are
-// sent in batches (one write each); the rest one at a time. A change that
+// apply makes the changes through rooms, paced. Invites and removals in
+// one room are sent in batches (one write each); joins one at a time. A change that
 // fails is logged and the rest go on.
 func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed int) {
 	ready := map[string]bool{}
@@ -124,15 +124,15 @@ func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed 
 			}
 			ready[ch.RoomID] = true
 		}
-		if ch.Action == ActionInvite {
+		if ch.Action == ActionInvite || ch.Action == ActionKick {
 			n := 1
-			for n < s.inviteBatch() && i+n < len(changes) && changes[i+n].Action == ActionInvite && changes[i+n].RoomID == ch.RoomID {
+			for n < s.batchSize() && i+n < len(changes) && changes[i+n].Action == ch.Action && changes[i+n].RoomID == ch.RoomID {
 				n++
 			}
 			if err := s.pace.wait(ctx, n); err != nil {
 				return applied, failed
 			}
-			ok, bad := s.inviteMany(ctx, changes[i:i+n])
+			ok, bad := s.applyMany(ctx, changes[i:i+n])
 			applied, failed, i = applied+ok, failed+bad, i+n
 			continue
 		}
@@ -153,44 +153,61 @@ func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed 
 	return applied, failed
 }
 
-// inviteBatch is how many invites go in one write: at most a second's
-// worth of changes_per_second, so the pace stays even.
-func (s *Service) inviteBatch() int {
+// batchSize is how many invites or removals go in one write: at most a
+// second's worth of changes_per_second, so the pace stays even.
+func (s *Service) batchSize() int {
 	n := int(s.cfg.Sync.ChangesPerSecond)
-	return max(1, min(n, maxInviteBatch))
+	return max(1, min(n, maxBatch))
 }
 
-// inviteMany sends invites into one room in one write and records them as
-// the sync's own, in one transaction.
-func (s *Service) inviteMany(ctx context.Context, chs []Change) (applied, failed int) {
-	invitees := make([]rooms.Invitee, len(chs))
+// applyMany sends invites (or removals) into one room in one write and
+// records them as the sync's own (or forgets them), in one transaction.
+func (s *Service) applyMany(ctx context.Context, chs []Change) (applied, failed int) {
+	people := make([]rooms.Invitee, len(chs))
 	for i, ch := range chs {
-		invitees[i] = rooms.Invitee{UserID: ch.UserID, Reason: ch.Reason}
+		people[i] = rooms.Invitee{UserID: ch.UserID, Reason: ch.Reason}
 	}
-	errs, err := s.p.Rooms.InviteMany(ctx, chs[0].RoomID, s.Bot(), invitees, s.profile)
+	room, kick := chs[0].RoomID, chs[0].Action == ActionKick
+	var errs []error
+	var err error
+	if kick {
+		errs, err = s.p.Rooms.KickMany(ctx, room, s.Bot(), people)
+	} else {
+		errs, err = s.p.Rooms.InviteMany(ctx, room, s.Bot(), people, s.profile)
+	}
 	if err != nil {
-		s.log.Warn("LDAP group sync invites failed", "room", chs[0].Room, "invites", len(chs), "err", err)
+		s.log.Warn("LDAP group sync changes failed", "room", chs[0].Room, "action", chs[0].Action.String(), "changes", len(chs), "err", err)
 		return 0, len(chs)
 	}
 	now := s.p.Now().UnixMilli()
 	var records []store.LDAPMembership
+	var gone []string
 	for i, ch := range chs {
 		switch {
+		case errs[i] == nil && kick:
+			gone = append(gone, ch.UserID)
 		case errs[i] == nil:
 			records = append(records, store.LDAPMembership{RoomID: ch.RoomID, UserID: ch.UserID, Group: ch.Group, AddedTS: now})
-			s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
 		case errors.Is(errs[i], rooms.ErrAlreadyInvited):
 			// Invited meanwhile by someone else: theirs, not the sync's.
+			continue
 		default:
 			failed++
 			s.log.Warn("LDAP group sync change failed", "change", ch.String(), "err", errs[i])
+			continue
 		}
+		s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
 	}
-	if err := s.p.Store.PutLDAPMemberships(ctx, records...); err != nil {
-		s.log.Warn("LDAP group sync: recording invites failed", "room", chs[0].Room, "invites", len(records), "err", err)
-		return 0, failed + len(records)
+	if kick {
+		err = s.p.Store.DeleteLDAPMemberships(ctx, room, gone...)
+	} else {
+		err = s.p.Store.PutLDAPMemberships(ctx, records...)
 	}
-	return len(records), failed
+	if err != nil {
+		s.log.Warn("LDAP group sync: recording the changes failed", "room", chs[0].Room, "err", err)
+		return 0, failed + len(records) + len(gone)
+	}
+	return len(records) + len(gone), failed
 }
 
 // LastSync reports what the last full sync did.
@@ -215,15 +232,12 @@ func (s *Service) profile(ctx context.Context, userID string) (string, string) {
 	return p.DisplayName, p.AvatarURL
 }
 
+// applyOne makes a join or an unlink (invites and removals go in
+// batches, applyMany).
 func (s *Service) applyOne(ctx context.Context, ch Change) error {
 	now := s.p.Now().UnixMilli()
 	record := store.LDAPMembership{RoomID: ch.RoomID, UserID: ch.UserID, Group: ch.Group, AddedTS: now}
 	switch ch.Action {
-	case ActionInvite:
-		if err := s.p.Rooms.Invite(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason, s.profile); err != nil {
-			return err
-		}
-		return s.p.Store.PutLDAPMemberships(ctx, record)
 	case ActionJoin:
 		m, err := s.p.Rooms.Membership(ctx, ch.RoomID, ch.UserID)
 		if err != nil {
@@ -243,13 +257,8 @@ func (s *Service) applyOne(ctx context.Context, ch Change) error {
 		}
 		_, err = s.p.Rooms.Join(ctx, ch.RoomID, ch.UserID, ch.Reason, s.profile)
 		return err
-	case ActionKick:
-		if err := s.p.Rooms.Kick(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason); err != nil {
-			return err
-		}
-		return s.p.Store.DeleteLDAPMembership(ctx, ch.RoomID, ch.UserID)
 	case ActionUnlink:
-		return s.p.Store.DeleteLDAPMembership(ctx, ch.RoomID, ch.UserID)
+		return s.p.Store.DeleteLDAPMemberships(ctx, ch.RoomID, ch.UserID)
 	}
 	return fmt.Errorf("unknown action %v", ch.Action)
 }

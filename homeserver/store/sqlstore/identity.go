@@ -112,9 +112,16 @@ func (s *Store) PutLDAPMemberships(ctx context.Context, ms ...store.LDAPMembersh
 	}))
 }
 
-func (s *Store) DeleteLDAPMembership(ctx context.Context, roomID, userID string) error {
+func (s *Store) DeleteLDAPMemberships(ctx context.Context, roomID string, userIDs ...string) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
-		_, err := q.Exec(ctx, `DELETE FROM ldap_memberships WHERE room_id = $1 AND user_id = $2`, roomID, userID)
-		return err
+		for _, u := range userIDs {
+			if _, err := q.Exec(ctx, `DELETE FROM ldap_memberships WHERE room_id = $1 AND user_id = $2`, roomID, u); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }

@@ -92,11 +92,20 @@ func testLDAP(t *testing.T, s store.Store) {
 	if err := s.PutLDAPMemberships(ctx); err != nil {
 		t.Fatalf("none: %v", err)
 	}
+	if err := s.DeleteLDAPMemberships(ctx, "!c:test", "@carol:test", "@dave:test", "@nobody:test"); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.LDAPMemberships(ctx, "!c:test"); err != nil || len(ms) != 0 {
+		t.Fatalf("after deleting both: %+v, %v", ms, err)
+	}
+	if err := s.DeleteLDAPMemberships(ctx, "!c:test"); err != nil {
+		t.Fatalf("none: %v", err)
+	}
 	ms, err := s.LDAPMemberships(ctx, "!a:test")
 	if err != nil || len(ms) != 2 || ms[0].UserID != "@alice:test" || ms[0].Group != "cn=g3" || ms[0].AddedTS != 4 || ms[1].UserID != "@bob:test" {
 		t.Fatalf("LDAPMemberships = %+v, %v", ms, err)
 	}
-	if err := s.DeleteLDAPMembership(ctx, "!a:test", "@alice:test"); err != nil {
+	if err := s.DeleteLDAPMemberships(ctx, "!a:test", "@alice:test"); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := s.LDAPMemberships(ctx, "!a:test"); len(ms) != 1 || ms[0].UserID != "@bob:test" {
