@@ -104,8 +104,8 @@ func (s *Service) Sync(ctx context.Context) error {
 const maxBatch = 200
 
 // apply makes the changes through rooms, paced. Invites and removals in
-// one room are sent in batches (one write each); joins one at a time. A change that
-// fails is logged and the rest go on.
+// one room are sent in batches (one write each), joins one at a time. A
+// change that fails is logged and the rest go on.
 func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed int) {
 	ready := map[string]bool{}
 	for i := 0; i < len(changes); {
