@@ -42,7 +42,8 @@ const udpBufferBytes = 8 << 20
 
 // Params are what New needs.
 type Params struct {
-	Config     Config
+	Config Config
+	// Logger is narrowed here with component=sfu; nil discards.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// UDPConn, when set, is used instead of listening on

@@ -23,6 +23,7 @@ import (
 // Params are what New needs.
 type Params struct {
 	Config Config
+	// Logger is narrowed here with component=turn; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil registers none. Close
 	// unregisters them.

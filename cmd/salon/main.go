@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/salonhq/salon/internal/redact"
 )
 
 const usage = `usage:
@@ -158,7 +160,7 @@ func (c *commonFlags) load() (Config, error) {
 		cfg.DataDir = c.dataDir
 	}
 	if c.database != "" {
-		cfg.Database = c.database
+		cfg.Database = redact.URL(c.database)
 	}
 	cfg.TURN.AllowPeers = append(cfg.TURN.AllowPeers, c.turnAllowPeers...)
 	if err := cfg.Validate(); err != nil {

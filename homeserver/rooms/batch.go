@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Invitee is one person of an InviteMany or KickMany batch, with the

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // recordingNotifier counts the wake-ups and remembers who was woken.
@@ -14,6 +14,8 @@ type recordingNotifier struct {
 	calls int
 	woken map[string]bool
 }
+
+func (n *recordingNotifier) Forgotten(string) {}
 
 func (n *recordingNotifier) NotifyRange(first, last int64, roomID string, userIDs []string) {
 	n.calls++

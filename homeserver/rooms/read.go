@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Event returns one event if the user may read it (M_NOT_FOUND otherwise,

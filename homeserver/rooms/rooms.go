@@ -17,14 +17,16 @@ import (
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Notifier is told, after each committed write, the stream positions it
 // used, the room, and the users who must wake (their /sync long-polls).
 type Notifier interface {
 	NotifyRange(first, last int64, roomID string, userIDs []string)
+	// Forgotten: the user forgot a room, which their /sync must drop.
+	Forgotten(userID string)
 }
 
 // Params are the service's dependencies.

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Reader answers whether one user may read each event of one room, by the
