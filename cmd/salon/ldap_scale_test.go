@@ -152,8 +152,8 @@ func TestLDAPGroup20k(t *testing.T) {
 			// The sync's own CPU for 10,000 invites into one room is
 			// about 1.5 s without the race detector (a profile of
 			// BenchmarkLDAPGroupSync); the bound leaves room for -race on
-			// a heavily loaded 2-core machine (11 minutes with -v's debug
-			// logging at a load average of 25 on 2 cores).
+			// a heavily loaded 2-core machine (SQLite took 6 to 14 minutes
+			// at load averages of 24 to 40 on 2 cores; PostgreSQL 2.5).
 			if took := time.Since(start); took > 15*time.Minute {
 				t.Fatalf("sync took %v", took)
 			}
