@@ -3,7 +3,8 @@
 # this first): nginx, in front of Salon in TestBehindNginx; SimpleSAMLphp
 # (with PHP's XML extension, which the package does not pull in), the SAML
 # identity provider of TestSSOSAMLSimpleSAMLphp; OpenLDAP's slapd and
-# ldap-utils, the directory the LDAP tests start (ldaptest).
+# ldap-utils, the directory the LDAP tests start (ldaptest, and web/tests/slapd.mjs
+# for browser scenario 20).
 set -eu
 missing=""
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"

@@ -126,16 +126,18 @@ func TestLDAPSignIn(t *testing.T) {
 func TestLDAPDirectoryDown(t *testing.T) {
 	dir := ldaptest.Start(t)
 	dir.Stop()
-	srv := startServer(t, backends(t)["sqlite"](t), ldapConfig(dir))
-	mxtest.Register(t, srv.URL, "localprof", "local password")
-	r := mxtest.New(t, srv.URL).Do("POST", "/_matrix/client/v3/login", loginBody("alice", "alice-pw"))
-	if r.Status != 503 || r.Errcode() != "M_UNKNOWN" {
-		t.Fatalf("directory down: %d %s", r.Status, r.Raw)
-	}
-	mxtest.Login(t, srv.URL, "localprof", "local password")
-	// The directory search gives the local answer.
-	c := mxtest.Login(t, srv.URL, "localprof", "local password")
-	c.Must(200, "POST", "/_matrix/client/v3/user_directory/search", map[string]any{"search_term": "carol"})
+	forEachBackend(t, func(t *testing.T, db string) {
+		srv := startServer(t, db, ldapConfig(dir))
+		mxtest.Register(t, srv.URL, "localprof", "local password")
+		r := mxtest.New(t, srv.URL).Do("POST", "/_matrix/client/v3/login", loginBody("alice", "alice-pw"))
+		if r.Status != 503 || r.Errcode() != "M_UNKNOWN" {
+			t.Fatalf("directory down: %d %s", r.Status, r.Raw)
+		}
+		mxtest.Login(t, srv.URL, "localprof", "local password")
+		// The directory search gives the local answer.
+		c := mxtest.Login(t, srv.URL, "localprof", "local password")
+		c.Must(200, "POST", "/_matrix/client/v3/user_directory/search", map[string]any{"search_term": "carol"})
+	})
 }
 
 // TestLDAPDirectorySearchAndInvite: the user directory finds people who
@@ -610,8 +612,12 @@ func waitRunSynced(t testing.TB, l *ldap.Service) {
 // not pass the user-interactive auth of the first person's account (whose
 // localpart is the old name), even when they have an account of their own.
 func TestLDAPUIAIsTheUsersOwn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) { testLDAPUIAIsTheUsersOwn(t, db) })
+}
+
+func testLDAPUIAIsTheUsersOwn(t *testing.T, db string) {
 	dir := ldaptest.Start(t)
-	srv := startServer(t, backends(t)["sqlite"](t), ldapConfig(dir))
+	srv := startServer(t, db, ldapConfig(dir))
 	alice := mxtest.Login(t, srv.URL, "alice", "alice-pw")
 	bob := mxtest.Login(t, srv.URL, "bob", "bob-pw")
 	// Alice becomes alice.k; Bob's entry takes the name alice.

@@ -45,7 +45,10 @@ type Identity interface {
 	SetLDAPMissing(ctx context.Context, entryID string, sinceTS int64) error
 	// LDAPMemberships lists the memberships the group sync made in a room.
 	LDAPMemberships(ctx context.Context, roomID string) ([]LDAPMembership, error)
-	// PutLDAPMembership records (or replaces) one.
-	PutLDAPMembership(ctx context.Context, m LDAPMembership) error
-	DeleteLDAPMembership(ctx context.Context, roomID, userID string) error
+	// PutLDAPMemberships records (or replaces) some, in one transaction;
+	// a later one of the same room and user replaces an earlier one.
+	PutLDAPMemberships(ctx context.Context, ms ...LDAPMembership) error
+	// DeleteLDAPMemberships forgets some users' of a room, in one
+	// transaction.
+	DeleteLDAPMemberships(ctx context.Context, roomID string, userIDs ...string) error
 }

@@ -1,8 +1,10 @@
 package ldap
 
 import (
+	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/store"
 )
@@ -88,5 +90,26 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("got  %v\nwant %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPacerBatches: a batch of n changes takes n changes' time from the
+// pace, so batching does not raise changes_per_second.
+func TestPacerBatches(t *testing.T) {
+	p := pacer{every: 20 * time.Millisecond}
+	ctx := context.Background()
+	start := time.Now()
+	for _, n := range []int{5, 5, 1} { // 10 changes' time before the last
+		if err := p.wait(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Fatalf("5+5+1 changes at 50/s passed in %v", took)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := p.wait(cancelled, 1); err == nil {
+		t.Fatal("a cancelled wait returned nil")
 	}
 }

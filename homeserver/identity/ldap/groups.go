@@ -382,7 +382,8 @@ type pacer struct {
 	next  time.Time
 }
 
-func (p *pacer) wait(ctx context.Context) error {
+// wait waits until n more changes may be written.
+func (p *pacer) wait(ctx context.Context, n int) error {
 	if p.every == 0 {
 		return ctx.Err()
 	}
@@ -397,7 +398,7 @@ func (p *pacer) wait(ctx context.Context) error {
 		}
 		now = p.next
 	}
-	p.next = now.Add(p.every)
+	p.next = now.Add(time.Duration(n) * p.every)
 	return nil
 }
 

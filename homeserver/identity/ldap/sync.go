@@ -8,6 +8,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -98,24 +99,45 @@ func (s *Service) Sync(ctx context.Context) error {
 	return s.checkMissing(ctx, snap)
 }
 
-// apply makes the changes through rooms, paced. A change that fails is
-// logged and the rest go on.
+// maxBatch bounds the invites (or removals) sent into one room in one
+// write: the room is locked while a batch is stored.
+const maxBatch = 200
+
+// apply makes the changes through rooms, paced. Invites and removals in
+// one room are sent in batches (one write each), joins one at a time. A
+// change that fails is logged and the rest go on.
 func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed int) {
 	ready := map[string]bool{}
-	for _, ch := range changes {
+	for i := 0; i < len(changes); {
 		if ctx.Err() != nil {
 			return applied, failed
 		}
+		ch := changes[i]
 		if !ready[ch.RoomID] {
 			if err := s.botJoined(ctx, ch.RoomID); err != nil {
 				s.log.Warn("LDAP group sync: the sync account cannot join", "room", ch.Room, "err", err)
-				failed++
+				// Every change of the room fails the same way.
+				for ; i < len(changes) && changes[i].RoomID == ch.RoomID; i++ {
+					failed++
+				}
 				continue
 			}
 			ready[ch.RoomID] = true
 		}
+		if ch.Action == ActionInvite || ch.Action == ActionKick {
+			n := 1
+			for n < s.batchSize() && i+n < len(changes) && changes[i+n].Action == ch.Action && changes[i+n].RoomID == ch.RoomID {
+				n++
+			}
+			if err := s.pace.wait(ctx, n); err != nil {
+				return applied, failed
+			}
+			ok, bad := s.applyMany(ctx, changes[i:i+n])
+			applied, failed, i = applied+ok, failed+bad, i+n
+			continue
+		}
 		if ch.Action != ActionUnlink {
-			if err := s.pace.wait(ctx); err != nil {
+			if err := s.pace.wait(ctx, 1); err != nil {
 				return applied, failed
 			}
 		}
@@ -126,8 +148,66 @@ func (s *Service) apply(ctx context.Context, changes []Change) (applied, failed 
 			applied++
 			s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
 		}
+		i++
 	}
 	return applied, failed
+}
+
+// batchSize is how many invites or removals go in one write: at most a
+// second's worth of changes_per_second, so the pace stays even.
+func (s *Service) batchSize() int {
+	n := int(s.cfg.Sync.ChangesPerSecond)
+	return max(1, min(n, maxBatch))
+}
+
+// applyMany sends invites (or removals) into one room in one write and
+// records them as the sync's own (or forgets them), in one transaction.
+func (s *Service) applyMany(ctx context.Context, chs []Change) (applied, failed int) {
+	people := make([]rooms.Invitee, len(chs))
+	for i, ch := range chs {
+		people[i] = rooms.Invitee{UserID: ch.UserID, Reason: ch.Reason}
+	}
+	room, kick := chs[0].RoomID, chs[0].Action == ActionKick
+	var errs []error
+	var err error
+	if kick {
+		errs, err = s.p.Rooms.KickMany(ctx, room, s.Bot(), people)
+	} else {
+		errs, err = s.p.Rooms.InviteMany(ctx, room, s.Bot(), people, s.profile)
+	}
+	if err != nil {
+		s.log.Warn("LDAP group sync changes failed", "room", chs[0].Room, "action", chs[0].Action.String(), "changes", len(chs), "err", err)
+		return 0, len(chs)
+	}
+	now := s.p.Now().UnixMilli()
+	var records []store.LDAPMembership
+	var gone []string
+	for i, ch := range chs {
+		switch {
+		case errs[i] == nil && kick:
+			gone = append(gone, ch.UserID)
+		case errs[i] == nil:
+			records = append(records, store.LDAPMembership{RoomID: ch.RoomID, UserID: ch.UserID, Group: ch.Group, AddedTS: now})
+		case errors.Is(errs[i], rooms.ErrAlreadyInvited):
+			// Invited meanwhile by someone else: theirs, not the sync's.
+			continue
+		default:
+			failed++
+			s.log.Warn("LDAP group sync change failed", "change", ch.String(), "err", errs[i])
+			continue
+		}
+		s.log.Debug("LDAP group sync", "action", ch.Action.String(), "user", ch.UserID, "room", ch.RoomID, "group", ch.Group)
+	}
+	if kick {
+		err = s.p.Store.DeleteLDAPMemberships(ctx, room, gone...)
+	} else {
+		err = s.p.Store.PutLDAPMemberships(ctx, records...)
+	}
+	if err != nil {
+		s.log.Warn("LDAP group sync: recording the changes failed", "room", chs[0].Room, "err", err)
+		return 0, failed + len(records) + len(gone)
+	}
+	return len(records) + len(gone), failed
 }
 
 // LastSync reports what the last full sync did.
@@ -152,15 +232,12 @@ func (s *Service) profile(ctx context.Context, userID string) (string, string) {
 	return p.DisplayName, p.AvatarURL
 }
 
+// applyOne makes a join or an unlink (invites and removals go in
+// batches, applyMany).
 func (s *Service) applyOne(ctx context.Context, ch Change) error {
 	now := s.p.Now().UnixMilli()
 	record := store.LDAPMembership{RoomID: ch.RoomID, UserID: ch.UserID, Group: ch.Group, AddedTS: now}
 	switch ch.Action {
-	case ActionInvite:
-		if err := s.p.Rooms.Invite(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason, s.profile); err != nil {
-			return err
-		}
-		return s.p.Store.PutLDAPMembership(ctx, record)
 	case ActionJoin:
 		m, err := s.p.Rooms.Membership(ctx, ch.RoomID, ch.UserID)
 		if err != nil {
@@ -169,24 +246,19 @@ func (s *Service) applyOne(ctx context.Context, ch Change) error {
 		if m != "invite" {
 			// A room anyone may join needs no invite; others do.
 			if _, err := s.p.Rooms.Join(ctx, ch.RoomID, ch.UserID, ch.Reason, s.profile); err == nil {
-				return s.p.Store.PutLDAPMembership(ctx, record)
+				return s.p.Store.PutLDAPMemberships(ctx, record)
 			}
 			if err := s.p.Rooms.Invite(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason, s.profile); err != nil {
 				return err
 			}
 		}
-		if err := s.p.Store.PutLDAPMembership(ctx, record); err != nil {
+		if err := s.p.Store.PutLDAPMemberships(ctx, record); err != nil {
 			return err
 		}
 		_, err = s.p.Rooms.Join(ctx, ch.RoomID, ch.UserID, ch.Reason, s.profile)
 		return err
-	case ActionKick:
-		if err := s.p.Rooms.Kick(ctx, ch.RoomID, s.Bot(), ch.UserID, ch.Reason); err != nil {
-			return err
-		}
-		return s.p.Store.DeleteLDAPMembership(ctx, ch.RoomID, ch.UserID)
 	case ActionUnlink:
-		return s.p.Store.DeleteLDAPMembership(ctx, ch.RoomID, ch.UserID)
+		return s.p.Store.DeleteLDAPMemberships(ctx, ch.RoomID, ch.UserID)
 	}
 	return fmt.Errorf("unknown action %v", ch.Action)
 }

@@ -96,18 +96,32 @@ func (s *Store) LDAPMemberships(ctx context.Context, roomID string) ([]store.LDA
 	return out, rows.Err()
 }
 
-func (s *Store) PutLDAPMembership(ctx context.Context, m store.LDAPMembership) error {
+func (s *Store) PutLDAPMemberships(ctx context.Context, ms ...store.LDAPMembership) error {
+	if len(ms) == 0 {
+		return nil
+	}
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO ldap_memberships (room_id, user_id, grp, added_ts) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (room_id, user_id) DO UPDATE SET grp = excluded.grp, added_ts = excluded.added_ts`,
-			m.RoomID, m.UserID, m.Group, m.AddedTS)
-		return err
+		for _, m := range ms {
+			if _, err := q.Exec(ctx, `INSERT INTO ldap_memberships (room_id, user_id, grp, added_ts) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (room_id, user_id) DO UPDATE SET grp = excluded.grp, added_ts = excluded.added_ts`,
+				m.RoomID, m.UserID, m.Group, m.AddedTS); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }
 
-func (s *Store) DeleteLDAPMembership(ctx context.Context, roomID, userID string) error {
+func (s *Store) DeleteLDAPMemberships(ctx context.Context, roomID string, userIDs ...string) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
-		_, err := q.Exec(ctx, `DELETE FROM ldap_memberships WHERE room_id = $1 AND user_id = $2`, roomID, userID)
-		return err
+		for _, u := range userIDs {
+			if _, err := q.Exec(ctx, `DELETE FROM ldap_memberships WHERE room_id = $1 AND user_id = $2`, roomID, u); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }

@@ -74,15 +74,38 @@ func testLDAP(t *testing.T, s store.Store) {
 		{RoomID: "!b:test", UserID: "@alice:test", Group: "cn=g2", AddedTS: 3},
 		{RoomID: "!a:test", UserID: "@alice:test", Group: "cn=g3", AddedTS: 4}, // replaces
 	} {
-		if err := s.PutLDAPMembership(ctx, m); err != nil {
+		if err := s.PutLDAPMemberships(ctx, m); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Several in one call: a later one of the same room and user wins.
+	if err := s.PutLDAPMemberships(ctx,
+		store.LDAPMembership{RoomID: "!c:test", UserID: "@carol:test", Group: "cn=g1", AddedTS: 5},
+		store.LDAPMembership{RoomID: "!c:test", UserID: "@dave:test", Group: "cn=g1", AddedTS: 6},
+		store.LDAPMembership{RoomID: "!c:test", UserID: "@carol:test", Group: "cn=g2", AddedTS: 7},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.LDAPMemberships(ctx, "!c:test"); err != nil || len(ms) != 2 || ms[0].UserID != "@carol:test" || ms[0].Group != "cn=g2" || ms[0].AddedTS != 7 || ms[1].UserID != "@dave:test" {
+		t.Fatalf("batch: %+v, %v", ms, err)
+	}
+	if err := s.PutLDAPMemberships(ctx); err != nil {
+		t.Fatalf("none: %v", err)
+	}
+	if err := s.DeleteLDAPMemberships(ctx, "!c:test", "@carol:test", "@dave:test", "@nobody:test"); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.LDAPMemberships(ctx, "!c:test"); err != nil || len(ms) != 0 {
+		t.Fatalf("after deleting both: %+v, %v", ms, err)
+	}
+	if err := s.DeleteLDAPMemberships(ctx, "!c:test"); err != nil {
+		t.Fatalf("none: %v", err)
 	}
 	ms, err := s.LDAPMemberships(ctx, "!a:test")
 	if err != nil || len(ms) != 2 || ms[0].UserID != "@alice:test" || ms[0].Group != "cn=g3" || ms[0].AddedTS != 4 || ms[1].UserID != "@bob:test" {
 		t.Fatalf("LDAPMemberships = %+v, %v", ms, err)
 	}
-	if err := s.DeleteLDAPMembership(ctx, "!a:test", "@alice:test"); err != nil {
+	if err := s.DeleteLDAPMemberships(ctx, "!a:test", "@alice:test"); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := s.LDAPMemberships(ctx, "!a:test"); len(ms) != 1 || ms[0].UserID != "@bob:test" {
