@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,8 @@ func testHTTPFuzz(t *testing.T, database string) {
 		c.RateLimits.MessagesPerUser.PerSecond = 0
 		c.HTTP.AccessLog = "off"
 		c.Media.RestrictToRooms = true
+		// The attacker logs itself out now and then and logs in again.
+		c.RateLimits.LoginPerIP.PerSecond, c.RateLimits.LoginPerAccount.PerSecond = 0, 0
 	})
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
 	bob := mxtest.Register(t, srv.URL, "bob", "password bob")
@@ -157,17 +160,37 @@ func testHTTPFuzz(t *testing.T, database string) {
 
 	seed := uint64(envInt("SALON_HTTPFUZZ_SEED", 1))
 	n := envInt("SALON_HTTPFUZZ_REQUESTS", 1500)
-	f := &httpFuzzer{t: t, srv: srv, w: w, rng: rand.New(rand.NewPCG(seed, seed^0x5a10)), routes: srv.srv.hs.Routes(),
-		attacker: mallory, hc: &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	// Two attackers' sessions (devices of the same user) send at once, so
+	// that -race sees handlers run side by side; each has its own
+	// generator, so each one's sequence is the same from run to run.
+	const workers = 2
+	stats := &fuzzStats{statuses: map[int]int{}}
+	hc := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	deadline := time.Now().Add(60 * time.Second)
-	sent := 0
-	for ; sent < n && time.Now().Before(deadline); sent++ {
-		f.one()
-		if t.Failed() {
-			t.Fatalf("stopped after request %d (seed %d)", sent+1, seed)
+	var wg sync.WaitGroup
+	var fz []*httpFuzzer
+	for i := range workers {
+		attacker := mallory
+		if i > 0 {
+			attacker = mxtest.Login(t, srv.URL, "mallory", "password mallory")
 		}
+		f := &httpFuzzer{t: t, srv: srv, w: w, rng: rand.New(rand.NewPCG(seed+uint64(i), seed^0x5a10)), routes: srv.srv.hs.Routes(),
+			attacker: attacker, hc: hc, stats: stats}
+		fz = append(fz, f)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < n/workers && time.Now().Before(deadline) && !t.Failed(); j++ {
+				f.one()
+			}
+		}()
 	}
-	t.Logf("%d requests (seed %d): %v", sent, seed, f.statuses)
+	wg.Wait()
+	if t.Failed() {
+		t.Fatalf("stopped after %d requests (seed %d)", stats.sent, seed)
+	}
+	t.Logf("%d requests (seed %d): %v", stats.sent, seed, stats.statuses)
+	f := fz[0]
 
 	// The attacker's whole view, once more, through /sync.
 	f.check("GET", "/_matrix/client/v3/sync (final)", nil, mallory.Do("GET", "/_matrix/client/v3/sync?full_state=true&filter="+url.QueryEscape(`{"room":{"include_leave":true}}`), nil))
@@ -180,7 +203,9 @@ func testHTTPFuzz(t *testing.T, database string) {
 	if r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=5", private), nil); !strings.Contains(string(r.Raw), last) {
 		t.Fatalf("bob does not see alice's last message: %s", r.Raw)
 	}
-	mallory.HTTP.CloseIdleConnections()
+	for _, f := range fz {
+		f.attacker.HTTP.CloseIdleConnections()
+	}
 	alice.HTTP.CloseIdleConnections()
 	bob.HTTP.CloseIdleConnections()
 	f.hc.CloseIdleConnections()
@@ -196,6 +221,13 @@ type httpFuzzer struct {
 	routes   []route.Route
 	attacker *mxtest.Client
 	hc       *http.Client
+	stats    *fuzzStats
+}
+
+// fuzzStats counts the answers of all workers by status.
+type fuzzStats struct {
+	mu       sync.Mutex
+	sent     int
 	statuses map[int]int
 }
 
@@ -430,10 +462,10 @@ func (f *httpFuzzer) one() {
 // (the URL and body), for the failure message.
 func (f *httpFuzzer) check(method, request string, body []byte, r mxtest.Response) {
 	f.t.Helper()
-	if f.statuses == nil {
-		f.statuses = map[int]int{}
-	}
-	f.statuses[r.Status]++
+	f.stats.mu.Lock()
+	f.stats.sent++
+	f.stats.statuses[r.Status]++
+	f.stats.mu.Unlock()
 	what := fmt.Sprintf("%s %s", method, shorten(request))
 	if r.Status >= 500 {
 		f.t.Errorf("%s: %d %s", what, r.Status, shorten(string(r.Raw)))

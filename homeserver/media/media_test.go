@@ -402,7 +402,7 @@ func TestFileNames(t *testing.T) {
 		{"../../etc/passwd", `attachment; filename="_.._etc_passwd"`},
 		{`..\..\boot.ini`, `attachment; filename="_.._boot.ini"`},
 		{"evil\r\nSet-Cookie: x=1", `attachment; filename="evilSet-Cookie: x=1"`},
-		{"tab\tand\x00nul", `attachment; filename="tabandnul"`},
+		{"tab\tand\x01ctl", `attachment; filename="tabandctl"`}, // a NUL is refused before: route.textOK
 		{"rapport\u202Efdp.exe", `attachment; filename="rapportfdp.exe"`},
 		{"Übung 1.pdf", `attachment; filename*=utf-8''%C3%9Cbung%201.pdf`},
 		{`quote".pdf`, `attachment; filename="quote\".pdf"`},

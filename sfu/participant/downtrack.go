@@ -400,23 +400,28 @@ func (d *DownTrack) readRTCP() {
 		if err != nil {
 			return
 		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						d.retransmit(seq)
-						return true
-					})
-				}
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.track.RequestKeyframe(d.CurrentLayer())
-			case *rtcp.ReceiverReport:
-				for _, r := range p.Reports {
-					if r.SSRC == d.ssrc {
-						d.fractionLost.Store(uint32(r.FractionLost))
-						d.onReceiverReport(float64(r.FractionLost)/256, time.Now())
-					}
+		d.handleRTCP(pkts, time.Now())
+	}
+}
+
+// handleRTCP acts on one compound RTCP packet from the subscriber.
+func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				pair.Range(func(seq uint16) bool {
+					d.retransmit(seq)
+					return true
+				})
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.track.RequestKeyframe(d.CurrentLayer())
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				if r.SSRC == d.ssrc {
+					d.fractionLost.Store(uint32(r.FractionLost))
+					d.onReceiverReport(float64(r.FractionLost)/256, now)
 				}
 			}
 		}

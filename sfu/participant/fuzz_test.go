@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
@@ -15,8 +16,9 @@ import (
 // FuzzPublishedPackets feeds a published track whatever a publisher sends
 // on its media socket (after SRTP: any RTP, malformed, padded, VP8
 // descriptors, RED blocks), on any layer, to three subscribers, and
-// answers NACKs for every sequence number: the hot path never panics and
-// never writes a payload larger than the packet it came from.
+// answers NACKs for every sequence number and any RTCP from the
+// subscribers: the hot path never panics and never writes a payload
+// larger than the packet it came from.
 func FuzzPublishedPackets(f *testing.F) {
 	var seed []byte
 	for i := uint16(0); i < 4; i++ {
@@ -24,15 +26,20 @@ func FuzzPublishedPackets(f *testing.F) {
 		seed = append(seed, byte(len(p)), byte(i%3))
 		seed = append(seed, p...)
 	}
-	f.Add(seed, uint8(0))
+	fb, _ := rtcp.Marshal([]rtcp.Packet{
+		&rtcp.TransportLayerNack{MediaSSRC: 1000, Nacks: []rtcp.NackPair{{PacketID: 0, LostPackets: 0xffff}}},
+		&rtcp.PictureLossIndication{MediaSSRC: 1000},
+		&rtcp.ReceiverReport{SSRC: 5, Reports: []rtcp.ReceptionReport{{SSRC: 1000, FractionLost: 200}, {SSRC: 1001, FractionLost: 255}}},
+	})
+	f.Add(seed, uint8(0), fb)
 	red := []byte{0x80 | 111, 0x00, 0x10, 0x03, 0x00 | 111, 'o', 'l', 'd', 'n', 'e', 'w'}
 	h := rtp.Header{Version: 2, PayloadType: 63, SequenceNumber: 9, SSRC: 1, Padding: true}
 	hb, _ := h.Marshal()
 	pkt := append(append(hb, red...), 0, 2)
-	f.Add(append([]byte{byte(len(pkt)), 0}, pkt...), uint8(3))
-	f.Add([]byte{3, 0, 0x80, 0, 0}, uint8(1))
+	f.Add(append([]byte{byte(len(pkt)), 0}, pkt...), uint8(3), fb)
+	f.Add([]byte{3, 0, 0x80, 0, 0}, uint8(1), []byte{0x81, 205, 0, 2})
 	codecs := append(append([]webrtc.RTPCodecParameters(nil), VideoCodecs...), AudioCodecs...)
-	f.Fuzz(func(t *testing.T, data []byte, codec uint8) {
+	f.Fuzz(func(t *testing.T, data []byte, codec uint8, rtcpData []byte) {
 		c := codecs[int(codec)%len(codecs)]
 		kind := livekit.TrackType_VIDEO
 		if c.MimeType == webrtc.MimeTypeOpus || c.MimeType == "audio/red" {
@@ -75,6 +82,13 @@ func FuzzPublishedPackets(f *testing.F) {
 		for _, d := range downs {
 			for seq := 0; seq < 1<<16; seq += 97 {
 				d.retransmit(uint16(seq))
+			}
+		}
+		// Whatever the packet data left over says as the subscribers'
+		// RTCP (NACKs, PLI/FIR, receiver reports).
+		if pkts, err := rtcp.Unmarshal(rtcpData); err == nil {
+			for i, d := range downs {
+				d.handleRTCP(pkts, time.Unix(0, int64(i+1)*int64(time.Second)))
 			}
 		}
 	})

@@ -108,6 +108,15 @@ const (
 )
 
 func (s *Store) SearchEvents(ctx context.Context, q store.SearchQuery) ([]store.SearchMatch, error) {
+	// A NUL ends an FTS5 string early (an SQL error) and PostgreSQL
+	// refuses it in text: part of the second guard below.
+	terms := make([]string, 0, len(q.Terms))
+	for _, t := range q.Terms {
+		if t = strings.ReplaceAll(t, "\x00", ""); t != "" {
+			terms = append(terms, t)
+		}
+	}
+	q.Terms = terms
 	if len(q.RoomIDs) == 0 || len(q.Terms) == 0 || q.Limit <= 0 {
 		return nil, nil
 	}
