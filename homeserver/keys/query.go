@@ -37,15 +37,25 @@ func (s *Service) Query(ctx context.Context, requester string, want map[string][
 		Failures:        map[string]any{},
 	}
 	var users []string
+	remote := map[string]map[string][]string{}
 	for u := range want {
 		if !s.isLocal(u) {
-			// No federation yet: say so per server rather than answer
-			// nothing.
-			res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not supported"}
+			if s.remote == nil {
+				res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
+				continue
+			}
+			srv := serverOf(u)
+			if remote[srv] == nil {
+				remote[srv] = map[string][]string{}
+			}
+			remote[srv][u] = want[u]
 			continue
 		}
 		users = append(users, u)
 		res.DeviceKeys[u] = map[string]json.RawMessage{}
+	}
+	if len(remote) > 0 {
+		s.queryRemote(ctx, remote, res)
 	}
 	sort.Strings(users)
 	if len(users) == 0 {
@@ -176,9 +186,18 @@ func (s *Service) Claim(ctx context.Context, want map[string]map[string]string) 
 		return nil, mxerr.New(mxerr.TooLarge, "At most %d devices per claim", maxClaimDevices)
 	}
 	var reqs []store.ClaimRequest
+	remote := map[string]map[string]map[string]string{}
 	for u, devs := range want {
 		if !s.isLocal(u) {
-			res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not supported"}
+			if s.remote == nil {
+				res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
+				continue
+			}
+			srv := serverOf(u)
+			if remote[srv] == nil {
+				remote[srv] = map[string]map[string]string{}
+			}
+			remote[srv][u] = devs
 			continue
 		}
 		for d, alg := range devs {
@@ -194,6 +213,9 @@ func (s *Service) Claim(ctx context.Context, want map[string]map[string]string) 
 		}
 		return reqs[i].DeviceID < reqs[j].DeviceID
 	})
+	if len(remote) > 0 {
+		s.claimRemote(ctx, remote, res)
+	}
 	got, err := s.p.Store.ClaimKeys(ctx, reqs)
 	if err != nil {
 		return nil, err
