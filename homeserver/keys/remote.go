@@ -138,8 +138,9 @@ func (s *Service) UserDevices(ctx context.Context, userID string) (*UserDevices,
 }
 
 // remoteTxnDevice is the device column under which inbound to-device
-// message IDs are remembered (a remote sender has no local device).
-const remoteTxnDevice = "\x00federation"
+// message IDs are remembered: the sender is another server's user, so it
+// never meets a local device's transaction IDs.
+const remoteTxnDevice = "federation"
 
 // DeliverRemote queues the to-device messages another server's user
 // sent to local devices and wakes their /sync. messageID makes a
