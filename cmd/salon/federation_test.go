@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -126,11 +125,21 @@ func TestFederationTwoSalons(t *testing.T) {
 			t.Fatalf("notary answer lacks a signature: %s", one)
 		}
 
-		// Metrics: transactions went out and the queue drained.
+		// Metrics: transactions went out; with B down, what is sent to it
+		// waits in the queue, counted per destination, and the failures
+		// are counted.
 		m := scrape(t, sa)
-		if !strings.Contains(m, `salon_federation_transactions_total{direction="out",result="ok"}`) {
+		if !strings.Contains(m, `salon_federation_transactions_total{direction="out",result="ok"}`) ||
+			!strings.Contains(m, `salon_federation_transaction_seconds_count{result="ok"}`) {
 			t.Fatalf("metrics lack outbound transactions:\n%s", grepLines(m, "salon_federation"))
 		}
+		sb.Stop()
+		sendToDevice(alice, 200, "", "m.test", "fed3", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"seq": 3}}})
+		waitFor(t, "queue depth and failures in the metrics", func() bool {
+			m = scrape(t, sa)
+			return strings.Contains(m, `salon_federation_queue_depth{destination="b.test"} 1`) &&
+				strings.Contains(m, `salon_federation_transactions_total{direction="out",result="error"}`)
+		})
 	})
 }
 
@@ -178,5 +187,3 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
-var _ = fmt.Sprint
