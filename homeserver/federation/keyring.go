@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -185,9 +184,11 @@ func (k *Keyring) fetchKeys(ctx context.Context, server string, viaNotaries bool
 	err := k.client.Do(ctx, "GET", server, "/_matrix/key/v2/server", nil, nil, &raw, false)
 	if err == nil {
 		if err = k.accept(ctx, server, raw, ""); err == nil {
+			k.metrics.keyFetches.WithLabelValues("direct_ok").Inc()
 			return nil
 		}
 	}
+	k.metrics.keyFetches.WithLabelValues("direct_failed").Inc()
 	k.log.Info("fetching server keys directly failed", "server", server, "err", err)
 	if !viaNotaries {
 		return fmt.Errorf("%w: %s: %v", ErrUnknownKey, server, err)
@@ -213,8 +214,10 @@ func (k *Keyring) fetchKeys(ctx context.Context, server string, viaNotaries bool
 			got = true
 		}
 		if got {
+			k.metrics.keyFetches.WithLabelValues("notary_ok").Inc()
 			return nil
 		}
+		k.metrics.keyFetches.WithLabelValues("notary_failed").Inc()
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnknownKey, server, err)
 }
@@ -350,6 +353,3 @@ func (k *Keyring) answerFor(ctx context.Context, server string, minValidMS int64
 	}
 	return a.body, nil
 }
-
-// keyPath is the key-server path for a key ID (deprecated form).
-func keyPath(keyID string) string { return "/_matrix/key/v2/server/" + url.PathEscape(keyID) }

@@ -1,0 +1,311 @@
+package federation
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/store/sqlite"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlite.Options{Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func newKey(t *testing.T) events.SigningKey {
+	t.Helper()
+	k, err := events.GenerateSigningKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestResolve(t *testing.T) {
+	srv := map[string][]*net.SRV{
+		"matrix-fed.srv.example":   {{Target: "fed.srv.example.", Port: 1234}},
+		"matrix.old.example":       {{Target: "legacy.old.example.", Port: 4321}},
+		"matrix-fed.deleg.example": {{Target: "target.deleg.example.", Port: 999}},
+	}
+	wk := map[string]string{
+		"wk.example":      "deleg.example",
+		"wkport.example":  "other.example:8000",
+		"wkip.example":    "10.0.0.5",
+		"wknosrv.example": "plain.example",
+	}
+	r := &Resolver{
+		Overrides: map[string]string{"over.example": "127.0.0.1:5555"},
+		LookupSRV: func(_ context.Context, service, _, name string) (string, []*net.SRV, error) {
+			if a, ok := srv[service+"."+name]; ok {
+				return "", a, nil
+			}
+			return "", nil, errors.New("no such record")
+		},
+		WellKnown: func(_ context.Context, host string) (string, error) {
+			if d, ok := wk[host]; ok {
+				return d, nil
+			}
+			return "", errors.New("404")
+		},
+	}
+	for _, tc := range []struct {
+		name, server        string
+		addr, host, tlsName string
+	}{
+		{"ipv4 literal", "192.0.2.1", "192.0.2.1:8448", "192.0.2.1", "192.0.2.1"},
+		{"ipv4 with port", "192.0.2.1:99", "192.0.2.1:99", "192.0.2.1:99", "192.0.2.1"},
+		{"ipv6 literal", "[2001:db8::1]", "[2001:db8::1]:8448", "[2001:db8::1]", "2001:db8::1"},
+		{"explicit port", "example.org:8080", "example.org:8080", "example.org:8080", "example.org"},
+		{"well-known then SRV", "wk.example", "target.deleg.example:999", "deleg.example", "deleg.example"},
+		{"well-known with port", "wkport.example", "other.example:8000", "other.example:8000", "other.example"},
+		{"well-known IP", "wkip.example", "10.0.0.5:8448", "10.0.0.5", "10.0.0.5"},
+		{"well-known then 8448", "wknosrv.example", "plain.example:8448", "plain.example", "plain.example"},
+		{"SRV matrix-fed", "srv.example", "fed.srv.example:1234", "srv.example", "srv.example"},
+		{"SRV matrix (deprecated)", "old.example", "legacy.old.example:4321", "old.example", "old.example"},
+		{"default port", "none.example", "none.example:8448", "none.example", "none.example"},
+		{"override", "over.example", "127.0.0.1:5555", "over.example", "over.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := r.Resolve(context.Background(), tc.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Addr != tc.addr || d.Host != tc.host || d.TLSName != tc.tlsName {
+				t.Fatalf("Resolve(%s) = %+v, want addr %s host %s tls %s", tc.server, d, tc.addr, tc.host, tc.tlsName)
+			}
+		})
+	}
+}
+
+func TestXMatrix(t *testing.T) {
+	key := newKey(t)
+	x, err := SignRequest(key, "PUT", "/_matrix/federation/v1/send/1?a=b", "a.example", "b.example", []byte(`{"x":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseXMatrix(x.String())
+	if err != nil || got != x {
+		t.Fatalf("round trip: %+v %v, want %+v", got, err, x)
+	}
+	// Unquoted values, other order, other case of the scheme.
+	got, err = ParseXMatrix(`x-matrix key=ed25519:1,sig=abc,origin=o.example`)
+	if err != nil || got.Origin != "o.example" || got.KeyID != "ed25519:1" || got.Sig != "abc" || got.Destination != "" {
+		t.Fatalf("unquoted: %+v %v", got, err)
+	}
+	for _, bad := range []string{"", "Bearer x", `X-Matrix origin="a.example"`, `X-Matrix origin="bad name",key="k",sig="s"`, `X-Matrix garbage`} {
+		if _, err := ParseXMatrix(bad); err == nil {
+			t.Errorf("ParseXMatrix(%q) accepted", bad)
+		}
+	}
+	// The signature covers what the receiver rebuilds.
+	obj, _ := requestJSON("PUT", "/_matrix/federation/v1/send/1?a=b", "a.example", "b.example", []byte(`{"x":1}`))
+	var m map[string]any
+	_ = json.Unmarshal(obj, &m)
+	m["signatures"] = map[string]any{"a.example": map[string]string{key.ID: x.Sig}}
+	signed, _ := json.Marshal(m)
+	if err := events.VerifyJSON(signed, "a.example", key.ID, key.Public()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		allow, deny []string
+		server      string
+		want        bool
+	}{
+		{nil, nil, "any.example", true},
+		{nil, []string{"bad.example"}, "bad.example", false},
+		{nil, []string{"bad.example"}, "bad.example:8448", false},
+		{nil, []string{"*.bad.example"}, "x.bad.example", false},
+		{nil, []string{"*.bad.example"}, "bad.example", true},
+		{[]string{"uni.example", "*.campus.example"}, nil, "uni.example", true},
+		{[]string{"uni.example", "*.campus.example"}, nil, "a.campus.example", true},
+		{[]string{"uni.example"}, nil, "other.example", false},
+		{[]string{"uni.example"}, []string{"uni.example"}, "uni.example", false},
+	} {
+		if got := NewPolicy(tc.allow, tc.deny).Allowed(tc.server); got != tc.want {
+			t.Errorf("allow %v deny %v: Allowed(%s) = %v", tc.allow, tc.deny, tc.server, got)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c := Defaults()
+	if c.On("localhost") || c.On("localhost:8008") || !c.On("uni.example") {
+		t.Fatal("default enabled must follow the server name")
+	}
+	on := true
+	c.Enabled = &on
+	c.Listen = "nonsense"
+	c.TLSCert = "/nonexistent.pem"
+	c.Deny = []string{"bad name"}
+	c.Resolve = map[string]string{"x.example": "noport"}
+	c.KeyValidity = time.Minute
+	err := c.Validate("localhost")
+	for _, want := range []string{"federation.enabled", "federation.listen", "federation.tls_cert", "federation.deny[0]", "federation.resolve", "federation.key_validity"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v; want a problem with %s", err, want)
+		}
+	}
+	d := Defaults()
+	if err := d.Validate("uni.example"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeyRotation: after the signing key changes, /key/v2/server lists the
+// old key in old_verify_keys with the time it stopped, everything signed by
+// the new key, and the keyring accepts the old key for what it signed
+// before then only.
+func TestKeyRotation(t *testing.T) {
+	st := openStore(t)
+	k1, k2 := newKey(t), newKey(t)
+	now := time.UnixMilli(1_000_000)
+	clock := func() time.Time { return now }
+	s1, err := New(context.Background(), Params{ServerName: "a.example", Key: k1, Store: st, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	now = now.Add(time.Hour)
+	s2, err := New(context.Background(), Params{ServerName: "a.example", Key: k2, Store: st, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	raw, err := s2.ServerKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, validUntil, err := parseKeyAnswer(raw, "a.example", now.UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if validUntil != now.Add(7*24*time.Hour).UnixMilli() || len(keys) != 2 {
+		t.Fatalf("answer: %s", raw)
+	}
+	var a keyAnswer
+	_ = json.Unmarshal(raw, &a)
+	if _, ok := a.VerifyKeys[k2.ID]; !ok {
+		t.Fatalf("current key missing: %s", raw)
+	}
+	if old, ok := a.OldVerifyKeys[k1.ID]; !ok || old.ExpiredTS != now.UnixMilli() || old.Key != k1.PublicBase64() {
+		t.Fatalf("old key: %s", raw)
+	}
+	if _, err := s2.Keyring.VerifyKey(context.Background(), "a.example", k1.ID, now.Add(-time.Minute).UnixMilli()); err != nil {
+		t.Fatalf("old key before its expiry: %v", err)
+	}
+	if _, err := s2.Keyring.VerifyKey(context.Background(), "a.example", k1.ID, now.Add(time.Minute).UnixMilli()); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("old key after its expiry: %v", err)
+	}
+}
+
+// tlsNet is a CA and TLS test servers named by it.
+type tlsNet struct {
+	ca    *x509.Certificate
+	key   *ecdsa.PrivateKey
+	roots *x509.CertPool
+}
+
+func newTLSNet(t *testing.T) *tlsNet {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	n := &tlsNet{ca: ca, key: key, roots: x509.NewCertPool()}
+	n.roots.AddCert(ca)
+	return n
+}
+
+// serve starts h with TLS for host and returns its address.
+func (n *tlsNet) serve(t *testing.T, host string, h http.Handler) string {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, n.ca, &key.PublicKey, n.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// TestNotary: a server whose keys cannot be fetched directly is found
+// through a notary; the notary's answer must carry its own signature and
+// the server's.
+func TestNotary(t *testing.T) {
+	ctx := context.Background()
+	n := newTLSNet(t)
+	yes := true
+	newService := func(name string, resolve map[string]string, notaries []string) *Service {
+		s, err := New(ctx, Params{ServerName: name, Key: newKey(t), Store: openStore(t), Roots: n.roots,
+			Config: Config{Enabled: &yes, Resolve: resolve, Notaries: notaries}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	// y.example is reachable by the notary only.
+	yResolve := map[string]string{}
+	y := newService("y.example", yResolve, nil)
+	yAddr := n.serve(t, "y.example", y.Handler())
+	notaryResolve := map[string]string{"y.example": yAddr}
+	notary := newService("notary.example", notaryResolve, nil)
+	notaryAddr := n.serve(t, "notary.example", notary.Handler())
+	closed := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return ln.Addr().String()
+	}()
+	x := newService("x.example", map[string]string{"y.example": closed, "nowhere.example": closed, "notary.example": notaryAddr}, []string{"notary.example"})
+
+	// Something y.example signed verifies at x through the notary.
+	obj, _ := events.SignJSON([]byte(`{"hello":"world"}`), "y.example", y.p.Key)
+	if err := x.Keyring.VerifyJSON(ctx, "y.example", obj, time.Now().UnixMilli()); err != nil {
+		t.Fatalf("verify through the notary: %v", err)
+	}
+	// Tampered: refused.
+	bad := []byte(strings.Replace(string(obj), "world", "w0rld", 1))
+	if err := x.Keyring.VerifyJSON(ctx, "y.example", bad, time.Now().UnixMilli()); !errors.Is(err, events.ErrBadSignature) {
+		t.Fatalf("tampered object: %v", err)
+	}
+	// An unknown server: refused, and not asked again at once.
+	if _, err := x.Keyring.VerifyKey(ctx, "nowhere.example", "ed25519:x", time.Now().UnixMilli()); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("unknown server: %v", err)
+	}
+}
