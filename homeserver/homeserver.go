@@ -282,8 +282,9 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		RemoteProfile: func(ctx context.Context, userID, field string) (store.Profile, error) {
 			return h.Federation.Profile(ctx, userID, field)
 		},
-		WellKnown:  deps.WellKnown,
-		KeyBackups: keys.NewBackups(deps.Store),
+		RemoteAlias: h.Federation.Directory,
+		WellKnown:   deps.WellKnown,
+		KeyBackups:  keys.NewBackups(deps.Store),
 	})
 	if h.SSO != nil {
 		h.api.SetSSO(ssoAPI{h.SSO})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,14 @@ func TestFederationTwoSalons(t *testing.T) {
 			t.Fatalf("remote profile field: %s", p.Raw)
 		}
 		bob.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/profile/%s", "@nobody:a.test"), nil)
+
+		// A room alias of A resolves on B.
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "lobby"}).Str("room_id")
+		d := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#lobby:a.test"), nil)
+		if d.Str("room_id") != room || fmt.Sprint(d.Body["servers"]) != "[a.test]" {
+			t.Fatalf("remote alias: %s", d.Raw)
+		}
+		bob.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#nothing:a.test"), nil)
 
 		// Bob's device keys and one-time keys, queried and claimed from A.
 		bd := newE2EDevice(t, bob)

@@ -155,6 +155,28 @@ func (s *Service) Profile(ctx context.Context, userID, field string) (store.Prof
 	return store.Profile{DisplayName: out.DisplayName, AvatarURL: out.AvatarURL}, nil
 }
 
+// Directory asks the alias's server which room it names and which
+// servers are in it.
+func (s *Service) Directory(ctx context.Context, alias string) (string, []string, error) {
+	if !s.enabled {
+		return "", nil, mxerr.NotFoundf("Room alias not found (federation is off)")
+	}
+	var out struct {
+		RoomID  string   `json:"room_id"`
+		Servers []string `json:"servers"`
+	}
+	if err := s.Client.Get(ctx, serverOf(alias), "/_matrix/federation/v1/query/directory", url.Values{"room_alias": {alias}}, &out); err != nil {
+		return "", nil, remoteToMatrix(err)
+	}
+	if !events.ValidRoomID(out.RoomID) {
+		return "", nil, mxerr.New(mxerr.Unknown, "The remote server answered no room ID").WithStatus(http.StatusBadGateway)
+	}
+	if out.Servers == nil {
+		out.Servers = []string{}
+	}
+	return out.RoomID, out.Servers, nil
+}
+
 // QueryKeys implements keys.Remote: /user/keys/query at server.
 func (s *Service) QueryKeys(ctx context.Context, server string, want map[string][]string) (*keys.QueryResult, error) {
 	if !s.enabled {

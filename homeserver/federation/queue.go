@@ -175,6 +175,12 @@ func (q *Queue) sender(ctx context.Context, dest string, wake chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, ErrDenied) {
+			// The allow or deny list changed since these were queued:
+			// they will never go.
+			log.Info("federation queue: dropping a transaction for a server no longer allowed", "txn", txnID, "items", len(items))
+			err = nil
+		}
 		if err != nil {
 			retry.Failures++
 			backoff := min(minBackoff<<min(retry.Failures-1, 20), maxBackoff)
