@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/netguard"
 )
 
 // Client makes requests to other servers: it resolves the destination,
@@ -26,6 +27,7 @@ type Client struct {
 	resolver *Resolver
 	policy   Policy
 	http     *http.Client
+	wk       *http.Client // .well-known fetches
 	metrics  *metrics
 }
 
@@ -35,7 +37,12 @@ type destinationKey struct{}
 const maxResponse = 8 << 20
 
 func newClient(origin string, key events.SigningKey, resolver *Resolver, policy Policy, roots *x509.CertPool, m *metrics) *Client {
+	// Other servers are reached at public addresses only (a request's
+	// origin, a .well-known answer or an SRV record must not make Salon
+	// connect into its own network), unless federation.resolve names the
+	// address.
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	guarded := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: netguard.Control(netguard.PublicAddr)}
 	tlsFor := func(name string) *tls.Config {
 		return &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
@@ -48,7 +55,11 @@ func newClient(origin string, key events.SigningKey, resolver *Resolver, policy 
 			if !ok {
 				return nil, errors.New("federation: no destination for the connection")
 			}
-			conn, err := dialer.DialContext(ctx, "tcp", d.Addr)
+			dial := guarded
+			if d.Override {
+				dial = dialer
+			}
+			conn, err := dial.DialContext(ctx, "tcp", d.Addr)
 			if err != nil {
 				return nil, err
 			}
@@ -69,14 +80,21 @@ func newClient(origin string, key events.SigningKey, resolver *Resolver, policy 
 	if resolver.WellKnown == nil {
 		wk := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, Proxy: nil,
+			DialContext: guarded.DialContext,
 		}}
 		resolver.WellKnown = fetchWellKnown(wk)
+		c.wk = wk
 	}
 	return c
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	if c.wk != nil {
+		c.wk.CloseIdleConnections()
+	}
+}
 
 // Get sends a signed GET.
 func (c *Client) Get(ctx context.Context, destination, path string, query url.Values, out any) error {

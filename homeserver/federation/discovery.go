@@ -22,6 +22,9 @@ type Destination struct {
 	Addr       string // host:port dialled
 	Host       string // the Host header
 	TLSName    string // SNI and the certificate's name
+	// Override says Addr came from federation.resolve: the operator's
+	// choice, so it may be a private or loopback address.
+	Override bool
 }
 
 // Resolver turns server names into Destinations. Overrides (the
@@ -54,7 +57,7 @@ const resolveTTL = time.Hour
 // Resolve returns where to send requests for serverName.
 func (r *Resolver) Resolve(ctx context.Context, serverName string) (Destination, error) {
 	if addr, ok := r.Overrides[serverName]; ok {
-		return Destination{ServerName: serverName, Addr: addr, Host: serverName, TLSName: trimBrackets(hostOf(serverName))}, nil
+		return Destination{ServerName: serverName, Addr: addr, Host: serverName, TLSName: trimBrackets(hostOf(serverName)), Override: true}, nil
 	}
 	now := time.Now
 	if r.now != nil {

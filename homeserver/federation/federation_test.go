@@ -309,3 +309,22 @@ func TestNotary(t *testing.T) {
 		t.Fatalf("unknown server: %v", err)
 	}
 }
+
+// TestPrivateAddressRefused: discovery never leads into the server's own
+// network; only federation.resolve may name such an address.
+func TestPrivateAddressRefused(t *testing.T) {
+	n := newTLSNet(t)
+	reached := false
+	addr := n.serve(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	yes := true
+	s, err := New(context.Background(), Params{ServerName: "x.example", Key: newKey(t), Store: openStore(t), Roots: n.roots,
+		Config: Config{Enabled: &yes}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Client.Get(context.Background(), addr, "/_matrix/federation/v1/version", nil, nil)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "not public") || reached {
+		t.Fatalf("loopback server name: %v (reached %v)", err, reached)
+	}
+}
