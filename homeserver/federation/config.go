@@ -40,7 +40,8 @@ type Config struct {
 	Notaries []string `yaml:"notaries"`
 	// Resolve maps server names to HOST:PORT, bypassing .well-known and
 	// SRV discovery (tests, private deployments). The TLS certificate must
-	// still be valid for the server's host name.
+	// still be valid for the server's host name. Only these may be private
+	// or loopback addresses: discovery reaches public addresses only.
 	Resolve map[string]string `yaml:"resolve"`
 	// KeyValidity is how long this server's published key answer stays
 	// valid (valid_until_ts); default 7 days.
