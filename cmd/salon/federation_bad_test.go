@@ -191,8 +191,26 @@ func TestFederationBadInput(t *testing.T) {
 			t.Fatalf("PDU transaction: %d %s", st, raw)
 		}
 
+		// EDUs about rooms c.test's users are not in, malformed ones and
+		// unknown types: each refused or ignored alone, the transaction
+		// succeeds.
+		others := txn("c.test",
+			map[string]any{"edu_type": "m.typing", "content": map[string]any{"room_id": "!nowhere:b.test", "user_id": "@carol:c.test", "typing": true}},
+			map[string]any{"edu_type": "m.typing", "content": "not an object"},
+			map[string]any{"edu_type": "m.receipt", "content": map[string]any{"!nowhere:b.test": map[string]any{"m.read": map[string]any{
+				"@carol:c.test": map[string]any{"data": map[string]any{"ts": 1}, "event_ids": []string{"$x"}}}}}},
+			map[string]any{"edu_type": "m.receipt", "content": map[string]any{"!nowhere:b.test": map[string]any{"m.read": map[string]any{
+				"@bob:b.test": map[string]any{"data": map[string]any{"ts": 1}, "event_ids": []string{"$x"}}}}}},
+			map[string]any{"edu_type": "m.device_list_update", "content": map[string]any{"user_id": "@carol:c.test", "device_id": "D", "stream_id": 1}},
+			map[string]any{"edu_type": "m.device_list_update", "content": map[string]any{"user_id": "@bob:b.test", "device_id": "D", "stream_id": 1}},
+			map[string]any{"edu_type": "org.example.unknown", "content": map[string]any{}},
+		)
+		if st, _, raw := send("t4", others, false); st != 200 {
+			t.Fatalf("transaction of refused EDUs: %d %s", st, raw)
+		}
+
 		m := scrape(t, sb)
-		for _, reason := range []string{"no_auth", "wrong_destination", "unknown_key", "bad_signature", "denied", "forged_origin", "too_many_items"} {
+		for _, reason := range []string{"no_auth", "wrong_destination", "unknown_key", "bad_signature", "denied", "forged_origin", "too_many_items", "bad_edu"} {
 			if !strings.Contains(m, `salon_federation_requests_refused_total{reason="`+reason+`"}`) {
 				t.Errorf("no refusal counted for %s:\n%s", reason, grepLines(m, "refused"))
 			}
