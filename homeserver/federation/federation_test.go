@@ -328,3 +328,69 @@ func TestPrivateAddressRefused(t *testing.T) {
 		t.Fatalf("loopback server name: %v (reached %v)", err, reached)
 	}
 }
+
+// TestQueueBackoffEndsWhenDestinationCalls: a destination in backoff gets
+// its queued transaction as soon as it contacts this server, not when the
+// backoff ends.
+func TestQueueBackoffEndsWhenDestinationCalls(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := newTLSNet(t)
+	yes := true
+	xResolve, yResolve := map[string]string{}, map[string]string{}
+	xStore := openStore(t)
+	x, err := New(ctx, Params{ServerName: "x.example", Key: newKey(t), Store: xStore, Roots: n.roots,
+		Config: Config{Enabled: &yes, Resolve: xResolve}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	y, err := New(ctx, Params{ServerName: "y.example", Key: newKey(t), Store: openStore(t), Roots: n.roots,
+		Config: Config{Enabled: &yes, Resolve: yResolve}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	xResolve["y.example"] = n.serve(t, "y.example", y.Handler())
+	yResolve["x.example"] = n.serve(t, "x.example", x.Handler())
+
+	if err := xStore.SetFederationRetry(ctx, store.DestinationRetry{Destination: "y.example", Failures: 10,
+		RetryTS: time.Now().Add(10 * time.Minute).UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.QueueEDU(ctx, "y.example", "m.typing", map[string]any{"room_id": "!r:y.example", "user_id": "@u:x.example", "typing": true}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = x.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	depth := func() int {
+		d, err := xStore.FederationQueueDepths(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d["y.example"]
+	}
+	time.Sleep(300 * time.Millisecond)
+	if depth() != 1 {
+		t.Fatal("the backoff was not respected")
+	}
+	// y.example calls: a signed query (for a user x does not have).
+	err = y.Client.Get(ctx, "x.example", "/_matrix/federation/v1/query/profile", map[string][]string{"user_id": {"@nobody:x.example"}}, nil)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Status != http.StatusNotFound {
+		t.Fatalf("signed query: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for depth() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the queued transaction did not go when the destination called")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r, _ := xStore.FederationRetry(ctx, "y.example"); r.Failures != 0 {
+		t.Fatalf("backoff not cleared: %+v", r)
+	}
+}

@@ -104,6 +104,8 @@ func (s *Service) authenticate(r *http.Request, body []byte) (string, error) {
 		s.log.Info("federation request with a bad signature", "origin", x.Origin, "key", x.KeyID)
 		return "", unauthorized("Invalid signature")
 	}
+	// The origin is up: what waits for it need not wait out a backoff.
+	s.queue.Reachable(x.Origin)
 	return x.Origin, nil
 }
 

@@ -29,7 +29,14 @@ type Queue struct {
 	wakeups chan string
 
 	mu      sync.Mutex
-	senders map[string]chan struct{} // destination → wake-up of its sender
+	senders map[string]*senderState
+}
+
+// senderState is how a destination's running sender is woken: wake for
+// new items, reach when the destination contacted this server (it is up:
+// the backoff ends early).
+type senderState struct {
+	wake, reach chan struct{}
 }
 
 // Backoff bounds.
@@ -40,7 +47,7 @@ const (
 
 func newQueue(st store.Federation, c *Client, origin string, log *slog.Logger, m *metrics, now func() time.Time) *Queue {
 	return &Queue{store: st, client: c, origin: origin, log: log, m: m, now: now,
-		wakeups: make(chan string, 256), senders: map[string]chan struct{}{}}
+		wakeups: make(chan string, 256), senders: map[string]*senderState{}}
 }
 
 // EnqueueEDU stores an EDU for destination and wakes its sender.
@@ -61,19 +68,35 @@ func (q *Queue) EnqueueEDU(ctx context.Context, destination, eduType string, con
 
 func (q *Queue) wake(destination string) {
 	q.mu.Lock()
-	ch, running := q.senders[destination]
-	q.mu.Unlock()
+	st, running := q.senders[destination]
 	if running {
+		// Under q.mu: a sender deciding to stop sees this wake-up or has
+		// left the map already.
 		select {
-		case ch <- struct{}{}:
+		case st.wake <- struct{}{}:
 		default:
 		}
+		q.mu.Unlock()
 		return
 	}
+	q.mu.Unlock()
 	select {
 	case q.wakeups <- destination:
 	default:
 		// Run picks every destination with items up at its next scan.
+	}
+}
+
+// Reachable says destination just contacted this server: a sender
+// waiting out a backoff for it tries again now.
+func (q *Queue) Reachable(destination string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if st, ok := q.senders[destination]; ok {
+		select {
+		case st.reach <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -88,12 +111,12 @@ func (q *Queue) Run(ctx context.Context) error {
 		if _, ok := q.senders[dest]; ok {
 			return
 		}
-		ch := make(chan struct{}, 1)
-		q.senders[dest] = ch
+		st := &senderState{wake: make(chan struct{}, 1), reach: make(chan struct{}, 1)}
+		q.senders[dest] = st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q.sender(ctx, dest, ch)
+			q.sender(ctx, dest, st)
 		}()
 	}
 	scan := func() {
@@ -127,11 +150,13 @@ func (q *Queue) Run(ctx context.Context) error {
 
 // sender sends dest's transactions one at a time until its queue is
 // empty, then exits.
-func (q *Queue) sender(ctx context.Context, dest string, wake chan struct{}) {
+func (q *Queue) sender(ctx context.Context, dest string, st *senderState) {
 	log := q.log.With("destination", dest)
 	defer func() {
 		q.mu.Lock()
-		delete(q.senders, dest)
+		if q.senders[dest] == st {
+			delete(q.senders, dest)
+		}
 		q.mu.Unlock()
 	}()
 	for {
@@ -146,7 +171,7 @@ func (q *Queue) sender(ctx context.Context, dest string, wake chan struct{}) {
 			continue
 		}
 		if wait := time.Duration(retry.RetryTS-q.now().UnixMilli()) * time.Millisecond; wait > 0 {
-			if !sleep(ctx, wait, nil) {
+			if !sleep(ctx, wait, st.reach) {
 				return
 			}
 		}
@@ -162,14 +187,18 @@ func (q *Queue) sender(ctx context.Context, dest string, wake chan struct{}) {
 		}
 		if len(items) == 0 {
 			q.m.queueDepth.DeleteLabelValues(dest)
-			// Stop, but not before a wake-up that raced the last read
-			// was seen.
+			// Stop, unless a wake-up came after the read; under q.mu so
+			// that a later one starts a new sender.
+			q.mu.Lock()
 			select {
-			case <-wake:
+			case <-st.wake:
+				q.mu.Unlock()
 				continue
 			default:
-				return
 			}
+			delete(q.senders, dest)
+			q.mu.Unlock()
+			return
 		}
 		err = q.sendTxn(ctx, dest, txnID, items)
 		if ctx.Err() != nil {
