@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/keys"
@@ -135,12 +136,17 @@ func (s *Service) userKeysClaim(w http.ResponseWriter, r *http.Request, origin s
 	return nil
 }
 
+// queryTimeout bounds a query a local client waits for.
+const queryTimeout = 15 * time.Second
+
 // Profile asks the user's server for their profile (field "" for both).
 // A missing user is mxerr M_NOT_FOUND; an unreachable server M_UNKNOWN 502.
 func (s *Service) Profile(ctx context.Context, userID, field string) (store.Profile, error) {
 	if !s.enabled {
 		return store.Profile{}, mxerr.NotFoundf("Profile not found (federation is off)")
 	}
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	q := url.Values{"user_id": {userID}}
 	if field != "" {
 		q.Set("field", field)
@@ -161,6 +167,8 @@ func (s *Service) Directory(ctx context.Context, alias string) (string, []string
 	if !s.enabled {
 		return "", nil, mxerr.NotFoundf("Room alias not found (federation is off)")
 	}
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	var out struct {
 		RoomID  string   `json:"room_id"`
 		Servers []string `json:"servers"`
