@@ -17,6 +17,7 @@ package federation
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -44,6 +45,15 @@ type EDUSink interface {
 	DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error
 }
 
+// PDUReceiver takes the PDUs of inbound transactions. The next stage of
+// federation implements it over rooms (hashes, signatures through the
+// Keyring, auth rules, state resolution); nil answers every PDU with an
+// error of its own. A returned *mxerr.Error (or any error) becomes that
+// PDU's entry in the transaction's answer; it never fails the transaction.
+type PDUReceiver interface {
+	ReceivePDU(ctx context.Context, origin string, pdu json.RawMessage) (eventID string, err error)
+}
+
 // Params configure a Service.
 type Params struct {
 	Config     Config
@@ -54,7 +64,9 @@ type Params struct {
 	// and delivers inbound to-device messages.
 	Keys *keys.Service
 	// EDUs takes typing, receipts and device-list updates (nil: dropped).
-	EDUs       EDUSink
+	EDUs EDUSink
+	// PDUs takes inbound PDUs (nil: not accepted yet).
+	PDUs       PDUReceiver
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:

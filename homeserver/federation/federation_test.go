@@ -10,18 +10,22 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 )
@@ -392,5 +396,98 @@ func TestQueueBackoffEndsWhenDestinationCalls(t *testing.T) {
 	}
 	if r, _ := xStore.FederationRetry(ctx, "y.example"); r.Failures != 0 {
 		t.Fatalf("backoff not cleared: %+v", r)
+	}
+}
+
+// pduRecorder is a PDUReceiver that records what it gets and refuses
+// PDUs with "bad": true.
+type pduRecorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *pduRecorder) ReceivePDU(_ context.Context, origin string, pdu json.RawMessage) (string, error) {
+	var p struct {
+		N   int  `json:"n"`
+		Bad bool `json:"bad"`
+	}
+	if err := json.Unmarshal(pdu, &p); err != nil {
+		return "", err
+	}
+	id := fmt.Sprintf("$%d", p.N)
+	if p.Bad {
+		return id, mxerr.Forbid("refused")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, origin+" "+id)
+	return id, nil
+}
+
+// TestPDUsThroughQueue: PDUs queued for a destination go out in
+// transactions of at most 50, in order, to the receiver's PDUReceiver; a
+// refused PDU is answered alone and not sent again.
+func TestPDUsThroughQueue(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := newTLSNet(t)
+	yes := true
+	xResolve, yResolve := map[string]string{}, map[string]string{}
+	xStore := openStore(t)
+	x, err := New(ctx, Params{ServerName: "x.example", Key: newKey(t), Store: xStore, Roots: n.roots,
+		Config: Config{Enabled: &yes, Resolve: xResolve}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	rec := &pduRecorder{}
+	y, err := New(ctx, Params{ServerName: "y.example", Key: newKey(t), Store: openStore(t), Roots: n.roots, PDUs: rec,
+		Config: Config{Enabled: &yes, Resolve: yResolve}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	var sends atomic.Int32
+	yh := y.Handler()
+	xResolve["y.example"] = n.serve(t, "y.example", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			sends.Add(1)
+		}
+		yh.ServeHTTP(w, r)
+	}))
+	yResolve["x.example"] = n.serve(t, "x.example", x.Handler())
+
+	for i := 0; i < 60; i++ {
+		pdu := fmt.Sprintf(`{"n":%d,"bad":%v}`, i, i == 7)
+		if err := x.QueuePDU(ctx, []string{"y.example", "x.example"}, json.RawMessage(pdu)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = x.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, err := xStore.FederationQueueDepths(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not drained: %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.got) != 59 || rec.got[0] != "x.example $0" || rec.got[58] != "x.example $59" {
+		t.Fatalf("received %d PDUs: %v", len(rec.got), rec.got)
+	}
+	if s := sends.Load(); s < 2 {
+		t.Fatalf("60 PDUs went in %d transaction(s)", s)
 	}
 }

@@ -66,6 +66,26 @@ func (q *Queue) EnqueueEDU(ctx context.Context, destination, eduType string, con
 	return nil
 }
 
+// EnqueuePDU stores a PDU for each destination and wakes their senders.
+func (q *Queue) EnqueuePDU(ctx context.Context, destinations []string, pdu json.RawMessage) error {
+	if len(destinations) == 0 {
+		return nil
+	}
+	now := q.now().UnixMilli()
+	items := make([]store.OutboxItem, 0, len(destinations))
+	for _, d := range destinations {
+		items = append(items, store.OutboxItem{Destination: d, Kind: "pdu", Body: pdu, CreatedTS: now})
+	}
+	if err := q.store.EnqueueFederation(ctx, items); err != nil {
+		return err
+	}
+	for _, d := range destinations {
+		q.m.queueDepth.WithLabelValues(d).Inc()
+		q.wake(d)
+	}
+	return nil
+}
+
 func (q *Queue) wake(destination string) {
 	q.mu.Lock()
 	st, running := q.senders[destination]

@@ -89,13 +89,18 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, origin string, bo
 	}
 	pdus := map[string]any{}
 	for i, raw := range txn.PDUs {
-		id := pduEventID(raw)
+		id, err := s.receivePDU(ctx, origin, raw)
 		if id == "" {
 			s.m.refused.WithLabelValues("bad_pdu").Inc()
-			s.log.Info("malformed PDU in a transaction", "origin", origin, "index", i)
+			s.log.Info("malformed PDU in a transaction", "origin", origin, "index", i, "err", err)
 			continue
 		}
-		pdus[id] = map[string]string{"error": pduNotAccepted}
+		if err != nil {
+			s.m.refused.WithLabelValues("pdu_refused").Inc()
+			pdus[id] = map[string]string{"error": pduError(err)}
+			continue
+		}
+		pdus[id] = map[string]any{}
 	}
 	for _, e := range txn.EDUs {
 		if err := s.receiveEDU(ctx, origin, e); err != nil {
@@ -119,6 +124,29 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, origin string, bo
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(answer)
 	return nil
+}
+
+// receivePDU hands one PDU to the PDUReceiver; without one it is not
+// accepted. id is "" for a PDU that does not even parse.
+func (s *Service) receivePDU(ctx context.Context, origin string, raw json.RawMessage) (string, error) {
+	if s.p.PDUs == nil {
+		id := pduEventID(raw)
+		return id, errors.New(pduNotAccepted)
+	}
+	return s.p.PDUs.ReceivePDU(ctx, origin, raw)
+}
+
+// pduError is the text a PDU's error is answered with: a Matrix error's
+// message; an internal error's is not disclosed.
+func pduError(err error) string {
+	var me *mxerr.Error
+	if errors.As(err, &me) {
+		return me.Message
+	}
+	if err.Error() == pduNotAccepted {
+		return pduNotAccepted
+	}
+	return "Internal error"
 }
 
 // pduEventID is a PDU's event ID as room versions 4 and later compute it
@@ -231,6 +259,22 @@ func (s *Service) SendToDevice(ctx context.Context, server, sender, evType, mess
 	}
 	content := map[string]any{"sender": sender, "type": evType, "message_id": messageID, "messages": messages}
 	return s.queue.EnqueueEDU(ctx, server, "m.direct_to_device", content)
+}
+
+// QueuePDU queues a PDU (signed, as the room version sends it) for each
+// destination. The caller chooses the destinations: servers with members
+// in the room, as its history visibility and server ACL allow.
+func (s *Service) QueuePDU(ctx context.Context, destinations []string, pdu json.RawMessage) error {
+	if !s.enabled {
+		return ErrDisabled
+	}
+	var to []string
+	for _, d := range destinations {
+		if d != s.p.ServerName && s.policy.Allowed(d) && events.ValidServerName(d) {
+			to = append(to, d)
+		}
+	}
+	return s.queue.EnqueuePDU(ctx, to, pdu)
 }
 
 // QueueEDU queues an EDU for destination (typing, receipts, device
