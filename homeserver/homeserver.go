@@ -304,6 +304,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		access := deps.Logger.With("component", "http")
 		h.api.SetAccessLog(access)
 		m.SetAccessLog(access)
+		h.Federation.SetAccessLog(access)
 	}
 	return h, nil
 }

@@ -104,7 +104,7 @@ func TestFederationBadInput(t *testing.T) {
 		expect("forged origin", 401, "M_UNAUTHORIZED", "GET", profile, c.auth(t, c.key, "a.test", "b.test", "GET", profile, nil), nil)
 		expect("own name as origin", 401, "M_UNAUTHORIZED", "GET", profile, c.auth(t, c.key, "b.test", "b.test", "GET", profile, nil), nil)
 		expect("unknown endpoint", 404, "M_UNRECOGNIZED", "GET", "/_matrix/federation/v1/nonsense", "", nil)
-		expect("wrong method", 404, "M_UNRECOGNIZED", "POST", "/_matrix/federation/v1/version", "", nil)
+		expect("wrong method", 405, "M_UNRECOGNIZED", "POST", "/_matrix/federation/v1/version", "", nil)
 		expect("denied server", 403, "M_FORBIDDEN", "GET", profile, c.auth(t, c.key, "d.test", "b.test", "GET", profile, nil), nil)
 
 		send := func(txnID string, txn map[string]any, tamper bool) (int, map[string]any, []byte) {

@@ -28,6 +28,7 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -88,6 +89,8 @@ type Service struct {
 	Client *Client
 	queue  *Queue
 	m      *metrics
+
+	access *slog.Logger
 
 	// inbound serialises transactions per origin, so a replay waits for
 	// the first to be answered.
@@ -150,36 +153,32 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Handler serves /_matrix/key/v2/ always and /_matrix/federation/ when
-// federation is on.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /_matrix/key/v2/server", s.handle(s.serveServerKeys))
-	mux.Handle("GET /_matrix/key/v2/server/{keyId}", s.handle(s.serveServerKeys))
-	if s.enabled {
-		mux.Handle("POST /_matrix/key/v2/query", s.handle(s.serveKeyQuery))
-		mux.Handle("GET /_matrix/key/v2/query/{serverName}", s.handle(s.serveKeyQuery))
-		mux.Handle("GET /_matrix/federation/v1/version", s.handle(s.serveVersion))
-		mux.Handle("GET /_matrix/federation/v1/query/profile", s.authed(s.queryProfile))
-		mux.Handle("GET /_matrix/federation/v1/query/directory", s.authed(s.queryDirectory))
-		mux.Handle("GET /_matrix/federation/v1/user/devices/{userId}", s.authed(s.userDevices))
-		mux.Handle("POST /_matrix/federation/v1/user/keys/query", s.authed(s.userKeysQuery))
-		mux.Handle("POST /_matrix/federation/v1/user/keys/claim", s.authed(s.userKeysClaim))
-		mux.Handle("PUT /_matrix/federation/v1/send/{txnId}", s.authed(s.send))
-	}
-	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		return mxerr.New(mxerr.Unrecognized, "Unrecognized request")
-	}))
-	return mux
-}
+// SetAccessLog logs a line per inbound request (route, status, duration,
+// origin) to l; call it before Handler.
+func (s *Service) SetAccessLog(l *slog.Logger) { s.access = l }
 
-// handle adapts a handler that returns an error.
-func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			mxerr.Write(w, s.log, err)
-		}
-	})
+// Handler serves /_matrix/key/v2/ always and /_matrix/federation/ when
+// federation is on; other paths are M_UNRECOGNIZED.
+func (s *Service) Handler() http.Handler {
+	rt := route.New(s.log, s.m.requests, s.m.duration)
+	if s.access != nil {
+		rt.SetAccessLog(s.access)
+	}
+	get := func(h route.HandlerFunc) route.Methods { return route.Methods{http.MethodGet: h} }
+	rt.Handle("/_matrix/key/v2/server", get(s.serveServerKeys))
+	rt.Handle("/_matrix/key/v2/server/{keyId}", get(s.serveServerKeys))
+	if s.enabled {
+		rt.Handle("/_matrix/key/v2/query", route.Methods{http.MethodPost: s.serveKeyQuery})
+		rt.Handle("/_matrix/key/v2/query/{serverName}", get(s.serveKeyQuery))
+		rt.Handle("/_matrix/federation/v1/version", get(s.serveVersion))
+		rt.Handle("/_matrix/federation/v1/query/profile", get(s.authed(s.queryProfile)))
+		rt.Handle("/_matrix/federation/v1/query/directory", get(s.authed(s.queryDirectory)))
+		rt.Handle("/_matrix/federation/v1/user/devices/{userId}", get(s.authed(s.userDevices)))
+		rt.Handle("/_matrix/federation/v1/user/keys/query", route.Methods{http.MethodPost: s.authed(s.userKeysQuery)})
+		rt.Handle("/_matrix/federation/v1/user/keys/claim", route.Methods{http.MethodPost: s.authed(s.userKeysClaim)})
+		rt.Handle("/_matrix/federation/v1/send/{txnId}", route.Methods{http.MethodPut: s.authed(s.send)})
+	}
+	return rt
 }
 
 func (s *Service) serveVersion(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/route"
 )
 
 // maxRequestBody bounds an inbound request (a transaction of 50 PDUs of
@@ -31,8 +32,8 @@ type authedFunc func(w http.ResponseWriter, r *http.Request, origin string, body
 // "Request Authentication"): a missing or malformed header, another
 // destination, an unknown key or a bad signature is 401 M_UNAUTHORIZED; a
 // server the allow and deny lists refuse is 403 M_FORBIDDEN.
-func (s *Service) authed(h authedFunc) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) authed(h authedFunc) route.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 		if err != nil {
 			s.m.refused.WithLabelValues("too_large").Inc()
@@ -49,9 +50,10 @@ func (s *Service) authed(h authedFunc) http.Handler {
 		if len(body) == 0 {
 			body = nil
 		}
+		route.SetUser(r, origin)
 		ctx := context.WithValue(r.Context(), originKey{}, origin)
 		return h(w, r.WithContext(ctx), origin, body)
-	})
+	}
 }
 
 func (s *Service) authenticate(r *http.Request, body []byte) (string, error) {

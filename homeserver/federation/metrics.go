@@ -11,6 +11,8 @@ type metrics struct {
 	txns       *prometheus.CounterVec   // direction, result
 	refused    *prometheus.CounterVec   // reason
 	keyFetches *prometheus.CounterVec   // result
+	requests   *prometheus.CounterVec   // route, method, status
+	duration   *prometheus.HistogramVec // route
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,9 +38,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salon_federation_key_fetches_total",
 			Help: "Fetches of other servers' signing keys, by result.",
 		}, []string{"result"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salon_federation_requests_total",
+			Help: "Inbound Server-Server API requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "salon_federation_request_duration_seconds",
+			Help:    "Time to answer inbound Server-Server API requests, by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.queueDepth, m.txnSeconds, m.txns, m.refused, m.keyFetches)
+		reg.MustRegister(m.queueDepth, m.txnSeconds, m.txns, m.refused, m.keyFetches, m.requests, m.duration)
 	}
 	return m
 }
