@@ -82,6 +82,10 @@ func TestFederationTwoSalons(t *testing.T) {
 		if got.UserID != bob.UserID || got.Keys["ed25519:"+bob.DeviceID] != bd.pub || len(qr.Failures) != 0 {
 			t.Fatalf("remote /keys/query: %s", q.Raw)
 		}
+		// Device names do not leave their server.
+		if strings.Contains(string(q.Raw), "device_display_name") {
+			t.Fatalf("a device name crossed servers: %s", q.Raw)
+		}
 		c := alice.Must(200, "POST", "/_matrix/client/v3/keys/claim", map[string]any{"one_time_keys": map[string]any{bob.UserID: map[string]string{bob.DeviceID: "signed_curve25519"}}})
 		var cr struct {
 			OTK map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`

@@ -19,7 +19,8 @@ type QueryResult struct {
 	Failures        map[string]any                        `json:"failures"`
 }
 
-// Query answers /keys/query for requester: the device keys of the listed
+// Query answers /keys/query for requester ("" for another server, which
+// gets no device names): the device keys of the listed
 // devices (all of a user's when the list is empty), with the signatures
 // their owner's self-signing key made, and the users' master and
 // self-signing keys. A user-signing key is only ever shown to its owner,
@@ -87,7 +88,14 @@ func (s *Service) Query(ctx context.Context, requester string, want map[string][
 		if list := want[k.UserID]; len(list) > 0 && !contains(list, k.DeviceID) {
 			continue
 		}
-		obj, err := decorate(k.JSON, bySigned[k.UserID][k.DeviceID], map[string]any{"device_display_name": k.DisplayName})
+		var unsigned map[string]any
+		if requester != "" {
+			// Device names stay on this server: another server's query
+			// (requester "") gets the keys only, as Synapse's default
+			// allow_device_name_lookup_over_federation: false.
+			unsigned = map[string]any{"device_display_name": k.DisplayName}
+		}
+		obj, err := decorate(k.JSON, bySigned[k.UserID][k.DeviceID], unsigned)
 		if err != nil {
 			return nil, err
 		}

@@ -114,8 +114,8 @@ type RemoteDevice struct {
 }
 
 // UserDevices lists a local user's devices for another server: every
-// device, with its keys when it uploaded some, and the user's master and
-// self-signing keys.
+// device (without its name), with its keys when it uploaded some, and the
+// user's master and self-signing keys.
 func (s *Service) UserDevices(ctx context.Context, userID string) (*UserDevices, error) {
 	if !s.isLocal(userID) {
 		return nil, mxerr.NotFoundf("Not a user of this server")
@@ -132,7 +132,8 @@ func (s *Service) UserDevices(ctx context.Context, userID string) (*UserDevices,
 		MasterKey: q.MasterKeys[userID], SelfSigningKey: q.SelfSigningKeys[userID]}
 	sort.Slice(devs, func(i, j int) bool { return devs[i].DeviceID < devs[j].DeviceID })
 	for _, d := range devs {
-		out.Devices = append(out.Devices, RemoteDevice{DeviceID: d.DeviceID, Keys: q.DeviceKeys[userID][d.DeviceID], DisplayName: d.DisplayName})
+		// No device names: they stay on this server (see Query).
+		out.Devices = append(out.Devices, RemoteDevice{DeviceID: d.DeviceID, Keys: q.DeviceKeys[userID][d.DeviceID]})
 	}
 	return out, nil
 }
