@@ -200,3 +200,33 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestFederationOnClientListener: without federation.listen the
+// Server-Server API is on the client listener (TLS at the proxy); with
+// the default localhost name federation is off and its endpoints are
+// unknown, while the server's key stays published.
+func TestFederationOnClientListener(t *testing.T) {
+	db := backends(t)["sqlite"](t)
+	on := startServer(t, db, func(c *Config) { c.ServerName = "uni.test" })
+	anon := mxtest.New(t, on.URL)
+	if v := anon.Must(200, "GET", "/_matrix/federation/v1/version", nil); v.Body["server"] == nil {
+		t.Fatalf("version: %s", v.Raw)
+	}
+	anon.MustErr(401, "M_UNAUTHORIZED", "GET", "/_matrix/federation/v1/query/profile?user_id=@a:uni.test", nil)
+
+	off := startServer(t, backends(t)["sqlite"](t))
+	anon = mxtest.New(t, off.URL)
+	anon.MustErr(404, "M_UNRECOGNIZED", "GET", "/_matrix/federation/v1/version", nil)
+	if k := anon.Must(200, "GET", "/_matrix/key/v2/server", nil); k.Str("server_name") != "localhost" {
+		t.Fatalf("key: %s", k.Raw)
+	}
+	// Forcing federation on for localhost is a configuration error.
+	cfg := Defaults()
+	yes := true
+	cfg.Federation.Enabled = &yes
+	cfg.Federation.Listen = cfg.Listen
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "federation.enabled") || !strings.Contains(err.Error(), "federation.listen") {
+		t.Fatalf("Validate: %v", err)
+	}
+}
