@@ -491,3 +491,52 @@ func TestPDUsThroughQueue(t *testing.T) {
 		t.Fatalf("60 PDUs went in %d transaction(s)", s)
 	}
 }
+
+// TestNotariesWithoutKeys: notaries whose own keys this server cannot
+// fetch are not asked about each other (that went round in circles until
+// a timeout): the lookup fails at once.
+func TestNotariesWithoutKeys(t *testing.T) {
+	ctx := context.Background()
+	n := newTLSNet(t)
+	yes := true
+	closed := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return ln.Addr().String()
+	}()
+	noKeys := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/_matrix/key/v2/server") {
+				http.Error(w, "broken", http.StatusInternalServerError)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	// The notaries see y.example and each other whole; x.example sees
+	// neither y.example nor the notaries' keys.
+	among := map[string]string{}
+	xResolve := map[string]string{"y.example": closed}
+	service := func(name string, resolve map[string]string, notaries []string) *Service {
+		s, err := New(ctx, Params{ServerName: name, Key: newKey(t), Store: openStore(t), Roots: n.roots,
+			Config: Config{Enabled: &yes, Resolve: resolve, Notaries: notaries}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	y := service("y.example", nil, nil)
+	among["y.example"] = n.serve(t, "y.example", y.Handler())
+	for _, name := range []string{"n1.example", "n2.example"} {
+		s := service(name, among, nil)
+		among[name] = n.serve(t, name, s.Handler())
+		xResolve[name] = n.serve(t, name, noKeys(s.Handler()))
+	}
+	x := service("x.example", xResolve, []string{"n1.example", "n2.example"})
+	start := time.Now()
+	_, err := x.Keyring.VerifyKey(ctx, "y.example", "ed25519:a", time.Now().UnixMilli())
+	if !errors.Is(err, ErrUnknownKey) || time.Since(start) > 10*time.Second {
+		t.Fatalf("lookup: %v after %v", err, time.Since(start))
+	}
+}

@@ -61,6 +61,13 @@ const maxKeyValidity = 7 * 24 * time.Hour
 // VerifyKey returns server's key keyID if it may check a signature made at
 // atMS.
 func (k *Keyring) VerifyKey(ctx context.Context, server, keyID string, atMS int64) (ed25519.PublicKey, error) {
+	return k.verifyKey(ctx, server, keyID, atMS, true)
+}
+
+// verifyKey is VerifyKey, asking notaries only if viaNotaries (a notary's
+// own key is fetched from the notary alone: asking another notary about
+// it could go round in circles).
+func (k *Keyring) verifyKey(ctx context.Context, server, keyID string, atMS int64, viaNotaries bool) (ed25519.PublicKey, error) {
 	if server == k.self {
 		return k.ownKey(ctx, keyID, atMS)
 	}
@@ -75,7 +82,7 @@ func (k *Keyring) VerifyKey(ctx context.Context, server, keyID string, atMS int6
 	if key, ok := k.cached(server, keyID, atMS); ok {
 		return key, nil
 	}
-	if err := k.refresh(ctx, server, true); err != nil {
+	if err := k.refresh(ctx, server, viaNotaries); err != nil {
 		return nil, err
 	}
 	if key, ok := k.cached(server, keyID, atMS); ok {
@@ -279,7 +286,7 @@ func (k *Keyring) accept(ctx context.Context, server string, raw []byte, notary 
 		return err
 	}
 	if notary != "" {
-		if err := k.VerifyJSON(ctx, notary, raw, now); err != nil {
+		if err := k.verifyJSON(ctx, notary, raw, now, false); err != nil {
 			return fmt.Errorf("not signed by notary %s: %w", notary, err)
 		}
 	}
@@ -302,6 +309,10 @@ func (k *Keyring) accept(ctx context.Context, server string, raw []byte, notary 
 // that every signature by server with an ed25519 key verifies with a key
 // valid at atMS.
 func (k *Keyring) VerifyJSON(ctx context.Context, server string, obj []byte, atMS int64) error {
+	return k.verifyJSON(ctx, server, obj, atMS, true)
+}
+
+func (k *Keyring) verifyJSON(ctx context.Context, server string, obj []byte, atMS int64, viaNotaries bool) error {
 	var s struct {
 		Signatures map[string]map[string]json.RawMessage `json:"signatures"`
 	}
@@ -313,7 +324,7 @@ func (k *Keyring) VerifyJSON(ctx context.Context, server string, obj []byte, atM
 		if !strings.HasPrefix(keyID, "ed25519:") {
 			continue
 		}
-		pub, err := k.VerifyKey(ctx, server, keyID, atMS)
+		pub, err := k.verifyKey(ctx, server, keyID, atMS, viaNotaries)
 		if err != nil {
 			return err
 		}
