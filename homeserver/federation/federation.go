@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -101,6 +102,9 @@ type Service struct {
 // New builds the Service and records the signing key as this server's
 // current key (a changed key becomes an old_verify_key).
 func New(ctx context.Context, p Params) (*Service, error) {
+	if p.Key.Public() == nil {
+		return nil, errors.New("federation: no signing key")
+	}
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
