@@ -230,3 +230,36 @@ func TestFederationOnClientListener(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
+
+// TestFederationRotateKey: `salon federation rotate-key` replaces the
+// signing key; after a restart /_matrix/key/v2/server publishes the new
+// key and the old one in old_verify_keys, both in the one signed answer.
+func TestFederationRotateKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		dir := t.TempDir()
+		srv := startServer(t, db, func(c *Config) { c.DataDir = dir; c.ServerName = "uni.test" })
+		first := mxtest.New(t, srv.URL).Must(200, "GET", "/_matrix/key/v2/server", nil)
+		var oldID string
+		for id := range first.Body["verify_keys"].(map[string]any) {
+			oldID = id
+		}
+		srv.Stop()
+		code, out, errOut := runCLI(t, "federation", "rotate-key", "--data-dir", dir)
+		if code != 0 || !strings.Contains(out, oldID) {
+			t.Fatalf("rotate-key: %d %q %q", code, out, errOut)
+		}
+		srv = startServer(t, db, func(c *Config) { c.DataDir = dir; c.ServerName = "uni.test" })
+		r := mxtest.New(t, srv.URL).Must(200, "GET", "/_matrix/key/v2/server", nil)
+		vk := r.Body["verify_keys"].(map[string]any)
+		old, _ := r.Body["old_verify_keys"].(map[string]any)[oldID].(map[string]any)
+		if _, still := vk[oldID]; still || len(vk) != 1 || old == nil || old["expired_ts"] == nil {
+			t.Fatalf("after rotation: %s", r.Raw)
+		}
+		for id, k := range vk {
+			pub, _ := events.DecodeBase64(k.(map[string]any)["key"].(string))
+			if err := events.VerifyJSON(r.Raw, "uni.test", id, pub); err != nil || !strings.Contains(out, id) {
+				t.Fatalf("new key %s: %v (%q)", id, err, out)
+			}
+		}
+	})
+}
