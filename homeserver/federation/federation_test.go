@@ -540,3 +540,39 @@ func TestNotariesWithoutKeys(t *testing.T) {
 		t.Fatalf("lookup: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestQueryKeysKeepsWhatServerMaySay: a remote /user/keys/query answer is
+// trimmed to the server's own users and to device keys filed under the
+// user and device they name.
+func TestQueryKeysKeepsWhatServerMaySay(t *testing.T) {
+	ctx := context.Background()
+	n := newTLSNet(t)
+	yes := true
+	answer := `{"device_keys":{
+		"@u:y.example":{"GOOD":{"user_id":"@u:y.example","device_id":"GOOD"},"SWAPPED":{"user_id":"@u:y.example","device_id":"OTHER"},
+			"WRONGUSER":{"user_id":"@v:y.example","device_id":"WRONGUSER"}},
+		"@victim:x.example":{"D":{"user_id":"@victim:x.example","device_id":"D"}}},
+		"master_keys":{"@victim:x.example":{},"@u:y.example":{"user_id":"@u:y.example"}},
+		"self_signing_keys":{},"user_signing_keys":{"@u:y.example":{}}}`
+	addr := n.serve(t, "y.example", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(answer))
+	}))
+	x, err := New(ctx, Params{ServerName: "x.example", Key: newKey(t), Store: openStore(t), Roots: n.roots,
+		Config: Config{Enabled: &yes, Resolve: map[string]string{"y.example": addr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	res, err := x.QueryKeys(ctx, "y.example", map[string][]string{"@u:y.example": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs := res.DeviceKeys["@u:y.example"]
+	if len(res.DeviceKeys) != 1 || len(devs) != 1 || devs["GOOD"] == nil {
+		t.Fatalf("device keys kept: %v", res.DeviceKeys)
+	}
+	if len(res.MasterKeys) != 1 || res.MasterKeys["@u:y.example"] == nil || res.UserSigningKeys != nil {
+		t.Fatalf("cross-signing keys kept: %v %v", res.MasterKeys, res.UserSigningKeys)
+	}
+}

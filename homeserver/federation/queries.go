@@ -199,10 +199,22 @@ func (s *Service) QueryKeys(ctx context.Context, server string, want map[string]
 	if err := s.Client.Post(ctx, server, "/_matrix/federation/v1/user/keys/query", map[string]any{"device_keys": want}, &out); err != nil {
 		return nil, err
 	}
-	// Keep only what server may speak for: its own users.
-	for u := range out.DeviceKeys {
+	// Keep only what server may speak for: its own users, and device
+	// keys that name the user and device they are filed under.
+	for u, devs := range out.DeviceKeys {
 		if serverOf(u) != server {
 			delete(out.DeviceKeys, u)
+			continue
+		}
+		for d, raw := range devs {
+			var k struct {
+				UserID   string `json:"user_id"`
+				DeviceID string `json:"device_id"`
+			}
+			if json.Unmarshal(raw, &k) != nil || k.UserID != u || k.DeviceID != d {
+				s.log.Info("remote key query: device keys filed under another device dropped", "server", server, "user", u, "device", d)
+				delete(devs, d)
+			}
 		}
 	}
 	for _, m := range []map[string]json.RawMessage{out.MasterKeys, out.SelfSigningKeys} {
