@@ -14,6 +14,7 @@ import (
 	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/ratelimit"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Config is the homeserver's part of salon.yaml. A zero value of any field
@@ -107,7 +108,7 @@ type RegistrationConfig struct {
 	// (accounts are made with `salon user create` or SSO only).
 	Mode string `yaml:"mode"`
 	// Token is the registration token when Mode is "token".
-	Token Secret `yaml:"token"`
+	Token redact.Secret `yaml:"token"`
 }
 
 // RateLimitConfig holds the token buckets. Defaults let a lecture hall
@@ -141,12 +142,6 @@ type HTTPConfig struct {
 type PasswordConfig struct {
 	MinLength int `yaml:"min_length"`
 }
-
-// Secret is a configured secret; it prints as REDACTED.
-type Secret string
-
-// String hides the secret in logs and errors.
-func (Secret) String() string { return "REDACTED" }
 
 // Defaults returns the built-in configuration.
 func Defaults() Config {

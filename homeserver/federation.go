@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // federationEDUs takes other servers' typing notices, receipts and

@@ -27,7 +27,6 @@ import (
 	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushgateway"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
@@ -35,6 +34,8 @@ import (
 	"github.com/salonhq/salon/homeserver/store/postgres"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 	"github.com/salonhq/salon/homeserver/sync"
+	"github.com/salonhq/salon/homeserver/userdata"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Deps are the homeserver's dependencies, made by the caller.
@@ -103,6 +104,8 @@ type Homeserver struct {
 	LDAP *ldap.Service
 	// Keys is end-to-end encryption: keys, to-device, device lists.
 	Keys *keys.Service
+	// UserData keeps account data, tags and receipts.
+	UserData *userdata.Service
 	// SSO is single sign-on (nil when no identity provider is configured).
 	SSO *identity.Flow
 	// Federation is the Server-Server API (its keys are served even when
@@ -187,6 +190,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, Rooms: h.Rooms, MaxDelay: cfg.MatrixRTC.MaxDelay, PerUser: cfg.MatrixRTC.MaxDelayedPerUser,
 		Logger: deps.Logger.With("component", "delayed"),
 	})
+	h.UserData = userdata.New(userdata.Params{Store: deps.Store, Notifier: h.Notifier, Rooms: h.Rooms})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
 	h.PushGateway = pushgateway.New(pushgateway.Params{
@@ -244,7 +248,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			ServerName:        cfg.ServerName,
 			BaseURL:           cfg.BaseURL(deps.Listen),
 			RegistrationMode:  cfg.Registration.Mode,
-			RegistrationToken: string(cfg.Registration.Token),
+			RegistrationToken: cfg.Registration.Token,
 			MaxRequestBytes:   cfg.HTTP.MaxRequestBytes,
 			TrustedProxies:    proxies,
 			LoginPerIP:        cfg.RateLimits.LoginPerIP,
@@ -257,6 +261,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Keys:       h.Keys,
 		KeyChanges: engine,
 		Sync:       syncAPI{h},
+		UserData:   h.UserData,
 		Rooms:      h.Rooms,
 		TURN:       deps.TURN,
 		PushRules:  h.Push,
@@ -376,10 +381,6 @@ func (s syncAPI) Sync(ctx context.Context, req sync.Request) (*sync.Response, er
 func (s syncAPI) SlidingSync(ctx context.Context, req sync.SlidingRequest) (*sync.SlidingResponse, error) {
 	return s.h.Sync.SlidingSync(ctx, req)
 }
-func (s syncAPI) Notify(pos int64, roomID string, users []string) {
-	s.h.Notifier.Notify(pos, roomID, users)
-}
-func (s syncAPI) Forgotten(userID string) { s.h.Notifier.Forgotten(userID) }
 func (s syncAPI) SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string) {
 	s.h.Typing.Set(roomID, userID, typing, timeout, members)
 }

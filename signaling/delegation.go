@@ -48,6 +48,7 @@ type DelegationParams struct {
 	Authority interface {
 		CallPermissions(ctx context.Context, userID, roomID string) (CallPermissions, error)
 	}
+	// Logger is narrowed here with component=delegation.
 	Logger *slog.Logger
 	// Grace is how long a session whose signal connection dropped may
 	// take to resume before its leave is sent; default 1 s.

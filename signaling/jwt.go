@@ -23,6 +23,8 @@ import (
 
 	"github.com/livekit/protocol/auth"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // JWTParams carries what NewJWTService needs.
@@ -137,7 +139,7 @@ func (s *JWTService) routes() http.Handler {
 		w.WriteHeader(http.StatusOK)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &jwtError{status: http.StatusNotFound, errcode: "M_UNRECOGNIZED", msg: "Unrecognized request"})
+		writeError(w, &jwtError{Error: mxerr.New(mxerr.Unrecognized, "Unrecognized request")})
 	})
 	return cors(mux)
 }
@@ -170,10 +172,10 @@ const maxIDLen = 255
 // Request and response shapes, as lk-jwt-service has them.
 type (
 	openIDToken struct {
-		AccessToken      openIDAccessToken `json:"access_token"`
-		TokenType        string            `json:"token_type"`
-		MatrixServerName string            `json:"matrix_server_name"`
-		ExpiresIn        int               `json:"expires_in"`
+		AccessToken      redact.Secret `json:"access_token"` // never logged
+		TokenType        string        `json:"token_type"`
+		MatrixServerName string        `json:"matrix_server_name"`
+		ExpiresIn        int           `json:"expires_in"`
 	}
 	rtcMember struct {
 		ID              string `json:"id"`
@@ -209,16 +211,6 @@ type (
 	}
 )
 
-// openIDAccessToken is a bearer token; it never reaches a log, whether
-// printed, logged alone or marshalled inside a struct by a JSON log
-// handler. (Decoding reads the string: there is no UnmarshalText.)
-type openIDAccessToken string
-
-func (openIDAccessToken) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (openIDAccessToken) String() string               { return redacted }
-func (openIDAccessToken) GoString() string             { return redacted }
-func (openIDAccessToken) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
 // tokenRequest is either request, checked and reduced to what issuing
 // needs.
 type tokenRequest struct {
@@ -252,18 +244,18 @@ func (s *JWTService) serveToken(ep endpoint) http.HandlerFunc {
 			}
 		}
 		s.counters.refusals[jerr.reason].Add(1)
-		log := s.log.With("endpoint", ep.String(), "reason", jerr.reason.String(), "status", jerr.status,
+		log := s.log.With("endpoint", ep.String(), "reason", jerr.reason.String(), "status", jerr.HTTPStatus(),
 			"remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
 		if jerr.user != "" {
 			log = log.With("user", jerr.user)
 		}
 		switch {
-		case jerr.status >= 500:
+		case jerr.HTTPStatus() >= 500:
 			log.Error("token request failed", "err", jerr.cause)
 		case jerr.reason == refusalBadRequest:
-			log.Debug("token request refused", "error", jerr.msg)
+			log.Debug("token request refused", "error", jerr.Message)
 		default:
-			log.Info("token request refused", "error", jerr.msg)
+			log.Info("token request refused", "error", jerr.Message)
 		}
 		writeError(w, jerr)
 	}
@@ -291,9 +283,9 @@ func decodeTokenRequest(ep endpoint, r *http.Request, w http.ResponseWriter) (*t
 	}
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, badRequest(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", fmt.Sprintf("The request body is over %d bytes", maxRequestBytes))
+			return nil, badRequest(mxerr.TooLarge, "The request body is over %d bytes", maxRequestBytes)
 		}
-		return nil, badRequest(http.StatusBadRequest, "M_NOT_JSON", "Error reading request: "+err.Error())
+		return nil, badRequest(mxerr.NotJSON, "Error reading request: %v", err)
 	}
 
 	var req tokenRequest
@@ -339,7 +331,7 @@ func decodeTokenRequest(ep endpoint, r *http.Request, w http.ResponseWriter) (*t
 		roomKey = "room"
 	}
 	if !validRoomID(req.roomID) {
-		return nil, badRequest(http.StatusBadRequest, "M_INVALID_PARAM", fmt.Sprintf("`%s` is not a Matrix room ID", roomKey))
+		return nil, badRequest(mxerr.InvalidParam, "`%s` is not a Matrix room ID", roomKey)
 	}
 	for _, f := range []struct{ key, v string }{
 		{"slot_id", req.slotID}, {"member.id", req.memberID}, {"member.claimed_user_id", req.claimedUser},
@@ -349,7 +341,7 @@ func decodeTokenRequest(ep endpoint, r *http.Request, w http.ResponseWriter) (*t
 			if ep == endpointSFUGet && f.key == "member.claimed_device_id" {
 				f.key = "device_id"
 			}
-			return nil, badRequest(http.StatusBadRequest, "M_INVALID_PARAM", fmt.Sprintf("`%s` is over %d bytes", f.key, maxIDLen))
+			return nil, badRequest(mxerr.InvalidParam, "`%s` is over %d bytes", f.key, maxIDLen)
 		}
 	}
 	return &req, nil
@@ -370,13 +362,11 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 	// Salon speaks no federation: only its own users' tokens can be
 	// checked, and MSC4195 refuses a user of another server with 403.
 	if req.openID.MatrixServerName != s.serverName {
-		return nil, &jwtError{status: http.StatusForbidden, errcode: "M_FORBIDDEN", reason: refusalOtherServer,
-			msg: fmt.Sprintf("This service accepts OpenID tokens of %s only, not of %s", s.serverName, req.openID.MatrixServerName)}
+		return nil, &jwtError{Error: mxerr.New(mxerr.Forbidden, "This service accepts OpenID tokens of %s only, not of %s", s.serverName, req.openID.MatrixServerName), reason: refusalOtherServer}
 	}
 	userID, err := s.authority.OpenIDUser(ctx, string(req.openID.AccessToken))
 	if errors.Is(err, ErrBadOpenIDToken) {
-		return nil, &jwtError{status: http.StatusUnauthorized, errcode: "M_UNAUTHORIZED", reason: refusalBadOpenIDToken,
-			msg: "The request could not be authorised: the OpenID token is unknown or expired"}
+		return nil, &jwtError{Error: mxerr.New(mxerr.Unauthorized, "The request could not be authorised: the OpenID token is unknown or expired"), reason: refusalBadOpenIDToken}
 	}
 	if err != nil {
 		return nil, internalError(fmt.Errorf("OpenIDUser: %w", err))
@@ -386,23 +376,20 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 		return nil, e
 	}
 	if req.claimedUser != "" && req.claimedUser != userID {
-		return refuse(&jwtError{status: http.StatusUnauthorized, errcode: "M_UNAUTHORIZED", reason: refusalWrongUser,
-			msg: "The request could not be authorised: member.claimed_user_id is not the OpenID token's user"})
+		return refuse(&jwtError{Error: mxerr.New(mxerr.Unauthorized, "The request could not be authorised: member.claimed_user_id is not the OpenID token's user"), reason: refusalWrongUser})
 	}
 	delegations := s.delegations.Load()
 	if req.delegation && delegations == nil {
 		// lk-jwt-service's answer to a homeserver it does not serve in
 		// full; Element Call then asks again without delegation.
-		return refuse(&jwtError{status: http.StatusBadRequest, errcode: "M_BAD_JSON", reason: refusalDelegation,
-			msg: "Delegation of delayed events is only supported for full access users"})
+		return refuse(&jwtError{Error: mxerr.New(mxerr.BadJSON, "Delegation of delayed events is only supported for full access users"), reason: refusalDelegation})
 	}
 	perms, err := s.authority.CallPermissions(ctx, userID, req.roomID)
 	if err != nil {
 		return refuse(internalError(fmt.Errorf("CallPermissions: %w", err)))
 	}
 	if !perms.Joined {
-		return refuse(&jwtError{status: http.StatusForbidden, errcode: "M_FORBIDDEN", reason: refusalNotJoined,
-			msg: "You are not joined to this room"})
+		return refuse(&jwtError{Error: mxerr.New(mxerr.Forbidden, "You are not joined to this room"), reason: refusalNotJoined})
 	}
 
 	room := LiveKitRoomAlias(req.roomID, req.slotID)
@@ -434,8 +421,7 @@ func (s *JWTService) issue(ctx context.Context, req *tokenRequest) (*tokenRespon
 	}
 	if s.external != nil {
 		if err := s.external.create(ctx, room); err != nil {
-			return refuse(&jwtError{status: http.StatusInternalServerError, errcode: "M_UNKNOWN", reason: refusalInternal,
-				msg: "Unable to create room on SFU", cause: err})
+			return refuse(&jwtError{Error: mxerr.New(mxerr.Unknown, "Unable to create room on SFU"), reason: refusalInternal, cause: err})
 		}
 	}
 	s.log.Debug("token issued", "endpoint", req.endpoint.String(), "user", userID, "matrix_room", req.roomID,
@@ -452,37 +438,32 @@ func (s *JWTService) focus() (key, secret, url string) {
 	return key, secret, s.sfuURL()
 }
 
-// jwtError is a refusal as the client sees it, in lk-jwt-service's shape
-// {"errcode", "error"}, and as the metrics count it.
+// jwtError is a refusal: the Matrix error the client sees, in
+// lk-jwt-service's shape {"errcode", "error"} with the status of mxerr's
+// one table, and what the metrics count and the log says.
 type jwtError struct {
-	status  int
-	errcode string
-	msg     string
-	reason  refusal
-	cause   error  // logged, never sent
-	user    string // logged: the OpenID token's user, once known
+	*mxerr.Error
+	reason refusal
+	cause  error  // logged, never sent
+	user   string // logged: the OpenID token's user, once known
 }
 
-var errMethod = &jwtError{status: http.StatusMethodNotAllowed, errcode: "M_UNRECOGNIZED", msg: "Method not allowed"}
+var errMethod = &jwtError{Error: mxerr.New(mxerr.Unrecognized, "Method not allowed").WithStatus(http.StatusMethodNotAllowed)}
 
 func badJSON(msg string) *jwtError {
-	return badRequest(http.StatusBadRequest, "M_BAD_JSON", msg)
+	return badRequest(mxerr.BadJSON, "%s", msg)
 }
 
-func badRequest(status int, errcode, msg string) *jwtError {
-	return &jwtError{status: status, errcode: errcode, msg: msg, reason: refusalBadRequest}
+func badRequest(code mxerr.Code, format string, args ...any) *jwtError {
+	return &jwtError{Error: mxerr.New(code, format, args...), reason: refusalBadRequest}
 }
 
 func internalError(cause error) *jwtError {
-	return &jwtError{status: http.StatusInternalServerError, errcode: "M_UNKNOWN", msg: "Internal Server Error",
-		reason: refusalInternal, cause: cause}
+	return &jwtError{Error: mxerr.New(mxerr.Unknown, "Internal Server Error"), reason: refusalInternal, cause: cause}
 }
 
+// writeError answers with e's Matrix error (causes are logged by the
+// caller, never sent).
 func writeError(w http.ResponseWriter, e *jwtError) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(struct {
-		ErrCode string `json:"errcode"`
-		Error   string `json:"error"`
-	}{e.errcode, e.msg})
+	mxerr.Write(w, nil, e.Error)
 }

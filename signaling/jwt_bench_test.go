@@ -51,7 +51,7 @@ func BenchmarkTokenIssuance(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, jerr := svc.issue(ctx, req); jerr != nil {
-				b.Fatal(jerr.msg)
+				b.Fatal(jerr.Message)
 			}
 		}
 		report(b)

@@ -3,10 +3,11 @@ package signaling
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"path/filepath"
 	"time"
+
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // JWTConfigSection is the key of the JWTConfig section in salon.yaml; it
@@ -29,8 +30,8 @@ type JWTConfig struct {
 	// ExternalKey and ExternalSecret are that deployment's API key and
 	// secret (livekit.yaml `keys:`). The secret is at least 32 bytes, as
 	// livekit-server requires.
-	ExternalKey    string    `yaml:"external_key"`
-	ExternalSecret APISecret `yaml:"external_secret"`
+	ExternalKey    string        `yaml:"external_key"`
+	ExternalSecret redact.Secret `yaml:"external_secret"`
 
 	// TokenTTL is how long an issued access token may be used to connect
 	// or resume. (LiveKit checks expiry when a client connects, not
@@ -120,22 +121,3 @@ func (c JWTConfig) Validate() error {
 	}
 	return errors.Join(problems...)
 }
-
-// APISecret is a LiveKit API secret from the configuration. It prints,
-// logs and marshals as REDACTED; convert it with string(s) to use it.
-type APISecret string
-
-const redacted = "REDACTED"
-
-// LogValue implements slog.LogValuer.
-func (APISecret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// String implements fmt.Stringer.
-func (APISecret) String() string { return redacted }
-
-// GoString implements fmt.GoStringer, for %#v.
-func (APISecret) GoString() string { return redacted }
-
-// MarshalText implements encoding.TextMarshaler, so a configuration dumped
-// as YAML or JSON does not carry the secret. (Decoding reads the string.)
-func (APISecret) MarshalText() ([]byte, error) { return []byte(redacted), nil }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salonhq/salon/internal/redact"
 	"gopkg.in/yaml.v3"
 )
 
@@ -81,7 +82,7 @@ func TestJWTConfigValidate(t *testing.T) {
 			[]string{"livekit.external_url", "livekit.external_key", "livekit.external_secret", "livekit.token_ttl"}},
 		{"key without URL or secret", JWTConfig{ExternalKey: "K"},
 			[]string{"livekit.external_url", "livekit.external_secret"}},
-		{"URL with a query", JWTConfig{ExternalURL: "wss://lk.example/?x=1", ExternalKey: "K", ExternalSecret: APISecret(strings.Repeat("s", 32))},
+		{"URL with a query", JWTConfig{ExternalURL: "wss://lk.example/?x=1", ExternalKey: "K", ExternalSecret: redact.Secret(strings.Repeat("s", 32))},
 			[]string{"livekit.external_url"}},
 		{"TTL too short", JWTConfig{TokenTTL: time.Second}, []string{"livekit.token_ttl"}},
 	} {

@@ -3,9 +3,10 @@ package signaling
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // DelegateTo lets the service take delayed leaves over for the embedded
@@ -32,7 +33,7 @@ func (s *JWTService) serveDelegate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	d := s.delegations.Load()
 	if d == nil {
-		writeError(w, &jwtError{status: http.StatusNotFound, errcode: "M_UNRECOGNIZED", msg: "Delegation needs the embedded SFU"})
+		writeError(w, &jwtError{Error: mxerr.New(mxerr.Unrecognized, "Delegation needs the embedded SFU")})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -49,7 +50,7 @@ func (s *JWTService) serveDelegate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeError(w, badRequest(http.StatusBadRequest, "M_NOT_JSON", "Error reading request: "+err.Error()))
+		writeError(w, badRequest(mxerr.NotJSON, "Error reading request: %v", err))
 		return
 	}
 	if req.RoomID == "" || req.SlotID == "" || req.DelayID == "" || req.Member.ID == "" || req.Member.ClaimedDeviceID == "" ||
@@ -58,17 +59,16 @@ func (s *JWTService) serveDelegate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validRoomID(req.RoomID) {
-		writeError(w, badRequest(http.StatusBadRequest, "M_INVALID_PARAM", "`room_id` is not a Matrix room ID"))
+		writeError(w, badRequest(mxerr.InvalidParam, "`room_id` is not a Matrix room ID"))
 		return
 	}
 	if req.OpenIDToken.MatrixServerName != s.serverName {
-		writeError(w, &jwtError{status: http.StatusForbidden, errcode: "M_FORBIDDEN",
-			msg: fmt.Sprintf("This service accepts OpenID tokens of %s only", s.serverName)})
+		writeError(w, &jwtError{Error: mxerr.New(mxerr.Forbidden, "This service accepts OpenID tokens of %s only", s.serverName)})
 		return
 	}
 	userID, err := s.authority.OpenIDUser(r.Context(), string(req.OpenIDToken.AccessToken))
 	if errors.Is(err, ErrBadOpenIDToken) {
-		writeError(w, &jwtError{status: http.StatusUnauthorized, errcode: "M_UNAUTHORIZED", msg: "The OpenID token is unknown or expired"})
+		writeError(w, &jwtError{Error: mxerr.New(mxerr.Unauthorized, "The OpenID token is unknown or expired")})
 		return
 	}
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *JWTService) serveDelegate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Member.ClaimedUserID != "" && req.Member.ClaimedUserID != userID {
-		writeError(w, &jwtError{status: http.StatusUnauthorized, errcode: "M_UNAUTHORIZED", msg: "member.claimed_user_id is not the OpenID token's user"})
+		writeError(w, &jwtError{Error: mxerr.New(mxerr.Unauthorized, "member.claimed_user_id is not the OpenID token's user")})
 		return
 	}
 	err = d.Delegate(r.Context(), DelegatedLeave{
@@ -85,7 +85,7 @@ func (s *JWTService) serveDelegate(w http.ResponseWriter, r *http.Request) {
 		MemberID: req.Member.ID, DelayID: req.DelayID,
 	})
 	if jerr := delegationError(err); jerr != nil {
-		if jerr.status >= 500 {
+		if jerr.HTTPStatus() >= 500 {
 			s.log.Error("delegation failed", "user", userID, "err", err)
 		}
 		writeError(w, jerr)
@@ -100,9 +100,9 @@ func delegationError(err error) *jwtError {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrUnknownDelay):
-		return badRequest(http.StatusNotFound, "M_NOT_FOUND", "Unknown delayed event")
+		return badRequest(mxerr.NotFound, "Unknown delayed event")
 	case errors.Is(err, ErrNotJoined):
-		return &jwtError{status: http.StatusForbidden, errcode: "M_FORBIDDEN", msg: "You are not joined to this room", reason: refusalNotJoined}
+		return &jwtError{Error: mxerr.New(mxerr.Forbidden, "You are not joined to this room"), reason: refusalNotJoined}
 	case errors.Is(err, ErrBadDelegation):
 		return badJSON("Incomplete delegation")
 	}

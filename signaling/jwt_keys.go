@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/auth"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // KeyGrace is how long a key stays valid for verification after Rotate
@@ -304,7 +305,7 @@ func (ks *KeySet) String() string {
 	if s == nil {
 		return "KeySet{}"
 	}
-	return "KeySet{current: " + s.current + ", keys: " + strconv.Itoa(len(s.keys)) + ", secrets: " + redacted + "}"
+	return "KeySet{current: " + s.current + ", keys: " + strconv.Itoa(len(s.keys)) + ", secrets: " + redact.Redacted + "}"
 }
 
 // GoString implements fmt.GoStringer, for %#v.
@@ -316,5 +317,5 @@ func (ks *KeySet) LogValue() slog.Value {
 	if s == nil {
 		return slog.GroupValue()
 	}
-	return slog.GroupValue(slog.String("current", s.current), slog.Int("keys", len(s.keys)), slog.String("secrets", redacted))
+	return slog.GroupValue(slog.String("current", s.current), slog.Int("keys", len(s.keys)), slog.String("secrets", redact.Redacted))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // verifyJWT checks a token the way an SFU does, with livekit/protocol's
@@ -499,7 +500,7 @@ func TestNewJWTServiceChecks(t *testing.T) {
 		t.Error("invalid config accepted")
 	}
 	// External needs neither keys nor an SFU URL.
-	if _, err := NewJWTService(JWTParams{Config: JWTConfig{ExternalURL: "wss://lk.example", ExternalKey: "K", ExternalSecret: APISecret(strings.Repeat("s", 32))},
+	if _, err := NewJWTService(JWTParams{Config: JWTConfig{ExternalURL: "wss://lk.example", ExternalKey: "K", ExternalSecret: redact.Secret(strings.Repeat("s", 32))},
 		Authority: auth, ServerName: testServer}); err != nil {
 		t.Errorf("external: %v", err)
 	}

@@ -45,6 +45,7 @@ type RTCParams struct {
 	// the participant's identity and the name its token gave it (the
 	// Matrix user, for tokens of the JWT service).
 	ICEServers func(identity, name string) []*livekit.ICEServer
+	// Logger is narrowed here with component=rtc; nil discards.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// PingTimeout is how long a connection may stay silent before it is

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Off, as a listen address, turns that listener off.
@@ -60,7 +61,7 @@ type Config struct {
 
 	// SharedSecret signs TURN REST credentials (coturn's
 	// static-auth-secret). At least 16 bytes.
-	SharedSecret Secret `yaml:"shared_secret"`
+	SharedSecret redact.Secret `yaml:"shared_secret"`
 	// CredentialTTL is how long a credential handed out by Credentials
 	// stays valid. Default one hour, as Synapse's turn_user_lifetime:
 	// clients ask for new ones before it runs out. (The embedded relay
@@ -101,8 +102,8 @@ type Config struct {
 // advertises URIs with credentials from credential.Generate(SharedSecret,
 // ...).
 type External struct {
-	URIs         []string `yaml:"uris"`
-	SharedSecret Secret   `yaml:"shared_secret"`
+	URIs         []string      `yaml:"uris"`
+	SharedSecret redact.Secret `yaml:"shared_secret"`
 }
 
 // Defaults returns the configuration a fresh install runs with.
@@ -331,25 +332,6 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
-
-// Secret is a shared secret from the configuration. It prints, logs and
-// marshals as REDACTED; convert it with []byte(s) to use it.
-type Secret string
-
-const redacted = "REDACTED"
-
-// LogValue implements slog.LogValuer.
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// String implements fmt.Stringer.
-func (Secret) String() string { return redacted }
-
-// GoString implements fmt.GoStringer, for %#v.
-func (Secret) GoString() string { return redacted }
-
-// MarshalText implements encoding.TextMarshaler, so a configuration dumped
-// as YAML or JSON does not carry the secret. (Decoding reads the string.)
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // LoadOrCreateSecret returns the secret kept in the file at path, creating
 // the file (mode 0600, 32 random bytes as unpadded base64url text) when it

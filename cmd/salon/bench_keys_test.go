@@ -70,7 +70,7 @@ func benchPost(b *testing.B, hc *http.Client, url, token, method string, body []
 // devices each (a client's first look at a big room's members).
 func BenchmarkKeysQuery(b *testing.B) {
 	benchBackends(b, func(b *testing.B, srv *testServer) {
-		users := seedKeys(b, srv.srv.cfg.Database, "q", 500, 3, 0)
+		users := seedKeys(b, string(srv.srv.cfg.Database), "q", 500, 3, 0)
 		c := mxtest.Register(b, srv.URL, "asker", "bench password")
 		want := map[string][]string{}
 		for _, u := range users {
@@ -97,7 +97,7 @@ func BenchmarkKeysQuery(b *testing.B) {
 // -benchtime of at most 64x so every claim takes a one-time key.
 func BenchmarkKeysClaim(b *testing.B) {
 	benchBackends(b, func(b *testing.B, srv *testServer) {
-		users := seedKeys(b, srv.srv.cfg.Database, "c", 200, 3, 64)
+		users := seedKeys(b, string(srv.srv.cfg.Database), "c", 200, 3, 64)
 		c := mxtest.Register(b, srv.URL, "claimer", "bench password")
 		want := map[string]map[string]string{}
 		for _, u := range users {
@@ -120,7 +120,7 @@ func BenchmarkKeysClaim(b *testing.B) {
 // hold 1,000 messages per device: run with -benchtime of at most 1000x.
 func BenchmarkToDeviceFanout(b *testing.B) {
 	benchBackends(b, func(b *testing.B, srv *testServer) {
-		users := seedKeys(b, srv.srv.cfg.Database, "t", 250, 4, 0)
+		users := seedKeys(b, string(srv.srv.cfg.Database), "t", 250, 4, 0)
 		c := mxtest.Register(b, srv.URL, "sender", "bench password")
 		msgs := map[string]map[string]any{}
 		for _, u := range users {

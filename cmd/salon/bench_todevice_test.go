@@ -66,7 +66,7 @@ func fanoutBody(users []string, devices int) []byte {
 func BenchmarkToDeviceDelivery(b *testing.B) {
 	benchBackends(b, func(b *testing.B, srv *testServer) {
 		const users, devices = 250, 4
-		ids := seedKeys(b, srv.srv.cfg.Database, "d", users, devices, 0)
+		ids := seedKeys(b, string(srv.srv.cfg.Database), "d", users, devices, 0)
 		sender := mxtest.Register(b, srv.URL, "sender", "bench password")
 		tr := &http.Transport{MaxIdleConnsPerHost: users*devices + 16, MaxConnsPerHost: users*devices + 16}
 		defer tr.CloseIdleConnections()
@@ -156,7 +156,7 @@ func waitPollers(b *testing.B, srv *testServer, users []string) {
 func BenchmarkToDeviceQueuedMemory(b *testing.B) {
 	benchBackends(b, func(b *testing.B, srv *testServer) {
 		const users, devices = 250, 4
-		ids := seedKeys(b, srv.srv.cfg.Database, "m", users, devices, 0)
+		ids := seedKeys(b, string(srv.srv.cfg.Database), "m", users, devices, 0)
 		sender := mxtest.Register(b, srv.URL, "sender", "bench password")
 		hc := &http.Client{}
 		body := fanoutBody(ids, devices)

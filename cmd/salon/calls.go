@@ -15,8 +15,8 @@ import (
 
 	"github.com/salonhq/salon/homeserver"
 	"github.com/salonhq/salon/homeserver/delayed"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
 )
@@ -180,7 +180,7 @@ func (s *server) startJWT(cfg Config, base string, log *slog.Logger, reg prometh
 	svc, err := signaling.NewJWTService(signaling.JWTParams{
 		Config: cfg.LiveKit, Keys: keys, Authority: callAuthority{s.hs},
 		SFUURL:     func() string { return sfuURL(base) },
-		ServerName: cfg.ServerName, Logger: log.With("component", "jwt"), Registerer: reg,
+		ServerName: cfg.ServerName, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("livekit: %w", err)
@@ -195,14 +195,14 @@ func (s *server) startJWT(cfg Config, base string, log *slog.Logger, reg prometh
 // startSFU starts the embedded SFU and mounts its signalling WebSocket at
 // sfuPath; participants are told about Salon's TURN relay.
 func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) error {
-	media, err := sfu.New(sfu.Params{Config: cfg.SFU, Logger: log.With("component", "sfu"), Registerer: reg})
+	media, err := sfu.New(sfu.Params{Config: cfg.SFU, Logger: log, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("sfu: %w", err)
 	}
 	s.close = append(s.close, media.Close)
 	turnCreds := s.turnCreds
 	rtc := signaling.NewRTC(signaling.RTCParams{
-		SFU: media, Keys: s.livekitKeys, Logger: log.With("component", "rtc"), Registerer: reg,
+		SFU: media, Keys: s.livekitKeys, Logger: log, Registerer: reg,
 		// Only members of a call's Matrix room connect and resume, and
 		// changes of the room reach its call's participants live.
 		Authority: callAuthority{s.hs},

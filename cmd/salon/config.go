@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salonhq/salon/homeserver"
+	"github.com/salonhq/salon/internal/redact"
 	"github.com/salonhq/salon/sfu"
 	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
@@ -28,8 +28,9 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// DataDir holds the SQLite database, the signing key and media.
 	DataDir string `yaml:"data_dir"`
-	// Database is "sqlite:PATH" (relative to data_dir) or a postgres:// URL.
-	Database string `yaml:"database"`
+	// Database is "sqlite:PATH" (relative to data_dir) or a postgres:// URL
+	// (its password never prints).
+	Database redact.URL `yaml:"database"`
 	// SQLiteSynchronous is "full" (survives power loss) or "normal".
 	SQLiteSynchronous string `yaml:"sqlite_synchronous"`
 	// ShutdownTimeout bounds how long SIGTERM waits for requests to finish.
@@ -133,8 +134,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Database == "" {
 		bad("database", "must be sqlite:PATH or a postgres:// URL")
-	} else if !hasPrefix(c.Database, "sqlite:", "postgres://", "postgresql://") {
-		bad("database", "%q must be sqlite:PATH or a postgres:// URL", redactURL(c.Database))
+	} else if !hasPrefix(string(c.Database), "sqlite:", "postgres://", "postgresql://") {
+		bad("database", "%q must be sqlite:PATH or a postgres:// URL", c.Database)
 	}
 	if c.SQLiteSynchronous != "full" && c.SQLiteSynchronous != "normal" {
 		bad("sqlite_synchronous", "%q must be full or normal", c.SQLiteSynchronous)
@@ -178,14 +179,6 @@ func hasPrefix(s string, ps ...string) bool {
 		}
 	}
 	return false
-}
-
-// redactURL hides a password in a database URL.
-func redactURL(s string) string {
-	if i := bytes.IndexByte([]byte(s), '@'); i > 0 {
-		return "…@" + s[i+1:]
-	}
-	return s
 }
 
 //go:embed salon.example.yaml

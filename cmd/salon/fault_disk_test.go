@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // mountTmpfs mounts a tmpfs of the given size (as mount(8) takes it, "8m")
@@ -282,7 +283,7 @@ func TestSQLiteFullDiskAndReadOnly(t *testing.T) {
 		t.Fatalf("remount read-only: %v: %s", err, out)
 	}
 	cfg := Defaults()
-	cfg.DataDir, cfg.Database, cfg.SQLiteSynchronous = dir, "sqlite:"+dbPath, "normal"
+	cfg.DataDir, cfg.Database, cfg.SQLiteSynchronous = dir, redact.URL("sqlite:"+dbPath), "normal"
 	cfg.Listen, cfg.Metrics.Listen = "127.0.0.1:0", ""
 	cfg.TURN.ListenUDP, cfg.TURN.ListenTCP, cfg.TURN.UDPSockets = "127.0.0.1:0", "127.0.0.1:0", 1
 	cfg.SFU.UDPPort, cfg.SFU.TCPPort = freeUDPPort(t), -1

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/store/postgres/pgtest"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // backends lists the databases every end-to-end test runs against.
@@ -54,7 +55,7 @@ func startServerLog(t testing.TB, database string, log *slog.Logger, edit ...fun
 	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
-	cfg.Database = database
+	cfg.Database = redact.URL(database)
 	cfg.SQLiteSynchronous = "normal"
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Metrics.Listen = "127.0.0.1:0"

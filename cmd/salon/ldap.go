@@ -42,7 +42,7 @@ func cmdLDAP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !cfg.LDAP.Enabled() {
 		return errors.New("ldap sync: ldap.url is not set")
 	}
-	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
+	st, err := homeserver.OpenStore(ctx, string(cfg.Database), cfg.DataDir, cfg.SQLiteSynchronous)
 	if err != nil {
 		return err
 	}

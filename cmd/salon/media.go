@@ -39,7 +39,7 @@ func cmdMedia(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--older-than: %w", err)
 		}
 	}
-	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
+	st, err := homeserver.OpenStore(ctx, string(cfg.Database), cfg.DataDir, cfg.SQLiteSynchronous)
 	if err != nil {
 		return err
 	}

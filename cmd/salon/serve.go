@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/redact"
 	"github.com/salonhq/salon/signaling"
 	"github.com/salonhq/salon/turn"
 	"github.com/salonhq/salon/turn/credential"
@@ -116,7 +118,7 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	if err := privateDir(cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
+	st, err := homeserver.OpenStore(ctx, string(cfg.Database), cfg.DataDir, cfg.SQLiteSynchronous)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -362,9 +364,9 @@ func (s *server) startTURN(cfg Config, st store.Store, log *slog.Logger, reg pro
 		if err != nil {
 			return nil, err
 		}
-		tc.SharedSecret = turn.Secret(secret)
+		tc.SharedSecret = redact.Secret(secret)
 	}
-	ts, err := turn.New(turn.Params{Config: tc, Logger: log.With("component", "turn"), Registerer: reg,
+	ts, err := turn.New(turn.Params{Config: tc, Logger: log, Registerer: reg,
 		// A logged-out device's or deactivated account's credentials stop
 		// working at once.
 		Holders: turnHolders{st: st, serverName: cfg.ServerName}})
@@ -439,6 +441,9 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) {
 		log.Warn("SALON_PPROF_LISTEN must be a loopback address; profiler not started", "addr", addr)
 		return
 	}
+	// Lock contention shows in /debug/pprof/mutex: one in 100 contended
+	// unlocks is sampled, only while the profiler is on.
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -46,7 +46,7 @@ func cmdUser(ctx context.Context, sub string, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	st, err := homeserver.OpenStore(ctx, cfg.Database, cfg.DataDir, cfg.SQLiteSynchronous)
+	st, err := homeserver.OpenStore(ctx, string(cfg.Database), cfg.DataDir, cfg.SQLiteSynchronous)
 	if err != nil {
 		return err
 	}

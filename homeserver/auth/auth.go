@@ -12,8 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Params are what a Service needs.
@@ -87,10 +88,10 @@ func New(p Params) *Service {
 type Session struct {
 	UserID      string
 	DeviceID    string
-	AccessToken Token
+	AccessToken redact.Secret
 	// RefreshToken is set when the client asked for one; the access token
 	// then expires in ExpiresInMS.
-	RefreshToken Token
+	RefreshToken redact.Secret
 	ExpiresInMS  int64
 }
 
@@ -374,7 +375,7 @@ func (s *Service) Deactivate(ctx context.Context, localpart string) error {
 
 // CreateLoginToken issues a single-use m.login.token for userID (used by
 // SSO to hand a login to the client).
-func (s *Service) CreateLoginToken(ctx context.Context, userID string, ttl time.Duration) (Token, error) {
+func (s *Service) CreateLoginToken(ctx context.Context, userID string, ttl time.Duration) (redact.Secret, error) {
 	tok := newToken("salon_lt_")
 	return tok, s.p.Store.CreateLoginToken(ctx, HashToken(string(tok)), userID, s.p.Now().Add(ttl).UnixMilli())
 }
@@ -390,7 +391,7 @@ func (s *Service) ConsumeLoginToken(ctx context.Context, token string) (string, 
 
 // CreateOpenIDToken issues an OpenID token (stored hashed) that proves to
 // a third party — Salon's own JWT service, or a widget — who the user is.
-func (s *Service) CreateOpenIDToken(ctx context.Context, userID string, ttl time.Duration) (Token, error) {
+func (s *Service) CreateOpenIDToken(ctx context.Context, userID string, ttl time.Duration) (redact.Secret, error) {
 	tok := newToken("salon_oid_")
 	return tok, s.p.Store.CreateOpenIDToken(ctx, HashToken(string(tok)), userID, s.p.Now().Add(ttl).UnixMilli())
 }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func TestLoginToken(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Refresh tokens (https://spec.matrix.org/latest/client-server-api/#refreshing-access-tokens):

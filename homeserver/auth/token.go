@@ -4,23 +4,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"log/slog"
+
+	"github.com/salonhq/salon/internal/redact"
 )
-
-// Token is a secret bearer token. It prints as REDACTED in logs.
-type Token string
-
-// LogValue keeps tokens out of logs.
-func (Token) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
 // newToken returns a token of 32 random bytes with a prefix that tells what
 // it is (so a leaked one is recognisable in a secret scanner).
-func newToken(prefix string) Token {
+func newToken(prefix string) redact.Secret {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		panic("crypto/rand failed: " + err.Error()) // the runtime's reader never fails
 	}
-	return Token(prefix + base64.RawURLEncoding.EncodeToString(b))
+	return redact.Secret(prefix + base64.RawURLEncoding.EncodeToString(b))
 }
 
 // HashToken is how tokens are stored and looked up.

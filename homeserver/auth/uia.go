@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // User-interactive authentication (Client-Server API, "User-Interactive

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/auth"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 type identifier struct {
@@ -69,20 +69,22 @@ type loginRequest struct {
 
 type loginResponse struct {
 	UserID      string         `json:"user_id"`
-	AccessToken auth.Token     `json:"access_token"`
+	AccessToken string         `json:"access_token"`
 	DeviceID    string         `json:"device_id"`
 	HomeServer  string         `json:"home_server"`
 	WellKnown   map[string]any `json:"well_known"`
 	// RefreshToken and ExpiresInMS answer refresh_token: true.
-	RefreshToken auth.Token `json:"refresh_token,omitempty"`
-	ExpiresInMS  int64      `json:"expires_in_ms,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresInMS  int64  `json:"expires_in_ms,omitempty"`
 }
 
+// loginResponse is where a new session's tokens leave their redacting
+// type: the body is the one place they are sent.
 func (a *API) loginResponse(s auth.Session) loginResponse {
 	return loginResponse{
-		UserID: s.UserID, AccessToken: s.AccessToken, DeviceID: s.DeviceID, HomeServer: a.p.Config.ServerName,
+		UserID: s.UserID, AccessToken: string(s.AccessToken), DeviceID: s.DeviceID, HomeServer: a.p.Config.ServerName,
 		WellKnown:    map[string]any{"m.homeserver": map[string]string{"base_url": a.p.Config.BaseURL}},
-		RefreshToken: s.RefreshToken, ExpiresInMS: s.ExpiresInMS,
+		RefreshToken: string(s.RefreshToken), ExpiresInMS: s.ExpiresInMS,
 	}
 }
 

@@ -16,12 +16,13 @@ import (
 
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/keys"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/ratelimit"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Config is what the Client-Server API needs to know of the homeserver's
@@ -30,7 +31,7 @@ type Config struct {
 	ServerName        string
 	BaseURL           string
 	RegistrationMode  string // open, token, closed
-	RegistrationToken string
+	RegistrationToken redact.Secret
 	MaxRequestBytes   int64
 	TrustedProxies    []netip.Prefix
 	LoginPerIP        ratelimit.Rule
@@ -46,7 +47,7 @@ type Config struct {
 type Params struct {
 	Config     Config
 	Auth       *auth.Service
-	Store      store.Store
+	Store      Store
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// ServerKeys answers GET /_matrix/key/v2/server with signed JSON.
@@ -67,8 +68,11 @@ type Params struct {
 	ProfileChanged ProfileListener
 	// Rooms is the rooms authority (nil: no room endpoints).
 	Rooms *rooms.Service
-	// Sync answers /sync and wakes long-polls after writes.
+	// Sync answers /sync, typing and presence.
 	Sync SyncService
+	// UserData keeps account data, tags and receipts, and wakes /sync
+	// after each write (nil: none of those endpoints).
+	UserData UserData
 	// Delayed schedules MSC4140 delayed events (nil: not supported).
 	Delayed Delayed
 	// KeyBackups keeps server-side key backups (nil: no /room_keys).
@@ -91,6 +95,34 @@ type Params struct {
 	// RTCDelegation takes delayed leaves over for the SFU (MSC4195; nil:
 	// not offered).
 	RTCDelegation RTCDelegation
+}
+
+// Store is the storage the API reads and writes itself: accounts,
+// profiles, devices, pushers, filters, aliases and the room directory, and
+// a few reads of rooms. What /sync shows (events, account data, receipts,
+// keys) is written by the services that wake it, never from here.
+type Store interface {
+	Account(ctx context.Context, localpart string) (store.Account, error)
+	Profile(ctx context.Context, userID string) (store.Profile, error)
+	SetDisplayName(ctx context.Context, userID, name string) error
+	SetAvatarURL(ctx context.Context, userID, url string) error
+	Device(ctx context.Context, userID, deviceID string) (store.Device, error)
+	Devices(ctx context.Context, userID string) ([]store.Device, error)
+	SetDeviceName(ctx context.Context, userID, deviceID, name string) error
+	Pushers(ctx context.Context, userID string) ([]store.Pusher, error)
+	SetPusher(ctx context.Context, p store.Pusher, keepOthers bool) error
+	DeletePusher(ctx context.Context, userID, appID, pushKey string) error
+	Filter(ctx context.Context, userID, filterID string) ([]byte, error)
+	PutFilter(ctx context.Context, userID string, filter []byte) (string, error)
+	Alias(ctx context.Context, alias string) (roomID, creator string, err error)
+	CreateAlias(ctx context.Context, alias, roomID, creator string) error
+	RoomAliases(ctx context.Context, roomID string) ([]string, error)
+	PublishedRooms(ctx context.Context) ([]string, error)
+	SetPublished(ctx context.Context, roomID string, published bool) error
+	Room(ctx context.Context, roomID string) (store.Room, error)
+	StateHistory(ctx context.Context, roomID, typ, stateKey string) ([]store.EventRow, error)
+	WithThreads(ctx context.Context, roomID string, eventIDs []string) ([]string, error)
+	CurrentPos() int64
 }
 
 // UserDirectory finds people in an outside directory who may not have

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // FuzzDecodeJSON: any body decodes or yields M_NOT_JSON / M_BAD_JSON /

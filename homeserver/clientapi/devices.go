@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 type deviceJSON struct {

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func (a *API) aliasParam(r *http.Request) (string, error) {

@@ -1,11 +1,12 @@
 package clientapi
 
 import (
-	"github.com/salonhq/salon/homeserver/events"
 	"net/http"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/homeserver/events"
+
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // versions lists the spec versions whose endpoints Salon serves and the

@@ -5,8 +5,8 @@ import (
 	"net/http"
 
 	"github.com/salonhq/salon/homeserver/keys"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // keyBackupRoutes serves server-side key backups (spec v1.16,

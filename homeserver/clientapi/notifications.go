@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // NotificationLister finds the events that notified a user (the push

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // ProfileListener hears about profile changes (the rooms layer updates the

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Pushers (https://spec.matrix.org/latest/client-server-api/#push-notifications):

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/push"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func (a *API) pushRoutes() {

@@ -2,8 +2,6 @@ package clientapi
 
 import (
 	"net/http"
-
-	"github.com/salonhq/salon/homeserver/auth"
 )
 
 // POST /refresh trades a refresh token for new tokens (no access token
@@ -27,8 +25,8 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return reply(w, struct {
-		AccessToken  auth.Token `json:"access_token"`
-		RefreshToken auth.Token `json:"refresh_token"`
-		ExpiresInMS  int64      `json:"expires_in_ms"`
-	}{s.AccessToken, s.RefreshToken, s.ExpiresInMS})
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresInMS  int64  `json:"expires_in_ms"`
+	}{string(s.AccessToken), string(s.RefreshToken), s.ExpiresInMS})
 }

@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/sync"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func (a *API) roomRoutes() {
@@ -146,9 +146,7 @@ func (a *API) membershipOp(op string) authedFunc {
 		case "leave":
 			err = rs.Leave(ctx, roomID, dev.UserID, req.Reason)
 		case "forget":
-			if err = rs.Forget(ctx, roomID, dev.UserID); err == nil && a.p.Sync != nil {
-				a.p.Sync.Forgotten(dev.UserID)
-			}
+			err = rs.Forget(ctx, roomID, dev.UserID)
 		case "kick":
 			err = rs.Kick(ctx, roomID, dev.UserID, req.UserID, req.Reason)
 		case "ban":
@@ -566,13 +564,9 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 			before = min(before, p)
 		}
 	}
-	var keep func(store.EventRow) bool
-	var flt roomEventFilter
-	if f := q.Get("filter"); f != "" {
-		if flt, err = parseRoomEventFilter([]byte(f)); err != nil {
-			return err
-		}
-		keep = flt.match
+	flt, keep, err := eventFilterParam(q)
+	if err != nil {
+		return err
 	}
 	page, err := a.p.Rooms.Messages(r.Context(), dev.UserID, roomID, after, before, backwards, limit, keep)
 	if err != nil {
@@ -616,14 +610,18 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 	return reply(w, out)
 }
 
-// roomEventFilter is the subset of RoomEventFilter /messages applies.
-type roomEventFilter struct {
-	Types           []string `json:"types"`
-	NotTypes        []string `json:"not_types"`
-	Senders         []string `json:"senders"`
-	NotSenders      []string `json:"not_senders"`
-	ContainsURL     *bool    `json:"contains_url"`
-	LazyLoadMembers bool     `json:"lazy_load_members"`
+// eventFilterParam reads the filter query parameter of /messages and
+// /context: the same RoomEventFilter as in a sync filter. keep is nil
+// without one.
+func eventFilterParam(q url.Values) (flt sync.RoomEventFilter, keep func(store.EventRow) bool, err error) {
+	f := q.Get("filter")
+	if f == "" {
+		return flt, nil, nil
+	}
+	if flt, err = sync.ParseRoomEventFilter([]byte(f)); err != nil {
+		return flt, nil, err
+	}
+	return flt, flt.Keep, nil
 }
 
 // lazyMembers is /messages' "state" when members are lazy-loaded: the
@@ -631,75 +629,20 @@ type roomEventFilter struct {
 // newest event of the chunk (as far as the user may see it).
 func (a *API) lazyMembers(ctx context.Context, dev store.Device, roomID string, page rooms.Page) ([]json.RawMessage, error) {
 	senders := map[string]bool{}
+	var ids []string
 	var newest int64
 	for _, ev := range page.Events {
-		senders[ev.Sender] = true
+		if !senders[ev.Sender] {
+			senders[ev.Sender] = true
+			ids = append(ids, ev.Sender)
+		}
 		newest = max(newest, ev.Pos)
 	}
-	rows, v, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, newest)
+	members, v, err := a.p.Rooms.MembersAtPos(ctx, dev.UserID, roomID, newest, ids)
 	if err != nil {
 		return nil, err
 	}
-	members := rows[:0]
-	for _, row := range rows {
-		if row.Type == "m.room.member" && row.StateKey != nil && senders[*row.StateKey] {
-			members = append(members, row)
-		}
-	}
 	return clientEvents(v, members, dev)
-}
-
-func parseRoomEventFilter(b []byte) (roomEventFilter, error) {
-	var f roomEventFilter
-	if err := decodeJSON(b, &f, false); err != nil {
-		return f, err
-	}
-	return f, nil
-}
-
-func globMatch(pat, s string) bool {
-	if p, ok := strings.CutSuffix(pat, "*"); ok {
-		return strings.HasPrefix(s, p)
-	}
-	return pat == s
-}
-
-func anyMatch(pats []string, s string) bool {
-	for _, p := range pats {
-		if globMatch(p, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func (f roomEventFilter) match(row store.EventRow) bool {
-	if f.Types != nil && !anyMatch(f.Types, row.Type) {
-		return false
-	}
-	if anyMatch(f.NotTypes, row.Type) {
-		return false
-	}
-	if f.Senders != nil && !anyMatch(f.Senders, row.Sender) {
-		return false
-	}
-	if f.ContainsURL != nil && hasURL(row) != *f.ContainsURL {
-		return false
-	}
-	return !anyMatch(f.NotSenders, row.Sender)
-}
-
-// hasURL: the event's content has a "url" string (RoomEventFilter's
-// contains_url).
-func hasURL(row store.EventRow) bool {
-	var c struct {
-		Content struct {
-			URL any `json:"url"`
-		} `json:"content"`
-	}
-	_ = json.Unmarshal(row.JSON, &c)
-	_, ok := c.Content.URL.(string)
-	return ok
 }
 
 // relationsDepth is how deep recurse=true follows relations of relations
@@ -792,4 +735,22 @@ func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device
 		out["recursion_depth"] = depth
 	}
 	return reply(w, out)
+}
+
+// sendersMembers keeps, of state, the membership events of the senders
+// of the events in lists (lazy_load_members).
+func sendersMembers(state []store.EventRow, lists ...[]store.EventRow) []store.EventRow {
+	senders := map[string]bool{}
+	for _, l := range lists {
+		for _, e := range l {
+			senders[e.Sender] = true
+		}
+	}
+	out := state[:0]
+	for _, st := range state {
+		if st.Type == "m.room.member" && st.StateKey != nil && senders[*st.StateKey] {
+			out = append(out, st)
+		}
+	}
+	return out
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/delayed"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 const (
@@ -205,7 +205,7 @@ func (a *API) openIDRequest(w http.ResponseWriter, r *http.Request, dev store.De
 		return err
 	}
 	return reply(w, map[string]any{
-		"access_token": tok, "token_type": "Bearer", "matrix_server_name": a.p.Config.ServerName,
+		"access_token": string(tok), "token_type": "Bearer", "matrix_server_name": a.p.Config.ServerName,
 		"expires_in": int64(openIDTTL.Seconds()),
 	})
 }

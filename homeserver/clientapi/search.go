@@ -7,9 +7,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/sync"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // POST /search: the room_events category, full text in the store's index
@@ -41,14 +42,6 @@ type roomEventsCriteria struct {
 			Key string `json:"key"`
 		} `json:"group_by"`
 	} `json:"groupings"`
-}
-
-// searchFilter is the part of a RoomEventFilter search applies.
-type searchFilter struct {
-	roomEventFilter
-	Rooms    []string `json:"rooms"`
-	NotRooms []string `json:"not_rooms"`
-	Limit    *int     `json:"limit"`
 }
 
 // A search's next_batch names where the next page starts: "r<pos>" (by
@@ -99,19 +92,18 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, dev store.Device) e
 	}
 	limit := 10
 	if len(c.Filter) > 0 && string(c.Filter) != "null" {
-		var f searchFilter
-		if err := decodeJSON(c.Filter, &f, false); err != nil {
+		// The same RoomEventFilter as /messages' and /sync's; a negative
+		// limit is refused there, one above 100 lowered to 100.
+		f, err := sync.ParseRoomEventFilter(c.Filter)
+		if err != nil {
 			return err
 		}
 		if f.Limit != nil {
-			if *f.Limit < 0 {
-				return mxerr.InvalidParamf("filter.limit must not be negative")
-			}
 			// Each result may bring its context: bound the work of one page.
 			limit = min(max(*f.Limit, 1), 100)
 		}
 		p.Rooms, p.NotRooms = f.Rooms, f.NotRooms
-		p.Keep = func(m store.SearchMatch) bool { return f.match(store.EventRow{Type: m.Type, Sender: m.Sender}) }
+		p.Keep = func(m store.SearchMatch) bool { return f.Allows(m.Type, m.Sender) }
 	}
 	before, after := 5, 5
 	if ec := c.EventContext; ec != nil {

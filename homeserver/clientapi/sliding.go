@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/sync"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // msc3575 is the prefix of simplified sliding sync (MSC4186, served under

@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/salonhq/salon/homeserver/auth"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // SSO is the single sign-on flow (homeserver/identity) as the API calls it.

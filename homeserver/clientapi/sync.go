@@ -10,17 +10,16 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/sync"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
-// SyncService is what /sync, /typing, /filter and the writers that wake
-// long-polls call.
+// SyncService is what /sync, /typing, /filter and /presence call. Writers
+// wake /sync themselves (rooms, userdata, keys, pushrules): no handler
+// notifies.
 type SyncService interface {
 	Sync(ctx context.Context, req sync.Request) (*sync.Response, error)
-	Notify(pos int64, roomID string, users []string)
-	Forgotten(userID string)
 	SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string)
 	// SetPresence, PresenceStatus, SyncStarted and PresenceActive are the
 	// presence tracker (sync.Presence); with presence off they accept

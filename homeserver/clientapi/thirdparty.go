@@ -3,8 +3,8 @@ package clientapi
 import (
 	"net/http"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Third-party lookups ("Third-party Networks" in the Client-Server API)

@@ -8,9 +8,9 @@ import (
 	"strconv"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // GET /v1/rooms/{roomId}/threads lists a room's thread roots, each with

@@ -1,37 +1,44 @@
 package clientapi
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func (a *API) userDataRoutes() {
 	if a.p.Rooms == nil {
 		return
 	}
-	a.handle(v3+"/user/{userId}/account_data/{type}", methods{http.MethodGet: a.authed(a.getAccountData), http.MethodPut: a.authed(a.putAccountData)})
-	a.handle(v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", methods{http.MethodGet: a.authed(a.getAccountData), http.MethodPut: a.authed(a.putAccountData)})
-	a.handle(v3+"/user/{userId}/rooms/{roomId}/tags", methods{http.MethodGet: a.authed(a.getTags)})
-	a.handle(v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", methods{http.MethodPut: a.authed(a.putTag), http.MethodDelete: a.authed(a.deleteTag)})
-	a.handle(v3+"/rooms/{roomId}/receipt/{receiptType}/{eventId}", methods{http.MethodPost: a.authed(a.postReceipt)})
-	a.handle(v3+"/rooms/{roomId}/read_markers", methods{http.MethodPost: a.authed(a.readMarkers)})
+	if a.p.UserData != nil {
+		a.handle(v3+"/user/{userId}/account_data/{type}", methods{http.MethodGet: a.authed(a.getAccountData), http.MethodPut: a.authed(a.putAccountData)})
+		a.handle(v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", methods{http.MethodGet: a.authed(a.getAccountData), http.MethodPut: a.authed(a.putAccountData)})
+		a.handle(v3+"/user/{userId}/rooms/{roomId}/tags", methods{http.MethodGet: a.authed(a.getTags)})
+		a.handle(v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", methods{http.MethodPut: a.authed(a.putTag), http.MethodDelete: a.authed(a.deleteTag)})
+		a.handle(v3+"/rooms/{roomId}/receipt/{receiptType}/{eventId}", methods{http.MethodPost: a.authed(a.postReceipt)})
+		a.handle(v3+"/rooms/{roomId}/read_markers", methods{http.MethodPost: a.authed(a.readMarkers)})
+	}
 	a.handle(v3+"/rooms/{roomId}/context/{eventId}", methods{http.MethodGet: a.authed(a.eventContext)})
 	a.handle(v3+"/user_directory/search", methods{http.MethodPost: a.authed(a.userDirectory)})
 }
 
-// notify wakes users' long-polls after a write at pos.
-func (a *API) notify(pos int64, roomID string, users ...string) {
-	if a.p.Sync != nil {
-		a.p.Sync.Notify(pos, roomID, users)
-	}
+// UserData is what the account data, tag, receipt and read marker
+// endpoints call (userdata.Service): it writes and wakes /sync itself.
+type UserData interface {
+	AccountData(ctx context.Context, userID, roomID, typ string) (json.RawMessage, error)
+	PutAccountData(ctx context.Context, userID, roomID, typ string, content json.RawMessage) error
+	Tags(ctx context.Context, userID, roomID string) (map[string]json.RawMessage, error)
+	PutTag(ctx context.Context, userID, roomID, tag string, content json.RawMessage) error
+	DeleteTag(ctx context.Context, userID, roomID, tag string) error
+	Receipt(ctx context.Context, userID, roomID, typ, eventID, threadID string) error
+	ReadMarkers(ctx context.Context, userID, roomID string, markers map[string]string) error
 }
 
 // ownData checks the path's user is the caller and reads the optional room.
@@ -46,18 +53,12 @@ func ownData(r *http.Request, dev store.Device) (roomID string, err error) {
 	return roomID, nil
 }
 
-// serverManaged account data types cannot be written directly.
-func serverManaged(typ string) bool { return typ == "m.fully_read" || typ == "m.push_rules" }
-
 func (a *API) getAccountData(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	roomID, err := ownData(r, dev)
 	if err != nil {
 		return err
 	}
-	b, err := a.p.Store.AccountData(r.Context(), dev.UserID, roomID, r.PathValue("type"))
-	if errors.Is(err, store.ErrNotFound) {
-		return mxerr.NotFoundf("Account data not found")
-	}
+	b, err := a.p.UserData.AccountData(r.Context(), dev.UserID, roomID, r.PathValue("type"))
 	if err != nil {
 		return err
 	}
@@ -71,72 +72,32 @@ func (a *API) putAccountData(w http.ResponseWriter, r *http.Request, dev store.D
 	if err != nil {
 		return err
 	}
-	typ := r.PathValue("type")
-	if typ == "" || len(typ) > 255 {
-		return mxerr.InvalidParamf("Invalid account data type")
-	}
-	if serverManaged(typ) {
-		return mxerr.BadJSONf("%s is managed by the server", typ).WithStatus(http.StatusMethodNotAllowed)
-	}
 	content, err := a.readContent(r)
 	if err != nil {
 		return err
 	}
-	pos, err := a.p.Store.PutAccountData(r.Context(), dev.UserID, roomID, typ, content)
-	if err != nil {
+	if err := a.p.UserData.PutAccountData(r.Context(), dev.UserID, roomID, r.PathValue("type"), content); err != nil {
 		return err
 	}
-	a.notify(pos, "", dev.UserID)
 	return reply(w, empty)
 }
 
-func (a *API) tags(r *http.Request, dev store.Device) (string, map[string]json.RawMessage, error) {
+func (a *API) getTags(w http.ResponseWriter, r *http.Request, dev store.Device) error {
 	roomID, err := ownData(r, dev)
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	var c struct {
-		Tags map[string]json.RawMessage `json:"tags"`
-	}
-	b, err := a.p.Store.AccountData(r.Context(), dev.UserID, roomID, "m.tag")
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", nil, err
-	}
-	if len(b) > 0 {
-		_ = json.Unmarshal(b, &c)
-	}
-	if c.Tags == nil {
-		c.Tags = map[string]json.RawMessage{}
-	}
-	return roomID, c.Tags, nil
-}
-
-func (a *API) getTags(w http.ResponseWriter, r *http.Request, dev store.Device) error {
-	_, tags, err := a.tags(r, dev)
+	tags, err := a.p.UserData.Tags(r.Context(), dev.UserID, roomID)
 	if err != nil {
 		return err
 	}
 	return reply(w, map[string]any{"tags": tags})
 }
 
-func (a *API) saveTags(w http.ResponseWriter, r *http.Request, dev store.Device, roomID string, tags map[string]json.RawMessage) error {
-	b, _ := json.Marshal(map[string]any{"tags": tags})
-	pos, err := a.p.Store.PutAccountData(r.Context(), dev.UserID, roomID, "m.tag", b)
-	if err != nil {
-		return err
-	}
-	a.notify(pos, "", dev.UserID)
-	return reply(w, empty)
-}
-
 func (a *API) putTag(w http.ResponseWriter, r *http.Request, dev store.Device) error {
-	roomID, tags, err := a.tags(r, dev)
+	roomID, err := ownData(r, dev)
 	if err != nil {
 		return err
-	}
-	tag := r.PathValue("tag")
-	if tag == "" || len(tag) > 255 {
-		return mxerr.InvalidParamf("Invalid tag")
 	}
 	var body struct {
 		Order *float64 `json:"order"`
@@ -148,65 +109,21 @@ func (a *API) putTag(w http.ResponseWriter, r *http.Request, dev store.Device) e
 	if err := decodeJSON(raw, &body, false); err != nil {
 		return err
 	}
-	if len(tags) >= 100 {
-		return mxerr.InvalidParamf("Too many tags")
+	if err := a.p.UserData.PutTag(r.Context(), dev.UserID, roomID, r.PathValue("tag"), raw); err != nil {
+		return err
 	}
-	tags[tag] = raw
-	return a.saveTags(w, r, dev, roomID, tags)
+	return reply(w, empty)
 }
 
 func (a *API) deleteTag(w http.ResponseWriter, r *http.Request, dev store.Device) error {
-	roomID, tags, err := a.tags(r, dev)
+	roomID, err := ownData(r, dev)
 	if err != nil {
 		return err
 	}
-	delete(tags, r.PathValue("tag"))
-	return a.saveTags(w, r, dev, roomID, tags)
-}
-
-// receipt stores one receipt of a readable event in a joined room.
-func (a *API) receipt(r *http.Request, dev store.Device, roomID, typ, eventID, threadID string) error {
-	switch typ {
-	case "m.read", "m.read.private":
-	case "m.fully_read":
-		return a.fullyRead(r, dev, roomID, eventID)
-	default:
-		return mxerr.InvalidParamf("Unknown receipt type %q", typ)
-	}
-	if err := a.p.Rooms.RequireJoined(r.Context(), roomID, dev.UserID); err != nil {
+	if err := a.p.UserData.DeleteTag(r.Context(), dev.UserID, roomID, r.PathValue("tag")); err != nil {
 		return err
 	}
-	members, err := a.p.Rooms.Members(r.Context(), roomID, "join")
-	if err != nil {
-		return err
-	}
-	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, eventID); err != nil {
-		return err
-	}
-	pos, err := a.p.Store.PutReceipt(r.Context(), store.Receipt{RoomID: roomID, UserID: dev.UserID, Type: typ,
-		EventID: eventID, ThreadID: threadID, TS: nowMS()})
-	if err != nil {
-		return err
-	}
-	if typ == "m.read.private" {
-		a.notify(pos, roomID, dev.UserID)
-	} else {
-		a.notify(pos, roomID, members...)
-	}
-	return nil
-}
-
-func (a *API) fullyRead(r *http.Request, dev store.Device, roomID, eventID string) error {
-	if _, _, err := a.p.Rooms.Event(r.Context(), dev.UserID, roomID, eventID); err != nil {
-		return err
-	}
-	b, _ := json.Marshal(map[string]string{"event_id": eventID})
-	pos, err := a.p.Store.PutAccountData(r.Context(), dev.UserID, roomID, "m.fully_read", b)
-	if err != nil {
-		return err
-	}
-	a.notify(pos, "", dev.UserID)
-	return nil
+	return reply(w, empty)
 }
 
 func (a *API) postReceipt(w http.ResponseWriter, r *http.Request, dev store.Device) error {
@@ -235,7 +152,7 @@ func (a *API) postReceipt(w http.ResponseWriter, r *http.Request, dev store.Devi
 			return mxerr.InvalidParamf("m.fully_read takes no thread_id")
 		}
 	}
-	if err := a.receipt(r, dev, roomID, typ, r.PathValue("eventId"), threadID); err != nil {
+	if err := a.p.UserData.Receipt(r.Context(), dev.UserID, roomID, typ, r.PathValue("eventId"), threadID); err != nil {
 		return err
 	}
 	return reply(w, empty)
@@ -250,12 +167,8 @@ func (a *API) readMarkers(w http.ResponseWriter, r *http.Request, dev store.Devi
 	if err := a.decode(r, &body, true); err != nil {
 		return err
 	}
-	for _, typ := range []string{"m.fully_read", "m.read", "m.read.private"} {
-		if id := body[typ]; id != "" {
-			if err := a.receipt(r, dev, roomID, typ, id, ""); err != nil {
-				return err
-			}
-		}
+	if err := a.p.UserData.ReadMarkers(r.Context(), dev.UserID, roomID, body); err != nil {
+		return err
 	}
 	return reply(w, empty)
 }
@@ -273,23 +186,33 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, dev store.Dev
 		}
 		limit = min(n, 100)
 	}
+	// The filter applies to events_before and events_after, not to the
+	// event itself; with lazy_load_members the state holds the members
+	// who sent the events returned.
+	flt, keep, err := eventFilterParam(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	row, v, err := a.p.Rooms.Event(ctx, dev.UserID, roomID, r.PathValue("eventId"))
 	if err != nil {
 		return err
 	}
 	half := max(limit/2, 1)
-	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, 0, row.Pos, true, half, nil)
+	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, 0, row.Pos, true, half, keep)
 	if err != nil {
 		return err
 	}
-	after, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, row.Pos, a.p.Store.CurrentPos()+1, false, max(limit-half, 1), nil)
+	after, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, row.Pos, a.p.Store.CurrentPos()+1, false, max(limit-half, 1), keep)
 	if err != nil {
 		return err
 	}
 	state, _, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, row.Pos)
 	if err != nil {
 		return err
+	}
+	if flt.LazyLoadMembers {
+		state = sendersMembers(state, []store.EventRow{row}, before.Events, after.Events)
 	}
 	ev, err := clientEvent(v, row, dev)
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Sender sends an event as a user (the rooms service).

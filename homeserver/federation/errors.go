@@ -3,7 +3,7 @@ package federation
 import (
 	"errors"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 var (

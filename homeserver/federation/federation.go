@@ -28,9 +28,9 @@ import (
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/keys"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Version is what /_matrix/federation/v1/version reports.

@@ -25,9 +25,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -8,8 +8,8 @@ import (
 	"net/http"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/route"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // maxRequestBody bounds an inbound request (a transaction of 50 PDUs of

@@ -11,8 +11,8 @@ import (
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/keys"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // isLocal reports whether a user or room alias belongs to this server.

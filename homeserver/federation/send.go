@@ -10,8 +10,8 @@ import (
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/keys"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Transaction limits (Server-Server API, "Transactions").

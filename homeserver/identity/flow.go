@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/auth"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Collision policies: what happens when the localpart a new identity maps

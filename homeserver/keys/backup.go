@@ -13,8 +13,8 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Limits on what one backup upload may name.

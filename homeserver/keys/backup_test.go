@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func code(err error) mxerr.Code {

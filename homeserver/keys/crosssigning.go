@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // DeviceSigningRequest is the body of POST /keys/device_signing/upload.

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // DehydratedRequest is the body of PUT .../dehydrated_device (MSC3814):

@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Notifier wakes /sync long-polls after a write at a stream position.

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 type recorder struct {

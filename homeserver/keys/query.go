@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // QueryResult is the body of a /keys/query answer.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Remote reaches the users of other servers (the federation package

@@ -9,8 +9,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // txnTTL is how long a send-to-device transaction ID is remembered.

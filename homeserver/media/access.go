@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Who may fetch media. The spec serves any media to any logged-in user;

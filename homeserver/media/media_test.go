@@ -22,9 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 	"github.com/salonhq/salon/homeserver/store/sqlstore"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/net/html/charset"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 const (

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // copyBufs are the buffers uploads are copied through: large enough for

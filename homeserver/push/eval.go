@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/salonhq/salon/homeserver/glob"
 )
 
 // EvalContext is what evaluation needs to know beyond the event: who the
@@ -74,7 +76,7 @@ type compiledCond struct {
 	op   condOp
 	slot int
 	// event_match
-	glob  glob
+	glob  glob.Pattern
 	words bool // the key is content.body: match at word boundaries
 	// event_property_is, event_property_contains
 	want value
@@ -199,7 +201,7 @@ func (c *Compiled) compileCond(cond Condition) compiledCond {
 		return compiledCond{
 			op:    opEventMatch,
 			slot:  c.paths.keys[cond.Key],
-			glob:  compileGlob(cond.Pattern),
+			glob:  glob.CompileFold(cond.Pattern),
 			words: cond.Key == pathBody,
 		}
 	case CondEventPropertyIs, CondEventPropertyContains:
@@ -336,9 +338,9 @@ func (cd *compiledCond) holds(c *Compiled, slots []value, ec *EvalContext) bool 
 			return false
 		}
 		if cd.words {
-			return cd.glob.matchWords(v.str)
+			return cd.glob.MatchWords(v.str)
 		}
-		return cd.glob.matchWhole(v.str)
+		return cd.glob.Match(v.str)
 	case opPropertyIs:
 		return slots[cd.slot].equal(cd.want)
 	case opPropertyContains:
@@ -346,7 +348,7 @@ func (cd *compiledCond) holds(c *Compiled, slots []value, ec *EvalContext) bool 
 		return v.kind == kindArray && arrayContains(v.str, cd.want)
 	case opDisplayName:
 		body := slots[cd.slot]
-		return ec.DisplayName != "" && body.kind == kindString && containsWord(body.str, ec.DisplayName)
+		return ec.DisplayName != "" && body.kind == kindString && glob.ContainsWord(body.str, ec.DisplayName)
 	case opMemberCount:
 		n := int64(ec.MemberCount)
 		switch cd.cmp {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // CreateRequest is POST /createRoom's body.
@@ -51,85 +51,150 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// Create makes a room as the spec's createRoom describes: create event,
-// the creator's join, power levels (preset, then override), alias, join
-// rules, history visibility, guest access, initial_state, name, topic,
-// then invites — all stored atomically.
+// Create makes a room as the spec's createRoom describes, in four steps:
+// validate the request (newRoomPlan, then the invitees), resolve the
+// preset, compute the power levels (presetPowerLevels, the parent space's
+// levels, then the override), and build the events (createEvents: create
+// event, the creator's join, power levels, alias, join rules, history
+// visibility, guest access, initial_state, name, topic, invites) — all
+// stored atomically.
 func (s *Service) Create(ctx context.Context, creator string, req CreateRequest, profile Profile) (roomID, alias string, err error) {
-	if len(req.Invite3PID) > 0 {
-		return "", "", mxerr.New(mxerr.Unknown, "Third-party invites are not supported").WithStatus(400)
-	}
-	v := s.p.DefaultVersion
-	if req.RoomVersion != "" {
-		v = events.RoomVersion(req.RoomVersion)
-		if !v.Supported() {
-			return "", "", unsupportedVersion(req.RoomVersion)
-		}
-	}
-	privileged := authrules.HasPrivilegedCreators(v)
-	preset := req.Preset
-	if preset == "" {
-		if req.Visibility == "public" {
-			preset = "public_chat"
-		} else {
-			preset = "private_chat"
-		}
-	}
-	var joinRule, histVis, guest string
-	switch preset {
-	case "public_chat":
-		joinRule, histVis, guest = "public", "shared", "forbidden"
-	case "private_chat", "trusted_private_chat":
-		joinRule, histVis, guest = "invite", "shared", "can_join"
-	default:
-		return "", "", mxerr.New(mxerr.BadJSON, "preset must be public_chat, private_chat or trusted_private_chat")
-	}
-	switch req.Visibility {
-	case "", "private", "public":
-	default:
-		return "", "", mxerr.New(mxerr.BadJSON, "visibility must be public or private")
+	plan, err := newRoomPlan(s.p.DefaultVersion, creator, req)
+	if err != nil {
+		return "", "", err
 	}
 	for _, u := range req.Invite {
 		if err := s.checkInvitee(ctx, u); err != nil {
 			return "", "", err
 		}
 	}
-	if len(req.Invite) > 100 || len(req.InitialState) > 100 {
-		return "", "", mxerr.InvalidParamf("Too many invites or initial state events")
+	pl := presetPowerLevels(plan, req.Invite)
+	if s.p.InheritSpacePowerLevels {
+		s.inheritSpacePowerLevels(ctx, creator, req.InitialState, plan.creators, pl)
 	}
+	if plan.powerLevels, err = overridePowerLevels(plan, pl, req.PowerLevelContentOverride); err != nil {
+		return "", "", err
+	}
+	if plan.alias, err = s.newAlias(ctx, req.RoomAliasName); err != nil {
+		return "", "", err
+	}
+	plan.encrypt = s.encryptByDefault(plan.preset, req, plan.roomType)
+	seq, err := createEvents(ctx, creator, req, plan, profile)
+	if err != nil {
+		return "", "", err
+	}
+	return s.storeNewRoom(ctx, creator, req, plan, seq)
+}
 
+// roomPlan is what the steps of Create settle before any event is built.
+type roomPlan struct {
+	version    events.RoomVersion
+	privileged bool // v12 creators (MSC4289)
+	preset     string
+	presetRules
+	create   map[string]any // the create event's content
+	roomType string
+	creators []string // the creator and any additional creators
+	// Set by the later steps.
+	powerLevels json.RawMessage
+	alias       string
+	encrypt     bool
+}
+
+// presetRules are the join rule, history visibility and guest access a
+// preset starts a room with.
+type presetRules struct {
+	joinRule, historyVisibility, guestAccess string
+}
+
+// maxCreateList bounds invite and initial_state.
+const maxCreateList = 100
+
+// newRoomPlan validates what the request says by itself (no lookups):
+// third-party invites, the room version, the preset and visibility, the
+// list sizes, and creation_content with its additional creators.
+func newRoomPlan(defaultVersion events.RoomVersion, creator string, req CreateRequest) (*roomPlan, error) {
+	if len(req.Invite3PID) > 0 {
+		return nil, mxerr.New(mxerr.Unknown, "Third-party invites are not supported").WithStatus(400)
+	}
+	p := &roomPlan{version: defaultVersion}
+	if req.RoomVersion != "" {
+		p.version = events.RoomVersion(req.RoomVersion)
+		if !p.version.Supported() {
+			return nil, unsupportedVersion(req.RoomVersion)
+		}
+	}
+	p.privileged = authrules.HasPrivilegedCreators(p.version)
+	var err error
+	if p.preset, p.presetRules, err = resolvePreset(req.Preset, req.Visibility); err != nil {
+		return nil, err
+	}
+	if len(req.Invite) > maxCreateList || len(req.InitialState) > maxCreateList {
+		return nil, mxerr.InvalidParamf("Too many invites or initial state events")
+	}
 	// creation_content: the client's keys, then ours.
-	create := map[string]any{}
+	p.create = map[string]any{}
 	if len(req.CreationContent) > 0 && string(req.CreationContent) != "null" {
-		if err := json.Unmarshal(req.CreationContent, &create); err != nil {
-			return "", "", mxerr.BadJSONf("creation_content must be an object")
+		if err := json.Unmarshal(req.CreationContent, &p.create); err != nil {
+			return nil, mxerr.BadJSONf("creation_content must be an object")
 		}
 	}
-	if v.CreatorInContent() {
-		create["creator"] = creator
+	if p.version.CreatorInContent() {
+		p.create["creator"] = creator
 	} else {
-		delete(create, "creator")
+		delete(p.create, "creator")
 	}
-	create["room_version"] = string(v)
-	roomType, _ := create["type"].(string)
-	creators := []string{creator}
-	if privileged {
-		extra, err := additionalCreators(create, creator, preset, req.Invite)
+	p.create["room_version"] = string(p.version)
+	p.roomType, _ = p.create["type"].(string)
+	p.creators = []string{creator}
+	if p.privileged {
+		extra, err := additionalCreators(p.create, creator, p.preset, req.Invite)
 		if err != nil {
-			return "", "", err
+			return nil, err
 		}
-		creators = append(creators, extra...)
+		p.creators = append(p.creators, extra...)
 	}
+	return p, nil
+}
 
-	// Power levels: defaults, then the preset, then the override. From
-	// v12 the creators have infinite power and are not listed (MSC4289).
-	users := map[string]any{}
-	if !privileged {
-		users[creator] = 100
+// resolvePreset is the preset a room starts with (by default from its
+// visibility) and its rules; it also checks the visibility.
+func resolvePreset(preset, visibility string) (string, presetRules, error) {
+	if preset == "" {
+		if visibility == "public" {
+			preset = "public_chat"
+		} else {
+			preset = "private_chat"
+		}
 	}
-	if preset == "trusted_private_chat" {
-		for _, u := range req.Invite {
-			if !slices.Contains(creators, u) {
+	var rules presetRules
+	switch preset {
+	case "public_chat":
+		rules = presetRules{"public", "shared", "forbidden"}
+	case "private_chat", "trusted_private_chat":
+		rules = presetRules{"invite", "shared", "can_join"}
+	default:
+		return "", rules, mxerr.New(mxerr.BadJSON, "preset must be public_chat, private_chat or trusted_private_chat")
+	}
+	switch visibility {
+	case "", "private", "public":
+	default:
+		return "", rules, mxerr.New(mxerr.BadJSON, "visibility must be public or private")
+	}
+	return preset, rules, nil
+}
+
+// presetPowerLevels is the power levels content before any override: the
+// defaults, then the preset (trusted_private_chat raises the invitees).
+// From v12 the creators have infinite power and are not listed (MSC4289).
+func presetPowerLevels(p *roomPlan, invite []string) map[string]any {
+	users := map[string]any{}
+	if !p.privileged {
+		users[p.creators[0]] = 100
+	}
+	if p.preset == "trusted_private_chat" {
+		for _, u := range invite {
+			if !slices.Contains(p.creators, u) {
 				users[u] = 100
 			}
 		}
@@ -148,121 +213,100 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		"ban": 50, "kick": 50, "redact": 50, "invite": 0,
 		"notifications": map[string]any{"room": 50},
 	}
-	if roomType == "m.space" {
+	if p.roomType == "m.space" {
 		pl["events_default"] = 100
 	}
-	if privileged {
+	if p.privileged {
 		// MSC4289: by default only the creators may upgrade the room; a
 		// creator can pass that on by raising someone to 150.
 		pl["events"].(map[string]any)["m.room.tombstone"] = 150
 	}
-	if s.p.InheritSpacePowerLevels {
-		for _, st := range req.InitialState {
-			if st.Type != "m.space.parent" || !events.ValidRoomID(st.StateKey) {
-				continue
+	return pl
+}
+
+// inheritSpacePowerLevels copies into pl the users (other than the
+// creators) and the kick, ban and redact levels of the spaces the new room
+// names as parents in initial_state (Params.InheritSpacePowerLevels); a
+// space the creator is not in gives nothing.
+func (s *Service) inheritSpacePowerLevels(ctx context.Context, creator string, initial []StateEvent, creators []string, pl map[string]any) {
+	users := pl["users"].(map[string]any)
+	for _, st := range initial {
+		if st.Type != "m.space.parent" || !events.ValidRoomID(st.StateKey) {
+			continue
+		}
+		inherited, err := s.SpacePowerLevels(ctx, st.StateKey, creator)
+		if err != nil {
+			continue // not a space the creator is in: nothing to inherit
+		}
+		for u, l := range inherited["users"].(map[string]any) {
+			if !slices.Contains(creators, u) {
+				users[u] = l
 			}
-			inherited, err := s.SpacePowerLevels(ctx, st.StateKey, creator)
-			if err != nil {
-				continue // not a space the creator is in: nothing to inherit
-			}
-			for u, l := range inherited["users"].(map[string]any) {
-				if !slices.Contains(creators, u) {
-					users[u] = l
-				}
-			}
-			for _, k := range []string{"kick", "ban", "redact"} {
-				if v, ok := inherited[k]; ok {
-					pl[k] = v
-				}
+		}
+		for _, k := range []string{"kick", "ban", "redact"} {
+			if v, ok := inherited[k]; ok {
+				pl[k] = v
 			}
 		}
 	}
-	if len(req.PowerLevelContentOverride) > 0 && string(req.PowerLevelContentOverride) != "null" {
+}
+
+// overridePowerLevels applies power_level_content_override over pl (its
+// top-level keys replace pl's) and checks the result: valid for the room
+// version, and from v12 listing no creator.
+func overridePowerLevels(p *roomPlan, pl map[string]any, override json.RawMessage) (json.RawMessage, error) {
+	if len(override) > 0 && string(override) != "null" {
 		var over map[string]any
-		if err := json.Unmarshal(req.PowerLevelContentOverride, &over); err != nil {
-			return "", "", mxerr.BadJSONf("power_level_content_override must be an object")
+		if err := json.Unmarshal(override, &over); err != nil {
+			return nil, mxerr.BadJSONf("power_level_content_override must be an object")
 		}
 		for k, val := range over {
 			pl[k] = val
 		}
 	}
 	plJSON := mustJSON(pl)
-	if err := authrules.ValidatePowerLevels(v, plJSON); err != nil {
-		return "", "", mxerr.BadJSONf("Invalid power levels: %v", err)
+	if err := authrules.ValidatePowerLevels(p.version, plJSON); err != nil {
+		return nil, mxerr.BadJSONf("Invalid power levels: %v", err)
 	}
-	if privileged {
+	if p.privileged {
 		if listed, _ := pl["users"].(map[string]any); listed != nil {
-			for _, c := range creators {
+			for _, c := range p.creators {
 				if _, ok := listed[c]; ok {
-					return "", "", mxerr.BadJSONf("Power levels may not list the room creator %s: creators of a version %s room have infinite power", c, v)
+					return nil, mxerr.BadJSONf("Power levels may not list the room creator %s: creators of a version %s room have infinite power", c, p.version)
 				}
 			}
 		}
 	}
+	return plJSON, nil
+}
 
-	if req.RoomAliasName != "" {
-		alias = "#" + req.RoomAliasName + ":" + s.p.ServerName
-		if strings.ContainsAny(req.RoomAliasName, ":#\x00 ") || !events.ValidRoomAlias(alias) {
-			return "", "", mxerr.InvalidParamf("Invalid room_alias_name")
-		}
-		if _, _, err := s.p.Store.Alias(ctx, alias); err == nil {
-			return "", "", mxerr.New(mxerr.RoomInUse, "Room alias already taken")
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return "", "", err
-		}
+// newAlias checks room_alias_name and that the alias is free ("" when
+// none was asked for).
+func (s *Service) newAlias(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", nil
 	}
+	alias := "#" + name + ":" + s.p.ServerName
+	if strings.ContainsAny(name, ":#\x00 ") || !events.ValidRoomAlias(alias) {
+		return "", mxerr.InvalidParamf("Invalid room_alias_name")
+	}
+	if _, _, err := s.p.Store.Alias(ctx, alias); err == nil {
+		return "", mxerr.New(mxerr.RoomInUse, "Room alias already taken")
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	return alias, nil
+}
 
-	name, avatar := profile(ctx, creator)
-	joinContent := map[string]any{"membership": "join"}
-	if name != "" {
-		joinContent["displayname"] = name
+// createEvents is the new room's events in the spec's order, from the plan
+// and the request; it refuses initial_state entries that may not be sent
+// there. profile gives the members' display names and avatars.
+func createEvents(ctx context.Context, creator string, req CreateRequest, p *roomPlan, profile Profile) ([]Event, error) {
+	state := func(typ string, content any) Event {
+		return Event{Type: typ, StateKey: strp(""), Content: mustJSON(content)}
 	}
-	if avatar != "" {
-		joinContent["avatar_url"] = avatar
-	}
-
-	seq := []Event{
-		{Type: "m.room.create", StateKey: strp(""), Content: mustJSON(create)},
-		{Type: "m.room.member", StateKey: strp(creator), Content: mustJSON(joinContent)},
-		{Type: "m.room.power_levels", StateKey: strp(""), Content: plJSON},
-	}
-	if alias != "" {
-		seq = append(seq, Event{Type: "m.room.canonical_alias", StateKey: strp(""), Content: mustJSON(map[string]string{"alias": alias})})
-	}
-	seq = append(seq,
-		Event{Type: "m.room.join_rules", StateKey: strp(""), Content: mustJSON(map[string]string{"join_rule": joinRule})},
-		Event{Type: "m.room.history_visibility", StateKey: strp(""), Content: mustJSON(map[string]string{"history_visibility": histVis})},
-		Event{Type: "m.room.guest_access", StateKey: strp(""), Content: mustJSON(map[string]string{"guest_access": guest})},
-	)
-	if s.encryptByDefault(preset, req, roomType) {
-		seq = append(seq, Event{Type: "m.room.encryption", StateKey: strp(""), Content: mustJSON(map[string]string{"algorithm": "m.megolm.v1.aes-sha2"})})
-	}
-	for _, st := range req.InitialState {
-		if st.Type == "" || st.Type == "m.room.create" || st.Type == "m.room.member" {
-			return "", "", mxerr.BadJSONf("initial_state may not hold %q events", st.Type)
-		}
-		if len(st.Content) == 0 || st.Content[0] != '{' {
-			return "", "", mxerr.BadJSONf("initial_state content must be an object")
-		}
-		seq = append(seq, Event{Type: st.Type, StateKey: strp(st.StateKey), Content: st.Content})
-	}
-	if req.Name != nil && *req.Name != "" {
-		seq = append(seq, Event{Type: "m.room.name", StateKey: strp(""), Content: mustJSON(map[string]string{"name": *req.Name})})
-	}
-	if req.Topic != nil && *req.Topic != "" {
-		// The plain topic, and the same as an m.topic content block
-		// (Matrix 1.15, MSC3765) for clients that read rich topics.
-		seq = append(seq, Event{Type: "m.room.topic", StateKey: strp(""), Content: mustJSON(map[string]any{
-			"topic":   *req.Topic,
-			"m.topic": map[string]any{"m.text": []map[string]string{{"mimetype": "text/plain", "body": *req.Topic}}},
-		})})
-	}
-	for _, u := range req.Invite {
-		c := map[string]any{"membership": "invite"}
-		if req.IsDirect {
-			c["is_direct"] = true
-		}
-		if dn, av := profile(ctx, u); dn != "" || av != "" {
+	member := func(userID string, c map[string]any) Event {
+		if dn, av := profile(ctx, userID); dn != "" || av != "" {
 			if dn != "" {
 				c["displayname"] = dn
 			}
@@ -270,16 +314,64 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 				c["avatar_url"] = av
 			}
 		}
-		seq = append(seq, Event{Type: "m.room.member", StateKey: strp(u), Content: mustJSON(c)})
+		return Event{Type: "m.room.member", StateKey: strp(userID), Content: mustJSON(c)}
 	}
+	seq := []Event{
+		state("m.room.create", p.create),
+		member(creator, map[string]any{"membership": "join"}),
+		{Type: "m.room.power_levels", StateKey: strp(""), Content: p.powerLevels},
+	}
+	if p.alias != "" {
+		seq = append(seq, state("m.room.canonical_alias", map[string]string{"alias": p.alias}))
+	}
+	seq = append(seq,
+		state("m.room.join_rules", map[string]string{"join_rule": p.joinRule}),
+		state("m.room.history_visibility", map[string]string{"history_visibility": p.historyVisibility}),
+		state("m.room.guest_access", map[string]string{"guest_access": p.guestAccess}),
+	)
+	if p.encrypt {
+		seq = append(seq, state("m.room.encryption", map[string]string{"algorithm": "m.megolm.v1.aes-sha2"}))
+	}
+	for _, st := range req.InitialState {
+		if st.Type == "" || st.Type == "m.room.create" || st.Type == "m.room.member" {
+			return nil, mxerr.BadJSONf("initial_state may not hold %q events", st.Type)
+		}
+		if len(st.Content) == 0 || st.Content[0] != '{' {
+			return nil, mxerr.BadJSONf("initial_state content must be an object")
+		}
+		seq = append(seq, Event{Type: st.Type, StateKey: strp(st.StateKey), Content: st.Content})
+	}
+	if req.Name != nil && *req.Name != "" {
+		seq = append(seq, state("m.room.name", map[string]string{"name": *req.Name}))
+	}
+	if req.Topic != nil && *req.Topic != "" {
+		// The plain topic, and the same as an m.topic content block
+		// (Matrix 1.15, MSC3765) for clients that read rich topics.
+		seq = append(seq, state("m.room.topic", map[string]any{
+			"topic":   *req.Topic,
+			"m.topic": map[string]any{"m.text": []map[string]string{{"mimetype": "text/plain", "body": *req.Topic}}},
+		}))
+	}
+	for _, u := range req.Invite {
+		c := map[string]any{"membership": "invite"}
+		if req.IsDirect {
+			c["is_direct"] = true
+		}
+		seq = append(seq, member(u, c))
+	}
+	return seq, nil
+}
 
+// storeNewRoom builds and signs the events, stores them in one batch with
+// the room, and publishes the alias.
+func (s *Service) storeNewRoom(ctx context.Context, creator string, req CreateRequest, p *roomPlan, seq []Event) (roomID, alias string, err error) {
 	// Up to v11 the room ID is chosen here; from v12 the create event
 	// names the room, and build sets it.
-	if !v.RoomIDFromCreateEvent() {
+	if !p.version.RoomIDFromCreateEvent() {
 		roomID = s.newRoomID()
 	}
-	r := &room{id: roomID, version: v, state: authrules.StateMap{}}
-	r.info = store.Room{RoomID: roomID, Version: string(v), Creator: creator, RoomType: roomType,
+	r := &room{id: roomID, version: p.version, state: authrules.StateMap{}}
+	r.info = store.Room{RoomID: roomID, Version: string(p.version), Creator: creator, RoomType: p.roomType,
 		CreatedTS: s.p.Now().UnixMilli(), Published: req.Visibility == "public"}
 	batch := &store.EventBatch{NewRoom: &r.info}
 	for _, e := range seq {
@@ -296,12 +388,12 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 	s.mu.Lock()
 	s.rooms[roomID] = r
 	s.mu.Unlock()
-	if alias != "" {
-		if err := s.p.Store.CreateAlias(ctx, alias, roomID, creator); err != nil {
-			s.log.Warn("alias taken while the room was created", "alias", alias, "err", err)
+	if p.alias != "" {
+		if err := s.p.Store.CreateAlias(ctx, p.alias, roomID, creator); err != nil {
+			s.log.Warn("alias taken while the room was created", "alias", p.alias, "err", err)
 		}
 	}
-	return roomID, alias, nil
+	return roomID, p.alias, nil
 }
 
 // encryptByDefault reports whether a new room starts encrypted (see

@@ -9,8 +9,8 @@ import (
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // ResolveRoom turns a room ID or a local alias into a room ID.
@@ -278,9 +278,12 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	if err := s.p.Store.Forget(ctx, roomID, userID); err != nil {
 		return err
 	}
+	if s.p.Notifier != nil {
+		s.p.Notifier.Forgotten(userID)
+	}
 	// The cached reader still lets the user read up to their leave.
 	if r, err := s.lockRoom(ctx, roomID); err == nil {
-		delete(r.readers, userID)
+		r.dropReaders()
 		r.mu.Unlock()
 	}
 	return nil

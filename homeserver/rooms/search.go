@@ -6,8 +6,8 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // SearchCap bounds the matches one search considers (before the

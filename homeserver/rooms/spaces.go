@@ -9,7 +9,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Spaces (Client-Server API, "Spaces"): a space is a room of type m.space

@@ -8,7 +8,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // upgradeCopied are the state types a room upgrade carries over.

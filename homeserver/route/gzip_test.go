@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func gzipTestServer(t *testing.T) *httptest.Server {

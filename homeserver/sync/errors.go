@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Sentinel errors. The errors this package returns wrap one of them and a

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/glob"
 	"github.com/salonhq/salon/homeserver/store"
 )
 
@@ -43,8 +44,9 @@ type RoomFilter struct {
 }
 
 // EventFilter is the spec's EventFilter. A nil list is absent (no
-// restriction); an empty, non-nil list matches nothing. Types may use '*'
-// as a wildcard for any sequence of characters.
+// restriction); an empty, non-nil list matches nothing. Types are Matrix
+// globs ('*' for any sequence of characters, '?' for one; package glob),
+// compared exactly.
 type EventFilter struct {
 	// Limit is the maximum number of events; nil means the default. It is
 	// never negative and never above MaxTimelineLimit once parsed.
@@ -102,16 +104,18 @@ func ParseFilter(raw []byte) (Filter, error) {
 // keeps working (an invalid ID in it matches nothing).
 func ParseStoredFilter(raw []byte) (Filter, error) { return parseFilter(raw) }
 
+// idList is a list of IDs a filter names, with what they must be.
+type idList struct {
+	path  string
+	ids   []string
+	kind  string
+	valid func(string) bool
+}
+
 // checkIDs reports the first room or user ID in f that is not valid.
 func (f *Filter) checkIDs() error {
-	type list struct {
-		path  string
-		ids   []string
-		kind  string
-		valid func(string) bool
-	}
 	user, room := events.ValidUserID, events.ValidRoomID
-	lists := []list{
+	lists := []idList{
 		{"presence.senders", f.Presence.Senders, "user", user},
 		{"presence.not_senders", f.Presence.NotSenders, "user", user},
 		{"account_data.senders", f.AccountData.Senders, "user", user},
@@ -121,12 +125,23 @@ func (f *Filter) checkIDs() error {
 	}
 	for name, rf := range map[string]*RoomEventFilter{"room.ephemeral": &f.Room.Ephemeral, "room.state": &f.Room.State,
 		"room.timeline": &f.Room.Timeline, "room.account_data": &f.Room.AccountData} {
-		lists = append(lists,
-			list{name + ".senders", rf.Senders, "user", user},
-			list{name + ".not_senders", rf.NotSenders, "user", user},
-			list{name + ".rooms", rf.Rooms, "room", room},
-			list{name + ".not_rooms", rf.NotRooms, "room", room})
+		lists = append(lists, rf.idLists(name)...)
 	}
+	return checkIDLists(lists)
+}
+
+// idLists are the ID lists of a RoomEventFilter at path.
+func (f *RoomEventFilter) idLists(path string) []idList {
+	user, room := events.ValidUserID, events.ValidRoomID
+	return []idList{
+		{path + ".senders", f.Senders, "user", user},
+		{path + ".not_senders", f.NotSenders, "user", user},
+		{path + ".rooms", f.Rooms, "room", room},
+		{path + ".not_rooms", f.NotRooms, "room", room},
+	}
+}
+
+func checkIDLists(lists []idList) error {
 	for _, l := range lists {
 		for _, id := range l.ids {
 			if !l.valid(id) {
@@ -137,22 +152,46 @@ func (f *Filter) checkIDs() error {
 	return nil
 }
 
-func parseFilter(raw []byte) (Filter, error) {
+// ParseRoomEventFilter reads the RoomEventFilter that /messages, /context
+// and /search take, with the rules of the same filter inside a sync
+// filter (ParseFilter): one filter serves every list of events.
+func ParseRoomEventFilter(raw []byte) (RoomEventFilter, error) {
+	obj, err := decodeFilterObject(raw)
+	if err != nil {
+		return RoomEventFilter{}, err
+	}
+	f, err := roomEventFilter("filter", obj)
+	if err != nil {
+		return RoomEventFilter{}, err
+	}
+	return f, checkIDLists(f.idLists("filter"))
+}
+
+// decodeFilterObject decodes a filter's JSON object, numbers kept as
+// written.
+func decodeFilterObject(raw []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return Filter{}, badFilterJSON("Filter is not valid JSON: %v", err)
+		return nil, badFilterJSON("Filter is not valid JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Filter{}, badFilterJSON("Filter has data after the JSON object")
+		return nil, badFilterJSON("Filter has data after the JSON object")
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return Filter{}, badFilterJSON("Filter must be a JSON object")
+		return nil, badFilterJSON("Filter must be a JSON object")
+	}
+	return obj, nil
+}
+
+func parseFilter(raw []byte) (Filter, error) {
+	obj, err := decodeFilterObject(raw)
+	if err != nil {
+		return Filter{}, err
 	}
 	var f Filter
-	var err error
 	for k, val := range obj {
 		switch k {
 		case "event_fields":
@@ -369,7 +408,7 @@ func (f *EventFilter) limit(def int) int {
 // AllowsType reports whether events of type t pass the filter.
 func (f *EventFilter) AllowsType(t string) bool {
 	for _, p := range f.NotTypes {
-		if globMatch(p, t) {
+		if glob.Match(p, t) {
 			return false
 		}
 	}
@@ -377,7 +416,7 @@ func (f *EventFilter) AllowsType(t string) bool {
 		return true
 	}
 	for _, p := range f.Types {
-		if globMatch(p, t) {
+		if glob.Match(p, t) {
 			return true
 		}
 	}
@@ -414,6 +453,10 @@ func allowsRoom(rooms, notRooms []string, id string) bool {
 	return rooms == nil || slices.Contains(rooms, id)
 }
 
+// Keep is allowsEvent in the shape of the keep functions of the rooms
+// service's lists (/messages, /context).
+func (f *RoomEventFilter) Keep(e store.EventRow) bool { return f.allowsEvent(&e) }
+
 // allowsEvent applies the type, sender, room and contains_url parts to a
 // stored event.
 func (f *RoomEventFilter) allowsEvent(e *store.EventRow) bool {
@@ -436,34 +479,4 @@ func hasURL(pdu []byte) bool {
 	}
 	_, ok := v.Content["url"]
 	return ok
-}
-
-// globMatch matches s against pattern, where '*' stands for any sequence
-// of characters (possibly empty) and every other byte for itself.
-func globMatch(pattern, s string) bool {
-	if !strings.Contains(pattern, "*") {
-		return pattern == s
-	}
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && pattern[p] == s[i]:
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }

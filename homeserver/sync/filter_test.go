@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func errCode(err error) mxerr.Code {
@@ -118,6 +118,7 @@ func TestFilterMatching(t *testing.T) {
 	}
 }
 
+// TestGlobMatch: types match as Matrix globs (package glob), exactly.
 func TestGlobMatch(t *testing.T) {
 	for _, tc := range []struct {
 		p, s string
@@ -135,9 +136,16 @@ func TestGlobMatch(t *testing.T) {
 		{"a**", "a", true},
 		{"exact", "exact", true},
 		{"exact", "exactly", false},
+		{"m.room.message", "M.ROOM.MESSAGE", false},
+		{"m.room.?ember", "m.room.member", true},
 	} {
-		if got := globMatch(tc.p, tc.s); got != tc.want {
-			t.Errorf("globMatch(%q, %q) = %v", tc.p, tc.s, got)
+		f := EventFilter{Types: []string{tc.p}}
+		if got := f.AllowsType(tc.s); got != tc.want {
+			t.Errorf("types [%q] allows %q = %v", tc.p, tc.s, got)
+		}
+		f = EventFilter{NotTypes: []string{tc.p}}
+		if got := f.AllowsType(tc.s); got == tc.want {
+			t.Errorf("not_types [%q] allows %q = %v", tc.p, tc.s, got)
 		}
 	}
 }

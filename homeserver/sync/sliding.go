@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Simplified sliding sync (MSC4186), served at

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 func TestRequiredStateSelection(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Sliding sync connections (MSC4186 "Connections"): per user, device and

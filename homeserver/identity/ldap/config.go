@@ -3,7 +3,6 @@ package ldap
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/identity"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Config is the `ldap` section of salon.yaml. LDAP is off while URL is
@@ -25,8 +25,8 @@ type Config struct {
 	CAFile string `yaml:"ca_file"`
 	// BindDN and BindPassword are the service account that searches the
 	// directory (empty: an anonymous search).
-	BindDN       string `yaml:"bind_dn"`
-	BindPassword Secret `yaml:"bind_password"`
+	BindDN       string        `yaml:"bind_dn"`
+	BindPassword redact.Secret `yaml:"bind_password"`
 	// BaseDN is where people are searched for.
 	BaseDN string `yaml:"base_dn"`
 	// UserFilter selects the entries that may sign in; an entry that does
@@ -115,15 +115,6 @@ func (g GroupConfig) Name() string {
 	}
 	return g.Filter
 }
-
-// Secret is a configured secret; it prints as REDACTED.
-type Secret string
-
-// String hides the secret.
-func (Secret) String() string { return "REDACTED" }
-
-// LogValue hides the secret in logs.
-func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
 // Defaults is the built-in LDAP configuration (off).
 func Defaults() Config {

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/auth"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Params are what a Service needs.

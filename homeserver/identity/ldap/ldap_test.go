@@ -9,9 +9,9 @@ import (
 	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/identity/ldap/ldaptest"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 var ctx = context.Background()

@@ -8,8 +8,8 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Run runs the group sync until ctx ends: a full sync at start and every

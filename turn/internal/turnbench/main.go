@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/salonhq/salon/internal/redact"
 	"github.com/salonhq/salon/turn"
 	"github.com/salonhq/salon/turn/credential"
 	"github.com/salonhq/salon/turn/internal/turnload"
@@ -78,7 +79,7 @@ func serve(args []string) error {
 	}
 	cfg := turn.Defaults()
 	cfg.ListenUDP, cfg.ListenTCP = *udp, turn.Off
-	cfg.Realm, cfg.SharedSecret = *realm, turn.Secret(*secret)
+	cfg.Realm, cfg.SharedSecret = *realm, redact.Secret(*secret)
 	cfg.RelayPortMin, _ = strconv.Atoi(lo)
 	cfg.RelayPortMax, _ = strconv.Atoi(hi)
 	cfg.UDPSockets = *sockets

@@ -18,8 +18,8 @@ import (
 	"path/filepath"
 
 	"github.com/salonhq/salon/homeserver/media"
-	"github.com/salonhq/salon/homeserver/mxerr"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
+	"github.com/salonhq/salon/internal/mxerr"
 )
 
 type benchAuth struct{}

@@ -1,4 +1,4 @@
-package push
+package glob
 
 import (
 	"regexp"
@@ -50,8 +50,8 @@ func TestGlobWhole(t *testing.T) {
 		{`\*`, `x`, false},
 	}
 	for _, tc := range cases {
-		g := compileGlob(tc.pattern)
-		if got := g.matchWhole([]byte(tc.value)); got != tc.want {
+		g := CompileFold(tc.pattern)
+		if got := g.Match([]byte(tc.value)); got != tc.want {
 			t.Errorf("%q matches all of %q = %v, want %v", tc.pattern, tc.value, got, tc.want)
 		}
 	}
@@ -103,8 +103,8 @@ func TestGlobWords(t *testing.T) {
 		{"b*", "ab", false},
 	}
 	for _, tc := range cases {
-		g := compileGlob(tc.pattern)
-		if got := g.matchWords([]byte(tc.body)); got != tc.want {
+		g := CompileFold(tc.pattern)
+		if got := g.MatchWords([]byte(tc.body)); got != tc.want {
 			t.Errorf("%q matches words of %q = %v, want %v", tc.pattern, tc.body, got, tc.want)
 		}
 	}
@@ -123,7 +123,7 @@ func TestContainsWordIsLiteral(t *testing.T) {
 		{"Ünïcödé", "hi ÜNÏCÖDÉ", true},
 		{"bob", "bobby", false},
 	} {
-		if got := containsWord([]byte(tc.body), tc.name); got != tc.want {
+		if got := ContainsWord([]byte(tc.body), tc.name); got != tc.want {
 			t.Errorf("containsWord(%q, %q) = %v, want %v", tc.body, tc.name, got, tc.want)
 		}
 	}
@@ -132,8 +132,8 @@ func TestContainsWordIsLiteral(t *testing.T) {
 // A pattern that would backtrack badly stays linear.
 func TestGlobNoBacktracking(t *testing.T) {
 	body := []byte(strings.Repeat("a ", 20000))
-	g := compileGlob("*a*a*a*a*a*a*a*a*a*b")
-	if g.matchWords(body) || g.matchWhole(body) {
+	g := CompileFold("*a*a*a*a*a*a*a*a*a*b")
+	if g.MatchWords(body) || g.Match(body) {
 		t.Fatal("matched a body without b")
 	}
 }
@@ -170,14 +170,67 @@ func FuzzGlob(f *testing.F) {
 		if len(pattern) > 64 || !validUTF8(pattern) || !validUTF8(s) {
 			t.Skip() // values and patterns reach matching JSON-decoded, so valid
 		}
-		g := compileGlob(pattern)
-		if got, want := g.matchWhole([]byte(s)), referenceGlob(pattern, false).MatchString(s); got != want {
+		g := CompileFold(pattern)
+		if got, want := g.Match([]byte(s)), referenceGlob(pattern, false).MatchString(s); got != want {
 			t.Errorf("%q matches all of %q = %v, regexp says %v", pattern, s, got, want)
 		}
-		if got, want := g.matchWords([]byte(s)), referenceGlob(pattern, true).MatchString(s); got != want {
+		if got, want := g.MatchWords([]byte(s)), referenceGlob(pattern, true).MatchString(s); got != want {
 			t.Errorf("%q matches words of %q = %v, regexp says %v", pattern, s, got, want)
+		}
+		exact := Compile(pattern)
+		re := regexp.MustCompile(strings.Replace(referenceGlob(pattern, false).String(), "(?i:", "(?:", 1))
+		if got, want := exact.Match([]byte(s)), re.MatchString(s); got != want {
+			t.Errorf("%q matches all of %q exactly = %v, regexp says %v", pattern, s, got, want)
 		}
 	})
 }
 
 func validUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+// TestExact: Compile compares characters exactly (event filters' types),
+// with the same wildcards, and Match is Compile for one use.
+func TestExact(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, value string
+		want           bool
+	}{
+		{"m.room.message", "m.room.message", true},
+		{"m.room.message", "M.ROOM.MESSAGE", false},
+		{"m.room.*", "m.room.member", true},
+		{"m.room.*", "M.room.member", false},
+		{"*.member", "m.room.member", true},
+		{"m.*.member", "m.room.member", true},
+		{"m.room.?ember", "m.room.member", true},
+		{"m.room.?ember", "m.room.Member", true},
+		{"m.room.?ember", "m.room.mEmber", false},
+		{"ÉTÉ", "été", false},
+		{"k", "\u212a", false},
+		{"", "", true},
+		{"", "x", false},
+		{"*", "", true},
+	} {
+		g := Compile(tc.pattern)
+		if got := g.MatchString(tc.value); got != tc.want {
+			t.Errorf("Compile(%q).MatchString(%q) = %v, want %v", tc.pattern, tc.value, got, tc.want)
+		}
+		if got := g.Match([]byte(tc.value)); got != tc.want {
+			t.Errorf("Compile(%q).Match(%q) = %v, want %v", tc.pattern, tc.value, got, tc.want)
+		}
+		if got := Match(tc.pattern, tc.value); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.pattern, tc.value, got, tc.want)
+		}
+	}
+	if !containsWord([]byte("say Hello there"), "Hello", false) || containsWord([]byte("say hello there"), "Hello", false) {
+		t.Error("exact word match")
+	}
+}
+
+// TestMatchAllocates: a pattern matched once (an event filter's type, for
+// every event a sync reads) costs no allocation.
+func TestMatchAllocates(t *testing.T) {
+	for _, p := range []string{"m.room.message", "m.room.*", "*.call.?nvite*"} {
+		if n := testing.AllocsPerRun(100, func() { Match(p, "m.room.member") }); n != 0 {
+			t.Errorf("Match(%q) allocates %v times", p, n)
+		}
+	}
+}
