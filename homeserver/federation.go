@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/store"
+	"github.com/salonhq/salon/homeserver/userdata"
 	"github.com/salonhq/salon/internal/mxerr"
 )
 
@@ -40,21 +40,13 @@ func (f federationEDUs) Typing(ctx context.Context, roomID, userID string, typin
 }
 
 func (f federationEDUs) Receipt(ctx context.Context, roomID, userID, receiptType, eventID, threadID string, ts int64) error {
-	if receiptType != "m.read" {
-		// Private receipts never leave their server.
+	if receiptType != userdata.Read {
+		// Private receipts and read markers never leave their server.
 		return mxerr.InvalidParamf("receipt type %q is not shared", receiptType)
 	}
-	members, err := f.joined(ctx, roomID, userID)
-	if err != nil {
-		return err
-	}
-	pos, err := f.h.deps.Store.PutReceipt(ctx, store.Receipt{RoomID: roomID, UserID: userID, Type: receiptType,
-		EventID: eventID, ThreadID: threadID, TS: ts})
-	if err != nil {
-		return err
-	}
-	f.h.Notifier.Notify(pos, roomID, members)
-	return nil
+	// The same rules as a local receipt: a joined member, an event they
+	// may see; the time is this server's.
+	return f.h.UserData.Receipt(ctx, userID, roomID, receiptType, eventID, threadID)
 }
 
 func (f federationEDUs) DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error {

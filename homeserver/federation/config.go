@@ -44,14 +44,14 @@ type Config struct {
 	// or loopback addresses: discovery reaches public addresses only.
 	Resolve map[string]string `yaml:"resolve"`
 	// KeyValidity is how long this server's published key answer stays
-	// valid (valid_until_ts); default 24h, as Synapse: other servers
-	// fetch it again daily, so a rotation reaches them within a day.
+	// valid (valid_until_ts); default 7 days, as before federation (a
+	// shorter value makes a rotation reach other servers sooner).
 	KeyValidity time.Duration `yaml:"key_validity"`
 }
 
 // Defaults returns the built-in federation settings.
 func Defaults() Config {
-	return Config{KeyValidity: 24 * time.Hour}
+	return Config{KeyValidity: 7 * 24 * time.Hour}
 }
 
 // On reports whether federation runs for serverName.

@@ -212,7 +212,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if validUntil != now.Add(24*time.Hour).UnixMilli() || len(keys) != 2 {
+	if validUntil != now.Add(7*24*time.Hour).UnixMilli() || len(keys) != 2 {
 		t.Fatalf("answer: %s", raw)
 	}
 	var a keyAnswer
