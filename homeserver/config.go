@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/ratelimit"
@@ -41,6 +42,8 @@ type Config struct {
 	// LDAP is sign-in, the user directory and group sync from an LDAP
 	// directory (off until ldap.url is set).
 	LDAP ldap.Config `yaml:"ldap"`
+	// Federation is the Server-Server API: other Matrix servers.
+	Federation federation.Config `yaml:"federation"`
 }
 
 // PushConfig tunes notifications sent to push gateways.
@@ -165,6 +168,7 @@ func Defaults() Config {
 		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
 		SSO:        ssoDefaults(),
 		LDAP:       ldap.Defaults(),
+		Federation: federation.Defaults(),
 	}
 }
 
@@ -238,6 +242,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.LDAP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Federation.Validate(c.ServerName); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.SSO.validate()...)

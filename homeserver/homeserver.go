@@ -22,6 +22,7 @@ import (
 	"github.com/salonhq/salon/homeserver/clientapi"
 	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/identity"
 	"github.com/salonhq/salon/homeserver/identity/ldap"
 	"github.com/salonhq/salon/homeserver/keys"
@@ -87,7 +88,6 @@ type Homeserver struct {
 	log   *slog.Logger
 	Auth  *auth.Service
 	api   *clientapi.API
-	keys  *serverKeys
 	Rooms *rooms.Service
 	Push  *pushrules.Service
 	// PushGateway sends notifications to users' HTTP pushers.
@@ -110,6 +110,9 @@ type Homeserver struct {
 	UserData *userdata.Service
 	// SSO is single sign-on (nil when no identity provider is configured).
 	SSO *identity.Flow
+	// Federation is the Server-Server API (its keys are served even when
+	// federation.enabled is off).
+	Federation *federation.Service
 
 	cleanupEvery time.Duration
 }
@@ -133,7 +136,6 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			}
 		},
 	})
-	h.keys = newServerKeys(cfg.ServerName, deps.SigningKey)
 	h.Notifier = sync.NewNotifier()
 	h.Typing = sync.NewTyping(h.Notifier)
 	if cfg.Presence.Enabled {
@@ -221,6 +223,20 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
 		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
 	})
+	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h.Federation, err = federation.New(fctx, federation.Params{
+		Config: cfg.Federation, ServerName: cfg.ServerName, Key: deps.SigningKey, Store: deps.Store,
+		Keys: h.Keys, EDUs: federationEDUs{h}, Logger: deps.Logger.With("component", "federation"),
+		Registerer: deps.Registerer,
+	})
+	fcancel()
+	if err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("federation: %w", err)
+	}
+	if h.Federation.Enabled() {
+		h.Keys.SetRemote(h.Federation)
+	}
 	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("sso: %w", err)
@@ -269,9 +285,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store:      deps.Store,
 		Logger:     deps.Logger.With("component", "clientapi"),
 		Registerer: deps.Registerer,
-		ServerKeys: h.keys.json,
-		WellKnown:  deps.WellKnown,
-		KeyBackups: keys.NewBackups(deps.Store),
+		ServerKeys: func() ([]byte, error) { return h.Federation.ServerKeys(context.Background()) },
+		RemoteProfile: func(ctx context.Context, userID, field string) (store.Profile, error) {
+			return h.Federation.Profile(ctx, userID, field)
+		},
+		RemoteAlias: h.Federation.Directory,
+		WellKnown:   deps.WellKnown,
+		KeyBackups:  keys.NewBackups(deps.Store),
 	})
 	if h.SSO != nil {
 		h.api.SetSSO(ssoAPI{h.SSO})
@@ -291,6 +311,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		access := deps.Logger.With("component", "http")
 		h.api.SetAccessLog(access)
 		m.SetAccessLog(access)
+		h.Federation.SetAccessLog(access)
 	}
 	return h, nil
 }
@@ -303,6 +324,13 @@ func (h *Homeserver) Handler() http.Handler {
 	mh := h.Media.Handler()
 	mux.Handle("/_matrix/media/", mh)
 	mux.Handle("/_matrix/client/v1/media/", mh)
+	// The Server-Server API on the client listener (federation.listen
+	// empty: TLS ends at the reverse proxy); OpenID userinfo stays with
+	// the client API, which issues the tokens.
+	fh := h.Federation.Handler()
+	mux.Handle("/_matrix/key/", fh)
+	mux.Handle("/_matrix/federation/", fh)
+	mux.Handle("/_matrix/federation/v1/openid/", h.api.Handler())
 	if h.SSO != nil {
 		mux.Handle(identity.PathPrefix, h.SSO.Handler())
 	}
@@ -485,6 +513,9 @@ func (h *Homeserver) Drain() { h.api.Drain() }
 // Close stops the homeserver's timers (typing expiry, presence idle
 // timeout).
 func (h *Homeserver) Close() error {
+	if h.Federation != nil {
+		_ = h.Federation.Close()
+	}
 	if h.Presence != nil {
 		_ = h.Presence.Close()
 	}
@@ -505,7 +536,11 @@ func (h *Homeserver) Run(ctx context.Context) error {
 			_ = h.LDAP.Run(ctx)
 		}()
 	}
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		_ = h.Federation.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		_ = h.Delayed.Run(ctx)

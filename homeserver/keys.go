@@ -2,14 +2,12 @@ package homeserver
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
 )
@@ -52,42 +50,39 @@ func LoadOrCreateSigningKey(dataDir string) (events.SigningKey, error) {
 	return k, nil
 }
 
-// serverKeys answers GET /_matrix/key/v2/server: the server's verify key,
-// signed by itself, valid for a week; the answer is cached for a day.
-type serverKeys struct {
-	name string
-	key  events.SigningKey
-	now  func() time.Time
-
-	mu      sync.Mutex
-	body    []byte
-	refresh time.Time
-}
-
-func newServerKeys(name string, key events.SigningKey) *serverKeys {
-	return &serverKeys{name: name, key: key, now: time.Now}
-}
-
-func (s *serverKeys) json() ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if s.body != nil && now.Before(s.refresh) {
-		return s.body, nil
-	}
-	obj, err := json.Marshal(map[string]any{
-		"server_name":     s.name,
-		"valid_until_ts":  now.Add(7 * 24 * time.Hour).UnixMilli(),
-		"old_verify_keys": map[string]any{},
-		"verify_keys":     map[string]any{s.key.ID: map[string]string{"key": s.key.PublicBase64()}},
-	})
+// RotateSigningKey replaces dataDir/signing.key with a new key, keeping the
+// old file as signing.key.VERSION.old. Run it while the server is stopped:
+// at its next start the new key signs, and the old one is published in
+// /_matrix/key/v2/server's old_verify_keys so that other servers can still
+// check what it signed. It returns the old and the new key IDs.
+func RotateSigningKey(dataDir string) (oldID, newID string, err error) {
+	path := filepath.Join(dataDir, "signing.key")
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
-	signed, err := events.SignJSON(obj, s.name, s.key)
+	old, err := events.ParseSigningKeyFile(b)
 	if err != nil {
-		return nil, err
+		return "", "", fmt.Errorf("%s: %w", path, err)
 	}
-	s.body, s.refresh = signed, now.Add(24*time.Hour)
-	return signed, nil
+	k, err := events.GenerateSigningKey(rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	out, err := events.EncodeSigningKeyFile(k)
+	if err != nil {
+		return "", "", err
+	}
+	keep := path + "." + strings.TrimPrefix(old.ID, "ed25519:") + ".old"
+	if err := os.WriteFile(keep, b, 0o600); err != nil {
+		return "", "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", "", err
+	}
+	return old.ID, k.ID, nil
 }

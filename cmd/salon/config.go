@@ -126,6 +126,9 @@ func (c *Config) Validate() error {
 			bad("metrics.listen", "%q must differ from listen: metrics are not served on the public listener", m)
 		}
 	}
+	if f := c.Federation.Listen; f != "" && (f == c.Listen || f == c.Metrics.Listen) {
+		bad("federation.listen", "%q must differ from listen and metrics.listen (leave it empty to serve federation on listen)", f)
+	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}

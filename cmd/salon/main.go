@@ -42,6 +42,7 @@ const usage = `usage:
                                        load a running server's SFU with pion clients (see docs/PERFORMANCE.md)
   salon media purge [--older-than 90d]  delete unreferenced media older than that
   salon ldap sync --dry-run            print what the LDAP group sync would change
+  salon federation rotate-key          replace the signing key (server stopped; see docs/FEDERATION.md)
   salon version
 `
 
@@ -113,6 +114,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdMedia(ctx, args[1:], stdout, stderr)
 	case "ldap":
 		return cmdLDAP(ctx, args[1:], stdout, stderr)
+	case "federation":
+		return cmdFederation(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "salon", version)
 		return nil

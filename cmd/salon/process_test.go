@@ -63,10 +63,17 @@ type process struct {
 
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startProcessYAML(t, "", args...)
+}
+
+// startProcessYAML is startProcess with more top-level settings in its
+// salon.yaml.
+func startProcessYAML(t *testing.T, extraYAML string, args ...string) *process {
+	t.Helper()
 	addr := freePort(t)
 	// The relay takes free ports so tests and a local coturn do not collide.
 	conf := filepath.Join(t.TempDir(), "salon.yaml")
-	yaml := fmt.Sprintf("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\nsfu:\n  udp_port: %d\n  tcp_port: -1\nmetrics:\n  listen: 127.0.0.1:0\n", freeUDPPort(t))
+	yaml := fmt.Sprintf("turn:\n  listen_udp: 127.0.0.1:0\n  listen_tcp: 127.0.0.1:0\n  udp_sockets: 1\nsfu:\n  udp_port: %d\n  tcp_port: -1\nmetrics:\n  listen: 127.0.0.1:0\n", freeUDPPort(t)) + extraYAML
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -102,7 +103,11 @@ type server struct {
 	// listener (nil with metrics.listen: off).
 	metricsLn net.Listener
 	metrics   *http.Server
-	close     []func() error // run in reverse order at shutdown
+	// fedLn and fed serve the Server-Server API with TLS on a listener of
+	// its own (nil unless federation.listen is set and federation is on).
+	fedLn net.Listener
+	fed   *http.Server
+	close []func() error // run in reverse order at shutdown
 }
 
 func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logger) (*server, error) {
@@ -166,6 +171,9 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	if err := s.startMetrics(cfg, reg, log); err != nil {
 		return nil, err
 	}
+	if err := s.startFederation(cfg, hs, log); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -210,6 +218,17 @@ func (s *server) run(ctx context.Context) error {
 	} else {
 		close(metricsDone)
 	}
+	fedDone := make(chan struct{})
+	if s.fed != nil {
+		go func() {
+			defer close(fedDone)
+			if err := s.fed.ServeTLS(s.fedLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("federation listener stopped", "err", err)
+			}
+		}()
+	} else {
+		close(fedDone)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.hs.Run(runCtx) }()
 	go func() {
@@ -232,6 +251,12 @@ func (s *server) run(ctx context.Context) error {
 		s.log.Warn("shutdown: requests still running were cut", "err", err)
 		_ = s.http.Close()
 	}
+	if s.fed != nil {
+		if err := s.fed.Shutdown(sctx); err != nil {
+			_ = s.fed.Close()
+		}
+	}
+	<-fedDone
 	if s.metrics != nil {
 		_ = s.metrics.Close()
 	}
@@ -282,6 +307,40 @@ func (s *server) startMetrics(cfg Config, reg *prometheus.Registry, log *slog.Lo
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// startFederation opens the federation listener (federation.listen) with
+// its TLS certificate; nothing when federation is off or shares the
+// client listener.
+func (s *server) startFederation(cfg Config, hs *homeserver.Homeserver, log *slog.Logger) error {
+	if !hs.Federation.Enabled() || cfg.Federation.Listen == "" {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.Federation.TLSCert, cfg.Federation.TLSKey)
+	if err != nil {
+		return fmt.Errorf("federation.tls_cert: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Federation.Listen)
+	if err != nil {
+		return fmt.Errorf("federation.listen: %w", err)
+	}
+	s.close = append(s.close, func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	s.fedLn = ln
+	s.fed = &http.Server{
+		Handler:           hs.FederationHandler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("federation listening", "addr", ln.Addr().String(), "server_name", cfg.ServerName)
 	return nil
 }
 

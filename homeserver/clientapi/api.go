@@ -52,6 +52,14 @@ type Params struct {
 	Registerer prometheus.Registerer
 	// ServerKeys answers GET /_matrix/key/v2/server with signed JSON.
 	ServerKeys func() ([]byte, error)
+	// RemoteProfile looks up the profile of another server's user over
+	// federation (field "" for both); nil: other servers' users are
+	// M_NOT_FOUND.
+	RemoteProfile func(ctx context.Context, userID, field string) (store.Profile, error)
+	// RemoteAlias resolves another server's room alias over federation
+	// (room ID and servers); nil: such aliases are looked up locally
+	// and not found.
+	RemoteAlias func(ctx context.Context, alias string) (string, []string, error)
 	// WellKnown adds members to /.well-known/matrix/client (MatrixRTC foci).
 	WellKnown func() map[string]any
 	// Deactivated is called after a user deactivates their account.

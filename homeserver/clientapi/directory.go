@@ -26,6 +26,13 @@ func (a *API) getAlias(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !strings.HasSuffix(alias, ":"+a.p.Config.ServerName) && a.p.RemoteAlias != nil {
+		id, servers, err := a.p.RemoteAlias(r.Context(), alias)
+		if err != nil {
+			return err
+		}
+		return reply(w, map[string]any{"room_id": id, "servers": servers})
+	}
 	id, _, err := a.p.Store.Alias(r.Context(), alias)
 	if errors.Is(err, store.ErrNotFound) {
 		return mxerr.NotFoundf("Room alias not found")

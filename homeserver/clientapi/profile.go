@@ -15,9 +15,15 @@ import (
 // user's membership events with them).
 type ProfileListener func(ctx context.Context, userID string, p store.Profile)
 
-func (a *API) profileOf(ctx context.Context, userID string) (store.Profile, error) {
+func (a *API) profileOf(ctx context.Context, userID, field string) (store.Profile, error) {
 	if !events.ValidUserID(userID) {
 		return store.Profile{}, mxerr.InvalidParamf("Invalid user ID")
+	}
+	if !strings.HasSuffix(userID, ":"+a.p.Config.ServerName) {
+		if a.p.RemoteProfile == nil {
+			return store.Profile{}, mxerr.NotFoundf("Profile not found")
+		}
+		return a.p.RemoteProfile(ctx, userID, field)
 	}
 	p, err := a.p.Store.Profile(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -38,7 +44,7 @@ func profileJSON(p store.Profile) map[string]string {
 }
 
 func (a *API) getProfile(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.profileOf(r.Context(), r.PathValue("userId"))
+	p, err := a.profileOf(r.Context(), r.PathValue("userId"), "")
 	if err != nil {
 		return err
 	}
@@ -50,7 +56,7 @@ func (a *API) getProfileField(w http.ResponseWriter, r *http.Request) error {
 	if field != "displayname" && field != "avatar_url" {
 		return mxerr.New(mxerr.Unrecognized, "Unknown profile field")
 	}
-	p, err := a.profileOf(r.Context(), r.PathValue("userId"))
+	p, err := a.profileOf(r.Context(), r.PathValue("userId"), field)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,8 @@ type Params struct {
 
 // Service is the end-to-end encryption key store and to-device router.
 type Service struct {
-	p Params
+	p      Params
+	remote Remote
 }
 
 // Limits of one request.

@@ -19,7 +19,8 @@ type QueryResult struct {
 	Failures        map[string]any                        `json:"failures"`
 }
 
-// Query answers /keys/query for requester: the device keys of the listed
+// Query answers /keys/query for requester ("" for another server, which
+// gets no device names): the device keys of the listed
 // devices (all of a user's when the list is empty), with the signatures
 // their owner's self-signing key made, and the users' master and
 // self-signing keys. A user-signing key is only ever shown to its owner,
@@ -37,15 +38,25 @@ func (s *Service) Query(ctx context.Context, requester string, want map[string][
 		Failures:        map[string]any{},
 	}
 	var users []string
+	remote := map[string]map[string][]string{}
 	for u := range want {
 		if !s.isLocal(u) {
-			// No federation yet: say so per server rather than answer
-			// nothing.
-			res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not supported"}
+			if s.remote == nil {
+				res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
+				continue
+			}
+			srv := serverOf(u)
+			if remote[srv] == nil {
+				remote[srv] = map[string][]string{}
+			}
+			remote[srv][u] = want[u]
 			continue
 		}
 		users = append(users, u)
 		res.DeviceKeys[u] = map[string]json.RawMessage{}
+	}
+	if len(remote) > 0 {
+		s.queryRemote(ctx, remote, res)
 	}
 	sort.Strings(users)
 	if len(users) == 0 {
@@ -77,7 +88,14 @@ func (s *Service) Query(ctx context.Context, requester string, want map[string][
 		if list := want[k.UserID]; len(list) > 0 && !contains(list, k.DeviceID) {
 			continue
 		}
-		obj, err := decorate(k.JSON, bySigned[k.UserID][k.DeviceID], map[string]any{"device_display_name": k.DisplayName})
+		var unsigned map[string]any
+		if requester != "" {
+			// Device names stay on this server: another server's query
+			// (requester "") gets the keys only, as Synapse's default
+			// allow_device_name_lookup_over_federation: false.
+			unsigned = map[string]any{"device_display_name": k.DisplayName}
+		}
+		obj, err := decorate(k.JSON, bySigned[k.UserID][k.DeviceID], unsigned)
 		if err != nil {
 			return nil, err
 		}
@@ -176,9 +194,18 @@ func (s *Service) Claim(ctx context.Context, want map[string]map[string]string) 
 		return nil, mxerr.New(mxerr.TooLarge, "At most %d devices per claim", maxClaimDevices)
 	}
 	var reqs []store.ClaimRequest
+	remote := map[string]map[string]map[string]string{}
 	for u, devs := range want {
 		if !s.isLocal(u) {
-			res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not supported"}
+			if s.remote == nil {
+				res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
+				continue
+			}
+			srv := serverOf(u)
+			if remote[srv] == nil {
+				remote[srv] = map[string]map[string]string{}
+			}
+			remote[srv][u] = devs
 			continue
 		}
 		for d, alg := range devs {
@@ -194,6 +221,9 @@ func (s *Service) Claim(ctx context.Context, want map[string]map[string]string) 
 		}
 		return reqs[i].DeviceID < reqs[j].DeviceID
 	})
+	if len(remote) > 0 {
+		s.claimRemote(ctx, remote, res)
+	}
 	got, err := s.p.Store.ClaimKeys(ctx, reqs)
 	if err != nil {
 		return nil, err

@@ -19,8 +19,8 @@ const txnTTL = 24 * time.Hour
 // SendToDevice queues one message per target device, all at one stream
 // position, and wakes the recipients. messages maps user IDs to device IDs
 // ("*": every device of the user) to contents. Devices that do not exist
-// (deleted ones included) get nothing; users of other servers are ignored
-// (no federation yet).
+// (deleted ones included) get nothing; messages to users of other servers
+// go to the Remote's queue once the local ones are stored.
 //
 // A transaction ID is idempotent per sending device: the same request
 // again is answered without queuing twice; the same ID with another body
@@ -28,6 +28,16 @@ const txnTTL = 24 * time.Hour
 // makes the whole request M_LIMIT_EXCEEDED (nothing queued) when it was
 // named; through "*" it is skipped.
 func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
+	if err := s.deliver(ctx, sender, senderDevice, evType, txnID, messages); err != nil {
+		return err
+	}
+	s.forwardRemote(ctx, sender, senderDevice, evType, txnID, messages)
+	return nil
+}
+
+// deliver queues the messages to local devices (users of other servers
+// are skipped) and wakes their /sync; see SendToDevice.
+func (s *Service) deliver(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
 	if evType == "" || len(evType) > maxIDLength {
 		return mxerr.InvalidParamf("Malformed event type")
 	}

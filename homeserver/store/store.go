@@ -109,6 +109,7 @@ type Store interface {
 	KeyBackups
 	SSOIdentities
 	Identity
+	Federation
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

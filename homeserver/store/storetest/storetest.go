@@ -60,6 +60,8 @@ func Run(t *testing.T, open Opener) {
 		{"SSOIdentities", testSSOIdentities},
 		{"UseOnce", testUseOnce},
 		{"LDAP", testLDAP},
+		{"FederationKeys", testFederationKeys},
+		{"FederationOutbox", testFederationOutbox},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

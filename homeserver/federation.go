@@ -1,0 +1,71 @@
+package homeserver
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/userdata"
+	"github.com/salonhq/salon/internal/mxerr"
+)
+
+// federationEDUs takes other servers' typing notices, receipts and
+// device-list updates. Each is for a room or user a local user shares
+// with the remote one; until remote users can join rooms (the next stage
+// of federation) the membership checks refuse them all.
+type federationEDUs struct{ h *Homeserver }
+
+// remoteTypingTimeout is how long a remote typing notice lasts without a
+// renewal (the EDU carries none; Synapse uses 30 s too).
+const remoteTypingTimeout = 30 * time.Second
+
+func (f federationEDUs) joined(ctx context.Context, roomID, userID string) ([]string, error) {
+	m, err := f.h.Rooms.Membership(ctx, roomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if m != "join" {
+		return nil, mxerr.Forbid("%s is not in %s", userID, roomID)
+	}
+	return f.h.Rooms.Members(ctx, roomID, "join")
+}
+
+func (f federationEDUs) Typing(ctx context.Context, roomID, userID string, typing bool) error {
+	members, err := f.joined(ctx, roomID, userID)
+	if err != nil {
+		return err
+	}
+	f.h.Typing.Set(roomID, userID, typing, remoteTypingTimeout, members)
+	return nil
+}
+
+func (f federationEDUs) Receipt(ctx context.Context, roomID, userID, receiptType, eventID, threadID string, ts int64) error {
+	if receiptType != userdata.Read {
+		// Private receipts and read markers never leave their server.
+		return mxerr.InvalidParamf("receipt type %q is not shared", receiptType)
+	}
+	// The same rules as a local receipt: a joined member, an event they
+	// may see; the time is this server's.
+	return f.h.UserData.Receipt(ctx, userID, roomID, receiptType, eventID, threadID)
+}
+
+func (f federationEDUs) DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error {
+	// Remote device keys are not cached (each /keys/query asks the
+	// user's server), so nothing is stale; the room-mates who would be
+	// told of the change share no room with remote users yet.
+	f.h.log.Debug("remote device list update", "user", userID, "device", deviceID, "deleted", deleted)
+	return nil
+}
+
+// FederationHandler serves the Server-Server API on a listener of its own
+// (federation.listen): the key and federation endpoints and OpenID
+// userinfo, nothing of the Client-Server API.
+func (h *Homeserver) FederationHandler() http.Handler {
+	mux := http.NewServeMux()
+	fh := h.Federation.Handler()
+	mux.Handle("/_matrix/key/", fh)
+	mux.Handle("/_matrix/federation/", fh)
+	mux.Handle("/_matrix/federation/v1/openid/", h.api.Handler())
+	mux.Handle("/", fh)
+	return mux
+}
