@@ -40,12 +40,6 @@ type relayConn struct {
 	out   *udpbatch.Conn
 	held  bool
 
-	// w writes the relay socket in batches for a session that gathers
-	// (session.gather); queued: w is held until the session's flush.
-	// Touched only by the session's read loop.
-	w      *udpbatch.Conn
-	queued bool
-
 	readerSeen atomic.Bool
 	readDone   chan struct{}
 	readOnce   sync.Once
@@ -66,11 +60,6 @@ func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user, client strin
 	if u, ok := pc.(*net.UDPConn); ok {
 		// pion reads a relay socket into a 1,600-byte buffer.
 		r.batch, r.out = udpbatch.NewReader(u, relayReadBatch, 1600), ss.out
-		if ss.gather {
-			if w, ok := udpbatch.New(u); ok {
-				r.w = w.(*udpbatch.Conn)
-			}
-		}
 	}
 	for d := range directionCount {
 		r.limit[d] = newRateLimiter(s.cfg.AllocationBytesPerSecond)
@@ -170,19 +159,7 @@ func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !r.admit(clientToPeer, len(p)) {
 		return len(p), nil
 	}
-	var n int
-	var err error
-	if r.w != nil {
-		// Called from the session's read loop: gather until it waits.
-		if !r.queued {
-			r.queued = true
-			r.w.Hold()
-			r.sess.dirty = append(r.sess.dirty, r)
-		}
-		n, err = r.w.WriteTo(p, addr)
-	} else {
-		n, err = r.PacketConn.WriteTo(p, addr)
-	}
+	n, err := r.PacketConn.WriteTo(p, addr)
 	if err == nil {
 		r.count(clientToPeer, n)
 	}
