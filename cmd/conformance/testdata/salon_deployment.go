@@ -138,6 +138,9 @@ rate_limits:
   messages_per_user: {per_second: 0, burst: 1}
 turn: {enabled: false}
 metrics: {listen: "off"}
+# The single-server tests run here; federation (on by default for a name
+# like hs1) stays off until Complement's federation tests are wired in.
+federation: {enabled: false}
 # Complement's TestUrlPreview previews a page it serves on loopback:
 # allowed here only, never by default. Its media tests download fresh
 # uploads through the legacy /_matrix/media/v3 endpoints, which the
