@@ -29,12 +29,14 @@ import (
 	"github.com/salonhq/salon/homeserver/pushgateway"
 	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/postgres"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 	"github.com/salonhq/salon/homeserver/sync"
 	"github.com/salonhq/salon/homeserver/userdata"
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // Deps are the homeserver's dependencies, made by the caller.
@@ -307,6 +309,12 @@ func (h *Homeserver) Handler() http.Handler {
 	return mux
 }
 
+// Routes lists the paths and methods of the Client-Server API and the
+// media repository that Handler serves (SSO paths not included).
+func (h *Homeserver) Routes() []route.Route {
+	return append(h.api.Routes(), h.Media.Routes()...)
+}
+
 // visibility gives the sync engine the read rules of a user in a room; a
 // room the user can read nothing of yields a reader that denies all.
 // threadCounts gives /sync the push rules' unread counts split by thread.
@@ -414,7 +422,7 @@ func (d ldapDirectory) SearchUsers(ctx context.Context, term string, limit int) 
 // mediaAuth gives the media repository the user of an access token.
 type mediaAuth struct{ a *auth.Service }
 
-func (m mediaAuth) Authenticate(ctx context.Context, token, ip string) (string, error) {
+func (m mediaAuth) Authenticate(ctx context.Context, token redact.Secret, ip string) (string, error) {
 	dev, err := m.a.Authenticate(ctx, token, ip)
 	if err != nil {
 		return "", err

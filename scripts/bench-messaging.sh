@@ -7,14 +7,21 @@
 # 10-minute memory run). PPROF=DIR saves a 30 s CPU profile taken under
 # load and heap profiles at the start and end of the load into DIR.
 # BIN=path runs that salon binary instead of building this checkout (to
-# measure an older build under the same conditions). SLIDING=1 has the
+# measure an older build under the same conditions). SERVE_BIN=path serves
+# with that binary while this checkout's load generator loads it (an older
+# server under a newer load generator's options, e.g. ROOM_SIZE). SLIDING=1 has the
 # clients long-poll simplified sliding sync (MSC4186) instead of /sync.
+# ROOM_SIZE=N puts N members in one room (issue 24: large rooms), joined
+# one after another and timed, then loaded at RATE (DURATION=0: joins only):
+#   ROOM_SIZE=2000 RATE=5 DURATION=60s scripts/bench-messaging.sh
+#   ROOM_SIZE=5000 DURATION=0 scripts/bench-messaging.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-1000} ROOMS=${ROOMS:-500} RATE=${RATE:-200} DURATION=${DURATION:-120s}
 SAMPLE=${SAMPLE:-5s} PPROF=${PPROF:-}
 sliding_flags=()
 if [ -n "${SLIDING:-}" ]; then sliding_flags=(--sliding); fi
+if [ -n "${ROOM_SIZE:-}" ]; then sliding_flags+=(--room-size "$ROOM_SIZE"); fi
 PG=${SALON_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 BACKENDS=${BACKENDS:-sqlite postgres}
 export PGOPTIONS=--client-min-messages=warning
@@ -52,7 +59,7 @@ YAML
 		export SALON_PPROF_LISTEN=127.0.0.1:$pport
 		pprof_flags=(--pprof "http://127.0.0.1:$pport" --pprof-dir "$PPROF" --pprof-name "$backend")
 	fi
-	"$bin" serve --config "$dir/salon.yaml" --database "$db" > "$dir/out.log" 2>&1 &
+	"${SERVE_BIN:-$bin}" serve --config "$dir/salon.yaml" --database "$db" > "$dir/out.log" 2>&1 &
 	pid=$!
 	unset SALON_PPROF_LISTEN
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done

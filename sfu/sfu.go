@@ -24,6 +24,7 @@ import (
 	"github.com/pion/webrtc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/sfu/internal/pionlog"
 	"github.com/salonhq/salon/sfu/participant"
 	"github.com/salonhq/salon/sfu/room"
@@ -62,6 +63,7 @@ type SFU struct {
 	api      *webrtc.API
 	se       webrtc.SettingEngine
 	udpMux   ice.UDPMux
+	batch    participant.Batcher // nil when the socket cannot batch
 	tcpMux   ice.TCPMux
 	counters *participant.Counters
 	metrics  *metrics
@@ -119,6 +121,12 @@ func New(p Params) (*SFU, error) {
 	}); ok {
 		_ = b.SetReadBuffer(udpBufferBytes)
 		_ = b.SetWriteBuffer(udpBufferBytes)
+	}
+
+	// Fan-outs write their copies in one sendmmsg (see Params.Batch).
+	if bc, ok := udpbatch.New(udp); ok {
+		udp = bc
+		s.batch = bc.(*udpbatch.Conn)
 	}
 
 	lf := pionlog.Factory{Logger: log}
@@ -329,6 +337,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 			Listener:             r,
 			Logger:               s.log,
 			Counters:             s.counters,
+			Batch:                s.batch,
 			AutoSubscribe:        req.AutoSubscribe,
 			MaxTracks:            s.cfg.MaxTracksPerParticipant,
 			MaxBitrate:           positive(s.cfg.MaxBitrate),

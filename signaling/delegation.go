@@ -16,7 +16,11 @@ import (
 // client is still there. While the client's SFU session is alive the
 // delayed event is restarted here; when the session ends — left, removed,
 // or its signal connection gone and not resumed within Grace (a closed or
-// crashed tab) — the leave is sent at once instead of after the delay.
+// crashed tab) — the leave is sent at once instead of after the delay. A
+// session that ended may be followed by a new one of the same member
+// within Rejoin: a client that gives up a connection attempt and joins
+// again (Element Call does, right after its first connect) is still in
+// the call.
 
 // DelayedLeaves is the homeserver's MSC4140 delayed events, as delegation
 // uses them.
@@ -53,6 +57,10 @@ type DelegationParams struct {
 	// Grace is how long a session whose signal connection dropped may
 	// take to resume before its leave is sent; default 1 s.
 	Grace time.Duration
+	// Rejoin is how long after a member's session ended (without a
+	// dropped connection before it) a new session of the same member may
+	// appear before its leave is sent; default 3 s.
+	Rejoin time.Duration
 	// Tick is how often sessions are looked at; default 200 ms.
 	Tick time.Duration
 	// Unseen is how long a delegation waits for its session to appear
@@ -82,7 +90,8 @@ type delegation struct {
 	since      time.Time // delegated at
 	seen       bool      // its session was found
 	restarted  time.Time
-	lostSince  time.Time
+	lostSince  time.Time // its signal connection dropped
+	endedSince time.Time // its session was gone
 }
 
 // NewDelegations returns the registry.
@@ -92,6 +101,9 @@ func NewDelegations(p DelegationParams) *Delegations {
 	}
 	if p.Grace <= 0 {
 		p.Grace = time.Second
+	}
+	if p.Rejoin <= 0 {
+		p.Rejoin = 3 * time.Second
 	}
 	if p.Tick <= 0 {
 		p.Tick = 200 * time.Millisecond
@@ -160,7 +172,7 @@ func (d *Delegations) check(ctx context.Context, now time.Time) {
 		connected, found := d.session(e)
 		switch {
 		case found && connected:
-			e.lostSince = time.Time{}
+			e.lostSince, e.endedSince = time.Time{}, time.Time{}
 			if !e.seen || now.Sub(e.restarted) >= e.delay*4/5 {
 				e.seen, e.restarted = true, now
 				acts = append(acts, act{k, e, "restart"})
@@ -173,9 +185,17 @@ func (d *Delegations) check(ctx context.Context, now time.Time) {
 				delete(d.entries, k)
 				acts = append(acts, act{k, e, "send"})
 			}
-		case e.seen: // the session ended
-			delete(d.entries, k)
-			acts = append(acts, act{k, e, "send"})
+		case e.seen: // the session ended: waiting for the member to join again
+			if e.endedSince.IsZero() {
+				e.endedSince = now
+			}
+			// A connection that dropped before the session ended has
+			// had its grace already (a killed tab leaves within Grace).
+			dropped := !e.lostSince.IsZero() && now.Sub(e.lostSince) >= d.p.Grace
+			if dropped || now.Sub(e.endedSince) >= d.p.Rejoin {
+				delete(d.entries, k)
+				acts = append(acts, act{k, e, "send"})
+			}
 		case now.Sub(e.since) > d.p.Unseen:
 			delete(d.entries, k)
 			d.log.Info("delegated delayed leave dropped: the member never joined the SFU", "user", e.UserID, "matrix_room", e.RoomID)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/salonhq/salon/internal/udpbatch"
 )
 
 // relayConn is an allocation's relay socket as pion sees it. It counts
@@ -30,6 +32,20 @@ type relayConn struct {
 	udp      udpReader // the PacketConn, when it is a *net.UDPConn
 	peers    addrCache // used by the single reader
 
+	// batch reads the relay socket several datagrams per recvmmsg; while
+	// it holds more, what pion writes to the client socket (out) is
+	// gathered and leaves in one sendmmsg when the batch is used up.
+	// Touched only by the single reader.
+	batch *udpbatch.Reader
+	out   *udpbatch.Conn
+	held  bool
+
+	// w writes the relay socket in batches for a session that gathers
+	// (session.gather); queued: w is held until the session's flush.
+	// Touched only by the session's read loop.
+	w      *udpbatch.Conn
+	queued bool
+
 	readerSeen atomic.Bool
 	readDone   chan struct{}
 	readOnce   sync.Once
@@ -47,6 +63,15 @@ func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user, client strin
 		readDone:   make(chan struct{}),
 	}
 	r.udp, _ = pc.(udpReader)
+	if u, ok := pc.(*net.UDPConn); ok {
+		// pion reads a relay socket into a 1,600-byte buffer.
+		r.batch, r.out = udpbatch.NewReader(u, relayReadBatch, 1600), ss.out
+		if ss.gather {
+			if w, ok := udpbatch.New(u); ok {
+				r.w = w.(*udpbatch.Conn)
+			}
+		}
+	}
 	for d := range directionCount {
 		r.limit[d] = newRateLimiter(s.cfg.AllocationBytesPerSecond)
 		r.limited = r.limited || r.limit[d] != nil || s.total[d] != nil
@@ -107,6 +132,19 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 func (r *relayConn) readFrom(p []byte) (int, net.Addr, error) {
+	if r.batch != nil {
+		if r.held && r.batch.Buffered() == 0 {
+			// About to wait for the socket: send what was gathered.
+			r.held = false
+			r.out.Release()
+		}
+		n, addr, err := r.batch.ReadFrom(p)
+		if err == nil && !r.held && r.out != nil && r.batch.Buffered() > 0 {
+			r.out.Hold()
+			r.held = true
+		}
+		return n, addr, err
+	}
 	if r.udp == nil {
 		return r.PacketConn.ReadFrom(p)
 	}
@@ -132,7 +170,19 @@ func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !r.admit(clientToPeer, len(p)) {
 		return len(p), nil
 	}
-	n, err := r.PacketConn.WriteTo(p, addr)
+	var n int
+	var err error
+	if r.w != nil {
+		// Called from the session's read loop: gather until it waits.
+		if !r.queued {
+			r.queued = true
+			r.w.Hold()
+			r.sess.dirty = append(r.sess.dirty, r)
+		}
+		n, err = r.w.WriteTo(p, addr)
+	} else {
+		n, err = r.PacketConn.WriteTo(p, addr)
+	}
 	if err == nil {
 		r.count(clientToPeer, n)
 	}
@@ -176,6 +226,9 @@ func (r *relayConn) waitReader() {
 		<-r.readDone
 	}
 }
+
+// relayReadBatch is how many datagrams one read of a relay socket takes.
+const relayReadBatch = 16
 
 // addrCache turns the source of a datagram into a net.Addr without
 // allocating while it stays the same (one peer per relay is the common

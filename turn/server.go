@@ -17,6 +17,7 @@ import (
 	pionturn "github.com/pion/turn/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/turn/credential"
 )
 
@@ -229,6 +230,14 @@ func (s *Server) serveUDP(c net.PacketConn) error {
 	sess := s.newSession(transportUDP)
 	lc := &loopConn{PacketConn: c, done: s.loopWG.Done}
 	lc.udp, _ = c.(udpReader)
+	if u, ok := c.(*net.UDPConn); ok {
+		// pion reads its sockets into a 1,600-byte buffer.
+		lc.batch, lc.sess, sess.gather = udpbatch.NewReader(u, relayReadBatch, 1600), sess, true
+	}
+	if bc, ok := udpbatch.New(c); ok {
+		lc.PacketConn = bc
+		sess.out = bc.(*udpbatch.Conn)
+	}
 	s.loopWG.Add(1)
 	ps, err := pionturn.NewServer(sess.serverConfig(lc))
 	if err != nil {
@@ -293,13 +302,24 @@ type loopConn struct {
 	clients addrCache // used by pion's single read loop
 	once    sync.Once
 	done    func()
+
+	// batch reads the socket several datagrams per recvmmsg; the relay
+	// writes pion makes while a batch is handled are gathered per relay
+	// socket and sent before the next wait (session.flushRelays).
+	batch *udpbatch.Reader
+	sess  *session
 }
 
 func (c *loopConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	var n int
 	var addr net.Addr
 	var err error
-	if c.udp != nil {
+	if c.batch != nil {
+		if c.batch.Buffered() == 0 {
+			c.sess.flushRelays() // about to wait for the socket
+		}
+		n, addr, err = c.batch.ReadFrom(p)
+	} else if c.udp != nil {
 		var ap netip.AddrPort
 		if n, ap, err = c.udp.ReadFromUDPAddrPort(p); err == nil {
 			addr = c.clients.addr(ap)

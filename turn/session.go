@@ -10,6 +10,7 @@ import (
 
 	pionturn "github.com/pion/turn/v2"
 
+	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/turn/credential"
 )
 
@@ -24,6 +25,14 @@ type session struct {
 	srv       *Server
 	transport transport
 	log       *slog.Logger
+	// out is the UDP socket the session answers and relays to clients on,
+	// when it can send in batches (see relayConn.batch).
+	out *udpbatch.Conn
+	// gather: the session's read loop reads in batches, and relay writes
+	// made from it queue on their relay socket until flushRelays (dirty
+	// lists the relays holding some). Touched only by the read loop.
+	gather bool
+	dirty  []*relayConn
 
 	// Set by authenticate, read by allocate; both run on the session's
 	// read loop, one after the other.
@@ -36,6 +45,17 @@ type session struct {
 
 func (s *Server) newSession(t transport) *session {
 	return &session{srv: s, transport: t, log: s.log.With("transport", t.String()), owners: make(map[string]string)}
+}
+
+// flushRelays sends what the read loop's last batch queued on each relay
+// socket. Called by the read loop before it waits for the socket.
+func (ss *session) flushRelays() {
+	for i, r := range ss.dirty {
+		r.queued = false
+		r.w.Release()
+		ss.dirty[i] = nil
+	}
+	ss.dirty = ss.dirty[:0]
 }
 
 func (ss *session) serverConfig(c net.PacketConn) pionturn.ServerConfig {

@@ -2,7 +2,9 @@
 # Web client measurements (figures go to docs/PERFORMANCE.md):
 #   1. bundle size: gzip -9 of every JS and CSS file in web/dist, lazy chunks included;
 #   2. time from "Sign in" to an interactive room list with 200 rooms, in
-#      Chromium against a fresh salon (skipped while the server lacks /sync).
+#      Chromium against a fresh salon (skipped while the server lacks /sync);
+#   3. time to decrypt and show the last 50 messages of an encrypted room on
+#      opening it.
 #
 #   web/bench.sh           both
 #   web/bench.sh size      the bundle size only
@@ -32,3 +34,6 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 (cd .. && CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/salon" ./cmd/salon &&
 	CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/devproxy" ./web/internal/devproxy)
 SALON_BIN="$tmp/salon" SALON_WEB_PROXY="$tmp/devproxy" node tests/bench-roomlist.mjs
+
+echo "== time to decrypt and show the last 50 messages of an encrypted room"
+SALON_BIN="$tmp/salon" SALON_WEB_PROXY="$tmp/devproxy" node tests/bench-decrypt.mjs

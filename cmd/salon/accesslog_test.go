@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -62,9 +63,29 @@ func TestAccessLog(t *testing.T) {
 	anon.MustErr(404, "M_UNRECOGNIZED", "GET", "/_matrix/client/v3/nothing/here?access_token="+url.QueryEscape(alice.Token), nil)
 	anon.MustErr(401, "M_UNKNOWN_TOKEN", "GET", "/_matrix/client/v3/account/whoami?access_token=wrong-secret-token", nil)
 	alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=a.txt", []byte("hi"))
+	// The JWT service and the SFU's signalling (/livekit/) log too, with
+	// their path but never the SFU's access_token in the query.
+	for _, probe := range []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/livekit/jwt/get_token", 400},
+		{"GET", "/livekit/sfu/rtc/validate?access_token=secret-sfu-token", 401},
+		{"GET", "/livekit/jwt/nothing", 404},
+	} {
+		req, _ := http.NewRequest(probe.method, srv.URL+probe.path, strings.NewReader("{}"))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != probe.status {
+			t.Errorf("%s %s: %d, want %d", probe.method, probe.path, res.StatusCode, probe.status)
+		}
+	}
 
 	logged := out.String()
-	for _, secret := range []string{alice.Token, "wrong-secret-token", "access_token", "password alice", room} {
+	for _, secret := range []string{alice.Token, "wrong-secret-token", "access_token", "password alice", room, "secret-sfu-token"} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("the log holds %q:\n%s", secret, logged)
 		}
@@ -80,6 +101,9 @@ func TestAccessLog(t *testing.T) {
 		{"GET", "unknown", 404, ""},
 		{"GET", "/_matrix/client/v3/account/whoami", 401, ""},
 		{"POST", "/_matrix/media/v3/upload", 200, alice.UserID},
+		{"POST", "/livekit/jwt/get_token", 400, ""},
+		{"GET", "/livekit/sfu/rtc/validate", 401, ""},
+		{"GET", "/livekit/jwt/nothing", 404, ""},
 	}
 	lines := accessLines(t, logged)
 	for _, w := range want {

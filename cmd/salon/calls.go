@@ -185,7 +185,7 @@ func (s *server) startJWT(cfg Config, base string, log *slog.Logger, reg prometh
 	if err != nil {
 		return fmt.Errorf("livekit: %w", err)
 	}
-	mux.Handle(jwtPath+"/", http.StripPrefix(jwtPath, svc.Handler()))
+	mux.Handle(jwtPath+"/", livekitAccessLog(s.access, http.StripPrefix(jwtPath, svc.Handler())))
 	if cfg.LiveKit.External() {
 		return nil
 	}
@@ -225,7 +225,7 @@ func (s *server) startSFU(cfg Config, jwt *signaling.JWTService, log *slog.Logge
 		},
 	})
 	s.rtc = rtc
-	mux.Handle(sfuPath+"/", http.StripPrefix(sfuPath, rtc.Handler()))
+	mux.Handle(sfuPath+"/", livekitAccessLog(s.access, http.StripPrefix(sfuPath, rtc.Handler())))
 
 	// Delegated delayed leaves (MSC4195), kept while the SFU runs.
 	d := signaling.NewDelegations(signaling.DelegationParams{

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
@@ -46,6 +47,18 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 			since   float64 // running_since when scheduled
 		}
 		var runningSince func(j joined) float64
+		connect := func(c *mxtest.Client, tokenReq map[string]any) *lktest.Client {
+			r := c.Must(200, "POST", "/livekit/jwt/get_token", tokenReq)
+			lk, err := lktest.Connect(ctx, r.Str("url"), r.Str("jwt"), lktest.Options{AutoSubscribe: true, SinglePeerConnection: true})
+			if err != nil {
+				t.Fatalf("%s joins the SFU: %v", c.UserID, err)
+			}
+			t.Cleanup(lk.Close)
+			if err := lk.WaitFor(ctx, "connected", func() bool { return lk.PublisherState() == webrtc.PeerConnectionStateConnected }); err != nil {
+				t.Fatal(err)
+			}
+			return lk
+		}
 		join := func(c *mxtest.Client, how string) joined {
 			c.Must(200, "PUT", state(c), callMember(c))
 			delayID := c.Must(200, "PUT", state(c)+"?org.matrix.msc4140.delay=3600000", map[string]any{}).Str("delay_id")
@@ -56,15 +69,7 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 				// the token request.
 				tokenReq["delay_id"], tokenReq["delay_timeout"], tokenReq["delay_cs_api_url"] = delayID, 3600000, srv.URL
 			}
-			r := c.Must(200, "POST", "/livekit/jwt/get_token", tokenReq)
-			lk, err := lktest.Connect(ctx, r.Str("url"), r.Str("jwt"), lktest.Options{AutoSubscribe: true, SinglePeerConnection: true})
-			if err != nil {
-				t.Fatalf("%s joins the SFU: %v", c.UserID, err)
-			}
-			t.Cleanup(lk.Close)
-			if err := lk.WaitFor(ctx, "connected", func() bool { return lk.PublisherState() == webrtc.PeerConnectionStateConnected }); err != nil {
-				t.Fatal(err)
-			}
+			lk := connect(c, tokenReq)
 			switch how {
 			case "client-server":
 				c.Must(200, "POST", "/_matrix/client/unstable/io.element.msc4195/rtc/livekit/delegate_delayed_leave", map[string]any{
@@ -103,6 +108,23 @@ func TestDelegatedDelayedLeave(t *testing.T) {
 		}
 		if runningSince(c) != c.since {
 			t.Fatal("carol's leave, not delegated, was restarted")
+		}
+
+		// Dave's client gives up its SFU connection (a leave) and joins
+		// again at once, as Element Call does after its first connection
+		// attempt: he is still in the call, his delegated leave unsent.
+		if err := d.lk.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Leave{Leave: &livekit.LeaveRequest{}}}); err != nil {
+			t.Fatal(err)
+		}
+		d.lk.Close()
+		time.Sleep(500 * time.Millisecond) // its second attempt comes a moment later
+		d.lk = connect(dave, map[string]any{"room_id": room, "slot_id": slot, "openid_token": openIDToken(t, dave), "member": member(dave)})
+		time.Sleep(4 * time.Second) // past the SFU's grace for a new session
+		if r := carol.Must(200, "GET", state(dave), nil); r.Str("application") != "m.call" {
+			t.Fatalf("dave's membership after rejoining: %s", r.Raw)
+		}
+		if runningSince(d) == -1 {
+			t.Fatal("dave's delegated leave was sent while he rejoined")
 		}
 
 		// Bad delegations.

@@ -45,8 +45,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pprofDir := fs.String("pprof-dir", ".", "where -pprof profiles are saved")
 	pprofName := fs.String("pprof-name", "server", "file name prefix of the saved profiles")
 	sliding := fs.Bool("sliding", false, "the clients long-poll simplified sliding sync (MSC4186) instead of /sync")
+	roomSize := fs.Int("room-size", 0, "one big room of this many members (overrides -clients and -rooms): they join one after another, "+
+		"timed, and the clients sync with lazy-loaded members as Element does; -duration 0 stops after the joins")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *roomSize > 0 {
+		*clients, *rooms, *bigRooms = *roomSize, 1, 0
 	}
 	for _, u := range []string{*base, *metricsURL, *pprofURL} {
 		if u != "" && !loopbackURL(u) {
@@ -80,7 +85,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// Each user joins one room; rooms get clients/rooms members each.
 	userRoom := make([]string, len(users))
-	if err := lg.parallel(len(users), 16, func(i int) error {
+	if *roomSize > 0 {
+		for i := range userRoom {
+			userRoom[i] = roomIDs[0]
+		}
+		if err := lg.bigRoomJoins(ctx, users, roomIDs[0], *every, say); err != nil {
+			return err
+		}
+		lg.filter = lazyFilter
+	} else if err := lg.parallel(len(users), 16, func(i int) error {
 		userRoom[i] = roomIDs[i%len(roomIDs)]
 		return users[i].join(ctx, lg, userRoom[i])
 	}); err != nil {
@@ -88,6 +101,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	idle, idleHeap := lg.memory(ctx)
 	say("server RSS at idle: %.1f MiB (Go heap in use %.1f MiB)", idle/(1<<20), idleHeap/(1<<20))
+	if *roomSize > 0 {
+		if err := lg.lazySync(ctx, users[len(users)/2], say); err != nil {
+			return err
+		}
+		if *dur <= 0 {
+			return nil
+		}
+	}
 
 	if *bigRooms > 0 {
 		u, err := lg.register(ctx, *prefix+"_many")
@@ -125,7 +146,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	// Long-pollers.
-	var lat latencies
+	var lat, sendLat latencies
 	var delivered atomic.Int64
 	var wg sync.WaitGroup
 	poll := func(ctx context.Context, u *lgUser, since string, timeout int) (string, []int64, error) {
@@ -134,11 +155,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return u.syncEvents(ctx, lg, since, timeout)
 	}
-	for _, u := range users {
-		since, _, err := poll(ctx, u, "", 0)
-		if err != nil {
-			return err
-		}
+	// The clients' first syncs, 16 at a time.
+	first := make([]string, len(users))
+	if err := lg.parallel(len(users), 16, func(i int) error {
+		var err error
+		first[i], _, err = poll(ctx, users[i], "", 0)
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, u := range users {
+		since := first[i]
 		wg.Add(1)
 		go func(u *lgUser, since string) {
 			defer wg.Done()
@@ -185,10 +212,12 @@ loop:
 			sendWG.Add(1)
 			go func(u *lgUser, room string) {
 				defer sendWG.Done()
-				if _, err := u.send(ctx, lg, room, strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+				t0 := time.Now()
+				if _, err := u.send(ctx, lg, room, strconv.FormatInt(t0.UnixNano(), 10)); err != nil {
 					sendErrs.Add(1)
 					return
 				}
+				sendLat.add(time.Since(t0))
 				sent.Add(1)
 			}(users[i], userRoom[i])
 		case <-sample.C:
@@ -211,10 +240,134 @@ loop:
 	p50, p99 := lat.percentile(50), lat.percentile(99)
 	say("result: sent %d (%d errors), %.0f msg/s sustained; deliveries %d; send→sync latency p50 %s p99 %s; RSS idle %.1f MiB peak %.1f MiB",
 		sent.Load(), sendErrs.Load(), float64(sent.Load())/dur.Seconds(), delivered.Load(), p50, p99, idle/(1<<20), peak/(1<<20))
+	say("send request latency p50 %s p99 %s", sendLat.percentile(50), sendLat.percentile(99))
+	if *roomSize > 0 {
+		want := sent.Load() * int64(*roomSize-1)
+		say("target (issue 24, 2,000 members at 5 msg/s): send p99 < 100ms: %s; delivery p50 < 100ms: %s, p99 < 1s: %s; every message delivered (%d of %d): %s",
+			verdict(sendLat.percentile(99) < 100*time.Millisecond), verdict(p50 < 100*time.Millisecond), verdict(p99 < time.Second),
+			delivered.Load(), want, verdict(delivered.Load() >= want))
+	}
 	return nil
 }
 
+// lazyFilter is the inline /sync filter of the big-room runs: members
+// lazy-loaded and a short timeline, as Element asks.
+const lazyFilter = `{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":10}}}`
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// bigRoomJoins has users[1:] join room (created by users[0]) one after
+// another, timing each join and sampling the server's memory meanwhile:
+// the joins half of issue 24 (last join, peak RSS, RSS per member).
+func (lg *loadgen) bigRoomJoins(ctx context.Context, users []*lgUser, room string, every time.Duration, say func(string, ...any)) error {
+	// Registration hashed thousands of passwords (argon2, 19 MiB each):
+	// give the runtime time to hand that memory back first, so what is
+	// measured is the joins.
+	time.Sleep(2 * every)
+	rss0, heap0 := lg.memory(ctx)
+	say("joins: %d users join one room one after another; server RSS before %.1f MiB (Go heap in use %.1f MiB)", len(users)-1, rss0/(1<<20), heap0/(1<<20))
+	var peak atomic.Uint64 // sampled during the joins only
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(min(every, time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				if r, _ := lg.memory(sctx); uint64(r) > peak.Load() {
+					peak.Store(uint64(r))
+				}
+			}
+		}
+	}()
+	times := make([]time.Duration, 0, len(users))
+	start := time.Now()
+	var err error
+	for i, u := range users[1:] {
+		t0 := time.Now()
+		if err = u.join(ctx, lg, room); err != nil {
+			break
+		}
+		times = append(times, time.Since(t0))
+		if n := i + 1; n%1000 == 0 {
+			r, h := lg.memory(ctx)
+			say("  %d joined (%s): last 100 joins median %s; RSS %.1f MiB heap in use %.1f MiB", n, time.Since(start).Round(time.Second),
+				median(append([]time.Duration(nil), times[len(times)-min(100, len(times)):]...)), r/(1<<20), h/(1<<20))
+		}
+	}
+	stop()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	rss1, heap1 := lg.memory(ctx)
+	peak.Store(max(peak.Load(), uint64(rss1)))
+	n := len(times)
+	last := times[n-1]
+	first100 := median(append([]time.Duration(nil), times[:min(100, n)]...))
+	last100 := median(append([]time.Duration(nil), times[n-min(100, n):]...))
+	// Per member: the whole RSS after the joins over the members (an upper
+	// bound: it includes the idle server), and the Go heap's growth.
+	perMember := rss1 / float64(n+1)
+	heapPer := (heap1 - heap0) / float64(n)
+	say("joins result: %d joins in %s; first 100 median %s, last 100 median %s, last join %s; RSS peak %.1f MiB, after %.1f MiB (heap in use %.1f MiB); RSS/members %.1f KiB, heap growth per join %.1f KiB",
+		n, time.Since(start).Round(time.Millisecond), first100, last100, last, float64(peak.Load())/(1<<20), rss1/(1<<20), heap1/(1<<20), perMember/1024, heapPer/1024)
+	say("target (issue 24, 5,000 members): last join < 50ms: %s (last 100 median: %s); peak RSS < 400 MiB: %s; < 50 KiB per member: %s",
+		verdict(last < 50*time.Millisecond), verdict(last100 < 50*time.Millisecond), verdict(peak.Load() < 400<<20), verdict(perMember < 50<<10))
+	return nil
+}
+
+// lazySync times a member's initial /sync with lazy-loaded members (the
+// Element filter) and measures its size: median of 5.
+func (lg *loadgen) lazySync(ctx context.Context, u *lgUser, say func(string, ...any)) error {
+	var times []time.Duration
+	var size int
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		b, err := lg.get(ctx, "/_matrix/client/v3/sync?timeout=0&filter="+url.QueryEscape(lazyFilter), u.token)
+		if err != nil {
+			return err
+		}
+		times = append(times, time.Since(t0))
+		size = len(b)
+	}
+	d := median(times)
+	say("initial lazy-loading /sync of a member: median %s (5 runs), %d bytes; target < 100ms: %s, < 100 KB: %s",
+		d, size, verdict(d < 100*time.Millisecond), verdict(size < 100_000))
+	return nil
+}
+
+// get returns a GET's uncompressed body.
+func (lg *loadgen) get(ctx context.Context, path, token string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", lg.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := lg.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != 200 {
+		err = fmt.Errorf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	return b, err
+}
+
 type loadgen struct {
+	filter  string // inline /sync filter of the long-polls ("" for none)
 	base    string
 	metrics string // the metrics listener's base URL
 	hc      *http.Client
@@ -337,6 +490,12 @@ func (u *lgUser) syncEvents(ctx context.Context, lg *loadgen, since string, time
 	q := "?timeout=" + strconv.Itoa(timeout)
 	if since != "" {
 		q += "&since=" + since
+	}
+	if lg.filter != "" {
+		// The big-room runs measure messages: each client coming online
+		// would wake every other member with its presence (a cost of its
+		// own, quadratic in the room's size while they start).
+		q += "&set_presence=offline&filter=" + url.QueryEscape(lg.filter)
 	}
 	var out struct {
 		NextBatch string `json:"next_batch"`
@@ -471,6 +630,7 @@ func (lg *loadgen) profile(ctx context.Context, base, dir, name string, dur time
 		return
 	}
 	save("/debug/pprof/heap", name+"-heap-end.pprof", 30*time.Second)
+	save("/debug/pprof/mutex", name+"-mutex.pprof", 30*time.Second)
 }
 
 type latencies struct {

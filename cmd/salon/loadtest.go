@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +34,12 @@ import (
 // Tokens are minted with the server's LiveKit API key (the keys file in its
 // data directory), so the load tool needs no Matrix accounts: what is
 // measured is the media plane.
+//
+// With --livekit-url it loads any LiveKit-protocol SFU instead (a stock
+// LiveKit server, for side-by-side figures): tokens are minted with
+// --api-key/--api-secret, and the server's CPU and memory are read from
+// /proc/PID (--pid), the same way for either server. The figure compared
+// is CPU per packet delivered to subscribers, counted by the clients.
 func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("salon loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,6 +51,11 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	dur := fs.Duration("duration", 20*time.Second, "media window of each scenario")
 	rooms := fs.Int("rooms", 0, "calls of each scenario side by side (0: the scenario's own)")
 	participants := fs.Int("participants", 0, "participants per call (0: the scenario's own; publishers are capped to it)")
+	lkURL := fs.String("livekit-url", "", "load this LiveKit-protocol SFU (http://host:port, loopback only) instead of a Salon server")
+	apiKey := fs.String("api-key", "", "with --livekit-url: the server's API key")
+	apiSecret := fs.String("api-secret", "", "with --livekit-url: the server's API secret")
+	pid := fs.Int("pid", 0, "the server's process: CPU and memory from /proc/PID (needed with --livekit-url)")
+	label := fs.String("label", "", "name of the server in the RESULT lines (default salon or livekit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,22 +64,42 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	*base = strings.TrimSuffix(*base, "/")
 	*metricsURL = strings.TrimSuffix(*metricsURL, "/")
-	if !loopbackURL(*base) || !loopbackURL(*metricsURL) {
+	*lkURL = strings.TrimSuffix(*lkURL, "/")
+	if !loopbackURL(*base) || !loopbackURL(*metricsURL) || (*lkURL != "" && !loopbackURL(*lkURL)) {
 		return errors.New("loadtest only loads servers on this machine's loopback")
 	}
 	scenarios, err := pickScenarios(*which)
 	if err != nil {
 		return err
 	}
-	path := *keysFile
-	if path == "" {
-		path = signaling.JWTConfig{}.KeysPath(*dataDir)
+	var key, secret, ws string
+	if *lkURL != "" {
+		if *apiKey == "" || *apiSecret == "" {
+			return errors.New("--livekit-url needs --api-key and --api-secret")
+		}
+		if *pid <= 0 {
+			return errors.New("--livekit-url needs --pid (the server's CPU and memory come from /proc)")
+		}
+		key, secret = *apiKey, *apiSecret
+		ws = "ws" + strings.TrimPrefix(*lkURL, "http")
+		if *label == "" {
+			*label = "livekit"
+		}
+	} else {
+		path := *keysFile
+		if path == "" {
+			path = signaling.JWTConfig{}.KeysPath(*dataDir)
+		}
+		keys := &signaling.KeySet{}
+		if err := keys.Reload(path); err != nil {
+			return fmt.Errorf("the server's LiveKit keys: %w (start the server once, or pass --keys)", err)
+		}
+		key, secret = keys.Current()
+		ws = "ws" + strings.TrimPrefix(*base, "http") + sfuPath
+		if *label == "" {
+			*label = "salon"
+		}
 	}
-	keys := &signaling.KeySet{}
-	if err := keys.Reload(path); err != nil {
-		return fmt.Errorf("the server's LiveKit keys: %w (start the server once, or pass --keys)", err)
-	}
-	key, secret := keys.Current()
 	mint := func(room, identity string) string {
 		at := auth.NewAccessToken(key, secret)
 		g := &auth.VideoGrant{RoomJoin: true, Room: room}
@@ -77,7 +110,6 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		j, _ := at.ToJWT()
 		return j
 	}
-	ws := "ws" + strings.TrimPrefix(*base, "http") + sfuPath
 	say := func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) }
 	for i, sc := range scenarios {
 		sc.Duration = *dur
@@ -98,9 +130,20 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		var m0, m1 serverMetrics
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute+sc.Duration)
 		res, err := lktest.Run(rctx, ws, mint, sc, func(start bool) {
-			m, err := scrapeServer(rctx, *metricsURL)
+			var m serverMetrics
+			var err error
+			if *lkURL == "" {
+				m, err = scrapeServer(rctx, *metricsURL)
+			}
 			if err != nil {
 				say("%s: reading the server's metrics: %v", sc.Name, err)
+			}
+			if *pid > 0 {
+				// /proc, when given, is the one source of CPU and memory,
+				// so both servers are read the same way.
+				if m.cpuSeconds, m.rss, err = procUsage(*pid); err != nil {
+					say("%s: reading the server's usage: %v", sc.Name, err)
+				}
 			}
 			if start {
 				m0 = m
@@ -115,16 +158,64 @@ func cmdLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		say("%s", res)
 		win := res.Window.Seconds()
 		cpu := m1.cpuSeconds - m0.cpuSeconds
-		fwd := m1.forwarded - m0.forwarded
-		perCore, perPacket := 0.0, 0.0
-		if cpu > 0 && fwd > 0 {
-			perCore, perPacket = fwd/cpu, cpu/fwd*1e6
+		if *lkURL == "" {
+			fwd := m1.forwarded - m0.forwarded
+			perCore, perPacket := 0.0, 0.0
+			if cpu > 0 && fwd > 0 {
+				perCore, perPacket = fwd/cpu, cpu/fwd*1e6
+			}
+			say("%s server: %.0f forwarded packets/s, %.1f Mbit/s out, %.0f packets/s in; CPU %.2f cores; %.0f forwarded packets/s per core; %.1f µs CPU per forwarded packet; RSS %.0f MiB",
+				sc.Name, fwd/win, (m1.forwardedBytes-m0.forwardedBytes)*8/win/1e6, (m1.received-m0.received)/win,
+				cpu/win, perCore, perPacket, m1.rss/(1<<20))
 		}
-		say("%s server: %.0f forwarded packets/s, %.1f Mbit/s out, %.0f packets/s in; CPU %.2f cores; %.0f forwarded packets/s per core; %.1f µs CPU per forwarded packet; RSS %.0f MiB",
-			sc.Name, fwd/win, (m1.forwardedBytes-m0.forwardedBytes)*8/win/1e6, (m1.received-m0.received)/win,
-			cpu/win, perCore, perPacket, m1.rss/(1<<20))
+		delivered := float64(res.PacketsReceived)
+		perDelivered := 0.0
+		if cpu > 0 && delivered > 0 {
+			perDelivered = cpu / delivered * 1e6
+		}
+		// One line per scenario in a fixed form, for scripts/bench-sfu.sh.
+		say("RESULT server=%s scenario=%s joined=%d delivered_pps=%.0f cpu_cores=%.3f cpu_us_per_delivered=%.2f rss_mib=%.0f loss_pct=%.3f seq_loss_pct=%.3f video_pkts=%d join_p95_ms=%d",
+			*label, sc.Name, res.Joined, delivered/win, cpu/win, perDelivered, m1.rss/(1<<20), res.Loss*100, res.SeqLoss*100,
+			res.LayerPackets[0]+res.LayerPackets[1]+res.LayerPackets[2], res.JoinP95.Milliseconds())
 	}
 	return nil
+}
+
+// procUsage reads a process's CPU time (user + system) and resident memory
+// from /proc, for servers without Salon's metrics.
+func procUsage(pid int) (cpuSeconds, rss float64, err error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name (field 2) may hold spaces; fields count from the
+	// last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 22 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	// utime and stime are fields 14 and 15 (here 11 and 12 after the
+	// state), in clock ticks; USER_HZ is 100 on Linux.
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			rss = kb * 1024
+		}
+	}
+	return (ut + st) / 100, rss, nil
 }
 
 // pickScenarios selects lktest's standard scenarios by name.
@@ -144,7 +235,7 @@ func pickScenarios(which string) ([]lktest.Scenario, error) {
 	}
 	delete(want, "all")
 	for n := range want {
-		return nil, fmt.Errorf("unknown scenario %q (audio, lecture, video or all)", n)
+		return nil, fmt.Errorf("unknown scenario %q (audio, lecture, video, churn or all)", n)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no scenario chosen")

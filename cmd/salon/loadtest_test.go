@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -49,6 +50,9 @@ func TestLoadtestRefuses(t *testing.T) {
 		"no keys":          {[]string{"loadtest", "--data-dir", dir}, "keys"},
 		"metrics afar":     {[]string{"loadtest", "--metrics", "http://example.org:9105", "--data-dir", dir}, "loopback"},
 		"unknown scenario": {[]string{"loadtest", "--scenario", "karaoke", "--data-dir", dir}, "karaoke"},
+		"livekit afar":     {[]string{"loadtest", "--livekit-url", "http://example.org:7880", "--api-key", "k", "--api-secret", "s", "--pid", "1"}, "loopback"},
+		"livekit no key":   {[]string{"loadtest", "--livekit-url", "http://127.0.0.1:7880", "--pid", "1"}, "--api-key"},
+		"livekit no pid":   {[]string{"loadtest", "--livekit-url", "http://127.0.0.1:7880", "--api-key", "k", "--api-secret", "s"}, "--pid"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -59,5 +63,36 @@ func TestLoadtestRefuses(t *testing.T) {
 				t.Fatalf("the reason does not mention %q: %q", tc.says, errOut.String())
 			}
 		})
+	}
+}
+
+// TestProcUsage reads this test process's own CPU time and memory the way
+// the load tool reads a LiveKit server's.
+func TestProcUsage(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc on this system")
+	}
+	cpu0, rss, err := procUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss < 1<<20 {
+		t.Fatalf("RSS %v bytes, want at least 1 MiB", rss)
+	}
+	// Burn some CPU; the reading must grow.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	cpu1, _, err := procUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu1 <= cpu0 {
+		t.Fatalf("CPU time did not grow: %v then %v (%d loops)", cpu0, cpu1, x)
+	}
+	if _, _, err := procUsage(1 << 30); err == nil {
+		t.Fatal("no error for a process that does not exist")
 	}
 }

@@ -35,9 +35,10 @@ const usage = `usage:
   salon user create NAME [--admin] [--password-file FILE]
   salon user deactivate NAME
   salon user reset-password NAME [--password-file FILE]
-  salon bench messaging [--url URL] [--clients N] [--rooms N] [--rate R] [--duration D]
+  salon bench messaging [--url URL] [--clients N] [--rooms N | --room-size N] [--rate R] [--duration D]
                                        load a running server on loopback (see docs/PERFORMANCE.md)
-  salon loadtest [--url URL] [--data-dir DIR] [--scenario audio,lecture,video|all] [--duration D]
+  salon loadtest [--url URL] [--data-dir DIR] [--scenario audio,lecture,video,churn|all] [--duration D]
+                 [--livekit-url URL --api-key K --api-secret S --pid PID]
                                        load a running server's SFU with pion clients (see docs/PERFORMANCE.md)
   salon media purge [--older-than 90d]  delete unreferenced media older than that
   salon ldap sync --dry-run            print what the LDAP group sync would change

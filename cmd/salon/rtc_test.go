@@ -54,7 +54,7 @@ func TestCallMembershipAndDelayedEvents(t *testing.T) {
 		if v.Body["unstable_features"].(map[string]any)["org.matrix.msc4140"] != true {
 			t.Fatalf("msc4140 not advertised: %s", v.Raw)
 		}
-		d := bob.Must(200, "PUT", state(callKey(bob))+"?org.matrix.msc4140.delay=600", map[string]any{})
+		d := bob.Must(200, "PUT", state(callKey(bob))+"?org.matrix.msc4140.delay=1500", map[string]any{})
 		delayID := d.Str("delay_id")
 		if delayID == "" || d.Body["event_id"] != nil {
 			t.Fatalf("delayed answer = %s", d.Raw)
@@ -65,20 +65,19 @@ func TestCallMembershipAndDelayedEvents(t *testing.T) {
 		}
 		// Heartbeats keep it from firing.
 		for i := 0; i < 4; i++ {
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond)
 			bob.Must(200, "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+delayID, map[string]any{"action": "restart"})
 		}
 		if r := alice.Must(200, "GET", state(callKey(bob)), nil); r.Str("application") != "m.call" {
 			t.Fatalf("membership gone while heartbeating: %s", r.Raw)
 		}
-		// Alice cannot touch Bob's delayed event through the authenticated
-		// (v1) paths; the unstable ones take the delay ID as capability
-		// (TestDelayedEventActionsByDelayID).
-		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v1/delayed_events/"+delayID+"/cancel", map[string]any{})
+		// Alice cannot look at Bob's delayed event; acting on it takes its
+		// delay ID, the capability (TestDelayedEventActionsByDelayID).
+		alice.MustErr(404, "M_NOT_FOUND", "GET", "/_matrix/client/v1/delayed_events/"+delayID, nil)
 		// The heartbeat stops (client crashed): the leave fires.
 		start := time.Now()
 		waitState(t, alice, state(callKey(bob)), 5*time.Second, func(r mxtest.Response) bool { return r.Status == 200 && len(r.Body) == 0 })
-		if el := time.Since(start); el < 300*time.Millisecond {
+		if el := time.Since(start); el < time.Second {
 			t.Fatalf("fired after %s, before its delay", el)
 		}
 		bob.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"+delayID, map[string]any{"action": "restart"})
@@ -112,8 +111,8 @@ func TestCallMembershipAndDelayedEvents(t *testing.T) {
 // TestDelayedEventActionsByDelayID: MSC4140's unstable management
 // endpoints act for whoever holds the delay ID, with no access token (as
 // Synapse serves them, and as a JWT service needs to act for a client),
-// rate limited per delay ID; the v1 endpoints need the owner's token; an
-// unknown action in the path is an unknown endpoint; a retried delayed
+// rate limited per delay ID, and so do the v1 ones; an unknown action in
+// the path is an unknown endpoint; a retried delayed
 // send with the same transaction ID gets the same delay_id and schedules
 // nothing new. Both backends.
 func TestDelayedEventActionsByDelayID(t *testing.T) {
@@ -170,17 +169,19 @@ func TestDelayedEventActionsByDelayID(t *testing.T) {
 		anon.MustErr(400, "M_INVALID_PARAM", "POST", unstable+"abc", map[string]any{"action": "oops"})
 		anon.MustErr(400, "M_MISSING_PARAM", "POST", unstable+"abc", map[string]any{})
 
-		// The v1 paths want the owner's token.
+		// The v1 paths too, as the MSC's current text has them.
 		v1 := bob.Must(200, "PUT", msgPath+"t3?org.matrix.msc4140.delay=3600000", map[string]any{"body": "x"}).Str("delay_id")
-		anon.MustErr(401, "M_MISSING_TOKEN", "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
-		alice.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
-		bob.Must(200, "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
+		anon.Must(200, "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
+		alice.Must(200, "POST", "/_matrix/client/v1/delayed_events/"+v1+"/restart", map[string]any{})
+		anon.MustErr(404, "M_NOT_FOUND", "POST", "/_matrix/client/v1/delayed_events/abc/restart", map[string]any{})
+		anon.MustErr(404, "M_UNRECOGNIZED", "POST", "/_matrix/client/v1/delayed_events/abc/oops", map[string]any{})
 
 		// The scheduling endpoint of the MSC's current text: the body
-		// carries delay_ms, state_key and content; a retry replays. (Alice
-		// created the room: she may set its topic.)
+		// carries delay, state_key and content (delay_ms, an earlier
+		// text's name, too); a retry replays. (Alice created the room: she
+		// may set its topic.)
 		dpath := mxtest.Path("/_matrix/client/v3/rooms/%s/delayed_event/m.room.topic/", room)
-		st := alice.Must(200, "PUT", dpath+"s1", map[string]any{"delay_ms": 200, "state_key": "", "content": map[string]any{"topic": "plus tard"}}).Str("delay_id")
+		st := alice.Must(200, "PUT", dpath+"s1", map[string]any{"delay": 200, "state_key": "", "content": map[string]any{"topic": "plus tard"}}).Str("delay_id")
 		if again := alice.Must(200, "PUT", dpath+"s1", nil).Str("delay_id"); again != st {
 			t.Fatalf("delayed_event retry: %q, first %q", again, st)
 		}
@@ -190,7 +191,13 @@ func TestDelayedEventActionsByDelayID(t *testing.T) {
 		alice.MustErr(400, "M_MISSING_PARAM", "PUT", dpath+"s2", map[string]any{"content": map[string]any{}})
 		alice.MustErr(400, "M_INVALID_PARAM", "PUT", dpath+"s3", map[string]any{"delay_ms": 0, "content": map[string]any{}})
 		alice.MustErr(400, "M_BAD_JSON", "PUT", dpath+"s4", map[string]any{"delay_ms": 10, "content": "x"})
-		alice.MustErr(403, "M_FORBIDDEN", "PUT", dpath+"s5", map[string]any{"delay_ms": 999999999999, "state_key": "", "content": map[string]any{}})
+		r := alice.MustErr(400, "M_MAX_DELAY_EXCEEDED", "PUT", dpath+"s5", map[string]any{"delay": 999999999999, "state_key": "", "content": map[string]any{}})
+		if r.Body["max_delay"] == nil {
+			t.Fatalf("no max_delay: %s", r.Raw)
+		}
+		// Its unstable path.
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/unstable/org.matrix.msc4140/rooms/%s/delayed_event/m.room.topic/s6", room),
+			map[string]any{"delay": 3600000, "state_key": "", "content": map[string]any{"topic": "bien plus tard"}})
 
 		// Rate limited per delay ID.
 		limited := false

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -94,6 +95,9 @@ type server struct {
 	// delegations keeps MSC4195 delegated delayed leaves (nil with an
 	// external LiveKit).
 	delegations *signaling.Delegations
+	// access writes the access log of /livekit/ requests (nil with
+	// http.access_log: off), as the homeserver does for its own.
+	access *slog.Logger
 	// metricsLn and metrics serve GET /metrics apart from the public
 	// listener (nil with metrics.listen: off).
 	metricsLn net.Listener
@@ -103,6 +107,9 @@ type server struct {
 
 func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, ln: ln}
+	if cfg.HTTP.AccessLog != "off" {
+		s.access = log.With("component", "http")
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -381,6 +388,9 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) {
 		log.Warn("SALON_PPROF_LISTEN must be a loopback address; profiler not started", "addr", addr)
 		return
 	}
+	// Lock contention shows in /debug/pprof/mutex: one in 100 contended
+	// unlocks is sampled, only while the profiler is on.
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

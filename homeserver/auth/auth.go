@@ -259,11 +259,11 @@ func (s *Service) NewSession(ctx context.Context, userID, deviceID, displayName,
 
 // Authenticate returns the device an access token belongs to, or
 // M_UNKNOWN_TOKEN.
-func (s *Service) Authenticate(ctx context.Context, token, ip string) (store.Device, error) {
+func (s *Service) Authenticate(ctx context.Context, token redact.Secret, ip string) (store.Device, error) {
 	if token == "" {
 		return store.Device{}, mxerr.New(mxerr.MissingToken, "Missing access token")
 	}
-	h := HashToken(token)
+	h := HashToken(string(token))
 	key := [32]byte(h)
 	now := s.p.Now()
 	s.mu.Lock()

@@ -273,6 +273,9 @@ func (a *API) Handler() http.Handler {
 	})
 }
 
+// Routes lists the API's paths and methods (see route.Router.Routes).
+func (a *API) Routes() []route.Route { return a.router.Routes() }
+
 // reply writes v as JSON with status 200.
 func reply(w http.ResponseWriter, v any) error {
 	mxerr.WriteJSON(w, http.StatusOK, v)

@@ -53,3 +53,14 @@ func TestDecodeJSON(t *testing.T) {
 		t.Errorf("empty body allowed: %v", err)
 	}
 }
+
+func TestHasNULEscape(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a":"\u0000"}`: true, `{"\u0000":1}`: true, `{"a":"x\\\u0000"}`: true,
+		`{"a":"\\u0000"}`: false, `{"a":"\u00001"}`: true, `{"a":"\u0001"}`: false, `{"a":"\\\\u0000"}`: false, `\`: false, `\u000`: false,
+	} {
+		if got := hasNULEscape([]byte(in)); got != want {
+			t.Errorf("%s: %v, want %v", in, got, want)
+		}
+	}
+}

@@ -194,6 +194,9 @@ func clientEvent(v events.RoomVersion, row store.EventRow, dev store.Device) (js
 	if row.TxnID != "" && row.SenderDevice == dev.DeviceID && row.Sender == dev.UserID {
 		unsigned["transaction_id"] = row.TxnID
 	}
+	if row.DelayID != "" && row.Sender == dev.UserID {
+		unsigned[events.UnsignedDelayID] = row.DelayID
+	}
 	if row.RedactedBy != "" {
 		unsigned["redacted_because"] = map[string]string{"event_id": row.RedactedBy, "type": "m.room.redaction"}
 	}
@@ -628,33 +631,21 @@ func eventFilterParam(q url.Values) (flt sync.RoomEventFilter, keep func(store.E
 // membership events of the chunk's senders, as the room state was at the
 // newest event of the chunk (as far as the user may see it).
 func (a *API) lazyMembers(ctx context.Context, dev store.Device, roomID string, page rooms.Page) ([]json.RawMessage, error) {
+	senders := map[string]bool{}
+	var ids []string
 	var newest int64
 	for _, ev := range page.Events {
+		if !senders[ev.Sender] {
+			senders[ev.Sender] = true
+			ids = append(ids, ev.Sender)
+		}
 		newest = max(newest, ev.Pos)
 	}
-	rows, v, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, newest)
+	members, v, err := a.p.Rooms.MembersAtPos(ctx, dev.UserID, roomID, newest, ids)
 	if err != nil {
 		return nil, err
 	}
-	return clientEvents(v, sendersMembers(rows, page.Events), dev)
-}
-
-// sendersMembers keeps, of state, the membership events of the senders
-// of the events in lists (lazy_load_members).
-func sendersMembers(state []store.EventRow, lists ...[]store.EventRow) []store.EventRow {
-	senders := map[string]bool{}
-	for _, l := range lists {
-		for _, e := range l {
-			senders[e.Sender] = true
-		}
-	}
-	out := state[:0]
-	for _, st := range state {
-		if st.Type == "m.room.member" && st.StateKey != nil && senders[*st.StateKey] {
-			out = append(out, st)
-		}
-	}
-	return out
+	return clientEvents(v, members, dev)
 }
 
 // relationsDepth is how deep recurse=true follows relations of relations
@@ -747,4 +738,22 @@ func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device
 		out["recursion_depth"] = depth
 	}
 	return reply(w, out)
+}
+
+// sendersMembers keeps, of state, the membership events of the senders
+// of the events in lists (lazy_load_members).
+func sendersMembers(state []store.EventRow, lists ...[]store.EventRow) []store.EventRow {
+	senders := map[string]bool{}
+	for _, l := range lists {
+		for _, e := range l {
+			senders[e.Sender] = true
+		}
+	}
+	out := state[:0]
+	for _, st := range state {
+		if st.Type == "m.room.member" && st.StateKey != nil && senders[*st.StateKey] {
+			out = append(out, st)
+		}
+	}
+	return out
 }

@@ -27,7 +27,8 @@ type Delayed interface {
 	Replayed(userID, deviceID, roomID, txnID string) (string, bool)
 	Act(ctx context.Context, userID, delayID, action string) error
 	ActByID(ctx context.Context, delayID, action string) error
-	List(ctx context.Context, userID string) ([]store.DelayedEvent, error)
+	List(ctx context.Context, userID string, q delayed.Query) (delayed.Page, error)
+	Get(ctx context.Context, userID, delayID string) (store.FinalisedDelayed, error)
 }
 
 // RTCDelegation takes a member's delayed leave over for the SFU (MSC4195);
@@ -49,22 +50,33 @@ func (a *API) rtcRoutes() {
 		a.handle(msc4195+"/rtc/livekit/delegate_delayed_leave", methods{http.MethodPost: a.authed(a.delegateDelayedLeave)})
 	}
 	if a.p.Delayed != nil {
-		for _, base := range []string{msc4140, v1} {
-			a.handle(base+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed)})
-		}
-		// The unstable management endpoints take no access token: the
-		// delay ID is the capability, so a service (the SFU's JWT service,
-		// MSC4195) can restart or send a client's delayed leave for it.
-		// That is how Synapse serves them and what Complement's MSC4140
-		// tests ask. The stable v1 paths follow the MSC's current text,
-		// which requires the owner's access token.
-		a.handle(msc4140+"/delayed_events/{delayId}", methods{http.MethodPost: a.actDelayedByID})
-		a.handle(msc4140+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.actDelayedByID})
-		// The scheduling endpoint of the MSC's current text.
-		a.handle(v3+"/rooms/{roomId}/delayed_event/{eventType}/{txnId}", methods{http.MethodPut: a.authed(a.putDelayedEvent)})
-		a.handle(v1+"/delayed_events/{delayId}", methods{http.MethodPost: a.authed(a.actDelayed)})
-		a.handle(v1+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.authed(a.actDelayed)})
+		a.delayedRoutes()
 	}
+}
+
+// delayedRoutes serves MSC4140. Its management endpoints
+// (…/delayed_events/{delayId}/{action}) take no access token: the delay
+// ID is the capability, so a service (the SFU's JWT service, MSC4195) can
+// restart or send a client's delayed leave for it. The unstable paths
+// answer as Synapse does and as matrix-js-sdk's MatrixRTC expects (an
+// action on an event no longer scheduled that does not match how it was
+// finalised is 404 M_NOT_FOUND, after which the client schedules a new
+// one); the v1 paths follow the MSC's current text (409 M_UNKNOWN).
+func (a *API) delayedRoutes() {
+	a.handle(msc4140+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed(false))})
+	a.handle(v1+"/delayed_events", methods{http.MethodGet: a.authed(a.listDelayed(true))})
+	// The older form with the action in the body.
+	a.handle(msc4140+"/delayed_events/{delayId}", methods{
+		http.MethodPost: a.actDelayedByID(false), http.MethodGet: a.authed(a.getDelayed),
+	})
+	a.handle(v1+"/delayed_events/{delayId}", methods{
+		http.MethodPost: a.authed(a.actDelayed), http.MethodGet: a.authed(a.getDelayed),
+	})
+	a.handle(msc4140+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.actDelayedByID(false)})
+	a.handle(v1+"/delayed_events/{delayId}/{action}", methods{http.MethodPost: a.actDelayedByID(true)})
+	// The scheduling endpoint of the MSC's current text, and its unstable path.
+	a.handle(v3+"/rooms/{roomId}/delayed_event/{eventType}/{txnId}", methods{http.MethodPut: a.authed(a.putDelayedEvent)})
+	a.handle(msc4140+"/rooms/{roomId}/delayed_event/{eventType}/{txnId}", methods{http.MethodPut: a.authed(a.putDelayedEvent)})
 }
 
 // Unauthenticated delayed-event actions are limited per delay ID (a
@@ -119,22 +131,31 @@ func (a *API) actDelayed(w http.ResponseWriter, r *http.Request, dev store.Devic
 	return reply(w, empty)
 }
 
-func (a *API) actDelayedByID(w http.ResponseWriter, r *http.Request) error {
-	if ok, wait := a.delayIPLimit.Allow(a.clientIP(r)); !ok {
-		return rateLimited(wait)
+// actDelayedByID acts for whoever holds the delay ID; conflicts says
+// whether an action that conflicts with how the event was finalised is
+// MSC4140's 409 (v1) or the unstable path's 404.
+func (a *API) actDelayedByID(conflicts bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if ok, wait := a.delayIPLimit.Allow(a.clientIP(r)); !ok {
+			return rateLimited(wait)
+		}
+		action, err := a.delayedAction(r)
+		if err != nil {
+			return err
+		}
+		id := r.PathValue("delayId")
+		if ok, wait := a.delayIDLimit.Allow(id); !ok {
+			return rateLimited(wait)
+		}
+		err = a.p.Delayed.ActByID(r.Context(), id, action)
+		if !conflicts && errors.Is(err, delayed.ErrFinalised) {
+			return mxerr.NotFoundf("Unknown delayed event")
+		}
+		if err != nil {
+			return err
+		}
+		return reply(w, empty)
 	}
-	action, err := a.delayedAction(r)
-	if err != nil {
-		return err
-	}
-	id := r.PathValue("delayId")
-	if ok, wait := a.delayIDLimit.Allow(id); !ok {
-		return rateLimited(wait)
-	}
-	if err := a.p.Delayed.ActByID(r.Context(), id, action); err != nil {
-		return err
-	}
-	return reply(w, empty)
 }
 
 // delayedAction reads the action from the path (…/{delayId}/{action}; an
@@ -170,23 +191,100 @@ func (a *API) delayedAction(r *http.Request) (string, error) {
 	}
 }
 
-func (a *API) listDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
-	list, err := a.p.Delayed.List(r.Context(), dev.UserID)
+// delayedJSON is a delayed event as MSC4140's GET endpoints describe it.
+func delayedJSON(d store.FinalisedDelayed) map[string]any {
+	e := map[string]any{
+		"delay_id": d.DelayID, "room_id": d.RoomID, "type": d.Type, "delay": d.DelayMS,
+		"running_since": d.RunningSince, "content": json.RawMessage(d.Content),
+	}
+	if d.StateKey != nil {
+		e["state_key"] = *d.StateKey
+	}
+	if d.Outcome != "" {
+		e["origin_server_ts"] = d.FinalisedTS
+		if d.EventID != "" {
+			e["event_id"] = d.EventID
+		}
+		if len(d.Error) > 0 {
+			e["error"] = json.RawMessage(d.Error)
+		}
+	}
+	return e
+}
+
+// listDelayed: GET …/delayed_events. v1 answers as the MSC's current
+// text (delayed_events in the asked order, next_batch or prev_batch);
+// the unstable path reads the whole list from the start, as clients of
+// the older text do, and also answers in that text's shape (scheduled,
+// finalised with outcome and reason).
+func (a *API) listDelayed(v1 bool) authedFunc {
+	return func(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+		if ok, wait := a.delayIPLimit.Allow(a.clientIP(r)); !ok {
+			return rateLimited(wait)
+		}
+		q, err := delayed.ParseQuery(func(k string) []string { return r.URL.Query()[k] }, time.Now().UnixMilli())
+		if err != nil {
+			return err
+		}
+		if !v1 {
+			if r.URL.Query().Get("since_ts") == "" {
+				q.SinceAll = true
+			}
+			q.Limit = 100
+		}
+		page, err := a.p.Delayed.List(r.Context(), dev.UserID, q)
+		if err != nil {
+			return err
+		}
+		events := make([]map[string]any, 0, len(page.Events))
+		for _, d := range page.Events {
+			events = append(events, delayedJSON(d))
+		}
+		body := map[string]any{"delayed_events": events}
+		if page.Next != "" {
+			body["next_batch"] = page.Next
+		}
+		if page.Prev != "" {
+			body["prev_batch"] = page.Prev
+		}
+		if !v1 {
+			scheduled, finalised := []any{}, []any{}
+			for i, d := range page.Events {
+				if d.Outcome == "" {
+					scheduled = append(scheduled, events[i])
+					continue
+				}
+				f := map[string]any{"delayed_event": events[i], "origin_server_ts": d.FinalisedTS}
+				switch d.Outcome {
+				case store.DelayedOutcomeError:
+					f["outcome"], f["reason"] = store.DelayedOutcomeCancel, "error"
+				default:
+					f["outcome"], f["reason"] = d.Outcome, d.Reason
+				}
+				if d.EventID != "" {
+					f["event_id"] = d.EventID
+				}
+				if len(d.Error) > 0 {
+					f["error"] = json.RawMessage(d.Error)
+				}
+				finalised = append(finalised, f)
+			}
+			// delayed_events here has been the scheduled ones since
+			// Salon first served this path; clients read it so.
+			body["scheduled"], body["finalised"], body["delayed_events"] = scheduled, finalised, scheduled
+		}
+		return reply(w, body)
+	}
+}
+
+// getDelayed: GET …/delayed_events/{delayId}, one of the user's delayed
+// events, scheduled or finalised.
+func (a *API) getDelayed(w http.ResponseWriter, r *http.Request, dev store.Device) error {
+	d, err := a.p.Delayed.Get(r.Context(), dev.UserID, r.PathValue("delayId"))
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(list))
-	for _, d := range list {
-		e := map[string]any{
-			"delay_id": d.DelayID, "room_id": d.RoomID, "type": d.Type, "delay": d.DelayMS,
-			"running_since": d.RunningSince, "content": json.RawMessage(d.Content),
-		}
-		if d.StateKey != nil {
-			e["state_key"] = *d.StateKey
-		}
-		out = append(out, e)
-	}
-	return reply(w, map[string]any{"delayed_events": out, "scheduled": out, "finalised": []any{}})
+	return reply(w, delayedJSON(d))
 }
 
 // openIDTTL is how long an OpenID token is valid: long enough to fetch an
@@ -290,7 +388,10 @@ func (a *API) putDelayedEvent(w http.ResponseWriter, r *http.Request, dev store.
 	if id, ok := a.p.Delayed.Replayed(dev.UserID, dev.DeviceID, roomID, txn); ok {
 		return reply(w, map[string]string{"delay_id": id})
 	}
+	// The MSC's current text names the delay "delay"; an earlier one
+	// "delay_ms".
 	var body struct {
+		Delay    *int64          `json:"delay"`
 		DelayMS  *int64          `json:"delay_ms"`
 		StateKey *string         `json:"state_key"`
 		Content  json.RawMessage `json:"content"`
@@ -298,14 +399,17 @@ func (a *API) putDelayedEvent(w http.ResponseWriter, r *http.Request, dev store.
 	if err := a.decode(r, &body, false); err != nil {
 		return err
 	}
+	if body.Delay != nil {
+		body.DelayMS = body.Delay
+	}
 	if body.DelayMS == nil {
-		return missing("delay_ms")
+		return missing("delay")
 	}
 	if len(body.Content) == 0 || body.Content[0] != '{' {
 		return mxerr.New(mxerr.BadJSON, "content must be an object")
 	}
 	if *body.DelayMS <= 0 {
-		return mxerr.InvalidParamf("delay_ms must be a positive number of milliseconds")
+		return mxerr.InvalidParamf("delay must be a positive number of milliseconds")
 	}
 	if typ == "m.room.member" && body.StateKey != nil && *body.StateKey != dev.UserID {
 		return mxerr.Forbid("Use /invite, /kick, /ban and /unban to change another user's membership")
@@ -317,9 +421,6 @@ func (a *API) putDelayedEvent(w http.ResponseWriter, r *http.Request, dev store.
 		UserID: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: typ, StateKey: body.StateKey,
 		Content: body.Content, DelayMS: *body.DelayMS, TxnID: txn,
 	})
-	if me := (*mxerr.Error)(nil); errors.As(err, &me) && me.Code == mxerr.MaxDelayExceeded {
-		return mxerr.Forbid("%s", me.Message)
-	}
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,24 @@ func TestUserDataHandlers(t *testing.T) {
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 
+	// do sends an authenticated request and returns the status and body.
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, srv.URL+"/_matrix/client/v3"+path, rd)
+		req.Header.Set("Authorization", "Bearer "+string(sess.AccessToken))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+
 	const room = "!r:hs"
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -106,20 +124,8 @@ func TestUserDataHandlers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ud.calls = nil
-			var body io.Reader
-			if tc.body != "" {
-				body = strings.NewReader(tc.body)
-			}
-			req, _ := http.NewRequest(tc.method, srv.URL+"/_matrix/client/v3"+tc.path, body)
-			req.Header.Set("Authorization", "Bearer "+string(sess.AccessToken))
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != tc.status || !strings.Contains(string(b), tc.answer) {
-				t.Fatalf("%d %s, want %d with %s", res.StatusCode, b, tc.status, tc.answer)
+			if status, b := do(tc.method, tc.path, tc.body); status != tc.status || !strings.Contains(b, tc.answer) {
+				t.Fatalf("%d %s, want %d with %s", status, b, tc.status, tc.answer)
 			}
 			switch {
 			case tc.want == nil && len(ud.calls) != 0:
@@ -131,15 +137,7 @@ func TestUserDataHandlers(t *testing.T) {
 	}
 	// The service's Matrix error is the answer.
 	ud.err = mxerr.New(mxerr.InvalidParam, "Too many tags")
-	req, _ := http.NewRequest("PUT", srv.URL+"/_matrix/client/v3/user/@alice:hs/rooms/"+room+"/tags/u.y", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+string(sess.AccessToken))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 400 || !strings.Contains(string(b), "Too many tags") {
-		t.Fatalf("service error answered %d %s", res.StatusCode, b)
+	if status, b := do("PUT", "/user/@alice:hs/rooms/"+room+"/tags/u.y", `{}`); status != 400 || !strings.Contains(b, "Too many tags") {
+		t.Fatalf("service error answered %d %s", status, b)
 	}
 }

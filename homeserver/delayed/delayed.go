@@ -12,7 +12,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -193,6 +195,11 @@ func (s *Scheduler) schedule(ctx context.Context, r Request) (string, error) {
 
 var errUnknownDelay = mxerr.NotFoundf("Unknown delayed event")
 
+// ErrFinalised marks the answer to an action on a delayed event that was
+// already finalised otherwise (a restart or send of a cancelled one, a
+// cancel or restart of a sent one): MSC4140's 409 M_UNKNOWN.
+var ErrFinalised = errors.New("delayed: the delayed event was already finalised")
+
 // Act restarts, cancels or sends now one of the user's delayed events.
 // Another user's delayed event answers as if it did not exist.
 func (s *Scheduler) Act(ctx context.Context, userID, delayID, action string) error {
@@ -207,35 +214,70 @@ func (s *Scheduler) ActByID(ctx context.Context, delayID, action string) error {
 }
 
 func (s *Scheduler) act(ctx context.Context, userID *string, delayID, action string) error {
+	switch action {
+	case "restart", "cancel", "send":
+	default:
+		return mxerr.InvalidParamf("action must be restart, cancel or send")
+	}
 	d, err := s.p.Store.DelayedEvent(ctx, delayID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && userID != nil && d.UserID != *userID) {
-		return errUnknownDelay
+	if errors.Is(err, store.ErrNotFound) {
+		return s.finalisedAnswer(ctx, userID, delayID, action)
 	}
 	if err != nil {
 		return err
+	}
+	if userID != nil && d.UserID != *userID {
+		return errUnknownDelay
 	}
 	switch action {
 	case "restart":
 		now := s.p.Now().UnixMilli()
 		if err := s.p.Store.RestartDelayed(ctx, delayID, now, now+d.DelayMS); errors.Is(err, store.ErrNotFound) {
-			return errUnknownDelay
+			return s.finalisedAnswer(ctx, userID, delayID, action)
 		} else if err != nil {
 			return err
 		}
 		s.poke()
 		return nil
 	case "cancel":
-		if err := s.p.Store.DeleteDelayed(ctx, delayID); errors.Is(err, store.ErrNotFound) {
-			return errUnknownDelay
+		_, err := s.p.Store.FinaliseDelayed(ctx, delayID, store.DelayedOutcomeCancel, store.DelayedReasonAction, s.p.Now().UnixMilli())
+		if errors.Is(err, store.ErrNotFound) {
+			return s.finalisedAnswer(ctx, userID, delayID, action)
 		} else if err != nil {
 			return err
 		}
 		s.poke()
 		return nil
-	case "send":
-		return s.fire(ctx, d)
+	default: // send
+		return s.fire(ctx, d, store.DelayedReasonAction)
 	}
-	return mxerr.InvalidParamf("action must be restart, cancel or send")
+}
+
+// finalisedAnswer answers an action on a delayed event that is no longer
+// scheduled. MSC4140 lets a client retry safely: a send of a sent event
+// and a cancel of a cancelled (or failed) one succeed; any other action on
+// a finalised event is a conflict (ErrFinalised); an event never
+// scheduled, long gone or another user's is unknown (404).
+func (s *Scheduler) finalisedAnswer(ctx context.Context, userID *string, delayID, action string) error {
+	f, err := s.p.Store.FinalisedDelayed(ctx, delayID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && userID != nil && f.UserID != *userID) {
+		return errUnknownDelay
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case action == "send" && f.Outcome == store.DelayedOutcomeSend:
+		return nil
+	case action == "cancel" && f.Outcome != store.DelayedOutcomeSend:
+		return nil
+	}
+	what := "sent"
+	if f.Outcome != store.DelayedOutcomeSend {
+		what = "cancelled"
+	}
+	return fmt.Errorf("%w: %w", ErrFinalised,
+		mxerr.New(mxerr.Unknown, "The delayed event was already %s", what).WithStatus(http.StatusConflict))
 }
 
 // Delay is the delay of one of the user's pending delayed events (MSC4195
@@ -251,29 +293,62 @@ func (s *Scheduler) Delay(ctx context.Context, userID, delayID string) (time.Dur
 	return time.Duration(d.DelayMS) * time.Millisecond, nil
 }
 
-// IsUnknownDelay reports whether err says a delayed event does not exist
-// (for its caller).
-func IsUnknownDelay(err error) bool { return errors.Is(err, errUnknownDelay) }
-
-// List returns the user's pending delayed events.
-func (s *Scheduler) List(ctx context.Context, userID string) ([]store.DelayedEvent, error) {
-	return s.p.Store.UserDelayed(ctx, userID)
+// IsUnknownDelay reports whether err says a delayed event is not (or no
+// longer) scheduled: unknown, or finalised otherwise (for its caller).
+func IsUnknownDelay(err error) bool {
+	return errors.Is(err, errUnknownDelay) || errors.Is(err, ErrFinalised)
 }
 
-// fire claims a delayed event (deleting it, so it is sent once) and sends it.
-func (s *Scheduler) fire(ctx context.Context, d store.DelayedEvent) error {
-	if err := s.p.Store.DeleteDelayed(ctx, d.DelayID); errors.Is(err, store.ErrNotFound) {
+// fire claims a delayed event (finalising it, so it is sent once) and
+// sends it. reason is DelayedReasonAction for a send the client asked
+// for: then a failure is the answer and the event goes back in the
+// schedule so the client may retry (MSC4140); one whose time came is kept
+// finalised with the error.
+func (s *Scheduler) fire(ctx context.Context, d store.DelayedEvent, reason string) error {
+	_, err := s.p.Store.FinaliseDelayed(ctx, d.DelayID, store.DelayedOutcomeSend, reason, s.p.Now().UnixMilli())
+	if errors.Is(err, store.ErrNotFound) {
+		if reason == store.DelayedReasonAction {
+			return s.finalisedAnswer(ctx, nil, d.DelayID, "send")
+		}
 		return errUnknownDelay
 	} else if err != nil {
 		return err
 	}
-	_, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, Request{
-		Type: d.Type, StateKey: d.StateKey, Content: d.Content, DeviceID: d.DeviceID,
-	}.event())
+	ev := Request{Type: d.Type, StateKey: d.StateKey, Content: d.Content, DeviceID: d.DeviceID}.event()
+	ev.DelayID = d.DelayID
+	eventID, err := s.p.Rooms.Send(ctx, d.RoomID, d.UserID, ev)
 	if err != nil {
 		s.p.Logger.Info("delayed event could not be sent", "delay_id", d.DelayID, "room", d.RoomID, "err", err)
+		if reason == store.DelayedReasonAction {
+			if rerr := s.p.Store.RescheduleDelayed(context.WithoutCancel(ctx), d); rerr != nil {
+				s.p.Logger.Warn("delayed event: put back after a failed send", "delay_id", d.DelayID, "err", rerr)
+			}
+			s.poke()
+			return err
+		}
+		s.result(ctx, d.DelayID, store.DelayedOutcomeError, "", errorResponse(err))
+		return err
 	}
-	return err
+	s.result(ctx, d.DelayID, store.DelayedOutcomeSend, eventID, nil)
+	return nil
+}
+
+func (s *Scheduler) result(ctx context.Context, delayID, outcome, eventID string, errJSON []byte) {
+	if err := s.p.Store.SetFinalisedResult(context.WithoutCancel(ctx), delayID, outcome, eventID, errJSON); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.p.Logger.Warn("delayed event: record the result", "delay_id", delayID, "err", err)
+	}
+}
+
+// errorResponse is err as the standard error response a finalised
+// delayed event's "error" holds.
+func errorResponse(err error) []byte {
+	body := map[string]string{"errcode": string(mxerr.Unknown), "error": "The event could not be sent"}
+	var me *mxerr.Error
+	if errors.As(err, &me) {
+		body["errcode"], body["error"] = string(me.Code), me.Message
+	}
+	b, _ := json.Marshal(body)
+	return b
 }
 
 // Run sends delayed events when they are due, until ctx ends.
@@ -318,7 +393,7 @@ func (s *Scheduler) fireDue(ctx context.Context) time.Duration {
 				}
 				break
 			}
-			_ = s.fire(ctx, d)
+			_ = s.fire(ctx, d, store.DelayedReasonDelay)
 			fired++
 		}
 	}

@@ -5,6 +5,11 @@ import (
 	"fmt"
 )
 
+// UnsignedDelayID is the unsigned key that tells an event's sender which
+// delayed event (MSC4140) it was sent as; the unstable name, while the
+// MSC is unstable.
+const UnsignedDelayID = "org.matrix.msc4140.delay_id"
+
 // ClientJSON is the event in the Client-Server API's ClientEvent format, as
 // /sync, /messages, /context and /event return it: content, event_id,
 // origin_server_ts, room_id, sender, type, state_key for state events, and

@@ -25,6 +25,7 @@ import (
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 	"github.com/salonhq/salon/homeserver/store/sqlstore"
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,8 +35,8 @@ var bg = context.Background()
 // fakeAuth maps access tokens to user IDs.
 type fakeAuth map[string]string
 
-func (f fakeAuth) Authenticate(_ context.Context, token, _ string) (string, error) {
-	if u, ok := f[token]; ok {
+func (f fakeAuth) Authenticate(_ context.Context, token redact.Secret, _ string) (string, error) {
+	if u, ok := f[string(token)]; ok {
 		return u, nil
 	}
 	return "", mxerr.New(mxerr.UnknownToken, "Unknown access token")

@@ -36,6 +36,7 @@ import (
 	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // MetaStore is the metadata storage the repository needs.
@@ -46,7 +47,7 @@ type MetaStore interface {
 // Authenticator answers "who is this access token?". Its errors should be
 // *mxerr.Error values (M_UNKNOWN_TOKEN, M_MISSING_TOKEN, ...).
 type Authenticator interface {
-	Authenticate(ctx context.Context, token, ip string) (userID string, err error)
+	Authenticate(ctx context.Context, token redact.Secret, ip string) (userID string, err error)
 }
 
 // Params are the repository's dependencies.
@@ -219,6 +220,9 @@ func (r *Repo) handle(path string, ms methods) {
 		r.router.Handle(mediaR0+"/"+rest, ms)
 	}
 }
+
+// Routes lists the repository's paths and methods (see route.Router.Routes).
+func (r *Repo) Routes() []route.Route { return r.router.Routes() }
 
 // Handler serves every media path under /_matrix/media/ and
 // /_matrix/client/v1/media/, with CORS and the security headers every

@@ -120,36 +120,35 @@ func (s *Service) PublicJoinRooms(ctx context.Context) ([]string, error) {
 
 // MemberCount is the number of joined members of a room.
 func (s *Service) MemberCount(ctx context.Context, roomID string) (int, error) {
-	m, err := s.Members(ctx, roomID, "join")
-	return len(m), err
+	d, err := s.derivedOf(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	return d.joined, nil
 }
 
 // PowerLevels returns lookups of a room's current power levels: a user's
 // level and a notification key's level.
 func (s *Service) PowerLevels(ctx context.Context, roomID string) (func(string) int64, func(string) int64, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	d, err := s.derivedOf(ctx, roomID)
 	if err != nil {
 		return nil, nil, err
 	}
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
-	r.mu.Unlock()
-	if err != nil {
-		return nil, nil, err
+	if d.plErr != nil {
+		return nil, nil, d.plErr
 	}
-	return pl.UserLevel, pl.Notification, nil
+	return d.pl.UserLevel, d.pl.Notification, nil
 }
 
 func (s *Service) kickLevel(ctx context.Context, roomID string) (int64, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	d, err := s.derivedOf(ctx, roomID)
 	if err != nil {
 		return 0, err
 	}
-	defer r.mu.Unlock()
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
-	if err != nil {
-		return 0, err
+	if d.plErr != nil {
+		return 0, d.plErr
 	}
-	return pl.Kick(), nil
+	return d.pl.Kick(), nil
 }
 
 // checkCanonicalAlias applies the Client-Server API's rules for sending

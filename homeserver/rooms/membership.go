@@ -283,7 +283,7 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	}
 	// The cached reader still lets the user read up to their leave.
 	if r, err := s.lockRoom(ctx, roomID); err == nil {
-		delete(r.readers, userID)
+		r.dropReaders()
 		r.mu.Unlock()
 	}
 	return nil

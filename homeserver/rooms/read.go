@@ -1,8 +1,10 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
@@ -64,6 +66,39 @@ func (s *Service) StateAtPos(ctx context.Context, userID, roomID string, pos int
 	pos = rd.FirstReadableState(max(pos, 0), bound)
 	rows, err := s.p.Store.StateAt(ctx, roomID, pos)
 	return rd.FilterState(rows), v, err
+}
+
+// MembersAtPos returns the member events of the given users in the room
+// state at a position, bounded as StateAtPos bounds it: what StateAtPos
+// would return of them. /messages with lazy-loaded members asks for the
+// senders of a page; reading each one's membership history (which the
+// store keeps in memory) instead of the whole state makes a page of a
+// room of thousands cost what a page of a small room costs.
+func (s *Service) MembersAtPos(ctx context.Context, userID, roomID string, pos int64, userIDs []string) ([]store.EventRow, events.RoomVersion, error) {
+	rd, v, err := s.reader(ctx, roomID, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	bound := rd.StateBound(s.p.Store.CurrentPos())
+	if bound == 0 {
+		return nil, "", errNoRead
+	}
+	pos = rd.FirstReadableState(max(pos, 0), bound)
+	var rows []store.EventRow
+	for _, u := range userIDs {
+		h, err := s.p.Store.StateHistory(ctx, roomID, "m.room.member", u)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := len(h) - 1; i >= 0; i-- {
+			if h[i].Pos <= pos {
+				rows = append(rows, h[i])
+				break
+			}
+		}
+	}
+	slices.SortFunc(rows, func(a, b store.EventRow) int { return cmp.Compare(a.Pos, b.Pos) })
+	return rd.FilterState(rows), v, nil
 }
 
 // SeesCurrentState answers M_FORBIDDEN unless the user may see the room as

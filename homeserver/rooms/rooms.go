@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/authrules"
@@ -116,8 +118,77 @@ type room struct {
 	last    *events.Event
 	// readers caches each user's Reader; stateGen counts state changes,
 	// which invalidate them (memberships, history visibility, power).
-	readers  map[string]*Reader
-	stateGen uint64
+	// Both are guarded by readersMu, not mu: every woken /sync asks for
+	// its Reader, and should not queue behind sends for it.
+	readersMu sync.Mutex
+	readers   map[string]*Reader
+	stateGen  uint64
+	// derived holds what the hot paths compute from state (nil: not yet,
+	// or the state changed since); see derive. It is set and cleared
+	// under mu, and read without it by derivedOf.
+	derived atomic.Pointer[derived]
+}
+
+// derived is what every send and every member's unread count would
+// otherwise recompute from a room's whole state: in a room of thousands,
+// counting the members or parsing the power levels for each member woken
+// by each message was quadratic work, done under the room's lock that
+// sends wait for. It is rebuilt on first use after any change to state.
+type derived struct {
+	pl    authrules.PowerLevels
+	plErr error
+	// joined counts joined members; interested lists those joined,
+	// invited or knocking (who hear of new events). Shared: never
+	// modified once built.
+	joined     int
+	interested []string
+}
+
+// derive returns r's derived values, computing them when the state
+// changed since the last call. The caller holds r.mu.
+func (r *room) derive() *derived {
+	if d := r.derived.Load(); d != nil {
+		return d
+	}
+	d := &derived{}
+	d.pl, d.plErr = authrules.CurrentPowerLevels(r.version, r.state)
+	for t, ev := range r.state {
+		if t.Type != "m.room.member" {
+			continue
+		}
+		switch ev.Membership() {
+		case "join":
+			d.joined++
+			d.interested = append(d.interested, t.StateKey)
+		case "invite", "knock":
+			d.interested = append(d.interested, t.StateKey)
+		}
+	}
+	d.interested = slices.Clip(d.interested)
+	r.derived.Store(d)
+	return d
+}
+
+// derivedOf returns a room's derived values without taking its lock when
+// they are current (a send in progress has not changed them: it clears
+// them under the lock when it changes state), else under the lock. The
+// unread counts of every member woken by a message ask for them; queueing
+// each behind the room's lock made a convoy the sends waited in.
+func (s *Service) derivedOf(ctx context.Context, roomID string) (*derived, error) {
+	s.mu.Lock()
+	r := s.rooms[roomID]
+	s.mu.Unlock()
+	if r != nil {
+		if d := r.derived.Load(); d != nil {
+			return d, nil
+		}
+	}
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	return r.derive(), nil
 }
 
 // ErrUnknownRoom is returned for rooms this server does not have.
@@ -189,6 +260,7 @@ func (s *Service) fill(ctx context.Context, r *room) error {
 		return err
 	}
 	r.info, r.version, r.state, r.last = info, v, st, last
+	r.derived.Store(nil)
 	return nil
 }
 
@@ -217,6 +289,8 @@ type Event struct {
 	// Device and TxnID identify the client request (idempotence).
 	Device string
 	TxnID  string
+	// DelayID: the delayed event (MSC4140) this one is sent as.
+	DelayID string
 }
 
 // pending is an event built and authorised against a room's evolving
@@ -306,7 +380,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 	}
 	row := store.EventRow{
 		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
-		SenderDevice: e.Device, TxnID: e.TxnID,
+		SenderDevice: e.Device, TxnID: e.TxnID, DelayID: e.DelayID,
 	}
 	var rel struct {
 		RelatesTo struct {
@@ -327,6 +401,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 			})
 		}
 		r.state[ev.Tuple()] = ev
+		r.derived.Store(nil)
 	}
 	r.last = ev
 	batch.Events = append(batch.Events, row)
@@ -339,21 +414,18 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	pos, err := s.p.Store.PersistEvents(ctx, batch)
 	if err != nil {
 		r.state = nil // reload from the store next time
+		r.derived.Store(nil)
 		if errors.Is(err, store.ErrExists) && batch.NewRoom != nil {
 			return 0, mxerr.New(mxerr.RoomInUse, "Room already exists")
 		}
 		return 0, err
 	}
+	changed := len(batch.Redactions) > 0
 	for _, e := range batch.Events {
-		if e.StateKey != nil {
-			r.stateGen++
-			r.readers = nil
-			break
-		}
+		changed = changed || e.StateKey != nil
 	}
-	if len(batch.Redactions) > 0 {
-		r.stateGen++
-		r.readers = nil
+	if changed {
+		r.dropReaders()
 	}
 	if s.p.CallGrants != nil && changesCallGrants(r, batch) {
 		s.grants.add(r.id)
@@ -371,6 +443,14 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 	return pos, nil
 }
 
+// dropReaders forgets the cached Readers after a change to state.
+func (r *room) dropReaders() {
+	r.readersMu.Lock()
+	r.stateGen++
+	r.readers = nil
+	r.readersMu.Unlock()
+}
+
 // setID names a room whose ID comes from its create event (v12).
 func (r *room) setID(id string) {
 	r.id = id
@@ -378,19 +458,10 @@ func (r *room) setID(id string) {
 }
 
 // interested lists the users who hear about new events in the room: those
-// joined, invited or knocking.
+// joined, invited or knocking. The slice is shared: callers must not
+// modify it (append copies it: it has no spare capacity).
 func (r *room) interested() []string {
-	var out []string
-	for t, ev := range r.state {
-		if t.Type != "m.room.member" {
-			continue
-		}
-		switch ev.Membership() {
-		case "join", "invite", "knock":
-			out = append(out, t.StateKey)
-		}
-	}
-	return out
+	return r.derive().interested
 }
 
 // membership is the user's current membership of r ("" for none).
@@ -466,6 +537,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 		red, err := events.Redact(r.version, target.JSON)
 		if err != nil {
 			r.state = nil
+			r.derived.Store(nil)
 			return "", err
 		}
 		batch.Redactions = append(batch.Redactions, store.Redaction{EventID: target.EventID, RedactedJSON: red, By: ev.ID})
@@ -473,6 +545,7 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 			if cur, ok := r.state[events.StateTuple{Type: target.Type, StateKey: *target.StateKey}]; ok && cur.ID == target.EventID {
 				if rev, err := events.Parse(r.version, red); err == nil {
 					r.state[cur.Tuple()] = rev
+					r.derived.Store(nil)
 				}
 			}
 		}

@@ -19,6 +19,9 @@ type Reader struct {
 	RoomID  string
 	members []store.EventRow // the user's membership events, oldest first
 	vis     []store.EventRow // history_visibility events, oldest first
+	// visOf is each vis event's history_visibility, parsed once: CanRead
+	// runs for every event of every woken sync.
+	visOf []string
 	// Moderator is true for users whose power level lets them kick: they
 	// see knocks, which other members do not.
 	Moderator bool
@@ -32,15 +35,26 @@ var errNoRead = mxerr.Forbid("You are not allowed to read this room")
 // returns M_FORBIDDEN when the user can read nothing there, so a room's
 // existence is not revealed.
 func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader, error) {
-	room, err := s.lockRoom(ctx, roomID)
-	if err != nil {
-		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
-			return nil, errNoRead
+	s.mu.Lock()
+	room := s.rooms[roomID]
+	s.mu.Unlock()
+	if room == nil || room.derived.Load() == nil {
+		// Not loaded (or not lately used): load it, which also tells
+		// a room that does not exist.
+		r, err := s.lockRoom(ctx, roomID)
+		if err != nil {
+			if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
+				return nil, errNoRead
+			}
+			return nil, err
 		}
-		return nil, err
+		r.derive()
+		r.mu.Unlock()
+		room = r
 	}
+	room.readersMu.Lock()
 	cached, gen := room.readers[userID], room.stateGen
-	room.mu.Unlock()
+	room.readersMu.Unlock()
 	if cached != nil {
 		return cached, nil
 	}
@@ -48,7 +62,7 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 	if err != nil {
 		return nil, err
 	}
-	room.mu.Lock()
+	room.readersMu.Lock()
 	if room.stateGen == gen {
 		if room.readers == nil {
 			room.readers = map[string]*Reader{}
@@ -57,7 +71,7 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 			room.readers[userID] = rd
 		}
 	}
-	room.mu.Unlock()
+	room.readersMu.Unlock()
 	return rd, nil
 }
 
@@ -82,6 +96,7 @@ func (s *Service) newReader(ctx context.Context, roomID, userID string) (*Reader
 		}
 	}
 	r := &Reader{UserID: userID, RoomID: roomID, members: mem, vis: vis}
+	r.parseVisibility()
 	if !r.everReadable() {
 		return nil, errNoRead
 	}
@@ -105,6 +120,24 @@ func visibilityOf(row store.EventRow) string {
 		return v
 	}
 	return "shared"
+}
+
+// parseVisibility fills visOf from vis.
+func (r *Reader) parseVisibility() {
+	r.visOf = make([]string, len(r.vis))
+	for i, v := range r.vis {
+		r.visOf[i] = visibilityOf(v)
+	}
+}
+
+// visibilityBefore is the history visibility in force for an event at pos:
+// that of the last change before it, "shared" before any.
+func (r *Reader) visibilityBefore(pos int64) string {
+	i := sort.Search(len(r.vis), func(i int) bool { return r.vis[i].Pos >= pos })
+	if i == 0 {
+		return "shared"
+	}
+	return r.visOf[i-1]
 }
 
 // at returns the last row before pos in rows sorted by position, or nil.
@@ -134,8 +167,8 @@ func (r *Reader) CurrentMembership() string {
 }
 
 func (r *Reader) everReadable() bool {
-	for _, v := range r.vis {
-		if visibilityOf(v) == "world_readable" {
+	for _, v := range r.visOf {
+		if v == "world_readable" {
 			return true
 		}
 	}
@@ -150,10 +183,7 @@ func (r *Reader) everReadable() bool {
 // CanRead reports whether the user may read the event at pos (of the
 // given sender and state key).
 func (r *Reader) CanRead(ev store.EventRow) bool {
-	vis := "shared"
-	if v := at(r.vis, ev.Pos); v != nil {
-		vis = visibilityOf(*v)
-	}
+	vis := r.visibilityBefore(ev.Pos)
 	if vis == "world_readable" {
 		return true
 	}
@@ -187,8 +217,7 @@ func (r *Reader) SeesCurrentState(now int64) bool {
 	if r.CurrentMembership() == "join" {
 		return true
 	}
-	v := at(r.vis, now+1)
-	return v != nil && visibilityOf(*v) == "world_readable"
+	return len(r.vis) > 0 && r.visibilityBefore(now+1) == "world_readable"
 }
 
 // StateBound is the position whose state the user may see: now when joined

@@ -28,6 +28,7 @@ func history(members []string, vis []string) *Reader {
 		hv, pos := split(v)
 		r.vis = append(r.vis, store.EventRow{Pos: pos, JSON: []byte(`{"content":{"history_visibility":"` + hv + `"}}`)})
 	}
+	r.parseVisibility()
 	return r
 }
 
@@ -73,5 +74,35 @@ func TestStateWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCanReadByVisibility: which events a user may read under each history
+// visibility in force when the event was sent, with visibility changes
+// and membership changes interleaved (the rules of the Client-Server API,
+// "History visibility"); the visibility is parsed once per Reader.
+func TestCanReadByVisibility(t *testing.T) {
+	// Visibility: shared from 5, joined from 30, invited from 50,
+	// world_readable from 70, junk (read as shared) from 90. The user is
+	// invited at 40, joins at 60, leaves at 80.
+	r := history([]string{"invite@40", "join@60", "leave@80"},
+		[]string{"shared@5", "joined@30", "invited@50", "world_readable@70", "bogus@90"})
+	for pos, want := range map[int64]bool{
+		3:  true,  // before any visibility: shared, and the user joined later
+		10: true,  // shared, joined later
+		35: false, // joined, not joined then
+		45: false, // joined, only invited then
+		55: true,  // invited, and invited then
+		65: true,  // joined then
+		75: true,  // world_readable
+		85: true,  // still world_readable (until 90)
+		95: false, // bogus reads as shared: left
+	} {
+		if got := r.CanRead(store.EventRow{Pos: pos, Type: "m.room.message", Sender: "@o:t"}); got != want {
+			t.Errorf("event at %d: CanRead %v, want %v", pos, got, want)
+		}
+	}
+	if !r.SeesCurrentState(75) || r.SeesCurrentState(100) {
+		t.Errorf("SeesCurrentState: world_readable at 75 and not after the bogus value at 90")
 	}
 }

@@ -16,10 +16,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 // HandlerFunc is a handler that reports failure by returning an error,
@@ -36,7 +38,19 @@ type Router struct {
 	requests *prometheus.CounterVec   // labels: route, method, status
 	duration *prometheus.HistogramVec // label: route
 	access   *slog.Logger             // nil: no access log
+	routes   []Route
 }
+
+// Route is one registered path and the methods it answers (besides HEAD
+// and OPTIONS).
+type Route struct {
+	Path    string
+	Methods []string
+}
+
+// Routes lists the registered paths in registration order, for tests
+// that walk every endpoint (the HTTP fuzzer in cmd/salon).
+func (rt *Router) Routes() []Route { return append([]Route(nil), rt.routes...) }
 
 // SetAccessLog turns on the access log: one info line per request with
 // the method, the route template (never the URL, so never a query's
@@ -93,6 +107,12 @@ func (rt *Router) Handle(path string, ms Methods) {
 			allowed = append(allowed, http.MethodHead)
 		}
 	}
+	own := make([]string, 0, len(ms))
+	for m := range ms {
+		own = append(own, m)
+	}
+	sort.Strings(own)
+	rt.routes = append(rt.routes, Route{Path: path, Methods: own})
 	allowed = append(allowed, http.MethodOptions)
 	sort.Strings(allowed)
 	allow := strings.Join(allowed, ", ")
@@ -139,6 +159,10 @@ func (rt *Router) Handle(path string, ms Methods) {
 			sw.WriteHeader(http.StatusOK)
 			return
 		}
+		if !textOK(r) {
+			mxerr.Write(sw, rt.log, mxerr.InvalidParamf("The request's path and query must be UTF-8 without NUL characters"))
+			return
+		}
 		h, ok := ms[r.Method]
 		if !ok && r.Method == http.MethodHead {
 			h, ok = ms[http.MethodGet]
@@ -159,6 +183,28 @@ func (rt *Router) Handle(path string, ms Methods) {
 			mxerr.Write(sw, rt.log.With("route", route), err)
 		}
 	})
+}
+
+// textOK reports whether the request's path and query parameters are
+// valid UTF-8 without NUL. No Matrix identifier or parameter holds
+// either, and PostgreSQL refuses both in text: unchecked, a %00 in a
+// device ID answered M_UNKNOWN 500 on PostgreSQL and 404 on SQLite.
+func textOK(r *http.Request) bool {
+	ok := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	if !ok(r.URL.Path) {
+		return false
+	}
+	for k, vs := range r.URL.Query() {
+		if !ok(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !ok(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request) {
@@ -186,16 +232,16 @@ func CORS(h http.Header) {
 
 // AccessToken reads the Authorization header, or the deprecated
 // access_token query parameter.
-func AccessToken(r *http.Request) string {
+func AccessToken(r *http.Request) redact.Secret {
 	if h := r.Header.Get("Authorization"); h != "" {
 		// The scheme is case-insensitive (RFC 9110, section 11.1):
 		// "bearer" and "BEARER" are Bearer.
 		if scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
+			return redact.Secret(strings.TrimSpace(tok))
 		}
 		return ""
 	}
-	return r.URL.Query().Get("access_token")
+	return redact.Secret(r.URL.Query().Get("access_token"))
 }
 
 // StatusWriter remembers the status for metrics and whether the response

@@ -39,6 +39,9 @@ type EventRow struct {
 	// the sending device sees unsigned.transaction_id.
 	SenderDevice string
 	TxnID        string
+	// DelayID is the MSC4140 delayed event this event was sent as; its
+	// sender sees it in unsigned.
+	DelayID string
 	// Membership is content.membership for m.room.member events.
 	Membership string
 	// Unsigned is what the server knew when it stored the event and

@@ -79,6 +79,7 @@ type Engine struct {
 	cache    eventCache
 	mc       memCache
 	lazy     lazyCache
+	rm       roomMemsCache
 
 	// Sliding sync (MSC4186): its connections and what its room list
 	// caches per room.

@@ -116,6 +116,9 @@ func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.Raw
 	if row.TxnID != "" && row.Sender == s.req.UserID && row.SenderDevice == s.req.DeviceID && s.req.DeviceID != "" {
 		unsigned["transaction_id"] = row.TxnID
 	}
+	if row.DelayID != "" && row.Sender == s.req.UserID {
+		unsigned[events.UnsignedDelayID] = row.DelayID
+	}
 	if vis, err := s.visibility(ctx, row.RoomID); err == nil && vis != nil {
 		// unsigned.membership (Matrix 1.11, MSC4115): the syncing user's
 		// membership at the event, when the read rules know it.

@@ -371,21 +371,16 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 		startPos = tl[0].Pos - 1
 	}
 	var stateRows []store.EventRow
-	if full || limited {
+	if full {
 		rows, err := st.StateAt(ctx, roomID, startPos)
 		if err != nil {
 			return fmt.Errorf("sync: state: %w", err)
 		}
-		if full {
-			stateRows = rows
-		} else {
-			// The state that changed in the gap between since and the
-			// timeline, as it was at the start of the timeline.
-			for _, r := range rows {
-				if r.Pos > s.since.Pos {
-					stateRows = append(stateRows, r)
-				}
-			}
+		stateRows = rows
+	} else if limited {
+		var err error
+		if stateRows, err = s.gapState(ctx, roomID, startPos); err != nil {
+			return err
 		}
 	}
 
@@ -466,6 +461,58 @@ func (s *syncer) addJoined(ctx context.Context, roomID string, fresh, changed bo
 	s.resp.Rooms.Join[roomID] = jr
 	s.mu.Unlock()
 	return nil
+}
+
+// gapScan bounds the events of a limited sync's gap that gapState reads
+// one by one; a longer gap reads the room's state instead.
+const gapScan = 200
+
+// gapState is the state that changed in the gap between since and the
+// start of a limited timeline (startPos), as it was at the start of the
+// timeline: for each piece of state, its last event in the gap. A short
+// gap is read from its events (the newest of which the store holds in
+// memory); reading the room's whole state instead made every woken sync
+// of a member of a room of thousands read thousands of member events as
+// soon as the syncs fell more than a timeline behind, which made them
+// fall further behind (issue 24's profile).
+func (s *syncer) gapState(ctx context.Context, roomID string, startPos int64) ([]store.EventRow, error) {
+	since := s.since.Pos
+	if startPos <= since {
+		return nil, nil
+	}
+	evs, err := s.e.p.Store.RoomEvents(ctx, roomID, since, startPos+1, gapScan+1, false)
+	if err != nil {
+		return nil, fmt.Errorf("sync: gap: %w", err)
+	}
+	if len(evs) <= gapScan {
+		var out []store.EventRow
+		at := map[[2]string]int{}
+		for _, ev := range evs {
+			if ev.StateKey == nil {
+				continue
+			}
+			k := [2]string{ev.Type, *ev.StateKey}
+			if i, ok := at[k]; ok {
+				out[i] = ev
+			} else {
+				at[k] = len(out)
+				out = append(out, ev)
+			}
+		}
+		slices.SortFunc(out, func(a, b store.EventRow) int { return cmp.Compare(a.Pos, b.Pos) })
+		return out, nil
+	}
+	rows, err := s.e.p.Store.StateAt(ctx, roomID, startPos)
+	if err != nil {
+		return nil, fmt.Errorf("sync: state: %w", err)
+	}
+	var out []store.EventRow
+	for _, r := range rows {
+		if r.Pos > since {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // noteNewMates records the users other than the syncing one whose join
@@ -757,7 +804,7 @@ func (s *syncer) summary(ctx context.Context, roomID string, fullState, tl []sto
 		slices.SortFunc(mems, func(a, b store.Membership) int { return cmp.Compare(a.Pos, b.Pos) })
 	} else {
 		var err error
-		if mems, err = st.RoomMemberships(ctx, roomID); err != nil {
+		if mems, err = s.e.roomMemberships(ctx, roomID, s.to.Pos); err != nil {
 			return Summary{}, nil, fmt.Errorf("sync: room memberships: %w", err)
 		}
 	}
@@ -822,6 +869,49 @@ func (s *syncer) summary(ctx context.Context, roomID string, fullState, tl []sto
 	}
 	sum.Heroes = heroes
 	return sum, heroes, nil
+}
+
+// roomMemsCache keeps, per room, the memberships read for a summary at a
+// snapshot position: every member woken by one membership change builds
+// its summary at the same position, and each reading the room's N
+// memberships made one join into a room of thousands cost N² rows.
+type roomMemsCache struct {
+	mu gosync.Mutex
+	m  map[string]roomMems
+}
+
+type roomMems struct {
+	to   int64
+	mems []store.Membership // read-only once stored
+}
+
+// roomMemsRooms bounds the rooms remembered.
+const roomMemsRooms = 1024
+
+// roomMemberships returns the room's memberships as read by a sync whose
+// snapshot is to: from the cache when another sync of the same snapshot
+// read them (as read, they are at least as new as to, as they always
+// were), else from the store.
+func (e *Engine) roomMemberships(ctx context.Context, roomID string, to int64) ([]store.Membership, error) {
+	e.rm.mu.Lock()
+	c, ok := e.rm.m[roomID]
+	e.rm.mu.Unlock()
+	if ok && c.to == to {
+		return c.mems, nil
+	}
+	mems, err := e.p.Store.RoomMemberships(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	e.rm.mu.Lock()
+	if e.rm.m == nil || len(e.rm.m) >= roomMemsRooms {
+		e.rm.m = map[string]roomMems{}
+	}
+	if cur, ok := e.rm.m[roomID]; !ok || cur.to < to {
+		e.rm.m[roomID] = roomMems{to: to, mems: mems}
+	}
+	e.rm.mu.Unlock()
+	return mems, nil
 }
 
 // timelineComplete reports whether the timeline filter lets every event of

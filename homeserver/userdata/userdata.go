@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -53,7 +54,13 @@ type Params struct {
 }
 
 // Service writes users' account data, tags and receipts, and wakes sync.
-type Service struct{ p Params }
+type Service struct {
+	p Params
+	// tagLocks serialise each change of a room's tags, which reads the
+	// tags object and writes it again: two devices changing tags at once
+	// must not lose one change. Striped by user, so memory stays fixed.
+	tagLocks [64]sync.Mutex
+}
 
 // New returns a Service.
 func New(p Params) *Service {
@@ -126,11 +133,23 @@ func (s *Service) Tags(ctx context.Context, userID, roomID string) (map[string]j
 	return c.Tags, nil
 }
 
+// lockTags locks the tags of the user's rooms against another change.
+func (s *Service) lockTags(userID string) (unlock func()) {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(userID); i++ {
+		h = (h ^ uint32(userID[i])) * 16777619
+	}
+	m := &s.tagLocks[h%uint32(len(s.tagLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
 // PutTag sets a tag of a room with its content.
 func (s *Service) PutTag(ctx context.Context, userID, roomID, tag string, content json.RawMessage) error {
 	if tag == "" || len(tag) > maxNameLen {
 		return mxerr.InvalidParamf("Invalid tag")
 	}
+	defer s.lockTags(userID)()
 	tags, err := s.Tags(ctx, userID, roomID)
 	if err != nil {
 		return err
@@ -144,6 +163,7 @@ func (s *Service) PutTag(ctx context.Context, userID, roomID, tag string, conten
 
 // DeleteTag removes a tag of a room (a missing tag is no error).
 func (s *Service) DeleteTag(ctx context.Context, userID, roomID, tag string) error {
+	defer s.lockTags(userID)()
 	tags, err := s.Tags(ctx, userID, roomID)
 	if err != nil {
 		return err

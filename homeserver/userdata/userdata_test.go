@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,3 +138,54 @@ func TestReadMarkers(t *testing.T) {
 		t.Fatalf("notified %v, receipts %v", n.got, st.recs)
 	}
 }
+
+// TestConcurrentTagsKeepEveryTag: tags are one account data object that
+// each change reads and writes again; changes racing from several devices
+// must not lose one another.
+func TestConcurrentTagsKeepEveryTag(t *testing.T) {
+	st := &lockedStore{fakeStore: fakeStore{data: map[[3]string][]byte{}}}
+	s := New(Params{Store: st, Notifier: lockedNotifier{}, Rooms: fakeRooms{}})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.PutTag(ctx, "@a:t", "!r:t", fmt.Sprintf("u.%d", i), json.RawMessage(`{}`)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	tags, err := s.Tags(ctx, "@a:t", "!r:t")
+	if err != nil || len(tags) != 40 {
+		t.Fatalf("%d tags kept of 40 (%v)", len(tags), err)
+	}
+}
+
+// lockedStore is fakeStore safe for concurrent use, yielding between a
+// read and a write as a database would.
+type lockedStore struct {
+	mu sync.Mutex
+	fakeStore
+}
+
+func (l *lockedStore) AccountData(ctx context.Context, u, r, typ string) ([]byte, error) {
+	l.mu.Lock()
+	b, err := l.fakeStore.AccountData(ctx, u, r, typ)
+	l.mu.Unlock()
+	runtime.Gosched()
+	return b, err
+}
+
+func (l *lockedStore) PutAccountData(ctx context.Context, u, r, typ string, c []byte) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fakeStore.PutAccountData(ctx, u, r, typ, c)
+}
+
+// lockedNotifier ignores the wakes (fakeNotifier is not safe for
+// concurrent use).
+type lockedNotifier struct{}
+
+func (lockedNotifier) Notify(int64, string, []string) {}

@@ -3,6 +3,7 @@ package lktest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,10 @@ type Scenario struct {
 	Duration time.Duration
 	// JoinConcurrency caps simultaneous joins.
 	JoinConcurrency int
+	// ChurnPerSecond: during the media window, this many times a second
+	// a silent member leaves and a new one joins with a silent microphone
+	// (a voice channel's comings and goings).
+	ChurnPerSecond float64
 }
 
 // Scenarios are the benchmark's standard calls.
@@ -39,6 +44,7 @@ var Scenarios = []Scenario{
 	{Name: "audio", Participants: 50, Rooms: 1, AudioPublishers: 50, Talking: 5, Duration: 20 * time.Second, JoinConcurrency: 10},
 	{Name: "lecture", Participants: 201, Rooms: 1, AudioPublishers: 1, Talking: 1, VideoPublishers: 1, Simulcast: true, LowViewers: 100, Duration: 20 * time.Second, JoinConcurrency: 10},
 	{Name: "video", Participants: 10, Rooms: 1, AudioPublishers: 10, Talking: 1, VideoPublishers: 10, Simulcast: true, LowViewers: 0, Duration: 20 * time.Second, JoinConcurrency: 5},
+	{Name: "churn", Participants: 20, Rooms: 1, AudioPublishers: 20, Talking: 3, Duration: 20 * time.Second, JoinConcurrency: 5, ChurnPerSecond: 2},
 }
 
 // Result is what the clients saw.
@@ -64,13 +70,20 @@ type Result struct {
 	SeqLoss float64
 	// LayerPackets are the video packets received per simulcast layer.
 	LayerPackets [3]uint64
+	// Churned is how many members left and joined during the window
+	// (ChurnPerSecond), ChurnJoinP95 how long those joins took, and
+	// ChurnErrors how many failed.
+	Churned      int
+	ChurnJoinP95 time.Duration
+	ChurnErrors  int
 }
 
 func (r Result) String() string {
 	return fmt.Sprintf("%s: %d joined (p50 %s, p95 %s, max %s); %s window: received %d packets (%.0f/s, %.1f Mbit/s), sent %d, expected %d, loss %.2f%% (sequence gaps %.2f%%; video packets by layer q/h/f %v)",
 		r.Scenario, r.Joined, r.JoinP50.Round(time.Millisecond), r.JoinP95.Round(time.Millisecond), r.JoinMax.Round(time.Millisecond),
 		r.Window.Round(time.Millisecond), r.PacketsReceived, float64(r.PacketsReceived)/r.Window.Seconds(),
-		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100, r.SeqLoss*100, r.LayerPackets)
+		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100, r.SeqLoss*100, r.LayerPackets) +
+		map[bool]string{true: fmt.Sprintf("; churn: %d left and joined (join p95 %s, %d failed)", r.Churned, r.ChurnJoinP95.Round(time.Millisecond), r.ChurnErrors)}[r.Churned+r.ChurnErrors > 0]
 }
 
 // LowLayerOnly is a single-layer spec for video without simulcast.
@@ -106,6 +119,51 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 			m.c.Close()
 		}
 	}()
+	// join connects member i of a room and starts what it publishes.
+	join := func(room string, i int, identity string) (*member, error) {
+		start := time.Now()
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		c, err := Connect(jctx, baseURL, token(room, identity), Options{AutoSubscribe: true})
+		if err == nil {
+			err = c.WaitFor(jctx, "subscriber connected", func() bool { return c.SubscriberState().String() == "connected" })
+			if err != nil {
+				err = fmt.Errorf("%w (%s)", err, c.Debug())
+			}
+		}
+		m := &member{c: c, join: time.Since(start)}
+		if err == nil && i < sc.AudioPublishers {
+			var speaking atomic.Bool
+			speaking.Store(i < sc.Talking)
+			var s *Source
+			if s, err = c.PublishAudio(jctx, "mic", &speaking); err == nil {
+				if i >= sc.Talking {
+					s.dtx.Store(true)
+				}
+				m.sources = append(m.sources, s)
+			}
+		}
+		if err == nil && i < sc.VideoPublishers {
+			layers := LowLayerOnly
+			if sc.Simulcast {
+				layers = DefaultSimulcast
+			}
+			var s *Source
+			if s, err = c.PublishVideo(jctx, "cam", layers); err == nil {
+				m.sources = append(m.sources, s)
+			}
+		}
+		if err != nil {
+			for _, s := range m.sources {
+				s.Stop()
+			}
+			if c != nil {
+				c.Close()
+			}
+			return nil, err
+		}
+		return m, nil
+	}
 	sem := make(chan struct{}, sc.JoinConcurrency)
 	var wg sync.WaitGroup
 	for r := 0; r < sc.Rooms; r++ {
@@ -117,44 +175,10 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				start := time.Now()
-				jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				c, err := Connect(jctx, baseURL, token(room, fmt.Sprintf("u%03d", i)), Options{AutoSubscribe: true})
-				if err == nil {
-					err = c.WaitFor(jctx, "subscriber connected", func() bool { return c.SubscriberState().String() == "connected" })
-					if err != nil {
-						err = fmt.Errorf("%w (%s)", err, c.Debug())
-					}
-				}
-				m := &member{c: c, join: time.Since(start)}
-				if err == nil && i < sc.AudioPublishers {
-					var speaking atomic.Bool
-					speaking.Store(i < sc.Talking)
-					var s *Source
-					if s, err = c.PublishAudio(jctx, "mic", &speaking); err == nil {
-						if i >= sc.Talking {
-							s.dtx.Store(true)
-						}
-						m.sources = append(m.sources, s)
-					}
-				}
-				if err == nil && i < sc.VideoPublishers {
-					layers := LowLayerOnly
-					if sc.Simulcast {
-						layers = DefaultSimulcast
-					}
-					var s *Source
-					if s, err = c.PublishVideo(jctx, "cam", layers); err == nil {
-						m.sources = append(m.sources, s)
-					}
-				}
+				m, err := join(room, i, fmt.Sprintf("u%03d", i))
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					if c != nil {
-						c.Close()
-					}
 					if firstErr == nil {
 						firstErr = fmt.Errorf("participant %d: %w", i, err)
 					}
@@ -200,8 +224,14 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 	// track; the rest take the high one.
 	lowSubs := float64(n)
 	subs := float64(len(members) - 1)
+	// gone are members that left during the window (churn): what they
+	// received still counts.
+	var gone []*member
 	snap := func() (rx, bytes, sent, missing uint64, layers [3]uint64, expected float64) {
-		for _, m := range members {
+		mu.Lock()
+		all := append(slices.Clone(members), gone...)
+		mu.Unlock()
+		for _, m := range all {
 			m.c.mu.Lock()
 			for _, t := range m.c.tracks {
 				rx += t.Packets.Load()
@@ -229,9 +259,64 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 	}
 	rx0, b0, s0, m0, l0, e0 := snap()
 	t0 := time.Now()
-	select {
-	case <-time.After(sc.Duration):
-	case <-ctx.Done():
+	var churnJoins []time.Duration
+	if sc.ChurnPerSecond > 0 {
+		// Leave and join one at a time at the given rate; the talkers stay.
+		tick := time.NewTicker(time.Duration(float64(time.Second) / sc.ChurnPerSecond))
+		end := time.After(sc.Duration)
+		next := sc.Participants
+	churn:
+		for {
+			select {
+			case <-tick.C:
+			case <-end:
+				break churn
+			case <-ctx.Done():
+				break churn
+			}
+			mu.Lock()
+			k := -1
+			for j, m := range members {
+				if len(m.sources) > 0 && m.sources[0].dtx.Load() {
+					k = j
+					break
+				}
+			}
+			if k < 0 {
+				mu.Unlock()
+				continue
+			}
+			m := members[k]
+			members = slices.Delete(members, k, k+1)
+			gone = append(gone, m)
+			mu.Unlock()
+			for _, s := range m.sources {
+				s.Stop()
+			}
+			m.c.Leave()
+			m.c.Close()
+			nm, err := join("load-"+sc.Name+"-0", sc.Talking, fmt.Sprintf("u%03d", next))
+			next++
+			if err != nil {
+				res.ChurnErrors++
+				continue
+			}
+			mu.Lock()
+			members = append(members, nm)
+			mu.Unlock()
+			churnJoins = append(churnJoins, nm.join)
+		}
+		tick.Stop()
+		res.Churned = len(churnJoins)
+		if len(churnJoins) > 0 {
+			slices.Sort(churnJoins)
+			res.ChurnJoinP95 = churnJoins[len(churnJoins)*95/100]
+		}
+	} else {
+		select {
+		case <-time.After(sc.Duration):
+		case <-ctx.Done():
+		}
 	}
 	rx1, b1, s1, m1, l1, e1 := snap()
 	res.Window = time.Since(t0)
@@ -247,7 +332,11 @@ func Run(ctx context.Context, baseURL string, token func(room, identity string) 
 	for l := range res.LayerPackets {
 		res.LayerPackets[l] = l1[l] - l0[l]
 	}
-	if res.Expected > 0 && res.PacketsReceived < res.Expected {
+	if sc.ChurnPerSecond > 0 {
+		// Who should have received what shifts with every leave and
+		// join: only sequence gaps tell loss here.
+		res.Expected, res.Loss = 0, res.SeqLoss
+	} else if res.Expected > 0 && res.PacketsReceived < res.Expected {
 		res.Loss = 1 - float64(res.PacketsReceived)/float64(res.Expected)
 	}
 	return res, nil

@@ -13,10 +13,17 @@ import (
 	"github.com/pion/webrtc/v3"
 )
 
-// layerMagic marks synthetic VP8 payloads: after the payload descriptor
-// and the 3-byte VP8 frame tag come layerMagic and the layer index, so a
+// layerMagic marks synthetic VP8 payloads: after the payload descriptor,
+// the 3-byte VP8 frame tag and the 7 bytes a keyframe's header takes (start
+// code, width, height) come layerMagic and the layer index, so a
 // subscriber can tell which simulcast layer it receives.
 const layerMagic = 0xA5
+
+// vp8MagicAt is where layerMagic sits in a synthetic VP8 payload: a 6-byte
+// descriptor (X; I, L, T; 15-bit picture ID; TL0PICIDX; TID), the frame
+// tag and the keyframe header. Browsers send L with T (RFC 7741 §4.2: L
+// set, T set); LiveKit refuses L without T as an invalid packet.
+const vp8MagicAt = 6 + 3 + 7
 
 // layerMarker returns the layer index carried by a synthetic VP8 packet
 // (whole RTP packet), or -1.
@@ -27,12 +34,11 @@ func layerMarker(pkt []byte) int {
 		return -1
 	}
 	p := pkt[n:]
-	// Descriptor written by VideoSource: X|S, I|L, 2-byte picture ID,
-	// TL0PICIDX, then the frame tag.
-	if len(p) < 10 || p[0]&0x80 == 0 {
+	// Payload written by PublishVideo (see vp8MagicAt).
+	if len(p) < vp8MagicAt+2 || p[0]&0x80 == 0 {
 		return -1
 	}
-	i := 5 + 3
+	i := vp8MagicAt
 	if p[i] != layerMagic || p[i+1] > 2 {
 		return -1
 	}
@@ -289,16 +295,22 @@ func (c *Client) PublishVideo(ctx context.Context, cid string, layers []VideoLay
 					if k == 0 {
 						p[0] |= 0x10 // S, partition 0
 					}
-					p[1] = 0xc0 // I, L
+					p[1] = 0xe0 // I, L, T
 					p[2] = 0x80 | byte(x.pic>>8)
 					p[3] = byte(x.pic)
 					p[4] = x.tl0
-					p[5] = 0x01 // inter frame
+					p[5] = 0x20 // TID 0, Y
+					p[6] = 0x01 // inter frame
 					if key && k == 0 {
-						p[5] = 0x00
+						p[6] = 0x00
 					}
-					p[6], p[7] = 0, 0
-					p[8], p[9] = layerMagic, byte(i)
+					p[7], p[8] = 0, 0
+					// A keyframe's start code and size (RFC 6386 §9.1);
+					// filler in the other packets.
+					p[9], p[10], p[11] = 0x9d, 0x01, 0x2a
+					p[12], p[13] = byte(l.Width), byte(l.Width>>8)
+					p[14], p[15] = byte(l.Height), byte(l.Height>>8)
+					p[vp8MagicAt], p[vp8MagicAt+1] = layerMagic, byte(i)
 					x.pkt.Payload = p
 					x.pkt.SequenceNumber++
 					x.pkt.Marker = k == l.PacketsPerFrame-1

@@ -72,6 +72,7 @@ type MediaTrack struct {
 	log       *slog.Logger
 	counters  *Counters
 	keyEvery  time.Duration
+	batch     Batcher
 
 	mu       sync.Mutex
 	info     *livekit.TrackInfo
@@ -106,6 +107,7 @@ func newMediaTrack(owner *Participant, info *livekit.TrackInfo, codec webrtc.RTP
 		capab:     codec.RTPCodecCapability,
 		log:       owner.log.With("track", info.Sid),
 		counters:  owner.params.Counters,
+		batch:     owner.params.Batch,
 		keyEvery:  owner.params.KeyframeInterval,
 		info:      info,
 	}
@@ -277,7 +279,17 @@ func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forw
 			pkt.Keyframe = forward.IsKeyframe(t.codec, payload)
 		}
 	}
-	for _, d := range *t.downs.Load() {
+	downs := *t.downs.Load()
+	if t.batch != nil && len(downs) > 1 {
+		// Every subscriber's copy leaves in one sendmmsg.
+		t.batch.Hold()
+		for _, d := range downs {
+			d.writeRTP(hdr, payload, pkt, sc)
+		}
+		t.batch.Release()
+		return
+	}
+	for _, d := range downs {
 		d.writeRTP(hdr, payload, pkt, sc)
 	}
 }

@@ -64,6 +64,13 @@ export function clientFor(s: Session): MatrixClient {
 }
 
 export async function startSync(client: MatrixClient): Promise<void> {
+  performance.mark("salon:sync-start");
+  const prepared = (state: string) => {
+    if (state !== "PREPARED") return;
+    performance.mark("salon:sync-prepared");
+    client.off(ClientEvent.Sync, prepared);
+  };
+  client.on(ClientEvent.Sync, prepared);
   await client.startClient({
     initialSyncLimit: 20,
     lazyLoadMembers: true,

@@ -41,13 +41,15 @@ process.on("exit", () => {
 });
 
 /** Starts a process and resolves with the first http:// URL it prints. */
-function startPrinting(cmd, args, name) {
+function startPrinting(cmd, args, name, { keepLog = false } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     live.add(child);
     child.on("exit", () => live.delete(child));
     let out = "";
     let err = "";
+    // keepLog: every line of stderr, for scenarios that read the whole log.
+    const log = [];
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`${name} printed no URL within 20 s\nstdout: ${out}\nstderr: ${err}`));
@@ -57,10 +59,11 @@ function startPrinting(cmd, args, name) {
       const m = /(http:\/\/[0-9.]+:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[1], stderr: () => err });
+        resolve({ child, url: m[1], stderr: () => err, log: () => log.join("") });
       }
     });
     child.stderr.on("data", (d) => {
+      if (keepLog) log.push(String(d));
       err += d;
       if (err.length > 200_000) err = err.slice(-100_000);
     });
@@ -87,7 +90,7 @@ function stopChild(child) {
  * Starts salon on a fresh data directory. url serves the web client: salon
  * itself once cmd/salon mounts web.Handler(), else devproxy in front of it.
  */
-export async function startStack({ config } = {}) {
+export async function startStack({ config, keepLog = false } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "salon-web-test-"));
   let salon;
   if (process.env.SALON_TEST_HOMESERVER) {
@@ -116,9 +119,9 @@ export async function startStack({ config } = {}) {
     const file = path.join(dataDir, "salon.yaml");
     writeFileSync(file, yaml);
     args.push("--config", file);
-    salon = await startPrinting(bin, args, "salon serve");
+    salon = await startPrinting(bin, args, "salon serve", { keepLog });
   }
-  const stack = { api: salon.url, url: salon.url, children: salon.child ? [salon.child] : [], dataDir, salonStderr: salon.stderr };
+  const stack = { api: salon.url, url: salon.url, children: salon.child ? [salon.child] : [], dataDir, salonStderr: salon.stderr, salonLog: salon.log };
   const home = await fetch(`${salon.url}/`).then(
     (r) => r.text(),
     () => "",

@@ -48,7 +48,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, localpart, hash string) err
 
 func (s *Store) DeactivateAccount(ctx context.Context, localpart string) error {
 	var userID string
-	defer func() { s.memo.profileChanged(userID) }()
+	defer func() { s.memo.profileChanged(userID); s.keyCounts.changed(userID) }()
 	return s.mapErr(s.db.Tx(ctx, func(q Querier) error {
 		if err := q.QueryRow(ctx, `SELECT user_id FROM accounts WHERE localpart = $1`, localpart).Scan(&userID); err != nil {
 			return err

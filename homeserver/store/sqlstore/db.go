@@ -149,6 +149,8 @@ type Store struct {
 	queued queuedDevices
 	// memo answers the reads that follow every write from memory.
 	memo *memo
+	// keyCounts remembers the key counts every /sync of a device reports.
+	keyCounts keyCounts
 	// dialect picks the full-text search SQL.
 	dialect Dialect
 }

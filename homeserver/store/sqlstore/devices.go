@@ -110,6 +110,7 @@ func (s *Store) DeleteDevices(ctx context.Context, userID string, ids []string, 
 		}
 		return nil
 	})
+	s.keyCounts.changed(userID)
 	return deleted, s.mapErr(err)
 }
 

@@ -124,6 +124,7 @@ func (s *Store) UploadKeys(ctx context.Context, userID, deviceID string, deviceK
 		}
 		return nil
 	}, nil)
+	s.keyCounts.changed(userID)
 	if err != nil {
 		return 0, err
 	}
@@ -176,7 +177,7 @@ func (s *Store) DeviceKeys(ctx context.Context, userIDs []string) ([]store.KeyJS
 	return out, err
 }
 
-func (s *Store) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
+func (s *Store) oneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
 	rows, err := s.db.Query(ctx, `SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm`, userID, deviceID)
 	if err != nil {
 		return nil, err
@@ -194,7 +195,7 @@ func (s *Store) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (
 	return out, rows.Err()
 }
 
-func (s *Store) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
+func (s *Store) unusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
 	rows, err := s.db.Query(ctx, `SELECT algorithm FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND used = $3 ORDER BY algorithm`, userID, deviceID, false)
 	if err != nil {
 		return nil, err
@@ -260,6 +261,11 @@ func (s *Store) ClaimKeys(ctx context.Context, reqs []store.ClaimRequest) ([]sto
 		}
 		return nil
 	})
+	users := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		users = append(users, r.UserID)
+	}
+	s.keyCounts.changed(users...)
 	return out, s.mapErr(err)
 }
 
@@ -627,6 +633,7 @@ func (s *Store) PutDehydratedDevice(ctx context.Context, d store.DehydratedDevic
 			d.UserID, d.DeviceID, string(d.DeviceData))
 		return err
 	})
+	s.keyCounts.changed(d.UserID)
 	return old, s.mapErr(err)
 }
 
@@ -650,6 +657,7 @@ func (s *Store) DeleteDehydratedDevice(ctx context.Context, userID string) (stri
 		_, err := q.Exec(ctx, `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`, userID, id)
 		return err
 	})
+	s.keyCounts.changed(userID)
 	return id, s.mapErr(err)
 }
 

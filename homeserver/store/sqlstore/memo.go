@@ -91,10 +91,14 @@ type profileEntry struct {
 }
 
 // Bounds. An event row is about 1 KiB with its JSON, so the rings hold at
-// most about 20 MiB; 32 events per room cover a sync's default timeline
-// (10) and the unread count scan of a busy room between two syncs.
+// most about 20 MiB. A room keeps its newest 256 events (up to a quarter
+// more before the oldest are dropped together): a sync's default timeline
+// (10), the unread count scan between two syncs, and in a room of
+// thousands the gap of the syncs that fell behind — with 32, every sync
+// more than 32 messages behind read its gap and its counts from SQL and
+// fell further behind (issue 24).
 const (
-	ringPerRoom  = 32
+	ringPerRoom  = 256
 	ringTotal    = 20_000
 	histRows     = 50_000
 	receiptCount = 100_000
@@ -133,12 +137,14 @@ func (m *memo) persisted(b *store.EventBatch) {
 		r.evs = append(r.evs, e)
 		m.ringOf[e.EventID] = e.RoomID
 		m.nRing++
-		if len(r.evs) > ringPerRoom {
-			old := r.evs[0]
-			delete(m.ringOf, old.EventID)
-			r.floor = old.Pos
-			r.evs = append(r.evs[:0], r.evs[1:]...)
-			m.nRing--
+		if len(r.evs) > ringPerRoom+ringPerRoom/4 {
+			drop := len(r.evs) - ringPerRoom
+			for _, old := range r.evs[:drop] {
+				delete(m.ringOf, old.EventID)
+			}
+			r.floor = r.evs[drop-1].Pos
+			r.evs = append(r.evs[:0], r.evs[drop:]...)
+			m.nRing -= drop
 		}
 		if e.StateKey != nil {
 			m.histGen++

@@ -64,29 +64,32 @@ func TestMemoRingCoverage(t *testing.T) {
 		})
 	}
 
-	// 20 more events in !a: the ring keeps the newest 32, the floor moves
-	// to the newest event dropped.
-	for p := int64(151); p <= 170; p++ {
+	// 2×ringPerRoom more events in !a: the ring keeps between ringPerRoom
+	// and a quarter more of the newest (the oldest leave together), and
+	// the floor moves to the newest event dropped.
+	last := int64(150 + 2*ringPerRoom)
+	for p := int64(151); p <= last; p++ {
 		m.persisted(&store.EventBatch{Events: []store.EventRow{memoEvent("!a", p)}})
 	}
 	r := m.rings["!a"]
-	if len(r.evs) != ringPerRoom || r.floor != r.evs[0].Pos-2 {
-		t.Fatalf("ring of %d events, floor %d, first %d", len(r.evs), r.floor, r.evs[0].Pos)
+	if len(r.evs) < ringPerRoom || len(r.evs) > ringPerRoom+ringPerRoom/4 || r.floor != r.evs[0].Pos-1 ||
+		r.evs[len(r.evs)-1].Pos != last || m.nRing != len(m.ringOf) {
+		t.Fatalf("ring of %d events, floor %d, first %d, %d indexed of %d", len(r.evs), r.floor, r.evs[0].Pos, len(m.ringOf), m.nRing)
 	}
-	if _, ok := m.roomEvents("!a", r.floor-1, 200, 100, false); ok {
+	if _, ok := m.roomEvents("!a", r.floor-1, last+1, 1000, false); ok {
 		t.Fatal("answered from below the floor")
 	}
-	if got, ok := m.roomEvents("!a", r.floor, 200, 100, false); !ok || len(got) != ringPerRoom {
+	if got, ok := m.roomEvents("!a", r.floor, last+1, 1000, false); !ok || len(got) != len(r.evs) {
 		t.Fatalf("from the floor: %d events, %v", len(got), ok)
 	}
 	dropped := fmt.Sprintf("$!a-%d", r.floor)
 	if _, ok := m.event(dropped); ok {
 		t.Fatal("dropped event still found by ID")
 	}
-	if e, ok := m.event("$!a-170"); !ok || e.Pos != 170 {
+	if e, ok := m.event(fmt.Sprintf("$!a-%d", last)); !ok || e.Pos != last {
 		t.Fatalf("event by ID: %v %v", e, ok)
 	}
-	if e, ok := m.lastEvent("!a"); !ok || e.Pos != 170 {
+	if e, ok := m.lastEvent("!a"); !ok || e.Pos != last {
 		t.Fatalf("last event %v %v", e.Pos, ok)
 	}
 }

@@ -61,13 +61,13 @@ func (s *Store) streamTx(ctx context.Context, fn func(q Querier, next func() int
 	return last, nil
 }
 
-const eventCols = `stream_pos, event_id, room_id, type, state_key, sender, json, redacted_by, rel_type, relates_to, sender_device, txn_id, membership, unsigned`
+const eventCols = `stream_pos, event_id, room_id, type, state_key, sender, json, redacted_by, rel_type, relates_to, sender_device, txn_id, membership, unsigned, delay_id`
 
 func scanEvent(r Row) (store.EventRow, error) {
 	var e store.EventRow
 	var js, us string
 	err := r.Scan(&e.Pos, &e.EventID, &e.RoomID, &e.Type, &e.StateKey, &e.Sender, &js, &e.RedactedBy,
-		&e.RelType, &e.RelatesTo, &e.SenderDevice, &e.TxnID, &e.Membership, &us)
+		&e.RelType, &e.RelatesTo, &e.SenderDevice, &e.TxnID, &e.Membership, &us, &e.DelayID)
 	e.JSON = []byte(js)
 	if us != "" {
 		e.Unsigned = []byte(us)
@@ -103,9 +103,9 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 		for i := range b.Events {
 			e := &b.Events[i]
 			e.Pos = next()
-			if _, err := q.Exec(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			if _, err := q.Exec(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				e.Pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, string(e.JSON), e.RedactedBy,
-				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned)); err != nil {
+				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned), e.DelayID); err != nil {
 				return err
 			}
 			if err := s.indexEvent(ctx, q, e); err != nil {

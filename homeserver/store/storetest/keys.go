@@ -415,3 +415,76 @@ func RunReopenKeys(t *testing.T, open Reopener) {
 		t.Fatalf("changes after restart = %v, %v", c, err)
 	}
 }
+
+// testKeyCountsFollowWrites: the one-time key counts and unused fallback
+// types every /sync reports (which the store may remember between writes)
+// follow each write that changes them, when they were read just before:
+// an upload, a claim of one-time keys, a claim of the fallback key, a new
+// fallback key, the device's deletion and a new device of the same ID,
+// and the account's deactivation.
+func testKeyCountsFollowWrites(t *testing.T, s store.Store) {
+	const u = "@kc:test"
+	if err := s.CreateAccount(ctx, account("kc"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpsertDevice(ctx, device(u, "D1", 40)); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(step string, otks int, fallbacks []string) {
+		t.Helper()
+		// Twice: the second read may come from memory.
+		for range 2 {
+			c, err := s.OneTimeKeyCounts(ctx, u, "D1")
+			if err != nil || c["signed_curve25519"] != otks || (otks == 0 && len(c) != 0) {
+				t.Fatalf("%s: counts %v, %v; want %d", step, c, err, otks)
+			}
+			fb, err := s.UnusedFallbackKeyTypes(ctx, u, "D1")
+			if err != nil || !slices.Equal(fb, fallbacks) {
+				t.Fatalf("%s: fallback types %v, %v; want %v", step, fb, err, fallbacks)
+			}
+			// The answers are the caller's to change.
+			if c != nil {
+				c["signed_curve25519"] = -1
+			}
+			if len(fb) > 0 {
+				fb[0] = "changed"
+			}
+		}
+	}
+	expect("no keys", 0, []string{})
+	if _, err := s.UploadKeys(ctx, u, "D1", []byte(`{"d":1}`), []store.KeyJSON{otk("signed_curve25519:1", "a"), otk("signed_curve25519:2", "b")},
+		[]store.KeyJSON{otk("signed_curve25519:F", "f")}); err != nil {
+		t.Fatal(err)
+	}
+	expect("uploaded", 2, []string{"signed_curve25519"})
+	claim := []store.ClaimRequest{{UserID: u, DeviceID: "D1", Algorithm: "signed_curve25519"}}
+	for i, want := range []int{1, 0} {
+		if got, err := s.ClaimKeys(ctx, claim); err != nil || len(got) != 1 {
+			t.Fatalf("claim %d: %v, %v", i, got, err)
+		}
+		expect(fmt.Sprintf("claim %d", i), want, []string{"signed_curve25519"})
+	}
+	if got, err := s.ClaimKeys(ctx, claim); err != nil || len(got) != 1 || got[0].KeyID != "signed_curve25519:F" {
+		t.Fatalf("claim of the fallback: %v, %v", got, err)
+	}
+	expect("fallback used", 0, []string{})
+	if _, err := s.UploadKeys(ctx, u, "D1", nil, []store.KeyJSON{otk("signed_curve25519:3", "c")}, []store.KeyJSON{otk("signed_curve25519:G", "g")}); err != nil {
+		t.Fatal(err)
+	}
+	expect("uploaded again", 1, []string{"signed_curve25519"})
+	if _, err := s.DeleteDevices(ctx, u, []string{"D1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	expect("device deleted", 0, []string{})
+	if err := s.UpsertDevice(ctx, device(u, "D1", 41)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UploadKeys(ctx, u, "D1", nil, []store.KeyJSON{otk("signed_curve25519:4", "d")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	expect("same device ID again", 1, []string{})
+	if err := s.DeactivateAccount(ctx, "kc"); err != nil {
+		t.Fatal(err)
+	}
+	expect("deactivated", 0, []string{})
+}

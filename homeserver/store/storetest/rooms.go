@@ -338,6 +338,59 @@ func testDelayed(t *testing.T, s store.Store) {
 		t.Fatalf("d2 = %+v %v", got, err)
 	}
 
+	// Finalising: out of the schedule once, kept with its outcome.
+	f, err := s.FinaliseDelayed(ctx, "d2", store.DelayedOutcomeSend, store.DelayedReasonDelay, 12000)
+	if err != nil || f.DelayID != "d2" || f.Type != "m.room.message" || string(f.Content) != `{}` {
+		t.Fatalf("finalise d2 = %+v %v", f, err)
+	}
+	if _, err := s.FinaliseDelayed(ctx, "d2", store.DelayedOutcomeCancel, store.DelayedReasonAction, 12001); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second finalise: %v", err)
+	}
+	if _, err := s.DelayedEvent(ctx, "d2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("finalised d2 still scheduled: %v", err)
+	}
+	if n, _ := s.CountUserDelayed(ctx, "@a:test"); n != 0 {
+		t.Fatalf("scheduled count after finalising = %d", n)
+	}
+	if err := s.SetFinalisedResult(ctx, "d2", store.DelayedOutcomeError, "", []byte(`{"errcode":"M_FORBIDDEN"}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FinalisedDelayed(ctx, "d2")
+	if err != nil || got.Outcome != store.DelayedOutcomeError || got.Reason != store.DelayedReasonDelay || got.FinalisedTS != 12000 ||
+		string(got.Error) != `{"errcode":"M_FORBIDDEN"}` || got.RunningSince != 3000 || got.DelayMS != 8000 || got.StateKey != nil {
+		t.Fatalf("finalised d2 = %+v %v", got, err)
+	}
+	if _, err := s.FinalisedDelayed(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown finalised: %v", err)
+	}
+	// A failed send the client asked for goes back in the schedule.
+	if err := s.RescheduleDelayed(ctx, got.DelayedEvent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FinalisedDelayed(ctx, "d2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("rescheduled d2 still finalised: %v", err)
+	}
+	if d, err := s.DelayedEvent(ctx, "d2"); err != nil || d.FireTS != 11000 {
+		t.Fatalf("rescheduled d2 = %+v %v", d, err)
+	}
+	// Retention: finalised events older than 7 days go when another is finalised.
+	old := d
+	old.DelayID = "old"
+	_ = s.AddDelayed(ctx, old)
+	if _, err := s.FinaliseDelayed(ctx, "old", store.DelayedOutcomeCancel, store.DelayedReasonAction, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FinaliseDelayed(ctx, "d2", store.DelayedOutcomeSend, store.DelayedReasonAction, 1000+store.FinalisedRetention+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFinalisedResult(ctx, "d2", store.DelayedOutcomeSend, "$sent", nil); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.UserFinalisedDelayed(ctx, "@a:test")
+	if err != nil || len(list) != 1 || list[0].DelayID != "d2" || list[0].EventID != "$sent" || list[0].Error != nil {
+		t.Fatalf("finalised list = %+v %v", list, err)
+	}
+
 	h := []byte("0123456789abcdef0123456789abcdef")
 	if err := s.CreateOpenIDToken(ctx, h, "@a:test", 5000); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"CrossSigning", testCrossSigning},
 		{"ToDevice", testToDevice},
 		{"DeleteDeviceKeys", testDeleteDeviceKeys},
+		{"KeyCountsFollowWrites", testKeyCountsFollowWrites},
 		{"Dehydrated", testDehydrated},
 		{"DeviceKeysNames", testDeviceKeysNames},
 		{"Search", testSearch},

@@ -4,9 +4,20 @@
 // for the media through Salon's SFU. This module is loaded on demand (the
 // first time a call view opens), so livekit-client stays out of the
 // bundle people download to read their messages.
+//
+// In an end-to-end encrypted room the call's media is encrypted too, as
+// Element Call does it: each member's client makes a media key and
+// matrix-js-sdk's MatrixRTC session sends it to the call's other members
+// in Olm-encrypted to-device messages (io.element.call.encryption_keys),
+// making a new one when someone leaves; livekit-client's E2EE encrypts
+// every frame in a worker (insertable streams) with the sender's key, so
+// the SFU forwards frames it cannot read.
 import { ClientEvent, Method, type MatrixClient, type Room } from "matrix-js-sdk";
 import { MatrixRTCSessionEvent, type MatrixRTCSession, type Transport } from "matrix-js-sdk/lib/matrixrtc";
+import E2EEWorker from "livekit-client/e2ee-worker?worker";
 import {
+  BaseKeyProvider,
+  createKeyMaterialFromBuffer,
   ConnectionState,
   DisconnectReason,
   type LocalParticipant,
@@ -103,6 +114,28 @@ async function liveKitToken(client: MatrixClient, serviceUrl: string, roomId: st
   return { url: body.url, jwt: body.jwt };
 }
 
+/**
+ * The call's media keys for livekit-client, as the MatrixRTC session
+ * hands them out: one per member (their LiveKit identity) and key index.
+ */
+class MatrixKeyProvider extends BaseKeyProvider {
+  constructor() {
+    super({ ratchetWindowSize: 10, keyringSize: 256 });
+  }
+
+  async setKey(key: Uint8Array<ArrayBuffer>, index: number, identity: string): Promise<void> {
+    this.onSetEncryptionKey(await createKeyMaterialFromBuffer(key.buffer.slice(key.byteOffset, key.byteOffset + key.byteLength)), identity, index);
+  }
+}
+
+/** The LiveKit identity get_token gives a member: unpadded base64 of SHA-256 of the JSON array [user, device, member ID]. */
+async function hashedIdentity(userId: string, deviceId: string, memberId: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify([userId, deviceId, memberId]))));
+  let s = "";
+  for (const b of digest) s += String.fromCharCode(b);
+  return btoa(s).replace(/=+$/, "");
+}
+
 export interface JoinOptions {
   audio: boolean;
   video: boolean;
@@ -123,18 +156,37 @@ export class GroupCall implements OngoingCall {
   private readonly listeners = new Set<() => void>();
   private readonly session: MatrixRTCSession;
   private left = false;
+  /** Whether the call's media is end-to-end encrypted (the room is). */
+  readonly encrypted: boolean;
+  private readonly keys: MatrixKeyProvider | null;
+  /** The frame encryption worker (encrypted rooms only), ended with the call. */
+  private readonly worker: Worker | null;
+  /** Frames that failed to decrypt (no key for them yet, or a wrong one). */
+  decryptionErrors = 0;
+  /** The index of each member's latest media key ("user:device"), for tests and debugging. */
+  readonly keyIndexes = new Map<string, number>();
 
   constructor(
     readonly client: MatrixClient,
     readonly room: Room,
   ) {
     this.session = client.matrixRTC.getRoomSession(room);
+    this.encrypted = room.hasEncryptionStateEvent();
+    this.keys = this.encrypted ? new MatrixKeyProvider() : null;
+    this.worker = this.encrypted ? new E2EEWorker() : null;
     this.lk = new LiveKitRoom({
       adaptiveStream: true,
       dynacast: true,
       videoCaptureDefaults: { resolution: VideoPresets.h360.resolution },
       publishDefaults: { simulcast: true, videoSimulcastLayers: [VideoPresets.h180] },
+      ...(this.keys && this.worker ? { encryption: { keyProvider: this.keys, worker: this.worker } } : {}),
     });
+    if (this.keys) {
+      this.session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, this.onKey);
+      this.lk.on(RoomEvent.EncryptionError, () => {
+        this.decryptionErrors++;
+      });
+    }
     const emit = () => this.emit();
     for (const ev of [
       RoomEvent.ParticipantConnected,
@@ -173,6 +225,22 @@ export class GroupCall implements OngoingCall {
     client.on(ClientEvent.Event, this.onRoomChange);
     window.addEventListener("pagehide", this.onPageHide);
   }
+
+  // A member's key, under each LiveKit identity their media may come
+  // from: the SDK names the legacy membership's "user:device" (what
+  // lk-jwt-service's /sfu/get gives, as Element Call asks), while a client
+  // that asks get_token, as this one does, is named by the hash of user,
+  // device and member ID (signaling.LiveKitIdentity).
+  private readonly onKey = (key: Uint8Array<ArrayBuffer>, index: number, member: { userId: string; deviceId: string; memberId?: string }, identity: string) => {
+    this.keyIndexes.set(`${member.userId}:${member.deviceId}`, index);
+    void (async () => {
+      const names = new Set([identity]);
+      for (const memberId of new Set([member.memberId, `${member.userId}:${member.deviceId}`])) {
+        if (memberId) names.add(await hashedIdentity(member.userId, member.deviceId, memberId));
+      }
+      for (const name of names) await this.keys?.setKey(key, index, name);
+    })().catch((err: unknown) => console.warn("call: a media key could not be used", err));
+  };
 
   // Closing the tab: the SFU frees the seat at once, and the membership
   // goes when the delayed leave fires (the heartbeats stop).
@@ -226,11 +294,18 @@ export class GroupCall implements OngoingCall {
     try {
       const serviceUrl = await livekitServiceUrl(this.client);
       const { url, jwt } = await liveKitToken(this.client, serviceUrl, this.room.roomId);
+      // Frames are encrypted from the first one on.
+      if (this.keys) await this.lk.setE2EEEnabled(true);
       try {
         await this.lk.connect(url, jwt);
       } catch (err) {
         throw new CallJoinError("sfu", err instanceof Error ? err.message : String(err));
       }
+      // In an encrypted room the SDK sends our media key to the members'
+      // devices it knows when it sends: learn them first (a device list
+      // still being fetched is otherwise skipped, and its owner never
+      // decrypts our media).
+      if (this.encrypted) await this.knowMembersDevices();
       // The membership, with a delayed leave the server sends if this
       // client stops heartbeating (a crash, a lost network): 8 s, restarted
       // every 5 s, as Element Call does.
@@ -241,6 +316,8 @@ export class GroupCall implements OngoingCall {
           callIntent: opts.video ? "video" : "audio",
           delayedLeaveEventDelayMs: 8000,
           delayedLeaveEventRestartMs: 5000,
+          // Media keys made, shared with the members and rotated by the SDK.
+          manageMediaKeys: this.encrypted,
         },
       );
       this.phase = "connected";
@@ -258,6 +335,15 @@ export class GroupCall implements OngoingCall {
     }
   }
 
+  private async knowMembersDevices(): Promise<void> {
+    const crypto = this.client.getCrypto();
+    if (!crypto) return;
+    // The call's members first; the rest of a small room may join it.
+    const inCall = this.session.memberships.map((m) => m.sender).filter((u): u is string => !!u);
+    const users = [...new Set([...inCall, ...this.room.getJoinedMembers().map((m) => m.userId)])].slice(0, 100);
+    await crypto.getUserDeviceInfo(users, true).catch((err: unknown) => console.warn("call: members' devices unknown", err));
+  }
+
   async leave(): Promise<void> {
     this.left = true;
     await this.lk.disconnect().catch(() => undefined);
@@ -271,6 +357,8 @@ export class GroupCall implements OngoingCall {
   /** Stops listening; the call must have been left. */
   dispose(): void {
     this.client.off(ClientEvent.Event, this.onRoomChange);
+    this.session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, this.onKey);
+    this.worker?.terminate();
     window.removeEventListener("pagehide", this.onPageHide);
     this.lk.removeAllListeners();
     this.listeners.clear();

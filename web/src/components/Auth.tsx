@@ -1,4 +1,5 @@
 import { MatrixError } from "matrix-js-sdk";
+import { warmCrypto } from "../crypto/engine";
 import { useEffect, useState } from "preact/hooks";
 import { lang, languages, setLang, t, type Lang } from "../i18n";
 import {
@@ -100,7 +101,7 @@ function Login(props: { flows: LoginFlows | null; canRegister: boolean; onRegist
     <section aria-labelledby="login-title">
       <h2 id="login-title">{t("auth.login.title")}</h2>
       {props.flows?.password !== false && (
-        <form onSubmit={submit} class="form">
+        <form onSubmit={submit} onInput={warmCrypto} class="form">
           <label>
             {t("auth.username")}
             <input name="username" autoFocus autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
@@ -186,7 +187,7 @@ function Register(props: { state: RegistrationState | null; onLogin: () => void;
       {st?.kind === "closed" && <p class="notice">{t("auth.register.closed")}</p>}
       {st?.kind === "unsupported" && <p class="notice">{t("auth.register.unsupported", { stages: st.stages.join(", ") })}</p>}
       {(st === null || st.kind === "open") && (
-        <form onSubmit={submit} class="form">
+        <form onSubmit={submit} onInput={warmCrypto} class="form">
           <label>
             {t("auth.username")}
             <input name="username" autoFocus autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />

@@ -2,6 +2,7 @@
 // user directory, the public room directory, adding rooms to a space, room
 // settings, leaving, and the person's own settings.
 import { encryptionInitialState } from "../crypto/engine";
+import { RecoverySection } from "../crypto/RecoveryForms";
 import { SessionsSection } from "../crypto/Sessions";
 import {
   EventType,
@@ -560,6 +561,7 @@ function SettingsDialog(props: { session: Session; onClose: () => void; onSignOu
         )}
       </section>
       <SessionsSection userId={props.session.userId} deviceId={props.session.deviceId} />
+      <RecoverySection />
       <div class="dialog-actions">
         <button type="button" class="danger" onClick={props.onSignOut}>
           {t("settings.logout")}

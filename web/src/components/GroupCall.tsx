@@ -16,6 +16,7 @@ import { callUsers, liveMemberships, useRtcSession } from "../calls/presence";
 import { isModerator, lowerHand, mayChangeTeaching, onStage, raisedHands, raiseHand, setSpeaker, setTeaching, teachingOf } from "../calls/teaching";
 import { CallIcon, type CallIconName } from "./callIcons";
 import { Avatar } from "./common";
+import { tc } from "../crypto/strings";
 
 function useCallTick(call: GroupCall): void {
   const [, setTick] = useState(0);
@@ -261,6 +262,12 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
       <span class="call-count" aria-live="polite">
         {t("call.inCall", { count: users.length })}
       </span>
+      {call.encrypted && (
+        <span class="call-e2ee e2e-state on" title={tc("e2e.call.hint")}>
+          <span aria-hidden="true">🔒 </span>
+          {tc("e2e.call.encrypted")}
+        </span>
+      )}
       {teachingSwitch}
       {!props.voiceChannel && call.phase !== "connected" && (
         <button type="button" class="icon small" aria-label={t("call.hide")} title={t("call.hide")} onClick={props.onClose}>

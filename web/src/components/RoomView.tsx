@@ -1,5 +1,5 @@
 import { ClientEvent, EventType, KnownMembership, MsgType, RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
-import { EncryptionState } from "../crypto/ui";
+import { EncryptionState, IdentityNotices } from "../crypto/ui";
 import { useEffect, useState } from "preact/hooks";
 import { formatBytes, t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
@@ -206,6 +206,7 @@ export function RoomView(props: Props) {
         </div>
       </header>
       {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={closeCall} />}
+      <IdentityNotices room={room} />
       <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
       <Typing room={room} />
       {uploads.length > 0 && (

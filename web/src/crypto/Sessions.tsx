@@ -3,10 +3,12 @@
 // seen; another session can be signed out here (the server asks for the
 // password, as the spec's DELETE /devices requires).
 import { MatrixError, type IMyDevice } from "matrix-js-sdk";
+import type { VerificationRequest } from "matrix-js-sdk/lib/crypto-api";
 import { useEffect, useState } from "preact/hooks";
 import { useClient } from "../hooks";
 import { formatDay, formatTime, useLang } from "../i18n";
 import { tc } from "./strings";
+import { VerificationPanel } from "./Verification";
 
 interface Row {
   device: IMyDevice;
@@ -24,6 +26,9 @@ export function SessionsSection(props: { userId: string; deviceId: string }) {
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [tick, setTick] = useState(0);
+  // Approving another session of one's own from here (it gets a prompt).
+  const [approving, setApproving] = useState<VerificationRequest | null>(null);
+  const [meConfirmed, setMeConfirmed] = useState(false);
 
   useEffect(() => {
     let alive = true;
@@ -38,12 +43,26 @@ export function SessionsSection(props: { userId: string; deviceId: string }) {
       }
       // This session first, then the most recently seen.
       out.sort((a, b) => (a.device.device_id === props.deviceId ? -1 : b.device.device_id === props.deviceId ? 1 : (b.device.last_seen_ts ?? 0) - (a.device.last_seen_ts ?? 0)));
-      if (alive) setRows(out);
+      if (alive) {
+        setRows(out);
+        setMeConfirmed(out.some((r) => r.device.device_id === props.deviceId && r.confirmed));
+      }
     })().catch((err: unknown) => alive && setError(err instanceof Error ? err.message : String(err)));
     return () => {
       alive = false;
     };
   }, [client, tick]);
+
+  const approve = async (deviceId: string) => {
+    setError(null);
+    try {
+      const crypto = client.getCrypto();
+      if (!crypto) throw new Error("end-to-end encryption is not running");
+      setApproving(await crypto.requestDeviceVerification(props.userId, deviceId));
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
 
   const signOut = async (e: Event, deviceId: string) => {
     e.preventDefault();
@@ -94,6 +113,11 @@ export function SessionsSection(props: { userId: string; deviceId: string }) {
               ) : (
                 <span class={confirmed ? "session-state on" : "session-state off"}>{confirmed ? tc("e2e.sessions.confirmed") : tc("e2e.sessions.unconfirmed")}</span>
               )}
+              {!mine && !dehydrated && !confirmed && meConfirmed && (
+                <button type="button" class="small" aria-label={tc("e2e.sessions.approve", { name: device.display_name || device.device_id })} onClick={() => void approve(device.device_id)}>
+                  {tc("e2e.sessions.approveShort")}
+                </button>
+              )}
               {!mine &&
                 !dehydrated &&
                 (signingOut === device.device_id ? (
@@ -118,6 +142,17 @@ export function SessionsSection(props: { userId: string; deviceId: string }) {
           );
         })}
       </ul>
+      {approving && (
+        <VerificationPanel
+          req={approving}
+          thisUnconfirmed={false}
+          onDone={() => setTick((n) => n + 1)}
+          onClose={() => {
+            setApproving(null);
+            setTick((n) => n + 1);
+          }}
+        />
+      )}
       {error && (
         <p class="error" role="alert">
           {error}

@@ -29,6 +29,25 @@ function deleteDatabase(name: string): Promise<void> {
   });
 }
 
+let warming: Promise<void> | null = null;
+
+/**
+ * Starts fetching and compiling the crypto's WebAssembly in the
+ * background, for a sign-in that is about to happen (the sign-in form
+ * calls it when the person starts typing): the compile then overlaps the
+ * typing and the login request instead of delaying the first sync. The
+ * SDK's own initialisation later finds the module ready (the bindings
+ * initialise once). Failures are left for startCrypto to report.
+ */
+export function warmCrypto(): void {
+  if (warming) return;
+  warming = import("@matrix-org/matrix-sdk-crypto-wasm").then(
+    (m) => m.initAsync(),
+    () => undefined,
+  );
+  warming.catch(() => undefined);
+}
+
 /** Deletes this browser's crypto store (the device's keys). */
 export async function deleteCryptoStore(): Promise<void> {
   await deleteDatabase(`${cryptoDatabasePrefix}::matrix-sdk-crypto`);
@@ -71,6 +90,7 @@ async function start(client: MatrixClient): Promise<boolean> {
     noted = null;
   }
   if (noted !== me) await deleteCryptoStore();
+  performance.mark("salon:crypto-start");
   try {
     await client.initRustCrypto({ cryptoDatabasePrefix });
   } catch (err) {
@@ -85,6 +105,7 @@ async function start(client: MatrixClient): Promise<boolean> {
       return false;
     }
   }
+  performance.mark("salon:crypto-ready");
   try {
     localStorage.setItem(ownerKey, me);
   } catch {

@@ -134,3 +134,74 @@ export async function recover(client: MatrixClient, text: string): Promise<numbe
   const res = await crypto.restoreKeyBackup();
   return res.imported;
 }
+
+/**
+ * A new recovery key (from a passphrase when one is given) in place of
+ * the current one: a new secret storage key becomes the default, and the
+ * secrets this session holds (cross-signing keys, the key backup's key)
+ * are stored under it, as is a new dehydrated device's key. The old key
+ * no longer opens anything new. Needs a confirmed session (it holds the
+ * secrets); returns the new recovery key to show once.
+ */
+export async function changeRecovery(client: MatrixClient, passphrase?: string): Promise<string> {
+  const crypto = client.getCrypto();
+  if (!crypto) throw new Error("end-to-end encryption is not running");
+  const generated = await crypto.createRecoveryKeyFromPassphrase(passphrase || undefined);
+  held = { keyId: null, key: generated.privateKey };
+  try {
+    await crypto.bootstrapSecretStorage({
+      createSecretStorageKey: async () => generated,
+      setupNewSecretStorage: true,
+    });
+    await startDehydration(client, true);
+  } finally {
+    held = null;
+  }
+  if (!generated.encodedPrivateKey) throw new Error("no recovery key was made");
+  return generated.encodedPrivateKey;
+}
+
+/** Account data noting when the person last reset their encryption identity. */
+export const resetEventType = "org.salonhq.encryption_reset";
+
+/** When the person's encryption identity was last reset (ms), or 0. */
+export function resetAt(client: MatrixClient): number {
+  const ts = client.getAccountData(resetEventType as never)?.getContent()?.reset_ts;
+  return typeof ts === "number" ? ts : 0;
+}
+
+/**
+ * Reset after total loss (no other session, no recovery key): new
+ * cross-signing keys (the server asks for the password), a new empty key
+ * backup, new secret storage and dehydrated device, and the time of the
+ * reset in account data so every later session can say why older messages
+ * cannot be read. Returns the new recovery key to show once.
+ */
+export async function resetIdentity(client: MatrixClient, password: string, passphrase?: string): Promise<string> {
+  const crypto = client.getCrypto();
+  if (!crypto) throw new Error("end-to-end encryption is not running");
+  const userId = client.getSafeUserId();
+  const generated = await crypto.createRecoveryKeyFromPassphrase(passphrase || undefined);
+  held = { keyId: null, key: generated.privateKey };
+  try {
+    await crypto.resetEncryption(async (makeRequest) => {
+      try {
+        await makeRequest(null);
+      } catch (err) {
+        const e = err as { httpStatus?: number; data?: { session?: string; flows?: unknown } };
+        if (e.httpStatus !== 401 || !e.data?.flows) throw err;
+        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: userId }, password, session: e.data.session } as never);
+      }
+    });
+    await crypto.bootstrapSecretStorage({
+      createSecretStorageKey: async () => generated,
+      setupNewSecretStorage: true,
+    });
+    await startDehydration(client, true);
+  } finally {
+    held = null;
+  }
+  await client.setAccountData(resetEventType as never, { reset_ts: Date.now() } as never);
+  if (!generated.encodedPrivateKey) throw new Error("no recovery key was made");
+  return generated.encodedPrivateKey;
+}

@@ -2,9 +2,11 @@
 // state in words, and encrypted messages that cannot be read yet with
 // the reason in words (they redraw themselves once their key arrives).
 import { MatrixEventEvent, RoomStateEvent, type MatrixClient, type MatrixEvent, type Room } from "matrix-js-sdk";
-import { DecryptionFailureCode } from "matrix-js-sdk/lib/crypto-api";
+import { CryptoEvent, DecryptionFailureCode } from "matrix-js-sdk/lib/crypto-api";
+import { useEffect, useState } from "preact/hooks";
 import { useClient, useEmitterTick } from "../hooks";
 import { useLang } from "../i18n";
+import { resetAt } from "./recovery";
 import { tc } from "./strings";
 import "./crypto.css";
 
@@ -30,6 +32,8 @@ function senderName(room: Room, ev: MatrixEvent): string {
 export function undecryptableText(client: MatrixClient, room: Room, ev: MatrixEvent): string {
   const user = senderName(room, ev);
   if (ev.isBeingDecrypted() || ev.shouldAttemptDecryption()) return tc("e2e.decrypting");
+  // Keys lost in a reset of the person's encryption never come back.
+  if (ev.decryptionFailureReason !== null && ev.getTs() < resetAt(client)) return tc("e2e.lostInReset");
   switch (ev.decryptionFailureReason) {
     case DecryptionFailureCode.MEGOLM_UNKNOWN_INBOUND_SESSION_ID:
     case DecryptionFailureCode.OLM_UNKNOWN_MESSAGE_INDEX:
@@ -68,5 +72,66 @@ export function Undecryptable(props: { room: Room; ev: MatrixEvent }) {
       <span aria-hidden="true">🔒 </span>
       {undecryptableText(client, props.room, props.ev)}
     </p>
+  );
+}
+
+/**
+ * Above an encrypted room's timeline: a plain-language notice for each
+ * member whose encryption identity changed since this client first saw it
+ * (they reset their encryption, typically after losing every device), in
+ * place of warning shields. "OK" accepts the new identity (pins it) and
+ * the notice goes.
+ */
+export function IdentityNotices(props: { room: Room }) {
+  useLang();
+  const client = useClient();
+  const tick = useEmitterTick(client, [CryptoEvent.UserTrustStatusChanged]);
+  const [changed, setChanged] = useState<string[]>([]);
+  const encrypted = props.room.hasEncryptionStateEvent();
+
+  useEffect(() => {
+    const crypto = client.getCrypto();
+    if (!crypto || !encrypted) {
+      setChanged([]);
+      return;
+    }
+    let alive = true;
+    (async () => {
+      const me = client.getUserId();
+      // Small rooms only: a lecture hall's hundreds of members are not listed one by one.
+      const members = props.room.getJoinedMembers().filter((m) => m.userId !== me).slice(0, 50);
+      const out: string[] = [];
+      for (const m of members) {
+        const status = await crypto.getUserVerificationStatus(m.userId);
+        if (status.needsUserApproval) out.push(m.userId);
+      }
+      if (alive) setChanged(out);
+    })().catch((err: unknown) => console.warn("salon: identity check failed", err));
+    return () => {
+      alive = false;
+    };
+  }, [client, props.room, encrypted, tick]);
+
+  if (changed.length === 0) return null;
+  return (
+    <ul class="e2e-identity-notices">
+      {changed.map((userId) => (
+        <li key={userId} class="e2e-identity-notice" role="status">
+          <span>{tc("e2e.identityChanged", { user: props.room.getMember(userId)?.name ?? userId })}</span>{" "}
+          <button
+            type="button"
+            class="small"
+            onClick={() => {
+              void client
+                .getCrypto()
+                ?.pinCurrentUserIdentity(userId)
+                .then(() => setChanged((c) => c.filter((u) => u !== userId)));
+            }}
+          >
+            {tc("e2e.identityOk")}
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }

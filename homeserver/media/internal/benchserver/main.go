@@ -20,11 +20,12 @@ import (
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 	"github.com/salonhq/salon/internal/mxerr"
+	"github.com/salonhq/salon/internal/redact"
 )
 
 type benchAuth struct{}
 
-func (benchAuth) Authenticate(_ context.Context, token, _ string) (string, error) {
+func (benchAuth) Authenticate(_ context.Context, token redact.Secret, _ string) (string, error) {
 	if token == "bench" {
 		return "@bench:bench", nil
 	}

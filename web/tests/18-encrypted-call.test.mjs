@@ -1,0 +1,168 @@
+// Scenario 18: a group call in an end-to-end encrypted room. Alice, Bob
+// and Carol are members of a private (encrypted) room. Alice and Bob join
+// its call: the call view says it is end-to-end encrypted, livekit-client
+// encrypts their frames with media keys that matrix-js-sdk's MatrixRTC
+// session sends to the call's members over Olm-encrypted to-device
+// messages, and each decodes the other's video. Carol's client is cut off
+// from every Olm-encrypted to-device message (the test strips them from
+// her /sync), so she never gets a media key: she joins, her browser
+// receives the others' video bytes from the SFU, and decodes not one frame.
+// When Bob leaves, Alice's client makes a new media key.
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** What the page receives and decodes of each other user's camera. */
+function received(page, others) {
+  return page.evaluate(async (others) => {
+    const out = {};
+    const call = window.salonCall;
+    for (const u of others) {
+      let framesDecoded = 0;
+      let bytes = 0;
+      for (const p of call ? call.lk.remoteParticipants.values() : []) {
+        if (p.name !== u) continue;
+        const track = p.getTrackPublication("camera")?.track;
+        const stats = track?.receiver ? await track.receiver.getStats() : null;
+        stats?.forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") {
+            framesDecoded += s.framesDecoded || 0;
+            bytes += s.bytesReceived || 0;
+          }
+        });
+      }
+      out[u] = { framesDecoded, bytes };
+    }
+    out.e2ee = call ? call.lk.isE2EEEnabled : null;
+    out.decryptionErrors = call ? call.decryptionErrors : null;
+    return out;
+  }, others);
+}
+
+async function dismissKey(page) {
+  const panel = page.getByRole("region", { name: "Your recovery key" });
+  await panel.waitFor({ timeout: 60_000 });
+  await panel.getByRole("button", { name: "I have saved it" }).click();
+}
+
+async function joinCall(page, room, { publish = true } = {}) {
+  await page.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);
+  await page.locator(".room-head .e2e-state", { hasText: "End-to-end encrypted" }).waitFor();
+  await page.locator(".room-head .call-button").click();
+  if (!publish) {
+    // Only watching: less for two shared cores to encode.
+    await page.locator(".call.lobby").getByLabel("Camera").uncheck();
+    await page.locator(".call.lobby").getByLabel("Microphone").uncheck();
+  }
+  await page.locator(".call.lobby .call-join").click();
+  await page.locator(".call.in-call").waitFor({ timeout: 30_000 });
+  await page.locator(".call-head .call-e2ee", { hasText: "End-to-end encrypted call" }).waitFor();
+}
+
+test("scenario 18: an encrypted group call: members decode each other, a member without the key decodes nothing", { timeout: 300_000 }, async () => {
+  const password = "correct horse battery staple";
+  const users = await Promise.all(["alice", "bob", "carol"].map((n) => registerApi(stack.api, uniqueName(n), password)));
+  const [a, b, c] = users;
+  const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
+    name: "Lab meeting",
+    preset: "private_chat",
+    invite: [b.user_id, c.user_id],
+    initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+  });
+  for (const u of [b, c]) await api(stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+
+  // No traces: three pages encoding and decoding video share two cores.
+  const alice = await newPerson(browser, "alice", { trace: false });
+  const bob = await newPerson(browser, "bob", { trace: false });
+  const carol = await newPerson(browser, "carol", { trace: false });
+  const people = [alice, bob, carol];
+  if (process.env.CALL_DEBUG) {
+    for (const p of people) p.page.on("console", (m) => (m.type() === "error" || m.type() === "warning") && console.log(`# ${p.name} ${m.type()}: ${m.text().slice(0, 300)}`));
+  }
+
+  await scenario("scenario-18-encrypted-call", people, async () => {
+    await Promise.all(people.map((p, i) => loginUI(p.page, stack.url, users[i].user_id, password)));
+    await Promise.all(people.map((p) => dismissKey(p.page)));
+
+    // Carol's client never sees an Olm-encrypted to-device message from now on.
+    let stripped = 0;
+    await carol.page.route(/\/_matrix\/client\/v3\/sync/, async (route) => {
+      // The long poll may take its 30 s: no timeout of the route's own.
+      let res;
+      try {
+        res = await route.fetch({ timeout: 0 });
+      } catch {
+        return; // the page is closing
+      }
+      const body = await res.json().catch(() => null);
+      if (body?.to_device?.events) {
+        const before = body.to_device.events.length;
+        body.to_device.events = body.to_device.events.filter((e) => e.type !== "m.room.encrypted");
+        stripped += before - body.to_device.events.length;
+      }
+      await route.fulfill({ response: res, json: body ?? undefined }).catch(() => undefined);
+    });
+
+    await joinCall(alice.page, room);
+    await joinCall(bob.page, room);
+    await joinCall(carol.page, room, { publish: false });
+
+    // Alice and Bob decode each other's video, encrypted end to end.
+    for (const [p, other] of [
+      [alice, b.user_id],
+      [bob, a.user_id],
+    ]) {
+      const seen = await until(`${p.name} decoding ${other}`, async () => {
+        const d = await received(p.page, [other]);
+        return { ok: d.e2ee === true && d[other].framesDecoded > 0, d };
+      }, 60_000);
+      console.log(`# ${p.name}: ${JSON.stringify(seen.d)}`);
+    }
+    await alice.page.screenshot({ path: path.join(resultsDir, "scenario-18-encrypted-call.png") });
+
+    // Carol gets the bytes, never a key: not one frame decodes.
+    const others = [a.user_id, b.user_id];
+    await until("Carol receiving the others' video", async () => {
+      const d = await received(carol.page, others);
+      return { ok: others.every((u) => d[u].bytes > 20_000), d };
+    }, 60_000);
+    // Alice and Bob still decode meanwhile.
+    const before = await received(alice.page, [b.user_id]);
+    await new Promise((r) => setTimeout(r, 3000));
+    const later = await received(alice.page, [b.user_id]);
+    assert.ok(later[b.user_id].framesDecoded > before[b.user_id].framesDecoded, "Alice goes on decoding Bob");
+    const d = await received(carol.page, others);
+    console.log(`# carol (no key, ${stripped} to-device messages withheld): ${JSON.stringify(d)}`);
+    assert.ok(stripped > 0, "the media keys were sent to Carol and withheld by the test");
+    for (const u of others) assert.equal(d[u].framesDecoded, 0, `Carol decodes nothing of ${u}`);
+
+    // Bob leaves: Alice's client makes a new media key, which Bob never gets.
+    const aliceKey = () =>
+      alice.page.evaluate(() => {
+        const c = window.salonCall;
+        return c.keyIndexes.get(`${c.client.getUserId()}:${c.client.getDeviceId()}`) ?? -1;
+      });
+    const keyBefore = await aliceKey();
+    await bob.page.getByRole("button", { name: "Leave call" }).click();
+    const rotated = await until("Alice's new media key after Bob left", async () => {
+      const k = await aliceKey();
+      return { ok: k !== keyBefore, k };
+    }, 60_000);
+    console.log(`# alice's media key index: ${keyBefore} before Bob left, ${rotated.k} after`);
+    await carol.page.unrouteAll({ behavior: "ignoreErrors" });
+  });
+});
