@@ -403,10 +403,8 @@ func (s *SFU) joinResponse(req JoinRequest, p *participant.Participant, info *li
 			Protocol: ProtocolVersion,
 			NodeId:   "salon",
 		},
-		ClientConfiguration: &livekit.ClientConfiguration{ResumeConnection: livekit.ClientConfigSetting_ENABLED},
-		EnabledPublishCodecs: []*livekit.Codec{
-			{Mime: "audio/opus"}, {Mime: "audio/red"}, {Mime: "video/VP8"}, {Mime: "video/VP9"}, {Mime: "video/H264"}, {Mime: "video/AV1"},
-		},
+		ClientConfiguration:  &livekit.ClientConfiguration{ResumeConnection: livekit.ClientConfigSetting_ENABLED},
+		EnabledPublishCodecs: participant.AnnouncedCodecs(),
 	}}}
 }
 

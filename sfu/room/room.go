@@ -125,12 +125,8 @@ func (r *Room) toProtoLocked() *livekit.Room {
 		CreationTimeMs:  r.createdAt.UnixMilli(),
 		NumParticipants: uint32(len(r.participants)),
 		NumPublishers:   uint32(pubs),
-		EnabledCodecs:   enabledCodecs,
+		EnabledCodecs:   participant.AnnouncedCodecs(),
 	}
-}
-
-var enabledCodecs = []*livekit.Codec{
-	{Mime: "audio/opus"}, {Mime: "audio/red"}, {Mime: "video/VP8"}, {Mime: "video/VP9"}, {Mime: "video/H264"}, {Mime: "video/AV1"},
 }
 
 // CheckJoin reports whether identity could join now.
