@@ -104,3 +104,28 @@ func TestAuthorizerOption(t *testing.T) {
 		t.Fatalf("topic %q after %d calls; want none after 2", got[topicTuple], calls)
 	}
 }
+
+// TestConflictedStateSubgraph is the state reset v2.1 (MSC4297) repairs.
+// alice raised carol (PX) and carol relaxed the topic level (PY); the
+// other state has IPOWER again, yet carol's topic TC in it cites PX: PX
+// is in both auth chains, so not in the auth difference. v2 never looks at
+// PX, checks PY against IPOWER, where carol is 0, and resets the power
+// levels to IPOWER. In v2.1 PX lies on the path from the conflicted PY to
+// the conflicted IPOWER, joins the full conflicted set, and PY stands.
+func TestConflictedStateSubgraph(t *testing.T) {
+	for v, want := range map[events.RoomVersion][2]string{
+		events.RoomV10: {"$IPOWER", ""},
+		events.RoomV12: {"$PY", "$TC"},
+	} {
+		t.Run("v"+string(v), func(t *testing.T) {
+			d := newDAG(t, v)
+			d.add("PX", typePowerLevels, alice, "", d.pl(map[string]int{bob: 50, carol: 50}), "CREATE", "IPOWER", "IMA")
+			d.add("PY", typePowerLevels, carol, "", `{"users":`+d.users(map[string]int{bob: 50, carol: 50})+`,"events":{"m.room.topic":0}}`, "CREATE", "PX", "IMC")
+			d.add("TC", "m.room.topic", carol, "", `{"topic":"c"}`, "CREATE", "PX", "IMC")
+			got := mustResolve(t, d, []StateSet{d.state(with("PY")...), d.state(with("TC")...)})
+			if got[plTuple] != want[0] || got[topicTuple] != want[1] {
+				t.Fatalf("power levels %q, topic %q; want %q, %q\n%s", got[plTuple], got[topicTuple], want[0], want[1], describe(got))
+			}
+		})
+	}
+}
