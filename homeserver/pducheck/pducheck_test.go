@@ -22,7 +22,6 @@ const (
 	roomID = "!room:a.test"
 	alice  = "@alice:a.test"
 	bob    = "@bob:b.test"
-	v      = events.RoomV10
 )
 
 func key(t *testing.T, id string, seed byte) events.SigningKey {
@@ -84,6 +83,8 @@ func (r *room) CurrentState(context.Context) (authrules.AuthState, error) { retu
 // b.test joined, and the keys of both servers.
 type world struct {
 	t      *testing.T
+	v      events.RoomVersion
+	roomID string
 	ka, kb events.SigningKey
 	keys   keys
 	room   *room
@@ -92,13 +93,25 @@ type world struct {
 	st     authrules.StateMap
 }
 
-func newWorld(t *testing.T) *world {
-	w := &world{t: t, ka: key(t, "ed25519:a", 1), kb: key(t, "ed25519:b", 2), st: authrules.StateMap{}}
+func newWorld(t *testing.T) *world { return newWorldV(t, events.RoomV10) }
+
+// newWorldV is newWorld's room in version v; in v12 the create event names
+// the room and power levels do not list alice, its creator.
+func newWorldV(t *testing.T, v events.RoomVersion) *world {
+	w := &world{t: t, v: v, roomID: roomID, ka: key(t, "ed25519:a", 1), kb: key(t, "ed25519:b", 2), st: authrules.StateMap{}}
 	w.keys = keys{"a.test ed25519:a": w.ka.Public(), "b.test ed25519:b": w.kb.Public()}
 	w.room = &room{evs: map[string]*events.Event{}, rejected: map[string]bool{}}
-	w.room.create = w.state(alice, "m.room.create", "", fmt.Sprintf(`{"creator":%q,"room_version":"10"}`, alice))
-	w.state(alice, "m.room.member", alice, `{"membership":"join"}`)
-	w.state(alice, "m.room.power_levels", "", fmt.Sprintf(`{"users":{%q:100}}`, alice))
+	if v.RoomIDFromCreateEvent() {
+		w.roomID = ""
+		w.room.create = w.state(alice, "m.room.create", "", `{"room_version":"12"}`)
+		w.roomID = w.room.create.RoomID
+		w.state(alice, "m.room.member", alice, `{"membership":"join"}`)
+		w.state(alice, "m.room.power_levels", "", `{"users":{}}`)
+	} else {
+		w.room.create = w.state(alice, "m.room.create", "", fmt.Sprintf(`{"creator":%q,"room_version":%q}`, alice, v))
+		w.state(alice, "m.room.member", alice, `{"membership":"join"}`)
+		w.state(alice, "m.room.power_levels", "", fmt.Sprintf(`{"users":{%q:100}}`, alice))
+	}
 	w.state(alice, "m.room.join_rules", "", `{"join_rule":"public"}`)
 	w.state(bob, "m.room.member", bob, `{"membership":"join"}`)
 	w.room.before, w.room.current = w.copyState(), w.copyState()
@@ -118,12 +131,12 @@ func (w *world) copyState() authrules.StateMap {
 func (w *world) build(sender, typ string, stateKey *string, content string) *events.Event {
 	w.t.Helper()
 	w.ts++
-	p := events.Proto{RoomID: roomID, Sender: sender, Type: typ, StateKey: stateKey,
+	p := events.Proto{RoomID: w.roomID, Sender: sender, Type: typ, StateKey: stateKey,
 		Content: json.RawMessage(content), OriginServerTS: 1000 + w.ts, Depth: w.ts}
 	if w.last != "" {
 		p.PrevEvents = []string{w.last}
 	}
-	for _, tp := range authrules.AuthEventTuples(v, typ, stateKey, sender, p.Content) {
+	for _, tp := range authrules.AuthEventTuples(w.v, typ, stateKey, sender, p.Content) {
 		if e, ok := w.st[tp]; ok {
 			p.AuthEvents = append(p.AuthEvents, e.ID)
 		}
@@ -132,7 +145,7 @@ func (w *world) build(sender, typ string, stateKey *string, content string) *eve
 	if sender == bob {
 		origin, k = "b.test", w.kb
 	}
-	ev, err := events.Build(p, v, origin, k)
+	ev, err := events.Build(p, w.v, origin, k)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -242,10 +255,10 @@ func TestCheck(t *testing.T) {
 			pdu: func(w *world) []byte {
 				ev := w.build(alice, "m.room.topic", ptr(""), `{"topic":"x"}`)
 				// alice's event citing bob's membership: re-sign with it.
-				p := events.Proto{RoomID: roomID, Sender: alice, Type: "m.room.topic", StateKey: ptr(""),
+				p := events.Proto{RoomID: w.roomID, Sender: alice, Type: "m.room.topic", StateKey: ptr(""),
 					Content: ev.Content, OriginServerTS: ev.OriginServerTS, Depth: ev.Depth, PrevEvents: ev.PrevEvents,
 					AuthEvents: append(append([]string(nil), ev.AuthEvents...), w.st.Member(bob).ID)}
-				out, err := events.Build(p, v, "a.test", w.ka)
+				out, err := events.Build(p, w.v, "a.test", w.ka)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -280,7 +293,7 @@ func TestCheck(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(w)
 			}
-			got, err := pducheck.Check(context.Background(), v, tc.pdu(w), w.keys, w.room)
+			got, err := pducheck.Check(context.Background(), w.v, tc.pdu(w), w.keys, w.room)
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
@@ -305,7 +318,7 @@ func TestCheckCallerErrors(t *testing.T) {
 	t.Run("room fails", func(t *testing.T) {
 		w := newWorld(t)
 		w.room.fail = errors.New("store down")
-		if _, err := pducheck.Check(context.Background(), v, w.message(bob, "hi").JSON, w.keys, w.room); err == nil {
+		if _, err := pducheck.Check(context.Background(), w.v, w.message(bob, "hi").JSON, w.keys, w.room); err == nil {
 			t.Fatal("Check: nil error, want the room's")
 		}
 	})
@@ -313,14 +326,14 @@ func TestCheckCallerErrors(t *testing.T) {
 		w := newWorld(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := pducheck.Check(ctx, v, w.message(bob, "hi").JSON, w.keys, w.room)
+		_, err := pducheck.Check(ctx, w.v, w.message(bob, "hi").JSON, w.keys, w.room)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("Check: %v, want context.Canceled", err)
 		}
 	})
 	t.Run("the create event itself", func(t *testing.T) {
 		w := newWorld(t)
-		got, err := pducheck.Check(context.Background(), v, w.room.create.JSON, w.keys, w.room)
+		got, err := pducheck.Check(context.Background(), w.v, w.room.create.JSON, w.keys, w.room)
 		if err != nil || got.Outcome != pducheck.Accepted {
 			t.Fatalf("Check: %v, %v; want accepted", got, err)
 		}
@@ -328,3 +341,20 @@ func TestCheckCallerErrors(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestCheckV12 runs the checks in a v12 room, whose events do not cite the
+// create event: Check gets it from the Room.
+func TestCheckV12(t *testing.T) {
+	w := newWorldV(t, events.RoomV12)
+	got, err := pducheck.Check(context.Background(), w.v, w.message(bob, "hi").JSON, w.keys, w.room)
+	if err != nil || got.Outcome != pducheck.Accepted {
+		t.Fatalf("Check: %+v, %v; want accepted", got, err)
+	}
+	// Without the create event the room ID names, the auth events fail.
+	w.room.create = nil
+	got, err = pducheck.Check(context.Background(), w.v, w.message(bob, "hi").JSON, w.keys, w.room)
+	if err != nil || got.Outcome != pducheck.Rejected || !errors.Is(got.Reason, pducheck.ErrAuthEvents) {
+		t.Fatalf("Check: %+v, %v; want rejected by its auth events", got, err)
+	}
+	t.Logf("%s: %v", got.Outcome, got.Reason)
+}
