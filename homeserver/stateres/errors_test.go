@@ -129,3 +129,20 @@ func TestConflictedStateSubgraph(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthCycle feeds a DAG that is not one: two power levels events
+// citing each other, which no honest server can make (the citations carry
+// hashes). Resolution must end, and the same way for either order.
+func TestAuthCycle(t *testing.T) {
+	d := newDAG(t, events.RoomV10)
+	a := d.add("PA", typePowerLevels, alice, "", d.pl(map[string]int{bob: 10}), "CREATE", "IPOWER", "IMA")
+	d.add("PB", typePowerLevels, alice, "", d.pl(map[string]int{bob: 20}), "CREATE", "PA", "IMA")
+	a.AuthEvents = []string{"$CREATE", "$PB", "$IMA"}
+	s1, s2 := d.state(with("PA")...), d.state(with("PB")...)
+	got := mustResolve(t, d, []StateSet{s1, s2})
+	again := mustResolve(t, d, []StateSet{s2, s1})
+	if describe(got) != describe(again) {
+		t.Fatalf("orders disagree:\n%s\n---\n%s", describe(got), describe(again))
+	}
+	t.Logf("power levels: %s", got[plTuple])
+}
