@@ -229,15 +229,27 @@ func split(states []StateSet) (StateSet, map[events.StateTuple][]string) {
 	return unconflicted, conflicted
 }
 
-// findCreate keeps the room's create event, which v12 events do not cite
-// but the authorization rules need.
+// findCreate keeps, in v12, the room's create event, which v12 events do
+// not cite but the authorization rules need: the one whose ID names the
+// room. It is chosen whatever the order of the states, among however many
+// create events a hostile state offers.
 func (r *resolver) findCreate(states []StateSet) error {
+	if !authrules.HasPrivilegedCreators(r.v) {
+		return nil
+	}
+	var ids []string
 	for _, s := range states {
-		if id, ok := s[events.StateTuple{Type: typeCreate}]; ok {
-			ev, err := r.event(id)
-			if err != nil {
-				return err
-			}
+		if id, ok := s[events.StateTuple{Type: typeCreate}]; ok && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		ev, err := r.event(id)
+		if err != nil {
+			return err
+		}
+		if ev.Type == typeCreate && events.RoomIDForCreateEvent(ev.ID) == ev.RoomID {
 			r.create = ev
 			return nil
 		}
