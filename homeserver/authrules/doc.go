@@ -16,7 +16,7 @@
 // numbering ("rule 4.3.5" is the restricted-join rule); v12 inserted a rule
 // 2, so its later rules are numbered one higher.
 //
-// State resolution is not here: without federation a room's history is a
-// line, each event's state is the state its single predecessor left, and
-// the algorithms of v1, v2 and v2.1 (MSC4297, v12) have nothing to resolve.
+// State resolution is not here: homeserver/stateres resolves the states of
+// concurrent branches (v2, and v2.1 for v12), calling Allowed for its
+// iterative auth checks.
 package authrules
