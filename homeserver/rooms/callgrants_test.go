@@ -136,7 +136,7 @@ type grantsRecorder chan string
 
 func (g grantsRecorder) CallGrantsChanged(_ context.Context, roomID string) { g <- roomID }
 
-func newTestService(t *testing.T, l CallGrantsListener) *Service {
+func newTestService(t testing.TB, l CallGrantsListener) *Service {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"), sqlite.Options{Synchronous: "normal"})
 	if err != nil {

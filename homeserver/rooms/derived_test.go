@@ -269,3 +269,51 @@ func TestMembersAtPosSameAsStateAtPos(t *testing.T) {
 		}
 	}
 }
+
+// TestSendWakesAfterUnlock: a send wakes the room's members once it has
+// released the room, so the next send into the room does not wait for
+// the notifier's work for thousands of members; the wake-up still comes
+// before Send returns, naming every member.
+func TestSendWakesAfterUnlock(t *testing.T) {
+	ctx := context.Background()
+	base := newTestService(t, nil)
+	p := base.p
+	var s *Service
+	var room string
+	var woken []string
+	held := false
+	p.Notifier = notifyFunc(func(_, _ int64, roomID string, users []string) {
+		if roomID != room {
+			return
+		}
+		s.mu.Lock()
+		r := s.rooms[roomID]
+		s.mu.Unlock()
+		if r.mu.TryLock() {
+			r.mu.Unlock()
+		} else {
+			held = true
+		}
+		woken = users
+	})
+	s = New(p)
+	noProfile := func(context.Context, string) (string, string) { return "", "" }
+	var err error
+	if room, _, err = s.Create(ctx, "@alice:hs", CreateRequest{Preset: "public_chat"}, noProfile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Join(ctx, room, "@bob:hs", "", noProfile); err != nil {
+		t.Fatal(err)
+	}
+	woken, held = nil, false
+	if _, err := s.Send(ctx, room, "@bob:hs", msgEvent("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if held {
+		t.Error("the send woke the members while holding the room's lock")
+	}
+	slices.Sort(woken)
+	if !slices.Equal(woken, []string{"@alice:hs", "@bob:hs"}) {
+		t.Errorf("woken %v, want alice and bob", woken)
+	}
+}

@@ -411,14 +411,27 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 // commit stores a batch built against r, and on failure restores r's state
 // from the store on next use.
 func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, wake ...string) (int64, error) {
+	pos, notify, err := s.commitLater(ctx, r, batch, wake...)
+	if err == nil {
+		notify()
+	}
+	return pos, err
+}
+
+// commitLater is commit, but returns the wake-up of the users who hear of
+// the batch instead of doing it, for the caller to do once it released
+// r's lock: in a room of thousands the notifier's bookkeeping for every
+// member is work that the next send into the room need not wait for. The
+// notifier takes positions in any order (rooms commit concurrently).
+func (s *Service) commitLater(ctx context.Context, r *room, batch *store.EventBatch, wake ...string) (int64, func(), error) {
 	pos, err := s.p.Store.PersistEvents(ctx, batch)
 	if err != nil {
 		r.state = nil // reload from the store next time
 		r.derived.Store(nil)
 		if errors.Is(err, store.ErrExists) && batch.NewRoom != nil {
-			return 0, mxerr.New(mxerr.RoomInUse, "Room already exists")
+			return 0, nil, mxerr.New(mxerr.RoomInUse, "Room already exists")
 		}
-		return 0, err
+		return 0, nil, err
 	}
 	changed := len(batch.Redactions) > 0
 	for _, e := range batch.Events {
@@ -437,10 +450,12 @@ func (s *Service) commit(ctx context.Context, r *room, batch *store.EventBatch, 
 			}
 		}
 	}
+	notify := func() {}
 	if s.p.Notifier != nil && len(batch.Events) > 0 {
-		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, r.id, append(r.interested(), wake...))
+		first, id, users := batch.Events[0].Pos, r.id, append(r.interested(), wake...)
+		notify = func() { s.p.Notifier.NotifyRange(first, pos, id, users) }
 	}
-	return pos, nil
+	return pos, notify, nil
 }
 
 // dropReaders forgets the cached Readers after a change to state.
@@ -489,6 +504,10 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if err != nil {
 		return "", err
 	}
+	// The committed event's wake-up runs after the room is unlocked (the
+	// defers run last first).
+	notify := func() {}
+	defer func() { notify() }()
 	defer r.mu.Unlock()
 	if e.TxnID != "" {
 		if prev, err := s.p.Store.TxnEvent(ctx, sender, e.Device, roomID, e.TxnID); err == nil {
@@ -554,9 +573,11 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 	if ev.Type == "m.room.member" {
 		wake = append(wake, *ev.StateKey)
 	}
-	if _, err := s.commit(ctx, r, batch, wake...); err != nil {
+	_, wakeUp, err := s.commitLater(ctx, r, batch, wake...)
+	if err != nil {
 		return "", err
 	}
+	notify = wakeUp
 	return ev.ID, nil
 }
 

@@ -28,6 +28,18 @@ func (s *Service) restrictedAuthoriser(ctx context.Context, roomID, userID strin
 	}
 	jr := r.state[events.StateTuple{Type: "m.room.join_rules"}]
 	mem := r.membership(userID)
+	var rule string
+	var allow []authrules.AllowRule
+	if jr != nil {
+		rule, allow = authrules.JoinRule(jr.Content)
+	}
+	if jr == nil || mem == "join" || mem == "invite" || (rule != "restricted" && rule != "knock_restricted") {
+		// Every other join: no authoriser, and no look at the members
+		// (which cost every join into a room of 5,000 members 5,000
+		// parses of member events, issue 24).
+		r.mu.Unlock()
+		return "", nil
+	}
 	pl, plErr := authrules.CurrentPowerLevels(r.version, r.state)
 	var members []string
 	for t, ev := range r.state {
@@ -36,13 +48,6 @@ func (s *Service) restrictedAuthoriser(ctx context.Context, roomID, userID strin
 		}
 	}
 	r.mu.Unlock()
-	if jr == nil || mem == "join" || mem == "invite" {
-		return "", nil
-	}
-	rule, allow := authrules.JoinRule(jr.Content)
-	if rule != "restricted" && rule != "knock_restricted" {
-		return "", nil
-	}
 	if plErr != nil {
 		return "", plErr
 	}

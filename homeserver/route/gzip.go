@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,8 +94,24 @@ func (w *gzipWriter) pass() {
 	w.ResponseWriter.WriteHeader(w.status)
 }
 
+// gzipSlots bounds the responses being compressed at once. Each
+// compressor holds about 1 MB; a message into a room of thousands wakes as
+// many long-polls at once, and on a busy machine hundreds of them held a
+// compressor together (380 MB of a 2,000-member fan-out's heap, issue 24).
+// An answer that finds no slot free goes out uncompressed, which also
+// spends less CPU on a server that is already behind.
+var gzipSlots = make(chan struct{}, max(8, 4*runtime.GOMAXPROCS(0)))
+
 func (w *gzipWriter) start() error {
 	w.decided = true
+	select {
+	case gzipSlots <- struct{}{}:
+	default:
+		w.ResponseWriter.WriteHeader(w.status)
+		_, err := w.ResponseWriter.Write(w.buf)
+		w.buf = nil
+		return err
+	}
 	h := w.Header()
 	h.Set("Content-Encoding", "gzip")
 	h.Del("Content-Length")
@@ -135,6 +152,7 @@ func (w *gzipWriter) Close() error {
 		w.gz.Reset(io.Discard)
 		gzipWriters.Put(w.gz)
 		w.gz = nil
+		<-gzipSlots
 		return err
 	}
 	if w.decided || w.status == 0 {
@@ -146,6 +164,15 @@ func (w *gzipWriter) Close() error {
 	_, err := w.ResponseWriter.Write(w.buf)
 	w.buf = nil
 	return err
+}
+
+// abandon gives up a response cut short (its compressor's slot is freed;
+// the compressor itself is dropped).
+func (w *gzipWriter) abandon() {
+	if w.gz != nil {
+		w.gz = nil
+		<-gzipSlots
+	}
 }
 
 // Flush sends what is buffered (compressing it if it is JSON), then

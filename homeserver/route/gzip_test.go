@@ -178,3 +178,33 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 	}
 }
+
+// TestGzipBoundedCompressors: while every compressor slot is taken (a
+// fan-out to thousands of long-polls at once), a JSON answer goes out
+// whole and uncompressed; once one is free, answers are compressed again
+// and each gives its slot back.
+func TestGzipBoundedCompressors(t *testing.T) {
+	srv := gzipTestServer(t)
+	_, plain := get(t, http.MethodGet, srv.URL+"/big", "")
+	n := cap(gzipSlots)
+	for range n {
+		gzipSlots <- struct{}{}
+	}
+	res, body := get(t, http.MethodGet, srv.URL+"/big", "gzip")
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, plain) {
+		t.Fatalf("with no compressor free: status %d, Content-Encoding %q, %d bytes for %d", res.StatusCode,
+			res.Header.Get("Content-Encoding"), len(body), len(plain))
+	}
+	for range n {
+		<-gzipSlots
+	}
+	for range n + 2 {
+		res, body = get(t, http.MethodGet, srv.URL+"/big", "gzip")
+		if res.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(gunzip(t, body), plain) {
+			t.Fatalf("with compressors free again: Content-Encoding %q", res.Header.Get("Content-Encoding"))
+		}
+	}
+	if len(gzipSlots) != 0 {
+		t.Fatalf("%d slots still taken after the answers", len(gzipSlots))
+	}
+}

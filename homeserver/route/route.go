@@ -134,6 +134,9 @@ func (rt *Router) Handle(path string, ms Methods) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
+					if gz != nil {
+						gz.abandon()
+					}
 					panic(v)
 				}
 				rt.log.Error("panic serving request", "route", route, "panic", v, "stack", string(debug.Stack()))

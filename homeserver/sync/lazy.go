@@ -20,11 +20,15 @@ import (
 // pending. A since that is neither the last confirmed token nor the
 // pending one starts the device over.
 type lazyCache struct {
-	mu      gosync.Mutex
+	mu      gosync.Mutex // guards devices; each device has its own lock
 	devices map[string]*lazyDevice
 }
 
 type lazyDevice struct {
+	// mu guards the rest: every member woken by a message in a room of
+	// thousands begins, asks and commits at once, and one lock for all
+	// devices made them queue for it (issue 24's mutex profile).
+	mu         gosync.Mutex
 	at         string                     // the token the holdings are confirmed at
 	held       map[string]map[string]bool // room → members
 	size       int
@@ -50,23 +54,9 @@ func lazyKey(userID, deviceID string) string { return userID + "\x00" + deviceID
 // begin is called once per request: it confirms or drops the pending
 // holdings according to since and returns the device.
 func (c *lazyCache) begin(userID, deviceID, since string) *lazyDevice {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.devices == nil {
-		c.devices = map[string]*lazyDevice{}
-	}
-	key := lazyKey(userID, deviceID)
-	d := c.devices[key]
-	if d == nil {
-		for k := range c.devices {
-			if len(c.devices) < lazyMaxDevices {
-				break
-			}
-			delete(c.devices, k)
-		}
-		d = &lazyDevice{}
-		c.devices[key] = d
-	}
+	d := c.device(userID, deviceID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	switch {
 	case since != "" && since == d.pendingTok:
 		for room, lr := range d.pending {
@@ -99,18 +89,40 @@ func (c *lazyCache) begin(userID, deviceID, since string) *lazyDevice {
 	return d
 }
 
-// holds reports whether the client holds roomID's member event of userID.
-func (c *lazyCache) holds(d *lazyDevice, roomID, userID string) bool {
+// device returns the device's entry, made on first use.
+func (c *lazyCache) device(userID, deviceID string) *lazyDevice {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.devices == nil {
+		c.devices = map[string]*lazyDevice{}
+	}
+	key := lazyKey(userID, deviceID)
+	d := c.devices[key]
+	if d == nil {
+		for k := range c.devices {
+			if len(c.devices) < lazyMaxDevices {
+				break
+			}
+			delete(c.devices, k)
+		}
+		d = &lazyDevice{}
+		c.devices[key] = d
+	}
+	return d
+}
+
+// holds reports whether the client holds roomID's member event of userID.
+func (c *lazyCache) holds(d *lazyDevice, roomID, userID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return d.held[roomID][userID]
 }
 
 // commit records what the response with next_batch tok sent.
 func (c *lazyCache) commit(d *lazyDevice, tok string, sent map[string]*lazyRoom) {
-	c.mu.Lock()
+	d.mu.Lock()
 	d.pending, d.pendingTok = sent, tok
-	c.mu.Unlock()
+	d.mu.Unlock()
 }
 
 // lazySent records, for the response being built, the member events of
