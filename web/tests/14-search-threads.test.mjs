@@ -7,7 +7,8 @@
 // moderator, gives it a picture and mutes it, from the room's settings.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import path from "node:path";
+import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -46,6 +47,12 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
   await say(b, { msgtype: "m.text", body: "next week: springs" });
   const { event_id: root } = await say(b, { msgtype: "m.text", body: "who has the stopwatch?" });
   await say(b, { msgtype: "m.text", body: "I think it is in the cupboard", "m.relates_to": { rel_type: "m.thread", event_id: root, is_falling_back: true, "m.in_reply_to": { event_id: root } } });
+  // Enough later chatter that the searched message is far beyond what the
+  // client's first sync and its first scroll-back load.
+  for (let i = 0; i < 80; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, (_, j) => say(b, { msgtype: "m.text", body: `filler ${i + j}` })));
+  }
+  const { event_id: latest } = await say(b, { msgtype: "m.text", body: "that is all for today" });
 
   const alice = await newPerson(browser, "alice");
   const A = alice.page;
@@ -66,6 +73,33 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
     await hit.locator(".search-context", { hasText: "good morning" }).waitFor();
     await hit.locator(".search-context", { hasText: "next week: springs" }).waitFor();
     assert.equal(await search.locator(".search-results > li").count(), 1);
+    // The result opens the conversation at that message: loaded with
+    // /context (it is not in the timeline the client has), scrolled into
+    // view, highlighted and focused.
+    const contextCalls = [];
+    A.on("request", (r) => {
+      if (r.url().includes("/context/")) contextCalls.push(r.url());
+    });
+    assert.equal(await A.locator("li.event", { hasText: "2.01 seconds" }).count(), 0, "the message is not loaded before the jump");
+    await hit.getByRole("button", { name: /2\.01 seconds.*Show in the conversation/ }).click();
+    await search.waitFor({ state: "detached" });
+    const jumped = A.locator("li.event.jumped");
+    await jumped.waitFor({ timeout: 20_000 });
+    assert.match(await jumped.innerText(), /2\.01 seconds/);
+    assert.equal(await jumped.getAttribute("aria-current"), "true");
+    assert.ok(contextCalls.length > 0, "the message was loaded with /context");
+    await until("the message in view", async () => {
+      const [m, tl] = await Promise.all([jumped.boundingBox(), A.locator(".timeline").boundingBox()]);
+      return m && tl && m.y >= tl.y && m.y + Math.min(m.height, 40) <= tl.y + tl.height ? true : { ok: false, m, tl };
+    });
+    assert.equal(await jumped.evaluate((el) => el === document.activeElement), true, "focus on the message");
+    await A.screenshot({ path: path.join(resultsDir, "scenario-14-search-jump.png") });
+    // Back to the present.
+    await A.getByRole("button", { name: "Jump to the latest" }).click();
+    await A.locator(`li.event[data-event-id="${latest}"]`).waitFor();
+    assert.equal(await A.locator(".timeline-older").count(), 0);
+    await A.getByRole("button", { name: "Room options" }).click();
+    await A.getByRole("menuitem", { name: "Search messages" }).click();
     await search.getByLabel("Words to find").fill("nothing-like-this");
     await A.keyboard.press("Enter");
     await search.getByText("No message matches.").waitFor();

@@ -122,7 +122,9 @@ test("scenario 21: one call button per room, voice channels without the camera, 
 
     // Removing a room from a space asks first.
     await A.locator(`.space-button[data-space-id="${space}"]`).click();
+    const pairItem = A.locator(".room-list .room-item", { hasText: "Pair work" });
     const remove = A.getByRole("button", { name: "Remove Pair work from the space" });
+    await pairItem.hover(); // the room's tools show on hover or focus
     await remove.click();
     const confirm = A.getByRole("dialog", { name: "Remove from the space?" });
     await confirm.waitFor();
@@ -130,6 +132,7 @@ test("scenario 21: one call button per room, voice channels without the camera, 
     await confirm.waitFor({ state: "detached" });
     const child = () => call(a, "GET", childPath);
     assert.deepEqual((await child()).via, ["localhost"], "Cancel keeps the room in the space");
+    await pairItem.hover();
     await remove.click();
     await confirm.getByRole("button", { name: "Remove", exact: true }).click();
     await until("the space child emptied", async () => ((await child()).via === undefined ? true : { ok: false }));

@@ -49,6 +49,8 @@ interface Props {
   onOpenRoom: (roomId: string) => void;
   onOpenSpace: (spaceId: string) => void;
   onSignOut: () => void;
+  /** A search result chosen: the room's timeline shows that message. */
+  onShowEvent: (roomId: string, eventId: string) => void;
 }
 
 export function errText(err: unknown): string {
@@ -81,7 +83,7 @@ export function Dialogs(props: Props) {
     case "threads": {
       const room = client.getRoom(s.roomId);
       if (!room) return null;
-      return s.kind === "search" ? <SearchDialog room={room} onClose={props.onClose} /> : <ThreadsDialog room={room} onClose={props.onClose} />;
+      return s.kind === "search" ? <SearchDialog room={room} onClose={props.onClose} onShow={(id) => props.onShowEvent(room.roomId, id)} /> : <ThreadsDialog room={room} onClose={props.onClose} />;
     }
     case "switcher":
       return <RoomSwitcher onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;

@@ -11,7 +11,7 @@ import { currentCall } from "../calls/current";
 import { callUsers, isVoiceChannel, useRtcSession } from "../calls/presence";
 import { Composer } from "./Composer";
 import { DirectCallButtons, hasDirectCalls } from "./DirectCall";
-import { Timeline } from "./Timeline";
+import { Timeline, type JumpTarget } from "./Timeline";
 import { Icon } from "./icons";
 import { MenuButton } from "./Menu";
 import { isRoomMuted, setRoomMuted } from "../notify";
@@ -27,6 +27,7 @@ interface Props {
   onLeave: () => void;
   onSearch: () => void;
   onThreads: () => void;
+  jumpTo?: JumpTarget | null;
 }
 
 function Typing(props: { room: Room }) {
@@ -219,7 +220,7 @@ export function RoomView(props: Props) {
       </header>
       {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={closeCall} />}
       <IdentityNotices room={room} />
-      <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
+      <Timeline room={room} jumpTo={props.jumpTo ?? null} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
       <Typing room={room} />
       {uploads.length > 0 && (
         <ul class="uploads" aria-label={t("composer.attach")}>

@@ -63,6 +63,8 @@ export function Shell({ session, onSignOut }: Props) {
   const [showMembers, setShowMembers] = useState(false);
   const [spaceHome, setSpaceHome] = useState(false);
   const [dialog, setDialog] = useState<DialogState | null>(null);
+  // A search result chosen: its room shows that message (a new object per jump).
+  const [jump, setJump] = useState<{ roomId: string; eventId: string } | null>(null);
   useEffect(() => startNotifications(client), [client]);
 
   const setRoomId = useCallback((id: string | null) => {
@@ -142,6 +144,7 @@ export function Shell({ session, onSignOut }: Props) {
         onLeave={() => setDialog({ kind: "leave", roomId: room.roomId })}
         onSearch={() => setDialog({ kind: "search", roomId: room.roomId })}
         onThreads={() => setDialog({ kind: "threads", roomId: room.roomId })}
+        jumpTo={jump?.roomId === room.roomId ? jump : null}
       />
     );
   } else if (space && !roomId) {
@@ -238,6 +241,11 @@ export function Shell({ session, onSignOut }: Props) {
           selectSpace(id);
         }}
         onSignOut={onSignOut}
+        onShowEvent={(id, eventId) => {
+          setDialog(null);
+          setRoomId(id);
+          setJump({ roomId: id, eventId });
+        }}
       />
       <DirectCallLayer />
     </div>
