@@ -109,7 +109,13 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
     // Threads.
     await A.getByRole("button", { name: "Room options" }).click();
     await A.getByRole("menuitem", { name: "Threads" }).click();
-    const threads = A.getByRole("dialog", { name: "Threads in Physics lab" });
+    // A panel beside the timeline, not a dialog over it.
+    const threads = A.getByRole("complementary", { name: "Threads in Physics lab" });
+    await threads.waitFor();
+    const [panelBox, timelineBox] = await Promise.all([threads.boundingBox(), A.locator(".timeline").boundingBox()]);
+    assert.ok(panelBox.x >= timelineBox.x + timelineBox.width - 1, `the threads are beside the timeline: ${JSON.stringify({ panelBox, timelineBox })}`);
+    assert.ok(timelineBox.width > 400, "the timeline stays readable");
+    assert.equal(await A.getByRole("dialog").count(), 0);
     const open = threads.getByRole("button", { name: /who has the stopwatch\?/ });
     await open.waitFor();
     assert.match(await open.innerText(), /1 replies/);
@@ -124,7 +130,10 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
       return r.chunk.some((e) => e.content?.body === "found it, thanks") ? r : null;
     });
     assert.equal(rel.chunk.length, 2);
+    // Escape closes the panel, focus back on the room's menu.
     await A.keyboard.press("Escape");
+    await threads.waitFor({ state: "detached" });
+    assert.equal(await A.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Room options");
 
     // Room settings: who may join, who may read the history, mute.
     await A.getByRole("button", { name: "Room options" }).click();
