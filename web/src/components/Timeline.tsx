@@ -90,6 +90,8 @@ export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?:
   const [detached, setDetached] = useState<EventTimeline | null>(null);
   const [jumped, setJumped] = useState<string | null>(null);
   const scrollTo = useRef<string | null>(null);
+  // Whether forward pagination of the older stretch reached the present.
+  const forwardDone = useRef(false);
   const live = detached ?? room.getLiveTimeline();
   const events = live.getEvents().filter(shown);
   const canPaginate = live.getPaginationToken(Direction.Backward) !== null;
@@ -113,15 +115,13 @@ export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?:
   const paginateForward = async () => {
     if (loading || !detached) return;
     setLoading(true);
-    let more = true;
     try {
-      more = await client.paginateEventTimeline(detached, { backwards: false, limit: 30 });
+      forwardDone.current = !(await client.paginateEventTimeline(detached, { backwards: false, limit: 30 }));
     } catch {
       // Retried on the next scroll.
     } finally {
       setLoading(false);
     }
-    if (!more) backToLive();
   };
   const backToLive = () => {
     setDetached(null);
@@ -137,6 +137,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?:
     const show = (timeline: EventTimeline | null) => {
       if (!alive) return;
       atBottom.current = false;
+      forwardDone.current = false;
       setDetached(timeline && timeline !== room.getLiveTimeline() ? timeline : null);
       scrollTo.current = id;
       setJumped(id);
@@ -167,7 +168,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?:
     } else if (restore.current !== null) {
       el.scrollTop = el.scrollHeight - restore.current;
       restore.current = null;
-    } else if (atBottom.current) {
+    } else if (atBottom.current && !detached) {
       el.scrollTop = el.scrollHeight;
     }
   });
@@ -225,7 +226,11 @@ export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?:
     if (!el) return;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     if (el.scrollTop < 300) void paginate();
-    if (detached && el.scrollHeight - el.scrollTop - el.clientHeight < 300) void paginateForward();
+    // An older stretch: newer messages as the person scrolls down; the
+    // live timeline once they reach the present and the bottom.
+    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
+    if (detached && fromBottom < 300 && !forwardDone.current) void paginateForward();
+    else if (detached && forwardDone.current && fromBottom < 2) backToLive();
     markRead();
   };
 
