@@ -1,4 +1,5 @@
-// The conversation: events of the live timeline, with replies, edits,
+// The conversation: events of the live timeline (or, after a search
+// result was chosen, of the stretch around it), with replies, edits,
 // reactions, redactions, read receipts and back-pagination on scroll.
 import {
   Direction,
