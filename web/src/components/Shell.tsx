@@ -69,6 +69,8 @@ export function Shell({ session, onSignOut }: Props) {
   // A search result chosen: its room shows that message (a new object per jump).
   const [jump, setJump] = useState<{ roomId: string; eventId: string } | null>(null);
   useEffect(() => startNotifications(client), [client]);
+  // A jump holds only while its room stays open (not again on coming back).
+  useEffect(() => setJump((j) => (j && j.roomId !== roomId ? null : j)), [roomId]);
 
   const setRoomId = useCallback((id: string | null) => {
     setRoomIdState(id);
