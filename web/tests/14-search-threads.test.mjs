@@ -1,7 +1,9 @@
 // Scenario 10: message search and threads. Bob writes in a room, starts a
 // thread and answers in it (through the API). Alice searches the room from
-// its menu and finds the message with the ones around it; she opens the
-// room's threads, the thread with its reply, and answers in it; Bob's
+// its menu and finds the message with the ones around it; the result,
+// far back in the history, opens the timeline there (through /context);
+// she opens the room's threads in the panel beside the timeline, the
+// thread with its reply, and answers in it; Bob's
 // view of the thread (the server's) then holds her reply. Then she makes
 // the room invitation-only, its history readable from joining, Bob a
 // moderator, gives it a picture and mutes it, from the room's settings.
