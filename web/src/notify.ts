@@ -3,7 +3,9 @@
 // same rules the server counts unread notifications with): DMs, mentions,
 // keywords, and nothing from a muted room. A notification shows when the
 // page is hidden, unfocused, or showing another room. The unread count
-// goes in the tab title, and a dot on the favicon.
+// goes in the tab title, and a dot on the favicon. Where the page may not
+// construct a Notification (Chrome on Android), the service worker
+// (public/sw.js) shows it.
 import {
   ClientEvent,
   EventType,
@@ -71,17 +73,63 @@ function showNotification(client: MatrixClient, room: Room, ev: MatrixEvent): vo
   const title = direct ? sender : room.name || t("rooms.empty");
   const text = plainBody(ev);
   const body = direct ? text : `${sender}: ${text}`;
+  const openRoom = () => {
+    window.focus();
+    window.location.hash = `#/room/${encodeURIComponent(room.roomId)}`;
+  };
+  let n: Notification;
   try {
-    const n = new Notification(title, { body, tag: room.roomId, icon: "/favicon.svg" });
-    n.onclick = () => {
-      window.focus();
-      window.location.hash = `#/room/${encodeURIComponent(room.roomId)}`;
-      n.close();
-    };
+    n = new Notification(title, { body, tag: room.roomId, icon: "/favicon.svg" });
   } catch {
-    // Some browsers only allow notifications from a service worker.
+    // Chrome on Android allows notifications only from a service worker
+    // ("Illegal constructor"): show it through ours.
+    void showThroughWorker(title, { body, tag: room.roomId, icon: "/favicon.svg", data: { roomId: room.roomId } });
+    return;
   }
+  n.onclick = () => {
+    openRoom();
+    n.close();
+  };
   void client;
+}
+
+// ---- The service worker (public/sw.js), for notifications only ----
+
+let worker: Promise<ServiceWorkerRegistration | null> | null = null;
+
+/** Registers the worker once; null where there are no service workers. */
+function notificationWorker(): Promise<ServiceWorkerRegistration | null> {
+  if (!("serviceWorker" in navigator)) return Promise.resolve(null);
+  worker ??= navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(
+    () => navigator.serviceWorker.ready,
+    (err: unknown) => {
+      console.warn("notifications: no service worker", err);
+      worker = null;
+      return null;
+    },
+  );
+  return worker;
+}
+
+async function showThroughWorker(title: string, options: NotificationOptions): Promise<void> {
+  const reg = await notificationWorker();
+  if (!reg) return;
+  try {
+    await reg.showNotification(title, options);
+  } catch (err) {
+    console.warn("notifications: the service worker could not show it", err);
+  }
+}
+
+/** A click on a notification the worker showed opens its room here. */
+function listenToWorker(): () => void {
+  if (!("serviceWorker" in navigator)) return () => undefined;
+  const onMessage = (e: MessageEvent) => {
+    const d = e.data as { type?: unknown; roomId?: unknown } | null;
+    if (d && d.type === "salon.openRoom" && typeof d.roomId === "string") window.location.hash = `#/room/${encodeURIComponent(d.roomId)}`;
+  };
+  navigator.serviceWorker.addEventListener("message", onMessage);
+  return () => navigator.serviceWorker.removeEventListener("message", onMessage);
 }
 
 // ---- The unread badge ----
@@ -162,6 +210,10 @@ export function startNotifications(client: MatrixClient): () => void {
       updateBadge(client);
     });
   };
+  // The worker is registered ahead where notifications are on, so that it
+  // is ready when a page that may not construct them needs it.
+  if (notificationsSupported() && Notification.permission === "granted" && notificationsWanted()) void notificationWorker();
+  const stopWorker = listenToWorker();
   client.on(RoomEvent.Timeline, onTimeline);
   client.on(RoomEvent.MyMembership, badge);
   client.on(ClientEvent.Sync, badge);
@@ -169,6 +221,7 @@ export function startNotifications(client: MatrixClient): () => void {
     client.off(RoomEvent.Timeline, onTimeline);
     client.off(RoomEvent.MyMembership, badge);
     client.off(ClientEvent.Sync, badge);
+    stopWorker();
     document.title = baseTitle;
     const link = iconLink();
     if (link && faviconPlain) {

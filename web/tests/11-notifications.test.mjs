@@ -169,3 +169,76 @@ test("scenario 11: a mention in a background tab notifies and counts; a muted ro
     await other.close();
   });
 });
+
+// As Chrome on Android: the page may not construct a Notification
+// ("Illegal constructor"), only a service worker's registration may show
+// one. Every showNotification call is recorded, with its outcome.
+function androidLikeNotifications() {
+  const Real = window.Notification;
+  window.__pageNotes = 0;
+  function PageNotification() {
+    window.__pageNotes++;
+    throw new TypeError("Failed to construct 'Notification': Illegal constructor. Use ServiceWorkerRegistration.showNotification() instead.");
+  }
+  Object.defineProperty(PageNotification, "permission", { get: () => Real.permission });
+  PageNotification.requestPermission = (...a) => Real.requestPermission(...a);
+  window.Notification = PageNotification;
+  window.__swNotes = [];
+  const show = ServiceWorkerRegistration.prototype.showNotification;
+  ServiceWorkerRegistration.prototype.showNotification = function (title, options) {
+    const note = { title, body: options?.body ?? "", roomId: options?.data?.roomId ?? "", scope: this.scope, shown: null };
+    window.__swNotes.push(note);
+    return show.call(this, title, options).then(
+      () => {
+        note.shown = true;
+      },
+      (err) => {
+        note.shown = String(err);
+        throw err;
+      },
+    );
+  };
+}
+
+test("scenario 11b: where the page may not construct a Notification, the service worker shows it", { timeout: 120_000 }, async (t) => {
+  if (missing) {
+    t.skip(`server lacks ${missing}`);
+    return;
+  }
+  const password = "correct horse battery staple";
+  const a = await registerApi(stack.api, uniqueName("alice"), password);
+  const b = await registerApi(stack.api, uniqueName("bob"), password);
+  const dm = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", { preset: "trusted_private_chat", is_direct: true, invite: [b.user_id] });
+  await api(stack.api, b.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(dm.room_id)}`, {});
+  const { room_id: notes } = await api(stack.api, b.access_token, "POST", "/_matrix/client/v3/createRoom", { name: "Notes", preset: "private_chat" });
+
+  const bob = await newPerson(browser, "bob-android");
+  await bob.context.grantPermissions(["notifications"], { origin: stack.url });
+  await bob.context.addInitScript(androidLikeNotifications);
+  const B = bob.page;
+  await scenario("scenario-11b-service-worker", [bob], async () => {
+    await loginUI(B, stack.url, b.user_id, password);
+    await B.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), notes);
+    await B.locator("#room-title", { hasText: "Notes" }).waitFor();
+    await setBackground(B, true);
+    await api(stack.api, a.access_token, "PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(dm.room_id)}/send/m.room.message/${uniqueName("txn")}`, { msgtype: "m.text", body: "reached through the worker" });
+    const shown = await until("the worker's notification", async () => {
+      const n = await B.evaluate(() => ({ page: window.__pageNotes, sw: window.__swNotes }));
+      return n.sw.some((x) => x.shown !== null) ? n : { ok: false, ...n };
+    });
+    assert.ok(shown.page >= 1, "the page tried its own constructor first");
+    assert.equal(shown.sw.length, 1);
+    assert.equal(shown.sw[0].body, "reached through the worker");
+    assert.equal(shown.sw[0].roomId, dm.room_id);
+    assert.equal(shown.sw[0].shown, true, "the registration showed it");
+    assert.equal(shown.sw[0].scope, `${stack.url}/`);
+    // The worker is Salon's, active, and the notification is listed on it.
+    const listed = await B.evaluate(async () => {
+      const reg = await navigator.serviceWorker.ready;
+      const list = await reg.getNotifications();
+      return { script: reg.active?.scriptURL ?? "", bodies: list.map((n) => n.body) };
+    });
+    assert.equal(listed.script, `${stack.url}/sw.js`);
+    assert.deepEqual(listed.bodies, ["reached through the worker"]);
+  });
+});

@@ -179,10 +179,15 @@ test("scenario 12: main views on desktop and phone: axe, no sideways overflow, t
 
       await A.getByRole("button", { name: "Room options" }).click();
       await A.getByRole("menuitem", { name: "Threads" }).click();
-      await A.getByRole("dialog").getByText("No thread in this room yet.").waitFor();
+      const threads = A.getByRole("complementary", { name: "Threads in Lab reports" });
+      await threads.getByText("No thread in this room yet.").waitFor();
       await check("threads");
+      // Beside the timeline on a desktop; the whole screen on a phone.
+      const box = await threads.boundingBox();
+      if (phone) assert.equal(Math.round(box.width), 360, "the threads fill a phone's width");
+      else assert.ok(box.x > (await A.locator(".timeline").boundingBox()).x, "the threads beside the timeline");
       await A.keyboard.press("Escape");
-      await A.getByRole("dialog").waitFor({ state: "detached" });
+      await threads.waitFor({ state: "detached" });
 
       await A.keyboard.press("Control+k");
       await A.getByRole("dialog", { name: "Go to a room" }).waitFor();

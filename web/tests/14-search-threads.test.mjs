@@ -1,13 +1,16 @@
 // Scenario 10: message search and threads. Bob writes in a room, starts a
 // thread and answers in it (through the API). Alice searches the room from
-// its menu and finds the message with the ones around it; she opens the
-// room's threads, the thread with its reply, and answers in it; Bob's
+// its menu and finds the message with the ones around it; the result,
+// far back in the history, opens the timeline there (through /context);
+// she opens the room's threads in the panel beside the timeline, the
+// thread with its reply, and answers in it; Bob's
 // view of the thread (the server's) then holds her reply. Then she makes
 // the room invitation-only, its history readable from joining, Bob a
 // moderator, gives it a picture and mutes it, from the room's settings.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import path from "node:path";
+import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -46,6 +49,12 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
   await say(b, { msgtype: "m.text", body: "next week: springs" });
   const { event_id: root } = await say(b, { msgtype: "m.text", body: "who has the stopwatch?" });
   await say(b, { msgtype: "m.text", body: "I think it is in the cupboard", "m.relates_to": { rel_type: "m.thread", event_id: root, is_falling_back: true, "m.in_reply_to": { event_id: root } } });
+  // Enough later chatter that the searched message is far beyond what the
+  // client's first sync and its first scroll-back load.
+  for (let i = 0; i < 80; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, (_, j) => say(b, { msgtype: "m.text", body: `filler ${i + j}` })));
+  }
+  const { event_id: latest } = await say(b, { msgtype: "m.text", body: "that is all for today" });
 
   const alice = await newPerson(browser, "alice");
   const A = alice.page;
@@ -66,6 +75,33 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
     await hit.locator(".search-context", { hasText: "good morning" }).waitFor();
     await hit.locator(".search-context", { hasText: "next week: springs" }).waitFor();
     assert.equal(await search.locator(".search-results > li").count(), 1);
+    // The result opens the conversation at that message: loaded with
+    // /context (it is not in the timeline the client has), scrolled into
+    // view, highlighted and focused.
+    const contextCalls = [];
+    A.on("request", (r) => {
+      if (r.url().includes("/context/")) contextCalls.push(r.url());
+    });
+    assert.equal(await A.locator("li.event", { hasText: "2.01 seconds" }).count(), 0, "the message is not loaded before the jump");
+    await hit.getByRole("button", { name: /2\.01 seconds.*Show in the conversation/ }).click();
+    await search.waitFor({ state: "detached" });
+    const jumped = A.locator("li.event.jumped");
+    await jumped.waitFor({ timeout: 20_000 });
+    assert.match(await jumped.innerText(), /2\.01 seconds/);
+    assert.equal(await jumped.getAttribute("aria-current"), "true");
+    assert.ok(contextCalls.length > 0, "the message was loaded with /context");
+    await until("the message in view", async () => {
+      const [m, tl] = await Promise.all([jumped.boundingBox(), A.locator(".timeline").boundingBox()]);
+      return m && tl && m.y >= tl.y && m.y + Math.min(m.height, 40) <= tl.y + tl.height ? true : { ok: false, m, tl };
+    });
+    assert.equal(await jumped.evaluate((el) => el === document.activeElement), true, "focus on the message");
+    await A.screenshot({ path: path.join(resultsDir, "scenario-14-search-jump.png") });
+    // Back to the present.
+    await A.getByRole("button", { name: "Jump to the latest" }).click();
+    await A.locator(`li.event[data-event-id="${latest}"]`).waitFor();
+    assert.equal(await A.locator(".timeline-older").count(), 0);
+    await A.getByRole("button", { name: "Room options" }).click();
+    await A.getByRole("menuitem", { name: "Search messages" }).click();
     await search.getByLabel("Words to find").fill("nothing-like-this");
     await A.keyboard.press("Enter");
     await search.getByText("No message matches.").waitFor();
@@ -75,7 +111,13 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
     // Threads.
     await A.getByRole("button", { name: "Room options" }).click();
     await A.getByRole("menuitem", { name: "Threads" }).click();
-    const threads = A.getByRole("dialog", { name: "Threads in Physics lab" });
+    // A panel beside the timeline, not a dialog over it.
+    const threads = A.getByRole("complementary", { name: "Threads in Physics lab" });
+    await threads.waitFor();
+    const [panelBox, timelineBox] = await Promise.all([threads.boundingBox(), A.locator(".timeline").boundingBox()]);
+    assert.ok(panelBox.x >= timelineBox.x + timelineBox.width - 1, `the threads are beside the timeline: ${JSON.stringify({ panelBox, timelineBox })}`);
+    assert.ok(timelineBox.width > 400, "the timeline stays readable");
+    assert.equal(await A.getByRole("dialog").count(), 0);
     const open = threads.getByRole("button", { name: /who has the stopwatch\?/ });
     await open.waitFor();
     assert.match(await open.innerText(), /1 replies/);
@@ -90,7 +132,10 @@ test("scenario 14: search a room's messages, open a thread and reply in it, room
       return r.chunk.some((e) => e.content?.body === "found it, thanks") ? r : null;
     });
     assert.equal(rel.chunk.length, 2);
+    // Escape closes the panel, focus back on the room's menu.
     await A.keyboard.press("Escape");
+    await threads.waitFor({ state: "detached" });
+    assert.equal(await A.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Room options");
 
     // Room settings: who may join, who may read the history, mute.
     await A.getByRole("button", { name: "Room options" }).click();

@@ -149,14 +149,17 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
 
     await open(A, notes);
     await A.locator("#room-title", { hasText: "Notes" }).waitFor();
-    assert.equal(await A.getByRole("button", { name: "Video call" }).count(), 0, "no call button in a room of one");
+    assert.equal(await A.locator(".dmcall-start").count(), 0, "no direct call in a room of one");
 
-    // Alice calls Bob with video from the DM's header.
+    // Alice calls Bob with video from the DM's one call button.
     await open(A, dm);
-    const videoCall = A.getByRole("button", { name: "Video call" });
-    await videoCall.waitFor();
-    await A.getByRole("button", { name: "Voice call" }).waitFor();
-    await videoCall.click();
+    const callMenu = A.getByRole("button", { name: "Call", exact: true });
+    const place = async (kind) => {
+      await callMenu.click();
+      await A.getByRole("menuitem", { name: kind }).click();
+    };
+    await callMenu.waitFor();
+    await place("Video call");
     const aliceCall = A.locator("section.dmcall");
     await aliceCall.waitFor();
 
@@ -227,13 +230,13 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
     // The ended call is dismissed; the DM is there again, ready for another call.
     await aliceCall.getByRole("button", { name: "Close" }).click();
     await aliceCall.waitFor({ state: "detached" });
-    assert.equal(await A.getByRole("button", { name: "Video call" }).isEnabled(), true);
+    assert.equal(await callMenu.isEnabled(), true);
     await bobCall.getByRole("button", { name: "Fermer" }).click();
     await bobCall.waitFor({ state: "detached" });
 
     // A voice call Bob declines from the banner: Alice is told, and
     // nothing is left open on either side.
-    await A.getByRole("button", { name: "Voice call" }).click();
+    await place("Voice call");
     await aliceCall.locator(".dmcall-status", { hasText: "Calling" }).waitFor();
     assert.equal(await aliceCall.locator("video.dmcall-local").count(), 0, "no camera in a voice call");
     assert.equal(await aliceCall.getByRole("button", { name: "Turn the camera off" }).count(), 0);
@@ -253,7 +256,7 @@ test("scenario 4: a 1:1 video call in a DM through Salon's TURN, then hang up", 
     // Bob leaves the page in the middle of a call: the client hangs up as
     // the page goes, so Alice sees a plain end at once, not the "connection
     // lost" the SDK would report only after its 30 s timeout.
-    await A.getByRole("button", { name: "Voice call" }).click();
+    await place("Voice call");
     await banner.getByRole("button", { name: "Répondre" }).click();
     await aliceCall.locator(".dmcall-status", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
     await B.goto(`${stack.url}/_matrix/client/versions`); // same origin: the init script may read localStorage

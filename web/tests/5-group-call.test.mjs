@@ -78,8 +78,13 @@ test("scenario 5: a group call with three people in a voice channel", { timeout:
     for (const [i, p] of people.entries()) {
       await p.page.locator(`.room-button[data-room-id="${room}"]`).click();
       await p.page.locator(".call.lobby .call-join").waitFor();
-      // Alice and Bob with the keyboard-free path; everyone joins with camera and microphone.
+      // Alice and Bob with the keyboard-free path. A voice channel offers
+      // the microphone alone; everyone here turns the camera on as well.
       if (i < 2) assert.equal(await p.page.locator(".call.lobby .call-join").textContent(), "Join call");
+      const camera = p.page.locator(".call.lobby").getByLabel(i < 2 ? "Camera" : "Caméra", { exact: true });
+      assert.equal(await camera.isChecked(), false, `${p.name}: the camera is off by default in a voice channel`);
+      assert.equal(await p.page.locator(".call.lobby").getByLabel(i < 2 ? "Microphone" : "Micro", { exact: true }).isChecked(), true);
+      await camera.check();
     }
     assert.equal(await carol.page.locator(".call.lobby .call-join").textContent(), "Rejoindre l’appel");
 

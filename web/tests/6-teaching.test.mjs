@@ -53,6 +53,10 @@ test("scenario 6: teaching mode, a raised hand, let speak, stop", { timeout: 150
   const b = await registerApi(stack.api, uniqueName("pupil"), password);
   const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", { name: "Lesson", preset: "public_chat" });
   await api(stack.api, b.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+  // A third pupil (never in the call): a room of two has the one-to-one
+  // call's menu instead of the group call's button.
+  const c = await registerApi(stack.api, uniqueName("pupil2"), password);
+  await api(stack.api, c.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
 
   const alice = await newPerson(browser, "alice", { trace: false });
   const bob = await newPerson(browser, "bob", { trace: false, viewport: { width: 390, height: 844 } });

@@ -25,7 +25,6 @@ import { RoomSwitcher } from "./RoomSwitcher";
 import { AvatarPicker, NotificationSetting, ThemeSetting } from "./SettingsSections";
 import { RoomSettingsDialog } from "./RoomSettings";
 import { SearchDialog } from "./SearchDialog";
-import { ThreadsDialog } from "./ThreadsDialog";
 import { VoiceChannelType } from "../calls/presence";
 
 export type DialogState =
@@ -39,8 +38,7 @@ export type DialogState =
   | { kind: "startChat" }
   | { kind: "leave"; roomId: string }
   | { kind: "switcher" }
-  | { kind: "search"; roomId: string }
-  | { kind: "threads"; roomId: string };
+  | { kind: "search"; roomId: string };
 
 interface Props {
   state: DialogState | null;
@@ -49,6 +47,8 @@ interface Props {
   onOpenRoom: (roomId: string) => void;
   onOpenSpace: (spaceId: string) => void;
   onSignOut: () => void;
+  /** A search result chosen: the room's timeline shows that message. */
+  onShowEvent: (roomId: string, eventId: string) => void;
 }
 
 export function errText(err: unknown): string {
@@ -77,11 +77,10 @@ export function Dialogs(props: Props) {
       return <RoomSettingsDialog roomId={s.roomId} onClose={props.onClose} />;
     case "addToSpace":
       return <AddToSpaceDialog spaceId={s.space} onClose={props.onClose} />;
-    case "search":
-    case "threads": {
+    case "search": {
       const room = client.getRoom(s.roomId);
       if (!room) return null;
-      return s.kind === "search" ? <SearchDialog room={room} onClose={props.onClose} /> : <ThreadsDialog room={room} onClose={props.onClose} />;
+      return <SearchDialog room={room} onClose={props.onClose} onShow={(id) => props.onShowEvent(room.roomId, id)} />;
     }
     case "switcher":
       return <RoomSwitcher onClose={props.onClose} onOpenRoom={props.onOpenRoom} />;

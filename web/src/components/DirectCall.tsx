@@ -12,6 +12,7 @@ import { useClient, useEmitterTick } from "../hooks";
 import { displayName } from "../matrix";
 import { CallIcon } from "./callIcons";
 import { Avatar } from "./common";
+import { MenuButton } from "./Menu";
 import "../calls/direct.css";
 
 /** The client's call store; re-renders the component when it changes. */
@@ -21,22 +22,38 @@ function useDirectCalls(): DirectCalls {
   return calls;
 }
 
-/** Voice and video call buttons for a room's header: only in a room of exactly two people. */
+/**
+ * The one call control of a two-person room's header: a "Call" menu button
+ * offering a voice or a video call. Null in any other room (the group
+ * call's button is the one there).
+ */
 export function DirectCallButtons(props: { room: Room }) {
   const client = useClient();
   const calls = useDirectCalls();
   if (!client.supportsVoip() || !callPartner(client, props.room)) return null;
-  const busy = calls.busy();
   return (
-    <>
-      <button type="button" class="icon small dmcall-start" aria-label={t("dmcall.voice")} title={t("dmcall.voice")} disabled={busy} onClick={() => void calls.place(props.room, false)}>
-        <CallIcon name="call" />
-      </button>
-      <button type="button" class="icon small dmcall-start" aria-label={t("dmcall.video")} title={t("dmcall.video")} disabled={busy} onClick={() => void calls.place(props.room, true)}>
-        <CallIcon name="camera" />
-      </button>
-    </>
+    <MenuButton
+      label={t("dmcall.call")}
+      class="dmcall-menu"
+      buttonClass="small dmcall-start"
+      disabled={calls.busy()}
+      icon={
+        <>
+          <CallIcon name="call" size={16} />
+          <span class="call-button-text">{t("dmcall.call")}</span>
+        </>
+      }
+      items={[
+        { label: t("dmcall.voice"), onSelect: () => void calls.place(props.room, false) },
+        { label: t("dmcall.video"), onSelect: () => void calls.place(props.room, true) },
+      ]}
+    />
   );
+}
+
+/** Whether a room's header offers direct calls (a two-person room). */
+export function hasDirectCalls(client: ReturnType<typeof useClient>, room: Room): boolean {
+  return client.supportsVoip() && callPartner(client, room) !== null;
 }
 
 /** A <video> showing a MediaStream (srcObject cannot be set from markup). */

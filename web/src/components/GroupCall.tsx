@@ -159,7 +159,9 @@ export function GroupCallView(props: { room: Room; voiceChannel: boolean; onClos
   const session = useRtcSession(room);
   const [call, setCall] = useState(() => callFor(client, room));
   const [wantAudio, setWantAudio] = useState(true);
-  const [wantVideo, setWantVideo] = useState(true);
+  // A voice channel is joined with the microphone only; the camera is a
+  // choice (here or once in the call).
+  const [wantVideo, setWantVideo] = useState(!props.voiceChannel);
   const [showDevices, setShowDevices] = useState(false);
   const [busy, setBusy] = useState(false);
   useCallTick(call);

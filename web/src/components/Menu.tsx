@@ -18,6 +18,9 @@ interface Props {
   items: MenuItem[];
   icon?: ComponentChildren;
   class?: string;
+  /** The button's classes instead of the icon button's. */
+  buttonClass?: string;
+  disabled?: boolean;
 }
 
 export function MenuButton(props: Props) {
@@ -69,7 +72,8 @@ export function MenuButton(props: Props) {
       <button
         ref={button}
         type="button"
-        class="icon menu-button"
+        class={`${props.buttonClass ?? "icon"} menu-button`}
+        disabled={props.disabled}
         aria-label={props.label}
         title={props.label}
         aria-haspopup="menu"

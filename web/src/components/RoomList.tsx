@@ -12,9 +12,10 @@ import { useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient, useEmitterTick } from "../hooks";
 import { acceptInvite, canSendState, directRoomIds, isDirect, isJoinedOrInvited, spaceChildren, type SpaceChild } from "../matrix";
-import { Avatar, Badge } from "./common";
+import { Avatar, Badge, Dialog } from "./common";
 import { Icon } from "./icons";
 import { CallPresence, isVoiceChannel } from "../calls/presence";
+import { CallIcon } from "./callIcons";
 
 interface Props {
   spaceId: string | null;
@@ -87,6 +88,8 @@ function RoomItem(props: {
   let unread = "";
   if (highlight > 0) unread = `, ${t("rooms.mentions", { count: highlight })}`;
   else if (total > 0) unread = `, ${t("rooms.unread", { count: total })}`;
+  const voice = isVoiceChannel(r);
+  const [confirmRemove, setConfirmRemove] = useState(false);
   const inviter = invited ? r.getDMInviter() ?? r.currentState.getMember(client.getUserId() ?? "")?.events.member?.getSender() : undefined;
 
   return (
@@ -100,6 +103,12 @@ function RoomItem(props: {
         onClick={props.onSelect}
       >
         <Avatar id={r.roomId} name={name} mxc={r.getMxcAvatarUrl()} />
+        {voice && (
+          <span class="voice-icon" title={t("call.voiceChannel")}>
+            <CallIcon name="voice" size={16} />
+            <span class="visually-hidden">{t("call.voiceChannel")}: </span>
+          </span>
+        )}
         <span class="room-name">
           {name}
           {invited && inviter && <small class="muted">{t("rooms.invitedBy", { user: inviter })}</small>}
@@ -107,7 +116,7 @@ function RoomItem(props: {
         </span>
         <Badge count={highlight > 0 ? highlight : total} highlight={highlight > 0} />
       </button>
-      {isVoiceChannel(r) && !invited && <CallPresence room={r} />}
+      {voice && !invited && <CallPresence room={r} />}
       {invited && (
         <span class="invite-actions">
           <button type="button" class="small primary" onClick={() => void acceptInvite(client, r).then(props.onSelect)}>
@@ -126,10 +135,30 @@ function RoomItem(props: {
           <button type="button" class="icon small" aria-label={t("space.moveDown", { name })} disabled={!props.reorder.down} onClick={props.reorder.down ?? undefined}>
             <Icon name="down" />
           </button>
-          <button type="button" class="icon small" aria-label={t("space.remove", { name })} onClick={props.reorder.remove}>
+          <button type="button" class="icon small" aria-label={t("space.remove", { name })} onClick={() => setConfirmRemove(true)}>
             <Icon name="close" />
           </button>
         </span>
+      )}
+      {confirmRemove && props.reorder && (
+        <Dialog id="remove-from-space" title={t("space.removeTitle")} onClose={() => setConfirmRemove(false)}>
+          <p>{t("space.removeConfirm", { name })}</p>
+          <div class="dialog-actions">
+            <button
+              type="button"
+              class="danger"
+              onClick={() => {
+                setConfirmRemove(false);
+                props.reorder?.remove();
+              }}
+            >
+              {t("space.removeYes")}
+            </button>
+            <button type="button" onClick={() => setConfirmRemove(false)}>
+              {t("dialog.cancel")}
+            </button>
+          </div>
+        </Dialog>
       )}
     </li>
   );

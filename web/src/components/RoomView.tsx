@@ -8,10 +8,10 @@ import { sendFile, uploadLimit, type UploadProgress } from "../upload";
 import { Avatar } from "./common";
 import { CallButton, CallPanel } from "./CallPanel";
 import { currentCall } from "../calls/current";
-import { isVoiceChannel } from "../calls/presence";
+import { callUsers, isVoiceChannel, useRtcSession } from "../calls/presence";
 import { Composer } from "./Composer";
-import { DirectCallButtons } from "./DirectCall";
-import { Timeline } from "./Timeline";
+import { DirectCallButtons, hasDirectCalls } from "./DirectCall";
+import { Timeline, type JumpTarget } from "./Timeline";
 import { Icon } from "./icons";
 import { MenuButton } from "./Menu";
 import { isRoomMuted, setRoomMuted } from "../notify";
@@ -27,6 +27,7 @@ interface Props {
   onLeave: () => void;
   onSearch: () => void;
   onThreads: () => void;
+  jumpTo?: JumpTarget | null;
 }
 
 function Typing(props: { room: Room }) {
@@ -46,6 +47,19 @@ function Typing(props: { room: Room }) {
       {text}
     </div>
   );
+}
+
+/**
+ * A room's one call control: in a two-person room the direct call's menu
+ * (voice or video), unless a group call is going on there; elsewhere the
+ * group call's button.
+ */
+function RoomCallControl(props: { room: Room; open: boolean; onToggle: () => void }) {
+  const client = useClient();
+  const session = useRtcSession(props.room);
+  const groupCall = props.open || callUsers(session).length > 0;
+  if (!groupCall && hasDirectCalls(client, props.room)) return <DirectCallButtons room={props.room} />;
+  return <CallButton room={props.room} open={props.open} onToggle={props.onToggle} />;
 }
 
 export function RoomView(props: Props) {
@@ -189,8 +203,7 @@ export function RoomView(props: Props) {
           <EncryptionState room={room} />
         </div>
         <div class="room-tools">
-          <DirectCallButtons room={room} />
-          {!voiceChannel && <CallButton room={room} open={callOpen} onToggle={() => setCallOpen((v) => !v)} />}
+          {!voiceChannel && <RoomCallControl room={room} open={callOpen} onToggle={() => setCallOpen((v) => !v)} />}
           <MenuButton
             label={t("room.menu")}
             items={[
@@ -207,7 +220,7 @@ export function RoomView(props: Props) {
       </header>
       {(callOpen || voiceChannel) && <CallPanel room={room} voiceChannel={voiceChannel} onClose={closeCall} />}
       <IdentityNotices room={room} />
-      <Timeline room={room} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
+      <Timeline room={room} jumpTo={props.jumpTo ?? null} actions={{ onReply: (ev) => { setEditing(null); setReplyTo(ev); }, onEdit: (ev) => { setReplyTo(null); setEditing(ev); } }} />
       <Typing room={room} />
       {uploads.length > 0 && (
         <ul class="uploads" aria-label={t("composer.attach")}>

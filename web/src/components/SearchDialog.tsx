@@ -1,6 +1,7 @@
 // Message search in a room (POST /search, room_events): the server
 // decides what the person may read (history visibility); each result
-// shows with the message before and after it.
+// shows with the message before and after it; a result opens the
+// conversation at that message.
 import { type IEvent, type MatrixClient, type Room } from "matrix-js-sdk";
 import { useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
@@ -36,18 +37,25 @@ async function searchRoom(client: MatrixClient, roomId: string, term: string): P
   return { hits: re?.results ?? [], count: re?.count ?? re?.results?.length ?? 0 };
 }
 
-function Line(props: { room: Room; ev: Partial<IEvent>; context?: boolean }) {
-  return (
-    <p class={props.context ? "search-context muted" : "search-hit"}>
+function Line(props: { room: Room; ev: Partial<IEvent>; context?: boolean; onShow?: () => void }) {
+  const content = (
+    <>
       <strong>{displayName(props.room, props.ev.sender ?? "")}</strong>{" "}
       <time>{formatTime(props.ev.origin_server_ts ?? 0)}</time>
       <br />
       {bodyOf(props.ev)}
-    </p>
+    </>
+  );
+  if (props.context || !props.onShow) return <p class={props.context ? "search-context muted" : "search-hit"}>{content}</p>;
+  return (
+    <button type="button" class="search-hit" title={t("search.show")} onClick={props.onShow}>
+      {content}
+      <span class="visually-hidden">, {t("search.show")}</span>
+    </button>
   );
 }
 
-export function SearchDialog(props: { room: Room; onClose: () => void }) {
+export function SearchDialog(props: { room: Room; onClose: () => void; onShow: (eventId: string) => void }) {
   const client = useClient();
   const [term, setTerm] = useState("");
   const [state, setState] = useState<{ busy: boolean; hits: Hit[] | null; error: string | null }>({ busy: false, hits: null, error: null });
@@ -92,7 +100,7 @@ export function SearchDialog(props: { room: Room; onClose: () => void }) {
                   {(h.context?.events_before ?? []).map((ev) => (
                     <Line key={ev.event_id} room={props.room} ev={ev} context />
                   ))}
-                  <Line room={props.room} ev={h.result} />
+                  <Line room={props.room} ev={h.result} onShow={h.result.event_id ? () => props.onShow(h.result.event_id ?? "") : undefined} />
                   {(h.context?.events_after ?? []).map((ev) => (
                     <Line key={ev.event_id} room={props.room} ev={ev} context />
                   ))}

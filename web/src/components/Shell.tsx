@@ -12,6 +12,7 @@ import type { Session } from "../session";
 import { OngoingCallBar } from "./CallPanel";
 import { Dialogs, type DialogState } from "./Dialogs";
 import { DirectCallLayer } from "./DirectCall";
+import { ThreadsPanel } from "./ThreadsPanel";
 import { MembersPanel } from "./MembersPanel";
 import { RoomList } from "./RoomList";
 import { RoomView } from "./RoomView";
@@ -61,9 +62,15 @@ export function Shell({ session, onSignOut }: Props) {
   const [spaceId, setSpaceId] = useState<string | null>(() => localStorage.getItem("salon.space"));
   const [roomId, setRoomIdState] = useState<string | null>(roomFromHash);
   const [showMembers, setShowMembers] = useState(false);
+  // The right-hand panel shows the members or the threads, not both.
+  const [showThreads, setShowThreads] = useState(false);
   const [spaceHome, setSpaceHome] = useState(false);
   const [dialog, setDialog] = useState<DialogState | null>(null);
+  // A search result chosen: its room shows that message (a new object per jump).
+  const [jump, setJump] = useState<{ roomId: string; eventId: string } | null>(null);
   useEffect(() => startNotifications(client), [client]);
+  // A jump holds only while its room stays open (not again on coming back).
+  useEffect(() => setJump((j) => (j && j.roomId !== roomId ? null : j)), [roomId]);
 
   const setRoomId = useCallback((id: string | null) => {
     setRoomIdState(id);
@@ -136,12 +143,19 @@ export function Shell({ session, onSignOut }: Props) {
         narrow={narrow}
         membersShown={showMembers}
         onBack={() => setRoomId(null)}
-        onToggleMembers={() => setShowMembers((v) => !v)}
+        onToggleMembers={() => {
+          setShowThreads(false);
+          setShowMembers((v) => !v);
+        }}
         onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })}
         onSettings={() => setDialog({ kind: "roomSettings", roomId: room.roomId })}
         onLeave={() => setDialog({ kind: "leave", roomId: room.roomId })}
         onSearch={() => setDialog({ kind: "search", roomId: room.roomId })}
-        onThreads={() => setDialog({ kind: "threads", roomId: room.roomId })}
+        onThreads={() => {
+          setShowMembers(false);
+          setShowThreads(true);
+        }}
+        jumpTo={jump?.roomId === room.roomId ? jump : null}
       />
     );
   } else if (space && !roomId) {
@@ -173,7 +187,7 @@ export function Shell({ session, onSignOut }: Props) {
   }
 
   return (
-    <div class={`shell${narrow ? " narrow" : ""}${showMembers && room ? " with-members" : ""}`}>
+    <div class={`shell${narrow ? " narrow" : ""}${(showMembers || showThreads) && room ? " with-members" : ""}`}>
       <a
         class="skip-link"
         href={room ? "#composer-input" : "#room-list"}
@@ -225,6 +239,7 @@ export function Shell({ session, onSignOut }: Props) {
       {room && showMembers && (
         <MembersPanel room={room} onClose={() => setShowMembers(false)} onInvite={() => setDialog({ kind: "invite", roomId: room.roomId })} />
       )}
+      {room && showThreads && <ThreadsPanel key={room.roomId} room={room} onClose={() => setShowThreads(false)} />}
       <Dialogs
         state={dialog}
         session={session}
@@ -238,6 +253,11 @@ export function Shell({ session, onSignOut }: Props) {
           selectSpace(id);
         }}
         onSignOut={onSignOut}
+        onShowEvent={(id, eventId) => {
+          setDialog(null);
+          setRoomId(id);
+          setJump({ roomId: id, eventId });
+        }}
       />
       <DirectCallLayer />
     </div>

@@ -1,4 +1,5 @@
-// The conversation: events of the live timeline, with replies, edits,
+// The conversation: events of the live timeline (or, after a search
+// result was chosen, of the stretch around it), with replies, edits,
 // reactions, redactions, read receipts and back-pagination on scroll.
 import {
   Direction,
@@ -12,6 +13,7 @@ import {
   RelationType,
   RoomEvent,
   RoomMemberEvent,
+  type EventTimeline,
   type MatrixClient,
   type Room,
 } from "matrix-js-sdk";
@@ -61,7 +63,12 @@ export interface TimelineActions {
   onEdit: (ev: MatrixEvent) => void;
 }
 
-export function Timeline(props: { room: Room; actions: TimelineActions }) {
+/** A message to show: from a search result (a new object at each jump). */
+export interface JumpTarget {
+  eventId: string;
+}
+
+export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?: JumpTarget | null }) {
   const client = useClient();
   const room = props.room;
   useEmitterTick(room, [
@@ -78,7 +85,15 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
   const atBottom = useRef(true);
   const restore = useRef<number | null>(null);
   const [loading, setLoading] = useState(false);
-  const live = room.getLiveTimeline();
+  // An older stretch of the conversation around a searched message, loaded
+  // with /context when the live timeline does not reach it; null shows
+  // the live timeline.
+  const [detached, setDetached] = useState<EventTimeline | null>(null);
+  const [jumped, setJumped] = useState<string | null>(null);
+  const scrollTo = useRef<string | null>(null);
+  // Whether forward pagination of the older stretch reached the present.
+  const forwardDone = useRef(false);
+  const live = detached ?? room.getLiveTimeline();
   const events = live.getEvents().filter(shown);
   const canPaginate = live.getPaginationToken(Direction.Backward) !== null;
   const atStart = !canPaginate || events[0]?.getType() === EventType.RoomCreate;
@@ -89,7 +104,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     restore.current = el ? el.scrollHeight - el.scrollTop : null;
     setLoading(true);
     try {
-      await client.paginateEventTimeline(room.getLiveTimeline(), { backwards: true, limit: 30 });
+      await client.paginateEventTimeline(live, { backwards: true, limit: 30 });
     } catch {
       // A failed page is retried on the next scroll.
     } finally {
@@ -97,15 +112,64 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     }
   };
 
-  // Keep the view anchored: at the bottom when it was there, or on the
-  // same message after older ones were added above.
+  // Newer messages of an older stretch, down to the live timeline.
+  const paginateForward = async () => {
+    if (loading || !detached) return;
+    setLoading(true);
+    try {
+      forwardDone.current = !(await client.paginateEventTimeline(detached, { backwards: false, limit: 30 }));
+    } catch {
+      // Retried on the next scroll.
+    } finally {
+      setLoading(false);
+    }
+  };
+  const backToLive = () => {
+    setDetached(null);
+    atBottom.current = true;
+  };
+
+  // A jump to a message: in the live timeline if it is there, else in the
+  // stretch around it that /context returns.
+  useEffect(() => {
+    const id = props.jumpTo?.eventId;
+    if (!id) return;
+    let alive = true;
+    const show = (timeline: EventTimeline | null) => {
+      if (!alive) return;
+      atBottom.current = false;
+      forwardDone.current = false;
+      setDetached(timeline && timeline !== room.getLiveTimeline() ? timeline : null);
+      scrollTo.current = id;
+      setJumped(id);
+    };
+    if (room.getLiveTimeline().getEvents().some((e) => e.getId() === id)) show(null);
+    else
+      client.getEventTimeline(room.getUnfilteredTimelineSet(), id).then(
+        (timeline) => show(timeline ?? null),
+        () => undefined,
+      );
+    return () => {
+      alive = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [props.jumpTo]);
+
+  // Keep the view anchored: on a message jumped to, at the bottom when it
+  // was there, or on the same message after older ones were added above.
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (restore.current !== null) {
+    const target = scrollTo.current ? el.querySelector<HTMLElement>(`li[data-event-id="${CSS.escape(scrollTo.current)}"]`) : null;
+    if (target) {
+      scrollTo.current = null;
+      restore.current = null;
+      target.scrollIntoView({ block: "center" });
+      target.focus({ preventScroll: true });
+    } else if (restore.current !== null) {
       el.scrollTop = el.scrollHeight - restore.current;
       restore.current = null;
-    } else if (atBottom.current) {
+    } else if (atBottom.current && !detached) {
       el.scrollTop = el.scrollHeight;
     }
   });
@@ -127,7 +191,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
   const receiptSentFor = useRef<string | null>(null);
   const markRead = () => {
     const me = client.getUserId() ?? "";
-    if (!last || document.visibilityState !== "visible" || !atBottom.current) return;
+    if (detached || !last || document.visibilityState !== "visible" || !atBottom.current) return;
     // Our own latest event counts as read, but the server may still
     // count notifications before it (an invitation, say): a receipt then
     // resets them.
@@ -163,6 +227,11 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
     if (!el) return;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     if (el.scrollTop < 300) void paginate();
+    // An older stretch: newer messages as the person scrolls down; the
+    // live timeline once they reach the present and the bottom.
+    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
+    if (detached && fromBottom < 300 && !forwardDone.current) void paginateForward();
+    else if (detached && forwardDone.current && fromBottom < 2) backToLive();
     markRead();
   };
 
@@ -204,7 +273,7 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
             <time dateTime={new Date(ev.getTs()).toISOString().slice(0, 10)}>{formatDay(ev.getTs())}</time>
           </li>
         )}
-        <EventTile ev={ev} room={room} continuation={continuation} actions={props.actions} readers={readers.get(ev.getId() ?? "") ?? none} />
+        <EventTile ev={ev} room={room} continuation={continuation} actions={props.actions} readers={readers.get(ev.getId() ?? "") ?? none} jumped={jumped !== null && ev.getId() === jumped} />
       </Fragment>
     );
   });
@@ -217,6 +286,14 @@ export function Timeline(props: { room: Room; actions: TimelineActions }) {
         </li>
         {tiles}
       </ol>
+      {detached && (
+        <div class="timeline-older" role="status">
+          <span>{t("room.olderMessages")}</span>
+          <button type="button" class="small" onClick={backToLive}>
+            {t("room.jumpLatest")}
+          </button>
+        </div>
+      )}
     </div>
   );
 }
@@ -447,7 +524,7 @@ function Receipts(props: { room: Room; users: string[] }) {
   );
 }
 
-function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; actions: TimelineActions; readers: string[] }) {
+function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; actions: TimelineActions; readers: string[]; jumped?: boolean }) {
   const client = useClient();
   const { ev, room } = props;
   const [picker, setPicker] = useState(false);
@@ -483,7 +560,8 @@ function EventTile(props: { ev: MatrixEvent; room: Room; continuation: boolean; 
 
   return (
     <li
-      class={`event message${props.continuation ? " continuation" : ""}${mine ? " mine" : ""}${highlighted ? " highlight" : ""}`}
+      class={`event message${props.continuation ? " continuation" : ""}${mine ? " mine" : ""}${highlighted ? " highlight" : ""}${props.jumped ? " jumped" : ""}`}
+      aria-current={props.jumped ? "true" : undefined}
       data-event-id={ev.getId()}
       tabIndex={0}
       aria-label={`${name}, ${formatTime(ev.getTs())}`}

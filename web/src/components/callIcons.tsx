@@ -2,7 +2,7 @@
 // call code adds no lines to the shared icon table).
 import type { JSX } from "preact";
 
-export type CallIconName = "mic" | "micOff" | "camera" | "cameraOff" | "screen" | "hand" | "hangup" | "call" | "devices";
+export type CallIconName = "mic" | "micOff" | "camera" | "cameraOff" | "screen" | "hand" | "hangup" | "call" | "devices" | "voice";
 
 const paths: Record<CallIconName, JSX.Element> = {
   mic: (
@@ -38,6 +38,12 @@ const paths: Record<CallIconName, JSX.Element> = {
   hand: <path d="M8 12V5.5a1.5 1.5 0 0 1 3 0V11M11 10V4a1.5 1.5 0 0 1 3 0v6M14 10V5.5a1.5 1.5 0 0 1 3 0V14a7 7 0 0 1-7 7 6 6 0 0 1-5-3l-2.5-4.5a1.5 1.5 0 0 1 2.6-1.5L8 14" />,
   hangup: <path d="M3 14.5c5-5 13-5 18 0l-2.5 2.5-3.5-1.5v-2.5a11 11 0 0 0-6 0v2.5L5.5 17z" />,
   call: <path d="M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a2 2 0 0 1-2 2A16 16 0 0 1 3 6a2 2 0 0 1 2-2" />,
+  voice: (
+    <>
+      <path d="M4 9.5h3.5L12 5v14l-4.5-4.5H4z" />
+      <path d="M15.5 9a4 4 0 0 1 0 6M18.5 6.5a7.5 7.5 0 0 1 0 11" />
+    </>
+  ),
   devices: (
     <>
       <circle cx="12" cy="12" r="3" />

@@ -1,12 +1,13 @@
 // A room's threads (GET /v1/rooms/{roomId}/threads, each root with its
 // bundled thread summary) and one thread: its root, its replies
-// (/relations/{root}/m.thread) and a box to reply in it.
+// (/relations/{root}/m.thread) and a box to reply in it; a panel beside
+// the timeline (the whole screen on a phone), closed with Escape.
 import { ClientPrefix, Method, type IEvent, type MatrixClient, type Room } from "matrix-js-sdk";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
 import { useClient } from "../hooks";
 import { displayName } from "../matrix";
-import { Dialog } from "./common";
+import { Icon } from "./icons";
 
 type Ev = Partial<IEvent> & { unsigned?: { "m.relations"?: { "m.thread"?: { count?: number } } } };
 
@@ -102,7 +103,7 @@ function Thread(props: { room: Room; root: Ev; onBack: () => void }) {
   );
 }
 
-export function ThreadsDialog(props: { room: Room; onClose: () => void }) {
+export function ThreadsPanel(props: { room: Room; onClose: () => void }) {
   const client = useClient();
   const [threads, setThreads] = useState<Ev[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -118,8 +119,33 @@ export function ThreadsDialog(props: { room: Room; onClose: () => void }) {
       alive = false;
     };
   }, [client, props.room.roomId, open]);
+  // Focus into the panel when it opens, back to the room's menu when it closes.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
+  const close = () => {
+    document.querySelector<HTMLElement>(".room-tools > .menu-wrap:last-child .menu-button")?.focus();
+    props.onClose();
+  };
   return (
-    <Dialog title={t("threads.title", { name: props.room.name })} onClose={props.onClose} id="threads" wide>
+    <aside
+      class="side-panel threads-panel"
+      aria-labelledby="threads-title"
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && !e.defaultPrevented) {
+          e.preventDefault();
+          close();
+        }
+      }}
+    >
+      <header class="panel-head">
+        <h2 id="threads-title" tabIndex={-1} ref={heading}>
+          {t("threads.title", { name: props.room.name })}
+        </h2>
+        <button type="button" class="icon" aria-label={t("threads.close")} title={t("threads.close")} onClick={close}>
+          <Icon name="close" />
+        </button>
+      </header>
+      <div class="panel-scroll">
       {open ? (
         <Thread room={props.room} root={open} onBack={() => setOpen(null)} />
       ) : (
@@ -148,6 +174,7 @@ export function ThreadsDialog(props: { room: Room; onClose: () => void }) {
           </ul>
         </>
       )}
-    </Dialog>
+      </div>
+    </aside>
   );
 }
