@@ -72,10 +72,17 @@ test("scenario 21: one call button per room, voice channels without the camera, 
       assert.equal(await A.locator(".room-head").getByRole("button", { name: /call/i }).count(), 1, "one button named for a call");
       await A.getByRole("button", { name: "Call", exact: true }).click();
       const items = A.getByRole("menu", { name: "Call" }).getByRole("menuitem");
-      assert.deepEqual(await items.allTextContents(), ["Voice call", "Video call"]);
+      assert.deepEqual(await items.allTextContents(), ["Voice call", "Video call", "Group call (screen sharing)"]);
       await A.keyboard.press("Escape");
       await A.getByRole("menu", { name: "Call" }).waitFor({ state: "detached" });
     }
+    // The group call (screen sharing, teaching mode) stays reachable in a
+    // two-person room: its menu item opens the group call's lobby.
+    await A.getByRole("button", { name: "Call", exact: true }).click();
+    await A.getByRole("menu", { name: "Call" }).getByRole("menuitem", { name: "Group call (screen sharing)" }).click();
+    await A.locator(".call.lobby .call-join").waitFor({ timeout: 20_000 });
+    await A.keyboard.press("Escape");
+    await A.locator(".call.lobby").waitFor({ state: "detached", timeout: 10_000 });
     // Three people: the group call's button alone.
     await open(trio);
     await A.locator("#room-title", { hasText: "Trio" }).waitFor();

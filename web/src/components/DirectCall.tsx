@@ -24,10 +24,11 @@ function useDirectCalls(): DirectCalls {
 
 /**
  * The one call control of a two-person room's header: a "Call" menu button
- * offering a voice or a video call. Null in any other room (the group
- * call's button is the one there).
+ * offering a voice or a video call, and the room's group call (which has
+ * screen sharing and teaching mode) through onGroupCall. Null in any other
+ * room (the group call's button is the one there).
  */
-export function DirectCallButtons(props: { room: Room }) {
+export function DirectCallButtons(props: { room: Room; onGroupCall?: () => void }) {
   const client = useClient();
   const calls = useDirectCalls();
   if (!client.supportsVoip() || !callPartner(client, props.room)) return null;
@@ -46,6 +47,7 @@ export function DirectCallButtons(props: { room: Room }) {
       items={[
         { label: t("dmcall.voice"), onSelect: () => void calls.place(props.room, false) },
         { label: t("dmcall.video"), onSelect: () => void calls.place(props.room, true) },
+        ...(props.onGroupCall ? [{ label: t("dmcall.group"), onSelect: props.onGroupCall }] : []),
       ]}
     />
   );

@@ -51,14 +51,15 @@ function Typing(props: { room: Room }) {
 
 /**
  * A room's one call control: in a two-person room the direct call's menu
- * (voice or video), unless a group call is going on there; elsewhere the
- * group call's button.
+ * (voice, video, or the group call with its screen sharing and teaching
+ * mode), unless a group call is going on there; elsewhere the group
+ * call's button.
  */
 function RoomCallControl(props: { room: Room; open: boolean; onToggle: () => void }) {
   const client = useClient();
   const session = useRtcSession(props.room);
   const groupCall = props.open || callUsers(session).length > 0;
-  if (!groupCall && hasDirectCalls(client, props.room)) return <DirectCallButtons room={props.room} />;
+  if (!groupCall && hasDirectCalls(client, props.room)) return <DirectCallButtons room={props.room} onGroupCall={props.onToggle} />;
   return <CallButton room={props.room} open={props.open} onToggle={props.onToggle} />;
 }
 
