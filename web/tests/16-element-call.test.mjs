@@ -227,9 +227,21 @@ async function runCall(title, { encrypted }) {
   await scenario(title, people, async () => {
     await openHost(alice, a, room, encrypted);
     await openHost(bob, b, room, encrypted);
+    let clicked = 0;
     for (const p of people) {
       const frame = p.page.frameLocator('iframe[title="Element Call"]');
       await frame.getByRole("button", { name: /^join/i }).click({ timeout: 60_000 });
+      clicked = Date.now();
+    }
+    // Join time (docs/PERFORMANCE.md): from the second person's click on
+    // Join until both pages decode the other's video, sampled every 100 ms.
+    for (const end = clicked + 90_000; Date.now() < end; ) {
+      const s = await Promise.all(people.map((p) => inbound(p.page)));
+      if (s.every((x) => x.framesDecoded > 0)) {
+        console.log(`# ${title}: join time ${Date.now() - clicked} ms (second Join click to video decoded on both pages)`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
     await until(
       "both memberships",
