@@ -13,7 +13,7 @@ import (
 
 type outage struct{ down bool }
 
-func (o outage) Error() string      { return "connection refused (secret detail)" }
+func (o outage) Error() string     { return "connection refused (secret detail)" }
 func (o outage) Unavailable() bool { return o.down }
 
 func TestWriteUnavailable(t *testing.T) {
