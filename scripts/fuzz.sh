@@ -2,7 +2,7 @@
 # make fuzz: run every fuzz target for FUZZTIME (default 30s) each.
 # FUZZPKG=./homeserver/sync/ (a package pattern) narrows it.
 #
-# scripts/fuzz.sh --brief (run by make test): every target for
+# scripts/fuzz.sh --brief (make fuzz-brief, part of make test): every target for
 # BRIEF_FUZZTIME (default 1s) each, after the seed corpora have run as
 # ordinary tests. docs/FAULTS.md has what it costs.
 #
