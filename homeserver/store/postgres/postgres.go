@@ -99,7 +99,9 @@ func classify(err error, parent, bounded context.Context) error {
 	if err == nil {
 		return nil
 	}
-	if bounded != nil && bounded != parent && bounded.Err() != nil && parent.Err() == nil {
+	// DeadlineExceeded, not Canceled: reading Rows.Err after Close (which
+	// ends the bound) must not make a statement's error look like one.
+	if bounded != nil && bounded != parent && errors.Is(bounded.Err(), context.DeadlineExceeded) && parent.Err() == nil {
 		return store.Unavailable(err)
 	}
 	var pe *pgconn.PgError

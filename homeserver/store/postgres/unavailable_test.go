@@ -171,6 +171,18 @@ func TestUnavailableErrors(t *testing.T) {
 		if !d.IsNoRows(err) || isUnavailable(err) {
 			t.Errorf("no rows: %v", err)
 		}
+		// A statement's error read from Rows.Err after Close (which ends
+		// the query bound).
+		rows, err := d.Query(ctx, `SELECT 1 / (g - 3) FROM generate_series(1, 5) g`)
+		if err == nil {
+			for rows.Next() {
+			}
+			rows.Close()
+			err = rows.Err()
+		}
+		if err == nil || isUnavailable(err) {
+			t.Errorf("division by zero read after Close: %v", err)
+		}
 	})
 }
 
