@@ -4,7 +4,7 @@ BIN      := bin/salon
 PKGS     := ./...
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-go vet web bench fuzz clean conformance
+.PHONY: all build run test test-go vet web bench fuzz fuzz-brief clean conformance
 
 all: build
 
@@ -26,7 +26,7 @@ test-go:
 	@./scripts/test-deps.sh
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m $(PKGS)
 
-test: vet test-go
+test: vet test-go fuzz-brief
 	@if [ -x web/test.sh ]; then web/test.sh; fi
 	@if [ -x web/tests/interop/run.sh ]; then web/tests/interop/run.sh; fi
 
@@ -43,6 +43,11 @@ bench:
 
 fuzz:
 	./scripts/fuzz.sh
+
+# Every fuzz target for BRIEF_FUZZTIME (1s) each; part of make test
+# (docs/FAULTS.md has the cost).
+fuzz-brief:
+	./scripts/fuzz.sh --brief
 
 clean:
 	rm -rf bin

@@ -86,7 +86,7 @@ func integrityCheck(t *testing.T, path string) {
 
 // TestSQLiteFullDiskAndReadOnly: the data directory (SQLite database and
 // media) is a small tmpfs. Filled up, then made read-only, the server
-// refuses writes with M_UNKNOWN 500, goes on serving reads, recovers by
+// refuses writes with M_UNKNOWN 503 (Retry-After), goes on serving reads, recovers by
 // itself when space (or write access) returns, loses nothing it
 // acknowledged, and the database passes integrity_check. An upload cut off
 // by the full disk leaves no temporary file behind and no media row
@@ -126,7 +126,7 @@ func TestSQLiteFullDiskAndReadOnly(t *testing.T) {
 		alice.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil)
 	}
 	// writesFail sends until one is refused: each answer is either 200
-	// (kept) or M_UNKNOWN 500; it returns how many were refused of the
+	// (kept) or M_UNKNOWN 503; it returns how many were refused of the
 	// few tried after the first refusal.
 	writesFail := func(when string) int {
 		t.Helper()
@@ -136,10 +136,10 @@ func TestSQLiteFullDiskAndReadOnly(t *testing.T) {
 			switch {
 			case r.Status == 200:
 				acked = append(acked, body)
-			case r.Status == 500 && r.Errcode() == "M_UNKNOWN":
+			case storageUnavailable(r):
 				failed++
 			default:
-				t.Fatalf("send %s: %d %s, want 200 or M_UNKNOWN 500", when, r.Status, r.Raw)
+				t.Fatalf("send %s: %d %s, want 200 or M_UNKNOWN 503 with Retry-After", when, r.Status, r.Raw)
 			}
 		}
 		if failed == 0 {
@@ -183,7 +183,7 @@ func TestSQLiteFullDiskAndReadOnly(t *testing.T) {
 			t.Fatalf("upload: %v", err)
 		}
 		defer res.Body.Close()
-		out := mxtest.Response{Status: res.StatusCode}
+		out := mxtest.Response{Status: res.StatusCode, Header: res.Header}
 		var buf bytes.Buffer
 		_, _ = buf.ReadFrom(res.Body)
 		out.Raw = buf.Bytes()
@@ -202,8 +202,8 @@ func TestSQLiteFullDiskAndReadOnly(t *testing.T) {
 	failedFull := writesFail("on a full disk")
 	reads("on a full disk")
 	// An upload larger than the space left fails part way through.
-	if r := upload(4 << 20); r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
-		t.Fatalf("upload on a full disk: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+	if r := upload(4 << 20); !storageUnavailable(r) {
+		t.Fatalf("upload on a full disk: %d %s, want M_UNKNOWN 503 with Retry-After", r.Status, r.Raw)
 	}
 	if got := mediaFiles(); len(got) != len(filesBefore) {
 		t.Fatalf("media files after the failed upload: %v, before: %v", got, filesBefore)
@@ -212,7 +212,7 @@ func TestSQLiteFullDiskAndReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	fullRecovery, fullFailedAfter := recovers("space returned")
-	t.Logf("full disk: %d sends refused with M_UNKNOWN 500, reads served, a 4 MiB upload refused without leftovers; first send acknowledged %v after space returned (%d refused in between)",
+	t.Logf("full disk: %d sends refused with M_UNKNOWN 503, reads served, a 4 MiB upload refused without leftovers; first send acknowledged %v after space returned (%d refused in between)",
 		failedFull, fullRecovery.Round(time.Millisecond), fullFailedAfter)
 
 	// Nothing acknowledged is lost.

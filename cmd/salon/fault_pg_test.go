@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,7 +171,7 @@ const faultRequestBound = 20 * time.Second
 // TestPostgresOutage: PostgreSQL goes away under a running server (every
 // connection cut, new ones refused, as a restart or a partition does), then
 // comes back, then turns slow. While it is away, requests that need it get
-// M_UNKNOWN (500) within a bound, /health says 503, a call on the embedded
+// M_UNKNOWN 503 with Retry-After within a bound, /health says 503, a call on the embedded
 // SFU keeps flowing and TURN keeps relaying; when it returns the server
 // recovers by itself and every message acknowledged before the cut is in
 // /messages. Real HTTP, WebSocket and UDP against a real PostgreSQL behind
@@ -188,7 +190,8 @@ func TestPostgresOutage(t *testing.T) {
 	q.Set("salon_query_timeout", "2s")
 	u.RawQuery = q.Encode()
 	// The TURN peer is on loopback, which the relay refuses by default.
-	srv := startServer(t, u.String(), func(c *Config) { c.TURN.AllowPeers = []string{"127.0.0.1/32"} })
+	logs := &lockedBuffer{}
+	srv := startServerLog(t, u.String(), slog.New(slog.NewTextHandler(logs, nil)), func(c *Config) { c.TURN.AllowPeers = []string{"127.0.0.1/32"} })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -282,12 +285,12 @@ func TestPostgresOutage(t *testing.T) {
 		if r.Status == 200 {
 			t.Fatalf("a send acknowledged while the database is away: %s", r.Raw)
 		}
-		if r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
-			t.Fatalf("send while the database is away: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+		if !storageUnavailable(r) {
+			t.Fatalf("send while the database is away: %d %s, want M_UNKNOWN 503 with Retry-After", r.Status, r.Raw)
 		}
 		failed++
 		r = bob.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=5", room), nil)
-		if r.Status != 200 && (r.Status != 500 || r.Errcode() != "M_UNKNOWN") {
+		if r.Status != 200 && !storageUnavailable(r) {
 			t.Fatalf("/messages while the database is away: %d %s", r.Status, r.Raw)
 		}
 		if r.Status != 200 {
@@ -305,7 +308,8 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	relays("relay during the outage")
-	t.Logf("outage (5 s): %d sends failed with M_UNKNOWN 500, /messages failed %d times and was served %d times, slowest answer %v; call and TURN kept flowing",
+	checkUnavailableLogs(t, logs.String(), failed+readsFailed)
+	t.Logf("outage (5 s): %d sends failed with M_UNKNOWN 503, /messages failed %d times and was served %d times, slowest answer %v; call and TURN kept flowing",
 		failed, readsFailed, readsServed, slowest.Round(time.Millisecond))
 
 	// It comes back: the server recovers without a restart.
@@ -355,11 +359,12 @@ func TestPostgresOutage(t *testing.T) {
 		if d := time.Since(start); d > stallSlowest {
 			stallSlowest = d
 		}
-		if r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
-			t.Fatalf("send while the database is stalled: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+		if !storageUnavailable(r) {
+			t.Fatalf("send while the database is stalled: %d %s, want M_UNKNOWN 503 with Retry-After", r.Status, r.Raw)
 		}
 		stallFailed++
 	}
+	checkUnavailableLogs(t, logs.String(), failed+readsFailed+stallFailed)
 	if h := health(); h != http.StatusServiceUnavailable {
 		t.Fatalf("/health while the database is stalled = %d, want 503", h)
 	}
@@ -380,7 +385,7 @@ func TestPostgresOutage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("stalled database: %d sends failed with M_UNKNOWN 500, slowest answer %v; first send acknowledged %v after it answered again (%d failed in between)",
+	t.Logf("stalled database: %d sends failed with M_UNKNOWN 503, slowest answer %v; first send acknowledged %v after it answered again (%d failed in between)",
 		stallFailed, stallSlowest.Round(time.Millisecond), recovered.Round(time.Millisecond), failedAfter)
 
 	// Nothing acknowledged is lost.
@@ -404,5 +409,35 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if err := bLK.WaitPackets(ctx, "alice's audio after the outage", mic.Info.Sid, bLK.Track(mic.Info.Sid).Packets.Load()+50); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// storageUnavailable reports whether r is the answer to a request that
+// needed storage out of service for now: M_UNKNOWN 503 with a message and
+// Retry-After (mxerr, store.UnavailableError).
+func storageUnavailable(r mxtest.Response) bool {
+	return r.Status == http.StatusServiceUnavailable && r.Errcode() == "M_UNKNOWN" &&
+		r.Str("error") != "" && r.Header.Get("Retry-After") != ""
+}
+
+// checkUnavailableLogs checks that each refusal left its error line in
+// the server's text log (at least want of them, background writes may
+// add more), with the cause and without a stack.
+func checkUnavailableLogs(t *testing.T, logs string, want int) {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `msg="storage unavailable"`) {
+			n++
+			if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "err=") {
+				t.Errorf("log line without level or cause: %s", line)
+			}
+		}
+	}
+	if n < want {
+		t.Errorf("%d storage unavailable log lines, want at least %d:\n%s", n, want, logs)
+	}
+	if strings.Contains(logs, "goroutine ") || strings.Contains(logs, ".go:") {
+		t.Errorf("a stack in the log:\n%s", logs)
 	}
 }

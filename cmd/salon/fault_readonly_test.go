@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,7 +60,7 @@ func setImmutable(t *testing.T, dir string, on bool) error {
 
 // TestSQLiteReadOnlyWhileRunning: the data directory (SQLite database,
 // WAL, media) of a running server becomes read-only, then writable again.
-// Sends and uploads are refused with M_UNKNOWN 500 and a JSON body, fast;
+// Sends and uploads are refused with M_UNKNOWN 503, Retry-After and a JSON body, fast;
 // reads (/messages, /sync, downloads, /health) go on; once writable the
 // server recovers by itself, nothing acknowledged is lost, no upload left
 // a file or a row behind, and the database passes integrity_check. Needs
@@ -81,7 +82,8 @@ func TestSQLiteReadOnlyWhileRunning(t *testing.T) {
 	_ = os.Remove(probe)
 
 	dbPath := filepath.Join(dir, "salon.db")
-	srv := startServer(t, "sqlite:"+dbPath, func(c *Config) { c.DataDir = dir })
+	logs := &lockedBuffer{}
+	srv := startServerLog(t, "sqlite:"+dbPath, slog.New(slog.NewTextHandler(logs, nil)), func(c *Config) { c.DataDir = dir })
 	readOnly := false
 	t.Cleanup(func() { // before the server stops and the directory is removed
 		if readOnly {
@@ -145,18 +147,19 @@ func TestSQLiteReadOnlyWhileRunning(t *testing.T) {
 		switch {
 		case r.Status == 200:
 			acked = append(acked, body) // fitted in what SQLite had already written; kept
-		case r.Status == 500 && r.Errcode() == "M_UNKNOWN" && r.Str("error") != "":
+		case storageUnavailable(r):
 			refused++
 		default:
-			t.Fatalf("send on a read-only directory: %d %s, want 200 or M_UNKNOWN 500", r.Status, r.Raw)
+			t.Fatalf("send on a read-only directory: %d %s, want 200 or M_UNKNOWN 503 with Retry-After", r.Status, r.Raw)
 		}
 	}
 	if refused == 0 {
 		t.Fatal("no send refused on a read-only data directory")
 	}
-	if r := upload([]byte("refused")); r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
-		t.Fatalf("upload on a read-only directory: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+	if r := upload([]byte("refused")); !storageUnavailable(r) {
+		t.Fatalf("upload on a read-only directory: %d %s, want M_UNKNOWN 503 with Retry-After", r.Status, r.Raw)
 	}
+	checkUnavailableLogs(t, logs.String(), refused+1)
 	if r := alice.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50", room), nil); r.Status != 200 {
 		t.Fatalf("/messages on a read-only directory: %d %s", r.Status, r.Raw)
 	}
@@ -190,7 +193,7 @@ func TestSQLiteReadOnlyWhileRunning(t *testing.T) {
 	if r := upload([]byte("after")); r.Status != 200 {
 		t.Fatalf("upload after: %d %s", r.Status, r.Raw)
 	}
-	t.Logf("read-only while running: %d of 10 sends refused with M_UNKNOWN 500 (slowest answer %v), upload refused, /messages, /sync, download and /health served; first send acknowledged %v after the directory became writable (%d refused in between)",
+	t.Logf("read-only while running: %d of 10 sends refused with M_UNKNOWN 503 (slowest answer %v), upload refused, /messages, /sync, download and /health served; first send acknowledged %v after the directory became writable (%d refused in between)",
 		refused, slowest.Round(time.Millisecond), recovery.Round(time.Millisecond), failedAfter)
 
 	r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=100", room), nil)
@@ -239,7 +242,7 @@ func do(t *testing.T, hc *http.Client, req *http.Request) mxtest.Response {
 
 // TestPostgresReadOnlyDataDir: with PostgreSQL the data directory holds
 // the media and the signing key; made read-only under a running server,
-// uploads are refused with M_UNKNOWN 500 and leave nothing behind, while
+// uploads are refused with M_UNKNOWN 503 and leave nothing behind, while
 // messages (in PostgreSQL) and downloads go on; writable again, uploads
 // work without a restart.
 func TestPostgresReadOnlyDataDir(t *testing.T) {
@@ -276,8 +279,8 @@ func TestPostgresReadOnlyDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	readOnly = true
-	if r := upload("refused"); r.Status != 500 || r.Errcode() != "M_UNKNOWN" {
-		t.Fatalf("upload on a read-only directory: %d %s, want M_UNKNOWN 500", r.Status, r.Raw)
+	if r := upload("refused"); !storageUnavailable(r) {
+		t.Fatalf("upload on a read-only directory: %d %s, want M_UNKNOWN 503 with Retry-After", r.Status, r.Raw)
 	}
 	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/t1", room), map[string]any{"msgtype": "m.text", "body": "still"})
 	dl := alice.Must(200, "GET", "/_matrix/client/v1/media/download/"+strings.TrimPrefix(first.Str("content_uri"), "mxc://"), nil)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/salonhq/salon/homeserver/store"
 )
 
 // Key names a blob: the SHA-256 of its bytes.
@@ -108,7 +110,7 @@ func (l *LocalBlobs) Create(context.Context) (BlobWriter, error) {
 	name := filepath.Join(l.TempDir(), "up-"+hex.EncodeToString(b[:]))
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, store.FileUnavailable(err)
 	}
 	return &localWriter{l: l, f: f, name: name}, nil
 }
@@ -143,7 +145,13 @@ type localWriter struct {
 	done   bool // committed or aborted: the temporary file is gone
 }
 
-func (w *localWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+// The writer's failures that say the disk is out of service (full,
+// read-only, failing: store.FileUnavailable) are marked so, and answered
+// 503 with Retry-After.
+func (w *localWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	return n, store.FileUnavailable(err)
+}
 
 func (w *localWriter) Close() error {
 	if w.closed {
@@ -152,9 +160,9 @@ func (w *localWriter) Close() error {
 	w.closed = true
 	if err := w.f.Sync(); err != nil {
 		_ = w.f.Close()
-		return err
+		return store.FileUnavailable(err)
 	}
-	return w.f.Close()
+	return store.FileUnavailable(w.f.Close())
 }
 
 func (w *localWriter) Commit(k Key) error {
@@ -170,14 +178,14 @@ func (w *localWriter) Commit(k Key) error {
 	if _, err := os.Stat(dst); err == nil {
 		// Same hash, same bytes: keep the existing file.
 		w.done = true
-		return os.Remove(w.name)
+		return store.FileUnavailable(os.Remove(w.name))
 	}
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return store.FileUnavailable(err)
 	}
 	if err := os.Rename(w.name, dst); err != nil {
-		return fmt.Errorf("commit blob: %w", err)
+		return store.FileUnavailable(fmt.Errorf("commit blob: %w", err))
 	}
 	w.done = true
 	// Make the rename itself durable.

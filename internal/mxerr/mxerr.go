@@ -172,18 +172,17 @@ func RateLimited(retryAfterMS int64) *Error {
 }
 
 // Write sends err as a Matrix error response. An err that is not (and does
-// not wrap) an *Error becomes M_UNKNOWN with status 500 and is logged; its
-// text never reaches the client. A database that is unreachable or failing
-// is such an error: requests that need it get M_UNKNOWN 500 and a log line
-// "internal error" with the cause, and the server keeps running
-// (docs/FAULTS.md).
+// not wrap) an *Error becomes M_UNKNOWN and is logged once, without a
+// stack; its text never reaches the client. When it wraps an error with
+// an Unavailable() bool method that says true (the store's mark for a
+// database unreachable or too slow, a full or read-only disk), the answer
+// is 503 with Retry-After and the log line "storage unavailable": the
+// request may succeed later. Any other is 500 and "internal error". The
+// server keeps running either way (docs/FAULTS.md).
 func Write(w http.ResponseWriter, log *slog.Logger, err error) {
 	var me *Error
 	if !errors.As(err, &me) {
-		if log != nil {
-			log.Error("internal error", "err", err)
-		}
-		me = &Error{Code: Unknown, Message: "Internal server error"}
+		me = internal(log, err)
 	}
 	body := make(map[string]any, 2+len(me.Fields))
 	for k, v := range me.Fields {
@@ -201,6 +200,35 @@ func Write(w http.ResponseWriter, log *slog.Logger, err error) {
 		}
 	}
 	WriteJSON(w, me.HTTPStatus(), body)
+}
+
+// UnavailableRetryAfter is the Retry-After (seconds) sent with a 503 for
+// storage out of service.
+const UnavailableRetryAfter = 5
+
+// unavailable is implemented by errors that mark a dependency out of
+// service for now (store.UnavailableError); declared here so that this
+// package imports none of the project.
+type unavailable interface{ Unavailable() bool }
+
+// internal logs err and returns the M_UNKNOWN it is answered with.
+func internal(log *slog.Logger, err error) *Error {
+	var u unavailable
+	if errors.As(err, &u) && u.Unavailable() {
+		if log != nil {
+			log.Error("storage unavailable", "err", err)
+		}
+		return &Error{
+			Code:    Unknown,
+			Message: "Storage temporarily unavailable, try again later",
+			Status:  http.StatusServiceUnavailable,
+			Header:  http.Header{"Retry-After": []string{fmt.Sprint(UnavailableRetryAfter)}},
+		}
+	}
+	if log != nil {
+		log.Error("internal error", "err", err)
+	}
+	return &Error{Code: Unknown, Message: "Internal server error"}
 }
 
 // WriteJSON writes v as a JSON response with the given status.

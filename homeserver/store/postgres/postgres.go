@@ -7,12 +7,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlstore"
 )
 
@@ -69,7 +73,8 @@ type db struct {
 	timeout time.Duration // 0: unbounded
 }
 
-// bound gives ctx the query timeout unless it has a sooner deadline.
+// bound gives ctx the query timeout unless it has a sooner deadline. The
+// returned ctx is the one to check (timedOut) when the query fails.
 func (d *db) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d.timeout <= 0 {
 		return ctx, func() {}
@@ -80,6 +85,50 @@ func (d *db) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d.timeout)
 }
 
+// classify marks the errors that say PostgreSQL is out of service for
+// now, not that the statement was wrong: it cannot be reached or the
+// connection broke (connect errors, refused, reset, EOF, network
+// errors and timeouts), or the server says so itself — SQLSTATE class 08
+// (connection exception), class 53 (insufficient resources, e.g. 53100
+// disk full), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+// connect now. bounded is the context the query ran under and parent the
+// caller's: a deadline that only the query timeout set (the database
+// stopped answering) is marked too, while the caller's own cancellation
+// or deadline is left alone. mxerr answers marked errors 503.
+func classify(err error, parent, bounded context.Context) error {
+	if err == nil {
+		return nil
+	}
+	// DeadlineExceeded, not Canceled: reading Rows.Err after Close (which
+	// ends the bound) must not make a statement's error look like one.
+	if bounded != nil && bounded != parent && errors.Is(bounded.Err(), context.DeadlineExceeded) && parent.Err() == nil {
+		return store.Unavailable(err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:2] == "53"),
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return store.Unavailable(err)
+		}
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller's: it went away or its own deadline passed.
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return store.Unavailable(err)
+	}
+	return err
+}
+
 type pgxQuerier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -87,7 +136,8 @@ type pgxQuerier interface {
 }
 
 // querier runs queries on the pool (bound set: each query bounded) or in
-// a transaction (bound nil: the transaction is bounded as a whole).
+// a transaction (bound nil: the transaction is bounded as a whole, and
+// Tx classifies what fn returns).
 type querier struct {
 	q     pgxQuerier
 	bound func(context.Context) (context.Context, context.CancelFunc)
@@ -101,43 +151,53 @@ func (q querier) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	ctx, cancel := q.ctx(ctx)
+	bctx, cancel := q.ctx(ctx)
 	defer cancel()
-	tag, err := q.q.Exec(ctx, query, args...)
-	return tag.RowsAffected(), err
+	tag, err := q.q.Exec(bctx, query, args...)
+	return tag.RowsAffected(), classify(err, ctx, bctx)
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	ctx, cancel := q.ctx(ctx)
-	rows, err := q.q.Query(ctx, query, args...)
+	bctx, cancel := q.ctx(ctx)
+	rows, err := q.q.Query(bctx, query, args...)
 	if err != nil {
+		err = classify(err, ctx, bctx)
 		cancel()
 		return nil, err
 	}
-	return boundRows{rows, cancel}, nil
+	return boundRows{rows, cancel, ctx, bctx}, nil
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	ctx, cancel := q.ctx(ctx)
-	return boundRow{q.q.QueryRow(ctx, query, args...), cancel}
+	bctx, cancel := q.ctx(ctx)
+	return boundRow{q.q.QueryRow(bctx, query, args...), cancel, ctx, bctx}
 }
 
-// boundRows and boundRow end their query's deadline when read.
+// boundRows and boundRow end their query's deadline when read, and
+// classify the errors of reading.
 type boundRows struct {
 	pgx.Rows
-	cancel context.CancelFunc
+	cancel          context.CancelFunc
+	parent, bounded context.Context
 }
 
 func (r boundRows) Close() { r.Rows.Close(); r.cancel() }
 
+func (r boundRows) Err() error { return classify(r.Rows.Err(), r.parent, r.bounded) }
+
+func (r boundRows) Scan(dest ...any) error {
+	return classify(r.Rows.Scan(dest...), r.parent, r.bounded)
+}
+
 type boundRow struct {
-	row    pgx.Row
-	cancel context.CancelFunc
+	row             pgx.Row
+	cancel          context.CancelFunc
+	parent, bounded context.Context
 }
 
 func (r boundRow) Scan(dest ...any) error {
 	defer r.cancel()
-	return r.row.Scan(dest...)
+	return classify(r.row.Scan(dest...), r.parent, r.bounded)
 }
 
 func (d *db) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -153,9 +213,10 @@ func (d *db) QueryRow(ctx context.Context, query string, args ...any) sqlstore.R
 }
 
 func (d *db) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
-	ctx, cancel := d.bound(ctx)
+	bctx, cancel := d.bound(ctx)
 	defer cancel()
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(querier{q: tx}) })
+	err := pgx.BeginFunc(bctx, d.pool, func(tx pgx.Tx) error { return fn(querier{q: tx}) })
+	return classify(err, ctx, bctx)
 }
 
 func (d *db) IsUniqueViolation(err error) bool {
@@ -165,7 +226,7 @@ func (d *db) IsUniqueViolation(err error) bool {
 
 func (d *db) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
-func (d *db) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+func (d *db) Ping(ctx context.Context) error { return classify(d.pool.Ping(ctx), ctx, nil) }
 
 func (d *db) Close() error { d.pool.Close(); return nil }
 

@@ -19,6 +19,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/store/sqlstore"
 )
 
@@ -233,7 +234,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 		res, err = q.d.writer.ExecContext(ctx, q.d.q(query), args...)
 	}
 	if err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
 	return res.RowsAffected()
 }
@@ -250,7 +251,7 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 		rows, err = q.d.reader.QueryContext(ctx, query, args...)
 	}
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	return sqlRows{rows}, nil
 }
@@ -258,17 +259,47 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
 	query = q.d.q(query)
 	if st := q.stmt(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		return sqlRow{st.QueryRowContext(ctx, args...)}
 	}
 	if q.tx != nil {
-		return q.tx.QueryRowContext(ctx, query, args...)
+		return sqlRow{q.tx.QueryRowContext(ctx, query, args...)}
 	}
-	return q.d.reader.QueryRowContext(ctx, query, args...)
+	return sqlRow{q.d.reader.QueryRowContext(ctx, query, args...)}
 }
 
 type sqlRows struct{ *sql.Rows }
 
-func (r sqlRows) Close() { _ = r.Rows.Close() }
+func (r sqlRows) Close()                 { _ = r.Rows.Close() }
+func (r sqlRows) Err() error             { return classify(r.Rows.Err()) }
+func (r sqlRows) Scan(dest ...any) error { return classify(r.Rows.Scan(dest...)) }
+
+type sqlRow struct{ *sql.Row }
+
+func (r sqlRow) Scan(dest ...any) error { return classify(r.Row.Scan(dest...)) }
+
+// classify marks the errors that say the database is out of service for
+// now, not that the statement was wrong: the disk is full
+// (SQLITE_FULL), failing or refusing writes (SQLITE_IOERR and its
+// extended codes, e.g. IOERR_WRITE on a read-only or immutable file),
+// read-only (SQLITE_READONLY*), the file cannot be opened
+// (SQLITE_CANTOPEN), or another process held the lock past busy_timeout
+// (SQLITE_BUSY). mxerr answers those 503 with Retry-After. A file
+// system's own refusal (ENOSPC, EROFS, EPERM, EIO) is marked too.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY:
+			return store.Unavailable(err)
+		}
+		return err
+	}
+	return store.FileUnavailable(err)
+}
 
 // Exec outside a transaction runs on the writer.
 func (d *db) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -286,13 +317,13 @@ func (d *db) QueryRow(ctx context.Context, query string, args ...any) sqlstore.R
 func (d *db) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	tx, err := d.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	if err := fn(querier{d: d, tx: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return classify(tx.Commit())
 }
 
 func (d *db) IsUniqueViolation(err error) bool {
@@ -306,7 +337,7 @@ func (d *db) IsUniqueViolation(err error) bool {
 
 func (d *db) IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
-func (d *db) Ping(ctx context.Context) error { return d.reader.PingContext(ctx) }
+func (d *db) Ping(ctx context.Context) error { return classify(d.reader.PingContext(ctx)) }
 
 func (d *db) Close() error {
 	return errors.Join(d.stmts.close(), d.reader.Close(), d.writer.Close())
