@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/mxtest"
@@ -104,7 +105,7 @@ func TestPushers(t *testing.T) {
 		bad("M_INVALID_PARAM", func(b map[string]any) {
 			b["data"] = map[string]any{"url": "https://push.example.org/_matrix/push/v1/notify", "format": "full"}
 		})
-		bad("M_INVALID_PARAM", func(b map[string]any) { b["pushkey"] = string(make([]byte, 513)) })
+		bad("M_INVALID_PARAM", func(b map[string]any) { b["pushkey"] = strings.Repeat("k", 513) })
 		bad("M_INVALID_PARAM", func(b map[string]any) {
 			b["app_id"] = "a.very.long.app.id.that.goes.on.and.on.and.on.beyond.sixty.four.chars"
 		})
