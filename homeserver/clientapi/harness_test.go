@@ -26,6 +26,7 @@ import (
 type testServer struct {
 	t     *testing.T
 	url   string
+	api   *API
 	rooms *rooms.Service
 	alice user
 	bob   user
@@ -89,7 +90,7 @@ func newTestServer(t *testing.T) *testServer {
 	})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	ts := &testServer{t: t, url: srv.URL, rooms: rs}
+	ts := &testServer{t: t, url: srv.URL, api: api, rooms: rs}
 	login := func(name string) user {
 		if _, err := au.CreateAccount(ctx, name, "password "+name, false); err != nil {
 			t.Fatal(err)
