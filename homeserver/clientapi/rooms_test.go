@@ -153,3 +153,41 @@ func TestRoomReadHandlers(t *testing.T) {
 		t.Fatal("paging back never ended")
 	})
 }
+
+// TestMembersAtAndLazyLoading: /members?at= lists the members as they
+// were at a /messages token, and /messages with lazy_load_members sends
+// the senders' member events alongside the chunk.
+func TestMembersAtAndLazyLoading(t *testing.T) {
+	ts := newTestServer(t)
+	room := ts.createRoom(ts.alice, `{"preset":"public_chat"}`)
+	ts.send(ts.alice, room, "a", `{"msgtype":"m.text","body":"before bob"}`)
+	before := ts.must(ts.v3(ts.alice, "GET", "/rooms/"+room+"/messages?limit=1", "")).str("start")
+	if before == "" {
+		t.Fatal("/messages gave no start token")
+	}
+	ts.must(ts.v3(ts.bob, "POST", "/join/"+room, `{}`))
+	ts.send(ts.bob, room, "b", `{"msgtype":"m.text","body":"bob here"}`)
+
+	then := ts.must(ts.v3(ts.alice, "GET", "/rooms/"+room+"/members?at="+url.QueryEscape(before), ""))
+	if strings.Contains(then.raw, "@bob:hs") || !strings.Contains(then.raw, `"state_key":"@alice:hs"`) {
+		t.Fatalf("members at the earlier token: %s", then.raw)
+	}
+	now := ts.must(ts.v3(ts.alice, "GET", "/rooms/"+room+"/members", ""))
+	if !strings.Contains(now.raw, `"state_key":"@bob:hs"`) {
+		t.Fatalf("members now: %s", now.raw)
+	}
+
+	lazy := url.QueryEscape(`{"lazy_load_members":true}`)
+	page := ts.must(ts.v3(ts.alice, "GET", "/rooms/"+room+"/messages?limit=1&filter="+lazy, ""))
+	state, _ := page.body["state"].([]any)
+	if len(state) != 1 || !strings.Contains(page.raw, `"body":"bob here"`) {
+		t.Fatalf("lazy-loaded page: %s", page.raw)
+	}
+	if m, _ := state[0].(map[string]any); m["state_key"] != "@bob:hs" || m["type"] != "m.room.member" {
+		t.Fatalf("lazy-loaded state %v, want bob's member event", state[0])
+	}
+	plain := ts.must(ts.v3(ts.alice, "GET", "/rooms/"+room+"/messages?limit=1", ""))
+	if _, ok := plain.body["state"]; ok {
+		t.Fatalf("page without lazy loading has state: %s", plain.raw)
+	}
+}
