@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/salonhq/salon/homeserver/auth"
+	"github.com/salonhq/salon/homeserver/delayed"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/keys"
+	"github.com/salonhq/salon/homeserver/pushrules"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store/sqlite"
 	"github.com/salonhq/salon/homeserver/sync"
@@ -82,11 +84,14 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	ks := keys.New(keys.Params{Store: st, ServerName: "hs", Notifier: notifier, RoomMates: engine.RoomMates})
+	push := pushrules.New(st, rs)
 	api := New(Params{
 		Config: Config{ServerName: "hs", BaseURL: "http://hs.test", RegistrationMode: "closed", MaxRequestBytes: 1 << 16},
 		Auth:   au, Store: st, Rooms: rs, Sync: testSync{engine},
 		UserData: userdata.New(userdata.Params{Store: st, Notifier: notifier, Rooms: rs}),
 		Keys:     ks, KeyChanges: engine,
+		KeyBackups: keys.NewBackups(st), PushRules: push, Notifications: push,
+		Delayed: delayed.New(delayed.Params{Store: st, Rooms: rs, MaxDelay: time.Hour, PerUser: 10}),
 	})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
