@@ -105,3 +105,31 @@ func TestTypingPresenceToDevice(t *testing.T) {
 		}
 	})
 }
+
+// TestUserDirectoryHandler: the directory finds people one shares a room
+// with, by ID or display name, never oneself through a private room, and
+// nobody one shares nothing with.
+func TestUserDirectoryHandler(t *testing.T) {
+	ts := newTestServer(t)
+	a, b := ts.alice, ts.bob
+	ts.must(ts.v3(a, "PUT", "/profile/@alice:hs/displayname", `{"displayname":"Alice Liddell"}`))
+	search := func(u user, term string) answer {
+		return ts.must(ts.v3(u, "POST", "/user_directory/search", `{"search_term":"`+term+`"}`))
+	}
+	if got := search(b, "ali"); strings.Contains(got.raw, "@alice:hs") {
+		t.Fatalf("a stranger was found: %s", got.raw)
+	}
+	room := ts.createRoom(a, `{"preset":"private_chat"}`)
+	if got := search(a, "ali"); strings.Contains(got.raw, "@alice:hs") {
+		t.Fatalf("the searcher found themself: %s", got.raw)
+	}
+	ts.must(ts.v3(a, "POST", "/rooms/"+room+"/invite", `{"user_id":"@bob:hs"}`))
+	ts.must(ts.v3(b, "POST", "/join/"+room, `{}`))
+	for _, term := range []string{"ali", "liddell", "@alice"} {
+		if got := search(b, term); !strings.Contains(got.raw, `"user_id":"@alice:hs"`) || !strings.Contains(got.raw, `"display_name":"Alice Liddell"`) {
+			t.Fatalf("search %q: %s", term, got.raw)
+		}
+	}
+	ts.check(t, ts.v3(b, "POST", "/user_directory/search", `{"search_term":5}`), expectation{400, "M_BAD_JSON", ""})
+	ts.check(t, ts.v3(b, "POST", "/user_directory/search", `{"search_term":"   "}`), expectation{200, "", `"results":[]`})
+}

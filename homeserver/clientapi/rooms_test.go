@@ -191,3 +191,20 @@ func TestMembersAtAndLazyLoading(t *testing.T) {
 		t.Fatalf("page without lazy loading has state: %s", plain.raw)
 	}
 }
+
+// TestEventOfAnotherRoom: an event is found only under its own room: asked
+// for under another room the caller is in, it is not found (nor its
+// context or relations), and it cannot be redacted from there.
+func TestEventOfAnotherRoom(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.alice
+	one := ts.createRoom(a, `{}`)
+	two := ts.createRoom(a, `{}`)
+	ev := url.PathEscape(ts.send(a, one, "x", `{"msgtype":"m.text","body":"in one"}`))
+	ts.run(t, []tableCase{
+		{"event", a, "GET", "/rooms/" + two + "/event/" + ev, "", expectation{404, "M_NOT_FOUND", ""}},
+		{"context", a, "GET", "/rooms/" + two + "/context/" + ev, "", expectation{404, "M_NOT_FOUND", ""}},
+		{"relations", a, "GET", v1 + "/rooms/" + two + "/relations/" + ev, "", expectation{404, "M_NOT_FOUND", ""}},
+		{"under its own room", a, "GET", "/rooms/" + one + "/event/" + ev, "", expectation{200, "", "in one"}},
+	})
+}
