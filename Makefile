@@ -44,7 +44,7 @@ bench:
 fuzz:
 	./scripts/fuzz.sh
 
-# Every fuzz target for BRIEF_FUZZTIME (1s) each; part of make test
+# Every fuzz target for BRIEF_FUZZTIME (2000x: executions) each; part of make test
 # (docs/FAULTS.md has the cost).
 fuzz-brief:
 	./scripts/fuzz.sh --brief
