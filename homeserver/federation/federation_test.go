@@ -136,6 +136,19 @@ func TestXMatrix(t *testing.T) {
 	if err := events.VerifyJSON(signed, "a.example", key.ID, key.Public()); err != nil {
 		t.Fatal(err)
 	}
+	// What the receiver checks: verifies for the destination signed for,
+	// not for another.
+	signed, err = x.signedRequestJSON("PUT", "/_matrix/federation/v1/send/1?a=b", "b.example", []byte(`{"x":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.VerifyJSON(signed, "a.example", key.ID, key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	signed, _ = x.signedRequestJSON("PUT", "/_matrix/federation/v1/send/1?a=b", "c.example", []byte(`{"x":1}`))
+	if err := events.VerifyJSON(signed, "a.example", key.ID, key.Public()); err == nil {
+		t.Fatal("signature verified for another destination")
+	}
 }
 
 func TestPolicy(t *testing.T) {

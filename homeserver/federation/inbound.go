@@ -82,14 +82,10 @@ func (s *Service) authenticate(r *http.Request, body []byte) (string, error) {
 		s.m.refused.WithLabelValues("denied").Inc()
 		return "", mxerr.Forbid("Federation with %s is not allowed", x.Origin)
 	}
-	obj, err := requestJSON(r.Method, r.URL.RequestURI(), x.Origin, s.p.ServerName, body)
+	signed, err := x.signedRequestJSON(r.Method, r.URL.RequestURI(), s.p.ServerName, body)
 	if err != nil {
 		return "", mxerr.BadJSONf("Malformed request")
 	}
-	var withSig map[string]any
-	_ = json.Unmarshal(obj, &withSig)
-	withSig["signatures"] = map[string]any{x.Origin: map[string]string{x.KeyID: x.Sig}}
-	signed, _ := json.Marshal(withSig)
 	pub, err := s.Keyring.VerifyKey(r.Context(), x.Origin, x.KeyID, s.p.Now().UnixMilli())
 	if err != nil {
 		if !errors.Is(err, ErrUnknownKey) {

@@ -37,6 +37,7 @@ type Keyring struct {
 	mu     sync.Mutex
 	cache  map[string]map[string]store.ServerKey // server → key ID
 	raw    map[string]rawAnswer                  // server → last self-signed answer
+	loaded map[string]bool                       // servers whose stored keys are in cache
 	misses map[string]time.Time                  // server → no fetch before
 	fetch  map[string]*fetchCall
 }
@@ -74,13 +75,23 @@ func (k *Keyring) verifyKey(ctx context.Context, server, keyID string, atMS int6
 	if key, ok := k.cached(server, keyID, atMS); ok {
 		return key, nil
 	}
-	stored, err := k.store.RemoteServerKeys(ctx, server)
-	if err != nil {
-		return nil, err
-	}
-	k.remember(stored)
-	if key, ok := k.cached(server, keyID, atMS); ok {
-		return key, nil
+	if !k.isLoaded(server) {
+		// The store holds what earlier runs fetched; once read, the cache
+		// has all of it (what this run fetches goes to both).
+		stored, err := k.store.RemoteServerKeys(ctx, server)
+		if err != nil {
+			return nil, err
+		}
+		k.remember(stored)
+		k.mu.Lock()
+		if k.loaded == nil {
+			k.loaded = map[string]bool{}
+		}
+		k.loaded[server] = true
+		k.mu.Unlock()
+		if key, ok := k.cached(server, keyID, atMS); ok {
+			return key, nil
+		}
 	}
 	if err := k.refresh(ctx, server, viaNotaries); err != nil {
 		return nil, err
@@ -105,6 +116,12 @@ func (k *Keyring) ownKey(ctx context.Context, keyID string, atMS int64) (ed25519
 		}
 	}
 	return nil, fmt.Errorf("%w: own key %s", ErrUnknownKey, keyID)
+}
+
+func (k *Keyring) isLoaded(server string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.loaded[server]
 }
 
 func (k *Keyring) cached(server, keyID string, atMS int64) (ed25519.PublicKey, bool) {

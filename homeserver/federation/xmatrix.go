@@ -94,10 +94,22 @@ func splitParams(s string) []string {
 // requestJSON is the object a request's signature covers: method, URI
 // (path and query as sent), origin, destination and the JSON body if any.
 func requestJSON(method, uri, origin, destination string, content []byte) ([]byte, error) {
+	return json.Marshal(requestObject(method, uri, origin, destination, content))
+}
+
+func requestObject(method, uri, origin, destination string, content []byte) map[string]any {
 	obj := map[string]any{"method": method, "uri": uri, "origin": origin, "destination": destination}
 	if len(content) > 0 {
 		obj["content"] = json.RawMessage(content)
 	}
+	return obj
+}
+
+// signedRequestJSON is requestJSON for a request received by destination,
+// carrying the header's signature, as events.VerifyJSON checks it.
+func (x XMatrix) signedRequestJSON(method, uri, destination string, content []byte) ([]byte, error) {
+	obj := requestObject(method, uri, x.Origin, destination, content)
+	obj["signatures"] = map[string]any{x.Origin: map[string]string{x.KeyID: x.Sig}}
 	return json.Marshal(obj)
 }
 

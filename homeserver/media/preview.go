@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/html/charset"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/salonhq/salon/homeserver/netguard"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -54,7 +55,7 @@ type cachedPreview struct {
 
 func newPreviewer(r *Repo) *previewer {
 	p := &previewer{r: r, cache: map[string]cachedPreview{}}
-	p.setAllow(publicAddr)
+	p.setAllow(netguard.PublicAddr)
 	if nets := r.cfg.URLPreview.AllowNetworks; len(nets) > 0 {
 		var allowed []netip.Prefix
 		for _, n := range nets {
@@ -69,13 +70,13 @@ func newPreviewer(r *Repo) *previewer {
 					return true
 				}
 			}
-			return publicAddr(ip)
+			return netguard.PublicAddr(ip)
 		})
 	}
 	timeout := r.cfg.URLPreview.Timeout.D()
 	dialer := &net.Dialer{
 		Timeout: timeout,
-		Control: guardedControl(func(ip netip.Addr) bool { return (*p.allow.Load())(ip) }),
+		Control: netguard.Control(func(ip netip.Addr) bool { return (*p.allow.Load())(ip) }),
 	}
 	p.client = &http.Client{
 		Transport: &http.Transport{
@@ -177,7 +178,7 @@ func (p *previewer) request(ctx context.Context, u string) (*http.Response, erro
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,image/*;q=0.9,*/*;q=0.1")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		if errors.Is(err, errBlockedAddress) {
+		if errors.Is(err, netguard.ErrBlocked) {
 			return nil, mxerr.Forbid("URL previews of addresses that are not public are not allowed")
 		}
 		p.r.log.Debug("url preview fetch failed", "err", err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/salonhq/salon/homeserver/netguard"
 )
 
 func TestPublicAddr(t *testing.T) {
@@ -29,8 +31,8 @@ func TestPublicAddr(t *testing.T) {
 		{"8.8.8.8", true}, {"1.1.1.1", true}, {"93.184.216.34", true}, {"172.32.0.1", true}, {"100.128.0.1", true},
 		{"2606:4700:4700::1111", true}, {"2001:4860:4860::8888", true}, {"::ffff:8.8.8.8", true},
 	} {
-		if got := publicAddr(netip.MustParseAddr(tc.ip)); got != tc.public {
-			t.Errorf("publicAddr(%s) = %v, want %v", tc.ip, got, tc.public)
+		if got := netguard.PublicAddr(netip.MustParseAddr(tc.ip)); got != tc.public {
+			t.Errorf("netguard.PublicAddr(%s) = %v, want %v", tc.ip, got, tc.public)
 		}
 	}
 }
