@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/salonhq/salon/homeserver/auth"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/identity/ldap"
@@ -165,7 +166,7 @@ func Defaults() Config {
 		Presence:   PresenceConfig{Enabled: true},
 		Encryption: EncryptionConfig{Default: "private"},
 		Media:      media.Defaults(),
-		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: 5 * time.Minute},
+		Sessions:   SessionsConfig{RefreshableAccessTokenLifetime: auth.DefaultRefreshableAccessTokenLifetime},
 		SSO:        ssoDefaults(),
 		LDAP:       ldap.Defaults(),
 		Federation: federation.Defaults(),

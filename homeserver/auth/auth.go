@@ -249,7 +249,7 @@ func (s *Service) NewSession(ctx context.Context, userID, deviceID, displayName,
 	now := s.p.Now().UnixMilli()
 	err := s.p.Store.UpsertDevice(ctx, store.Device{
 		UserID: userID, DeviceID: deviceID, DisplayName: displayName,
-		TokenHash: HashToken(string(tok)), LastSeenIP: ip, LastSeenTS: now, CreatedTS: now,
+		TokenHash: HashToken(tok), LastSeenIP: ip, LastSeenTS: now, CreatedTS: now,
 	})
 	if err != nil {
 		return Session{}, err
@@ -263,7 +263,7 @@ func (s *Service) Authenticate(ctx context.Context, token redact.Secret, ip stri
 	if token == "" {
 		return store.Device{}, mxerr.New(mxerr.MissingToken, "Missing access token")
 	}
-	h := HashToken(string(token))
+	h := HashToken(token)
 	key := [32]byte(h)
 	now := s.p.Now()
 	s.mu.Lock()
@@ -377,7 +377,7 @@ func (s *Service) Deactivate(ctx context.Context, localpart string) error {
 // SSO to hand a login to the client).
 func (s *Service) CreateLoginToken(ctx context.Context, userID string, ttl time.Duration) (redact.Secret, error) {
 	tok := newToken("salon_lt_")
-	return tok, s.p.Store.CreateLoginToken(ctx, HashToken(string(tok)), userID, s.p.Now().Add(ttl).UnixMilli())
+	return tok, s.p.Store.CreateLoginToken(ctx, HashToken(tok), userID, s.p.Now().Add(ttl).UnixMilli())
 }
 
 // ConsumeLoginToken redeems an m.login.token, once.
@@ -393,7 +393,7 @@ func (s *Service) ConsumeLoginToken(ctx context.Context, token string) (string, 
 // a third party — Salon's own JWT service, or a widget — who the user is.
 func (s *Service) CreateOpenIDToken(ctx context.Context, userID string, ttl time.Duration) (redact.Secret, error) {
 	tok := newToken("salon_oid_")
-	return tok, s.p.Store.CreateOpenIDToken(ctx, HashToken(string(tok)), userID, s.p.Now().Add(ttl).UnixMilli())
+	return tok, s.p.Store.CreateOpenIDToken(ctx, HashToken(tok), userID, s.p.Now().Add(ttl).UnixMilli())
 }
 
 // OpenIDUser returns the user an unexpired OpenID token belongs to, or

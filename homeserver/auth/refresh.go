@@ -31,8 +31,8 @@ func (s *Service) WithRefreshToken(ctx context.Context, sess Session) (Session, 
 	rt := newToken("salon_rt_")
 	life := s.accessLifetime()
 	err := s.p.Store.AddRefreshToken(ctx, store.RefreshToken{
-		TokenHash: HashToken(string(rt)), UserID: sess.UserID, DeviceID: sess.DeviceID,
-		AccessHash: HashToken(string(sess.AccessToken)), AccessExpiresTS: s.p.Now().Add(life).UnixMilli(),
+		TokenHash: HashToken(rt), UserID: sess.UserID, DeviceID: sess.DeviceID,
+		AccessHash: HashToken(sess.AccessToken), AccessExpiresTS: s.p.Now().Add(life).UnixMilli(),
 	})
 	if err != nil {
 		return Session{}, err
@@ -52,7 +52,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Session, er
 	at, rt := newToken("salon_"), newToken("salon_rt_")
 	life := s.accessLifetime()
 	next, err := s.p.Store.RotateRefreshToken(ctx, HashToken(refreshToken), store.RefreshToken{
-		TokenHash: HashToken(string(rt)), AccessHash: HashToken(string(at)), AccessExpiresTS: s.p.Now().Add(life).UnixMilli(),
+		TokenHash: HashToken(rt), AccessHash: HashToken(at), AccessExpiresTS: s.p.Now().Add(life).UnixMilli(),
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return Session{}, mxerr.New(mxerr.UnknownToken, "Unknown or already used refresh token").With("soft_logout", false)

@@ -18,8 +18,10 @@ func newToken(prefix string) redact.Secret {
 	return redact.Secret(prefix + base64.RawURLEncoding.EncodeToString(b))
 }
 
-// HashToken is how tokens are stored and looked up.
-func HashToken(t string) []byte {
+// HashToken is how tokens are stored and looked up. It takes a token as
+// made (redact.Secret) or as a client sent it (string): this is the one
+// place a made token's secret value is read for storing.
+func HashToken[T ~string](t T) []byte {
 	h := sha256.Sum256([]byte(t))
 	return h[:]
 }

@@ -1,6 +1,7 @@
 package delayed
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -199,13 +200,7 @@ func page(all []store.FinalisedDelayed, q Query) Page {
 		}
 	}
 	less := func(a, b item) int {
-		if a.key != b.key {
-			if a.key < b.key {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.e.DelayID, b.e.DelayID)
+		return cmp.Or(cmp.Compare(a.key, b.key), strings.Compare(a.e.DelayID, b.e.DelayID))
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		if q.Backward {
@@ -213,10 +208,13 @@ func page(all []store.FinalisedDelayed, q Query) Page {
 		}
 		return less(a, b)
 	})
-	// Where the page starts: after the token's event, or at Since.
+	// Where the page starts: after the token's event, or at Since. The
+	// token is read once, not for each event.
+	fromKey, fromID, fromOK := parseToken(q.From)
+	from := item{fromKey, store.FinalisedDelayed{DelayedEvent: store.DelayedEvent{DelayID: fromID}}}
 	after := func(it item) bool {
-		if key, id, ok := parseToken(q.From); q.From != "" && ok {
-			c := less(it, item{key, store.FinalisedDelayed{DelayedEvent: store.DelayedEvent{DelayID: id}}})
+		if q.From != "" && fromOK {
+			c := less(it, from)
 			if q.Backward {
 				return c < 0
 			}
@@ -233,12 +231,9 @@ func page(all []store.FinalisedDelayed, q Query) Page {
 			return it.key >= q.Since
 		}
 	}
-	start := len(items)
-	for i, it := range items {
-		if after(it) {
-			start = i
-			break
-		}
+	start := slices.IndexFunc(items, after)
+	if start < 0 {
+		start = len(items)
 	}
 	items = items[start:]
 	var p Page

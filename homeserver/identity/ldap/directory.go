@@ -241,5 +241,3 @@ func normaliseDN(dn string) string {
 // escapeSubstring escapes a value for a substring assertion: the same
 // escaping as an equality value, so the user's own * is a literal.
 func escapeSubstring(v string) string { return goldap.EscapeFilter(v) }
-
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

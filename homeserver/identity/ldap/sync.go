@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -325,7 +326,7 @@ func (s *Service) inGroup(c *goldap.Conn, e entry, g GroupConfig) (bool, error) 
 	switch {
 	case g.Filter != "":
 		base, filter = e.DN, s.dir.userFilter(g.Filter)
-	case equalFold(g.MemberAttribute, "memberUid"):
+	case strings.EqualFold(g.MemberAttribute, "memberUid"):
 		filter = eq(g.MemberAttribute, e.Login)
 	default:
 		filter = eq(g.MemberAttribute, e.DN)
