@@ -123,7 +123,7 @@ func New(p Params) (*SFU, error) {
 		_ = b.SetWriteBuffer(udpBufferBytes)
 	}
 
-	// Fan-outs write their copies in one sendmmsg (see Params.Batch).
+	// Fan-outs write their copies in one sendmmsg (see participant.Params.Batch).
 	if bc, ok := udpbatch.New(udp); ok {
 		udp = bc
 		s.batch = bc.(*udpbatch.Conn)

@@ -29,13 +29,13 @@ type relayConn struct {
 	traffic   trafficCounters
 
 	lifetime *time.Timer
-	udp      udpReader // the PacketConn, when it is a *net.UDPConn
-	peers    addrCache // used by the single reader
 
 	// batch reads the relay socket several datagrams per recvmmsg; while
 	// it holds more, what pion writes to the client socket (out) is
 	// gathered and leaves in one sendmmsg when the batch is used up.
-	// Touched only by the single reader.
+	// Set when the relay socket is a *net.UDPConn (pion's generators make
+	// one); otherwise reads go to the PacketConn. Touched only by the
+	// single reader.
 	batch *udpbatch.Reader
 	out   *udpbatch.Conn
 	held  bool
@@ -56,7 +56,6 @@ func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user, client strin
 		transport:  ss.transport,
 		readDone:   make(chan struct{}),
 	}
-	r.udp, _ = pc.(udpReader)
 	if u, ok := pc.(*net.UDPConn); ok {
 		// pion reads a relay socket into a 1,600-byte buffer.
 		r.batch, r.out = udpbatch.NewReader(u, relayReadBatch, 1600), ss.out
@@ -134,14 +133,7 @@ func (r *relayConn) readFrom(p []byte) (int, net.Addr, error) {
 		}
 		return n, addr, err
 	}
-	if r.udp == nil {
-		return r.PacketConn.ReadFrom(p)
-	}
-	n, ap, err := r.udp.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
-	}
-	return n, r.peers.addr(ap), nil
+	return r.PacketConn.ReadFrom(p)
 }
 
 // WriteTo sends a client's packet to a peer, or drops it over a cap
@@ -208,8 +200,8 @@ func (r *relayConn) waitReader() {
 const relayReadBatch = 16
 
 // addrCache turns the source of a datagram into a net.Addr without
-// allocating while it stays the same (one peer per relay is the common
-// case; one client per UDP read is common under load too). The cached
+// allocating while it stays the same (one client per UDP read is common
+// under load). (A relay socket's reads have udpbatch.Reader's own cache.) The cached
 // *net.UDPAddr is never modified, so pion may keep it (it does, in an
 // allocation's 5-tuple). Use from one goroutine only.
 type addrCache struct {

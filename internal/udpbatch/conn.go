@@ -55,7 +55,7 @@ type Conn struct {
 
 	mu     sync.Mutex // guards queue, free, closed
 	queue  []ipv4.Message
-	free   [][]byte
+	free   [][][]byte // sent messages' Buffers, each one buffer, kept for reuse
 	closed bool
 
 	// sendMu is held across a send so batches leave in queue order.
@@ -121,14 +121,15 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.mu.Unlock()
 		return 0, net.ErrClosed
 	}
-	var buf []byte
+	var bufs [][]byte
 	if n := len(c.free); n > 0 {
-		buf, c.free = c.free[n-1][:len(b)], c.free[:n-1]
+		bufs, c.free = c.free[n-1], c.free[:n-1]
+		bufs[0] = bufs[0][:len(b)]
 	} else {
-		buf = make([]byte, len(b), maxDatagram)
+		bufs = [][]byte{make([]byte, len(b), maxDatagram)}
 	}
-	copy(buf, b)
-	c.queue = append(c.queue, ipv4.Message{Buffers: [][]byte{buf}, Addr: addr})
+	copy(bufs[0], b)
+	c.queue = append(c.queue, ipv4.Message{Buffers: bufs, Addr: addr})
 	full := len(c.queue) >= MaxBatch
 	c.mu.Unlock()
 	if full || c.holds.Load() == 0 {
@@ -184,7 +185,7 @@ func (c *Conn) Flush() error {
 
 	c.mu.Lock()
 	for i := range batch {
-		c.free = append(c.free, batch[i].Buffers[0][:0])
+		c.free = append(c.free, batch[i].Buffers)
 		batch[i] = ipv4.Message{}
 	}
 	c.spare = batch[:0]

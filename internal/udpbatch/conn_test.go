@@ -291,3 +291,29 @@ func TestReaderHandsOutABatchInOrder(t *testing.T) {
 		t.Fatalf("read after close: %v", err)
 	}
 }
+
+type discardWriter struct{}
+
+func (discardWriter) WriteBatch(ms []ipv4.Message, _ int) (int, error) { return len(ms), nil }
+
+// A fan-out's writes reuse the buffers of the last one: the per-packet
+// path allocates nothing once warm.
+func TestHeldFanOutDoesNotAllocate(t *testing.T) {
+	c := newConn(loopback(t), discardWriter{})
+	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	pkt := make([]byte, 1200)
+	fanOut := func() {
+		c.Hold()
+		for range 8 {
+			_, _ = c.WriteTo(pkt, addr)
+		}
+		c.Release()
+	}
+	fanOut()
+	if n := testing.AllocsPerRun(100, fanOut); n != 0 {
+		t.Fatalf("%v allocations per fan-out, want 0", n)
+	}
+	if got := c.Datagrams.Load(); got != 8*102 {
+		t.Fatalf("sent %d datagrams, want %d", got, 8*102)
+	}
+}

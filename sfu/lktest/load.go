@@ -79,11 +79,14 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%s: %d joined (p50 %s, p95 %s, max %s); %s window: received %d packets (%.0f/s, %.1f Mbit/s), sent %d, expected %d, loss %.2f%% (sequence gaps %.2f%%; video packets by layer q/h/f %v)",
+	s := fmt.Sprintf("%s: %d joined (p50 %s, p95 %s, max %s); %s window: received %d packets (%.0f/s, %.1f Mbit/s), sent %d, expected %d, loss %.2f%% (sequence gaps %.2f%%; video packets by layer q/h/f %v)",
 		r.Scenario, r.Joined, r.JoinP50.Round(time.Millisecond), r.JoinP95.Round(time.Millisecond), r.JoinMax.Round(time.Millisecond),
 		r.Window.Round(time.Millisecond), r.PacketsReceived, float64(r.PacketsReceived)/r.Window.Seconds(),
-		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100, r.SeqLoss*100, r.LayerPackets) +
-		map[bool]string{true: fmt.Sprintf("; churn: %d left and joined (join p95 %s, %d failed)", r.Churned, r.ChurnJoinP95.Round(time.Millisecond), r.ChurnErrors)}[r.Churned+r.ChurnErrors > 0]
+		float64(r.BytesReceived)*8/r.Window.Seconds()/1e6, r.PacketsSent, r.Expected, r.Loss*100, r.SeqLoss*100, r.LayerPackets)
+	if r.Churned+r.ChurnErrors > 0 {
+		s += fmt.Sprintf("; churn: %d left and joined (join p95 %s, %d failed)", r.Churned, r.ChurnJoinP95.Round(time.Millisecond), r.ChurnErrors)
+	}
+	return s
 }
 
 // LowLayerOnly is a single-layer spec for video without simulcast.
