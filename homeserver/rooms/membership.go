@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
@@ -126,7 +125,7 @@ func (s *Service) mayChangeOthers(ctx context.Context, roomID, sender, op string
 	if r.membership(sender) != "join" {
 		return errNotJoined
 	}
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	pl, err := r.powerLevels()
 	if err != nil {
 		return err
 	}
