@@ -631,17 +631,11 @@ func eventFilterParam(q url.Values) (flt sync.RoomEventFilter, keep func(store.E
 // membership events of the chunk's senders, as the room state was at the
 // newest event of the chunk (as far as the user may see it).
 func (a *API) lazyMembers(ctx context.Context, dev store.Device, roomID string, page rooms.Page) ([]json.RawMessage, error) {
-	senders := map[string]bool{}
-	var ids []string
 	var newest int64
 	for _, ev := range page.Events {
-		if !senders[ev.Sender] {
-			senders[ev.Sender] = true
-			ids = append(ids, ev.Sender)
-		}
 		newest = max(newest, ev.Pos)
 	}
-	members, v, err := a.p.Rooms.MembersAtPos(ctx, dev.UserID, roomID, newest, ids)
+	members, v, err := a.p.Rooms.MembersAtPos(ctx, dev.UserID, roomID, newest, senders(page.Events))
 	if err != nil {
 		return nil, err
 	}
@@ -740,20 +734,18 @@ func (a *API) relations(w http.ResponseWriter, r *http.Request, dev store.Device
 	return reply(w, out)
 }
 
-// sendersMembers keeps, of state, the membership events of the senders
-// of the events in lists (lazy_load_members).
-func sendersMembers(state []store.EventRow, lists ...[]store.EventRow) []store.EventRow {
-	senders := map[string]bool{}
+// senders lists, once each in order of first appearance, the senders of
+// the events in lists (whose member events lazy_load_members sends).
+func senders(lists ...[]store.EventRow) []string {
+	seen := map[string]bool{}
+	var ids []string
 	for _, l := range lists {
 		for _, e := range l {
-			senders[e.Sender] = true
+			if !seen[e.Sender] {
+				seen[e.Sender] = true
+				ids = append(ids, e.Sender)
+			}
 		}
 	}
-	out := state[:0]
-	for _, st := range state {
-		if st.Type == "m.room.member" && st.StateKey != nil && senders[*st.StateKey] {
-			out = append(out, st)
-		}
-	}
-	return out
+	return ids
 }

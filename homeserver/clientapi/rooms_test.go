@@ -190,6 +190,23 @@ func TestMembersAtAndLazyLoading(t *testing.T) {
 	if _, ok := plain.body["state"]; ok {
 		t.Fatalf("page without lazy loading has state: %s", plain.raw)
 	}
+
+	// /context with lazy_load_members: only the member events of the
+	// senders of the events returned (bob's join and message).
+	bobMsg, _ := page.body["chunk"].([]any)[0].(map[string]any)["event_id"].(string)
+	cpath := "/rooms/" + room + "/context/" + url.PathEscape(bobMsg) + "?limit=1"
+	lazyCtx := ts.must(ts.v3(ts.alice, "GET", cpath+"&filter="+lazy, ""))
+	cstate, _ := lazyCtx.body["state"].([]any)
+	if len(cstate) != 1 {
+		t.Fatalf("lazy-loaded context state: %s", lazyCtx.raw)
+	}
+	if m, _ := cstate[0].(map[string]any); m["state_key"] != "@bob:hs" || m["type"] != "m.room.member" {
+		t.Fatalf("lazy-loaded context state %v, want bob's member event", cstate[0])
+	}
+	full := ts.must(ts.v3(ts.alice, "GET", cpath, ""))
+	if !strings.Contains(full.raw, `"type":"m.room.create"`) || !strings.Contains(full.raw, `"state_key":"@alice:hs"`) {
+		t.Fatalf("context without lazy loading lacks the room's state: %s", full.raw)
+	}
 }
 
 // TestEventOfAnotherRoom: an event is found only under its own room: asked

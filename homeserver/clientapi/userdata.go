@@ -207,12 +207,16 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, dev store.Dev
 	if err != nil {
 		return err
 	}
-	state, _, err := a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, row.Pos)
+	var state []store.EventRow
+	if flt.LazyLoadMembers {
+		// As /messages: only the senders' member events, read without
+		// the room's whole state.
+		state, _, err = a.p.Rooms.MembersAtPos(ctx, dev.UserID, roomID, row.Pos, senders([]store.EventRow{row}, before.Events, after.Events))
+	} else {
+		state, _, err = a.p.Rooms.StateAtPos(ctx, dev.UserID, roomID, row.Pos)
+	}
 	if err != nil {
 		return err
-	}
-	if flt.LazyLoadMembers {
-		state = sendersMembers(state, []store.EventRow{row}, before.Events, after.Events)
 	}
 	ev, err := clientEvent(v, row, dev)
 	if err != nil {

@@ -2,11 +2,11 @@ package rooms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
-	"github.com/salonhq/salon/internal/mxerr"
 )
 
 // Invitee is one person of an InviteMany or KickMany batch, with the
@@ -52,29 +52,18 @@ func (s *Service) changeMany(ctx context.Context, roomID, sender, op string, peo
 	// What needs a lookup of its own (the invitee exists, their profile)
 	// is read before the room is locked.
 	errs := make([]error, len(people))
-	content := make([]map[string]any, len(people))
+	content := make([]json.RawMessage, len(people))
 	for i, p := range people {
-		if !events.ValidUserID(p.UserID) {
-			errs[i] = mxerr.InvalidParamf("Invalid user ID %q", p.UserID)
-			continue
-		}
-		if len(p.Reason) > 1024 {
-			errs[i] = mxerr.InvalidParamf("reason is too long")
-			continue
-		}
-		c := map[string]any{"membership": "leave"}
-		if op == "invite" {
+		var extra map[string]any
+		membership := "leave"
+		if op == "invite" && events.ValidUserID(p.UserID) {
 			if err := s.checkInvitee(ctx, p.UserID); err != nil {
 				errs[i] = err
 				continue
 			}
-			c = s.profileFields(ctx, profile, p.UserID)
-			c["membership"] = "invite"
+			extra, membership = s.profileFields(ctx, profile, p.UserID), "invite"
 		}
-		if p.Reason != "" {
-			c["reason"] = p.Reason
-		}
-		content[i] = c
+		content[i], errs[i] = memberContent(p.UserID, membership, p.Reason, extra)
 	}
 	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
@@ -90,20 +79,18 @@ func (s *Service) changeMany(ctx context.Context, roomID, sender, op string, peo
 		if errs[i] != nil {
 			continue
 		}
-		switch m := r.membership(p.UserID); {
-		case op == "invite" && m == "join":
-			errs[i] = mxerr.Forbid("%s is already in the room", p.UserID)
+		m := r.membership(p.UserID)
+		if err := targetRefusal(op, p.UserID, m); err != nil {
+			errs[i] = err
 			continue
-		case op == "invite" && m == "invite":
+		}
+		if op == "invite" && m == "invite" {
 			errs[i] = ErrAlreadyInvited
-			continue
-		case op == "kick" && m != "join" && m != "invite" && m != "knock":
-			errs[i] = mxerr.Forbid("%s is not in the room", p.UserID)
 			continue
 		}
 		target := p.UserID
 		// build changes nothing when it fails: the batch goes on.
-		if _, err := s.build(r, sender, Event{Type: "m.room.member", StateKey: &target, Content: mustJSON(content[i])}, batch); err != nil {
+		if _, err := s.build(r, sender, Event{Type: "m.room.member", StateKey: &target, Content: content[i]}, batch); err != nil {
 			errs[i] = err
 			continue
 		}

@@ -86,7 +86,7 @@ func (s *Service) CanSendState(ctx context.Context, roomID, userID, evType strin
 	if r.membership(userID) != "join" {
 		return false, nil
 	}
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	pl, err := r.powerLevels()
 	if err != nil {
 		return false, err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
@@ -29,8 +28,18 @@ func (s *Service) ResolveRoom(ctx context.Context, idOrAlias string) (string, er
 }
 
 func (s *Service) member(ctx context.Context, roomID, sender, target, membership, reason string, extra map[string]any) (string, error) {
+	c, err := memberContent(target, membership, reason, extra)
+	if err != nil {
+		return "", err
+	}
+	return s.Send(ctx, roomID, sender, Event{Type: "m.room.member", StateKey: &target, Content: c})
+}
+
+// memberContent is the content of target's member event, after checking
+// the target's ID and the reason's length.
+func memberContent(target, membership, reason string, extra map[string]any) (json.RawMessage, error) {
 	if !events.ValidUserID(target) {
-		return "", mxerr.InvalidParamf("Invalid user ID")
+		return nil, mxerr.InvalidParamf("Invalid user ID %q", target)
 	}
 	c := map[string]any{"membership": membership}
 	for k, v := range extra {
@@ -38,11 +47,32 @@ func (s *Service) member(ctx context.Context, roomID, sender, target, membership
 	}
 	if reason != "" {
 		if len(reason) > 1024 {
-			return "", mxerr.InvalidParamf("reason is too long")
+			return nil, mxerr.InvalidParamf("reason is too long")
 		}
 		c["reason"] = reason
 	}
-	return s.Send(ctx, roomID, sender, Event{Type: "m.room.member", StateKey: &target, Content: mustJSON(c)})
+	return mustJSON(c), nil
+}
+
+// membershipOf is a member event's membership ("" for none).
+func membershipOf(ev *events.Event) string {
+	if ev == nil {
+		return ""
+	}
+	return ev.Membership()
+}
+
+// targetRefusal is why op ("invite" or "kick") cannot be done to someone
+// whose membership is m, or nil: an invite to someone joined, a kick of
+// someone not joined, invited or knocking.
+func targetRefusal(op, target, m string) error {
+	switch {
+	case op == "invite" && m == "join":
+		return mxerr.Forbid("%s is already in the room", target)
+	case op == "kick" && m != "join" && m != "invite" && m != "knock":
+		return mxerr.Forbid("%s is not in the room", target)
+	}
+	return nil
 }
 
 func (s *Service) profileFields(ctx context.Context, profile Profile, userID string) map[string]any {
@@ -95,7 +125,7 @@ func (s *Service) mayChangeOthers(ctx context.Context, roomID, sender, op string
 	if r.membership(sender) != "join" {
 		return errNotJoined
 	}
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	pl, err := r.powerLevels()
 	if err != nil {
 		return err
 	}
@@ -175,8 +205,8 @@ func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason str
 	}
 	if ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.member", StateKey: target}); err != nil {
 		return err
-	} else if ev != nil && ev.Membership() == "join" {
-		return mxerr.Forbid("%s is already in the room", target)
+	} else if err := targetRefusal("invite", target, membershipOf(ev)); err != nil {
+		return err
 	}
 	if err := s.checkInvitee(ctx, target); err != nil {
 		return err
@@ -213,8 +243,8 @@ func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason strin
 	if err != nil {
 		return err
 	}
-	if ev == nil || (ev.Membership() != "join" && ev.Membership() != "invite" && ev.Membership() != "knock") {
-		return mxerr.Forbid("%s is not in the room", target)
+	if err := targetRefusal("kick", target, membershipOf(ev)); err != nil {
+		return err
 	}
 	_, err = s.member(ctx, roomID, sender, target, "leave", reason, nil)
 	return err

@@ -169,6 +169,13 @@ func (r *room) derive() *derived {
 	return d
 }
 
+// powerLevels is r's current power levels, from its derived values. The
+// caller holds r.mu.
+func (r *room) powerLevels() (authrules.PowerLevels, error) {
+	d := r.derive()
+	return d.pl, d.plErr
+}
+
 // derivedOf returns a room's derived values without taking its lock when
 // they are current (a send in progress has not changed them: it clears
 // them under the lock when it changes state), else under the lock. The
@@ -613,7 +620,7 @@ func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e
 	if err != nil {
 		return nil, err
 	}
-	pl, err := authrules.CurrentPowerLevels(r.version, r.state)
+	pl, err := r.powerLevels()
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (s *Service) restrictedAuthoriser(ctx context.Context, roomID, userID strin
 		r.mu.Unlock()
 		return "", nil
 	}
-	pl, plErr := authrules.CurrentPowerLevels(r.version, r.state)
+	pl, plErr := r.powerLevels()
 	var members []string
 	for t, ev := range r.state {
 		if t.Type == "m.room.member" && ev.Membership() == "join" {

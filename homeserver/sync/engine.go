@@ -85,7 +85,7 @@ type Engine struct {
 	// caches per room.
 	sliding slidingConns
 	bc      bumpCache
-	kicked  gosync.Map // membership event ID → sent by someone else
+	kicked  kickedCache
 	metas   gosync.Map // room ID → roomMeta
 }
 

@@ -43,7 +43,7 @@ func BenchmarkSlidingFirstResponse(b *testing.B) {
 						h.e.cache = eventCache{size: eventCacheSize}
 						h.e.bc.m = nil
 						h.e.metas.Clear()
-						h.e.kicked.Clear()
+						h.e.kicked.m = nil
 						h.e.mc.mu.Lock()
 						h.e.mc.users, h.e.mc.rows = nil, 0
 						h.e.mc.mu.Unlock()

@@ -99,17 +99,35 @@ func (e *Engine) candidates(ctx context.Context, s *syncer, sent map[string]*sen
 // kickedBy reports whether the membership event was sent by someone other
 // than the user (a kick or a ban), cached: events never change sender.
 func (e *Engine) kickedBy(ctx context.Context, eventID, userID string) (bool, error) {
-	if v, ok := e.kicked.Load(eventID); ok {
-		return v.(bool), nil
+	e.kicked.mu.Lock()
+	k, ok := e.kicked.m[eventID]
+	e.kicked.mu.Unlock()
+	if ok {
+		return k, nil
 	}
 	row, err := e.p.Store.Event(ctx, eventID)
 	if err != nil {
 		return false, fmt.Errorf("sync: membership event: %w", err)
 	}
-	k := row.Sender != userID
-	e.kicked.Store(eventID, k)
+	k = row.Sender != userID
+	e.kicked.mu.Lock()
+	if e.kicked.m == nil || len(e.kicked.m) >= kickedEntries {
+		e.kicked.m = map[string]bool{}
+	}
+	e.kicked.m[eventID] = k
+	e.kicked.mu.Unlock()
 	return k, nil
 }
+
+// kickedCache holds kickedBy's answers by membership event ID: at most
+// kickedEntries, dropped all at once when full (every left room of every
+// sliding sync user would otherwise stay for the process's life).
+type kickedCache struct {
+	mu gosync.Mutex
+	m  map[string]bool
+}
+
+const kickedEntries = 100_000
 
 // bumpCache keeps rooms' bump positions; an entry is good while the
 // Notifier has seen nothing newer in the room than when it was read.
