@@ -36,15 +36,11 @@ func TestConformanceFixes2(t *testing.T) {
 		srv := startServer(t, database)
 		alice0 := mxtest.Register(t, srv.URL, "alice", "password alice")
 		bob0 := mxtest.Register(t, srv.URL, "bob", "password bob")
-		public := func(c *mxtest.Client) string {
-			c.T.Helper()
-			return c.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
-		}
 
 		// /relations had no dir=f, no to, and read no /sync token.
 		t.Run("relations pages both ways between tokens", func(t *testing.T) {
 			alice := on(t, alice0)
-			room := public(alice)
+			room := publicRoom(alice)
 			root := sendText(alice, room, "root", "root")
 			relate := func(txn, rel, parent string) string {
 				return alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, txn),
@@ -192,7 +188,7 @@ func TestConformanceFixes2(t *testing.T) {
 			f0 := mxtest.Register(t, srv.URL, "pres-frank", "password frank")
 			g0 := mxtest.Register(t, srv.URL, "pres-gina", "password gina")
 			frank, gina := on(t, f0), on(t, g0)
-			room := public(frank)
+			room := publicRoom(frank)
 			gina.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", gina.UserID), map[string]any{"presence": "online", "status_msg": "ici"})
 			since, _ := presenceSync(t, frank, url.Values{"timeout": {"0"}})
 			gina.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
@@ -252,7 +248,7 @@ func TestConformanceFixes2(t *testing.T) {
 
 		t.Run("joined_members: null profile fields, members only", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			room := public(alice)
+			room := publicRoom(alice)
 			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 			path := mxtest.Path("/_matrix/client/v3/rooms/%s/joined_members", room)
 			jm := bob.Must(200, "GET", path, nil)
@@ -276,7 +272,7 @@ func TestConformanceFixes2(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
 			i0 := mxtest.Register(t, srv.URL, "rr-ivan", "password ivan")
 			ivan := on(t, i0)
-			allowed := public(alice)
+			allowed := publicRoom(alice)
 			room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{
 				"preset": "public_chat",
 				"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "",

@@ -19,6 +19,12 @@ func sendText(c *mxtest.Client, room, txn, body string) string {
 		map[string]any{"msgtype": "m.text", "body": body}).Str("event_id")
 }
 
+// publicRoom creates a public_chat room as c and returns its ID.
+func publicRoom(c *mxtest.Client) string {
+	c.T.Helper()
+	return c.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+}
+
 func joinedTimeline(t *testing.T, sync mxtest.Response, room string) map[string]any {
 	t.Helper()
 	rooms, _ := sync.Body["rooms"].(map[string]any)
@@ -44,17 +50,12 @@ func TestConformanceFixes(t *testing.T) {
 		srv := startServer(t, database)
 		alice0 := mxtest.Register(t, srv.URL, "alice", "password alice")
 		bob0 := mxtest.Register(t, srv.URL, "bob", "password bob")
-		public := func(c *mxtest.Client) string {
-			c.T.Helper()
-			return c.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
-		}
 
 		// matrix-commander looped forever: the last page with events had no
 		// end, and nio then paged from the newest event again.
 		t.Run("messages end is omitted only on an empty page", func(t *testing.T) {
-			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			room := public(alice)
+			alice := on(t, alice0)
+			room := publicRoom(alice)
 			sendText(alice, room, "m1", "one")
 			page := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages", room)+"?dir=b&limit=50", nil)
 			end := page.Str("end")
@@ -69,8 +70,7 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("messages lazy-loads members and filters contains_url", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			room := public(alice)
+			room := publicRoom(alice)
 			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 			sendText(bob, room, "lz1", "from bob")
 			alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/lz2", room),
@@ -96,9 +96,8 @@ func TestConformanceFixes(t *testing.T) {
 		})
 
 		t.Run("transaction ID retry and room scope", func(t *testing.T) {
-			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			r1, r2 := public(alice), public(alice)
+			alice := on(t, alice0)
+			r1, r2 := publicRoom(alice), publicRoom(alice)
 			first := sendText(alice, r1, "abc", "first")
 			if again := sendText(alice, r1, "abc", "second"); again != first {
 				t.Fatalf("retry with other content: %s, want %s", again, first)
@@ -110,8 +109,7 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("identical state and a second join make no new event", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			room := public(alice)
+			room := publicRoom(alice)
 			path := mxtest.Path("/_matrix/client/v3/rooms/%s/state/a.test/", room)
 			one := alice.Must(200, "PUT", path, map[string]any{"k": "v"}).Str("event_id")
 			if two := alice.Must(200, "PUT", path, map[string]any{"k": "v"}).Str("event_id"); two != one {
@@ -128,8 +126,7 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("join keeps custom member content", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			room := public(alice)
+			room := publicRoom(alice)
 			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{"foo": "bar", "membership": "leave"})
 			c := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.member/%s", room, bob.UserID), nil)
 			if c.Str("foo") != "bar" || c.Str("membership") != "join" {
@@ -138,8 +135,7 @@ func TestConformanceFixes(t *testing.T) {
 		})
 
 		t.Run("createRoom topic has an m.topic block", func(t *testing.T) {
-			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
+			alice := on(t, alice0)
 			room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"topic": "Sujet"}).Str("room_id")
 			c := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.topic/", room), nil)
 			if !strings.Contains(string(c.Raw), `"m.topic":{"m.text":[{`) || !strings.Contains(string(c.Raw), `"body":"Sujet"`) || c.Str("topic") != "Sujet" {
@@ -149,7 +145,6 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("event of a room never joined is 404", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
 			room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
 			ev := sendText(alice, room, "p1", "private")
 			bob.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/event/%s", room, ev), nil)
@@ -157,8 +152,7 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("canonical alias validation and alias deletion", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			r1, r2 := public(alice), public(alice)
+			r1, r2 := publicRoom(alice), publicRoom(alice)
 			alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#one:localhost"), map[string]any{"room_id": r1})
 			canon := func(room string, content map[string]any) mxtest.Response {
 				return alice.Do("PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.canonical_alias/", room), content)
@@ -194,7 +188,6 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("status codes", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
 			// Bad UTF-8 is M_NOT_JSON, even where UIA would answer 401.
 			anon := mxtest.New(t, srv.URL)
 			anon.MustErr(400, "M_NOT_JSON", "POST", "/_matrix/client/v3/register", []byte("{\"username\":\"a\x81\"}"))
@@ -214,8 +207,6 @@ func TestConformanceFixes(t *testing.T) {
 		})
 
 		t.Run("initial sync has m.push_rules with global", func(t *testing.T) {
-			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
 			carol := mxtest.Register(t, srv.URL, "carol", "password carol")
 			s := carol.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil)
 			var body struct {
@@ -237,7 +228,6 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("invites from ignored users are hidden", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
 			dave := mxtest.Register(t, srv.URL, "dave", "password dave")
 			since := dave.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
 			dave.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/user/%s/account_data/m.ignored_user_list", dave.UserID),
@@ -252,8 +242,7 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("forgotten room", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			room := public(alice)
+			room := publicRoom(alice)
 			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})
 			sendText(alice, room, "f1", "hello")
 			since := bob.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
@@ -272,8 +261,7 @@ func TestConformanceFixes(t *testing.T) {
 
 		t.Run("newly joined room: unsigned.membership and a limited timeline", func(t *testing.T) {
 			alice, bob := on(t, alice0), on(t, bob0)
-			_, _ = alice, bob
-			room := public(alice)
+			room := publicRoom(alice)
 			pre := sendText(alice, room, "u1", "before bob")
 			since := bob.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
 			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room), map[string]any{})

@@ -312,25 +312,29 @@ func TestPostgresOutage(t *testing.T) {
 	t.Logf("outage (5 s): %d sends failed with M_UNKNOWN 503, /messages failed %d times and was served %d times, slowest answer %v; call and TURN kept flowing",
 		failed, readsFailed, readsServed, slowest.Round(time.Millisecond))
 
+	// awaitRecovery sends until one is acknowledged (within a minute) and
+	// returns how long that took and how many sends failed before it.
+	awaitRecovery := func(prefix, after string) (time.Duration, int) {
+		backAt := time.Now()
+		failedAfter := 0
+		for {
+			body := fmt.Sprintf("%s %d", prefix, failedAfter)
+			r := send(alice, body)
+			if r.Status == 200 {
+				acked = append(acked, body)
+				return time.Since(backAt), failedAfter
+			}
+			failedAfter++
+			if time.Since(backAt) > time.Minute {
+				t.Fatalf("not recovered a minute after %s: %d %s", after, r.Status, r.Raw)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
 	// It comes back: the server recovers without a restart.
 	px.Restore()
-	backAt := time.Now()
-	var recovered time.Duration
-	failedAfter := 0
-	for {
-		body := fmt.Sprintf("after %d", failedAfter)
-		r := send(alice, body)
-		if r.Status == 200 {
-			acked = append(acked, body)
-			recovered = time.Since(backAt)
-			break
-		}
-		failedAfter++
-		if time.Since(backAt) > time.Minute {
-			t.Fatalf("not recovered a minute after the database returned: %d %s", r.Status, r.Raw)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	recovered, failedAfter := awaitRecovery("after", "the database returned")
 	if h := health(); h != 200 {
 		t.Fatalf("/health after the outage = %d", h)
 	}
@@ -369,22 +373,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatalf("/health while the database is stalled = %d, want 503", h)
 	}
 	px.Unstall()
-	backAt = time.Now()
-	failedAfter = 0
-	for {
-		body := fmt.Sprintf("after the stall %d", failedAfter)
-		r := send(alice, body)
-		if r.Status == 200 {
-			acked = append(acked, body)
-			recovered = time.Since(backAt)
-			break
-		}
-		failedAfter++
-		if time.Since(backAt) > time.Minute {
-			t.Fatalf("not recovered a minute after the stall: %d %s", r.Status, r.Raw)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	recovered, failedAfter = awaitRecovery("after the stall", "the stall")
 	t.Logf("stalled database: %d sends failed with M_UNKNOWN 503, slowest answer %v; first send acknowledged %v after it answered again (%d failed in between)",
 		stallFailed, stallSlowest.Round(time.Millisecond), recovered.Round(time.Millisecond), failedAfter)
 

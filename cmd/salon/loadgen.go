@@ -334,7 +334,7 @@ func (lg *loadgen) lazySync(ctx context.Context, u *lgUser, say func(string, ...
 	var size int
 	for i := 0; i < 5; i++ {
 		t0 := time.Now()
-		b, err := lg.get(ctx, "/_matrix/client/v3/sync?timeout=0&filter="+url.QueryEscape(lazyFilter), u.token)
+		b, err := lg.raw(ctx, "GET", "/_matrix/client/v3/sync?timeout=0&filter="+url.QueryEscape(lazyFilter), u.token, nil)
 		if err != nil {
 			return err
 		}
@@ -345,25 +345,6 @@ func (lg *loadgen) lazySync(ctx context.Context, u *lgUser, say func(string, ...
 	say("initial lazy-loading /sync of a member: median %s (5 runs), %d bytes; target < 100ms: %s, < 100 KB: %s",
 		d, size, verdict(d < 100*time.Millisecond), verdict(size < 100_000))
 	return nil
-}
-
-// get returns a GET's uncompressed body.
-func (lg *loadgen) get(ctx context.Context, path, token string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", lg.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := lg.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err == nil && res.StatusCode != 200 {
-		err = fmt.Errorf("GET %s: %d %s", path, res.StatusCode, b)
-	}
-	return b, err
 }
 
 type loadgen struct {
@@ -397,6 +378,15 @@ func (lg *loadgen) parallel(n, width int, fn func(i int) error) error {
 }
 
 func (lg *loadgen) do(ctx context.Context, method, path, token string, body any, out any) error {
+	b, err := lg.raw(ctx, method, path, token, body)
+	if err == nil && out != nil {
+		err = json.Unmarshal(b, out)
+	}
+	return err
+}
+
+// raw makes a request and returns the (uncompressed) body of a 200 answer.
+func (lg *loadgen) raw(ctx context.Context, method, path, token string, body any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -404,27 +394,24 @@ func (lg *loadgen) do(ctx context.Context, method, path, token string, body any,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, lg.base+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	res, err := lg.hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if res.StatusCode != 200 {
-		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
 	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return b, nil
 }
 
 func (lg *loadgen) register(ctx context.Context, name string) (*lgUser, error) {
