@@ -61,6 +61,9 @@ type Conn struct {
 	// sendMu is held across a send so batches leave in queue order.
 	sendMu sync.Mutex
 	spare  []ipv4.Message
+	// one carries a write sent at once (guarded by sendMu): the caller's
+	// buffer, neither copied nor queued.
+	one []ipv4.Message
 
 	// Batches and Datagrams count sendmmsg calls and the datagrams they
 	// carried; Errors counts datagrams the kernel refused (skipped, the
@@ -83,7 +86,8 @@ func New(c net.PacketConn) (net.PacketConn, bool) {
 }
 
 func newConn(c net.PacketConn, bw batchWriter) *Conn {
-	return &Conn{PacketConn: c, bw: bw, queue: make([]ipv4.Message, 0, MaxBatch), spare: make([]ipv4.Message, 0, MaxBatch)}
+	return &Conn{PacketConn: c, bw: bw, queue: make([]ipv4.Message, 0, MaxBatch), spare: make([]ipv4.Message, 0, MaxBatch),
+		one: []ipv4.Message{{Buffers: make([][]byte, 1)}}}
 }
 
 // ipv6Writer adapts ipv6.PacketConn (whose Message is the same type).
@@ -103,8 +107,9 @@ func (c *Conn) Release() {
 	c.Flush()
 }
 
-// WriteTo queues b for addr (copied: the caller may reuse b) and, unless
-// a fan-out holds the socket, sends the queue. The error of a queued
+// WriteTo sends b to addr at once when no fan-out holds the socket and
+// nothing is queued; otherwise it queues b (copied: the caller may reuse
+// b) and, unless a fan-out holds the socket, sends the queue. The error of a queued
 // datagram is not the caller's to see (UDP promises nothing more); a
 // closed socket is.
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
@@ -121,6 +126,13 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.mu.Unlock()
 		return 0, net.ErrClosed
 	}
+	if c.holds.Load() == 0 && len(c.queue) == 0 {
+		// Nothing to gather with (STUN, DTLS, RTCP, a track's only
+		// subscriber): send it now. A flush of earlier datagrams in
+		// progress holds sendMu, so they still leave first.
+		c.mu.Unlock()
+		return c.writeNow(b, addr)
+	}
 	var bufs [][]byte
 	if n := len(c.free); n > 0 {
 		bufs, c.free = c.free[n-1], c.free[:n-1]
@@ -136,6 +148,32 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		if err := c.Flush(); errors.Is(err, net.ErrClosed) {
 			return 0, err
 		}
+	}
+	return len(b), nil
+}
+
+// writeNow sends b alone, with the same accounting as a batch: a datagram
+// the kernel refuses is counted and not the caller's error; a closed
+// socket is.
+func (c *Conn) writeNow(b []byte, addr net.Addr) (int, error) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	m := &c.one[0]
+	m.Buffers[0], m.Addr = b, addr
+	n, err := c.bw.WriteBatch(c.one, 0)
+	m.Buffers[0], m.Addr = nil, nil
+	switch {
+	case n == 1:
+		c.Batches.Add(1)
+		c.Datagrams.Add(1)
+	case isClosed(err):
+		c.Errors.Add(1)
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	default:
+		c.Errors.Add(1)
 	}
 	return len(b), nil
 }

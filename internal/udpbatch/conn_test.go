@@ -317,3 +317,29 @@ func TestHeldFanOutDoesNotAllocate(t *testing.T) {
 		t.Fatalf("sent %d datagrams, want %d", got, 8*102)
 	}
 }
+
+// TestUnheldWriteIsNotCopied: with nothing held and nothing queued, a
+// write goes to the socket at once, as the caller's own buffer (no copy
+// kept, nothing allocated), one datagram per sendmmsg.
+func TestUnheldWriteIsNotCopied(t *testing.T) {
+	f := &fakeWriter{}
+	c := newConn(loopback(t), f)
+	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	if n, err := c.WriteTo([]byte("rtcp"), addr); err != nil || n != 4 {
+		t.Fatalf("WriteTo: %d, %v", n, err)
+	}
+	if got := f.sent(); len(got) != 1 || got[0] != "rtcp" {
+		t.Fatalf("sent %v", got)
+	}
+	c.mu.Lock()
+	queued, free := len(c.queue), len(c.free)
+	c.mu.Unlock()
+	if queued != 0 || free != 0 {
+		t.Fatalf("an unheld write went through the queue: %d queued, %d copies kept", queued, free)
+	}
+	d := newConn(loopback(t), discardWriter{})
+	pkt := make([]byte, 1200)
+	if n := testing.AllocsPerRun(100, func() { _, _ = d.WriteTo(pkt, addr) }); n != 0 {
+		t.Fatalf("%v allocations per unheld write, want 0", n)
+	}
+}
