@@ -11,17 +11,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { api, loginUI, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
+import { api, loginUI, message, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
 const env = stackAndBrowser("scenario 10", [
   ["GET", "/_matrix/client/v3/sync", "/sync"],
   ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
   ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
 ]);
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
 
 test("scenario 10: recovery key set up at first sign-in; a new session reads old messages from the key backup", { timeout: 300_000 }, async (t) => {
   if (env.missing) {

@@ -14,16 +14,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { api, loginUI, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
+import { api, loginUI, message, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
 const env = stackAndBrowser("scenario 17", [
   ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
   ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
 ]);
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
 
 async function openRoom(page, room) {
   await page.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);

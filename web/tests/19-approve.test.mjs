@@ -13,16 +13,12 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
-import { api, loginUI, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
+import { api, loginUI, message, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
 const env = stackAndBrowser("scenario 19", [
   ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
   ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
 ]);
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
 
 async function deviceOf(page) {
   return page.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);

@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
 import { test } from "node:test";
-import { api, loginUI, newPerson, registerApi, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
+import { api, loginUI, message, newPerson, registerApi, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
 const env = stackAndBrowser("scenario 9", [
   ["GET", "/_matrix/client/v3/sync", "/sync"],
@@ -61,10 +61,6 @@ function countFiles(dir) {
     n += statSync(p).isDirectory() ? countFiles(p) : 1;
   }
   return n;
-}
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
 }
 
 /** Every file under dir whose bytes contain needle (a UTF-8 string). */

@@ -184,6 +184,11 @@ export function stackAndBrowser(label, needs = []) {
   return env;
 }
 
+/** The message tile of the timeline on `page` whose text has `text`. */
+export function message(page, text) {
+  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
+}
+
 export function launchBrowser() {
   return chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
 }
