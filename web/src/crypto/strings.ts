@@ -270,6 +270,3 @@ export function tc(key: E2EKey, vars?: Record<string, string | number>): string 
   const d = (dicts as Record<string, Record<E2EKey, string>>)[lang()] ?? en;
   return fill(d[key] ?? en[key], vars);
 }
-
-/** Both dictionaries, for the test that every key has a French string. */
-export const cryptoStrings = dicts;
