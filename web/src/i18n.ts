@@ -697,11 +697,13 @@ export function setLang(choice: Lang | null): void {
 
 /** Translates key, replacing {name} placeholders with vars. */
 export function t(key: MessageKey, vars?: Record<string, string | number>): string {
-  let s = dicts[current][key] ?? en[key] ?? key;
-  if (vars) {
-    s = s.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
-  }
-  return s;
+  return fill(dicts[current][key] ?? en[key] ?? key, vars);
+}
+
+/** A string with each {name} in it replaced by vars[name], where given. */
+export function fill(s: string, vars?: Record<string, string | number>): string {
+  if (!vars) return s;
+  return s.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
 }
 
 /** Formats a byte count for people, in the current language. */

@@ -9,7 +9,7 @@
 // on /sync or /createRoom: it then starts running by itself.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
+import { lacks, launchBrowser, loginUI, message, newPerson, registerApi, scenario, startStack, uniqueName, unlabelledControls } from "./harness.mjs";
 
 let stack;
 let browser;
@@ -32,10 +32,6 @@ after(async () => {
 });
 
 /** The message tile whose own text (not a quoted reply) contains `text`. */
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
-
 test("scenario 1: a private room in a new space, invitation, reply, edit, reaction", { timeout: 180_000 }, async (t) => {
   if (missing) {
     t.skip(`server lacks ${missing}`);

@@ -10,48 +10,25 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import { test } from "node:test";
+import { api, loginUI, message, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
-let stack;
-let browser;
-let missing = null;
-
-before(async () => {
-  stack = await startStack();
-  for (const [method, p, name] of [
-    ["GET", "/_matrix/client/v3/sync", "/sync"],
-    ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
-    ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
-  ]) {
-    if (await lacks(stack.api, method, p)) {
-      missing = name;
-      console.log(`SKIPPED: server lacks ${name} (scenario 10 runs once it answers)`);
-      return;
-    }
-  }
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
+const env = stackAndBrowser("scenario 10", [
+  ["GET", "/_matrix/client/v3/sync", "/sync"],
+  ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
+  ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
+]);
 
 test("scenario 10: recovery key set up at first sign-in; a new session reads old messages from the key backup", { timeout: 300_000 }, async (t) => {
-  if (missing) {
-    t.skip(`server lacks ${missing}`);
+  if (env.missing) {
+    t.skip(`server lacks ${env.missing}`);
     return;
   }
   const password = "correct horse battery staple";
-  const a = await registerApi(stack.api, uniqueName("alice"), password);
-  const b = await registerApi(stack.api, uniqueName("bob"), password);
-  const alice = await newPerson(browser, "alice");
-  const bob = await newPerson(browser, "bob");
+  const a = await registerApi(env.stack.api, uniqueName("alice"), password);
+  const b = await registerApi(env.stack.api, uniqueName("bob"), password);
+  const alice = await newPerson(env.browser, "alice");
+  const bob = await newPerson(env.browser, "bob");
   const A = alice.page;
   const B = bob.page;
   const secretA = `Before the trip ${uniqueName("a")}`;
@@ -61,7 +38,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
 
   const people = [alice, bob];
   await scenario("scenario-10-recovery", people, async () => {
-    await Promise.all([loginUI(A, stack.url, a.user_id, password), loginUI(B, stack.url, b.user_id, password)]);
+    await Promise.all([loginUI(A, env.stack.url, a.user_id, password), loginUI(B, env.stack.url, b.user_id, password)]);
 
     // First sign-in: the recovery key, shown once.
     const panel = A.getByRole("region", { name: "Your recovery key" });
@@ -81,7 +58,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     // The server holds her cross-signing keys, secret storage and a backup.
     const version = await until("a key backup version", async () => {
       try {
-        return await api(stack.api, a.access_token, "GET", "/_matrix/client/v3/room_keys/version");
+        return await api(env.stack.api, a.access_token, "GET", "/_matrix/client/v3/room_keys/version");
       } catch {
         return null;
       }
@@ -110,7 +87,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     await until(
       "two room keys in Alice's backup",
       async () => {
-        const keys = await api(stack.api, a.access_token, "GET", `/_matrix/client/v3/room_keys/keys?version=${version.version}`);
+        const keys = await api(env.stack.api, a.access_token, "GET", `/_matrix/client/v3/room_keys/keys?version=${version.version}`);
         const sessions = Object.keys(keys.rooms?.[dm]?.sessions ?? {});
         return sessions.length >= 2 ? sessions : { ok: false, sessions };
       },
@@ -119,7 +96,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
 
     // Her first browser is gone; Bob writes meanwhile. No session of hers
     // is open to back that key up: it reaches her dehydrated device.
-    const dehydrated = await api(stack.api, a.access_token, "GET", "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device");
+    const dehydrated = await api(env.stack.api, a.access_token, "GET", "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device");
     assert.ok(dehydrated.device_id, "her first session left a dehydrated device on the server");
     const firstDevice = await A.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
     await A.goto("about:blank");
@@ -128,10 +105,10 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     await message(B, secretAway).locator(".status").waitFor({ state: "detached", timeout: 60_000 });
 
     // A new browser: signing in asks her to confirm it is her.
-    alice2 = await newPerson(browser, "alice-new-browser");
+    alice2 = await newPerson(env.browser, "alice-new-browser");
     people.push(alice2);
     const A2 = alice2.page;
-    await loginUI(A2, stack.url, a.user_id, password);
+    await loginUI(A2, env.stack.url, a.user_id, password);
     const confirm = A2.getByRole("region", { name: "Confirm it is you" });
     await confirm.waitFor({ timeout: 60_000 });
     await A2.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), dm);
@@ -161,7 +138,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     assert.equal(await A2.locator(".e2e-undecryptable").count(), 0, "nothing left undecryptable");
 
     // The new session is signed by her self-signing key now.
-    const q = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
+    const q = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
     const ssk = Object.keys(q.self_signing_keys[a.user_id].keys)[0];
     const newDevice = await A2.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
     assert.ok(q.device_keys[a.user_id][newDevice].signatures[a.user_id][ssk], "the new session is cross-signed");
@@ -185,7 +162,7 @@ test("scenario 10: recovery key set up at first sign-in; a new session reads old
     await old.getByLabel("Your password").fill(password);
     await old.getByRole("button", { name: "Sign it out" }).click();
     await old.waitFor({ state: "detached", timeout: 30_000 });
-    const left = await api(stack.api, b.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
+    const left = await api(env.stack.api, b.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
     assert.ok(!(firstDevice in left.device_keys[a.user_id]), "the signed-out session's keys are gone");
   });
 });

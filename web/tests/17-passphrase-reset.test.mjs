@@ -13,36 +13,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import { test } from "node:test";
+import { api, loginUI, message, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
-let stack;
-let browser;
-let missing = null;
-
-before(async () => {
-  stack = await startStack();
-  for (const [method, p, name] of [
-    ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
-    ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
-  ]) {
-    if (await lacks(stack.api, method, p)) {
-      missing = name;
-      console.log(`SKIPPED: server lacks ${name} (scenario 17 runs once it answers)`);
-      return;
-    }
-  }
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
+const env = stackAndBrowser("scenario 17", [
+  ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
+  ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
+]);
 
 async function openRoom(page, room) {
   await page.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);
@@ -57,25 +34,25 @@ async function openSettings(page, userId) {
 const keyFormat = /^([1-9A-HJ-NP-Za-km-z]{4} ){11}[1-9A-HJ-NP-Za-km-z]{4}$/;
 
 test("scenario 17: passphrase at setup, recovery key changed, reset after total loss, key file as the last resort", { timeout: 400_000 }, async (t) => {
-  if (missing) {
-    t.skip(`server lacks ${missing}`);
+  if (env.missing) {
+    t.skip(`server lacks ${env.missing}`);
     return;
   }
   const password = "correct horse battery staple";
   const passphrase = "the lighthouse keeper sings at dawn";
   const filePass = "a file passphrase";
-  const a = await registerApi(stack.api, uniqueName("alice"), password);
-  const b = await registerApi(stack.api, uniqueName("bob"), password);
-  const alice = await newPerson(browser, "alice");
+  const a = await registerApi(env.stack.api, uniqueName("alice"), password);
+  const b = await registerApi(env.stack.api, uniqueName("bob"), password);
+  const alice = await newPerson(env.browser, "alice");
   const A = alice.page;
-  const bob = await newPerson(browser, "bob");
+  const bob = await newPerson(env.browser, "bob");
   const B = bob.page;
   const old = `Before the reset ${uniqueName("o")}`;
   const fresh = `After the reset ${uniqueName("n")}`;
   const people = [alice, bob];
 
   await scenario("scenario-17-passphrase-reset", people, async () => {
-    await Promise.all([loginUI(A, stack.url, a.user_id, password), loginUI(B, stack.url, b.user_id, password)]);
+    await Promise.all([loginUI(A, env.stack.url, a.user_id, password), loginUI(B, env.stack.url, b.user_id, password)]);
     const bobPanel = B.getByRole("region", { name: "Your recovery key" });
     await bobPanel.waitFor({ timeout: 60_000 });
     await bobPanel.getByRole("button", { name: "I have saved it" }).click();
@@ -96,18 +73,18 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
 
     const version = await until("a key backup version", async () => {
       try {
-        return await api(stack.api, a.access_token, "GET", "/_matrix/client/v3/room_keys/version");
+        return await api(env.stack.api, a.access_token, "GET", "/_matrix/client/v3/room_keys/version");
       } catch {
         return null;
       }
     });
-    const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
+    const { room_id: room } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
       name: "Diary",
       preset: "private_chat",
       invite: [b.user_id],
       initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
     });
-    await api(stack.api, b.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+    await api(env.stack.api, b.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
     await A.locator(".room-button", { hasText: "Diary" }).waitFor({ timeout: 30_000 });
     await openRoom(A, room);
     await B.locator(".room-button", { hasText: "Diary" }).waitFor({ timeout: 30_000 });
@@ -118,7 +95,7 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     await until(
       "the room key in the backup",
       async () => {
-        const keys = await api(stack.api, a.access_token, "GET", `/_matrix/client/v3/room_keys/keys?version=${version.version}`);
+        const keys = await api(env.stack.api, a.access_token, "GET", `/_matrix/client/v3/room_keys/keys?version=${version.version}`);
         return Object.keys(keys.rooms?.[room]?.sessions ?? {}).length >= 1;
       },
       60_000,
@@ -140,10 +117,10 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     await A.goto("about:blank");
 
     // A second browser, confirmed with the passphrase alone.
-    const alice2 = await newPerson(browser, "alice-second-browser");
+    const alice2 = await newPerson(env.browser, "alice-second-browser");
     people.push(alice2);
     const A2 = alice2.page;
-    await loginUI(A2, stack.url, a.user_id, password);
+    await loginUI(A2, env.stack.url, a.user_id, password);
     const confirm2 = A2.getByRole("region", { name: "Confirm it is you" });
     await confirm2.waitFor({ timeout: 60_000 });
     await openRoom(A2, room);
@@ -178,10 +155,10 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     await A2.locator('input[name="username"]').waitFor({ timeout: 30_000 });
 
     // Every session gone, the passphrase no longer works (the key changed).
-    const alice3 = await newPerson(browser, "alice-third-browser");
+    const alice3 = await newPerson(env.browser, "alice-third-browser");
     people.push(alice3);
     const A3 = alice3.page;
-    await loginUI(A3, stack.url, a.user_id, password);
+    await loginUI(A3, env.stack.url, a.user_id, password);
     const confirm3 = A3.getByRole("region", { name: "Confirm it is you" });
     await confirm3.waitFor({ timeout: 60_000 });
     // No other session is left to approve this one: the page says so.
@@ -211,7 +188,7 @@ test("scenario 17: passphrase at setup, recovery key changed, reset after total 
     // A new identity on the server: another master key, this session signed by it.
     // (The token the test registered her with was signed out with the rest: this session's.)
     const token3 = await A3.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).accessToken);
-    const q = await api(stack.api, token3, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
+    const q = await api(env.stack.api, token3, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
     const ssk = Object.keys(q.self_signing_keys[a.user_id].keys)[0];
     const device3 = await A3.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
     assert.ok(q.device_keys[a.user_id][device3].signatures[a.user_id][ssk], "the session is signed by the new identity");

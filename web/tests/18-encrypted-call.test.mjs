@@ -10,21 +10,10 @@
 // When Bob leaves, Alice's client makes a new media key.
 import assert from "node:assert/strict";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import { test } from "node:test";
+import { api, loginUI, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = stackAndBrowser("scenario 18");
 
 /** What the page receives and decodes of each other user's camera. */
 function received(page, others) {
@@ -75,27 +64,27 @@ async function joinCall(page, room, { publish = true } = {}) {
 
 test("scenario 18: an encrypted group call: members decode each other, a member without the key decodes nothing", { timeout: 300_000 }, async () => {
   const password = "correct horse battery staple";
-  const users = await Promise.all(["alice", "bob", "carol"].map((n) => registerApi(stack.api, uniqueName(n), password)));
+  const users = await Promise.all(["alice", "bob", "carol"].map((n) => registerApi(env.stack.api, uniqueName(n), password)));
   const [a, b, c] = users;
-  const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
+  const { room_id: room } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
     name: "Lab meeting",
     preset: "private_chat",
     invite: [b.user_id, c.user_id],
     initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
   });
-  for (const u of [b, c]) await api(stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+  for (const u of [b, c]) await api(env.stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
 
   // No traces: three pages encoding and decoding video share two cores.
-  const alice = await newPerson(browser, "alice", { trace: false });
-  const bob = await newPerson(browser, "bob", { trace: false });
-  const carol = await newPerson(browser, "carol", { trace: false });
+  const alice = await newPerson(env.browser, "alice", { trace: false });
+  const bob = await newPerson(env.browser, "bob", { trace: false });
+  const carol = await newPerson(env.browser, "carol", { trace: false });
   const people = [alice, bob, carol];
   if (process.env.CALL_DEBUG) {
     for (const p of people) p.page.on("console", (m) => (m.type() === "error" || m.type() === "warning") && console.log(`# ${p.name} ${m.type()}: ${m.text().slice(0, 300)}`));
   }
 
   await scenario("scenario-18-encrypted-call", people, async () => {
-    await Promise.all(people.map((p, i) => loginUI(p.page, stack.url, users[i].user_id, password)));
+    await Promise.all(people.map((p, i) => loginUI(p.page, env.stack.url, users[i].user_id, password)));
     await Promise.all(people.map((p) => dismissKey(p.page)));
 
     // Carol's client never sees an Olm-encrypted to-device message from now on.

@@ -12,43 +12,20 @@
 // settings, which offers it the approval.
 import assert from "node:assert/strict";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import { test } from "node:test";
+import { api, loginUI, message, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
-let stack;
-let browser;
-let missing = null;
-
-before(async () => {
-  stack = await startStack();
-  for (const [method, p, name] of [
-    ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
-    ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
-  ]) {
-    if (await lacks(stack.api, method, p)) {
-      missing = name;
-      console.log(`SKIPPED: server lacks ${name} (scenario 19 runs once it answers)`);
-      return;
-    }
-  }
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
-
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
+const env = stackAndBrowser("scenario 19", [
+  ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
+  ["GET", "/_matrix/client/v3/room_keys/version", "/room_keys"],
+]);
 
 async function deviceOf(page) {
   return page.evaluate(() => JSON.parse(localStorage.getItem("salon.session")).deviceId);
 }
 
 async function crossSigned(a, deviceId) {
-  const q = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
+  const q = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [a.user_id]: [] } });
   const ssk = Object.keys(q.self_signing_keys[a.user_id].keys)[0];
   return Boolean(q.device_keys[a.user_id][deviceId]?.signatures?.[a.user_id]?.[ssk]);
 }
@@ -56,7 +33,7 @@ async function crossSigned(a, deviceId) {
 /** A new browser of Alice's that asks her first session to approve it; returns the page at the request. */
 async function askApproval(person, a, password, room) {
   const P = person.page;
-  await loginUI(P, stack.url, a.user_id, password);
+  await loginUI(P, env.stack.url, a.user_id, password);
   const confirm = P.getByRole("region", { name: "Confirm it is you" });
   await confirm.waitFor({ timeout: 60_000 });
   await P.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);
@@ -66,32 +43,32 @@ async function askApproval(person, a, password, room) {
 }
 
 test("scenario 19: a new session approved from another one, by emoji and by QR code, reads old messages from the backup", { timeout: 400_000 }, async (t) => {
-  if (missing) {
-    t.skip(`server lacks ${missing}`);
+  if (env.missing) {
+    t.skip(`server lacks ${env.missing}`);
     return;
   }
   const password = "correct horse battery staple";
-  const a = await registerApi(stack.api, uniqueName("alice"), password);
-  const alice = await newPerson(browser, "alice");
+  const a = await registerApi(env.stack.api, uniqueName("alice"), password);
+  const alice = await newPerson(env.browser, "alice");
   const A = alice.page;
   const secret = `Notes from the seminar ${uniqueName("s")}`;
   const people = [alice];
 
   await scenario("scenario-19-approve", people, async () => {
-    await loginUI(A, stack.url, a.user_id, password);
+    await loginUI(A, env.stack.url, a.user_id, password);
     const panel = A.getByRole("region", { name: "Your recovery key" });
     await panel.waitFor({ timeout: 60_000 });
     await panel.getByRole("button", { name: "I have saved it" }).click();
     const version = await until("a key backup version", async () => {
       try {
-        return await api(stack.api, a.access_token, "GET", "/_matrix/client/v3/room_keys/version");
+        return await api(env.stack.api, a.access_token, "GET", "/_matrix/client/v3/room_keys/version");
       } catch {
         return null;
       }
     });
 
     // An encrypted room of hers, and a message in it that reaches the backup.
-    const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
+    const { room_id: room } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
       name: "Seminar notes",
       preset: "private_chat",
       initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
@@ -105,17 +82,17 @@ test("scenario 19: a new session approved from another one, by emoji and by QR c
     await until(
       "the room key in Alice's backup",
       async () => {
-        const keys = await api(stack.api, a.access_token, "GET", `/_matrix/client/v3/room_keys/keys?version=${version.version}`);
+        const keys = await api(env.stack.api, a.access_token, "GET", `/_matrix/client/v3/room_keys/keys?version=${version.version}`);
         return Object.keys(keys.rooms?.[room]?.sessions ?? {}).length >= 1;
       },
       60_000,
     );
 
     // --- Emoji comparison ---
-    const alice2 = await newPerson(browser, "alice-second-browser");
+    const alice2 = await newPerson(env.browser, "alice-second-browser");
     people.push(alice2);
     const A2 = alice2.page;
-    await loginUI(A2, stack.url, a.user_id, password);
+    await loginUI(A2, env.stack.url, a.user_id, password);
     // "Not now" leaves a reminder, never nothing.
     const confirm2 = A2.getByRole("region", { name: "Confirm it is you" });
     await confirm2.waitFor({ timeout: 60_000 });
@@ -160,7 +137,7 @@ test("scenario 19: a new session approved from another one, by emoji and by QR c
     await approveA.getByRole("button", { name: "Close" }).click();
 
     // --- QR code ---
-    const alice3 = await newPerson(browser, "alice-third-browser");
+    const alice3 = await newPerson(env.browser, "alice-third-browser");
     people.push(alice3);
     const A3 = alice3.page;
     const ask3 = await askApproval(alice3, a, password, room);
@@ -190,10 +167,10 @@ test("scenario 19: a new session approved from another one, by emoji and by QR c
     await approveA3.getByRole("button", { name: "Close" }).click();
 
     // --- From the settings' list of sessions ---
-    const alice4 = await newPerson(browser, "alice-fourth-browser");
+    const alice4 = await newPerson(env.browser, "alice-fourth-browser");
     people.push(alice4);
     const A4 = alice4.page;
-    await loginUI(A4, stack.url, a.user_id, password);
+    await loginUI(A4, env.stack.url, a.user_id, password);
     await A4.getByRole("region", { name: "Confirm it is you" }).waitFor({ timeout: 60_000 });
     await A4.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);
     const device4 = await deviceOf(A4);

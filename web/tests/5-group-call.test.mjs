@@ -7,22 +7,11 @@
 // Alice mutes her microphone with the keyboard and Bob and Carol see the
 // mute indicator on her tile. Carol is on a phone-sized screen in French.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import path from "node:path";
-import { api, launchBrowser, loginUI, newPerson, registerApi, resultsDir, scenario, startStack, uniqueName, unlabelledControls, until } from "./harness.mjs";
+import { api, loginUI, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, unlabelledControls, until } from "./harness.mjs";
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = stackAndBrowser("scenario 5");
 
 /**
  * What a page decodes from each other user: the tile's <video> (size and
@@ -55,23 +44,23 @@ function decoded(page, others) {
 
 test("scenario 5: a group call with three people in a voice channel", { timeout: 150_000 }, async () => {
   const password = "correct horse battery staple";
-  const users = await Promise.all(["alice", "bob", "carol"].map((n) => registerApi(stack.api, uniqueName(n), password)));
+  const users = await Promise.all(["alice", "bob", "carol"].map((n) => registerApi(env.stack.api, uniqueName(n), password)));
   const [a, b, c] = users;
-  const { room_id: room } = await api(stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
+  const { room_id: room } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
     name: "Lounge",
     preset: "public_chat",
     creation_content: { type: "org.matrix.msc3417.call" },
   });
-  for (const u of [b, c]) await api(stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+  for (const u of [b, c]) await api(env.stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
 
   // No traces: three pages encoding and decoding video share two cores.
-  const alice = await newPerson(browser, "alice", { trace: false });
-  const bob = await newPerson(browser, "bob", { trace: false });
-  const carol = await newPerson(browser, "carol", { trace: false, locale: "fr-FR", viewport: { width: 390, height: 844 } });
+  const alice = await newPerson(env.browser, "alice", { trace: false });
+  const bob = await newPerson(env.browser, "bob", { trace: false });
+  const carol = await newPerson(env.browser, "carol", { trace: false, locale: "fr-FR", viewport: { width: 390, height: 844 } });
   const people = [alice, bob, carol];
 
   await scenario("scenario-5-group-call", people, async () => {
-    await Promise.all(people.map((p, i) => loginUI(p.page, stack.url, users[i].user_id, password)));
+    await Promise.all(people.map((p, i) => loginUI(p.page, env.stack.url, users[i].user_id, password)));
 
     // Opening the voice channel shows its call (drop-in): a join button,
     // nobody in it yet.

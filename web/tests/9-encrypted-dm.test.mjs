@@ -11,33 +11,14 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
-import { after, before, test } from "node:test";
-import { api, lacks, launchBrowser, loginUI, newPerson, registerApi, scenario, startStack, uniqueName, until } from "./harness.mjs";
+import { test } from "node:test";
+import { api, loginUI, message, newPerson, registerApi, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
 
-let stack;
-let browser;
-let missing = null;
-
-before(async () => {
-  stack = await startStack();
-  for (const [method, p, name] of [
-    ["GET", "/_matrix/client/v3/sync", "/sync"],
-    ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
-    ["PUT", "/_matrix/client/v3/sendToDevice/m.room_key_request/t1", "sendToDevice"],
-  ]) {
-    if (await lacks(stack.api, method, p)) {
-      missing = name;
-      console.log(`SKIPPED: server lacks ${name} (scenario 9 runs once it answers)`);
-      return;
-    }
-  }
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = stackAndBrowser("scenario 9", [
+  ["GET", "/_matrix/client/v3/sync", "/sync"],
+  ["POST", "/_matrix/client/v3/keys/upload", "/keys/upload"],
+  ["PUT", "/_matrix/client/v3/sendToDevice/m.room_key_request/t1", "sendToDevice"],
+]);
 
 const crcTable = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -82,10 +63,6 @@ function countFiles(dir) {
   return n;
 }
 
-function message(page, text) {
-  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
-}
-
 /** Every file under dir whose bytes contain needle (a UTF-8 string). */
 export function filesContaining(dir, needle) {
   const found = [];
@@ -103,22 +80,22 @@ export function filesContaining(dir, needle) {
 }
 
 test("scenario 9: an encrypted DM between two browsers; the server stores no plaintext", { timeout: 240_000 }, async (t) => {
-  if (missing) {
-    t.skip(`server lacks ${missing}`);
+  if (env.missing) {
+    t.skip(`server lacks ${env.missing}`);
     return;
   }
   const password = "correct horse battery staple";
-  const a = await registerApi(stack.api, uniqueName("alice"), password);
-  const b = await registerApi(stack.api, uniqueName("bob"), password);
-  const alice = await newPerson(browser, "alice");
-  const bob = await newPerson(browser, "bob", { locale: "fr-FR" });
+  const a = await registerApi(env.stack.api, uniqueName("alice"), password);
+  const b = await registerApi(env.stack.api, uniqueName("bob"), password);
+  const alice = await newPerson(env.browser, "alice");
+  const bob = await newPerson(env.browser, "bob", { locale: "fr-FR" });
   const A = alice.page;
   const B = bob.page;
   const secretA = `Alice's secret ${uniqueName("plan")}`;
   const secretB = `Bob's secret ${uniqueName("reply")}`;
 
   await scenario("scenario-9-encrypted-dm", [alice, bob], async () => {
-    await Promise.all([loginUI(A, stack.url, a.user_id, password), loginUI(B, stack.url, b.user_id, password)]);
+    await Promise.all([loginUI(A, env.stack.url, a.user_id, password), loginUI(B, env.stack.url, b.user_id, password)]);
 
     // A public room is not encrypted, and its header says so.
     await A.getByRole("button", { name: "New room" }).first().click();
@@ -159,7 +136,7 @@ test("scenario 9: an encrypted DM between two browsers; the server stores no pla
     // the reader's.
     const markA = `alice-image-${uniqueName("m")}`;
     const markB = `bob-image-${uniqueName("m")}`;
-    const filesBefore = countFiles(stack.dataDir);
+    const filesBefore = countFiles(env.stack.dataDir);
     await A.locator('.composer input[type="file"]').setInputFiles([{ name: "alice.png", mimeType: "image/png", buffer: markedPng(64, 48, markA, 200) }]);
     await B.locator('.composer input[type="file"]').setInputFiles([{ name: "bob.png", mimeType: "image/png", buffer: markedPng(48, 64, markB, 20) }]);
     for (const [p, who] of [
@@ -177,18 +154,18 @@ test("scenario 9: an encrypted DM between two browsers; the server stores no pla
     }
     await A.locator(".uploads").waitFor({ state: "detached" });
     await B.locator(".uploads").waitFor({ state: "detached" });
-    assert.ok(countFiles(stack.dataDir) >= filesBefore + 2, "the uploads are stored in the data directory");
+    assert.ok(countFiles(env.stack.dataDir) >= filesBefore + 2, "the uploads are stored in the data directory");
     for (const mark of [markA, markB]) {
-      assert.deepEqual(filesContaining(stack.dataDir, mark), [], `the image marked "${mark}" stored in plaintext`);
+      assert.deepEqual(filesContaining(env.stack.dataDir, mark), [], `the image marked "${mark}" stored in plaintext`);
     }
-    assert.deepEqual(filesContaining(stack.dataDir, "alice.png"), [], "not even the file's name reaches the server");
+    assert.deepEqual(filesContaining(env.stack.dataDir, "alice.png"), [], "not even the file's name reaches the server");
 
     // Nothing on either side is left undecryptable.
     assert.equal(await A.locator(".e2e-undecryptable").count(), 0);
     assert.equal(await B.locator(".e2e-undecryptable").count(), 0);
 
     // What the server holds: the history is m.room.encrypted only …
-    const history = await api(stack.api, a.access_token, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(dm)}/messages?dir=b&limit=100`);
+    const history = await api(env.stack.api, a.access_token, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(dm)}/messages?dir=b&limit=100`);
     const sent = history.chunk.filter((e) => e.state_key === undefined);
     assert.ok(sent.length >= 4, `two messages and two images in the history: ${JSON.stringify(sent.map((e) => e.type))}`);
     for (const e of sent) {
@@ -204,9 +181,9 @@ test("scenario 9: an encrypted DM between two browsers; the server stores no pla
     );
     // … and no byte of either message is in its data directory.
     for (const secret of [secretA, secretB]) {
-      assert.deepEqual(filesContaining(stack.dataDir, secret), [], `plaintext "${secret}" stored by the server`);
+      assert.deepEqual(filesContaining(env.stack.dataDir, secret), [], `plaintext "${secret}" stored by the server`);
     }
     // The check would see plaintext: the public room's name is stored as is.
-    assert.notDeepEqual(filesContaining(stack.dataDir, "Open hall"), [], "the data directory check reads the database");
+    assert.notDeepEqual(filesContaining(env.stack.dataDir, "Open hall"), [], "the data directory check reads the database");
   });
 });

@@ -4,56 +4,7 @@
 // Bob's second device, logged in later, reads new messages; once Bob
 // deletes that device, Alice's client drops it from his devices and new
 // room keys go only to his first. Prints E2EE-OK on success.
-//
-// Node 20 lacks Promise.withResolvers, which the SDK uses: define it
-// before the SDK loads (hence the dynamic import).
-if (!Promise.withResolvers) {
-  Promise.withResolvers = function () {
-    let resolve, reject;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
-// The SDK logs every step to the console: keep it for E2EE_DEBUG=1.
-const say = (line) => process.stdout.write(line + "\n");
-if (!process.env.E2EE_DEBUG) {
-  for (const k of ["log", "info", "debug", "warn", "trace"]) console[k] = () => {};
-}
-const sdk = await import("matrix-js-sdk");
-
-const BASE = process.env.BASE;
-const stamp = Date.now().toString(36);
-
-async function api(token, method, path, body) {
-  const res = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await res.json().catch(() => ({}));
-  return { status: res.status, data };
-}
-
-async function register(name) {
-  const body = { username: name, password: `password ${name}` };
-  let r = await api(null, "POST", "/_matrix/client/v3/register", body);
-  r = await api(null, "POST", "/_matrix/client/v3/register", { ...body, auth: { type: "m.login.dummy", session: r.data.session } });
-  if (r.status !== 200) throw new Error(`register ${name}: ${JSON.stringify(r.data)}`);
-  return r.data;
-}
-
-async function login(name) {
-  const r = await api(null, "POST", "/_matrix/client/v3/login", {
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: name },
-    password: `password ${name}`,
-  });
-  if (r.status !== 200) throw new Error(`login ${name}: ${JSON.stringify(r.data)}`);
-  return r.data;
-}
+import { api, BASE, login, register, say, sdk, stamp } from "./sdk-node.mjs";
 
 const clients = [];
 async function start(session) {

@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -155,6 +156,37 @@ export async function lacks(api, method, urlPath) {
   if (res.status !== 404) return false;
   const body = await res.json().catch(() => ({}));
   return body.errcode === "M_UNRECOGNIZED";
+}
+
+/**
+ * A scenario file's server and browser, for its tests: before them, Salon
+ * starts and, unless the server lacks one of `needs` ([method, path, name]
+ * each; the file's tests then skip on `missing`), a browser; after them,
+ * both stop. The returned object's fields are filled in by the hooks.
+ */
+export function stackAndBrowser(label, needs = []) {
+  const env = { stack: null, browser: null, missing: null };
+  before(async () => {
+    env.stack = await startStack();
+    for (const [method, p, name] of needs) {
+      if (await lacks(env.stack.api, method, p)) {
+        env.missing = name;
+        console.log(`SKIPPED: server lacks ${name} (${label} runs once it answers)`);
+        return;
+      }
+    }
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.stack?.stop();
+  });
+  return env;
+}
+
+/** The message tile of the timeline on `page` whose text has `text`. */
+export function message(page, text) {
+  return page.locator("li.event.message").filter({ has: page.locator(".event-content > .text", { hasText: text }) });
 }
 
 export function launchBrowser() {

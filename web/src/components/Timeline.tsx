@@ -225,11 +225,11 @@ export function Timeline(props: { room: Room; actions: TimelineActions; jumpTo?:
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
+    atBottom.current = fromBottom < 40;
     if (el.scrollTop < 300) void paginate();
     // An older stretch: newer messages as the person scrolls down; the
     // live timeline once they reach the present and the bottom.
-    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
     if (detached && fromBottom < 300 && !forwardDone.current) void paginateForward();
     else if (detached && forwardDone.current && fromBottom < 2) backToLive();
     markRead();

@@ -1,7 +1,7 @@
 // The strings of end-to-end encryption, in English and French, apart from
 // src/i18n.ts so the two dictionaries grow without touching each other.
 // The language is the client's (src/i18n.ts lang()).
-import { lang } from "../i18n";
+import { fill, lang } from "../i18n";
 
 const en = {
   "e2e.encrypted": "End-to-end encrypted",
@@ -268,10 +268,5 @@ const dicts = { en, fr } as const;
 /** A string of end-to-end encryption in the client's language. */
 export function tc(key: E2EKey, vars?: Record<string, string | number>): string {
   const d = (dicts as Record<string, Record<E2EKey, string>>)[lang()] ?? en;
-  let s = d[key] ?? en[key];
-  if (vars) for (const [k, v] of Object.entries(vars)) s = s.split(`{${k}}`).join(String(v));
-  return s;
+  return fill(d[key] ?? en[key], vars);
 }
-
-/** Both dictionaries, for the test that every key has a French string. */
-export const cryptoStrings = dicts;
