@@ -8,10 +8,21 @@
 // her /sync), so she never gets a media key: she joins, her browser
 // receives the others' video bytes from the SFU, and decodes not one frame.
 // When Bob leaves, Alice's client makes a new media key.
+//
+// On the SFU's side (web/internal/sfuprobe, a LiveKit-protocol subscriber
+// outside the browsers, with no key): every VP8 frame the SFU forwards of
+// Alice's and Bob's cameras is in livekit-client's encrypted format — the
+// clear VP8 header (10 bytes of a key frame, 3 of a delta frame), AES-GCM
+// ciphertext, the IV and the trailer (IV length, key index) —, and only
+// the members' media keys, taken from Alice's and Bob's pages afterwards,
+// authenticate and decrypt them into frames a VP8 decoder decodes. The
+// same probe in a call of an unencrypted room finds plain VP8 frames that
+// the decoder decodes as they are.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { api, loginUI, newPerson, registerApi, resultsDir, scenario, stackAndBrowser, uniqueName, until } from "./harness.mjs";
+import { callToken, pageMediaKeys, probeCall } from "./sfu-probe.mjs";
 
 const env = stackAndBrowser("scenario 18");
 
@@ -48,9 +59,9 @@ async function dismissKey(page) {
   await panel.getByRole("button", { name: "I have saved it" }).click();
 }
 
-async function joinCall(page, room, { publish = true } = {}) {
+async function joinCall(page, room, { publish = true, encrypted = true } = {}) {
   await page.evaluate((id) => (window.location.hash = `#/room/${encodeURIComponent(id)}`), room);
-  await page.locator(".room-head .e2e-state", { hasText: "End-to-end encrypted" }).waitFor();
+  await page.locator(".room-head .e2e-state", { hasText: encrypted ? "End-to-end encrypted" : "Not encrypted" }).waitFor();
   await page.locator(".room-head .call-button").click();
   if (!publish) {
     // Only watching: less for two shared cores to encode.
@@ -59,13 +70,20 @@ async function joinCall(page, room, { publish = true } = {}) {
   }
   await page.locator(".call.lobby .call-join").click();
   await page.locator(".call.in-call").waitFor({ timeout: 30_000 });
-  await page.locator(".call-head .call-e2ee", { hasText: "End-to-end encrypted call" }).waitFor();
+  if (encrypted) await page.locator(".call-head .call-e2ee", { hasText: "End-to-end encrypted call" }).waitFor();
+}
+
+/** The probe's VP8 tracks, each with at least one frame. */
+function videoTracks(report) {
+  return report.tracks.filter((t) => t.frames > 0);
 }
 
 test("scenario 18: an encrypted group call: members decode each other, a member without the key decodes nothing", { timeout: 300_000 }, async () => {
   const password = "correct horse battery staple";
   const users = await Promise.all(["alice", "bob", "carol"].map((n) => registerApi(env.stack.api, uniqueName(n), password)));
   const [a, b, c] = users;
+  // Dave is no browser: his token lets the SFU probe join the calls.
+  const dave = await registerApi(env.stack.api, uniqueName("dave"), password);
   const { room_id: room } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", {
     name: "Lab meeting",
     preset: "private_chat",
@@ -73,6 +91,11 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
   });
   for (const u of [b, c]) await api(env.stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+  await api(env.stack.api, a.access_token, "POST", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/invite`, { user_id: dave.user_id });
+  await api(env.stack.api, dave.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
+  // An unencrypted room, for the probe's comparison.
+  const { room_id: openRoom } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", { name: "Open seminar", preset: "public_chat" });
+  await api(env.stack.api, dave.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(openRoom)}`, {});
 
   // No traces: three pages encoding and decoding video share two cores.
   const alice = await newPerson(env.browser, "alice", { trace: false });
@@ -139,6 +162,22 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     assert.ok(stripped > 0, "the media keys were sent to Carol and withheld by the test");
     for (const u of others) assert.equal(d[u].framesDecoded, 0, `Carol decodes nothing of ${u}`);
 
+    // What the SFU forwards, recorded outside the browsers without a key.
+    const probe = await probeCall(await callToken(env.stack.api, dave, room), 8);
+    const keys = [...(await pageMediaKeys(alice.page)), ...(await pageMediaKeys(bob.page))];
+    const sealed = await probe.check(keys);
+    console.log(`# SFU probe, encrypted call (${keys.length} media keys given after recording): ${JSON.stringify(sealed)}`);
+    const tracks = videoTracks(sealed);
+    assert.ok(tracks.length >= 2, "the probe received Alice's and Bob's cameras");
+    for (const t of tracks) {
+      assert.ok(t.keyFrames > 0, `${t.sid}: a key frame among the forwarded frames`);
+      assert.equal(t.clearHeaderOK, t.frames, `${t.sid}: every frame keeps LiveKit's clear VP8 header`);
+      assert.equal(t.sealed, t.frames, `${t.sid}: every frame has LiveKit's E2EE trailer`);
+      assert.equal(t.opened, t.frames, `${t.sid}: every frame is AES-GCM ciphertext under a member's media key`);
+      assert.equal(t.openedKeyFramesDecoded, t.keyFrames, `${t.sid}: decrypted, the key frames decode`);
+      assert.equal(t.rawSameAsOpened, 0, `${t.sid}: as forwarded, no key frame shows the picture`);
+    }
+
     // Bob leaves: Alice's client makes a new media key, which Bob never gets.
     const aliceKey = () =>
       alice.page.evaluate(() => {
@@ -153,5 +192,25 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     }, 60_000);
     console.log(`# alice's media key index: ${keyBefore} before Bob left, ${rotated.k} after`);
     await carol.page.unrouteAll({ behavior: "ignoreErrors" });
+
+    // The same probe in a call of an unencrypted room: plain VP8 frames.
+    await alice.page.getByRole("button", { name: "Leave call" }).click();
+    await alice.page.locator(".call.in-call").waitFor({ state: "detached" });
+    await joinCall(alice.page, openRoom, { encrypted: false });
+    await until("Alice publishing in the open room", async () => {
+      const on = await alice.page.evaluate(() => !!window.salonCall?.lk.localParticipant.getTrackPublication("camera")?.track);
+      return { ok: on };
+    }, 30_000);
+    const plainProbe = await probeCall(await callToken(env.stack.api, dave, openRoom), 6);
+    const plain = await plainProbe.check([]);
+    console.log(`# SFU probe, unencrypted call: ${JSON.stringify(plain)}`);
+    const plainTracks = videoTracks(plain);
+    assert.ok(plainTracks.length >= 1, "the probe received Alice's camera");
+    for (const t of plainTracks) {
+      assert.ok(t.keyFrames > 0, `${t.sid}: a key frame`);
+      assert.equal(t.keyFramesDecoded, t.keyFrames, `${t.sid}: every key frame decodes as forwarded`);
+      assert.equal(t.firstPartitionFits, t.frames, `${t.sid}: every frame is well-formed VP8`);
+      assert.ok(t.sealed < t.frames / 10, `${t.sid}: frames do not look like LiveKit's E2EE format`);
+    }
   });
 });
