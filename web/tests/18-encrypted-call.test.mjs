@@ -9,6 +9,10 @@
 // receives the others' video bytes from the SFU, and decodes not one frame.
 // When Bob leaves, Alice's client makes a new media key.
 //
+// Bob's browser joins while Alice's key queries about him are held: her
+// one media key message from matrix-js-sdk misses his new device, and her
+// client sends the key again once the device is known (KeyRedelivery).
+//
 // On the SFU's side (web/internal/sfuprobe, a LiveKit-protocol subscriber
 // outside the browsers, with no key): every VP8 frame the SFU forwards of
 // Alice's and Bob's cameras is in livekit-client's encrypted format — the
@@ -95,7 +99,8 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
   await api(env.stack.api, dave.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(room)}`, {});
   // An unencrypted room, for the probe's comparison.
   const { room_id: openRoom } = await api(env.stack.api, a.access_token, "POST", "/_matrix/client/v3/createRoom", { name: "Open seminar", preset: "public_chat" });
-  await api(env.stack.api, dave.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(openRoom)}`, {});
+  // Three members, so that its header has the group call's button (a two-person room has the "Call" menu).
+  for (const u of [c, dave]) await api(env.stack.api, u.access_token, "POST", `/_matrix/client/v3/join/${encodeURIComponent(openRoom)}`, {});
 
   // No traces: three pages encoding and decoding video share two cores.
   const alice = await newPerson(env.browser, "alice", { trace: false });
@@ -107,8 +112,9 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
   }
 
   await scenario("scenario-18-encrypted-call", people, async () => {
-    await Promise.all(people.map((p, i) => loginUI(p.page, env.stack.url, users[i].user_id, password)));
-    await Promise.all(people.map((p) => dismissKey(p.page)));
+    // Alice and Carol sign in first; Bob's browser signs in once Alice is in the call.
+    await Promise.all([alice, carol].map((p) => loginUI(p.page, env.stack.url, users[people.indexOf(p)].user_id, password)));
+    await Promise.all([alice, carol].map((p) => dismissKey(p.page)));
 
     // Carol's client never sees an Olm-encrypted to-device message from now on.
     let stripped = 0;
@@ -130,7 +136,36 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     });
 
     await joinCall(alice.page, room);
+
+    // The race of a key sent to a device whose keys are still being
+    // fetched: Alice's key queries that name Bob are held until the test
+    // lets them go, so when Bob's new browser joins, Alice's crypto does
+    // not know its device yet and matrix-js-sdk's one send of her media
+    // key leaves it out. Bob receives her video and decodes none of it;
+    // once the query answers, Alice's client sends the key again
+    // (KeyRedelivery) and Bob decodes her.
+    let release;
+    const released = new Promise((r) => (release = r));
+    let held = 0;
+    await alice.page.route(/\/_matrix\/client\/v3\/keys\/query/, async (route) => {
+      if ((route.request().postData() ?? "").includes(b.user_id)) {
+        held++;
+        await Promise.race([released, new Promise((r) => setTimeout(r, 120_000))]);
+      }
+      await route.continue().catch(() => undefined);
+    });
+    await loginUI(bob.page, env.stack.url, b.user_id, password);
+    await dismissKey(bob.page);
     await joinCall(bob.page, room);
+    const unkeyed = await until("Bob receiving Alice's video without her key", async () => {
+      const d = await received(bob.page, [a.user_id]);
+      return { ok: d[a.user_id].bytes > 20_000 && held > 0, d };
+    }, 60_000);
+    console.log(`# bob before Alice's crypto knows his device (${held} key queries held): ${JSON.stringify(unkeyed.d)}`);
+    assert.equal(unkeyed.d[a.user_id].framesDecoded, 0, "Bob has no key of Alice's while her crypto does not know his device");
+    release();
+    await alice.page.unroute(/\/_matrix\/client\/v3\/keys\/query/);
+
     await joinCall(carol.page, room, { publish: false });
 
     // Alice and Bob decode each other's video, encrypted end to end.
@@ -144,6 +179,8 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
       }, 60_000);
       console.log(`# ${p.name}: ${JSON.stringify(seen.d)}`);
     }
+    const resent = await alice.page.evaluate(() => window.salonCall.keyRedeliveries);
+    assert.ok(resent > 0, "Alice's client sent her key again to Bob's device");
     await alice.page.screenshot({ path: path.join(resultsDir, "scenario-18-encrypted-call.png") });
 
     // Carol gets the bytes, never a key: not one frame decodes.

@@ -301,11 +301,11 @@ export class GroupCall implements OngoingCall {
     if (users.length === 0) return;
     // What the crypto knows now, without fetching.
     const devices = await crypto.getUserDeviceInfo(users, false);
-    const { targets, unknown } = r.due(members, (u, d) => !!devices.get(u)?.has(d));
-    if (unknown.length) {
-      // Fetch their lists; CryptoEvent.DevicesUpdated brings us back.
-      void crypto.getUserDeviceInfo(unknown, true).catch(() => undefined);
-    }
+    // Devices not known yet: the crypto is fetching their owners' lists
+    // (members of an encrypted room are tracked; a new device of theirs
+    // marks the list outdated), and CryptoEvent.DevicesUpdated brings us
+    // back when it has them.
+    const { targets } = r.due(members, (u, d) => !!devices.get(u)?.has(d));
     if (targets.length === 0) return;
     // The content ToDeviceKeyTransport sends (io.element.call.encryption_keys).
     let b64 = "";
