@@ -386,9 +386,9 @@ export class GroupCall implements OngoingCall {
         throw new CallJoinError("sfu", err instanceof Error ? err.message : String(err));
       }
       // In an encrypted room the SDK sends our media key to the members'
-      // devices it knows when it sends: learn them first (a device list
-      // still being fetched is otherwise skipped, and its owner never
-      // decrypts our media).
+      // devices it knows when it sends: wait for a fetch of their lists
+      // under way (for users the crypto tracks it answers from the list it
+      // has; a device it learns later gets the key from KeyRedelivery).
       if (this.encrypted) await this.knowMembersDevices();
       // The membership, with a delayed leave the server sends if this
       // client stops heartbeating (a crash, a lost network): 8 s, restarted
