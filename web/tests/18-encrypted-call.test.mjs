@@ -165,6 +165,16 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     assert.equal(unkeyed.d[a.user_id].framesDecoded, 0, "Bob has no key of Alice's while her crypto does not know his device");
     release();
     await alice.page.unroute(/\/_matrix\/client\/v3\/keys\/query/);
+    // Before anyone else joins (a joiner can make Alice's SDK rotate and
+    // send a new key to everyone), Bob decodes Alice: her client sent the
+    // key again once her crypto knew his device.
+    const keyed = await until("Bob decoding Alice after her client knows his device", async () => {
+      const d = await received(bob.page, [a.user_id]);
+      return { ok: d[a.user_id].framesDecoded > 0, d };
+    }, 60_000);
+    const resent = await alice.page.evaluate(() => window.salonCall.keyRedeliveries);
+    console.log(`# bob once Alice's crypto knows his device (Alice sent her key again ${resent} times): ${JSON.stringify(keyed.d)}`);
+    assert.ok(resent > 0, "Alice's client sent her key again to Bob's device");
 
     await joinCall(carol.page, room, { publish: false });
 
@@ -179,8 +189,7 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
       }, 60_000);
       console.log(`# ${p.name}: ${JSON.stringify(seen.d)}`);
     }
-    const resent = await alice.page.evaluate(() => window.salonCall.keyRedeliveries);
-    assert.ok(resent > 0, "Alice's client sent her key again to Bob's device");
+
     await alice.page.screenshot({ path: path.join(resultsDir, "scenario-18-encrypted-call.png") });
 
     // Carol gets the bytes, never a key: not one frame decodes.
