@@ -157,9 +157,13 @@ test("scenario 18: an encrypted group call: members decode each other, a member 
     await loginUI(bob.page, env.stack.url, b.user_id, password);
     await dismissKey(bob.page);
     await joinCall(bob.page, room);
+    // Hold 15 s: the crypto waits a while for a query in flight before it
+    // encrypts without the device (with KeyRedelivery turned off, a hold of
+    // a few seconds let the SDK's own send reach Bob once it was released).
+    const joined = Date.now();
     const unkeyed = await until("Bob receiving Alice's video without her key", async () => {
       const d = await received(bob.page, [a.user_id]);
-      return { ok: d[a.user_id].bytes > 20_000 && held > 0, d };
+      return { ok: d[a.user_id].bytes > 20_000 && held > 0 && Date.now() - joined > 15_000, d };
     }, 60_000);
     console.log(`# bob before Alice's crypto knows his device (${held} key queries held): ${JSON.stringify(unkeyed.d)}`);
     assert.equal(unkeyed.d[a.user_id].framesDecoded, 0, "Bob has no key of Alice's while her crypto does not know his device");
