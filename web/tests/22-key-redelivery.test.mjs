@@ -67,3 +67,29 @@ test("scenario 22: a member listed twice is sent once", () => {
   r.setKey({ index: 0, key: new Uint8Array(16) });
   assert.deepEqual(names(r.due([bob, bob], () => true)), ["B"]);
 });
+
+test("scenario 22: an old key of ours re-emitted is not taken for the current one", () => {
+  const r = new KeyRedelivery(me);
+  const k0 = { index: 0, key: new Uint8Array(16).fill(1) };
+  const k1 = { index: 1, key: new Uint8Array(16).fill(2) };
+  assert.equal(r.setKey(k0), true);
+  assert.equal(r.setKey(k1), true);
+  r.sent(r.due(members, () => true).targets, 1);
+  // reemitEncryptionKeys hands every key again, oldest first.
+  assert.equal(r.setKey(k0), false);
+  assert.equal(r.setKey(k1), false);
+  assert.equal(r.key.index, 1);
+  assert.deepEqual(r.due(members, () => true).targets, [], "nothing sent again");
+});
+
+test("scenario 22: after joining again, index 0 with other bytes is a new key, due to everyone", () => {
+  const r = new KeyRedelivery(me);
+  r.setKey({ index: 0, key: new Uint8Array(16).fill(1) });
+  r.sent(r.due(members, () => true).targets, 0);
+  r.reset();
+  assert.deepEqual(r.due(members, () => true).targets, [], "no key until the new session's first");
+  assert.equal(r.setKey({ index: 0, key: new Uint8Array(16).fill(9) }), true);
+  const d = r.due(members, () => true);
+  assert.deepEqual(names(d), ["B", "C"]);
+  assert.equal(r.key.key[0], 9, "the new session's key, not the old one of the same index");
+});

@@ -255,10 +255,7 @@ export class GroupCall implements OngoingCall {
     if (this.redelivery && member.userId === this.client.getUserId() && member.deviceId === this.client.getDeviceId()) {
       // Our own key (the SDK emits it once it encrypts with it).
       if (member.memberId) this.ownMemberId = member.memberId;
-      if (this.redelivery.key?.index !== index) {
-        this.redelivery.setKey({ index, key: key.slice() });
-        this.redeliver();
-      }
+      if (this.redelivery.setKey({ index, key })) this.redeliver();
     }
     void (async () => {
       const names = new Set([identity]);
@@ -385,6 +382,8 @@ export class GroupCall implements OngoingCall {
       } catch (err) {
         throw new CallJoinError("sfu", err instanceof Error ? err.message : String(err));
       }
+      // A new MatrixRTC session: its keys start anew.
+      this.redelivery?.reset();
       // In an encrypted room the SDK sends our media key to the members'
       // devices it knows when it sends: wait for a fetch of their lists
       // under way (for users the crypto tracks it answers from the list it

@@ -34,16 +34,40 @@ function slot(m: MemberDevice): string {
   return `${m.userId}\u0000${m.deviceId}\u0000${m.membershipTs}`;
 }
 
+function keyId(k: OwnKey): string {
+  let s = `${k.index}:`;
+  for (const b of k.key) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
 export class KeyRedelivery {
   private current: OwnKey | null = null;
   /** The key index each membership was sent while its device was known. */
   private readonly delivered = new Map<string, number>();
+  /** Our keys had so far (index and bytes): one re-emitted later is not new. */
+  private readonly had = new Set<string>();
 
   constructor(private readonly self: { userId: string; deviceId: string }) {}
 
-  /** Our key changed (a new one, or the first): every member is due it. */
-  setKey(key: OwnKey): void {
-    this.current = key;
+  /**
+   * One of our keys, as the SDK emits it. A key not had before is the
+   * current one, due to every member; one had before (the SDK re-emits
+   * old keys on request) changes nothing. Returns whether it was new.
+   */
+  setKey(key: OwnKey): boolean {
+    const id = keyId(key);
+    if (this.had.has(id)) return false;
+    this.had.add(id);
+    this.current = { index: key.index, key: key.key.slice() };
+    this.delivered.clear();
+    return true;
+  }
+
+  /** A new session of the call (joining again): the SDK starts its keys anew, at index 0. */
+  reset(): void {
+    this.current = null;
+    this.delivered.clear();
+    this.had.clear();
   }
 
   get key(): OwnKey | null {
