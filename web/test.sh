@@ -40,9 +40,10 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "web: building salon and devproxy"
+echo "web: building salon, devproxy and sfuprobe"
 (cd .. && CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/salon" ./cmd/salon &&
-	CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/devproxy" ./web/internal/devproxy)
+	CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/devproxy" ./web/internal/devproxy &&
+	CGO_ENABLED="${CGO_ENABLED:-0}" go build -o "$tmp/sfuprobe" ./web/internal/sfuprobe)
 
 rm -rf test-results
 mkdir -p test-results
@@ -55,7 +56,7 @@ fi
 
 # One file at a time: each starts its own salon and browser, and the
 # machine has two cores.
-SALON_BIN="$tmp/salon" SALON_WEB_PROXY="$tmp/devproxy" SALON_TEST_RESULTS="$web/test-results" \
+SALON_BIN="$tmp/salon" SALON_WEB_PROXY="$tmp/devproxy" SALON_SFU_PROBE="$tmp/sfuprobe" SALON_TEST_RESULTS="$web/test-results" \
 	node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "$@"
 
 # Group calls: three Chromium pages with the npm livekit-client join a call

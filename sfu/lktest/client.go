@@ -56,6 +56,11 @@ type Options struct {
 	// GzipJoinRequest compresses the /rtc/v1 join request, as browsers
 	// with CompressionStream do.
 	GzipJoinRequest bool
+	// OnRTP, when set, sees every RTP packet of a subscribed track as it
+	// arrives (the whole packet, header included), on that track's reader
+	// goroutine; pkt is reused after the call returns. Tests that look at
+	// what the SFU forwards (web/internal/sfuprobe) record through it.
+	OnRTP func(t *RemoteTrack, pkt []byte)
 }
 
 // initialSections is how many receive-only audio and video sections a
@@ -772,6 +777,9 @@ func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			rt.Packets.Add(1)
 			rt.Bytes.Add(uint64(n))
+			if c.opts.OnRTP != nil {
+				c.opts.OnRTP(rt, buf[:n])
+			}
 			if l := layerMarker(buf[:n]); l >= 0 {
 				rt.LastLayer.Store(int32(l))
 				rt.LayerPackets[l].Add(1)

@@ -11,8 +11,11 @@
 // in Olm-encrypted to-device messages (io.element.call.encryption_keys),
 // making a new one when someone leaves; livekit-client's E2EE encrypts
 // every frame in a worker (insertable streams) with the sender's key, so
-// the SFU forwards frames it cannot read.
-import { ClientEvent, Method, type MatrixClient, type Room } from "matrix-js-sdk";
+// the SFU forwards frames it cannot read. The SDK sends each key once and
+// skips devices its crypto does not know yet; KeyRedelivery sends our
+// current key again to each member device once it is known.
+import { ClientEvent, EventType, Method, type MatrixClient, type Room } from "matrix-js-sdk";
+import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api";
 import { MatrixRTCSessionEvent, type MatrixRTCSession, type Transport } from "matrix-js-sdk/lib/matrixrtc";
 import E2EEWorker from "livekit-client/e2ee-worker?worker";
 import {
@@ -29,6 +32,7 @@ import {
   VideoPresets,
 } from "livekit-client";
 import { currentCall, type OngoingCall } from "./current";
+import { KeyRedelivery, type MemberDevice } from "./keyRedelivery";
 
 /** The MatrixRTC slot of a room's one call; its LiveKit room follows from it. */
 export const CallSlotId = "m.call#ROOM";
@@ -165,6 +169,15 @@ export class GroupCall implements OngoingCall {
   decryptionErrors = 0;
   /** The index of each member's latest media key ("user:device"), for tests and debugging. */
   readonly keyIndexes = new Map<string, number>();
+  /** Our media key sent again to member devices the SDK's one send missed (encrypted rooms only). */
+  private readonly redelivery: KeyRedelivery | null;
+  /** Our membership's member ID, as our key messages name it. */
+  private ownMemberId = "";
+  private redeliveryRunning = false;
+  private redeliveryAgain = false;
+  private redeliveryTimer: ReturnType<typeof setInterval> | null = null;
+  /** Key messages this client sent beyond the SDK's own (tests and debugging). */
+  keyRedeliveries = 0;
 
   constructor(
     readonly client: MatrixClient,
@@ -173,6 +186,7 @@ export class GroupCall implements OngoingCall {
     this.session = client.matrixRTC.getRoomSession(room);
     this.encrypted = room.hasEncryptionStateEvent();
     this.keys = this.encrypted ? new MatrixKeyProvider() : null;
+    this.redelivery = this.encrypted ? new KeyRedelivery({ userId: client.getSafeUserId(), deviceId: client.getDeviceId() ?? "" }) : null;
     this.worker = this.encrypted ? new E2EEWorker() : null;
     this.lk = new LiveKitRoom({
       adaptiveStream: true,
@@ -215,6 +229,7 @@ export class GroupCall implements OngoingCall {
     this.lk.localParticipant.on(ParticipantEvent.ParticipantPermissionsChanged, emit);
     this.lk.on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
       if (this.left) return;
+      this.stopRedelivery();
       // Removed by the server (no longer in the room, kicked) or the SFU went away.
       this.phase = "failed";
       this.failure = new CallJoinError("sfu", `disconnected (${reason ?? "unknown"})`);
@@ -222,6 +237,10 @@ export class GroupCall implements OngoingCall {
       this.emit();
     });
     this.session.on(MatrixRTCSessionEvent.MembershipsChanged, emit);
+    if (this.redelivery) {
+      this.session.on(MatrixRTCSessionEvent.MembershipsChanged, this.redeliver);
+      client.on(CryptoEvent.DevicesUpdated, this.redeliver);
+    }
     client.on(ClientEvent.Event, this.onRoomChange);
     window.addEventListener("pagehide", this.onPageHide);
   }
@@ -233,6 +252,11 @@ export class GroupCall implements OngoingCall {
   // device and member ID (signaling.LiveKitIdentity).
   private readonly onKey = (key: Uint8Array<ArrayBuffer>, index: number, member: { userId: string; deviceId: string; memberId?: string }, identity: string) => {
     this.keyIndexes.set(`${member.userId}:${member.deviceId}`, index);
+    if (this.redelivery && member.userId === this.client.getUserId() && member.deviceId === this.client.getDeviceId()) {
+      // Our own key (the SDK emits it once it encrypts with it).
+      if (member.memberId) this.ownMemberId = member.memberId;
+      if (this.redelivery.setKey({ index, key })) this.redeliver();
+    }
     void (async () => {
       const names = new Set([identity]);
       for (const memberId of new Set([member.memberId, `${member.userId}:${member.deviceId}`])) {
@@ -241,6 +265,63 @@ export class GroupCall implements OngoingCall {
       for (const name of names) await this.keys?.setKey(key, index, name);
     })().catch((err: unknown) => console.warn("call: a media key could not be used", err));
   };
+
+  // Sends our current key to the member devices due it (KeyRedelivery);
+  // runs one at a time, and once more when asked meanwhile.
+  private readonly redeliver = () => {
+    if (!this.redelivery || this.left || !this.session.isJoined()) return;
+    if (this.redeliveryRunning) {
+      this.redeliveryAgain = true;
+      return;
+    }
+    this.redeliveryRunning = true;
+    void this.redeliverOnce()
+      .catch((err: unknown) => console.warn("call: sending our media key again failed", err))
+      .finally(() => {
+        this.redeliveryRunning = false;
+        if (this.redeliveryAgain) {
+          this.redeliveryAgain = false;
+          this.redeliver();
+        }
+      });
+  };
+
+  private async redeliverOnce(): Promise<void> {
+    const r = this.redelivery;
+    const crypto = this.client.getCrypto();
+    const key = r?.key;
+    if (!r || !crypto || !key) return;
+    const members: MemberDevice[] = this.session.memberships
+      .filter((m) => !!m.sender && !!m.deviceId)
+      .map((m) => ({ userId: m.sender as string, deviceId: m.deviceId, membershipTs: m.createdTs() }));
+    const users = [...new Set(members.map((m) => m.userId))];
+    if (users.length === 0) return;
+    // What the crypto knows now, without fetching.
+    const devices = await crypto.getUserDeviceInfo(users, false);
+    // Devices not known yet: the crypto is fetching their owners' lists
+    // (members of an encrypted room are tracked; a new device of theirs
+    // marks the list outdated), and CryptoEvent.DevicesUpdated brings us
+    // back when it has them.
+    const { targets } = r.due(members, (u, d) => !!devices.get(u)?.has(d));
+    if (targets.length === 0) return;
+    // The content ToDeviceKeyTransport sends (io.element.call.encryption_keys).
+    let b64 = "";
+    for (const byte of key.key) b64 += String.fromCharCode(byte);
+    const content = {
+      keys: { index: key.index, key: btoa(b64) },
+      room_id: this.room.roomId,
+      member: { claimed_device_id: this.client.getDeviceId() ?? "", id: this.ownMemberId || `${this.client.getUserId()}:${this.client.getDeviceId()}` },
+      session: { call_id: "", application: "m.call", scope: "m.room" },
+      sent_ts: Date.now(),
+    };
+    await this.client.encryptAndSendToDevice(
+      EventType.CallEncryptionKeysPrefix,
+      targets.map((m) => ({ userId: m.userId, deviceId: m.deviceId })),
+      content,
+    );
+    r.sent(targets, key.index);
+    this.keyRedeliveries += targets.length;
+  }
 
   // Closing the tab: the SFU frees the seat at once, and the membership
   // goes when the delayed leave fires (the heartbeats stop).
@@ -301,10 +382,12 @@ export class GroupCall implements OngoingCall {
       } catch (err) {
         throw new CallJoinError("sfu", err instanceof Error ? err.message : String(err));
       }
+      // A new MatrixRTC session: its keys start anew.
+      this.redelivery?.reset();
       // In an encrypted room the SDK sends our media key to the members'
-      // devices it knows when it sends: learn them first (a device list
-      // still being fetched is otherwise skipped, and its owner never
-      // decrypts our media).
+      // devices it knows when it sends: wait for a fetch of their lists
+      // under way (for users the crypto tracks it answers from the list it
+      // has; a device it learns later gets the key from KeyRedelivery).
       if (this.encrypted) await this.knowMembersDevices();
       // The membership, with a delayed leave the server sends if this
       // client stops heartbeating (a crash, a lost network): 8 s, restarted
@@ -322,6 +405,10 @@ export class GroupCall implements OngoingCall {
       );
       this.phase = "connected";
       this.emit();
+      if (this.redelivery) {
+        // A device list fetched without an event we hear of: look again now and then.
+        this.redeliveryTimer = setInterval(this.redeliver, 10_000);
+      }
       // A handle for the browser tests and for debugging from the console.
       (window as unknown as { salonCall?: GroupCall }).salonCall = this;
       if (opts.audio && this.mayPublish(Track.Source.Microphone)) await this.setMic(true);
@@ -330,6 +417,7 @@ export class GroupCall implements OngoingCall {
       this.phase = "failed";
       this.failure = err instanceof CallJoinError ? err : new CallJoinError("other", err instanceof Error ? err.message : String(err));
       this.left = true;
+      this.stopRedelivery();
       await this.lk.disconnect().catch(() => undefined);
       this.emit();
     }
@@ -346,6 +434,7 @@ export class GroupCall implements OngoingCall {
 
   async leave(): Promise<void> {
     this.left = true;
+    this.stopRedelivery();
     await this.lk.disconnect().catch(() => undefined);
     if (this.session.isJoined()) await this.session.leaveRoomSession(5000).catch(() => false);
     this.phase = "idle";
@@ -354,8 +443,16 @@ export class GroupCall implements OngoingCall {
     this.emit();
   }
 
+  private stopRedelivery(): void {
+    if (this.redeliveryTimer) clearInterval(this.redeliveryTimer);
+    this.redeliveryTimer = null;
+  }
+
   /** Stops listening; the call must have been left. */
   dispose(): void {
+    this.stopRedelivery();
+    this.session.off(MatrixRTCSessionEvent.MembershipsChanged, this.redeliver);
+    this.client.off(CryptoEvent.DevicesUpdated, this.redeliver);
     this.client.off(ClientEvent.Event, this.onRoomChange);
     this.session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, this.onKey);
     this.worker?.terminate();
