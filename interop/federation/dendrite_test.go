@@ -1,0 +1,418 @@
+// Package federation_test runs Salon against Dendrite v0.13.8, a Matrix
+// homeserver nobody here wrote, over the Server-Server API: a real `salon
+// serve` and a real Dendrite monolith on loopback, each with its own
+// IP-literal server name and a federation TLS listener with a certificate
+// of a CA the test makes. Dendrite is a test tool built by
+// build-dendrite.sh outside this module (never a dependency in go.mod);
+// without it the tests skip, and fail under CI=true.
+//
+//	interop/federation/build-dendrite.sh && go test ./interop/federation/
+//	make interop-federation
+package federation_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+// TestDendrite covers what Salon's federation does today (docs/FEDERATION.md
+// "What works today") against Dendrite, both ways: each server's keys
+// fetched by the other, profiles, the room alias directory, /keys/query and
+// /keys/claim of a remote device, to-device messages, and X-Matrix
+// requests accepted by each side. Rooms (rooms_test.go) run when Salon
+// says it can share them.
+func TestDendrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Salon and Dendrite processes")
+	}
+	p := startPair(t)
+	alice := p.Salon.user(t, "alice", "Alice at Salon")
+	bob := p.Dendrite.user(t, "bob", "Bob at Dendrite")
+
+	t.Run("SalonFetchesDendriteKeys", func(t *testing.T) {
+		// Salon's notary endpoint fetches Dendrite's key answer from
+		// Dendrite and countersigns it.
+		got := p.notaryAnswer(t, p.Salon, p.Dendrite)
+		p.checkKeyAnswer(t, got, p.Dendrite, p.Salon)
+	})
+	t.Run("DendriteFetchesSalonKeys", func(t *testing.T) {
+		got := p.notaryAnswer(t, p.Dendrite, p.Salon)
+		p.checkKeyAnswer(t, got, p.Salon, p.Dendrite)
+	})
+
+	t.Run("ProfileSalonReadsDendrite", func(t *testing.T) {
+		r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", bob.UserID), nil)
+		if r.Str("displayname") != "Bob at Dendrite" {
+			t.Fatalf("Salon's answer for Dendrite's user: %s", r.Raw)
+		}
+		r = alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", bob.UserID), nil)
+		if r.Str("displayname") != "Bob at Dendrite" {
+			t.Fatalf("displayname field: %s", r.Raw)
+		}
+		alice.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/profile/%s", "@nobody:"+p.Dendrite.Name), nil)
+	})
+	t.Run("ProfileDendriteReadsSalon", func(t *testing.T) {
+		r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", alice.UserID), nil)
+		if r.Str("displayname") != "Alice at Salon" {
+			t.Fatalf("Dendrite's answer for Salon's user: %s", r.Raw)
+		}
+		r = bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", alice.UserID), nil)
+		if r.Str("displayname") != "Alice at Salon" {
+			t.Fatalf("displayname field: %s", r.Raw)
+		}
+		if r := bob.Do("GET", mxtest.Path("/_matrix/client/v3/profile/%s", "@nobody:"+p.Salon.Name), nil); r.Status != 404 {
+			t.Fatalf("Dendrite asking Salon about a user who does not exist: %d %s", r.Status, r.Raw)
+		}
+	})
+
+	t.Run("DirectorySalonResolvesDendriteAlias", func(t *testing.T) {
+		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "dlobby"}).Str("room_id")
+		r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#dlobby:"+p.Dendrite.Name), nil)
+		checkAlias(t, r, room, p.Dendrite.Name)
+		alice.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#nothing:"+p.Dendrite.Name), nil)
+	})
+	t.Run("DirectoryDendriteResolvesSalonAlias", func(t *testing.T) {
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "slobby"}).Str("room_id")
+		r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#slobby:"+p.Salon.Name), nil)
+		checkAlias(t, r, room, p.Salon.Name)
+		if r := bob.Do("GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#nothing:"+p.Salon.Name), nil); r.Status != 404 {
+			t.Fatalf("Dendrite asking Salon about an alias that does not exist: %d %s", r.Status, r.Raw)
+		}
+	})
+
+	aliceDev := uploadDeviceKeys(t, alice, 3)
+	bobDev := uploadDeviceKeys(t, bob, 3)
+	t.Run("KeysQueryDendriteDevice", func(t *testing.T) {
+		checkKeysQuery(t, alice, bob, bobDev)
+	})
+	t.Run("KeysQuerySalonDevice", func(t *testing.T) {
+		checkKeysQuery(t, bob, alice, aliceDev)
+	})
+	t.Run("KeysClaimDendriteDevice", func(t *testing.T) {
+		checkKeysClaim(t, alice, bob, bobDev)
+	})
+	t.Run("KeysClaimSalonDevice", func(t *testing.T) {
+		checkKeysClaim(t, bob, alice, aliceDev)
+	})
+
+	t.Run("ToDeviceSalonToDendrite", func(t *testing.T) {
+		checkToDevice(t, alice, bob, "from Salon")
+	})
+	t.Run("ToDeviceDendriteToSalon", func(t *testing.T) {
+		checkToDevice(t, bob, alice, "from Dendrite")
+	})
+
+	// Every request Dendrite made to Salon above carried an X-Matrix
+	// signature Salon checked; none may have been refused.
+	t.Run("XMatrixAcceptedBySalon", func(t *testing.T) {
+		refused, served := salonFederationCounts(t, p.Salon)
+		if refused != "" {
+			t.Fatalf("Salon refused requests from Dendrite: %s", refused)
+		}
+		if served == 0 {
+			t.Fatal("Salon's metrics count no authenticated federation request from Dendrite")
+		}
+	})
+	// And Dendrite accepted Salon's: the answers above came through
+	// Salon's signed requests, and Dendrite's log (gomatrixserverlib's
+	// VerifyHTTPRequest) records no refused one; one more request after a
+	// change shows the answer is fresh, not cached.
+	t.Run("XMatrixAcceptedByDendrite", func(t *testing.T) {
+		log := readFile(t, p.Dendrite.Log)
+		for _, refusal := range dendriteRefusals {
+			if strings.Contains(log, refusal) {
+				t.Errorf("Dendrite refused a request from Salon:\n%s", grepLines(log, refusal, 10))
+			}
+		}
+		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", bob.UserID), map[string]any{"displayname": "Bob renamed"})
+		eventually(t, 10*time.Second, func() string {
+			r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", bob.UserID), nil)
+			if r.Str("displayname") != "Bob renamed" {
+				return "Salon still reads " + string(r.Raw)
+			}
+			return ""
+		})
+	})
+
+	t.Run("Rooms", func(t *testing.T) { p.roomTests(t, alice, bob) })
+}
+
+// notaryAnswer asks notary for subject's keys (GET /_matrix/key/v2/query/…,
+// which makes the notary fetch them from subject).
+func (p *pair) notaryAnswer(t *testing.T, notary, subject *server) map[string]any {
+	t.Helper()
+	status, body := p.fedGet(t, notary, "/_matrix/key/v2/query/"+subject.Name)
+	if status != 200 {
+		t.Fatalf("%s's key query for %s: %d %v", notary.Name, subject.Name, status, body)
+	}
+	keys, _ := body["server_keys"].([]any)
+	for _, k := range keys {
+		m, _ := k.(map[string]any)
+		if m["server_name"] == subject.Name {
+			return m
+		}
+	}
+	t.Fatalf("%s's key query answer holds no keys of %s: %v", notary.Name, subject.Name, body)
+	return nil
+}
+
+// checkKeyAnswer checks that a key answer about subject, relayed by notary,
+// is subject's own (the same keys it serves itself, self-signed) and that
+// the notary signed it too.
+func (p *pair) checkKeyAnswer(t *testing.T, got map[string]any, subject, notary *server) {
+	t.Helper()
+	status, own := p.fedGet(t, subject, "/_matrix/key/v2/server")
+	if status != 200 {
+		t.Fatalf("%s's own key answer: %d %v", subject.Name, status, own)
+	}
+	ownKeys, _ := own["verify_keys"].(map[string]any)
+	gotKeys, _ := got["verify_keys"].(map[string]any)
+	if len(ownKeys) == 0 {
+		t.Fatalf("%s serves no verify_keys: %v", subject.Name, own)
+	}
+	for id, k := range ownKeys {
+		if fmt.Sprint(gotKeys[id]) != fmt.Sprint(k) {
+			t.Errorf("key %s: %s relays %v, %s serves %v", id, notary.Name, gotKeys[id], subject.Name, k)
+		}
+	}
+	raw, _ := json.Marshal(got)
+	sigs, _ := got["signatures"].(map[string]any)
+	for id, k := range ownKeys {
+		pub := decodeKey(t, k)
+		if err := events.VerifyJSON(raw, subject.Name, id, pub); err != nil {
+			t.Errorf("%s's self-signature on the relayed answer (%s): %v", subject.Name, id, err)
+		}
+	}
+	if _, ok := sigs[notary.Name]; !ok {
+		t.Errorf("%s did not sign the answer it relays: %v", notary.Name, sigs)
+	} else {
+		_, notaryOwn := p.fedGet(t, notary, "/_matrix/key/v2/server")
+		nk, _ := notaryOwn["verify_keys"].(map[string]any)
+		for id, k := range nk {
+			if err := events.VerifyJSON(raw, notary.Name, id, decodeKey(t, k)); err != nil {
+				t.Errorf("%s's signature on the relayed answer (%s): %v", notary.Name, id, err)
+			}
+		}
+	}
+}
+
+func decodeKey(t *testing.T, k any) ed25519.PublicKey {
+	t.Helper()
+	m, _ := k.(map[string]any)
+	s, _ := m["key"].(string)
+	b, err := events.DecodeBase64(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		t.Fatalf("verify key %v: %v", k, err)
+	}
+	return b
+}
+
+func checkAlias(t *testing.T, r mxtest.Response, room, server string) {
+	t.Helper()
+	if r.Str("room_id") != room {
+		t.Fatalf("alias resolves to %q, the room is %s: %s", r.Str("room_id"), room, r.Raw)
+	}
+	servers, _ := r.Body["servers"].([]any)
+	for _, s := range servers {
+		if s == server {
+			return
+		}
+	}
+	t.Fatalf("servers %v do not name %s", servers, server)
+}
+
+// device is a device's published keys, signed with its ed25519 key.
+type device struct {
+	ID   string
+	Keys map[string]any
+	OTKs int
+}
+
+// uploadDeviceKeys publishes signed device keys and n signed one-time keys
+// for c's device, as a client does.
+func uploadDeviceKeys(t *testing.T, c *mxtest.Client, n int) device {
+	t.Helper()
+	signer, err := events.GenerateSigningKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer.ID = "ed25519:" + c.DeviceID
+	pub := signer.Priv.Public().(ed25519.PublicKey)
+	curve := make([]byte, 32)
+	copy(curve, pub)
+	curve[0] ^= 0xff
+	sign := func(obj map[string]any) map[string]any {
+		raw, _ := json.Marshal(obj)
+		signed, err := events.SignJSON(raw, c.UserID, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(signed, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	keys := sign(map[string]any{
+		"user_id": c.UserID, "device_id": c.DeviceID,
+		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+		"keys": map[string]any{
+			"curve25519:" + c.DeviceID: events.EncodeBase64(curve),
+			"ed25519:" + c.DeviceID:    events.EncodeBase64(pub),
+		},
+	})
+	otks := map[string]any{}
+	for i := 0; i < n; i++ {
+		k := make([]byte, 32)
+		copy(k, fmt.Sprintf("one-time key %d of %s", i, c.DeviceID))
+		otks[fmt.Sprintf("signed_curve25519:AAAA%d", i)] = sign(map[string]any{"key": events.EncodeBase64(k)})
+	}
+	r := c.Must(200, "POST", "/_matrix/client/v3/keys/upload", map[string]any{"device_keys": keys, "one_time_keys": otks})
+	counts, _ := r.Body["one_time_key_counts"].(map[string]any)
+	if counts["signed_curve25519"] != float64(n) {
+		t.Fatalf("one_time_key_counts after upload: %s", r.Raw)
+	}
+	return device{ID: c.DeviceID, Keys: keys, OTKs: n}
+}
+
+// checkKeysQuery: asker's server asks the owner's server for owner's
+// device keys; they must come back as published, signature included.
+func checkKeysQuery(t *testing.T, asker, owner *mxtest.Client, dev device) {
+	t.Helper()
+	var got map[string]any
+	eventually(t, 15*time.Second, func() string {
+		r := asker.Must(200, "POST", "/_matrix/client/v3/keys/query", map[string]any{"device_keys": map[string]any{owner.UserID: []any{}}})
+		all, _ := r.Body["device_keys"].(map[string]any)
+		user, _ := all[owner.UserID].(map[string]any)
+		got, _ = user[dev.ID].(map[string]any)
+		if got == nil {
+			return "no device keys for " + owner.UserID + ": " + string(r.Raw)
+		}
+		return ""
+	})
+	for _, k := range []string{"user_id", "device_id", "keys", "algorithms", "signatures"} {
+		if fmt.Sprint(got[k]) != fmt.Sprint(dev.Keys[k]) {
+			t.Errorf("%s: got %v, published %v", k, got[k], dev.Keys[k])
+		}
+	}
+}
+
+// checkKeysClaim: asker claims one of owner's one-time keys across servers.
+func checkKeysClaim(t *testing.T, asker, owner *mxtest.Client, dev device) {
+	t.Helper()
+	r := asker.Must(200, "POST", "/_matrix/client/v3/keys/claim", map[string]any{
+		"one_time_keys": map[string]any{owner.UserID: map[string]any{dev.ID: "signed_curve25519"}},
+	})
+	if f, _ := r.Body["failures"].(map[string]any); len(f) > 0 {
+		t.Fatalf("failures: %s", r.Raw)
+	}
+	all, _ := r.Body["one_time_keys"].(map[string]any)
+	user, _ := all[owner.UserID].(map[string]any)
+	keys, _ := user[dev.ID].(map[string]any)
+	if len(keys) != 1 {
+		t.Fatalf("claimed %d keys, want 1: %s", len(keys), r.Raw)
+	}
+	for id, k := range keys {
+		if !strings.HasPrefix(id, "signed_curve25519:") {
+			t.Fatalf("claimed key %s", id)
+		}
+		m, _ := k.(map[string]any)
+		sigs, _ := m["signatures"].(map[string]any)
+		if _, ok := sigs[owner.UserID]; !ok {
+			t.Fatalf("claimed key lost its signature: %v", k)
+		}
+	}
+}
+
+// checkToDevice sends a to-device message from one server's user to the
+// other's device and waits for it in the recipient's /sync.
+func checkToDevice(t *testing.T, from, to *mxtest.Client, text string) {
+	t.Helper()
+	since := to.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
+	txn := fmt.Sprintf("interop-%d", time.Now().UnixNano())
+	from.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/sendToDevice/%s/%s", "org.salon.interop", txn), map[string]any{
+		"messages": map[string]any{to.UserID: map[string]any{to.DeviceID: map[string]any{"text": text}}},
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r := to.Must(200, "GET", "/_matrix/client/v3/sync?timeout=5000&since="+since, nil)
+		since = r.Str("next_batch")
+		td, _ := r.Body["to_device"].(map[string]any)
+		evs, _ := td["events"].([]any)
+		for _, e := range evs {
+			m, _ := e.(map[string]any)
+			content, _ := m["content"].(map[string]any)
+			if m["type"] == "org.salon.interop" && content["text"] == text {
+				if m["sender"] != from.UserID {
+					t.Fatalf("sender %v, want %s", m["sender"], from.UserID)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("the to-device message %q from %s did not reach %s's /sync in 30s", text, from.UserID, to.UserID)
+}
+
+// salonFederationCounts reads Salon's metrics: the refusals of inbound
+// federation requests (as "reason=count, …", "" for none) and the number of
+// inbound requests answered 200.
+func salonFederationCounts(t *testing.T, s *server) (refused string, served int) {
+	t.Helper()
+	res, err := http.Get(s.Metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var bad []string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "salon_federation_requests_refused_total{"):
+			if !strings.HasSuffix(line, " 0") {
+				bad = append(bad, line)
+			}
+		case strings.HasPrefix(line, "salon_federation_requests_total{") && strings.Contains(line, `status="200"`):
+			var n float64
+			_, _ = fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &n)
+			served += int(n)
+		}
+	}
+	return strings.Join(bad, ", "), served
+}
+
+// dendriteRefusals are the messages gomatrixserverlib's VerifyHTTPRequest
+// logs when Dendrite refuses an incoming federation request.
+var dendriteRefusals = []string{
+	"Error parsing HTTP headers", "Unrecognised server name", `Missing \"Authorization: X-Matrix`,
+	"Invalid server name for Origin", "Error authenticating request", "Invalid request signature",
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func grepLines(s, word string, n int) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, word) && len(out) < n {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
