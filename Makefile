@@ -4,7 +4,7 @@ BIN      := bin/salon
 PKGS     := ./...
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-go vet web bench fuzz fuzz-brief clean conformance
+.PHONY: all build run test test-go vet web bench fuzz fuzz-brief clean conformance interop-federation dendrite
 
 all: build
 
@@ -37,6 +37,17 @@ test: vet test-go fuzz-brief
 conformance:
 	$(GO) build -o $(BIN) ./cmd/salon
 	$(GO) run ./cmd/conformance -salon $(BIN)
+
+# Federation interop with Dendrite v0.13.8 (docs/FEDERATION.md "Interop"):
+# `dendrite` builds it, once, into ~/.cache/salon-interop — outside this
+# module, never a dependency in go.mod; the tests in interop/federation start
+# a real Salon and a real Dendrite and skip without the binaries (fail under
+# CI=true).
+dendrite:
+	@./interop/federation/build-dendrite.sh >/dev/null
+
+interop-federation: dendrite
+	$(GO) test -count=1 -v -timeout 10m ./interop/federation/
 
 bench:
 	./scripts/bench.sh

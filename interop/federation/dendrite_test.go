@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -39,19 +40,23 @@ func TestDendrite(t *testing.T) {
 	p := startPair(t)
 	alice := p.Salon.user(t, "alice", "Alice at Salon")
 	bob := p.Dendrite.user(t, "bob", "Bob at Dendrite")
+	// run gives each subtest clients that fail the subtest, not TestDendrite.
+	run := func(name string, f func(t *testing.T, alice, bob *mxtest.Client)) {
+		t.Run(name, func(t *testing.T) { f(t, as(t, alice), as(t, bob)) })
+	}
 
-	t.Run("SalonFetchesDendriteKeys", func(t *testing.T) {
+	run("SalonFetchesDendriteKeys", func(t *testing.T, alice, bob *mxtest.Client) {
 		// Salon's notary endpoint fetches Dendrite's key answer from
 		// Dendrite and countersigns it.
 		got := p.notaryAnswer(t, p.Salon, p.Dendrite)
 		p.checkKeyAnswer(t, got, p.Dendrite, p.Salon)
 	})
-	t.Run("DendriteFetchesSalonKeys", func(t *testing.T) {
+	run("DendriteFetchesSalonKeys", func(t *testing.T, alice, bob *mxtest.Client) {
 		got := p.notaryAnswer(t, p.Dendrite, p.Salon)
 		p.checkKeyAnswer(t, got, p.Salon, p.Dendrite)
 	})
 
-	t.Run("ProfileSalonReadsDendrite", func(t *testing.T) {
+	run("ProfileSalonReadsDendrite", func(t *testing.T, alice, bob *mxtest.Client) {
 		r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", bob.UserID), nil)
 		if r.Str("displayname") != "Bob at Dendrite" {
 			t.Fatalf("Salon's answer for Dendrite's user: %s", r.Raw)
@@ -62,7 +67,7 @@ func TestDendrite(t *testing.T) {
 		}
 		alice.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/profile/%s", "@nobody:"+p.Dendrite.Name), nil)
 	})
-	t.Run("ProfileDendriteReadsSalon", func(t *testing.T) {
+	run("ProfileDendriteReadsSalon", func(t *testing.T, alice, bob *mxtest.Client) {
 		r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", alice.UserID), nil)
 		if r.Str("displayname") != "Alice at Salon" {
 			t.Fatalf("Dendrite's answer for Salon's user: %s", r.Raw)
@@ -76,46 +81,62 @@ func TestDendrite(t *testing.T) {
 		}
 	})
 
-	t.Run("DirectorySalonResolvesDendriteAlias", func(t *testing.T) {
+	run("DirectorySalonResolvesDendriteAlias", func(t *testing.T, alice, bob *mxtest.Client) {
 		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "dlobby"}).Str("room_id")
 		r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#dlobby:"+p.Dendrite.Name), nil)
 		checkAlias(t, r, room, p.Dendrite.Name)
 		alice.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#nothing:"+p.Dendrite.Name), nil)
 	})
-	t.Run("DirectoryDendriteResolvesSalonAlias", func(t *testing.T) {
+	run("DirectoryDendriteResolvesSalonAlias", func(t *testing.T, alice, bob *mxtest.Client) {
 		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "slobby"}).Str("room_id")
 		r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#slobby:"+p.Salon.Name), nil)
 		checkAlias(t, r, room, p.Salon.Name)
-		if r := bob.Do("GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", "#nothing:"+p.Salon.Name), nil); r.Status != 404 {
-			t.Fatalf("Dendrite asking Salon about an alias that does not exist: %d %s", r.Status, r.Raw)
+		// An alias Salon does not have: Salon answers the federation query
+		// 404 M_NOT_FOUND, as the spec says...
+		missing := "#nothing:" + p.Salon.Name
+		status, body, raw := p.asDendrite(t, "GET", "/_matrix/federation/v1/query/directory?room_alias="+url.QueryEscape(missing), nil)
+		if status != 404 || body["errcode"] != "M_NOT_FOUND" {
+			t.Fatalf("Salon's answer to a query for an alias it does not have: %d %s", status, raw)
+		}
+		// ...which Dendrite v0.13.8 turns into 500 M_UNKNOWN for its client
+		// (clientapi/routing/directory.go answers any failed remote lookup
+		// so, a TODO there). Any answer but a room is right enough here.
+		if r := bob.Do("GET", mxtest.Path("/_matrix/client/v3/directory/room/%s", missing), nil); r.Status == 200 {
+			t.Fatalf("Dendrite resolves an alias Salon does not have: %s", r.Raw)
+		} else if r.Status != 404 {
+			t.Logf("Dendrite answers its client %d for an alias Salon answered 404 M_NOT_FOUND (Dendrite's known behaviour): %s", r.Status, r.Raw)
 		}
 	})
 
+	// Devices with IDs holding "-" and "_", as Dendrite's generated ones
+	// often do, for the key and to-device exchanges.
+	alice = loginDevice(t, p.Salon, "alice", "Alice-Salon_1")
+	bob = loginDevice(t, p.Dendrite, "bob", "Bob-Dendrite_1")
 	aliceDev := uploadDeviceKeys(t, alice, 3)
 	bobDev := uploadDeviceKeys(t, bob, 3)
-	t.Run("KeysQueryDendriteDevice", func(t *testing.T) {
+	run("KeysQueryDendriteDevice", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkKeysQuery(t, alice, bob, bobDev)
 	})
-	t.Run("KeysQuerySalonDevice", func(t *testing.T) {
+	run("KeysQuerySalonDevice", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkKeysQuery(t, bob, alice, aliceDev)
 	})
-	t.Run("KeysClaimDendriteDevice", func(t *testing.T) {
+	run("KeysClaimDendriteDevice", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkKeysClaim(t, alice, bob, bobDev)
 	})
-	t.Run("KeysClaimSalonDevice", func(t *testing.T) {
+	run("KeysClaimSalonDevice", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkKeysClaim(t, bob, alice, aliceDev)
 	})
 
-	t.Run("ToDeviceSalonToDendrite", func(t *testing.T) {
+	run("ToDeviceSalonToDendrite", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkToDevice(t, alice, bob, "from Salon")
 	})
-	t.Run("ToDeviceDendriteToSalon", func(t *testing.T) {
+	run("ToDeviceDendriteToSalon", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkToDevice(t, bob, alice, "from Dendrite")
 	})
 
 	// Every request Dendrite made to Salon above carried an X-Matrix
 	// signature Salon checked; none may have been refused.
-	t.Run("XMatrixAcceptedBySalon", func(t *testing.T) {
+	run("XMatrixAcceptedBySalon", func(t *testing.T, alice, bob *mxtest.Client) {
 		refused, served := salonFederationCounts(t, p.Salon)
 		if refused != "" {
 			t.Fatalf("Salon refused requests from Dendrite: %s", refused)
@@ -128,7 +149,7 @@ func TestDendrite(t *testing.T) {
 	// Salon's signed requests, and Dendrite's log (gomatrixserverlib's
 	// VerifyHTTPRequest) records no refused one; one more request after a
 	// change shows the answer is fresh, not cached.
-	t.Run("XMatrixAcceptedByDendrite", func(t *testing.T) {
+	run("XMatrixAcceptedByDendrite", func(t *testing.T, alice, bob *mxtest.Client) {
 		log := readFile(t, p.Dendrite.Log)
 		for _, refusal := range dendriteRefusals {
 			if strings.Contains(log, refusal) {
@@ -145,17 +166,17 @@ func TestDendrite(t *testing.T) {
 		})
 	})
 
-	t.Run("Rooms", func(t *testing.T) { p.roomTests(t, alice, bob) })
+	run("Rooms", p.roomTests)
 }
 
-// notaryAnswer asks notary for subject's keys (GET /_matrix/key/v2/query/…,
-// which makes the notary fetch them from subject).
+// notaryAnswer asks notary for subject's keys with POST
+// /_matrix/key/v2/query, which makes the notary fetch them from subject.
+// (Dendrite v0.13.8 does not route the spec's GET
+// /_matrix/key/v2/query/{serverName}, only the older form with a key ID:
+// the POST is what both serve.)
 func (p *pair) notaryAnswer(t *testing.T, notary, subject *server) map[string]any {
 	t.Helper()
-	status, body := p.fedGet(t, notary, "/_matrix/key/v2/query/"+subject.Name)
-	if status != 200 {
-		t.Fatalf("%s's key query for %s: %d %v", notary.Name, subject.Name, status, body)
-	}
+	body := p.fedPost(t, notary, "/_matrix/key/v2/query", map[string]any{"server_keys": map[string]any{subject.Name: map[string]any{}}})
 	keys, _ := body["server_keys"].([]any)
 	for _, k := range keys {
 		m, _ := k.(map[string]any)
@@ -243,26 +264,24 @@ type device struct {
 // for c's device, as a client does.
 func uploadDeviceKeys(t *testing.T, c *mxtest.Client, n int) device {
 	t.Helper()
-	signer, err := events.GenerateSigningKey(rand.Reader)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer.ID = "ed25519:" + c.DeviceID
-	pub := signer.Priv.Public().(ed25519.PublicKey)
+	keyID := "ed25519:" + c.DeviceID
 	curve := make([]byte, 32)
 	copy(curve, pub)
 	curve[0] ^= 0xff
+	// A device's signature, made here: device IDs (Dendrite's hold "-" and
+	// "_") are not server key versions, which events.SignJSON checks for.
 	sign := func(obj map[string]any) map[string]any {
 		raw, _ := json.Marshal(obj)
-		signed, err := events.SignJSON(raw, c.UserID, signer)
+		canon, err := events.CanonicalJSON(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out map[string]any
-		if err := json.Unmarshal(signed, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		obj["signatures"] = map[string]any{c.UserID: map[string]any{keyID: events.EncodeBase64(ed25519.Sign(priv, canon))}}
+		return obj
 	}
 	keys := sign(map[string]any{
 		"user_id": c.UserID, "device_id": c.DeviceID,
@@ -284,6 +303,21 @@ func uploadDeviceKeys(t *testing.T, c *mxtest.Client, n int) device {
 		t.Fatalf("one_time_key_counts after upload: %s", r.Raw)
 	}
 	return device{ID: c.DeviceID, Keys: keys, OTKs: n}
+}
+
+// loginDevice logs user in on s with the given device ID.
+func loginDevice(t *testing.T, s *server, user, deviceID string) *mxtest.Client {
+	t.Helper()
+	c := mxtest.New(t, s.ClientURL)
+	r := c.Must(200, "POST", "/_matrix/client/v3/login", map[string]any{
+		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": user},
+		"password": "interop password " + user, "device_id": deviceID,
+	})
+	c.Token, c.UserID, c.DeviceID = r.Str("access_token"), r.Str("user_id"), r.Str("device_id")
+	if c.DeviceID != deviceID {
+		t.Fatalf("logged in as device %q, asked for %q", c.DeviceID, deviceID)
+	}
+	return c
 }
 
 // checkKeysQuery: asker's server asks the owner's server for owner's

@@ -197,6 +197,7 @@ type pair struct {
 	Salon    *server
 	Dendrite *server
 	fed      *http.Client
+	lacks    map[string]string // salonLacks's answers, by feature
 }
 
 // startPair starts Dendrite and Salon, each knowing the other's name.
@@ -205,7 +206,7 @@ func startPair(t *testing.T) *pair {
 	ddir := dendriteDir(t)
 	salonBin := salonBinary(t)
 	ca := newTestCA(t)
-	p := &pair{CA: ca}
+	p := &pair{CA: ca, lacks: map[string]string{}}
 	p.Salon = &server{Name: freePort(t), ClientURL: "http://" + freePort(t), Metrics: "http://" + freePort(t), Dir: t.TempDir()}
 	p.Dendrite = &server{Name: freePort(t), ClientURL: "http://" + freePort(t), Dir: t.TempDir()}
 	p.fed = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
@@ -349,7 +350,7 @@ func startProcess(t *testing.T, s *server, what string, cmd *exec.Cmd, ready fun
 		<-exited
 		<-copied
 		logf.Close()
-		if t.Failed() || testing.Verbose() {
+		if t.Failed() {
 			b, _ := os.ReadFile(s.Log)
 			t.Logf("%s log (%s), last lines:\n%s", what, s.Log, tail(b, 60))
 		}
@@ -442,6 +443,27 @@ func (p *pair) fedGet(t *testing.T, s *server, path string) (int, map[string]any
 	return res.StatusCode, m
 }
 
+// fedPost is an unauthenticated POST of a JSON body on a federation
+// listener (the notary key query needs no signature).
+func (p *pair) fedPost(t *testing.T, s *server, path string, body any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	res, err := p.fed.Post("https://"+s.Name+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("POST %s%s: %v", s.Name, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("POST %s%s: %d %s", s.Name, path, res.StatusCode, raw)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("POST %s%s: %v: %s", s.Name, path, err, raw)
+	}
+	return m
+}
+
 // asDendrite sends a federation request to Salon signed with Dendrite's
 // own key, as Dendrite would; Salon checks it against the key it fetches
 // from the real Dendrite. The room probes use it to ask Salon what it
@@ -495,4 +517,11 @@ func eventually(t *testing.T, within time.Duration, check func() string) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// as is c failing t (a subtest) rather than the test that made it.
+func as(t *testing.T, c *mxtest.Client) *mxtest.Client {
+	cp := *c
+	cp.T = t
+	return &cp
 }

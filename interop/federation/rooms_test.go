@@ -1,12 +1,14 @@
 package federation_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
 
@@ -16,7 +18,10 @@ import (
 // answer when it cannot, so the tests start running by themselves when
 // Salon's federation learns rooms (PDUs, make_join/send_join, invite).
 func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
-	t.Run("SalonJoinsDendriteRoomByAlias", func(t *testing.T) {
+	run := func(name string, f func(t *testing.T, alice, bob *mxtest.Client)) {
+		t.Run(name, func(t *testing.T) { f(t, as(t, alice), as(t, bob)) })
+	}
+	run("SalonJoinsDendriteRoomByAlias", func(t *testing.T, alice, bob *mxtest.Client) {
 		p.skipUnless(t, "pdus")
 		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "djoin"}).Str("room_id")
 		r := alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#djoin:"+p.Dendrite.Name), map[string]any{})
@@ -27,7 +32,7 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 		waitJoined(t, alice, room, bob.UserID)
 		messagesBothWays(t, room, alice, bob)
 	})
-	t.Run("DendriteInvitesSalonUser", func(t *testing.T) {
+	run("DendriteInvitesSalonUser", func(t *testing.T, alice, bob *mxtest.Client) {
 		p.skipUnless(t, "pdus", "invite")
 		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": alice.UserID})
@@ -36,7 +41,7 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 		waitJoined(t, bob, room, alice.UserID)
 		messagesBothWays(t, room, alice, bob)
 	})
-	t.Run("DendriteJoinsSalonRoomByAlias", func(t *testing.T) {
+	run("DendriteJoinsSalonRoomByAlias", func(t *testing.T, alice, bob *mxtest.Client) {
 		p.skipUnless(t, "pdus", "make_join")
 		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "sjoin"}).Str("room_id")
 		r := bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#sjoin:"+p.Salon.Name), map[string]any{})
@@ -46,7 +51,7 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 		waitJoined(t, alice, room, bob.UserID)
 		messagesBothWays(t, room, alice, bob)
 	})
-	t.Run("SalonInvitesDendriteUser", func(t *testing.T) {
+	run("SalonInvitesDendriteUser", func(t *testing.T, alice, bob *mxtest.Client) {
 		p.skipUnless(t, "pdus", "make_join")
 		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
 		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": bob.UserID})
@@ -57,11 +62,17 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 	})
 }
 
-// skipUnless skips the test when Salon says it lacks one of the features.
+// skipUnless skips the test when Salon says it lacks one of the features
+// (asked once per feature).
 func (p *pair) skipUnless(t *testing.T, features ...string) {
 	t.Helper()
 	for _, f := range features {
-		if why := p.salonLacks(t, f); why != "" {
+		why, asked := p.lacks[f]
+		if !asked {
+			why = p.salonLacks(t, f)
+			p.lacks[f] = why
+		}
+		if why != "" {
 			t.Skip(why)
 		}
 	}
@@ -79,12 +90,11 @@ func (p *pair) salonLacks(t *testing.T, feature string) string {
 	room := "!probe:" + p.Dendrite.Name
 	switch feature {
 	case "pdus":
-		pdu := map[string]any{
+		pdu := p.dendritePDU(t, map[string]any{
 			"room_id": room, "sender": "@probe:" + p.Dendrite.Name, "type": "m.room.message",
 			"content": map[string]any{"msgtype": "m.text", "body": "probe"}, "origin_server_ts": time.Now().UnixMilli(),
 			"depth": 1, "prev_events": []any{}, "auth_events": []any{},
-			"hashes": map[string]any{"sha256": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
-		}
+		})
 		txn := fmt.Sprintf("probe%d", time.Now().UnixNano())
 		status, body, raw := p.asDendrite(t, "PUT", "/_matrix/federation/v1/send/"+txn, map[string]any{
 			"origin": p.Dendrite.Name, "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{pdu}, "edus": []any{},
@@ -93,6 +103,9 @@ func (p *pair) salonLacks(t *testing.T, feature string) string {
 			return fmt.Sprintf("Salon answers a transaction with a PDU from Dendrite %d: %s", status, raw)
 		}
 		pdus, _ := body["pdus"].(map[string]any)
+		if len(pdus) == 0 {
+			t.Fatalf("Salon's answer to a transaction with a well-formed PDU has no entry for it: %s", raw)
+		}
 		for _, res := range pdus {
 			m, _ := res.(map[string]any)
 			if msg, _ := m["error"].(string); strings.Contains(msg, "does not accept PDUs") {
@@ -109,6 +122,18 @@ func (p *pair) salonLacks(t *testing.T, feature string) string {
 	}
 	t.Fatalf("unknown feature %q", feature)
 	return ""
+}
+
+// dendritePDU hashes and signs a PDU as Dendrite's server would, with its
+// key (the test generated it), at Salon's default room version.
+func (p *pair) dendritePDU(t *testing.T, fields map[string]any) json.RawMessage {
+	t.Helper()
+	raw, _ := json.Marshal(fields)
+	pdu, err := events.HashAndSignEvent(events.DefaultRoomVersion, raw, p.Dendrite.Name, p.Dendrite.signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pdu
 }
 
 // unrecognised says why when an answer is 404 M_UNRECOGNIZED.
