@@ -39,7 +39,7 @@ log "building github.com/matrix-org/dendrite@$version into $bin"
 # Outside any module: no go.work, no replace directives of ours, and none of
 # the caller's GOFLAGS (-mod=vendor and the like) leak in.
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp" "$bin.tmp"' EXIT INT TERM
 cd "$tmp"
 mkdir -p "$bin.tmp"
 if ! GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp" GOTOOLCHAIN=${GOTOOLCHAIN:-local} \
@@ -47,8 +47,9 @@ if ! GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp" GOTOOLCHA
 	"github.com/matrix-org/dendrite/cmd/generate-keys@$version" \
 	"github.com/matrix-org/dendrite/cmd/generate-config@$version" >&2; then
 	# `go install pkg@version` refuses a module whose go.mod has replace
-	# directives: build from a copy of the downloaded module instead.
-	log "go install refused; building from a copy of the module"
+	# directives (v0.13.8 has none): build from a copy of the downloaded
+	# module instead.
+	log "go install pkg@$version failed; building from a copy of the module"
 	dir=$(GOWORK=off GOFLAGS= go mod download -json "github.com/matrix-org/dendrite@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	[ -n "$dir" ] || { log "go mod download gave no directory"; exit 1; }
 	cp -r "$dir" "$tmp/src"

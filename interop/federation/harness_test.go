@@ -31,9 +31,14 @@ import (
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
 
-// dendriteVersion is the release the interop runs against; build-dendrite.sh
-// builds the same by default.
-const dendriteVersion = "v0.13.8"
+// dendriteVersion is the release the interop runs against, the one
+// build-dendrite.sh builds by default ($DENDRITE_VERSION for both).
+func dendriteVersion() string {
+	if v := os.Getenv("DENDRITE_VERSION"); v != "" {
+		return v
+	}
+	return "v0.13.8"
+}
 
 // dendriteDir finds the Dendrite binaries build-dendrite.sh made:
 // $SALON_DENDRITE_DIR, else the script's cache directory. Without them the
@@ -52,11 +57,11 @@ func dendriteDir(t *testing.T) string {
 			}
 			cache = filepath.Join(base, "salon-interop")
 		}
-		dir = filepath.Join(cache, "dendrite-"+dendriteVersion)
+		dir = filepath.Join(cache, "dendrite-"+dendriteVersion())
 	}
 	for _, bin := range []string{"dendrite", "generate-keys", "generate-config"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			msg := fmt.Sprintf("Dendrite %s is not built in %s (%v): run interop/federation/build-dendrite.sh or make interop-federation", dendriteVersion, dir, err)
+			msg := fmt.Sprintf("Dendrite %s is not built in %s (%v): run interop/federation/build-dendrite.sh or make interop-federation", dendriteVersion(), dir, err)
 			if os.Getenv("CI") == "true" {
 				t.Fatal(msg)
 			}
