@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +169,51 @@ func TestDendrite(t *testing.T) {
 	})
 
 	run("Rooms", p.roomTests)
+
+	// Restarts: messages queued while the other side is down, and a key
+	// rotation on Salon's side. They come last: they stop the processes.
+	run("QueuedWhileDendriteDown", func(t *testing.T, alice, bob *mxtest.Client) {
+		since := syncToken(t, bob)
+		restart(t, p.Dendrite, func() { sendToDevice(t, alice, bob, "sent while Dendrite was down") })
+		waitToDevice(t, alice, bob, since, "sent while Dendrite was down", 90*time.Second)
+	})
+	run("QueuedWhileSalonDown", func(t *testing.T, alice, bob *mxtest.Client) {
+		since := syncToken(t, alice)
+		restart(t, p.Salon, func() { sendToDevice(t, bob, alice, "sent while Salon was down") })
+		waitToDevice(t, bob, alice, since, "sent while Salon was down", 90*time.Second)
+	})
+	run("SalonKeyRotation", func(t *testing.T, alice, bob *mxtest.Client) {
+		_, before := p.fedGet(t, p.Salon, "/_matrix/key/v2/server")
+		restart(t, p.Salon, func() {
+			runTool(t, exec.Command(p.Salon.Bin, "federation", "rotate-key", "--config", filepath.Join(p.Salon.Dir, "salon.yaml")))
+		})
+		_, after := p.fedGet(t, p.Salon, "/_matrix/key/v2/server")
+		oldKeys, _ := before["verify_keys"].(map[string]any)
+		newKeys, _ := after["verify_keys"].(map[string]any)
+		published, _ := after["old_verify_keys"].(map[string]any)
+		for id := range oldKeys {
+			if _, still := newKeys[id]; still {
+				t.Fatalf("key %s still current after rotate-key: %v", id, after)
+			}
+			if _, ok := published[id]; !ok {
+				t.Fatalf("old key %s not in old_verify_keys: %v", id, after)
+			}
+		}
+		// Dendrite cached the old key; Salon now signs with the new one,
+		// which Dendrite must fetch to accept Salon's transaction and queries.
+		checkToDevice(t, alice, bob, "signed with Salon's new key")
+		r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", bob.UserID), nil)
+		if r.Str("displayname") == "" {
+			t.Fatalf("Salon's profile query after the rotation: %s", r.Raw)
+		}
+		got := p.notaryAnswer(t, p.Dendrite, p.Salon)
+		relayed, _ := got["verify_keys"].(map[string]any)
+		for id := range newKeys {
+			if _, ok := relayed[id]; !ok {
+				t.Logf("Dendrite's notary still relays Salon's previous answer (its cache): %v", got)
+			}
+		}
+	})
 }
 
 // notaryAnswer asks notary for subject's keys with POST
@@ -373,12 +420,29 @@ func checkKeysClaim(t *testing.T, asker, owner *mxtest.Client, dev device) {
 // other's device and waits for it in the recipient's /sync.
 func checkToDevice(t *testing.T, from, to *mxtest.Client, text string) {
 	t.Helper()
-	since := to.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
+	since := syncToken(t, to)
+	sendToDevice(t, from, to, text)
+	waitToDevice(t, from, to, since, text, 30*time.Second)
+}
+
+// syncToken is where to's /sync stands now.
+func syncToken(t *testing.T, to *mxtest.Client) string {
+	t.Helper()
+	return to.Must(200, "GET", "/_matrix/client/v3/sync?timeout=0", nil).Str("next_batch")
+}
+
+func sendToDevice(t *testing.T, from, to *mxtest.Client, text string) {
+	t.Helper()
 	txn := fmt.Sprintf("interop-%d", time.Now().UnixNano())
 	from.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/sendToDevice/%s/%s", "org.salon.interop", txn), map[string]any{
 		"messages": map[string]any{to.UserID: map[string]any{to.DeviceID: map[string]any{"text": text}}},
 	})
-	deadline := time.Now().Add(30 * time.Second)
+}
+
+// waitToDevice waits for the message text from from in to's /sync after since.
+func waitToDevice(t *testing.T, from, to *mxtest.Client, since, text string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		r := to.Must(200, "GET", "/_matrix/client/v3/sync?timeout=5000&since="+since, nil)
 		since = r.Str("next_batch")
@@ -395,7 +459,7 @@ func checkToDevice(t *testing.T, from, to *mxtest.Client, text string) {
 			}
 		}
 	}
-	t.Fatalf("the to-device message %q from %s did not reach %s's /sync in 30s", text, from.UserID, to.UserID)
+	t.Fatalf("the to-device message %q from %s did not reach %s's /sync in %s", text, from.UserID, to.UserID, within)
 }
 
 // salonFederationCounts reads Salon's metrics: the refusals of inbound

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,9 +192,14 @@ type server struct {
 	Metrics   string // Salon's metrics URL ("" for Dendrite)
 	Log       string // path of the process's output
 	Dir       string
+	Bin       string // Salon's binary
 	KeyID     string
+	What      string            // "Salon" or "Dendrite"
 	signing   events.SigningKey // Dendrite's, which the test generated
-	cmd       *exec.Cmd
+	newCmd    func() *exec.Cmd  // the command that starts it
+	ready     func() bool       // nil: wait for "Salon is running"
+	stop      func()            // kills the running process and waits
+	owner     *testing.T        // the test whose end stops the process
 }
 
 // pair is a Salon and a Dendrite that federate with each other.
@@ -252,7 +258,9 @@ federation:
 		t.Fatal(err)
 	}
 	s.Log = filepath.Join(s.Dir, "salon.log")
-	startProcess(t, s, "Salon", exec.Command(bin, "serve", "--config", confFile), nil)
+	s.What, s.Bin = "Salon", bin
+	s.newCmd = func() *exec.Cmd { return exec.Command(bin, "serve", "--config", confFile) }
+	startProcess(t, s)
 }
 
 // startDendrite writes a configuration with generate-config -ci (SQLite
@@ -263,10 +271,10 @@ federation:
 func startDendrite(t *testing.T, bin string, ca *testCA, d, peer *server) {
 	t.Helper()
 	keyFile := filepath.Join(d.Dir, "matrix_key.pem")
-	run(t, exec.Command(filepath.Join(bin, "generate-keys"), "--private-key", keyFile))
+	runTool(t, exec.Command(filepath.Join(bin, "generate-keys"), "--private-key", keyFile))
 	d.signing = readDendriteKey(t, keyFile)
 	d.KeyID = d.signing.ID
-	out := run(t, exec.Command(filepath.Join(bin, "generate-config"), "-ci", "-server", d.Name, "-dir", d.Dir))
+	out := runTool(t, exec.Command(filepath.Join(bin, "generate-config"), "-ci", "-server", d.Name, "-dir", d.Dir))
 	var cfg map[string]any
 	if err := yaml.Unmarshal(out, &cfg); err != nil {
 		t.Fatalf("generate-config output: %v", err)
@@ -301,31 +309,38 @@ func startDendrite(t *testing.T, bin string, ca *testCA, d, peer *server) {
 	}
 	cert, key := ca.issue(t, "dendrite", net.ParseIP("127.0.0.1"))
 	d.Log = filepath.Join(d.Dir, "dendrite.log")
-	cmd := exec.Command(filepath.Join(bin, "dendrite"), "--config", confFile,
-		"--http-bind-address", strings.TrimPrefix(d.ClientURL, "http://"),
-		"--https-bind-address", d.Name, "--tls-cert", cert, "--tls-key", key,
-		"--really-enable-open-registration")
-	cmd.Dir = d.Dir
-	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+ca.File)
-	startProcess(t, d, "Dendrite", cmd, func() bool {
+	d.What = "Dendrite"
+	d.newCmd = func() *exec.Cmd {
+		cmd := exec.Command(filepath.Join(bin, "dendrite"), "--config", confFile,
+			"--http-bind-address", strings.TrimPrefix(d.ClientURL, "http://"),
+			"--https-bind-address", d.Name, "--tls-cert", cert, "--tls-key", key,
+			"--really-enable-open-registration")
+		cmd.Dir = d.Dir
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+ca.File)
+		return cmd
+	}
+	d.ready = func() bool {
 		res, err := http.Get(d.ClientURL + "/_matrix/client/versions")
 		if err != nil {
 			return false
 		}
 		res.Body.Close()
 		return res.StatusCode == 200
-	})
+	}
+	startProcess(t, d)
 }
 
-// startProcess starts cmd with its output in s.Log and waits until it is
-// ready: ready() true, or (nil) a "Salon is running" line. The process is
-// killed at the end of the test; its log is printed when the test failed.
-func startProcess(t *testing.T, s *server, what string, cmd *exec.Cmd, ready func() bool) {
+// startProcess starts s (s.newCmd) with its output appended to s.Log and
+// waits until it is ready: s.ready() true, or (nil) a "Salon is running"
+// line. s.stop kills it; the end of the test does too, and prints the end
+// of its log when the test failed.
+func startProcess(t *testing.T, s *server) {
 	t.Helper()
-	logf, err := os.Create(s.Log)
+	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := s.newCmd()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	up := make(chan struct{})
@@ -337,7 +352,7 @@ func startProcess(t *testing.T, s *server, what string, cmd *exec.Cmd, ready fun
 		once := false
 		for sc.Scan() {
 			fmt.Fprintln(logf, sc.Text())
-			if !once && ready == nil && strings.HasPrefix(sc.Text(), "Salon is running") {
+			if !once && s.ready == nil && strings.HasPrefix(sc.Text(), "Salon is running") {
 				once = true
 				close(up)
 			}
@@ -345,19 +360,34 @@ func startProcess(t *testing.T, s *server, what string, cmd *exec.Cmd, ready fun
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", what, err)
-	}
-	s.cmd = cmd
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); pw.Close() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		pw.Close()
 		<-copied
 		logf.Close()
-		if t.Failed() {
+		t.Fatalf("start %s: %v", s.What, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); pw.Close() }()
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			err := <-exited
+			exited <- err
+			<-copied
+			logf.Close()
+		})
+	}
+	// The process outlives a subtest that restarted it: the test that first
+	// started it stops it.
+	if s.owner == nil {
+		s.owner = t
+	}
+	owner := s.owner
+	owner.Cleanup(func() {
+		s.stop()
+		if owner.Failed() {
 			b, _ := os.ReadFile(s.Log)
-			t.Logf("%s log (%s), last lines:\n%s", what, s.Log, tail(b, 60))
+			t.Logf("%s log (%s), last lines:\n%s", s.What, s.Log, tail(b, 60))
 		}
 	})
 	deadline := time.After(90 * time.Second)
@@ -370,15 +400,26 @@ func startProcess(t *testing.T, s *server, what string, cmd *exec.Cmd, ready fun
 		case err := <-exited:
 			exited <- err
 			b, _ := os.ReadFile(s.Log)
-			t.Fatalf("%s exited at start (%v):\n%s", what, err, tail(b, 40))
+			t.Fatalf("%s exited at start (%v):\n%s", s.What, err, tail(b, 40))
 		case <-tick.C:
-			if ready != nil && ready() {
+			if s.ready != nil && s.ready() {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("%s did not start within 90s", what)
+			t.Fatalf("%s did not start within 90s", s.What)
 		}
 	}
+}
+
+// restart stops s and starts it again with the same configuration and
+// data (run, when not nil, while it is down).
+func restart(t *testing.T, s *server, whileDown func()) {
+	t.Helper()
+	s.stop()
+	if whileDown != nil {
+		whileDown()
+	}
+	startProcess(t, s)
 }
 
 func tail(b []byte, n int) string {
@@ -389,8 +430,8 @@ func tail(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// run runs a tool to completion and returns its standard output.
-func run(t *testing.T, cmd *exec.Cmd) []byte {
+// runTool runs a tool to completion and returns its standard output.
+func runTool(t *testing.T, cmd *exec.Cmd) []byte {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
