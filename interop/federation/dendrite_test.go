@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,7 +40,7 @@ func TestDendrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Salon and Dendrite processes")
 	}
-	p := startPair(t)
+	p := startPair(t, "127.0.0.1")
 	alice := p.Salon.user(t, "alice", "Alice at Salon")
 	bob := p.Dendrite.user(t, "bob", "Bob at Dendrite")
 	// run gives each subtest clients that fail the subtest, not TestDendrite.
@@ -213,6 +214,50 @@ func TestDendrite(t *testing.T) {
 				t.Logf("Dendrite's notary still relays Salon's previous answer (its cache): %v", got)
 			}
 		}
+	})
+}
+
+// TestDendriteIPv6 runs the exchanges of TestDendrite that need no
+// restart with both server names IPv6 literals ("[::1]:PORT"): brackets in
+// user IDs, the Host header, X-Matrix's destination and the certificate's
+// IP address.
+func TestDendriteIPv6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Salon and Dendrite processes")
+	}
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	p := startPair(t, "::1")
+	alice := p.Salon.user(t, "alice", "Alice at Salon")
+	bob := p.Dendrite.user(t, "bob", "Bob at Dendrite")
+	run := func(name string, f func(t *testing.T, alice, bob *mxtest.Client)) {
+		t.Run(name, func(t *testing.T) { f(t, as(t, alice), as(t, bob)) })
+	}
+	run("Keys", func(t *testing.T, alice, bob *mxtest.Client) {
+		p.checkKeyAnswer(t, p.notaryAnswer(t, p.Salon, p.Dendrite), p.Dendrite, p.Salon)
+		p.checkKeyAnswer(t, p.notaryAnswer(t, p.Dendrite, p.Salon), p.Salon, p.Dendrite)
+	})
+	run("Profiles", func(t *testing.T, alice, bob *mxtest.Client) {
+		if r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", bob.UserID), nil); r.Str("displayname") != "Bob at Dendrite" {
+			t.Fatalf("Salon reads %s: %s", bob.UserID, r.Raw)
+		}
+		if r := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v3/profile/%s", alice.UserID), nil); r.Str("displayname") != "Alice at Salon" {
+			t.Fatalf("Dendrite reads %s: %s", alice.UserID, r.Raw)
+		}
+	})
+	run("KeysQueryAndClaim", func(t *testing.T, alice, bob *mxtest.Client) {
+		aliceDev, bobDev := uploadDeviceKeys(t, alice, 1), uploadDeviceKeys(t, bob, 1)
+		checkKeysQuery(t, alice, bob, bobDev)
+		checkKeysQuery(t, bob, alice, aliceDev)
+		checkKeysClaim(t, alice, bob, bobDev)
+		checkKeysClaim(t, bob, alice, aliceDev)
+	})
+	run("ToDevice", func(t *testing.T, alice, bob *mxtest.Client) {
+		checkToDevice(t, alice, bob, "from Salon over IPv6")
+		checkToDevice(t, bob, alice, "from Dendrite over IPv6")
 	})
 }
 

@@ -160,9 +160,13 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 }
 
 // freePort finds a loopback TCP port free right now.
-func freePort(t *testing.T) string {
+func freePort(t *testing.T) string { return freePortOn(t, "127.0.0.1") }
+
+// freePortOn finds a TCP port of the address ip free right now, as
+// "HOST:PORT" (IPv6 in brackets).
+func freePortOn(t *testing.T, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,19 +215,21 @@ type pair struct {
 	lacks    map[string]string // salonLacks's answers, by feature
 }
 
-// startPair starts Dendrite and Salon, each knowing the other's name.
-func startPair(t *testing.T) *pair {
+// startPair starts Dendrite and Salon, each knowing the other's name, with
+// their federation listeners (and so their server names) on the loopback
+// address ip: "127.0.0.1" or "::1".
+func startPair(t *testing.T, ip string) *pair {
 	t.Helper()
 	ddir := dendriteDir(t)
 	salonBin := salonBinary(t)
 	ca := newTestCA(t)
 	p := &pair{CA: ca, lacks: map[string]string{}}
-	p.Salon = &server{Name: freePort(t), ClientURL: "http://" + freePort(t), Metrics: "http://" + freePort(t), Dir: t.TempDir()}
-	p.Dendrite = &server{Name: freePort(t), ClientURL: "http://" + freePort(t), Dir: t.TempDir()}
+	p.Salon = &server{Name: freePortOn(t, ip), ClientURL: "http://" + freePort(t), Metrics: "http://" + freePort(t), Dir: t.TempDir()}
+	p.Dendrite = &server{Name: freePortOn(t, ip), ClientURL: "http://" + freePort(t), Dir: t.TempDir()}
 	p.fed = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
 	t.Cleanup(p.fed.CloseIdleConnections)
-	startDendrite(t, ddir, ca, p.Dendrite, p.Salon)
-	startSalon(t, salonBin, ca, p.Salon, p.Dendrite)
+	startDendrite(t, ddir, ca, p.Dendrite, net.ParseIP(ip))
+	startSalon(t, salonBin, ca, p.Salon, p.Dendrite, net.ParseIP(ip))
 	return p
 }
 
@@ -231,9 +237,9 @@ func startPair(t *testing.T) *pair {
 // own TLS listener at s.Name, open registration and peer listed in
 // federation.resolve (a loopback address is private: Salon dials it only
 // when the operator names it).
-func startSalon(t *testing.T, bin string, ca *testCA, s, peer *server) {
+func startSalon(t *testing.T, bin string, ca *testCA, s, peer *server, ip net.IP) {
 	t.Helper()
-	cert, key := ca.issue(t, "salon", net.ParseIP("127.0.0.1"))
+	cert, key := ca.issue(t, "salon", ip)
 	conf := fmt.Sprintf(`server_name: %q
 listen: %s
 data_dir: %s
@@ -246,7 +252,7 @@ turn: {listen_udp: "127.0.0.1:0", listen_tcp: "127.0.0.1:0", udp_sockets: 1}
 sfu: {listen_host: 127.0.0.1, udp_port: %d, tcp_port: -1}
 federation:
   enabled: true
-  listen: %s
+  listen: %q
   tls_cert: %s
   tls_key: %s
   ca_file: %s
@@ -268,7 +274,7 @@ federation:
 // open registration) and a signing key with generate-keys, then runs the
 // monolith: client API over HTTP, federation over HTTPS at d.Name with a
 // certificate of the test CA, which it also trusts for outbound requests.
-func startDendrite(t *testing.T, bin string, ca *testCA, d, peer *server) {
+func startDendrite(t *testing.T, bin string, ca *testCA, d *server, ip net.IP) {
 	t.Helper()
 	keyFile := filepath.Join(d.Dir, "matrix_key.pem")
 	runTool(t, exec.Command(filepath.Join(bin, "generate-keys"), "--private-key", keyFile))
@@ -307,7 +313,7 @@ func startDendrite(t *testing.T, bin string, ca *testCA, d, peer *server) {
 	if err := os.WriteFile(confFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert, key := ca.issue(t, "dendrite", net.ParseIP("127.0.0.1"))
+	cert, key := ca.issue(t, "dendrite", ip)
 	d.Log = filepath.Join(d.Dir, "dendrite.log")
 	d.What = "Dendrite"
 	d.newCmd = func() *exec.Cmd {
