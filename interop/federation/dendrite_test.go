@@ -130,6 +130,13 @@ func TestDendrite(t *testing.T) {
 		checkKeysClaim(t, bob, alice, aliceDev)
 	})
 
+	run("CrossSigningKeysOfDendriteUser", func(t *testing.T, alice, bob *mxtest.Client) {
+		checkCrossSigning(t, alice, bob, uploadCrossSigning(t, bob))
+	})
+	run("CrossSigningKeysOfSalonUser", func(t *testing.T, alice, bob *mxtest.Client) {
+		checkCrossSigning(t, bob, alice, uploadCrossSigning(t, alice))
+	})
+
 	run("ToDeviceSalonToDendrite", func(t *testing.T, alice, bob *mxtest.Client) {
 		checkToDevice(t, alice, bob, "from Salon")
 	})
@@ -395,6 +402,102 @@ func uploadDeviceKeys(t *testing.T, c *mxtest.Client, n int) device {
 		t.Fatalf("one_time_key_counts after upload: %s", r.Raw)
 	}
 	return device{ID: c.DeviceID, Keys: keys, OTKs: n}
+}
+
+// signer signs JSON objects as a user's key (a device's or a cross-signing
+// key), whatever characters the key ID holds.
+type signer struct {
+	user, keyID string
+	pub         ed25519.PublicKey
+	priv        ed25519.PrivateKey
+}
+
+func newSigner(t *testing.T, user string) signer {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer{user: user, keyID: "ed25519:" + events.EncodeBase64(pub), pub: pub, priv: priv}
+}
+
+// sign adds the signature to obj's signatures (objects only, no
+// "unsigned").
+func (s signer) sign(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	sigs, _ := obj["signatures"].(map[string]any)
+	delete(obj, "signatures")
+	raw, _ := json.Marshal(obj)
+	canon, err := events.CanonicalJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sigs == nil {
+		sigs = map[string]any{}
+	}
+	mine, _ := sigs[s.user].(map[string]any)
+	if mine == nil {
+		mine = map[string]any{}
+	}
+	mine[s.keyID] = events.EncodeBase64(ed25519.Sign(s.priv, canon))
+	sigs[s.user] = mine
+	obj["signatures"] = sigs
+	return obj
+}
+
+// crossSigning is a user's published master and self-signing keys.
+type crossSigning struct{ master, selfSigning map[string]any }
+
+// uploadCrossSigning publishes master, self-signing and user-signing keys
+// for c (POST /keys/device_signing/upload, with password UIA when the
+// server asks for it).
+func uploadCrossSigning(t *testing.T, c *mxtest.Client) crossSigning {
+	t.Helper()
+	master, self, user := newSigner(t, c.UserID), newSigner(t, c.UserID), newSigner(t, c.UserID)
+	key := func(s signer, usage string) map[string]any {
+		return map[string]any{"user_id": c.UserID, "usage": []any{usage}, "keys": map[string]any{s.keyID: events.EncodeBase64(s.pub)}}
+	}
+	cs := crossSigning{master: key(master, "master"), selfSigning: master.sign(t, key(self, "self_signing"))}
+	body := map[string]any{"master_key": cs.master, "self_signing_key": cs.selfSigning, "user_signing_key": master.sign(t, key(user, "user_signing"))}
+	r := c.Do("POST", "/_matrix/client/v3/keys/device_signing/upload", body)
+	if r.Status == 401 {
+		localpart := strings.TrimPrefix(strings.SplitN(c.UserID, ":", 2)[0], "@")
+		body["auth"] = map[string]any{
+			"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": localpart},
+			"password": "interop password " + localpart, "session": r.Str("session"),
+		}
+		r = c.Do("POST", "/_matrix/client/v3/keys/device_signing/upload", body)
+	}
+	if r.Status != 200 {
+		t.Fatalf("keys/device_signing/upload: %d %s", r.Status, r.Raw)
+	}
+	return cs
+}
+
+// checkCrossSigning: asker's /keys/query for owner returns owner's master
+// and self-signing keys from the other server, as published.
+func checkCrossSigning(t *testing.T, asker, owner *mxtest.Client, cs crossSigning) {
+	t.Helper()
+	var r mxtest.Response
+	eventually(t, 15*time.Second, func() string {
+		r = asker.Must(200, "POST", "/_matrix/client/v3/keys/query", map[string]any{"device_keys": map[string]any{owner.UserID: []any{}}})
+		if m, _ := r.Body["master_keys"].(map[string]any); m[owner.UserID] == nil {
+			return "no master key for " + owner.UserID + ": " + string(r.Raw)
+		}
+		return ""
+	})
+	for field, want := range map[string]map[string]any{"master_keys": cs.master, "self_signing_keys": cs.selfSigning} {
+		all, _ := r.Body[field].(map[string]any)
+		got, _ := all[owner.UserID].(map[string]any)
+		for _, k := range []string{"user_id", "usage", "keys"} {
+			if fmt.Sprint(got[k]) != fmt.Sprint(want[k]) {
+				t.Errorf("%s.%s: got %v, published %v", field, k, got[k], want[k])
+			}
+		}
+	}
+	if u, _ := r.Body["user_signing_keys"].(map[string]any); u[owner.UserID] != nil {
+		t.Errorf("another server's user-signing key is shown to %s: %v", asker.UserID, u)
+	}
 }
 
 // loginDevice logs user in on s with the given device ID.
