@@ -144,6 +144,16 @@ func TestDendrite(t *testing.T) {
 		checkToDevice(t, bob, alice, "from Dendrite")
 	})
 
+	// "*" addresses every device of the user; the receiving server expands it.
+	run("ToDeviceAllDevices", func(t *testing.T, alice, bob *mxtest.Client) {
+		for _, dir := range []struct{ from, to *mxtest.Client }{{alice, bob}, {bob, alice}} {
+			since := syncToken(t, dir.to)
+			text := "to every device of " + dir.to.UserID
+			sendToDevices(t, dir.from, dir.to, "*", text)
+			waitToDevice(t, dir.from, dir.to, since, text, 30*time.Second)
+		}
+	})
+
 	// Every request Dendrite made to Salon above carried an X-Matrix
 	// signature Salon checked; none may have been refused.
 	run("XMatrixAcceptedBySalon", func(t *testing.T, alice, bob *mxtest.Client) {
@@ -581,9 +591,15 @@ func syncToken(t *testing.T, to *mxtest.Client) string {
 
 func sendToDevice(t *testing.T, from, to *mxtest.Client, text string) {
 	t.Helper()
+	sendToDevices(t, from, to, to.DeviceID, text)
+}
+
+// sendToDevices sends to one of to's devices, or to all of them ("*").
+func sendToDevices(t *testing.T, from, to *mxtest.Client, device, text string) {
+	t.Helper()
 	txn := fmt.Sprintf("interop-%d", time.Now().UnixNano())
 	from.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/sendToDevice/%s/%s", "org.salon.interop", txn), map[string]any{
-		"messages": map[string]any{to.UserID: map[string]any{to.DeviceID: map[string]any{"text": text}}},
+		"messages": map[string]any{to.UserID: map[string]any{device: map[string]any{"text": text}}},
 	})
 }
 
