@@ -39,10 +39,10 @@ log "building github.com/matrix-org/dendrite@$version into $bin"
 # Outside any module: no go.work, no replace directives of ours, and none of
 # the caller's GOFLAGS (-mod=vendor and the like) leak in.
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp" "$bin.tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp" "$bin.tmp.$$"' EXIT INT TERM
 cd "$tmp"
-mkdir -p "$bin.tmp"
-if ! GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp" GOTOOLCHAIN=${GOTOOLCHAIN:-local} \
+mkdir -p "$bin.tmp.$$"
+if ! GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp.$$" GOTOOLCHAIN=${GOTOOLCHAIN:-local} \
 	go install "github.com/matrix-org/dendrite/cmd/dendrite@$version" \
 	"github.com/matrix-org/dendrite/cmd/generate-keys@$version" \
 	"github.com/matrix-org/dendrite/cmd/generate-config@$version" >&2; then
@@ -54,9 +54,9 @@ if ! GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp" GOTOOLCHA
 	[ -n "$dir" ] || { log "go mod download gave no directory"; exit 1; }
 	cp -r "$dir" "$tmp/src"
 	chmod -R u+w "$tmp/src"
-	(cd "$tmp/src" && GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp" go install ./cmd/dendrite ./cmd/generate-keys ./cmd/generate-config >&2)
+	(cd "$tmp/src" && GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1 GOBIN="$bin.tmp.$$" go install ./cmd/dendrite ./cmd/generate-keys ./cmd/generate-config >&2)
 fi
 rm -rf "$bin"
-mv "$bin.tmp" "$bin"
+mv "$bin.tmp.$$" "$bin"
 log "built in $(($(date +%s) - start))s"
 echo "$bin"

@@ -187,17 +187,16 @@ func freeUDPPort(t *testing.T) int {
 }
 
 // server is one homeserver of the pair: its server name, which is an IP
-// literal with the port of its federation listener ("127.0.0.1:PORT", so
-// that neither server needs DNS, .well-known or SRV to find the other), its
-// client API and its log.
+// literal with the port of its federation listener ("127.0.0.1:PORT" or
+// "[::1]:PORT", so that neither server needs DNS, .well-known or SRV to
+// find the other), its client API and its log.
 type server struct {
 	Name      string // server name = federation address
 	ClientURL string // http://127.0.0.1:PORT
 	Metrics   string // Salon's metrics URL ("" for Dendrite)
 	Log       string // path of the process's output
 	Dir       string
-	Bin       string // Salon's binary
-	KeyID     string
+	Bin       string            // Salon's binary
 	What      string            // "Salon" or "Dendrite"
 	signing   events.SigningKey // Dendrite's, which the test generated
 	newCmd    func() *exec.Cmd  // the command that starts it
@@ -279,7 +278,6 @@ func startDendrite(t *testing.T, bin string, ca *testCA, d *server, ip net.IP) {
 	keyFile := filepath.Join(d.Dir, "matrix_key.pem")
 	runTool(t, exec.Command(filepath.Join(bin, "generate-keys"), "--private-key", keyFile))
 	d.signing = readDendriteKey(t, keyFile)
-	d.KeyID = d.signing.ID
 	out := runTool(t, exec.Command(filepath.Join(bin, "generate-config"), "-ci", "-server", d.Name, "-dir", d.Dir))
 	var cfg map[string]any
 	if err := yaml.Unmarshal(out, &cfg); err != nil {
