@@ -226,7 +226,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	h.Federation, err = federation.New(fctx, federation.Params{
 		Config: cfg.Federation, ServerName: cfg.ServerName, Key: deps.SigningKey, Store: deps.Store,
-		Keys: h.Keys, EDUs: federationEDUs{h}, Logger: deps.Logger.With("component", "federation"),
+		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: federationRooms{h.Rooms}, Logger: deps.Logger.With("component", "federation"),
 		Registerer: deps.Registerer,
 	})
 	fcancel()

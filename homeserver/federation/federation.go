@@ -68,7 +68,9 @@ type Params struct {
 	// EDUs takes typing, receipts and device-list updates (nil: dropped).
 	EDUs EDUSink
 	// PDUs takes inbound PDUs (nil: not accepted yet).
-	PDUs       PDUReceiver
+	PDUs PDUReceiver
+	// Rooms answers other servers' reads of rooms (nil: refused).
+	Rooms      RoomReader
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -181,6 +183,7 @@ func (s *Service) Handler() http.Handler {
 		rt.Handle("/_matrix/federation/v1/user/keys/query", route.Methods{http.MethodPost: s.authed(s.userKeysQuery)})
 		rt.Handle("/_matrix/federation/v1/user/keys/claim", route.Methods{http.MethodPost: s.authed(s.userKeysClaim)})
 		rt.Handle("/_matrix/federation/v1/send/{txnId}", route.Methods{http.MethodPut: s.authed(s.send)})
+		s.roomReadRoutes(rt, get)
 	}
 	return rt
 }
