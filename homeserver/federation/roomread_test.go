@@ -60,7 +60,9 @@ func (f *fakeRooms) check(origin, roomID, eventID string) error {
 	return nil
 }
 
-func pdu(id string) RoomPDU { return RoomPDU{EventID: id, JSON: json.RawMessage(`{"id":"` + id + `"}`)} }
+func pdu(id string) RoomPDU {
+	return RoomPDU{EventID: id, JSON: json.RawMessage(`{"id":"` + id + `"}`)}
+}
 
 func (f *fakeRooms) Event(_ context.Context, origin, eventID string) (string, json.RawMessage, error) {
 	if err := f.check(origin, "!r:y.example", eventID); err != nil {
