@@ -50,3 +50,23 @@ func (f federationRooms) MissingEvents(ctx context.Context, origin, roomID strin
 func (f federationRooms) ServerACL(ctx context.Context, roomID string) (json.RawMessage, error) {
 	return f.rooms.ServerACL(ctx, roomID)
 }
+
+// federationDirectory answers other servers' /publicRooms and /hierarchy
+// (federation.RoomDirectory) over rooms.
+type federationDirectory struct{ rooms *rooms.Service }
+
+var _ federation.RoomDirectory = federationDirectory{}
+
+func (f federationDirectory) PublicRooms(ctx context.Context, q federation.PublicRoomsQuery) (map[string]any, error) {
+	return f.rooms.PublicRooms(ctx, rooms.PublicRoomsQuery{Limit: q.Limit, Since: q.Since, Term: q.Term, RoomTypes: q.RoomTypes})
+}
+
+func (f federationDirectory) Hierarchy(ctx context.Context, origin, roomID string, suggestedOnly bool) (map[string]any, error) {
+	return f.rooms.ServerHierarchy(ctx, origin, roomID, suggestedOnly)
+}
+
+// remotePublicRooms asks another server for its directory (the client
+// API's /publicRooms?server=).
+func (h *Homeserver) remotePublicRooms(ctx context.Context, server string, q rooms.PublicRoomsQuery) (json.RawMessage, error) {
+	return h.Federation.PublicRooms(ctx, server, federation.PublicRoomsQuery{Limit: q.Limit, Since: q.Since, Term: q.Term, RoomTypes: q.RoomTypes})
+}

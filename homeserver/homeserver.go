@@ -226,7 +226,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	h.Federation, err = federation.New(fctx, federation.Params{
 		Config: cfg.Federation, ServerName: cfg.ServerName, Key: deps.SigningKey, Store: deps.Store,
-		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: federationRooms{h.Rooms}, Logger: deps.Logger.With("component", "federation"),
+		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: federationRooms{h.Rooms}, Directory: federationDirectory{h.Rooms}, Logger: deps.Logger.With("component", "federation"),
 		Registerer: deps.Registerer,
 	})
 	fcancel()
@@ -290,8 +290,20 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 			return h.Federation.Profile(ctx, userID, field)
 		},
 		RemoteAlias: h.Federation.Directory,
-		WellKnown:   deps.WellKnown,
-		KeyBackups:  keys.NewBackups(deps.Store),
+		RemotePublicRooms: func(ctx context.Context, server string, q rooms.PublicRoomsQuery) (json.RawMessage, error) {
+			if !h.Federation.Enabled() {
+				return nil, mxerr.New(mxerr.Unknown, "Federation is not enabled").WithStatus(http.StatusBadRequest)
+			}
+			return h.remotePublicRooms(ctx, server, q)
+		},
+		RemoteHierarchy: func(ctx context.Context, server, roomID string, suggestedOnly bool) (json.RawMessage, error) {
+			if !h.Federation.Enabled() {
+				return nil, mxerr.NotFoundf("Room not found (federation is off)")
+			}
+			return h.Federation.Hierarchy(ctx, server, roomID, suggestedOnly)
+		},
+		WellKnown:  deps.WellKnown,
+		KeyBackups: keys.NewBackups(deps.Store),
 	})
 	if h.SSO != nil {
 		h.api.SetSSO(ssoAPI{h.SSO})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -48,6 +49,9 @@ func (a *API) hierarchy(w http.ResponseWriter, r *http.Request, dev store.Device
 	}
 	page, err := a.p.Rooms.Hierarchy(r.Context(), dev.UserID, req)
 	if err != nil {
+		if server, ok := a.remoteSpace(r, roomID); ok {
+			return a.remoteHierarchy(w, r, server, req)
+		}
 		return err
 	}
 	out := map[string]any{"rooms": page.Rooms}
@@ -82,4 +86,53 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request, dev store.Devi
 		return err
 	}
 	return reply(w, map[string]string{"replacement_room": id})
+}
+
+// remoteSpace reports whether a space this server does not know should be
+// asked of another server over federation: the one its ID names (room
+// versions before 12).
+func (a *API) remoteSpace(r *http.Request, roomID string) (string, bool) {
+	if a.p.RemoteHierarchy == nil {
+		return "", false
+	}
+	if _, err := a.p.Rooms.Version(r.Context(), roomID); err == nil {
+		return "", false
+	}
+	_, server, ok := strings.Cut(roomID, ":")
+	if !ok || server == a.p.Config.ServerName {
+		return "", false
+	}
+	return server, true
+}
+
+// remoteHierarchy answers /hierarchy for a space of another server: its
+// summary and, below max_depth 0, its children the remote server lets
+// this one see (one level: the Server-Server API's answer), in one page.
+func (a *API) remoteHierarchy(w http.ResponseWriter, r *http.Request, server string, req rooms.HierarchyRequest) error {
+	if req.From != "" {
+		return mxerr.InvalidParamf("Invalid or foreign pagination token")
+	}
+	raw, err := a.p.RemoteHierarchy(r.Context(), server, req.Root, req.SuggestedOnly)
+	if err != nil {
+		return err
+	}
+	var h struct {
+		Room     json.RawMessage   `json:"room"`
+		Children []json.RawMessage `json:"children"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return mxerr.New(mxerr.Unknown, "The remote server answered a malformed hierarchy").WithStatus(http.StatusBadGateway)
+	}
+	list := []json.RawMessage{h.Room}
+	if req.MaxDepth != 0 {
+		for _, c := range h.Children {
+			var chunk struct {
+				RoomID string `json:"room_id"`
+			}
+			if json.Unmarshal(c, &chunk) == nil && chunk.RoomID != "" {
+				list = append(list, c)
+			}
+		}
+	}
+	return reply(w, map[string]any{"rooms": list[:min(len(list), req.Limit)]})
 }

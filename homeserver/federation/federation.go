@@ -70,7 +70,9 @@ type Params struct {
 	// PDUs takes inbound PDUs (nil: not accepted yet).
 	PDUs PDUReceiver
 	// Rooms answers other servers' reads of rooms (nil: refused).
-	Rooms      RoomReader
+	Rooms RoomReader
+	// Directory answers /publicRooms and /hierarchy (nil: 404).
+	Directory  RoomDirectory
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -184,6 +186,7 @@ func (s *Service) Handler() http.Handler {
 		rt.Handle("/_matrix/federation/v1/user/keys/claim", route.Methods{http.MethodPost: s.authed(s.userKeysClaim)})
 		rt.Handle("/_matrix/federation/v1/send/{txnId}", route.Methods{http.MethodPut: s.authed(s.send)})
 		s.roomReadRoutes(rt, get)
+		s.directoryRoutes(rt)
 	}
 	return rt
 }

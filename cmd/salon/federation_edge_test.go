@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/salonhq/salon/homeserver/federation"
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+// edgeNet is two Salons, a.test and b.test, and a server c.test the test
+// plays, all trusting one test CA.
+type edgeNet struct {
+	ca     *testCA
+	a, b   *fedNode
+	sa, sb *testServer
+	c      *fakeServer
+	fa     *fedHTTP // A's federation listener, called as c.test
+}
+
+func newEdgeNet(t *testing.T, db string) *edgeNet {
+	t.Helper()
+	n := &edgeNet{ca: newTestCA(t)}
+	n.a = newFedNode(t, n.ca, "a.test", db)
+	n.b = newFedNode(t, n.ca, "b.test", backends(t)[backendOf(db)](t))
+	n.c = newFakeServer(t, n.ca, "c.test")
+	peer(n.a, n.b)
+	n.a.peers["c.test"] = n.c.addr
+	n.sa, n.sb = n.a.start(t), n.b.start(t)
+	n.fa = newFedHTTP(t, n.ca, n.a)
+	return n
+}
+
+// asC calls A's federation API signed as c.test.
+func (n *edgeNet) asC(t *testing.T, method, uri string, body []byte) (int, map[string]any, []byte) {
+	t.Helper()
+	return n.fa.do(method, uri, n.c.auth(t, n.c.key, "c.test", "a.test", method, uri, body), body)
+}
+
+// asB calls A's federation API as B does, through B's federation client.
+func (n *edgeNet) asB(uri string, q url.Values) (map[string]any, error) {
+	var out map[string]any
+	err := n.sb.srv.hs.Federation.Client.Get(context.Background(), "a.test", uri, q, &out)
+	return out, err
+}
+
+// TestFederationEdgeDirectory: B's users list A's public rooms
+// (/publicRooms?server=a.test, GET and POST with a filter) and walk a
+// space of A (/hierarchy of a room B does not know), seeing only the
+// children a server may see.
+func TestFederationEdgeDirectory(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		n := newEdgeNet(t, db)
+		alice := mxtest.Register(t, n.sa.URL, "alice", "password alice")
+		bob := mxtest.Register(t, n.sb.URL, "bob", "password bob")
+		lounge := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{
+			"preset": "public_chat", "visibility": "public", "name": "Physics lounge", "topic": "tea at four"}).Str("room_id")
+		alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "visibility": "public", "name": "Staff only"})
+
+		page := bob.Must(200, "GET", "/_matrix/client/v3/publicRooms?server=a.test", nil)
+		chunk, _ := page.Body["chunk"].([]any)
+		if len(chunk) != 1 || chunk[0].(map[string]any)["room_id"] != lounge || chunk[0].(map[string]any)["name"] != "Physics lounge" {
+			t.Fatalf("A's directory from B: %s", page.Raw)
+		}
+		page = bob.Must(200, "POST", "/_matrix/client/v3/publicRooms?server=a.test", map[string]any{"filter": map[string]any{"generic_search_term": "TEA"}})
+		if chunk, _ := page.Body["chunk"].([]any); len(chunk) != 1 {
+			t.Fatalf("A's directory filtered: %s", page.Raw)
+		}
+		page = bob.Must(200, "POST", "/_matrix/client/v3/publicRooms?server=a.test", map[string]any{"filter": map[string]any{"generic_search_term": "chemistry"}})
+		if chunk, _ := page.Body["chunk"].([]any); len(chunk) != 0 {
+			t.Fatalf("A's directory filtered to nothing: %s", page.Raw)
+		}
+		bob.MustErr(502, "M_UNKNOWN", "GET", "/_matrix/client/v3/publicRooms?server=nowhere.test", nil)
+		bob.MustErr(400, "M_INVALID_PARAM", "GET", "/_matrix/client/v3/publicRooms?server=not%20a%20name", nil)
+
+		// A space of A (room version 11: its ID names A), with a public
+		// child and a private one.
+		space := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{
+			"preset": "public_chat", "room_version": "11", "name": "Campus", "creation_content": map[string]any{"type": "m.space"}}).Str("room_id")
+		secret := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "name": "Secret"}).Str("room_id")
+		for _, child := range []string{lounge, secret} {
+			alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.space.child/%s", space, child), map[string]any{"via": []string{"a.test"}})
+		}
+		h := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v1/rooms/%s/hierarchy", space), nil)
+		var got []string
+		for _, r := range h.Body["rooms"].([]any) {
+			got = append(got, r.(map[string]any)["room_id"].(string))
+		}
+		if len(got) != 2 || got[0] != space || got[1] != lounge {
+			t.Fatalf("A's space from B: %s", h.Raw)
+		}
+		if strings.Contains(string(h.Raw), "Secret") {
+			t.Fatalf("a private child's summary crossed servers: %s", h.Raw)
+		}
+		// The federation answer lists the private child as inaccessible.
+		fh, err := n.asB(mxtest.Path("/_matrix/federation/v1/hierarchy/%s", space), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inacc, _ := fh["inaccessible_children"].([]any); len(inacc) != 1 || inacc[0] != secret {
+			t.Fatalf("federation hierarchy: %v", fh)
+		}
+		// A private space of A is not found from B.
+		bob.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v1/rooms/%s/hierarchy", secret), nil)
+	})
+}
+
+// TestFederationEdgeRoomReads: A serves a room's events to a server with
+// a member in it, by history visibility, and refuses them to an unrelated
+// server (B) and to a server the room's ACL denies.
+func TestFederationEdgeRoomReads(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		n := newEdgeNet(t, db)
+		alice := mxtest.Register(t, n.sa.URL, "alice", "password alice")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_version": "11",
+			"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": "joined"}}}}).Str("room_id")
+		msg := func(body string) string {
+			return alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, body), map[string]any{"msgtype": "m.text", "body": body}).Str("event_id")
+		}
+		before := msg("before carol")
+		if _, err := n.sa.srv.hs.Rooms.AddRemoteMember(context.Background(), room, "@carol:c.test", "join", n.c.key); err != nil {
+			t.Fatal(err)
+		}
+		after := msg("after carol")
+
+		ev := func(id string) string { return mxtest.Path("/_matrix/federation/v1/event/%s", id) }
+		if st, m, raw := n.asC(t, "GET", ev(after), nil); st != 200 || !strings.Contains(string(raw), "after carol") || m["origin"] != "a.test" {
+			t.Fatalf("c.test reading an event after its user joined: %d %s", st, raw)
+		}
+		if st, m, raw := n.asC(t, "GET", ev(before), nil); st != 403 || m["errcode"] != "M_FORBIDDEN" {
+			t.Fatalf("c.test reading an event before (joined visibility): %d %s", st, raw)
+		}
+		if st, m, raw := n.asC(t, "GET", ev("$nonexistent"), nil); st != 404 || m["errcode"] != "M_NOT_FOUND" {
+			t.Fatalf("unknown event: %d %s", st, raw)
+		}
+		st, m, raw := n.asC(t, "GET", mxtest.Path("/_matrix/federation/v1/state_ids/%s", room)+"?event_id="+url.QueryEscape(after), nil)
+		if st != 200 || len(m["pdu_ids"].([]any)) < 5 || len(m["auth_chain_ids"].([]any)) < 3 {
+			t.Fatalf("state_ids: %d %s", st, raw)
+		}
+		st, _, raw = n.asC(t, "GET", mxtest.Path("/_matrix/federation/v1/state/%s", room)+"?event_id="+url.QueryEscape(after), nil)
+		if st != 200 || !strings.Contains(string(raw), "@carol:c.test") {
+			t.Fatalf("state: %d %s", st, raw)
+		}
+		st, m, raw = n.asC(t, "GET", mxtest.Path("/_matrix/federation/v1/backfill/%s", room)+"?limit=100000&v="+url.QueryEscape(after), nil)
+		pdus, _ := m["pdus"].([]any)
+		if st != 200 || len(pdus) < 5 || len(pdus) > 100 || strings.Contains(string(raw), "before carol") || !strings.Contains(string(raw), "after carol") {
+			t.Fatalf("backfill: %d %s", st, raw)
+		}
+		if st, _, raw := n.asC(t, "GET", mxtest.Path("/_matrix/federation/v1/backfill/%s", room)+"?limit=lots&v="+url.QueryEscape(after), nil); st != 400 {
+			t.Fatalf("backfill with a bad limit: %d %s", st, raw)
+		}
+		body, _ := json.Marshal(map[string]any{"earliest_events": []string{before}, "latest_events": []string{after}, "limit": 10})
+		st, m, raw = n.asC(t, "POST", mxtest.Path("/_matrix/federation/v1/get_missing_events/%s", room), body)
+		if evs, _ := m["events"].([]any); st != 200 || len(evs) != 1 || !strings.Contains(string(raw), "@carol:c.test") {
+			t.Fatalf("get_missing_events: %d %s", st, raw)
+		}
+
+		// B has nobody in the room: every read refused.
+		for _, uri := range []string{
+			ev(after),
+			mxtest.Path("/_matrix/federation/v1/state_ids/%s", room) + "?event_id=" + url.QueryEscape(after),
+			mxtest.Path("/_matrix/federation/v1/event_auth/%s/%s", room, after),
+			mxtest.Path("/_matrix/federation/v1/backfill/%s", room) + "?limit=10&v=" + url.QueryEscape(after),
+		} {
+			u, _ := url.Parse(uri)
+			_, err := n.asB(u.Path, u.Query())
+			var re *federation.RemoteError
+			if !errors.As(err, &re) || re.Status != 403 || re.Code != "M_FORBIDDEN" {
+				t.Fatalf("B reading %s: %v", uri, err)
+			}
+		}
+
+		// The room's ACL denies c.test: refused too, its member or not.
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.server_acl/", room), map[string]any{"allow": []string{"*"}, "deny": []string{"c.test"}})
+		if st, m, raw := n.asC(t, "GET", ev(after), nil); st != 403 || m["errcode"] != "M_FORBIDDEN" {
+			t.Fatalf("c.test denied by the ACL: %d %s", st, raw)
+		}
+	})
+}
