@@ -3,8 +3,11 @@ package homeserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 
 	"github.com/salonhq/salon/homeserver/federation"
+	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/rooms"
 )
 
@@ -69,4 +72,19 @@ func (f federationDirectory) Hierarchy(ctx context.Context, origin, roomID strin
 // API's /publicRooms?server=).
 func (h *Homeserver) remotePublicRooms(ctx context.Context, server string, q rooms.PublicRoomsQuery) (json.RawMessage, error) {
 	return h.Federation.PublicRooms(ctx, server, federation.PublicRoomsQuery{Limit: q.Limit, Since: q.Since, Term: q.Term, RoomTypes: q.RoomTypes})
+}
+
+// federationMedia fetches other servers' media for the media repository
+// (media.Remote) over federation.
+type federationMedia struct{ f *federation.Service }
+
+func (m federationMedia) FetchRemote(ctx context.Context, server, mediaID string) (string, string, io.ReadCloser, error) {
+	rm, err := m.f.DownloadMedia(ctx, server, mediaID, nil)
+	if errors.Is(err, federation.ErrMediaNotFound) {
+		return "", "", nil, media.ErrRemoteNotFound
+	}
+	if err != nil {
+		return "", "", nil, err
+	}
+	return rm.ContentType, rm.FileName, rm.Body, nil
 }

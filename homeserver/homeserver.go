@@ -308,17 +308,23 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	if h.SSO != nil {
 		h.api.SetSSO(ssoAPI{h.SSO})
 	}
+	var remoteMedia media.Remote
+	if h.Federation.Enabled() {
+		remoteMedia = federationMedia{h.Federation}
+	}
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
 		ClientIP: h.api.ClientIP,
 		Events:   mediaEvents{h},
+		Remote:   remoteMedia,
 	})
 	if err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
+	h.Federation.SetMedia(m)
 	if cfg.HTTP.AccessLog != "off" {
 		access := deps.Logger.With("component", "http")
 		h.api.SetAccessLog(access)

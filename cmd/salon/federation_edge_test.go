@@ -181,3 +181,35 @@ func TestFederationEdgeRoomReads(t *testing.T) {
 		}
 	})
 }
+
+// TestFederationEdgeMedia: a user of B downloads media of A through B
+// (authenticated media, the multipart answer over federation); B caches
+// it, so with A stopped it is still served; media A does not have is 404,
+// and with A down, media not cached is 502.
+func TestFederationEdgeMedia(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		n := newEdgeNet(t, db)
+		alice := mxtest.Register(t, n.sa.URL, "alice", "password alice")
+		bob := mxtest.Register(t, n.sb.URL, "bob", "password bob")
+		content := strings.Repeat("notes from the lab ", 1000)
+		up := alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=notes.txt", []byte(content))
+		mxc := strings.TrimPrefix(up.Str("content_uri"), "mxc://a.test/")
+		download := func() mxtest.Response {
+			return bob.Do("GET", "/_matrix/client/v1/media/download/a.test/"+mxc, nil)
+		}
+		got := download()
+		if got.Status != 200 || string(got.Raw) != content || !strings.Contains(got.Header.Get("Content-Disposition"), "notes.txt") {
+			t.Fatalf("remote download: %d %q %q", got.Status, got.Header.Get("Content-Disposition"), got.Raw[:min(len(got.Raw), 80)])
+		}
+		bob.MustErr(404, "M_NOT_FOUND", "GET", "/_matrix/client/v1/media/download/a.test/nothingHere", nil)
+		// A (of B) never asked: unauthenticated legacy downloads fetch nothing.
+		mxtest.New(t, n.sb.URL).MustErr(404, "M_NOT_FOUND", "GET", "/_matrix/media/v3/download/a.test/"+mxc, nil)
+
+		other := strings.TrimPrefix(alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=b.txt", []byte("later")).Str("content_uri"), "mxc://a.test/")
+		n.sa.Stop()
+		if again := download(); again.Status != 200 || string(again.Raw) != content {
+			t.Fatalf("cached download with A stopped: %d", again.Status)
+		}
+		bob.MustErr(502, "M_UNKNOWN", "GET", "/_matrix/client/v1/media/download/a.test/"+other, nil)
+	})
+}

@@ -97,6 +97,13 @@ type Service struct {
 
 	access *slog.Logger
 
+	// media answers other servers' media requests (SetMedia); roots and
+	// loc fetch the Location of remote media.
+	media   MediaServer
+	roots   *x509.CertPool
+	locOnce sync.Once
+	loc     *http.Client
+
 	// inbound serialises transactions per origin, so a replay waits for
 	// the first to be answered.
 	inboundMu sync.Mutex
@@ -127,6 +134,7 @@ func New(ctx context.Context, p Params) (*Service, error) {
 	}
 	s := &Service{p: p, enabled: p.Config.On(p.ServerName), log: p.Logger, m: newMetrics(p.Registerer),
 		policy: NewPolicy(p.Config.Allow, p.Config.Deny)}
+	s.roots = roots
 	s.own = &ownKeys{name: p.ServerName, key: p.Key, store: p.Store, validity: p.Config.KeyValidity, now: p.Now}
 	if err := s.own.record(ctx); err != nil {
 		return nil, err
@@ -158,6 +166,10 @@ func (s *Service) Run(ctx context.Context) error {
 // Close drops idle outbound connections.
 func (s *Service) Close() error {
 	s.Client.Close()
+	s.locOnce.Do(func() {}) // none made after this
+	if s.loc != nil {
+		s.loc.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -187,6 +199,7 @@ func (s *Service) Handler() http.Handler {
 		rt.Handle("/_matrix/federation/v1/send/{txnId}", route.Methods{http.MethodPut: s.authed(s.send)})
 		s.roomReadRoutes(rt, get)
 		s.directoryRoutes(rt)
+		s.mediaRoutes(rt, get)
 	}
 	return rt
 }
