@@ -5,16 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/federation"
+	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
 	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/store"
 )
 
 // federationRooms answers other servers' reads of rooms
 // (federation.RoomReader) over rooms' server readers, which apply history
 // visibility per event for the requesting server.
-type federationRooms struct{ rooms *rooms.Service }
+type federationRooms struct {
+	rooms      *rooms.Service
+	store      store.Store
+	serverName string
+}
 
 var _ federation.RoomReader = federationRooms{}
 
@@ -87,4 +95,114 @@ func (m federationMedia) FetchRemote(ctx context.Context, server, mediaID string
 		return "", "", nil, err
 	}
 	return rm.ContentType, rm.FileName, rm.Body, nil
+}
+
+// JoinedServers implements federation.Residents: the other servers with a
+// joined member in the room.
+func (f federationRooms) JoinedServers(ctx context.Context, roomID string) ([]string, error) {
+	members, err := f.rooms.Members(ctx, roomID, "join")
+	if err != nil {
+		return nil, err
+	}
+	return otherServers(f.serverName, members), nil
+}
+
+// ServersSharing implements federation.Residents: the other servers with a
+// joined member in one of the user's joined rooms.
+func (f federationRooms) ServersSharing(ctx context.Context, userID string) ([]string, error) {
+	ms, err := f.store.UserMemberships(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		if m.Membership != "join" {
+			continue
+		}
+		servers, err := f.JoinedServers(ctx, m.RoomID)
+		if err != nil {
+			continue
+		}
+		for _, s := range servers {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// otherServers is the set of servers of users, self left out.
+func otherServers(self string, users []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, u := range users {
+		_, server, ok := strings.Cut(u, ":")
+		if ok && server != self && !seen[server] {
+			seen[server] = true
+			out = append(out, server)
+		}
+	}
+	return out
+}
+
+// isLocal reports whether a user is of this server.
+func (h *Homeserver) isLocal(userID string) bool {
+	_, server, _ := strings.Cut(userID, ":")
+	return server == h.cfg.ServerName
+}
+
+// eduTimeout bounds queueing an EDU on behalf of a request that has no
+// context of its own to give (typing, presence).
+const eduTimeout = 5 * time.Second
+
+// typingOut tells the room's other servers of a local user's typing.
+func (h *Homeserver) typingOut(roomID, userID string, typing bool) {
+	if h.Federation == nil || !h.Federation.Enabled() || !h.isLocal(userID) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), eduTimeout)
+	defer cancel()
+	if err := h.Federation.SendTyping(ctx, roomID, userID, typing); err != nil {
+		h.log.Warn("queueing a typing notice for other servers", "room", roomID, "err", err)
+	}
+}
+
+// presenceOut tells the servers sharing a room with a local user of the
+// presence they set.
+func (h *Homeserver) presenceOut(userID, state, msg string) {
+	if h.Federation == nil || !h.Federation.Enabled() || !h.isLocal(userID) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), eduTimeout)
+	defer cancel()
+	if err := h.Federation.SendPresence(ctx, userID, state, msg, 0, state == "online"); err != nil {
+		h.log.Warn("queueing presence for other servers", "user", userID, "err", err)
+	}
+}
+
+// receiptOut tells the room's other servers of a local user's public read
+// receipt.
+func (h *Homeserver) receiptOut(ctx context.Context, r store.Receipt) {
+	if h.Federation == nil || !h.Federation.Enabled() || !h.isLocal(r.UserID) {
+		return
+	}
+	if err := h.Federation.SendReceipt(ctx, r.RoomID, r.UserID, r.EventID, r.ThreadID, r.TS); err != nil {
+		h.log.Warn("queueing a receipt for other servers", "room", r.RoomID, "err", err)
+	}
+}
+
+// deviceOut tells the servers sharing a room with a local user of a
+// change of their devices.
+func (h *Homeserver) deviceOut(ctx context.Context, c keys.DeviceChange) {
+	if h.Federation == nil || !h.Federation.Enabled() {
+		return
+	}
+	err := h.Federation.SendDeviceListUpdate(ctx, federation.DeviceListUpdate{UserID: c.UserID, DeviceID: c.DeviceID,
+		StreamID: c.StreamID, Deleted: c.Deleted, Keys: c.Keys})
+	if err != nil {
+		h.log.Warn("queueing a device-list update for other servers", "user", c.UserID, "err", err)
+	}
 }

@@ -192,7 +192,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, Rooms: h.Rooms, MaxDelay: cfg.MatrixRTC.MaxDelay, PerUser: cfg.MatrixRTC.MaxDelayedPerUser,
 		Logger: deps.Logger.With("component", "delayed"),
 	})
-	h.UserData = userdata.New(userdata.Params{Store: deps.Store, Notifier: h.Notifier, Rooms: h.Rooms})
+	h.UserData = userdata.New(userdata.Params{Store: deps.Store, Notifier: h.Notifier, Rooms: h.Rooms, ReceiptShared: h.receiptOut})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
 	h.PushGateway = pushgateway.New(pushgateway.Params{
@@ -222,11 +222,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Keys = keys.New(keys.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
 		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
+		DeviceChanged: h.deviceOut,
 	})
+	fedRooms := federationRooms{rooms: h.Rooms, store: deps.Store, serverName: cfg.ServerName}
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	h.Federation, err = federation.New(fctx, federation.Params{
 		Config: cfg.Federation, ServerName: cfg.ServerName, Key: deps.SigningKey, Store: deps.Store,
-		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: federationRooms{h.Rooms}, Directory: federationDirectory{h.Rooms}, Logger: deps.Logger.With("component", "federation"),
+		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: fedRooms, Directory: federationDirectory{h.Rooms}, Residents: fedRooms, Logger: deps.Logger.With("component", "federation"),
 		Registerer: deps.Registerer,
 	})
 	fcancel()
@@ -409,12 +411,14 @@ func (s syncAPI) SlidingSync(ctx context.Context, req sync.SlidingRequest) (*syn
 }
 func (s syncAPI) SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string) {
 	s.h.Typing.Set(roomID, userID, typing, timeout, members)
+	s.h.typingOut(roomID, userID, typing)
 }
 
 // SetPresence is PUT /presence: ignored when presence is off.
 func (s syncAPI) SetPresence(userID, state, msg string) {
 	if s.h.Presence != nil {
 		s.h.Presence.Set(userID, state, msg)
+		s.h.presenceOut(userID, state, msg)
 	}
 }
 

@@ -43,7 +43,8 @@ type EDUSink interface {
 	Typing(ctx context.Context, roomID, userID string, typing bool) error
 	// Receipt records a remote user's read receipt.
 	Receipt(ctx context.Context, roomID, userID, receiptType, eventID, threadID string, ts int64) error
-	// DeviceListUpdate says a remote user's devices changed.
+	// DeviceListUpdate says a remote user's devices changed (deviceID
+	// "" with deleted false: their cross-signing keys changed).
 	DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error
 }
 
@@ -72,7 +73,9 @@ type Params struct {
 	// Rooms answers other servers' reads of rooms (nil: refused).
 	Rooms RoomReader
 	// Directory answers /publicRooms and /hierarchy (nil: 404).
-	Directory  RoomDirectory
+	Directory RoomDirectory
+	// Residents says where outbound EDUs go (nil: nowhere).
+	Residents  Residents
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -96,6 +99,9 @@ type Service struct {
 	m      *metrics
 
 	access *slog.Logger
+
+	// streams numbers outbound device-list updates.
+	streams deviceStreams
 
 	// media answers other servers' media requests (SetMedia); roots and
 	// loc fetch the Location of remote media.

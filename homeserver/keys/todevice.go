@@ -253,4 +253,9 @@ func (s *Service) DevicesDeleted(ctx context.Context, userID string, deviceIDs [
 		return
 	}
 	s.notifyDeviceChange(ctx, userID, pos)
+	if s.p.DeviceChanged != nil {
+		for _, id := range deviceIDs {
+			s.p.DeviceChanged(ctx, DeviceChange{UserID: userID, DeviceID: id, StreamID: pos, Deleted: true})
+		}
+	}
 }
