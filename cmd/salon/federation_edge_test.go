@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
@@ -211,5 +217,118 @@ func TestFederationEdgeMedia(t *testing.T) {
 			t.Fatalf("cached download with A stopped: %d", again.Status)
 		}
 		bob.MustErr(502, "M_UNKNOWN", "GET", "/_matrix/client/v1/media/download/a.test/"+other, nil)
+	})
+}
+
+// recordingServer is a server the test plays that keeps the EDUs of the
+// transactions sent to it.
+type recordingServer struct {
+	*fakeServer
+	mu   sync.Mutex
+	edus []map[string]any
+}
+
+func newRecordingServer(t *testing.T, ca *testCA, name string) *recordingServer {
+	t.Helper()
+	key, err := events.GenerateSigningKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &recordingServer{fakeServer: &fakeServer{name: name, key: key}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
+		var txn struct {
+			EDUs []map[string]any `json:"edus"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&txn); err != nil {
+			http.Error(w, "bad", 400)
+			return
+		}
+		rs.mu.Lock()
+		rs.edus = append(rs.edus, txn.EDUs...)
+		rs.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"pdus":{}}`))
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	certFile, keyFile := ca.issue(t, name)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	rs.addr = srv.Listener.Addr().String()
+	return rs
+}
+
+// waitEDU waits for an EDU of the type whose JSON contains want.
+func (rs *recordingServer) waitEDU(t *testing.T, typ, want string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	waitFor(t, typ+" "+want+" at "+rs.name, func() bool {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		for _, e := range rs.edus {
+			b, _ := json.Marshal(e)
+			if e["edu_type"] == typ && strings.Contains(string(b), want) {
+				found = e
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// TestFederationEdgeEDUs: a local user's typing, read receipt, device
+// changes and presence reach a server with a member in their room (c.test,
+// played by the test); once the room's server ACL denies c.test, typing
+// no longer goes there.
+func TestFederationEdgeEDUs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		ca := newTestCA(t)
+		a := newFedNode(t, ca, "a.test", db)
+		c := newRecordingServer(t, ca, "c.test")
+		a.peers["c.test"] = c.addr
+		sa := a.start(t)
+		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+		if _, err := sa.srv.hs.Rooms.AddRemoteMember(context.Background(), room, "@carol:c.test", "join", c.key); err != nil {
+			t.Fatal(err)
+		}
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/typing/%s", room, alice.UserID), map[string]any{"typing": true, "timeout": 10000})
+		c.waitEDU(t, "m.typing", `"user_id":"@alice:a.test"`)
+
+		msg := alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/r1", room), map[string]any{"msgtype": "m.text", "body": "hi"}).Str("event_id")
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/receipt/m.read/%s", room, msg), map[string]any{})
+		c.waitEDU(t, "m.receipt", msg)
+
+		d := newE2EDevice(t, alice)
+		alice.Must(200, "POST", "/_matrix/client/v3/keys/upload", map[string]any{"device_keys": d.deviceKeys(t)})
+		up := c.waitEDU(t, "m.device_list_update", `"device_id":"`+alice.DeviceID+`"`)
+		if content, _ := up["content"].(map[string]any); content["keys"] == nil || content["deleted"] != false {
+			t.Fatalf("device list update: %v", up)
+		}
+
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "online", "status_msg": "in the lab"})
+		c.waitEDU(t, "m.presence", "in the lab")
+
+		// Denied by the room's ACL: typing stops going to c.test.
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.server_acl/", room), map[string]any{"allow": []string{"*"}, "deny": []string{"c.test"}})
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/typing/%s", room, alice.UserID), map[string]any{"typing": false})
+		// Presence queued after the typing notice (one queue per
+		// destination, in order): once it is there, the typing notice
+		// would have been too.
+		alice.Must(200, "PUT", "/_matrix/client/v3/presence/"+url.PathEscape(alice.UserID)+"/status", map[string]any{"presence": "online", "status_msg": "after the ACL"})
+		c.waitEDU(t, "m.presence", "after the ACL")
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, e := range c.edus {
+			if b, _ := json.Marshal(e); e["edu_type"] == "m.typing" && strings.Contains(string(b), `"typing":false`) {
+				t.Fatalf("typing went to a server the ACL denies: %s", b)
+			}
+		}
 	})
 }
