@@ -81,6 +81,9 @@ func TestFederationEdgeDirectory(t *testing.T) {
 			t.Fatalf("A's directory filtered to nothing: %s", page.Raw)
 		}
 		bob.MustErr(502, "M_UNKNOWN", "GET", "/_matrix/client/v3/publicRooms?server=nowhere.test", nil)
+		// Anonymous callers do not make B ask other servers.
+		mxtest.New(t, n.sb.URL).MustErr(401, "M_MISSING_TOKEN", "GET", "/_matrix/client/v3/publicRooms?server=a.test", nil)
+		mxtest.New(t, n.sb.URL).Must(200, "GET", "/_matrix/client/v3/publicRooms", nil)
 		bob.MustErr(400, "M_INVALID_PARAM", "GET", "/_matrix/client/v3/publicRooms?server=not%20a%20name", nil)
 
 		// A space of A (room version 11: its ID names A), with a public

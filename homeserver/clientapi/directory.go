@@ -9,6 +9,7 @@ import (
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -164,7 +165,15 @@ func (a *API) publicRooms(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	return a.listPublicRooms(w, r, q.Get("server"), rooms.PublicRoomsQuery{Limit: limit, Since: q.Get("since")})
+	server := q.Get("server")
+	if server != "" && server != a.p.Config.ServerName && a.p.RemotePublicRooms != nil {
+		// Another server's directory costs a request over federation:
+		// for users of this server only, not for anyone on the Internet.
+		if _, err := a.p.Auth.Authenticate(r.Context(), route.AccessToken(r), a.clientIP(r)); err != nil {
+			return err
+		}
+	}
+	return a.listPublicRooms(w, r, server, rooms.PublicRoomsQuery{Limit: limit, Since: q.Get("since")})
 }
 
 func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, dev store.Device) error {
