@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -86,8 +87,8 @@ func (h *Homeserver) remotePublicRooms(ctx context.Context, server string, q roo
 // (media.Remote) over federation.
 type federationMedia struct{ f *federation.Service }
 
-func (m federationMedia) FetchRemote(ctx context.Context, server, mediaID string) (string, string, io.ReadCloser, error) {
-	rm, err := m.f.DownloadMedia(ctx, server, mediaID, nil)
+func (m federationMedia) FetchRemote(ctx context.Context, server, mediaID string, thumb url.Values) (string, string, io.ReadCloser, error) {
+	rm, err := m.f.DownloadMedia(ctx, server, mediaID, thumb)
 	if errors.Is(err, federation.ErrMediaNotFound) {
 		return "", "", nil, media.ErrRemoteNotFound
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"image"
+	pngenc "image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -214,12 +217,43 @@ func TestFederationEdgeMedia(t *testing.T) {
 		// A (of B) never asked: unauthenticated legacy downloads fetch nothing.
 		mxtest.New(t, n.sb.URL).MustErr(404, "M_NOT_FOUND", "GET", "/_matrix/media/v3/download/a.test/"+mxc, nil)
 
+		// A thumbnail of A's image, made by A, through B.
+		var png bytes.Buffer
+		img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+		for i := range img.Pix {
+			img.Pix[i] = byte(i * 7)
+		}
+		if err := pngenc.Encode(&png, img); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", n.sa.URL+"/_matrix/media/v3/upload?filename=pic.png", bytes.NewReader(png.Bytes()))
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		req.Header.Set("Content-Type", "image/png")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var upPic struct {
+			URI string `json:"content_uri"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&upPic)
+		resp.Body.Close()
+		pic := strings.TrimPrefix(upPic.URI, "mxc://a.test/")
+		th := bob.Do("GET", "/_matrix/client/v1/media/thumbnail/a.test/"+pic+"?width=64&height=64&method=crop", nil)
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(th.Raw))
+		if th.Status != 200 || !strings.HasPrefix(th.Header.Get("Content-Type"), "image/") || err != nil || cfg.Width >= 400 {
+			t.Fatalf("remote thumbnail: %d %s %d bytes, %dx%d %v", th.Status, th.Header.Get("Content-Type"), len(th.Raw), cfg.Width, cfg.Height, err)
+		}
+
 		other := strings.TrimPrefix(alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=b.txt", []byte("later")).Str("content_uri"), "mxc://a.test/")
 		n.sa.Stop()
 		if again := download(); again.Status != 200 || string(again.Raw) != content {
 			t.Fatalf("cached download with A stopped: %d", again.Status)
 		}
 		bob.MustErr(502, "M_UNKNOWN", "GET", "/_matrix/client/v1/media/download/a.test/"+other, nil)
+		if again := bob.Do("GET", "/_matrix/client/v1/media/thumbnail/a.test/"+pic+"?width=64&height=64&method=crop", nil); again.Status != 200 {
+			t.Fatalf("cached thumbnail with A stopped: %d", again.Status)
+		}
 	})
 }
 

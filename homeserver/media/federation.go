@@ -3,8 +3,13 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
@@ -15,7 +20,10 @@ import (
 // for this server's clients through Remote and cached in the repository
 // under the ID "SERVER/MEDIAID" (a local media ID never holds a '/'),
 // with the limits of an upload: at most max_upload_bytes, the content type
-// normalised, the file name sanitised, served with the same headers.
+// normalised, the file name sanitised, served with the same headers. A
+// thumbnail of it is the other server's thumbnail of the configured size
+// that best answers the request, cached as "SERVER/MEDIAID/WxH-METHOD"
+// (an image type only).
 // Cached copies are purged by age like any unreferenced media, and fetched
 // again when asked for. This server's media is served to other servers
 // through ServeFederationMedia: any media, the authenticated-media freeze
@@ -26,7 +34,9 @@ import (
 // Remote fetches another server's media. An answer of 404 is
 // ErrRemoteNotFound; any other failure is an error of its own.
 type Remote interface {
-	FetchRemote(ctx context.Context, server, mediaID string) (contentType, fileName string, body io.ReadCloser, err error)
+	// FetchRemote fetches the media (thumb nil) or a thumbnail of it
+	// (thumb: width, height, method, animated).
+	FetchRemote(ctx context.Context, server, mediaID string, thumb url.Values) (contentType, fileName string, body io.ReadCloser, err error)
 }
 
 // ErrRemoteNotFound is a Remote's answer for media its server does not have.
@@ -94,7 +104,7 @@ func (r *Repo) remote(ctx context.Context, server, id string) (store.MediaMeta, 
 	// One fetch per media at a time, not bound to the first asker's
 	// request: a client that goes away does not fail the others.
 	v, err, _ := r.remoteFetch.Do(cacheID, func() (any, error) {
-		return r.fetchRemote(context.WithoutCancel(ctx), server, id, cacheID)
+		return r.fetchRemote(context.WithoutCancel(ctx), server, id, cacheID, nil)
 	})
 	if err != nil {
 		return store.MediaMeta{}, err
@@ -102,8 +112,8 @@ func (r *Repo) remote(ctx context.Context, server, id string) (store.MediaMeta, 
 	return v.(store.MediaMeta), nil
 }
 
-func (r *Repo) fetchRemote(ctx context.Context, server, id, cacheID string) (store.MediaMeta, error) {
-	ct, name, body, err := r.p.Remote.FetchRemote(ctx, server, id)
+func (r *Repo) fetchRemote(ctx context.Context, server, id, cacheID string, thumb url.Values) (store.MediaMeta, error) {
+	ct, name, body, err := r.p.Remote.FetchRemote(ctx, server, id, thumb)
 	if errors.Is(err, ErrRemoteNotFound) {
 		return store.MediaMeta{}, mxerr.NotFoundf("Media not found")
 	}
@@ -126,6 +136,14 @@ func (r *Repo) fetchRemote(ctx context.Context, server, id, cacheID string) (sto
 		return store.MediaMeta{}, errRemoteFailed
 	}
 	defer func() { _ = bw.Abort() }()
+	if thumb != nil {
+		mt, _, _ := mime.ParseMediaType(ct)
+		if !thumbnailTypes[mt] {
+			r.log.Info("remote thumbnail of another type refused", "server", server, "media_id", id, "type", ct)
+			return store.MediaMeta{}, errRemoteFailed
+		}
+		ct, name = mt, ""
+	}
 	now := r.now().UnixMilli()
 	m := store.MediaMeta{MediaID: cacheID, SHA256: key[:], Size: n, ContentType: normalContentType(ct),
 		UploadName: sanitiseFilename(name), CreatedTS: now, UploadedTS: now, Restricted: r.cfg.AuthenticatedMedia}
@@ -138,4 +156,53 @@ func (r *Repo) fetchRemote(ctx context.Context, server, id, cacheID string) (sto
 	}
 	r.fetched.Inc()
 	return m, nil
+}
+
+// thumbnailTypes are the types a remote thumbnail may have (the spec's
+// list for the thumbnail endpoint).
+var thumbnailTypes = map[string]bool{"image/png": true, "image/apng": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
+
+// remoteThumbnail answers a thumbnail of another server's media: that
+// server's thumbnail of the configured size that best answers the request
+// (so at most one cached copy per configured size), fetched once over
+// federation and cached like the media itself.
+func (r *Repo) remoteThumbnail(w http.ResponseWriter, req *http.Request, user string, dw, dh int, method string, animated bool) error {
+	server, id := req.PathValue("serverName"), req.PathValue("mediaId")
+	if r.p.Remote == nil || !events.ValidServerName(server) || !validMediaID(id) {
+		return mxerr.NotFoundf("Media not found")
+	}
+	if user == "" && r.cfg.AuthenticatedMedia {
+		return errHidden
+	}
+	size := selectSize(r.sizes, dw, dh, method)
+	if size.Width == 0 {
+		size = ThumbnailSize{Width: dw, Height: dh, Method: method}
+	}
+	cacheID := fmt.Sprintf("%s/%s/%dx%d-%s", server, id, size.Width, size.Height, size.Method)
+	q := url.Values{"width": {strconv.Itoa(size.Width)}, "height": {strconv.Itoa(size.Height)}, "method": {size.Method}}
+	if animated {
+		cacheID += "-a"
+		q.Set("animated", "true")
+	}
+	m, err := r.p.Store.MediaMeta(req.Context(), cacheID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		v, ferr, _ := r.remoteFetch.Do(cacheID, func() (any, error) {
+			return r.fetchRemote(context.WithoutCancel(req.Context()), server, id, cacheID, q)
+		})
+		if ferr != nil {
+			return ferr
+		}
+		m = v.(store.MediaMeta)
+	}
+	f, key, err := r.openContent(req.Context(), m)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	thumbHeaders(w, m.ContentType)
+	serve(w, req, r.shared(user), key, time.UnixMilli(m.UploadedTS), f)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -15,19 +16,24 @@ import (
 
 // fakeRemote stands in for other servers' media over federation.
 type fakeRemote struct {
-	mu    sync.Mutex
-	files map[string][]byte // "server/id" → content
-	types map[string]string
-	calls int
-	fail  bool
+	mu     sync.Mutex
+	files  map[string][]byte // "server/id" → content
+	types  map[string]string
+	calls  int
+	thumbs []string
+	fail   bool
 }
 
-func (f *fakeRemote) FetchRemote(_ context.Context, server, id string) (string, string, io.ReadCloser, error) {
+func (f *fakeRemote) FetchRemote(_ context.Context, server, id string, thumb url.Values) (string, string, io.ReadCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.fail {
 		return "", "", nil, errors.New("connection refused")
+	}
+	if thumb != nil {
+		f.thumbs = append(f.thumbs, thumb.Encode())
+		id += "#thumb"
 	}
 	b, ok := f.files[server+"/"+id]
 	if !ok {
@@ -50,8 +56,10 @@ func TestRemoteMedia(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxUploadBytes = 64 << 10 })
 	img := pngBytes(t, 300, 200)
 	remote := &fakeRemote{
-		files: map[string][]byte{"other.example/doc": []byte("remote text"), "other.example/img": img, "other.example/big": make([]byte, 65<<10)},
-		types: map[string]string{"other.example/doc": "text/html; charset=utf-8; evil=1", "other.example/img": "image/png"},
+		files: map[string][]byte{"other.example/doc": []byte("remote text"), "other.example/img#thumb": img, "other.example/big": make([]byte, 65<<10),
+			"other.example/doc#thumb": []byte("<script>")},
+		types: map[string]string{"other.example/doc": "text/html; charset=utf-8; evil=1", "other.example/img#thumb": "image/png",
+			"other.example/doc#thumb": "text/html"},
 	}
 	e.repo.p.Remote = remote
 	const base = "/_matrix/client/v1/media/download/other.example/"
@@ -66,10 +74,20 @@ func TestRemoteMedia(t *testing.T) {
 	if b := readAll(t, resp); string(b) != "remote text" || remote.count() != 1 {
 		t.Fatalf("second download: %s, %d fetches", b, remote.count())
 	}
-	resp = e.req("GET", "/_matrix/client/v1/media/thumbnail/other.example/img?width=32&height=32&method=scale", alice, nil)
-	if b := readAll(t, resp); resp.StatusCode != 200 || resp.Header.Get("Content-Type") == "" || len(b) == 0 || remote.count() != 2 {
-		t.Fatalf("remote thumbnail: %d %s, %d bytes (image %d, %d fetches)", resp.StatusCode, resp.Header.Get("Content-Type"), len(b), len(img), remote.count())
+	// Thumbnails: the other server's, of the configured size nearest the
+	// request, fetched once per size; only image types.
+	for _, q := range []string{"width=30&height=30", "width=32&height=32&method=scale"} {
+		resp = e.req("GET", "/_matrix/client/v1/media/thumbnail/other.example/img?"+q, alice, nil)
+		if b := readAll(t, resp); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !bytes.Equal(b, img) {
+			t.Fatalf("remote thumbnail: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(b))
+		}
 	}
+	if remote.count() != 2 || len(remote.thumbs) != 1 || remote.thumbs[0] != "height=240&method=scale&width=320" {
+		t.Fatalf("thumbnail fetches: %d %v", remote.count(), remote.thumbs)
+	}
+	mustErr(t, e.req("GET", "/_matrix/client/v1/media/thumbnail/other.example/doc?width=32&height=32", alice, nil), 502, "M_UNKNOWN")
+	mustErr(t, e.req("GET", "/_matrix/client/v1/media/thumbnail/other.example/none?width=32&height=32", alice, nil), 404, "M_NOT_FOUND")
+	mustErr(t, e.req("GET", "/_matrix/media/v3/thumbnail/other.example/img?width=32&height=32", "", nil), 404, "M_NOT_FOUND")
 	mustErr(t, e.req("GET", base+"missing", alice, nil), 404, "M_NOT_FOUND")
 	mustErr(t, e.req("GET", base+"big", alice, nil), 502, "M_TOO_LARGE")
 	mustErr(t, e.req("GET", "/_matrix/client/v1/media/download/not%20a%20server/doc", alice, nil), 404, "M_NOT_FOUND")
