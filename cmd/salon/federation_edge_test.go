@@ -349,6 +349,17 @@ func TestFederationEdgeEDUs(t *testing.T) {
 			t.Fatalf("device list update: %v", up)
 		}
 
+		// Two devices deleted at once: two updates, each its own stream_id.
+		second, third := mxtest.Login(t, sa.URL, "alice", "password alice"), mxtest.Login(t, sa.URL, "alice", "password alice")
+		del := alice.Must(401, "POST", "/_matrix/client/v3/delete_devices", map[string]any{"devices": []string{second.DeviceID, third.DeviceID}})
+		alice.Must(200, "POST", "/_matrix/client/v3/delete_devices", map[string]any{"devices": []string{second.DeviceID, third.DeviceID},
+			"auth": map[string]any{"type": "m.login.password", "session": del.Str("session"), "user": "alice", "password": "password alice"}})
+		d2 := c.waitEDU(t, "m.device_list_update", `"device_id":"`+second.DeviceID+`"`)["content"].(map[string]any)
+		d3 := c.waitEDU(t, "m.device_list_update", `"device_id":"`+third.DeviceID+`"`)["content"].(map[string]any)
+		if d2["deleted"] != true || d3["deleted"] != true || d2["stream_id"] == d3["stream_id"] {
+			t.Fatalf("device deletions: %v %v", d2, d3)
+		}
+
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "online", "status_msg": "in the lab"})
 		c.waitEDU(t, "m.presence", "in the lab")
 

@@ -254,7 +254,15 @@ func (s *Service) DevicesDeleted(ctx context.Context, userID string, deviceIDs [
 	}
 	s.notifyDeviceChange(ctx, userID, pos)
 	if s.p.DeviceChanged != nil {
-		for _, id := range deviceIDs {
+		for i, id := range deviceIDs {
+			if i > 0 {
+				// Each deletion its own stream position: other servers
+				// take an update whose stream_id they saw as a duplicate.
+				if pos, err = s.p.Store.MarkDeviceListChanged(ctx, userID); err != nil {
+					s.p.Logger.Warn("recording a device-list change", "user", userID, "err", err)
+					return
+				}
+			}
 			s.p.DeviceChanged(ctx, DeviceChange{UserID: userID, DeviceID: id, StreamID: pos, Deleted: true})
 		}
 	}
