@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +118,35 @@ func TestFederationEdgeDirectory(t *testing.T) {
 		if inacc, _ := fh["inaccessible_children"].([]any); len(inacc) != 1 || inacc[0] != secret {
 			t.Fatalf("federation hierarchy: %v", fh)
 		}
+		// A child restricted to a room a user of B is in: A lists it for
+		// B; B shows it only to its users joined to an allowed room, which
+		// B cannot tell of a room it does not know: nobody yet.
+		bKeyFile, err := os.ReadFile(filepath.Join(n.b.DataDir, "signing.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bKey, err := events.ParseSigningKeyFile(bKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.sa.srv.hs.Rooms.AddRemoteMember(context.Background(), lounge, bob.UserID, "join", bKey); err != nil {
+			t.Fatal(err)
+		}
+		members := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "name": "Members",
+			"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{
+				"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": lounge}}}}}}).Str("room_id")
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.space.child/%s", space, members), map[string]any{"via": []string{"a.test"}})
+		fh, err = n.asB(mxtest.Path("/_matrix/federation/v1/hierarchy/%s", space), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(fh["children"]); !strings.Contains(string(b), members) {
+			t.Fatalf("the restricted child for B: %s", b)
+		}
+		if h := bob.Must(200, "GET", mxtest.Path("/_matrix/client/v1/rooms/%s/hierarchy", space), nil); strings.Contains(string(h.Raw), members) {
+			t.Fatalf("a restricted child shown to a user not known to be in its allowed rooms: %s", h.Raw)
+		}
+
 		// A private space of A is not found from B.
 		bob.MustErr(404, "M_NOT_FOUND", "GET", mxtest.Path("/_matrix/client/v1/rooms/%s/hierarchy", secret), nil)
 	})
