@@ -243,6 +243,12 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		_ = h.Close()
 		return nil, fmt.Errorf("sso: %w", err)
 	}
+	// Other servers' directories and spaces, when federation is on.
+	var remotePublicRooms func(context.Context, string, rooms.PublicRoomsQuery) (json.RawMessage, error)
+	var remoteHierarchy func(context.Context, string, string, bool) (json.RawMessage, error)
+	if h.Federation.Enabled() {
+		remotePublicRooms, remoteHierarchy = h.remotePublicRooms, h.Federation.Hierarchy
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
 		proxies = append(proxies, netip.MustParsePrefix(p))
@@ -291,21 +297,11 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		RemoteProfile: func(ctx context.Context, userID, field string) (store.Profile, error) {
 			return h.Federation.Profile(ctx, userID, field)
 		},
-		RemoteAlias: h.Federation.Directory,
-		RemotePublicRooms: func(ctx context.Context, server string, q rooms.PublicRoomsQuery) (json.RawMessage, error) {
-			if !h.Federation.Enabled() {
-				return nil, mxerr.New(mxerr.Unknown, "Federation is not enabled").WithStatus(http.StatusBadRequest)
-			}
-			return h.remotePublicRooms(ctx, server, q)
-		},
-		RemoteHierarchy: func(ctx context.Context, server, roomID string, suggestedOnly bool) (json.RawMessage, error) {
-			if !h.Federation.Enabled() {
-				return nil, mxerr.NotFoundf("Room not found (federation is off)")
-			}
-			return h.Federation.Hierarchy(ctx, server, roomID, suggestedOnly)
-		},
-		WellKnown:  deps.WellKnown,
-		KeyBackups: keys.NewBackups(deps.Store),
+		RemoteAlias:       h.Federation.Directory,
+		RemotePublicRooms: remotePublicRooms,
+		RemoteHierarchy:   remoteHierarchy,
+		WellKnown:         deps.WellKnown,
+		KeyBackups:        keys.NewBackups(deps.Store),
 	})
 	if h.SSO != nil {
 		h.api.SetSSO(ssoAPI{h.SSO})
