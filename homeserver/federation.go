@@ -51,9 +51,19 @@ func (f federationEDUs) Receipt(ctx context.Context, roomID, userID, receiptType
 
 func (f federationEDUs) DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error {
 	// Remote device keys are not cached (each /keys/query asks the
-	// user's server), so nothing is stale; the room-mates who would be
-	// told of the change share no room with remote users yet.
-	f.h.log.Debug("remote device list update", "user", userID, "device", deviceID, "deleted", deleted)
+	// user's server), so nothing is stale; what changes is that local
+	// users sharing a room with them are told to ask again
+	// (device_lists.changed). Users sharing no room: nothing recorded.
+	mates, err := f.h.Sync.RoomMates(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, m := range mates {
+		if m != userID && f.h.isLocal(m) {
+			return f.h.Keys.RemoteDeviceListChanged(ctx, userID)
+		}
+	}
+	f.h.log.Debug("device list update of a user sharing no room", "user", userID, "device", deviceID, "deleted", deleted)
 	return nil
 }
 

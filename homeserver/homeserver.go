@@ -192,7 +192,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		Store: deps.Store, Rooms: h.Rooms, MaxDelay: cfg.MatrixRTC.MaxDelay, PerUser: cfg.MatrixRTC.MaxDelayedPerUser,
 		Logger: deps.Logger.With("component", "delayed"),
 	})
-	h.UserData = userdata.New(userdata.Params{Store: deps.Store, Notifier: h.Notifier, Rooms: h.Rooms})
+	h.UserData = userdata.New(userdata.Params{Store: deps.Store, Notifier: h.Notifier, Rooms: h.Rooms, ReceiptShared: h.receiptOut})
 	h.Push = pushrules.New(deps.Store, h.Rooms)
 	h.Push.Notify = func(pos int64, userID string) { h.Notifier.Notify(pos, "", []string{userID}) }
 	h.PushGateway = pushgateway.New(pushgateway.Params{
@@ -222,11 +222,13 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Keys = keys.New(keys.Params{
 		Store: deps.Store, ServerName: cfg.ServerName, Notifier: h.Notifier,
 		RoomMates: engine.RoomMates, Logger: deps.Logger.With("component", "keys"),
+		DeviceChanged: h.deviceOut,
 	})
+	fedRooms := federationRooms{rooms: h.Rooms, store: deps.Store, serverName: cfg.ServerName}
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	h.Federation, err = federation.New(fctx, federation.Params{
 		Config: cfg.Federation, ServerName: cfg.ServerName, Key: deps.SigningKey, Store: deps.Store,
-		Keys: h.Keys, EDUs: federationEDUs{h}, Logger: deps.Logger.With("component", "federation"),
+		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: fedRooms, Directory: federationDirectory{h.Rooms}, Residents: fedRooms, Logger: deps.Logger.With("component", "federation"),
 		Registerer: deps.Registerer,
 	})
 	fcancel()
@@ -240,6 +242,12 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("sso: %w", err)
+	}
+	// Other servers' directories and spaces, when federation is on.
+	var remotePublicRooms func(context.Context, string, rooms.PublicRoomsQuery) (json.RawMessage, error)
+	var remoteHierarchy func(context.Context, string, string, bool) (json.RawMessage, error)
+	if h.Federation.Enabled() {
+		remotePublicRooms, remoteHierarchy = h.remotePublicRooms, h.Federation.Hierarchy
 	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.HTTP.TrustedProxies {
@@ -289,24 +297,32 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 		RemoteProfile: func(ctx context.Context, userID, field string) (store.Profile, error) {
 			return h.Federation.Profile(ctx, userID, field)
 		},
-		RemoteAlias: h.Federation.Directory,
-		WellKnown:   deps.WellKnown,
-		KeyBackups:  keys.NewBackups(deps.Store),
+		RemoteAlias:       h.Federation.Directory,
+		RemotePublicRooms: remotePublicRooms,
+		RemoteHierarchy:   remoteHierarchy,
+		WellKnown:         deps.WellKnown,
+		KeyBackups:        keys.NewBackups(deps.Store),
 	})
 	if h.SSO != nil {
 		h.api.SetSSO(ssoAPI{h.SSO})
+	}
+	var remoteMedia media.Remote
+	if h.Federation.Enabled() {
+		remoteMedia = federationMedia{h.Federation}
 	}
 	m, err := media.New(media.Params{
 		Config: cfg.Media, ServerName: cfg.ServerName, DataDir: deps.DataDir, Store: deps.Store,
 		Auth: mediaAuth{h.Auth}, Logger: deps.Logger.With("component", "media"), Registerer: deps.Registerer,
 		ClientIP: h.api.ClientIP,
 		Events:   mediaEvents{h},
+		Remote:   remoteMedia,
 	})
 	if err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	h.Media = m
+	h.Federation.SetMedia(m)
 	if cfg.HTTP.AccessLog != "off" {
 		access := deps.Logger.With("component", "http")
 		h.api.SetAccessLog(access)
@@ -391,12 +407,14 @@ func (s syncAPI) SlidingSync(ctx context.Context, req sync.SlidingRequest) (*syn
 }
 func (s syncAPI) SetTyping(roomID, userID string, typing bool, timeout time.Duration, members []string) {
 	s.h.Typing.Set(roomID, userID, typing, timeout, members)
+	s.h.typingOut(roomID, userID, typing)
 }
 
 // SetPresence is PUT /presence: ignored when presence is off.
 func (s syncAPI) SetPresence(userID, state, msg string) {
 	if s.h.Presence != nil {
 		s.h.Presence.Set(userID, state, msg)
+		s.h.presenceOut(userID, state, msg)
 	}
 }
 

@@ -5,6 +5,7 @@ package clientapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +61,13 @@ type Params struct {
 	// (room ID and servers); nil: such aliases are looked up locally
 	// and not found.
 	RemoteAlias func(ctx context.Context, alias string) (string, []string, error)
+	// RemotePublicRooms asks another server for a page of its public room
+	// directory over federation (nil: ?server= naming another server is
+	// refused).
+	RemotePublicRooms func(ctx context.Context, server string, q rooms.PublicRoomsQuery) (json.RawMessage, error)
+	// RemoteHierarchy asks another server for a space's /hierarchy over
+	// federation (nil: spaces of other servers are not looked up).
+	RemoteHierarchy func(ctx context.Context, server, roomID string, suggestedOnly bool) (json.RawMessage, error)
 	// WellKnown adds members to /.well-known/matrix/client (MatrixRTC foci).
 	WellKnown func() map[string]any
 	// Deactivated is called after a user deactivates their account.

@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/rooms"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -164,10 +165,15 @@ func (a *API) publicRooms(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	if s := q.Get("server"); s != "" && s != a.p.Config.ServerName {
-		return mxerr.New(mxerr.Unknown, "Federation is not enabled").WithStatus(http.StatusBadRequest)
+	server := q.Get("server")
+	if server != "" && server != a.p.Config.ServerName && a.p.RemotePublicRooms != nil {
+		// Another server's directory costs a request over federation:
+		// for users of this server only, not for anyone on the Internet.
+		if _, err := a.p.Auth.Authenticate(r.Context(), route.AccessToken(r), a.clientIP(r)); err != nil {
+			return err
+		}
 	}
-	return a.listPublicRooms(w, r, limit, q.Get("since"), "")
+	return a.listPublicRooms(w, r, server, rooms.PublicRoomsQuery{Limit: limit, Since: q.Get("since")})
 }
 
 func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, dev store.Device) error {
@@ -175,7 +181,8 @@ func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, dev store.
 		Limit  int    `json:"limit"`
 		Since  string `json:"since"`
 		Filter struct {
-			GenericSearchTerm string `json:"generic_search_term"`
+			GenericSearchTerm string          `json:"generic_search_term"`
+			RoomTypes         json.RawMessage `json:"room_types"`
 		} `json:"filter"`
 	}
 	if err := a.decode(r, &req, true); err != nil {
@@ -184,67 +191,35 @@ func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, dev store.
 	if req.Limit < 0 {
 		return mxerr.InvalidParamf("limit must be non-negative")
 	}
-	return a.listPublicRooms(w, r, req.Limit, req.Since, req.Filter.GenericSearchTerm)
-}
-
-func (a *API) listPublicRooms(w http.ResponseWriter, r *http.Request, limit int, since, term string) error {
-	if limit == 0 || limit > 500 {
-		limit = min(max(limit, 100), 500)
-	}
-	offset := 0
-	if since != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(since, "o"))
-		if err != nil || n < 0 {
-			return mxerr.InvalidParamf("Invalid since token")
-		}
-		offset = n
-	}
-	ids, err := a.p.Store.PublishedRooms(r.Context())
+	types, err := rooms.ParseRoomTypes(req.Filter.RoomTypes)
 	if err != nil {
 		return err
 	}
-	var chunk []map[string]any
-	for _, id := range ids {
-		info, listed, err := a.p.Rooms.DirectoryEntry(r.Context(), id)
-		if err != nil || !listed {
-			continue
+	return a.listPublicRooms(w, r, r.URL.Query().Get("server"), rooms.PublicRoomsQuery{
+		Limit: req.Limit, Since: req.Since, Term: req.Filter.GenericSearchTerm, RoomTypes: types})
+}
+
+// listPublicRooms answers a page of this server's directory, or of
+// server's over federation.
+func (a *API) listPublicRooms(w http.ResponseWriter, r *http.Request, server string, q rooms.PublicRoomsQuery) error {
+	if server != "" && server != a.p.Config.ServerName {
+		if a.p.RemotePublicRooms == nil {
+			return mxerr.New(mxerr.Unknown, "Federation is not enabled").WithStatus(http.StatusBadRequest)
 		}
-		if term != "" && !matchesTerm(info, term) {
-			continue
+		if !events.ValidServerName(server) {
+			return mxerr.InvalidParamf("Invalid server name")
 		}
-		chunk = append(chunk, info)
+		page, err := a.p.RemotePublicRooms(r.Context(), server, q)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(page)
+		return nil
 	}
-	sort.SliceStable(chunk, func(i, j int) bool {
-		return chunk[i]["num_joined_members"].(int) > chunk[j]["num_joined_members"].(int)
-	})
-	total := len(chunk)
-	out := map[string]any{"total_room_count_estimate": total}
-	if offset > total {
-		offset = total
-	}
-	end := min(offset+limit, total)
-	page := chunk[offset:end]
-	if page == nil {
-		page = []map[string]any{}
-	}
-	out["chunk"] = page
-	if end < total {
-		out["next_batch"] = "o" + strconv.Itoa(end)
-	}
-	if offset > 0 {
-		out["prev_batch"] = "o" + strconv.Itoa(max(0, offset-limit))
+	out, err := a.p.Rooms.PublicRooms(r.Context(), q)
+	if err != nil {
+		return err
 	}
 	return reply(w, out)
 }
-
-func matchesTerm(info map[string]any, term string) bool {
-	term = strings.ToLower(term)
-	for _, k := range []string{"name", "topic", "canonical_alias"} {
-		if s, ok := info[k].(string); ok && strings.Contains(strings.ToLower(s), term) {
-			return true
-		}
-	}
-	return false
-}
-
-var _ = json.Marshal

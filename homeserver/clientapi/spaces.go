@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
@@ -48,6 +49,9 @@ func (a *API) hierarchy(w http.ResponseWriter, r *http.Request, dev store.Device
 	}
 	page, err := a.p.Rooms.Hierarchy(r.Context(), dev.UserID, req)
 	if err != nil {
+		if server, ok := a.remoteSpace(r, roomID); ok {
+			return a.remoteHierarchy(w, r, dev, server, req)
+		}
 		return err
 	}
 	out := map[string]any{"rooms": page.Rooms}
@@ -82,4 +86,96 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request, dev store.Devi
 		return err
 	}
 	return reply(w, map[string]string{"replacement_room": id})
+}
+
+// remoteSpace reports whether a space this server does not know should be
+// asked of another server over federation: the one its ID names (room
+// versions before 12).
+func (a *API) remoteSpace(r *http.Request, roomID string) (string, bool) {
+	if a.p.RemoteHierarchy == nil {
+		return "", false
+	}
+	if _, err := a.p.Rooms.Version(r.Context(), roomID); err == nil {
+		return "", false
+	}
+	_, server, ok := strings.Cut(roomID, ":")
+	if !ok || server == a.p.Config.ServerName {
+		return "", false
+	}
+	return server, true
+}
+
+// remoteHierarchy answers /hierarchy for a space of another server: its
+// summary and, below max_depth 0, its children the remote server lets
+// this one see (one level: the Server-Server API's answer), in one page.
+func (a *API) remoteHierarchy(w http.ResponseWriter, r *http.Request, dev store.Device, server string, req rooms.HierarchyRequest) error {
+	if req.From != "" {
+		return mxerr.InvalidParamf("Invalid or foreign pagination token")
+	}
+	raw, err := a.p.RemoteHierarchy(r.Context(), server, req.Root, req.SuggestedOnly)
+	if err != nil {
+		return err
+	}
+	var h struct {
+		Room     json.RawMessage   `json:"room"`
+		Children []json.RawMessage `json:"children"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return mxerr.New(mxerr.Unknown, "The remote server answered a malformed hierarchy").WithStatus(http.StatusBadGateway)
+	}
+	list := []json.RawMessage{nil}
+	shown := map[string]bool{}
+	for _, c := range h.Children {
+		var chunk struct {
+			RoomID        string   `json:"room_id"`
+			JoinRule      string   `json:"join_rule"`
+			WorldReadable bool     `json:"world_readable"`
+			Allowed       []string `json:"allowed_room_ids"`
+		}
+		if json.Unmarshal(c, &chunk) != nil || chunk.RoomID == "" {
+			continue
+		}
+		if a.remoteChildVisible(r, dev.UserID, chunk.JoinRule, chunk.WorldReadable, chunk.Allowed) {
+			shown[chunk.RoomID] = true
+			if req.MaxDepth != 0 {
+				list = append(list, c)
+			}
+		}
+	}
+	// As for local spaces: the rooms the user may not see are left out
+	// entirely, their IDs in children_state too.
+	var room map[string]json.RawMessage
+	if json.Unmarshal(h.Room, &room) != nil {
+		return mxerr.New(mxerr.Unknown, "The remote server answered a malformed hierarchy").WithStatus(http.StatusBadGateway)
+	}
+	var links []json.RawMessage
+	_ = json.Unmarshal(room["children_state"], &links)
+	kept := []json.RawMessage{}
+	for _, l := range links {
+		var ev struct {
+			StateKey string `json:"state_key"`
+		}
+		if json.Unmarshal(l, &ev) == nil && shown[ev.StateKey] {
+			kept = append(kept, l)
+		}
+	}
+	room["children_state"], _ = json.Marshal(kept)
+	list[0], _ = json.Marshal(room)
+	return reply(w, map[string]any{"rooms": list[:min(len(list), req.Limit)]})
+}
+
+// remoteChildVisible is the requesting server's part of the filtering
+// (Server-Server API /hierarchy): the other server answered the children
+// this server may see; of a restricted child the user sees the summary
+// only when joined to one of its allowed rooms (or it is world_readable).
+func (a *API) remoteChildVisible(r *http.Request, userID, joinRule string, worldReadable bool, allowed []string) bool {
+	if joinRule != "restricted" || worldReadable {
+		return true // knock_restricted: anyone may knock
+	}
+	for _, id := range allowed {
+		if m, err := a.p.Rooms.Membership(r.Context(), id, userID); err == nil && m == "join" {
+			return true
+		}
+	}
+	return false
 }

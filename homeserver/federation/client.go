@@ -115,48 +115,16 @@ func (c *Client) Put(ctx context.Context, destination, path string, body, out an
 // with an X-Matrix Authorization header (every endpoint but the key
 // endpoints). A non-2xx answer is a *RemoteError.
 func (c *Client) Do(ctx context.Context, method, destination, path string, query url.Values, body, out any, signed bool) error {
-	if destination == c.origin {
-		return fmt.Errorf("federation: %s is this server", destination)
-	}
-	if !c.policy.Allowed(destination) {
-		return fmt.Errorf("%w: %s", ErrDenied, destination)
-	}
-	if !events.ValidServerName(destination) {
-		return fmt.Errorf("%w: %q is not a server name", ErrUnreachable, destination)
-	}
-	d, err := c.resolver.Resolve(ctx, destination)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, destination, err)
-	}
-	uri := path
-	if len(query) > 0 {
-		uri += "?" + query.Encode()
-	}
 	var content []byte
 	if body != nil {
+		var err error
 		if content, err = json.Marshal(body); err != nil {
 			return err
 		}
 	}
-	ctx = context.WithValue(ctx, destinationKey{}, d)
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+destination+uri, bytes.NewReader(content))
+	resp, err := c.Open(ctx, method, destination, path, query, content, signed)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
-	}
-	req.Host = d.Host
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if signed {
-		x, err := SignRequest(c.key, method, uri, c.origin, destination, content)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", x.String())
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, destination, err)
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
@@ -187,4 +155,48 @@ func (c *Client) Do(ctx context.Context, method, destination, path string, query
 		return fmt.Errorf("%w: %s: %v", ErrBadResponse, destination, err)
 	}
 	return nil
+}
+
+// Open sends a request to destination with content (JSON, or nil) and
+// returns the answer unread, whatever its status, for the caller to read
+// and close (media downloads stream their answer).
+func (c *Client) Open(ctx context.Context, method, destination, path string, query url.Values, content []byte, signed bool) (*http.Response, error) {
+	if destination == c.origin {
+		return nil, fmt.Errorf("federation: %s is this server", destination)
+	}
+	if !c.policy.Allowed(destination) {
+		return nil, fmt.Errorf("%w: %s", ErrDenied, destination)
+	}
+	if !events.ValidServerName(destination) {
+		return nil, fmt.Errorf("%w: %q is not a server name", ErrUnreachable, destination)
+	}
+	d, err := c.resolver.Resolve(ctx, destination)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, destination, err)
+	}
+	uri := path
+	if len(query) > 0 {
+		uri += "?" + query.Encode()
+	}
+	ctx = context.WithValue(ctx, destinationKey{}, d)
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+destination+uri, bytes.NewReader(content))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	req.Host = d.Host
+	if content != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if signed {
+		x, err := SignRequest(c.key, method, uri, c.origin, destination, content)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", x.String())
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, destination, err)
+	}
+	return resp, nil
 }

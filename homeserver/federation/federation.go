@@ -43,7 +43,8 @@ type EDUSink interface {
 	Typing(ctx context.Context, roomID, userID string, typing bool) error
 	// Receipt records a remote user's read receipt.
 	Receipt(ctx context.Context, roomID, userID, receiptType, eventID, threadID string, ts int64) error
-	// DeviceListUpdate says a remote user's devices changed.
+	// DeviceListUpdate says a remote user's devices changed (deviceID
+	// "" with deleted false: their cross-signing keys changed).
 	DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error
 }
 
@@ -68,7 +69,13 @@ type Params struct {
 	// EDUs takes typing, receipts and device-list updates (nil: dropped).
 	EDUs EDUSink
 	// PDUs takes inbound PDUs (nil: not accepted yet).
-	PDUs       PDUReceiver
+	PDUs PDUReceiver
+	// Rooms answers other servers' reads of rooms (nil: refused).
+	Rooms RoomReader
+	// Directory answers /publicRooms and /hierarchy (nil: 404).
+	Directory RoomDirectory
+	// Residents says where outbound EDUs go (nil: nowhere).
+	Residents  Residents
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -92,6 +99,16 @@ type Service struct {
 	m      *metrics
 
 	access *slog.Logger
+
+	// streams numbers outbound device-list updates.
+	streams deviceStreams
+
+	// media answers other servers' media requests (SetMedia); roots and
+	// loc fetch the Location of remote media.
+	media   MediaServer
+	roots   *x509.CertPool
+	locOnce sync.Once
+	loc     *http.Client
 
 	// inbound serialises transactions per origin, so a replay waits for
 	// the first to be answered.
@@ -123,6 +140,7 @@ func New(ctx context.Context, p Params) (*Service, error) {
 	}
 	s := &Service{p: p, enabled: p.Config.On(p.ServerName), log: p.Logger, m: newMetrics(p.Registerer),
 		policy: NewPolicy(p.Config.Allow, p.Config.Deny)}
+	s.roots = roots
 	s.own = &ownKeys{name: p.ServerName, key: p.Key, store: p.Store, validity: p.Config.KeyValidity, now: p.Now}
 	if err := s.own.record(ctx); err != nil {
 		return nil, err
@@ -154,6 +172,10 @@ func (s *Service) Run(ctx context.Context) error {
 // Close drops idle outbound connections.
 func (s *Service) Close() error {
 	s.Client.Close()
+	s.locOnce.Do(func() {}) // none made after this
+	if s.loc != nil {
+		s.loc.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -181,6 +203,9 @@ func (s *Service) Handler() http.Handler {
 		rt.Handle("/_matrix/federation/v1/user/keys/query", route.Methods{http.MethodPost: s.authed(s.userKeysQuery)})
 		rt.Handle("/_matrix/federation/v1/user/keys/claim", route.Methods{http.MethodPost: s.authed(s.userKeysClaim)})
 		rt.Handle("/_matrix/federation/v1/send/{txnId}", route.Methods{http.MethodPut: s.authed(s.send)})
+		s.roomReadRoutes(rt, get)
+		s.directoryRoutes(rt)
+		s.mediaRoutes(rt, get)
 	}
 	return rt
 }

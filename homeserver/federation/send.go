@@ -196,6 +196,9 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if s.p.EDUs == nil {
 			return nil
 		}
+		if err := s.roomACL(ctx, c.RoomID, origin); err != nil {
+			return err
+		}
 		return s.p.EDUs.Typing(ctx, c.RoomID, c.UserID, c.Typing)
 	case "m.receipt":
 		var c map[string]map[string]map[string]struct {
@@ -209,6 +212,9 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 			return mxerr.BadJSONf("malformed m.receipt")
 		}
 		for roomID, byType := range c {
+			if err := s.roomACL(ctx, roomID, origin); err != nil {
+				return err
+			}
 			for typ, byUser := range byType {
 				for userID, rc := range byUser {
 					if !events.ValidUserID(userID) || serverOf(userID) != origin {
@@ -242,8 +248,23 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 			return nil
 		}
 		return s.p.EDUs.DeviceListUpdate(ctx, c.UserID, c.DeviceID, c.Deleted)
+	case "m.signing_key_update":
+		var c struct {
+			UserID string `json:"user_id"`
+		}
+		if err := json.Unmarshal(e.Content, &c); err != nil {
+			return mxerr.BadJSONf("malformed m.signing_key_update")
+		}
+		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
+			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
+		}
+		if s.p.EDUs == nil {
+			return nil
+		}
+		// The keys themselves are asked for again (/user/keys/query).
+		return s.p.EDUs.DeviceListUpdate(ctx, c.UserID, "", false)
 	default:
-		// m.presence, m.signing_key_update and unknown types: not yet.
+		// m.presence and unknown types: not yet.
 		return nil
 	}
 }

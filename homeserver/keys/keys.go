@@ -49,6 +49,21 @@ type Params struct {
 	// MaxQueue bounds each device's undelivered to-device messages
 	// (default 1000).
 	MaxQueue int
+	// DeviceChanged hears of each change of a local user's device list
+	// (a device's keys uploaded, a device deleted) at its position, for
+	// the other servers sharing a room with the user (nil: nobody).
+	DeviceChanged func(ctx context.Context, c DeviceChange)
+}
+
+// DeviceChange is one change of a user's device list: stream position,
+// device, deleted or not, and its device keys as uploaded (nil when
+// deleted).
+type DeviceChange struct {
+	UserID   string
+	DeviceID string
+	StreamID int64
+	Deleted  bool
+	Keys     json.RawMessage
 }
 
 // Service is the end-to-end encryption key store and to-device router.
@@ -154,6 +169,9 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 		return nil, err
 	}
 	s.notifyDeviceChange(ctx, userID, pos)
+	if devKeys != nil && pos != 0 && s.p.DeviceChanged != nil {
+		s.p.DeviceChanged(ctx, DeviceChange{UserID: userID, DeviceID: deviceID, StreamID: pos, Keys: devKeys})
+	}
 	counts, err := s.p.Store.OneTimeKeyCounts(ctx, userID, deviceID)
 	if err != nil {
 		return nil, err

@@ -201,3 +201,16 @@ func messageID(device, txnID string) string {
 	h := sha256.Sum256([]byte(device + "\x00" + txnID))
 	return hex.EncodeToString(h[:16])
 }
+
+// RemoteDeviceListChanged records that another server's user changed
+// their devices or cross-signing keys (m.device_list_update,
+// m.signing_key_update): the local users sharing a room with them see
+// them in device_lists.changed and query their keys again.
+func (s *Service) RemoteDeviceListChanged(ctx context.Context, userID string) error {
+	pos, err := s.p.Store.MarkDeviceListChanged(ctx, userID)
+	if err != nil {
+		return err
+	}
+	s.notifyDeviceChange(ctx, userID, pos)
+	return nil
+}

@@ -253,4 +253,17 @@ func (s *Service) DevicesDeleted(ctx context.Context, userID string, deviceIDs [
 		return
 	}
 	s.notifyDeviceChange(ctx, userID, pos)
+	if s.p.DeviceChanged != nil {
+		for i, id := range deviceIDs {
+			if i > 0 {
+				// Each deletion its own stream position: other servers
+				// take an update whose stream_id they saw as a duplicate.
+				if pos, err = s.p.Store.MarkDeviceListChanged(ctx, userID); err != nil {
+					s.p.Logger.Warn("recording a device-list change", "user", userID, "err", err)
+					return
+				}
+			}
+			s.p.DeviceChanged(ctx, DeviceChange{UserID: userID, DeviceID: id, StreamID: pos, Deleted: true})
+		}
+	}
 }

@@ -44,6 +44,14 @@ var errHidden = mxerr.NotFoundf("Media not found")
 // find is lookup, then the access rules. user is "" on the
 // unauthenticated legacy endpoints.
 func (r *Repo) find(req *http.Request, user string) (store.MediaMeta, error) {
+	if _, ok := req.Context().Value(fedOrigin{}).(string); ok {
+		return r.forServer(req)
+	}
+	if user == "" && req.PathValue("serverName") != r.p.ServerName && r.cfg.AuthenticatedMedia {
+		// Other servers' media is fetched for authenticated users only
+		// once the freeze is on (what it fetches would be restricted).
+		return store.MediaMeta{}, errHidden
+	}
 	if user == "" {
 		// Refused before waiting for a pending upload: the flag is set at
 		// reservation.

@@ -87,8 +87,8 @@ func (r *Repo) openContent(ctx context.Context, m store.MediaMeta) (io.ReadSeekC
 func (r *Repo) lookup(req *http.Request) (store.MediaMeta, error) {
 	server, id := req.PathValue("serverName"), req.PathValue("mediaId")
 	if server != r.p.ServerName {
-		// Salon does not federate yet: other servers' media is unknown.
-		return store.MediaMeta{}, mxerr.NotFoundf("Media not found")
+		// Other servers' media: the cached copy, fetched over federation.
+		return r.remote(req.Context(), server, id)
 	}
 	if !validMediaID(id) {
 		return store.MediaMeta{}, mxerr.NotFoundf("Media not found")

@@ -62,7 +62,9 @@ type Params struct {
 	// Auth is needed by Handler; Purge and MarkReferenced work without it.
 	Auth Authenticator
 	// Events is needed by media.restrict_to_rooms.
-	Events     EventAccess
+	Events EventAccess
+	// Remote fetches other servers' media (nil: it is not found).
+	Remote     Remote
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// ClientIP returns the caller's address (for the authenticator's
@@ -85,6 +87,8 @@ type Repo struct {
 	thumbMem     *semaphore.Weighted
 	thumbWaiting atomic.Int64
 	thumbs       singleflight.Group
+	// remoteFetch runs one fetch of a remote media at a time.
+	remoteFetch singleflight.Group
 	// decode decodes a source image (image.Decode; tests count calls).
 	decode func(io.Reader) (image.Image, string, error)
 
@@ -101,6 +105,7 @@ type Repo struct {
 	duration *prometheus.HistogramVec
 	upBytes  prometheus.Counter
 	made     prometheus.Counter
+	fetched  prometheus.Counter
 }
 
 // New builds the repository. cfg must have passed Validate.
@@ -149,6 +154,10 @@ func New(p Params) (*Repo, error) {
 			Name: "salon_media_thumbnails_generated_total",
 			Help: "Thumbnails generated (each size of each content once, unless purged).",
 		}),
+		fetched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salon_media_remote_fetches_total",
+			Help: "Other servers' media fetched over federation and cached.",
+		}),
 	}
 	if r.blobs == nil {
 		if p.DataDir == "" {
@@ -163,7 +172,7 @@ func New(p Params) (*Repo, error) {
 	r.sizes = append([]ThumbnailSize(nil), p.Config.Thumbnails.Sizes...)
 	r.preview = newPreviewer(r)
 	if p.Registerer != nil {
-		p.Registerer.MustRegister(r.requests, r.duration, r.upBytes, r.made)
+		p.Registerer.MustRegister(r.requests, r.duration, r.upBytes, r.made, r.fetched)
 	}
 	r.router = route.New(r.log, r.requests, r.duration)
 	r.routes()

@@ -65,6 +65,9 @@ func (r *Repo) thumbnail(w http.ResponseWriter, req *http.Request, user string) 
 			return mxerr.InvalidParamf("animated must be true or false")
 		}
 	}
+	if req.PathValue("serverName") != r.p.ServerName && req.Context().Value(fedOrigin{}) == nil {
+		return r.remoteThumbnail(w, req, user, dw, dh, method, animated)
+	}
 	m, err := r.find(req, user)
 	if err != nil {
 		return err

@@ -51,6 +51,9 @@ type Params struct {
 	Rooms    Rooms
 	// Now is the clock of receipt timestamps (nil: time.Now).
 	Now func() time.Time
+	// ReceiptShared hears of each public read receipt stored (the room's
+	// other servers are told of local users'); nil: nobody.
+	ReceiptShared func(ctx context.Context, r store.Receipt)
 }
 
 // Service writes users' account data, tags and receipts, and wakes sync.
@@ -202,10 +205,13 @@ func (s *Service) Receipt(ctx context.Context, userID, roomID, typ, eventID, thr
 	if _, _, err := s.p.Rooms.Event(ctx, userID, roomID, eventID); err != nil {
 		return err
 	}
-	pos, err := s.p.Store.PutReceipt(ctx, store.Receipt{RoomID: roomID, UserID: userID, Type: typ,
-		EventID: eventID, ThreadID: threadID, TS: s.p.Now().UnixMilli()})
+	rc := store.Receipt{RoomID: roomID, UserID: userID, Type: typ, EventID: eventID, ThreadID: threadID, TS: s.p.Now().UnixMilli()}
+	pos, err := s.p.Store.PutReceipt(ctx, rc)
 	if err != nil {
 		return err
+	}
+	if typ == Read && s.p.ReceiptShared != nil {
+		s.p.ReceiptShared(ctx, rc)
 	}
 	// A private receipt is the user's own; a public one shows to every
 	// member.
