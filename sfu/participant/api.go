@@ -177,5 +177,8 @@ func newEngine(last interceptor.Factory, extra func(*interceptor.Registry) error
 		return nil, nil, err
 	}
 	ir.Add(hdr)
+	if d, ok := last.(*DirectOut); ok {
+		ir.Add(directHeads{d})
+	}
 	return me, ir, nil
 }

@@ -43,6 +43,54 @@ type Socket interface {
 type DirectOut struct {
 	interceptor.NoOp
 	path atomic.Pointer[directPath]
+
+	// heads are the outermost writers of the connection's streams, by
+	// SSRC (see directHeads).
+	headsMu sync.Mutex
+	heads   map[uint32]interceptor.RTPWriter
+}
+
+// directHeads is the outermost interceptor of a subscriber connection: it
+// records each stream's whole interceptor chain, so a down track can
+// write into it with an attributes map it reuses; pion's own track
+// writer makes a new map for every packet, which the bandwidth estimator
+// then grows.
+type directHeads struct{ o *DirectOut }
+
+func (h directHeads) NewInterceptor(string) (interceptor.Interceptor, error) { return h, nil }
+
+func (h directHeads) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	h.o.headsMu.Lock()
+	if h.o.heads == nil {
+		h.o.heads = map[uint32]interceptor.RTPWriter{}
+	}
+	h.o.heads[info.SSRC] = w
+	h.o.headsMu.Unlock()
+	return w
+}
+
+func (h directHeads) UnbindLocalStream(info *interceptor.StreamInfo) {
+	h.o.headsMu.Lock()
+	delete(h.o.heads, info.SSRC)
+	h.o.headsMu.Unlock()
+}
+
+func (h directHeads) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader { return r }
+func (h directHeads) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter { return w }
+func (h directHeads) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	return r
+}
+func (h directHeads) UnbindRemoteStream(*interceptor.StreamInfo) {}
+func (h directHeads) Close() error                               { return nil }
+
+// head is the outermost writer of the stream with ssrc, nil if none.
+func (o *DirectOut) head(ssrc uint32) interceptor.RTPWriter {
+	if o == nil {
+		return nil
+	}
+	o.headsMu.Lock()
+	defer o.headsMu.Unlock()
+	return o.heads[ssrc]
 }
 
 // directPath is where armed streams write: keys stays the same object for
