@@ -48,6 +48,11 @@ type DirectOut struct {
 	// SSRC (see directHeads).
 	headsMu sync.Mutex
 	heads   map[uint32]interceptor.RTPWriter
+
+	// keys are derived once per connection: arming again (a new candidate
+	// pair) keeps every stream's context and rollover counter.
+	keysMu sync.Mutex
+	keys   *srtpKeys
 }
 
 // directHeads is the outermost interceptor of a subscriber connection: it
@@ -324,22 +329,17 @@ func armDirect(out *DirectOut, sock Socket, pc *webrtc.PeerConnection) {
 		out.disarm()
 		return
 	}
-	keys := out.keysOrNil()
-	if keys == nil {
-		var err error
-		if keys, err = localSRTPKeys(dt); err != nil {
-			out.disarm()
+	out.keysMu.Lock()
+	defer out.keysMu.Unlock()
+	if out.keys == nil {
+		keys, err := localSRTPKeys(dt)
+		if err != nil {
+			out.path.Store(nil)
 			return
 		}
+		out.keys = keys
 	}
-	out.arm(keys, sock, addr)
-}
-
-func (o *DirectOut) keysOrNil() *srtpKeys {
-	if p := o.path.Load(); p != nil {
-		return p.keys
-	}
-	return nil
+	out.arm(out.keys, sock, addr)
 }
 
 // directAddr is the subscriber's address when the selected pair is UDP on
