@@ -17,7 +17,8 @@
 #
 # Environment: SCENARIO (audio,lecture,video,churn or all), ROUNDS (3),
 # DURATION (20s), BWE (gcc|off, Salon's bandwidth estimation),
-# LECTURE_PARTICIPANTS (201: one presenter and 200 viewers).
+# LECTURE_PARTICIPANTS (201: one presenter and 200 viewers), SALON_BIN (a
+# salon binary to run instead of building this tree, for before/after runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIO=${SCENARIO:-all} DURATION=${DURATION:-20s} BWE=${BWE:-gcc} ROUNDS=${ROUNDS:-3}
@@ -26,8 +27,8 @@ LIVEKIT_BIN=${LIVEKIT_BIN:-}
 [ "$SCENARIO" = all ] && SCENARIO=audio,lecture,video,churn
 
 work=$(mktemp -d)
-bin=$work/salon
-go build -o "$bin" ./cmd/salon
+bin=${SALON_BIN:-$work/salon}
+[ -n "${SALON_BIN:-}" ] || go build -o "$bin" ./cmd/salon
 free() { python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.$1); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 pid=
 cleanup() {

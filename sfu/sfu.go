@@ -20,7 +20,6 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/ice/v2"
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -64,6 +63,7 @@ type SFU struct {
 	se       webrtc.SettingEngine
 	udpMux   ice.UDPMux
 	batch    participant.Batcher // nil when the socket cannot batch
+	socket   participant.Socket  // the UDP socket the ICE mux runs on
 	tcpMux   ice.TCPMux
 	counters *participant.Counters
 	metrics  *metrics
@@ -128,6 +128,7 @@ func New(p Params) (*SFU, error) {
 		udp = bc
 		s.batch = bc.(*udpbatch.Conn)
 	}
+	s.socket = udp
 
 	lf := pionlog.Factory{Logger: log}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
@@ -315,16 +316,15 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 		}
 		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject, scope: req.Scope}
 		ss.admin.Store(req.Admin)
-		var subAPI *webrtc.API
-		var bwe func() cc.BandwidthEstimator
-		if s.cfg.BandwidthEstimation == "gcc" {
-			if subAPI, bwe, err = participant.NewSubscriberAPI(s.se); err != nil {
-				return nil, err
-			}
+		subAPI, bwe, direct, err := participant.NewSubscriberAPI(s.se, s.cfg.BandwidthEstimation == "gcc")
+		if err != nil {
+			return nil, err
 		}
 		p, err := participant.New(participant.Params{
 			SubscriberAPI:        subAPI,
 			BWE:                  bwe,
+			Direct:               direct,
+			Socket:               s.socket,
 			SID:                  sid,
 			Identity:             req.Identity,
 			Name:                 req.Name,

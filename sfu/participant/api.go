@@ -40,14 +40,19 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 }
 
 // NewSubscriberAPI returns an API for one participant's subscriber
-// connection: the SFU's codecs and interceptors plus a send-side
-// bandwidth estimator (Google Congestion Control over the subscriber's
-// TWCC feedback, pion/interceptor's gcc). The estimator of the connection
-// the API creates is returned by the second result once it exists. No
-// pacer: packets leave when forwarded.
-func NewSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, func() cc.BandwidthEstimator, error) {
+// connection: the SFU's codecs and interceptors, the direct write path
+// (DirectOut, armed by the participant once connected) and, with bwe, a
+// send-side bandwidth estimator (Google Congestion Control over the
+// subscriber's TWCC feedback, pion/interceptor's gcc). The estimator of
+// the connection the API creates is returned by the second result once it
+// exists (nil without bwe). No pacer: packets leave when forwarded.
+func NewSubscriberAPI(se webrtc.SettingEngine, bwe bool) (*webrtc.API, func() cc.BandwidthEstimator, *DirectOut, error) {
 	var get func() cc.BandwidthEstimator
-	me, ir, err := newEngine(func(ir *interceptor.Registry) error {
+	out := &DirectOut{}
+	me, ir, err := newEngine(out, func(ir *interceptor.Registry) error {
+		if !bwe {
+			return nil
+		}
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return gcc.NewSendSideBWE(
 				gcc.SendSideBWEPacer(newDirectPacer()),
@@ -78,9 +83,9 @@ func NewSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, func() cc.Bandwidth
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, nil
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, out, nil
 }
 
 // Bandwidth estimator bounds (bit/s). It starts high enough for the best
@@ -100,13 +105,14 @@ const (
 // RTCP sender and receiver reports, and transport-wide congestion control
 // feedback in both directions.
 func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
-	return newEngine(nil)
+	return newEngine(nil, nil)
 }
 
-// newEngine builds the media engine and interceptors; extra, when set,
-// adds interceptors that must see packets before the TWCC header
-// extension is stamped (the bandwidth estimator).
-func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+// newEngine builds the media engine and interceptors; last, when set, is
+// the innermost interceptor (it sees each outgoing packet after every
+// other); extra, when set, adds interceptors that must see packets before
+// the TWCC header extension is stamped (the bandwidth estimator).
+func newEngine(last interceptor.Factory, extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range AudioCodecs {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
@@ -138,6 +144,9 @@ func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *i
 	}
 
 	ir := &interceptor.Registry{}
+	if last != nil {
+		ir.Add(last)
+	}
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return nil, nil, err
@@ -168,5 +177,8 @@ func newEngine(extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *i
 		return nil, nil, err
 	}
 	ir.Add(hdr)
+	if d, ok := last.(*DirectOut); ok {
+		ir.Add(directHeads{d})
+	}
 	return me, ir, nil
 }

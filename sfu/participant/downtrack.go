@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
@@ -61,13 +62,18 @@ type DownTrack struct {
 	pt        uint8
 	writer    webrtc.TrackLocalWriter
 	redToOpus bool
+	// head is the stream's interceptor chain (DirectOut.head), found on
+	// the first write after Bind; written through with a reused
+	// attributes map instead of writer's new one per packet.
+	head atomic.Pointer[headWriter]
 
 	// sent maps the last sentSize outgoing sequence numbers back to the
 	// cached incoming packet, for NACKs; guarded by mu. Video only.
 	sent []sentPacket
 	// rtx* belong to the RTCP goroutine.
-	rtxBuf []byte
-	rtxHdr rtp.Header
+	rtxBuf   []byte
+	rtxHdr   rtp.Header
+	rtxAttrs interceptor.Attributes
 
 	sender       *webrtc.RTPSender
 	transceiver  *webrtc.RTPTransceiver
@@ -93,6 +99,7 @@ func newDownTrack(t *MediaTrack, sub *Participant) *DownTrack {
 		d.sent = make([]sentPacket, sentSize)
 		d.rtxBuf = make([]byte, buffer.MaxPacket)
 		d.rtxHdr.Extensions = make([]rtp.Extension, 0, 4)
+		d.rtxAttrs = interceptor.Attributes{}
 	}
 	d.SelectLayer(time.Now())
 	return d
@@ -142,6 +149,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(chosen.PayloadType)
 	d.writer = ctx.WriteStream()
+	d.head.Store(nil)
 	d.bound.Store(true)
 	d.track.RequestKeyframe(d.TargetLayer())
 	if !d.track.subscribedOnce.Swap(true) {
@@ -253,12 +261,32 @@ func allActive(in []forward.Layer) []forward.Layer {
 // scratch is a reader goroutine's own space for building outgoing
 // packets: the hot path writes through it without allocating or sharing.
 type scratch struct {
-	hdr rtp.Header
-	buf []byte
+	hdr   rtp.Header
+	buf   []byte
+	attrs interceptor.Attributes
 }
 
 func newScratch() *scratch {
-	return &scratch{hdr: rtp.Header{Extensions: make([]rtp.Extension, 0, 4)}, buf: make([]byte, buffer.MaxPacket)}
+	return &scratch{hdr: rtp.Header{Extensions: make([]rtp.Extension, 0, 4)}, buf: make([]byte, buffer.MaxPacket), attrs: interceptor.Attributes{}}
+}
+
+type headWriter struct{ w interceptor.RTPWriter }
+
+// write sends one packet down the stream's interceptor chain. attrs is
+// the caller's own map: the interceptors only set and read it during the
+// call (the bandwidth estimator stores its TWCC extension ID in it).
+func (d *DownTrack) write(h *rtp.Header, payload []byte, attrs interceptor.Attributes) (int, error) {
+	hw := d.head.Load()
+	if hw == nil {
+		if w := d.sub.params.Direct.head(d.ssrc); w != nil {
+			hw = &headWriter{w}
+			d.head.Store(hw)
+		}
+	}
+	if hw == nil {
+		return d.writer.WriteRTP(h, payload)
+	}
+	return hw.w.Write(h, payload, attrs)
 }
 
 // writeRTP is the per-packet, per-subscriber step of the hot path. s
@@ -307,7 +335,7 @@ func (d *DownTrack) writeRTP(in *rtp.Header, payload []byte, p *forward.Packet, 
 			return
 		}
 	}
-	if _, err := d.writer.WriteRTP(h, out); err != nil {
+	if _, err := d.write(h, out, s.attrs); err != nil {
 		return
 	}
 	d.counters.PacketsOut.Add(1)
@@ -385,7 +413,7 @@ func (d *DownTrack) retransmit(seq uint16) {
 	h.Extension = false
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
-	if _, err := d.writer.WriteRTP(h, payload); err == nil {
+	if _, err := d.write(h, payload, d.rtxAttrs); err == nil {
 		d.counters.Retransmitted.Add(1)
 	}
 }

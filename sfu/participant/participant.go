@@ -68,10 +68,16 @@ type Params struct {
 	// NewSubscriberAPI); BWE returns that estimator.
 	SubscriberAPI *webrtc.API
 	BWE           func() cc.BandwidthEstimator
-	Sink          Sink
-	Listener      Listener
-	Logger        *slog.Logger
-	Counters      *Counters
+	// Direct is SubscriberAPI's direct write path (NewSubscriberAPI); with
+	// Socket, the socket the SFU's ICE mux runs on, the subscriber
+	// connection's RTP is encrypted and written there without pion's SRTP
+	// session once connected over UDP on that socket.
+	Direct   *DirectOut
+	Socket   Socket
+	Sink     Sink
+	Listener Listener
+	Logger   *slog.Logger
+	Counters *Counters
 	// Batch, when set, gathers the writes of one packet's fan-out to its
 	// subscribers into one send (the SFU's UDP socket, internal/udpbatch).
 	Batch Batcher
@@ -226,6 +232,7 @@ func New(p Params) (*Participant, error) {
 	})
 	part.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		part.log.Debug("subscriber connection", "state", s.String())
+		part.onSubscriberState(s)
 		if s == webrtc.PeerConnectionStateConnected {
 			part.setActive()
 			if !part.subConnected.Swap(true) {
@@ -233,6 +240,7 @@ func New(p Params) (*Participant, error) {
 			}
 		}
 	})
+	part.watchSelectedPair()
 	part.workers.Add(1)
 	go part.runOps()
 	return part, nil
@@ -439,6 +447,9 @@ func (p *Participant) Close() []*MediaTrack {
 		}
 	}
 	close(p.opsDone)
+	if p.params.Direct != nil {
+		p.params.Direct.disarm()
+	}
 	_ = p.pub.Close()
 	if !p.single {
 		_ = p.sub.Close()
@@ -448,6 +459,32 @@ func (p *Participant) Close() []*MediaTrack {
 	}
 	p.workers.Wait()
 	return tracks
+}
+
+// onSubscriberState arms the direct write path once the subscriber
+// connection is up and takes it back to pion's path when it ends.
+func (p *Participant) onSubscriberState(s webrtc.PeerConnectionState) {
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		armDirect(p.params.Direct, p.params.Socket, p.sub)
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		if p.params.Direct != nil {
+			p.params.Direct.disarm()
+		}
+	}
+}
+
+// watchSelectedPair follows the subscriber connection's ICE candidate
+// pair, so the direct write path goes where pion's would.
+func (p *Participant) watchSelectedPair() {
+	if p.params.Direct == nil {
+		return
+	}
+	p.sub.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) {
+		if p.sub.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			armDirect(p.params.Direct, p.params.Socket, p.sub)
+		}
+	})
 }
 
 // codecs returns the codecs the SFU registered for a kind.

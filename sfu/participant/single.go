@@ -38,11 +38,13 @@ func (p *Participant) newSingleConnection() error {
 	pc.OnDataChannel(p.onDataChannel)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("peer connection", "state", s.String())
+		p.onSubscriberState(s)
 		if s == webrtc.PeerConnectionStateConnected {
 			p.setActive()
 			p.subConnected.Store(true)
 		}
 	})
+	p.watchSelectedPair()
 	return nil
 }
 
