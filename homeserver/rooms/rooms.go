@@ -115,7 +115,9 @@ type room struct {
 	info    store.Room
 	version events.RoomVersion
 	state   authrules.StateMap
-	last    *events.Event
+	// extremities are the room's forward extremities: the events no
+	// other event cites yet, which a new local event cites.
+	extremities []*events.Event
 	// readers caches each user's Reader; stateGen counts state changes,
 	// which invalidate them (memberships, history visibility, power).
 	// Both are guarded by readersMu, not mu: every woken /sync asks for
@@ -258,15 +260,11 @@ func (s *Service) fill(ctx context.Context, r *room) error {
 		}
 		st[ev.Tuple()] = ev
 	}
-	lastRow, err := s.p.Store.LastEvent(ctx, roomID)
+	ext, err := s.loadExtremities(ctx, roomID, v)
 	if err != nil {
 		return err
 	}
-	last, err := events.Parse(v, lastRow.JSON)
-	if err != nil {
-		return err
-	}
-	r.info, r.version, r.state, r.last = info, v, st, last
+	r.info, r.version, r.state, r.extremities = info, v, st, ext
 	r.derived.Store(nil)
 	return nil
 }
@@ -336,12 +334,11 @@ func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 		proto.RoomID = ""
 		proto.OriginServerTS = s.createTimestamp(proto.OriginServerTS)
 	}
-	if r.last != nil {
-		proto.PrevEvents = []string{r.last.ID}
-		proto.Depth = r.last.Depth + 1
-		cited = append(cited, r.last)
-	} else {
-		proto.Depth = 1
+	proto.Depth = 1
+	for _, p := range r.prevEvents() {
+		proto.PrevEvents = append(proto.PrevEvents, p.ID)
+		proto.Depth = max(proto.Depth, p.Depth+1)
+		cited = append(cited, p)
 	}
 	if events.SenderChoosesEventID(r.version) {
 		// v1 and v2: the event names itself and cites its references'
@@ -410,7 +407,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		r.state[ev.Tuple()] = ev
 		r.derived.Store(nil)
 	}
-	r.last = ev
+	r.advance(ev, batch)
 	batch.Events = append(batch.Events, row)
 	return ev, nil
 }
