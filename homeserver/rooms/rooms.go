@@ -70,6 +70,8 @@ type Service struct {
 	rooms map[string]*room
 
 	grants *grantQueue
+	// remote is the federation (nil: rooms are this server's alone).
+	remote Remote
 
 	// lastCreateTS is the origin_server_ts of the last create event of a
 	// room named by it (v12); see createTimestamp.
@@ -144,6 +146,9 @@ type derived struct {
 	// modified once built.
 	joined     int
 	interested []string
+	// servers are the other servers with joined members: where the
+	// room's new events go.
+	servers []string
 }
 
 // derive returns r's derived values, computing them when the state
@@ -162,6 +167,9 @@ func (r *room) derive() *derived {
 		case "join":
 			d.joined++
 			d.interested = append(d.interested, t.StateKey)
+			if srv := serverOf(t.StateKey); !slices.Contains(d.servers, srv) {
+				d.servers = append(d.servers, srv)
+			}
 		case "invite", "knock":
 			d.interested = append(d.interested, t.StateKey)
 		}
@@ -454,6 +462,7 @@ func (s *Service) commitLater(ctx context.Context, r *room, batch *store.EventBa
 			}
 		}
 	}
+	s.sendOut(ctx, r, batch)
 	notify := func() {}
 	if s.p.Notifier != nil && len(batch.Events) > 0 {
 		first, id, users := batch.Events[0].Pos, r.id, append(r.interested(), wake...)
@@ -571,6 +580,13 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 					r.derived.Store(nil)
 				}
 			}
+		}
+	}
+	if s.remote != nil && ev.Type == "m.room.member" && ev.Membership() == "invite" && !s.isLocal(*ev.StateKey) {
+		if err := s.inviteRemote(ctx, r, ev, batch); err != nil {
+			r.state = nil // build applied the invite: reload
+			r.derived.Store(nil)
+			return "", err
 		}
 	}
 	var wake []string
