@@ -68,7 +68,10 @@ type Params struct {
 	// EDUs takes typing, receipts and device-list updates (nil: dropped).
 	EDUs EDUSink
 	// PDUs takes inbound PDUs (nil: not accepted yet).
-	PDUs       PDUReceiver
+	PDUs PDUReceiver
+	// Rooms answers make_join, send_join, make_leave, send_leave and
+	// invite; nil: those are 404.
+	Rooms      RoomHost
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -181,6 +184,11 @@ func (s *Service) Handler() http.Handler {
 		rt.Handle("/_matrix/federation/v1/user/keys/query", route.Methods{http.MethodPost: s.authed(s.userKeysQuery)})
 		rt.Handle("/_matrix/federation/v1/user/keys/claim", route.Methods{http.MethodPost: s.authed(s.userKeysClaim)})
 		rt.Handle("/_matrix/federation/v1/send/{txnId}", route.Methods{http.MethodPut: s.authed(s.send)})
+		rt.Handle("/_matrix/federation/v1/make_join/{roomId}/{userId}", get(s.authed(s.serveMakeJoin)))
+		rt.Handle("/_matrix/federation/v2/send_join/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendJoin)})
+		rt.Handle("/_matrix/federation/v1/make_leave/{roomId}/{userId}", get(s.authed(s.serveMakeLeave)))
+		rt.Handle("/_matrix/federation/v2/send_leave/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendLeave)})
+		rt.Handle("/_matrix/federation/v2/invite/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveInvite)})
 	}
 	return rt
 }
