@@ -43,7 +43,7 @@ func (s *Service) template(r *room, userID, membership string, extra map[string]
 	for k, v := range extra {
 		c[k] = v
 	}
-	ev, err := s.pdu(r, userID, Event{Type: "m.room.member", StateKey: &userID, Content: mustJSON(c)})
+	ev, err := s.pduOf(r, userID, Event{Type: "m.room.member", StateKey: &userID, Content: mustJSON(c)}, serverOf(userID))
 	if err != nil {
 		return nil, err
 	}

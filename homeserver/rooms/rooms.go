@@ -319,6 +319,12 @@ type pending struct {
 // oversized events and keys) with the Matrix error a client gets. It
 // neither authorises the event nor changes r.
 func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
+	return s.pduOf(r, sender, e, s.p.ServerName)
+}
+
+// pduOf is pdu for a sender of origin (a make_join template for another
+// server's user: signed here only to be parsed, that server signs it).
+func (s *Service) pduOf(r *room, sender string, e Event, origin string) (*events.Event, error) {
 	var stateKey *string
 	if e.StateKey != nil {
 		k := *e.StateKey
@@ -361,7 +367,7 @@ func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 			proto.RefHashes[c.ID] = h
 		}
 	}
-	ev, err := events.Build(proto, r.version, s.p.ServerName, s.p.Key)
+	ev, err := events.Build(proto, r.version, origin, s.p.Key)
 	if err != nil {
 		switch {
 		case errors.Is(err, events.ErrTooLarge):
