@@ -108,6 +108,22 @@ func TestFederationRooms(t *testing.T) {
 		}
 		waitFor(t, "Bob in the public room on A", func() bool { return joined(t, alice, pub)[bob.UserID] })
 
+		// Rooms of versions 10 and 12 (named by its create event: the
+		// join names the server to ask).
+		for _, ver := range []string{"10", "12"} {
+			vr := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_version": ver}).Str("room_id")
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", vr)+"?server_name=a.test", map[string]any{})
+			waitFor(t, "Bob in the v"+ver+" room on A", func() bool { return joined(t, alice, vr)[bob.UserID] })
+			bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/v%s", vr, ver), map[string]any{"msgtype": "m.text", "body": "from B in v" + ver})
+			alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/v%s", vr, ver), map[string]any{"msgtype": "m.text", "body": "from A in v" + ver})
+			waitFor(t, "messages both ways in v"+ver, func() bool {
+				return countBodies(t, alice, vr, "from B in v"+ver) == 1 && countBodies(t, bob, vr, "from A in v"+ver) == 1
+			})
+			if c := roomVersionOf(t, bob, vr); c != ver {
+				t.Fatalf("room version on B: %q, want %s", c, ver)
+			}
+		}
+
 		// Bob leaves the private room; A's later messages there are not
 		// queued to B (stopped, so anything queued would stay counted).
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
@@ -265,4 +281,9 @@ func hasPDUError(m map[string]any) bool {
 		}
 	}
 	return false
+}
+
+func roomVersionOf(t *testing.T, c *mxtest.Client, roomID string) string {
+	t.Helper()
+	return c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.create/", roomID), nil).Str("room_version")
 }
