@@ -124,6 +124,34 @@ func TestFederationRooms(t *testing.T) {
 			}
 		}
 
+		// An invite rejected from B goes to A through make_leave and
+		// send_leave.
+		declined := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "invite": []string{bob.UserID}}).Str("room_id")
+		waitFor(t, "the second invite on B", func() bool {
+			s = roomSync(t, bob, since, 0)
+			return s.Rooms.Invite[declined] != nil
+		})
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", declined), map[string]any{"reason": "no thanks"})
+		if m := membershipOf(t, alice, declined, bob.UserID); m != "leave" {
+			t.Fatalf("Bob's membership on A after rejecting: %q", m)
+		}
+
+		// A room restricted to the members of a space: Bob, in the space,
+		// joins through A, which authorises the join.
+		space := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "creation_content": map[string]any{"type": "m.space"}}).Str("room_id")
+		restricted := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "initial_state": []any{
+			map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": space}}}},
+		}}).Str("room_id")
+		bob.MustErr(403, "M_FORBIDDEN", "POST", mxtest.Path("/_matrix/client/v3/join/%s", restricted)+"?server_name=a.test", map[string]any{})
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", space)+"?server_name=a.test", map[string]any{})
+		waitFor(t, "Bob in the space on A", func() bool { return joined(t, alice, space)[bob.UserID] })
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", restricted)+"?server_name=a.test", map[string]any{})
+		waitFor(t, "Bob in the restricted room on A", func() bool { return joined(t, alice, restricted)[bob.UserID] })
+		mem := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.member/%s", restricted, bob.UserID), nil)
+		if mem.Str("join_authorised_via_users_server") != alice.UserID {
+			t.Fatalf("restricted join: %s", mem.Raw)
+		}
+
 		// Bob leaves the private room; A's later messages there are not
 		// queued to B (stopped, so anything queued would stay counted).
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
@@ -286,4 +314,10 @@ func hasPDUError(m map[string]any) bool {
 func roomVersionOf(t *testing.T, c *mxtest.Client, roomID string) string {
 	t.Helper()
 	return c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.create/", roomID), nil).Str("room_version")
+}
+
+func membershipOf(t *testing.T, c *mxtest.Client, roomID, userID string) string {
+	t.Helper()
+	r := c.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.member/%s", roomID, userID), nil)
+	return r.Str("membership")
 }

@@ -670,3 +670,24 @@ func (s *Service) leaveRemote(ctx context.Context, roomID, userID, reason string
 	}
 	return mxerr.New(mxerr.Unknown, "No server of the room accepted the leave").WithStatus(502)
 }
+
+// inviteRemoteUsers invites a new room's invitees of other servers, each
+// through their server (/invite), once the room exists; one that cannot be
+// invited is logged, the room stays.
+func (s *Service) inviteRemoteUsers(ctx context.Context, roomID, creator string, req CreateRequest) {
+	if s.remote == nil {
+		return
+	}
+	for _, u := range req.Invite {
+		if s.isLocal(u) {
+			continue
+		}
+		c := map[string]any{}
+		if req.IsDirect {
+			c["is_direct"] = true
+		}
+		if _, err := s.member(ctx, roomID, creator, u, "invite", "", c); err != nil {
+			s.log.Info("federation: invite of a new room failed", "room", roomID, "user", u, "err", err)
+		}
+	}
+}
