@@ -90,3 +90,20 @@ func (h roomHost) SendLeave(ctx context.Context, origin, roomID, eventID string,
 func (h roomHost) Invite(ctx context.Context, origin, roomID, eventID, version string, pdu json.RawMessage, stripped []json.RawMessage) (json.RawMessage, error) {
 	return h.r.ReceiveInvite(ctx, origin, roomID, eventID, events.RoomVersion(version), pdu, stripped)
 }
+
+func (r remoteRooms) MakeKnock(ctx context.Context, server, roomID, userID string, versions []string) (string, json.RawMessage, error) {
+	return r.f.MakeKnock(ctx, server, roomID, userID, versions)
+}
+
+func (r remoteRooms) SendKnock(ctx context.Context, server, roomID, eventID string, ev json.RawMessage) ([]json.RawMessage, error) {
+	return r.f.SendKnock(ctx, server, roomID, eventID, ev)
+}
+
+func (h roomHost) MakeKnock(ctx context.Context, origin, roomID, userID string, versions []string) (string, json.RawMessage, error) {
+	v, t, err := h.r.MakeKnock(ctx, origin, roomID, userID, versions)
+	return string(v), t, err
+}
+
+func (h roomHost) SendKnock(ctx context.Context, origin, roomID, eventID string, pdu json.RawMessage) ([]json.RawMessage, error) {
+	return h.r.SendKnock(ctx, origin, roomID, eventID, pdu)
+}

@@ -152,6 +152,23 @@ func TestFederationRooms(t *testing.T) {
 			t.Fatalf("restricted join: %s", mem.Raw)
 		}
 
+		// Knocking on a room of A from B; Alice lets Bob in.
+		knockRoom := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "name": "Knock here", "initial_state": []any{
+			map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}},
+		}}).Str("room_id")
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/knock/%s", knockRoom)+"?server_name=a.test", map[string]any{"reason": "let me in"})
+		if m := membershipOf(t, alice, knockRoom, bob.UserID); m != "knock" {
+			t.Fatalf("Bob's membership on A after knocking: %q", m)
+		}
+		s = roomSync(t, bob, since, 0)
+		if k := string(mustJSON(t, s.Rooms.Knock[knockRoom])); !strings.Contains(k, `"Knock here"`) {
+			t.Fatalf("knock in Bob's /sync: %s", k)
+		}
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", knockRoom), map[string]any{"user_id": bob.UserID})
+		waitFor(t, "the invite after the knock on B", func() bool { return roomSync(t, bob, since, 0).Rooms.Invite[knockRoom] != nil })
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", knockRoom)+"?server_name=a.test", map[string]any{})
+		waitFor(t, "Bob in the knocked room on A", func() bool { return joined(t, alice, knockRoom)[bob.UserID] })
+
 		// Bob leaves the private room; A's later messages there are not
 		// queued to B (stopped, so anything queued would stay counted).
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
@@ -175,6 +192,7 @@ type roomsSync struct {
 	Rooms     struct {
 		Join   map[string]json.RawMessage `json:"join"`
 		Invite map[string]json.RawMessage `json:"invite"`
+		Knock  map[string]json.RawMessage `json:"knock"`
 	} `json:"rooms"`
 }
 

@@ -152,3 +152,29 @@ func remoteMembershipError(err error) error {
 	}
 	return remoteToMatrix(err)
 }
+
+// MakeKnock asks a resident server for a knock event template (GET
+// /make_knock v1).
+func (s *Service) MakeKnock(ctx context.Context, server, roomID, userID string, versions []string) (string, json.RawMessage, error) {
+	var out struct {
+		Version string          `json:"room_version"`
+		Event   json.RawMessage `json:"event"`
+	}
+	q := url.Values{"ver": versions}
+	if err := s.roomCall(ctx, http.MethodGet, server, "/_matrix/federation/v1/make_knock/"+esc(roomID)+"/"+esc(userID), q, nil, &out); err != nil {
+		return "", nil, remoteMembershipError(err)
+	}
+	return out.Version, out.Event, nil
+}
+
+// SendKnock sends a signed knock (PUT /send_knock v1) and returns the
+// room's stripped state.
+func (s *Service) SendKnock(ctx context.Context, server, roomID, eventID string, ev json.RawMessage) ([]json.RawMessage, error) {
+	var out struct {
+		State []json.RawMessage `json:"knock_room_state"`
+	}
+	if err := s.roomCall(ctx, http.MethodPut, server, "/_matrix/federation/v1/send_knock/"+esc(roomID)+"/"+esc(eventID), nil, ev, &out); err != nil {
+		return nil, remoteMembershipError(err)
+	}
+	return out.State, nil
+}

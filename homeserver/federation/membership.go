@@ -18,6 +18,8 @@ type RoomHost interface {
 	MakeLeave(ctx context.Context, origin, roomID, userID string) (version string, template json.RawMessage, err error)
 	SendLeave(ctx context.Context, origin, roomID, eventID string, pdu json.RawMessage) error
 	Invite(ctx context.Context, origin, roomID, eventID, version string, pdu json.RawMessage, strippedState []json.RawMessage) (json.RawMessage, error)
+	MakeKnock(ctx context.Context, origin, roomID, userID string, versions []string) (version string, template json.RawMessage, err error)
+	SendKnock(ctx context.Context, origin, roomID, eventID string, pdu json.RawMessage) (strippedState []json.RawMessage, err error)
 }
 
 func (s *Service) roomHost() (RoomHost, error) {
@@ -161,5 +163,41 @@ func (s *Service) serveInvite(w http.ResponseWriter, r *http.Request, origin str
 		return err
 	}
 	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"event": ev})
+	return nil
+}
+
+// serveMakeKnock: GET /_matrix/federation/v1/make_knock/{roomId}/{userId}?ver=…
+func (s *Service) serveMakeKnock(w http.ResponseWriter, r *http.Request, origin string, _ []byte) error {
+	h, err := s.roomHost()
+	if err != nil {
+		return err
+	}
+	roomID, userID, err := roomAndUser(r)
+	if err != nil {
+		return err
+	}
+	v, ev, err := h.MakeKnock(r.Context(), origin, roomID, userID, r.URL.Query()["ver"])
+	if err != nil {
+		return err
+	}
+	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v, "event": ev})
+	return nil
+}
+
+// serveSendKnock: PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}
+func (s *Service) serveSendKnock(w http.ResponseWriter, r *http.Request, origin string, body []byte) error {
+	h, err := s.roomHost()
+	if err != nil {
+		return err
+	}
+	roomID, eventID, err := roomAndEvent(r, body)
+	if err != nil {
+		return err
+	}
+	st, err := h.SendKnock(r.Context(), origin, roomID, eventID, body)
+	if err != nil {
+		return err
+	}
+	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"knock_room_state": nonNil(st)})
 	return nil
 }

@@ -317,9 +317,30 @@ func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason stri
 
 // Knock asks to join a room whose join rule allows knocking.
 func (s *Service) Knock(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
-	roomID, err := s.ResolveRoom(ctx, idOrAlias)
+	return s.KnockVia(ctx, idOrAlias, userID, reason, profile, nil)
+}
+
+// KnockVia is Knock for a room this server may not be in: then through a
+// resident server (via, the alias's servers, the room ID's).
+func (s *Service) KnockVia(ctx context.Context, idOrAlias, userID, reason string, profile Profile, via []string) (string, error) {
+	roomID, aliasServers, err := s.resolveRoomVia(ctx, idOrAlias)
 	if err != nil {
 		return "", err
+	}
+	if s.remote != nil && !s.residentHere(ctx, roomID) {
+		if servers := s.joinServers(ctx, roomID, userID, append(slices.Clone(via), aliasServers...)); len(servers) > 0 {
+			extra := s.profileFields(ctx, profile, userID)
+			if reason != "" {
+				extra["reason"] = reason
+			}
+			if err := s.knockRemote(ctx, roomID, userID, servers, extra); err != nil {
+				if isForbidden(err) {
+					return "", errKnockRefused
+				}
+				return "", err
+			}
+			return roomID, nil
+		}
 	}
 	if _, err := s.member(ctx, roomID, userID, userID, "knock", reason, s.profileFields(ctx, profile, userID)); err != nil {
 		if isForbidden(err) {

@@ -41,6 +41,8 @@ type Remote interface {
 	MakeLeave(ctx context.Context, server, roomID, userID string) (version string, template json.RawMessage, err error)
 	SendLeave(ctx context.Context, server, roomID, eventID string, ev json.RawMessage) error
 	Invite(ctx context.Context, server, roomID, eventID string, version events.RoomVersion, ev json.RawMessage, strippedState []json.RawMessage) (json.RawMessage, error)
+	MakeKnock(ctx context.Context, server, roomID, userID string, versions []string) (version string, template json.RawMessage, err error)
+	SendKnock(ctx context.Context, server, roomID, eventID string, ev json.RawMessage) (strippedState []json.RawMessage, err error)
 }
 
 // JoinAnswer is a resident server's answer to send_join.

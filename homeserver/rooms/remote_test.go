@@ -81,6 +81,14 @@ func (f *fakeRemote) SendLeave(context.Context, string, string, string, json.Raw
 	return errors.New("no leaves")
 }
 
+func (f *fakeRemote) MakeKnock(context.Context, string, string, string, []string) (string, json.RawMessage, error) {
+	return "", nil, errors.New("no knocks")
+}
+
+func (f *fakeRemote) SendKnock(context.Context, string, string, string, json.RawMessage) ([]json.RawMessage, error) {
+	return nil, errors.New("no knocks")
+}
+
 func (f *fakeRemote) Invite(context.Context, string, string, string, events.RoomVersion, json.RawMessage, []json.RawMessage) (json.RawMessage, error) {
 	return nil, errors.New("no invites")
 }

@@ -337,12 +337,7 @@ func (s *Service) storeOutOfBand(ctx context.Context, r *room, row store.EventRo
 func (s *Service) inviteRemote(ctx context.Context, r *room, ev *events.Event, batch *store.EventBatch) error {
 	target := ev.StateKeyOrEmpty()
 	server := serverOf(target)
-	var stripped []json.RawMessage
-	for t, st := range r.state {
-		if (strippedTypes[t.Type] && t.StateKey == "") || (t.Type == "m.room.member" && t.StateKey == ev.Sender) {
-			stripped = append(stripped, strippedEvent(st))
-		}
-	}
+	stripped := r.strippedState(ev.Sender)
 	signed, err := s.remote.Invite(ctx, server, r.id, ev.ID, r.version, ev.JSON, stripped)
 	if err != nil {
 		return mxerr.Forbid("%s could not be invited: %v", target, err)

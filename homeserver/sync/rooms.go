@@ -979,20 +979,21 @@ func (s *syncer) strippedState(ctx context.Context, r roomAt) ([]json.RawMessage
 }
 
 // remoteInviteState is the stripped state another server sent with an
-// invite into a room this server is not in (kept in the invite's
+// invite into a room this server is not in, or answered a knock with (kept in the invite's
 // unsigned data; the room's state is not here until a join).
 func remoteInviteState(row *store.EventRow) []json.RawMessage {
 	if len(row.Unsigned) == 0 {
 		return nil
 	}
 	var u struct {
-		State []json.RawMessage `json:"invite_room_state"`
+		Invite []json.RawMessage `json:"invite_room_state"`
+		Knock  []json.RawMessage `json:"knock_room_state"`
 	}
 	if json.Unmarshal(row.Unsigned, &u) != nil {
 		return nil
 	}
 	var out []json.RawMessage
-	for _, raw := range u.State {
+	for _, raw := range append(u.Invite, u.Knock...) {
 		var e struct {
 			Type     string          `json:"type"`
 			StateKey *string         `json:"state_key"`
