@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
@@ -20,6 +21,9 @@ import (
 type fakeRemote struct {
 	keys    map[string]events.SigningKey
 	missing map[string]json.RawMessage // event ID → PDU /get_missing_events returns
+	// stateIDs is /state_ids' answer; events, /event's.
+	stateIDs []string
+	events   map[string]json.RawMessage
 
 	mu     sync.Mutex
 	queued []queuedPDU
@@ -47,11 +51,17 @@ func (f *fakeRemote) MissingEvents(_ context.Context, server, roomID string, ear
 }
 
 func (f *fakeRemote) StateIDs(context.Context, string, string, string) ([]string, []string, error) {
-	return nil, nil, errors.New("no state here")
+	if f.stateIDs == nil {
+		return nil, nil, errors.New("no state here")
+	}
+	return f.stateIDs, nil, nil
 }
 
-func (f *fakeRemote) Event(context.Context, string, string) (json.RawMessage, error) {
-	return nil, errors.New("no events here")
+func (f *fakeRemote) Event(_ context.Context, _, id string) (json.RawMessage, error) {
+	if e, ok := f.events[id]; ok {
+		return e, nil
+	}
+	return nil, errors.New("no such event here")
 }
 
 func (f *fakeRemote) QueuePDU(_ context.Context, dests []string, pdu json.RawMessage) error {
@@ -209,7 +219,7 @@ func (rr *remoteRoom) pdu(typ string, stateKey *string, content string, prev []s
 	rr.depth++
 	ev, err := events.Build(events.Proto{
 		RoomID: rr.id, Sender: "@bob:rs", Type: typ, StateKey: stateKey, Content: json.RawMessage(content),
-		OriginServerTS: 1_000_000 + rr.depth, PrevEvents: prev, AuthEvents: auth, Depth: rr.depth,
+		OriginServerTS: time.Now().UnixMilli() + rr.depth, PrevEvents: prev, AuthEvents: auth, Depth: rr.depth,
 	}, rr.v, "rs", rr.rsKey)
 	if err != nil {
 		rr.t.Fatal(err)
@@ -355,5 +365,72 @@ func testReceivePDU(t *testing.T, v events.RoomVersion) {
 	m4 := rr.message("m4", rr.extremities())
 	if _, err := s.ReceivePDU(ctx, "rs", m4.JSON); err == nil || rr.inTimeline(m4.ID) {
 		t.Fatalf("an event from a server with no member: %v", err)
+	}
+}
+
+// TestReceivePDUGap: an event whose prev event cannot be had (the origin
+// gives no missing events) is checked against the state the origin
+// reports before it (/state_ids, unknown events fetched with /event and
+// kept as outliers); accepted, it is a second forward extremity, and the
+// room's current state is the resolution of both branches. Without that
+// state, the event is refused and nothing changes.
+func TestReceivePDUGap(t *testing.T) {
+	ctx := context.Background()
+	rr := newRemoteRoom(t, "11")
+	s := rr.s
+	before := rr.extremities()
+
+	// Bob's new display name, which hs never sees, and a message after it.
+	bob := "@bob:rs"
+	topic := rr.pdu("m.room.member", &bob, `{"membership":"join","displayname":"Bob of rs"}`, before, rr.stateID("m.room.power_levels", ""), rr.stateID("m.room.join_rules", ""), rr.bobJoin)
+	msg := rr.message("after the gap", []string{topic.ID})
+
+	if _, err := s.ReceivePDU(ctx, "rs", msg.JSON); err == nil || rr.inTimeline(msg.ID) {
+		t.Fatalf("without the state at the gap: %v", err)
+	}
+
+	// The local branch moves on meanwhile.
+	if _, err := s.Send(ctx, rr.id, "@alice:hs", Event{Type: "m.room.message", Content: json.RawMessage(`{"body":"local"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	local := rr.extremities()
+
+	r, _ := s.lockRoom(ctx, rr.id)
+	var ids []string
+	for _, ev := range r.state {
+		ids = append(ids, ev.ID)
+	}
+	r.mu.Unlock()
+	rr.f.stateIDs = append(ids, topic.ID)
+	rr.f.events = map[string]json.RawMessage{topic.ID: topic.JSON}
+	if _, err := s.ReceivePDU(ctx, "rs", msg.JSON); err != nil {
+		t.Fatalf("with the state at the gap: %v", err)
+	}
+	if !rr.inTimeline(msg.ID) {
+		t.Fatal("the event after the gap is not in the timeline")
+	}
+	if got := rr.extremities(); len(got) != 2 || !slices.Contains(got, msg.ID) || !slices.Contains(got, local[0]) {
+		t.Fatalf("extremities %v, want %s and %v", got, msg.ID, local)
+	}
+	// Bob's new member event, in the local branch's view nowhere, came
+	// with the resolution.
+	if id := rr.stateID("m.room.member", bob); id != topic.ID {
+		t.Fatalf("Bob's member event after the resolution: %s, want %s", id, topic.ID)
+	}
+	if !rr.inTimeline(topic.ID) {
+		t.Fatal("the resolved state's event is not in the timeline")
+	}
+	// A local event now cites both branches.
+	if _, err := s.Send(ctx, rr.id, "@alice:hs", Event{Type: "m.room.message", Content: json.RawMessage(`{"body":"merge"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ext := rr.extremities()
+	row, err := s.p.Store.Event(ctx, ext[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, _ := events.Parse("11", row.JSON)
+	if len(ext) != 1 || len(merged.PrevEvents) != 2 {
+		t.Fatalf("after the merge: extremities %v, prev_events %v", ext, merged.PrevEvents)
 	}
 }
