@@ -47,10 +47,9 @@ type EDUSink interface {
 	DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error
 }
 
-// PDUReceiver takes the PDUs of inbound transactions. The next stage of
-// federation implements it over rooms (hashes, signatures through the
-// Keyring, auth rules, state resolution); nil answers every PDU with an
-// error of its own. A returned *mxerr.Error (or any error) becomes that
+// PDUReceiver takes the PDUs of inbound transactions: rooms.Service
+// implements it (hashes, signatures through the Keyring, auth rules,
+// state resolution); nil answers every PDU with an error of its own. A returned *mxerr.Error (or any error) becomes that
 // PDU's entry in the transaction's answer; it never fails the transaction.
 type PDUReceiver interface {
 	ReceivePDU(ctx context.Context, origin string, pdu json.RawMessage) (eventID string, err error)
