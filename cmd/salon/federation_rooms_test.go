@@ -52,6 +52,11 @@ func TestFederationRooms(t *testing.T) {
 		if m := joined(t, bob, room); !m[alice.UserID] || !m[bob.UserID] {
 			t.Fatalf("Bob's member list on B: %v", m)
 		}
+		// Bob's /sync on B shows the room joined, with its state.
+		s = roomSync(t, bob, since, 0)
+		if j := string(mustJSON(t, s.Rooms.Join[room])); !strings.Contains(j, `"Secret"`) || !strings.Contains(j, `"m.room.create"`) {
+			t.Fatalf("the joined room in Bob's /sync: %s", j)
+		}
 
 		// Messages both ways.
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/a1", room), map[string]any{"msgtype": "m.text", "body": "hello Bob"})
