@@ -106,7 +106,7 @@ func (f *fakeRemote) Invite(context.Context, string, string, string, events.Room
 // remoteRoom is a room of hs that @bob:rs joined through make_join and
 // send_join, with helpers to write rs's PDUs.
 type remoteRoom struct {
-	t       *testing.T
+	t       testing.TB
 	s       *Service
 	f       *fakeRemote
 	id      string
@@ -116,7 +116,7 @@ type remoteRoom struct {
 	bobJoin string
 }
 
-func newRemoteRoom(t *testing.T, v events.RoomVersion) *remoteRoom {
+func newRemoteRoom(t testing.TB, v events.RoomVersion) *remoteRoom {
 	t.Helper()
 	ctx := context.Background()
 	s := newTestService(t, nil)
