@@ -119,14 +119,11 @@ func (s *Service) ReceivePDU(ctx context.Context, origin string, raw json.RawMes
 	return in.receive(ctx, raw, maxFetchRounds, false)
 }
 
-// resident reports whether a user of server is joined to r.
+// resident reports whether a user of server is joined to r (from the
+// derived values: a room of thousands is not walked for each PDU). The
+// caller holds r.mu.
 func (r *room) resident(server string) bool {
-	for t, ev := range r.state {
-		if t.Type == "m.room.member" && serverOf(t.StateKey) == server && ev.Membership() == "join" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(r.derive().servers, server)
 }
 
 // inbound is the receipt of PDUs from one origin into one locked room.
