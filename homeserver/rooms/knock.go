@@ -18,7 +18,7 @@ func (s *Service) MakeKnock(ctx context.Context, origin, roomID, userID string, 
 	if serverOf(userID) != origin || !events.ValidUserID(userID) {
 		return "", nil, mxerr.Forbid("The user is not of the requesting server")
 	}
-	r, err := s.lockResident(ctx, roomID)
+	r, err := s.lockResident(ctx, roomID, origin)
 	if err != nil {
 		return "", nil, err
 	}
@@ -34,7 +34,7 @@ func (s *Service) MakeKnock(ctx context.Context, origin, roomID, userID string, 
 // received PDU, sent to the room's other servers, and answered with the
 // room's stripped state.
 func (s *Service) SendKnock(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) ([]json.RawMessage, error) {
-	r, err := s.lockResident(ctx, roomID)
+	r, err := s.lockResident(ctx, roomID, origin)
 	if err != nil {
 		return nil, err
 	}

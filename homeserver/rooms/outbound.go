@@ -112,3 +112,10 @@ func aclAllows(content json.RawMessage, server string) bool {
 	}
 	return false
 }
+
+// denies reports whether r's m.room.server_acl refuses server: its PDUs
+// and membership handshakes are refused as its destination is skipped.
+func (r *room) denies(server string) bool {
+	acl := r.state[events.StateTuple{Type: "m.room.server_acl"}]
+	return acl != nil && !aclAllows(acl.Content, server)
+}

@@ -81,6 +81,7 @@ func (s *Service) isLocal(id string) bool { return serverOf(id) == s.p.ServerNam
 var (
 	errNotOrigin     = mxerr.Forbid("The event's sender is not of the sending server")
 	errOriginOutside = mxerr.Forbid("The sending server has no member in this room")
+	errDeniedByACL   = mxerr.Forbid("The room's server ACL denies the sending server")
 )
 
 // ReceivePDU takes a PDU another server sent in a transaction: the room
@@ -176,6 +177,9 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 		return ev.ID, nil // a replay: already done
 	case status == store.StatusRejected:
 		return ev.ID, mxerr.Forbid("Event %s was rejected", ev.ID)
+	}
+	if r.denies(in.origin) {
+		return ev.ID, errDeniedByACL
 	}
 	// The origin speaks for its own users only, and only in rooms where
 	// it has members (or about its own user's membership: a join).

@@ -434,3 +434,59 @@ func TestReceivePDUGap(t *testing.T) {
 		t.Fatalf("after the merge: extremities %v, prev_events %v", ext, merged.PrevEvents)
 	}
 }
+
+// TestACLAllows: m.room.server_acl as the spec's examples read it.
+func TestACLAllows(t *testing.T) {
+	cases := []struct {
+		acl, server string
+		want        bool
+	}{
+		{`{"allow":["*"]}`, "a.test", true},
+		{`{"allow":["*"],"deny":["*.evil.test"]}`, "x.evil.test", false},
+		{`{"allow":["*"],"deny":["*.evil.test"]}`, "evil.test", true},
+		{`{"allow":["a.test"]}`, "b.test", false},
+		{`{"allow":["*"]}`, "a.test:8448", true},
+		{`{"allow":["*"],"deny":["a.test"]}`, "a.test:8448", false},
+		{`{"allow":["*"],"allow_ip_literals":false}`, "1.2.3.4", false},
+		{`{"allow":["*"],"allow_ip_literals":false}`, "[::1]:8448", false},
+		{`{"allow":["*"]}`, "1.2.3.4", true},
+		{`{}`, "a.test", false},
+		{`not json`, "a.test", true},
+	}
+	for _, c := range cases {
+		if got := aclAllows(json.RawMessage(c.acl), c.server); got != c.want {
+			t.Errorf("aclAllows(%s, %s) = %v, want %v", c.acl, c.server, got, c.want)
+		}
+	}
+}
+
+// TestServerACL: once the room's m.room.server_acl denies rs, nothing more
+// is queued to rs, and its PDUs and make_join are refused.
+func TestServerACL(t *testing.T) {
+	ctx := context.Background()
+	rr := newRemoteRoom(t, "11")
+	s := rr.s
+	before := rr.extremities()
+	empty := ""
+	if _, err := s.Send(ctx, rr.id, "@alice:hs", Event{Type: "m.room.server_acl", StateKey: &empty, Content: json.RawMessage(`{"allow":["*"],"deny":["rs"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rr.f.mu.Lock()
+	n := len(rr.f.queued)
+	rr.f.mu.Unlock()
+	if _, err := s.Send(ctx, rr.id, "@alice:hs", Event{Type: "m.room.message", Content: json.RawMessage(`{"body":"not for rs"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rr.f.mu.Lock()
+	defer rr.f.mu.Unlock()
+	if len(rr.f.queued) != n {
+		t.Fatalf("queued to %v after the ACL", rr.f.queued[n].dests)
+	}
+	m := rr.message("denied", before)
+	if _, err := s.ReceivePDU(ctx, "rs", m.JSON); !isCode(err, "M_FORBIDDEN") || rr.inTimeline(m.ID) {
+		t.Fatalf("a PDU of a denied server: %v", err)
+	}
+	if _, _, err := s.MakeJoin(ctx, "rs", rr.id, "@dave:rs", []string{"11"}); !isCode(err, "M_FORBIDDEN") {
+		t.Fatalf("make_join from a denied server: %v", err)
+	}
+}

@@ -60,8 +60,9 @@ func (s *Service) template(r *room, userID, membership string, extra map[string]
 	return json.Marshal(m)
 }
 
-// lockResident locks a room this server is in, for another server.
-func (s *Service) lockResident(ctx context.Context, roomID string) (*room, error) {
+// lockResident locks a room this server is in, for another server
+// (origin) the room's server ACL does not deny.
+func (s *Service) lockResident(ctx context.Context, roomID, origin string) (*room, error) {
 	r, err := s.lockRoom(ctx, roomID)
 	if err == errUnknownRoom {
 		return nil, mxerr.NotFoundf("Unknown room %s", roomID)
@@ -72,6 +73,10 @@ func (s *Service) lockResident(ctx context.Context, roomID string) (*room, error
 	if !r.resident(s.p.ServerName) {
 		r.mu.Unlock()
 		return nil, mxerr.NotFoundf("This server is not in room %s", roomID)
+	}
+	if r.denies(origin) {
+		r.mu.Unlock()
+		return nil, errDeniedByACL
 	}
 	return r, nil
 }
@@ -90,7 +95,7 @@ func (s *Service) MakeJoin(ctx context.Context, origin, roomID, userID string, v
 	if err != nil {
 		return "", nil, err
 	}
-	r, err := s.lockResident(ctx, roomID)
+	r, err := s.lockResident(ctx, roomID, origin)
 	if err != nil {
 		return "", nil, err
 	}
@@ -111,7 +116,7 @@ func (s *Service) MakeLeave(ctx context.Context, origin, roomID, userID string) 
 	if serverOf(userID) != origin || !events.ValidUserID(userID) {
 		return "", nil, mxerr.Forbid("The user is not of the requesting server")
 	}
-	r, err := s.lockResident(ctx, roomID)
+	r, err := s.lockResident(ctx, roomID, origin)
 	if err != nil {
 		return "", nil, err
 	}
@@ -145,7 +150,7 @@ func checkMemberPDU(r *room, origin, eventID, membership string, raw json.RawMes
 // room's state before it and the auth chain of that state and the join.
 // A restricted join naming a local authoriser is signed here first.
 func (s *Service) SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (JoinAnswer, error) {
-	r, err := s.lockResident(ctx, roomID)
+	r, err := s.lockResident(ctx, roomID, origin)
 	if err != nil {
 		return JoinAnswer{}, err
 	}
@@ -194,7 +199,7 @@ func (s *Service) SendJoin(ctx context.Context, origin, roomID, eventID string, 
 
 // SendLeave answers send_leave (v2).
 func (s *Service) SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error {
-	r, err := s.lockResident(ctx, roomID)
+	r, err := s.lockResident(ctx, roomID, origin)
 	if err != nil {
 		return err
 	}
