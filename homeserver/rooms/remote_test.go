@@ -490,3 +490,60 @@ func TestServerACL(t *testing.T) {
 		t.Fatalf("make_join from a denied server: %v", err)
 	}
 }
+
+// TestRemoteInvite: an invite from rs into a room hs is not in is
+// countersigned and kept (the invitee is invited); one from another
+// origin, or for another server's user, is refused; declining it when rs
+// does not answer make_leave is done here.
+func TestRemoteInvite(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, nil)
+	rsKey, _ := events.GenerateSigningKey(rand.Reader)
+	f := &fakeRemote{keys: map[string]events.SigningKey{"rs": rsKey}}
+	s.SetRemote(f)
+	invite := func(target string) *events.Event {
+		ev, err := events.Build(events.Proto{
+			RoomID: "!r:rs", Sender: "@carol:rs", Type: "m.room.member", StateKey: &target,
+			Content: json.RawMessage(`{"membership":"invite"}`), OriginServerTS: time.Now().UnixMilli(),
+			PrevEvents: []string{"$prev"}, AuthEvents: []string{"$create", "$pl", "$carol"}, Depth: 5,
+		}, "11", "rs", rsKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	ev := invite("@dave:hs")
+	stripped := []json.RawMessage{json.RawMessage(`{"type":"m.room.name","state_key":"","sender":"@carol:rs","content":{"name":"Over there"}}`)}
+	if _, err := s.ReceiveInvite(ctx, "evil", "!r:rs", ev.ID, "11", ev.JSON, stripped); err == nil {
+		t.Fatal("an invite from another origin was countersigned")
+	}
+	other := invite("@erin:elsewhere")
+	if _, err := s.ReceiveInvite(ctx, "rs", "!r:rs", other.ID, "11", other.JSON, nil); err == nil {
+		t.Fatal("an invite for another server's user was countersigned")
+	}
+	if _, err := s.ReceiveInvite(ctx, "rs", "!r:rs", ev.ID, "99", ev.JSON, nil); !isCode(err, "M_INCOMPATIBLE_ROOM_VERSION") {
+		t.Fatalf("an unknown room version: %v", err)
+	}
+	signed, err := s.ReceiveInvite(ctx, "rs", "!r:rs", ev.ID, "11", ev.JSON, stripped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := events.Parse("11", signed)
+	if err != nil || got.ID != ev.ID || events.VerifyEvent(got, "hs", s.p.Key.ID, s.p.Key.Public()) != nil {
+		t.Fatalf("countersigned invite: %v", err)
+	}
+	if m, _ := s.Membership(ctx, "!r:rs", "@dave:hs"); m != "invite" {
+		t.Fatalf("membership after the invite: %q", m)
+	}
+	// Again (rs retried): still one invite.
+	pos := s.p.Store.CurrentPos()
+	if _, err := s.ReceiveInvite(ctx, "rs", "!r:rs", ev.ID, "11", ev.JSON, stripped); err != nil || s.p.Store.CurrentPos() != pos {
+		t.Fatalf("a repeated invite: %v", err)
+	}
+	if err := s.Leave(ctx, "!r:rs", "@dave:hs", ""); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Membership(ctx, "!r:rs", "@dave:hs"); m != "leave" {
+		t.Fatalf("membership after declining: %q", m)
+	}
+}

@@ -668,7 +668,26 @@ func (s *Service) leaveRemote(ctx context.Context, roomID, userID, reason string
 		}
 		return s.storeOutOfBand(ctx, r, eventRow(r, ev, r.state[ev.Tuple()]))
 	}
-	return mxerr.New(mxerr.Unknown, "No server of the room accepted the leave").WithStatus(502)
+	// No server of the room answered: the invite is declined here only
+	// (the inviter's server still lists the user as invited).
+	s.log.Info("federation: invite declined locally", "room", roomID, "user", userID)
+	r := s.entry(roomID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == nil {
+		if err := s.fill(ctx, r); err != nil {
+			return err
+		}
+	}
+	c, err := memberContent(userID, "leave", reason, nil)
+	if err != nil {
+		return err
+	}
+	ev, err := s.pdu(r, userID, Event{Type: "m.room.member", StateKey: &userID, Content: c})
+	if err != nil {
+		return err
+	}
+	return s.storeOutOfBand(ctx, r, eventRow(r, ev, r.state[ev.Tuple()]))
 }
 
 // inviteRemoteUsers invites a new room's invitees of other servers, each
