@@ -59,8 +59,16 @@ func TestFederationRooms(t *testing.T) {
 		}
 
 		// Messages both ways.
-		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/a1", room), map[string]any{"msgtype": "m.text", "body": "hello Bob"})
+		aliceEv := alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/a1", room), map[string]any{"msgtype": "m.text", "body": "hello Bob"}).Str("event_id")
 		waitFor(t, "Alice's message on B", func() bool { return countBodies(t, bob, room, "hello Bob") == 1 })
+		// An edit and a redaction reach B too.
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/a1e", room), map[string]any{
+			"msgtype": "m.text", "body": "* hello Bob!", "m.new_content": map[string]any{"msgtype": "m.text", "body": "hello Bob!"},
+			"m.relates_to": map[string]any{"rel_type": "m.replace", "event_id": aliceEv},
+		})
+		waitFor(t, "Alice's edit on B", func() bool { return countBodies(t, bob, room, "* hello Bob!") == 1 })
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/redact/%s/r1", room, aliceEv), map[string]any{"reason": "oops"})
+		waitFor(t, "Alice's redaction applied on B", func() bool { return countBodies(t, bob, room, "hello Bob") == 0 })
 		bobEv := bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/b1", room), map[string]any{"msgtype": "m.text", "body": "hello Alice"}).Str("event_id")
 		waitFor(t, "Bob's message on A", func() bool { return countBodies(t, alice, room, "hello Alice") == 1 })
 		tok := roomSync(t, alice, "", 0).NextBatch
@@ -127,6 +135,10 @@ func TestFederationRooms(t *testing.T) {
 			if c := roomVersionOf(t, bob, vr); c != ver {
 				t.Fatalf("room version on B: %q, want %s", c, ver)
 			}
+			// A ban on A reaches B; B then refuses Bob's sends there.
+			alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/ban", vr), map[string]any{"user_id": bob.UserID, "reason": "test"})
+			waitFor(t, "the ban on B in v"+ver, func() bool { return membershipOf(t, bob, vr, bob.UserID) == "ban" })
+			bob.MustErr(403, "M_FORBIDDEN", "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/after-ban", vr), map[string]any{"msgtype": "m.text", "body": "banned"})
 		}
 
 		// An invite rejected from B goes to A through make_leave and
