@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -450,7 +451,7 @@ func (in *inbound) isRejected(id string) bool {
 // extremities when it does not follow all of them.
 func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrules.StateMap, viaJoin bool) error {
 	s, r := in.s, in.r
-	after := maps2(before)
+	after := cloneState(before)
 	if ev.IsState() {
 		after[ev.Tuple()] = ev
 	}
@@ -562,11 +563,10 @@ func eventRow(r *room, ev *events.Event, old *events.Event) store.EventRow {
 	return row
 }
 
-func maps2(m authrules.StateMap) authrules.StateMap {
+// cloneState copies a state map (never nil).
+func cloneState(m authrules.StateMap) authrules.StateMap {
 	out := make(authrules.StateMap, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
+	maps.Copy(out, m)
 	return out
 }
 

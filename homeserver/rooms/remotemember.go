@@ -438,7 +438,8 @@ func supportedVersions() []string {
 	return out
 }
 
-// fill completes a make_join/make_leave template as userID's event.
+// fillTemplate completes a make_join/make_leave/make_knock template as
+// userID's event, hashed and signed by this server.
 func (s *Service) fillTemplate(v events.RoomVersion, tmpl json.RawMessage, roomID, userID, membership string, extra map[string]any) ([]byte, *events.Event, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(tmpl, &m); err != nil {
