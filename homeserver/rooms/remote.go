@@ -182,9 +182,13 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 	if r.denies(in.origin) {
 		return ev.ID, errDeniedByACL
 	}
-	// The origin speaks for its own users only, and only in rooms where
-	// it has members (or about its own user's membership: a join).
-	if serverOf(ev.Sender) != in.origin {
+	// The origin speaks for its own users, in rooms where it has members
+	// (or about its own user's membership: a join). A resident server
+	// also relays another server's user's own membership change, which
+	// it got through send_join, send_leave or send_knock (that user's
+	// server signed it: pducheck checks).
+	relayed := ev.Type == "m.room.member" && ev.StateKeyIs(ev.Sender) && r.resident(in.origin)
+	if serverOf(ev.Sender) != in.origin && !relayed {
 		return ev.ID, errNotOrigin
 	}
 	if !r.resident(in.origin) && !(ev.Type == "m.room.member" && serverOf(ev.StateKeyOrEmpty()) == in.origin) {
