@@ -268,7 +268,9 @@ func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) erro
 		return nil // nothing to leave: idempotent, as the spec allows
 	}
 	if m := ev.Membership(); s.remote != nil && (m == "invite" || m == "knock") && !s.residentHere(ctx, roomID) {
-		return s.leaveRemote(ctx, roomID, userID, reason, s.joinServers(ctx, roomID, userID, nil))
+		if servers := s.joinServers(ctx, roomID, userID, nil); len(servers) > 0 {
+			return s.leaveRemote(ctx, roomID, userID, reason, servers)
+		}
 	}
 	_, err = s.member(ctx, roomID, userID, userID, "leave", reason, nil)
 	return err
