@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -546,4 +547,43 @@ func TestRemoteInvite(t *testing.T) {
 	if m, _ := s.Membership(ctx, "!r:rs", "@dave:hs"); m != "leave" {
 		t.Fatalf("membership after declining: %q", m)
 	}
+}
+
+// TestReceivePDUEndlessChain: an origin whose /get_missing_events always
+// answers events that cite more missing events is asked a bounded number
+// of times; the PDU is refused (no state at the gap) and nothing of the
+// chain is stored.
+func TestReceivePDUEndlessChain(t *testing.T) {
+	ctx := context.Background()
+	rr := newRemoteRoom(t, "11")
+	// Built before: the fake answers while the room is locked.
+	var links []json.RawMessage
+	for i := range 10 {
+		links = append(links, rr.message(fmt.Sprint("chain", i), []string{fmt.Sprintf("$missing%d", i+1)}).JSON)
+	}
+	chain := &chainRemote{fakeRemote: rr.f, next: func() json.RawMessage {
+		l := links[0]
+		links = links[1:]
+		return l
+	}}
+	rr.s.SetRemote(chain)
+	head := rr.message("head", []string{"$missing0"})
+	if _, err := rr.s.ReceivePDU(ctx, "rs", head.JSON); err == nil || rr.inTimeline(head.ID) {
+		t.Fatalf("an event after an endless gap: %v", err)
+	}
+	if chain.asked > maxFetchRounds+1 {
+		t.Fatalf("/get_missing_events asked %d times", chain.asked)
+	}
+}
+
+// chainRemote answers /get_missing_events with one new event each time.
+type chainRemote struct {
+	*fakeRemote
+	next  func() json.RawMessage
+	asked int
+}
+
+func (c *chainRemote) MissingEvents(context.Context, string, string, []string, []string, int, int64) ([]json.RawMessage, error) {
+	c.asked++
+	return []json.RawMessage{c.next()}, nil
 }
