@@ -11,8 +11,7 @@ import (
 
 // federationEDUs takes other servers' typing notices, receipts and
 // device-list updates. Each is for a room or user a local user shares
-// with the remote one; until remote users can join rooms (the next stage
-// of federation) the membership checks refuse them all.
+// with the remote one: the sender must be joined to the room.
 type federationEDUs struct{ h *Homeserver }
 
 // remoteTypingTimeout is how long a remote typing notice lasts without a

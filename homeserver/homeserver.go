@@ -229,7 +229,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	h.Federation, err = federation.New(fctx, federation.Params{
 		Config: cfg.Federation, ServerName: cfg.ServerName, Key: deps.SigningKey, Store: deps.Store,
 		Keys: h.Keys, EDUs: federationEDUs{h}, Rooms: fedRooms, Directory: federationDirectory{h.Rooms}, Residents: fedRooms, Logger: deps.Logger.With("component", "federation"),
-		Registerer: deps.Registerer,
+		Registerer: deps.Registerer, PDUs: h.Rooms, Host: roomHost{h.Rooms},
 	})
 	fcancel()
 	if err != nil {
@@ -238,6 +238,7 @@ func New(cfg Config, deps Deps) (*Homeserver, error) {
 	}
 	if h.Federation.Enabled() {
 		h.Keys.SetRemote(h.Federation)
+		h.Rooms.SetRemote(remoteRooms{h.Federation})
 	}
 	if h.SSO, err = h.newSSO(cfg, deps); err != nil {
 		_ = h.Close()

@@ -94,7 +94,9 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, dev store.Device)
 	if target == "" {
 		target = r.PathValue("roomId")
 	}
-	id, err := a.p.Rooms.JoinWith(r.Context(), target, dev.UserID, req.Reason, a.profile, custom)
+	q := r.URL.Query()
+	via := append(q["via"], q["server_name"]...)
+	id, err := a.p.Rooms.JoinVia(r.Context(), target, dev.UserID, req.Reason, a.profile, custom, via)
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,8 @@ func (a *API) knockRoom(w http.ResponseWriter, r *http.Request, dev store.Device
 	if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
-	id, err := a.p.Rooms.Knock(r.Context(), r.PathValue("roomIdOrAlias"), dev.UserID, req.Reason, a.profile)
+	q := r.URL.Query()
+	id, err := a.p.Rooms.KnockVia(r.Context(), r.PathValue("roomIdOrAlias"), dev.UserID, req.Reason, a.profile, append(q["via"], q["server_name"]...))
 	if err != nil {
 		return err
 	}

@@ -48,10 +48,9 @@ type EDUSink interface {
 	DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error
 }
 
-// PDUReceiver takes the PDUs of inbound transactions. The next stage of
-// federation implements it over rooms (hashes, signatures through the
-// Keyring, auth rules, state resolution); nil answers every PDU with an
-// error of its own. A returned *mxerr.Error (or any error) becomes that
+// PDUReceiver takes the PDUs of inbound transactions: rooms.Service
+// implements it (hashes, signatures through the Keyring, auth rules,
+// state resolution); nil answers every PDU with an error of its own. A returned *mxerr.Error (or any error) becomes that
 // PDU's entry in the transaction's answer; it never fails the transaction.
 type PDUReceiver interface {
 	ReceivePDU(ctx context.Context, origin string, pdu json.RawMessage) (eventID string, err error)
@@ -76,6 +75,9 @@ type Params struct {
 	Directory RoomDirectory
 	// Residents says where outbound EDUs go (nil: nowhere).
 	Residents  Residents
+	// Host answers make_join, send_join, make_leave, send_leave, invite,
+	// make_knock and send_knock; nil: those are 404.
+	Host RoomHost
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -206,6 +208,13 @@ func (s *Service) Handler() http.Handler {
 		s.roomReadRoutes(rt, get)
 		s.directoryRoutes(rt)
 		s.mediaRoutes(rt, get)
+		rt.Handle("/_matrix/federation/v1/make_join/{roomId}/{userId}", get(s.authed(s.serveMakeJoin)))
+		rt.Handle("/_matrix/federation/v2/send_join/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendJoin)})
+		rt.Handle("/_matrix/federation/v1/make_leave/{roomId}/{userId}", get(s.authed(s.serveMakeLeave)))
+		rt.Handle("/_matrix/federation/v2/send_leave/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendLeave)})
+		rt.Handle("/_matrix/federation/v2/invite/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveInvite)})
+		rt.Handle("/_matrix/federation/v1/make_knock/{roomId}/{userId}", get(s.authed(s.serveMakeKnock)))
+		rt.Handle("/_matrix/federation/v1/send_knock/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendKnock)})
 	}
 	return rt
 }

@@ -133,7 +133,13 @@ func (s *Service) receivePDU(ctx context.Context, origin string, raw json.RawMes
 		id := pduEventID(raw)
 		return id, errors.New(pduNotAccepted)
 	}
-	return s.p.PDUs.ReceivePDU(ctx, origin, raw)
+	id, err := s.p.PDUs.ReceivePDU(ctx, origin, raw)
+	if id == "" && err != nil {
+		// Refused before the room (and so its version) was known: the
+		// ID as versions 4 and later compute it.
+		id = pduEventID(raw)
+	}
+	return id, err
 }
 
 // pduError is the text a PDU's error is answered with: a Matrix error's

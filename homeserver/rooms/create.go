@@ -67,6 +67,12 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 		if err := s.checkInvitee(ctx, u); err != nil {
 			return "", "", err
 		}
+		if s.remote != nil && !s.isLocal(u) {
+			if plan.remoteInvites == nil {
+				plan.remoteInvites = map[string]bool{}
+			}
+			plan.remoteInvites[u] = true
+		}
 	}
 	pl := presetPowerLevels(plan, req.Invite)
 	if s.p.InheritSpacePowerLevels {
@@ -88,9 +94,12 @@ func (s *Service) Create(ctx context.Context, creator string, req CreateRequest,
 
 // roomPlan is what the steps of Create settle before any event is built.
 type roomPlan struct {
-	version    events.RoomVersion
-	privileged bool // v12 creators (MSC4289)
-	preset     string
+	version events.RoomVersion
+	// remoteInvites are invitees of other servers, invited through their
+	// server once the room exists.
+	remoteInvites map[string]bool
+	privileged    bool // v12 creators (MSC4289)
+	preset        string
 	presetRules
 	create   map[string]any // the create event's content
 	roomType string
@@ -353,6 +362,9 @@ func createEvents(ctx context.Context, creator string, req CreateRequest, p *roo
 		}))
 	}
 	for _, u := range req.Invite {
+		if p.remoteInvites[u] {
+			continue // invited once the room exists (inviteRemoteUsers)
+		}
 		c := map[string]any{"membership": "invite"}
 		if req.IsDirect {
 			c["is_direct"] = true
@@ -393,6 +405,9 @@ func (s *Service) storeNewRoom(ctx context.Context, creator string, req CreateRe
 			s.log.Warn("alias taken while the room was created", "alias", p.alias, "err", err)
 		}
 	}
+	r.mu.Unlock()
+	s.inviteRemoteUsers(ctx, roomID, creator, req)
+	r.mu.Lock() // for the deferred Unlock
 	return roomID, p.alias, nil
 }
 

@@ -213,6 +213,13 @@ func (s *Service) authChain(ctx context.Context, sr *ServerReader, from []Server
 		id := queue[0]
 		queue = queue[1:]
 		row, err := s.p.Store.Event(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			// An auth event this server got with a remote room's state
+			// (send_join's auth chain) is kept outside the timeline.
+			if o, oerr := s.p.Store.Outlier(ctx, id); oerr == nil && o.Status == store.StatusOutlier {
+				row, err = store.EventRow{EventID: o.EventID, RoomID: o.RoomID, JSON: o.JSON}, nil
+			}
+		}
 		if errors.Is(err, store.ErrNotFound) || (err == nil && row.RoomID != sr.RoomID) {
 			continue // not here (an outlier this server never had)
 		}
@@ -428,7 +435,11 @@ func (s *Service) AddRemoteMember(ctx context.Context, roomID, userID, membershi
 		}
 	}
 	proto := events.Proto{RoomID: r.id, Sender: userID, Type: "m.room.member", StateKey: &stateKey, Content: content,
-		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs, PrevEvents: []string{r.last.ID}, Depth: r.last.Depth + 1}
+		OriginServerTS: s.p.Now().UnixMilli(), AuthEvents: authIDs, Depth: 1}
+	for _, p := range r.prevEvents() {
+		proto.PrevEvents = append(proto.PrevEvents, p.ID)
+		proto.Depth = max(proto.Depth, p.Depth+1)
+	}
 	ev, err := events.Build(proto, r.version, server, key)
 	if err != nil {
 		return "", err
@@ -443,8 +454,9 @@ func (s *Service) AddRemoteMember(ctx context.Context, roomID, userID, membershi
 	}
 	r.state[ev.Tuple()] = ev
 	r.derived.Store(nil)
-	r.last = ev
-	_, n, err := s.commitLater(ctx, r, &store.EventBatch{Events: []store.EventRow{row}}, userID)
+	batch := &store.EventBatch{Events: []store.EventRow{row}}
+	r.advance(ev, batch)
+	_, n, err := s.commitLater(ctx, r, batch, userID)
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -14,6 +15,21 @@ import (
 
 // ResolveRoom turns a room ID or a local alias into a room ID.
 func (s *Service) ResolveRoom(ctx context.Context, idOrAlias string) (string, error) {
+	id, _, err := s.resolveRoomVia(ctx, idOrAlias)
+	return id, err
+}
+
+// resolveRoomVia is ResolveRoom, with the servers another server's alias
+// names (asked over federation).
+func (s *Service) resolveRoomVia(ctx context.Context, idOrAlias string) (string, []string, error) {
+	if events.ValidRoomAlias(idOrAlias) && s.remote != nil && !s.isLocal(idOrAlias) {
+		return s.remote.Directory(ctx, idOrAlias)
+	}
+	id, err := s.resolveLocal(ctx, idOrAlias)
+	return id, nil, err
+}
+
+func (s *Service) resolveLocal(ctx context.Context, idOrAlias string) (string, error) {
 	switch {
 	case events.ValidRoomID(idOrAlias):
 		return idOrAlias, nil
@@ -169,7 +185,14 @@ var reservedMemberKeys = map[string]bool{
 // JoinWith is Join keeping the request's custom content in the member
 // event (as Synapse does), all but the keys the server decides.
 func (s *Service) JoinWith(ctx context.Context, idOrAlias, userID, reason string, profile Profile, custom map[string]any) (string, error) {
-	roomID, err := s.ResolveRoom(ctx, idOrAlias)
+	return s.JoinVia(ctx, idOrAlias, userID, reason, profile, custom, nil)
+}
+
+// JoinVia is JoinWith for a room this server may not be in: then it joins
+// through a resident server, one of via (the request's server_name), the
+// alias's servers, the inviter's, the room ID's.
+func (s *Service) JoinVia(ctx context.Context, idOrAlias, userID, reason string, profile Profile, custom map[string]any, via []string) (string, error) {
+	roomID, aliasServers, err := s.resolveRoomVia(ctx, idOrAlias)
 	if err != nil {
 		return "", err
 	}
@@ -177,6 +200,20 @@ func (s *Service) JoinWith(ctx context.Context, idOrAlias, userID, reason string
 	for k, v := range custom {
 		if !reservedMemberKeys[k] {
 			extra[k] = v
+		}
+	}
+	if s.remote != nil && !s.residentHere(ctx, roomID) {
+		if servers := s.joinServers(ctx, roomID, userID, append(slices.Clone(via), aliasServers...)); len(servers) > 0 {
+			if reason != "" {
+				extra["reason"] = reason
+			}
+			if err := s.joinRemote(ctx, roomID, userID, servers, extra); err != nil {
+				if isForbidden(err) {
+					return "", errJoinRefused
+				}
+				return "", err
+			}
+			return roomID, nil
 		}
 	}
 	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
@@ -230,6 +267,11 @@ func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) erro
 	if ev == nil || ev.Membership() == "leave" {
 		return nil // nothing to leave: idempotent, as the spec allows
 	}
+	if m := ev.Membership(); s.remote != nil && (m == "invite" || m == "knock") && !s.residentHere(ctx, roomID) {
+		if servers := s.joinServers(ctx, roomID, userID, nil); len(servers) > 0 {
+			return s.leaveRemote(ctx, roomID, userID, reason, servers)
+		}
+	}
 	_, err = s.member(ctx, roomID, userID, userID, "leave", reason, nil)
 	return err
 }
@@ -277,9 +319,30 @@ func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason stri
 
 // Knock asks to join a room whose join rule allows knocking.
 func (s *Service) Knock(ctx context.Context, idOrAlias, userID, reason string, profile Profile) (string, error) {
-	roomID, err := s.ResolveRoom(ctx, idOrAlias)
+	return s.KnockVia(ctx, idOrAlias, userID, reason, profile, nil)
+}
+
+// KnockVia is Knock for a room this server may not be in: then through a
+// resident server (via, the alias's servers, the room ID's).
+func (s *Service) KnockVia(ctx context.Context, idOrAlias, userID, reason string, profile Profile, via []string) (string, error) {
+	roomID, aliasServers, err := s.resolveRoomVia(ctx, idOrAlias)
 	if err != nil {
 		return "", err
+	}
+	if s.remote != nil && !s.residentHere(ctx, roomID) {
+		if servers := s.joinServers(ctx, roomID, userID, append(slices.Clone(via), aliasServers...)); len(servers) > 0 {
+			extra := s.profileFields(ctx, profile, userID)
+			if reason != "" {
+				extra["reason"] = reason
+			}
+			if err := s.knockRemote(ctx, roomID, userID, servers, extra); err != nil {
+				if isForbidden(err) {
+					return "", errKnockRefused
+				}
+				return "", err
+			}
+			return roomID, nil
+		}
 	}
 	if _, err := s.member(ctx, roomID, userID, userID, "knock", reason, s.profileFields(ctx, profile, userID)); err != nil {
 		if isForbidden(err) {
@@ -374,6 +437,9 @@ func (s *Service) checkInvitee(ctx context.Context, userID string) error {
 		return mxerr.InvalidParamf("Invalid user ID %q", userID)
 	}
 	if !strings.HasSuffix(userID, ":"+s.p.ServerName) {
+		if s.remote != nil {
+			return nil // the invitee's server answers for them
+		}
 		return mxerr.Forbid("Federation is not enabled: %s cannot be invited", userID)
 	}
 	if s.p.UserExists != nil && !s.p.UserExists(ctx, userID) {

@@ -70,6 +70,8 @@ type Service struct {
 	rooms map[string]*room
 
 	grants *grantQueue
+	// remote is the federation (nil: rooms are this server's alone).
+	remote Remote
 
 	// lastCreateTS is the origin_server_ts of the last create event of a
 	// room named by it (v12); see createTimestamp.
@@ -115,7 +117,9 @@ type room struct {
 	info    store.Room
 	version events.RoomVersion
 	state   authrules.StateMap
-	last    *events.Event
+	// extremities are the room's forward extremities: the events no
+	// other event cites yet, which a new local event cites.
+	extremities []*events.Event
 	// readers caches each user's Reader; stateGen counts state changes,
 	// which invalidate them (memberships, history visibility, power).
 	// Both are guarded by readersMu, not mu: every woken /sync asks for
@@ -142,6 +146,9 @@ type derived struct {
 	// modified once built.
 	joined     int
 	interested []string
+	// servers are the other servers with joined members: where the
+	// room's new events go.
+	servers []string
 }
 
 // derive returns r's derived values, computing them when the state
@@ -160,6 +167,9 @@ func (r *room) derive() *derived {
 		case "join":
 			d.joined++
 			d.interested = append(d.interested, t.StateKey)
+			if srv := serverOf(t.StateKey); !slices.Contains(d.servers, srv) {
+				d.servers = append(d.servers, srv)
+			}
 		case "invite", "knock":
 			d.interested = append(d.interested, t.StateKey)
 		}
@@ -258,15 +268,11 @@ func (s *Service) fill(ctx context.Context, r *room) error {
 		}
 		st[ev.Tuple()] = ev
 	}
-	lastRow, err := s.p.Store.LastEvent(ctx, roomID)
+	ext, err := s.loadExtremities(ctx, roomID, v)
 	if err != nil {
 		return err
 	}
-	last, err := events.Parse(v, lastRow.JSON)
-	if err != nil {
-		return err
-	}
-	r.info, r.version, r.state, r.last = info, v, st, last
+	r.info, r.version, r.state, r.extremities = info, v, st, ext
 	r.derived.Store(nil)
 	return nil
 }
@@ -313,6 +319,12 @@ type pending struct {
 // oversized events and keys) with the Matrix error a client gets. It
 // neither authorises the event nor changes r.
 func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
+	return s.pduOf(r, sender, e, s.p.ServerName)
+}
+
+// pduOf is pdu for a sender of origin (a make_join template for another
+// server's user: signed here only to be parsed, that server signs it).
+func (s *Service) pduOf(r *room, sender string, e Event, origin string) (*events.Event, error) {
 	var stateKey *string
 	if e.StateKey != nil {
 		k := *e.StateKey
@@ -336,12 +348,11 @@ func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 		proto.RoomID = ""
 		proto.OriginServerTS = s.createTimestamp(proto.OriginServerTS)
 	}
-	if r.last != nil {
-		proto.PrevEvents = []string{r.last.ID}
-		proto.Depth = r.last.Depth + 1
-		cited = append(cited, r.last)
-	} else {
-		proto.Depth = 1
+	proto.Depth = 1
+	for _, p := range r.prevEvents() {
+		proto.PrevEvents = append(proto.PrevEvents, p.ID)
+		proto.Depth = max(proto.Depth, p.Depth+1)
+		cited = append(cited, p)
 	}
 	if events.SenderChoosesEventID(r.version) {
 		// v1 and v2: the event names itself and cites its references'
@@ -356,7 +367,7 @@ func (s *Service) pdu(r *room, sender string, e Event) (*events.Event, error) {
 			proto.RefHashes[c.ID] = h
 		}
 	}
-	ev, err := events.Build(proto, r.version, s.p.ServerName, s.p.Key)
+	ev, err := events.Build(proto, r.version, origin, s.p.Key)
 	if err != nil {
 		switch {
 		case errors.Is(err, events.ErrTooLarge):
@@ -410,7 +421,7 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 		r.state[ev.Tuple()] = ev
 		r.derived.Store(nil)
 	}
-	r.last = ev
+	r.advance(ev, batch)
 	batch.Events = append(batch.Events, row)
 	return ev, nil
 }
@@ -457,6 +468,7 @@ func (s *Service) commitLater(ctx context.Context, r *room, batch *store.EventBa
 			}
 		}
 	}
+	s.sendOut(ctx, r, batch)
 	notify := func() {}
 	if s.p.Notifier != nil && len(batch.Events) > 0 {
 		first, id, users := batch.Events[0].Pos, r.id, append(r.interested(), wake...)
@@ -574,6 +586,13 @@ func (s *Service) Send(ctx context.Context, roomID, sender string, e Event) (str
 					r.derived.Store(nil)
 				}
 			}
+		}
+	}
+	if s.remote != nil && ev.Type == "m.room.member" && ev.Membership() == "invite" && !s.isLocal(*ev.StateKey) {
+		if err := s.inviteRemote(ctx, r, ev, batch); err != nil {
+			r.state = nil // build applied the invite: reload
+			r.derived.Store(nil)
+			return "", err
 		}
 	}
 	var wake []string

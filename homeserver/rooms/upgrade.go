@@ -60,7 +60,7 @@ func (s *Service) Upgrade(ctx context.Context, roomID, userID, newVersion string
 		return "", err
 	}
 	oldType := r.info.RoomType
-	lastID := r.last.ID
+	lastID := r.latestID()
 	var oldCreators []string
 	if authrules.HasPrivilegedCreators(r.version) {
 		oldCreators = authrules.Creators(r.version, r.state.Create())

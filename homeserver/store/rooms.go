@@ -97,6 +97,27 @@ type EventBatch struct {
 	Events  []EventRow
 	// Redactions apply to already stored events.
 	Redactions []Redaction
+	// Extremities, when not nil, replace the room's forward extremities
+	// (the room is that of Events[0], or ExtremitiesRoom).
+	Extremities     []string
+	ExtremitiesRoom string
+	// Outliers are stored outside the timeline, as PutOutliers does.
+	Outliers []OutlierRow
+	// State, applied after Events, sets tuples of the room's current
+	// state (ExtremitiesRoom, or that of Events[0]) to stored events:
+	// the outcome of a state resolution.
+	State []StateRef
+}
+
+// BatchRoom is the room a batch writes to.
+func (b *EventBatch) BatchRoom() string {
+	if b.ExtremitiesRoom != "" {
+		return b.ExtremitiesRoom
+	}
+	if len(b.Events) > 0 {
+		return b.Events[0].RoomID
+	}
+	return ""
 }
 
 // Rooms stores rooms, their events and state.

@@ -110,6 +110,7 @@ type Store interface {
 	SSOIdentities
 	Identity
 	Federation
+	RoomDAG
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

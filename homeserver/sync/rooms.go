@@ -971,8 +971,44 @@ func (s *syncer) strippedState(ctx context.Context, r roomAt) ([]json.RawMessage
 			continue
 		}
 		out = append(out, ev)
+		if row.Type == typeMember {
+			out = append(out, remoteInviteState(row)...)
+		}
 	}
 	return out, nil
+}
+
+// remoteInviteState is the stripped state another server sent with an
+// invite into a room this server is not in, or answered a knock with (kept in the invite's
+// unsigned data; the room's state is not here until a join).
+func remoteInviteState(row *store.EventRow) []json.RawMessage {
+	if len(row.Unsigned) == 0 {
+		return nil
+	}
+	var u struct {
+		Invite []json.RawMessage `json:"invite_room_state"`
+		Knock  []json.RawMessage `json:"knock_room_state"`
+	}
+	if json.Unmarshal(row.Unsigned, &u) != nil {
+		return nil
+	}
+	var out []json.RawMessage
+	for _, raw := range append(u.Invite, u.Knock...) {
+		var e struct {
+			Type     string          `json:"type"`
+			StateKey *string         `json:"state_key"`
+			Sender   string          `json:"sender"`
+			Content  json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.StateKey == nil || !strippedTypes[e.Type] && e.Type != typeMember {
+			continue
+		}
+		b, err := json.Marshal(e)
+		if err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // format formats stored events for the client. An event that cannot be

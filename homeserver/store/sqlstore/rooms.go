@@ -136,7 +136,7 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 				return err
 			}
 		}
-		return nil
+		return s.persistDAG(ctx, q, b)
 	}, func() { s.memo.persisted(b) })
 }
 

@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"LDAP", testLDAP},
 		{"FederationKeys", testFederationKeys},
 		{"FederationOutbox", testFederationOutbox},
+		{"RoomDAG", testRoomDAG},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salonhq/salon/homeserver/mxtest"
+)
+
+// BenchmarkFederationRoomMessage: the time from Alice's send on A to the
+// message in Bob's long-polling /sync on B, in a room both are in: A's
+// commit, the PDU queued and sent, B's checks (pducheck, the keyring's
+// cached key) and commit, B's notifier. One message in flight at a time.
+func BenchmarkFederationRoomMessage(b *testing.B) {
+	for name, db := range backends(b) {
+		b.Run(name, func(b *testing.B) {
+			ca := newTestCA(b)
+			na := newFedNode(b, ca, "a.test", db(b))
+			nb := newFedNode(b, ca, "b.test", db(b))
+			peer(na, nb)
+			noLimit := func(c *Config) { c.RateLimits.MessagesPerUser.PerSecond = 0 }
+			sa, sb := na.start(b, noLimit), nb.start(b, noLimit)
+			alice := mxtest.Register(b, sa.URL, "alice", "password alice")
+			bob := mxtest.Register(b, sb.URL, "bob", "password bob")
+			room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+			bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", room)+"?server_name=a.test", map[string]any{})
+			hc := &http.Client{Timeout: time.Minute}
+			since, _, err := roomSyncOnce(hc, sb.URL, bob.Token, "", 0, room, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				marker := fmt.Sprint("msg-", i)
+				got := make(chan error, 1)
+				go func() {
+					for {
+						next, found, err := roomSyncOnce(hc, sb.URL, bob.Token, since, 30*time.Second, room, marker)
+						if err != nil {
+							got <- err
+							return
+						}
+						since = next
+						if found {
+							got <- nil
+							return
+						}
+					}
+				}()
+				waitPollingB(b, sb, bob.UserID)
+				start := time.Now()
+				alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, marker), map[string]any{"msgtype": "m.text", "body": marker})
+				if err := <-got; err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.Logf("%s: n=%d median %v p99 %v max %v", name, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+		})
+	}
+}
+
+// roomSyncOnce runs one /sync and reports whether the room's timeline in
+// it holds marker.
+func roomSyncOnce(hc *http.Client, base, token, since string, timeout time.Duration, room, marker string) (string, bool, error) {
+	u := base + "/_matrix/client/v3/sync?timeout=" + fmt.Sprint(timeout.Milliseconds())
+	if since != "" {
+		u += "&since=" + url.QueryEscape(since)
+	}
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := hc.Do(req)
+	if err != nil {
+		return since, false, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return since, false, fmt.Errorf("sync: %d", res.StatusCode)
+	}
+	var s roomsSync
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return since, false, err
+	}
+	return s.NextBatch, marker != "" && strings.Contains(string(s.Rooms.Join[room]), `"`+marker+`"`), nil
+}
