@@ -3,6 +3,7 @@ package sync
 import (
 	"log/slog"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,10 @@ type Notifier struct {
 	gapAt    int64
 	rooms    map[string]int64 // room ID → newest notified position
 	reseed   bool             // a gap was skipped: room positions may be stale
+	// reseedHint mirrors reseed, so that every sync can look at it
+	// without queueing for posMu's write lock (2,000 woken syncs did,
+	// 18 % of the lock waiting at 2,000 members, issue 24).
+	reseedHint atomic.Bool
 	// watch holds, for the users whose memberships the engine caches, the
 	// rooms the cache knows: a write naming the user in another room
 	// (an invite, a join) makes the cache stale.
@@ -246,6 +251,7 @@ func (n *Notifier) seed(head int64, rooms map[string]int64, log *slog.Logger) {
 	}
 	n.seeded = true
 	n.reseed = false
+	n.reseedHint.Store(false)
 	for _, w := range n.watch {
 		w.dirty = true
 	}
@@ -311,6 +317,7 @@ func (n *Notifier) skipGapLocked(to int64) {
 	}
 	n.gapSince = time.Time{}
 	n.reseed = true
+	n.reseedHint.Store(true)
 	// The skipped writes may have changed memberships.
 	for _, w := range n.watch {
 		w.dirty = true
@@ -331,10 +338,14 @@ func (n *Notifier) Forgotten(userID string) {
 // needsReseed reports (and clears) that a gap was skipped, so room
 // positions must be read from the store again.
 func (n *Notifier) needsReseed() bool {
+	if !n.reseedHint.Load() {
+		return false
+	}
 	n.posMu.Lock()
 	defer n.posMu.Unlock()
 	r := n.reseed
 	n.reseed = false
+	n.reseedHint.Store(false)
 	return r
 }
 
