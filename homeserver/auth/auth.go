@@ -4,7 +4,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -41,7 +40,8 @@ type Service struct {
 	p      Params
 	hashes chan struct{} // bounds concurrent argon2 work (19 MiB each)
 
-	mu    sync.Mutex
+	// mu is read-locked by every authenticated request's look-up.
+	mu    sync.RWMutex
 	cache map[[32]byte]cached
 	// nextRecheck is when the next batched re-check of the cached tokens
 	// is due; rechecking is set while one runs.
@@ -291,10 +291,10 @@ func (s *Service) Authenticate(ctx context.Context, token redact.Secret, ip stri
 	h := HashToken(token)
 	key := [32]byte(h)
 	now := s.p.Now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.cache[key]
 	recheck := ok && !now.Before(s.nextRecheck)
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok && now.Sub(c.checked) < cacheTTL && (c.expires.IsZero() || now.Before(c.expires)) {
 		if recheck {
 			s.recheckCached(ctx, now)
@@ -367,15 +367,23 @@ func (s *Service) recheckCached(ctx context.Context, now time.Time) {
 	defer s.rechecking.Store(false)
 	s.mu.Lock()
 	s.nextRecheck = now.Add(recheckEvery)
-	var hashes [][]byte
+	s.mu.Unlock()
+	// Every request reads the cache: it is held for reading while the
+	// due tokens are listed, and for writing a slice at a time after.
+	var due [][32]byte
+	s.mu.RLock()
 	for k, c := range s.cache {
 		if now.Sub(c.checked) >= recheckAge {
-			hashes = append(hashes, bytes.Clone(k[:]))
+			due = append(due, k)
 		}
 	}
-	s.mu.Unlock()
-	if len(hashes) == 0 {
+	s.mu.RUnlock()
+	if len(due) == 0 {
 		return
+	}
+	hashes := make([][]byte, len(due))
+	for i := range due {
+		hashes[i] = due[i][:]
 	}
 	devs, err := s.p.Store.DevicesByTokens(ctx, hashes)
 	if err != nil {
@@ -388,23 +396,26 @@ func (s *Service) recheckCached(ctx context.Context, now time.Time) {
 			live[[32]byte(d.TokenHash)] = d
 		}
 	}
-	s.mu.Lock()
-	for _, h := range hashes {
-		k := [32]byte(h)
-		c, ok := s.cache[k]
-		if !ok || !c.checked.Before(now) {
-			// Forgotten meanwhile (a logout here), or answered anew.
-			continue
+	for len(due) > 0 {
+		part := due[:min(len(due), 256)]
+		due = due[len(part):]
+		s.mu.Lock()
+		for _, k := range part {
+			c, ok := s.cache[k]
+			if !ok || !c.checked.Before(now) {
+				// Forgotten meanwhile (a logout here), or answered anew.
+				continue
+			}
+			d, ok := live[k]
+			if !ok || d.UserID != c.dev.UserID || d.DeviceID != c.dev.DeviceID {
+				delete(s.cache, k)
+				continue
+			}
+			c.dev, c.checked = d, now
+			s.cache[k] = c
 		}
-		d, ok := live[k]
-		if !ok || d.UserID != c.dev.UserID || d.DeviceID != c.dev.DeviceID {
-			delete(s.cache, k)
-			continue
-		}
-		c.dev, c.checked = d, now
-		s.cache[k] = c
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 }
 
 func (s *Service) forget(tokenHash []byte) {
