@@ -41,30 +41,24 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 			return nil, fmt.Errorf("postgres url: salon_query_timeout %q is not a duration", v)
 		}
 	}
-	wcfg := cfg.Copy()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	writes, err := pgxpool.NewWithConfig(ctx, wcfg)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
 	// Migrations may take long on a large database: they run unbounded.
-	d := &db{pool: pool, writes: writes}
+	d := &db{pool: pool}
 	if err := pool.Ping(ctx); err != nil {
-		d.Close()
+		pool.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	if err := sqlstore.Migrate(ctx, d, migrations, "migrations"); err != nil {
-		d.Close()
+		pool.Close()
 		return nil, err
 	}
 	d.timeout = timeout
 	s, err := sqlstore.Open(ctx, d)
 	if err != nil {
-		d.Close()
+		pool.Close()
 		return nil, err
 	}
 	return s, nil
@@ -75,14 +69,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 const DefaultQueryTimeout = 30 * time.Second
 
 type db struct {
-	pool *pgxpool.Pool
-	// writes is the transactions' own pool (nil: pool), of the same
-	// size: a send's
-	// commit does not queue for a connection behind the reads of the
-	// thousands of /syncs it woke (issue 24: in a 2,000-member room on
-	// PostgreSQL the room's sends queued behind one waiting for a
-	// connection, for seconds).
-	writes  *pgxpool.Pool
+	pool    *pgxpool.Pool
 	timeout time.Duration // 0: unbounded
 }
 
@@ -228,11 +215,7 @@ func (d *db) QueryRow(ctx context.Context, query string, args ...any) sqlstore.R
 func (d *db) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	bctx, cancel := d.bound(ctx)
 	defer cancel()
-	pool := d.writes
-	if pool == nil {
-		pool = d.pool // one pool for all (tests that build a db)
-	}
-	err := pgx.BeginFunc(bctx, pool, func(tx pgx.Tx) error { return fn(querier{q: tx}) })
+	err := pgx.BeginFunc(bctx, d.pool, func(tx pgx.Tx) error { return fn(querier{q: tx}) })
 	return classify(err, ctx, bctx)
 }
 
@@ -245,13 +228,7 @@ func (d *db) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 func (d *db) Ping(ctx context.Context) error { return classify(d.pool.Ping(ctx), ctx, nil) }
 
-func (d *db) Close() error {
-	d.pool.Close()
-	if d.writes != nil {
-		d.writes.Close()
-	}
-	return nil
-}
+func (d *db) Close() error { d.pool.Close(); return nil }
 
 // Dialect tells the shared store to use PostgreSQL's full-text search.
 func (d *db) Dialect() sqlstore.Dialect { return sqlstore.DialectPostgres }
