@@ -175,6 +175,8 @@ type API struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	filters filterCache // parsed /sync filters
 }
 
 // New builds the API and registers its routes and metrics.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -82,19 +81,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, dev store.Device) err
 		return mxerr.InvalidParamf("set_presence must be online, offline or unavailable")
 	}
 	if f := q.Get("filter"); f != "" {
-		raw, parse := []byte(f), sync.ParseFilter
-		if !strings.HasPrefix(strings.TrimSpace(f), "{") {
-			stored, err := a.p.Store.Filter(r.Context(), dev.UserID, f)
-			if errors.Is(err, store.ErrNotFound) {
-				return mxerr.NotFoundf("Unknown filter")
-			}
-			if err != nil {
-				return err
-			}
-			// Checked when it was stored, by the rules of that time.
-			raw, parse = stored, sync.ParseStoredFilter
-		}
-		flt, err := parse(raw)
+		flt, err := a.filters.syncFilter(r.Context(), a.p.Store, dev.UserID, f)
 		if err != nil {
 			return err
 		}

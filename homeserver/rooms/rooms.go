@@ -66,7 +66,7 @@ type Service struct {
 	p   Params
 	log *slog.Logger
 
-	mu    sync.Mutex
+	mu    sync.RWMutex // read-locked by lookups (every woken /sync's Reader)
 	rooms map[string]*room
 
 	grants *grantQueue
@@ -123,8 +123,10 @@ type room struct {
 	// readers caches each user's Reader; stateGen counts state changes,
 	// which invalidate them (memberships, history visibility, power).
 	// Both are guarded by readersMu, not mu: every woken /sync asks for
-	// its Reader, and should not queue behind sends for it.
-	readersMu sync.Mutex
+	// its Reader, and should not queue behind sends for it, nor behind
+	// each other (a read lock: 2,000 woken syncs of one room queued on a
+	// plain mutex, a fifth of the lock waiting on PostgreSQL, issue 24).
+	readersMu sync.RWMutex
 	readers   map[string]*Reader
 	stateGen  uint64
 	// derived holds what the hot paths compute from state (nil: not yet,

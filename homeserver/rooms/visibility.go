@@ -35,9 +35,9 @@ var errNoRead = mxerr.Forbid("You are not allowed to read this room")
 // returns M_FORBIDDEN when the user can read nothing there, so a room's
 // existence is not revealed.
 func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader, error) {
-	s.mu.Lock()
+	s.mu.RLock()
 	room := s.rooms[roomID]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if room == nil || room.derived.Load() == nil {
 		// Not loaded (or not lately used): load it, which also tells
 		// a room that does not exist.
@@ -52,9 +52,9 @@ func (s *Service) NewReader(ctx context.Context, roomID, userID string) (*Reader
 		r.mu.Unlock()
 		room = r
 	}
-	room.readersMu.Lock()
+	room.readersMu.RLock()
 	cached, gen := room.readers[userID], room.stateGen
-	room.readersMu.Unlock()
+	room.readersMu.RUnlock()
 	if cached != nil {
 		return cached, nil
 	}

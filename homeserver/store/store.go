@@ -69,6 +69,11 @@ type Devices interface {
 	// device with the same user and device ID (a re-login keeps the ID).
 	UpsertDevice(ctx context.Context, d Device) error
 	DeviceByToken(ctx context.Context, tokenHash []byte) (Device, error)
+	// DevicesByTokens returns the devices that hold any of the token
+	// hashes, in no particular order: a hash no device holds (logged
+	// out, replaced) is left out. One query answers many, for the access
+	// token cache's re-checks.
+	DevicesByTokens(ctx context.Context, tokenHashes [][]byte) ([]Device, error)
 	Device(ctx context.Context, userID, deviceID string) (Device, error)
 	Devices(ctx context.Context, userID string) ([]Device, error)
 	SetDeviceName(ctx context.Context, userID, deviceID, name string) error

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	gosync "sync"
 
@@ -16,8 +18,25 @@ import (
 // becomes the old one and the previous old one is dropped.
 type eventCache struct {
 	mu       gosync.Mutex
-	cur, old map[string]*events.Event
+	cur, old map[string]*parsedEvent
 	size     int
+}
+
+// parsedEvent is a cached event and, once a sync formats it, its client
+// format without unsigned: the part every member's copy shares (issue 24:
+// one message woken 2,000 long-polls, and each rebuilt the whole object).
+type parsedEvent struct {
+	ev *events.Event
+
+	once   gosync.Once
+	client []byte
+	err    error
+}
+
+// clientBase returns ev.ClientJSON(nil), built once.
+func (p *parsedEvent) clientBase() ([]byte, error) {
+	p.once.Do(func() { p.client, p.err = p.ev.ClientJSON(nil) })
+	return p.client, p.err
 }
 
 // eventCacheSize bounds each generation. A parsed event holds about 2 KiB
@@ -28,7 +47,7 @@ type eventCache struct {
 // 5,000 is still 25 s of such traffic, or 500 rooms' initial timelines.
 const eventCacheSize = 5_000
 
-func (c *eventCache) get(key string) (*events.Event, bool) {
+func (c *eventCache) get(key string) (*parsedEvent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ev, ok := c.cur[key]; ok {
@@ -41,15 +60,15 @@ func (c *eventCache) get(key string) (*events.Event, bool) {
 	return nil, false
 }
 
-func (c *eventCache) put(key string, ev *events.Event) {
+func (c *eventCache) put(key string, ev *parsedEvent) {
 	c.mu.Lock()
 	c.putLocked(key, ev)
 	c.mu.Unlock()
 }
 
-func (c *eventCache) putLocked(key string, ev *events.Event) {
+func (c *eventCache) putLocked(key string, ev *parsedEvent) {
 	if c.cur == nil || len(c.cur) >= c.size {
-		c.old, c.cur = c.cur, make(map[string]*events.Event, 1024)
+		c.old, c.cur = c.cur, make(map[string]*parsedEvent, 1024)
 	}
 	c.cur[key] = ev
 }
@@ -71,12 +90,22 @@ func (e *Engine) roomVersion(ctx context.Context, roomID string) (events.RoomVer
 // parse returns the stored event parsed, from the cache when it can. The
 // key includes RedactedBy: a redaction rewrites the stored JSON.
 func (e *Engine) parse(ctx context.Context, row *store.EventRow) (*events.Event, error) {
+	p, err := e.parsed(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	return p.ev, nil
+}
+
+// parsed is parse with the cache entry, which also holds the event's
+// shared client format.
+func (e *Engine) parsed(ctx context.Context, row *store.EventRow) (*parsedEvent, error) {
 	key := row.EventID
 	if row.RedactedBy != "" {
 		key += "\x00" + row.RedactedBy
 	}
-	if ev, ok := e.cache.get(key); ok {
-		return ev, nil
+	if p, ok := e.cache.get(key); ok {
+		return p, nil
 	}
 	v, err := e.roomVersion(ctx, row.RoomID)
 	if err != nil {
@@ -88,8 +117,9 @@ func (e *Engine) parse(ctx context.Context, row *store.EventRow) (*events.Event,
 	}
 	// The stored ID is the one the event was accepted under.
 	ev.ID = row.EventID
-	e.cache.put(key, ev)
-	return ev, nil
+	p := &parsedEvent{ev: ev}
+	e.cache.put(key, p)
+	return p, nil
 }
 
 // clientEvent formats a stored event for this request: the client format
@@ -97,10 +127,11 @@ func (e *Engine) parse(ctx context.Context, row *store.EventRow) (*events.Event,
 // stored prev_content and friends, age, the transaction ID for the device
 // that sent it, and redacted_because for redacted events.
 func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.RawMessage, error) {
-	ev, err := s.e.parse(ctx, row)
+	p, err := s.e.parsed(ctx, row)
 	if err != nil {
 		return nil, err
 	}
+	ev := p.ev
 	unsigned := make(map[string]any, 4)
 	if len(row.Unsigned) > 0 {
 		var u map[string]json.RawMessage
@@ -137,7 +168,7 @@ func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.Raw
 	if s.req.Filter.EventFormat == "federation" {
 		out, err = withUnsigned(ev.JSON, unsigned)
 	} else {
-		out, err = ev.ClientJSON(unsigned)
+		out, err = clientWithUnsigned(p, unsigned)
 	}
 	if err != nil {
 		return nil, err
@@ -150,8 +181,8 @@ func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.Raw
 
 // redactionJSON is the redaction event with ID id in client format.
 func (s *syncer) redactionJSON(ctx context.Context, id string) (json.RawMessage, error) {
-	if ev, ok := s.e.cache.get(id); ok {
-		return ev.ClientJSON(nil)
+	if p, ok := s.e.cache.get(id); ok {
+		return p.ev.ClientJSON(nil)
 	}
 	row, err := s.e.p.Store.Event(ctx, id)
 	if err != nil {
@@ -162,6 +193,77 @@ func (s *syncer) redactionJSON(ctx context.Context, id string) (json.RawMessage,
 		return nil, err
 	}
 	return ev.ClientJSON(nil)
+}
+
+// clientWithUnsigned is p.ev.ClientJSON(unsigned), byte for byte, from the
+// event's shared client format: "unsigned" sorts after every other key of
+// a client event, so it goes last, before the closing brace.
+func clientWithUnsigned(p *parsedEvent, unsigned map[string]any) ([]byte, error) {
+	base, err := p.clientBase()
+	if err != nil {
+		return nil, err
+	}
+	if len(unsigned) == 0 {
+		return base[:len(base):len(base)], nil // shared: an append copies
+	}
+	out := make([]byte, 0, len(base)+64)
+	out = append(out, base[:len(base)-1]...)
+	if len(base) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"unsigned":`...)
+	if out, err = appendUnsigned(out, unsigned); err != nil {
+		return nil, err
+	}
+	return append(out, '}'), nil
+}
+
+// appendUnsigned appends json.Marshal(u)'s output: keys in order, the
+// values a sync puts there (ages, memberships, stored JSON) without
+// reflection, anything else through json.Marshal.
+func appendUnsigned(b []byte, u map[string]any) ([]byte, error) {
+	var keysBuf [8]string
+	keys := keysBuf[:0]
+	for k := range u {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendPlainString(b, k)
+		b = append(b, ':')
+		switch v := u[k].(type) {
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case string:
+			b = appendPlainString(b, v)
+		default:
+			j, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendPlainString appends s as json.Marshal writes it: quoted as it is
+// when it holds only printable ASCII that needs no escape (json.Marshal
+// also escapes <, > and &), through json.Marshal otherwise.
+func appendPlainString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(s) // a string always marshals
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // withUnsigned adds "unsigned" to a PDU object (which has none).

@@ -104,3 +104,89 @@ func BenchmarkJoinedRoomJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestResponseAppendJSON: a response's AppendJSON is what json.Marshal
+// writes, byte for byte when its events hold no '<', '>' or '&' (which
+// json.Marshal alone escapes), the same JSON value when they do.
+func TestResponseAppendJSON(t *testing.T) {
+	one := 1
+	ev := json.RawMessage(`{"content":{"body":"hello","msgtype":"m.text"},"event_id":"$e","origin_server_ts":5,"sender":"@a:t","type":"m.room.message","unsigned":{"age":12,"membership":"join"}}`)
+	html := json.RawMessage(`{"content":{"body":"<b>&amp;</b> é \u2028"},"type":"m.room.message"}`)
+	mem := json.RawMessage(`{"content":{"membership":"join"},"state_key":"@a:t","type":"m.room.member"}`)
+	full := func(evs ...json.RawMessage) *Response {
+		r := newResponse()
+		r.NextBatch = "s1_2_3"
+		r.Rooms.Join["!b:t"] = &JoinedRoom{Summary: Summary{JoinedMemberCount: &one}, State: EventList{Events: []json.RawMessage{mem}},
+			Timeline: Timeline{Events: evs, Limited: true, PrevBatch: "t1"}, UnreadNotifications: &UnreadCounts{NotificationCount: 2}}
+		r.Rooms.Join["!a:t"] = &JoinedRoom{Timeline: Timeline{Events: evs}, StateAfter: EventList{Events: []json.RawMessage{mem}},
+			StateAfterField: "state_after", UnreadThreadNotifications: map[string]UnreadCounts{"$r": {HighlightCount: 1}}}
+		r.Rooms.Join["!c:t"] = nil
+		r.Rooms.Invite["!i:t"] = &InvitedRoom{InviteState: EventList{Events: []json.RawMessage{mem}}}
+		r.Rooms.Leave["!l:t"] = &LeftRoom{Timeline: Timeline{Events: evs}}
+		r.Rooms.Knock["!k:t"] = &KnockedRoom{}
+		r.Presence.Events = []json.RawMessage{json.RawMessage(`{"type":"m.presence"}`)}
+		r.AccountData.Events = []json.RawMessage{json.RawMessage(`{"type":"m.push_rules","content":{}}`)}
+		r.ToDevice.Events = []json.RawMessage{json.RawMessage(`{"type":"m.room_key_request"}`)}
+		r.DeviceLists = DeviceLists{Changed: []string{"@b:t"}, Left: []string{"@c:t"}}
+		r.DeviceOneTimeKeysCount["signed_curve25519"] = 7
+		r.DeviceUnusedFallbackKeyTypes = []string{"signed_curve25519"}
+		return r
+	}
+	for name, c := range map[string]struct {
+		r         *Response
+		sameBytes bool
+	}{
+		"empty":     {newResponse(), true},
+		"zero":      {&Response{}, true},
+		"full":      {full(ev, ev), true},
+		"no events": {full(), true},
+		"html":      {full(ev, html), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(c.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.r.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.sameBytes && string(got) != string(want) {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+			var g, w any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatalf("not JSON: %v: %s", err, got)
+			}
+			_ = json.Unmarshal(want, &w)
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+// BenchmarkResponseJSON: a woken sync's answer (one room, two messages, a
+// member event) through json.Marshal, as before, and AppendJSON.
+func BenchmarkResponseJSON(b *testing.B) {
+	ev := json.RawMessage(`{"content":{"body":"1733350000000000000","msgtype":"m.text"},"event_id":"$abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","origin_server_ts":1733350000000,"sender":"@b1234_567:bench","type":"m.room.message","unsigned":{"age":12,"membership":"join"}}`)
+	mem := json.RawMessage(`{"content":{"displayname":"b1234_567","membership":"join"},"event_id":"$bWVtYmVyIGV2ZW50IGlkIGZvciB1c2VyMTIzNA","origin_server_ts":1733350000000,"sender":"@b1234_567:bench","state_key":"@b1234_567:bench","type":"m.room.member","unsigned":{"age":10000012,"membership":"join"}}`)
+	r := newResponse()
+	r.NextBatch = "s1234_5_6_7_8_9_10"
+	r.Rooms.Join["!abcdefghijklmnopqr:bench"] = &JoinedRoom{State: EventList{Events: []json.RawMessage{mem}},
+		Timeline: Timeline{Events: []json.RawMessage{ev, ev}, PrevBatch: "t123"}, UnreadNotifications: &UnreadCounts{NotificationCount: 4}}
+	b.Run("Marshal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendJSON", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := r.AppendJSON(nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

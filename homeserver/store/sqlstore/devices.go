@@ -30,6 +30,36 @@ func (s *Store) DeviceByToken(ctx context.Context, tokenHash []byte) (store.Devi
 	return d, s.mapErr(err)
 }
 
+func (s *Store) DevicesByTokens(ctx context.Context, tokenHashes [][]byte) ([]store.Device, error) {
+	var out []store.Device
+	for len(tokenHashes) > 0 {
+		n := min(len(tokenHashes), inChunk)
+		args := make([]any, n)
+		for i, h := range tokenHashes[:n] {
+			args[i] = h
+		}
+		tokenHashes = tokenHashes[n:]
+		rows, err := s.db.Query(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash IN (`+inList(1, n)+`)`, args...)
+		if err != nil {
+			return nil, s.mapErr(err)
+		}
+		for rows.Next() {
+			d, err := scanDevice(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, d)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.mapErr(err)
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) Device(ctx context.Context, userID, deviceID string) (store.Device, error) {
 	d, err := scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE user_id = $1 AND device_id = $2`, userID, deviceID))
 	return d, s.mapErr(err)

@@ -201,6 +201,27 @@ func testDevices(t *testing.T, s store.Store) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("devices = %+v, %v", list, err)
 	}
+	// By many tokens at once: the replaced token (1) and an unknown one
+	// (9) are left out, and more hashes than one IN list holds are asked.
+	hashes := [][]byte{d.TokenHash, d2.TokenHash, bytes.Repeat([]byte{3}, 32), bytes.Repeat([]byte{9}, 32)}
+	for i := range 450 {
+		hashes = append(hashes, bytes.Repeat([]byte{byte(100 + i%100), byte(i / 100)}, 16))
+	}
+	byTok, err := s.DevicesByTokens(ctx, hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]store.Device{}
+	for _, dev := range byTok {
+		found[dev.UserID+" "+dev.DeviceID] = dev
+	}
+	if len(byTok) != 2 || found["@a:test DEV1"].LastSeenIP != "10.1.2.3" || !bytes.Equal(found["@a:test DEV1"].TokenHash, d2.TokenHash) ||
+		found["@b:test DEV1"].DisplayName != "dev DEV1" {
+		t.Fatalf("devices by tokens = %+v", byTok)
+	}
+	if byTok, err := s.DevicesByTokens(ctx, nil); err != nil || len(byTok) != 0 {
+		t.Fatalf("devices by no tokens = %+v, %v", byTok, err)
+	}
 }
 
 func testDeleteDevices(t *testing.T, s store.Store) {

@@ -113,19 +113,36 @@ export function Composer(props: Props) {
     });
   };
 
+  // suggestMentions lists the joined members matching an @-mention being
+  // typed; it reports whether one is.
+  const suggestMentions = (value: string, caret: number): boolean => {
+    const mq = mentionQuery(value, caret);
+    if (!mq) {
+      setSuggest(null);
+      return false;
+    }
+    const items = room
+      .getJoinedMembers()
+      .filter((m) => m.userId.toLowerCase().includes(mq.q) || m.name.toLowerCase().includes(mq.q))
+      .slice(0, 6);
+    setSuggest(items.length ? { start: mq.start, items, sel: 0 } : null);
+    return true;
+  };
+
   const onInput = (e: Event) => {
     const el = e.currentTarget as HTMLTextAreaElement;
     setText(el.value);
     typing(el.value.trim() !== "");
-    const mq = mentionQuery(el.value, el.selectionStart);
-    if (mq) {
-      const items = room
-        .getJoinedMembers()
-        .filter((m) => m.userId.toLowerCase().includes(mq.q) || m.name.toLowerCase().includes(mq.q))
-        .slice(0, 6);
-      setSuggest(items.length ? { start: mq.start, items, sel: 0 } : null);
-    } else {
-      setSuggest(null);
+    if (suggestMentions(el.value, el.selectionStart)) {
+      // A large room's members are not all loaded on opening it (lazy
+      // loading): the first mention loads them, then suggests again.
+      const value = el.value;
+      void room
+        .loadMembersIfNeeded()
+        .then((loaded) => {
+          if (loaded && el.value === value) suggestMentions(el.value, el.selectionStart);
+        })
+        .catch(() => undefined);
     }
   };
 

@@ -63,6 +63,10 @@ function RoomCallControl(props: { room: Room; open: boolean; onToggle: () => voi
   return <CallButton room={props.room} open={props.open} onToggle={props.onToggle} />;
 }
 
+// largeRoomMembers is the size above which a room's whole member list is
+// not loaded on opening it.
+const largeRoomMembers = 500;
+
 export function RoomView(props: Props) {
   const client = useClient();
   const { room } = props;
@@ -79,7 +83,14 @@ export function RoomView(props: Props) {
   const muted = isRoomMuted(client, room.roomId);
   const [callOpen, setCallOpen] = useState(() => voiceChannel || currentCall()?.room === room);
 
+  // Lazy loading (/sync's lazy_load_members) gives a room the members its
+  // timeline needs; opening a room loads the rest only when it is small. A
+  // room of thousands (a year group, all staff) would otherwise download
+  // every member event each time it is opened: the composer loads them at
+  // the first @-mention, the members panel when it opens, and encryption
+  // when it needs them.
   useEffect(() => {
+    if (room.getJoinedMemberCount() > largeRoomMembers) return;
     void room.loadMembersIfNeeded().catch(() => undefined);
   }, [room]);
 
