@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -11,14 +12,19 @@ import (
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
 
-// TestGzipJSONOverHTTP: the real server gzips /sync and /pushrules for a
-// client that accepts it (browsers always do), and the bytes decompress to
-// the same JSON a client without gzip gets.
+// TestGzipJSONOverHTTP: the real server gzips /sync and /pushrules (over
+// 4 KiB here) for a client that accepts it (browsers always do), and the
+// bytes decompress to the same JSON a client without gzip gets; a small
+// answer goes out as it is, gzip would save less than it costs.
 func TestGzipJSONOverHTTP(t *testing.T) {
 	srv := startServer(t, "sqlite:salon.db")
 	alice := mxtest.Register(t, srv.URL, "alice", "password alice")
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 6; i++ {
 		alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"name": "a room with a name"})
+	}
+	for i := 0; i < 12; i++ {
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/pushrules/global/content/%s", fmt.Sprintf("keyword%02d", i)),
+			map[string]any{"pattern": fmt.Sprintf("keyword number %d of this test", i), "actions": []any{"notify"}})
 	}
 	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	fetch := func(path, acceptEncoding string) (*http.Response, []byte) {
@@ -38,6 +44,9 @@ func TestGzipJSONOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		return res, b
+	}
+	if res, small := fetch("/_matrix/client/v3/account/whoami", "gzip"); res.Header.Get("Content-Encoding") != "" || len(small) >= 4096 {
+		t.Fatalf("whoami (%d bytes): Content-Encoding %q, want none under 4 KiB", len(small), res.Header.Get("Content-Encoding"))
 	}
 	for _, path := range []string{"/_matrix/client/v3/pushrules/", "/_matrix/client/v3/sync?timeout=0"} {
 		res, zipped := fetch(path, "gzip, deflate, br")
