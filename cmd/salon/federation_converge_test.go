@@ -105,3 +105,112 @@ func roomEventIDs(t *testing.T, c *mxtest.Client, roomID string) string {
 	sort.Strings(ids)
 	return strings.Join(ids, " ")
 }
+
+// TestFederationPartitionedStateConflict: Alice on A (power 100) and Bob
+// on B (50, enough for the topic) change the same state while they cannot reach each
+// other; once both are up and the queues drained, A and B hold the same
+// current state (state resolution v2 run on each side gives one answer).
+// B is stopped, Alice sets topic "a", A is stopped, B starts, Bob sets
+// "b", A starts; then each side sends a message citing both branches.
+// Both backends.
+func TestFederationPartitionedStateConflict(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db string) {
+		ca := newTestCA(t)
+		a := newFedNode(t, ca, "a.test", db)
+		b := newFedNode(t, ca, "b.test", backends(t)[backendOf(db)](t))
+		peer(a, b)
+		sa, sb := a.start(t), b.start(t)
+		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
+		bob := mxtest.Register(t, sb.URL, "bob", "password bob")
+
+		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{
+			"preset": "public_chat", "room_alias_name": "conflict",
+			"power_level_content_override": map[string]any{"users": map[string]any{alice.UserID: 100, "@bob:b.test": 50}, "state_default": 50},
+		}).Str("room_id")
+		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#conflict:a.test"), map[string]any{})
+		waitFor(t, "Bob joined on A", func() bool { return joined(t, alice, room)[bob.UserID] })
+
+		// partition runs onA with B down, then onB with A down, then
+		// starts A again; then Bob and Alice each send a message, and both
+		// servers must show the same current state. (Not the same events:
+		// one side may soft-fail what the other accepted.)
+		partition := func(what string, onA, onB func()) {
+			t.Helper()
+			sb.Stop()
+			onA()
+			sa.Stop()
+			sb = b.start(t)
+			bob = mxtest.Login(t, sb.URL, "bob", "password bob")
+			onB()
+			sa = a.start(t)
+			alice = mxtest.Login(t, sa.URL, "alice", "password alice")
+			// Each side's next message cites both branches: the other
+			// server resolves the same states the first one did.
+			wait := func(what string, cond func() bool) {
+				t.Helper()
+				start, deadline := time.Now(), time.Now().Add(20*time.Second)
+				for !cond() {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: not within 20 s", what)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				t.Logf("%s: %v", what, time.Since(start).Round(time.Millisecond))
+			}
+			for _, c := range []*mxtest.Client{bob, alice} {
+				body := what + " after, from " + c.UserID
+				c.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, fmt.Sprint(time.Now().UnixNano())), map[string]any{"msgtype": "m.text", "body": body})
+				wait(what+": "+body+" on A and B", func() bool { return countBodies(t, alice, room, body) == 1 && countBodies(t, bob, room, body) == 1 })
+			}
+			if sA, sB := roomStateIDs(t, alice, room), roomStateIDs(t, bob, room); sA != sB {
+				t.Fatalf("%s: A and B disagree:\nA: %s\nB: %s", what, sA, sB)
+			}
+		}
+		setTopic := func(c *mxtest.Client, topic string) {
+			c.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.topic/", room), map[string]any{"topic": topic})
+		}
+		// topic is the room's topic as c sees it ("-" for none).
+		topic := func(c *mxtest.Client) string {
+			r := c.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.topic/", room), nil)
+			if r.Status == 404 {
+				return "-"
+			}
+			return r.Str("topic")
+		}
+
+		// Same mainline position (both cite the same power levels): the
+		// later origin_server_ts wins, Bob's "b".
+		partition("two topics", func() { setTopic(alice, "a") }, func() { setTopic(bob, "b") })
+		if ta, tb := topic(alice), topic(bob); ta != "b" || tb != "b" {
+			t.Fatalf("topic on A %q, on B %q, want b", ta, tb)
+		}
+
+		// Not yet tested: a power-levels change against a topic. Alice
+		// demoting Bob on A while Bob sets a topic on B ends with A and B
+		// disagreeing: B reads the state after A's last event from its own
+		// timeline order (docs/FEDERATION.md, "Not yet"), which holds
+		// Alice's "a" after Bob's "b", and resolves the topic to "a"; A
+		// keeps "b". It needs the state after each event stored.
+	})
+}
+
+// roomStateIDs is the sorted type/state_key=event_id of the room's
+// current state as c sees it.
+func roomStateIDs(t *testing.T, c *mxtest.Client, roomID string) string {
+	t.Helper()
+	r := c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state", roomID), nil)
+	var evs []struct {
+		Type     string `json:"type"`
+		StateKey string `json:"state_key"`
+		EventID  string `json:"event_id"`
+	}
+	if err := json.Unmarshal(r.Raw, &evs); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, e.Type+"/"+e.StateKey+"="+e.EventID)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}

@@ -492,8 +492,16 @@ func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrule
 	if ev.IsState() {
 		// The state tuple it replaces in the current state only if the
 		// resolution kept it.
-		if newState[ev.Tuple()] != nil && newState[ev.Tuple()].ID != ev.ID {
-			refs = append(refs, store.StateRef{Type: ev.Type, StateKey: ev.StateKeyOrEmpty(), EventID: newState[ev.Tuple()].ID})
+		if kept := newState[ev.Tuple()]; kept == nil {
+			refs = append(refs, store.StateRef{Type: ev.Type, StateKey: ev.StateKeyOrEmpty()})
+		} else if kept.ID != ev.ID {
+			refs = append(refs, store.StateRef{Type: ev.Type, StateKey: ev.StateKeyOrEmpty(), EventID: kept.ID})
+		}
+	}
+	// A tuple the resolution kept no event of leaves the current state.
+	for t := range r.state {
+		if _, ok := newState[t]; !ok {
+			refs = append(refs, store.StateRef{Type: t.Type, StateKey: t.StateKey})
 		}
 	}
 	batch.Events = append(batch.Events, row)
