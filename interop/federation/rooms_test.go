@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,22 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 		download(alice, bobMXC, `{"from":"dendrite"}`)
 		aliceMXC := alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=alice.json", []byte(`{"from":"salon"}`)).Str("content_uri")
 		download(bob, aliceMXC, `{"from":"salon"}`)
-
+		// Dendrite fetched it through Salon's authenticated federation
+		// media endpoint (MSC3916), not the legacy /_matrix/media/v3.
+		logged, err := os.ReadFile(p.Salon.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetched := false
+		for _, line := range strings.Split(string(logged), "\n") {
+			if strings.Contains(line, "route=/_matrix/federation/v1/media/download/") && strings.Contains(line, "status=200") &&
+				strings.Contains(line, "user="+p.Dendrite.Name) {
+				fetched = true
+			}
+		}
+		if !fetched {
+			t.Fatal("Salon's log has no /_matrix/federation/v1/media/download by Dendrite")
+		}
 		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", bob.UserID), map[string]any{"displayname": "Bob of the mixed room"})
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", alice.UserID), map[string]any{"displayname": "Alice of the mixed room"})
 		for _, c := range []struct {
