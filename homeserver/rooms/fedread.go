@@ -41,14 +41,15 @@ type ServerReader struct {
 // NewServerReader loads what is needed to judge a server's reads of a
 // room. It returns M_FORBIDDEN when the server may read nothing there.
 func (s *Service) NewServerReader(ctx context.Context, roomID, server string) (*ServerReader, error) {
-	v, err := s.Version(ctx, roomID)
+	// The stored room, not the room's lock: see ServerACL.
+	info, err := s.p.Store.Room(ctx, roomID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errServerNoRead
+	}
 	if err != nil {
-		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
-			return nil, errServerNoRead
-		}
 		return nil, err
 	}
-	sr := &ServerReader{Server: server, RoomID: roomID, Version: v}
+	sr := &ServerReader{Server: server, RoomID: roomID, Version: events.RoomVersion(info.Version)}
 	ms, err := s.p.Store.RoomMemberships(ctx, roomID)
 	if err != nil {
 		return nil, err
@@ -387,19 +388,47 @@ func (s *Service) ServerMissingEvents(ctx context.Context, server, roomID string
 }
 
 // ServerACL is the content of the room's current m.room.server_acl (nil
-// when it has none, or when the room is not known here).
+// when it has none, or when the room is not known here). Every served
+// read asks it, so it never waits for the room's lock: a received PDU
+// holds that lock while it fetches events from the very server whose
+// read this may be (two servers each fetching from the other would wait
+// 30 s and fail). When the lock is taken, the stored current state
+// answers.
 func (s *Service) ServerACL(ctx context.Context, roomID string) (json.RawMessage, error) {
-	ev, _, err := s.currentStateEvent(ctx, roomID, events.StateTuple{Type: "m.room.server_acl"})
+	tuple := events.StateTuple{Type: "m.room.server_acl"}
+	s.mu.RLock()
+	r := s.rooms[roomID]
+	s.mu.RUnlock()
+	if r != nil && r.mu.TryLock() {
+		if r.state != nil {
+			ev := r.state[tuple]
+			r.mu.Unlock()
+			if ev == nil {
+				return nil, nil
+			}
+			return ev.Content, nil
+		}
+		r.mu.Unlock()
+	}
+	rows, err := s.p.Store.CurrentState(ctx, roomID)
 	if err != nil {
-		if me, ok := err.(*mxerr.Error); ok && me.Code == mxerr.NotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, err
 	}
-	if ev == nil {
-		return nil, nil
+	for _, row := range rows {
+		if row.Type == tuple.Type && row.StateKey != nil && *row.StateKey == "" {
+			var c struct {
+				Content json.RawMessage `json:"content"`
+			}
+			if err := json.Unmarshal(row.JSON, &c); err != nil {
+				return nil, err
+			}
+			return c.Content, nil
+		}
 	}
-	return ev.Content, nil
+	return nil, nil
 }
 
 // AddRemoteMember stores a membership event of a user of another server

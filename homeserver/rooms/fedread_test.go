@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/internal/mxerr"
@@ -193,5 +194,55 @@ func TestServerReads(t *testing.T) {
 	state("m.room.server_acl", "", `{"allow":["*"],"deny":["evil.test"]}`)
 	if acl, err := s.ServerACL(ctx, room); err != nil || !strings.Contains(string(acl), "evil.test") {
 		t.Fatalf("ACL: %s %v", acl, err)
+	}
+}
+
+// TestServerReadsWhileRoomLocked: a received PDU holds its room's lock
+// while it fetches events from the origin; the origin's own reads of the
+// room (its ACL, its reader) must not wait for that lock, or two servers
+// fetching from each other would each wait 30 s and fail.
+func TestServerReadsWhileRoomLocked(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, nil)
+	noProfile := func(context.Context, string) (string, string) { return "", "" }
+	room, _, err := s.Create(ctx, "@alice:hs", CreateRequest{Preset: "public_chat"}, noProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ""
+	if _, err := s.Send(ctx, room, "@alice:hs", Event{Type: "m.room.server_acl", StateKey: &key, Content: json.RawMessage(`{"allow":["*"],"deny":["bad.test"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(ctx, room, "@alice:hs", Event{Type: "m.room.history_visibility", StateKey: &key, Content: json.RawMessage(`{"history_visibility":"world_readable"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.lockRoom(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.mu.Unlock()
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		acl, err := s.ServerACL(tctx, room)
+		if err != nil || !strings.Contains(string(acl), "bad.test") {
+			t.Errorf("ServerACL with the room locked = %s, %v", acl, err)
+		}
+		if acl, err := s.ServerACL(tctx, "!unknown:hs"); acl != nil || err != nil {
+			t.Errorf("ServerACL of an unknown room = %s, %v", acl, err)
+		}
+		if _, err := s.NewServerReader(tctx, room, "other.test"); err != nil {
+			t.Errorf("NewServerReader with the room locked: %v", err)
+		}
+		if _, err := s.NewServerReader(tctx, "!unknown:hs", "other.test"); err != errServerNoRead {
+			t.Errorf("NewServerReader of an unknown room: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("served reads waited for the room's lock")
 	}
 }

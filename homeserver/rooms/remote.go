@@ -492,10 +492,11 @@ func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrule
 	if ev.IsState() {
 		// The state tuple it replaces in the current state only if the
 		// resolution kept it.
-		if newState[ev.Tuple()] != nil && newState[ev.Tuple()].ID != ev.ID {
-			refs = append(refs, store.StateRef{Type: ev.Type, StateKey: ev.StateKeyOrEmpty(), EventID: newState[ev.Tuple()].ID})
+		if kept := newState[ev.Tuple()]; kept != nil && kept.ID != ev.ID {
+			refs = append(refs, store.StateRef{Type: ev.Type, StateKey: ev.StateKeyOrEmpty(), EventID: kept.ID})
 		}
 	}
+	refs = append(refs, droppedTuples(r.state, newState, ev)...)
 	batch.Events = append(batch.Events, row)
 	batch.State = refs
 	if ev.Type == "m.room.redaction" {
@@ -518,6 +519,30 @@ func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrule
 		s.forward(ctx, r, prevState, ev, in.origin)
 	}
 	return nil
+}
+
+// droppedTuples is what leaves the current state when it goes from cur
+// to next with ev: every tuple of cur, and ev's own, that next has no
+// event for (state resolution v2 can keep none of a conflicted tuple's
+// events). Each is a StateRef without an event ID, in a stable order.
+func droppedTuples(cur, next authrules.StateMap, ev *events.Event) []store.StateRef {
+	gone := map[events.StateTuple]bool{}
+	for t := range cur {
+		if next[t] == nil {
+			gone[t] = true
+		}
+	}
+	if ev.IsState() && next[ev.Tuple()] == nil {
+		gone[ev.Tuple()] = true
+	}
+	out := make([]store.StateRef, 0, len(gone))
+	for t := range gone {
+		out = append(out, store.StateRef{Type: t.Type, StateKey: t.StateKey})
+	}
+	slices.SortFunc(out, func(a, b store.StateRef) int {
+		return strings.Compare(a.Type+"\x00"+a.StateKey, b.Type+"\x00"+b.StateKey)
+	})
+	return out
 }
 
 // redaction applies a received redaction to its target when the target

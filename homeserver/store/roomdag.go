@@ -24,7 +24,9 @@ type OutlierRow struct {
 }
 
 // StateRef sets one tuple of a room's current state to a timeline event
-// (after a state resolution).
+// (after a state resolution); an empty EventID takes the tuple out of the
+// current state (a resolution can keep none of a tuple's events), and a
+// member tuple out of the memberships too.
 type StateRef struct {
 	Type, StateKey, EventID string
 }

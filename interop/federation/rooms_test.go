@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,67 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
 		waitJoined(t, alice, room, bob.UserID)
 		messagesBothWays(t, room, alice, bob)
+	})
+	// A mixed room's members see each other's media and profiles: Salon's
+	// Alice downloads what Dendrite's Bob uploaded (authenticated media,
+	// /_matrix/client/v1/media/download, which asks Dendrite over
+	// federation), Bob downloads Alice's; each looks up the other's
+	// profile.
+	run("MediaAndProfilesInMixedRoom", func(t *testing.T, alice, bob *mxtest.Client) {
+		p.skipUnless(t, "pdus")
+		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "dmedia"}).Str("room_id")
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#dmedia:"+p.Dendrite.Name), map[string]any{})
+		waitJoined(t, bob, room, alice.UserID)
+		download := func(who *mxtest.Client, mxc, want string) {
+			t.Helper()
+			server, id, ok := strings.Cut(strings.TrimPrefix(mxc, "mxc://"), "/")
+			if !ok {
+				t.Fatalf("content URI %q", mxc)
+			}
+			r := who.Do("GET", mxtest.Path("/_matrix/client/v1/media/download/%s/%s", server, id), nil)
+			if r.Status != 200 || string(r.Raw) != want {
+				t.Fatalf("%s downloads %s: %d %s", who.UserID, mxc, r.Status, r.Raw)
+			}
+		}
+		bobMXC := bob.Must(200, "POST", "/_matrix/media/v3/upload?filename=bob.json", []byte(`{"from":"dendrite"}`)).Str("content_uri")
+		download(alice, bobMXC, `{"from":"dendrite"}`)
+		aliceMXC := alice.Must(200, "POST", "/_matrix/media/v3/upload?filename=alice.json", []byte(`{"from":"salon"}`)).Str("content_uri")
+		download(bob, aliceMXC, `{"from":"salon"}`)
+		// Dendrite fetched it through Salon's authenticated federation
+		// media endpoint (MSC3916), not the legacy /_matrix/media/v3.
+		logged, err := os.ReadFile(p.Salon.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetched := false
+		for _, line := range strings.Split(string(logged), "\n") {
+			if strings.Contains(line, "route=/_matrix/federation/v1/media/download/") && strings.Contains(line, "status=200") &&
+				strings.Contains(line, "user="+p.Dendrite.Name) {
+				fetched = true
+			}
+		}
+		if !fetched {
+			t.Fatal("Salon's log has no /_matrix/federation/v1/media/download by Dendrite")
+		}
+		bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", bob.UserID), map[string]any{"displayname": "Bob of the mixed room"})
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/profile/%s/displayname", alice.UserID), map[string]any{"displayname": "Alice of the mixed room"})
+		for _, c := range []struct {
+			who  *mxtest.Client
+			user string
+			want string
+		}{{alice, bob.UserID, "Bob of the mixed room"}, {bob, alice.UserID, "Alice of the mixed room"}} {
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				r := c.who.Do("GET", mxtest.Path("/_matrix/client/v3/profile/%s", c.user), nil)
+				if r.Status == 200 && r.Str("displayname") == c.want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s looks up %s: %d %s", c.who.UserID, c.user, r.Status, r.Raw)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
 	})
 }
 

@@ -59,6 +59,17 @@ func (s *Store) persistDAG(ctx context.Context, q Querier, b *store.EventBatch) 
 	}
 	roomID := b.BatchRoom()
 	for _, st := range b.State {
+		if st.EventID == "" {
+			if _, err := q.Exec(ctx, `DELETE FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3`, roomID, st.Type, st.StateKey); err != nil {
+				return err
+			}
+			if st.Type == "m.room.member" {
+				if _, err := q.Exec(ctx, `DELETE FROM memberships WHERE room_id = $1 AND user_id = $2`, roomID, st.StateKey); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		var pos int64
 		var membership string
 		if err := q.QueryRow(ctx, `SELECT stream_pos, membership FROM events WHERE event_id = $1 AND room_id = $2`, st.EventID, roomID).

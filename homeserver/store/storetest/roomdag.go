@@ -133,6 +133,29 @@ func testRoomDAG(t *testing.T, s store.Store) {
 	if ex, _ := s.Extremities(ctx, room); len(ex) != 2 {
 		t.Fatalf("extremities changed: %v", ex)
 	}
+	// A resolution that keeps no topic and no membership of Bob takes
+	// them out of the current state and the memberships.
+	if _, err := s.PersistEvents(ctx, &store.EventBatch{ExtremitiesRoom: room, State: []store.StateRef{
+		{Type: "m.room.topic"}, {Type: "m.room.member", StateKey: "@b:test"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, err = s.CurrentState(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cur {
+		if r.Type == "m.room.topic" || (r.Type == "m.room.member" && *r.StateKey == "@b:test") {
+			t.Fatalf("current state still holds %s %s", r.Type, r.EventID)
+		}
+	}
+	if ms, err = s.RoomMemberships(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.UserID == "@b:test" {
+			t.Fatalf("Bob's membership left: %+v", m)
+		}
+	}
 	// A resolved state naming an event not in the timeline fails whole.
 	if _, err := s.PersistEvents(ctx, &store.EventBatch{ExtremitiesRoom: room, State: []store.StateRef{{Type: "m.room.name", EventID: "$auth"}}}); err == nil {
 		t.Fatal("state naming an outlier was accepted")
