@@ -160,6 +160,11 @@ func (s *Service) Hierarchy(ctx context.Context, userID string, req HierarchyReq
 		if err != nil {
 			continue
 		}
+		if typ, _ := summary["room_type"].(string); typ != "m.space" && it.roomID != req.Root {
+			// The tree is made of spaces: a room that is not one is a
+			// leaf, whatever m.space.child events it holds (as Synapse).
+			links = nil
+		}
 		var childState []json.RawMessage
 		var next []item
 		for _, l := range links {
