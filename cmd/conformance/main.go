@@ -11,8 +11,14 @@
 //   - applies a small patch so Complement's test package starts without a
 //     Docker daemon and its blueprint deployments (OldDeploy) reach that
 //     deployment too,
-//   - leaves out (go test -skip) the tests of tests/federation_*_test.go:
-//     they need a second, federating server, and Salon has no federation.
+//   - gives each federation server Complement starts (federation.NewServer)
+//     a certificate file of its own (upstream, concurrent servers share one
+//     path in the temporary directory).
+//
+// Every test runs, the federation_*_test.go ones included: each Salon has
+// a TLS federation listener with a certificate from Complement's CA, and
+// reaches the deployment's other Salons and Complement's federation server
+// (127.0.0.1:PORT) on loopback.
 //
 // It then runs `go test -json` on both packages, prints one line per
 // top-level test and ends with "N passed, M failed, K skipped". It exits
@@ -33,7 +39,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -102,21 +107,19 @@ func runSuite(o options) error {
 	if err := copyTree(src, mod); err != nil {
 		return fmt.Errorf("copy Complement: %w", err)
 	}
-	skip, err := assemble(mod)
-	if err != nil {
+	if err := assemble(mod); err != nil {
 		return err
 	}
-	servers := filepath.Join(work, "servers")
-	if err := os.MkdirAll(servers, 0o755); err != nil {
-		return err
+	servers, tmp := filepath.Join(work, "servers"), filepath.Join(work, "tmp")
+	for _, dir := range []string{servers, tmp} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 
 	args := []string{"test", "-json", "-count=1", "-timeout", o.timeout.String(), "-p", "2"}
 	if o.run != "" {
 		args = append(args, "-run", o.run)
-	}
-	if skip != "" {
-		args = append(args, "-skip", skip)
 	}
 	args = append(args, "./tests", "./tests/csapi")
 	cmd := exec.Command("go", args...)
@@ -127,6 +130,7 @@ func runSuite(o options) error {
 		"COMPLEMENT_HOSTNAME_RUNNING_COMPLEMENT=127.0.0.1",
 		"SALON_BIN="+bin,
 		"SALON_CONFORMANCE_DIR="+servers,
+		"TMPDIR="+tmp, // Complement's federation servers' certificates
 	)
 	if o.keep {
 		env = append(env, "SALON_KEEP_DIRS=1")
@@ -211,8 +215,9 @@ func copyTree(src, dst string) error {
 // patch is one textual change to a Complement file; old must occur once.
 type patch struct{ file, old, new string }
 
-// patches let Complement's test package start without Docker and send
-// blueprint deployments (OldDeploy) to the Salon deployment.
+// patches let Complement's test package start without Docker, send
+// blueprint deployments (OldDeploy) to the Salon deployment, and keep the
+// certificates of concurrent federation servers apart.
 var patches = []patch{
 	{
 		file: "test_main.go",
@@ -230,6 +235,15 @@ var patches = []patch{
 			"\t\treturn &TestPackage{Config: cfg, existingDeploymentMu: &sync.Mutex{}}, nil\n\t}\n",
 	},
 	{
+		file: "federation/server.go",
+		old: "\ttlsCertPath := path.Join(os.TempDir(), \"complement.crt\")\n" +
+			"\ttlsKeyPath := path.Join(os.TempDir(), \"complement.key\")\n",
+		new: "\ttlsDir, err := os.MkdirTemp(\"\", \"complement-tls-\")\n" +
+			"\tif err != nil {\n\t\treturn nil, \"\", \"\", err\n\t}\n" +
+			"\ttlsCertPath := path.Join(tlsDir, \"complement.crt\")\n" +
+			"\ttlsKeyPath := path.Join(tlsDir, \"complement.key\")\n",
+	},
+	{
 		file: "test_package.go",
 		old:  "\ttp.complementBuilder.Cleanup()\n}",
 		new:  "\tif tp.complementBuilder != nil {\n\t\ttp.complementBuilder.Cleanup()\n\t}\n}",
@@ -237,58 +251,31 @@ var patches = []patch{
 }
 
 // assemble patches the copy and puts Salon's TestMain into both packages.
-func assemble(mod string) (skip string, err error) {
+func assemble(mod string) error {
 	for _, p := range patches {
 		path := filepath.Join(mod, p.file)
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if n := strings.Count(string(b), p.old); n != 1 {
-			return "", fmt.Errorf("patch %s: the text to replace occurs %d times (Complement changed; update cmd/conformance)", p.file, n)
+			return fmt.Errorf("patch %s: the text to replace occurs %d times (Complement changed; update cmd/conformance)", p.file, n)
 		}
 		if err := os.WriteFile(path, []byte(strings.Replace(string(b), p.old, p.new, 1)), 0o644); err != nil {
-			return "", err
+			return err
 		}
 	}
 	for _, pkg := range []struct{ dir, name string }{{"tests", "tests"}, {"tests/csapi", "csapi_tests"}} {
 		dir := filepath.Join(mod, pkg.dir)
 		if err := os.Remove(filepath.Join(dir, "main_test.go")); err != nil {
-			return "", fmt.Errorf("%s has no main_test.go to replace: %w", pkg.dir, err)
+			return fmt.Errorf("%s has no main_test.go to replace: %w", pkg.dir, err)
 		}
 		src := strings.Replace(deploymentSource, "package complementsalon", "package "+pkg.name, 1)
 		if err := os.WriteFile(filepath.Join(dir, "salon_deployment_test.go"), []byte(src), 0o644); err != nil {
-			return "", err
+			return err
 		}
 	}
-	return federationTests(filepath.Join(mod, "tests"))
-}
-
-var testFunc = regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\)`)
-
-// federationTests is a -skip pattern for the top-level tests of tests/
-// that federation_*_test.go files define: they need a second, federating
-// server, and Salon has no federation. (The files stay: other tests use
-// their helpers.)
-func federationTests(dir string) (string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "federation_*_test.go"))
-	if err != nil {
-		return "", err
-	}
-	var names []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", err
-		}
-		for _, m := range testFunc.FindAllSubmatch(b, -1) {
-			names = append(names, string(m[1]))
-		}
-	}
-	if len(names) == 0 {
-		return "", nil
-	}
-	return "^(" + strings.Join(names, "|") + ")$", nil
+	return nil
 }
 
 // readExpected reads "TestName: reason" lines; # starts a comment.

@@ -49,6 +49,10 @@ func TestSpaces(t *testing.T) {
 		addChild(t, prof, space, restricted, map[string]any{"order": "a", "suggested": true})
 		addChild(t, prof, space, private, nil)
 		addChild(t, prof, space, voice, nil)
+		behindVoice := create(map[string]any{"preset": "public_chat", "name": "Derrière le salon vocal"})
+		addChild(t, prof, voice, behindVoice, nil) // a room that is not a space is a leaf
+		deep := create(map[string]any{"preset": "public_chat", "name": "Sous-salon"})
+		addChild(t, prof, sub, deep, nil)                      // walked before the space's next child
 		addChild(t, prof, sub, space, nil)                     // a loop
 		addChild(t, prof, sub, "!doesnotexist:localhost", nil) // a dangling child
 		prof.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.space.child/%s", sub, "!junk:localhost"), map[string]any{"via": "not a list"})
@@ -64,6 +68,12 @@ func TestSpaces(t *testing.T) {
 		}
 		if strings.Contains(string(h.Raw), private) || strings.Contains(string(h.Raw), "Jury secret") || strings.Contains(string(h.Raw), "doesnotexist") {
 			t.Fatalf("hierarchy leaks a private or unknown room: %s", h.Raw)
+		}
+		if i, j := strings.Index(ids, deep), strings.Index(ids, voice); i < 0 || i > j {
+			t.Fatalf("not depth-first (a child of the sub-space after the space's next child): %s", ids)
+		}
+		if strings.Contains(ids, behindVoice) {
+			t.Fatalf("hierarchy walked into a room that is not a space: %s", h.Raw)
 		}
 		if strings.Count(ids, space) != 1 {
 			t.Fatalf("loop walked twice: %s", ids)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -36,13 +37,13 @@ type destinationKey struct{}
 // maxResponse bounds an answer's body.
 const maxResponse = 8 << 20
 
-func newClient(origin string, key events.SigningKey, resolver *Resolver, policy Policy, roots *x509.CertPool, m *metrics) *Client {
+func newClient(origin string, key events.SigningKey, resolver *Resolver, policy Policy, roots *x509.CertPool, allow func(netip.Addr) bool, m *metrics) *Client {
 	// Other servers are reached at public addresses only (a request's
 	// origin, a .well-known answer or an SRV record must not make Salon
 	// connect into its own network), unless federation.resolve names the
-	// address.
+	// address (or federation.allow_networks lists it).
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	guarded := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: netguard.Control(netguard.PublicAddr)}
+	guarded := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: netguard.Control(allow)}
 	tlsFor := func(name string) *tls.Config {
 		return &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}

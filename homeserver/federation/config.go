@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/netguard"
 )
 
 // Config is the federation section of salon.yaml.
@@ -43,6 +45,14 @@ type Config struct {
 	// still be valid for the server's host name. Only these may be private
 	// or loopback addresses: discovery reaches public addresses only.
 	Resolve map[string]string `yaml:"resolve"`
+	// AllowNetworks are CIDR prefixes (127.0.0.1/32) that outbound
+	// federation connections may reach although they are not public, for
+	// any server name (an IP literal such as 127.0.0.1:PORT included).
+	// Empty by default: any server could then make this one connect into
+	// the listed network, so list one only in a test deployment (make
+	// conformance lists loopback for Complement's federation server, whose
+	// port changes with every test). Names in resolve need no entry.
+	AllowNetworks []string `yaml:"allow_networks"`
 	// KeyValidity is how long this server's published key answer stays
 	// valid (valid_until_ts); default 7 days, as before federation (a
 	// shorter value makes a rotation reach other servers sooner).
@@ -119,10 +129,38 @@ func (c *Config) Validate(serverName string) error {
 			bad("resolve", "%s: %q must be HOST:PORT", name, addr)
 		}
 	}
+	for i, n := range c.AllowNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			bad(fmt.Sprintf("allow_networks[%d]", i), "%q must be a CIDR prefix such as 127.0.0.1/32", n)
+		}
+	}
 	if c.KeyValidity < time.Hour || c.KeyValidity > 7*24*time.Hour {
 		bad("key_validity", "%s must be between 1h and 168h (other servers cap a key's validity at 7 days)", c.KeyValidity)
 	}
 	return errors.Join(errs...)
+}
+
+// dialAllowed is the rule for the addresses outbound connections may reach:
+// public ones, and those in allow_networks.
+func (c *Config) dialAllowed() func(netip.Addr) bool {
+	var allowed []netip.Prefix
+	for _, n := range c.AllowNetworks {
+		if pf, err := netip.ParsePrefix(n); err == nil { // Validate refused the others
+			allowed = append(allowed, pf.Masked())
+		}
+	}
+	if len(allowed) == 0 {
+		return netguard.PublicAddr
+	}
+	return func(ip netip.Addr) bool {
+		ip = ip.Unmap()
+		for _, pf := range allowed {
+			if pf.Contains(ip) {
+				return true
+			}
+		}
+		return netguard.PublicAddr(ip)
+	}
 }
 
 // loadCAs reads a PEM bundle into a pool.

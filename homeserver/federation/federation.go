@@ -74,10 +74,10 @@ type Params struct {
 	// Directory answers /publicRooms and /hierarchy (nil: 404).
 	Directory RoomDirectory
 	// Residents says where outbound EDUs go (nil: nowhere).
-	Residents  Residents
+	Residents Residents
 	// Host answers make_join, send_join, make_leave, send_leave, invite,
 	// make_knock and send_knock; nil: those are 404.
-	Host RoomHost
+	Host       RoomHost
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Roots overrides the CA pool of outbound connections (tests); nil:
@@ -148,7 +148,7 @@ func New(ctx context.Context, p Params) (*Service, error) {
 		return nil, err
 	}
 	resolver := &Resolver{Overrides: p.Config.Resolve}
-	s.Client = newClient(p.ServerName, p.Key, resolver, s.policy, roots, s.m)
+	s.Client = newClient(p.ServerName, p.Key, resolver, s.policy, roots, p.Config.dialAllowed(), s.m)
 	s.Keyring = &Keyring{self: p.ServerName, own: s.own, store: p.Store, client: s.Client,
 		notaries: p.Config.Notaries, now: p.Now, log: p.Logger, metrics: s.m}
 	s.queue = newQueue(p.Store, s.Client, p.ServerName, p.Logger, s.m, p.Now)

@@ -270,6 +270,9 @@ func (n *tlsNet) serve(t *testing.T, host string, h http.Handler) string {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), DNSNames: []string{host},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.DNSNames, tmpl.IPAddresses = nil, []net.IP{ip}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, n.ca, &key.PublicKey, n.key)
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +346,44 @@ func TestPrivateAddressRefused(t *testing.T) {
 	err = s.Client.Get(context.Background(), addr, "/_matrix/federation/v1/version", nil, nil)
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "not public") || reached {
 		t.Fatalf("loopback server name: %v (reached %v)", err, reached)
+	}
+}
+
+// TestAllowNetworks: federation.allow_networks lets outbound connections
+// reach a listed private network under any server name (an IP literal
+// with a port no resolve entry names, as Complement's federation server
+// has); an address outside the list stays refused; a bad prefix is a
+// configuration error.
+func TestAllowNetworks(t *testing.T) {
+	n := newTLSNet(t)
+	var reached atomic.Int32
+	addr := n.serve(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"server":{"name":"test"}}`))
+	}))
+	yes := true
+	newService := func(nets []string) *Service {
+		s, err := New(context.Background(), Params{ServerName: "x.example", Key: newKey(t), Store: openStore(t), Roots: n.roots,
+			Config: Config{Enabled: &yes, AllowNetworks: nets}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	var out map[string]any
+	if err := newService([]string{"127.0.0.0/8"}).Client.Get(context.Background(), addr, "/_matrix/federation/v1/version", nil, &out); err != nil || reached.Load() != 1 {
+		t.Fatalf("listed loopback: %v (reached %d)", err, reached.Load())
+	}
+	err := newService([]string{"10.0.0.0/8"}).Client.Get(context.Background(), addr, "/_matrix/federation/v1/version", nil, &out)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "not public") || reached.Load() != 1 {
+		t.Fatalf("loopback outside the list: %v (reached %d)", err, reached.Load())
+	}
+	c := Defaults()
+	c.AllowNetworks = []string{"127.0.0.1/32", "loopback"}
+	if err := c.Validate("x.example"); err == nil || !strings.Contains(err.Error(), "federation.allow_networks[1]") || strings.Contains(err.Error(), "allow_networks[0]") {
+		t.Fatalf("Validate: %v", err)
 	}
 }
 

@@ -226,7 +226,7 @@ func (s *Service) mediaAt(ctx context.Context, cancel context.CancelFunc, server
 // locationClient fetches Location URLs (made once, on first need).
 func (s *Service) locationClient() *http.Client {
 	s.locOnce.Do(func() {
-		d := &net.Dialer{Timeout: 10 * time.Second, Control: netguard.Control(netguard.PublicAddr)}
+		d := &net.Dialer{Timeout: 10 * time.Second, Control: netguard.Control(s.p.Config.dialAllowed())}
 		s.loc = &http.Client{Timeout: mediaTimeout, Transport: &http.Transport{DialContext: d.DialContext, Proxy: nil,
 			TLSClientConfig: &tls.Config{RootCAs: s.roots, MinVersion: tls.VersionTLS12}, ResponseHeaderTimeout: 30 * time.Second}}
 	})

@@ -120,7 +120,7 @@ type childLink struct {
 	event     *events.Event
 }
 
-// Hierarchy walks a space breadth-first and returns the rooms the user may
+// Hierarchy walks a space depth-first and returns the rooms the user may
 // see: joined, public, world_readable, or joinable through a space they are
 // in. Rooms they may not see are left out entirely (not even their IDs in
 // children_state), and loops in the graph are walked once.
@@ -160,6 +160,11 @@ func (s *Service) Hierarchy(ctx context.Context, userID string, req HierarchyReq
 		if err != nil {
 			continue
 		}
+		if typ, _ := summary["room_type"].(string); typ != "m.space" && it.roomID != req.Root {
+			// The tree is made of spaces: a room that is not one is a
+			// leaf, whatever m.space.child events it holds (as Synapse).
+			links = nil
+		}
 		var childState []json.RawMessage
 		var next []item
 		for _, l := range links {
@@ -175,7 +180,9 @@ func (s *Service) Hierarchy(ctx context.Context, userID string, req HierarchyReq
 				next = append(next, item{l.roomID, it.depth + 1})
 			}
 		}
-		queue = append(queue, next...)
+		// Depth-first, in the children's order (the spec walks the tree
+		// "in a depth-first manner"): they go before the rest.
+		queue = append(next, queue...)
 		if childState == nil {
 			childState = []json.RawMessage{}
 		}

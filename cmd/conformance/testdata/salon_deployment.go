@@ -6,13 +6,22 @@
 package complementsalon
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,15 +47,17 @@ func TestMain(m *testing.M) {
 // defaultPassword is the password Complement's own deployer gives users.
 const defaultPassword = "complement_meets_min_password_req"
 
-// deploySalon is Complement's Deploy(t, n): n empty homeservers.
+// deploySalon is Complement's Deploy(t, n): n empty homeservers, hs1 … hsN,
+// federating with each other and with Complement's federation server.
 func deploySalon(t ct.TestLike, numServers int, cfg *config.Complement) complement.Deployment {
 	t.Helper()
-	if numServers > 1 {
-		t.Skipf("needs %d homeservers talking over federation; Salon has no federation", numServers)
-	}
-	d := &deployment{cfg: cfg, hs: map[string]*server{}}
+	var names []string
 	for i := 1; i <= numServers; i++ {
-		d.start(t, fmt.Sprintf("hs%d", i))
+		names = append(names, fmt.Sprintf("hs%d", i))
+	}
+	d := newDeployment(t, cfg, names)
+	for _, name := range names {
+		d.start(t, name)
 	}
 	return d
 }
@@ -55,16 +66,30 @@ func deploySalon(t ct.TestLike, numServers int, cfg *config.Complement) compleme
 // rooms made through the API, as a client would.
 func deployBlueprint(t ct.TestLike, bp b.Blueprint, cfg *config.Complement) complement.Deployment {
 	t.Helper()
-	if len(bp.Homeservers) > 1 {
-		t.Skipf("blueprint %s needs %d homeservers talking over federation; Salon has no federation", bp.Name, len(bp.Homeservers))
-	}
-	d := &deployment{cfg: cfg, hs: map[string]*server{}}
+	var names []string
 	for _, h := range bp.Homeservers {
 		if len(h.ApplicationServices) > 0 {
 			t.Skipf("blueprint %s registers application services; Salon has no Application Service API", bp.Name)
 		}
-		s := d.start(t, h.Name)
-		d.realise(t, s, h)
+		names = append(names, h.Name)
+	}
+	d := newDeployment(t, cfg, names)
+	for _, name := range names {
+		d.start(t, name)
+	}
+	for _, h := range bp.Homeservers {
+		d.realise(t, d.hs[h.Name], h)
+	}
+	return d
+}
+
+// newDeployment chooses every server's ports first, so each server's
+// configuration can name the others (federation.resolve).
+func newDeployment(t ct.TestLike, cfg *config.Complement, names []string) *deployment {
+	t.Helper()
+	d := &deployment{cfg: cfg, hs: map[string]*server{}, fedAddr: map[string]string{}, rooms: map[string]blueprintRoom{}}
+	for _, name := range names {
+		d.fedAddr[name] = freePort(t, "tcp")
 	}
 	return d
 }
@@ -73,8 +98,12 @@ type deployment struct {
 	cfg       *config.Complement
 	mu        sync.Mutex
 	hs        map[string]*server
+	fedAddr   map[string]string        // server name → its federation listener (TLS)
+	rooms     map[string]blueprintRoom // blueprint room Ref → the room
 	localpart atomic.Int64
 }
+
+type blueprintRoom struct{ id, server string }
 
 type server struct {
 	name    string
@@ -120,6 +149,20 @@ func (d *deployment) start(t ct.TestLike, name string) *server {
 	}
 	addr := freePort(t, "tcp")
 	_, udpPort, _ := net.SplitHostPort(freePort(t, "udp"))
+	fedAddr := d.fedAddr[name]
+	certPath, keyPath := filepath.Join(dir, "federation.crt"), filepath.Join(dir, "federation.key")
+	if err := writeServerCert(d.cfg, name, certPath, keyPath); err != nil {
+		ct.Fatalf(t, "federation certificate: %s", err)
+	}
+	caPath, err := caFile(d.cfg)
+	if err != nil {
+		ct.Fatalf(t, "Complement CA: %s", err)
+	}
+	var resolve []string
+	for other, a := range d.fedAddr {
+		resolve = append(resolve, fmt.Sprintf("%q: %q", other, a))
+	}
+	sort.Strings(resolve)
 	level := os.Getenv("SALON_LOG_LEVEL")
 	if level == "" {
 		level = "info"
@@ -138,9 +181,19 @@ rate_limits:
   messages_per_user: {per_second: 0, burst: 1}
 turn: {enabled: false}
 metrics: {listen: "off"}
-# The single-server tests run here; federation (on by default for a name
-# like hs1) stays off until Complement's federation tests are wired in.
-federation: {enabled: false}
+# Federation: a TLS listener of its own with a certificate from
+# Complement's CA (which outbound connections trust); the deployment's
+# other servers by name (resolve); and loopback allowed for any name, as
+# Complement's federation server is 127.0.0.1:PORT with a new port per
+# test (allowed here only, never by default).
+federation:
+  enabled: true
+  listen: %s
+  tls_cert: %s
+  tls_key: %s
+  ca_file: %s
+  resolve: {%s}
+  allow_networks: ["127.0.0.1/32"]
 # Complement's TestUrlPreview previews a page it serves on loopback:
 # allowed here only, never by default. Its media tests download fresh
 # uploads through the legacy /_matrix/media/v3 endpoints, which the
@@ -149,7 +202,7 @@ media:
   url_preview: {enabled: true, allow_networks: ["127.0.0.1/32"]}
   authenticated_media: false
 sfu: {listen_host: 127.0.0.1, udp_port: %s, tcp_port: -1}
-`, name, addr, filepath.Join(dir, "data"), level, udpPort)
+`, name, addr, filepath.Join(dir, "data"), level, fedAddr, certPath, keyPath, caPath, strings.Join(resolve, ", "), udpPort)
 	s := &server{
 		name: name, dir: dir, conf: filepath.Join(dir, "salon.yaml"), addr: addr,
 		baseURL: "http://" + addr, logPath: filepath.Join(dir, "salon.log"),
@@ -393,8 +446,84 @@ func (d *deployment) Destroy(t ct.TestLike) {
 }
 
 func (d *deployment) GetConfig() *config.Complement   { return d.cfg }
-func (d *deployment) RoundTripper() http.RoundTripper { return http.DefaultTransport }
+func (d *deployment) RoundTripper() http.RoundTripper { return roundTripper{d} }
 func (d *deployment) Network() string                 { return "" }
+
+// roundTripper sends Complement's federation requests (https://hs1/…) to
+// the named server's federation listener, as Complement's Docker
+// deployment does (TLS without verification: the test is the client).
+// Other hosts (Complement's own federation server, 127.0.0.1:PORT) are
+// dialled as named.
+type roundTripper struct{ d *deployment }
+
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt.d.mu.Lock()
+	addr, ok := rt.d.fedAddr[req.URL.Host]
+	rt.d.mu.Unlock()
+	req = req.Clone(req.Context())
+	if ok {
+		req.URL.Host = addr
+	}
+	req.URL.Scheme = "https"
+	return federationTransport.RoundTrip(req)
+}
+
+// federationTransport keeps no idle connections: servers stop and restart.
+var federationTransport = &http.Transport{
+	TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test is the client, as in Complement's Docker deployment
+	DisableKeepAlives: true,
+}
+
+var (
+	caOnce sync.Once
+	caPath string
+	caErr  error
+)
+
+// caFile writes Complement's CA certificate once per test process.
+func caFile(cfg *config.Complement) (string, error) {
+	caOnce.Do(func() {
+		var pemBytes []byte
+		if pemBytes, caErr = cfg.CACertificateBytes(); caErr != nil {
+			return
+		}
+		caPath = filepath.Join(os.Getenv("SALON_CONFORMANCE_DIR"), fmt.Sprintf("complement-ca-%d.pem", os.Getpid()))
+		caErr = os.WriteFile(caPath, pemBytes, 0o644)
+	})
+	return caPath, caErr
+}
+
+// writeServerCert issues the federation listener's certificate for name
+// (and 127.0.0.1) from Complement's CA.
+func writeServerCert(cfg *config.Complement, name, certPath, keyPath string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, cfg.CACertificate, &key.PublicKey, cfg.CAPrivateKey)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+}
 
 // realise makes a blueprint homeserver's users and rooms over the API.
 func (d *deployment) realise(t ct.TestLike, s *server, h b.Homeserver) {
@@ -420,22 +549,40 @@ func (d *deployment) realise(t ct.TestLike, s *server, h b.Homeserver) {
 		s.mu.Unlock()
 	}
 	for _, r := range h.Rooms {
-		creator := users[r.Creator]
-		if creator == nil {
-			ct.Fatalf(t, "blueprint room %q: creator %s is not a blueprint user", r.Ref, r.Creator)
+		var roomID string
+		var via []spec.ServerName
+		if r.Creator == "" {
+			// A room another server of the blueprint made (its Ref).
+			d.mu.Lock()
+			room, ok := d.rooms[r.Ref]
+			d.mu.Unlock()
+			if !ok {
+				ct.Fatalf(t, "blueprint room %q has no creator and no earlier server made it", r.Ref)
+			}
+			roomID, via = room.id, []spec.ServerName{spec.ServerName(room.server)}
+		} else {
+			creator := users[r.Creator]
+			if creator == nil {
+				ct.Fatalf(t, "blueprint room %q: creator %s is not a blueprint user", r.Ref, r.Creator)
+			}
+			body := r.CreateRoom
+			if body == nil {
+				body = map[string]any{}
+			}
+			roomID = creator.MustCreateRoom(t, body)
+			if r.Ref != "" {
+				d.mu.Lock()
+				d.rooms[r.Ref] = blueprintRoom{id: roomID, server: s.name}
+				d.mu.Unlock()
+			}
 		}
-		body := r.CreateRoom
-		if body == nil {
-			body = map[string]any{}
-		}
-		roomID := creator.MustCreateRoom(t, body)
 		for _, ev := range r.Events {
 			sender := users[ev.Sender]
 			if sender == nil {
 				ct.Fatalf(t, "blueprint room %q: sender %s is not a blueprint user", r.Ref, ev.Sender)
 			}
 			if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == ev.Sender && ev.Content["membership"] == "join" {
-				sender.MustJoinRoom(t, roomID, nil)
+				sender.MustJoinRoom(t, roomID, via)
 				continue
 			}
 			path := []string{"_matrix", "client", "v3", "rooms", roomID}
