@@ -96,10 +96,15 @@ export function RoomView(props: Props) {
 
   // Opening a room puts focus in its message box (on a phone, where that
   // would open the keyboard, on its name), unless a dialog holds focus.
+  // A frame later: a dialog that opened this room (the Ctrl+K switcher)
+  // gives focus back to its opener as it closes, which must not win.
   useEffect(() => {
-    if (document.activeElement?.closest("dialog[open]")) return;
-    const target = props.narrow ? document.getElementById("room-title") : document.getElementById("composer-input");
-    target?.focus({ preventScroll: true });
+    const frame = requestAnimationFrame(() => {
+      if (document.activeElement?.closest("dialog[open]")) return;
+      const target = props.narrow ? document.getElementById("room-title") : document.getElementById("composer-input");
+      target?.focus({ preventScroll: true });
+    });
+    return () => cancelAnimationFrame(frame);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [room.roomId]);
 
