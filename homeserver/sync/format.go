@@ -218,34 +218,41 @@ func clientWithUnsigned(p *parsedEvent, unsigned map[string]any) ([]byte, error)
 	return append(out, '}'), nil
 }
 
-// appendUnsigned appends json.Marshal(u)'s output: keys in order, the
-// values a sync puts there (ages, memberships, stored JSON) without
-// reflection, anything else through json.Marshal.
+// appendUnsigned appends json.Marshal(u)'s output: the values a sync puts
+// there (ages, memberships, stored JSON) without reflection, anything else
+// through json.Marshal.
 func appendUnsigned(b []byte, u map[string]any) ([]byte, error) {
+	return appendObject(b, u, func(b []byte, v any) ([]byte, error) {
+		switch v := v.(type) {
+		case int64:
+			return strconv.AppendInt(b, v, 10), nil
+		case string:
+			return appendPlainString(b, v), nil
+		default:
+			return appendJSON(b, v)
+		}
+	})
+}
+
+// appendObject appends m as json.Marshal writes a map: keys in order,
+// each value written by appendValue.
+func appendObject[V any](b []byte, m map[string]V, appendValue func([]byte, V) ([]byte, error)) ([]byte, error) {
 	var keysBuf [8]string
 	keys := keysBuf[:0]
-	for k := range u {
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	b = append(b, '{')
+	var err error
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendPlainString(b, k)
 		b = append(b, ':')
-		switch v := u[k].(type) {
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case string:
-			b = appendPlainString(b, v)
-		default:
-			j, err := json.Marshal(v)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, j...)
+		if b, err = appendValue(b, m[k]); err != nil {
+			return nil, err
 		}
 	}
 	return append(b, '}'), nil
