@@ -319,7 +319,10 @@ export class GroupCall implements OngoingCall {
       targets.map((m) => ({ userId: m.userId, deviceId: m.deviceId })),
       content,
     );
-    r.sent(targets, key.index);
+    // Recorded only if the key is still the current one: a re-join while
+    // this send was under way starts the keys anew at index 0, and this
+    // (older) key's index must not count as the new key's delivery.
+    if (r.key === key) r.sent(targets, key.index);
     this.keyRedeliveries += targets.length;
   }
 
