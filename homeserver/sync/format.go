@@ -179,20 +179,22 @@ func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.Raw
 	return out, nil
 }
 
-// redactionJSON is the redaction event with ID id in client format.
+// redactionJSON is the redaction event with ID id in client format: its
+// cached, shared client format (a redacted event is synced to every
+// member, each of whom needs its redaction).
 func (s *syncer) redactionJSON(ctx context.Context, id string) (json.RawMessage, error) {
-	if p, ok := s.e.cache.get(id); ok {
-		return p.ev.ClientJSON(nil)
+	p, ok := s.e.cache.get(id)
+	if !ok {
+		row, err := s.e.p.Store.Event(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = s.e.parsed(ctx, &row); err != nil {
+			return nil, err
+		}
 	}
-	row, err := s.e.p.Store.Event(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ev, err := s.e.parse(ctx, &row)
-	if err != nil {
-		return nil, err
-	}
-	return ev.ClientJSON(nil)
+	b, err := p.clientBase()
+	return b[:len(b):len(b)], err // shared: an append copies
 }
 
 // clientWithUnsigned is p.ev.ClientJSON(unsigned), byte for byte, from the
