@@ -40,7 +40,9 @@ func (p *parsedEvent) clientBase() ([]byte, error) {
 }
 
 // eventCacheSize bounds each generation. A parsed event holds about 2 KiB
-// (its canonical JSON and signing payload besides the fields), and the
+// (its canonical JSON and signing payload besides the fields), and once a
+// sync formats it, its shared client format too (about the size of its
+// JSON again: parsedEvent.clientBase); the
 // cache only has to outlive the delivery of an event to the members who
 // are syncing: at 200 messages/s, 20,000 a generation kept ~70 MiB and
 // took minutes to fill, which read as growth in the 10-minute memory run;
