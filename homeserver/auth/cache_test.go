@@ -33,15 +33,21 @@ func (c *countingStore) DevicesByTokens(ctx context.Context, hs [][]byte) ([]sto
 	return c.Store.DevicesByTokens(ctx, hs)
 }
 
+// openStore opens a new SQLite store, closed when the test ends.
+func openStore(tb testing.TB) store.Store {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "a.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
 func newCacheTest(t *testing.T) (*Service, *countingStore, *time.Time, []redact.Secret) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cs := &countingStore{Store: st}
+	cs := &countingStore{Store: openStore(t)}
 	now := new(time.Time)
 	*now = time.Unix(2_000_000_000, 0)
 	s := New(Params{Store: cs, ServerName: "t", Now: func() time.Time { return *now }})
@@ -186,11 +192,7 @@ func TestTokenLastSeen(t *testing.T) {
 // batches run and devices log out (go test -race).
 func TestTokenCacheConcurrent(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	var mu sync.Mutex
 	now := time.Unix(2_000_000_000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -237,12 +239,7 @@ func TestTokenCacheConcurrent(t *testing.T) {
 // busy room use them); queries/op counts the store's token look-ups.
 func BenchmarkAuthenticateLongPolls(b *testing.B) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "a.db"), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	cs := &countingStore{Store: st}
+	cs := &countingStore{Store: openStore(b)}
 	now := time.Unix(2_000_000_000, 0)
 	s := New(Params{Store: cs, ServerName: "t", Now: func() time.Time { return now }})
 	toks := make([]redact.Secret, 2000)

@@ -11,10 +11,16 @@ import (
 	"github.com/salonhq/salon/internal/mxerr"
 )
 
-// filterCacheSize bounds the parsed /sync filters kept; the cache is
-// emptied when it fills (a long-polling client sends the same filter on
-// every request, so it is back after one parse).
-const filterCacheSize = 20_000
+// filterCacheSize and filterCacheBytes bound the parsed /sync filters
+// kept; the cache is emptied when either fills (a long-polling client
+// sends the same filter on every request, so it is back after one parse).
+// The byte bound is what bounds memory: an inline filter is its own key,
+// and a request line may be up to a megabyte, so 20,000 distinct inline
+// filters alone could hold gigabytes.
+const (
+	filterCacheSize  = 20_000
+	filterCacheBytes = 32 << 20
+)
 
 // filterCache keeps parsed /sync filters: every long-poll of a client
 // carries the same filter (inline JSON or a stored filter's ID), and
@@ -24,8 +30,9 @@ const filterCacheSize = 20_000
 // its own key, so an entry never goes stale. A sync.Filter is never
 // modified once parsed, so the copies handed out share its slices.
 type filterCache struct {
-	mu gosync.Mutex
-	m  map[filterKey]sync.Filter
+	mu    gosync.Mutex
+	m     map[filterKey]sync.Filter
+	bytes int // the keys' and filters' JSON held, an estimate of the memory
 }
 
 // filterKey is an inline filter's JSON (user empty) or a user's stored
@@ -63,9 +70,16 @@ func (c *filterCache) syncFilter(ctx context.Context, st filterStore, userID, pa
 	if err != nil {
 		return sync.Filter{}, err // not kept: a bad filter is answered anew
 	}
+	cost := len(key.user) + len(key.filter) + len(raw)
+	if cost > filterCacheBytes/16 {
+		return f, nil // too large to keep: it would empty the cache
+	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= filterCacheSize {
-		c.m = make(map[filterKey]sync.Filter)
+	if c.m == nil || len(c.m) >= filterCacheSize || c.bytes+cost > filterCacheBytes {
+		c.m, c.bytes = make(map[filterKey]sync.Filter), 0
+	}
+	if _, ok := c.m[key]; !ok {
+		c.bytes += cost
 	}
 	c.m[key] = f
 	c.mu.Unlock()

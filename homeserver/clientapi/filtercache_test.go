@@ -3,6 +3,8 @@ package clientapi
 import (
 	"context"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -56,6 +58,35 @@ func TestFilterCacheReadsOnce(t *testing.T) {
 	// a's and b's filters once each, the unknown ID every time.
 	if st.reads != 2+3 {
 		t.Fatalf("%d store reads, want 5", st.reads)
+	}
+}
+
+// TestFilterCacheBytesBounded: distinct large inline filters (each its own
+// key) never make the cache hold more than filterCacheBytes, and a filter
+// too large to keep is still answered.
+func TestFilterCacheBytesBounded(t *testing.T) {
+	ctx := context.Background()
+	var c filterCache
+	pad := strings.Repeat(" ", filterCacheBytes/40) // each costs about 1/20 of the bound
+	for i := range 24 {
+		f, err := c.syncFilter(ctx, nil, "@a:hs", `{"room":{"timeline":{"limit":`+strconv.Itoa(i+1)+`}}}`+pad)
+		if err != nil || *f.Room.Timeline.Limit != i+1 {
+			t.Fatalf("filter %d: %+v, %v", i, f.Room.Timeline, err)
+		}
+		if c.bytes > filterCacheBytes {
+			t.Fatalf("after %d large filters: %d bytes held, bound %d", i+1, c.bytes, filterCacheBytes)
+		}
+	}
+	if len(c.m) == 0 || len(c.m) >= 20 {
+		t.Fatalf("%d filters held", len(c.m))
+	}
+	huge := `{"room":{"timeline":{"limit":3}}}` + strings.Repeat(" ", filterCacheBytes/16)
+	held := len(c.m)
+	if f, err := c.syncFilter(ctx, nil, "@a:hs", huge); err != nil || *f.Room.Timeline.Limit != 3 {
+		t.Fatalf("huge filter: %+v, %v", f.Room.Timeline, err)
+	}
+	if len(c.m) != held {
+		t.Fatalf("a filter over filterCacheBytes/16 was kept: %d held, was %d", len(c.m), held)
 	}
 }
 

@@ -40,7 +40,9 @@ func (p *parsedEvent) clientBase() ([]byte, error) {
 }
 
 // eventCacheSize bounds each generation. A parsed event holds about 2 KiB
-// (its canonical JSON and signing payload besides the fields), and the
+// (its canonical JSON and signing payload besides the fields), and once a
+// sync formats it, its shared client format too (about the size of its
+// JSON again: parsedEvent.clientBase); the
 // cache only has to outlive the delivery of an event to the members who
 // are syncing: at 200 messages/s, 20,000 a generation kept ~70 MiB and
 // took minutes to fill, which read as growth in the 10-minute memory run;
@@ -179,20 +181,22 @@ func (s *syncer) clientEvent(ctx context.Context, row *store.EventRow) (json.Raw
 	return out, nil
 }
 
-// redactionJSON is the redaction event with ID id in client format.
+// redactionJSON is the redaction event with ID id in client format: its
+// cached, shared client format (a redacted event is synced to every
+// member, each of whom needs its redaction).
 func (s *syncer) redactionJSON(ctx context.Context, id string) (json.RawMessage, error) {
-	if p, ok := s.e.cache.get(id); ok {
-		return p.ev.ClientJSON(nil)
+	p, ok := s.e.cache.get(id)
+	if !ok {
+		row, err := s.e.p.Store.Event(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = s.e.parsed(ctx, &row); err != nil {
+			return nil, err
+		}
 	}
-	row, err := s.e.p.Store.Event(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ev, err := s.e.parse(ctx, &row)
-	if err != nil {
-		return nil, err
-	}
-	return ev.ClientJSON(nil)
+	b, err := p.clientBase()
+	return b[:len(b):len(b)], err // shared: an append copies
 }
 
 // clientWithUnsigned is p.ev.ClientJSON(unsigned), byte for byte, from the
@@ -218,34 +222,41 @@ func clientWithUnsigned(p *parsedEvent, unsigned map[string]any) ([]byte, error)
 	return append(out, '}'), nil
 }
 
-// appendUnsigned appends json.Marshal(u)'s output: keys in order, the
-// values a sync puts there (ages, memberships, stored JSON) without
-// reflection, anything else through json.Marshal.
+// appendUnsigned appends json.Marshal(u)'s output: the values a sync puts
+// there (ages, memberships, stored JSON) without reflection, anything else
+// through json.Marshal.
 func appendUnsigned(b []byte, u map[string]any) ([]byte, error) {
+	return appendObject(b, u, func(b []byte, v any) ([]byte, error) {
+		switch v := v.(type) {
+		case int64:
+			return strconv.AppendInt(b, v, 10), nil
+		case string:
+			return appendPlainString(b, v), nil
+		default:
+			return appendJSON(b, v)
+		}
+	})
+}
+
+// appendObject appends m as json.Marshal writes a map: keys in order,
+// each value written by appendValue.
+func appendObject[V any](b []byte, m map[string]V, appendValue func([]byte, V) ([]byte, error)) ([]byte, error) {
 	var keysBuf [8]string
 	keys := keysBuf[:0]
-	for k := range u {
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	b = append(b, '{')
+	var err error
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendPlainString(b, k)
 		b = append(b, ':')
-		switch v := u[k].(type) {
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case string:
-			b = appendPlainString(b, v)
-		default:
-			j, err := json.Marshal(v)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, j...)
+		if b, err = appendValue(b, m[k]); err != nil {
+			return nil, err
 		}
 	}
 	return append(b, '}'), nil

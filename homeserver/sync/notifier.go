@@ -36,11 +36,11 @@ type Notifier struct {
 	gapSince time.Time
 	gapAt    int64
 	rooms    map[string]int64 // room ID → newest notified position
-	reseed   bool             // a gap was skipped: room positions may be stale
-	// reseedHint mirrors reseed, so that every sync can look at it
-	// without queueing for posMu's write lock (2,000 woken syncs did,
-	// 18 % of the lock waiting at 2,000 members, issue 24).
-	reseedHint atomic.Bool
+	// reseed: a gap was skipped, room positions may be stale. Set under
+	// posMu, and atomic so that every sync can look at it without
+	// queueing for posMu (2,000 woken syncs did, 18 % of the lock waiting
+	// at 2,000 members, issue 24).
+	reseed atomic.Bool
 	// watch holds, for the users whose memberships the engine caches, the
 	// rooms the cache knows: a write naming the user in another room
 	// (an invite, a join) makes the cache stale.
@@ -273,8 +273,7 @@ func (n *Notifier) seed(head int64, rooms map[string]int64, log *slog.Logger) {
 		n.upTo = head
 	}
 	n.seeded = true
-	n.reseed = false
-	n.reseedHint.Store(false)
+	n.reseed.Store(false)
 	for _, w := range n.watch {
 		w.dirty = true
 	}
@@ -339,8 +338,7 @@ func (n *Notifier) skipGapLocked(to int64) {
 		n.upTo++
 	}
 	n.gapSince = time.Time{}
-	n.reseed = true
-	n.reseedHint.Store(true)
+	n.reseed.Store(true)
 	// The skipped writes may have changed memberships.
 	for _, w := range n.watch {
 		w.dirty = true
@@ -361,15 +359,8 @@ func (n *Notifier) Forgotten(userID string) {
 // needsReseed reports (and clears) that a gap was skipped, so room
 // positions must be read from the store again.
 func (n *Notifier) needsReseed() bool {
-	if !n.reseedHint.Load() {
-		return false
-	}
-	n.posMu.Lock()
-	defer n.posMu.Unlock()
-	r := n.reseed
-	n.reseed = false
-	n.reseedHint.Store(false)
-	return r
+	// Loaded first: the common answer (no) writes nothing.
+	return n.reseed.Load() && n.reseed.Swap(false)
 }
 
 // changedRooms returns the rooms of ids whose newest notified position is

@@ -146,28 +146,13 @@ func (r *Response) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"rooms":{"join":`...)
 	if r.Rooms.Join == nil {
 		b = append(b, "null"...)
-	} else {
-		ids := make([]string, 0, len(r.Rooms.Join))
-		for id := range r.Rooms.Join {
-			ids = append(ids, id)
+	} else if b, err = appendObject(b, r.Rooms.Join, func(b []byte, room *JoinedRoom) ([]byte, error) {
+		if room == nil {
+			return append(b, "null"...), nil
 		}
-		slices.Sort(ids)
-		b = append(b, '{')
-		for i, id := range ids {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendJSON(b, id); err != nil {
-				return nil, err
-			}
-			b = append(b, ':')
-			if room := r.Rooms.Join[id]; room == nil {
-				b = append(b, "null"...)
-			} else if b, err = room.appendJSON(slices.Grow(b, room.size())); err != nil {
-				return nil, err
-			}
-		}
-		b = append(b, '}')
+		return room.appendJSON(slices.Grow(b, room.size()))
+	}); err != nil {
+		return nil, err
 	}
 	for _, f := range []struct {
 		key string

@@ -13,7 +13,7 @@ func TestJoinedRoomJSON(t *testing.T) {
 	one, two := 1, 2
 	ev := json.RawMessage(`{"type":"m.room.message","content":{"body":"<b>&</b> é \u2028"}}`)
 	mem := json.RawMessage(` {"type": "m.room.member", "state_key": "@a:t"} `)
-	for name, r := range map[string]JoinedRoom{
+	rooms := map[string]JoinedRoom{
 		"empty": {},
 		"full": {
 			Summary:                   Summary{Heroes: []string{"@a:t"}, JoinedMemberCount: &one, InvitedMemberCount: &two},
@@ -30,7 +30,12 @@ func TestJoinedRoomJSON(t *testing.T) {
 			StateAfterField: "org.matrix.msc4222.state_after",
 			Timeline:        Timeline{Events: []json.RawMessage{ev}},
 		},
-	} {
+	}
+	// JoinedRoom's JSON is written field by field: a field added to it
+	// (or to Timeline, which it writes inline) must be set in a case here.
+	everyFieldSet(t, rooms["full"], rooms["state_after"])
+	everyFieldSet(t, rooms["full"].Timeline)
+	for name, r := range rooms {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.Marshal(map[string]*JoinedRoom{"!r:t": &r})
 			if err != nil {
@@ -132,6 +137,10 @@ func TestResponseAppendJSON(t *testing.T) {
 		r.DeviceUnusedFallbackKeyTypes = []string{"signed_curve25519"}
 		return r
 	}
+	// AppendJSON writes Response and Rooms field by field: a field added to
+	// either must be set in full, which is compared with json.Marshal's.
+	everyFieldSet(t, *full(ev))
+	everyFieldSet(t, full(ev).Rooms)
 	for name, c := range map[string]struct {
 		r         *Response
 		sameBytes bool
@@ -163,6 +172,23 @@ func TestResponseAppendJSON(t *testing.T) {
 				t.Fatalf("got  %s\nwant %s", got, want)
 			}
 		})
+	}
+}
+
+// everyFieldSet fails unless each field of the struct type of vs is
+// non-zero in at least one of vs, so that a hand-written encoder's test
+// covers a field added to the type after it was written.
+func everyFieldSet(t *testing.T, vs ...any) {
+	t.Helper()
+	typ := reflect.TypeOf(vs[0])
+	for i := range typ.NumField() {
+		set := false
+		for _, v := range vs {
+			set = set || !reflect.ValueOf(v).Field(i).IsZero()
+		}
+		if !set {
+			t.Errorf("%s.%s is not set in any case: set it so its JSON is compared", typ.Name(), typ.Field(i).Name)
+		}
 	}
 }
 

@@ -32,32 +32,22 @@ func (s *Store) DeviceByToken(ctx context.Context, tokenHash []byte) (store.Devi
 
 func (s *Store) DevicesByTokens(ctx context.Context, tokenHashes [][]byte) ([]store.Device, error) {
 	var out []store.Device
-	for len(tokenHashes) > 0 {
-		n := min(len(tokenHashes), inChunk)
-		args := make([]any, n)
-		for i, h := range tokenHashes[:n] {
-			args[i] = h
-		}
-		tokenHashes = tokenHashes[n:]
-		rows, err := s.db.Query(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash IN (`+inList(1, n)+`)`, args...)
+	err := chunked(tokenHashes, func(part []any, in string) error {
+		rows, err := s.db.Query(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash IN (`+in+`)`, part...)
 		if err != nil {
-			return nil, s.mapErr(err)
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			d, err := scanDevice(rows)
 			if err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			out = append(out, d)
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, s.mapErr(err)
-		}
-	}
-	return out, nil
+		return rows.Err()
+	})
+	return out, s.mapErr(err)
 }
 
 func (s *Store) Device(ctx context.Context, userID, deviceID string) (store.Device, error) {

@@ -32,7 +32,7 @@ func inList(first, n int) string {
 
 // chunked runs fn over the values in slices of at most inChunk, each with
 // its IN list.
-func chunked(vals []string, fn func(part []any, in string) error) error {
+func chunked[T any](vals []T, fn func(part []any, in string) error) error {
 	for len(vals) > 0 {
 		n := min(len(vals), inChunk)
 		part := make([]any, n)

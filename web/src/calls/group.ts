@@ -15,6 +15,7 @@
 // skips devices its crypto does not know yet; KeyRedelivery sends our
 // current key again to each member device once it is known.
 import { ClientEvent, EventType, Method, type MatrixClient, type Room } from "matrix-js-sdk";
+import { encodeBase64 } from "matrix-js-sdk/lib/base64";
 import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api";
 import { MatrixRTCSessionEvent, type MatrixRTCSession, type Transport } from "matrix-js-sdk/lib/matrixrtc";
 import E2EEWorker from "livekit-client/e2ee-worker?worker";
@@ -304,11 +305,10 @@ export class GroupCall implements OngoingCall {
     // back when it has them.
     const { targets } = r.due(members, (u, d) => !!devices.get(u)?.has(d));
     if (targets.length === 0) return;
-    // The content ToDeviceKeyTransport sends (io.element.call.encryption_keys).
-    let b64 = "";
-    for (const byte of key.key) b64 += String.fromCharCode(byte);
+    // The content ToDeviceKeyTransport sends (io.element.call.encryption_keys),
+    // the key encoded as the SDK encodes it.
     const content = {
-      keys: { index: key.index, key: btoa(b64) },
+      keys: { index: key.index, key: encodeBase64(key.key) },
       room_id: this.room.roomId,
       member: { claimed_device_id: this.client.getDeviceId() ?? "", id: this.ownMemberId || `${this.client.getUserId()}:${this.client.getDeviceId()}` },
       session: { call_id: "", application: "m.call", scope: "m.room" },
@@ -319,7 +319,10 @@ export class GroupCall implements OngoingCall {
       targets.map((m) => ({ userId: m.userId, deviceId: m.deviceId })),
       content,
     );
-    r.sent(targets, key.index);
+    // Recorded only if the key is still the current one: a re-join while
+    // this send was under way starts the keys anew at index 0, and this
+    // (older) key's index must not count as the new key's delivery.
+    if (r.key === key) r.sent(targets, key.index);
     this.keyRedeliveries += targets.length;
   }
 

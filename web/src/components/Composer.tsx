@@ -133,9 +133,10 @@ export function Composer(props: Props) {
     const el = e.currentTarget as HTMLTextAreaElement;
     setText(el.value);
     typing(el.value.trim() !== "");
-    if (suggestMentions(el.value, el.selectionStart)) {
+    if (suggestMentions(el.value, el.selectionStart) && !room.membersLoaded()) {
       // A large room's members are not all loaded on opening it (lazy
-      // loading): the first mention loads them, then suggests again.
+      // loading): the first mention loads them, then suggests again. (Once
+      // loaded, the SDK's promise answers true forever: not asked again.)
       const value = el.value;
       void room
         .loadMembersIfNeeded()
