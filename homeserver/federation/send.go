@@ -179,7 +179,7 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil {
 			return mxerr.BadJSONf("malformed m.direct_to_device")
 		}
-		if !events.ValidUserID(c.Sender) || serverOf(c.Sender) != origin {
+		if !events.ValidUserID(c.Sender) || events.ServerOf(c.Sender) != origin {
 			return mxerr.Forbid("sender %q is not a user of %s", c.Sender, origin)
 		}
 		err := s.p.Keys.DeliverRemote(ctx, c.Sender, c.Type, c.MessageID, c.Messages)
@@ -196,7 +196,7 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil || !events.ValidRoomID(c.RoomID) {
 			return mxerr.BadJSONf("malformed m.typing")
 		}
-		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
+		if !events.ValidUserID(c.UserID) || events.ServerOf(c.UserID) != origin {
 			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
 		}
 		if s.p.EDUs == nil {
@@ -223,7 +223,7 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 			}
 			for typ, byUser := range byType {
 				for userID, rc := range byUser {
-					if !events.ValidUserID(userID) || serverOf(userID) != origin {
+					if !events.ValidUserID(userID) || events.ServerOf(userID) != origin {
 						return mxerr.Forbid("user %q is not a user of %s", userID, origin)
 					}
 					if s.p.EDUs == nil {
@@ -247,7 +247,7 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil || c.DeviceID == "" {
 			return mxerr.BadJSONf("malformed m.device_list_update")
 		}
-		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
+		if !events.ValidUserID(c.UserID) || events.ServerOf(c.UserID) != origin {
 			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
 		}
 		if s.p.EDUs == nil {
@@ -261,7 +261,7 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil {
 			return mxerr.BadJSONf("malformed m.signing_key_update")
 		}
-		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
+		if !events.ValidUserID(c.UserID) || events.ServerOf(c.UserID) != origin {
 			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
 		}
 		if s.p.EDUs == nil {
