@@ -50,7 +50,7 @@ func Allowed(ev *events.Event, st AuthState) error {
 	// a mistyped value such as "false".
 	var cc map[string]json.RawMessage
 	_ = json.Unmarshal(create.Content, &cc)
-	if string(bytes.TrimSpace(cc["m.federate"])) == "false" && serverName(ev.Sender) != serverName(create.Sender) {
+	if string(bytes.TrimSpace(cc["m.federate"])) == "false" && events.ServerOf(ev.Sender) != events.ServerOf(create.Sender) {
 		return forbid("the room does not federate and %s is not on the creator's server", ev.Sender)
 	}
 
@@ -60,8 +60,8 @@ func Allowed(ev *events.Event, st AuthState) error {
 		if ev.StateKey == nil {
 			return forbid("m.room.aliases has no state_key")
 		}
-		if serverName(ev.Sender) != *ev.StateKey {
-			return forbid("m.room.aliases for %q sent by a user of %s", *ev.StateKey, serverName(ev.Sender))
+		if events.ServerOf(ev.Sender) != *ev.StateKey {
+			return forbid("m.room.aliases for %q sent by a user of %s", *ev.StateKey, events.ServerOf(ev.Sender))
 		}
 		return nil
 	}
@@ -124,7 +124,7 @@ func Allowed(ev *events.Event, st AuthState) error {
 		if senderLevel >= pl.Redact() {
 			return nil
 		}
-		if s := serverName(ev.Redacts); s != "" && s == serverName(ev.ID) {
+		if s := events.ServerOf(ev.Redacts); s != "" && s == events.ServerOf(ev.ID) {
 			return nil
 		}
 		return forbid("sender's power level %d is below the redact level %d and %s is another server's event",
@@ -145,7 +145,7 @@ func allowedCreate(ev *events.Event, vr versionRules) error {
 		if ev.RoomID != events.RoomIDForCreateEvent(ev.ID) {
 			return forbid("m.room.create has a room_id")
 		}
-	} else if s := serverName(ev.Sender); s == "" || s != serverName(ev.RoomID) {
+	} else if s := events.ServerOf(ev.Sender); s == "" || s != events.ServerOf(ev.RoomID) {
 		return forbid("m.room.create sender %s is not on the server of room %s", ev.Sender, ev.RoomID)
 	}
 	var c map[string]json.RawMessage

@@ -116,13 +116,3 @@ func HistoryVisibility(content json.RawMessage) string {
 	}
 	return HistoryShared
 }
-
-// serverName is the part of a user or room ID after its first ':', or ""
-// if there is none.
-func serverName(id string) string {
-	i := strings.IndexByte(id, ':')
-	if i < 0 {
-		return ""
-	}
-	return id[i+1:]
-}

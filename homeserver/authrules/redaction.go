@@ -23,7 +23,7 @@ func RedactionApplies(redaction, original *events.Event, pl PowerLevels) error {
 	if pl.UserLevel(redaction.Sender) >= pl.Redact() {
 		return nil
 	}
-	if s := serverName(redaction.Sender); s != "" && s == serverName(original.Sender) {
+	if s := events.ServerOf(redaction.Sender); s != "" && s == events.ServerOf(original.Sender) {
 		return nil
 	}
 	return forbid("redaction sender %s has power level %d, below the redact level %d, and is not on %s's server",

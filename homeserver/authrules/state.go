@@ -244,10 +244,10 @@ func creatorOf(v events.RoomVersion, create *events.Event) string {
 // join_authorised_via_users_server that user's server (rule 4.2, from v8).
 // Allowed verifies no signatures; the caller checks these before.
 func RequiredSigners(ev *events.Event) []string {
-	servers := []string{serverName(ev.Sender)}
+	servers := []string{events.ServerOf(ev.Sender)}
 	// v1 and v2: also the server of the event ID (rooms/v3.md).
 	if events.SenderChoosesEventID(ev.Version) {
-		if s := serverName(ev.ID); s != "" && s != servers[0] {
+		if s := events.ServerOf(ev.ID); s != "" && s != servers[0] {
 			servers = append(servers, s)
 		}
 	}
@@ -258,7 +258,7 @@ func RequiredSigners(ev *events.Event) []string {
 	if err != nil || !m.hasAuthoriser {
 		return servers
 	}
-	if s := serverName(m.authoriser); s != "" && s != servers[0] {
+	if s := events.ServerOf(m.authoriser); s != "" && s != servers[0] {
 		servers = append(servers, s)
 	}
 	return servers

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
@@ -98,8 +98,8 @@ func (a *API) remoteSpace(r *http.Request, roomID string) (string, bool) {
 	if _, err := a.p.Rooms.Version(r.Context(), roomID); err == nil {
 		return "", false
 	}
-	_, server, ok := strings.Cut(roomID, ":")
-	if !ok || server == a.p.Config.ServerName {
+	server := events.ServerOf(roomID)
+	if server == "" || server == a.p.Config.ServerName {
 		return "", false
 	}
 	return server, true

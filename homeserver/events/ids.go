@@ -128,8 +128,9 @@ func splitID(s string, sigil byte) (local string, ok bool) {
 	return s[1:i], true
 }
 
-// serverOf is the server name of a user ID, room ID or alias.
-func serverOf(id string) string {
+// ServerOf is the server name of a user ID, room ID, alias or (room
+// version 1 and 2) event ID: what follows its first ':', or "" if none.
+func ServerOf(id string) string {
 	if i := strings.IndexByte(id, ':'); i >= 0 {
 		return id[i+1:]
 	}

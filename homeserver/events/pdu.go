@@ -44,7 +44,7 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 	if !ValidServerName(origin) {
 		return nil, fmt.Errorf("%w: origin %q is not a server name", ErrBadEvent, origin)
 	}
-	if !ValidUserID(p.Sender) || serverOf(p.Sender) != origin {
+	if !ValidUserID(p.Sender) || ServerOf(p.Sender) != origin {
 		return nil, fmt.Errorf("%w: sender %q is not a user of %s", ErrBadEvent, p.Sender, origin)
 	}
 	if len(p.PrevEvents) > maxPrevEvents || len(p.AuthEvents) > maxAuthEvents {
@@ -78,7 +78,7 @@ func Build(p Proto, v RoomVersion, origin string, key SigningKey) (*Event, error
 		}
 	}
 	if rules.eventID == idOpaque {
-		if _, ok := splitID(p.EventID, '$'); !ok || serverOf(p.EventID) != origin {
+		if _, ok := splitID(p.EventID, '$'); !ok || ServerOf(p.EventID) != origin {
 			return nil, fmt.Errorf("%w: event_id %q is not an event ID of %s", ErrBadEvent, p.EventID, origin)
 		}
 	}

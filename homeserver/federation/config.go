@@ -142,26 +142,7 @@ func (c *Config) Validate(serverName string) error {
 
 // dialAllowed is the rule for the addresses outbound connections may reach:
 // public ones, and those in allow_networks.
-func (c *Config) dialAllowed() func(netip.Addr) bool {
-	var allowed []netip.Prefix
-	for _, n := range c.AllowNetworks {
-		if pf, err := netip.ParsePrefix(n); err == nil { // Validate refused the others
-			allowed = append(allowed, pf.Masked())
-		}
-	}
-	if len(allowed) == 0 {
-		return netguard.PublicAddr
-	}
-	return func(ip netip.Addr) bool {
-		ip = ip.Unmap()
-		for _, pf := range allowed {
-			if pf.Contains(ip) {
-				return true
-			}
-		}
-		return netguard.PublicAddr(ip)
-	}
-}
+func (c *Config) dialAllowed() func(netip.Addr) bool { return netguard.PublicOr(c.AllowNetworks) }
 
 // loadCAs reads a PEM bundle into a pool.
 func loadCAs(path string) (*x509.CertPool, error) {

@@ -208,13 +208,7 @@ func (s *Service) Handler() http.Handler {
 		s.roomReadRoutes(rt, get)
 		s.directoryRoutes(rt)
 		s.mediaRoutes(rt, get)
-		rt.Handle("/_matrix/federation/v1/make_join/{roomId}/{userId}", get(s.authed(s.serveMakeJoin)))
-		rt.Handle("/_matrix/federation/v2/send_join/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendJoin)})
-		rt.Handle("/_matrix/federation/v1/make_leave/{roomId}/{userId}", get(s.authed(s.serveMakeLeave)))
-		rt.Handle("/_matrix/federation/v2/send_leave/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendLeave)})
-		rt.Handle("/_matrix/federation/v2/invite/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveInvite)})
-		rt.Handle("/_matrix/federation/v1/make_knock/{roomId}/{userId}", get(s.authed(s.serveMakeKnock)))
-		rt.Handle("/_matrix/federation/v1/send_knock/{roomId}/{eventId}", route.Methods{http.MethodPut: s.authed(s.serveSendKnock)})
+		s.membershipRoutes(rt, get)
 	}
 	return rt
 }

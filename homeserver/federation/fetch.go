@@ -76,15 +76,22 @@ func (s *Service) Event(ctx context.Context, server, eventID string) (json.RawMe
 // MakeJoin asks a resident server for a join event template (GET
 // /make_join v1), saying which room versions this server supports.
 func (s *Service) MakeJoin(ctx context.Context, server, roomID, userID string, versions []string) (string, json.RawMessage, error) {
+	return s.makeTemplate(ctx, "join", server, roomID, userID, url.Values{"ver": versions})
+}
+
+// makeTemplate asks server for a membership event template (GET
+// /make_{join,leave,knock} v1).
+func (s *Service) makeTemplate(ctx context.Context, membership, server, roomID, userID string, q url.Values) (string, json.RawMessage, error) {
 	var out struct {
 		Version string          `json:"room_version"`
 		Event   json.RawMessage `json:"event"`
 	}
-	q := url.Values{"ver": versions}
-	if err := s.roomCall(ctx, http.MethodGet, server, "/_matrix/federation/v1/make_join/"+esc(roomID)+"/"+esc(userID), q, nil, &out); err != nil {
+	if err := s.roomCall(ctx, http.MethodGet, server, "/_matrix/federation/v1/make_"+membership+"/"+esc(roomID)+"/"+esc(userID), q, nil, &out); err != nil {
 		return "", nil, remoteMembershipError(err)
 	}
-	if out.Version == "" {
+	if out.Version == "" && membership != "knock" {
+		// make_join's and make_leave's answers may leave the version out,
+		// meaning 1; make_knock's must name it (knocks came in version 7).
 		out.Version = "1"
 	}
 	return out.Version, out.Event, nil
@@ -106,17 +113,7 @@ func (s *Service) SendJoin(ctx context.Context, server, roomID, eventID string, 
 
 // MakeLeave asks a resident server for a leave event template.
 func (s *Service) MakeLeave(ctx context.Context, server, roomID, userID string) (string, json.RawMessage, error) {
-	var out struct {
-		Version string          `json:"room_version"`
-		Event   json.RawMessage `json:"event"`
-	}
-	if err := s.roomCall(ctx, http.MethodGet, server, "/_matrix/federation/v1/make_leave/"+esc(roomID)+"/"+esc(userID), nil, nil, &out); err != nil {
-		return "", nil, remoteMembershipError(err)
-	}
-	if out.Version == "" {
-		out.Version = "1"
-	}
-	return out.Version, out.Event, nil
+	return s.makeTemplate(ctx, "leave", server, roomID, userID, nil)
 }
 
 // SendLeave sends a signed leave to a resident server (PUT /send_leave v2).
@@ -156,15 +153,7 @@ func remoteMembershipError(err error) error {
 // MakeKnock asks a resident server for a knock event template (GET
 // /make_knock v1).
 func (s *Service) MakeKnock(ctx context.Context, server, roomID, userID string, versions []string) (string, json.RawMessage, error) {
-	var out struct {
-		Version string          `json:"room_version"`
-		Event   json.RawMessage `json:"event"`
-	}
-	q := url.Values{"ver": versions}
-	if err := s.roomCall(ctx, http.MethodGet, server, "/_matrix/federation/v1/make_knock/"+esc(roomID)+"/"+esc(userID), q, nil, &out); err != nil {
-		return "", nil, remoteMembershipError(err)
-	}
-	return out.Version, out.Event, nil
+	return s.makeTemplate(ctx, "knock", server, roomID, userID, url.Values{"ver": versions})
 }
 
 // SendKnock sends a signed knock (PUT /send_knock v1) and returns the

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/internal/mxerr"
 )
 
@@ -54,48 +55,90 @@ func roomAndEvent(r *http.Request, body []byte) (string, string, error) {
 	return roomID, eventID, nil
 }
 
-// serveMakeJoin: GET /_matrix/federation/v1/make_join/{roomId}/{userId}?ver=…
-func (s *Service) serveMakeJoin(w http.ResponseWriter, r *http.Request, origin string, _ []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
+// membershipRoutes registers the membership handshakes: one handler
+// shape serves make_join, make_leave and make_knock, another send_join,
+// send_leave, send_knock and invite.
+func (s *Service) membershipRoutes(rt *route.Router, get func(route.HandlerFunc) route.Methods) {
+	put := func(h route.HandlerFunc) route.Methods { return route.Methods{http.MethodPut: h} }
+	rt.Handle("/_matrix/federation/v1/make_join/{roomId}/{userId}", get(s.authed(s.serveMake(makeJoin))))
+	rt.Handle("/_matrix/federation/v2/send_join/{roomId}/{eventId}", put(s.authed(s.serveSend(s.sendJoin))))
+	rt.Handle("/_matrix/federation/v1/make_leave/{roomId}/{userId}", get(s.authed(s.serveMake(makeLeave))))
+	rt.Handle("/_matrix/federation/v2/send_leave/{roomId}/{eventId}", put(s.authed(s.serveSend(sendLeave))))
+	rt.Handle("/_matrix/federation/v2/invite/{roomId}/{eventId}", put(s.authed(s.serveSend(invite))))
+	rt.Handle("/_matrix/federation/v1/make_knock/{roomId}/{userId}", get(s.authed(s.serveMake(RoomHost.MakeKnock))))
+	rt.Handle("/_matrix/federation/v1/send_knock/{roomId}/{eventId}", put(s.authed(s.serveSend(sendKnock))))
+}
+
+// makeFunc asks the host for a membership event template; vers is the
+// request's ver parameters.
+type makeFunc func(h RoomHost, ctx context.Context, origin, roomID, userID string, vers []string) (string, json.RawMessage, error)
+
+// serveMake serves GET make_{join,leave,knock}/{roomId}/{userId}?ver=…
+func (s *Service) serveMake(template makeFunc) authedFunc {
+	return func(w http.ResponseWriter, r *http.Request, origin string, _ []byte) error {
+		h, err := s.roomHost()
+		if err != nil {
+			return err
+		}
+		roomID, userID, err := roomAndUser(r)
+		if err != nil {
+			return err
+		}
+		v, ev, err := template(h, r.Context(), origin, roomID, userID, r.URL.Query()["ver"])
+		if err != nil {
+			return err
+		}
+		mxerr.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v, "event": ev})
+		return nil
 	}
-	roomID, userID, err := roomAndUser(r)
-	if err != nil {
-		return err
-	}
-	vers := r.URL.Query()["ver"]
+}
+
+func makeJoin(h RoomHost, ctx context.Context, origin, roomID, userID string, vers []string) (string, json.RawMessage, error) {
 	if len(vers) == 0 {
 		vers = []string{"1"} // no ver: the server supports version 1 only
 	}
-	v, ev, err := h.MakeJoin(r.Context(), origin, roomID, userID, vers)
-	if err != nil {
-		return err
-	}
-	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v, "event": ev})
-	return nil
+	return h.MakeJoin(ctx, origin, roomID, userID, vers)
 }
 
-// serveSendJoin: PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}
-func (s *Service) serveSendJoin(w http.ResponseWriter, r *http.Request, origin string, body []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
+func makeLeave(h RoomHost, ctx context.Context, origin, roomID, userID string, _ []string) (string, json.RawMessage, error) {
+	return h.MakeLeave(ctx, origin, roomID, userID)
+}
+
+// sendFunc hands the host a signed membership event (body, the request's
+// body) and returns the response's body.
+type sendFunc func(h RoomHost, ctx context.Context, origin, roomID, eventID string, body []byte) (any, error)
+
+// serveSend serves PUT send_{join,leave,knock}/{roomId}/{eventId} and
+// invite/{roomId}/{eventId}.
+func (s *Service) serveSend(send sendFunc) authedFunc {
+	return func(w http.ResponseWriter, r *http.Request, origin string, body []byte) error {
+		h, err := s.roomHost()
+		if err != nil {
+			return err
+		}
+		roomID, eventID, err := roomAndEvent(r, body)
+		if err != nil {
+			return err
+		}
+		out, err := send(h, r.Context(), origin, roomID, eventID, body)
+		if err != nil {
+			return err
+		}
+		mxerr.WriteJSON(w, http.StatusOK, out)
+		return nil
 	}
-	roomID, eventID, err := roomAndEvent(r, body)
+}
+
+func (s *Service) sendJoin(h RoomHost, ctx context.Context, origin, roomID, eventID string, body []byte) (any, error) {
+	ans, err := h.SendJoin(ctx, origin, roomID, eventID, body)
 	if err != nil {
-		return err
-	}
-	ans, err := h.SendJoin(r.Context(), origin, roomID, eventID, body)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	out := map[string]any{"origin": s.p.ServerName, "state": nonNil(ans.State), "auth_chain": nonNil(ans.AuthChain), "members_omitted": false}
 	if len(ans.Event) > 0 {
 		out["event"] = ans.Event
 	}
-	mxerr.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return out, nil
 }
 
 func nonNil(l []json.RawMessage) []json.RawMessage {
@@ -105,99 +148,24 @@ func nonNil(l []json.RawMessage) []json.RawMessage {
 	return l
 }
 
-// serveMakeLeave: GET /_matrix/federation/v1/make_leave/{roomId}/{userId}
-func (s *Service) serveMakeLeave(w http.ResponseWriter, r *http.Request, origin string, _ []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
-	}
-	roomID, userID, err := roomAndUser(r)
-	if err != nil {
-		return err
-	}
-	v, ev, err := h.MakeLeave(r.Context(), origin, roomID, userID)
-	if err != nil {
-		return err
-	}
-	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v, "event": ev})
-	return nil
+func sendLeave(h RoomHost, ctx context.Context, origin, roomID, eventID string, body []byte) (any, error) {
+	return map[string]any{}, h.SendLeave(ctx, origin, roomID, eventID, body)
 }
 
-// serveSendLeave: PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}
-func (s *Service) serveSendLeave(w http.ResponseWriter, r *http.Request, origin string, body []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
-	}
-	roomID, eventID, err := roomAndEvent(r, body)
-	if err != nil {
-		return err
-	}
-	if err := h.SendLeave(r.Context(), origin, roomID, eventID, body); err != nil {
-		return err
-	}
-	mxerr.WriteJSON(w, http.StatusOK, map[string]any{})
-	return nil
+func sendKnock(h RoomHost, ctx context.Context, origin, roomID, eventID string, body []byte) (any, error) {
+	st, err := h.SendKnock(ctx, origin, roomID, eventID, body)
+	return map[string]any{"knock_room_state": nonNil(st)}, err
 }
 
-// serveInvite: PUT /_matrix/federation/v2/invite/{roomId}/{eventId}
-func (s *Service) serveInvite(w http.ResponseWriter, r *http.Request, origin string, body []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
-	}
-	roomID, eventID, err := roomAndEvent(r, body)
-	if err != nil {
-		return err
-	}
+func invite(h RoomHost, ctx context.Context, origin, roomID, eventID string, body []byte) (any, error) {
 	var req struct {
 		RoomVersion string            `json:"room_version"`
 		Event       json.RawMessage   `json:"event"`
 		Stripped    []json.RawMessage `json:"invite_room_state"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Event) == 0 || req.RoomVersion == "" {
-		return mxerr.BadJSONf("An invite needs room_version and event")
+		return nil, mxerr.BadJSONf("An invite needs room_version and event")
 	}
-	ev, err := h.Invite(r.Context(), origin, roomID, eventID, req.RoomVersion, req.Event, req.Stripped)
-	if err != nil {
-		return err
-	}
-	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"event": ev})
-	return nil
-}
-
-// serveMakeKnock: GET /_matrix/federation/v1/make_knock/{roomId}/{userId}?ver=…
-func (s *Service) serveMakeKnock(w http.ResponseWriter, r *http.Request, origin string, _ []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
-	}
-	roomID, userID, err := roomAndUser(r)
-	if err != nil {
-		return err
-	}
-	v, ev, err := h.MakeKnock(r.Context(), origin, roomID, userID, r.URL.Query()["ver"])
-	if err != nil {
-		return err
-	}
-	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v, "event": ev})
-	return nil
-}
-
-// serveSendKnock: PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}
-func (s *Service) serveSendKnock(w http.ResponseWriter, r *http.Request, origin string, body []byte) error {
-	h, err := s.roomHost()
-	if err != nil {
-		return err
-	}
-	roomID, eventID, err := roomAndEvent(r, body)
-	if err != nil {
-		return err
-	}
-	st, err := h.SendKnock(r.Context(), origin, roomID, eventID, body)
-	if err != nil {
-		return err
-	}
-	mxerr.WriteJSON(w, http.StatusOK, map[string]any{"knock_room_state": nonNil(st)})
-	return nil
+	ev, err := h.Invite(ctx, origin, roomID, eventID, req.RoomVersion, req.Event, req.Stripped)
+	return map[string]any{"event": ev}, err
 }

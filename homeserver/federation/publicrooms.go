@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/route"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -111,9 +110,9 @@ func (s *Service) serveHierarchy(w http.ResponseWriter, r *http.Request, origin 
 	if s.p.Directory == nil {
 		return errNoDirectory
 	}
-	roomID := r.PathValue("roomId")
-	if !events.ValidRoomID(roomID) {
-		return mxerr.InvalidParamf("Invalid room ID")
+	roomID, err := s.roomArg(r, origin)
+	if err != nil {
+		return err
 	}
 	suggested := false
 	if v := r.URL.Query().Get("suggested_only"); v != "" {
@@ -122,9 +121,6 @@ func (s *Service) serveHierarchy(w http.ResponseWriter, r *http.Request, origin 
 			return mxerr.InvalidParamf("suggested_only must be true or false")
 		}
 		suggested = b
-	}
-	if err := s.checkACL(r.Context(), roomID, origin); err != nil {
-		return err
 	}
 	out, err := s.p.Directory.Hierarchy(r.Context(), origin, roomID, suggested)
 	if err != nil {

@@ -21,12 +21,6 @@ func (s *Service) isLocal(id string) bool {
 	return ok && server == s.p.ServerName
 }
 
-// serverOf is the server part of a user ID or alias.
-func serverOf(id string) string {
-	_, server, _ := strings.Cut(id, ":")
-	return server
-}
-
 func (s *Service) queryProfile(w http.ResponseWriter, r *http.Request, origin string, _ []byte) error {
 	userID := r.URL.Query().Get("user_id")
 	field := r.URL.Query().Get("field")
@@ -155,7 +149,7 @@ func (s *Service) Profile(ctx context.Context, userID, field string) (store.Prof
 		DisplayName string `json:"displayname"`
 		AvatarURL   string `json:"avatar_url"`
 	}
-	if err := s.Client.Get(ctx, serverOf(userID), "/_matrix/federation/v1/query/profile", q, &out); err != nil {
+	if err := s.Client.Get(ctx, events.ServerOf(userID), "/_matrix/federation/v1/query/profile", q, &out); err != nil {
 		return store.Profile{}, remoteToMatrix(err)
 	}
 	return store.Profile{DisplayName: out.DisplayName, AvatarURL: out.AvatarURL}, nil
@@ -173,7 +167,7 @@ func (s *Service) Directory(ctx context.Context, alias string) (string, []string
 		RoomID  string   `json:"room_id"`
 		Servers []string `json:"servers"`
 	}
-	if err := s.Client.Get(ctx, serverOf(alias), "/_matrix/federation/v1/query/directory", url.Values{"room_alias": {alias}}, &out); err != nil {
+	if err := s.Client.Get(ctx, events.ServerOf(alias), "/_matrix/federation/v1/query/directory", url.Values{"room_alias": {alias}}, &out); err != nil {
 		return "", nil, remoteToMatrix(err)
 	}
 	if !events.ValidRoomID(out.RoomID) {
@@ -202,7 +196,7 @@ func (s *Service) QueryKeys(ctx context.Context, server string, want map[string]
 	// Keep only what server may speak for: its own users, and device
 	// keys that name the user and device they are filed under.
 	for u, devs := range out.DeviceKeys {
-		if serverOf(u) != server {
+		if events.ServerOf(u) != server {
 			delete(out.DeviceKeys, u)
 			continue
 		}
@@ -219,7 +213,7 @@ func (s *Service) QueryKeys(ctx context.Context, server string, want map[string]
 	}
 	for _, m := range []map[string]json.RawMessage{out.MasterKeys, out.SelfSigningKeys} {
 		for u := range m {
-			if serverOf(u) != server {
+			if events.ServerOf(u) != server {
 				delete(m, u)
 			}
 		}
@@ -240,7 +234,7 @@ func (s *Service) ClaimKeys(ctx context.Context, server string, want map[string]
 		return nil, err
 	}
 	for u := range out.OneTimeKeys {
-		if serverOf(u) != server {
+		if events.ServerOf(u) != server {
 			delete(out.OneTimeKeys, u)
 		}
 	}

@@ -142,6 +142,15 @@ func (s *Service) receivePDU(ctx context.Context, origin string, raw json.RawMes
 	return id, err
 }
 
+// userOf refuses an EDU naming (as role: "sender", "user") a user who
+// is not a user of origin.
+func userOf(origin, userID, role string) error {
+	if !events.ValidUserID(userID) || events.ServerOf(userID) != origin {
+		return mxerr.Forbid("%s %q is not a user of %s", role, userID, origin)
+	}
+	return nil
+}
+
 // pduError is the text a PDU's error is answered with: a Matrix error's
 // message; an internal error's is not disclosed.
 func pduError(err error) string {
@@ -179,8 +188,8 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil {
 			return mxerr.BadJSONf("malformed m.direct_to_device")
 		}
-		if !events.ValidUserID(c.Sender) || serverOf(c.Sender) != origin {
-			return mxerr.Forbid("sender %q is not a user of %s", c.Sender, origin)
+		if err := userOf(origin, c.Sender, "sender"); err != nil {
+			return err
 		}
 		err := s.p.Keys.DeliverRemote(ctx, c.Sender, c.Type, c.MessageID, c.Messages)
 		if keys.IsReplay(err) {
@@ -196,8 +205,8 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil || !events.ValidRoomID(c.RoomID) {
 			return mxerr.BadJSONf("malformed m.typing")
 		}
-		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
-			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
+		if err := userOf(origin, c.UserID, "user"); err != nil {
+			return err
 		}
 		if s.p.EDUs == nil {
 			return nil
@@ -223,8 +232,8 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 			}
 			for typ, byUser := range byType {
 				for userID, rc := range byUser {
-					if !events.ValidUserID(userID) || serverOf(userID) != origin {
-						return mxerr.Forbid("user %q is not a user of %s", userID, origin)
+					if err := userOf(origin, userID, "user"); err != nil {
+						return err
 					}
 					if s.p.EDUs == nil {
 						continue
@@ -247,8 +256,8 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil || c.DeviceID == "" {
 			return mxerr.BadJSONf("malformed m.device_list_update")
 		}
-		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
-			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
+		if err := userOf(origin, c.UserID, "user"); err != nil {
+			return err
 		}
 		if s.p.EDUs == nil {
 			return nil
@@ -261,8 +270,8 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		if err := json.Unmarshal(e.Content, &c); err != nil {
 			return mxerr.BadJSONf("malformed m.signing_key_update")
 		}
-		if !events.ValidUserID(c.UserID) || serverOf(c.UserID) != origin {
-			return mxerr.Forbid("user %q is not a user of %s", c.UserID, origin)
+		if err := userOf(origin, c.UserID, "user"); err != nil {
+			return err
 		}
 		if s.p.EDUs == nil {
 			return nil

@@ -369,9 +369,3 @@ func withoutField(canon []byte, field string) ([]byte, error) {
 func (s *Service) isLocal(userID string) bool {
 	return strings.HasPrefix(userID, "@") && strings.HasSuffix(userID, ":"+s.p.ServerName)
 }
-
-// serverOf is the server name of a user ID.
-func serverOf(userID string) string {
-	_, srv, _ := strings.Cut(userID, ":")
-	return srv
-}

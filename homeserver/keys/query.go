@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -42,10 +43,10 @@ func (s *Service) Query(ctx context.Context, requester string, want map[string][
 	for u := range want {
 		if !s.isLocal(u) {
 			if s.remote == nil {
-				res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
+				res.Failures[events.ServerOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
 				continue
 			}
-			srv := serverOf(u)
+			srv := events.ServerOf(u)
 			if remote[srv] == nil {
 				remote[srv] = map[string][]string{}
 			}
@@ -198,10 +199,10 @@ func (s *Service) Claim(ctx context.Context, want map[string]map[string]string) 
 	for u, devs := range want {
 		if !s.isLocal(u) {
 			if s.remote == nil {
-				res.Failures[serverOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
+				res.Failures[events.ServerOf(u)] = map[string]any{"status": 503, "message": "Federation is not enabled"}
 				continue
 			}
-			srv := serverOf(u)
+			srv := events.ServerOf(u)
 			if remote[srv] == nil {
 				remote[srv] = map[string]map[string]string{}
 			}

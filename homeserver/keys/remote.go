@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/internal/mxerr"
 )
 
@@ -169,7 +170,7 @@ func (s *Service) forwardRemote(ctx context.Context, sender, senderDevice, evTyp
 		if s.isLocal(u) {
 			continue
 		}
-		srv := serverOf(u)
+		srv := events.ServerOf(u)
 		if byServer[srv] == nil {
 			byServer[srv] = map[string]map[string]json.RawMessage{}
 		}

@@ -95,7 +95,12 @@ func (r *Repo) remote(ctx context.Context, server, id string) (store.MediaMeta, 
 	if r.p.Remote == nil || !events.ValidServerName(server) || !validMediaID(id) {
 		return store.MediaMeta{}, mxerr.NotFoundf("Media not found")
 	}
-	cacheID := server + "/" + id
+	return r.cachedRemote(ctx, server, id, server+"/"+id, nil)
+}
+
+// cachedRemote returns the copy cacheID of another server's media (thumb
+// nil) or of its thumbnail, fetching it first when there is none.
+func (r *Repo) cachedRemote(ctx context.Context, server, id, cacheID string, thumb url.Values) (store.MediaMeta, error) {
 	if m, err := r.p.Store.MediaMeta(ctx, cacheID); err == nil && !m.Pending() {
 		return m, nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -104,7 +109,7 @@ func (r *Repo) remote(ctx context.Context, server, id string) (store.MediaMeta, 
 	// One fetch per media at a time, not bound to the first asker's
 	// request: a client that goes away does not fail the others.
 	v, err, _ := r.remoteFetch.Do(cacheID, func() (any, error) {
-		return r.fetchRemote(context.WithoutCancel(ctx), server, id, cacheID, nil)
+		return r.fetchRemote(context.WithoutCancel(ctx), server, id, cacheID, thumb)
 	})
 	if err != nil {
 		return store.MediaMeta{}, err
@@ -184,18 +189,9 @@ func (r *Repo) remoteThumbnail(w http.ResponseWriter, req *http.Request, user st
 		cacheID += "-a"
 		q.Set("animated", "true")
 	}
-	m, err := r.p.Store.MediaMeta(req.Context(), cacheID)
+	m, err := r.cachedRemote(req.Context(), server, id, cacheID, q)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		v, ferr, _ := r.remoteFetch.Do(cacheID, func() (any, error) {
-			return r.fetchRemote(context.WithoutCancel(req.Context()), server, id, cacheID, q)
-		})
-		if ferr != nil {
-			return ferr
-		}
-		m = v.(store.MediaMeta)
+		return err
 	}
 	f, key, err := r.openContent(req.Context(), m)
 	if err != nil {

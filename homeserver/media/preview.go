@@ -55,24 +55,7 @@ type cachedPreview struct {
 
 func newPreviewer(r *Repo) *previewer {
 	p := &previewer{r: r, cache: map[string]cachedPreview{}}
-	p.setAllow(netguard.PublicAddr)
-	if nets := r.cfg.URLPreview.AllowNetworks; len(nets) > 0 {
-		var allowed []netip.Prefix
-		for _, n := range nets {
-			if pf, err := netip.ParsePrefix(n); err == nil { // Validate refused the others
-				allowed = append(allowed, pf.Masked())
-			}
-		}
-		p.setAllow(func(ip netip.Addr) bool {
-			ip = ip.Unmap()
-			for _, pf := range allowed {
-				if pf.Contains(ip) {
-					return true
-				}
-			}
-			return netguard.PublicAddr(ip)
-		})
-	}
+	p.setAllow(netguard.PublicOr(r.cfg.URLPreview.AllowNetworks))
 	timeout := r.cfg.URLPreview.Timeout.D()
 	dialer := &net.Dialer{
 		Timeout: timeout,

@@ -75,6 +75,30 @@ func PublicAddr(ip netip.Addr) bool {
 	return true
 }
 
+// PublicOr is PublicAddr widened to the CIDR prefixes in networks (a
+// deployment's allow_networks); prefixes that do not parse are skipped
+// (configuration validation refuses them).
+func PublicOr(networks []string) func(netip.Addr) bool {
+	var allowed []netip.Prefix
+	for _, n := range networks {
+		if pf, err := netip.ParsePrefix(n); err == nil {
+			allowed = append(allowed, pf.Masked())
+		}
+	}
+	if len(allowed) == 0 {
+		return PublicAddr
+	}
+	return func(ip netip.Addr) bool {
+		ip = ip.Unmap()
+		for _, pf := range allowed {
+			if pf.Contains(ip) {
+				return true
+			}
+		}
+		return PublicAddr(ip)
+	}
+}
+
 // Control is a net.Dialer Control hook: it runs after DNS, for every
 // address actually dialled (each redirect too), and refuses non-public
 // ones, so neither a hostile DNS answer nor a redirect can reach the
