@@ -211,7 +211,6 @@ type pair struct {
 	Salon    *server
 	Dendrite *server
 	fed      *http.Client
-	lacks    map[string]string // salonLacks's answers, by feature
 }
 
 // startPair starts Dendrite and Salon, each knowing the other's name, with
@@ -222,7 +221,7 @@ func startPair(t *testing.T, ip string) *pair {
 	ddir := dendriteDir(t)
 	salonBin := salonBinary(t)
 	ca := newTestCA(t)
-	p := &pair{CA: ca, lacks: map[string]string{}}
+	p := &pair{CA: ca}
 	p.Salon = &server{Name: freePortOn(t, ip), ClientURL: "http://" + freePort(t), Metrics: "http://" + freePort(t), Dir: t.TempDir()}
 	p.Dendrite = &server{Name: freePortOn(t, ip), ClientURL: "http://" + freePort(t), Dir: t.TempDir()}
 	p.fed = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
