@@ -19,10 +19,8 @@ import (
 func BenchmarkFederationToDevice(b *testing.B) {
 	for name, db := range backends(b) {
 		b.Run(name, func(b *testing.B) {
-			ca := newTestCA(b)
-			na := newFedNode(b, ca, "a.test", db(b))
-			nb := newFedNode(b, ca, "b.test", db(b))
-			peer(na, nb)
+			n := fedNodes(b, db(b), "a.test", "b.test")
+			na, nb := n[0], n[1]
 			sa, sb := na.start(b), nb.start(b)
 			alice := mxtest.Register(b, sa.URL, "alice", "password alice")
 			bob := mxtest.Register(b, sb.URL, "bob", "password bob")

@@ -20,10 +20,8 @@ import (
 func BenchmarkFederationRoomMessage(b *testing.B) {
 	for name, db := range backends(b) {
 		b.Run(name, func(b *testing.B) {
-			ca := newTestCA(b)
-			na := newFedNode(b, ca, "a.test", db(b))
-			nb := newFedNode(b, ca, "b.test", db(b))
-			peer(na, nb)
+			n := fedNodes(b, db(b), "a.test", "b.test")
+			na, nb := n[0], n[1]
 			noLimit := func(c *Config) { c.RateLimits.MessagesPerUser.PerSecond = 0 }
 			sa, sb := na.start(b, noLimit), nb.start(b, noLimit)
 			alice := mxtest.Register(b, sa.URL, "alice", "password alice")

@@ -35,11 +35,9 @@ type edgeNet struct {
 
 func newEdgeNet(t *testing.T, db string) *edgeNet {
 	t.Helper()
-	n := &edgeNet{ca: newTestCA(t)}
-	n.a = newFedNode(t, n.ca, "a.test", db)
-	n.b = newFedNode(t, n.ca, "b.test", backends(t)[backendOf(db)](t))
+	nodes := fedNodes(t, db, "a.test", "b.test")
+	n := &edgeNet{ca: nodes[0].ca, a: nodes[0], b: nodes[1]}
 	n.c = newFakeServer(t, n.ca, "c.test")
-	peer(n.a, n.b)
 	n.a.peers["c.test"] = n.c.addr
 	n.sa, n.sb = n.a.start(t), n.b.start(t)
 	n.fa = newFedHTTP(t, n.ca, n.a)

@@ -131,6 +131,24 @@ func (n *fedNode) start(t testing.TB, edit ...func(*Config)) *testServer {
 	return n.srv
 }
 
+// fedNodes makes one node per name under a new test CA, all peered: the
+// first on database, the others each on a new database of the same
+// backend.
+func fedNodes(t testing.TB, database string, names ...string) []*fedNode {
+	t.Helper()
+	ca := newTestCA(t)
+	nodes := make([]*fedNode, len(names))
+	for i, name := range names {
+		db := database
+		if i > 0 {
+			db = backends(t)[backendOf(database)](t)
+		}
+		nodes[i] = newFedNode(t, ca, name, db)
+	}
+	peer(nodes...)
+	return nodes
+}
+
 // peer makes each node reach the other at its federation address.
 func peer(nodes ...*fedNode) {
 	for _, a := range nodes {

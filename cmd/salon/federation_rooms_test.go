@@ -22,11 +22,9 @@ import (
 // once Bob left, A's messages are not queued to B. Both backends.
 func TestFederationRooms(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", backends(t)[backendOf(db)](t))
-		c := newFakeServer(t, ca, "c.test")
-		peer(a, b)
+		n := fedNodes(t, db, "a.test", "b.test")
+		a, b := n[0], n[1]
+		c := newFakeServer(t, a.ca, "c.test")
 		a.peers["c.test"] = c.addr
 		sa, sb := a.start(t), b.start(t)
 		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
@@ -93,7 +91,7 @@ func TestFederationRooms(t *testing.T) {
 		}
 
 		// A PDU of a server with no member in the room is refused.
-		fa := newFedHTTP(t, ca, a)
+		fa := newFedHTTP(t, a.ca, a)
 		create, prev := stateID(t, alice, room, "m.room.create", ""), latestID(t, alice, room)
 		pl := stateID(t, alice, room, "m.room.power_levels", "")
 		forged := buildPDU(t, v, room, "@mallory:c.test", "c.test", c.key, []string{create, pl}, prev, "forged")
