@@ -17,14 +17,15 @@ import (
 )
 
 // fakeServer is another homeserver, played by the test: it publishes a
-// signing key at /_matrix/key/v2/server and signs requests with it.
+// signing key at /_matrix/key/v2/server (and serves the routes it is
+// given) and signs requests with it.
 type fakeServer struct {
 	name string
 	key  events.SigningKey
 	addr string
 }
 
-func newFakeServer(t *testing.T, ca *testCA, name string) *fakeServer {
+func newFakeServer(t *testing.T, ca *testCA, name string, routes ...func(*http.ServeMux)) *fakeServer {
 	t.Helper()
 	key, err := events.GenerateSigningKey(rand.Reader)
 	if err != nil {
@@ -44,6 +45,9 @@ func newFakeServer(t *testing.T, ca *testCA, name string) *fakeServer {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(signed)
 	})
+	for _, route := range routes {
+		route(mux)
+	}
 	srv := httptest.NewUnstartedServer(mux)
 	certFile, keyFile := ca.issue(t, name)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)

@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"image"
 	pngenc "image/png"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -296,36 +293,23 @@ type recordingServer struct {
 
 func newRecordingServer(t *testing.T, ca *testCA, name string) *recordingServer {
 	t.Helper()
-	key, err := events.GenerateSigningKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := &recordingServer{fakeServer: &fakeServer{name: name, key: key}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
-		var txn struct {
-			EDUs []map[string]any `json:"edus"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&txn); err != nil {
-			http.Error(w, "bad", 400)
-			return
-		}
-		rs.mu.Lock()
-		rs.edus = append(rs.edus, txn.EDUs...)
-		rs.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"pdus":{}}`))
+	rs := &recordingServer{}
+	rs.fakeServer = newFakeServer(t, ca, name, func(mux *http.ServeMux) {
+		mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
+			var txn struct {
+				EDUs []map[string]any `json:"edus"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&txn); err != nil {
+				http.Error(w, "bad", 400)
+				return
+			}
+			rs.mu.Lock()
+			rs.edus = append(rs.edus, txn.EDUs...)
+			rs.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"pdus":{}}`))
+		})
 	})
-	srv := httptest.NewUnstartedServer(mux)
-	certFile, keyFile := ca.issue(t, name)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	rs.addr = srv.Listener.Addr().String()
 	return rs
 }
 
