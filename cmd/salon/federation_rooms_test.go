@@ -186,11 +186,12 @@ func TestFederationRooms(t *testing.T) {
 
 		// Bob leaves the private room; A's later messages there are not
 		// queued to B (stopped, so anything queued would stay counted).
+		// The send returns once its event is queued (sendOut runs in the
+		// commit), so the depth is read right after it.
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
 		waitFor(t, "Bob's leave on A", func() bool { return !joined(t, alice, room)[bob.UserID] })
 		sb.Stop()
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/a2", room), map[string]any{"msgtype": "m.text", "body": "after Bob left"})
-		time.Sleep(500 * time.Millisecond)
 		if mt := scrape(t, sa); strings.Contains(mt, `salon_federation_queue_depth{destination="b.test"} 1`) {
 			t.Fatalf("a message was queued to b.test after Bob left:\n%s", grepLines(mt, "queue_depth"))
 		}
