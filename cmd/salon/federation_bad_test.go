@@ -14,6 +14,7 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/internal/testca"
 )
 
 // fakeServer is another homeserver, played by the test: it publishes a
@@ -25,7 +26,7 @@ type fakeServer struct {
 	addr string
 }
 
-func newFakeServer(t *testing.T, ca *testCA, name string, routes ...func(*http.ServeMux)) *fakeServer {
+func newFakeServer(t *testing.T, ca *testca.CA, name string, routes ...func(*http.ServeMux)) *fakeServer {
 	t.Helper()
 	key, err := events.GenerateSigningKey(rand.Reader)
 	if err != nil {
@@ -49,7 +50,7 @@ func newFakeServer(t *testing.T, ca *testCA, name string, routes ...func(*http.S
 		route(mux)
 	}
 	srv := httptest.NewUnstartedServer(mux)
-	certFile, keyFile := ca.issue(t, name)
+	certFile, keyFile := ca.Issue(t, name, name)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func (f *fakeServer) auth(t *testing.T, key events.SigningKey, origin, destinati
 // dropped. Both backends (transactions are stored).
 func TestFederationBadInput(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
+		ca := testca.New(t)
 		b := newFedNode(t, ca, "b.test", db)
 		c := newFakeServer(t, ca, "c.test")
 		b.peers["c.test"] = c.addr

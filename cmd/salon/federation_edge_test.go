@@ -18,12 +18,13 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/internal/testca"
 )
 
 // edgeNet is two Salons, a.test and b.test, and a server c.test the test
 // plays, all trusting one test CA.
 type edgeNet struct {
-	ca     *testCA
+	ca     *testca.CA
 	a, b   *fedNode
 	sa, sb *testServer
 	c      *fakeServer
@@ -291,7 +292,7 @@ type recordingServer struct {
 	edus []map[string]any
 }
 
-func newRecordingServer(t *testing.T, ca *testCA, name string) *recordingServer {
+func newRecordingServer(t *testing.T, ca *testca.CA, name string) *recordingServer {
 	t.Helper()
 	rs := &recordingServer{}
 	rs.fakeServer = newFakeServer(t, ca, name, func(mux *http.ServeMux) {
@@ -338,7 +339,7 @@ func (rs *recordingServer) waitEDU(t *testing.T, typ, want string) map[string]an
 // no longer goes there.
 func TestFederationEdgeEDUs(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
+		ca := testca.New(t)
 		a := newFedNode(t, ca, "a.test", db)
 		c := newRecordingServer(t, ca, "c.test")
 		a.peers["c.test"] = c.addr
