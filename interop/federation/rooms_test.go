@@ -18,39 +18,16 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 		t.Run(name, func(t *testing.T) { f(t, as(t, alice), as(t, bob)) })
 	}
 	run("SalonJoinsDendriteRoomByAlias", func(t *testing.T, alice, bob *mxtest.Client) {
-		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "djoin"}).Str("room_id")
-		r := alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#djoin:"+p.Dendrite.Name), map[string]any{})
-		if r.Str("room_id") != room {
-			t.Fatalf("joined %q, the room is %s", r.Str("room_id"), room)
-		}
-		waitJoined(t, bob, room, alice.UserID)
-		waitJoined(t, alice, room, bob.UserID)
-		messagesBothWays(t, room, alice, bob)
+		joinByAlias(t, bob, alice, "djoin", p.Dendrite.Name)
 	})
 	run("DendriteInvitesSalonUser", func(t *testing.T, alice, bob *mxtest.Client) {
-		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
-		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": alice.UserID})
-		waitInvite(t, alice, room)
-		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
-		waitJoined(t, bob, room, alice.UserID)
-		messagesBothWays(t, room, alice, bob)
+		inviteAndJoin(t, bob, alice)
 	})
 	run("DendriteJoinsSalonRoomByAlias", func(t *testing.T, alice, bob *mxtest.Client) {
-		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "sjoin"}).Str("room_id")
-		r := bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#sjoin:"+p.Salon.Name), map[string]any{})
-		if r.Str("room_id") != room {
-			t.Fatalf("joined %q, the room is %s", r.Str("room_id"), room)
-		}
-		waitJoined(t, alice, room, bob.UserID)
-		messagesBothWays(t, room, alice, bob)
+		joinByAlias(t, alice, bob, "sjoin", p.Salon.Name)
 	})
 	run("SalonInvitesDendriteUser", func(t *testing.T, alice, bob *mxtest.Client) {
-		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
-		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": bob.UserID})
-		waitInvite(t, bob, room)
-		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
-		waitJoined(t, alice, room, bob.UserID)
-		messagesBothWays(t, room, alice, bob)
+		inviteAndJoin(t, alice, bob)
 	})
 	// A mixed room's members see each other's media and profiles: Salon's
 	// Alice downloads what Dendrite's Bob uploaded (authenticated media,
@@ -112,6 +89,34 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 			}
 		}
 	})
+}
+
+// joinByAlias: owner (on server) makes a public room with the alias
+// #localpart:server; joiner joins it by that alias; each side lists the
+// other as joined, and messages go both ways.
+func joinByAlias(t *testing.T, owner, joiner *mxtest.Client, localpart, server string) {
+	t.Helper()
+	room := owner.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": localpart}).Str("room_id")
+	r := joiner.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#"+localpart+":"+server), map[string]any{})
+	if r.Str("room_id") != room {
+		t.Fatalf("joined %q, the room is %s", r.Str("room_id"), room)
+	}
+	waitJoined(t, owner, room, joiner.UserID)
+	waitJoined(t, joiner, room, owner.UserID)
+	messagesBothWays(t, room, owner, joiner)
+}
+
+// inviteAndJoin: inviter makes a private room and invites invitee, who
+// sees the invite in /sync and joins; the inviter's server lists the
+// invitee as joined, and messages go both ways.
+func inviteAndJoin(t *testing.T, inviter, invitee *mxtest.Client) {
+	t.Helper()
+	room := inviter.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+	inviter.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": invitee.UserID})
+	waitInvite(t, invitee, room)
+	invitee.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
+	waitJoined(t, inviter, room, invitee.UserID)
+	messagesBothWays(t, room, inviter, invitee)
 }
 
 // waitJoined waits until c's server lists user among room's joined members.
