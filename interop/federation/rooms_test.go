@@ -76,17 +76,13 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 			user string
 			want string
 		}{{alice, bob.UserID, "Bob of the mixed room"}, {bob, alice.UserID, "Alice of the mixed room"}} {
-			deadline := time.Now().Add(20 * time.Second)
-			for {
+			eventually(t, 20*time.Second, func() string {
 				r := c.who.Do("GET", mxtest.Path("/_matrix/client/v3/profile/%s", c.user), nil)
 				if r.Status == 200 && r.Str("displayname") == c.want {
-					break
+					return ""
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s looks up %s: %d %s", c.who.UserID, c.user, r.Status, r.Raw)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+				return fmt.Sprintf("%s looks up %s: %d %s", c.who.UserID, c.user, r.Status, r.Raw)
+			})
 		}
 	})
 }
