@@ -305,18 +305,18 @@ func startProcess(t *testing.T, s *server) {
 		})
 	}
 	// The process outlives a subtest that restarted it: the test that first
-	// started it stops it.
+	// started it stops it (whichever start is the latest) at its end, once.
 	if s.owner == nil {
-		s.owner = t
+		owner := t
+		s.owner = owner
+		owner.Cleanup(func() {
+			s.stop()
+			if owner.Failed() {
+				b, _ := os.ReadFile(s.Log)
+				owner.Logf("%s log (%s), last lines:\n%s", s.What, s.Log, tail(b, 60))
+			}
+		})
 	}
-	owner := s.owner
-	owner.Cleanup(func() {
-		s.stop()
-		if owner.Failed() {
-			b, _ := os.ReadFile(s.Log)
-			t.Logf("%s log (%s), last lines:\n%s", s.What, s.Log, tail(b, 60))
-		}
-	})
 	deadline := time.After(90 * time.Second)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
