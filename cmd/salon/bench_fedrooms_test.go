@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -68,22 +66,8 @@ func BenchmarkFederationRoomMessage(b *testing.B) {
 // roomSyncOnce runs one /sync and reports whether the room's timeline in
 // it holds marker.
 func roomSyncOnce(hc *http.Client, base, token, since string, timeout time.Duration, room, marker string) (string, bool, error) {
-	u := base + "/_matrix/client/v3/sync?timeout=" + fmt.Sprint(timeout.Milliseconds())
-	if since != "" {
-		u += "&since=" + url.QueryEscape(since)
-	}
-	req, _ := http.NewRequest("GET", u, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := hc.Do(req)
+	s, err := syncAs[roomsSync](hc, base, token, since, timeout)
 	if err != nil {
-		return since, false, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 200 {
-		return since, false, fmt.Errorf("sync: %d", res.StatusCode)
-	}
-	var s roomsSync
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
 		return since, false, err
 	}
 	return s.NextBatch, marker != "" && strings.Contains(string(s.Rooms.Join[room]), `"`+marker+`"`), nil
