@@ -25,10 +25,8 @@ func BenchmarkFederationCatchUp(b *testing.B) {
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				ca := newTestCA(b)
-				na := newFedNode(b, ca, "a.test", db(b))
-				nb := newFedNode(b, ca, "b.test", db(b))
-				peer(na, nb)
+				n := fedNodes(b, db(b), "a.test", "b.test")
+				na, nb := n[0], n[1]
 				noLimit := func(c *Config) { c.RateLimits.MessagesPerUser.PerSecond = 0 }
 				sa, sb := na.start(b, noLimit), nb.start(b, noLimit)
 				alice := mxtest.Register(b, sa.URL, "alice", "password alice")

@@ -19,10 +19,8 @@ import (
 func BenchmarkFederationToDevice(b *testing.B) {
 	for name, db := range backends(b) {
 		b.Run(name, func(b *testing.B) {
-			ca := newTestCA(b)
-			na := newFedNode(b, ca, "a.test", db(b))
-			nb := newFedNode(b, ca, "b.test", db(b))
-			peer(na, nb)
+			n := fedNodes(b, db(b), "a.test", "b.test")
+			na, nb := n[0], n[1]
 			sa, sb := na.start(b), nb.start(b)
 			alice := mxtest.Register(b, sa.URL, "alice", "password alice")
 			bob := mxtest.Register(b, sb.URL, "bob", "password bob")
@@ -60,12 +58,20 @@ func BenchmarkFederationToDevice(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			b.Logf("%s: n=%d median %v p99 %v max %v", name, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+			reportLatencies(b, name, lat)
 		})
 	}
+}
+
+// reportLatencies sorts lat and reports its median and p99 (ms), and logs
+// them with the count and the maximum.
+func reportLatencies(b *testing.B, name string, lat []time.Duration) {
+	b.Helper()
+	slices.Sort(lat)
+	med, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	b.ReportMetric(float64(med.Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	b.Logf("%s: n=%d median %v p99 %v max %v", name, len(lat), med, p99, lat[len(lat)-1])
 }
 
 // waitPollingB waits until the user's long-poll waits on the notifier.

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +17,8 @@ import (
 func BenchmarkFederationRoomMessage(b *testing.B) {
 	for name, db := range backends(b) {
 		b.Run(name, func(b *testing.B) {
-			ca := newTestCA(b)
-			na := newFedNode(b, ca, "a.test", db(b))
-			nb := newFedNode(b, ca, "b.test", db(b))
-			peer(na, nb)
+			n := fedNodes(b, db(b), "a.test", "b.test")
+			na, nb := n[0], n[1]
 			noLimit := func(c *Config) { c.RateLimits.MessagesPerUser.PerSecond = 0 }
 			sa, sb := na.start(b, noLimit), nb.start(b, noLimit)
 			alice := mxtest.Register(b, sa.URL, "alice", "password alice")
@@ -63,10 +58,7 @@ func BenchmarkFederationRoomMessage(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			b.Logf("%s: n=%d median %v p99 %v max %v", name, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+			reportLatencies(b, name, lat)
 		})
 	}
 }
@@ -74,22 +66,8 @@ func BenchmarkFederationRoomMessage(b *testing.B) {
 // roomSyncOnce runs one /sync and reports whether the room's timeline in
 // it holds marker.
 func roomSyncOnce(hc *http.Client, base, token, since string, timeout time.Duration, room, marker string) (string, bool, error) {
-	u := base + "/_matrix/client/v3/sync?timeout=" + fmt.Sprint(timeout.Milliseconds())
-	if since != "" {
-		u += "&since=" + url.QueryEscape(since)
-	}
-	req, _ := http.NewRequest("GET", u, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := hc.Do(req)
+	s, err := syncAs[roomsSync](hc, base, token, since, timeout)
 	if err != nil {
-		return since, false, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 200 {
-		return since, false, fmt.Errorf("sync: %d", res.StatusCode)
-	}
-	var s roomsSync
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
 		return since, false, err
 	}
 	return s.NextBatch, marker != "" && strings.Contains(string(s.Rooms.Join[room]), `"`+marker+`"`), nil

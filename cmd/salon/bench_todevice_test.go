@@ -24,6 +24,13 @@ type toDeviceSync struct {
 }
 
 func syncOnce(hc *http.Client, base, token, since string, timeout time.Duration) (toDeviceSync, error) {
+	return syncAs[toDeviceSync](hc, base, token, since, timeout)
+}
+
+// syncAs runs one /sync (long-polling up to timeout) and decodes the
+// answer into a T, the parts a benchmark reads.
+func syncAs[T any](hc *http.Client, base, token, since string, timeout time.Duration) (T, error) {
+	var s T
 	u := base + "/_matrix/client/v3/sync?timeout=" + fmt.Sprint(timeout.Milliseconds())
 	if since != "" {
 		u += "&since=" + url.QueryEscape(since)
@@ -32,10 +39,9 @@ func syncOnce(hc *http.Client, base, token, since string, timeout time.Duration)
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := hc.Do(req)
 	if err != nil {
-		return toDeviceSync{}, err
+		return s, err
 	}
 	defer res.Body.Close()
-	var s toDeviceSync
 	if res.StatusCode != 200 {
 		return s, fmt.Errorf("sync: %d", res.StatusCode)
 	}

@@ -14,17 +14,19 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/internal/testca"
 )
 
 // fakeServer is another homeserver, played by the test: it publishes a
-// signing key at /_matrix/key/v2/server and signs requests with it.
+// signing key at /_matrix/key/v2/server (and serves the routes it is
+// given) and signs requests with it.
 type fakeServer struct {
 	name string
 	key  events.SigningKey
 	addr string
 }
 
-func newFakeServer(t *testing.T, ca *testCA, name string) *fakeServer {
+func newFakeServer(t *testing.T, ca *testca.CA, name string, routes ...func(*http.ServeMux)) *fakeServer {
 	t.Helper()
 	key, err := events.GenerateSigningKey(rand.Reader)
 	if err != nil {
@@ -44,8 +46,11 @@ func newFakeServer(t *testing.T, ca *testCA, name string) *fakeServer {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(signed)
 	})
+	for _, route := range routes {
+		route(mux)
+	}
 	srv := httptest.NewUnstartedServer(mux)
-	certFile, keyFile := ca.issue(t, name)
+	certFile, keyFile := ca.Issue(t, name, name)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +80,7 @@ func (f *fakeServer) auth(t *testing.T, key events.SigningKey, origin, destinati
 // dropped. Both backends (transactions are stored).
 func TestFederationBadInput(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
+		ca := testca.New(t)
 		b := newFedNode(t, ca, "b.test", db)
 		c := newFakeServer(t, ca, "c.test")
 		b.peers["c.test"] = c.addr

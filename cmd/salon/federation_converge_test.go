@@ -18,12 +18,8 @@ import (
 // events (the same IDs). Both backends.
 func TestFederationCatchUp(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		newDB := backends(t)[backendOf(db)]
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", newDB(t))
-		c := newFedNode(t, ca, "c.test", newDB(t))
-		peer(a, b, c)
+		n := fedNodes(t, db, "a.test", "b.test", "c.test")
+		a, b, c := n[0], n[1], n[2]
 		sa, sb, sc := a.start(t), b.start(t), c.start(t)
 		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
 		bob := mxtest.Register(t, sb.URL, "bob", "password bob")
@@ -115,10 +111,8 @@ func roomEventIDs(t *testing.T, c *mxtest.Client, roomID string) string {
 // Both backends.
 func TestFederationPartitionedStateConflict(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", backends(t)[backendOf(db)](t))
-		peer(a, b)
+		n := fedNodes(t, db, "a.test", "b.test")
+		a, b := n[0], n[1]
 		sa, sb := a.start(t), b.start(t)
 		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
 		bob := mxtest.Register(t, sb.URL, "bob", "password bob")

@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"image"
 	pngenc "image/png"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,12 +18,13 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/internal/testca"
 )
 
 // edgeNet is two Salons, a.test and b.test, and a server c.test the test
 // plays, all trusting one test CA.
 type edgeNet struct {
-	ca     *testCA
+	ca     *testca.CA
 	a, b   *fedNode
 	sa, sb *testServer
 	c      *fakeServer
@@ -35,11 +33,9 @@ type edgeNet struct {
 
 func newEdgeNet(t *testing.T, db string) *edgeNet {
 	t.Helper()
-	n := &edgeNet{ca: newTestCA(t)}
-	n.a = newFedNode(t, n.ca, "a.test", db)
-	n.b = newFedNode(t, n.ca, "b.test", backends(t)[backendOf(db)](t))
+	nodes := fedNodes(t, db, "a.test", "b.test")
+	n := &edgeNet{ca: nodes[0].ca, a: nodes[0], b: nodes[1]}
 	n.c = newFakeServer(t, n.ca, "c.test")
-	peer(n.a, n.b)
 	n.a.peers["c.test"] = n.c.addr
 	n.sa, n.sb = n.a.start(t), n.b.start(t)
 	n.fa = newFedHTTP(t, n.ca, n.a)
@@ -296,38 +292,25 @@ type recordingServer struct {
 	edus []map[string]any
 }
 
-func newRecordingServer(t *testing.T, ca *testCA, name string) *recordingServer {
+func newRecordingServer(t *testing.T, ca *testca.CA, name string) *recordingServer {
 	t.Helper()
-	key, err := events.GenerateSigningKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := &recordingServer{fakeServer: &fakeServer{name: name, key: key}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
-		var txn struct {
-			EDUs []map[string]any `json:"edus"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&txn); err != nil {
-			http.Error(w, "bad", 400)
-			return
-		}
-		rs.mu.Lock()
-		rs.edus = append(rs.edus, txn.EDUs...)
-		rs.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"pdus":{}}`))
+	rs := &recordingServer{}
+	rs.fakeServer = newFakeServer(t, ca, name, func(mux *http.ServeMux) {
+		mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
+			var txn struct {
+				EDUs []map[string]any `json:"edus"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&txn); err != nil {
+				http.Error(w, "bad", 400)
+				return
+			}
+			rs.mu.Lock()
+			rs.edus = append(rs.edus, txn.EDUs...)
+			rs.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"pdus":{}}`))
+		})
 	})
-	srv := httptest.NewUnstartedServer(mux)
-	certFile, keyFile := ca.issue(t, name)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	rs.addr = srv.Listener.Addr().String()
 	return rs
 }
 
@@ -356,7 +339,7 @@ func (rs *recordingServer) waitEDU(t *testing.T, typ, want string) map[string]an
 // no longer goes there.
 func TestFederationEdgeEDUs(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
+		ca := testca.New(t)
 		a := newFedNode(t, ca, "a.test", db)
 		c := newRecordingServer(t, ca, "c.test")
 		a.peers["c.test"] = c.addr

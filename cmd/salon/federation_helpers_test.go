@@ -3,91 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/salonhq/salon/internal/testca"
 )
-
-// testCA is a certificate authority made for one test: it issues the
-// federation listeners' certificates, and the servers trust it through
-// federation.ca_file.
-type testCA struct {
-	dir    string
-	CAFile string
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	Pool   *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Salon test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{dir: t.TempDir(), cert: cert, key: key, Pool: x509.NewCertPool()}
-	ca.Pool.AddCert(cert)
-	ca.CAFile = filepath.Join(ca.dir, "ca.pem")
-	writePEM(t, ca.CAFile, "CERTIFICATE", der)
-	return ca
-}
-
-// issue makes a certificate for host and returns its PEM files.
-func (ca *testCA) issue(t testing.TB, host string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(ca.dir, host+".pem"), filepath.Join(ca.dir, host+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // reservePort finds a loopback TCP port free right now.
 func reservePort(t testing.TB) string {
@@ -107,28 +32,46 @@ type fedNode struct {
 	FedAddr string
 	DataDir string
 	DB      string
-	ca      *testCA
+	ca      *testca.CA
 	peers   map[string]string
 	srv     *testServer
 }
 
-func newFedNode(t testing.TB, ca *testCA, name, db string) *fedNode {
+func newFedNode(t testing.TB, ca *testca.CA, name, db string) *fedNode {
 	return &fedNode{Name: name, FedAddr: reservePort(t), DataDir: t.TempDir(), DB: db, ca: ca, peers: map[string]string{}}
 }
 
 // start runs the node (again) with its data directory and database.
 func (n *fedNode) start(t testing.TB, edit ...func(*Config)) *testServer {
 	t.Helper()
-	cert, key := n.ca.issue(t, n.Name)
+	cert, key := n.ca.Issue(t, n.Name, n.Name)
 	n.srv = startServer(t, n.DB, append([]func(*Config){func(c *Config) {
 		c.ServerName = n.Name
 		c.DataDir = n.DataDir
 		c.Federation.Listen = n.FedAddr
 		c.Federation.TLSCert, c.Federation.TLSKey = cert, key
-		c.Federation.CAFile = n.ca.CAFile
+		c.Federation.CAFile = n.ca.File
 		c.Federation.Resolve = n.peers
 	}}, edit...)...)
 	return n.srv
+}
+
+// fedNodes makes one node per name under a new test CA, all peered: the
+// first on database, the others each on a new database of the same
+// backend.
+func fedNodes(t testing.TB, database string, names ...string) []*fedNode {
+	t.Helper()
+	ca := testca.New(t)
+	nodes := make([]*fedNode, len(names))
+	for i, name := range names {
+		db := database
+		if i > 0 {
+			db = backends(t)[backendOf(database)](t)
+		}
+		nodes[i] = newFedNode(t, ca, name, db)
+	}
+	peer(nodes...)
+	return nodes
 }
 
 // peer makes each node reach the other at its federation address.
@@ -150,7 +93,7 @@ type fedHTTP struct {
 	name string
 }
 
-func newFedHTTP(t testing.TB, ca *testCA, n *fedNode) *fedHTTP {
+func newFedHTTP(t testing.TB, ca *testca.CA, n *fedNode) *fedHTTP {
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: n.Name, MinVersion: tls.VersionTLS12},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {

@@ -16,10 +16,8 @@ import (
 // backoff. Both backends.
 func TestFederationQueueSurvivesKill9(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", backends(t)[backendOf(db)](t))
-		peer(a, b)
+		n := fedNodes(t, db, "a.test", "b.test")
+		a, b := n[0], n[1]
 
 		// Bob exists on B, which then goes down.
 		sb := b.start(t)
@@ -28,9 +26,9 @@ func TestFederationQueueSurvivesKill9(t *testing.T) {
 		sb.Stop()
 
 		// A runs as a real process.
-		cert, key := ca.issue(t, a.Name)
+		cert, key := a.ca.Issue(t, a.Name, a.Name)
 		yaml := fmt.Sprintf("server_name: a.test\nfederation:\n  listen: %s\n  tls_cert: %s\n  tls_key: %s\n  ca_file: %s\n  resolve:\n    b.test: %s\n",
-			a.FedAddr, cert, key, ca.CAFile, b.FedAddr)
+			a.FedAddr, cert, key, a.ca.File, b.FedAddr)
 		pa := startProcessYAML(t, yaml, "--data-dir", a.DataDir, "--database", a.DB)
 		alice := mxtest.Register(t, pa.url, "alice", "password alice")
 		sendToDevice(alice, 200, "", "m.test", "q1", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"seq": 7}}})

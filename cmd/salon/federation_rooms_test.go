@@ -22,11 +22,9 @@ import (
 // once Bob left, A's messages are not queued to B. Both backends.
 func TestFederationRooms(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", backends(t)[backendOf(db)](t))
-		c := newFakeServer(t, ca, "c.test")
-		peer(a, b)
+		n := fedNodes(t, db, "a.test", "b.test")
+		a, b := n[0], n[1]
+		c := newFakeServer(t, a.ca, "c.test")
 		a.peers["c.test"] = c.addr
 		sa, sb := a.start(t), b.start(t)
 		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
@@ -93,7 +91,7 @@ func TestFederationRooms(t *testing.T) {
 		}
 
 		// A PDU of a server with no member in the room is refused.
-		fa := newFedHTTP(t, ca, a)
+		fa := newFedHTTP(t, a.ca, a)
 		create, prev := stateID(t, alice, room, "m.room.create", ""), latestID(t, alice, room)
 		pl := stateID(t, alice, room, "m.room.power_levels", "")
 		forged := buildPDU(t, v, room, "@mallory:c.test", "c.test", c.key, []string{create, pl}, prev, "forged")
@@ -188,11 +186,14 @@ func TestFederationRooms(t *testing.T) {
 
 		// Bob leaves the private room; A's later messages there are not
 		// queued to B (stopped, so anything queued would stay counted).
+		// The send returns once its event is queued (sendOut runs in the
+		// commit), so the depth is read right after it.
 		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/leave", room), map[string]any{})
-		waitFor(t, "Bob's leave on A", func() bool { return !joined(t, alice, room)[bob.UserID] })
+		// (joined answers an empty set for a failed request: Alice still
+		// listed is what makes Bob's absence mean something.)
+		waitFor(t, "Bob's leave on A", func() bool { m := joined(t, alice, room); return m[alice.UserID] && !m[bob.UserID] })
 		sb.Stop()
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/a2", room), map[string]any{"msgtype": "m.text", "body": "after Bob left"})
-		time.Sleep(500 * time.Millisecond)
 		if mt := scrape(t, sa); strings.Contains(mt, `salon_federation_queue_depth{destination="b.test"} 1`) {
 			t.Fatalf("a message was queued to b.test after Bob left:\n%s", grepLines(mt, "queue_depth"))
 		}

@@ -18,14 +18,12 @@ import (
 // the /sync of a device on B.
 func TestFederationTwoSalons(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", backends(t)[backendOf(db)](t))
-		peer(a, b)
+		n := fedNodes(t, db, "a.test", "b.test")
+		a, b := n[0], n[1]
 		sa, sb := a.start(t), b.start(t)
 
 		// The federation listener answers /version and the keys, signed.
-		fb := newFedHTTP(t, ca, b)
+		fb := newFedHTTP(t, b.ca, b)
 		if st, body, _ := fb.do("GET", "/_matrix/federation/v1/version", "", nil); st != 200 || body["server"].(map[string]any)["name"] != "Salon" {
 			t.Fatalf("version: %d %v", st, body)
 		}

@@ -13,12 +13,8 @@ import (
 // it is back, and C's next message reaches A and B.
 func TestFederationThreeSalons(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db string) {
-		ca := newTestCA(t)
-		newDB := backends(t)[backendOf(db)]
-		a := newFedNode(t, ca, "a.test", db)
-		b := newFedNode(t, ca, "b.test", newDB(t))
-		c := newFedNode(t, ca, "c.test", newDB(t))
-		peer(a, b, c)
+		n := fedNodes(t, db, "a.test", "b.test", "c.test")
+		a, b, c := n[0], n[1], n[2]
 		sa, sb, sc := a.start(t), b.start(t), c.start(t)
 		alice := mxtest.Register(t, sa.URL, "alice", "password alice")
 		bob := mxtest.Register(t, sb.URL, "bob", "password bob")

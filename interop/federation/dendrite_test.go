@@ -34,8 +34,7 @@ import (
 // "What works today") against Dendrite, both ways: each server's keys
 // fetched by the other, profiles, the room alias directory, /keys/query and
 // /keys/claim of a remote device, to-device messages, and X-Matrix
-// requests accepted by each side. Rooms (rooms_test.go) run when Salon
-// says it can share them.
+// requests accepted by each side, and shared rooms (rooms_test.go).
 func TestDendrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Salon and Dendrite processes")

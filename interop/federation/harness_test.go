@@ -4,17 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +24,7 @@ import (
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/mxtest"
+	"github.com/salonhq/salon/internal/testca"
 )
 
 // dendriteVersion is the release the interop runs against, the one
@@ -88,77 +83,6 @@ func salonBinary(t *testing.T) string {
 	return bin
 }
 
-// testCA issues the certificates of both servers' federation listeners.
-// Salon trusts it through federation.ca_file, Dendrite through
-// SSL_CERT_FILE (Go's crypto/x509 reads it instead of the system roots), so
-// TLS is checked for real in both directions.
-type testCA struct {
-	dir    string
-	File   string
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	Pool   *x509.CertPool
-	serial int64
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Salon interop CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{dir: t.TempDir(), cert: cert, key: key, Pool: x509.NewCertPool(), serial: 1}
-	ca.Pool.AddCert(cert)
-	ca.File = filepath.Join(ca.dir, "ca.pem")
-	writePEM(t, ca.File, "CERTIFICATE", der)
-	return ca
-}
-
-// issue makes a server certificate for the IP literal ip (the host of an
-// IP-literal server name) and returns its PEM files.
-func (ca *testCA) issue(t *testing.T, name string, ip net.IP) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: ip.String()}, IPAddresses: []net.IP{ip},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(ca.dir, name+".pem"), filepath.Join(ca.dir, name+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // freePort finds a loopback TCP port free right now.
 func freePort(t *testing.T) string { return freePortOn(t, "127.0.0.1") }
 
@@ -207,11 +131,10 @@ type server struct {
 
 // pair is a Salon and a Dendrite that federate with each other.
 type pair struct {
-	CA       *testCA
+	CA       *testca.CA
 	Salon    *server
 	Dendrite *server
 	fed      *http.Client
-	lacks    map[string]string // salonLacks's answers, by feature
 }
 
 // startPair starts Dendrite and Salon, each knowing the other's name, with
@@ -221,8 +144,8 @@ func startPair(t *testing.T, ip string) *pair {
 	t.Helper()
 	ddir := dendriteDir(t)
 	salonBin := salonBinary(t)
-	ca := newTestCA(t)
-	p := &pair{CA: ca, lacks: map[string]string{}}
+	ca := testca.New(t)
+	p := &pair{CA: ca}
 	p.Salon = &server{Name: freePortOn(t, ip), ClientURL: "http://" + freePort(t), Metrics: "http://" + freePort(t), Dir: t.TempDir()}
 	p.Dendrite = &server{Name: freePortOn(t, ip), ClientURL: "http://" + freePort(t), Dir: t.TempDir()}
 	p.fed = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
@@ -236,9 +159,9 @@ func startPair(t *testing.T, ip string) *pair {
 // own TLS listener at s.Name, open registration and peer listed in
 // federation.resolve (a loopback address is private: Salon dials it only
 // when the operator names it).
-func startSalon(t *testing.T, bin string, ca *testCA, s, peer *server, ip net.IP) {
+func startSalon(t *testing.T, bin string, ca *testca.CA, s, peer *server, ip net.IP) {
 	t.Helper()
-	cert, key := ca.issue(t, "salon", ip)
+	cert, key := ca.Issue(t, "salon", ip.String())
 	conf := fmt.Sprintf(`server_name: %q
 listen: %s
 data_dir: %s
@@ -273,7 +196,7 @@ federation:
 // open registration) and a signing key with generate-keys, then runs the
 // monolith: client API over HTTP, federation over HTTPS at d.Name with a
 // certificate of the test CA, which it also trusts for outbound requests.
-func startDendrite(t *testing.T, bin string, ca *testCA, d *server, ip net.IP) {
+func startDendrite(t *testing.T, bin string, ca *testca.CA, d *server, ip net.IP) {
 	t.Helper()
 	keyFile := filepath.Join(d.Dir, "matrix_key.pem")
 	runTool(t, exec.Command(filepath.Join(bin, "generate-keys"), "--private-key", keyFile))
@@ -311,7 +234,7 @@ func startDendrite(t *testing.T, bin string, ca *testCA, d *server, ip net.IP) {
 	if err := os.WriteFile(confFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert, key := ca.issue(t, "dendrite", ip)
+	cert, key := ca.Issue(t, "dendrite", ip.String())
 	d.Log = filepath.Join(d.Dir, "dendrite.log")
 	d.What = "Dendrite"
 	d.newCmd = func() *exec.Cmd {
@@ -382,18 +305,18 @@ func startProcess(t *testing.T, s *server) {
 		})
 	}
 	// The process outlives a subtest that restarted it: the test that first
-	// started it stops it.
+	// started it stops it (whichever start is the latest) at its end, once.
 	if s.owner == nil {
-		s.owner = t
+		owner := t
+		s.owner = owner
+		owner.Cleanup(func() {
+			s.stop()
+			if owner.Failed() {
+				b, _ := os.ReadFile(s.Log)
+				owner.Logf("%s log (%s), last lines:\n%s", s.What, s.Log, tail(b, 60))
+			}
+		})
 	}
-	owner := s.owner
-	owner.Cleanup(func() {
-		s.stop()
-		if owner.Failed() {
-			b, _ := os.ReadFile(s.Log)
-			t.Logf("%s log (%s), last lines:\n%s", s.What, s.Log, tail(b, 60))
-		}
-	})
 	deadline := time.After(90 * time.Second)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()

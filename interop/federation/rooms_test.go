@@ -1,7 +1,6 @@
 package federation_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,57 +8,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/mxtest"
 )
 
 // roomTests share rooms between Salon and Dendrite: joins both ways (by
-// alias and after an invite) and messages both ways. Each first asks Salon
-// whether it can take part yet (salonLacks) and skips with Salon's own
-// answer when it cannot, so the tests start running by themselves when
-// Salon's federation learns rooms (PDUs, make_join/send_join, invite).
+// alias and after an invite) and messages both ways.
 func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 	run := func(name string, f func(t *testing.T, alice, bob *mxtest.Client)) {
 		t.Run(name, func(t *testing.T) { f(t, as(t, alice), as(t, bob)) })
 	}
 	run("SalonJoinsDendriteRoomByAlias", func(t *testing.T, alice, bob *mxtest.Client) {
-		p.skipUnless(t, "pdus")
-		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "djoin"}).Str("room_id")
-		r := alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#djoin:"+p.Dendrite.Name), map[string]any{})
-		if r.Str("room_id") != room {
-			t.Fatalf("joined %q, the room is %s", r.Str("room_id"), room)
-		}
-		waitJoined(t, bob, room, alice.UserID)
-		waitJoined(t, alice, room, bob.UserID)
-		messagesBothWays(t, room, alice, bob)
+		joinByAlias(t, bob, alice, "djoin", p.Dendrite.Name)
 	})
 	run("DendriteInvitesSalonUser", func(t *testing.T, alice, bob *mxtest.Client) {
-		p.skipUnless(t, "pdus", "invite")
-		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
-		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": alice.UserID})
-		waitInvite(t, alice, room)
-		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
-		waitJoined(t, bob, room, alice.UserID)
-		messagesBothWays(t, room, alice, bob)
+		inviteAndJoin(t, bob, alice)
 	})
 	run("DendriteJoinsSalonRoomByAlias", func(t *testing.T, alice, bob *mxtest.Client) {
-		p.skipUnless(t, "pdus", "make_join")
-		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "sjoin"}).Str("room_id")
-		r := bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#sjoin:"+p.Salon.Name), map[string]any{})
-		if r.Str("room_id") != room {
-			t.Fatalf("joined %q, the room is %s", r.Str("room_id"), room)
-		}
-		waitJoined(t, alice, room, bob.UserID)
-		messagesBothWays(t, room, alice, bob)
+		joinByAlias(t, alice, bob, "sjoin", p.Salon.Name)
 	})
 	run("SalonInvitesDendriteUser", func(t *testing.T, alice, bob *mxtest.Client) {
-		p.skipUnless(t, "pdus", "make_join")
-		room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
-		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": bob.UserID})
-		waitInvite(t, bob, room)
-		bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
-		waitJoined(t, alice, room, bob.UserID)
-		messagesBothWays(t, room, alice, bob)
+		inviteAndJoin(t, alice, bob)
 	})
 	// A mixed room's members see each other's media and profiles: Salon's
 	// Alice downloads what Dendrite's Bob uploaded (authenticated media,
@@ -67,7 +35,6 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 	// federation), Bob downloads Alice's; each looks up the other's
 	// profile.
 	run("MediaAndProfilesInMixedRoom", func(t *testing.T, alice, bob *mxtest.Client) {
-		p.skipUnless(t, "pdus")
 		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "dmedia"}).Str("room_id")
 		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#dmedia:"+p.Dendrite.Name), map[string]any{})
 		waitJoined(t, bob, room, alice.UserID)
@@ -109,103 +76,43 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 			user string
 			want string
 		}{{alice, bob.UserID, "Bob of the mixed room"}, {bob, alice.UserID, "Alice of the mixed room"}} {
-			deadline := time.Now().Add(20 * time.Second)
-			for {
+			eventually(t, 20*time.Second, func() string {
 				r := c.who.Do("GET", mxtest.Path("/_matrix/client/v3/profile/%s", c.user), nil)
 				if r.Status == 200 && r.Str("displayname") == c.want {
-					break
+					return ""
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s looks up %s: %d %s", c.who.UserID, c.user, r.Status, r.Raw)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+				return fmt.Sprintf("%s looks up %s: %d %s", c.who.UserID, c.user, r.Status, r.Raw)
+			})
 		}
 	})
 }
 
-// skipUnless skips the test when Salon says it lacks one of the features
-// (asked once per feature).
-func (p *pair) skipUnless(t *testing.T, features ...string) {
+// joinByAlias: owner (on server) makes a public room with the alias
+// #localpart:server; joiner joins it by that alias; each side lists the
+// other as joined, and messages go both ways.
+func joinByAlias(t *testing.T, owner, joiner *mxtest.Client, localpart, server string) {
 	t.Helper()
-	for _, f := range features {
-		why, asked := p.lacks[f]
-		if !asked {
-			why = p.salonLacks(t, f)
-			p.lacks[f] = why
-		}
-		if why != "" {
-			t.Skip(why)
-		}
+	room := owner.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": localpart}).Str("room_id")
+	r := joiner.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#"+localpart+":"+server), map[string]any{})
+	if r.Str("room_id") != room {
+		t.Fatalf("joined %q, the room is %s", r.Str("room_id"), room)
 	}
+	waitJoined(t, owner, room, joiner.UserID)
+	waitJoined(t, joiner, room, owner.UserID)
+	messagesBothWays(t, room, owner, joiner)
 }
 
-// salonLacks asks Salon, with requests signed as Dendrite, whether it
-// serves a feature rooms need, and returns why not ("" when it does):
-//   - pdus: a transaction carrying a PDU (of a room Salon does not know)
-//     gets, for that PDU, the error Salon gives every PDU while it accepts
-//     none ("Salon does not accept PDUs over federation yet");
-//   - make_join, invite: the endpoint answers 404 M_UNRECOGNIZED (no such
-//     route) rather than an answer about the room.
-func (p *pair) salonLacks(t *testing.T, feature string) string {
+// inviteAndJoin: inviter makes a private room and invites invitee, who
+// sees the invite in /sync and joins; the inviter's server lists the
+// invitee as joined, and messages go both ways.
+func inviteAndJoin(t *testing.T, inviter, invitee *mxtest.Client) {
 	t.Helper()
-	room := "!probe:" + p.Dendrite.Name
-	switch feature {
-	case "pdus":
-		pdu := p.dendritePDU(t, map[string]any{
-			"room_id": room, "sender": "@probe:" + p.Dendrite.Name, "type": "m.room.message",
-			"content": map[string]any{"msgtype": "m.text", "body": "probe"}, "origin_server_ts": time.Now().UnixMilli(),
-			"depth": 1, "prev_events": []any{}, "auth_events": []any{},
-		})
-		txn := fmt.Sprintf("probe%d", time.Now().UnixNano())
-		status, body, raw := p.asDendrite(t, "PUT", "/_matrix/federation/v1/send/"+txn, map[string]any{
-			"origin": p.Dendrite.Name, "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{pdu}, "edus": []any{},
-		})
-		if status != 200 {
-			return fmt.Sprintf("Salon answers a transaction with a PDU from Dendrite %d: %s", status, raw)
-		}
-		pdus, _ := body["pdus"].(map[string]any)
-		if len(pdus) == 0 {
-			// Today's Salon keys its refusal by event ID; an answer
-			// without one is not that refusal: let the room tests say.
-			t.Logf("Salon's answer to a transaction with a well-formed PDU has no entry for it: %s", raw)
-		}
-		for _, res := range pdus {
-			m, _ := res.(map[string]any)
-			if msg, _ := m["error"].(string); strings.Contains(msg, "does not accept PDUs") {
-				return "Salon does not accept PDUs yet: it answers a PDU from Dendrite with " + fmt.Sprintf("%q", msg)
-			}
-		}
-		return ""
-	case "make_join":
-		path := mxtest.Path("/_matrix/federation/v1/make_join/%s/%s", room, "@probe:"+p.Dendrite.Name) + "?ver=10&ver=11"
-		return unrecognised(p.asDendrite(t, "GET", path, nil))
-	case "invite":
-		path := mxtest.Path("/_matrix/federation/v2/invite/%s/%s", room, "$probe")
-		return unrecognised(p.asDendrite(t, "PUT", path, map[string]any{"room_version": "10", "event": map[string]any{}}))
-	}
-	t.Fatalf("unknown feature %q", feature)
-	return ""
-}
-
-// dendritePDU hashes and signs a PDU as Dendrite's server would, with its
-// key (the test generated it), at Salon's default room version.
-func (p *pair) dendritePDU(t *testing.T, fields map[string]any) json.RawMessage {
-	t.Helper()
-	raw, _ := json.Marshal(fields)
-	pdu, err := events.HashAndSignEvent(events.DefaultRoomVersion, raw, p.Dendrite.Name, p.Dendrite.signing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pdu
-}
-
-// unrecognised says why when an answer is 404 M_UNRECOGNIZED.
-func unrecognised(status int, body map[string]any, raw []byte) string {
-	if status == 404 && body["errcode"] == "M_UNRECOGNIZED" {
-		return fmt.Sprintf("Salon does not serve this endpoint yet (404 M_UNRECOGNIZED): %s", raw)
-	}
-	return ""
+	room := inviter.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}).Str("room_id")
+	inviter.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/invite", room), map[string]any{"user_id": invitee.UserID})
+	waitInvite(t, invitee, room)
+	invitee.Must(200, "POST", mxtest.Path("/_matrix/client/v3/rooms/%s/join", room), map[string]any{})
+	waitJoined(t, inviter, room, invitee.UserID)
+	messagesBothWays(t, room, inviter, invitee)
 }
 
 // waitJoined waits until c's server lists user among room's joined members.
