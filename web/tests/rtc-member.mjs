@@ -1,15 +1,9 @@
 // A MatrixRTC participant in its own process, for 3-matrixrtc.test.mjs:
 // matrix-js-sdk's MatrixRTCSession joins the call in ROOM with a delayed
 // leave, prints "joined", and stays until killed (a crashed client).
-// Node 20 lacks Promise.withResolvers, which the SDK uses: define it
-// before the SDK loads (hence the dynamic import).
-if (!Promise.withResolvers) {
-  Promise.withResolvers = function () {
-    let resolve, reject;
-    const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
-    return { promise, resolve, reject };
-  };
-}
+// Node 20 lacks Promise.withResolvers, which the SDK uses: node20.mjs
+// defines it before the SDK loads (hence the dynamic import).
+import "./node20.mjs";
 const sdk = await import("matrix-js-sdk");
 const { BASE, TOKEN, USER, DEVICE, ROOM, FOCUS } = process.env;
 const client = sdk.createClient({ baseUrl: BASE, accessToken: TOKEN, userId: USER, deviceId: DEVICE });

@@ -2,18 +2,9 @@
 // e2ee-dehydrated.mjs) share: matrix-js-sdk loaded for Node, and the
 // plain HTTP calls that make their accounts on the server at $BASE.
 //
-// Node 20 lacks Promise.withResolvers, which the SDK uses: define it
-// before the SDK loads (hence the dynamic import).
-if (!Promise.withResolvers) {
-  Promise.withResolvers = function () {
-    let resolve, reject;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
+// Node 20 lacks Promise.withResolvers, which the SDK uses: node20.mjs
+// defines it before the SDK loads (hence the dynamic import).
+import "./node20.mjs";
 // The SDK logs every step to the console: keep it for E2EE_DEBUG=1.
 export const say = (line) => process.stdout.write(line + "\n");
 if (!process.env.E2EE_DEBUG) {

@@ -7,17 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 // matrix-js-sdk 43 wants Node 22 for Promise.withResolvers; Node 20 runs it
-// with this polyfill, defined before the SDK is imported.
-if (!Promise.withResolvers) {
-  Promise.withResolvers = function () {
-    let resolve, reject;
-    const promise = new Promise((a, b) => {
-      resolve = a;
-      reject = b;
-    });
-    return { promise, resolve, reject };
-  };
-}
+// with the polyfill in node20.mjs, defined before the SDK is imported.
+import "../node20.mjs";
 
 function freeUDPPort() {
   return new Promise((resolve, reject) => {
