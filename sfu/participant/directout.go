@@ -49,10 +49,14 @@ type DirectOut struct {
 	headsMu sync.Mutex
 	heads   map[uint32]interceptor.RTPWriter
 
+	// armMu serializes arming and disarming: the connection-state handler
+	// and the candidate-pair handler run on different goroutines, and each
+	// reads the selected pair and stores the path as one step, so a slower
+	// one cannot put back an address the other has already replaced.
+	armMu sync.Mutex
 	// keys are derived once per connection: arming again (a new candidate
 	// pair) keeps every stream's context and rollover counter.
-	keysMu sync.Mutex
-	keys   *srtpKeys
+	keys *srtpKeys
 }
 
 // directHeads is the outermost interceptor of a subscriber connection: it
@@ -128,7 +132,11 @@ func (o *DirectOut) arm(keys *srtpKeys, sock Socket, addr net.Addr) {
 	o.path.Store(&directPath{keys: keys, sock: sock, addr: addr})
 }
 
-func (o *DirectOut) disarm() { o.path.Store(nil) }
+func (o *DirectOut) disarm() {
+	o.armMu.Lock()
+	o.path.Store(nil)
+	o.armMu.Unlock()
+}
 
 // directBuf holds the largest packet the SFU forwards plus SRTP's tag.
 const directBuf = 1600
@@ -323,14 +331,14 @@ func armDirect(out *DirectOut, sock Socket, pc *webrtc.PeerConnection) {
 	if out == nil || sock == nil {
 		return
 	}
+	out.armMu.Lock()
+	defer out.armMu.Unlock()
 	dt := pc.SCTP().Transport()
 	addr := directAddr(dt.ICETransport(), sock)
 	if addr == nil {
-		out.disarm()
+		out.path.Store(nil)
 		return
 	}
-	out.keysMu.Lock()
-	defer out.keysMu.Unlock()
 	if out.keys == nil {
 		keys, err := localSRTPKeys(dt)
 		if err != nil {

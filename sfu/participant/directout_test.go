@@ -139,18 +139,24 @@ func TestDirectStreamClosedSocket(t *testing.T) {
 	}
 }
 
-func TestDirectStreamAllocatesNothing(t *testing.T) {
+// armedStream is an armed AES-GCM stream writing to a socket that drops
+// its packets, with a video-sized packet to write through it.
+func armedStream(tb testing.TB) (interceptor.RTPWriter, *rtp.Header, []byte) {
 	out := &DirectOut{}
-	w := out.BindLocalStream(nil, interceptor.RTPWriterFunc(failWriter{t}.Write))
-	out.arm(testKeys(t, srtp.ProtectionProfileAeadAes128Gcm), &noAllocSocket{}, &net.UDPAddr{})
-	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 5, Extensions: make([]rtp.Extension, 0, 4)}
+	w := out.BindLocalStream(nil, interceptor.RTPWriterFunc(failWriter{tb}.Write))
+	out.arm(testKeys(tb, srtp.ProtectionProfileAeadAes128Gcm), &noAllocSocket{}, &net.UDPAddr{})
+	h := &rtp.Header{Version: 2, PayloadType: 96, SSRC: 5, Extensions: make([]rtp.Extension, 0, 4)}
 	_ = h.SetExtension(3, []byte{0, 1})
-	payload := make([]byte, 1100)
-	_, _ = w.Write(&h, payload, nil) // creates the context
+	return w, h, make([]byte, 1100)
+}
+
+func TestDirectStreamAllocatesNothing(t *testing.T) {
+	w, h, payload := armedStream(t)
+	_, _ = w.Write(h, payload, nil) // creates the context
 	allocs := testing.AllocsPerRun(1000, func() {
 		h.SequenceNumber++
 		h.Timestamp += 3000
-		if _, err := w.Write(&h, payload, nil); err != nil {
+		if _, err := w.Write(h, payload, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -160,16 +166,11 @@ func TestDirectStreamAllocatesNothing(t *testing.T) {
 }
 
 func BenchmarkDirectStream(b *testing.B) {
-	out := &DirectOut{}
-	w := out.BindLocalStream(nil, interceptor.RTPWriterFunc(failWriter{b}.Write))
-	out.arm(testKeys(b, srtp.ProtectionProfileAeadAes128Gcm), &noAllocSocket{}, &net.UDPAddr{})
-	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 5, Extensions: make([]rtp.Extension, 0, 4)}
-	_ = h.SetExtension(3, []byte{0, 1})
-	payload := make([]byte, 1100)
+	w, h, payload := armedStream(b)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		h.SequenceNumber++
-		if _, err := w.Write(&h, payload, nil); err != nil {
+		if _, err := w.Write(h, payload, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -392,3 +392,77 @@ func processCPU() int64 {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// TestDirectWritePathICERestart restarts ICE from the subscriber (what
+// livekit-client does when its signal connection resumes): the client
+// gathers on new sockets, so its address changes, while DTLS, and so the
+// SRTP keys and each stream's rollover counter, stay. Packets forwarded
+// after the restart must reach the client at its new address.
+func TestDirectWritePathICERestart(t *testing.T) {
+	l := newLoopSFU(t)
+	defer l.close()
+	tr := videoTrack(l)
+	s := subscribe(t, l, tr, false, false)
+	defer s.close()
+	var hdr rtp.Header
+	var pkt forward.Packet
+	sc := newScratch()
+	seq := uint16(0)
+	send := func(n int) {
+		for i := 0; i < n; i++ {
+			tr.handlePacket(vp8Packet(seq, 3000*uint32(seq/4), seq/4, seq == 0), 0, &hdr, &pkt, sc, time.Now().UnixNano())
+			seq++
+		}
+	}
+	send(1)
+	waitFor(t, "the keyframe", func() bool { return s.n.Load() == 1 })
+	remoteAddr := func() string {
+		pair, err := s.client.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			return ""
+		}
+		return net.JoinHostPort(pair.Local.Address, itoa(int(pair.Local.Port)))
+	}
+	for restart := 1; restart <= 3; restart++ {
+		before := remoteAddr()
+		offer, err := s.client.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered := webrtc.GatheringCompletePromise(s.client)
+		if err := s.client.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		if err := s.sub.sub.SetRemoteDescription(*s.client.LocalDescription()); err != nil {
+			t.Fatal(err)
+		}
+		answer, err := s.sub.sub.CreateAnswer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered = webrtc.GatheringCompletePromise(s.sub.sub)
+		if err := s.sub.sub.SetLocalDescription(answer); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		if err := s.client.SetRemoteDescription(*s.sub.sub.LocalDescription()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a new candidate pair", func() bool { a := remoteAddr(); return a != "" && a != before })
+		// Forward until packets arrive again, as a call would.
+		n0 := s.n.Load()
+		deadline := time.Now().Add(5 * time.Second)
+		for s.n.Load() < n0+10 {
+			if time.Now().After(deadline) {
+				p := s.sub.params.Direct.path.Load()
+				t.Fatalf("restart %d: no packets after the restart (client at %s, direct path armed %v to %v)", restart, remoteAddr(), p != nil, p)
+			}
+			send(1)
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !s.sub.params.Direct.Armed() {
+			t.Fatalf("restart %d: the direct path is not armed again", restart)
+		}
+	}
+}

@@ -13,51 +13,14 @@ import (
 
 	"github.com/pion/rtp"
 	"golang.org/x/image/vp8"
+
+	"github.com/salonhq/salon/sfu/forward"
 )
 
 // VP8 in RTP: RFC 7741. A frame is the payloads (after each packet's
 // payload descriptor) of the packets from the one whose descriptor has S
 // set and partition index 0 up to the one with the RTP marker bit, in
 // sequence order, all sharing one RTP timestamp.
-
-// vp8Descriptor parses the payload descriptor of an RTP VP8 payload and
-// returns the length of the descriptor and whether the packet starts a
-// frame (S=1, PID=0).
-func vp8Descriptor(p []byte) (n int, start bool, err error) {
-	if len(p) < 1 {
-		return 0, false, errors.New("empty payload")
-	}
-	x := p[0]&0x80 != 0
-	start = p[0]&0x10 != 0 && p[0]&0x07 == 0
-	n = 1
-	if x {
-		if len(p) < 2 {
-			return 0, false, errors.New("short extended descriptor")
-		}
-		ext := p[1]
-		n = 2
-		if ext&0x80 != 0 { // I: PictureID, 7 or 15 bits
-			if len(p) < n+1 {
-				return 0, false, errors.New("short picture ID")
-			}
-			if p[n]&0x80 != 0 {
-				n += 2
-			} else {
-				n++
-			}
-		}
-		if ext&0x40 != 0 { // L: TL0PICIDX
-			n++
-		}
-		if ext&0x30 != 0 { // T or K: TID/Y/KEYIDX
-			n++
-		}
-	}
-	if len(p) < n {
-		return 0, false, errors.New("short descriptor")
-	}
-	return n, start, nil
-}
 
 type packet struct {
 	seq     uint16
@@ -85,8 +48,8 @@ func (a *assembler) add(raw []byte) {
 		a.bad++
 		return
 	}
-	n, start, err := vp8Descriptor(p.Payload)
-	if err != nil {
+	d, ok := forward.ParseVP8(p.Payload)
+	if !ok {
 		a.bad++
 		return
 	}
@@ -97,7 +60,7 @@ func (a *assembler) add(raw []byte) {
 		a.byTS[p.Timestamp] = m
 		a.order = append(a.order, p.Timestamp)
 	}
-	m[p.SequenceNumber] = packet{seq: p.SequenceNumber, payload: bytes.Clone(p.Payload[n:]), start: start, marker: p.Marker}
+	m[p.SequenceNumber] = packet{seq: p.SequenceNumber, payload: bytes.Clone(p.Payload[d.HeaderSize:]), start: d.StartOfFrame, marker: p.Marker}
 }
 
 // frames returns every frame whose packets all arrived, in order of

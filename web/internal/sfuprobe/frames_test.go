@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+
+	"github.com/salonhq/salon/sfu/forward"
 )
 
 // keyFrame is a real VP8 key frame: the VP8 chunk of the WebP test image
@@ -86,9 +88,9 @@ func TestDescriptor(t *testing.T) {
 		{"empty", nil, 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, start, err := vp8Descriptor(tc.p)
-			if (err != nil) != tc.bad || (!tc.bad && (n != tc.n || start != tc.start)) {
-				t.Fatalf("got %d %v %v, want %d %v bad=%v", n, start, err, tc.n, tc.start, tc.bad)
+			d, ok := forward.ParseVP8(tc.p)
+			if ok == tc.bad || (!tc.bad && (d.HeaderSize != tc.n || d.StartOfFrame != tc.start)) {
+				t.Fatalf("got %d %v ok=%v, want %d %v bad=%v", d.HeaderSize, d.StartOfFrame, ok, tc.n, tc.start, tc.bad)
 			}
 		})
 	}
