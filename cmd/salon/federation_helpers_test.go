@@ -11,18 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salonhq/salon/internal/testnet"
+
 	"github.com/salonhq/salon/internal/testca"
 )
 
 // reservePort finds a loopback TCP port free right now.
 func reservePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testnet.Addr(t)
 }
 
 // fedNode is one Salon of a federation test: its server name, its

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salonhq/salon/internal/testnet"
+
 	"github.com/salonhq/salon/homeserver/store/postgres/pgtest"
 	"github.com/salonhq/salon/internal/redact"
 )
@@ -105,10 +107,5 @@ func (s *testServer) Stop() {
 // fixed port; tests run side by side).
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return testnet.Port(t)
 }

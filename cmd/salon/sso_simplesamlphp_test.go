@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/salonhq/salon/internal/testnet"
 
 	"github.com/salonhq/salon/homeserver/store/storetest"
 )
@@ -69,12 +70,7 @@ func startSimpleSAMLphp(t *testing.T) *simpleSAMLphp {
 		}
 		t.Skip("SimpleSAMLphp is not installed (apt-get install simplesamlphp)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testnet.Port(t)
 	s := &simpleSAMLphp{URL: "http://127.0.0.1:" + strconv.Itoa(port), dir: t.TempDir()}
 	s.MetadataURL = s.URL + "/saml2/idp/metadata.php"
 	for _, d := range []string{"config", "metadata", "cert", "tmp", "log", "sessions"} {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salonhq/salon/internal/testnet"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -102,12 +104,7 @@ func freePortOn(t *testing.T, ip string) string {
 // fixed one).
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return testnet.Port(t)
 }
 
 // server is one homeserver of the pair: its server name, which is an IP

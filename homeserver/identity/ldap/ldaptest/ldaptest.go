@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/salonhq/salon/internal/testnet"
 )
 
 // Base is the fixture's suffix; People and Groups its two branches.
@@ -187,12 +189,7 @@ func writeFile(t testing.TB, path, content string) {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testnet.Port(t)
 }
 
 const slapdConf = `include /etc/ldap/schema/core.schema
