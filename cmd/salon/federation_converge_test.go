@@ -179,12 +179,31 @@ func TestFederationPartitionedStateConflict(t *testing.T) {
 			t.Fatalf("topic on A %q, on B %q, want b", ta, tb)
 		}
 
-		// Not yet tested: a power-levels change against a topic. Alice
-		// demoting Bob on A while Bob sets a topic on B ends with A and B
-		// disagreeing: B reads the state after A's last event from its own
-		// timeline order (docs/FEDERATION.md, "Not yet"), which holds
-		// Alice's "a" after Bob's "b", and resolves the topic to "a"; A
-		// keeps "b". It needs the state after each event stored.
+		// A power-levels change against a topic: Alice demotes Bob on A
+		// while Bob sets "c" on B. Power events resolve first, so Bob's
+		// topic fails against the new power levels on both servers. It
+		// needs the state after each event (read from the timeline's
+		// order, B held Alice's "a" after Bob's "b" and resolved
+		// differently from A), and the state after a soft-failed event: A
+		// soft-fails "c", then gets Bob's message citing it.
+		partition("demotion against a topic", func() {
+			alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.power_levels/", room), map[string]any{
+				"users": map[string]any{alice.UserID: 100, bob.UserID: 0}, "state_default": 50,
+			})
+		}, func() { setTopic(bob, "c") })
+		power := func(c *mxtest.Client) float64 {
+			users, _ := c.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.power_levels/", room), nil).Body["users"].(map[string]any)
+			p, _ := users[bob.UserID].(float64)
+			return p
+		}
+		if pa, pb := power(alice), power(bob); pa != 0 || pb != 0 {
+			t.Fatalf("Bob's power on A %v, on B %v, want 0", pa, pb)
+		}
+		// Both topics are Bob's ("b" and "c"), and neither passes the
+		// resolved power levels: the topic leaves the state on both.
+		if ta, tb := topic(alice), topic(bob); ta != "-" || tb != "-" {
+			t.Fatalf("topic on A %q, on B %q, want none", ta, tb)
+		}
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/authrules"
@@ -155,16 +156,57 @@ func (s *Service) ServerState(ctx context.Context, server, roomID, eventID strin
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := s.p.Store.StateAt(ctx, roomID, row.Pos-1)
-	if err != nil {
+	if state, err = s.stateBeforeRow(ctx, row); err != nil {
 		return nil, nil, err
-	}
-	state = make([]ServerPDU, 0, len(rows))
-	for _, r := range rows {
-		state = append(state, ServerPDU{EventID: r.EventID, JSON: r.JSON})
 	}
 	authChain, err = s.authChain(ctx, sr, state)
 	return state, authChain, err
+}
+
+// stateBeforeRow is the room state before a timeline event, from its
+// snapshot (events of it may be outliers: the state a join brought); an
+// event stored before snapshots were kept has the state read from the
+// timeline up to it.
+func (s *Service) stateBeforeRow(ctx context.Context, row store.EventRow) ([]ServerPDU, error) {
+	set, _, ok, err := s.eventState(ctx, row.EventID, false)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		rows, err := s.p.Store.StateAt(ctx, row.RoomID, row.Pos-1)
+		if err != nil {
+			return nil, err
+		}
+		state := make([]ServerPDU, 0, len(rows))
+		for _, r := range rows {
+			state = append(state, ServerPDU{EventID: r.EventID, JSON: r.JSON})
+		}
+		return state, nil
+	}
+	state := make([]ServerPDU, 0, len(set))
+	for _, id := range set {
+		ev, err := s.anyEvent(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		state = append(state, ServerPDU{EventID: id, JSON: ev.JSON})
+	}
+	slices.SortFunc(state, func(a, b ServerPDU) int { return strings.Compare(a.EventID, b.EventID) })
+	return state, nil
+}
+
+// anyEvent is a stored event of the timeline, or one kept outside it as
+// an outlier (the state and auth chain a join brought); ErrNotFound
+// otherwise (rejected and soft-failed events included).
+func (s *Service) anyEvent(ctx context.Context, id string) (store.EventRow, error) {
+	row, err := s.p.Store.Event(ctx, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return row, err
+	}
+	if o, oerr := s.p.Store.Outlier(ctx, id); oerr == nil && o.Status == store.StatusOutlier {
+		return store.EventRow{EventID: o.EventID, RoomID: o.RoomID, JSON: o.JSON}, nil
+	}
+	return row, err
 }
 
 // ServerAuthChain is the auth chain of one event (GET /event_auth).
@@ -213,14 +255,7 @@ func (s *Service) authChain(ctx context.Context, sr *ServerReader, from []Server
 	for len(queue) > 0 && len(out) < maxAuthChain {
 		id := queue[0]
 		queue = queue[1:]
-		row, err := s.p.Store.Event(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			// An auth event this server got with a remote room's state
-			// (send_join's auth chain) is kept outside the timeline.
-			if o, oerr := s.p.Store.Outlier(ctx, id); oerr == nil && o.Status == store.StatusOutlier {
-				row, err = store.EventRow{EventID: o.EventID, RoomID: o.RoomID, JSON: o.JSON}, nil
-			}
-		}
+		row, err := s.anyEvent(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && row.RoomID != sr.RoomID) {
 			continue // not here (an outlier this server never had)
 		}

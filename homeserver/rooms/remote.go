@@ -197,7 +197,7 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 	if err := in.fetchMissing(ctx, ev, rounds); err != nil {
 		return ev.ID, err
 	}
-	before, err := in.stateBefore(ctx, ev)
+	before, spec, err := in.stateBefore(ctx, ev)
 	if err != nil {
 		return ev.ID, err
 	}
@@ -217,7 +217,11 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 	case pducheck.Accepted:
 	case pducheck.SoftFailed:
 		s.log.Info("federation: soft-failed event", "room", r.id, "event", ev.ID, "origin", in.origin, "reason", verdict.Reason)
-		return ev.ID, s.p.Store.PutOutliers(ctx, []store.OutlierRow{{EventID: ev.ID, RoomID: r.id, Status: store.StatusSoftFailed, JSON: kept.JSON}})
+		if spec == nil { // the current state, which changes: kept whole
+			spec = specFrom(0, nil, idSet(before))
+		}
+		return ev.ID, s.p.Store.PutOutliers(ctx, []store.OutlierRow{{EventID: ev.ID, RoomID: r.id, Status: store.StatusSoftFailed, JSON: kept.JSON,
+			StateBefore: spec, Type: kept.Type, StateKey: kept.StateKey}})
 	case pducheck.Rejected:
 		s.log.Info("federation: rejected event", "room", r.id, "event", ev.ID, "origin", in.origin, "reason", verdict.Reason)
 		if err := s.p.Store.PutOutliers(ctx, []store.OutlierRow{{EventID: ev.ID, RoomID: r.id, Status: store.StatusRejected, JSON: kept.JSON}}); err != nil {
@@ -228,7 +232,7 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 		s.log.Info("federation: dropped event", "room", r.id, "event", ev.ID, "origin", in.origin, "reason", verdict.Reason)
 		return ev.ID, mxerr.Forbid("Event %s refused: %v", ev.ID, verdict.Reason)
 	}
-	return ev.ID, in.accept(ctx, kept, before, viaJoin)
+	return ev.ID, in.accept(ctx, kept, before, spec, viaJoin)
 }
 
 // fetchMissing asks the origin for ev's prev_events this server lacks
@@ -291,55 +295,85 @@ func (in *inbound) missingPrev(ctx context.Context, ev *events.Event) ([]string,
 // stateBefore is the room state before ev: the state after its single
 // prev event, or the resolution (stateres) of the states after each; when
 // predecessors are still missing, the state the origin reports at ev
-// (/state_ids, events fetched with /event and kept as outliers).
-func (in *inbound) stateBefore(ctx context.Context, ev *events.Event) (authrules.StateMap, error) {
+// (/state_ids, events fetched with /event and kept as outliers). spec is
+// that state for the store (nil: the room's current state).
+func (in *inbound) stateBefore(ctx context.Context, ev *events.Event) (before authrules.StateMap, spec *store.StateSpec, err error) {
 	missing, err := in.missingPrev(ctx, ev)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(missing) > 0 && in.s.remote != nil {
-		return in.remoteState(ctx, ev)
+		st, err := in.remoteState(ctx, ev)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, specFrom(0, nil, idSet(st)), nil
 	}
 	// The common case: ev follows exactly the room's extremities.
 	ext := in.r.extremityIDs()
 	if sameSet(ext, ev.PrevEvents) {
-		return in.r.state, nil
+		return in.r.state, nil, nil
 	}
 	var states []stateres.StateSet
+	var base int64 // the snapshot of states[0], 0 when it has none
 	for _, p := range ev.PrevEvents {
-		row, err := in.s.p.Store.Event(ctx, p)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // soft-failed or rejected: no state of its own here
-		}
+		set, id, err := in.stateAfter(ctx, p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		rows, err := in.s.p.Store.StateAt(ctx, in.r.id, row.Pos)
-		if err != nil {
-			return nil, err
+		if set == nil {
+			continue // rejected: no state of its own here
 		}
-		set := stateres.StateSet{}
-		for _, sr := range rows {
-			set[events.StateTuple{Type: sr.Type, StateKey: *sr.StateKey}] = sr.EventID
-		}
-		// StateAt follows the timeline's order; the prev event itself is
-		// in its own state after it whatever came before.
-		if pe, err := events.Parse(in.r.version, row.JSON); err == nil && pe.IsState() {
-			set[pe.Tuple()] = pe.ID
+		if len(states) == 0 {
+			base = id
 		}
 		states = append(states, set)
 	}
 	if len(states) == 0 {
-		return in.r.state, nil
+		return in.r.state, nil, nil
 	}
-	if len(states) == 1 {
-		return in.materialise(ctx, states[0])
+	res := states[0]
+	if len(states) > 1 {
+		if res, err = stateres.Resolve(ctx, in.r.version, states, &dagSource{in: in}, stateres.Options{}); err != nil {
+			return nil, nil, err
+		}
 	}
-	res, err := stateres.Resolve(ctx, in.r.version, states, &dagSource{in: in}, stateres.Options{})
+	if before, err = in.materialise(ctx, res); err != nil {
+		return nil, nil, err
+	}
+	return before, specFrom(base, states[0], res), nil
+}
+
+// stateAfter is the state after an event and its snapshot: a timeline
+// event, or a soft-failed one. An event stored before snapshots were kept
+// has snapshot 0 and the state read from the timeline up to it, exact
+// only where the room's history is linear; a rejected event has none.
+func (in *inbound) stateAfter(ctx context.Context, id string) (stateres.StateSet, int64, error) {
+	set, snap, ok, err := in.s.eventState(ctx, id, true)
+	if err != nil || ok {
+		return set, snap, err
+	}
+	row, err := in.s.p.Store.Event(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return in.materialise(ctx, res)
+	rows, err := in.s.p.Store.StateAt(ctx, in.r.id, row.Pos)
+	if err != nil {
+		return nil, 0, err
+	}
+	set = stateres.StateSet{}
+	for _, sr := range rows {
+		set[events.StateTuple{Type: sr.Type, StateKey: *sr.StateKey}] = sr.EventID
+	}
+	// StateAt follows the timeline's order; the event itself is in its
+	// own state after it whatever came before.
+	if pe, err := events.Parse(in.r.version, row.JSON); err == nil && pe.IsState() {
+		set[pe.Tuple()] = pe.ID
+	}
+	return set, 0, nil
 }
 
 // remoteState is the state before ev as the origin reports it.
@@ -453,7 +487,7 @@ func (in *inbound) isRejected(id string) bool {
 // accept stores an accepted event in the timeline: the current state
 // becomes the state after it, resolved with the room's other forward
 // extremities when it does not follow all of them.
-func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrules.StateMap, viaJoin bool) error {
+func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrules.StateMap, spec *store.StateSpec, viaJoin bool) error {
 	s, r := in.s, in.r
 	after := cloneState(before)
 	if ev.IsState() {
@@ -462,7 +496,21 @@ func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrule
 	newState := after
 	others := slices.DeleteFunc(r.extremityIDs(), func(id string) bool { return slices.Contains(ev.PrevEvents, id) })
 	if len(others) > 0 {
-		res, err := stateres.Resolve(ctx, r.version, []stateres.StateSet{idSet(r.state), idSet(after)}, &dagSource{in: in}, stateres.Options{})
+		// The new current state resolves the states after the room's
+		// forward extremities: ev and those it does not cite.
+		sets := []stateres.StateSet{idSet(after)}
+		for _, x := range others {
+			set, _, ok, err := s.eventState(ctx, x, true)
+			if err != nil {
+				return err
+			}
+			if !ok { // an extremity stored before snapshots were kept
+				sets = []stateres.StateSet{idSet(r.state), idSet(after)}
+				break
+			}
+			sets = append(sets, set)
+		}
+		res, err := stateres.Resolve(ctx, r.version, sets, &dagSource{in: in}, stateres.Options{})
 		if err != nil {
 			return err
 		}
@@ -489,6 +537,7 @@ func (in *inbound) accept(ctx context.Context, ev *events.Event, before authrule
 		old = r.state[ev.Tuple()]
 	}
 	row := eventRow(r, ev, old)
+	row.StateBefore = spec
 	if ev.IsState() {
 		// The state tuple it replaces in the current state only if the
 		// resolution kept it.

@@ -72,6 +72,8 @@ type Service struct {
 	grants *grantQueue
 	// remote is the federation (nil: rooms are this server's alone).
 	remote Remote
+	// snaps caches materialised state snapshots (snapshots.go).
+	snaps snapshotCache
 
 	// lastCreateTS is the origin_server_ts of the last create event of a
 	// room named by it (v12); see createTimestamp.

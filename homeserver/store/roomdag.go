@@ -21,6 +21,13 @@ type OutlierRow struct {
 	RoomID  string
 	Status  string
 	JSON    []byte
+	// StateBefore, when set, keeps the state before and after the event
+	// (EventState; Type and StateKey are the event's) for a soft-failed
+	// event: events citing it see the state after it, as the spec has
+	// soft-failed events take part in state resolution as usual.
+	StateBefore *StateSpec
+	Type        string
+	StateKey    *string
 }
 
 // StateRef sets one tuple of a room's current state to a timeline event
@@ -29,6 +36,19 @@ type OutlierRow struct {
 // member tuple out of the memberships too.
 type StateRef struct {
 	Type, StateKey, EventID string
+}
+
+// StateSpec is a room state given as the changes to a stored snapshot
+// (Base), or whole (Base 0).
+type StateSpec struct {
+	Base  int64
+	Delta []StateRef
+}
+
+// EventState names the snapshots of the room state before and after a
+// timeline event (the same one for an event that is not state).
+type EventState struct {
+	Before, After int64
 }
 
 // RoomDAG keeps what shared rooms need beyond the timeline: each room's
@@ -44,6 +64,13 @@ type RoomDAG interface {
 	// PutOutliers stores events outside the timeline; an event already
 	// stored (outside or in the timeline) keeps what it has.
 	PutOutliers(ctx context.Context, rows []OutlierRow) error
+	// EventState returns the snapshots of the state before and after a
+	// timeline event; ErrNotFound for an event stored before snapshots
+	// were kept, or none of this server's timeline.
+	EventState(ctx context.Context, eventID string) (EventState, error)
+	// Snapshot returns a stored state, its tuples sorted by type and state
+	// key; ErrNotFound when there is none with that ID.
+	Snapshot(ctx context.Context, id int64) ([]StateRef, error)
 	// CreateRoom records a room this server learnt of from another (an
 	// invite, a join); an existing one is left as it is.
 	CreateRoom(ctx context.Context, r Room) error

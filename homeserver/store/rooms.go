@@ -48,6 +48,12 @@ type EventRow struct {
 	// clients want in "unsigned": prev_content, replaces_state,
 	// prev_sender for state events (JSON object, or nil).
 	Unsigned []byte
+	// StateBefore, when set, is the room state before the event, for an
+	// event received on another branch of the room than its current
+	// state; nil: the event follows the room's current state (every local
+	// event). The store keeps the state before and after each event
+	// (EventState) from it.
+	StateBefore *StateSpec
 }
 
 // BumpTypes are the event types that count as activity in a room for

@@ -22,15 +22,23 @@ func (s *Store) Outlier(ctx context.Context, eventID string) (store.OutlierRow, 
 }
 
 func (s *Store) PutOutliers(ctx context.Context, rows []store.OutlierRow) error {
-	return s.mapErr(s.db.Tx(ctx, func(q Querier) error { return putOutliers(ctx, q, rows) }))
+	return s.mapErr(s.db.Tx(ctx, func(q Querier) error { return s.putOutliers(ctx, q, rows) }))
 }
 
-func putOutliers(ctx context.Context, q Querier, rows []store.OutlierRow) error {
-	for _, o := range rows {
-		if _, err := q.Exec(ctx, `INSERT INTO room_outliers (event_id, room_id, status, json)
+func (s *Store) putOutliers(ctx context.Context, q Querier, rows []store.OutlierRow) error {
+	snaps := snapshotWriters{}
+	for i := range rows {
+		o := &rows[i]
+		n, err := q.Exec(ctx, `INSERT INTO room_outliers (event_id, room_id, status, json)
 			SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = $1)
-			ON CONFLICT (event_id) DO NOTHING`, o.EventID, o.RoomID, o.Status, string(o.JSON)); err != nil {
+			ON CONFLICT (event_id) DO NOTHING`, o.EventID, o.RoomID, o.Status, string(o.JSON))
+		if err != nil {
 			return err
+		}
+		if n > 0 && o.StateBefore != nil {
+			if err := snaps.of(s, q, o.RoomID).outlier(ctx, o); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -54,7 +62,7 @@ func (s *Store) persistDAG(ctx context.Context, q Querier, b *store.EventBatch) 
 			return err
 		}
 	}
-	if err := putOutliers(ctx, q, b.Outliers); err != nil {
+	if err := s.putOutliers(ctx, q, b.Outliers); err != nil {
 		return err
 	}
 	roomID := b.BatchRoom()

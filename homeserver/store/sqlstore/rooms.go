@@ -100,12 +100,16 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 				return err
 			}
 		}
+		snaps := snapshotWriters{}
 		for i := range b.Events {
 			e := &b.Events[i]
 			e.Pos = next()
 			if _, err := q.Exec(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				e.Pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, string(e.JSON), e.RedactedBy,
 				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned), e.DelayID); err != nil {
+				return err
+			}
+			if err := snaps.of(s, q, e.RoomID).event(ctx, e); err != nil {
 				return err
 			}
 			if err := s.indexEvent(ctx, q, e); err != nil {
@@ -136,7 +140,22 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 				return err
 			}
 		}
-		return s.persistDAG(ctx, q, b)
+		if err := s.persistDAG(ctx, q, b); err != nil {
+			return err
+		}
+		if room := b.BatchRoom(); room != "" {
+			snaps.of(s, q, room)
+		}
+		for room, w := range snaps {
+			var refs []store.StateRef
+			if room == b.BatchRoom() {
+				refs = b.State
+			}
+			if err := w.finish(ctx, refs); err != nil {
+				return err
+			}
+		}
+		return nil
 	}, func() { s.memo.persisted(b) })
 }
 

@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"FederationKeys", testFederationKeys},
 		{"FederationOutbox", testFederationOutbox},
 		{"RoomDAG", testRoomDAG},
+		{"StateSnapshots", testStateSnapshots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
