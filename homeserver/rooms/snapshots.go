@@ -6,8 +6,8 @@ import (
 	"sync"
 
 	"github.com/salonhq/salon/homeserver/events"
-	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/homeserver/stateres"
+	"github.com/salonhq/salon/homeserver/store"
 )
 
 // The state after each timeline event comes from the store's snapshots
