@@ -511,11 +511,7 @@ func (s *Service) AddRemoteMember(ctx context.Context, roomID, userID, membershi
 	if err := authrules.Allowed(ev, r.state); err != nil {
 		return "", mxerr.Forbid("%v", err)
 	}
-	row := store.EventRow{EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: userID,
-		JSON: ev.JSON, Membership: membership}
-	if old, ok := r.state[ev.Tuple()]; ok {
-		row.Unsigned, _ = json.Marshal(map[string]any{"prev_content": old.Content, "replaces_state": old.ID, "prev_sender": old.Sender})
-	}
+	row := eventRow(r, ev, r.state[ev.Tuple()])
 	r.state[ev.Tuple()] = ev
 	r.derived.Store(nil)
 	batch := &store.EventBatch{Events: []store.EventRow{row}}

@@ -400,28 +400,13 @@ func (s *Service) build(r *room, sender string, e Event, batch *store.EventBatch
 	if r.id == "" {
 		r.setID(ev.RoomID)
 	}
-	row := store.EventRow{
-		EventID: ev.ID, RoomID: r.id, Type: ev.Type, StateKey: ev.StateKey, Sender: sender, JSON: ev.JSON,
-		SenderDevice: e.Device, TxnID: e.TxnID, DelayID: e.DelayID,
-	}
-	var rel struct {
-		RelatesTo struct {
-			RelType string `json:"rel_type"`
-			EventID string `json:"event_id"`
-		} `json:"m.relates_to"`
-	}
-	if json.Unmarshal(ev.Content, &rel) == nil && rel.RelatesTo.RelType != "" && rel.RelatesTo.EventID != "" {
-		row.RelType, row.RelatesTo = rel.RelatesTo.RelType, rel.RelatesTo.EventID
-	}
-	if ev.Type == "m.room.member" {
-		row.Membership = ev.Membership()
-	}
+	var old *events.Event
 	if ev.IsState() {
-		if old, ok := r.state[ev.Tuple()]; ok {
-			row.Unsigned, _ = json.Marshal(map[string]any{
-				"prev_content": old.Content, "replaces_state": old.ID, "prev_sender": old.Sender,
-			})
-		}
+		old = r.state[ev.Tuple()]
+	}
+	row := eventRow(r, ev, old)
+	row.SenderDevice, row.TxnID, row.DelayID = e.Device, e.TxnID, e.DelayID
+	if ev.IsState() {
 		r.state[ev.Tuple()] = ev
 		r.derived.Store(nil)
 	}

@@ -941,6 +941,15 @@ func (c *Client) Close() {
 	close(c.stop)
 	_ = c.ws.Close()
 	<-c.readerDone
+	// A connection whose ICE is still checking has pion's ICE start
+	// running in its operations queue; closing it then races with the
+	// start's last write (pion v3's ICETransport.stop reads t.mux outside
+	// its lock: the race detector caught it in TestNAT1To1). No offer comes
+	// any more (the reader is done): a bounded wait lets a check that is
+	// about to end do so.
+	for _, pc := range []*webrtc.PeerConnection{c.pub, c.sub} {
+		settleICE(pc, 2*time.Second)
+	}
 	// The RTCP readers end at a read deadline, which is what pion needs
 	// (closing the connection under a reader races in pion's sender) — but
 	// only once the publisher's DTLS is up: before, pion's SetReadDeadline
@@ -971,4 +980,18 @@ func (c *Client) Close() {
 		_ = s.Close()
 	}
 	c.workers.Wait()
+}
+
+// settleICE waits, up to limit, while pc has a remote description and its
+// ICE is new or checking.
+func settleICE(pc *webrtc.PeerConnection, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for pc.RemoteDescription() != nil && time.Now().Before(deadline) {
+		switch pc.ICEConnectionState() {
+		case webrtc.ICEConnectionStateNew, webrtc.ICEConnectionStateChecking:
+			time.Sleep(10 * time.Millisecond)
+		default:
+			return
+		}
+	}
 }
