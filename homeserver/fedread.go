@@ -6,9 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/url"
-	"strings"
 	"time"
 
+	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/federation"
 	"github.com/salonhq/salon/homeserver/keys"
 	"github.com/salonhq/salon/homeserver/media"
@@ -140,8 +140,8 @@ func otherServers(self string, users []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, u := range users {
-		_, server, ok := strings.Cut(u, ":")
-		if ok && server != self && !seen[server] {
+		server := events.ServerOf(u)
+		if server != "" && server != self && !seen[server] {
 			seen[server] = true
 			out = append(out, server)
 		}
@@ -151,8 +151,7 @@ func otherServers(self string, users []string) []string {
 
 // isLocal reports whether a user is of this server.
 func (h *Homeserver) isLocal(userID string) bool {
-	_, server, _ := strings.Cut(userID, ":")
-	return server == h.cfg.ServerName
+	return events.ServerOf(userID) == h.cfg.ServerName
 }
 
 // eduTimeout bounds queueing an EDU on behalf of a request that has no

@@ -15,7 +15,7 @@ import (
 
 // MakeKnock answers make_knock: a knock template for userID of origin.
 func (s *Service) MakeKnock(ctx context.Context, origin, roomID, userID string, versions []string) (events.RoomVersion, json.RawMessage, error) {
-	if serverOf(userID) != origin || !events.ValidUserID(userID) {
+	if events.ServerOf(userID) != origin || !events.ValidUserID(userID) {
 		return "", nil, mxerr.Forbid("The user is not of the requesting server")
 	}
 	r, err := s.lockResident(ctx, roomID, origin)

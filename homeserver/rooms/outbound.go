@@ -43,8 +43,8 @@ func (s *Service) sendOut(ctx context.Context, r *room, batch *store.EventBatch)
 func (s *Service) forward(ctx context.Context, r *room, before authrules.StateMap, ev *events.Event, origin string) {
 	servers := slices.Clone(r.derive().servers)
 	for t, m := range before {
-		if t.Type == "m.room.member" && m.Membership() == "join" && !slices.Contains(servers, serverOf(t.StateKey)) {
-			servers = append(servers, serverOf(t.StateKey))
+		if t.Type == "m.room.member" && m.Membership() == "join" && !slices.Contains(servers, events.ServerOf(t.StateKey)) {
+			servers = append(servers, events.ServerOf(t.StateKey))
 		}
 	}
 	dests := s.destinations(r, servers, ev.Type, ev.StateKey, ev.Membership(), origin)
@@ -71,7 +71,7 @@ func (s *Service) destinations(r *room, servers []string, typ string, stateKey *
 		add(srv)
 	}
 	if typ == "m.room.member" && stateKey != nil && membership != "invite" {
-		add(serverOf(*stateKey))
+		add(events.ServerOf(*stateKey))
 	}
 	if acl := r.state[events.StateTuple{Type: "m.room.server_acl"}]; acl != nil && len(out) > 0 {
 		out = slices.DeleteFunc(out, func(srv string) bool { return !aclAllows(acl.Content, srv) })

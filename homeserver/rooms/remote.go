@@ -68,15 +68,7 @@ const maxFetchRounds = 2
 // maxMissingEvents is the limit asked of /get_missing_events.
 const maxMissingEvents = 20
 
-// serverOf is the server name of a user, room or event ID.
-func serverOf(id string) string {
-	if i := strings.IndexByte(id, ':'); i >= 0 {
-		return id[i+1:]
-	}
-	return ""
-}
-
-func (s *Service) isLocal(id string) bool { return serverOf(id) == s.p.ServerName }
+func (s *Service) isLocal(id string) bool { return events.ServerOf(id) == s.p.ServerName }
 
 // Sentinel refusals of received PDUs.
 var (
@@ -188,10 +180,10 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 	// it got through send_join, send_leave or send_knock (that user's
 	// server signed it: pducheck checks).
 	relayed := ev.Type == "m.room.member" && ev.StateKeyIs(ev.Sender) && r.resident(in.origin)
-	if serverOf(ev.Sender) != in.origin && !relayed {
+	if events.ServerOf(ev.Sender) != in.origin && !relayed {
 		return ev.ID, errNotOrigin
 	}
-	if !r.resident(in.origin) && !(ev.Type == "m.room.member" && serverOf(ev.StateKeyOrEmpty()) == in.origin) {
+	if !r.resident(in.origin) && !(ev.Type == "m.room.member" && events.ServerOf(ev.StateKeyOrEmpty()) == in.origin) {
 		return ev.ID, errOriginOutside
 	}
 	if err := in.fetchMissing(ctx, ev, rounds); err != nil {
@@ -607,7 +599,7 @@ func (in *inbound) redaction(ctx context.Context, ev *events.Event, batch *store
 		return
 	}
 	pl, err := in.r.powerLevels()
-	if err != nil || (authrules.CanRedact(ev.Sender, orig, pl) != nil && serverOf(orig.Sender) != serverOf(ev.Sender)) {
+	if err != nil || (authrules.CanRedact(ev.Sender, orig, pl) != nil && events.ServerOf(orig.Sender) != events.ServerOf(ev.Sender)) {
 		return
 	}
 	red, err := events.Redact(in.r.version, t.JSON)

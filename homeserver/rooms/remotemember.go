@@ -43,7 +43,7 @@ func (s *Service) template(r *room, userID, membership string, extra map[string]
 	for k, v := range extra {
 		c[k] = v
 	}
-	ev, err := s.pduOf(r, userID, Event{Type: "m.room.member", StateKey: &userID, Content: mustJSON(c)}, serverOf(userID))
+	ev, err := s.pduOf(r, userID, Event{Type: "m.room.member", StateKey: &userID, Content: mustJSON(c)}, events.ServerOf(userID))
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (s *Service) lockResident(ctx context.Context, roomID, origin string) (*roo
 // origin), if the room's version is one origin supports and the user may
 // join (a restricted room: authorised by a local member who can invite).
 func (s *Service) MakeJoin(ctx context.Context, origin, roomID, userID string, versions []string) (events.RoomVersion, json.RawMessage, error) {
-	if serverOf(userID) != origin || !events.ValidUserID(userID) {
+	if events.ServerOf(userID) != origin || !events.ValidUserID(userID) {
 		return "", nil, mxerr.Forbid("The user is not of the requesting server")
 	}
 	authoriser, err := s.restrictedAuthoriser(ctx, roomID, userID)
@@ -113,7 +113,7 @@ func (s *Service) MakeJoin(ctx context.Context, origin, roomID, userID string, v
 
 // MakeLeave answers make_leave.
 func (s *Service) MakeLeave(ctx context.Context, origin, roomID, userID string) (events.RoomVersion, json.RawMessage, error) {
-	if serverOf(userID) != origin || !events.ValidUserID(userID) {
+	if events.ServerOf(userID) != origin || !events.ValidUserID(userID) {
 		return "", nil, mxerr.Forbid("The user is not of the requesting server")
 	}
 	r, err := s.lockResident(ctx, roomID, origin)
@@ -139,7 +139,7 @@ func checkMemberPDU(r *room, origin, eventID, membership string, raw json.RawMes
 		return nil, mxerr.BadJSONf("The event is not of room %s", r.id)
 	case ev.Type != "m.room.member" || !ev.StateKeyIs(ev.Sender) || ev.Membership() != membership:
 		return nil, mxerr.BadJSONf("Not a %s of its sender", membership)
-	case serverOf(ev.Sender) != origin:
+	case events.ServerOf(ev.Sender) != origin:
 		return nil, mxerr.Forbid("The user is not of the requesting server")
 	}
 	return ev, nil
@@ -260,7 +260,7 @@ func (s *Service) ReceiveInvite(ctx context.Context, origin, roomID, eventID str
 		return nil, mxerr.BadJSONf("The event is not %s of %s", eventID, roomID)
 	case ev.Type != "m.room.member" || ev.Membership() != "invite":
 		return nil, mxerr.BadJSONf("Not an invite")
-	case serverOf(ev.Sender) != origin:
+	case events.ServerOf(ev.Sender) != origin:
 		return nil, mxerr.Forbid("The inviter is not of the requesting server")
 	case !s.isLocal(target):
 		return nil, mxerr.BadJSONf("The invitee is not a user of this server")
@@ -341,7 +341,7 @@ func (s *Service) storeOutOfBand(ctx context.Context, r *room, row store.EventRo
 // batch, built against r.
 func (s *Service) inviteRemote(ctx context.Context, r *room, ev *events.Event, batch *store.EventBatch) error {
 	target := ev.StateKeyOrEmpty()
-	server := serverOf(target)
+	server := events.ServerOf(target)
 	stripped := r.strippedState(ev.Sender)
 	signed, err := s.remote.Invite(ctx, server, r.id, ev.ID, r.version, ev.JSON, stripped)
 	if err != nil {
@@ -392,14 +392,14 @@ func (s *Service) joinServers(ctx context.Context, roomID, userID string, via []
 	}
 	if r, err := s.lockRoom(ctx, roomID); err == nil {
 		if m := r.state[events.StateTuple{Type: "m.room.member", StateKey: userID}]; m != nil {
-			add(serverOf(m.Sender))
+			add(events.ServerOf(m.Sender))
 		}
 		for _, srv := range r.derive().servers {
 			add(srv)
 		}
 		r.mu.Unlock()
 	}
-	add(serverOf(roomID))
+	add(events.ServerOf(roomID))
 	return out
 }
 

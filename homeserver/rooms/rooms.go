@@ -171,7 +171,7 @@ func (r *room) derive() *derived {
 		case "join":
 			d.joined++
 			d.interested = append(d.interested, t.StateKey)
-			if srv := serverOf(t.StateKey); !slices.Contains(d.servers, srv) {
+			if srv := events.ServerOf(t.StateKey); !slices.Contains(d.servers, srv) {
 				d.servers = append(d.servers, srv)
 			}
 		case "invite", "knock":
