@@ -48,6 +48,9 @@ type EventRow struct {
 	// clients want in "unsigned": prev_content, replaces_state,
 	// prev_sender for state events (JSON object, or nil).
 	Unsigned []byte
+	// Past stores the event before the room's timeline (PersistEvents):
+	// the state a join to another server's room brought.
+	Past bool
 	// StateBefore, when set, is the room state before the event, for an
 	// event received on another branch of the room than its current
 	// state; nil: the event follows the room's current state (every local
@@ -113,7 +116,24 @@ type EventBatch struct {
 	// state (ExtremitiesRoom, or that of Events[0]) to stored events:
 	// the outcome of a state resolution.
 	State []StateRef
+	// Backfill: Events are history older than the room's timeline, got
+	// from another server: stored in the past (below every Past event),
+	// they change nothing of the room's current state, memberships,
+	// extremities or snapshots.
+	Backfill bool
 }
+
+// The past: stream positions below zero hold events stored before a
+// room's timeline, which /sync never reads and /messages pages into. A
+// batch's past events take positions below every stored one of their
+// range, in the batch's order (oldest first). From PastTop down to
+// BackfillTop are Past events (the state a join brought); below
+// BackfillTop, backfilled history: a room's history reads, oldest first,
+// backfilled events, the state its join brought, then its timeline.
+const (
+	PastTop     int64 = -1
+	BackfillTop int64 = -1 << 40
+)
 
 // BatchRoom is the room a batch writes to.
 func (b *EventBatch) BatchRoom() string {

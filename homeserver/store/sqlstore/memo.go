@@ -128,30 +128,39 @@ func (m *memo) persisted(b *store.EventBatch) {
 		if len(e.Unsigned) == 0 {
 			e.Unsigned = nil // as the database gives it back
 		}
-		r := m.rings[e.RoomID]
-		if r == nil {
-			// Nothing of the room after e.Pos-1 was committed before e.
-			r = &ring{floor: e.Pos - 1}
-			m.rings[e.RoomID] = r
-		}
-		r.evs = append(r.evs, e)
-		m.ringOf[e.EventID] = e.RoomID
-		m.nRing++
-		if len(r.evs) > ringPerRoom+ringPerRoom/4 {
-			drop := len(r.evs) - ringPerRoom
-			for _, old := range r.evs[:drop] {
-				delete(m.ringOf, old.EventID)
+		// An event stored before the timeline (store.PastTop) is below
+		// every ring's floor: reads that reach it go to SQL.
+		if e.Pos > 0 {
+			r := m.rings[e.RoomID]
+			if r == nil {
+				// Nothing of the room after e.Pos-1 was committed before e.
+				r = &ring{floor: e.Pos - 1}
+				m.rings[e.RoomID] = r
 			}
-			r.floor = r.evs[drop-1].Pos
-			r.evs = append(r.evs[:0], r.evs[drop:]...)
-			m.nRing -= drop
+			r.evs = append(r.evs, e)
+			m.ringOf[e.EventID] = e.RoomID
+			m.nRing++
+			if len(r.evs) > ringPerRoom+ringPerRoom/4 {
+				drop := len(r.evs) - ringPerRoom
+				for _, old := range r.evs[:drop] {
+					delete(m.ringOf, old.EventID)
+				}
+				r.floor = r.evs[drop-1].Pos
+				r.evs = append(r.evs[:0], r.evs[drop:]...)
+				m.nRing -= drop
+			}
 		}
 		if e.StateKey != nil {
 			m.histGen++
 			k := histKey{e.RoomID, e.Type, *e.StateKey}
-			if h, ok := m.hist[k]; ok && (len(h) == 0 || h[len(h)-1].Pos < e.Pos) {
-				m.hist[k] = append(slices.Clip(h), e)
-				m.nHist++
+			if h, ok := m.hist[k]; ok {
+				if len(h) == 0 || h[len(h)-1].Pos < e.Pos {
+					m.hist[k] = append(slices.Clip(h), e)
+					m.nHist++
+				} else { // an event of the past: read the history again
+					delete(m.hist, k)
+					m.nHist -= len(h)
+				}
 			}
 		}
 	}

@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -101,18 +103,29 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 			}
 		}
 		snaps := snapshotWriters{}
+		past, err := pastPositions(ctx, q, b)
+		if err != nil {
+			return err
+		}
 		for i := range b.Events {
 			e := &b.Events[i]
-			e.Pos = next()
+			if b.Backfill || e.Past {
+				e.Pos = past()
+			} else {
+				e.Pos = next()
+			}
 			if _, err := q.Exec(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				e.Pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, string(e.JSON), e.RedactedBy,
 				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned), e.DelayID); err != nil {
 				return err
 			}
-			if err := snaps.of(s, q, e.RoomID).event(ctx, e); err != nil {
+			if err := s.indexEvent(ctx, q, e); err != nil {
 				return err
 			}
-			if err := s.indexEvent(ctx, q, e); err != nil {
+			if b.Backfill {
+				continue // history only
+			}
+			if err := snaps.of(s, q, e.RoomID).event(ctx, e); err != nil {
 				return err
 			}
 			if e.StateKey == nil {
@@ -143,7 +156,7 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 		if err := s.persistDAG(ctx, q, b); err != nil {
 			return err
 		}
-		if room := b.BatchRoom(); room != "" {
+		if room := b.BatchRoom(); room != "" && !b.Backfill {
 			snaps.of(s, q, room)
 		}
 		for room, w := range snaps {
@@ -157,6 +170,34 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 		}
 		return nil
 	}, func() { s.memo.persisted(b) })
+}
+
+// pastPositions allocates the positions of a batch's past events: a block
+// below every stored position of their range (store.PastTop), handed out
+// in the batch's order.
+func pastPositions(ctx context.Context, q Querier, b *store.EventBatch) (func() int64, error) {
+	n := 0
+	for _, e := range b.Events {
+		if b.Backfill || e.Past {
+			n++
+		}
+	}
+	if n == 0 {
+		return func() int64 { panic("sqlstore: no past position allocated") }, nil
+	}
+	top, floor := store.PastTop, store.BackfillTop
+	if b.Backfill {
+		top, floor = store.BackfillTop-1, math.MinInt64
+	}
+	var low sql.NullInt64
+	if err := q.QueryRow(ctx, `SELECT MIN(stream_pos) FROM events WHERE stream_pos <= $1 AND stream_pos >= $2`, top, floor).Scan(&low); err != nil {
+		return nil, err
+	}
+	next := top - int64(n) + 1
+	if low.Valid {
+		next = low.Int64 - int64(n)
+	}
+	return func() int64 { next++; return next - 1 }, nil
 }
 
 func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
@@ -241,10 +282,13 @@ func (s *Store) CurrentState(ctx context.Context, roomID string) ([]store.EventR
 		WHERE c.room_id = $1 ORDER BY e.stream_pos`, roomID)
 }
 
+// StateAt leaves backfilled events out of the state at a position above
+// them: the state a join brought (the past above them) is the room's.
 func (s *Store) StateAt(ctx context.Context, roomID string, pos int64) ([]store.EventRow, error) {
 	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE stream_pos IN (
-		SELECT MAX(stream_pos) FROM events WHERE room_id = $1 AND state_key IS NOT NULL AND stream_pos <= $2 GROUP BY type, state_key)
-		ORDER BY stream_pos`, roomID, pos)
+		SELECT MAX(stream_pos) FROM events WHERE room_id = $1 AND state_key IS NOT NULL AND stream_pos <= $2
+			AND (stream_pos >= $3 OR $2 < $3) GROUP BY type, state_key)
+		ORDER BY stream_pos`, roomID, pos, store.BackfillTop)
 }
 
 func (s *Store) RoomEvents(ctx context.Context, roomID string, after, before int64, limit int, desc bool) ([]store.EventRow, error) {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/salonhq/salon/homeserver/store"
@@ -128,5 +131,108 @@ func testStateSnapshots(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Snapshot(ctx, 1<<40); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Snapshot of an unknown ID: %v", err)
+	}
+}
+
+// testPast: the state a join brought stored before the room's timeline,
+// backfilled history below it; neither is seen as new, backfilled state
+// changes nothing of the room's state, and pages read the whole history
+// in order.
+func testPast(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const room = "!past:test"
+	persist := func(b *store.EventBatch) {
+		t.Helper()
+		if _, err := s.PersistEvents(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := s.CurrentPos()
+	past := func(e store.EventRow) store.EventRow { e.Past = true; return e }
+	persist(&store.EventBatch{
+		NewRoom: &store.Room{RoomID: room, Version: "11", Creator: "@a:remote", CreatedTS: 1},
+		Events: []store.EventRow{
+			past(ev(room, "$create", "m.room.create", sk(""), "@a:remote")),
+			past(member(room, "$join-a", "@a:remote", "join")),
+			past(ev(room, "$topic-new", "m.room.topic", sk(""), "@a:remote")),
+			member(room, "$join-b", "@b:test", "join"),
+		},
+		Extremities: []string{"$join-b"},
+	})
+	if got := s.CurrentPos(); got != head+1 {
+		t.Fatalf("the stream moved by %d for one event at its head", got-head)
+	}
+	persist(&store.EventBatch{Backfill: true, Events: []store.EventRow{
+		ev(room, "$m1", "m.room.message", nil, "@a:remote"),
+		ev(room, "$topic-old", "m.room.topic", sk(""), "@a:remote"),
+		ev(room, "$m2", "m.room.message", nil, "@a:remote"),
+	}})
+	persist(&store.EventBatch{Backfill: true, Events: []store.EventRow{ev(room, "$m0", "m.room.message", nil, "@a:remote")}})
+	persist(&store.EventBatch{Events: []store.EventRow{ev(room, "$m3", "m.room.message", nil, "@b:test")}})
+
+	rows, err := s.RoomEvents(ctx, room, math.MinInt64, s.CurrentPos()+1, 100, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range rows {
+		order = append(order, r.EventID)
+		past := r.Pos < 0
+		if past != (r.EventID != "$join-b" && r.EventID != "$m3") {
+			t.Fatalf("%s at %d", r.EventID, r.Pos)
+		}
+		if strings.HasPrefix(r.EventID, "$m") && r.EventID != "$m3" && r.Pos >= store.BackfillTop {
+			t.Fatalf("backfilled %s at %d, above %d", r.EventID, r.Pos, store.BackfillTop)
+		}
+	}
+	want := []string{"$m0", "$m1", "$topic-old", "$m2", "$create", "$join-a", "$topic-new", "$join-b", "$m3"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("history %v, want %v", order, want)
+	}
+	if got := s.CurrentPos(); got != head+2 {
+		t.Fatalf("backfill moved the stream: %d", got-head)
+	}
+	cur, err := s.CurrentState(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cur {
+		if r.EventID == "$topic-old" {
+			t.Fatal("a backfilled topic is in the current state")
+		}
+	}
+	if len(cur) != 4 {
+		t.Fatalf("current state %d events, want 4", len(cur))
+	}
+	topicAt := func(pos int64) string {
+		t.Helper()
+		rows, err := s.StateAt(ctx, room, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Type == "m.room.topic" {
+				return r.EventID
+			}
+		}
+		return ""
+	}
+	if got := topicAt(s.CurrentPos()); got != "$topic-new" {
+		t.Fatalf("topic now %q", got)
+	}
+	if got := topicAt(rows[2].Pos); got != "$topic-old" {
+		t.Fatalf("topic in the backfilled past %q", got)
+	}
+	if st, err := s.EventState(ctx, "$join-b"); err != nil || st.Before == 0 {
+		t.Fatalf("the join's state: %+v, %v", st, err)
+	} else if refs, err := s.Snapshot(ctx, st.Before); err != nil || len(refs) != 3 {
+		t.Fatalf("the state before the join: %v, %v", refs, err)
+	}
+	if _, err := s.EventState(ctx, "$m1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a backfilled event has states: %v", err)
+	}
+	hist, err := s.StateHistory(ctx, room, "m.room.topic", "")
+	if err != nil || len(hist) != 2 || hist[0].EventID != "$topic-old" || hist[1].EventID != "$topic-new" {
+		t.Fatalf("topic history %v, %v", hist, err)
 	}
 }

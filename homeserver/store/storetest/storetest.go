@@ -64,6 +64,7 @@ func Run(t *testing.T, open Opener) {
 		{"FederationOutbox", testFederationOutbox},
 		{"RoomDAG", testRoomDAG},
 		{"StateSnapshots", testStateSnapshots},
+		{"Past", testPast},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
