@@ -27,6 +27,10 @@ func (r remoteRooms) MissingEvents(ctx context.Context, server, roomID string, e
 	return r.f.MissingEvents(ctx, server, roomID, earliest, latest, limit, minDepth)
 }
 
+func (r remoteRooms) Backfill(ctx context.Context, server, roomID string, from []string, limit int) ([]json.RawMessage, error) {
+	return r.f.Backfill(ctx, server, roomID, from, limit)
+}
+
 func (r remoteRooms) StateIDs(ctx context.Context, server, roomID, eventID string) ([]string, []string, error) {
 	return r.f.StateIDs(ctx, server, roomID, eventID)
 }

@@ -545,7 +545,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 	// A token tP names the gap just before position P: paging back from
 	// it returns positions < P, paging forward positions >= P.
 	backwards := dir == "b"
-	after, before := int64(0), a.p.Store.CurrentPos()+1
+	after, before := rooms.Oldest, a.p.Store.CurrentPos()+1
 	if f := q.Get("from"); f != "" {
 		p, err := parsePos(f)
 		if err != nil {
@@ -556,8 +556,6 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 		} else {
 			after = p - 1
 		}
-	} else if !backwards {
-		after = 0
 	}
 	if t := q.Get("to"); t != "" {
 		p, err := parsePos(t)
@@ -577,6 +575,19 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, dev store.Device)
 	page, err := a.p.Rooms.Messages(r.Context(), dev.UserID, roomID, after, before, backwards, limit, keep)
 	if err != nil {
 		return err
+	}
+	if backwards && page.Exhausted && len(page.Events) < limit && a.p.Rooms.Federated() {
+		// Paging back past the oldest event held here: the history from
+		// before this server joined, from the room's other servers.
+		n, err := a.p.Rooms.Backfill(r.Context(), roomID, max(limit, 20))
+		if err != nil {
+			a.log.Warn("backfill", "room", roomID, "err", err)
+		}
+		if n > 0 {
+			if page, err = a.p.Rooms.Messages(r.Context(), dev.UserID, roomID, after, before, backwards, limit, keep); err != nil {
+				return err
+			}
+		}
 	}
 	evs, err := clientEvents(page.Version, page.Events, dev)
 	if err == nil {

@@ -264,7 +264,7 @@ func (a *API) searchResult(r *http.Request, dev store.Device, m store.SearchMatc
 	cx := map[string]any{}
 	var evsBefore, evsAfter []store.EventRow
 	if before > 0 {
-		pg, err := a.p.Rooms.Messages(ctx, dev.UserID, m.RoomID, 0, m.Pos, true, before, nil)
+		pg, err := a.p.Rooms.Messages(ctx, dev.UserID, m.RoomID, rooms.Oldest, m.Pos, true, before, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
+	"github.com/salonhq/salon/homeserver/rooms"
 	"github.com/salonhq/salon/homeserver/store"
 	"github.com/salonhq/salon/internal/mxerr"
 )
@@ -199,7 +200,7 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, dev store.Dev
 		return err
 	}
 	half := max(limit/2, 1)
-	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, 0, row.Pos, true, half, keep)
+	before, err := a.p.Rooms.Messages(ctx, dev.UserID, roomID, rooms.Oldest, row.Pos, true, half, keep)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/salonhq/salon/internal/mxerr"
@@ -44,6 +45,23 @@ func (s *Service) MissingEvents(ctx context.Context, server, roomID string, earl
 		out.Events = out.Events[:limit]
 	}
 	return out.Events, nil
+}
+
+// Backfill asks server for up to limit events of the room preceding and
+// including from (GET /backfill), the history from before this server
+// joined.
+func (s *Service) Backfill(ctx context.Context, server, roomID string, from []string, limit int) ([]json.RawMessage, error) {
+	var out struct {
+		PDUs []json.RawMessage `json:"pdus"`
+	}
+	q := url.Values{"v": from, "limit": {strconv.Itoa(limit)}}
+	if err := s.roomCall(ctx, http.MethodGet, server, "/_matrix/federation/v1/backfill/"+esc(roomID), q, nil, &out); err != nil {
+		return nil, err
+	}
+	if len(out.PDUs) > limit {
+		out.PDUs = out.PDUs[:limit]
+	}
+	return out.PDUs, nil
 }
 
 // StateIDs asks server for the room's state before eventID (GET

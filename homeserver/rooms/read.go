@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"slices"
 
 	"github.com/salonhq/salon/homeserver/events"
@@ -125,8 +126,15 @@ type Page struct {
 	Exhausted bool
 }
 
+// Oldest is a lower bound below every position: history backfilled from
+// other servers is in the past, below zero (store.PastTop).
+const Oldest int64 = math.MinInt64
+
 // Messages pages through a room's history as the user may read it: events
 // with after < pos < before, newest first when desc, up to limit events.
+// The state a join brought (store.EventRow.Past, between the backfilled
+// history and the timeline) is the room's state, not its history: pages
+// leave it out.
 func (s *Service) Messages(ctx context.Context, userID, roomID string, after, before int64, desc bool, limit int, keep func(store.EventRow) bool) (Page, error) {
 	rd, v, err := s.reader(ctx, roomID, userID)
 	if err != nil {
@@ -135,7 +143,21 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 	page := Page{Version: v}
 	const scanCap = 10 // batches of unreadable events scanned before giving up
 	for scans := 0; scans < scanCap; scans++ {
-		rows, err := s.p.Store.RoomEvents(ctx, roomID, after, before, limit, desc)
+		// The range is read in two parts, the timeline (positions from
+		// zero) and the backfilled history (below store.BackfillTop),
+		// stepping over the join's state between them whole.
+		lo, hi := after, before
+		var next func() // moves to the other part once this one is read
+		if desc && hi > 0 && lo < store.BackfillTop-1 {
+			lo, next = max(lo, -1), func() { before = store.BackfillTop }
+		} else if !desc && lo < store.BackfillTop-1 && hi > 0 {
+			hi, next = min(hi, store.BackfillTop), func() { after = -1 }
+		} else if desc && hi <= 0 {
+			hi = min(hi, store.BackfillTop)
+		} else if !desc && lo < 0 && lo >= store.BackfillTop-1 {
+			lo = -1
+		}
+		rows, err := s.p.Store.RoomEvents(ctx, roomID, lo, hi, limit, desc)
 		if err != nil {
 			return page, err
 		}
@@ -154,6 +176,10 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 			}
 		}
 		if len(rows) < limit {
+			if next != nil {
+				next()
+				continue
+			}
 			page.Exhausted = true
 			return page, nil
 		}

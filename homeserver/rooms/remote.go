@@ -26,6 +26,9 @@ type Remote interface {
 	// MissingEvents asks server for the events between earliest and
 	// latest (/get_missing_events), at most limit, none below minDepth.
 	MissingEvents(ctx context.Context, server, roomID string, earliest, latest []string, limit int, minDepth int64) ([]json.RawMessage, error)
+	// Backfill asks server for up to limit events preceding and including
+	// from (/backfill).
+	Backfill(ctx context.Context, server, roomID string, from []string, limit int) ([]json.RawMessage, error)
 	// StateIDs asks server for the state before eventID and its auth
 	// chain, by event ID (/state_ids).
 	StateIDs(ctx context.Context, server, roomID, eventID string) (state, authChain []string, err error)

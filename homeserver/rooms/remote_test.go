@@ -51,6 +51,10 @@ func (f *fakeRemote) MissingEvents(_ context.Context, server, roomID string, ear
 	return out, nil
 }
 
+func (f *fakeRemote) Backfill(context.Context, string, string, []string, int) ([]json.RawMessage, error) {
+	return nil, errors.New("fakeRemote: no /backfill")
+}
+
 func (f *fakeRemote) StateIDs(context.Context, string, string, string) ([]string, []string, error) {
 	if f.stateIDs == nil {
 		return nil, nil, errors.New("no state here")

@@ -611,7 +611,9 @@ func (s *Service) importJoin(ctx context.Context, v events.RoomVersion, roomID s
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		batch.Events = append(batch.Events, eventRow(r, e, nil))
+		row := eventRow(r, e, nil)
+		row.Past = true // the room's state, not history: before the timeline
+		batch.Events = append(batch.Events, row)
 	}
 	batch.Events = append(batch.Events, eventRow(r, join, st[join.Tuple()]))
 	pos, err := s.p.Store.PersistEvents(ctx, batch)
@@ -628,7 +630,7 @@ func (s *Service) importJoin(ctx context.Context, v events.RoomVersion, roomID s
 		s.grants.add(roomID)
 	}
 	if s.p.Notifier != nil {
-		s.p.Notifier.NotifyRange(batch.Events[0].Pos, pos, roomID, append(r.interested(), join.Sender))
+		s.p.Notifier.NotifyRange(batch.Events[len(batch.Events)-1].Pos, pos, roomID, append(r.interested(), join.Sender))
 	}
 	return nil
 }

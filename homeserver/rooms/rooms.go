@@ -74,6 +74,8 @@ type Service struct {
 	remote Remote
 	// snaps caches materialised state snapshots (snapshots.go).
 	snaps snapshotCache
+	// backfills serialises each room's backfill (backfill.go).
+	backfills backfills
 
 	// lastCreateTS is the origin_server_ts of the last create event of a
 	// room named by it (v12); see createTimestamp.

@@ -131,10 +131,16 @@ func (r *Reader) parseVisibility() {
 }
 
 // visibilityBefore is the history visibility in force for an event at pos:
-// that of the last change before it, "shared" before any.
+// that of the last change before it, "shared" before any. History
+// backfilled from another server (pos < 0) older than every change held
+// here has the oldest one held: what the room said before is not known
+// here, and the oldest setting known is the one to keep to.
 func (r *Reader) visibilityBefore(pos int64) string {
 	i := sort.Search(len(r.vis), func(i int) bool { return r.vis[i].Pos >= pos })
 	if i == 0 {
+		if pos < 0 && len(r.visOf) > 0 {
+			return r.visOf[0]
+		}
 		return "shared"
 	}
 	return r.visOf[i-1]

@@ -119,7 +119,11 @@ type EventBatch struct {
 	// Backfill: Events are history older than the room's timeline, got
 	// from another server: stored in the past (below every Past event),
 	// they change nothing of the room's current state, memberships,
-	// extremities or snapshots.
+	// extremities or snapshots. An event of the state a join brought (a
+	// Past event) moves to its place in the history, where it is read as
+	// history; the state that cites it keeps it. Backfilled history
+	// comes newest first, batch after batch, each batch oldest first, so
+	// the state a join brought stays the newest of each of its tuples.
 	Backfill bool
 }
 

@@ -38,7 +38,20 @@ func ExampleMessagesBound() {
 	// From a next_batch "s10_3": everything up to 10 is before it.
 	b, _ = sync.MessagesBound("s10_3")
 	fmt.Println(b)
+	// In the past, history backfilled from another server: "t-10".
+	b, _ = sync.MessagesBound("t-10")
+	fmt.Println(b)
+	// "t0", "t-0" and "t--1" are not tokens.
+	for _, bad := range []string{"t0", "t-0", "t--1", "t-"} {
+		_, err := sync.MessagesBound(bad)
+		fmt.Println(err != nil)
+	}
 	// Output:
 	// 10
 	// 11
+	// -10
+	// true
+	// true
+	// true
+	// true
 }

@@ -115,9 +115,15 @@ func PrevBatchToken(first int64) string { return "t" + strconv.FormatInt(first, 
 // "s{N}..." is N+1 (a next_batch follows everything up to N).
 func MessagesBound(s string) (int64, error) {
 	if len(s) >= 2 && s[0] == 't' {
-		p, ok := parseUint(s[1:])
+		// "t-P": a position in the past (store.PastTop), where history
+		// from before this server's join is.
+		digits, neg := strings.CutPrefix(s[1:], "-")
+		p, ok := parseUint(digits)
 		if !ok || p < 1 {
 			return 0, badToken(s)
+		}
+		if neg {
+			p = -p
 		}
 		return p, nil
 	}

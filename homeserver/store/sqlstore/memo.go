@@ -157,7 +157,7 @@ func (m *memo) persisted(b *store.EventBatch) {
 				if len(h) == 0 || h[len(h)-1].Pos < e.Pos {
 					m.hist[k] = append(slices.Clip(h), e)
 					m.nHist++
-				} else { // an event of the past: read the history again
+				} else if e.Pos < 0 { // an event of the past: read the history again
 					delete(m.hist, k)
 					m.nHist -= len(h)
 				}
@@ -173,6 +173,13 @@ func (m *memo) persisted(b *store.EventBatch) {
 			}
 			m.dropRingLocked(id, r)
 		}
+	}
+	if b.Backfill {
+		// Events of the state a join brought may have moved (a new
+		// position in the histories held).
+		m.histGen++
+		clear(m.hist)
+		m.nHist = 0
 	}
 	for _, red := range b.Redactions {
 		if room, ok := m.ringOf[red.EventID]; ok {

@@ -114,6 +114,15 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 			} else {
 				e.Pos = next()
 			}
+			if b.Backfill {
+				moved, err := s.moveJoinState(ctx, q, e)
+				if err != nil {
+					return err
+				}
+				if moved {
+					continue
+				}
+			}
 			if _, err := q.Exec(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				e.Pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, string(e.JSON), e.RedactedBy,
 				e.RelType, e.RelatesTo, e.SenderDevice, e.TxnID, e.Membership, string(e.Unsigned), e.DelayID); err != nil {
@@ -170,6 +179,36 @@ func (s *Store) PersistEvents(ctx context.Context, b *store.EventBatch) (int64, 
 		}
 		return nil
 	}, func() { s.memo.persisted(b) })
+}
+
+// moveJoinState moves an event of the state a join brought (a Past event,
+// between the backfilled history and the timeline) to the position
+// backfill gave it, among the history it belongs to: its row, the
+// current state and memberships that cite it, its search entry. It
+// reports false when the event is not one.
+func (s *Store) moveJoinState(ctx context.Context, q Querier, e *store.EventRow) (bool, error) {
+	var old int64
+	err := q.QueryRow(ctx, `SELECT stream_pos FROM events WHERE event_id = $1 AND room_id = $2`, e.EventID, e.RoomID).Scan(&old)
+	if s.db.IsNoRows(err) || (err == nil && (old >= 0 || old < store.BackfillTop)) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := s.unindexEvent(ctx, q, e.EventID); err != nil {
+		return false, err
+	}
+	for _, table := range []string{"events", "current_state", "memberships"} {
+		if _, err := q.Exec(ctx, `UPDATE `+table+` SET stream_pos = $1 WHERE event_id = $2`, e.Pos, e.EventID); err != nil {
+			return false, err
+		}
+	}
+	row, err := scanEvent(q.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE event_id = $1`, e.EventID))
+	if err != nil {
+		return false, err
+	}
+	*e = row
+	return true, s.indexEvent(ctx, q, e)
 }
 
 // pastPositions allocates the positions of a batch's past events: a block
@@ -282,13 +321,10 @@ func (s *Store) CurrentState(ctx context.Context, roomID string) ([]store.EventR
 		WHERE c.room_id = $1 ORDER BY e.stream_pos`, roomID)
 }
 
-// StateAt leaves backfilled events out of the state at a position above
-// them: the state a join brought (the past above them) is the room's.
 func (s *Store) StateAt(ctx context.Context, roomID string, pos int64) ([]store.EventRow, error) {
 	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE stream_pos IN (
-		SELECT MAX(stream_pos) FROM events WHERE room_id = $1 AND state_key IS NOT NULL AND stream_pos <= $2
-			AND (stream_pos >= $3 OR $2 < $3) GROUP BY type, state_key)
-		ORDER BY stream_pos`, roomID, pos, store.BackfillTop)
+		SELECT MAX(stream_pos) FROM events WHERE room_id = $1 AND state_key IS NOT NULL AND stream_pos <= $2 GROUP BY type, state_key)
+		ORDER BY stream_pos`, roomID, pos)
 }
 
 func (s *Store) RoomEvents(ctx context.Context, roomID string, after, before int64, limit int, desc bool) ([]store.EventRow, error) {

@@ -235,4 +235,38 @@ func testPast(t *testing.T, s store.Store) {
 	if err != nil || len(hist) != 2 || hist[0].EventID != "$topic-old" || hist[1].EventID != "$topic-new" {
 		t.Fatalf("topic history %v, %v", hist, err)
 	}
+
+	// Backfill reaches the join's state: its events move into the
+	// history, and stay the room's state.
+	persist(&store.EventBatch{Backfill: true, Events: []store.EventRow{
+		ev(room, "$create", "m.room.create", sk(""), "@a:remote"),
+		member(room, "$join-a", "@a:remote", "join"),
+		ev(room, "$m-1", "m.room.message", nil, "@a:remote"),
+	}})
+	rows, err = s.RoomEvents(ctx, room, math.MinInt64, store.BackfillTop, 100, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order = order[:0]
+	for _, r := range rows {
+		order = append(order, r.EventID)
+	}
+	if want := []string{"$create", "$join-a", "$m-1", "$m0", "$m1", "$topic-old", "$m2"}; !slices.Equal(order, want) {
+		t.Fatalf("history after the join's state moved %v, want %v", order, want)
+	}
+	if cur, err := s.CurrentState(ctx, room); err != nil || len(cur) != 4 {
+		t.Fatalf("current state after the move: %d events, %v", len(cur), err)
+	}
+	if got := topicAt(s.CurrentPos()); got != "$topic-new" {
+		t.Fatalf("topic now %q after the move", got)
+	}
+	ms, err := s.RoomMemberships(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.UserID == "@a:remote" && (m.EventID != "$join-a" || m.Pos >= store.BackfillTop) {
+			t.Fatalf("a's membership after the move: %+v", m)
+		}
+	}
 }
