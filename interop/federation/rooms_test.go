@@ -29,6 +29,42 @@ func (p *pair) roomTests(t *testing.T, alice, bob *mxtest.Client) {
 	run("SalonInvitesDendriteUser", func(t *testing.T, alice, bob *mxtest.Client) {
 		inviteAndJoin(t, alice, bob)
 	})
+	// History from before Salon joined a Dendrite room: Salon's Alice
+	// pages back past her join and reads what Bob wrote before, newest
+	// first, each once (Salon asks Dendrite's /backfill).
+	run("SalonBackfillsFromDendrite", func(t *testing.T, alice, bob *mxtest.Client) {
+		room := bob.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "dhistory"}).Str("room_id")
+		var want []string
+		for i := range 12 {
+			body := fmt.Sprintf("before Salon %02d", i)
+			bob.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/%s", room, fmt.Sprintf("h%d", i)), map[string]any{"msgtype": "m.text", "body": body})
+			want = append([]string{body}, want...)
+		}
+		alice.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#dhistory:"+p.Dendrite.Name), map[string]any{})
+		waitJoined(t, alice, room, alice.UserID)
+		var got []string
+		from := ""
+		for page := 0; page < 30; page++ {
+			q := "?dir=b&limit=5"
+			if from != "" {
+				q += "&from=" + url.QueryEscape(from)
+			}
+			r := alice.Must(200, "GET", mxtest.Path("/_matrix/client/v3/rooms/%s/messages", room)+q, nil)
+			chunk, _ := r.Body["chunk"].([]any)
+			for _, e := range chunk {
+				content, _ := e.(map[string]any)["content"].(map[string]any)
+				if body, _ := content["body"].(string); strings.HasPrefix(body, "before Salon") {
+					got = append(got, body)
+				}
+			}
+			if from = r.Str("end"); from == "" {
+				break
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("Alice's history of the Dendrite room:\n got  %q\n want %q", got, want)
+		}
+	})
 	// A mixed room's members see each other's media and profiles: Salon's
 	// Alice downloads what Dendrite's Bob uploaded (authenticated media,
 	// /_matrix/client/v1/media/download, which asks Dendrite over
