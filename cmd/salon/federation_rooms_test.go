@@ -357,3 +357,28 @@ func membershipOf(t *testing.T, c *mxtest.Client, roomID, userID string) string 
 	r := c.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.member/%s", roomID, userID), nil)
 	return r.Str("membership")
 }
+
+// TestFederationRedactUnknownEvent: in a room shared with another server,
+// a member who may redact anyone's events redacts an event this server
+// has not received (yet); the redaction goes out to the other server. A
+// member who may not, and any member of a room of this server alone, get
+// 404 for an event not here.
+func TestFederationRedactUnknownEvent(t *testing.T) {
+	n := fedNodes(t, backends(t)["sqlite"](t), "a.test", "b.test")
+	sa, sb := n[0].start(t), n[1].start(t)
+	alice := mxtest.Register(t, sa.URL, "alice", "password alice")
+	bob := mxtest.Register(t, sb.URL, "bob", "password bob")
+	const unknown = "$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+
+	alone := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}).Str("room_id")
+	alice.MustErr(404, "M_NOT_FOUND", "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/redact/%s/r0", alone, unknown), map[string]any{})
+
+	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "redact"}).Str("room_id")
+	bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#redact:a.test"), map[string]any{})
+	waitFor(t, "Bob joined on A", func() bool { return joined(t, alice, room)[bob.UserID] })
+	bob.MustErr(404, "M_NOT_FOUND", "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/redact/%s/r1", room, unknown), map[string]any{})
+	id := alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/redact/%s/r2", room, unknown), map[string]any{"reason": "spam"}).Str("event_id")
+	waitFor(t, "the redaction on B", func() bool {
+		return bob.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/event/%s", room, id), nil).Status == 200
+	})
+}

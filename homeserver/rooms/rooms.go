@@ -482,6 +482,12 @@ func (r *room) setID(id string) {
 	r.info.RoomID = id
 }
 
+// sharedWithOthers reports whether servers other than self have joined
+// members in r. The caller holds r.mu.
+func (r *room) sharedWithOthers(self string) bool {
+	return slices.ContainsFunc(r.derive().servers, func(s string) bool { return s != self })
+}
+
 // interested lists the users who hear about new events in the room: those
 // joined, invited or knocking. The slice is shared: callers must not
 // modify it (append copies it: it has no spare capacity).
@@ -620,6 +626,20 @@ func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e
 		return nil, mxerr.InvalidParamf("Invalid event ID to redact")
 	}
 	t, err := s.p.Store.Event(ctx, e.Redacts)
+	if errors.Is(err, store.ErrNotFound) && r.sharedWithOthers(s.p.ServerName) {
+		// In a room shared with other servers the event may not have
+		// reached this one yet: a member who may redact anyone's events
+		// sends the redaction (as the spec lets), which applies where
+		// the event is.
+		pl, err := r.powerLevels()
+		if err != nil {
+			return nil, err
+		}
+		if pl.UserLevel(sender) < pl.Redact() {
+			return nil, mxerr.NotFoundf("Event not found")
+		}
+		return nil, nil
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && t.RoomID != r.id) {
 		return nil, mxerr.NotFoundf("Event not found")
 	}
