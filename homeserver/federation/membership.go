@@ -62,8 +62,10 @@ func (s *Service) membershipRoutes(rt *route.Router, get func(route.HandlerFunc)
 	put := func(h route.HandlerFunc) route.Methods { return route.Methods{http.MethodPut: h} }
 	rt.Handle("/_matrix/federation/v1/make_join/{roomId}/{userId}", get(s.authed(s.serveMake(makeJoin))))
 	rt.Handle("/_matrix/federation/v2/send_join/{roomId}/{eventId}", put(s.authed(s.serveSend(s.sendJoin))))
+	rt.Handle("/_matrix/federation/v1/send_join/{roomId}/{eventId}", put(s.authed(s.serveSend(v1(s.sendJoin)))))
 	rt.Handle("/_matrix/federation/v1/make_leave/{roomId}/{userId}", get(s.authed(s.serveMake(makeLeave))))
 	rt.Handle("/_matrix/federation/v2/send_leave/{roomId}/{eventId}", put(s.authed(s.serveSend(sendLeave))))
+	rt.Handle("/_matrix/federation/v1/send_leave/{roomId}/{eventId}", put(s.authed(s.serveSend(v1(sendLeave)))))
 	rt.Handle("/_matrix/federation/v2/invite/{roomId}/{eventId}", put(s.authed(s.serveSend(invite))))
 	rt.Handle("/_matrix/federation/v1/make_knock/{roomId}/{userId}", get(s.authed(s.serveMake(RoomHost.MakeKnock))))
 	rt.Handle("/_matrix/federation/v1/send_knock/{roomId}/{eventId}", put(s.authed(s.serveSend(sendKnock))))
@@ -126,6 +128,18 @@ func (s *Service) serveSend(send sendFunc) authedFunc {
 		}
 		mxerr.WriteJSON(w, http.StatusOK, out)
 		return nil
+	}
+}
+
+// v1 is send's v1 endpoint (send_join, send_leave, deprecated but still
+// asked by older servers): the same, its answer wrapped as [200, answer].
+func v1(send sendFunc) sendFunc {
+	return func(h RoomHost, ctx context.Context, origin, roomID, eventID string, body []byte) (any, error) {
+		out, err := send(h, ctx, origin, roomID, eventID, body)
+		if err != nil {
+			return nil, err
+		}
+		return []any{http.StatusOK, out}, nil
 	}
 }
 
