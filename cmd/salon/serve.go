@@ -135,6 +135,12 @@ func newServer(ctx context.Context, cfg Config, ln net.Listener, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if c, ok := st.(interface{ StatementCount() int64 }); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "salon_store_statements_total",
+			Help: "SQL statements the store has run (reads, writes, inside transactions or not).",
+		}, func() float64 { return float64(c.StatementCount()) }))
+	}
 	turnCreds, err := s.startTURN(cfg, st, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("turn: %w", err)

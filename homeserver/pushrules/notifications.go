@@ -48,7 +48,6 @@ func (s *Service) Notifications(ctx context.Context, userID string, before int64
 	if err != nil {
 		return nil, 0, err
 	}
-	p, _ := s.st.Profile(ctx, userID)
 	var floor int64 // notifications below floor are not known yet
 	for _, m := range mems {
 		if m.Membership == "invite" && m.Pos < before {
@@ -58,7 +57,7 @@ func (s *Service) Notifications(ctx context.Context, userID string, before int64
 			if err != nil {
 				return nil, 0, err
 			}
-			found, err := s.roomNotifications(ctx, c, userID, p.DisplayName, m.RoomID, []store.EventRow{row}, onlyHighlight)
+			found, err := s.roomNotifications(ctx, c, userID, m.RoomID, []store.EventRow{row}, onlyHighlight)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -75,7 +74,7 @@ func (s *Service) Notifications(ctx context.Context, userID string, before int64
 		if len(rows) == notificationScan {
 			floor = max(floor, rows[len(rows)-1].Pos)
 		}
-		found, err := s.roomNotifications(ctx, c, userID, p.DisplayName, m.RoomID, rows, onlyHighlight)
+		found, err := s.roomNotifications(ctx, c, userID, m.RoomID, rows, onlyHighlight)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -91,7 +90,7 @@ func (s *Service) Notifications(ctx context.Context, userID string, before int64
 	return out, floor, nil
 }
 
-func (s *Service) roomNotifications(ctx context.Context, c *compiled, userID, displayName, roomID string, rows []store.EventRow, onlyHighlight bool) ([]Notification, error) {
+func (s *Service) roomNotifications(ctx context.Context, c *compiled, userID, roomID string, rows []store.EventRow, onlyHighlight bool) ([]Notification, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
@@ -103,7 +102,7 @@ func (s *Service) roomNotifications(ctx context.Context, c *compiled, userID, di
 	if err != nil {
 		return nil, err
 	}
-	ec := push.EvalContext{UserID: userID, DisplayName: displayName, MemberCount: members,
+	ec := push.EvalContext{UserID: userID, DisplayName: s.displayName(ctx, roomID, userID), MemberCount: members,
 		PowerLevelOf: userPL, NotificationLevel: notifPL}
 	var read int64
 	for _, typ := range []string{"m.read", "m.read.private"} {
@@ -150,8 +149,7 @@ func (s *Service) Evaluate(ctx context.Context, userID string, row store.EventRo
 	if err != nil {
 		return false, false, nil, err
 	}
-	p, _ := s.st.Profile(ctx, userID)
-	notify, highlight, actions = c.c.Evaluate(row.JSON, push.EvalContext{UserID: userID, DisplayName: p.DisplayName,
+	notify, highlight, actions = c.c.Evaluate(row.JSON, push.EvalContext{UserID: userID, DisplayName: s.displayName(ctx, row.RoomID, userID),
 		MemberCount: members, PowerLevelOf: userPL, NotificationLevel: notifPL})
 	return notify, highlight, actions, nil
 }

@@ -45,6 +45,8 @@ type Service struct {
 	counts   map[countKey]countState
 	// positions caches the positions of events threaded receipts name.
 	positions map[posKey]int64
+	// names caches display names by member event (displayName).
+	names map[nameKey]string
 }
 
 type posKey struct{ room, event string }
@@ -75,7 +77,7 @@ type compiled struct {
 // New returns a Service.
 func New(st store.Store, rooms RoomInfo) *Service {
 	return &Service{st: st, rooms: rooms, compiled: map[string]*compiled{}, counts: map[countKey]countState{},
-		positions: map[posKey]int64{}}
+		positions: map[posKey]int64{}, names: map[nameKey]string{}}
 }
 
 func localpart(userID string) string {
@@ -379,8 +381,7 @@ func (s *Service) ThreadedCounts(ctx context.Context, userID, roomID string) (ma
 	if err != nil {
 		return Count{}, nil, err
 	}
-	p, _ := s.st.Profile(ctx, userID)
-	ec := push.EvalContext{UserID: userID, DisplayName: p.DisplayName, MemberCount: members,
+	ec := push.EvalContext{UserID: userID, DisplayName: s.displayName(ctx, roomID, userID), MemberCount: members,
 		PowerLevelOf: userPL, NotificationLevel: notifPL}
 	for _, row := range rows {
 		if row.RedactedBy != "" {

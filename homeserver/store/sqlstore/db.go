@@ -153,11 +153,14 @@ type Store struct {
 	keyCounts keyCounts
 	// dialect picks the full-text search SQL.
 	dialect Dialect
+	// stmts counts the statements run (countingDB).
+	stmts atomic.Int64
 }
 
 // Open returns a Store over db. The caller has run Migrate.
 func Open(ctx context.Context, db DB) (*Store, error) {
-	s := &Store{db: db, dialect: dialectOf(db)}
+	s := &Store{dialect: dialectOf(db)}
+	s.db = countingDB{db, &s.stmts}
 	if err := s.loadPos(ctx); err != nil {
 		return nil, err
 	}
