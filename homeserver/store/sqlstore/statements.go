@@ -59,19 +59,19 @@ func count(ctx context.Context, n *atomic.Int64, q string) {
 	}
 }
 
+// The reads outside a transaction count as those in one do.
+func (c countingDB) querier() countingQuerier { return countingQuerier{c.DB, c.n} }
+
 func (c countingDB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	count(ctx, c.n, q)
-	return c.DB.Exec(ctx, q, args...)
+	return c.querier().Exec(ctx, q, args...)
 }
 
 func (c countingDB) Query(ctx context.Context, q string, args ...any) (Rows, error) {
-	count(ctx, c.n, q)
-	return c.DB.Query(ctx, q, args...)
+	return c.querier().Query(ctx, q, args...)
 }
 
 func (c countingDB) QueryRow(ctx context.Context, q string, args ...any) Row {
-	count(ctx, c.n, q)
-	return c.DB.QueryRow(ctx, q, args...)
+	return c.querier().QueryRow(ctx, q, args...)
 }
 
 func (c countingDB) Tx(ctx context.Context, fn func(Querier) error) error {

@@ -22,12 +22,7 @@ func RunReopen(t *testing.T, open Reopener) {
 	s, reopen := open(t)
 	const room, quiet = "!busy:test", "!quiet:test"
 	users := []string{"@a:test", "@b:test", "@c:test"}
-	persist := func(b *store.EventBatch) {
-		t.Helper()
-		if _, err := s.PersistEvents(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	persist := persister(t, s)
 	persist(&store.EventBatch{
 		NewRoom: &store.Room{RoomID: room, Version: "10", Creator: users[0], CreatedTS: 1},
 		Events: []store.EventRow{

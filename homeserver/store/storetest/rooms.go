@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,16 @@ import (
 )
 
 func sk(s string) *string { return &s }
+
+// persister stores batches into s, failing t on an error.
+func persister(t *testing.T, s store.Store) func(b *store.EventBatch) {
+	return func(b *store.EventBatch) {
+		t.Helper()
+		if _, err := s.PersistEvents(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 func ev(room, id, typ string, stateKey *string, sender string) store.EventRow {
 	return store.EventRow{EventID: id, RoomID: room, Type: typ, StateKey: stateKey, Sender: sender,

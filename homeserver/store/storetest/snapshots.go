@@ -20,12 +20,7 @@ import (
 func testStateSnapshots(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const room = "!snap:test"
-	persist := func(b *store.EventBatch) {
-		t.Helper()
-		if _, err := s.PersistEvents(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	persist := persister(t, s)
 	es := func(id string) store.EventState {
 		t.Helper()
 		st, err := s.EventState(ctx, id)
@@ -141,12 +136,7 @@ func testStateSnapshots(t *testing.T, s store.Store) {
 func testPast(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const room = "!past:test"
-	persist := func(b *store.EventBatch) {
-		t.Helper()
-		if _, err := s.PersistEvents(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	persist := persister(t, s)
 	head := s.CurrentPos()
 	past := func(e store.EventRow) store.EventRow { e.Past = true; return e }
 	persist(&store.EventBatch{
