@@ -22,7 +22,10 @@ func RunReopen(t *testing.T, open Reopener) {
 	s, reopen := open(t)
 	const room, quiet = "!busy:test", "!quiet:test"
 	users := []string{"@a:test", "@b:test", "@c:test"}
-	persist := persister(t, s)
+	persist := func(b *store.EventBatch) { // s changes at each reopen
+		t.Helper()
+		persister(t, s)(b)
+	}
 	persist(&store.EventBatch{
 		NewRoom: &store.Room{RoomID: room, Version: "10", Creator: users[0], CreatedTS: 1},
 		Events: []store.EventRow{
