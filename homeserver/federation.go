@@ -66,6 +66,25 @@ func (f federationEDUs) DeviceListUpdate(ctx context.Context, userID, deviceID s
 	return nil
 }
 
+func (f federationEDUs) Presence(ctx context.Context, userID, presence, statusMsg string, lastActiveAgo int64) error {
+	if !f.h.cfg.Presence.Enabled {
+		return nil
+	}
+	// Kept only for a user sharing a room with a local one: who may see
+	// it, and a bound on what another server can make this one hold.
+	mates, err := f.h.Sync.RoomMates(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, m := range mates {
+		if m != userID && f.h.isLocal(m) {
+			f.h.Presence.SetRemote(userID, presence, statusMsg, lastActiveAgo)
+			return nil
+		}
+	}
+	return nil
+}
+
 // FederationHandler serves the Server-Server API on a listener of its own
 // (federation.listen): the key and federation endpoints and OpenID
 // userinfo, nothing of the Client-Server API.

@@ -382,3 +382,25 @@ func TestFederationRedactUnknownEvent(t *testing.T) {
 		return bob.Do("GET", mxtest.Path("/_matrix/client/v3/rooms/%s/event/%s", room, id), nil).Status == 200
 	})
 }
+
+// TestFederationPresence: Alice on A sets her presence; Bob on B, who
+// shares a room with her, sees it in his /sync (an m.presence EDU A sent,
+// taken by B); Carol on B, who shares none, does not.
+func TestFederationPresence(t *testing.T) {
+	n := fedNodes(t, backends(t)["sqlite"](t), "a.test", "b.test")
+	sa, sb := n[0].start(t), n[1].start(t)
+	alice := mxtest.Register(t, sa.URL, "alice", "password alice")
+	bob := mxtest.Register(t, sb.URL, "bob", "password bob")
+	carol := mxtest.Register(t, sb.URL, "carol", "password carol")
+	room := alice.Must(200, "POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat", "room_alias_name": "presence"}).Str("room_id")
+	bob.Must(200, "POST", mxtest.Path("/_matrix/client/v3/join/%s", "#presence:a.test"), map[string]any{})
+	waitFor(t, "Bob joined on A", func() bool { return joined(t, alice, room)[bob.UserID] })
+	alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "online", "status_msg": "in the lab"})
+	waitFor(t, "Alice's presence in Bob's /sync on B", func() bool {
+		_, p := presenceSync(t, bob, nil)
+		return p[alice.UserID]["status_msg"] == "in the lab" && p[alice.UserID]["presence"] == "online"
+	})
+	if _, p := presenceSync(t, carol, nil); p[alice.UserID] != nil {
+		t.Fatalf("Carol, sharing no room with Alice, sees her presence: %v", p[alice.UserID])
+	}
+}

@@ -3,6 +3,8 @@ package federation
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -96,9 +98,10 @@ func TestOutboundEDUs(t *testing.T) {
 }
 
 type eduRecorder struct {
-	mu     sync.Mutex
-	typing []string
-	lists  []string
+	mu       sync.Mutex
+	typing   []string
+	lists    []string
+	presence []string
 }
 
 func (e *eduRecorder) Typing(_ context.Context, roomID, userID string, typing bool) error {
@@ -110,6 +113,12 @@ func (e *eduRecorder) Typing(_ context.Context, roomID, userID string, typing bo
 func (e *eduRecorder) Receipt(context.Context, string, string, string, string, string, int64) error {
 	return nil
 }
+func (e *eduRecorder) Presence(_ context.Context, userID, presence, msg string, ago int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.presence = append(e.presence, fmt.Sprintf("%s %s %q %d", userID, presence, msg, ago))
+	return nil
+}
 func (e *eduRecorder) DeviceListUpdate(_ context.Context, userID, deviceID string, deleted bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -119,7 +128,8 @@ func (e *eduRecorder) DeviceListUpdate(_ context.Context, userID, deviceID strin
 
 // TestInboundEDUsACLAndSigningKeys: typing about a room whose server ACL
 // refuses the sender's server is dropped; m.signing_key_update of the
-// origin's user is a device-list change, another server's user is refused.
+// origin's user is a device-list change, another server's user is refused;
+// m.presence likewise.
 func TestInboundEDUsACLAndSigningKeys(t *testing.T) {
 	rec := &eduRecorder{}
 	rooms := &fakeRooms{}
@@ -139,7 +149,17 @@ func TestInboundEDUsACLAndSigningKeys(t *testing.T) {
 	txn("t2", typing)
 	txn("t3", map[string]any{"edu_type": "m.signing_key_update", "content": map[string]any{"user_id": "@a:x.example", "master_key": map[string]any{}}},
 		map[string]any{"edu_type": "m.signing_key_update", "content": map[string]any{"user_id": "@b:elsewhere.example"}})
+	// Presence of the origin's users only; another server's user is
+	// refused with the rest of that EDU.
+	txn("t4", map[string]any{"edu_type": "m.presence", "content": map[string]any{"push": []any{
+		map[string]any{"user_id": "@a:x.example", "presence": "online", "status_msg": "in the lab", "last_active_ago": 5000, "currently_active": true},
+	}}}, map[string]any{"edu_type": "m.presence", "content": map[string]any{"push": []any{
+		map[string]any{"user_id": "@b:elsewhere.example", "presence": "online"},
+	}}})
 	rec.mu.Lock()
+	if want := []string{`@a:x.example online "in the lab" 5000`}; !slices.Equal(rec.presence, want) {
+		t.Fatalf("presence delivered %v, want %v", rec.presence, want)
+	}
 	defer rec.mu.Unlock()
 	if len(rec.typing) != 1 {
 		t.Fatalf("typing delivered %v", rec.typing)

@@ -46,6 +46,8 @@ type EDUSink interface {
 	// DeviceListUpdate says a remote user's devices changed (deviceID
 	// "" with deleted false: their cross-signing keys changed).
 	DeviceListUpdate(ctx context.Context, userID, deviceID string, deleted bool) error
+	// Presence records a remote user's presence (last_active_ago in ms).
+	Presence(ctx context.Context, userID, presence, statusMsg string, lastActiveAgo int64) error
 }
 
 // PDUReceiver takes the PDUs of inbound transactions: rooms.Service

@@ -278,9 +278,32 @@ func (s *Service) receiveEDU(ctx context.Context, origin string, e edu) error {
 		}
 		// The keys themselves are asked for again (/user/keys/query).
 		return s.p.EDUs.DeviceListUpdate(ctx, c.UserID, "", false)
-	default:
-		// m.presence and unknown types: not yet.
+	case "m.presence":
+		var c struct {
+			Push []struct {
+				UserID        string `json:"user_id"`
+				Presence      string `json:"presence"`
+				StatusMsg     string `json:"status_msg"`
+				LastActiveAgo int64  `json:"last_active_ago"`
+			} `json:"push"`
+		}
+		if err := json.Unmarshal(e.Content, &c); err != nil {
+			return mxerr.BadJSONf("malformed m.presence")
+		}
+		for _, p := range c.Push {
+			if err := userOf(origin, p.UserID, "user"); err != nil {
+				return err
+			}
+			if s.p.EDUs == nil {
+				continue
+			}
+			if err := s.p.EDUs.Presence(ctx, p.UserID, p.Presence, p.StatusMsg, p.LastActiveAgo); err != nil {
+				return err
+			}
+		}
 		return nil
+	default:
+		return nil // unknown types are ignored
 	}
 }
 

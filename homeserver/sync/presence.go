@@ -61,6 +61,10 @@ type Presence struct {
 type presenceUser struct {
 	state string // online, unavailable or offline
 	msg   string
+	// remote: another server's user, whose state that server sends
+	// (m.presence); updated is when it last did.
+	remote  bool
+	updated time.Time
 	// put is true while the state is the one the user set with PUT
 	// /presence: a /sync without set_presence then does not overturn it
 	// (Element sets unavailable when the user is idle and keeps syncing).
@@ -199,6 +203,41 @@ func (p *Presence) SyncStarted(userID, deviceID, setPresence string) (done func(
 	}
 }
 
+// remotePresenceTimeout is how long another server's user keeps the state
+// their server last sent: a server that went away leaves them offline
+// after it (Synapse's servers repeat an online user's state well within).
+const remotePresenceTimeout = 30 * time.Minute
+
+// SetRemote records another server's user's presence as their server sent
+// it (an m.presence EDU): a state this server does not know is ignored.
+func (p *Presence) SetRemote(userID, state, msg string, lastActiveAgo int64) {
+	if state != PresenceOnline && state != PresenceUnavailable && state != PresenceOffline {
+		return
+	}
+	now := p.now()
+	p.mu.Lock()
+	u := p.userLocked(userID)
+	changed := u.state != state || u.msg != msg
+	u.state, u.msg, u.put, u.remote, u.updated = state, msg, true, true, now
+	u.active = now.Add(-time.Duration(min(max(lastActiveAgo, 0), int64(24*time.Hour/time.Millisecond))) * time.Millisecond)
+	if changed {
+		p.changedLocked(u)
+	}
+	kick := p.scheduleLocked(u)
+	p.mu.Unlock()
+	p.after(userID, changed, kick)
+}
+
+// expiryLocked is when u goes offline unless seen again: idle for the
+// idle timeout, or, for another server's user, no word from their server
+// for remotePresenceTimeout.
+func (p *Presence) expiryLocked(u *presenceUser) time.Time {
+	if u.remote {
+		return u.updated.Add(remotePresenceTimeout)
+	}
+	return u.active.Add(p.idle)
+}
+
 // Active records a request of userID other than /sync: it keeps an online
 // user from going idle but changes no state.
 func (p *Presence) Active(userID string) {
@@ -281,7 +320,7 @@ func (p *Presence) scheduleLocked(u *presenceUser) bool {
 	if u.state == PresenceOffline || u.state == "" || u.syncing > 0 {
 		return false
 	}
-	exp := u.active.Add(p.idle)
+	exp := p.expiryLocked(u)
 	if p.next.IsZero() || exp.Before(p.next) {
 		p.next = exp
 		return true
@@ -367,7 +406,7 @@ func (p *Presence) expire() time.Time {
 		if u.state == PresenceOffline || u.state == "" || u.syncing > 0 {
 			continue
 		}
-		exp := u.active.Add(p.idle)
+		exp := p.expiryLocked(u)
 		if !exp.After(now) {
 			u.state, u.put, u.devices = PresenceOffline, false, nil
 			p.changedLocked(u)
