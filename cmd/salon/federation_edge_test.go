@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -290,6 +291,7 @@ type recordingServer struct {
 	*fakeServer
 	mu   sync.Mutex
 	edus []map[string]any
+	pdus []string // the types of the PDUs received
 }
 
 func newRecordingServer(t *testing.T, ca *testca.CA, name string) *recordingServer {
@@ -299,6 +301,9 @@ func newRecordingServer(t *testing.T, ca *testca.CA, name string) *recordingServ
 		mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
 			var txn struct {
 				EDUs []map[string]any `json:"edus"`
+				PDUs []struct {
+					Type string `json:"type"`
+				} `json:"pdus"`
 			}
 			if err := json.NewDecoder(r.Body).Decode(&txn); err != nil {
 				http.Error(w, "bad", 400)
@@ -306,6 +311,9 @@ func newRecordingServer(t *testing.T, ca *testca.CA, name string) *recordingServ
 			}
 			rs.mu.Lock()
 			rs.edus = append(rs.edus, txn.EDUs...)
+			for _, p := range txn.PDUs {
+				rs.pdus = append(rs.pdus, p.Type)
+			}
 			rs.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"pdus":{}}`))
@@ -377,9 +385,14 @@ func TestFederationEdgeEDUs(t *testing.T) {
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/presence/%s/status", alice.UserID), map[string]any{"presence": "online", "status_msg": "in the lab"})
 		c.waitEDU(t, "m.presence", "in the lab")
 
-		// Denied by the room's ACL: typing stops going to c.test.
+		// Denied by the room's ACL: c.test is told of the ACL itself,
+		// then typing and messages stop going there.
+		c.mu.Lock()
+		c.pdus = nil
+		c.mu.Unlock()
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/state/m.room.server_acl/", room), map[string]any{"allow": []string{"*"}, "deny": []string{"c.test"}})
 		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/typing/%s", room, alice.UserID), map[string]any{"typing": false})
+		alice.Must(200, "PUT", mxtest.Path("/_matrix/client/v3/rooms/%s/send/m.room.message/after-acl", room), map[string]any{"msgtype": "m.text", "body": "not for c"})
 		// Presence queued after the typing notice (one queue per
 		// destination, in order): once it is there, the typing notice
 		// would have been too.
@@ -387,6 +400,9 @@ func TestFederationEdgeEDUs(t *testing.T) {
 		c.waitEDU(t, "m.presence", "after the ACL")
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		if !slices.Equal(c.pdus, []string{"m.room.server_acl"}) {
+			t.Fatalf("PDUs to the server the ACL denies: %v, want the ACL alone", c.pdus)
+		}
 		for _, e := range c.edus {
 			if b, _ := json.Marshal(e); e["edu_type"] == "m.typing" && strings.Contains(string(b), `"typing":false`) {
 				t.Fatalf("typing went to a server the ACL denies: %s", b)

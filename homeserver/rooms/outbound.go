@@ -59,7 +59,10 @@ func (s *Service) forward(ctx context.Context, r *room, before authrules.StateMa
 // destinations are the servers an event goes to: those given, and the
 // target's server of a membership change that is not an invite (invites
 // go through /invite), without this server, without skip, without the
-// servers the room's m.room.server_acl denies.
+// servers the room's m.room.server_acl denies — except for a change of
+// the ACL itself, which a server it now denies is told of (its members
+// learn why the room goes quiet, and its server refuses nothing it
+// should not send).
 func (s *Service) destinations(r *room, servers []string, typ string, stateKey *string, membership, skip string) []string {
 	out := make([]string, 0, len(servers)+1)
 	add := func(srv string) {
@@ -73,7 +76,7 @@ func (s *Service) destinations(r *room, servers []string, typ string, stateKey *
 	if typ == "m.room.member" && stateKey != nil && membership != "invite" {
 		add(events.ServerOf(*stateKey))
 	}
-	if acl := r.state[events.StateTuple{Type: "m.room.server_acl"}]; acl != nil && len(out) > 0 {
+	if acl := r.state[events.StateTuple{Type: "m.room.server_acl"}]; acl != nil && len(out) > 0 && typ != "m.room.server_acl" {
 		out = slices.DeleteFunc(out, func(srv string) bool { return !aclAllows(acl.Content, srv) })
 	}
 	return out
