@@ -357,9 +357,15 @@ func (s *Service) ServerBackfill(ctx context.Context, server, roomID string, fro
 	if err != nil {
 		return nil, err
 	}
+	return s.collectBack(ctx, sr, from, nil, 0, limit)
+}
+
+// collectBack walks back from start (walkBack: stop, minDepth) and returns
+// up to limit events as the server may see them, newest first.
+func (s *Service) collectBack(ctx context.Context, sr *ServerReader, start []string, stop map[string]bool, minDepth int64, limit int) ([]ServerPDU, error) {
 	var out []ServerPDU
 	var werr error
-	err = s.walkBack(ctx, sr, from, nil, 0, func(it depthItem) bool {
+	err := s.walkBack(ctx, sr, start, stop, minDepth, func(it depthItem) bool {
 		pdu, err := sr.Shown(it.row)
 		if err != nil {
 			werr = err
@@ -399,26 +405,11 @@ func (s *Service) ServerMissingEvents(ctx context.Context, server, roomID string
 		}
 		start = append(start, ev.PrevEvents...)
 	}
-	var out []ServerPDU
-	var werr error
-	err = s.walkBack(ctx, sr, start, stop, minDepth, func(it depthItem) bool {
-		pdu, err := sr.Shown(it.row)
-		if err != nil {
-			werr = err
-			return false
-		}
-		out = append(out, ServerPDU{EventID: it.row.EventID, JSON: pdu})
-		return len(out) < limit
-	})
-	if werr != nil {
-		return nil, werr
-	}
+	out, err := s.collectBack(ctx, sr, start, stop, minDepth, limit)
 	if err != nil {
 		return nil, err
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out) // oldest first
 	return out, nil
 }
 
