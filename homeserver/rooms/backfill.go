@@ -129,7 +129,7 @@ func (s *Service) inTimeline(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return row.Pos >= 0 || row.Pos < store.BackfillTop, nil
+	return !store.InJoinState(row.Pos), nil
 }
 
 // backwardExtremities are the events the oldest history held here cites
@@ -186,7 +186,7 @@ func (s *Service) keepBackfill(ctx context.Context, roomID string, v events.Room
 		}
 		answered[ev.ID] = true
 		if row, err := s.p.Store.Event(ctx, ev.ID); err == nil {
-			if row.Pos < 0 && row.Pos >= store.BackfillTop {
+			if store.InJoinState(row.Pos) {
 				// Of the state the join brought: it moves to its place
 				// in the history (checked when the join brought it).
 				keep = append(keep, ev)

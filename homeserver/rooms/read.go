@@ -143,20 +143,7 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 	page := Page{Version: v}
 	const scanCap = 10 // batches of unreadable events scanned before giving up
 	for scans := 0; scans < scanCap; scans++ {
-		// The range is read in two parts, the timeline (positions from
-		// zero) and the backfilled history (below store.BackfillTop),
-		// stepping over the join's state between them whole.
-		lo, hi := after, before
-		var next func() // moves to the other part once this one is read
-		if desc && hi > 0 && lo < store.BackfillTop-1 {
-			lo, next = max(lo, -1), func() { before = store.BackfillTop }
-		} else if !desc && lo < store.BackfillTop-1 && hi > 0 {
-			hi, next = min(hi, store.BackfillTop), func() { after = -1 }
-		} else if desc && hi <= 0 {
-			hi = min(hi, store.BackfillTop)
-		} else if !desc && lo < 0 && lo >= store.BackfillTop-1 {
-			lo = -1
-		}
+		lo, hi, more := historyPart(after, before, desc)
 		rows, err := s.p.Store.RoomEvents(ctx, roomID, lo, hi, limit, desc)
 		if err != nil {
 			return page, err
@@ -176,8 +163,12 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 			}
 		}
 		if len(rows) < limit {
-			if next != nil {
-				next()
+			if more { // on to the other part
+				if desc {
+					before = store.BackfillTop
+				} else {
+					after = store.PastTop
+				}
 				continue
 			}
 			page.Exhausted = true
@@ -185,6 +176,22 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, after, be
 		}
 	}
 	return page, nil
+}
+
+// historyPart clips a page's range (after, before) to the part of the
+// history its next events are in: the timeline (positions from zero) or
+// the backfilled history (below store.BackfillTop); the state a join
+// brought, between them, is stepped over whole. more: the range goes on
+// into the other part once this one is read.
+func historyPart(after, before int64, desc bool) (lo, hi int64, more bool) {
+	inBackfill := before <= 0
+	if !desc {
+		inBackfill = after < store.BackfillTop-1
+	}
+	if inBackfill {
+		return after, min(before, store.BackfillTop), !desc && before > 0
+	}
+	return max(after, store.PastTop), before, desc && after < store.BackfillTop-1
 }
 
 // Relations pages through the events relating to a parent event (q:

@@ -52,7 +52,7 @@ func (c *snapshotCache) put(id int64, set stateres.StateSet) {
 	c.tuples += len(set)
 }
 
-// snapshot returns a stored state by event ID. The set is shared: callers
+// snapshot returns a stored state by its ID. The set is shared: callers
 // must not change it.
 func (s *Service) snapshot(ctx context.Context, id int64) (stateres.StateSet, error) {
 	if set, ok := s.snaps.get(id); ok {

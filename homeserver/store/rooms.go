@@ -139,6 +139,10 @@ const (
 	BackfillTop int64 = -1 << 40
 )
 
+// InJoinState reports whether a position is in the past's range of the
+// state a join brought (between the backfilled history and the timeline).
+func InJoinState(pos int64) bool { return pos >= BackfillTop && pos <= PastTop }
+
 // BatchRoom is the room a batch writes to.
 func (b *EventBatch) BatchRoom() string {
 	if b.ExtremitiesRoom != "" {
