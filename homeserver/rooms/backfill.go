@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -222,19 +221,10 @@ func (s *Service) keepBackfill(ctx context.Context, roomID string, v events.Room
 		}
 		return 0, next, nil
 	}
-	slices.SortFunc(keep, func(a, b *events.Event) int {
-		if a.Depth != b.Depth {
-			if a.Depth < b.Depth {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	r := &room{id: roomID, version: v}
+	slices.SortFunc(keep, oldestFirst)
 	batch := &store.EventBatch{Backfill: true}
 	for _, ev := range keep {
-		batch.Events = append(batch.Events, eventRow(r, ev, nil))
+		batch.Events = append(batch.Events, eventRow(in.r, ev, nil))
 	}
 	if _, err := s.p.Store.PersistEvents(ctx, batch); err != nil {
 		if errors.Is(err, store.ErrExists) {

@@ -1,9 +1,11 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/salonhq/salon/homeserver/events"
 	"github.com/salonhq/salon/homeserver/store"
@@ -72,6 +74,12 @@ func (r *room) prevEvents() []*events.Event {
 		prev = prev[:maxPrevEvents]
 	}
 	return prev
+}
+
+// oldestFirst orders events by depth, then by ID: how events of a room's
+// past are stored (the state a join brought, backfilled history).
+func oldestFirst(a, b *events.Event) int {
+	return cmp.Or(cmp.Compare(a.Depth, b.Depth), strings.Compare(a.ID, b.ID))
 }
 
 // advance makes ev an extremity of r in place of the events it cites, and

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/salonhq/salon/homeserver/authrules"
 	"github.com/salonhq/salon/homeserver/events"
@@ -594,12 +593,7 @@ func (s *Service) importJoin(ctx context.Context, v events.RoomVersion, roomID s
 		inState[e.ID] = true
 		ordered = append(ordered, e)
 	}
-	slices.SortFunc(ordered, func(a, b *events.Event) int {
-		if a.Depth != b.Depth {
-			return int(a.Depth - b.Depth)
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(ordered, oldestFirst)
 	for _, e := range chain {
 		if !inState[e.ID] {
 			batch.Outliers = append(batch.Outliers, store.OutlierRow{EventID: e.ID, RoomID: roomID, Status: store.StatusOutlier, JSON: e.JSON})
