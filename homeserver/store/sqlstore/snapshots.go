@@ -65,8 +65,11 @@ func (w *snapshotWriter) load(ctx context.Context) error {
 		return nil
 	}
 	w.loaded = true
-	var id sql.NullInt64
-	err := w.q.QueryRow(ctx, `SELECT state_snapshot FROM rooms WHERE room_id = $1`, w.room).Scan(&id)
+	// One read per batch, on every send: the room's snapshot with what
+	// writing its child needs.
+	var id, depth, size sql.NullInt64
+	err := w.q.QueryRow(ctx, `SELECT r.state_snapshot, s.depth, s.size FROM rooms r
+		LEFT JOIN state_snapshots s ON s.id = r.state_snapshot WHERE r.room_id = $1`, w.room).Scan(&id, &depth, &size)
 	if w.s.db.IsNoRows(err) {
 		return nil
 	}
@@ -75,9 +78,12 @@ func (w *snapshotWriter) load(ctx context.Context) error {
 	}
 	w.known = true
 	if id.Valid {
+		if !depth.Valid {
+			return errNotFound
+		}
 		w.stored = id.Int64
-		w.cur, err = w.s.snapshotInfo(ctx, w.q, id.Int64)
-		return err
+		w.cur = snapshotInfo{id: id.Int64, depth: int(depth.Int64), size: int(size.Int64)}
+		return nil
 	}
 	rows, err := w.q.Query(ctx, `SELECT type, state_key, event_id FROM current_state WHERE room_id = $1`, w.room)
 	if err != nil {
