@@ -212,11 +212,8 @@ func (in *inbound) receive(ctx context.Context, raw json.RawMessage, rounds int,
 	case pducheck.Accepted:
 	case pducheck.SoftFailed:
 		s.log.Info("federation: soft-failed event", "room", r.id, "event", ev.ID, "origin", in.origin, "reason", verdict.Reason)
-		if spec == nil { // the current state, which changes: kept whole
-			spec = specFrom(0, nil, idSet(before))
-		}
 		return ev.ID, s.p.Store.PutOutliers(ctx, []store.OutlierRow{{EventID: ev.ID, RoomID: r.id, Status: store.StatusSoftFailed, JSON: kept.JSON,
-			StateBefore: spec, Type: kept.Type, StateKey: kept.StateKey}})
+			KeepState: true, StateBefore: spec, Type: kept.Type, StateKey: kept.StateKey}})
 	case pducheck.Rejected:
 		s.log.Info("federation: rejected event", "room", r.id, "event", ev.ID, "origin", in.origin, "reason", verdict.Reason)
 		if err := s.p.Store.PutOutliers(ctx, []store.OutlierRow{{EventID: ev.ID, RoomID: r.id, Status: store.StatusRejected, JSON: kept.JSON}}); err != nil {

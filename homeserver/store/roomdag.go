@@ -21,10 +21,13 @@ type OutlierRow struct {
 	RoomID  string
 	Status  string
 	JSON    []byte
-	// StateBefore, when set, keeps the state before and after the event
-	// (EventState; Type and StateKey are the event's) for a soft-failed
-	// event: events citing it see the state after it, as the spec has
-	// soft-failed events take part in state resolution as usual.
+	// KeepState keeps the state before and after the event (EventState;
+	// Type and StateKey are the event's) for a soft-failed event: events
+	// citing it see the state after it, as the spec has soft-failed
+	// events take part in state resolution as usual. The state before it
+	// is StateBefore, or the room's current state when nil (shared, not
+	// copied).
+	KeepState   bool
 	StateBefore *StateSpec
 	Type        string
 	StateKey    *string

@@ -35,7 +35,7 @@ func (s *Store) putOutliers(ctx context.Context, q Querier, rows []store.Outlier
 		if err != nil {
 			return err
 		}
-		if n > 0 && o.StateBefore != nil {
+		if n > 0 && o.KeepState {
 			if err := snaps.of(s, q, o.RoomID).outlier(ctx, o); err != nil {
 				return err
 			}

@@ -92,7 +92,7 @@ func testStateSnapshots(t *testing.T, s store.Store) {
 	// A soft-failed topic keeps its states, the current state does not
 	// change; brought into the timeline later, it keeps them.
 	soft := store.OutlierRow{EventID: "$soft-topic", RoomID: room, Status: store.StatusSoftFailed, JSON: []byte(`{}`),
-		Type: "m.room.topic", StateKey: sk(""), StateBefore: &store.StateSpec{Base: es("$join-a").After}}
+		Type: "m.room.topic", StateKey: sk(""), KeepState: true, StateBefore: &store.StateSpec{Base: es("$join-a").After}}
 	if err := s.PutOutliers(ctx, []store.OutlierRow{soft}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +103,17 @@ func testStateSnapshots(t *testing.T, s store.Store) {
 	kept := es("$soft-topic")
 	persist(&store.EventBatch{Events: []store.EventRow{ev(room, "$m4", "m.room.message", nil, "@a:test")}})
 	want("after a soft-failed event, the current state", state(es("$m4").Before), afterDrop)
+	// One soft-failed against the current state shares its snapshot.
+	if err := s.PutOutliers(ctx, []store.OutlierRow{{EventID: "$soft-name", RoomID: room, Status: store.StatusSoftFailed, JSON: []byte(`{}`),
+		Type: "m.room.name", StateKey: sk(""), KeepState: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := es("$soft-name").Before; got != es("$m4").After {
+		t.Fatalf("a soft-failed event against the current state: before %d, the current state's snapshot %d", got, es("$m4").After)
+	}
+	softName := maps.Clone(afterDrop)
+	softName["m.room.name|"] = "$soft-name"
+	want("after a soft-failed event against the current state", state(es("$soft-name").After), softName)
 	persist(&store.EventBatch{Events: []store.EventRow{ev(room, "$soft-topic", "m.room.topic", sk(""), "@b:test")},
 		State: []store.StateRef{{Type: "m.room.topic"}}})
 	if es("$soft-topic") != kept {
