@@ -53,14 +53,12 @@ func (f federationEDUs) DeviceListUpdate(ctx context.Context, userID, deviceID s
 	// user's server), so nothing is stale; what changes is that local
 	// users sharing a room with them are told to ask again
 	// (device_lists.changed). Users sharing no room: nothing recorded.
-	mates, err := f.h.Sync.RoomMates(ctx, userID)
+	shares, err := f.sharesRoomWithLocal(ctx, userID)
 	if err != nil {
 		return err
 	}
-	for _, m := range mates {
-		if m != userID && f.h.isLocal(m) {
-			return f.h.Keys.RemoteDeviceListChanged(ctx, userID)
-		}
+	if shares {
+		return f.h.Keys.RemoteDeviceListChanged(ctx, userID)
 	}
 	f.h.log.Debug("device list update of a user sharing no room", "user", userID, "device", deviceID, "deleted", deleted)
 	return nil
@@ -72,17 +70,27 @@ func (f federationEDUs) Presence(ctx context.Context, userID, presence, statusMs
 	}
 	// Kept only for a user sharing a room with a local one: who may see
 	// it, and a bound on what another server can make this one hold.
+	shares, err := f.sharesRoomWithLocal(ctx, userID)
+	if shares {
+		f.h.Presence.SetRemote(userID, presence, statusMsg, lastActiveAgo)
+	}
+	return err
+}
+
+// sharesRoomWithLocal reports whether a remote user shares a joined room
+// with a user of this server: whom their device lists and presence
+// concern here.
+func (f federationEDUs) sharesRoomWithLocal(ctx context.Context, userID string) (bool, error) {
 	mates, err := f.h.Sync.RoomMates(ctx, userID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, m := range mates {
 		if m != userID && f.h.isLocal(m) {
-			f.h.Presence.SetRemote(userID, presence, statusMsg, lastActiveAgo)
-			return nil
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // FederationHandler serves the Server-Server API on a listener of its own
