@@ -132,6 +132,7 @@ func TestWokenSyncStatements(t *testing.T) {
 			t.Fatalf("salon_store_statements_total: %v %v", m, err)
 		}
 		const rounds = 12
+		delivered := 0 // woken syncs that carried the round's message
 		for i := range rounds {
 			// Every member long-polls; a message wakes them.
 			var wg gosync.WaitGroup
@@ -156,6 +157,11 @@ func TestWokenSyncStatements(t *testing.T) {
 					// Woken early by something else: the next round's
 					// sync carries the message.
 					t.Logf("round %d: %s woken without the message", i, m.UserID)
+				} else {
+					delivered++
+					if jr.Unread.Notifications != i+1 {
+						t.Errorf("round %d: %s's notification count %d with the message, want %d", i, m.UserID, jr.Unread.Notifications, i+1)
+					}
 				}
 				since[m.UserID] = answers[j].NextBatch
 				if got := cs.of(m.Token).Texts(); i > 0 && len(got) > 0 {
@@ -165,6 +171,11 @@ func TestWokenSyncStatements(t *testing.T) {
 					t.Errorf("round %d: %s's notification count %d, want %d", i, m.UserID, jr.Unread.Notifications, i+1)
 				}
 			}
+		}
+		// Most wake-ups are the message's: the statement count above is
+		// that of syncs that answered it, not of empty ones.
+		if total := rounds * len(members); delivered < total/2 {
+			t.Fatalf("only %d of %d woken syncs carried the message", delivered, total)
 		}
 	})
 }
