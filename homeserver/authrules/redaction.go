@@ -38,11 +38,16 @@ func CanRedact(sender string, original *events.Event, pl PowerLevels) error {
 	if sender == original.Sender {
 		return nil
 	}
-	if lvl := pl.UserLevel(sender); lvl < pl.Redact() {
+	if !RedactsOthers(sender, pl) {
 		return forbid("sender's power level %d is below the redact level %d needed to redact %s's event",
-			lvl, pl.Redact(), original.Sender)
+			pl.UserLevel(sender), pl.Redact(), original.Sender)
 	}
 	return nil
+}
+
+// RedactsOthers reports whether sender may redact other users' events.
+func RedactsOthers(sender string, pl PowerLevels) bool {
+	return pl.UserLevel(sender) >= pl.Redact()
 }
 
 // redactionTargets checks that redaction is a redaction of original, in

@@ -635,7 +635,7 @@ func (s *Service) redactionTarget(ctx context.Context, r *room, sender string, e
 		if err != nil {
 			return nil, err
 		}
-		if pl.UserLevel(sender) < pl.Redact() {
+		if !authrules.RedactsOthers(sender, pl) {
 			return nil, mxerr.NotFoundf("Event not found")
 		}
 		return nil, nil
