@@ -176,10 +176,15 @@ func (m *memo) persisted(b *store.EventBatch) {
 	}
 	if b.Backfill {
 		// Events of the state a join brought may have moved (a new
-		// position in the histories held).
+		// position in the room's histories held); other rooms' stay.
 		m.histGen++
-		clear(m.hist)
-		m.nHist = 0
+		room := b.BatchRoom()
+		for k, h := range m.hist {
+			if k.room == room {
+				delete(m.hist, k)
+				m.nHist -= len(h)
+			}
+		}
 	}
 	for _, red := range b.Redactions {
 		if room, ok := m.ringOf[red.EventID]; ok {

@@ -256,3 +256,21 @@ func TestMemoProfile(t *testing.T) {
 		t.Fatal("profile kept after a change")
 	}
 }
+
+// A backfill batch forgets the state histories of its room (events of the
+// join's state may have moved), not those of other rooms.
+func TestMemoBackfillForgetsItsRoomsHistories(t *testing.T) {
+	m := newMemo(0)
+	a, b := histKey{"!a", "m.room.member", "@u:t"}, histKey{"!b", "m.room.member", "@u:t"}
+	for _, k := range []histKey{a, b} {
+		_, _, gen := m.stateHistory(k)
+		m.storeHistory(k, []store.EventRow{memoEvent(k.room, 1)}, gen)
+	}
+	m.persisted(&store.EventBatch{Backfill: true, Events: []store.EventRow{memoEvent("!a", store.BackfillTop-1)}})
+	if _, ok, _ := m.stateHistory(a); ok {
+		t.Fatal("the backfilled room's history was kept")
+	}
+	if _, ok, _ := m.stateHistory(b); !ok {
+		t.Fatal("another room's history was forgotten")
+	}
+}
