@@ -88,8 +88,12 @@ func (s *Service) Backfill(ctx context.Context, roomID string, limit int) (int, 
 		return 0, nil
 	}
 	from, err := s.backwardExtremities(ctx, roomID, v)
-	if err != nil || len(from) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if len(from) == 0 { // the whole history is here, back to the creation
+		br.quiet = s.p.Now().Add(backfillQuiet)
+		return 0, nil
 	}
 	for i, server := range servers {
 		if i == maxBackfillServers {
