@@ -93,3 +93,23 @@ func FuzzAuthenticatedRequest(f *testing.F) {
 type xorPeer struct{ a *stun.XORMappedAddress }
 
 func (p xorPeer) AddTo(m *stun.Message) error { return p.a.AddToAs(m, stun.AttrXORPeerAddress) }
+
+// FuzzParseChannelData: the fast path's ChannelData parser never reads
+// past the datagram and accepts only what RFC 8656 §12.4 allows.
+func FuzzParseChannelData(f *testing.F) {
+	f.Add([]byte{0x40, 0x00, 0x00, 0x02, 'h', 'i'})
+	f.Add([]byte{0x7f, 0xff, 0x00, 0x01, 'x', 0, 0, 0})
+	f.Add([]byte{0x40, 0x00, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		num, data, ok := parseChannelData(b)
+		if !ok {
+			return
+		}
+		if num < 0x4000 || num > 0x7fff {
+			t.Fatalf("channel %#x accepted", num)
+		}
+		if len(data) != int(b[2])<<8|int(b[3]) || len(data)+channelHeader > len(b) {
+			t.Fatalf("%d bytes of data from a %d-byte datagram declaring %d", len(data), len(b), int(b[2])<<8|int(b[3]))
+		}
+	})
+}

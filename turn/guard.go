@@ -143,6 +143,13 @@ type guardConn struct {
 	ss *session
 }
 
+// WriteTo is pion answering or relaying to a client; the channel fast
+// path learns bindings from the answers.
+func (g *guardConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	g.ss.sent(b, addr)
+	return g.PacketConn.WriteTo(b, addr)
+}
+
 func (g *guardConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := g.PacketConn.ReadFrom(p)
@@ -187,8 +194,15 @@ func (ss *session) screen(pkt []byte, from net.Addr, conn net.PacketConn) bool {
 		return false
 	}
 	switch t.Method {
-	case stun.MethodCreatePermission, stun.MethodChannelBind:
+	case stun.MethodCreatePermission:
 		return ss.screenPeers(pkt, t, from, conn)
+	case stun.MethodChannelBind:
+		if ss.screenPeers(pkt, t, from, conn) {
+			return true
+		}
+		if ss.transport == transportUDP {
+			ss.noteChannelBind(pkt, from)
+		}
 	case stun.MethodAllocate, stun.MethodRefresh:
 		if ss.srv.holders != nil {
 			return ss.screenHolder(pkt, t, from, conn)

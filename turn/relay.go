@@ -40,25 +40,37 @@ type relayConn struct {
 	out   *udpbatch.Conn
 	held  bool
 
+	// The channel fast path (channels.go): the relay socket written to
+	// directly, the client's address as pion has it and as a key, and the
+	// bindings. udp is nil when the relay socket is not a *net.UDPConn.
+	udp        *net.UDPConn
+	clientAddr net.Addr
+	fastKey    netip.AddrPort
+	chans      channels
+
 	readerSeen atomic.Bool
 	readDone   chan struct{}
 	readOnce   sync.Once
 	closeOnce  sync.Once
 }
 
-func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user, client string) *relayConn {
+func (s *Server) newRelayConn(pc net.PacketConn, ss *session, user string, client net.Addr) *relayConn {
 	r := &relayConn{
 		PacketConn: pc,
 		srv:        s,
 		sess:       ss,
 		user:       user,
-		client:     client,
+		client:     client.String(),
 		transport:  ss.transport,
 		readDone:   make(chan struct{}),
 	}
 	if u, ok := pc.(*net.UDPConn); ok {
-		// pion reads a relay socket into a 1,600-byte buffer.
-		r.batch, r.out = udpbatch.NewReader(u, relayReadBatch, 1600), ss.out
+		// pion reads a relay socket into a 1,600-byte buffer; the reader
+		// keeps room for a ChannelData header before each datagram.
+		r.batch, r.out = udpbatch.NewReaderHeadroom(u, relayReadBatch, 1600, channelHeader), ss.out
+		if ap, ok := udpAddrPort(client); ok && ss.out != nil {
+			r.udp, r.clientAddr, r.fastKey = u, client, ap
+		}
 	}
 	for d := range directionCount {
 		r.limit[d] = newRateLimiter(s.cfg.AllocationBytesPerSecond)
@@ -101,39 +113,56 @@ func (r *relayConn) count(d direction, n int) {
 	r.traffic.bytes[d].Add(uint64(n))
 }
 
-// ReadFrom returns the next packet from a peer that the caps let through.
+// ReadFrom returns the next packet from a peer that the caps let through
+// and that the channel fast path did not send on itself.
 func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	if !r.readerSeen.Load() {
 		r.readerSeen.Store(true)
 	}
 	for {
-		n, addr, err := r.readFrom(p)
+		if r.batch == nil {
+			n, addr, err := r.PacketConn.ReadFrom(p)
+			if err != nil {
+				r.readOnce.Do(func() { close(r.readDone) })
+				return n, addr, err
+			}
+			if r.admit(peerToClient, n) {
+				r.count(peerToClient, n)
+				return n, addr, nil
+			}
+			continue
+		}
+		b, addr, err := r.next()
 		if err != nil {
 			r.readOnce.Do(func() { close(r.readDone) })
-			return n, addr, err
+			return 0, addr, err
 		}
-		if r.admit(peerToClient, n) {
-			r.count(peerToClient, n)
-			return n, addr, nil
+		n := len(b) - channelHeader
+		if !r.admit(peerToClient, n) {
+			continue
 		}
+		r.count(peerToClient, n)
+		if r.udp != nil && r.toClient(b, addr) {
+			continue
+		}
+		return copy(p, b[channelHeader:]), addr, nil
 	}
 }
 
-func (r *relayConn) readFrom(p []byte) (int, net.Addr, error) {
-	if r.batch != nil {
-		if r.held && r.batch.Buffered() == 0 {
-			// About to wait for the socket: send what was gathered.
-			r.held = false
-			r.out.Release()
-		}
-		n, addr, err := r.batch.ReadFrom(p)
-		if err == nil && !r.held && r.out != nil && r.batch.Buffered() > 0 {
-			r.out.Hold()
-			r.held = true
-		}
-		return n, addr, err
+// next reads the relay socket in batches: b is channelHeader bytes of
+// headroom, then the datagram.
+func (r *relayConn) next() ([]byte, net.Addr, error) {
+	if r.held && r.batch.Buffered() == 0 {
+		// About to wait for the socket: send what was gathered.
+		r.held = false
+		r.out.Release()
 	}
-	return r.PacketConn.ReadFrom(p)
+	b, addr, err := r.batch.Next()
+	if err == nil && !r.held && r.out != nil && r.batch.Buffered() > 0 {
+		r.out.Hold()
+		r.held = true
+	}
+	return b, addr, err
 }
 
 // WriteTo sends a client's packet to a peer, or drops it over a cap

@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type Params struct {
 	// Holders, when set, is asked at Allocate and Refresh whether a
 	// credential's holder is still logged in (see Holders).
 	Holders Holders
+
+	// channelLifetime, for tests: a channel binding's lifetime; zero is
+	// the RFC's 10 minutes.
+	channelLifetime time.Duration
 }
 
 // Server is the embedded TURN relay.
@@ -56,15 +61,17 @@ type Server struct {
 	pionLogs logging.LoggerFactory
 	reg      prometheus.Registerer
 	tlsConf  *tls.Config
+	chanLife time.Duration // a channel binding's lifetime
 	counters counters
 	total    [directionCount]*rateLimiter
 
 	udpAddr, tcpAddr, tlsAddr net.Addr
 
-	udpServers []*pionturn.Server
-	listeners  []net.Listener
-	acceptWG   sync.WaitGroup // accept loops
-	loopWG     sync.WaitGroup // pion read loops, one per UDP socket and per stream
+	udpServers  []*pionturn.Server
+	udpSessions []*session // one per UDP socket, as udpServers
+	listeners   []net.Listener
+	acceptWG    sync.WaitGroup // accept loops
+	loopWG      sync.WaitGroup // pion read loops, one per UDP socket and per stream
 
 	mu       sync.Mutex
 	closed   bool
@@ -100,6 +107,7 @@ func New(p Params) (*Server, error) {
 		pionLogs: pionLoggers{log},
 		holders:  p.Holders,
 		reg:      p.Registerer,
+		chanLife: cmp.Or(p.channelLifetime, channelLifetime),
 		relays:   make(map[*relayConn]struct{}),
 		perUser:  make(map[string]int),
 		streams:  make(map[*streamConn]struct{}),
@@ -228,7 +236,7 @@ func (s *Server) listen(p Params) error {
 // serveUDP runs one pion server on a UDP socket.
 func (s *Server) serveUDP(c net.PacketConn) error {
 	sess := s.newSession(transportUDP)
-	lc := &loopConn{PacketConn: c, done: s.loopWG.Done}
+	lc := &loopConn{PacketConn: c, ss: sess, done: s.loopWG.Done}
 	lc.udp, _ = c.(udpReader)
 	if bc, ok := udpbatch.New(c); ok {
 		lc.PacketConn = bc
@@ -242,6 +250,7 @@ func (s *Server) serveUDP(c net.PacketConn) error {
 		return fmt.Errorf("turn: starting UDP server: %w", err)
 	}
 	s.udpServers = append(s.udpServers, ps)
+	s.udpSessions = append(s.udpSessions, sess)
 	return nil
 }
 
@@ -294,6 +303,7 @@ func (s *Server) serveStream(c net.Conn, t transport) {
 // on it has ended.
 type loopConn struct {
 	net.PacketConn
+	ss      *session
 	udp     udpReader // the PacketConn, when it is a *net.UDPConn
 	clients addrCache // used by pion's single read loop
 	once    sync.Once
@@ -305,9 +315,16 @@ func (c *loopConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	var addr net.Addr
 	var err error
 	if c.udp != nil {
-		var ap netip.AddrPort
-		if n, ap, err = c.udp.ReadFromUDPAddrPort(p); err == nil {
-			addr = c.clients.addr(ap)
+		for {
+			var ap netip.AddrPort
+			if n, ap, err = c.udp.ReadFromUDPAddrPort(p); err != nil {
+				break
+			}
+			// Bound ChannelData is relayed here, without pion.
+			if !c.ss.fromClient(p[:n], ap) {
+				addr = c.clients.addr(ap)
+				break
+			}
 		}
 	} else {
 		n, addr, err = c.PacketConn.ReadFrom(p)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pionturn "github.com/pion/turn/v2"
@@ -36,17 +38,25 @@ type session struct {
 
 	mu     sync.Mutex
 	owners map[string]string // client address → user ID of its allocation
+
+	// The channel fast path (channels.go): UDP allocations by client
+	// address, and the ChannelBind request pion is answering.
+	fastMu  sync.RWMutex
+	fast    map[netip.AddrPort]*relayConn
+	pending atomic.Pointer[pendingBind]
 }
 
 func (s *Server) newSession(t transport) *session {
-	return &session{srv: s, transport: t, log: s.log.With("transport", t.String()), owners: make(map[string]string)}
+	return &session{srv: s, transport: t, log: s.log.With("transport", t.String()), owners: make(map[string]string),
+		fast: make(map[netip.AddrPort]*relayConn)}
 }
 
 func (ss *session) serverConfig(c net.PacketConn) pionturn.ServerConfig {
 	return pionturn.ServerConfig{
-		Realm:         ss.srv.cfg.Realm,
-		AuthHandler:   ss.authenticate,
-		LoggerFactory: ss.srv.pionLogs,
+		Realm:              ss.srv.cfg.Realm,
+		AuthHandler:        ss.authenticate,
+		LoggerFactory:      ss.srv.pionLogs,
+		ChannelBindTimeout: ss.srv.chanLife,
 		PacketConnConfigs: []pionturn.PacketConnConfig{{
 			PacketConn:            &guardConn{PacketConn: c, ss: ss},
 			RelayAddressGenerator: relayGenerator{ss},
@@ -150,7 +160,8 @@ func (ss *session) allocate(network string, requestedPort int) (net.PacketConn, 
 		ss.log.Warn("TURN relay socket failed", "user", user, "err", err)
 		return nil, nil, err
 	}
-	r := s.newRelayConn(pc, ss, user, client.String())
+	r := s.newRelayConn(pc, ss, user, client)
+	ss.track(r)
 	r.startLifetime() // before r is shared: Close reads the timer
 
 	s.mu.Lock()
@@ -181,6 +192,7 @@ func (s *Server) releaseUser(user string) {
 // forget drops the ownership record of r's client address, unless a newer
 // allocation has taken it.
 func (ss *session) forget(r *relayConn) {
+	ss.untrack(r)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.owners[r.client] == r.user {

@@ -292,6 +292,40 @@ func TestReaderHandsOutABatchInOrder(t *testing.T) {
 	}
 }
 
+// TestReaderNextKeepsHeadroom: Next hands out each datagram where it was
+// read, behind headroom the caller may fill, without disturbing the
+// datagrams still buffered.
+func TestReaderNextKeepsHeadroom(t *testing.T) {
+	rx, tx := loopback(t), loopback(t)
+	for i := 0; i < 3; i++ {
+		if _, err := tx.WriteTo([]byte{byte(i), 0xaa, 0xbb}, rx.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	r := NewReaderHeadroom(rx, 4, 16, 4)
+	for i := 0; i < 3; i++ {
+		b, addr, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != 4+3 || b[4] != byte(i) || b[5] != 0xaa {
+			t.Fatalf("datagram %d: % x, want 4 bytes of headroom then %02x aa bb", i, b, i)
+		}
+		if addr.String() != tx.LocalAddr().String() {
+			t.Fatalf("from %v", addr)
+		}
+		copy(b, "HDR!") // the caller's to write
+	}
+	buf := make([]byte, 16)
+	if _, err := tx.WriteTo([]byte("last"), rx.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := r.ReadFrom(buf); err != nil || string(buf[:n]) != "last" {
+		t.Fatalf("ReadFrom after Next: %q, %v (headroom must not show)", buf[:n], err)
+	}
+}
+
 type discardWriter struct{}
 
 func (discardWriter) WriteBatch(ms []ipv4.Message, _ int) (int, error) { return len(ms), nil }

@@ -24,8 +24,10 @@ func (r ipv6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 type Reader struct {
 	br   batchReader
 	msgs []ipv4.Message
+	raw  [][]byte // each message's buffer, headroom bytes before its datagram
 	n, i int
 	size int
+	head int
 	// the last source address, reused while it repeats so a caller that
 	// keeps it (pion does) sees one value per peer
 	last *net.UDPAddr
@@ -35,17 +37,25 @@ type Reader struct {
 // bytes (a longer one is cut to size, as a read into a size-byte buffer
 // would be).
 func NewReader(c *net.UDPConn, batch, size int) *Reader {
+	return NewReaderHeadroom(c, batch, size, 0)
+}
+
+// NewReaderHeadroom is NewReader with headroom bytes kept free before each
+// datagram, which Next hands to the caller to fill: a relay prepends its
+// own header there and sends the datagram on without copying it.
+func NewReaderHeadroom(c *net.UDPConn, batch, size, headroom int) *Reader {
 	var br batchReader = ipv4.NewPacketConn(c)
 	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
 		br = ipv6Reader{ipv6.NewPacketConn(c)}
 	}
-	return newReader(br, batch, size)
+	return newReader(br, batch, size, headroom)
 }
 
-func newReader(br batchReader, batch, size int) *Reader {
-	r := &Reader{br: br, msgs: make([]ipv4.Message, batch), size: size}
+func newReader(br batchReader, batch, size, headroom int) *Reader {
+	r := &Reader{br: br, msgs: make([]ipv4.Message, batch), raw: make([][]byte, batch), size: size, head: headroom}
 	for i := range r.msgs {
-		r.msgs[i].Buffers = [][]byte{make([]byte, size)}
+		r.raw[i] = make([]byte, headroom+size)
+		r.msgs[i].Buffers = [][]byte{r.raw[i][headroom:]}
 	}
 	return r
 }
@@ -57,18 +67,30 @@ func (r *Reader) Buffered() int { return r.n - r.i }
 // ReadFrom copies the next datagram into p, reading the socket when none
 // is buffered.
 func (r *Reader) ReadFrom(p []byte) (int, net.Addr, error) {
+	b, addr, err := r.Next()
+	if err != nil {
+		return 0, nil, err
+	}
+	return copy(p, b[r.head:]), addr, nil
+}
+
+// Next returns the next datagram where it was read, reading the socket
+// when none is buffered: b holds the reader's headroom (free for the
+// caller to write) and then the datagram. b is the caller's until the
+// next call of Next or ReadFrom.
+func (r *Reader) Next() (b []byte, addr net.Addr, err error) {
 	for r.i >= r.n {
 		r.i, r.n = 0, 0
 		n, err := r.br.ReadBatch(r.msgs, 0)
 		if err != nil {
-			return 0, nil, err
+			return nil, nil, err
 		}
 		r.n = n
 	}
 	m := &r.msgs[r.i]
+	b = r.raw[r.i][:r.head+m.N]
 	r.i++
-	n := copy(p, m.Buffers[0][:m.N])
-	addr := m.Addr
+	addr = m.Addr
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		if r.last != nil && r.last.Port == ua.Port && r.last.IP.Equal(ua.IP) && r.last.Zone == ua.Zone {
 			addr = r.last
@@ -77,5 +99,5 @@ func (r *Reader) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 	}
 	m.Addr = nil
-	return n, addr, nil
+	return b, addr, nil
 }
