@@ -6,12 +6,13 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/salonhq/salon/sfu/bwe"
 )
 
 var videoFeedback = []webrtc.RTCPFeedback{
@@ -41,26 +42,20 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 
 // NewSubscriberAPI returns an API for one participant's subscriber
 // connection: the SFU's codecs and interceptors, the direct write path
-// (DirectOut, armed by the participant once connected) and, with bwe, a
-// send-side bandwidth estimator (Google Congestion Control over the
-// subscriber's TWCC feedback, pion/interceptor's gcc). The estimator of
+// (DirectOut, armed by the participant once connected) and, with estimate, a
+// send-side bandwidth estimator (sfu/bwe: Google Congestion Control over
+// the subscriber's TWCC feedback). The estimator of
 // the connection the API creates is returned by the second result once it
 // exists (nil without bwe). No pacer: packets leave when forwarded.
-func NewSubscriberAPI(se webrtc.SettingEngine, bwe bool) (*webrtc.API, func() cc.BandwidthEstimator, *DirectOut, error) {
+func NewSubscriberAPI(se webrtc.SettingEngine, estimate bool) (*webrtc.API, func() cc.BandwidthEstimator, *DirectOut, error) {
 	var get func() cc.BandwidthEstimator
 	out := &DirectOut{}
 	me, ir, err := newEngine(out, func(ir *interceptor.Registry) error {
-		if !bwe {
+		if !estimate {
 			return nil
 		}
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-			return gcc.NewSendSideBWE(
-				gcc.SendSideBWEPacer(newDirectPacer()),
-				gcc.SendSideBWEInitialBitrate(bweInitial),
-				gcc.SendSideBWEMinBitrate(bweMin),
-				gcc.SendSideBWEMaxBitrate(bweMax),
-				gcc.WithLoggerFactory(se.LoggerFactory),
-			)
+			return bwe.New(bwe.Config{Initial: bweInitial, Min: bweMin, Max: bweMax}), nil
 		})
 		if err != nil {
 			return err

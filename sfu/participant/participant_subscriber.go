@@ -151,7 +151,9 @@ func (p *Participant) AdaptToBandwidth(now time.Time) {
 	// is acted on only when it reports congestion (delay overuse, a
 	// decrease, or loss), not merely for being low.
 	congested := false
-	if st := est.GetStats(); st != nil {
+	if c, ok := est.(interface{ Congested() bool }); ok { // sfu/bwe
+		congested = c.Congested()
+	} else if st := est.GetStats(); st != nil {
 		loss, _ := st["averageLoss"].(float64)
 		congested = st["usage"] == "overuse" || st["state"] == "decrease" || loss > 0.1
 	}

@@ -281,6 +281,15 @@ func TestDirectWritePathCall(t *testing.T) {
 						t.Fatalf("packet %d carries no TWCC sequence number", i)
 					}
 				}
+				// The subscriber's TWCC feedback reaches the estimator
+				// (sfu/bwe), which sees no congestion on loopback.
+				est := s.sub.params.BWE()
+				waitFor(t, "TWCC feedback for most packets", func() bool {
+					return est.GetStats()["reportedPackets"].(int64) >= n/2
+				})
+				if c := est.(interface{ Congested() bool }); c.Congested() {
+					t.Fatalf("congestion on loopback: %v", est.GetStats())
+				}
 				// The subscriber reports one packet lost: it comes again.
 				lost := got[n/2]
 				if err := s.client.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: s.d.ssrc, Nacks: []rtcp.NackPair{{PacketID: lost.SequenceNumber}}}}); err != nil {
