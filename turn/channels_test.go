@@ -40,13 +40,7 @@ func fastCounts(ts *testServer) (uint64, uint64) {
 func TestChannelFastPath(t *testing.T) {
 	ts := startServer(t, testConfig("127.0.0.0/8"), nil)
 	peer := echoPeer(t)
-	c := ts.rawClient(t, "udp", "@alice:test.example")
-	if _, err := c.Allocate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ChannelBind(0x4001, peer); err != nil {
-		t.Fatal(err)
-	}
+	c := ts.boundClient(t, "@alice:test.example", 0x4001, peer)
 	for i := range 50 {
 		payload := []byte(fmt.Sprintf("frame %d %s", i, bytes.Repeat([]byte{byte(i)}, i*20)))
 		if !echoRound(t, c, 0x4001, payload, 2*time.Second) {
@@ -120,13 +114,7 @@ func TestChannelFastPathExpiry(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ts := &testServer{Server: s, udpAddr: udp.LocalAddr().String()}
 	peer := echoPeer(t)
-	c := ts.rawClient(t, "udp", "@alice:test.example")
-	if _, err := c.Allocate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ChannelBind(0x4000, peer); err != nil {
-		t.Fatal(err)
-	}
+	c := ts.boundClient(t, "@alice:test.example", 0x4000, peer)
 	bound := time.Now()
 	if !echoRound(t, c, 0x4000, []byte("fresh"), time.Second) {
 		t.Fatal("no echo on a fresh binding")
@@ -226,18 +214,8 @@ func TestParseChannelData(t *testing.T) {
 // The fast path's per-packet work allocates nothing.
 func TestChannelFastPathAllocatesNothing(t *testing.T) {
 	ts := startServer(t, testConfig("127.0.0.0/8"), nil)
-	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	c := ts.rawClient(t, "udp", "@alice:test.example")
-	if _, err := c.Allocate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ChannelBind(0x4000, sink.LocalAddr().(*net.UDPAddr)); err != nil {
-		t.Fatal(err)
-	}
+	sink := sinkPeer(t)
+	ts.boundClient(t, "@alice:test.example", 0x4000, sink.LocalAddr().(*net.UDPAddr))
 	sess := sessionsOf(ts)[0]
 	sess.fastMu.RLock()
 	var r *relayConn

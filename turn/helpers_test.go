@@ -138,6 +138,31 @@ func (ts *testServer) rawClient(t testing.TB, network, user string) *turnload.Cl
 	return c
 }
 
+// boundClient allocates for user over UDP with the minimal client and
+// binds channel ch to peer.
+func (ts *testServer) boundClient(t testing.TB, user string, ch uint16, peer *net.UDPAddr) *turnload.Client {
+	t.Helper()
+	c := ts.rawClient(t, "udp", user)
+	if _, err := c.Allocate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ChannelBind(ch, peer); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sinkPeer is a loopback peer that only receives; the test reads it.
+func sinkPeer(t testing.TB) *net.UDPConn {
+	t.Helper()
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	return sink
+}
+
 // pionClient is pion/turn's own client over "udp", "tcp" or "tls"
 // (conn given).
 func pionClient(t testing.TB, conn net.PacketConn, server, username, password string) *pionturn.Client {

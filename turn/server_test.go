@@ -289,18 +289,8 @@ func TestBandwidthCaps(t *testing.T) {
 			cfg.AllocationBytesPerSecond = tt.perAlloc
 			cfg.TotalBytesPerSecond = tt.total
 			ts := startServer(t, cfg, nil)
-			sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sink.Close()
-			c := ts.rawClient(t, "udp", "@alice:test.example")
-			if _, err := c.Allocate(); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.ChannelBind(0x4000, sink.LocalAddr().(*net.UDPAddr)); err != nil {
-				t.Fatal(err)
-			}
+			sink := sinkPeer(t)
+			c := ts.boundClient(t, "@alice:test.example", 0x4000, sink.LocalAddr().(*net.UDPAddr))
 			payload := make([]byte, 1200)
 			for range 50 {
 				if err := c.SendChannelData(0x4000, payload); err != nil {
