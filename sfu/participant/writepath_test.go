@@ -218,7 +218,7 @@ func videoTrack(l *loopSFU) *MediaTrack {
 	pub := testParticipant("PA_pub")
 	pub.params.Batch = l.sock
 	t := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_v", Type: livekit.TrackType_VIDEO}, VideoCodecs[0])
-	t.layers[0].cache = buffer.New(cacheSize)
+	t.layers[0].cache = buffer.New(cacheSize, cacheKeep)
 	return t
 }
 
