@@ -141,6 +141,9 @@ func New(p Params) (*SFU, error) {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
+	// Participants read data channels with small buffers of their own
+	// (participant.readData), not pion's 64 KiB per open channel.
+	se.DetachDataChannels()
 	// The SFU only listens: no mDNS sockets, no outgoing (active) ICE-TCP.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.DisableActiveTCP(true)

@@ -220,6 +220,9 @@ func New(p Params) (*Participant, error) {
 	}
 	part.outReliable.Store(reliable)
 	part.outLossy.Store(lossy)
+	// The client only reads these; drain what it might send.
+	part.readData(reliable, nil)
+	part.readData(lossy, nil)
 	part.pub.OnICECandidate(func(c *webrtc.ICECandidate) { part.sendCandidate(c, livekit.SignalTarget_PUBLISHER) })
 	part.sub.OnICECandidate(func(c *webrtc.ICECandidate) { part.sendCandidate(c, livekit.SignalTarget_SUBSCRIBER) })
 	part.pub.OnTrack(part.onTrack)
