@@ -162,7 +162,9 @@ func New(p Params) (*SFU, error) {
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
-	me, ir, err := participant.NewMediaEngine()
+	// s.api creates publisher connections only: a participant's
+	// subscriber (or single) connection comes from its own API.
+	me, ir, err := participant.NewPublisherMediaEngine()
 	if err != nil {
 		s.closeMuxes()
 		return nil, err
@@ -319,7 +321,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 		}
 		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject, scope: req.Scope}
 		ss.admin.Store(req.Admin)
-		subAPI, bwe, direct, err := participant.NewSubscriberAPI(s.se, s.cfg.BandwidthEstimation == "gcc")
+		subAPI, bwe, direct, err := participant.NewSubscriberAPI(s.se, s.cfg.BandwidthEstimation == "gcc", req.SinglePeerConnection)
 		if err != nil {
 			return nil, err
 		}

@@ -62,10 +62,14 @@ type Params struct {
 	Permission *livekit.ParticipantPermission
 	ClientInfo *livekit.ClientInfo
 
+	// API creates the publisher connection (NewPublisherMediaEngine's
+	// interceptors suffice) and, without SubscriberAPI, the subscriber or
+	// single one too (then it needs NewMediaEngine's).
 	API *webrtc.API
-	// SubscriberAPI, when set, creates the subscriber connection (one API
-	// per participant, carrying its bandwidth estimator, see
-	// NewSubscriberAPI); BWE returns that estimator.
+	// SubscriberAPI, when set, creates the subscriber connection, or in
+	// single mode the one connection (one API per participant, carrying
+	// its bandwidth estimator, see NewSubscriberAPI, made alsoReceives for
+	// single mode); BWE returns that estimator.
 	SubscriberAPI *webrtc.API
 	BWE           func() cc.BandwidthEstimator
 	// Direct is SubscriberAPI's direct write path (NewSubscriberAPI); with

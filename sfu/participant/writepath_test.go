@@ -75,7 +75,7 @@ type subscriberClient struct {
 // picks the SFU's role: offerer (the /rtc subscriber connection) or
 // answerer (/rtc/v1's single connection).
 func subscribe(tb testing.TB, l *loopSFU, t *MediaTrack, sfuOffers, keep bool) *subscriberClient {
-	api, bwe, out, err := NewSubscriberAPI(l.se, true)
+	api, bwe, out, err := NewSubscriberAPI(l.se, true, !sfuOffers)
 	if err != nil {
 		tb.Fatal(err)
 	}
