@@ -2,6 +2,7 @@ package participant
 
 import (
 	"bytes"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func (l *dataListener) OnDataPacket(_ *Participant, _ livekit.DataPacket_Kind, d
 	l.got = append(l.got, dp)
 	l.mu.Unlock()
 }
+
+func (l *dataListener) OnParticipantChanged(*Participant) {}
 
 func (l *dataListener) packets() []*livekit.DataPacket {
 	l.mu.Lock()
@@ -145,5 +148,113 @@ func negotiate(tb testing.TB, offerer, answerer *webrtc.PeerConnection) {
 	<-gathered
 	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// signalSink keeps the signal responses a participant sends.
+type signalSink struct {
+	mu  sync.Mutex
+	got []*livekit.SignalResponse
+}
+
+func (s *signalSink) SendSignal(r *livekit.SignalResponse) bool {
+	s.mu.Lock()
+	s.got = append(s.got, r)
+	s.mu.Unlock()
+	return true
+}
+
+func (s *signalSink) CloseSignal(string) {}
+
+func (s *signalSink) answer() *livekit.SessionDescription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.got {
+		if a := r.GetAnswer(); a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+// TestPublisherConnectionOnFirstOffer: a participant that never publishes
+// has no publisher connection; the client's first offer creates it, and
+// publisher candidates that came before the offer are still added.
+// Data flows on it (the client's channel), and Close closes it.
+func TestPublisherConnectionOnFirstOffer(t *testing.T) {
+	me, ir, err := NewPublisherMediaEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	se := loopbackSettings()
+	se.DetachDataChannels()
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+	sink, l := &signalSink{}, &dataListener{}
+	p, err := New(Params{SID: "PA_lazy", Identity: "bob", API: api, Sink: sink, Listener: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.pub != nil {
+		t.Fatal("publisher connection created before any offer")
+	}
+
+	client, err := webrtc.NewAPI(webrtc.WithSettingEngine(loopbackSettings())).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	dc, err := client.CreateDataChannel(ReliableLabel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan struct{})
+	dc.OnOpen(func() { close(opened) })
+	// Trickle: the client's candidates are sent before its offer.
+	client.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		b, _ := json.Marshal(c.ToJSON())
+		_ = p.HandleRequest(&livekit.SignalRequest{Message: &livekit.SignalRequest_Trickle{Trickle: &livekit.TrickleRequest{CandidateInit: string(b), Target: livekit.SignalTarget_PUBLISHER}}})
+	})
+	offer, err := client.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(client)
+	if err := client.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if p.pub != nil {
+		t.Fatal("publisher connection created by candidates alone")
+	}
+	// The offer without its candidates: only the trickled ones connect it.
+	if err := p.HandleRequest(&livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: offer.SDP}}}); err != nil {
+		t.Fatal(err)
+	}
+	a := sink.answer()
+	if a == nil {
+		t.Fatal("no answer sent")
+	}
+	if err := client.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: a.Sdp}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("publisher connection did not connect")
+	}
+	b, _ := proto.Marshal(&livekit.DataPacket{Value: &livekit.DataPacket_User{User: &livekit.UserPacket{Payload: []byte("hi")}}})
+	if err := dc.Send(b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the data packet", func() bool { return len(l.packets()) == 1 })
+
+	pub := p.pub
+	p.Close()
+	if s := pub.ConnectionState(); s != webrtc.PeerConnectionStateClosed {
+		t.Fatalf("publisher connection %v after Close", s)
 	}
 }
