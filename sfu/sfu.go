@@ -141,6 +141,9 @@ func New(p Params) (*SFU, error) {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
+	// Participants read data channels with small buffers of their own
+	// (participant.readData), not pion's 64 KiB per open channel.
+	se.DetachDataChannels()
 	// The SFU only listens: no mDNS sockets, no outgoing (active) ICE-TCP.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.DisableActiveTCP(true)
@@ -159,7 +162,9 @@ func New(p Params) (*SFU, error) {
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
-	me, ir, err := participant.NewMediaEngine()
+	// s.api creates publisher connections only: a participant's
+	// subscriber (or single) connection comes from its own API.
+	me, ir, err := participant.NewPublisherMediaEngine()
 	if err != nil {
 		s.closeMuxes()
 		return nil, err
@@ -316,7 +321,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 		}
 		ss := &Session{sfu: s, room: r, sink: req.Sink, subject: req.Subject, scope: req.Scope}
 		ss.admin.Store(req.Admin)
-		subAPI, bwe, direct, err := participant.NewSubscriberAPI(s.se, s.cfg.BandwidthEstimation == "gcc")
+		subAPI, bwe, direct, err := participant.NewSubscriberAPI(s.se, s.cfg.BandwidthEstimation == "gcc", req.SinglePeerConnection)
 		if err != nil {
 			return nil, err
 		}

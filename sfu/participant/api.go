@@ -41,16 +41,22 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 }
 
 // NewSubscriberAPI returns an API for one participant's subscriber
-// connection: the SFU's codecs and interceptors, the direct write path
-// (DirectOut, armed by the participant once connected) and, with estimate, a
-// send-side bandwidth estimator (sfu/bwe: Google Congestion Control over
-// the subscriber's TWCC feedback). The estimator of
-// the connection the API creates is returned by the second result once it
-// exists (nil without bwe). No pacer: packets leave when forwarded.
-func NewSubscriberAPI(se webrtc.SettingEngine, estimate bool) (*webrtc.API, func() cc.BandwidthEstimator, *DirectOut, error) {
+// connection: the SFU's codecs and the interceptors of a connection that
+// sends media (and, with alsoReceives, of one that receives it too: the
+// single connection of /rtc/v1), the direct write path (DirectOut, armed
+// by the participant once connected) and, with estimate, a send-side
+// bandwidth estimator (sfu/bwe: Google Congestion Control over the
+// subscriber's TWCC feedback). The estimator of the connection the API
+// creates is returned by the second result once it exists (nil without
+// estimate). No pacer: packets leave when forwarded.
+func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*webrtc.API, func() cc.BandwidthEstimator, *DirectOut, error) {
 	var get func() cc.BandwidthEstimator
 	out := &DirectOut{}
-	me, ir, err := newEngine(out, func(ir *interceptor.Registry) error {
+	dirs := sends
+	if alsoReceives {
+		dirs |= receives
+	}
+	me, ir, err := newEngine(dirs, out, func(ir *interceptor.Registry) error {
 		if !estimate {
 			return nil
 		}
@@ -93,21 +99,43 @@ const (
 )
 
 // NewMediaEngine registers the codecs, header extensions and interceptors
-// every peer connection of the SFU uses: NACK generation towards
-// publishers (NACKs from subscribers are answered by the down tracks from
-// one packet cache per published stream, not by an interceptor that would
-// copy every packet once per subscriber),
-// RTCP sender and receiver reports, and transport-wide congestion control
-// feedback in both directions.
+// of a peer connection that sends and receives media: NACK generation
+// towards publishers (NACKs from subscribers are answered by the down
+// tracks from one packet cache per published stream, not by an
+// interceptor that would copy every packet once per subscriber), RTCP
+// sender and receiver reports, and transport-wide congestion control
+// (TWCC) feedback in both directions.
 func NewMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
-	return newEngine(nil, nil)
+	return newEngine(receives|sends, nil, nil)
 }
 
-// newEngine builds the media engine and interceptors; last, when set, is
-// the innermost interceptor (it sees each outgoing packet after every
-// other); extra, when set, adds interceptors that must see packets before
-// the TWCC header extension is stamped (the bandwidth estimator).
-func newEngine(last interceptor.Factory, extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+// NewPublisherMediaEngine is NewMediaEngine for connections that only
+// receive media (the publisher connection of /rtc): NACK generation,
+// receiver reports and TWCC feedback, without the sending side's
+// interceptors.
+func NewPublisherMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	return newEngine(receives, nil, nil)
+}
+
+// directions says which way a connection carries media, and so which
+// interceptors it needs. Each pion interceptor runs a goroutine and a
+// ticker per connection (NACK generation and TWCC feedback every 100 ms,
+// reports every second) whether or not media flows its way: a call of
+// 100 with two connections each had 800 goroutines waking 4,400 times a
+// second when every connection had all four.
+type directions uint8
+
+const (
+	receives directions = 1 << iota // NACKs, receiver reports, TWCC feedback
+	sends                           // sender reports, TWCC sequence numbers
+)
+
+// newEngine builds the media engine and the interceptors of dirs; last,
+// when set, is the innermost interceptor (it sees each outgoing packet
+// after every other); extra, when set, adds interceptors that must see
+// packets before the TWCC header extension is stamped (the bandwidth
+// estimator).
+func newEngine(dirs directions, last interceptor.Factory, extra func(*interceptor.Registry) error) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range AudioCodecs {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
@@ -142,36 +170,44 @@ func newEngine(last interceptor.Factory, extra func(*interceptor.Registry) error
 	if last != nil {
 		ir.Add(last)
 	}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, nil, err
+	if dirs&receives != 0 {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(gen)
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(rr)
 	}
-	ir.Add(gen)
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, nil, err
+	if dirs&sends != 0 {
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(sr)
 	}
-	ir.Add(rr)
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(sr)
 	if extra != nil {
 		if err := extra(ir); err != nil {
 			return nil, nil, err
 		}
 	}
-	fb, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, nil, err
+	if dirs&receives != 0 {
+		fb, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(fb)
 	}
-	ir.Add(fb)
-	hdr, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, nil, err
+	if dirs&sends != 0 {
+		hdr, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(hdr)
 	}
-	ir.Add(hdr)
 	if d, ok := last.(*DirectOut); ok {
 		ir.Add(directHeads{d})
 	}

@@ -421,12 +421,22 @@ func (d *DownTrack) retransmit(seq uint16) {
 // readRTCP answers the subscriber's feedback: NACKs from the publisher's
 // packet cache, keyframe requests to the publisher (rate-limited there),
 // receiver reports into quality.
+//
+// It reads into one buffer of its own, where RTPSender.ReadRTCP made one
+// per packet, and takes the packets the interceptors parsed already (the
+// bandwidth estimator parses every compound packet into the attributes)
+// instead of parsing them again. A packet that does not parse is skipped.
 func (d *DownTrack) readRTCP() {
 	defer close(d.rtcpDone)
+	buf := make([]byte, buffer.MaxPacket)
 	for {
-		pkts, _, err := d.sender.ReadRTCP()
+		n, attrs, err := d.sender.Read(buf)
 		if err != nil {
 			return
+		}
+		pkts, err := attrs.GetRTCPPackets(buf[:n])
+		if err != nil {
+			continue
 		}
 		d.handleRTCP(pkts, time.Now())
 	}

@@ -49,7 +49,7 @@ func FuzzPublishedPackets(f *testing.F) {
 			{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360}, {Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720}}
 		tr := newMediaTrack(testParticipant("PA_pub"), &livekit.TrackInfo{Sid: "TR_x", Type: kind, Layers: layers}, c)
 		for i := range tr.layers {
-			tr.layers[i].cache = buffer.New(cacheSize)
+			tr.layers[i].cache = buffer.New(cacheSize, cacheKeep)
 		}
 		w := &boundedWriter{t: t}
 		var downs []*DownTrack

@@ -187,7 +187,7 @@ func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
 func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
 	pub := testParticipant("PA_pub")
 	tr := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_x", Type: livekit.TrackType_VIDEO}, VideoCodecs[0])
-	tr.layers[0].cache = buffer.New(cacheSize)
+	tr.layers[0].cache = buffer.New(cacheSize, cacheKeep)
 	d := newDownTrack(tr, testParticipant("PA_sub"))
 	w := &recordingWriter{}
 	d.ssrc, d.pt, d.writer = 1, 96, w

@@ -26,9 +26,14 @@ const MaxLayers = 3
 // last packet.
 const layerActiveFor = 1500 * time.Millisecond
 
-// cacheSize is how many packets of each video stream are kept for
-// retransmission: about 1.5 s of a 1.7 Mbit/s layer.
-const cacheSize = 512
+// Each video stream keeps its packets of the last cacheKeep for
+// retransmission, at most cacheSize of them (1.5 s of a layer sending
+// 340 packets/s, about 3 Mbit/s); a slower layer's ring stays smaller
+// (buffer.Cache).
+const (
+	cacheSize = 512
+	cacheKeep = 1500 * time.Millisecond
+)
 
 // Counters are process-wide media counters, updated without locks.
 type Counters struct {
@@ -194,7 +199,7 @@ func (t *MediaTrack) addLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	}
 	t.layers[idx].ssrc.Store(uint32(remote.SSRC()))
 	if t.codec.IsVideo() && t.layers[idx].cache == nil {
-		t.layers[idx].cache = buffer.New(cacheSize)
+		t.layers[idx].cache = buffer.New(cacheSize, cacheKeep)
 	}
 	if t.kind == livekit.TrackType_AUDIO {
 		for _, e := range receiver.GetParameters().HeaderExtensions {
@@ -250,7 +255,7 @@ func (t *MediaTrack) handlePacket(b []byte, idx int8, hdr *rtp.Header, pkt *forw
 	payload := b[hl:end]
 	l := &t.layers[idx]
 	if l.cache != nil {
-		l.cache.Add(hdr.SequenceNumber, b)
+		l.cache.Add(hdr.SequenceNumber, b, now)
 	}
 	l.lastPacket.Store(now)
 	t.counters.PacketsIn.Add(1)

@@ -18,6 +18,8 @@ import (
 var (
 	// ErrLeft: the client sent a leave request.
 	ErrLeft = errors.New("participant: left")
+	// ErrClosed: the participant was closed while a request was handled.
+	ErrClosed = errors.New("participant: closed")
 	// ErrProtocol: the client sent a request that cannot be honoured
 	// (an unusable SDP, a flood of refused publications). The session
 	// ends with the error's text as the reason.
@@ -62,10 +64,14 @@ type Params struct {
 	Permission *livekit.ParticipantPermission
 	ClientInfo *livekit.ClientInfo
 
+	// API creates the publisher connection (NewPublisherMediaEngine's
+	// interceptors suffice) and, without SubscriberAPI, the subscriber or
+	// single one too (then it needs NewMediaEngine's).
 	API *webrtc.API
-	// SubscriberAPI, when set, creates the subscriber connection (one API
-	// per participant, carrying its bandwidth estimator, see
-	// NewSubscriberAPI); BWE returns that estimator.
+	// SubscriberAPI, when set, creates the subscriber connection, or in
+	// single mode the one connection (one API per participant, carrying
+	// its bandwidth estimator, see NewSubscriberAPI, made alsoReceives for
+	// single mode); BWE returns that estimator.
 	SubscriberAPI *webrtc.API
 	BWE           func() cc.BandwidthEstimator
 	// Direct is SubscriberAPI's direct write path (NewSubscriberAPI); with
@@ -195,16 +201,12 @@ func New(p Params) (*Participant, error) {
 		return part, nil
 	}
 	var err error
-	if part.pub, err = p.API.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		return nil, fmt.Errorf("publisher connection: %w", err)
-	}
 	part.pubAPI = p.API
 	subAPI := p.API
 	if p.SubscriberAPI != nil {
 		subAPI = p.SubscriberAPI
 	}
 	if part.sub, err = subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		_ = part.pub.Close()
 		return nil, fmt.Errorf("subscriber connection: %w", err)
 	}
 	ordered := true
@@ -214,22 +216,15 @@ func New(p Params) (*Participant, error) {
 		lossy, err = part.sub.CreateDataChannel(LossyLabel, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero})
 	}
 	if err != nil {
-		_ = part.pub.Close()
 		_ = part.sub.Close()
 		return nil, fmt.Errorf("data channels: %w", err)
 	}
 	part.outReliable.Store(reliable)
 	part.outLossy.Store(lossy)
-	part.pub.OnICECandidate(func(c *webrtc.ICECandidate) { part.sendCandidate(c, livekit.SignalTarget_PUBLISHER) })
+	// The client only reads these; drain what it might send.
+	part.readData(reliable, nil)
+	part.readData(lossy, nil)
 	part.sub.OnICECandidate(func(c *webrtc.ICECandidate) { part.sendCandidate(c, livekit.SignalTarget_SUBSCRIBER) })
-	part.pub.OnTrack(part.onTrack)
-	part.pub.OnDataChannel(part.onDataChannel)
-	part.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		part.log.Debug("publisher connection", "state", s.String())
-		if s == webrtc.PeerConnectionStateConnected {
-			part.setActive()
-		}
-	})
 	part.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		part.log.Debug("subscriber connection", "state", s.String())
 		part.onSubscriberState(s)
@@ -244,6 +239,37 @@ func New(p Params) (*Participant, error) {
 	part.workers.Add(1)
 	go part.runOps()
 	return part, nil
+}
+
+// publisher returns the publisher connection, creating it on the
+// client's first offer: livekit-client negotiates it only to publish or
+// send data, so a viewer of a lecture never does, and an idle connection
+// still holds its interceptors' goroutines and tickers. Called on the
+// signal goroutine; the connection is set under mu so that Close sees it.
+func (p *Participant) publisher() (*webrtc.PeerConnection, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pub != nil {
+		return p.pub, nil
+	}
+	if p.closed {
+		return nil, ErrClosed
+	}
+	pc, err := p.pubAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("publisher connection: %w", err)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(c, livekit.SignalTarget_PUBLISHER) })
+	pc.OnTrack(p.onTrack)
+	pc.OnDataChannel(p.onDataChannel)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("publisher connection", "state", s.String())
+		if s == webrtc.PeerConnectionStateConnected {
+			p.setActive()
+		}
+	})
+	p.pub = pc
+	return pc, nil
 }
 
 // SID is the participant's server ID ("PA_…").
@@ -425,6 +451,7 @@ func (p *Participant) Close() []*MediaTrack {
 		return nil
 	}
 	p.closed = true
+	pub := p.pub // nil if never offered; no longer created once closed
 	p.state = livekit.ParticipantInfo_DISCONNECTED
 	p.bumpLocked()
 	tracks := make([]*MediaTrack, 0, len(p.published))
@@ -450,7 +477,9 @@ func (p *Participant) Close() []*MediaTrack {
 	if p.params.Direct != nil {
 		p.params.Direct.disarm()
 	}
-	_ = p.pub.Close()
+	if pub != nil {
+		_ = pub.Close()
+	}
 	if !p.single {
 		_ = p.sub.Close()
 	}

@@ -3,6 +3,9 @@ package participant
 // Data packets: the client's reliable and lossy channels in, rate limited, and out.
 
 import (
+	"errors"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -19,6 +22,82 @@ const (
 // maxDataMessage caps one data packet a participant sends. livekit-client
 // splits larger payloads into data streams.
 const maxDataMessage = 64 << 10
+
+// dataReadSize is the read buffer each open data channel keeps. Data
+// packets are mostly small (chat, reactions, state); a larger one is read
+// again into a pooled buffer of maxDataMessage bytes. pion's own read
+// loop holds a 64 KiB buffer for each open channel, and a participant has
+// four (two per connection): 26 MiB for a call of 100.
+const dataReadSize = 1 << 10
+
+var largeDataBufs = sync.Pool{New: func() any {
+	b := make([]byte, maxDataMessage)
+	return &b
+}}
+
+// readData runs handle on each message dc receives (nil: reads and drops
+// them, which also answers the channel's DCEP handshake). The SFU's
+// SettingEngine detaches data channels (DetachDataChannels), so the
+// participant reads them itself with a small buffer; on an API that does
+// not, pion's read loop calls handle.
+func (p *Participant) readData(dc *webrtc.DataChannel, handle func([]byte)) {
+	if handle != nil {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { handle(m.Data) })
+	}
+	dc.OnOpen(func() {
+		rw, err := dc.Detach()
+		if err != nil {
+			return // not detached: pion reads
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		p.workers.Add(1)
+		p.mu.Unlock()
+		go func() {
+			defer p.workers.Done()
+			if errors.Is(readDataLoop(rw, handle), io.EOF) {
+				_ = dc.Close() // the client closed it
+			}
+		}()
+	})
+}
+
+// dataReader is a detached channel (pion/datachannel's Reader).
+type dataReader interface {
+	ReadDataChannel([]byte) (n int, isString bool, err error)
+}
+
+// readDataLoop reads rw until it fails (the channel or its connection
+// closed) and returns why. A message larger than the small buffer stays
+// queued in SCTP (io.ErrShortBuffer) and is read again into a large one;
+// one larger than maxDataMessage ends the loop, as it ends pion's.
+func readDataLoop(rw dataReader, handle func([]byte)) error {
+	buf := make([]byte, dataReadSize)
+	for {
+		n, _, err := rw.ReadDataChannel(buf)
+		if errors.Is(err, io.ErrShortBuffer) {
+			large := largeDataBufs.Get().(*[]byte)
+			n, _, err = rw.ReadDataChannel(*large)
+			if err == nil && handle != nil {
+				handle((*large)[:n])
+			}
+			largeDataBufs.Put(large)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if handle != nil {
+			handle(buf[:n])
+		}
+	}
+}
 
 // A participant may send dataRate bytes/s of data packets on average, in
 // bursts of dataBurst; beyond that packets are dropped rather than
@@ -46,18 +125,19 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 			p.outReliable.Store(dc)
 		}
 	}
-	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
-		if len(msg.Data) > maxDataMessage {
+	// msg is the read buffer, reused: Unmarshal copies what it keeps.
+	p.readData(dc, func(msg []byte) {
+		if len(msg) > maxDataMessage {
 			return
 		}
 		p.mu.Lock()
-		allowed := p.permission.CanPublishData && p.takeDataTokensLocked(len(msg.Data))
+		allowed := p.permission.CanPublishData && p.takeDataTokensLocked(len(msg))
 		p.mu.Unlock()
 		if !allowed {
 			return
 		}
 		dp := &livekit.DataPacket{}
-		if err := proto.Unmarshal(msg.Data, dp); err != nil {
+		if err := proto.Unmarshal(msg, dp); err != nil {
 			p.log.Debug("malformed data packet dropped", "err", err)
 			return
 		}

@@ -39,7 +39,11 @@ func (p *Participant) handleOffer(sd *livekit.SessionDescription) error {
 	if sd == nil || sd.Type != "offer" {
 		return fmt.Errorf("%w: publisher offer of type %q", ErrProtocol, sd.GetType())
 	}
-	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp}); err != nil {
+	pub, err := p.publisher()
+	if err != nil {
+		return err
+	}
+	if err := pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp}); err != nil {
 		return fmt.Errorf("%w: unusable offer: %v", ErrProtocol, err)
 	}
 	answer, err := p.answerOffer()

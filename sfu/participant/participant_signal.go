@@ -83,8 +83,9 @@ func (p *Participant) handleTrickle(t *livekit.TrickleRequest) error {
 		p.mu.Unlock()
 		return nil
 	}
+	pub := p.pub
 	p.mu.Unlock()
-	if err := p.pub.AddICECandidate(c); err != nil {
+	if err := pub.AddICECandidate(c); err != nil {
 		p.log.Debug("publisher candidate refused", "err", err)
 	}
 	return nil

@@ -75,7 +75,7 @@ type subscriberClient struct {
 // picks the SFU's role: offerer (the /rtc subscriber connection) or
 // answerer (/rtc/v1's single connection).
 func subscribe(tb testing.TB, l *loopSFU, t *MediaTrack, sfuOffers, keep bool) *subscriberClient {
-	api, bwe, out, err := NewSubscriberAPI(l.se, true)
+	api, bwe, out, err := NewSubscriberAPI(l.se, true, !sfuOffers)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func videoTrack(l *loopSFU) *MediaTrack {
 	pub := testParticipant("PA_pub")
 	pub.params.Batch = l.sock
 	t := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_v", Type: livekit.TrackType_VIDEO}, VideoCodecs[0])
-	t.layers[0].cache = buffer.New(cacheSize)
+	t.layers[0].cache = buffer.New(cacheSize, cacheKeep)
 	return t
 }
 
