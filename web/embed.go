@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -49,12 +50,24 @@ func Handler() http.Handler {
 	return newHandler(sub)
 }
 
-// file is one file of the bundle, read once at start.
+// file is one file of the bundle. Its bytes stay in the binary's
+// read-only data (embed.FS) and are streamed from there on each request:
+// reading the whole bundle into the heap at start (about 12 MB, the
+// encryption's wasm included) made every server hold it, and the
+// collector's heap goal twice that, whether or not anyone loaded the web
+// client. What is derived from the bytes (the ETag, a gzip the build did
+// not write) is made on the first request for the file.
 type file struct {
-	body        []byte
-	gz          []byte // gzip of body, when it compresses well; nil otherwise
+	fsys        fs.FS
+	name        string
+	gzName      string // the build's name.gz, when it compresses well; "" otherwise
+	size        int64
 	contentType string
-	etag        string
+	compress    bool // no .gz from the build, but worth compressing here
+
+	once sync.Once
+	etag string
+	gz   []byte // compressed here (compress), when it compresses well
 }
 
 type handler struct {
@@ -85,31 +98,47 @@ func newHandler(fsys fs.FS) *handler {
 		if hidden(name) || strings.HasSuffix(name, ".gz") {
 			return nil
 		}
-		body, err := fs.ReadFile(fsys, name)
+		info, err := d.Info()
 		if err != nil {
 			return nil
 		}
-		sum := sha256.Sum256(body)
-		f := &file{
-			body:        body,
-			contentType: contentType(name, body),
-			etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
+		ct, err := contentType(fsys, name)
+		if err != nil {
+			return nil
 		}
+		f := &file{fsys: fsys, name: name, size: info.Size(), contentType: ct}
 		// build.sh writes name.gz next to large text files; compress here
 		// only what it did not, so an unbuilt or hand-built bundle works too.
-		if gz, err := fs.ReadFile(fsys, name+".gz"); err == nil {
-			f.gz = gz
-		} else if compressible(f.contentType) && len(body) > 1024 {
-			f.gz = gzipBytes(body)
-		}
-		if f.gz != nil && len(f.gz) >= len(body)*9/10 {
-			f.gz = nil
+		if gi, err := fs.Stat(fsys, name+".gz"); err == nil {
+			if gi.Size() < f.size*9/10 {
+				f.gzName = name + ".gz"
+			}
+		} else {
+			f.compress = compressible(ct) && f.size > 1024
 		}
 		h.files[name] = f
 		return nil
 	})
 	_, h.built = h.files["index.html"]
 	return h
+}
+
+// derive computes the ETag and, when the build wrote no .gz, the gzip.
+func (f *file) derive() {
+	f.once.Do(func() {
+		body, err := fs.ReadFile(f.fsys, f.name)
+		if err != nil {
+			f.etag = `"unreadable"`
+			return
+		}
+		sum := sha256.Sum256(body)
+		f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		if f.compress {
+			if gz := gzipBytes(body); gz != nil && len(gz) < len(body)*9/10 {
+				f.gz = gz
+			}
+		}
+	})
 }
 
 // hidden reports whether any element of a slash-separated path starts
@@ -124,19 +153,28 @@ func hidden(name string) bool {
 	return false
 }
 
-func contentType(name string, body []byte) string {
+// contentType is the file's media type: by extension, else sniffed from
+// its first 512 bytes.
+func contentType(fsys fs.FS, name string) (string, error) {
 	switch path.Ext(name) {
 	case ".js", ".mjs":
-		return "text/javascript; charset=utf-8"
+		return "text/javascript; charset=utf-8", nil
 	case ".wasm":
-		return "application/wasm"
+		return "application/wasm", nil
 	case ".webmanifest":
-		return "application/manifest+json"
+		return "application/manifest+json", nil
 	}
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
-		return t
+		return t, nil
 	}
-	return http.DetectContentType(body)
+	fh, err := fsys.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(fh, head)
+	return http.DetectContentType(head[:n]), nil
 }
 
 func compressible(ct string) bool {
@@ -205,20 +243,42 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serveFile(w http.ResponseWriter, r *http.Request, f *file) {
+	f.derive()
 	hd := w.Header()
 	hd.Set("Content-Type", f.contentType)
-	body, etag := f.body, f.etag
-	if f.gz != nil {
+	name, etag := f.name, f.etag
+	var body []byte
+	if f.gzName != "" || f.gz != nil {
 		hd.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			hd.Set("Content-Encoding", "gzip")
-			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
+			etag = strings.TrimSuffix(f.etag, `"`) + `-gz"`
+			name, body = f.gzName, f.gz
 		}
 	}
 	hd.Set("ETag", etag)
 	// ServeContent answers If-None-Match and Range; the zero time leaves
 	// out Last-Modified, which the embedded files do not have.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	if body != nil {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+		return
+	}
+	fh, err := f.fsys.Open(name)
+	if err != nil {
+		http.Error(w, "unreadable", http.StatusInternalServerError)
+		return
+	}
+	defer fh.Close()
+	rs, ok := fh.(io.ReadSeeker) // embed.FS files are
+	if !ok {
+		b, err := io.ReadAll(fh)
+		if err != nil {
+			http.Error(w, "unreadable", http.StatusInternalServerError)
+			return
+		}
+		rs = bytes.NewReader(b)
+	}
+	http.ServeContent(w, r, "", time.Time{}, rs)
 }
 
 func acceptsGzip(ae string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -261,5 +262,72 @@ func TestEmbeddedBundle(t *testing.T) {
 	}
 	if strings.Contains(b, "http://") || strings.Contains(b, "https://") {
 		t.Errorf("index.html refers to another origin:\n%s", b)
+	}
+}
+
+// countingFS counts the bytes read from its files.
+type countingFS struct {
+	fstest.MapFS
+	read *int
+}
+
+func (c countingFS) Open(name string) (fs.File, error) {
+	f, err := c.MapFS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return countingFile{f.(readSeekFile), c.read}, nil
+}
+
+type readSeekFile interface {
+	fs.File
+	io.ReadSeeker
+}
+
+type countingFile struct {
+	readSeekFile
+	read *int
+}
+
+func (f countingFile) Read(p []byte) (int, error) {
+	n, err := f.readSeekFile.Read(p)
+	*f.read += n
+	return n, err
+}
+
+// The bundle stays where it is (the binary's read-only data) until a file
+// is asked for: starting the handler reads no file's bytes, a request
+// streams one, and a large text file the build left uncompressed is
+// compressed on its first request.
+func TestHandlerReadsFilesOnDemand(t *testing.T) {
+	bundle := testBundle()
+	bigJSON := strings.Repeat(`{"salon":"matrix"},`, 200)
+	bundle["manifest-big.json"] = &fstest.MapFile{Data: []byte(bigJSON)}
+	read := 0
+	h := newHandler(countingFS{bundle, &read})
+	if read != 0 {
+		t.Fatalf("starting the handler read %d bytes of the bundle", read)
+	}
+	res := do(t, h, "GET", "/assets/crypto-Wa5m00.wasm", nil)
+	if b := body(t, res); b != "\x00asm\x01\x00\x00\x00" || res.Header.Get("Content-Type") != "application/wasm" {
+		t.Fatalf("wasm: %q, %v", b, res.Header)
+	}
+	if read == 0 {
+		t.Fatal("a request read nothing")
+	}
+	res = do(t, h, "GET", "/manifest-big.json", map[string]string{"Accept-Encoding": "gzip"})
+	if res.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("a large JSON file without a .gz: Content-Encoding %q", res.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(zr); string(b) != bigJSON {
+		t.Fatalf("compressed body differs (%d bytes)", len(b))
+	}
+	res = do(t, h, "GET", "/manifest-big.json", map[string]string{"Range": "bytes=0-7"})
+	if b := body(t, res); res.StatusCode != http.StatusPartialContent || b != bigJSON[:8] {
+		t.Fatalf("range: %d %q", res.StatusCode, b)
 	}
 }
