@@ -4,6 +4,7 @@
 package buffer
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -45,10 +46,14 @@ type Cache struct {
 }
 
 // New returns a cache keeping the packets of the last keep, at most max
-// of them; max must be a power of two.
+// of them; max must be a power of two. A keep of 0 or less keeps the last
+// max packets, whatever their age.
 func New(max uint16, keep time.Duration) *Cache {
 	if max == 0 || max&(max-1) != 0 {
 		panic("buffer: max must be a power of two")
+	}
+	if keep <= 0 {
+		keep = math.MaxInt64
 	}
 	return &Cache{max: max, keep: int64(keep)}
 }

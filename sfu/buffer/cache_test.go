@@ -88,6 +88,18 @@ func TestCacheHoldsWhatKeepAsks(t *testing.T) {
 	}
 }
 
+// Without a keep, the ring holds the last max packets, as a fixed ring.
+func TestCacheWithoutKeep(t *testing.T) {
+	c := New(64, 0)
+	for seq := uint16(0); seq < 200; seq++ {
+		c.Add(seq, pkt(seq, 100), int64(seq+1)*int64(time.Hour))
+	}
+	dst := make([]byte, MaxPacket)
+	if c.size != 64 || c.Get(136, dst) == 0 || c.Get(135, dst) != 0 {
+		t.Fatalf("ring of %d slots; 136 kept %v, 135 dropped %v", c.size, c.Get(136, dst) != 0, c.Get(135, dst) == 0)
+	}
+}
+
 // Slots widen to the largest packet seen, keeping what they hold.
 func TestCacheWidensSlots(t *testing.T) {
 	c := New(64, time.Second)
