@@ -133,14 +133,20 @@ type group struct {
 
 // Estimator is one connection's estimator. Its methods are safe for
 // concurrent use: packets are recorded from the forwarding goroutines,
-// feedback comes from the connection's RTCP reader.
+// feedback comes from the connection's RTCP reader (e.mu, then
+// e.ringMu per packet, is the lock order).
 type Estimator struct {
 	cfg   Config
 	start time.Time
 	clock func() int64 // ns since start; tests replace it
 
-	mu   sync.Mutex // guards everything below
-	ring [ringSize]sentPacket
+	// ringMu guards ring alone, so the forwarding goroutines recording
+	// packets wait at most for one slot's lookup, never for a whole
+	// report's digestion.
+	ringMu sync.Mutex
+	ring   [ringSize]sentPacket
+
+	mu sync.Mutex // guards everything below
 
 	cur, prev       group
 	haveCur, havePr bool
@@ -214,9 +220,9 @@ func (e *Estimator) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWri
 // size bytes on the wire (RTP header and payload), leaves now.
 func (e *Estimator) Sent(seq uint16, size int) {
 	now := e.clock()
-	e.mu.Lock()
+	e.ringMu.Lock()
 	e.ring[seq%ringSize] = sentPacket{at: now, seq: seq, size: uint16(min(size, math.MaxUint16))}
-	e.mu.Unlock()
+	e.ringMu.Unlock()
 }
 
 // WriteRTCP reads transport-wide feedback among pkts; other packets are
@@ -259,16 +265,20 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC) {
 		case rtcp.TypeTCCPacketReceivedWithoutDelta:
 			at = -2
 		}
-		s := &e.ring[seq%ringSize]
-		if s.at != 0 && s.seq == seq && !s.reported {
-			s.reported = true
+		e.ringMu.Lock()
+		slot := &e.ring[seq%ringSize]
+		s := *slot
+		fresh := s.at != 0 && s.seq == seq && !s.reported
+		slot.reported = slot.reported || fresh
+		e.ringMu.Unlock()
+		if fresh {
 			e.reported++
 			if at == -1 {
 				lost++
 			} else {
 				received++
 				if at >= 0 {
-					e.arrived(s, at)
+					e.arrived(&s, at)
 				}
 			}
 		}

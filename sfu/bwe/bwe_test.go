@@ -263,9 +263,9 @@ func TestSentAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per packet", allocs)
 	}
-	e.mu.Lock()
+	e.ringMu.Lock()
 	s := e.ring[seq%ringSize]
-	e.mu.Unlock()
+	e.ringMu.Unlock()
 	if s.seq != seq || s.at == 0 || int(s.size) != h.MarshalSize()+1000 || w.n != 1001 {
 		t.Fatalf("last packet recorded as %+v after %d writes", s, w.n)
 	}
