@@ -56,6 +56,11 @@ type Options struct {
 	// GzipJoinRequest compresses the /rtc/v1 join request, as browsers
 	// with CompressionStream do.
 	GzipJoinRequest bool
+	// NoTrickle sends none of the client's ICE candidates over the
+	// signal connection: the SFU learns the client's address only from its
+	// connectivity checks (a peer-reflexive candidate), as when a check
+	// overtakes the trickled candidate.
+	NoTrickle bool
 	// OnRTP, when set, sees every RTP packet of a subscribed track as it
 	// arrives (the whole packet, header included), on that track's reader
 	// goroutine; pkt is reused after the call returns. Tests that look at
@@ -545,6 +550,9 @@ func (c *Client) setupDataChannels() error {
 
 func (c *Client) trickle(ic *webrtc.ICECandidate, target livekit.SignalTarget) {
 	if ic == nil {
+		return
+	}
+	if c.opts.NoTrickle {
 		return
 	}
 	b, _ := json.Marshal(ic.ToJSON())
