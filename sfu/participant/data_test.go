@@ -76,7 +76,7 @@ func TestDataChannelsRead(t *testing.T) {
 			in.OnOpen(func() { close(opened) })
 			fromSFU := make(chan *webrtc.DataChannel, 1)
 			client.OnDataChannel(func(dc *webrtc.DataChannel) { fromSFU <- dc })
-			negotiate(t, client, sfuPC)
+			negotiate(t, client, sfuPC, nil)
 			<-opened
 
 			sizes := []int{10, dataReadSize, dataReadSize + 1, 20_000, maxDataMessage - 100}
@@ -122,8 +122,9 @@ func TestDataChannelsRead(t *testing.T) {
 }
 
 // negotiate connects offerer and answerer with complete (non-trickle)
-// descriptions.
-func negotiate(tb testing.TB, offerer, answerer *webrtc.PeerConnection) {
+// descriptions; beforeAnswer, when set, runs once the answerer has the
+// offer (to add what it sends).
+func negotiate(tb testing.TB, offerer, answerer *webrtc.PeerConnection, beforeAnswer func()) {
 	tb.Helper()
 	offer, err := offerer.CreateOffer(nil)
 	if err != nil {
@@ -136,6 +137,9 @@ func negotiate(tb testing.TB, offerer, answerer *webrtc.PeerConnection) {
 	<-gathered
 	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
 		tb.Fatal(err)
+	}
+	if beforeAnswer != nil {
+		beforeAnswer()
 	}
 	answer, err := answerer.CreateAnswer(nil)
 	if err != nil {

@@ -147,33 +147,11 @@ func subscribe(tb testing.TB, l *loopSFU, t *MediaTrack, sfuOffers, keep bool) *
 			tb.Fatal(err)
 		}
 	}
-	offer, err := offerer.CreateOffer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
-		tb.Fatal(err)
-	}
+	var beforeAnswer func()
 	if !sfuOffers {
-		addTrack()
+		beforeAnswer = addTrack
 	}
-	answer, err := answerer.CreateAnswer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
-		tb.Fatal(err)
-	}
+	negotiate(tb, offerer, answerer, beforeAnswer)
 	deadline := time.Now().Add(30 * time.Second)
 	for !(out.Armed() && d.bound.Load()) {
 		if time.Now().After(deadline) {
