@@ -167,31 +167,22 @@ type pendingBind struct {
 	peer   netip.AddrPort
 }
 
-// noteChannelBind remembers a ChannelBind request about to go to pion.
-func (ss *session) noteChannelBind(pkt []byte, from net.Addr) {
+// noteChannelBind remembers a ChannelBind request (m, decoded) about to go
+// to pion.
+func (ss *session) noteChannelBind(m *stun.Message, from net.Addr) {
 	client, ok := udpAddrPort(from)
 	if !ok {
-		return
-	}
-	m := &stun.Message{Raw: append([]byte(nil), pkt...)}
-	if m.Decode() != nil {
 		return
 	}
 	v, err := m.Get(stun.AttrChannelNumber)
 	if err != nil || len(v) != 4 {
 		return
 	}
-	var a stun.XORMappedAddress
-	if a.GetFromAs(m, stun.AttrXORPeerAddress) != nil {
-		return
-	}
-	ip, ok := netip.AddrFromSlice(a.IP)
+	peer, ok := peerAddress(m)
 	if !ok {
 		return
 	}
-	p := &pendingBind{txid: m.TransactionID, client: client, number: binary.BigEndian.Uint16(v),
-		peer: unmapped(netip.AddrPortFrom(ip, uint16(a.Port)))}
-	ss.pending.Store(p)
+	ss.pending.Store(&pendingBind{txid: m.TransactionID, client: client, number: binary.BigEndian.Uint16(v), peer: unmapped(peer)})
 }
 
 var channelBindSuccess = stun.NewType(stun.MethodChannelBind, stun.ClassSuccessResponse).Value()
@@ -210,9 +201,8 @@ func (ss *session) sent(b []byte, to net.Addr) {
 	if client, ok := udpAddrPort(to); !ok || client != p.client {
 		return
 	}
-	if ss.srv.isOwn(p.peer) {
-		return // pion's path drops these (relayConn.WriteTo)
-	}
+	// (A binding to the relay's own addresses never gets here: screen
+	// refuses it with 403 before pion sees it.)
 	ss.fastMu.RLock()
 	r := ss.fast[p.client]
 	ss.fastMu.RUnlock()
@@ -241,7 +231,7 @@ func (ss *session) fromClient(pkt []byte, from netip.AddrPort) bool {
 	if r.admit(clientToPeer, len(data)) {
 		if _, err := r.udp.WriteToUDPAddrPort(data, peer); err == nil {
 			r.count(clientToPeer, len(data))
-			ss.srv.counters.fast[clientToPeer].Add(1)
+			r.fast[clientToPeer].Add(1)
 		}
 	}
 	return true
@@ -262,7 +252,7 @@ func (r *relayConn) toClient(b []byte, from net.Addr) bool {
 	binary.BigEndian.PutUint16(b, n)
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)-channelHeader))
 	_, _ = r.out.WriteTo(b, r.clientAddr)
-	r.srv.counters.fast[peerToClient].Add(1)
+	r.fast[peerToClient].Add(1)
 	return true
 }
 
@@ -280,7 +270,7 @@ func (ss *session) track(r *relayConn) {
 // untrack ends r's fast path.
 func (ss *session) untrack(r *relayConn) {
 	r.chans.clear()
-	if !r.fastKey.IsValid() {
+	if r.udp == nil {
 		return
 	}
 	ss.fastMu.Lock()

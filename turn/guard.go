@@ -194,14 +194,16 @@ func (ss *session) screen(pkt []byte, from net.Addr, conn net.PacketConn) bool {
 		return false
 	}
 	switch t.Method {
-	case stun.MethodCreatePermission:
-		return ss.screenPeers(pkt, t, from, conn)
-	case stun.MethodChannelBind:
-		if ss.screenPeers(pkt, t, from, conn) {
+	case stun.MethodCreatePermission, stun.MethodChannelBind:
+		m := &stun.Message{Raw: append([]byte(nil), pkt...)}
+		if m.Decode() != nil {
+			return false
+		}
+		if ss.screenPeers(m, pkt, t, from, conn) {
 			return true
 		}
-		if ss.transport == transportUDP {
-			ss.noteChannelBind(pkt, from)
+		if t.Method == stun.MethodChannelBind && ss.transport == transportUDP {
+			ss.noteChannelBind(m, from)
 		}
 	case stun.MethodAllocate, stun.MethodRefresh:
 		if ss.srv.holders != nil {
@@ -234,23 +236,16 @@ func (ss *session) decodeAuthenticated(pkt []byte) (m *stun.Message, principal s
 	return m, principal, key, true
 }
 
-func (ss *session) screenPeers(pkt []byte, t stun.MessageType, from net.Addr, conn net.PacketConn) bool {
-	m := &stun.Message{Raw: append([]byte(nil), pkt...)}
-	if m.Decode() != nil {
-		return false
-	}
+// screenPeers refuses a CreatePermission or ChannelBind (m, decoded from
+// pkt) naming a refused peer.
+func (ss *session) screenPeers(m *stun.Message, pkt []byte, t stun.MessageType, from net.Addr, conn net.PacketConn) bool {
 	reason := refusalNone
 	var peer netip.AddrPort
 	_ = m.ForEach(stun.AttrXORPeerAddress, func(m *stun.Message) error {
-		var a stun.XORMappedAddress
-		if a.GetFromAs(m, stun.AttrXORPeerAddress) != nil {
+		ap, ok := peerAddress(m)
+		if !ok {
 			return nil // pion answers 400
 		}
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			return nil
-		}
-		ap := netip.AddrPortFrom(ip, uint16(a.Port))
 		if r := ss.srv.peerRefusal(ap); r != refusalNone && reason == refusalNone {
 			reason, peer = r, ap
 		}
@@ -298,6 +293,20 @@ func (ss *session) screenHolder(pkt []byte, t stun.MessageType, from net.Addr, c
 		"user", user, "method", t.Method.String())
 	_, _ = conn.WriteTo(res.Raw, from)
 	return true
+}
+
+// peerAddress is the XOR-PEER-ADDRESS m is at (the first, or the one
+// ForEach is visiting).
+func peerAddress(m *stun.Message) (netip.AddrPort, bool) {
+	var a stun.XORMappedAddress
+	if a.GetFromAs(m, stun.AttrXORPeerAddress) != nil {
+		return netip.AddrPort{}, false
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip, uint16(a.Port)), true
 }
 
 // deallocation: a Refresh with LIFETIME 0 deletes the allocation (RFC 5766

@@ -71,9 +71,6 @@ type counters struct {
 	refusals    [refusalCount]atomic.Uint64
 	created     [transportCount]atomic.Uint64
 	permissions atomic.Uint64
-	// fast counts packets the channel fast path relayed (also counted in
-	// the traffic counters), for tests.
-	fast [directionCount]atomic.Uint64
 }
 
 var (

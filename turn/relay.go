@@ -42,11 +42,15 @@ type relayConn struct {
 
 	// The channel fast path (channels.go): the relay socket written to
 	// directly, the client's address as pion has it and as a key, and the
-	// bindings. udp is nil when the relay socket is not a *net.UDPConn.
+	// bindings. udp is nil when the fast path is off (a TCP or TLS client,
+	// or a relay socket that is not a *net.UDPConn). fast counts the
+	// packets it relayed (also in traffic), each counter written by one
+	// goroutine.
 	udp        *net.UDPConn
 	clientAddr net.Addr
 	fastKey    netip.AddrPort
 	chans      channels
+	fast       [directionCount]atomic.Uint64
 
 	readerSeen atomic.Bool
 	readDone   chan struct{}
@@ -120,28 +124,29 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		r.readerSeen.Store(true)
 	}
 	for {
-		if r.batch == nil {
-			n, addr, err := r.PacketConn.ReadFrom(p)
-			if err != nil {
-				r.readOnce.Do(func() { close(r.readDone) })
-				return n, addr, err
-			}
-			if r.admit(peerToClient, n) {
-				r.count(peerToClient, n)
-				return n, addr, nil
-			}
-			continue
+		// b, from the batched reader: channelHeader bytes of headroom,
+		// then the datagram; nil when the datagram is in p.
+		var b []byte
+		var n int
+		var addr net.Addr
+		var err error
+		if r.batch != nil {
+			b, addr, err = r.next()
+			n = len(b) - channelHeader
+		} else {
+			n, addr, err = r.PacketConn.ReadFrom(p)
 		}
-		b, addr, err := r.next()
 		if err != nil {
 			r.readOnce.Do(func() { close(r.readDone) })
 			return 0, addr, err
 		}
-		n := len(b) - channelHeader
 		if !r.admit(peerToClient, n) {
 			continue
 		}
 		r.count(peerToClient, n)
+		if b == nil {
+			return n, addr, nil
+		}
 		if r.udp != nil && r.toClient(b, addr) {
 			continue
 		}

@@ -67,11 +67,10 @@ type Server struct {
 
 	udpAddr, tcpAddr, tlsAddr net.Addr
 
-	udpServers  []*pionturn.Server
-	udpSessions []*session // one per UDP socket, as udpServers
-	listeners   []net.Listener
-	acceptWG    sync.WaitGroup // accept loops
-	loopWG      sync.WaitGroup // pion read loops, one per UDP socket and per stream
+	udpServers []*pionturn.Server
+	listeners  []net.Listener
+	acceptWG   sync.WaitGroup // accept loops
+	loopWG     sync.WaitGroup // pion read loops, one per UDP socket and per stream
 
 	mu       sync.Mutex
 	closed   bool
@@ -250,7 +249,6 @@ func (s *Server) serveUDP(c net.PacketConn) error {
 		return fmt.Errorf("turn: starting UDP server: %w", err)
 	}
 	s.udpServers = append(s.udpServers, ps)
-	s.udpSessions = append(s.udpSessions, sess)
 	return nil
 }
 
