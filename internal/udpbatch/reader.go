@@ -26,7 +26,6 @@ type Reader struct {
 	msgs []ipv4.Message
 	raw  [][]byte // each message's buffer, headroom bytes before its datagram
 	n, i int
-	size int
 	head int
 	// the last source address, reused while it repeats so a caller that
 	// keeps it (pion does) sees one value per peer
@@ -52,7 +51,7 @@ func NewReaderHeadroom(c *net.UDPConn, batch, size, headroom int) *Reader {
 }
 
 func newReader(br batchReader, batch, size, headroom int) *Reader {
-	r := &Reader{br: br, msgs: make([]ipv4.Message, batch), raw: make([][]byte, batch), size: size, head: headroom}
+	r := &Reader{br: br, msgs: make([]ipv4.Message, batch), raw: make([][]byte, batch), head: headroom}
 	for i := range r.msgs {
 		r.raw[i] = make([]byte, headroom+size)
 		r.msgs[i].Buffers = [][]byte{r.raw[i][headroom:]}

@@ -499,7 +499,8 @@ func (e *Estimator) OnTargetBitrateChange(f func(int)) {
 	e.mu.Unlock()
 }
 
-// GetStats reports the estimator's state, with the keys pion's gcc uses.
+// GetStats reports the estimator's state (cc.BandwidthEstimator asks for it;
+// the SFU itself reads Congested and GetTargetBitrate).
 func (e *Estimator) GetStats() map[string]any {
 	e.mu.Lock()
 	defer e.mu.Unlock()

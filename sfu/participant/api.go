@@ -49,8 +49,8 @@ var VideoCodecs = []webrtc.RTPCodecParameters{
 // subscriber's TWCC feedback). The estimator of the connection the API
 // creates is returned by the second result once it exists (nil without
 // estimate). No pacer: packets leave when forwarded.
-func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*webrtc.API, func() cc.BandwidthEstimator, *DirectOut, error) {
-	var get func() cc.BandwidthEstimator
+func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*webrtc.API, func() Estimator, *DirectOut, error) {
+	var get func() Estimator
 	out := &DirectOut{}
 	dirs := sends
 	if alsoReceives {
@@ -60,25 +60,27 @@ func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*we
 		if !estimate {
 			return nil
 		}
+		var (
+			mu  sync.Mutex
+			est *bwe.Estimator
+		)
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-			return bwe.New(bwe.Config{Initial: bweInitial, Min: bweMin, Max: bweMax}), nil
+			e := bwe.New(bwe.Config{Initial: bweInitial, Min: bweMin, Max: bweMax})
+			mu.Lock()
+			est = e
+			mu.Unlock()
+			return e, nil
 		})
 		if err != nil {
 			return err
 		}
-		var (
-			mu  sync.Mutex
-			est cc.BandwidthEstimator
-		)
-		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
-			mu.Lock()
-			est = e
-			mu.Unlock()
-		})
 		ir.Add(f)
-		get = func() cc.BandwidthEstimator {
+		get = func() Estimator {
 			mu.Lock()
 			defer mu.Unlock()
+			if est == nil {
+				return nil
+			}
 			return est
 		}
 		return nil
@@ -87,6 +89,15 @@ func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*we
 		return nil, nil, nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, out, nil
+}
+
+// Estimator is what a participant asks of its subscriber connection's
+// bandwidth estimator (sfu/bwe, which pion's cc interceptor feeds).
+type Estimator interface {
+	// GetTargetBitrate is the estimate, bit/s.
+	GetTargetBitrate() int
+	// Congested reports whether the path shows congestion now.
+	Congested() bool
 }
 
 // Bandwidth estimator bounds (bit/s). It starts high enough for the best

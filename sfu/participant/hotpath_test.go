@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
@@ -293,16 +290,10 @@ type fakeBWE struct {
 	state string
 }
 
-func (f *fakeBWE) AddStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	return w
-}
-func (f *fakeBWE) WriteRTCP([]rtcp.Packet, interceptor.Attributes) error { return nil }
-func (f *fakeBWE) GetTargetBitrate() int                                 { return f.rate }
-func (f *fakeBWE) OnTargetBitrateChange(func(int))                       {}
-func (f *fakeBWE) GetStats() map[string]interface{} {
-	return map[string]interface{}{"state": f.state, "usage": "normal", "averageLoss": 0.0}
-}
-func (f *fakeBWE) Close() error { return nil }
+func (f *fakeBWE) GetTargetBitrate() int { return f.rate }
+
+// Congested: the estimator cutting its target (sfu/bwe's Decrease state).
+func (f *fakeBWE) Congested() bool { return f.state == "decrease" }
 
 func TestBandwidthEstimateStepsLayers(t *testing.T) {
 	layers := []*livekit.VideoLayer{
@@ -314,7 +305,7 @@ func TestBandwidthEstimateStepsLayers(t *testing.T) {
 	d := tr.DownTracks()[0]
 	sub := d.sub
 	bwe := &fakeBWE{rate: 5_000_000}
-	sub.params.BWE = func() cc.BandwidthEstimator { return bwe }
+	sub.params.BWE = func() Estimator { return bwe }
 	sub.subscribed = map[string]*DownTrack{tr.sid: d}
 	now := time.Now()
 	live := func(at time.Time) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v3"
 	"google.golang.org/protobuf/proto"
 )
@@ -73,7 +72,7 @@ type Params struct {
 	// its bandwidth estimator, see NewSubscriberAPI, made alsoReceives for
 	// single mode); BWE returns that estimator.
 	SubscriberAPI *webrtc.API
-	BWE           func() cc.BandwidthEstimator
+	BWE           func() Estimator
 	// Direct is SubscriberAPI's direct write path (NewSubscriberAPI); with
 	// Socket, the socket the SFU's ICE mux runs on, the subscriber
 	// connection's RTP is encrypted and written there without pion's SRTP

@@ -150,13 +150,7 @@ func (p *Participant) AdaptToBandwidth(now time.Time) {
 	// The estimate without probing only climbs towards what is sent, so it
 	// is acted on only when it reports congestion (delay overuse, a
 	// decrease, or loss), not merely for being low.
-	congested := false
-	if c, ok := est.(interface{ Congested() bool }); ok { // sfu/bwe
-		congested = c.Congested()
-	} else if st := est.GetStats(); st != nil {
-		loss, _ := st["averageLoss"].(float64)
-		congested = st["usage"] == "overuse" || st["state"] == "decrease" || loss > 0.1
-	}
+	congested := est.Congested()
 	target := uint64(est.GetTargetBitrate())
 	var need uint64
 	var top *DownTrack

@@ -18,6 +18,7 @@ import (
 
 	"github.com/salonhq/salon/internal/udpbatch"
 	"github.com/salonhq/salon/sfu/buffer"
+	"github.com/salonhq/salon/sfu/bwe"
 	"github.com/salonhq/salon/sfu/forward"
 )
 
@@ -261,11 +262,11 @@ func TestDirectWritePathCall(t *testing.T) {
 				}
 				// The subscriber's TWCC feedback reaches the estimator
 				// (sfu/bwe), which sees no congestion on loopback.
-				est := s.sub.params.BWE()
+				est := s.sub.params.BWE().(*bwe.Estimator)
 				waitFor(t, "TWCC feedback for most packets", func() bool {
 					return est.GetStats()["reportedPackets"].(int64) >= n/2
 				})
-				if c := est.(interface{ Congested() bool }); c.Congested() {
+				if est.Congested() {
 					t.Fatalf("congestion on loopback: %v", est.GetStats())
 				}
 				// The subscriber reports one packet lost: it comes again.
