@@ -58,10 +58,8 @@ func Handler() http.Handler {
 // client. What is derived from the bytes (the ETag, a gzip the build did
 // not write) is made on the first request for the file.
 type file struct {
-	fsys        fs.FS
 	name        string
 	gzName      string // the build's name.gz, when it compresses well; "" otherwise
-	size        int64
 	contentType string
 	compress    bool // no .gz from the build, but worth compressing here
 
@@ -71,6 +69,7 @@ type file struct {
 }
 
 type handler struct {
+	fsys  fs.FS            // the bundle
 	files map[string]*file // by path relative to the bundle root, no leading slash
 	built bool             // whether the bundle holds an index.html
 }
@@ -90,7 +89,7 @@ var staticExt = map[string]bool{
 }
 
 func newHandler(fsys fs.FS) *handler {
-	h := &handler{files: make(map[string]*file)}
+	h := &handler{fsys: fsys, files: make(map[string]*file)}
 	_ = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
@@ -106,15 +105,15 @@ func newHandler(fsys fs.FS) *handler {
 		if err != nil {
 			return nil
 		}
-		f := &file{fsys: fsys, name: name, size: info.Size(), contentType: ct}
+		f := &file{name: name, contentType: ct}
 		// build.sh writes name.gz next to large text files; compress here
 		// only what it did not, so an unbuilt or hand-built bundle works too.
 		if gi, err := fs.Stat(fsys, name+".gz"); err == nil {
-			if gi.Size() < f.size*9/10 {
+			if gi.Size() < info.Size()*9/10 {
 				f.gzName = name + ".gz"
 			}
 		} else {
-			f.compress = compressible(ct) && f.size > 1024
+			f.compress = compressible(ct) && info.Size() > 1024
 		}
 		h.files[name] = f
 		return nil
@@ -124,9 +123,9 @@ func newHandler(fsys fs.FS) *handler {
 }
 
 // derive computes the ETag and, when the build wrote no .gz, the gzip.
-func (f *file) derive() {
+func (f *file) derive(fsys fs.FS) {
 	f.once.Do(func() {
-		body, err := fs.ReadFile(f.fsys, f.name)
+		body, err := fs.ReadFile(fsys, f.name)
 		if err != nil {
 			f.etag = `"unreadable"`
 			return
@@ -243,7 +242,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serveFile(w http.ResponseWriter, r *http.Request, f *file) {
-	f.derive()
+	f.derive(h.fsys)
 	hd := w.Header()
 	hd.Set("Content-Type", f.contentType)
 	name, etag := f.name, f.etag
@@ -263,7 +262,7 @@ func (h *handler) serveFile(w http.ResponseWriter, r *http.Request, f *file) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 		return
 	}
-	fh, err := f.fsys.Open(name)
+	fh, err := h.fsys.Open(name)
 	if err != nil {
 		http.Error(w, "unreadable", http.StatusInternalServerError)
 		return
