@@ -181,43 +181,30 @@ func newEngine(dirs directions, last interceptor.Factory, extra func(*intercepto
 	if last != nil {
 		ir.Add(last)
 	}
-	if dirs&receives != 0 {
-		gen, err := nack.NewGeneratorInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(gen)
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(rr)
-	}
-	if dirs&sends != 0 {
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(sr)
-	}
-	if extra != nil {
-		if err := extra(ir); err != nil {
-			return nil, nil, err
+	// Registration order is the chain's order; pion's constructors fail
+	// only on bad options. The first error is returned.
+	var err error
+	add := func(when directions) func(interceptor.Factory, error) {
+		return func(f interceptor.Factory, ferr error) {
+			switch {
+			case err != nil || dirs&when == 0:
+			case ferr != nil:
+				err = ferr
+			default:
+				ir.Add(f)
+			}
 		}
 	}
-	if dirs&receives != 0 {
-		fb, err := twcc.NewSenderInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(fb)
+	add(receives)(nack.NewGeneratorInterceptor())
+	add(receives)(report.NewReceiverInterceptor())
+	add(sends)(report.NewSenderInterceptor())
+	if err == nil && extra != nil {
+		err = extra(ir)
 	}
-	if dirs&sends != 0 {
-		hdr, err := twcc.NewHeaderExtensionInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(hdr)
+	add(receives)(twcc.NewSenderInterceptor())
+	add(sends)(twcc.NewHeaderExtensionInterceptor())
+	if err != nil {
+		return nil, nil, err
 	}
 	if d, ok := last.(*DirectOut); ok {
 		ir.Add(directHeads{d})
