@@ -228,10 +228,10 @@ func (ss *session) fromClient(pkt []byte, from netip.AddrPort) bool {
 	if !ok {
 		return false
 	}
+	r.fast[clientToPeer].Add(1) // before the packet leaves: a test may see its echo next
 	if r.admit(clientToPeer, len(data)) {
 		if _, err := r.udp.WriteToUDPAddrPort(data, peer); err == nil {
 			r.count(clientToPeer, len(data))
-			r.fast[clientToPeer].Add(1)
 		}
 	}
 	return true
@@ -251,8 +251,8 @@ func (r *relayConn) toClient(b []byte, from net.Addr) bool {
 	}
 	binary.BigEndian.PutUint16(b, n)
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)-channelHeader))
-	_, _ = r.out.WriteTo(b, r.clientAddr)
 	r.fast[peerToClient].Add(1)
+	_, _ = r.out.WriteTo(b, r.clientAddr)
 	return true
 }
 

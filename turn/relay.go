@@ -44,7 +44,8 @@ type relayConn struct {
 	// directly, the client's address as pion has it and as a key, and the
 	// bindings. udp is nil when the fast path is off (a TCP or TLS client,
 	// or a relay socket that is not a *net.UDPConn). fast counts the
-	// packets it relayed (also in traffic), each counter written by one
+	// packets it took (relayed, or dropped at a cap; traffic counts what
+	// was relayed), before they leave; each counter is written by one
 	// goroutine.
 	udp        *net.UDPConn
 	clientAddr net.Addr
