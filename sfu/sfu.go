@@ -40,6 +40,13 @@ const ProtocolVersion = 16
 // udpBufferBytes is the socket buffer asked for on the media socket.
 const udpBufferBytes = 8 << 20
 
+// The media socket is read up to udpReadBatch datagrams per recvmmsg, each
+// of up to udpReadSize bytes (pion's ICE mux reads into 8 KiB too).
+const (
+	udpReadBatch = 16
+	udpReadSize  = 8192
+)
+
 // Params are what New needs.
 type Params struct {
 	Config Config
@@ -64,6 +71,7 @@ type SFU struct {
 	udpMux   ice.UDPMux
 	batch    participant.Batcher // nil when the socket cannot batch
 	socket   participant.Socket  // the UDP socket the ICE mux runs on
+	rtcp     *participant.RTCPRouter
 	tcpMux   ice.TCPMux
 	counters *participant.Counters
 	metrics  *metrics
@@ -124,9 +132,15 @@ func New(p Params) (*SFU, error) {
 	}
 
 	// Fan-outs write their copies in one sendmmsg (see participant.Params.Batch).
+	// Reads take several datagrams per recvmmsg, and the subscribers' RTCP
+	// is handled as it is read, before pion's ICE mux (participant.RTCPRouter).
 	if bc, ok := udpbatch.New(udp); ok {
 		udp = bc
-		s.batch = bc.(*udpbatch.Conn)
+		c := bc.(*udpbatch.Conn)
+		s.batch = c
+		c.ReadBatches(udpReadBatch, udpReadSize)
+		s.rtcp = participant.NewRTCPRouter()
+		c.SetClaim(s.rtcp.Claim)
 	}
 	s.socket = udp
 
@@ -338,6 +352,7 @@ func (s *SFU) Join(req JoinRequest) (*Session, error) {
 			BWE:                  bwe,
 			Direct:               direct,
 			Socket:               s.socket,
+			RTCP:                 s.rtcp,
 			SID:                  sid,
 			Identity:             req.Identity,
 			Name:                 req.Name,
@@ -574,6 +589,9 @@ type Stats struct {
 	Rooms, Participants                      int
 	PacketsIn, BytesIn, PacketsOut, BytesOut uint64
 	KeyframeRequests                         uint64
+	// RTCPDirect counts subscribers' RTCP packets read off the media
+	// socket without pion's connection (participant.RTCPRouter).
+	RTCPDirect uint64
 	// VideoLayers counts published video tracks by how many layers
 	// (simulcast streams) are arriving: index 0 none, 1, 2 or 3.
 	VideoLayers [4]int
@@ -611,6 +629,9 @@ func (s *SFU) Stats() Stats {
 	st.PacketsOut = s.counters.PacketsOut.Load()
 	st.BytesOut = s.counters.BytesOut.Load()
 	st.KeyframeRequests = s.counters.KeyframeRequest.Load()
+	if s.rtcp != nil {
+		st.RTCPDirect = s.rtcp.Read.Load()
+	}
 	return st
 }
 

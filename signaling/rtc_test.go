@@ -839,6 +839,29 @@ func TestTrackSubscribedSentToPublisher(t *testing.T) {
 	}
 }
 
+// TestSubscriberRTCPReadOffTheSocket: in a call over the SFU's UDP socket,
+// the subscriber's RTCP (receiver reports, TWCC feedback) is read off that
+// socket by the SFU's router, not through pion's connection.
+func TestSubscriberRTCPReadOffTheSocket(t *testing.T) {
+	s := startServer(t, sfu.Config{})
+	a := connect(t, s, "call", "alice")
+	b := connect(t, s, "call", "bob")
+	ctx := ctxT(t, 20*time.Second)
+	audio, err := a.PublishAudio(ctx, "mic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audio.Stop()
+	if err := b.WaitPackets(ctx, "audio", audio.Info.Sid, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(ctx, "the subscriber's RTCP on the direct read path", func() bool {
+		return s.sfu.Stats().RTCPDirect > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUnsubscribeResubscribe: a subscriber drops a track and takes it
 // again at once; media comes back.
 func TestUnsubscribeResubscribe(t *testing.T) {

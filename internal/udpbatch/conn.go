@@ -13,7 +13,10 @@
 //
 // Reader is the receiving half: several datagrams per recvmmsg(2). The TURN
 // relay reads a relay socket with it and holds the client socket while a
-// batch lasts, so a burst from a peer goes back out in one sendmmsg.
+// batch lasts, so a burst from a peer goes back out in one sendmmsg. A Conn
+// can read through one too (ReadBatches), and hand each datagram to a claim
+// function before its reader sees it (SetClaim): the SFU takes its
+// subscribers' RTCP there, on the socket's reading goroutine.
 //
 // UDP GSO (UDP_SEGMENT) is not used: it sends one buffer as equal segments
 // to one destination, and a fan-out's copies each go to a different one.
@@ -46,10 +49,17 @@ type batchWriter interface {
 }
 
 // Conn is a net.PacketConn whose writes can be gathered. Reads pass
-// through to the socket.
+// through to the socket, or through a Reader after ReadBatches, and go
+// past the claim function first (SetClaim).
 type Conn struct {
 	net.PacketConn
-	bw batchWriter
+	bw  batchWriter
+	udp *net.UDPConn // nil for a fake in tests
+
+	// rd reads several datagrams per call once ReadBatches has set it;
+	// ReadFrom is then for one goroutine at a time (pion's mux has one).
+	rd    *Reader
+	claim atomic.Pointer[Claim]
 
 	holds atomic.Int32
 
@@ -67,8 +77,9 @@ type Conn struct {
 
 	// Batches and Datagrams count sendmmsg calls and the datagrams they
 	// carried; Errors counts datagrams the kernel refused (skipped, the
-	// rest of their batch still sent).
-	Batches, Datagrams, Errors atomic.Uint64
+	// rest of their batch still sent). Claimed counts datagrams read and
+	// taken by the claim function.
+	Batches, Datagrams, Errors, Claimed atomic.Uint64
 }
 
 // New wraps c. A socket other than a *net.UDPConn is returned as it is
@@ -82,7 +93,64 @@ func New(c net.PacketConn) (net.PacketConn, bool) {
 	if a, ok := u.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
 		bw = ipv6Writer{ipv6.NewPacketConn(u)}
 	}
-	return newConn(c, bw), true
+	conn := newConn(c, bw)
+	conn.udp = u
+	return conn, true
+}
+
+// Claim is offered each datagram ReadFrom reads, before ReadFrom returns
+// it; a datagram it takes (returns true for) is not returned. b is the
+// claim's only for the call. It runs on the reading goroutine, so it must
+// not block.
+type Claim func(b []byte, from *net.UDPAddr) bool
+
+// SetClaim installs f (nil removes it).
+func (c *Conn) SetClaim(f Claim) {
+	if f == nil {
+		c.claim.Store(nil)
+		return
+	}
+	c.claim.Store(&f)
+}
+
+// ReadBatches makes ReadFrom read up to batch datagrams of at most size
+// bytes per recvmmsg(2) call, and hand them out one at a time. Call it
+// before the first read; it does nothing on a Conn New did not wrap.
+func (c *Conn) ReadBatches(batch, size int) {
+	if c.udp != nil {
+		c.rd = NewReader(c.udp, batch, size)
+	}
+}
+
+// ReadFrom reads the next datagram no claim takes.
+func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		var (
+			b    []byte
+			addr net.Addr
+			err  error
+		)
+		if c.rd != nil {
+			b, addr, err = c.rd.Next()
+		} else {
+			var n int
+			n, addr, err = c.PacketConn.ReadFrom(p)
+			b = p[:n]
+		}
+		if err != nil {
+			return 0, addr, err
+		}
+		if f := c.claim.Load(); f != nil {
+			if ua, ok := addr.(*net.UDPAddr); ok && (*f)(b, ua) {
+				c.Claimed.Add(1)
+				continue
+			}
+		}
+		if c.rd != nil {
+			return copy(p, b), addr, nil
+		}
+		return len(b), addr, nil
+	}
 }
 
 func newConn(c net.PacketConn, bw batchWriter) *Conn {

@@ -377,3 +377,92 @@ func TestUnheldWriteIsNotCopied(t *testing.T) {
 		t.Fatalf("%v allocations per unheld write, want 0", n)
 	}
 }
+
+// TestClaimTakesDatagramsBeforeTheReader sends datagrams to a wrapped
+// socket, batched and not: the claim function takes those it wants, and
+// ReadFrom returns the rest in order, each whole, with its source.
+func TestClaimTakesDatagramsBeforeTheReader(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		name := "plain"
+		if batched {
+			name = "batched"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := loopback(t)
+			wc, _ := New(srv)
+			c := wc.(*Conn)
+			if batched {
+				c.ReadBatches(8, 2048)
+			}
+			var mu sync.Mutex
+			var claimed []string
+			c.SetClaim(func(b []byte, from *net.UDPAddr) bool {
+				if len(b) == 0 || b[0] != 'x' {
+					return false
+				}
+				mu.Lock()
+				claimed = append(claimed, string(b))
+				mu.Unlock()
+				return true
+			})
+			cl := loopback(t)
+			sent := []string{"a1", "x1", "x2", "a2", "x3", "a3"}
+			for _, s := range sent {
+				if _, err := cl.WriteTo([]byte(s), srv.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 64)
+			for _, want := range []string{"a1", "a2", "a3"} {
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(buf[:n]) != want {
+					t.Fatalf("read %q, want %q", buf[:n], want)
+				}
+				if from.(*net.UDPAddr).Port != cl.LocalAddr().(*net.UDPAddr).Port {
+					t.Fatalf("from %v, want %v", from, cl.LocalAddr())
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(claimed) != 3 || claimed[0] != "x1" || claimed[2] != "x3" || c.Claimed.Load() != 3 {
+				t.Fatalf("claimed %q (counted %d)", claimed, c.Claimed.Load())
+			}
+			// Without a claim every datagram is the reader's again.
+			c.SetClaim(nil)
+			if _, err := cl.WriteTo([]byte("x4"), srv.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			if n, _, err := c.ReadFrom(buf); err != nil || string(buf[:n]) != "x4" {
+				t.Fatalf("read %q, %v", buf[:n], err)
+			}
+		})
+	}
+}
+
+// TestClosedWhileReadingBatches: a read blocked in recvmmsg returns the
+// socket's closed error, not a datagram or a hang.
+func TestClosedWhileReadingBatches(t *testing.T) {
+	srv := loopback(t)
+	wc, _ := New(srv)
+	c := wc.(*Conn)
+	c.ReadBatches(4, 1500)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 1500))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	_ = c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read still blocked after close")
+	}
+}

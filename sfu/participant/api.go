@@ -88,6 +88,7 @@ func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*we
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	out.estimator = get
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, out, nil
 }
 

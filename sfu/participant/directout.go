@@ -36,8 +36,9 @@ type Socket interface {
 //
 // It is registered as the innermost interceptor, so the others (TWCC
 // sequence numbers, the bandwidth estimator's send record, sender-report
-// counts) still see every packet first, as before. RTCP is untouched: pion
-// sends and receives it as before. Each stream has its own SRTP context;
+// counts) still see every packet first, as before. RTCP the SFU sends
+// takes pion's path; RTCP the subscriber sends is read off the socket by
+// RTCPRouter once armed (directin.go). Each stream has its own SRTP context;
 // pion's context never sees an RTP packet of a stream after arming, so the
 // two never disagree on its rollover counter.
 type DirectOut struct {
@@ -57,6 +58,13 @@ type DirectOut struct {
 	// keys are derived once per connection: arming again (a new candidate
 	// pair) keeps every stream's context and rollover counter.
 	keys *srtpKeys
+
+	// The receiving half (directin.go): the subscriber's RTCP, taken off
+	// the SFU's socket by router once armed, for the estimator (set by
+	// NewSubscriberAPI) and the down tracks.
+	in        directIn
+	router    *RTCPRouter
+	estimator func() Estimator
 }
 
 // directHeads is the outermost interceptor of a subscriber connection: it
@@ -132,10 +140,18 @@ func (o *DirectOut) arm(keys *srtpKeys, sock Socket, addr net.Addr) {
 	o.path.Store(&directPath{keys: keys, sock: sock, addr: addr})
 }
 
+// disarm takes both directions back to pion's path.
 func (o *DirectOut) disarm() {
 	o.armMu.Lock()
 	o.path.Store(nil)
+	o.router.remove(o)
 	o.armMu.Unlock()
+}
+
+// unarmed is disarm with armMu held.
+func (o *DirectOut) unarmed() {
+	o.path.Store(nil)
+	o.router.remove(o)
 }
 
 // directBuf holds the largest packet the SFU forwards plus SRTP's tag.
@@ -325,9 +341,10 @@ func (r *rocTracker) next(seq uint16) uint32 {
 
 // armDirect points the subscriber connection's streams at the SFU socket
 // when its selected candidate pair is UDP on that socket, and back at
-// pion's path otherwise. Called when the connection connects and when its
-// selected pair changes.
-func armDirect(out *DirectOut, sock Socket, pc *webrtc.PeerConnection) {
+// pion's path otherwise; with router, the subscriber's RTCP from that
+// pair's address is read off the socket too. Called when the connection
+// connects and when its selected pair changes.
+func armDirect(out *DirectOut, sock Socket, router *RTCPRouter, pc *webrtc.PeerConnection) {
 	if out == nil || sock == nil {
 		return
 	}
@@ -336,18 +353,22 @@ func armDirect(out *DirectOut, sock Socket, pc *webrtc.PeerConnection) {
 	dt := pc.SCTP().Transport()
 	addr := directAddr(dt.ICETransport(), sock)
 	if addr == nil {
-		out.path.Store(nil)
+		out.unarmed()
 		return
 	}
 	if out.keys == nil {
-		keys, err := localSRTPKeys(dt)
+		local, remote, err := dtlsSRTPKeys(dt)
 		if err != nil {
-			out.path.Store(nil)
+			out.unarmed()
 			return
 		}
-		out.keys = keys
+		out.keys = local
+		if router != nil && out.setRemoteKeys(remote) == nil {
+			out.router = router
+		}
 	}
 	out.arm(out.keys, sock, addr)
+	out.router.set(out, addr)
 }
 
 // directAddr is the subscriber's address when the selected pair is UDP on
@@ -379,33 +400,33 @@ var (
 	dtlsParamsType = reflect.TypeOf(webrtc.DTLSParameters{})
 )
 
-// localSRTPKeys derives the connection's outgoing SRTP master key and salt
-// from its DTLS session (RFC 5764 section 4.2), as pion's own SRTP session
+// dtlsSRTPKeys derives the connection's SRTP master keys and salts, its
+// own (outgoing) and the peer's, from its DTLS session (RFC 5764 section 4.2), as pion's own SRTP session
 // does. pion/webrtc v3 does not export the DTLS connection, the chosen
 // protection profile or the remote role, so they are read from its
 // transport's fields; if the fields are not what this code expects (another
 // pion version), the error leaves the connection on pion's path.
-func localSRTPKeys(dt *webrtc.DTLSTransport) (*srtpKeys, error) {
+func dtlsSRTPKeys(dt *webrtc.DTLSTransport) (local, remote *srtpKeys, err error) {
 	// State takes the transport's lock: what Start wrote before it
 	// reported connected is visible after this.
 	if dt.State() != webrtc.DTLSTransportStateConnected {
-		return nil, errNoDTLSState
+		return nil, nil, errNoDTLSState
 	}
 	v := reflect.ValueOf(dt).Elem()
 	cf, pf, rf := v.FieldByName("conn"), v.FieldByName("srtpProtectionProfile"), v.FieldByName("remoteParameters")
 	if !cf.IsValid() || !pf.IsValid() || !rf.IsValid() || cf.Type() != dtlsConnType || pf.Type() != profileType || rf.Type() != dtlsParamsType {
-		return nil, errNoDTLSState
+		return nil, nil, errNoDTLSState
 	}
 	conn := *(**dtls.Conn)(unsafe.Pointer(cf.UnsafeAddr()))
 	profile := *(*srtp.ProtectionProfile)(unsafe.Pointer(pf.UnsafeAddr()))
-	remote := *(*webrtc.DTLSParameters)(unsafe.Pointer(rf.UnsafeAddr()))
+	params := *(*webrtc.DTLSParameters)(unsafe.Pointer(rf.UnsafeAddr()))
 	if conn == nil || profile == 0 {
-		return nil, errNoDTLSState
+		return nil, nil, errNoDTLSState
 	}
 	// pion's DTLSTransport.role, with no answering role set in the
 	// SettingEngine (the SFU sets none).
 	var client bool
-	switch remote.Role {
+	switch params.Role {
 	case webrtc.DTLSRoleClient:
 		client = false
 	case webrtc.DTLSRoleServer:
@@ -416,7 +437,8 @@ func localSRTPKeys(dt *webrtc.DTLSTransport) (*srtpKeys, error) {
 	state := conn.ConnectionState()
 	cfg := srtp.Config{Profile: profile}
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &srtpKeys{profile: profile, key: cfg.Keys.LocalMasterKey, salt: cfg.Keys.LocalMasterSalt}, nil
+	return &srtpKeys{profile: profile, key: cfg.Keys.LocalMasterKey, salt: cfg.Keys.LocalMasterSalt},
+		&srtpKeys{profile: profile, key: cfg.Keys.RemoteMasterKey, salt: cfg.Keys.RemoteMasterSalt}, nil
 }

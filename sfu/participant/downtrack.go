@@ -70,7 +70,10 @@ type DownTrack struct {
 	// sent maps the last sentSize outgoing sequence numbers back to the
 	// cached incoming packet, for NACKs; guarded by mu. Video only.
 	sent []sentPacket
-	// rtx* belong to the RTCP goroutine.
+	// rtcpMu serializes handleRTCP: the subscriber's RTCP arrives on the
+	// down track's reader (pion's path) or on the SFU socket's reader
+	// (RTCPRouter); rtx* are its.
+	rtcpMu   sync.Mutex
 	rtxBuf   []byte
 	rtxHdr   rtp.Header
 	rtxAttrs interceptor.Attributes
@@ -150,6 +153,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.pt = uint8(chosen.PayloadType)
 	d.writer = ctx.WriteStream()
 	d.head.Store(nil)
+	d.sub.params.Direct.bindTrack(d.ssrc, d)
 	d.bound.Store(true)
 	d.track.RequestKeyframe(d.TargetLayer())
 	if !d.track.subscribedOnce.Swap(true) {
@@ -162,6 +166,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 // Unbind stops writing.
 func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.bound.Store(false)
+	d.sub.params.Direct.unbindTrack(d.ssrc, d)
 	return nil
 }
 
@@ -366,8 +371,8 @@ func redPrimary(p []byte) []byte {
 }
 
 // retransmit resends one packet a subscriber reported lost, from the
-// publisher stream's cache, rewritten as it was first sent. Runs on the
-// RTCP goroutine.
+// publisher stream's cache, rewritten as it was first sent. Runs under
+// rtcpMu.
 func (d *DownTrack) retransmit(seq uint16) {
 	if d.sent == nil || !d.bound.Load() {
 		return
@@ -442,19 +447,37 @@ func (d *DownTrack) readRTCP() {
 	}
 }
 
-// handleRTCP acts on one compound RTCP packet from the subscriber.
+// handleRTCP acts on what one compound RTCP packet from the subscriber
+// says about this down track's stream. A compound packet can concern
+// several streams of the connection (a receiver report with a block per
+// stream, then a NACK for one of them), and each is handed all of it, so
+// feedback for another SSRC is skipped here.
 func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
+	d.rtcpMu.Lock()
+	defer d.rtcpMu.Unlock()
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.TransportLayerNack:
+			if p.MediaSSRC != d.ssrc {
+				continue
+			}
 			for _, pair := range p.Nacks {
 				pair.Range(func(seq uint16) bool {
 					d.retransmit(seq)
 					return true
 				})
 			}
-		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			d.track.RequestKeyframe(d.CurrentLayer())
+		case *rtcp.PictureLossIndication:
+			if p.MediaSSRC == d.ssrc {
+				d.track.RequestKeyframe(d.CurrentLayer())
+			}
+		case *rtcp.FullIntraRequest:
+			for _, e := range p.FIR {
+				if e.SSRC == d.ssrc {
+					d.track.RequestKeyframe(d.CurrentLayer())
+					break
+				}
+			}
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				if r.SSRC == d.ssrc {

@@ -76,9 +76,12 @@ type Params struct {
 	// Direct is SubscriberAPI's direct write path (NewSubscriberAPI); with
 	// Socket, the socket the SFU's ICE mux runs on, the subscriber
 	// connection's RTP is encrypted and written there without pion's SRTP
-	// session once connected over UDP on that socket.
+	// session once connected over UDP on that socket; with RTCP (the
+	// router the socket's claim runs), the subscriber's RTCP is read off
+	// that socket instead of through pion's connection.
 	Direct   *DirectOut
 	Socket   Socket
+	RTCP     *RTCPRouter
 	Sink     Sink
 	Listener Listener
 	Logger   *slog.Logger
@@ -494,7 +497,7 @@ func (p *Participant) Close() []*MediaTrack {
 func (p *Participant) onSubscriberState(s webrtc.PeerConnectionState) {
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
-		armDirect(p.params.Direct, p.params.Socket, p.sub)
+		armDirect(p.params.Direct, p.params.Socket, p.params.RTCP, p.sub)
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		if p.params.Direct != nil {
 			p.params.Direct.disarm()
@@ -510,7 +513,7 @@ func (p *Participant) watchSelectedPair() {
 	}
 	p.sub.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) {
 		if p.sub.ConnectionState() == webrtc.PeerConnectionStateConnected {
-			armDirect(p.params.Direct, p.params.Socket, p.sub)
+			armDirect(p.params.Direct, p.params.Socket, p.params.RTCP, p.sub)
 		}
 	})
 }

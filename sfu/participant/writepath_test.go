@@ -25,9 +25,10 @@ import (
 // loopSFU is the SFU's media side on loopback: one UDP socket behind
 // udpbatch and pion's ICE mux, as sfu.New sets it up.
 type loopSFU struct {
-	sock *udpbatch.Conn
-	mux  ice.UDPMux
-	se   webrtc.SettingEngine
+	sock   *udpbatch.Conn
+	mux    ice.UDPMux
+	se     webrtc.SettingEngine
+	router *RTCPRouter
 }
 
 func newLoopSFU(tb testing.TB) *loopSFU {
@@ -36,7 +37,9 @@ func newLoopSFU(tb testing.TB) *loopSFU {
 		tb.Fatal(err)
 	}
 	c, _ := udpbatch.New(u)
-	l := &loopSFU{sock: c.(*udpbatch.Conn)}
+	l := &loopSFU{sock: c.(*udpbatch.Conn), router: NewRTCPRouter()}
+	l.sock.ReadBatches(16, 8192)
+	l.sock.SetClaim(l.router.Claim)
 	l.mux = webrtc.NewICEUDPMux(nil, l.sock)
 	l.se = loopbackSettings()
 	l.se.SetICEUDPMux(l.mux)
@@ -85,7 +88,7 @@ func subscribe(tb testing.TB, l *loopSFU, t *MediaTrack, sfuOffers, keep bool) *
 		tb.Fatal(err)
 	}
 	sub := testParticipant("PA_sub")
-	sub.params.Direct, sub.params.Socket, sub.params.BWE = out, l.sock, bwe
+	sub.params.Direct, sub.params.Socket, sub.params.BWE, sub.params.RTCP = out, l.sock, bwe, l.router
 	sub.sub = sfuPC
 	sfuPC.OnConnectionStateChange(sub.onSubscriberState)
 	sub.watchSelectedPair()
@@ -206,8 +209,9 @@ func videoTrack(l *loopSFU) *MediaTrack {
 // differ, and so do the SRTP keys each side uses): every packet arrives,
 // decrypted by the subscriber's own SRTP session, in order, with the
 // sequence numbers and timestamps the forwarder wrote and the TWCC
-// sequence number stamped; a NACK is answered from the track's cache
-// through the same path.
+// sequence number stamped; the subscriber's RTCP is read off the SFU's
+// socket (RTCPRouter), its TWCC feedback reaching the estimator and a NACK
+// answered from the track's cache through the same path.
 func TestDirectWritePathCall(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	for _, sfuOffers := range []bool{true, false} {
@@ -225,6 +229,9 @@ func TestDirectWritePathCall(t *testing.T) {
 					s.close()
 				}
 			}()
+			if l.router.Len() != len(subs) {
+				t.Fatalf("%d subscriber addresses routed, want %d", l.router.Len(), len(subs))
+			}
 			var hdr rtp.Header
 			var pkt forward.Packet
 			sc := newScratch()
@@ -271,10 +278,14 @@ func TestDirectWritePathCall(t *testing.T) {
 				}
 				// The subscriber reports one packet lost: it comes again.
 				lost := got[n/2]
+				read := l.router.Read.Load()
 				if err := s.client.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: s.d.ssrc, Nacks: []rtcp.NackPair{{PacketID: lost.SequenceNumber}}}}); err != nil {
 					t.Fatal(err)
 				}
 				waitFor(t, "the retransmission", func() bool { return s.n.Load() > n })
+				if l.router.Read.Load() == read {
+					t.Fatalf("the NACK was answered, but not from the SFU socket's read path (read %d, refused %d)", l.router.Read.Load(), l.router.Refused.Load())
+				}
 				again := s.packets()[n]
 				if again.SequenceNumber != lost.SequenceNumber || again.Timestamp != lost.Timestamp || string(again.Payload) != string(lost.Payload) {
 					t.Fatalf("retransmitted %d/%d, want %d/%d", again.SequenceNumber, again.Timestamp, lost.SequenceNumber, lost.Timestamp)
