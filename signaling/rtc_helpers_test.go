@@ -154,6 +154,25 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// audioCall starts a server with alice and bob in "call", alice
+// publishing audio that bob already receives; ctx ends after d.
+func audioCall(t testing.TB, d time.Duration) (*server, *lktest.Client, *lktest.Client, *lktest.Source, context.Context) {
+	t.Helper()
+	s := startServer(t, sfu.Config{})
+	a := connect(t, s, "call", "alice")
+	b := connect(t, s, "call", "bob")
+	ctx := ctxT(t, d)
+	audio, err := a.PublishAudio(ctx, "mic", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(audio.Stop)
+	if err := b.WaitPackets(ctx, "audio", audio.Info.Sid, 3); err != nil {
+		t.Fatal(err)
+	}
+	return s, a, b, audio, ctx
+}
+
 // update returns the participant info about sid in a participant update.
 func update(sid string) func(*livekit.SignalResponse) *livekit.ParticipantInfo {
 	return func(m *livekit.SignalResponse) *livekit.ParticipantInfo {

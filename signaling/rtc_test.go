@@ -419,18 +419,7 @@ func TestRoomLimits(t *testing.T) {
 // TestLiveGrantChange: revoking publish unpublishes the participant's
 // tracks without a rejoin; the participant learns its new permission.
 func TestLiveGrantChange(t *testing.T) {
-	s := startServer(t, sfu.Config{})
-	a := connect(t, s, "call", "alice")
-	b := connect(t, s, "call", "bob")
-	ctx := ctxT(t, 20*time.Second)
-	audio, err := a.PublishAudio(ctx, "mic", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer audio.Stop()
-	if err := b.WaitPackets(ctx, "audio on B", audio.Info.Sid, 3); err != nil {
-		t.Fatal(err)
-	}
+	s, a, b, audio, ctx := audioCall(t, 20*time.Second)
 	if !s.rtc.UpdatePermissions("call", "alice", signalingPermission(false)) {
 		t.Fatal("alice not found")
 	}
@@ -465,18 +454,7 @@ func TestLiveGrantChange(t *testing.T) {
 // TestResume: the signal connection drops (a network change) and the
 // client resumes with reconnect=1: same participant, media keeps flowing.
 func TestResume(t *testing.T) {
-	s := startServer(t, sfu.Config{})
-	a := connect(t, s, "call", "alice")
-	b := connect(t, s, "call", "bob")
-	ctx := ctxT(t, 30*time.Second)
-	audio, err := a.PublishAudio(ctx, "mic", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer audio.Stop()
-	if err := b.WaitPackets(ctx, "audio on B", audio.Info.Sid, 3); err != nil {
-		t.Fatal(err)
-	}
+	s, a, b, audio, ctx := audioCall(t, 30*time.Second)
 	b.DropSignal()
 	time.Sleep(200 * time.Millisecond)
 	if s.sfu.Stats().Participants != 2 {
@@ -843,18 +821,7 @@ func TestTrackSubscribedSentToPublisher(t *testing.T) {
 // the subscriber's RTCP (receiver reports, TWCC feedback) is read off that
 // socket by the SFU's router, not through pion's connection.
 func TestSubscriberRTCPReadOffTheSocket(t *testing.T) {
-	s := startServer(t, sfu.Config{})
-	a := connect(t, s, "call", "alice")
-	b := connect(t, s, "call", "bob")
-	ctx := ctxT(t, 20*time.Second)
-	audio, err := a.PublishAudio(ctx, "mic", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer audio.Stop()
-	if err := b.WaitPackets(ctx, "audio", audio.Info.Sid, 3); err != nil {
-		t.Fatal(err)
-	}
+	s, _, b, _, ctx := audioCall(t, 20*time.Second)
 	if err := b.WaitFor(ctx, "the subscriber's RTCP on the direct read path", func() bool {
 		return s.sfu.Stats().RTCPDirect > 0
 	}); err != nil {
@@ -865,18 +832,7 @@ func TestSubscriberRTCPReadOffTheSocket(t *testing.T) {
 // TestUnsubscribeResubscribe: a subscriber drops a track and takes it
 // again at once; media comes back.
 func TestUnsubscribeResubscribe(t *testing.T) {
-	s := startServer(t, sfu.Config{})
-	a := connect(t, s, "call", "alice")
-	b := connect(t, s, "call", "bob")
-	ctx := ctxT(t, 20*time.Second)
-	audio, err := a.PublishAudio(ctx, "mic", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer audio.Stop()
-	if err := b.WaitPackets(ctx, "audio", audio.Info.Sid, 3); err != nil {
-		t.Fatal(err)
-	}
+	s, _, b, audio, ctx := audioCall(t, 20*time.Second)
 	sub := func(on bool) {
 		if err := b.Send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Subscription{Subscription: &livekit.UpdateSubscription{TrackSids: []string{audio.Info.Sid}, Subscribe: on}}}); err != nil {
 			t.Fatal(err)
