@@ -23,9 +23,9 @@ import (
 //
 // On pion's path the same packet crossed four goroutines (the UDP mux's
 // reader, the connection's mux, the SRTP session's reader, each down
-// track's RTCP reader) and was decrypted once and parsed three times; with
-// 200 viewers each sending receiver reports and TWCC feedback that was a
-// fifth of a lecture's CPU.
+// track's RTCP reader), and was parsed again for each stream it named;
+// with 200 viewers each sending receiver reports and TWCC feedback that
+// was a fifth of a lecture's CPU.
 //
 // A datagram is taken only if the connection registered for its address
 // authenticates it with the subscriber's SRTCP key; anything else (STUN,
