@@ -5,15 +5,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/livekit/protocol/livekit"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/srtp/v2"
-
-	"github.com/salonhq/salon/sfu/buffer"
-	"github.com/salonhq/salon/sfu/forward"
 )
 
 // feedbackRecorder is an estimator that records the TWCC feedback it is
@@ -47,26 +42,12 @@ func (f *feedbackRecorder) count() int {
 // packets.
 func routedDownTrack(t testing.TB, keys *srtpKeys, addr *net.UDPAddr) (*RTCPRouter, *DirectOut, *DownTrack, *recordingWriter, *feedbackRecorder) {
 	t.Helper()
-	pub := testParticipant("PA_pub")
-	tr := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_x", Type: livekit.TrackType_VIDEO}, VideoCodecs[0])
-	tr.layers[0].cache = buffer.New(cacheSize, cacheKeep)
 	out := &DirectOut{}
 	fb := &feedbackRecorder{}
 	out.estimator = func() Estimator { return fb }
 	sub := testParticipant("PA_sub")
 	sub.params.Direct = out
-	d := newDownTrack(tr, sub)
-	w := &recordingWriter{}
-	d.ssrc, d.pt, d.writer = 5, 96, w
-	out.bindTrack(d.ssrc, d)
-	d.bound.Store(true)
-	tr.addDownTrack(d)
-	var hdr rtp.Header
-	var pkt forward.Packet
-	sc := newScratch()
-	for i := uint16(0); i < 5; i++ {
-		tr.handlePacket(vp8Packet(100+i, 3000*uint32(i), i, i == 0), 0, &hdr, &pkt, sc, int64(i))
-	}
+	d, w := sentVideo(sub, 5)
 	if err := out.setRemoteKeys(keys); err != nil {
 		t.Fatal(err)
 	}

@@ -181,13 +181,16 @@ func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 
 func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
+// sentVideo is a VP8 track with a packet cache and one down track for
+// sub, bound as ssrc, that has forwarded five packets (recorded by w).
+func sentVideo(sub *Participant, ssrc uint32) (*DownTrack, *recordingWriter) {
 	pub := testParticipant("PA_pub")
 	tr := newMediaTrack(pub, &livekit.TrackInfo{Sid: "TR_x", Type: livekit.TrackType_VIDEO}, VideoCodecs[0])
 	tr.layers[0].cache = buffer.New(cacheSize, cacheKeep)
-	d := newDownTrack(tr, testParticipant("PA_sub"))
+	d := newDownTrack(tr, sub)
 	w := &recordingWriter{}
-	d.ssrc, d.pt, d.writer = 1, 96, w
+	d.ssrc, d.pt, d.writer = ssrc, 96, w
+	sub.params.Direct.bindTrack(d.ssrc, d)
 	d.bound.Store(true)
 	tr.addDownTrack(d)
 	var hdr rtp.Header
@@ -196,6 +199,11 @@ func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
 	for i := uint16(0); i < 5; i++ {
 		tr.handlePacket(vp8Packet(100+i, 3000*uint32(i), i, i == 0), 0, &hdr, &pkt, sc, int64(i))
 	}
+	return d, w
+}
+
+func TestNACKAnsweredFromTheTrackCache(t *testing.T) {
+	d, w := sentVideo(testParticipant("PA_sub"), 1)
 	if len(w.seqs) != 5 {
 		t.Fatalf("forwarded %d", len(w.seqs))
 	}
