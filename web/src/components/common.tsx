@@ -58,9 +58,20 @@ export function Badge(props: { count: number; highlight: boolean }) {
 
 /**
  * A modal dialog on the native <dialog> element: it keeps focus inside,
- * closes with Escape and returns focus to where it was.
+ * closes with Escape and returns focus to where it was — unless
+ * `movedOn.current` is true when it goes (its action opened a room, whose
+ * message box takes focus): then it is removed without closing, since
+ * closing a modal dialog also hands focus back to its opener, and which
+ * of the two focus moves came last would depend on timing.
  */
-export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean; id?: string }) {
+export function Dialog(props: {
+  title: string;
+  onClose: () => void;
+  children: ComponentChildren;
+  wide?: boolean;
+  id?: string;
+  movedOn?: { current: boolean };
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = `${props.id ?? "dialog"}-title`;
   useEffect(() => {
@@ -72,6 +83,10 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
     d.addEventListener("close", onClose);
     return () => {
       d.removeEventListener("close", onClose);
+      if (props.movedOn?.current) {
+        setTimeout(focusIfLost, 0);
+        return;
+      }
       if (d.open) d.close();
       // The opener may be gone (a room left): focus goes somewhere useful,
       // never to the page's body.
