@@ -24,12 +24,7 @@ func newMetrics(s *SFU, reg prometheus.Registerer) *metrics {
 		counter("rtp_packets_forwarded_total", "RTP packets forwarded to subscribers.", func() float64 { return float64(s.counters.PacketsOut.Load()) }),
 		counter("rtp_bytes_forwarded_total", "RTP bytes forwarded to subscribers.", func() float64 { return float64(s.counters.BytesOut.Load()) }),
 		counter("keyframe_requests_total", "Keyframe requests sent to publishers.", func() float64 { return float64(s.counters.KeyframeRequest.Load()) }),
-		counter("rtcp_direct_total", "Subscribers' RTCP packets read off the media socket without pion's connection.", func() float64 {
-			if s.rtcp == nil {
-				return 0
-			}
-			return float64(s.rtcp.Read.Load())
-		}),
+		counter("rtcp_direct_total", "Subscribers' RTCP packets read off the media socket without pion's connection.", func() float64 { return float64(s.rtcp.Taken()) }),
 		gauge("calls", "Calls in progress.", func() float64 { return float64(s.Stats().Rooms) }),
 		gauge("participants", "Participants in calls.", func() float64 { return float64(s.Stats().Participants) }),
 	}

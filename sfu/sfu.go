@@ -629,9 +629,7 @@ func (s *SFU) Stats() Stats {
 	st.PacketsOut = s.counters.PacketsOut.Load()
 	st.BytesOut = s.counters.BytesOut.Load()
 	st.KeyframeRequests = s.counters.KeyframeRequest.Load()
-	if s.rtcp != nil {
-		st.RTCPDirect = s.rtcp.Read.Load()
-	}
+	st.RTCPDirect = s.rtcp.Taken()
 	return st
 }
 

@@ -77,9 +77,8 @@ type Conn struct {
 
 	// Batches and Datagrams count sendmmsg calls and the datagrams they
 	// carried; Errors counts datagrams the kernel refused (skipped, the
-	// rest of their batch still sent). Claimed counts datagrams read and
-	// taken by the claim function.
-	Batches, Datagrams, Errors, Claimed atomic.Uint64
+	// rest of their batch still sent).
+	Batches, Datagrams, Errors atomic.Uint64
 }
 
 // New wraps c. A socket other than a *net.UDPConn is returned as it is
@@ -142,14 +141,14 @@ func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		if f := c.claim.Load(); f != nil {
 			if ua, ok := addr.(*net.UDPAddr); ok && (*f)(b, ua) {
-				c.Claimed.Add(1)
 				continue
 			}
 		}
+		n := len(b) // unbatched, b is p's start
 		if c.rd != nil {
-			return copy(p, b), addr, nil
+			n = copy(p, b)
 		}
-		return len(b), addr, nil
+		return n, addr, nil
 	}
 }
 

@@ -428,8 +428,8 @@ func TestClaimTakesDatagramsBeforeTheReader(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(claimed) != 3 || claimed[0] != "x1" || claimed[2] != "x3" || c.Claimed.Load() != 3 {
-				t.Fatalf("claimed %q (counted %d)", claimed, c.Claimed.Load())
+			if len(claimed) != 3 || claimed[0] != "x1" || claimed[2] != "x3" {
+				t.Fatalf("claimed %q", claimed)
 			}
 			// Without a claim every datagram is the reader's again.
 			c.SetClaim(nil)

@@ -2,7 +2,6 @@ package participant
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
@@ -60,15 +59,9 @@ func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*we
 		if !estimate {
 			return nil
 		}
-		var (
-			mu  sync.Mutex
-			est *bwe.Estimator
-		)
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			e := bwe.New(bwe.Config{Initial: bweInitial, Min: bweMin, Max: bweMax})
-			mu.Lock()
-			est = e
-			mu.Unlock()
+			out.est.Store(e)
 			return e, nil
 		})
 		if err != nil {
@@ -76,19 +69,16 @@ func NewSubscriberAPI(se webrtc.SettingEngine, estimate, alsoReceives bool) (*we
 		}
 		ir.Add(f)
 		get = func() Estimator {
-			mu.Lock()
-			defer mu.Unlock()
-			if est == nil {
-				return nil
+			if e := out.est.Load(); e != nil {
+				return e
 			}
-			return est
+			return nil
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	out.estimator = get
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), get, out, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v2"
 	"github.com/pion/transport/v2/replaydetector"
@@ -48,7 +47,7 @@ func NewRTCPRouter() *RTCPRouter {
 
 // Claim handles b if it is a subscriber's RTCP (see RTCPRouter).
 func (r *RTCPRouter) Claim(b []byte, from *net.UDPAddr) bool {
-	if r == nil || !subscriberRTCP(b) {
+	if !subscriberRTCP(b) {
 		return false
 	}
 	key := addrKey(from)
@@ -95,6 +94,15 @@ func (r *RTCPRouter) remove(o *DirectOut) {
 	r.mu.Unlock()
 }
 
+// Taken is how many compound packets the router has handled (0 for a
+// nil router: a socket that cannot be claimed from).
+func (r *RTCPRouter) Taken() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.Read.Load()
+}
+
 // Len is how many addresses are routed.
 func (r *RTCPRouter) Len() int {
 	r.mu.RLock()
@@ -121,10 +129,9 @@ func subscriberRTCP(b []byte) bool {
 type directIn struct {
 	mu     sync.Mutex
 	ctx    *srtp.Context
-	keys   *srtpKeys // the remote keys ctx was made with
-	tagLen int       // SRTCP's authentication tag after the index (0 for AEAD)
+	tagLen int // SRTCP's authentication tag after the index (0 for AEAD)
 	buf    []byte
-	hdr    rtcp.Header
+	hdr    rtcp.Header // DecryptRTCP's, so it allocates none
 	// replay holds a window per sending SSRC, checked after a packet
 	// authenticates (ctx has none of its own, see readRTCP).
 	replay map[uint32]replaydetector.ReplayDetector
@@ -144,33 +151,24 @@ const (
 	maxReplaySSRCs = 16
 )
 
-// feedbackReader is the part of the bandwidth estimator (sfu/bwe) that
-// reads TWCC feedback; pion's cc interceptor calls it on pion's path.
-type feedbackReader interface {
-	WriteRTCP([]rtcp.Packet, interceptor.Attributes) error
-}
-
-// setRemoteKeys makes the SRTCP context for the subscriber's keys, once
-// per connection (a new candidate pair keeps it and its replay windows).
+// setRemoteKeys makes the SRTCP context for the subscriber's keys. It is
+// called once per connection, where its outgoing keys are derived
+// (armDirect): a new candidate pair keeps the context and its replay
+// windows.
 func (o *DirectOut) setRemoteKeys(k *srtpKeys) error {
 	tagLen, err := k.profile.AuthTagRTCPLen()
 	if err != nil {
 		return err
 	}
-	o.in.mu.Lock()
-	defer o.in.mu.Unlock()
-	if o.in.keys == k {
-		return nil
-	}
 	ctx, err := srtp.CreateContext(k.key, k.salt, k.profile, srtp.SRTCPNoReplayProtection())
 	if err != nil {
 		return err
 	}
-	o.in.ctx, o.in.keys, o.in.tagLen = ctx, k, tagLen
+	o.in.mu.Lock()
+	o.in.ctx, o.in.tagLen = ctx, tagLen
 	o.in.replay = map[uint32]replaydetector.ReplayDetector{}
-	if o.in.buf == nil {
-		o.in.buf = make([]byte, 0, directBuf)
-	}
+	o.in.buf = make([]byte, 0, directBuf)
+	o.in.mu.Unlock()
 	return nil
 }
 
@@ -212,12 +210,10 @@ func (o *DirectOut) readRTCP(b []byte, now time.Time) bool {
 
 // fresh checks an authenticated SRTCP packet's index (RFC 3711 section
 // 3.4: E flag and 31-bit index, then the authentication tag) against its
-// sender's window, and records it. Under mu.
+// sender's window, and records it. Under mu; decryption has checked that
+// b holds the header, the index and the tag.
 func (in *directIn) fresh(b []byte) bool {
 	at := len(b) - 4 - in.tagLen
-	if at < 8 {
-		return false
-	}
 	index := uint64(binary.BigEndian.Uint32(b[at:]) & 0x7fffffff)
 	ssrc := binary.BigEndian.Uint32(b[4:])
 	det := in.replay[ssrc]
@@ -238,10 +234,8 @@ func (in *directIn) fresh(b []byte) bool {
 // deliverRTCP gives TWCC feedback to the bandwidth estimator and the
 // compound packet to each down track it concerns, once each.
 func (o *DirectOut) deliverRTCP(pkts []rtcp.Packet, now time.Time) {
-	if o.estimator != nil {
-		if e, ok := o.estimator().(feedbackReader); ok {
-			_ = e.WriteRTCP(pkts, nil)
-		}
+	if e := o.est.Load(); e != nil {
+		_ = e.WriteRTCP(pkts, nil)
 	}
 	done := make([]uint32, 0, 8)
 	for _, p := range pkts {

@@ -2,59 +2,47 @@ package participant
 
 import (
 	"net"
-	"sync"
 	"testing"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v2"
+
+	"github.com/salonhq/salon/sfu/bwe"
 )
 
-// feedbackRecorder is an estimator that records the TWCC feedback it is
-// given.
-type feedbackRecorder struct {
-	mu  sync.Mutex
-	fbs []*rtcp.TransportLayerCC
+// routed is a subscriber connection armed for RTCP from addr with keys,
+// its real bandwidth estimator, and one bound VP8 down track (SSRC 5) that
+// has forwarded five packets (recorded by w); client is the subscriber's
+// side, sealing RTCP with the same keys.
+type routed struct {
+	r      *RTCPRouter
+	out    *DirectOut
+	d      *DownTrack
+	w      *recordingWriter
+	est    *bwe.Estimator
+	client *srtp.Context
 }
 
-func (f *feedbackRecorder) GetTargetBitrate() int { return bweInitial }
-func (f *feedbackRecorder) Congested() bool       { return false }
-func (f *feedbackRecorder) WriteRTCP(pkts []rtcp.Packet, _ interceptor.Attributes) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, p := range pkts {
-		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-			f.fbs = append(f.fbs, fb)
-		}
-	}
-	return nil
-}
-
-func (f *feedbackRecorder) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.fbs)
-}
-
-// routedDownTrack is a subscriber connection armed for RTCP from addr with
-// keys, and one bound VP8 down track (SSRC 5) that has forwarded five
-// packets.
-func routedDownTrack(t testing.TB, keys *srtpKeys, addr *net.UDPAddr) (*RTCPRouter, *DirectOut, *DownTrack, *recordingWriter, *feedbackRecorder) {
+func newRouted(t testing.TB, keys *srtpKeys, addr *net.UDPAddr) *routed {
 	t.Helper()
 	out := &DirectOut{}
-	fb := &feedbackRecorder{}
-	out.estimator = func() Estimator { return fb }
+	est := bwe.New(bwe.Config{Initial: bweInitial, Min: bweMin, Max: bweMax})
+	out.est.Store(est)
 	sub := testParticipant("PA_sub")
 	sub.params.Direct = out
 	d, w := sentVideo(sub, 5)
 	if err := out.setRemoteKeys(keys); err != nil {
 		t.Fatal(err)
 	}
+	client, err := srtp.CreateContext(keys.key, keys.salt, keys.profile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := NewRTCPRouter()
 	out.router = r
 	r.set(out, addr)
-	return r, out, d, w, fb
+	return &routed{r: r, out: out, d: d, w: w, est: est, client: client}
 }
 
 // sealRTCP is the subscriber's side: a compound packet encrypted with its
@@ -83,13 +71,9 @@ func sealRTCP(t testing.TB, ctx *srtp.Context, pkts ...rtcp.Packet) []byte {
 func TestRTCPRouterTakesOnlyItsSubscribersRTCP(t *testing.T) {
 	for _, profile := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAes128CmHmacSha1_80} {
 		t.Run(profile.String(), func(t *testing.T) {
-			keys := testKeys(t, profile)
 			addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-			r, out, d, w, fb := routedDownTrack(t, keys, addr)
-			client, err := srtp.CreateContext(keys.key, keys.salt, profile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			x := newRouted(t, testKeys(t, profile), addr)
+			r, d, w, client := x.r, x.d, x.w, x.client
 			rr := &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: d.ssrc, FractionLost: 0}}}
 
 			nack := sealRTCP(t, client, rr, &rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: d.ssrc, Nacks: []rtcp.NackPair{{PacketID: w.seqs[2]}}})
@@ -110,16 +94,17 @@ func TestRTCPRouterTakesOnlyItsSubscribersRTCP(t *testing.T) {
 
 			rec := twcc.NewRecorder(1)
 			for i := uint16(0); i < 3; i++ {
+				x.est.Sent(i, 1200)
 				rec.Record(d.ssrc, i, int64(i)*1000)
 			}
-			if !r.Claim(sealRTCP(t, client, rec.BuildFeedbackPacket()...), addr) || fb.count() != 1 {
-				t.Fatalf("TWCC feedback: estimator saw %d", fb.count())
+			if !r.Claim(sealRTCP(t, client, rec.BuildFeedbackPacket()...), addr) {
+				t.Fatal("TWCC feedback was not taken")
+			}
+			if n := x.est.GetStats()["reportedPackets"].(int64); n != 3 {
+				t.Fatalf("TWCC feedback: the estimator counted %d packets reported, want 3", n)
 			}
 
-			stranger, err := srtp.CreateContext(testKeys(t, profile).key, testKeys(t, profile).salt, profile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			stranger := newRouted(t, testKeys(t, profile), addr).client
 			if r.Claim(sealRTCP(t, stranger, rr), addr) || r.Refused.Load() != 1 {
 				t.Fatalf("took a packet another key sealed (refused %d)", r.Refused.Load())
 			}
@@ -135,7 +120,7 @@ func TestRTCPRouterTakesOnlyItsSubscribersRTCP(t *testing.T) {
 				t.Fatalf("read %d, want 4", r.Read.Load())
 			}
 
-			out.disarm()
+			x.out.disarm()
 			if r.Len() != 0 || r.Claim(sealRTCP(t, client, rr), addr) {
 				t.Fatal("still routed after disarming")
 			}
@@ -151,7 +136,8 @@ func TestRTCPRouterMovesWithTheCandidatePair(t *testing.T) {
 	keys := testKeys(t, srtp.ProtectionProfileAeadAes128Gcm)
 	a := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	b := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40001}
-	r, out, _, _, _ := routedDownTrack(t, keys, a)
+	x := newRouted(t, keys, a)
+	r, out := x.r, x.out
 	r.set(out, b)
 	r.mu.RLock()
 	moved := r.by[addrKey(b)] == out && r.by[addrKey(a)] == nil
@@ -175,10 +161,9 @@ func TestRTCPRouterMovesWithTheCandidatePair(t *testing.T) {
 func TestRTCPRouterMappedAddress(t *testing.T) {
 	keys := testKeys(t, srtp.ProtectionProfileAeadAes128Gcm)
 	v4 := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}
-	r, _, _, _, _ := routedDownTrack(t, keys, v4)
-	client, _ := srtp.CreateContext(keys.key, keys.salt, keys.profile)
+	x := newRouted(t, keys, v4)
 	mapped := &net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 5000}
-	if !r.Claim(sealRTCP(t, client, &rtcp.ReceiverReport{SSRC: 1}), mapped) {
+	if !x.r.Claim(sealRTCP(t, x.client, &rtcp.ReceiverReport{SSRC: 1}), mapped) {
 		t.Fatal("an IPv4-mapped source address was not routed")
 	}
 }
@@ -188,11 +173,11 @@ func TestRTCPRouterMappedAddress(t *testing.T) {
 func BenchmarkRTCPRouterClaim(b *testing.B) {
 	keys := testKeys(b, srtp.ProtectionProfileAeadAes128Gcm)
 	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-	r, _, d, _, _ := routedDownTrack(b, keys, addr)
-	client, _ := srtp.CreateContext(keys.key, keys.salt, keys.profile)
+	x := newRouted(b, keys, addr)
+	r := x.r
 	pkts := make([][]byte, b.N)
 	for i := range pkts {
-		pkts[i] = sealRTCP(b, client, &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: d.ssrc}}})
+		pkts[i] = sealRTCP(b, x.client, &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: x.d.ssrc}}})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -214,14 +199,20 @@ func FuzzRTCPRouterClaim(f *testing.F) {
 	f.Add(sealRTCP(f, client, &rtcp.TransportLayerNack{MediaSSRC: 5, Nacks: []rtcp.NackPair{{PacketID: 1, LostPackets: 0xffff}}}))
 	f.Add([]byte{0x80, 201, 0, 1, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, _, _, _, _ := routedDownTrack(t, keys, addr)
+		x := newRouted(t, keys, addr)
 		orig := append([]byte(nil), b...)
-		took := r.Claim(b, addr)
+		took := x.r.Claim(b, addr)
 		if string(b) != string(orig) {
 			t.Fatal("the claim changed the datagram")
 		}
-		if took && r.Read.Load() != 1 {
-			t.Fatal("took a datagram it did not read")
+		// What it takes, the subscriber's key sealed: a fresh context
+		// with that key opens it.
+		open, err := srtp.CreateContext(keys.key, keys.salt, keys.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := open.DecryptRTCP(nil, orig, nil); took && err != nil {
+			t.Fatalf("took a datagram its key did not seal: %v", err)
 		}
 	})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v2"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/salonhq/salon/sfu/bwe"
 )
 
 // Socket is the UDP socket the SFU's ICE mux reads and writes (the
@@ -60,11 +62,12 @@ type DirectOut struct {
 	keys *srtpKeys
 
 	// The receiving half (directin.go): the subscriber's RTCP, taken off
-	// the SFU's socket by router once armed, for the estimator (set by
-	// NewSubscriberAPI) and the down tracks.
-	in        directIn
-	router    *RTCPRouter
-	estimator func() Estimator
+	// the SFU's socket by router once armed, for the down tracks and est,
+	// the connection's bandwidth estimator (NewSubscriberAPI's, once pion
+	// has made it; nil without estimation).
+	in     directIn
+	router *RTCPRouter
+	est    atomic.Pointer[bwe.Estimator]
 }
 
 // directHeads is the outermost interceptor of a subscriber connection: it
@@ -143,8 +146,7 @@ func (o *DirectOut) arm(keys *srtpKeys, sock Socket, addr net.Addr) {
 // disarm takes both directions back to pion's path.
 func (o *DirectOut) disarm() {
 	o.armMu.Lock()
-	o.path.Store(nil)
-	o.router.remove(o)
+	o.unarmed()
 	o.armMu.Unlock()
 }
 

@@ -293,15 +293,14 @@ func TestLossStepsLayerDownAndBackUp(t *testing.T) {
 	}
 }
 
+// fakeBWE is an estimator that says what the test sets.
 type fakeBWE struct {
-	rate  int
-	state string
+	rate      int
+	congested bool
 }
 
 func (f *fakeBWE) GetTargetBitrate() int { return f.rate }
-
-// Congested: the estimator cutting its target (sfu/bwe's Decrease state).
-func (f *fakeBWE) Congested() bool { return f.state == "decrease" }
+func (f *fakeBWE) Congested() bool       { return f.congested }
 
 func TestBandwidthEstimateStepsLayers(t *testing.T) {
 	layers := []*livekit.VideoLayer{
@@ -332,7 +331,7 @@ func TestBandwidthEstimateStepsLayers(t *testing.T) {
 	if d.TargetLayer() != 2 {
 		t.Fatal("stepped down on a low estimate without congestion")
 	}
-	bwe.state = "decrease"
+	bwe.congested = true
 	sub.AdaptToBandwidth(now)
 	if d.TargetLayer() != 1 {
 		t.Fatalf("600 kbit/s: layer %d, want 1", d.TargetLayer())
@@ -342,7 +341,7 @@ func TestBandwidthEstimateStepsLayers(t *testing.T) {
 	if d.TargetLayer() != 0 {
 		t.Fatalf("200 kbit/s: layer %d, want 0", d.TargetLayer())
 	}
-	bwe.rate, bwe.state = 5_000_000, "increase"
+	bwe.rate, bwe.congested = 5_000_000, false
 	sub.AdaptToBandwidth(now.Add(2 * time.Second))
 	if d.TargetLayer() != 0 {
 		t.Fatal("went back up without waiting")
