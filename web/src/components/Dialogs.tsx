@@ -15,12 +15,12 @@ import {
   type MatrixClient,
   type Room,
 } from "matrix-js-sdk";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { lang, languages, chosenLang, setLang, t, type Lang } from "../i18n";
 import { useAsync, useClient } from "../hooks";
 import { canSendState, markDirect, serverOf, spaceChildren } from "../matrix";
 import { describeError, type Session } from "../session";
-import { Avatar, Dialog } from "./common";
+import { Avatar, Dialog, DialogMovedOn } from "./common";
 import { RoomSwitcher } from "./RoomSwitcher";
 import { AvatarPicker, NotificationSetting, ThemeSetting } from "./SettingsSections";
 import { RoomSettingsDialog } from "./RoomSettings";
@@ -57,9 +57,22 @@ export function errText(err: unknown): string {
 }
 
 export function Dialogs(props: Props) {
+  // A dialog that opens a room or a message leaves focus to it (Dialog).
+  const movedOn = useRef(false);
+  const onOpenRoom = (roomId: string) => {
+    movedOn.current = roomId !== "";
+    props.onOpenRoom(roomId);
+  };
+  const onShowEvent = (roomId: string, eventId: string) => {
+    movedOn.current = true;
+    props.onShowEvent(roomId, eventId);
+  };
+  return <DialogMovedOn.Provider value={movedOn}>{props.state && <OneDialog {...props} state={props.state} onOpenRoom={onOpenRoom} onShowEvent={onShowEvent} />}</DialogMovedOn.Provider>;
+}
+
+function OneDialog(props: Props & { state: DialogState }) {
   const client = useClient();
   const s = props.state;
-  if (!s) return null;
   switch (s.kind) {
     case "createRoom":
       return <CreateDialog key="cr" kind="room" initialSpace={s.space} onClose={props.onClose} onCreated={props.onOpenRoom} />;

@@ -2,7 +2,7 @@
 // conversation by typing part of its name; the arrow keys choose, Enter
 // opens (the ARIA combobox pattern with a listbox).
 import { KnownMembership } from "matrix-js-sdk";
-import { useRef, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient } from "../hooks";
 import { Avatar, Dialog } from "./common";
@@ -28,16 +28,12 @@ export function RoomSwitcher(props: { onClose: () => void; onOpenRoom: (roomId: 
     })
     .slice(0, 30);
   const current = Math.min(sel, Math.max(0, rooms.length - 1));
-  // Focus goes to the opened room, not back to where Ctrl+K was pressed.
-  const movedOn = useRef(false);
   const open = (i: number) => {
     const r = rooms[i];
-    if (!r) return;
-    movedOn.current = true;
-    props.onOpenRoom(r.roomId);
+    if (r) props.onOpenRoom(r.roomId);
   };
   return (
-    <Dialog title={t("switcher.title")} onClose={props.onClose} id="switcher" movedOn={movedOn}>
+    <Dialog title={t("switcher.title")} onClose={props.onClose} id="switcher">
       <input
         type="text"
         role="combobox"

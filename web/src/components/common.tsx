@@ -1,7 +1,7 @@
 // Small pieces shared by the views: avatars, badges, authenticated images
 // and the modal dialog.
-import type { ComponentChildren } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { createContext, type ComponentChildren } from "preact";
+import { useContext, useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { useClient } from "../hooks";
 import { mediaBlobUrl } from "../matrix";
@@ -57,21 +57,21 @@ export function Badge(props: { count: number; highlight: boolean }) {
 }
 
 /**
- * A modal dialog on the native <dialog> element: it keeps focus inside,
- * closes with Escape and returns focus to where it was — unless
- * `movedOn.current` is true when it goes (its action opened a room, whose
- * message box takes focus): then it is removed without closing, since
- * closing a modal dialog also hands focus back to its opener, and which
- * of the two focus moves came last would depend on timing.
+ * Set (by Dialogs) when a dialog's action opens a room or one of its
+ * messages: the dialog then goes without handing focus back (see Dialog).
  */
-export function Dialog(props: {
-  title: string;
-  onClose: () => void;
-  children: ComponentChildren;
-  wide?: boolean;
-  id?: string;
-  movedOn?: { current: boolean };
-}) {
+export const DialogMovedOn = createContext<{ current: boolean } | null>(null);
+
+/**
+ * A modal dialog on the native <dialog> element: it keeps focus inside,
+ * closes with Escape and returns focus to where it was — unless its action
+ * opened a room (DialogMovedOn), whose message box takes focus: then it is
+ * removed without closing, since closing a modal dialog also hands focus
+ * back to its opener, and which of the two focus moves came last would
+ * depend on timing.
+ */
+export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean; id?: string }) {
+  const movedOn = useContext(DialogMovedOn);
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = `${props.id ?? "dialog"}-title`;
   useEffect(() => {
@@ -83,7 +83,8 @@ export function Dialog(props: {
     d.addEventListener("close", onClose);
     return () => {
       d.removeEventListener("close", onClose);
-      if (props.movedOn?.current) {
+      if (movedOn?.current) {
+        movedOn.current = false;
         setTimeout(focusIfLost, 0);
         return;
       }
